@@ -1,0 +1,285 @@
+//! Proc macros for Isoqube: `#[event]` and `#[consumer]`.
+//!
+//! Kept thin on purpose: they check the shape of the annotated item (so misuse is
+//! a compile error pointing at the code), then generate a static registration
+//! and a call into `isoqube::__private`, where the logic lives and is tested.
+
+use proc_macro::TokenStream;
+use proc_macro2::{Span, TokenStream as TokenStream2};
+use quote::{format_ident, quote, quote_spanned};
+use syn::parse::Parser;
+use syn::punctuated::Punctuated;
+use syn::spanned::Spanned;
+use syn::{Error, Expr, ExprLit, FnArg, ItemFn, ItemStruct, Lit, MetaNameValue, Token, Type};
+
+type Args = Punctuated<MetaNameValue, Token![,]>;
+
+fn parse_args(attr: TokenStream) -> syn::Result<Args> {
+    Args::parse_terminated.parse(attr)
+}
+
+fn key_of(nv: &MetaNameValue) -> String {
+    nv.path
+        .get_ident()
+        .map(|i| i.to_string())
+        .unwrap_or_default()
+}
+
+fn lit_str(nv: &MetaNameValue) -> syn::Result<String> {
+    match &nv.value {
+        Expr::Lit(ExprLit { lit: Lit::Str(s), .. }) => Ok(s.value()),
+        other => Err(Error::new(other.span(), "expected a string literal")),
+    }
+}
+
+fn opt(v: &Option<String>) -> TokenStream2 {
+    match v {
+        Some(s) => quote!(::core::option::Option::Some(#s)),
+        None => quote!(::core::option::Option::None),
+    }
+}
+
+/// Marks a struct as an event (topic).
+///
+/// Options: `name` (default: the struct name), `description` (default: the doc
+/// comment), `namespace` (MassTransit message namespace), `exchange` (exchange
+/// name override). The struct must derive `Serialize` and `Deserialize`.
+///
+/// ```ignore
+/// /// Code was pushed.
+/// #[isoqube::event(exchange = "default-source-ingestion")]
+/// #[derive(serde::Serialize, serde::Deserialize)]
+/// struct DefaultSourceIngestion { repository: String }
+/// ```
+#[proc_macro_attribute]
+pub fn event(attr: TokenStream, item: TokenStream) -> TokenStream {
+    match expand_event(attr, item) {
+        Ok(ts) => ts.into(),
+        Err(e) => e.to_compile_error().into(),
+    }
+}
+
+fn expand_event(attr: TokenStream, item: TokenStream) -> syn::Result<TokenStream2> {
+    let args = parse_args(attr)?;
+    let st: ItemStruct = syn::parse(item)
+        .map_err(|e| Error::new(e.span(), "#[event] goes on a struct"))?;
+    if !st.generics.params.is_empty() {
+        return Err(Error::new(st.generics.span(), "an event cannot be generic: it needs one stable name on the wire"));
+    }
+    let ident = &st.ident;
+    let mut name = ident.to_string();
+    let mut description: Option<String> = None;
+    let (mut namespace, mut exchange) = (None, None);
+    for nv in &args {
+        match key_of(nv).as_str() {
+            "name" => name = lit_str(nv)?,
+            "description" => description = Some(lit_str(nv)?),
+            "namespace" => namespace = Some(lit_str(nv)?),
+            "exchange" => exchange = Some(lit_str(nv)?),
+            _ => {
+                return Err(Error::new(
+                    nv.path.span(),
+                    "unknown #[event] option; expected name, description, namespace or exchange",
+                ))
+            }
+        }
+    }
+    let description = description.unwrap_or_else(|| doc_comment(&st.attrs));
+    let fields: Vec<String> = st
+        .fields
+        .iter()
+        .filter_map(|f| {
+            let ty = &f.ty;
+            f.ident.as_ref().map(|i| format!("{i}: {}", quote!(#ty).to_string().replace(' ', "")))
+        })
+        .collect();
+    let (namespace, exchange) = (opt(&namespace), opt(&exchange));
+    let info = format_ident!("__ISOQUBE_EVENT_INFO");
+    let event_impl = quote_spanned! {ident.span()=>
+        impl ::isoqube::Event for #ident {
+            fn info() -> &'static ::isoqube::__private::EventInfo {
+                &#info
+            }
+        }
+    };
+    Ok(quote! {
+        #st
+        const _: () = {
+            static #info: ::isoqube::__private::EventInfo = ::isoqube::__private::EventInfo {
+                name: #name,
+                description: #description,
+                namespace: #namespace,
+                exchange: #exchange,
+                module_path: ::core::module_path!(),
+                location: ::core::concat!(::core::file!(), ":", ::core::line!()),
+                fields: &[#(#fields),*],
+            };
+            #event_impl
+            ::isoqube::__private::inventory::submit! {
+                ::isoqube::__private::EventRegistration { info: &#info }
+            }
+        };
+    })
+}
+
+fn doc_comment(attrs: &[syn::Attribute]) -> String {
+    attrs
+        .iter()
+        .filter(|a| a.path().is_ident("doc"))
+        .filter_map(|a| match &a.meta {
+            syn::Meta::NameValue(MetaNameValue {
+                value: Expr::Lit(ExprLit { lit: Lit::Str(s), .. }),
+                ..
+            }) => Some(s.value().trim().to_string()),
+            _ => None,
+        })
+        .collect::<Vec<_>>()
+        .join(" ")
+        .trim()
+        .to_string()
+}
+
+/// Marks an async function as a consumer of the event it takes.
+///
+/// Shape: `async fn name(ev: SomeEvent, ctx: StepContext) -> Result<(), E>` (the
+/// context is optional). Options: `endpoint` (queue name; default the kebab-case
+/// function name), `service` (group for hosting a subset; default the crate
+/// name), `concurrency` (messages at once, default 16), `retry` (one of
+/// `none()`, `immediate(n)`, `interval(n, ms)`, `exponential(n, min_ms, max_ms)`).
+///
+/// ```ignore
+/// #[isoqube::consumer(service = "linux-pool", retry = interval(3, 500))]
+/// async fn linux_build(ev: LinuxBuild, ctx: StepContext) -> anyhow::Result<()> { Ok(()) }
+/// ```
+#[proc_macro_attribute]
+pub fn consumer(attr: TokenStream, item: TokenStream) -> TokenStream {
+    match expand_consumer(attr, item) {
+        Ok(ts) => ts.into(),
+        Err(e) => e.to_compile_error().into(),
+    }
+}
+
+fn is_step_context(ty: &Type) -> bool {
+    match ty {
+        Type::Path(p) => p
+            .path
+            .segments
+            .last()
+            .is_some_and(|s| s.ident == "StepContext"),
+        _ => false,
+    }
+}
+
+fn expand_consumer(attr: TokenStream, item: TokenStream) -> syn::Result<TokenStream2> {
+    let args = parse_args(attr)?;
+    let func: ItemFn = syn::parse(item)
+        .map_err(|e| Error::new(e.span(), "#[consumer] goes on an async fn"))?;
+    let sig = &func.sig;
+    if sig.asyncness.is_none() {
+        return Err(Error::new(sig.fn_token.span(), "a consumer must be an `async fn`"));
+    }
+    if !sig.generics.params.is_empty() {
+        return Err(Error::new(sig.generics.span(), "a consumer cannot be generic: it consumes one concrete event"));
+    }
+    let inputs: Vec<&FnArg> = sig.inputs.iter().collect();
+    let event_ty = match inputs.first() {
+        None => {
+            return Err(Error::new(
+                sig.paren_token.span.join(),
+                "a consumer takes one event argument, e.g. `async fn build(ev: LinuxBuild, ctx: StepContext)`",
+            ))
+        }
+        Some(FnArg::Receiver(r)) => return Err(Error::new(r.span(), "a consumer is a free function, not a method")),
+        Some(FnArg::Typed(t)) => (*t.ty).clone(),
+    };
+    if is_step_context(&event_ty) {
+        return Err(Error::new(event_ty.span(), "the first argument must be the event; the StepContext comes second"));
+    }
+    let with_ctx = match inputs.get(1) {
+        None => false,
+        Some(FnArg::Typed(t)) if is_step_context(&t.ty) => true,
+        Some(other) => {
+            return Err(Error::new(
+                other.span(),
+                "a consumer takes exactly one event; the second argument must be a `StepContext`",
+            ))
+        }
+    };
+    if let Some(extra) = inputs.get(2) {
+        return Err(Error::new(extra.span(), "a consumer takes at most two arguments: the event and a `StepContext`"));
+    }
+
+    let fn_name = &sig.ident;
+    let fn_name_str = fn_name.to_string();
+    let mut endpoint = None;
+    let mut service: Option<String> = None;
+    let mut concurrency = quote!(::isoqube::__private::default_concurrency());
+    let mut retry = quote!(none());
+    for nv in &args {
+        match key_of(nv).as_str() {
+            "endpoint" => endpoint = Some(lit_str(nv)?),
+            "service" => service = Some(lit_str(nv)?),
+            "concurrency" => {
+                let v = &nv.value;
+                if let Expr::Lit(ExprLit { lit: Lit::Int(i), .. }) = v {
+                    if i.base10_parse::<u16>().map_or(true, |n| n == 0) {
+                        return Err(Error::new(i.span(), "concurrency must be between 1 and 65535"));
+                    }
+                }
+                concurrency = quote_spanned!(v.span()=> #v);
+            }
+            "retry" => {
+                let v = &nv.value;
+                retry = quote_spanned!(v.span()=> #v);
+            }
+            _ => {
+                return Err(Error::new(
+                    nv.path.span(),
+                    "unknown #[consumer] option; expected endpoint, service, concurrency or retry",
+                ))
+            }
+        }
+    }
+    let endpoint = opt(&endpoint);
+    let service = match service {
+        Some(s) => quote!(#s),
+        None => quote!(::core::env!("CARGO_PKG_NAME")),
+    };
+    let call = if with_ctx {
+        quote!(#fn_name)
+    } else {
+        quote!(|ev, _ctx: ::isoqube::StepContext| #fn_name(ev))
+    };
+    let assert_event = quote_spanned! {event_ty.span()=>
+        const _: () = ::isoqube::__private::assert_event::<#event_ty>();
+    };
+    let _ = Span::call_site();
+    Ok(quote! {
+        #func
+        const _: () = {
+            #assert_event
+            fn __isoqube_handler(
+                payload: &::isoqube::__private::Value,
+                ctx: ::isoqube::StepContext,
+            ) -> ::isoqube::__private::HandlerFuture {
+                ::isoqube::__private::invoke::<#event_ty, _, _, _>(#call, payload, ctx)
+            }
+            fn __isoqube_event() -> &'static ::isoqube::__private::EventInfo {
+                <#event_ty as ::isoqube::Event>::info()
+            }
+            ::isoqube::__private::inventory::submit! {
+                ::isoqube::__private::ConsumerRegistration {
+                    name: #fn_name_str,
+                    endpoint: #endpoint,
+                    service: #service,
+                    event: __isoqube_event,
+                    concurrency: #concurrency,
+                    retry: { use ::isoqube::__private::retry::*; #retry },
+                    handler: __isoqube_handler,
+                    module_path: ::core::module_path!(),
+                    location: ::core::concat!(::core::file!(), ":", ::core::line!()),
+                }
+            }
+        };
+    })
+}

@@ -1,0 +1,219 @@
+//! The step context a consumer receives: which run and step it works on, the
+//! run variables (read and write), a logger scoped to the step, and `publish`.
+
+use std::sync::{Arc, Mutex};
+
+use serde::{de::DeserializeOwned, Serialize};
+use serde_json::Value;
+use uuid::Uuid;
+
+use crate::error::{Error, Result};
+use crate::event::Event;
+use crate::model::Variables;
+use crate::publish::{Parent, Publisher};
+
+/// What a consumer knows about the step it handles. Cheap to clone.
+///
+/// ```
+/// # tokio::runtime::Runtime::new().unwrap().block_on(async {
+/// let ctx = isoqube::StepContext::detached("build");
+/// ctx.set("artifact", "app-1.0.tar.gz").unwrap();
+/// assert_eq!(ctx.var::<String>("artifact").unwrap(), "app-1.0.tar.gz");
+/// assert!(ctx.var::<String>("missing").is_err());
+/// ctx.log().info("building");
+/// # });
+/// ```
+#[derive(Clone)]
+pub struct StepContext {
+    inner: Arc<Inner>,
+}
+
+struct Inner {
+    run_id: Option<Uuid>,
+    step: Option<usize>,
+    step_count: Option<usize>,
+    attempt: u32,
+    endpoint: String,
+    variables: Variables,
+    patch: Mutex<Variables>,
+    parent: Parent,
+    publisher: Option<Publisher>,
+}
+
+/// Facts for building a context (used by the runtime).
+pub(crate) struct ContextParts {
+    pub run_id: Option<Uuid>,
+    pub step: Option<usize>,
+    pub step_count: Option<usize>,
+    pub attempt: u32,
+    pub endpoint: String,
+    pub variables: Variables,
+    pub parent: Parent,
+    pub publisher: Option<Publisher>,
+}
+
+impl StepContext {
+    pub(crate) fn new(parts: ContextParts) -> Self {
+        StepContext {
+            inner: Arc::new(Inner {
+                run_id: parts.run_id,
+                step: parts.step,
+                step_count: parts.step_count,
+                attempt: parts.attempt,
+                endpoint: parts.endpoint,
+                variables: parts.variables,
+                patch: Mutex::new(Variables::new()),
+                parent: parts.parent,
+                publisher: parts.publisher,
+            }),
+        }
+    }
+
+    /// A context outside any run or transport, for unit-testing consumers.
+    pub fn detached(endpoint: &str) -> Self {
+        Self::detached_with(endpoint, Variables::new())
+    }
+
+    /// A detached context with the given run variables.
+    pub fn detached_with(endpoint: &str, variables: Variables) -> Self {
+        Self::new(ContextParts {
+            run_id: None,
+            step: None,
+            step_count: None,
+            attempt: 1,
+            endpoint: endpoint.to_string(),
+            variables,
+            parent: Parent::default(),
+            publisher: None,
+        })
+    }
+
+    /// The run this message belongs to (`None` for an event outside any run).
+    pub fn run_id(&self) -> Option<Uuid> {
+        self.inner.run_id
+    }
+
+    /// The step index within the run, from 0.
+    pub fn step(&self) -> Option<usize> {
+        self.inner.step
+    }
+
+    /// How many steps the run has.
+    pub fn step_count(&self) -> Option<usize> {
+        self.inner.step_count
+    }
+
+    /// Which invocation this is for this step and endpoint, from 1 (retries and
+    /// redeliveries count).
+    pub fn attempt(&self) -> u32 {
+        self.inner.attempt
+    }
+
+    /// The endpoint (queue) handling the message.
+    pub fn endpoint(&self) -> &str {
+        &self.inner.endpoint
+    }
+
+    /// The id of the message being handled.
+    pub fn message_id(&self) -> Option<&str> {
+        self.inner.parent.message_id.as_deref()
+    }
+
+    fn lock_patch(&self) -> std::sync::MutexGuard<'_, Variables> {
+        self.inner.patch.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// A run variable, decoded as `T`; an error names the variable when it is
+    /// missing or of another type.
+    pub fn var<T: DeserializeOwned>(&self, name: &str) -> Result<T> {
+        let value = self
+            .lock_patch()
+            .get(name)
+            .cloned()
+            .or_else(|| self.inner.variables.get(name).cloned())
+            .ok_or_else(|| Error::InvalidState(format!("run variable '{name}' is missing")))?;
+        serde_json::from_value(value)
+            .map_err(|e| Error::InvalidState(format!("run variable '{name}' has the wrong type: {e}")))
+    }
+
+    /// A run variable, or `None` when missing or of another type.
+    pub fn var_opt<T: DeserializeOwned>(&self, name: &str) -> Option<T> {
+        self.var(name).ok()
+    }
+
+    /// All run variables, with what this step set so far.
+    pub fn vars(&self) -> Variables {
+        let mut all = self.inner.variables.clone();
+        all.extend(self.lock_patch().clone());
+        all
+    }
+
+    /// Sets a run variable; later steps see it once this step succeeds.
+    pub fn set(&self, name: &str, value: impl Serialize) -> Result<()> {
+        let value = serde_json::to_value(value)
+            .map_err(|e| Error::InvalidState(format!("run variable '{name}' does not serialise: {e}")))?;
+        self.lock_patch().insert(name.to_string(), value);
+        Ok(())
+    }
+
+    /// The variables set by this attempt.
+    pub(crate) fn take_patch(&self) -> Variables {
+        std::mem::take(&mut *self.lock_patch())
+    }
+
+    /// A logger whose lines carry the run id, step and event, on the console and
+    /// in the store's step log.
+    pub fn log(&self) -> StepLog {
+        StepLog { _private: () }
+    }
+
+    /// Publishes an extra event, correlated with this message (it does not
+    /// advance the run).
+    pub async fn publish<E: Event>(&self, event: &E) -> Result<()> {
+        let publisher = self
+            .inner
+            .publisher
+            .as_ref()
+            .ok_or_else(|| Error::InvalidState("a detached context cannot publish".into()))?;
+        publisher.publish_event(event, &self.inner.parent).await.map(|_| ())
+    }
+}
+
+/// A logger scoped to the step (see [`StepContext::log`]).
+///
+/// ```
+/// isoqube::StepContext::detached("x").log().warn(format_args!("{} left", 3));
+/// ```
+pub struct StepLog {
+    _private: (),
+}
+
+impl StepLog {
+    /// An INFO line.
+    pub fn info(&self, msg: impl std::fmt::Display) {
+        tracing::info!(target: "isoqube::step", "{msg}");
+    }
+
+    /// A WARN line.
+    pub fn warn(&self, msg: impl std::fmt::Display) {
+        tracing::warn!(target: "isoqube::step", "{msg}");
+    }
+
+    /// An ERROR line.
+    pub fn error(&self, msg: impl std::fmt::Display) {
+        tracing::error!(target: "isoqube::step", "{msg}");
+    }
+
+    /// A DEBUG line.
+    pub fn debug(&self, msg: impl std::fmt::Display) {
+        tracing::debug!(target: "isoqube::step", "{msg}");
+    }
+}
+
+/// A JSON value as it appears in a variables map (for examples and tests).
+pub fn vars_from(value: Value) -> Variables {
+    match value {
+        Value::Object(map) => map,
+        _ => Variables::new(),
+    }
+}

@@ -1,0 +1,177 @@
+//! Operator actions: validate and save definitions; start, re-run, resume,
+//! cancel and wait for runs. The control center, the CLI and the sample all go
+//! through [`Control`], which needs only the store and the transport.
+
+use std::collections::BTreeSet;
+use std::sync::Arc;
+use std::time::Duration;
+
+use chrono::Utc;
+use uuid::Uuid;
+
+use crate::error::{Error, Result};
+use crate::model::{Definition, NextStep, Run, Variables};
+use crate::publish::{Parent, Publisher};
+use crate::registry::Registry;
+use crate::store::RunStore;
+use crate::transport::Transport;
+
+/// Operator actions over a store and a transport.
+///
+/// ```
+/// # tokio::runtime::Runtime::new().unwrap().block_on(async {
+/// use std::sync::Arc;
+/// use isoqube::{Control, Definition, InProcessTransport, SqliteStore};
+/// let path = std::env::temp_dir().join(format!("isoqube-control-doc-{}.db", std::process::id()));
+/// let store = Arc::new(SqliteStore::open(&path).await.unwrap());
+/// let control = Control::new(store, Arc::new(InProcessTransport::new())).unwrap();
+/// let err = control.create_definition(Definition::new("x", ["NoSuchEvent"])).await.unwrap_err();
+/// assert!(err.to_string().contains("unknown event 'NoSuchEvent'"));
+/// # });
+/// ```
+#[derive(Clone)]
+pub struct Control {
+    store: Arc<dyn RunStore>,
+    publisher: Publisher,
+    registry: Arc<Registry>,
+}
+
+impl Control {
+    /// Operator actions with this binary's registry.
+    pub fn new(store: Arc<dyn RunStore>, transport: Arc<dyn Transport>) -> Result<Self> {
+        let registry = Arc::new(Registry::linked()?);
+        let publisher = Publisher::new(transport, registry.clone(), Some(store.clone()), "isoqube-control");
+        Ok(Control {
+            store,
+            publisher,
+            registry,
+        })
+    }
+
+    /// The store.
+    pub fn store(&self) -> &Arc<dyn RunStore> {
+        &self.store
+    }
+
+    /// Events linked into this binary plus those services recorded in the store.
+    pub async fn known_events(&self) -> Result<BTreeSet<String>> {
+        let mut known = self.registry.event_names();
+        known.extend(self.store.list_topics().await?.into_iter().map(|t| t.name));
+        Ok(known)
+    }
+
+    /// Validates and saves a new definition; nothing is written when it is refused.
+    pub async fn create_definition(&self, mut def: Definition) -> Result<Definition> {
+        def.validate(&self.known_events().await?)?;
+        let now = Utc::now();
+        def.created_at = now;
+        def.modified_at = now;
+        self.store.create_definition(&def).await?;
+        Ok(def)
+    }
+
+    /// Validates and replaces an existing definition.
+    pub async fn update_definition(&self, mut def: Definition) -> Result<Definition> {
+        let existing = self
+            .store
+            .get_definition(&def.name)
+            .await?
+            .ok_or_else(|| Error::not_found("definition", def.name.clone()))?;
+        def.validate(&self.known_events().await?)?;
+        def.created_at = existing.created_at;
+        def.modified_at = Utc::now();
+        self.store.update_definition(&def).await?;
+        Ok(def)
+    }
+
+    /// Saves `def` unless a definition with its name exists (for seeding
+    /// built-in definitions without overwriting an operator's edits). True when saved.
+    pub async fn seed_definition(&self, def: Definition) -> Result<bool> {
+        match self.create_definition(def).await {
+            Ok(_) => Ok(true),
+            Err(Error::Conflict { .. }) => Ok(false),
+            Err(e) => Err(e),
+        }
+    }
+
+    /// Starts a run of definition `name` with `params` over its default variables.
+    pub async fn start_run(&self, name: &str, params: Variables, started_by: &str) -> Result<Run> {
+        let def = self
+            .store
+            .get_definition(name)
+            .await?
+            .ok_or_else(|| Error::not_found("definition", name))?;
+        let run = Run::new(&def, params, started_by);
+        self.store.insert_run(&run).await?;
+        let first = run.next_step(0);
+        self.launch(run, first).await
+    }
+
+    /// Starts a new run of the same definition with the same parameters.
+    pub async fn rerun(&self, id: Uuid, started_by: &str) -> Result<Run> {
+        let old = self.get_run(id).await?;
+        let def = match self.store.get_definition(&old.definition).await? {
+            Some(def) => def,
+            None => Definition::new(old.definition.clone(), old.steps.iter().map(|s| s.event.clone()))
+                .with_description(old.description.clone()),
+        };
+        let mut run = Run::new(&def, old.params.clone(), started_by);
+        run.rerun_of = Some(old.id);
+        self.store.insert_run(&run).await?;
+        let first = run.next_step(0);
+        self.launch(run, first).await
+    }
+
+    /// Continues a failed or cancelled run from its first unfinished step.
+    pub async fn resume(&self, id: Uuid) -> Result<Run> {
+        let (run, next) = self.store.resume_run(id).await?;
+        self.launch(run, next).await
+    }
+
+    /// Cancels a pending or running run.
+    pub async fn cancel(&self, id: Uuid) -> Result<Run> {
+        self.store.cancel_run(id).await
+    }
+
+    /// A run by id, or [`Error::NotFound`].
+    pub async fn get_run(&self, id: Uuid) -> Result<Run> {
+        self.store
+            .get_run(id)
+            .await?
+            .ok_or_else(|| Error::not_found("run", id.to_string()))
+    }
+
+    /// Waits until the run is finished and returns it; after `timeout`, returns
+    /// it as it is.
+    pub async fn wait_for_run(&self, id: Uuid, timeout: Duration) -> Result<Run> {
+        let deadline = tokio::time::Instant::now() + timeout;
+        let mut run = self.get_run(id).await?;
+        while !run.status.is_finished() {
+            let left = deadline.saturating_duration_since(tokio::time::Instant::now());
+            if left.is_zero() {
+                break;
+            }
+            if let Some(newer) = self.store.wait_for_change(id, run.version, left).await? {
+                run = newer;
+            }
+        }
+        Ok(run)
+    }
+
+    async fn launch(&self, run: Run, next: NextStep) -> Result<Run> {
+        match self
+            .publisher
+            .publish_step(run.id, &run.definition, &next, &Parent::default())
+            .await
+        {
+            Ok(_) => Ok(run),
+            Err(e) => {
+                let reason = format!("could not publish step {} ({}): {e}", next.index, next.event);
+                if let Err(abort) = self.store.abort_run(run.id, &reason).await {
+                    tracing::error!(run_id = %run.id, "{reason}; marking the run failed also failed: {abort}");
+                }
+                Err(e)
+            }
+        }
+    }
+}

@@ -1,0 +1,235 @@
+//! The MassTransit message envelope, the one wire format every transport uses.
+//!
+//! A .NET MassTransit service reads what we publish and we read what it publishes:
+//! camelCase JSON, GUID ids, `urn:message:` types, the payload under `message`.
+
+use std::collections::BTreeMap;
+
+use chrono::{SecondsFormat, Utc};
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+use uuid::Uuid;
+
+use crate::error::{Error, Result};
+
+/// MassTransit's content type.
+pub const CONTENT_TYPE: &str = "application/vnd.masstransit+json";
+/// Envelope header naming the run a step message belongs to.
+pub const HEADER_RUN_ID: &str = "Isoqube-RunId";
+/// Envelope header naming the step index of a step message.
+pub const HEADER_STEP: &str = "Isoqube-Step";
+/// Envelope header naming the run definition.
+pub const HEADER_DEFINITION: &str = "Isoqube-Definition";
+
+/// The process that sent a message.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct HostInfo {
+    /// Host name.
+    pub machine_name: Option<String>,
+    /// Process name.
+    pub process_name: Option<String>,
+    /// Process id.
+    pub process_id: Option<u32>,
+    /// Sending assembly (crate).
+    pub assembly: Option<String>,
+    /// Its version.
+    pub assembly_version: Option<String>,
+    /// Runtime version.
+    pub framework_version: Option<String>,
+    /// Messaging library version.
+    pub mass_transit_version: Option<String>,
+    /// Operating system.
+    pub operating_system_version: Option<String>,
+}
+
+impl HostInfo {
+    /// Facts about this process.
+    pub fn current(service: &str) -> Self {
+        HostInfo {
+            machine_name: Some(crate::host_name()),
+            process_name: std::env::current_exe()
+                .ok()
+                .and_then(|p| p.file_name().map(|f| f.to_string_lossy().into_owned()))
+                .or_else(|| Some(service.to_string())),
+            process_id: Some(std::process::id()),
+            assembly: Some(service.to_string()),
+            assembly_version: Some(env!("CARGO_PKG_VERSION").to_string()),
+            framework_version: Some("rust".to_string()),
+            mass_transit_version: Some(format!("isoqube/{}", env!("CARGO_PKG_VERSION"))),
+            operating_system_version: Some(std::env::consts::OS.to_string()),
+        }
+    }
+}
+
+/// A MassTransit envelope.
+///
+/// ```
+/// use isoqube::Envelope;
+/// let json = br#"{"messageId":"8d7a0000-0000-0000-0000-000000000001",
+///   "messageType":["urn:message:Builds:Pushed"],"message":{"commit":"abc"}}"#;
+/// let env = Envelope::from_slice(json).unwrap();
+/// assert_eq!(env.message["commit"], "abc");
+/// assert!(Envelope::from_slice(b"not json").is_err());
+/// ```
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Envelope {
+    /// Unique message id (GUID).
+    pub message_id: String,
+    /// Request id, for request/response.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub request_id: Option<String>,
+    /// Correlation id: the run id for run messages.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub correlation_id: Option<String>,
+    /// Conversation id, copied downstream.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub conversation_id: Option<String>,
+    /// The message id of the message being consumed when this one was sent.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub initiator_id: Option<String>,
+    /// Sender endpoint address.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub source_address: Option<String>,
+    /// Destination address.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub destination_address: Option<String>,
+    /// Where responses go.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub response_address: Option<String>,
+    /// Where faults go.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub fault_address: Option<String>,
+    /// Message type URNs, most specific first.
+    #[serde(default)]
+    pub message_type: Vec<String>,
+    /// The payload.
+    pub message: Value,
+    /// When the message expires (ISO-8601).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub expiration_time: Option<String>,
+    /// When it was sent (ISO-8601).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub sent_time: Option<String>,
+    /// Application headers.
+    #[serde(default)]
+    pub headers: BTreeMap<String, Value>,
+    /// The sending host.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub host: Option<HostInfo>,
+}
+
+impl Envelope {
+    /// A new envelope with a fresh message id, the given type and payload, sent now.
+    pub fn new(message_type: impl Into<String>, message: Value) -> Self {
+        Envelope {
+            message_id: Uuid::new_v4().to_string(),
+            request_id: None,
+            correlation_id: None,
+            conversation_id: None,
+            initiator_id: None,
+            source_address: None,
+            destination_address: None,
+            response_address: None,
+            fault_address: None,
+            message_type: vec![message_type.into()],
+            message,
+            expiration_time: None,
+            sent_time: Some(Utc::now().to_rfc3339_opts(SecondsFormat::Micros, true)),
+            headers: BTreeMap::new(),
+            host: None,
+        }
+    }
+
+    /// Parses an envelope, refusing anything that is not a JSON object with a
+    /// `messageId` and an object `message`.
+    pub fn from_slice(body: &[u8]) -> Result<Self> {
+        let value: Value = serde_json::from_slice(body)
+            .map_err(|e| Error::Malformed(format!("body is not JSON: {e}")))?;
+        if !value.is_object() {
+            return Err(Error::Malformed("body is not a JSON object".into()));
+        }
+        let env: Envelope = serde_json::from_value(value)
+            .map_err(|e| Error::Malformed(format!("body is not a MassTransit envelope: {e}")))?;
+        if env.message_id.trim().is_empty() {
+            return Err(Error::Malformed("messageId is empty".into()));
+        }
+        if !env.message.is_object() {
+            return Err(Error::Malformed("message is not a JSON object".into()));
+        }
+        Ok(env)
+    }
+
+    /// Serialises to JSON bytes.
+    pub fn to_vec(&self) -> Vec<u8> {
+        // An Envelope is plain data (strings, maps, JSON values): serialising cannot fail.
+        serde_json::to_vec(self).unwrap_or_default()
+    }
+
+    /// The run and step a step message belongs to, if it is one.
+    pub fn run_step(&self) -> Option<(Uuid, usize)> {
+        let run = self.headers.get(HEADER_RUN_ID)?.as_str()?;
+        let step = self.headers.get(HEADER_STEP)?.as_u64()?;
+        Some((Uuid::parse_str(run).ok()?, usize::try_from(step).ok()?))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const HAND_WRITTEN: &str = r#"{
+      "messageId": "0d2f0000-5d59-0015-e1ab-08dc8f1e2a3b",
+      "requestId": null,
+      "correlationId": "6f1c1d2e-1111-4a5b-9c3d-222233334444",
+      "conversationId": "0d2f0000-5d59-0015-e1ac-08dc8f1e2a3b",
+      "initiatorId": "0d2f0000-5d59-0015-aaaa-08dc8f1e2a3b",
+      "sourceAddress": "rabbitmq://localhost/default_source_ingestion",
+      "destinationAddress": "rabbitmq://localhost/default-source-download",
+      "responseAddress": null,
+      "faultAddress": null,
+      "messageType": ["urn:message:Isoqube.Contracts:DefaultSourceDownload"],
+      "message": {"repository": "github.com/acme/app", "commit": "abc123"},
+      "expirationTime": null,
+      "sentTime": "2024-06-17T10:11:12.1234567Z",
+      "headers": {"Isoqube-RunId": "6f1c1d2e-1111-4a5b-9c3d-222233334444", "Isoqube-Step": 1},
+      "host": {
+        "machineName": "build-01", "processName": "Isoqube.Default", "processId": 4242,
+        "assembly": "Isoqube.Default", "assemblyVersion": "1.0.0.0",
+        "frameworkVersion": "8.0.6", "massTransitVersion": "8.2.3.0",
+        "operatingSystemVersion": "Unix 6.5.0.0"
+      }
+    }"#;
+
+    #[test]
+    fn parses_hand_written_masstransit_envelope_and_round_trips() {
+        let env = Envelope::from_slice(HAND_WRITTEN.as_bytes()).unwrap();
+        assert_eq!(env.message_id, "0d2f0000-5d59-0015-e1ab-08dc8f1e2a3b");
+        assert_eq!(env.message_type, ["urn:message:Isoqube.Contracts:DefaultSourceDownload"]);
+        assert_eq!(env.message["commit"], "abc123");
+        assert_eq!(env.host.as_ref().unwrap().process_id, Some(4242));
+        assert_eq!(env.host.as_ref().unwrap().mass_transit_version.as_deref(), Some("8.2.3.0"));
+        let (run, step) = env.run_step().unwrap();
+        assert_eq!(run.to_string(), "6f1c1d2e-1111-4a5b-9c3d-222233334444");
+        assert_eq!(step, 1);
+
+        let again = Envelope::from_slice(&env.to_vec()).unwrap();
+        assert_eq!(again, env);
+        let v: Value = serde_json::from_slice(&env.to_vec()).unwrap();
+        for key in ["messageId", "correlationId", "conversationId", "initiatorId", "sourceAddress",
+            "destinationAddress", "messageType", "message", "sentTime", "headers", "host"] {
+            assert!(v.get(key).is_some(), "missing {key}");
+        }
+        assert!(v.get("requestId").is_none(), "nulls are omitted");
+    }
+
+    #[test]
+    fn refuses_what_is_not_an_envelope() {
+        for body in [&b"\xff\xfe"[..], b"[1,2]", b"{}", br#"{"messageId":"x"}"#,
+            br#"{"messageId":"","message":{}}"#, br#"{"messageId":"x","message":3}"#] {
+            let err = Envelope::from_slice(body).unwrap_err();
+            assert!(matches!(err, Error::Malformed(_)), "{err}");
+        }
+    }
+}

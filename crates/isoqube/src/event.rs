@@ -1,0 +1,140 @@
+//! Events (topics): serde payloads with a stable name, mapped to one exchange each.
+//!
+//! `#[event]` implements [`Event`] and registers the event at link time; this
+//! module holds what the macro calls into.
+
+use serde::{de::DeserializeOwned, Serialize};
+
+/// Static facts about an event type, produced by `#[event]`.
+///
+/// ```
+/// use isoqube::EventInfo;
+/// let info = EventInfo {
+///     name: "LinuxBuild",
+///     description: "build on linux",
+///     namespace: Some("Builds"),
+///     exchange: None,
+///     module_path: "my_service::events",
+///     location: "src/events.rs:3",
+///     fields: &["commit: String"],
+/// };
+/// assert_eq!(info.exchange_name(), "Builds:LinuxBuild");
+/// assert_eq!(info.message_type(), "urn:message:Builds:LinuxBuild");
+/// ```
+#[derive(Debug)]
+pub struct EventInfo {
+    /// Stable name (default: the struct name).
+    pub name: &'static str,
+    /// What the event means.
+    pub description: &'static str,
+    /// MassTransit message namespace; default derived from the module path.
+    pub namespace: Option<&'static str>,
+    /// Exchange name override (the original used kebab-case names).
+    pub exchange: Option<&'static str>,
+    /// Rust module that defines it (for messages about clashes).
+    pub module_path: &'static str,
+    /// `file:line` of the definition.
+    pub location: &'static str,
+    /// Payload fields as `name: type`.
+    pub fields: &'static [&'static str],
+}
+
+impl EventInfo {
+    /// The message namespace: the override, or the module path in dotted PascalCase
+    /// (`sample_build_server::events` becomes `SampleBuildServer.Events`).
+    pub fn namespace(&self) -> String {
+        match self.namespace {
+            Some(ns) => ns.to_string(),
+            None => self
+                .module_path
+                .split("::")
+                .map(pascal_case)
+                .collect::<Vec<_>>()
+                .join("."),
+        }
+    }
+
+    /// The exchange this event is published to.
+    pub fn exchange_name(&self) -> String {
+        match self.exchange {
+            Some(ex) => ex.to_string(),
+            None => format!("{}:{}", self.namespace(), self.name),
+        }
+    }
+
+    /// The MassTransit message type URN.
+    pub fn message_type(&self) -> String {
+        format!("urn:message:{}:{}", self.namespace(), self.name)
+    }
+
+    /// Whether a `messageType` entry names this event. Matching on the type name
+    /// alone when namespaces differ lets a .NET publisher with its own namespace
+    /// reach a consumer bound by exchange.
+    pub fn matches_urn(&self, urn: &str) -> bool {
+        urn == self.message_type()
+            || urn
+                .rsplit(':')
+                .next()
+                .is_some_and(|type_name| type_name == self.name)
+    }
+}
+
+fn pascal_case(segment: &str) -> String {
+    segment
+        .split('_')
+        .filter(|p| !p.is_empty())
+        .map(|p| {
+            let mut chars = p.chars();
+            match chars.next() {
+                Some(first) => first.to_uppercase().chain(chars).collect::<String>(),
+                None => String::new(),
+            }
+        })
+        .collect()
+}
+
+/// A type that travels as an event. Implemented by `#[event]`; the serde bounds
+/// are why an event without `Serialize`/`Deserialize` does not compile.
+///
+/// ```
+/// use isoqube::Event;
+/// #[isoqube::event(description = "code pushed")]
+/// #[derive(serde::Serialize, serde::Deserialize)]
+/// struct Pushed { commit: String }
+/// assert_eq!(Pushed::info().name, "Pushed");
+/// ```
+pub trait Event: Serialize + DeserializeOwned + Send + Sync + 'static {
+    /// The event's static facts.
+    fn info() -> &'static EventInfo;
+}
+
+/// Link-time registration of an event (submitted by `#[event]`).
+#[derive(Debug)]
+pub struct EventRegistration {
+    /// The event's facts.
+    pub info: &'static EventInfo,
+}
+
+inventory::collect!(EventRegistration);
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn namespace_from_module_path() {
+        let info = EventInfo {
+            name: "X",
+            description: "",
+            namespace: None,
+            exchange: Some("default-x"),
+            module_path: "sample_build_server::events",
+            location: "",
+            fields: &[],
+        };
+        assert_eq!(info.namespace(), "SampleBuildServer.Events");
+        assert_eq!(info.exchange_name(), "default-x");
+        assert!(info.matches_urn("urn:message:Other.Ns:X"));
+        assert!(!info.matches_urn("urn:message:SampleBuildServer.Events:Y"));
+    }
+}

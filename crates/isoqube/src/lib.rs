@@ -1,0 +1,96 @@
+//! # Isoqube
+//!
+//! An event-driven saga / choreography runtime. Annotate structs as events and
+//! async functions as consumers; start a [`Service`]; the runtime declares the
+//! topology, consumes, and publishes each run's next event when a consumer
+//! finishes.
+//!
+//! ```no_run
+//! use isoqube::{consumer, event, StepContext};
+//! use serde::{Deserialize, Serialize};
+//!
+//! /// Build the code on Linux.
+//! #[event(description = "build on linux")]
+//! #[derive(Serialize, Deserialize)]
+//! struct LinuxBuild { commit: String }
+//!
+//! #[consumer(retry = exponential(3, 100, 2_000))]
+//! async fn build(ev: LinuxBuild, ctx: StepContext) -> anyhow::Result<()> {
+//!     ctx.log().info(format_args!("building {}", ev.commit));
+//!     ctx.set("artifact", format!("app-{}.tar.gz", ev.commit))?;
+//!     Ok(())
+//! }
+//!
+//! # async fn main_() -> isoqube::Result<()> {
+//! isoqube::telemetry::init();
+//! isoqube::Service::builder("builder").start().await?.run_until_signal().await
+//! # }
+//! ```
+//!
+//! Module map: [`model`] (records and transitions), [`store`] (where they live),
+//! [`transport`] (how messages move), [`envelope`] (the wire format),
+//! [`service`] (hosting consumers), [`control`] (operator actions).
+
+#![warn(missing_docs)]
+
+pub mod consumer;
+pub mod context;
+pub mod control;
+pub mod envelope;
+pub mod error;
+pub mod event;
+pub mod model;
+pub mod publish;
+pub mod registry;
+pub mod retry;
+pub mod service;
+pub mod store;
+pub mod telemetry;
+pub mod transport;
+
+pub use consumer::{ConsumerRegistration, HandlerError};
+pub use context::StepContext;
+pub use control::Control;
+pub use envelope::Envelope;
+pub use error::{Error, Result};
+pub use event::{Event, EventInfo};
+pub use isoqube_macros::{consumer, event};
+pub use model::{
+    Definition, LogRecord, NextStep, Run, RunFilter, RunStatus, ServiceRecord, Step, StepKey, StepStatus,
+    TopicRecord, Variables,
+};
+pub use publish::Publisher;
+pub use registry::{Registry, Selection};
+pub use retry::RetryPolicy;
+pub use service::{Service, ServiceBuilder};
+pub use store::{RunStore, SqliteStore};
+pub use transport::{InProcessTransport, Topology, Transport};
+
+/// This machine's host name (from `HOSTNAME` or the kernel), for records and headers.
+pub fn host_name() -> String {
+    static NAME: std::sync::OnceLock<String> = std::sync::OnceLock::new();
+    NAME.get_or_init(|| {
+        std::env::var("HOSTNAME")
+            .ok()
+            .filter(|h| !h.trim().is_empty())
+            .or_else(|| std::fs::read_to_string("/proc/sys/kernel/hostname").ok())
+            .map(|h| h.trim().to_string())
+            .filter(|h| !h.is_empty())
+            .unwrap_or_else(|| "localhost".to_string())
+    })
+    .clone()
+}
+
+/// What the macros expand to. Not a stable API.
+#[doc(hidden)]
+pub mod __private {
+    pub use crate::consumer::{invoke, ConsumerRegistration, HandlerFuture};
+    pub use crate::event::{EventInfo, EventRegistration};
+    pub use crate::registry::default_concurrency;
+    pub use crate::retry;
+    pub use inventory;
+    pub use serde_json::Value;
+
+    /// Compile-time check that a consumer's argument is an event.
+    pub const fn assert_event<E: crate::Event>() {}
+}

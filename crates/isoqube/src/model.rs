@@ -1,0 +1,951 @@
+//! The records Isoqube keeps (definitions, runs, steps, services, topics, logs)
+//! and the pure state transitions of a run.
+//!
+//! Every store applies the transitions defined here, so the rules of the chain
+//! (who advances a step, what a redelivery does, what cancel and resume change)
+//! live in one place and are tested without any store.
+
+use std::collections::BTreeSet;
+
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+use serde_json::{Map, Value};
+use uuid::Uuid;
+
+use crate::error::{Error, Result};
+
+/// The run variables: a JSON object.
+pub type Variables = Map<String, Value>;
+
+/// Overall status of a run.
+///
+/// ```
+/// use isoqube::RunStatus;
+/// assert!(RunStatus::Failed.is_finished());
+/// assert_eq!(RunStatus::Running.as_str(), "Running");
+/// ```
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+pub enum RunStatus {
+    /// Created, first step not yet picked up.
+    Pending,
+    /// At least one step was picked up.
+    Running,
+    /// Every step succeeded.
+    Succeeded,
+    /// A step failed after its retries.
+    Failed,
+    /// An operator cancelled it.
+    Cancelled,
+}
+
+impl RunStatus {
+    /// No further step will run (unless resumed).
+    pub fn is_finished(self) -> bool {
+        matches!(
+            self,
+            RunStatus::Succeeded | RunStatus::Failed | RunStatus::Cancelled
+        )
+    }
+
+    /// The name as stored and printed.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            RunStatus::Pending => "Pending",
+            RunStatus::Running => "Running",
+            RunStatus::Succeeded => "Succeeded",
+            RunStatus::Failed => "Failed",
+            RunStatus::Cancelled => "Cancelled",
+        }
+    }
+
+    /// Parses a status name, case-insensitively.
+    pub fn parse(s: &str) -> Result<Self> {
+        [
+            RunStatus::Pending,
+            RunStatus::Running,
+            RunStatus::Succeeded,
+            RunStatus::Failed,
+            RunStatus::Cancelled,
+        ]
+        .into_iter()
+        .find(|st| st.as_str().eq_ignore_ascii_case(s))
+        .ok_or_else(|| {
+            Error::InvalidState(format!(
+                "unknown run status '{s}' (expected Pending, Running, Succeeded, Failed or Cancelled)"
+            ))
+        })
+    }
+}
+
+/// Status of one step of a run (and of one endpoint's handling of it).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+pub enum StepStatus {
+    /// Not yet picked up.
+    Pending,
+    /// A consumer is working on it.
+    Invoked,
+    /// A consumer finished it.
+    Succeeded,
+    /// A consumer gave up on it after its retries.
+    Failed,
+    /// The run was cancelled while the step was in flight.
+    Cancelled,
+    /// The run ended before the step was reached.
+    Skipped,
+}
+
+impl StepStatus {
+    /// The name as stored and printed.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            StepStatus::Pending => "Pending",
+            StepStatus::Invoked => "Invoked",
+            StepStatus::Succeeded => "Succeeded",
+            StepStatus::Failed => "Failed",
+            StepStatus::Cancelled => "Cancelled",
+            StepStatus::Skipped => "Skipped",
+        }
+    }
+}
+
+/// A saved, named, ordered list of events (the original called it a configuration).
+///
+/// ```
+/// use isoqube::Definition;
+/// let def = Definition::new("release", ["Build", "Deploy"]).with_description("ship it");
+/// assert_eq!(def.steps.len(), 2);
+/// ```
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Definition {
+    /// Unique name.
+    pub name: String,
+    /// What the flow is for.
+    #[serde(default)]
+    pub description: String,
+    /// Event names, in order.
+    pub steps: Vec<String>,
+    /// Variables every run starts with (run parameters override them).
+    #[serde(default)]
+    pub variables: Variables,
+    /// When it was first saved.
+    #[serde(default = "Utc::now")]
+    pub created_at: DateTime<Utc>,
+    /// When it was last saved.
+    #[serde(default = "Utc::now")]
+    pub modified_at: DateTime<Utc>,
+}
+
+impl Definition {
+    /// A definition with the given name and steps, no description or variables.
+    pub fn new<S: Into<String>>(name: impl Into<String>, steps: impl IntoIterator<Item = S>) -> Self {
+        let now = Utc::now();
+        Definition {
+            name: name.into(),
+            description: String::new(),
+            steps: steps.into_iter().map(Into::into).collect(),
+            variables: Variables::new(),
+            created_at: now,
+            modified_at: now,
+        }
+    }
+
+    /// Sets the description.
+    pub fn with_description(mut self, description: impl Into<String>) -> Self {
+        self.description = description.into();
+        self
+    }
+
+    /// Sets the default variables.
+    pub fn with_variables(mut self, variables: Variables) -> Self {
+        self.variables = variables;
+        self
+    }
+
+    /// Checks the rules every definition must meet. `known_events` is the set of
+    /// registered event names; an event outside it is refused.
+    ///
+    /// ```
+    /// use isoqube::Definition;
+    /// let known = ["Build".to_string()].into_iter().collect();
+    /// let err = Definition::new("x", ["Build", "Nope"]).validate(&known).unwrap_err();
+    /// assert!(err.to_string().contains("unknown event 'Nope'"));
+    /// ```
+    pub fn validate(&self, known_events: &BTreeSet<String>) -> Result<()> {
+        let name = self.name.trim();
+        if name.is_empty() {
+            return Err(Error::InvalidDefinition("the name is empty".into()));
+        }
+        if name != self.name {
+            return Err(Error::InvalidDefinition(format!(
+                "the name '{}' has leading or trailing spaces",
+                self.name
+            )));
+        }
+        if name.len() > 200 || name.chars().any(char::is_control) {
+            return Err(Error::InvalidDefinition(
+                "the name must be at most 200 printable characters".into(),
+            ));
+        }
+        if self.steps.is_empty() {
+            return Err(Error::InvalidDefinition(format!(
+                "definition '{name}' has no steps"
+            )));
+        }
+        for (i, step) in self.steps.iter().enumerate() {
+            if step.trim().is_empty() {
+                return Err(Error::InvalidDefinition(format!(
+                    "step {} of '{name}' names no event",
+                    i + 1
+                )));
+            }
+            if !known_events.contains(step) {
+                let hint = closest(step, known_events)
+                    .map(|c| format!(" (did you mean '{c}'?)"))
+                    .unwrap_or_default();
+                return Err(Error::InvalidDefinition(format!(
+                    "step {} of '{name}' names unknown event '{step}'{hint}",
+                    i + 1
+                )));
+            }
+        }
+        Ok(())
+    }
+}
+
+fn closest<'a>(needle: &str, known: &'a BTreeSet<String>) -> Option<&'a String> {
+    let lower = needle.to_ascii_lowercase();
+    known
+        .iter()
+        .find(|k| k.to_ascii_lowercase() == lower)
+        .or_else(|| {
+            known
+                .iter()
+                .find(|k| k.to_ascii_lowercase().contains(&lower) && !lower.is_empty())
+        })
+}
+
+/// One endpoint's handling of a step (several with fan-out).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct StepHandler {
+    /// The consumer endpoint (queue) name.
+    pub endpoint: String,
+    /// The host (and pid) that handled it last.
+    pub host: String,
+    /// Where this endpoint is with the step.
+    pub status: StepStatus,
+    /// How many times the consumer was invoked.
+    pub attempts: u32,
+    /// When it was last picked up.
+    pub started_at: Option<DateTime<Utc>>,
+    /// When it finished (succeeded or failed).
+    pub finished_at: Option<DateTime<Utc>>,
+    /// The last error, if any.
+    pub error: Option<String>,
+}
+
+/// One event of a run.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Step {
+    /// Position in the run, from 0.
+    pub index: usize,
+    /// The event name.
+    pub event: String,
+    /// Where the step is.
+    pub status: StepStatus,
+    /// First picked up.
+    pub invoked_at: Option<DateTime<Utc>>,
+    /// Succeeded.
+    pub completed_at: Option<DateTime<Utc>>,
+    /// Failed.
+    pub failed_at: Option<DateTime<Utc>>,
+    /// Cancelled.
+    pub cancelled_at: Option<DateTime<Utc>>,
+    /// Consumer invocations over all endpoints and resumes.
+    pub attempts: u32,
+    /// The last error any endpoint reported.
+    pub last_error: Option<String>,
+    /// `endpoint@host` of the consumer whose success advanced the run.
+    pub handled_by: Option<String>,
+    /// Every endpoint that picked the step up.
+    #[serde(default)]
+    pub handlers: Vec<StepHandler>,
+}
+
+impl Step {
+    fn new(index: usize, event: String) -> Self {
+        Step {
+            index,
+            event,
+            status: StepStatus::Pending,
+            invoked_at: None,
+            completed_at: None,
+            failed_at: None,
+            cancelled_at: None,
+            attempts: 0,
+            last_error: None,
+            handled_by: None,
+            handlers: Vec::new(),
+        }
+    }
+
+    /// Time from first pick-up to success, failure or cancellation.
+    pub fn duration(&self) -> Option<chrono::Duration> {
+        let end = self
+            .completed_at
+            .or(self.failed_at)
+            .or(self.cancelled_at)?;
+        Some(end - self.invoked_at?)
+    }
+}
+
+/// One execution of a definition. Its id is the correlation id of every message.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Run {
+    /// Run id (and correlation id on the wire).
+    pub id: Uuid,
+    /// The definition it was started from.
+    pub definition: String,
+    /// The definition's description at start.
+    #[serde(default)]
+    pub description: String,
+    /// Overall status.
+    pub status: RunStatus,
+    /// The variables the run was started with (kept for re-runs).
+    #[serde(default)]
+    pub params: Variables,
+    /// Current variables: params plus whatever consumers added.
+    #[serde(default)]
+    pub variables: Variables,
+    /// The steps, copied from the definition.
+    pub steps: Vec<Step>,
+    /// Created.
+    pub created_at: DateTime<Utc>,
+    /// Last changed.
+    pub modified_at: DateTime<Utc>,
+    /// Reached Succeeded, Failed or Cancelled.
+    pub finished_at: Option<DateTime<Utc>>,
+    /// Who started it and how, e.g. `cli`, `tui`, `http`, `sample`.
+    #[serde(default)]
+    pub started_by: String,
+    /// The run this one re-runs, if any.
+    #[serde(default)]
+    pub rerun_of: Option<Uuid>,
+    /// Why the run failed, when it failed outside a step (e.g. first publish refused).
+    #[serde(default)]
+    pub error: Option<String>,
+    /// Bumped on every change, so watchers can tell a new state from an old one.
+    #[serde(default)]
+    pub version: u64,
+}
+
+/// A step to publish, with what its message is built from.
+#[derive(Debug, Clone, PartialEq)]
+pub struct NextStep {
+    /// Step index.
+    pub index: usize,
+    /// Event name.
+    pub event: String,
+    /// Run variables (the payload).
+    pub variables: Variables,
+}
+
+/// What [`Run::claim`] decided for a delivered step message.
+#[derive(Debug, Clone, PartialEq)]
+pub enum ClaimOutcome {
+    /// Run the consumer. `attempts` is how often this endpoint already ran it.
+    Claimed {
+        /// The run variables to build the context from.
+        variables: Variables,
+        /// Earlier invocations by this endpoint.
+        attempts: u32,
+        /// Number of steps of the run.
+        step_count: usize,
+    },
+    /// This endpoint already finished the step: do not run it again. When the
+    /// endpoint advanced the run but the next step was never picked up (a crash
+    /// between recording and publishing), `republish` names the step to publish again.
+    AlreadyDone {
+        /// Step to publish again.
+        republish: Option<NextStep>,
+    },
+    /// Another copy of this message is being handled right now.
+    InFlight,
+    /// The run was cancelled; the step is now marked cancelled.
+    Cancelled,
+    /// The run is not running (finished or failed); nothing to do.
+    NotRunning(RunStatus),
+}
+
+/// What [`Run::complete`] decided after a consumer succeeded.
+#[derive(Debug, Clone, PartialEq)]
+pub enum CompleteOutcome {
+    /// This success advanced the run: publish `next` (or nothing when the run finished).
+    Advanced {
+        /// The next step.
+        next: Option<NextStep>,
+    },
+    /// Recorded for the endpoint; the step was already advanced by another endpoint
+    /// or the run is no longer running.
+    Recorded,
+    /// The run was cancelled while the step ran; the step is marked cancelled.
+    Cancelled,
+}
+
+/// What [`Run::fail`] decided after a consumer ran out of retries.
+#[derive(Debug, Clone, PartialEq)]
+pub enum FailOutcome {
+    /// The step and the run are now failed.
+    RunFailed,
+    /// Recorded for the endpoint only (the step had already succeeded, or the run ended).
+    Recorded,
+    /// The run was cancelled while the step ran; the step is marked cancelled.
+    Cancelled,
+}
+
+/// Identifies one endpoint's handling of one step, for the store transitions.
+///
+/// ```
+/// let key = isoqube::StepKey::new(uuid::Uuid::nil(), 0, "build", "host-1");
+/// assert_eq!(key.endpoint, "build");
+/// ```
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct StepKey {
+    /// The run.
+    pub run_id: Uuid,
+    /// The step index.
+    pub step: usize,
+    /// The endpoint handling it.
+    pub endpoint: String,
+    /// The host handling it.
+    pub host: String,
+}
+
+impl StepKey {
+    /// Builds a key.
+    pub fn new(run_id: Uuid, step: usize, endpoint: impl Into<String>, host: impl Into<String>) -> Self {
+        StepKey {
+            run_id,
+            step,
+            endpoint: endpoint.into(),
+            host: host.into(),
+        }
+    }
+}
+
+impl Run {
+    /// A new pending run of `def`: definition variables overlaid with `params`.
+    pub fn new(def: &Definition, params: Variables, started_by: impl Into<String>) -> Self {
+        let now = Utc::now();
+        let mut variables = def.variables.clone();
+        variables.extend(params.clone());
+        Run {
+            id: Uuid::new_v4(),
+            definition: def.name.clone(),
+            description: def.description.clone(),
+            status: RunStatus::Pending,
+            params,
+            variables,
+            steps: def
+                .steps
+                .iter()
+                .enumerate()
+                .map(|(i, e)| Step::new(i, e.clone()))
+                .collect(),
+            created_at: now,
+            modified_at: now,
+            finished_at: None,
+            started_by: started_by.into(),
+            rerun_of: None,
+            error: None,
+            version: 0,
+        }
+    }
+
+    /// The message to publish for step `index`.
+    pub fn next_step(&self, index: usize) -> NextStep {
+        NextStep {
+            index,
+            event: self.steps.get(index).map(|s| s.event.clone()).unwrap_or_default(),
+            variables: self.variables.clone(),
+        }
+    }
+
+    /// How many steps succeeded.
+    pub fn steps_succeeded(&self) -> usize {
+        self.steps
+            .iter()
+            .filter(|s| s.status == StepStatus::Succeeded)
+            .count()
+    }
+
+    fn touch(&mut self, now: DateTime<Utc>) {
+        self.modified_at = now;
+        self.version += 1;
+    }
+
+    fn step_mut(&mut self, index: usize) -> Result<&mut Step> {
+        let id = self.id;
+        let len = self.steps.len();
+        self.steps.get_mut(index).ok_or_else(|| {
+            Error::InvalidState(format!(
+                "run {id} has {len} steps; a message names step {index}"
+            ))
+        })
+    }
+
+    fn finish(&mut self, status: RunStatus, now: DateTime<Utc>) {
+        self.status = status;
+        self.finished_at = Some(now);
+        for step in &mut self.steps {
+            if step.status == StepStatus::Pending {
+                step.status = StepStatus::Skipped;
+            }
+        }
+    }
+
+    /// A consumer endpoint received the message of step `key.step`; decide whether it runs.
+    pub fn claim(&mut self, key: &StepKey, redelivered: bool, now: DateTime<Utc>) -> Result<ClaimOutcome> {
+        let status = self.status;
+        let step_count = self.steps.len();
+        let step = self.step_mut(key.step)?;
+        match status {
+            RunStatus::Cancelled => {
+                if matches!(step.status, StepStatus::Pending | StepStatus::Invoked | StepStatus::Skipped) {
+                    step.status = StepStatus::Cancelled;
+                    step.cancelled_at = Some(now);
+                    self.touch(now);
+                }
+                return Ok(ClaimOutcome::Cancelled);
+            }
+            RunStatus::Succeeded | RunStatus::Failed => return Ok(ClaimOutcome::NotRunning(status)),
+            RunStatus::Pending | RunStatus::Running => {}
+        }
+        if let Some(h) = step.handlers.iter().find(|h| h.endpoint == key.endpoint) {
+            match h.status {
+                StepStatus::Succeeded => {
+                    let advanced_here = step
+                        .handled_by
+                        .as_deref()
+                        .is_some_and(|by| by.split('@').next() == Some(key.endpoint.as_str()));
+                    let next = key.step + 1;
+                    let republish = (advanced_here
+                        && next < step_count
+                        && self.steps[next].status == StepStatus::Pending)
+                        .then(|| self.next_step(next));
+                    return Ok(ClaimOutcome::AlreadyDone { republish });
+                }
+                StepStatus::Invoked if !redelivered => return Ok(ClaimOutcome::InFlight),
+                _ => {}
+            }
+        }
+        let attempts = match step.handlers.iter_mut().find(|h| h.endpoint == key.endpoint) {
+            Some(h) => {
+                h.status = StepStatus::Invoked;
+                h.host = key.host.clone();
+                h.started_at = Some(now);
+                h.finished_at = None;
+                h.attempts
+            }
+            None => {
+                step.handlers.push(StepHandler {
+                    endpoint: key.endpoint.clone(),
+                    host: key.host.clone(),
+                    status: StepStatus::Invoked,
+                    attempts: 0,
+                    started_at: Some(now),
+                    finished_at: None,
+                    error: None,
+                });
+                0
+            }
+        };
+        if step.status == StepStatus::Pending {
+            step.status = StepStatus::Invoked;
+            step.invoked_at = Some(now);
+        }
+        if self.status == RunStatus::Pending {
+            self.status = RunStatus::Running;
+        }
+        self.touch(now);
+        Ok(ClaimOutcome::Claimed {
+            variables: self.variables.clone(),
+            attempts,
+            step_count,
+        })
+    }
+
+    fn handler_mut<'a>(step: &'a mut Step, key: &StepKey) -> &'a mut StepHandler {
+        if let Some(pos) = step.handlers.iter().position(|h| h.endpoint == key.endpoint) {
+            return &mut step.handlers[pos];
+        }
+        step.handlers.push(StepHandler {
+            endpoint: key.endpoint.clone(),
+            host: key.host.clone(),
+            status: StepStatus::Invoked,
+            attempts: 0,
+            started_at: None,
+            finished_at: None,
+            error: None,
+        });
+        let last = step.handlers.len() - 1;
+        &mut step.handlers[last]
+    }
+
+    /// The consumer succeeded after `attempts` invocations and added `patch` to the
+    /// variables; record it and decide whether the run advances.
+    pub fn complete(
+        &mut self,
+        key: &StepKey,
+        patch: Variables,
+        attempts: u32,
+        now: DateTime<Utc>,
+    ) -> Result<CompleteOutcome> {
+        let status = self.status;
+        let last = key.step + 1 == self.steps.len();
+        let step = self.step_mut(key.step)?;
+        let handler = Self::handler_mut(step, key);
+        handler.status = StepStatus::Succeeded;
+        handler.attempts += attempts;
+        handler.finished_at = Some(now);
+        handler.host = key.host.clone();
+        step.attempts += attempts;
+        let outcome = match status {
+            RunStatus::Cancelled => {
+                if step.status != StepStatus::Succeeded {
+                    step.status = StepStatus::Cancelled;
+                    step.cancelled_at = Some(now);
+                }
+                CompleteOutcome::Cancelled
+            }
+            RunStatus::Pending | RunStatus::Running if step.status != StepStatus::Succeeded => {
+                step.status = StepStatus::Succeeded;
+                step.completed_at = Some(now);
+                step.invoked_at.get_or_insert(now);
+                step.handled_by = Some(format!("{}@{}", key.endpoint, key.host));
+                self.variables.extend(patch);
+                self.status = RunStatus::Running;
+                if last {
+                    self.finish(RunStatus::Succeeded, now);
+                    CompleteOutcome::Advanced { next: None }
+                } else {
+                    CompleteOutcome::Advanced {
+                        next: Some(self.next_step(key.step + 1)),
+                    }
+                }
+            }
+            _ => {
+                if status == RunStatus::Running {
+                    self.variables.extend(patch);
+                }
+                CompleteOutcome::Recorded
+            }
+        };
+        self.touch(now);
+        Ok(outcome)
+    }
+
+    /// The consumer failed `attempts` times, the last time with `error`; record it.
+    pub fn fail(&mut self, key: &StepKey, error: &str, attempts: u32, now: DateTime<Utc>) -> Result<FailOutcome> {
+        let status = self.status;
+        let step = self.step_mut(key.step)?;
+        let handler = Self::handler_mut(step, key);
+        handler.status = StepStatus::Failed;
+        handler.attempts += attempts;
+        handler.finished_at = Some(now);
+        handler.error = Some(error.to_string());
+        handler.host = key.host.clone();
+        step.attempts += attempts;
+        step.last_error = Some(error.to_string());
+        let outcome = match status {
+            RunStatus::Cancelled => {
+                if step.status != StepStatus::Succeeded {
+                    step.status = StepStatus::Cancelled;
+                    step.cancelled_at = Some(now);
+                }
+                FailOutcome::Cancelled
+            }
+            RunStatus::Pending | RunStatus::Running if step.status != StepStatus::Succeeded => {
+                step.status = StepStatus::Failed;
+                step.failed_at = Some(now);
+                step.invoked_at.get_or_insert(now);
+                step.handled_by = Some(format!("{}@{}", key.endpoint, key.host));
+                self.error = Some(format!("step {} ({}) failed: {error}", key.step, step.event));
+                self.finish(RunStatus::Failed, now);
+                FailOutcome::RunFailed
+            }
+            _ => FailOutcome::Recorded,
+        };
+        self.touch(now);
+        Ok(outcome)
+    }
+
+    /// Stops a pending or running run: no further step is published; the step in
+    /// flight is marked cancelled when its consumer returns.
+    pub fn cancel(&mut self, now: DateTime<Utc>) -> Result<()> {
+        if self.status.is_finished() {
+            return Err(Error::InvalidState(format!(
+                "run {} is {}; only pending or running runs can be cancelled",
+                self.id,
+                self.status.as_str()
+            )));
+        }
+        self.finish(RunStatus::Cancelled, now);
+        self.touch(now);
+        Ok(())
+    }
+
+    /// Continues a failed or cancelled run from its first unfinished step; returns
+    /// that step's index and the variables to publish it with.
+    pub fn resume(&mut self, now: DateTime<Utc>) -> Result<NextStep> {
+        if !matches!(self.status, RunStatus::Failed | RunStatus::Cancelled) {
+            return Err(Error::InvalidState(format!(
+                "run {} is {}; only failed or cancelled runs can be resumed",
+                self.id,
+                self.status.as_str()
+            )));
+        }
+        let from = self
+            .steps
+            .iter()
+            .position(|s| s.status != StepStatus::Succeeded)
+            .ok_or_else(|| Error::InvalidState(format!("run {} has no unfinished step", self.id)))?;
+        for step in &mut self.steps[from..] {
+            step.status = StepStatus::Pending;
+            step.invoked_at = None;
+            step.completed_at = None;
+            step.failed_at = None;
+            step.cancelled_at = None;
+            step.handled_by = None;
+            step.handlers.clear();
+        }
+        self.status = RunStatus::Running;
+        self.finished_at = None;
+        self.error = None;
+        self.touch(now);
+        Ok(self.next_step(from))
+    }
+
+    /// Marks a run failed for a reason outside any step (its first message could not
+    /// be published, say).
+    pub fn abort(&mut self, reason: &str, now: DateTime<Utc>) -> Result<()> {
+        if self.status.is_finished() {
+            return Err(Error::InvalidState(format!(
+                "run {} is {} already",
+                self.id,
+                self.status.as_str()
+            )));
+        }
+        self.error = Some(reason.to_string());
+        self.finish(RunStatus::Failed, now);
+        self.touch(now);
+        Ok(())
+    }
+}
+
+/// A running service instance, as the control center sees it.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ServiceRecord {
+    /// Unique instance id: `name@host:pid`.
+    pub id: String,
+    /// Service name.
+    pub name: String,
+    /// Host name.
+    pub host: String,
+    /// Process id.
+    pub pid: u32,
+    /// Event names it can publish or consume.
+    pub events: Vec<String>,
+    /// Consumer endpoints it hosts.
+    pub consumers: Vec<String>,
+    /// Transport kind (`in-process`, `amqp`).
+    #[serde(default)]
+    pub transport: String,
+    /// Started.
+    pub started_at: DateTime<Utc>,
+    /// Last heartbeat.
+    pub last_seen: DateTime<Utc>,
+}
+
+/// A registered event, as the control center sees it.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct TopicRecord {
+    /// Event name.
+    pub name: String,
+    /// What it means.
+    pub description: String,
+    /// Exchange it is published to.
+    pub exchange: String,
+    /// MassTransit message type URN.
+    pub message_type: String,
+    /// Payload fields as `name: type`, for people writing variables.
+    #[serde(default)]
+    pub schema: Vec<String>,
+    /// Endpoints consuming it.
+    #[serde(default)]
+    pub consumers: Vec<String>,
+    /// Last registered.
+    pub updated_at: DateTime<Utc>,
+}
+
+/// One log line of a step.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct LogRecord {
+    /// The run.
+    pub run_id: Uuid,
+    /// The step index.
+    pub step: Option<usize>,
+    /// The event of the step.
+    pub event: Option<String>,
+    /// TRACE, DEBUG, INFO, WARN or ERROR.
+    pub level: String,
+    /// The message with its fields.
+    pub message: String,
+    /// Service name.
+    pub service: String,
+    /// Host name.
+    pub host: String,
+    /// When.
+    pub timestamp: DateTime<Utc>,
+}
+
+/// Which runs to list, newest first.
+///
+/// ```
+/// let f = isoqube::RunFilter { limit: 20, ..Default::default() };
+/// assert!(f.status.is_none());
+/// ```
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct RunFilter {
+    /// Only runs with this status.
+    pub status: Option<RunStatus>,
+    /// Only runs of this definition.
+    pub definition: Option<String>,
+    /// Only runs created strictly before this time (for paging).
+    pub before: Option<DateTime<Utc>>,
+    /// At most this many (0 means 50).
+    pub limit: usize,
+}
+
+impl RunFilter {
+    /// The effective page size.
+    pub fn page_size(&self) -> usize {
+        if self.limit == 0 {
+            50
+        } else {
+            self.limit.min(1000)
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn run3() -> Run {
+        Run::new(&Definition::new("d", ["A", "B", "C"]), Variables::new(), "test")
+    }
+
+    fn key(run: &Run, step: usize, ep: &str) -> StepKey {
+        StepKey::new(run.id, step, ep, "h")
+    }
+
+    #[test]
+    fn chain_advances_once_and_finishes() {
+        let mut run = run3();
+        let now = Utc::now();
+        for i in 0..3 {
+            let k = key(&run, i, "ep");
+            assert!(matches!(run.claim(&k, false, now).unwrap(), ClaimOutcome::Claimed { .. }));
+            let out = run.complete(&k, Variables::new(), 1, now).unwrap();
+            let expected_next = (i < 2).then_some(i + 1);
+            match out {
+                CompleteOutcome::Advanced { next } => assert_eq!(next.map(|n| n.index), expected_next),
+                other => panic!("unexpected {other:?}"),
+            }
+        }
+        assert_eq!(run.status, RunStatus::Succeeded);
+        assert!(run.finished_at.is_some());
+    }
+
+    #[test]
+    fn redelivery_after_success_does_not_rerun_and_republishes_only_pending_next() {
+        let mut run = run3();
+        let now = Utc::now();
+        let k = key(&run, 0, "ep");
+        run.claim(&k, false, now).unwrap();
+        run.complete(&k, Variables::new(), 1, now).unwrap();
+        match run.claim(&k, true, now).unwrap() {
+            ClaimOutcome::AlreadyDone { republish } => assert_eq!(republish.map(|r| r.event), Some("B".to_string())),
+            other => panic!("unexpected {other:?}"),
+        }
+        run.claim(&key(&run, 1, "ep"), false, now).unwrap();
+        assert_eq!(run.claim(&k, true, now).unwrap(), ClaimOutcome::AlreadyDone { republish: None });
+    }
+
+    #[test]
+    fn duplicate_copy_in_flight_is_refused_but_redelivery_takes_over() {
+        let mut run = run3();
+        let now = Utc::now();
+        let k = key(&run, 0, "ep");
+        run.claim(&k, false, now).unwrap();
+        assert_eq!(run.claim(&k, false, now).unwrap(), ClaimOutcome::InFlight);
+        assert!(matches!(run.claim(&k, true, now).unwrap(), ClaimOutcome::Claimed { attempts: 0, .. }));
+    }
+
+    #[test]
+    fn fan_out_advances_on_first_success_only() {
+        let mut run = run3();
+        let now = Utc::now();
+        let (a, b) = (key(&run, 0, "a"), key(&run, 0, "b"));
+        run.claim(&a, false, now).unwrap();
+        run.claim(&b, false, now).unwrap();
+        assert!(matches!(run.complete(&b, Variables::new(), 1, now).unwrap(), CompleteOutcome::Advanced { .. }));
+        assert_eq!(run.complete(&a, Variables::new(), 1, now).unwrap(), CompleteOutcome::Recorded);
+        assert_eq!(run.steps[0].handlers.len(), 2);
+        assert_eq!(run.steps[0].handled_by.as_deref(), Some("b@h"));
+    }
+
+    #[test]
+    fn failure_fails_run_and_resume_restarts_from_failed_step() {
+        let mut run = run3();
+        let now = Utc::now();
+        let k0 = key(&run, 0, "ep");
+        run.claim(&k0, false, now).unwrap();
+        run.complete(&k0, Variables::new(), 1, now).unwrap();
+        let k1 = key(&run, 1, "ep");
+        run.claim(&k1, false, now).unwrap();
+        assert_eq!(run.fail(&k1, "boom", 3, now).unwrap(), FailOutcome::RunFailed);
+        assert_eq!(run.status, RunStatus::Failed);
+        assert_eq!(run.steps[2].status, StepStatus::Skipped);
+        assert_eq!(run.steps[1].attempts, 3);
+        assert_eq!(run.resume(now).unwrap().index, 1);
+        assert_eq!(run.status, RunStatus::Running);
+        assert_eq!(run.steps[0].status, StepStatus::Succeeded);
+        assert_eq!(run.steps[2].status, StepStatus::Pending);
+        assert!(run.resume(now).is_err());
+    }
+
+    #[test]
+    fn cancel_marks_in_flight_step_cancelled_when_it_returns() {
+        let mut run = run3();
+        let now = Utc::now();
+        let k = key(&run, 0, "ep");
+        run.claim(&k, false, now).unwrap();
+        run.cancel(now).unwrap();
+        assert_eq!(run.steps[1].status, StepStatus::Skipped);
+        assert_eq!(run.complete(&k, Variables::new(), 1, now).unwrap(), CompleteOutcome::Cancelled);
+        assert_eq!(run.steps[0].status, StepStatus::Cancelled);
+        assert!(run.cancel(now).is_err());
+    }
+
+    #[test]
+    fn validation_refuses_bad_definitions() {
+        let known: BTreeSet<String> = ["A".to_string()].into_iter().collect();
+        assert!(Definition::new("", ["A"]).validate(&known).is_err());
+        assert!(Definition::new(" x", ["A"]).validate(&known).is_err());
+        assert!(Definition::new("x", Vec::<String>::new()).validate(&known).is_err());
+        let e = Definition::new("x", ["a"]).validate(&known).unwrap_err().to_string();
+        assert!(e.contains("did you mean 'A'"), "{e}");
+        assert!(Definition::new("x", ["A", "A"]).validate(&known).is_ok());
+    }
+}

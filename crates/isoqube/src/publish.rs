@@ -1,0 +1,172 @@
+//! Building and sending envelopes: step messages of runs and extra events.
+//!
+//! Everything that goes on the wire passes through [`Publisher`], so ids,
+//! correlation, conversation and headers are set in one place.
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+
+use serde_json::Value;
+use uuid::Uuid;
+
+use crate::envelope::{Envelope, HostInfo, HEADER_DEFINITION, HEADER_RUN_ID, HEADER_STEP};
+use crate::error::{Error, Result};
+use crate::event::Event;
+use crate::model::NextStep;
+use crate::registry::Registry;
+use crate::store::RunStore;
+use crate::transport::{OutgoingMessage, Transport};
+
+/// Where an event goes and how it is typed on the wire.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Route {
+    /// Exchange name.
+    pub exchange: String,
+    /// Message type URN.
+    pub message_type: String,
+}
+
+/// Publishes envelopes over a transport.
+///
+/// ```
+/// # tokio::runtime::Runtime::new().unwrap().block_on(async {
+/// use std::sync::Arc;
+/// use isoqube::{InProcessTransport, Publisher, Registry};
+/// let registry = Arc::new(Registry::linked().unwrap());
+/// let publisher = Publisher::new(Arc::new(InProcessTransport::new()), registry, None, "doc");
+/// assert!(publisher.route("NoSuchEvent").await.is_err());
+/// # });
+/// ```
+#[derive(Clone)]
+pub struct Publisher {
+    transport: Arc<dyn Transport>,
+    registry: Arc<Registry>,
+    store: Option<Arc<dyn RunStore>>,
+    host: Arc<HostInfo>,
+}
+
+/// The message being consumed when a new one is sent: its ids flow downstream.
+#[derive(Debug, Clone, Default)]
+pub struct Parent {
+    /// Its message id (becomes the new `initiatorId`).
+    pub message_id: Option<String>,
+    /// Its conversation id (copied).
+    pub conversation_id: Option<String>,
+    /// Its correlation id (copied for extra events).
+    pub correlation_id: Option<String>,
+    /// The endpoint that consumed it (becomes `sourceAddress`).
+    pub endpoint: Option<String>,
+}
+
+impl Parent {
+    /// The parent facts of a consumed envelope.
+    pub fn of(env: &Envelope, endpoint: &str) -> Self {
+        Parent {
+            message_id: Some(env.message_id.clone()),
+            conversation_id: env.conversation_id.clone(),
+            correlation_id: env.correlation_id.clone(),
+            endpoint: Some(endpoint.to_string()),
+        }
+    }
+}
+
+impl Publisher {
+    /// A publisher for `transport`; events unknown to `registry` are looked up in
+    /// `store`'s topics (the control center does not link the services' events).
+    pub fn new(
+        transport: Arc<dyn Transport>,
+        registry: Arc<Registry>,
+        store: Option<Arc<dyn RunStore>>,
+        service: &str,
+    ) -> Self {
+        Publisher {
+            transport,
+            registry,
+            store,
+            host: Arc::new(HostInfo::current(service)),
+        }
+    }
+
+    /// The transport it publishes on.
+    pub fn transport(&self) -> &Arc<dyn Transport> {
+        &self.transport
+    }
+
+    /// The route of an event by name.
+    pub async fn route(&self, event: &str) -> Result<Route> {
+        if let Some(info) = self.registry.event(event) {
+            return Ok(Route {
+                exchange: info.exchange_name(),
+                message_type: info.message_type(),
+            });
+        }
+        if let Some(store) = &self.store {
+            if let Some(t) = store.list_topics().await?.into_iter().find(|t| t.name == event) {
+                return Ok(Route {
+                    exchange: t.exchange,
+                    message_type: t.message_type,
+                });
+            }
+        }
+        Err(Error::not_found("event", event))
+    }
+
+    fn envelope(&self, message_type: String, message: Value, parent: &Parent) -> Envelope {
+        let mut env = Envelope::new(message_type, message);
+        env.initiator_id = parent.message_id.clone();
+        env.conversation_id = parent
+            .conversation_id
+            .clone()
+            .or_else(|| Some(Uuid::new_v4().to_string()));
+        env.source_address = parent
+            .endpoint
+            .as_ref()
+            .map(|ep| format!("isoqube://{}/{ep}", crate::host_name()));
+        env.host = Some((*self.host).clone());
+        env
+    }
+
+    async fn send(&self, exchange: &str, env: &mut Envelope) -> Result<()> {
+        env.destination_address = Some(format!("isoqube://{}/{exchange}", crate::host_name()));
+        let msg = OutgoingMessage {
+            body: env.to_vec(),
+            message_id: env.message_id.clone(),
+            correlation_id: env.correlation_id.clone(),
+            headers: BTreeMap::new(),
+        };
+        self.transport.publish(exchange, msg).await
+    }
+
+    /// Publishes the message of a run's step: the payload is the run variables,
+    /// the correlation id the run id.
+    pub async fn publish_step(
+        &self,
+        run_id: Uuid,
+        definition: &str,
+        step: &NextStep,
+        parent: &Parent,
+    ) -> Result<Envelope> {
+        let route = self.route(&step.event).await?;
+        let mut env = self.envelope(route.message_type, Value::Object(step.variables.clone()), parent);
+        env.correlation_id = Some(run_id.to_string());
+        if parent.conversation_id.is_none() {
+            env.conversation_id = Some(run_id.to_string());
+        }
+        env.headers.insert(HEADER_RUN_ID.into(), Value::String(run_id.to_string()));
+        env.headers.insert(HEADER_STEP.into(), Value::from(step.index as u64));
+        env.headers.insert(HEADER_DEFINITION.into(), Value::String(definition.to_string()));
+        self.send(&route.exchange, &mut env).await?;
+        Ok(env)
+    }
+
+    /// Publishes any event (outside the run's chain), correlated with the parent.
+    pub async fn publish_event<E: Event>(&self, event: &E, parent: &Parent) -> Result<Envelope> {
+        let info = E::info();
+        let payload = serde_json::to_value(event)
+            .map_err(|e| Error::Malformed(format!("event {} does not serialise: {e}", info.name)))?;
+        let mut env = self.envelope(info.message_type(), payload, parent);
+        env.correlation_id = parent.correlation_id.clone();
+        self.send(&info.exchange_name(), &mut env).await?;
+        Ok(env)
+    }
+}

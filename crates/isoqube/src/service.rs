@@ -1,0 +1,672 @@
+//! Hosting consumers: the service builder, one loop per endpoint, the chain rule
+//! applied to every delivery, the heartbeat, and graceful shutdown.
+//!
+//! Per delivery: parse the envelope (a fault otherwise), check the message type
+//! (skipped otherwise), claim the step in the store, run the consumer with its
+//! retry policy, record the outcome, publish the next step, and only then ack.
+
+use std::future::Future;
+use std::panic::AssertUnwindSafe;
+use std::path::Path;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use chrono::{SecondsFormat, Utc};
+use futures_util::FutureExt;
+use serde_json::Value;
+use tokio::sync::watch;
+use tokio::task::{JoinHandle, JoinSet};
+use tracing::{error, info, warn, Instrument};
+use uuid::Uuid;
+
+use crate::consumer::{ConsumerRegistration, HandlerError};
+use crate::context::{ContextParts, StepContext};
+use crate::control::Control;
+use crate::envelope::{Envelope, HEADER_DEFINITION};
+use crate::error::{Error, Result};
+use crate::event::EventInfo;
+use crate::model::{ClaimOutcome, CompleteOutcome, FailOutcome, NextStep, ServiceRecord, StepKey, Variables};
+use crate::publish::{Parent, Publisher};
+use crate::registry::{Registry, Selection};
+use crate::store::{RunStore, SqliteStore};
+use crate::telemetry::{spawn_log_writer, LogSink, StepScope};
+use crate::transport::{Delivery, InProcessTransport, OutgoingMessage, RawMessage, Topology, Transport, ERROR_SUFFIX, SKIPPED_SUFFIX};
+
+/// Configures and starts a [`Service`].
+///
+/// ```no_run
+/// # async fn run() -> isoqube::Result<()> {
+/// let service = isoqube::Service::builder("linux-pool")
+///     .services(["linux-pool"])
+///     .start()
+///     .await?;
+/// service.run_until_signal().await
+/// # }
+/// ```
+pub struct ServiceBuilder {
+    name: String,
+    transport: Option<Arc<dyn Transport>>,
+    store: Option<Arc<dyn RunStore>>,
+    selection: Selection,
+    heartbeat: Duration,
+    grace: Duration,
+    store_patience: Duration,
+}
+
+impl ServiceBuilder {
+    /// Uses this transport (default: a new [`InProcessTransport`]).
+    pub fn transport(mut self, transport: impl Transport) -> Self {
+        self.transport = Some(Arc::new(transport));
+        self
+    }
+
+    /// Uses this shared transport.
+    pub fn transport_arc(mut self, transport: Arc<dyn Transport>) -> Self {
+        self.transport = Some(transport);
+        self
+    }
+
+    /// Uses this store (default: [`SqliteStore`] at `./isoqube.db`).
+    pub fn store(mut self, store: impl RunStore) -> Self {
+        self.store = Some(Arc::new(store));
+        self
+    }
+
+    /// Uses this shared store.
+    pub fn store_arc(mut self, store: Arc<dyn RunStore>) -> Self {
+        self.store = Some(store);
+        self
+    }
+
+    /// Hosts the consumers a selection picks (default: all).
+    pub fn select(mut self, selection: Selection) -> Self {
+        self.selection = selection;
+        self
+    }
+
+    /// Hosts only the consumers of these services.
+    pub fn services<S: Into<String>>(self, names: impl IntoIterator<Item = S>) -> Self {
+        self.select(Selection::Services(names.into_iter().map(Into::into).collect()))
+    }
+
+    /// Hosts only these endpoints.
+    pub fn endpoints<S: Into<String>>(self, names: impl IntoIterator<Item = S>) -> Self {
+        self.select(Selection::Endpoints(names.into_iter().map(Into::into).collect()))
+    }
+
+    /// How often the service record's `last_seen` is refreshed (default 5 s).
+    pub fn heartbeat_interval(mut self, every: Duration) -> Self {
+        self.heartbeat = every;
+        self
+    }
+
+    /// How long shutdown waits for in-flight steps (default 30 s).
+    pub fn shutdown_grace(mut self, grace: Duration) -> Self {
+        self.grace = grace;
+        self
+    }
+
+    /// How long a store failure is retried before the message is requeued (default 30 s).
+    pub fn store_patience(mut self, patience: Duration) -> Self {
+        self.store_patience = patience;
+        self
+    }
+
+    /// Declares the topology, records the service, and starts consuming.
+    pub async fn start(self) -> Result<Service> {
+        let registry = Arc::new(Registry::linked()?);
+        let consumers = registry.select(&self.selection)?;
+        let transport = match self.transport {
+            Some(t) => t,
+            None => Arc::new(InProcessTransport::new()),
+        };
+        let store = match self.store {
+            Some(s) => s,
+            None => Arc::new(SqliteStore::open(Path::new(crate::store::sqlite::DEFAULT_PATH)).await?),
+        };
+        let events: Vec<&'static EventInfo> = registry.events().collect();
+        transport.declare(&Topology::build(&events, &consumers)).await?;
+        store.upsert_topics(&registry.topic_records(&consumers)).await?;
+
+        let host = crate::host_name();
+        let pid = std::process::id();
+        let instance_id = format!("{}@{host}:{pid}:{}", self.name, &Uuid::new_v4().simple().to_string()[..8]);
+        let now = Utc::now();
+        store
+            .register_service(&ServiceRecord {
+                id: instance_id.clone(),
+                name: self.name.clone(),
+                host: host.clone(),
+                pid,
+                events: registry.events().map(|e| e.name.to_string()).collect(),
+                consumers: consumers.iter().map(|c| c.endpoint_name()).collect(),
+                transport: transport.kind().to_string(),
+                started_at: now,
+                last_seen: now,
+            })
+            .await?;
+
+        let (sink, log_writer) = spawn_log_writer(store.clone());
+        let publisher = Publisher::new(transport.clone(), registry.clone(), Some(store.clone()), &self.name);
+        let shared = Arc::new(Shared {
+            name: self.name.clone().into(),
+            host: format!("{host}:{pid}"),
+            transport: transport.clone(),
+            store: store.clone(),
+            publisher,
+            sink,
+            store_patience: self.store_patience,
+        });
+        let (shutdown_tx, shutdown_rx) = watch::channel(false);
+        let endpoints = consumers
+            .iter()
+            .map(|reg| {
+                let ep = Arc::new(Endpoint {
+                    shared: shared.clone(),
+                    reg,
+                    name: reg.endpoint_name(),
+                    info: reg.event_info(),
+                });
+                info!(service = %self.name, endpoint = %ep.name, event = ep.info.name, concurrency = reg.concurrency, "consuming");
+                tokio::spawn(run_endpoint(ep, shutdown_rx.clone(), self.grace))
+            })
+            .collect();
+        let heartbeat = tokio::spawn(heartbeat_loop(store.clone(), instance_id.clone(), self.heartbeat, shutdown_rx));
+        let control = Control::new(store.clone(), transport.clone())?;
+        info!(service = %self.name, transport = transport.kind(), store = store.kind(), consumers = consumers.len(), "service started");
+        Ok(Service {
+            shared: Some(shared),
+            instance_id,
+            shutdown_tx,
+            endpoints,
+            heartbeat,
+            log_writer,
+            control,
+        })
+    }
+}
+
+/// A running service: its consumers are taking messages.
+pub struct Service {
+    shared: Option<Arc<Shared>>,
+    instance_id: String,
+    shutdown_tx: watch::Sender<bool>,
+    endpoints: Vec<JoinHandle<()>>,
+    heartbeat: JoinHandle<()>,
+    log_writer: JoinHandle<()>,
+    control: Control,
+}
+
+impl Service {
+    /// Starts configuring a service named `name`.
+    pub fn builder(name: impl Into<String>) -> ServiceBuilder {
+        ServiceBuilder {
+            name: name.into(),
+            transport: None,
+            store: None,
+            selection: Selection::All,
+            heartbeat: Duration::from_secs(5),
+            grace: Duration::from_secs(30),
+            store_patience: Duration::from_secs(30),
+        }
+    }
+
+    /// Operator actions over this service's store and transport.
+    pub fn control(&self) -> &Control {
+        &self.control
+    }
+
+    /// This instance's id in the services collection.
+    pub fn instance_id(&self) -> &str {
+        &self.instance_id
+    }
+
+    /// Waits for SIGINT or SIGTERM, then shuts down gracefully.
+    pub async fn run_until_signal(self) -> Result<()> {
+        shutdown_signal().await;
+        info!("shutdown requested");
+        self.shutdown().await
+    }
+
+    /// Stops taking messages, lets in-flight steps finish (up to the grace
+    /// period), removes the service record and flushes the step log.
+    pub async fn shutdown(mut self) -> Result<()> {
+        let _ = self.shutdown_tx.send(true);
+        for ep in self.endpoints.drain(..) {
+            if let Err(e) = ep.await {
+                error!("endpoint task ended abnormally: {e}");
+            }
+        }
+        let _ = (&mut self.heartbeat).await;
+        let shared = self.shared.take();
+        if let Some(shared) = &shared {
+            if let Err(e) = shared.store.remove_service(&self.instance_id).await {
+                warn!("could not remove the service record: {e}");
+            }
+        }
+        // The log writer ends once the last sink is gone: the service's and the control's.
+        drop(shared);
+        let _ = tokio::time::timeout(Duration::from_secs(10), &mut self.log_writer).await;
+        info!(service = %self.instance_id, "service stopped");
+        Ok(())
+    }
+
+    /// Stops everything at once without settling anything, as a crash would:
+    /// unacked messages go back to their queues. For fault tests.
+    pub fn abort(mut self) {
+        for ep in self.endpoints.drain(..) {
+            ep.abort();
+        }
+        self.heartbeat.abort();
+    }
+}
+
+impl Drop for Service {
+    fn drop(&mut self) {
+        let _ = self.shutdown_tx.send(true);
+    }
+}
+
+/// Resolves on SIGINT (Ctrl-C) or SIGTERM.
+pub async fn shutdown_signal() {
+    let ctrl_c = async {
+        if tokio::signal::ctrl_c().await.is_err() {
+            std::future::pending::<()>().await;
+        }
+    };
+    #[cfg(unix)]
+    let term = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut s) => {
+                s.recv().await;
+            }
+            Err(_) => std::future::pending::<()>().await,
+        }
+    };
+    #[cfg(not(unix))]
+    let term = std::future::pending::<()>();
+    tokio::select! {
+        _ = ctrl_c => {},
+        _ = term => {},
+    }
+}
+
+async fn heartbeat_loop(store: Arc<dyn RunStore>, id: String, every: Duration, mut shutdown: watch::Receiver<bool>) {
+    loop {
+        tokio::select! {
+            _ = shutdown.changed() => return,
+            _ = tokio::time::sleep(every) => {
+                if let Err(e) = store.heartbeat(&id, Utc::now()).await {
+                    warn!(service = %id, "heartbeat failed: {e}");
+                }
+            }
+        }
+    }
+}
+
+struct Shared {
+    name: Arc<str>,
+    host: String,
+    transport: Arc<dyn Transport>,
+    store: Arc<dyn RunStore>,
+    publisher: Publisher,
+    sink: LogSink,
+    store_patience: Duration,
+}
+
+struct Endpoint {
+    shared: Arc<Shared>,
+    reg: &'static ConsumerRegistration,
+    name: String,
+    info: &'static EventInfo,
+}
+
+enum Settle {
+    Ack,
+    Requeue,
+}
+
+async fn run_endpoint(ep: Arc<Endpoint>, mut shutdown: watch::Receiver<bool>, grace: Duration) {
+    let mut backoff = Duration::from_millis(100);
+    loop {
+        if *shutdown.borrow() {
+            return;
+        }
+        let mut stream = match ep.shared.transport.consume(&ep.name, ep.reg.concurrency).await {
+            Ok(s) => {
+                backoff = Duration::from_millis(100);
+                s
+            }
+            Err(e) => {
+                warn!(endpoint = %ep.name, "cannot consume, retrying in {backoff:?}: {e}");
+                tokio::select! {
+                    _ = shutdown.changed() => return,
+                    _ = tokio::time::sleep(backoff) => {}
+                }
+                backoff = (backoff * 2).min(Duration::from_secs(10));
+                continue;
+            }
+        };
+        let mut in_flight = JoinSet::new();
+        let stopping = loop {
+            tokio::select! {
+                _ = shutdown.changed() => break true,
+                Some(_) = in_flight.join_next(), if !in_flight.is_empty() => {}
+                next = stream.next() => match next {
+                    Some(Ok(delivery)) => {
+                        let ep = ep.clone();
+                        in_flight.spawn(async move { ep.handle(delivery).await });
+                    }
+                    Some(Err(e)) => {
+                        warn!(endpoint = %ep.name, "delivery failed, consuming again: {e}");
+                        break false;
+                    }
+                    None => {
+                        warn!(endpoint = %ep.name, "consumer closed by the transport, consuming again");
+                        break false;
+                    }
+                },
+            }
+        };
+        if stopping {
+            stream.cancel().await;
+            let drained = tokio::time::timeout(grace, async {
+                while in_flight.join_next().await.is_some() {}
+            })
+            .await;
+            if drained.is_err() {
+                warn!(endpoint = %ep.name, "{} steps still running after {grace:?}; they will be redelivered", in_flight.len());
+                in_flight.abort_all();
+            }
+            return;
+        }
+        while in_flight.join_next().await.is_some() {}
+        tokio::time::sleep(backoff).await;
+    }
+}
+
+fn header_str(v: &str) -> Value {
+    Value::String(v.to_string())
+}
+
+impl Endpoint {
+    async fn handle(&self, delivery: Delivery) {
+        let settle = self.process(&delivery.message).await;
+        let settled = match settle {
+            Settle::Ack => delivery.acker.ack().await,
+            Settle::Requeue => {
+                tokio::time::sleep(Duration::from_millis(500)).await;
+                delivery.acker.nack(true).await
+            }
+        };
+        if let Err(e) = settled {
+            warn!(endpoint = %self.name, "could not settle a delivery (it will be redelivered): {e}");
+        }
+    }
+
+    async fn process(&self, msg: &RawMessage) -> Settle {
+        let env = match Envelope::from_slice(&msg.body) {
+            Ok(env) => env,
+            Err(e) => {
+                warn!(endpoint = %self.name, message_id = ?msg.message_id, "{e}");
+                let err = HandlerError::new("isoqube::MalformedMessage", e.to_string(), false);
+                return self.dead_letter(ERROR_SUFFIX, msg, Some(&err), 0).await;
+            }
+        };
+        if !env.message_type.iter().any(|urn| self.info.matches_urn(urn)) {
+            warn!(endpoint = %self.name, message_type = ?env.message_type, "no consumer here understands this message type; moving it to {}{SKIPPED_SUFFIX}", self.name);
+            return self.dead_letter(SKIPPED_SUFFIX, msg, None, 0).await;
+        }
+        match env.run_step() {
+            Some((run_id, step)) => {
+                let scope = StepScope {
+                    run_id,
+                    step: Some(step),
+                    event: self.info.name.to_string(),
+                    service: self.shared.name.clone(),
+                    sink: self.shared.sink.clone(),
+                };
+                let span = tracing::info_span!("step", run_id = %run_id, step, event = self.info.name, endpoint = %self.name);
+                scope.enter(self.process_step(msg, &env, run_id, step).instrument(span)).await
+            }
+            None => {
+                let span = tracing::info_span!("message", message_id = %env.message_id, event = self.info.name, endpoint = %self.name);
+                self.process_plain(msg, &env).instrument(span).await
+            }
+        }
+    }
+
+    async fn process_plain(&self, msg: &RawMessage, env: &Envelope) -> Settle {
+        let (result, attempts, _) = self.invoke(env, None, None, Variables::new(), 0).await;
+        match result {
+            Ok(()) => Settle::Ack,
+            Err(e) => self.dead_letter(ERROR_SUFFIX, msg, Some(&e), attempts).await,
+        }
+    }
+
+    async fn process_step(&self, msg: &RawMessage, env: &Envelope, run_id: Uuid, step: usize) -> Settle {
+        let key = StepKey::new(run_id, step, self.name.clone(), self.shared.host.clone());
+        let parent = Parent::of(env, &self.name);
+        let definition = env
+            .headers
+            .get(HEADER_DEFINITION)
+            .and_then(Value::as_str)
+            .unwrap_or_default()
+            .to_string();
+        let claim = self
+            .store_op("claim the step", || self.shared.store.claim_step(&key, msg.redelivered))
+            .await;
+        let (variables, prior, step_count) = match claim {
+            Ok(ClaimOutcome::Claimed { variables, attempts, step_count }) => (variables, attempts, step_count),
+            Ok(ClaimOutcome::AlreadyDone { republish }) => {
+                info!("step already done here; not running it again");
+                if let Some(next) = republish {
+                    info!(next = next.index, "the next step was never picked up; publishing it again");
+                    return self.publish_next(run_id, &definition, &next, &parent).await;
+                }
+                return Settle::Ack;
+            }
+            Ok(ClaimOutcome::InFlight) => {
+                info!("another copy of this step is being handled; dropping this one");
+                return Settle::Ack;
+            }
+            Ok(ClaimOutcome::Cancelled) => {
+                info!("run cancelled; step not run");
+                return Settle::Ack;
+            }
+            Ok(ClaimOutcome::NotRunning(status)) => {
+                info!("run is {}; step not run", status.as_str());
+                return Settle::Ack;
+            }
+            Err(e) if e.is_transient() => {
+                error!("store unavailable, requeueing: {e}");
+                return Settle::Requeue;
+            }
+            Err(e) => {
+                error!("cannot handle this step message: {e}");
+                let err = HandlerError::new("isoqube::StepError", e.to_string(), false);
+                return self.dead_letter(ERROR_SUFFIX, msg, Some(&err), 0).await;
+            }
+        };
+        let started = Instant::now();
+        let (result, attempts, patch) = self
+            .invoke(env, Some((run_id, step)), Some(step_count), variables, prior)
+            .await;
+        match result {
+            Ok(()) => {
+                let outcome = self
+                    .store_op("record the step", || self.shared.store.complete_step(&key, patch.clone(), attempts))
+                    .await;
+                match outcome {
+                    Ok(CompleteOutcome::Advanced { next: Some(next) }) => {
+                        info!(elapsed_ms = started.elapsed().as_millis() as u64, "step succeeded");
+                        self.publish_next(run_id, &definition, &next, &parent).await
+                    }
+                    Ok(CompleteOutcome::Advanced { next: None }) => {
+                        info!(elapsed_ms = started.elapsed().as_millis() as u64, "step succeeded; run succeeded");
+                        Settle::Ack
+                    }
+                    Ok(CompleteOutcome::Recorded) => {
+                        info!("step succeeded here; the run was already advanced");
+                        Settle::Ack
+                    }
+                    Ok(CompleteOutcome::Cancelled) => {
+                        info!("step finished but the run was cancelled; step marked cancelled");
+                        Settle::Ack
+                    }
+                    Err(e) => {
+                        error!("could not record the step, requeueing: {e}");
+                        Settle::Requeue
+                    }
+                }
+            }
+            Err(err) => {
+                error!(attempts, "step failed: {err}");
+                if let Settle::Requeue = self.dead_letter(ERROR_SUFFIX, msg, Some(&err), attempts).await {
+                    return Settle::Requeue;
+                }
+                let reason = err.to_string();
+                match self
+                    .store_op("record the failure", || self.shared.store.fail_step(&key, &reason, attempts))
+                    .await
+                {
+                    Ok(FailOutcome::RunFailed) => {
+                        error!("run failed at step {step}");
+                        Settle::Ack
+                    }
+                    Ok(_) => Settle::Ack,
+                    Err(e) => {
+                        error!("could not record the failure: {e}");
+                        Settle::Ack
+                    }
+                }
+            }
+        }
+    }
+
+    async fn publish_next(&self, run_id: Uuid, definition: &str, next: &NextStep, parent: &Parent) -> Settle {
+        match self.shared.publisher.publish_step(run_id, definition, next, parent).await {
+            Ok(_) => Settle::Ack,
+            Err(Error::Unroutable(ex)) => {
+                let reason = format!("step {} ({}) has no consumer bound to exchange '{ex}'", next.index, next.event);
+                error!("{reason}; failing the run");
+                if let Err(e) = self.shared.store.abort_run(run_id, &reason).await {
+                    error!("could not mark the run failed: {e}");
+                }
+                Settle::Ack
+            }
+            Err(e) => {
+                error!("could not publish step {}, requeueing: {e}", next.index);
+                Settle::Requeue
+            }
+        }
+    }
+
+    /// Runs the consumer with its retry policy; returns the outcome, the number of
+    /// invocations and the variables the successful attempt set.
+    async fn invoke(
+        &self,
+        env: &Envelope,
+        run_step: Option<(Uuid, usize)>,
+        step_count: Option<usize>,
+        variables: Variables,
+        prior: u32,
+    ) -> (Result<(), HandlerError>, u32, Variables) {
+        let policy = self.reg.retry;
+        let max = policy.max_attempts();
+        let mut attempt = 0;
+        loop {
+            attempt += 1;
+            let ctx = StepContext::new(ContextParts {
+                run_id: run_step.map(|r| r.0),
+                step: run_step.map(|r| r.1),
+                step_count,
+                attempt: prior + attempt,
+                endpoint: self.name.clone(),
+                variables: variables.clone(),
+                parent: Parent::of(env, &self.name),
+                publisher: Some(self.shared.publisher.clone()),
+            });
+            info!(attempt = prior + attempt, "step started");
+            let fut = (self.reg.handler)(&env.message, ctx.clone());
+            let result = match AssertUnwindSafe(fut).catch_unwind().await {
+                Ok(r) => r,
+                Err(panic) => {
+                    let text = panic
+                        .downcast_ref::<&str>()
+                        .map(|s| s.to_string())
+                        .or_else(|| panic.downcast_ref::<String>().cloned())
+                        .unwrap_or_else(|| "consumer panicked".into());
+                    Err(HandlerError::new("panic", text, true))
+                }
+            };
+            match result {
+                Ok(()) => return (Ok(()), attempt, ctx.take_patch()),
+                Err(e) if !e.retryable || attempt >= max => return (Err(e), attempt, Variables::new()),
+                Err(e) => {
+                    let delay = policy.delay(attempt);
+                    warn!(attempt = prior + attempt, "attempt failed, retrying in {delay:?}: {e}");
+                    tokio::time::sleep(delay).await;
+                }
+            }
+        }
+    }
+
+    /// Retries a store operation on transient errors for the configured patience.
+    async fn store_op<T, F, Fut>(&self, what: &str, op: F) -> Result<T>
+    where
+        F: Fn() -> Fut,
+        Fut: Future<Output = Result<T>>,
+    {
+        let deadline = Instant::now() + self.shared.store_patience;
+        let mut delay = Duration::from_millis(100);
+        loop {
+            match op().await {
+                Err(e) if e.is_transient() && Instant::now() + delay < deadline => {
+                    warn!("could not {what}, retrying in {delay:?}: {e}");
+                    tokio::time::sleep(delay).await;
+                    delay = (delay * 2).min(Duration::from_secs(5));
+                }
+                other => return other,
+            }
+        }
+    }
+
+    /// Moves a message to `<q>_error` or `<q>_skipped` with MassTransit's headers.
+    async fn dead_letter(&self, suffix: &str, msg: &RawMessage, err: Option<&HandlerError>, attempts: u32) -> Settle {
+        let mut headers = msg.headers.clone();
+        let input = format!("isoqube://{}/{}", crate::host_name(), self.name);
+        headers.insert("MT-Host-MachineName".into(), header_str(&crate::host_name()));
+        match err {
+            Some(err) => {
+                headers.insert("MT-Reason".into(), header_str("fault"));
+                headers.insert("MT-Fault-ExceptionType".into(), header_str(&err.kind));
+                headers.insert("MT-Fault-Message".into(), header_str(&err.message));
+                headers.insert(
+                    "MT-Fault-Timestamp".into(),
+                    header_str(&Utc::now().to_rfc3339_opts(SecondsFormat::Micros, true)),
+                );
+                headers.insert("MT-Fault-StackTrace".into(), header_str(""));
+                headers.insert("MT-Fault-RetryCount".into(), Value::from(attempts.saturating_sub(1)));
+                headers.insert("MT-Fault-InputAddress".into(), header_str(&input));
+            }
+            None => {
+                headers.insert("MT-Reason".into(), header_str("skip"));
+            }
+        }
+        let out = OutgoingMessage {
+            body: msg.body.clone(),
+            message_id: msg.message_id.clone().unwrap_or_else(|| Uuid::new_v4().to_string()),
+            correlation_id: msg.correlation_id.clone(),
+            headers,
+        };
+        let queue = format!("{}{suffix}", self.name);
+        match self.shared.transport.publish(&queue, out).await {
+            Ok(()) => Settle::Ack,
+            Err(e) => {
+                error!(endpoint = %self.name, "could not move a message to {queue}, requeueing: {e}");
+                Settle::Requeue
+            }
+        }
+    }
+}

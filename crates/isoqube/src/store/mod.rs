@@ -1,0 +1,123 @@
+//! The store seam: where definitions, runs, services, topics and logs live.
+//!
+//! Step transitions are whole operations on the seam (`claim_step`,
+//! `complete_step`, ...), each atomic and conditional in the implementation, so
+//! a redelivery or two instances racing on one step cannot record it twice.
+
+use std::time::Duration;
+
+use async_trait::async_trait;
+use chrono::{DateTime, Utc};
+use uuid::Uuid;
+
+use crate::error::Result;
+use crate::model::{
+    ClaimOutcome, CompleteOutcome, Definition, FailOutcome, LogRecord, NextStep, Run, RunFilter, ServiceRecord,
+    StepKey, TopicRecord, Variables,
+};
+
+pub mod sqlite;
+
+pub use sqlite::SqliteStore;
+
+/// The store seam. Implementations: [`SqliteStore`] (embedded default, one file)
+/// and the MongoDB store.
+///
+/// ```
+/// # tokio::runtime::Runtime::new().unwrap().block_on(async {
+/// use isoqube::{Definition, RunStore, SqliteStore};
+/// let dir = std::env::temp_dir().join(format!("isoqube-doc-{}", std::process::id()));
+/// let store = SqliteStore::open(&dir.join("doc.db")).await.unwrap();
+/// store.create_definition(&Definition::new("release", ["Build"])).await.unwrap();
+/// assert_eq!(store.list_definitions().await.unwrap().len(), 1);
+/// # });
+/// ```
+#[async_trait]
+pub trait RunStore: Send + Sync + 'static {
+    /// A short name for logs (`sqlite`, `mongodb`).
+    fn kind(&self) -> &'static str;
+    /// Answers when the store is reachable.
+    async fn ping(&self) -> Result<()>;
+
+    /// Saves a new definition; [`crate::Error::Conflict`] when the name is taken.
+    async fn create_definition(&self, def: &Definition) -> Result<()>;
+    /// Replaces an existing definition; [`crate::Error::NotFound`] when there is none.
+    async fn update_definition(&self, def: &Definition) -> Result<()>;
+    /// One definition by name.
+    async fn get_definition(&self, name: &str) -> Result<Option<Definition>>;
+    /// All definitions, by name.
+    async fn list_definitions(&self) -> Result<Vec<Definition>>;
+    /// Deletes a definition; false when there was none.
+    async fn delete_definition(&self, name: &str) -> Result<bool>;
+
+    /// Saves a new run.
+    async fn insert_run(&self, run: &Run) -> Result<()>;
+    /// One run by id.
+    async fn get_run(&self, id: Uuid) -> Result<Option<Run>>;
+    /// Runs, newest first.
+    async fn list_runs(&self, filter: &RunFilter) -> Result<Vec<Run>>;
+    /// See [`Run::claim`].
+    async fn claim_step(&self, key: &StepKey, redelivered: bool) -> Result<ClaimOutcome>;
+    /// See [`Run::complete`].
+    async fn complete_step(&self, key: &StepKey, patch: Variables, attempts: u32) -> Result<CompleteOutcome>;
+    /// See [`Run::fail`].
+    async fn fail_step(&self, key: &StepKey, error: &str, attempts: u32) -> Result<FailOutcome>;
+    /// See [`Run::cancel`]; returns the cancelled run.
+    async fn cancel_run(&self, id: Uuid) -> Result<Run>;
+    /// See [`Run::resume`]; returns the run and the step to publish.
+    async fn resume_run(&self, id: Uuid) -> Result<(Run, NextStep)>;
+    /// See [`Run::abort`].
+    async fn abort_run(&self, id: Uuid, reason: &str) -> Result<Run>;
+
+    /// Records a service instance (replacing an older record with the same id).
+    async fn register_service(&self, service: &ServiceRecord) -> Result<()>;
+    /// Updates a service instance's `last_seen`.
+    async fn heartbeat(&self, service_id: &str, at: DateTime<Utc>) -> Result<()>;
+    /// Removes a service instance (on graceful shutdown).
+    async fn remove_service(&self, service_id: &str) -> Result<()>;
+    /// All service instances.
+    async fn list_services(&self) -> Result<Vec<ServiceRecord>>;
+    /// Records events, merging their consumer lists with what is stored.
+    async fn upsert_topics(&self, topics: &[TopicRecord]) -> Result<()>;
+    /// All registered events, by name.
+    async fn list_topics(&self) -> Result<Vec<TopicRecord>>;
+
+    /// Appends step log lines.
+    async fn append_logs(&self, logs: &[LogRecord]) -> Result<()>;
+    /// A run's log lines in order, skipping the first `skip`.
+    async fn run_logs(&self, run_id: Uuid, skip: usize) -> Result<Vec<LogRecord>>;
+
+    /// Waits until run `id` has a version above `seen_version` and returns it, or
+    /// `None` after `timeout`. The default polls; stores with change notification
+    /// override it.
+    async fn wait_for_change(&self, id: Uuid, seen_version: u64, timeout: Duration) -> Result<Option<Run>> {
+        let deadline = tokio::time::Instant::now() + timeout;
+        loop {
+            if let Some(run) = self.get_run(id).await? {
+                if run.version > seen_version {
+                    return Ok(Some(run));
+                }
+            } else {
+                return Err(crate::Error::not_found("run", id.to_string()));
+            }
+            if tokio::time::Instant::now() >= deadline {
+                return Ok(None);
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+    }
+}
+
+/// Merges consumer lists of topics being registered into what is stored.
+pub(crate) fn merge_topic(stored: Option<TopicRecord>, new: &TopicRecord) -> TopicRecord {
+    let mut merged = new.clone();
+    if let Some(old) = stored {
+        for c in old.consumers {
+            if !merged.consumers.contains(&c) {
+                merged.consumers.push(c);
+            }
+        }
+        merged.consumers.sort();
+    }
+    merged
+}

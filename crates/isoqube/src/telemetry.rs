@@ -1,0 +1,185 @@
+//! Console logging and the step log.
+//!
+//! Every consumer invocation runs inside a `step` span (run id, step, event,
+//! endpoint, attempt), so each console line of a step carries them. The
+//! [`StepLogLayer`] also copies those lines into the store's log, through a
+//! bounded channel drained in batches by a writer task, off the hot path: a slow
+//! store drops log lines (counted) rather than delaying a consumer.
+
+use std::fmt::Write as _;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
+use std::time::Duration;
+
+use chrono::Utc;
+use tokio::sync::mpsc;
+use tracing::field::{Field, Visit};
+use tracing::{Event as TracingEvent, Subscriber};
+use tracing_subscriber::layer::{Context, Layer};
+use tracing_subscriber::prelude::*;
+use tracing_subscriber::EnvFilter;
+use uuid::Uuid;
+
+use crate::model::LogRecord;
+use crate::store::RunStore;
+
+/// Log lines waiting for the store, at most.
+const LOG_BUFFER: usize = 10_000;
+/// Lines written per store call, at most.
+const LOG_BATCH: usize = 500;
+
+tokio::task_local! {
+    static STEP_SCOPE: StepScope;
+}
+
+/// What the log layer needs to turn a tracing event into a [`LogRecord`].
+#[derive(Clone)]
+pub(crate) struct StepScope {
+    pub run_id: Uuid,
+    pub step: Option<usize>,
+    pub event: String,
+    pub service: Arc<str>,
+    pub sink: LogSink,
+}
+
+impl StepScope {
+    /// Runs `fut` with this scope, so its log lines reach the store.
+    pub(crate) async fn enter<F: std::future::Future>(self, fut: F) -> F::Output {
+        STEP_SCOPE.scope(self, fut).await
+    }
+}
+
+/// The sending end of the step log.
+#[derive(Clone)]
+pub struct LogSink {
+    tx: mpsc::Sender<LogRecord>,
+    dropped: Arc<AtomicU64>,
+}
+
+impl LogSink {
+    fn push(&self, rec: LogRecord) {
+        if self.tx.try_send(rec).is_err() {
+            self.dropped.fetch_add(1, Ordering::Relaxed);
+        }
+    }
+
+    /// Log lines dropped because the store fell behind.
+    pub fn dropped(&self) -> u64 {
+        self.dropped.load(Ordering::Relaxed)
+    }
+}
+
+/// Starts the writer task that batches step log lines into `store`; it ends and
+/// flushes once every [`LogSink`] clone is dropped.
+pub fn spawn_log_writer(store: Arc<dyn RunStore>) -> (LogSink, tokio::task::JoinHandle<()>) {
+    let (tx, mut rx) = mpsc::channel::<LogRecord>(LOG_BUFFER);
+    let handle = tokio::spawn(async move {
+        let mut batch = Vec::with_capacity(LOG_BATCH);
+        while let Some(first) = rx.recv().await {
+            batch.push(first);
+            while batch.len() < LOG_BATCH {
+                match rx.try_recv() {
+                    Ok(rec) => batch.push(rec),
+                    Err(_) => break,
+                }
+            }
+            let mut tries = 0;
+            while let Err(e) = store.append_logs(&batch).await {
+                tries += 1;
+                if tries >= 3 {
+                    eprintln!("isoqube: dropping {} step log lines: {e}", batch.len());
+                    break;
+                }
+                tokio::time::sleep(Duration::from_millis(200 * tries)).await;
+            }
+            batch.clear();
+        }
+    });
+    (
+        LogSink {
+            tx,
+            dropped: Arc::new(AtomicU64::new(0)),
+        },
+        handle,
+    )
+}
+
+/// A `tracing` layer that copies events emitted inside a step into the store.
+///
+/// ```
+/// use tracing_subscriber::prelude::*;
+/// let subscriber = tracing_subscriber::registry().with(isoqube::telemetry::StepLogLayer);
+/// # let _ = subscriber;
+/// ```
+pub struct StepLogLayer;
+
+#[derive(Default)]
+struct MessageVisitor {
+    message: String,
+    fields: String,
+}
+
+impl Visit for MessageVisitor {
+    fn record_str(&mut self, field: &Field, value: &str) {
+        if field.name() == "message" {
+            self.message.push_str(value);
+        } else {
+            let _ = write!(self.fields, " {}={value}", field.name());
+        }
+    }
+
+    fn record_debug(&mut self, field: &Field, value: &dyn std::fmt::Debug) {
+        if field.name() == "message" {
+            let _ = write!(self.message, "{value:?}");
+        } else {
+            let _ = write!(self.fields, " {}={value:?}", field.name());
+        }
+    }
+}
+
+impl<S: Subscriber> Layer<S> for StepLogLayer {
+    fn on_event(&self, event: &TracingEvent<'_>, _ctx: Context<'_, S>) {
+        let _ = STEP_SCOPE.try_with(|scope| {
+            let mut v = MessageVisitor::default();
+            event.record(&mut v);
+            scope.sink.push(LogRecord {
+                run_id: scope.run_id,
+                step: scope.step,
+                event: Some(scope.event.clone()),
+                level: event.metadata().level().to_string(),
+                message: format!("{}{}", v.message, v.fields),
+                service: scope.service.to_string(),
+                host: crate::host_name(),
+                timestamp: Utc::now(),
+            });
+        });
+    }
+}
+
+/// Installs console logging (text, or JSON when `ISOQUBE_LOG_FORMAT=json`) with
+/// the filter from `ISOQUBE_LOG` or `RUST_LOG` (default `info`), plus the
+/// [`StepLogLayer`]. Does nothing when a subscriber is already installed.
+///
+/// ```
+/// isoqube::telemetry::init();
+/// ```
+pub fn init() {
+    let filter = std::env::var("ISOQUBE_LOG")
+        .or_else(|_| std::env::var("RUST_LOG"))
+        .unwrap_or_else(|_| "info,lapin=warn,mongodb=warn".to_string());
+    let filter = EnvFilter::try_new(&filter).unwrap_or_else(|e| {
+        eprintln!("isoqube: ignoring log filter '{filter}': {e}");
+        EnvFilter::new("info")
+    });
+    let json = std::env::var("ISOQUBE_LOG_FORMAT").is_ok_and(|f| f.eq_ignore_ascii_case("json"));
+    let registry = tracing_subscriber::registry().with(filter).with(StepLogLayer);
+    let _ = if json {
+        registry
+            .with(tracing_subscriber::fmt::layer().json().with_current_span(true))
+            .try_init()
+    } else {
+        registry
+            .with(tracing_subscriber::fmt::layer().with_target(false))
+            .try_init()
+    };
+}
