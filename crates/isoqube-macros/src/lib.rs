@@ -27,7 +27,9 @@ fn key_of(nv: &MetaNameValue) -> String {
 
 fn lit_str(nv: &MetaNameValue) -> syn::Result<String> {
     match &nv.value {
-        Expr::Lit(ExprLit { lit: Lit::Str(s), .. }) => Ok(s.value()),
+        Expr::Lit(ExprLit {
+            lit: Lit::Str(s), ..
+        }) => Ok(s.value()),
         other => Err(Error::new(other.span(), "expected a string literal")),
     }
 }
@@ -61,10 +63,13 @@ pub fn event(attr: TokenStream, item: TokenStream) -> TokenStream {
 
 fn expand_event(attr: TokenStream, item: TokenStream) -> syn::Result<TokenStream2> {
     let args = parse_args(attr)?;
-    let st: ItemStruct = syn::parse(item)
-        .map_err(|e| Error::new(e.span(), "#[event] goes on a struct"))?;
+    let st: ItemStruct =
+        syn::parse(item).map_err(|e| Error::new(e.span(), "#[event] goes on a struct"))?;
     if !st.generics.params.is_empty() {
-        return Err(Error::new(st.generics.span(), "an event cannot be generic: it needs one stable name on the wire"));
+        return Err(Error::new(
+            st.generics.span(),
+            "an event cannot be generic: it needs one stable name on the wire",
+        ));
     }
     let ident = &st.ident;
     let mut name = ident.to_string();
@@ -90,7 +95,9 @@ fn expand_event(attr: TokenStream, item: TokenStream) -> syn::Result<TokenStream
         .iter()
         .filter_map(|f| {
             let ty = &f.ty;
-            f.ident.as_ref().map(|i| format!("{i}: {}", quote!(#ty).to_string().replace(' ', "")))
+            f.ident
+                .as_ref()
+                .map(|i| format!("{i}: {}", quote!(#ty).to_string().replace(' ', "")))
         })
         .collect();
     let (namespace, exchange) = (opt(&namespace), opt(&exchange));
@@ -128,7 +135,10 @@ fn doc_comment(attrs: &[syn::Attribute]) -> String {
         .filter(|a| a.path().is_ident("doc"))
         .filter_map(|a| match &a.meta {
             syn::Meta::NameValue(MetaNameValue {
-                value: Expr::Lit(ExprLit { lit: Lit::Str(s), .. }),
+                value:
+                    Expr::Lit(ExprLit {
+                        lit: Lit::Str(s), ..
+                    }),
                 ..
             }) => Some(s.value().trim().to_string()),
             _ => None,
@@ -172,14 +182,20 @@ fn is_step_context(ty: &Type) -> bool {
 
 fn expand_consumer(attr: TokenStream, item: TokenStream) -> syn::Result<TokenStream2> {
     let args = parse_args(attr)?;
-    let func: ItemFn = syn::parse(item)
-        .map_err(|e| Error::new(e.span(), "#[consumer] goes on an async fn"))?;
+    let func: ItemFn =
+        syn::parse(item).map_err(|e| Error::new(e.span(), "#[consumer] goes on an async fn"))?;
     let sig = &func.sig;
     if sig.asyncness.is_none() {
-        return Err(Error::new(sig.fn_token.span(), "a consumer must be an `async fn`"));
+        return Err(Error::new(
+            sig.fn_token.span(),
+            "a consumer must be an `async fn`",
+        ));
     }
     if !sig.generics.params.is_empty() {
-        return Err(Error::new(sig.generics.span(), "a consumer cannot be generic: it consumes one concrete event"));
+        return Err(Error::new(
+            sig.generics.span(),
+            "a consumer cannot be generic: it consumes one concrete event",
+        ));
     }
     let inputs: Vec<&FnArg> = sig.inputs.iter().collect();
     let event_ty = match inputs.first() {
@@ -193,20 +209,25 @@ fn expand_consumer(attr: TokenStream, item: TokenStream) -> syn::Result<TokenStr
         Some(FnArg::Typed(t)) => (*t.ty).clone(),
     };
     if is_step_context(&event_ty) {
-        return Err(Error::new(event_ty.span(), "the first argument must be the event; the StepContext comes second"));
+        return Err(Error::new(
+            event_ty.span(),
+            "the first argument must be the event; the StepContext comes second",
+        ));
     }
-    let with_ctx = match inputs.get(1) {
-        None => false,
-        Some(FnArg::Typed(t)) if is_step_context(&t.ty) => true,
-        Some(other) => {
-            return Err(Error::new(
+    let with_ctx =
+        match inputs.get(1) {
+            None => false,
+            Some(FnArg::Typed(t)) if is_step_context(&t.ty) => true,
+            Some(other) => return Err(Error::new(
                 other.span(),
                 "a consumer takes exactly one event; the second argument must be a `StepContext`",
-            ))
-        }
-    };
+            )),
+        };
     if let Some(extra) = inputs.get(2) {
-        return Err(Error::new(extra.span(), "a consumer takes at most two arguments: the event and a `StepContext`"));
+        return Err(Error::new(
+            extra.span(),
+            "a consumer takes at most two arguments: the event and a `StepContext`",
+        ));
     }
 
     let fn_name = &sig.ident;
@@ -221,9 +242,15 @@ fn expand_consumer(attr: TokenStream, item: TokenStream) -> syn::Result<TokenStr
             "service" => service = Some(lit_str(nv)?),
             "concurrency" => {
                 let v = &nv.value;
-                if let Expr::Lit(ExprLit { lit: Lit::Int(i), .. }) = v {
+                if let Expr::Lit(ExprLit {
+                    lit: Lit::Int(i), ..
+                }) = v
+                {
                     if i.base10_parse::<u16>().map_or(true, |n| n == 0) {
-                        return Err(Error::new(i.span(), "concurrency must be between 1 and 65535"));
+                        return Err(Error::new(
+                            i.span(),
+                            "concurrency must be between 1 and 65535",
+                        ));
                     }
                 }
                 concurrency = quote_spanned!(v.span()=> #v);

@@ -34,6 +34,7 @@ struct Inner {
     step_count: Option<usize>,
     attempt: u32,
     endpoint: String,
+    instance: String,
     variables: Variables,
     patch: Mutex<Variables>,
     parent: Parent,
@@ -47,6 +48,7 @@ pub(crate) struct ContextParts {
     pub step_count: Option<usize>,
     pub attempt: u32,
     pub endpoint: String,
+    pub instance: String,
     pub variables: Variables,
     pub parent: Parent,
     pub publisher: Option<Publisher>,
@@ -61,6 +63,7 @@ impl StepContext {
                 step_count: parts.step_count,
                 attempt: parts.attempt,
                 endpoint: parts.endpoint,
+                instance: parts.instance,
                 variables: parts.variables,
                 patch: Mutex::new(Variables::new()),
                 parent: parts.parent,
@@ -82,6 +85,7 @@ impl StepContext {
             step_count: None,
             attempt: 1,
             endpoint: endpoint.to_string(),
+            instance: "detached".to_string(),
             variables,
             parent: Parent::default(),
             publisher: None,
@@ -114,6 +118,11 @@ impl StepContext {
         &self.inner.endpoint
     }
 
+    /// The service instance handling the message (`name@host:pid:tag`).
+    pub fn service_instance(&self) -> &str {
+        &self.inner.instance
+    }
+
     /// The id of the message being handled.
     pub fn message_id(&self) -> Option<&str> {
         self.inner.parent.message_id.as_deref()
@@ -132,8 +141,9 @@ impl StepContext {
             .cloned()
             .or_else(|| self.inner.variables.get(name).cloned())
             .ok_or_else(|| Error::InvalidState(format!("run variable '{name}' is missing")))?;
-        serde_json::from_value(value)
-            .map_err(|e| Error::InvalidState(format!("run variable '{name}' has the wrong type: {e}")))
+        serde_json::from_value(value).map_err(|e| {
+            Error::InvalidState(format!("run variable '{name}' has the wrong type: {e}"))
+        })
     }
 
     /// A run variable, or `None` when missing or of another type.
@@ -150,8 +160,9 @@ impl StepContext {
 
     /// Sets a run variable; later steps see it once this step succeeds.
     pub fn set(&self, name: &str, value: impl Serialize) -> Result<()> {
-        let value = serde_json::to_value(value)
-            .map_err(|e| Error::InvalidState(format!("run variable '{name}' does not serialise: {e}")))?;
+        let value = serde_json::to_value(value).map_err(|e| {
+            Error::InvalidState(format!("run variable '{name}' does not serialise: {e}"))
+        })?;
         self.lock_patch().insert(name.to_string(), value);
         Ok(())
     }
@@ -175,7 +186,10 @@ impl StepContext {
             .publisher
             .as_ref()
             .ok_or_else(|| Error::InvalidState("a detached context cannot publish".into()))?;
-        publisher.publish_event(event, &self.inner.parent).await.map(|_| ())
+        publisher
+            .publish_event(event, &self.inner.parent)
+            .await
+            .map(|_| ())
     }
 }
 

@@ -40,7 +40,12 @@ impl Control {
     /// Operator actions with this binary's registry.
     pub fn new(store: Arc<dyn RunStore>, transport: Arc<dyn Transport>) -> Result<Self> {
         let registry = Arc::new(Registry::linked()?);
-        let publisher = Publisher::new(transport, registry.clone(), Some(store.clone()), "isoqube-control");
+        let publisher = Publisher::new(
+            transport,
+            registry.clone(),
+            Some(store.clone()),
+            "isoqube-control",
+        );
         Ok(Control {
             store,
             publisher,
@@ -112,8 +117,11 @@ impl Control {
         let old = self.get_run(id).await?;
         let def = match self.store.get_definition(&old.definition).await? {
             Some(def) => def,
-            None => Definition::new(old.definition.clone(), old.steps.iter().map(|s| s.event.clone()))
-                .with_description(old.description.clone()),
+            None => Definition::new(
+                old.definition.clone(),
+                old.steps.iter().map(|s| s.event.clone()),
+            )
+            .with_description(old.description.clone()),
         };
         let mut run = Run::new(&def, old.params.clone(), started_by);
         run.rerun_of = Some(old.id);
@@ -166,7 +174,10 @@ impl Control {
         {
             Ok(_) => Ok(run),
             Err(e) => {
-                let reason = format!("could not publish step {} ({}): {e}", next.index, next.event);
+                let reason = format!(
+                    "could not publish step {} ({}): {e}",
+                    next.index, next.event
+                );
                 if let Err(abort) = self.store.abort_run(run.id, &reason).await {
                     tracing::error!(run_id = %run.id, "{reason}; marking the run failed also failed: {abort}");
                 }

@@ -206,10 +206,16 @@ mod tests {
     fn parses_hand_written_masstransit_envelope_and_round_trips() {
         let env = Envelope::from_slice(HAND_WRITTEN.as_bytes()).unwrap();
         assert_eq!(env.message_id, "0d2f0000-5d59-0015-e1ab-08dc8f1e2a3b");
-        assert_eq!(env.message_type, ["urn:message:Isoqube.Contracts:DefaultSourceDownload"]);
+        assert_eq!(
+            env.message_type,
+            ["urn:message:Isoqube.Contracts:DefaultSourceDownload"]
+        );
         assert_eq!(env.message["commit"], "abc123");
         assert_eq!(env.host.as_ref().unwrap().process_id, Some(4242));
-        assert_eq!(env.host.as_ref().unwrap().mass_transit_version.as_deref(), Some("8.2.3.0"));
+        assert_eq!(
+            env.host.as_ref().unwrap().mass_transit_version.as_deref(),
+            Some("8.2.3.0")
+        );
         let (run, step) = env.run_step().unwrap();
         assert_eq!(run.to_string(), "6f1c1d2e-1111-4a5b-9c3d-222233334444");
         assert_eq!(step, 1);
@@ -217,8 +223,19 @@ mod tests {
         let again = Envelope::from_slice(&env.to_vec()).unwrap();
         assert_eq!(again, env);
         let v: Value = serde_json::from_slice(&env.to_vec()).unwrap();
-        for key in ["messageId", "correlationId", "conversationId", "initiatorId", "sourceAddress",
-            "destinationAddress", "messageType", "message", "sentTime", "headers", "host"] {
+        for key in [
+            "messageId",
+            "correlationId",
+            "conversationId",
+            "initiatorId",
+            "sourceAddress",
+            "destinationAddress",
+            "messageType",
+            "message",
+            "sentTime",
+            "headers",
+            "host",
+        ] {
             assert!(v.get(key).is_some(), "missing {key}");
         }
         assert!(v.get("requestId").is_none(), "nulls are omitted");
@@ -226,8 +243,14 @@ mod tests {
 
     #[test]
     fn refuses_what_is_not_an_envelope() {
-        for body in [&b"\xff\xfe"[..], b"[1,2]", b"{}", br#"{"messageId":"x"}"#,
-            br#"{"messageId":"","message":{}}"#, br#"{"messageId":"x","message":3}"#] {
+        for body in [
+            &b"\xff\xfe"[..],
+            b"[1,2]",
+            b"{}",
+            br#"{"messageId":"x"}"#,
+            br#"{"messageId":"","message":{}}"#,
+            br#"{"messageId":"x","message":3}"#,
+        ] {
             let err = Envelope::from_slice(body).unwrap_err();
             assert!(matches!(err, Error::Malformed(_)), "{err}");
         }

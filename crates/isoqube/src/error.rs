@@ -44,7 +44,9 @@ pub enum Error {
     #[error("transport: {0}")]
     Transport(String),
     /// A published message reached no queue: no consumer endpoint is bound to it.
-    #[error("no consumer is bound to exchange '{0}' (is the service hosting its consumer started?)")]
+    #[error(
+        "no consumer is bound to exchange '{0}' (is the service hosting its consumer started?)"
+    )]
     Unroutable(String),
     /// Configuration is missing or wrong.
     #[error("config: {0}")]

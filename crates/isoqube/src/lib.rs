@@ -56,8 +56,8 @@ pub use error::{Error, Result};
 pub use event::{Event, EventInfo};
 pub use isoqube_macros::{consumer, event};
 pub use model::{
-    Definition, LogRecord, NextStep, Run, RunFilter, RunStatus, ServiceRecord, Step, StepKey, StepStatus,
-    TopicRecord, Variables,
+    Definition, LogRecord, NextStep, Run, RunFilter, RunStatus, ServiceRecord, Step, StepKey,
+    StepStatus, TopicRecord, Variables,
 };
 pub use publish::Publisher;
 pub use registry::{Registry, Selection};

@@ -137,7 +137,10 @@ pub struct Definition {
 
 impl Definition {
     /// A definition with the given name and steps, no description or variables.
-    pub fn new<S: Into<String>>(name: impl Into<String>, steps: impl IntoIterator<Item = S>) -> Self {
+    pub fn new<S: Into<String>>(
+        name: impl Into<String>,
+        steps: impl IntoIterator<Item = S>,
+    ) -> Self {
         let now = Utc::now();
         Definition {
             name: name.into(),
@@ -290,10 +293,7 @@ impl Step {
 
     /// Time from first pick-up to success, failure or cancellation.
     pub fn duration(&self) -> Option<chrono::Duration> {
-        let end = self
-            .completed_at
-            .or(self.failed_at)
-            .or(self.cancelled_at)?;
+        let end = self.completed_at.or(self.failed_at).or(self.cancelled_at)?;
         Some(end - self.invoked_at?)
     }
 }
@@ -422,7 +422,12 @@ pub struct StepKey {
 
 impl StepKey {
     /// Builds a key.
-    pub fn new(run_id: Uuid, step: usize, endpoint: impl Into<String>, host: impl Into<String>) -> Self {
+    pub fn new(
+        run_id: Uuid,
+        step: usize,
+        endpoint: impl Into<String>,
+        host: impl Into<String>,
+    ) -> Self {
         StepKey {
             run_id,
             step,
@@ -465,7 +470,11 @@ impl Run {
     pub fn next_step(&self, index: usize) -> NextStep {
         NextStep {
             index,
-            event: self.steps.get(index).map(|s| s.event.clone()).unwrap_or_default(),
+            event: self
+                .steps
+                .get(index)
+                .map(|s| s.event.clone())
+                .unwrap_or_default(),
             variables: self.variables.clone(),
         }
     }
@@ -504,20 +513,30 @@ impl Run {
     }
 
     /// A consumer endpoint received the message of step `key.step`; decide whether it runs.
-    pub fn claim(&mut self, key: &StepKey, redelivered: bool, now: DateTime<Utc>) -> Result<ClaimOutcome> {
+    pub fn claim(
+        &mut self,
+        key: &StepKey,
+        redelivered: bool,
+        now: DateTime<Utc>,
+    ) -> Result<ClaimOutcome> {
         let status = self.status;
         let step_count = self.steps.len();
         let step = self.step_mut(key.step)?;
         match status {
             RunStatus::Cancelled => {
-                if matches!(step.status, StepStatus::Pending | StepStatus::Invoked | StepStatus::Skipped) {
+                if matches!(
+                    step.status,
+                    StepStatus::Pending | StepStatus::Invoked | StepStatus::Skipped
+                ) {
                     step.status = StepStatus::Cancelled;
                     step.cancelled_at = Some(now);
                     self.touch(now);
                 }
                 return Ok(ClaimOutcome::Cancelled);
             }
-            RunStatus::Succeeded | RunStatus::Failed => return Ok(ClaimOutcome::NotRunning(status)),
+            RunStatus::Succeeded | RunStatus::Failed => {
+                return Ok(ClaimOutcome::NotRunning(status))
+            }
             RunStatus::Pending | RunStatus::Running => {}
         }
         if let Some(h) = step.handlers.iter().find(|h| h.endpoint == key.endpoint) {
@@ -538,7 +557,11 @@ impl Run {
                 _ => {}
             }
         }
-        let attempts = match step.handlers.iter_mut().find(|h| h.endpoint == key.endpoint) {
+        let attempts = match step
+            .handlers
+            .iter_mut()
+            .find(|h| h.endpoint == key.endpoint)
+        {
             Some(h) => {
                 h.status = StepStatus::Invoked;
                 h.host = key.host.clone();
@@ -575,7 +598,11 @@ impl Run {
     }
 
     fn handler_mut<'a>(step: &'a mut Step, key: &StepKey) -> &'a mut StepHandler {
-        if let Some(pos) = step.handlers.iter().position(|h| h.endpoint == key.endpoint) {
+        if let Some(pos) = step
+            .handlers
+            .iter()
+            .position(|h| h.endpoint == key.endpoint)
+        {
             return &mut step.handlers[pos];
         }
         step.handlers.push(StepHandler {
@@ -645,7 +672,13 @@ impl Run {
     }
 
     /// The consumer failed `attempts` times, the last time with `error`; record it.
-    pub fn fail(&mut self, key: &StepKey, error: &str, attempts: u32, now: DateTime<Utc>) -> Result<FailOutcome> {
+    pub fn fail(
+        &mut self,
+        key: &StepKey,
+        error: &str,
+        attempts: u32,
+        now: DateTime<Utc>,
+    ) -> Result<FailOutcome> {
         let status = self.status;
         let step = self.step_mut(key.step)?;
         let handler = Self::handler_mut(step, key);
@@ -669,7 +702,10 @@ impl Run {
                 step.failed_at = Some(now);
                 step.invoked_at.get_or_insert(now);
                 step.handled_by = Some(format!("{}@{}", key.endpoint, key.host));
-                self.error = Some(format!("step {} ({}) failed: {error}", key.step, step.event));
+                self.error = Some(format!(
+                    "step {} ({}) failed: {error}",
+                    key.step, step.event
+                ));
                 self.finish(RunStatus::Failed, now);
                 FailOutcome::RunFailed
             }
@@ -708,7 +744,9 @@ impl Run {
             .steps
             .iter()
             .position(|s| s.status != StepStatus::Succeeded)
-            .ok_or_else(|| Error::InvalidState(format!("run {} has no unfinished step", self.id)))?;
+            .ok_or_else(|| {
+                Error::InvalidState(format!("run {} has no unfinished step", self.id))
+            })?;
         for step in &mut self.steps[from..] {
             step.status = StepStatus::Pending;
             step.invoked_at = None;
@@ -716,7 +754,13 @@ impl Run {
             step.failed_at = None;
             step.cancelled_at = None;
             step.handled_by = None;
-            step.handlers.clear();
+            // Keep each endpoint's attempt count so a consumer can tell a resumed
+            // attempt from a first one.
+            for h in &mut step.handlers {
+                h.status = StepStatus::Pending;
+                h.started_at = None;
+                h.finished_at = None;
+            }
         }
         self.status = RunStatus::Running;
         self.finished_at = None;
@@ -842,7 +886,11 @@ mod tests {
     use super::*;
 
     fn run3() -> Run {
-        Run::new(&Definition::new("d", ["A", "B", "C"]), Variables::new(), "test")
+        Run::new(
+            &Definition::new("d", ["A", "B", "C"]),
+            Variables::new(),
+            "test",
+        )
     }
 
     fn key(run: &Run, step: usize, ep: &str) -> StepKey {
@@ -855,11 +903,16 @@ mod tests {
         let now = Utc::now();
         for i in 0..3 {
             let k = key(&run, i, "ep");
-            assert!(matches!(run.claim(&k, false, now).unwrap(), ClaimOutcome::Claimed { .. }));
+            assert!(matches!(
+                run.claim(&k, false, now).unwrap(),
+                ClaimOutcome::Claimed { .. }
+            ));
             let out = run.complete(&k, Variables::new(), 1, now).unwrap();
             let expected_next = (i < 2).then_some(i + 1);
             match out {
-                CompleteOutcome::Advanced { next } => assert_eq!(next.map(|n| n.index), expected_next),
+                CompleteOutcome::Advanced { next } => {
+                    assert_eq!(next.map(|n| n.index), expected_next)
+                }
                 other => panic!("unexpected {other:?}"),
             }
         }
@@ -875,11 +928,16 @@ mod tests {
         run.claim(&k, false, now).unwrap();
         run.complete(&k, Variables::new(), 1, now).unwrap();
         match run.claim(&k, true, now).unwrap() {
-            ClaimOutcome::AlreadyDone { republish } => assert_eq!(republish.map(|r| r.event), Some("B".to_string())),
+            ClaimOutcome::AlreadyDone { republish } => {
+                assert_eq!(republish.map(|r| r.event), Some("B".to_string()))
+            }
             other => panic!("unexpected {other:?}"),
         }
         run.claim(&key(&run, 1, "ep"), false, now).unwrap();
-        assert_eq!(run.claim(&k, true, now).unwrap(), ClaimOutcome::AlreadyDone { republish: None });
+        assert_eq!(
+            run.claim(&k, true, now).unwrap(),
+            ClaimOutcome::AlreadyDone { republish: None }
+        );
     }
 
     #[test]
@@ -889,7 +947,10 @@ mod tests {
         let k = key(&run, 0, "ep");
         run.claim(&k, false, now).unwrap();
         assert_eq!(run.claim(&k, false, now).unwrap(), ClaimOutcome::InFlight);
-        assert!(matches!(run.claim(&k, true, now).unwrap(), ClaimOutcome::Claimed { attempts: 0, .. }));
+        assert!(matches!(
+            run.claim(&k, true, now).unwrap(),
+            ClaimOutcome::Claimed { attempts: 0, .. }
+        ));
     }
 
     #[test]
@@ -899,8 +960,14 @@ mod tests {
         let (a, b) = (key(&run, 0, "a"), key(&run, 0, "b"));
         run.claim(&a, false, now).unwrap();
         run.claim(&b, false, now).unwrap();
-        assert!(matches!(run.complete(&b, Variables::new(), 1, now).unwrap(), CompleteOutcome::Advanced { .. }));
-        assert_eq!(run.complete(&a, Variables::new(), 1, now).unwrap(), CompleteOutcome::Recorded);
+        assert!(matches!(
+            run.complete(&b, Variables::new(), 1, now).unwrap(),
+            CompleteOutcome::Advanced { .. }
+        ));
+        assert_eq!(
+            run.complete(&a, Variables::new(), 1, now).unwrap(),
+            CompleteOutcome::Recorded
+        );
         assert_eq!(run.steps[0].handlers.len(), 2);
         assert_eq!(run.steps[0].handled_by.as_deref(), Some("b@h"));
     }
@@ -914,7 +981,10 @@ mod tests {
         run.complete(&k0, Variables::new(), 1, now).unwrap();
         let k1 = key(&run, 1, "ep");
         run.claim(&k1, false, now).unwrap();
-        assert_eq!(run.fail(&k1, "boom", 3, now).unwrap(), FailOutcome::RunFailed);
+        assert_eq!(
+            run.fail(&k1, "boom", 3, now).unwrap(),
+            FailOutcome::RunFailed
+        );
         assert_eq!(run.status, RunStatus::Failed);
         assert_eq!(run.steps[2].status, StepStatus::Skipped);
         assert_eq!(run.steps[1].attempts, 3);
@@ -933,7 +1003,10 @@ mod tests {
         run.claim(&k, false, now).unwrap();
         run.cancel(now).unwrap();
         assert_eq!(run.steps[1].status, StepStatus::Skipped);
-        assert_eq!(run.complete(&k, Variables::new(), 1, now).unwrap(), CompleteOutcome::Cancelled);
+        assert_eq!(
+            run.complete(&k, Variables::new(), 1, now).unwrap(),
+            CompleteOutcome::Cancelled
+        );
         assert_eq!(run.steps[0].status, StepStatus::Cancelled);
         assert!(run.cancel(now).is_err());
     }
@@ -943,8 +1016,13 @@ mod tests {
         let known: BTreeSet<String> = ["A".to_string()].into_iter().collect();
         assert!(Definition::new("", ["A"]).validate(&known).is_err());
         assert!(Definition::new(" x", ["A"]).validate(&known).is_err());
-        assert!(Definition::new("x", Vec::<String>::new()).validate(&known).is_err());
-        let e = Definition::new("x", ["a"]).validate(&known).unwrap_err().to_string();
+        assert!(Definition::new("x", Vec::<String>::new())
+            .validate(&known)
+            .is_err());
+        let e = Definition::new("x", ["a"])
+            .validate(&known)
+            .unwrap_err()
+            .to_string();
         assert!(e.contains("did you mean 'A'"), "{e}");
         assert!(Definition::new("x", ["A", "A"]).validate(&known).is_ok());
     }

@@ -101,7 +101,12 @@ impl Publisher {
             });
         }
         if let Some(store) = &self.store {
-            if let Some(t) = store.list_topics().await?.into_iter().find(|t| t.name == event) {
+            if let Some(t) = store
+                .list_topics()
+                .await?
+                .into_iter()
+                .find(|t| t.name == event)
+            {
                 return Ok(Route {
                     exchange: t.exchange,
                     message_type: t.message_type,
@@ -147,14 +152,23 @@ impl Publisher {
         parent: &Parent,
     ) -> Result<Envelope> {
         let route = self.route(&step.event).await?;
-        let mut env = self.envelope(route.message_type, Value::Object(step.variables.clone()), parent);
+        let mut env = self.envelope(
+            route.message_type,
+            Value::Object(step.variables.clone()),
+            parent,
+        );
         env.correlation_id = Some(run_id.to_string());
         if parent.conversation_id.is_none() {
             env.conversation_id = Some(run_id.to_string());
         }
-        env.headers.insert(HEADER_RUN_ID.into(), Value::String(run_id.to_string()));
-        env.headers.insert(HEADER_STEP.into(), Value::from(step.index as u64));
-        env.headers.insert(HEADER_DEFINITION.into(), Value::String(definition.to_string()));
+        env.headers
+            .insert(HEADER_RUN_ID.into(), Value::String(run_id.to_string()));
+        env.headers
+            .insert(HEADER_STEP.into(), Value::from(step.index as u64));
+        env.headers.insert(
+            HEADER_DEFINITION.into(),
+            Value::String(definition.to_string()),
+        );
         self.send(&route.exchange, &mut env).await?;
         Ok(env)
     }
@@ -162,11 +176,16 @@ impl Publisher {
     /// Publishes any event (outside the run's chain), correlated with the parent.
     pub async fn publish_event<E: Event>(&self, event: &E, parent: &Parent) -> Result<Envelope> {
         let info = E::info();
-        let payload = serde_json::to_value(event)
-            .map_err(|e| Error::Malformed(format!("event {} does not serialise: {e}", info.name)))?;
+        let payload = serde_json::to_value(event).map_err(|e| {
+            Error::Malformed(format!("event {} does not serialise: {e}", info.name))
+        })?;
         let mut env = self.envelope(info.message_type(), payload, parent);
         env.correlation_id = parent.correlation_id.clone();
-        self.send(&info.exchange_name(), &mut env).await?;
-        Ok(env)
+        match self.send(&info.exchange_name(), &mut env).await {
+            // Publish/subscribe: an event nobody subscribes to is not an error
+            // (unlike a run step, which must reach its consumer).
+            Ok(()) | Err(Error::Unroutable(_)) => Ok(env),
+            Err(e) => Err(e),
+        }
     }
 }

@@ -47,7 +47,9 @@ impl Registry {
     /// assert!(registry.event("NoSuchEvent").is_none());
     /// ```
     pub fn linked() -> Result<Self> {
-        let events = inventory::iter::<EventRegistration>.into_iter().map(|r| r.info);
+        let events = inventory::iter::<EventRegistration>
+            .into_iter()
+            .map(|r| r.info);
         let consumers = inventory::iter::<ConsumerRegistration>.into_iter();
         Self::from_parts(events, consumers)
     }
@@ -75,7 +77,11 @@ impl Registry {
             if let Some(prev) = exchanges.insert(e.exchange_name(), e) {
                 return Err(Error::Registry(format!(
                     "events '{}' ({}) and '{}' ({}) use the same exchange '{}'",
-                    prev.name, prev.location, e.name, e.location, e.exchange_name()
+                    prev.name,
+                    prev.location,
+                    e.name,
+                    e.location,
+                    e.exchange_name()
                 )));
             }
         }
@@ -146,9 +152,10 @@ impl Registry {
             Selection::Endpoints(names) => names
                 .iter()
                 .map(|n| {
-                    self.consumers.get(n).copied().ok_or_else(|| {
-                        Error::Registry(format!("no consumer has endpoint '{n}'"))
-                    })
+                    self.consumers
+                        .get(n)
+                        .copied()
+                        .ok_or_else(|| Error::Registry(format!("no consumer has endpoint '{n}'")))
                 })
                 .collect(),
         }

@@ -25,12 +25,17 @@ use crate::control::Control;
 use crate::envelope::{Envelope, HEADER_DEFINITION};
 use crate::error::{Error, Result};
 use crate::event::EventInfo;
-use crate::model::{ClaimOutcome, CompleteOutcome, FailOutcome, NextStep, ServiceRecord, StepKey, Variables};
+use crate::model::{
+    ClaimOutcome, CompleteOutcome, FailOutcome, NextStep, ServiceRecord, StepKey, Variables,
+};
 use crate::publish::{Parent, Publisher};
 use crate::registry::{Registry, Selection};
 use crate::store::{RunStore, SqliteStore};
 use crate::telemetry::{spawn_log_writer, LogSink, StepScope};
-use crate::transport::{Delivery, InProcessTransport, OutgoingMessage, RawMessage, Topology, Transport, ERROR_SUFFIX, SKIPPED_SUFFIX};
+use crate::transport::{
+    Delivery, InProcessTransport, OutgoingMessage, RawMessage, Topology, Transport, ERROR_SUFFIX,
+    SKIPPED_SUFFIX,
+};
 
 /// Configures and starts a [`Service`].
 ///
@@ -86,12 +91,16 @@ impl ServiceBuilder {
 
     /// Hosts only the consumers of these services.
     pub fn services<S: Into<String>>(self, names: impl IntoIterator<Item = S>) -> Self {
-        self.select(Selection::Services(names.into_iter().map(Into::into).collect()))
+        self.select(Selection::Services(
+            names.into_iter().map(Into::into).collect(),
+        ))
     }
 
     /// Hosts only these endpoints.
     pub fn endpoints<S: Into<String>>(self, names: impl IntoIterator<Item = S>) -> Self {
-        self.select(Selection::Endpoints(names.into_iter().map(Into::into).collect()))
+        self.select(Selection::Endpoints(
+            names.into_iter().map(Into::into).collect(),
+        ))
     }
 
     /// How often the service record's `last_seen` is refreshed (default 5 s).
@@ -122,15 +131,25 @@ impl ServiceBuilder {
         };
         let store = match self.store {
             Some(s) => s,
-            None => Arc::new(SqliteStore::open(Path::new(crate::store::sqlite::DEFAULT_PATH)).await?),
+            None => {
+                Arc::new(SqliteStore::open(Path::new(crate::store::sqlite::DEFAULT_PATH)).await?)
+            }
         };
         let events: Vec<&'static EventInfo> = registry.events().collect();
-        transport.declare(&Topology::build(&events, &consumers)).await?;
-        store.upsert_topics(&registry.topic_records(&consumers)).await?;
+        transport
+            .declare(&Topology::build(&events, &consumers))
+            .await?;
+        store
+            .upsert_topics(&registry.topic_records(&consumers))
+            .await?;
 
         let host = crate::host_name();
         let pid = std::process::id();
-        let instance_id = format!("{}@{host}:{pid}:{}", self.name, &Uuid::new_v4().simple().to_string()[..8]);
+        let instance_id = format!(
+            "{}@{host}:{pid}:{}",
+            self.name,
+            &Uuid::new_v4().simple().to_string()[..8]
+        );
         let now = Utc::now();
         store
             .register_service(&ServiceRecord {
@@ -147,10 +166,15 @@ impl ServiceBuilder {
             .await?;
 
         let (sink, log_writer) = spawn_log_writer(store.clone());
-        let publisher = Publisher::new(transport.clone(), registry.clone(), Some(store.clone()), &self.name);
+        let publisher = Publisher::new(
+            transport.clone(),
+            registry.clone(),
+            Some(store.clone()),
+            &self.name,
+        );
         let shared = Arc::new(Shared {
             name: self.name.clone().into(),
-            host: format!("{host}:{pid}"),
+            instance: instance_id.clone(),
             transport: transport.clone(),
             store: store.clone(),
             publisher,
@@ -171,7 +195,12 @@ impl ServiceBuilder {
                 tokio::spawn(run_endpoint(ep, shutdown_rx.clone(), self.grace))
             })
             .collect();
-        let heartbeat = tokio::spawn(heartbeat_loop(store.clone(), instance_id.clone(), self.heartbeat, shutdown_rx));
+        let heartbeat = tokio::spawn(heartbeat_loop(
+            store.clone(),
+            instance_id.clone(),
+            self.heartbeat,
+            shutdown_rx,
+        ));
         let control = Control::new(store.clone(), transport.clone())?;
         info!(service = %self.name, transport = transport.kind(), store = store.kind(), consumers = consumers.len(), "service started");
         Ok(Service {
@@ -291,7 +320,12 @@ pub async fn shutdown_signal() {
     }
 }
 
-async fn heartbeat_loop(store: Arc<dyn RunStore>, id: String, every: Duration, mut shutdown: watch::Receiver<bool>) {
+async fn heartbeat_loop(
+    store: Arc<dyn RunStore>,
+    id: String,
+    every: Duration,
+    mut shutdown: watch::Receiver<bool>,
+) {
     loop {
         tokio::select! {
             _ = shutdown.changed() => return,
@@ -306,7 +340,7 @@ async fn heartbeat_loop(store: Arc<dyn RunStore>, id: String, every: Duration, m
 
 struct Shared {
     name: Arc<str>,
-    host: String,
+    instance: String,
     transport: Arc<dyn Transport>,
     store: Arc<dyn RunStore>,
     publisher: Publisher,
@@ -332,7 +366,12 @@ async fn run_endpoint(ep: Arc<Endpoint>, mut shutdown: watch::Receiver<bool>, gr
         if *shutdown.borrow() {
             return;
         }
-        let mut stream = match ep.shared.transport.consume(&ep.name, ep.reg.concurrency).await {
+        let mut stream = match ep
+            .shared
+            .transport
+            .consume(&ep.name, ep.reg.concurrency)
+            .await
+        {
             Ok(s) => {
                 backoff = Duration::from_millis(100);
                 s
@@ -413,7 +452,11 @@ impl Endpoint {
                 return self.dead_letter(ERROR_SUFFIX, msg, Some(&err), 0).await;
             }
         };
-        if !env.message_type.iter().any(|urn| self.info.matches_urn(urn)) {
+        if !env
+            .message_type
+            .iter()
+            .any(|urn| self.info.matches_urn(urn))
+        {
             warn!(endpoint = %self.name, message_type = ?env.message_type, "no consumer here understands this message type; moving it to {}{SKIPPED_SUFFIX}", self.name);
             return self.dead_letter(SKIPPED_SUFFIX, msg, None, 0).await;
         }
@@ -427,7 +470,9 @@ impl Endpoint {
                     sink: self.shared.sink.clone(),
                 };
                 let span = tracing::info_span!("step", run_id = %run_id, step, event = self.info.name, endpoint = %self.name);
-                scope.enter(self.process_step(msg, &env, run_id, step).instrument(span)).await
+                scope
+                    .enter(self.process_step(msg, &env, run_id, step).instrument(span))
+                    .await
             }
             None => {
                 let span = tracing::info_span!("message", message_id = %env.message_id, event = self.info.name, endpoint = %self.name);
@@ -440,12 +485,26 @@ impl Endpoint {
         let (result, attempts, _) = self.invoke(env, None, None, Variables::new(), 0).await;
         match result {
             Ok(()) => Settle::Ack,
-            Err(e) => self.dead_letter(ERROR_SUFFIX, msg, Some(&e), attempts).await,
+            Err(e) => {
+                self.dead_letter(ERROR_SUFFIX, msg, Some(&e), attempts)
+                    .await
+            }
         }
     }
 
-    async fn process_step(&self, msg: &RawMessage, env: &Envelope, run_id: Uuid, step: usize) -> Settle {
-        let key = StepKey::new(run_id, step, self.name.clone(), self.shared.host.clone());
+    async fn process_step(
+        &self,
+        msg: &RawMessage,
+        env: &Envelope,
+        run_id: Uuid,
+        step: usize,
+    ) -> Settle {
+        let key = StepKey::new(
+            run_id,
+            step,
+            self.name.clone(),
+            self.shared.instance.clone(),
+        );
         let parent = Parent::of(env, &self.name);
         let definition = env
             .headers
@@ -454,14 +513,23 @@ impl Endpoint {
             .unwrap_or_default()
             .to_string();
         let claim = self
-            .store_op("claim the step", || self.shared.store.claim_step(&key, msg.redelivered))
+            .store_op("claim the step", || {
+                self.shared.store.claim_step(&key, msg.redelivered)
+            })
             .await;
         let (variables, prior, step_count) = match claim {
-            Ok(ClaimOutcome::Claimed { variables, attempts, step_count }) => (variables, attempts, step_count),
+            Ok(ClaimOutcome::Claimed {
+                variables,
+                attempts,
+                step_count,
+            }) => (variables, attempts, step_count),
             Ok(ClaimOutcome::AlreadyDone { republish }) => {
                 info!("step already done here; not running it again");
                 if let Some(next) = republish {
-                    info!(next = next.index, "the next step was never picked up; publishing it again");
+                    info!(
+                        next = next.index,
+                        "the next step was never picked up; publishing it again"
+                    );
                     return self.publish_next(run_id, &definition, &next, &parent).await;
                 }
                 return Settle::Ack;
@@ -490,20 +558,36 @@ impl Endpoint {
         };
         let started = Instant::now();
         let (result, attempts, patch) = self
-            .invoke(env, Some((run_id, step)), Some(step_count), variables, prior)
+            .invoke(
+                env,
+                Some((run_id, step)),
+                Some(step_count),
+                variables,
+                prior,
+            )
             .await;
         match result {
             Ok(()) => {
                 let outcome = self
-                    .store_op("record the step", || self.shared.store.complete_step(&key, patch.clone(), attempts))
+                    .store_op("record the step", || {
+                        self.shared
+                            .store
+                            .complete_step(&key, patch.clone(), attempts)
+                    })
                     .await;
                 match outcome {
                     Ok(CompleteOutcome::Advanced { next: Some(next) }) => {
-                        info!(elapsed_ms = started.elapsed().as_millis() as u64, "step succeeded");
+                        info!(
+                            elapsed_ms = started.elapsed().as_millis() as u64,
+                            "step succeeded"
+                        );
                         self.publish_next(run_id, &definition, &next, &parent).await
                     }
                     Ok(CompleteOutcome::Advanced { next: None }) => {
-                        info!(elapsed_ms = started.elapsed().as_millis() as u64, "step succeeded; run succeeded");
+                        info!(
+                            elapsed_ms = started.elapsed().as_millis() as u64,
+                            "step succeeded; run succeeded"
+                        );
                         Settle::Ack
                     }
                     Ok(CompleteOutcome::Recorded) => {
@@ -522,12 +606,17 @@ impl Endpoint {
             }
             Err(err) => {
                 error!(attempts, "step failed: {err}");
-                if let Settle::Requeue = self.dead_letter(ERROR_SUFFIX, msg, Some(&err), attempts).await {
+                if let Settle::Requeue = self
+                    .dead_letter(ERROR_SUFFIX, msg, Some(&err), attempts)
+                    .await
+                {
                     return Settle::Requeue;
                 }
                 let reason = err.to_string();
                 match self
-                    .store_op("record the failure", || self.shared.store.fail_step(&key, &reason, attempts))
+                    .store_op("record the failure", || {
+                        self.shared.store.fail_step(&key, &reason, attempts)
+                    })
                     .await
                 {
                     Ok(FailOutcome::RunFailed) => {
@@ -544,11 +633,25 @@ impl Endpoint {
         }
     }
 
-    async fn publish_next(&self, run_id: Uuid, definition: &str, next: &NextStep, parent: &Parent) -> Settle {
-        match self.shared.publisher.publish_step(run_id, definition, next, parent).await {
+    async fn publish_next(
+        &self,
+        run_id: Uuid,
+        definition: &str,
+        next: &NextStep,
+        parent: &Parent,
+    ) -> Settle {
+        match self
+            .shared
+            .publisher
+            .publish_step(run_id, definition, next, parent)
+            .await
+        {
             Ok(_) => Settle::Ack,
             Err(Error::Unroutable(ex)) => {
-                let reason = format!("step {} ({}) has no consumer bound to exchange '{ex}'", next.index, next.event);
+                let reason = format!(
+                    "step {} ({}) has no consumer bound to exchange '{ex}'",
+                    next.index, next.event
+                );
                 error!("{reason}; failing the run");
                 if let Err(e) = self.shared.store.abort_run(run_id, &reason).await {
                     error!("could not mark the run failed: {e}");
@@ -583,6 +686,7 @@ impl Endpoint {
                 step_count,
                 attempt: prior + attempt,
                 endpoint: self.name.clone(),
+                instance: self.shared.instance.clone(),
                 variables: variables.clone(),
                 parent: Parent::of(env, &self.name),
                 publisher: Some(self.shared.publisher.clone()),
@@ -602,10 +706,15 @@ impl Endpoint {
             };
             match result {
                 Ok(()) => return (Ok(()), attempt, ctx.take_patch()),
-                Err(e) if !e.retryable || attempt >= max => return (Err(e), attempt, Variables::new()),
+                Err(e) if !e.retryable || attempt >= max => {
+                    return (Err(e), attempt, Variables::new())
+                }
                 Err(e) => {
                     let delay = policy.delay(attempt);
-                    warn!(attempt = prior + attempt, "attempt failed, retrying in {delay:?}: {e}");
+                    warn!(
+                        attempt = prior + attempt,
+                        "attempt failed, retrying in {delay:?}: {e}"
+                    );
                     tokio::time::sleep(delay).await;
                 }
             }
@@ -633,10 +742,19 @@ impl Endpoint {
     }
 
     /// Moves a message to `<q>_error` or `<q>_skipped` with MassTransit's headers.
-    async fn dead_letter(&self, suffix: &str, msg: &RawMessage, err: Option<&HandlerError>, attempts: u32) -> Settle {
+    async fn dead_letter(
+        &self,
+        suffix: &str,
+        msg: &RawMessage,
+        err: Option<&HandlerError>,
+        attempts: u32,
+    ) -> Settle {
         let mut headers = msg.headers.clone();
         let input = format!("isoqube://{}/{}", crate::host_name(), self.name);
-        headers.insert("MT-Host-MachineName".into(), header_str(&crate::host_name()));
+        headers.insert(
+            "MT-Host-MachineName".into(),
+            header_str(&crate::host_name()),
+        );
         match err {
             Some(err) => {
                 headers.insert("MT-Reason".into(), header_str("fault"));
@@ -647,7 +765,10 @@ impl Endpoint {
                     header_str(&Utc::now().to_rfc3339_opts(SecondsFormat::Micros, true)),
                 );
                 headers.insert("MT-Fault-StackTrace".into(), header_str(""));
-                headers.insert("MT-Fault-RetryCount".into(), Value::from(attempts.saturating_sub(1)));
+                headers.insert(
+                    "MT-Fault-RetryCount".into(),
+                    Value::from(attempts.saturating_sub(1)),
+                );
                 headers.insert("MT-Fault-InputAddress".into(), header_str(&input));
             }
             None => {
@@ -656,7 +777,10 @@ impl Endpoint {
         }
         let out = OutgoingMessage {
             body: msg.body.clone(),
-            message_id: msg.message_id.clone().unwrap_or_else(|| Uuid::new_v4().to_string()),
+            message_id: msg
+                .message_id
+                .clone()
+                .unwrap_or_else(|| Uuid::new_v4().to_string()),
             correlation_id: msg.correlation_id.clone(),
             headers,
         };

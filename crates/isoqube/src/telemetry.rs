@@ -172,10 +172,16 @@ pub fn init() {
         EnvFilter::new("info")
     });
     let json = std::env::var("ISOQUBE_LOG_FORMAT").is_ok_and(|f| f.eq_ignore_ascii_case("json"));
-    let registry = tracing_subscriber::registry().with(filter).with(StepLogLayer);
+    let registry = tracing_subscriber::registry()
+        .with(filter)
+        .with(StepLogLayer);
     let _ = if json {
         registry
-            .with(tracing_subscriber::fmt::layer().json().with_current_span(true))
+            .with(
+                tracing_subscriber::fmt::layer()
+                    .json()
+                    .with_current_span(true),
+            )
             .try_init()
     } else {
         registry

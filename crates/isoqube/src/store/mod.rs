@@ -12,8 +12,8 @@ use uuid::Uuid;
 
 use crate::error::Result;
 use crate::model::{
-    ClaimOutcome, CompleteOutcome, Definition, FailOutcome, LogRecord, NextStep, Run, RunFilter, ServiceRecord,
-    StepKey, TopicRecord, Variables,
+    ClaimOutcome, CompleteOutcome, Definition, FailOutcome, LogRecord, NextStep, Run, RunFilter,
+    ServiceRecord, StepKey, TopicRecord, Variables,
 };
 
 pub mod sqlite;
@@ -59,7 +59,12 @@ pub trait RunStore: Send + Sync + 'static {
     /// See [`Run::claim`].
     async fn claim_step(&self, key: &StepKey, redelivered: bool) -> Result<ClaimOutcome>;
     /// See [`Run::complete`].
-    async fn complete_step(&self, key: &StepKey, patch: Variables, attempts: u32) -> Result<CompleteOutcome>;
+    async fn complete_step(
+        &self,
+        key: &StepKey,
+        patch: Variables,
+        attempts: u32,
+    ) -> Result<CompleteOutcome>;
     /// See [`Run::fail`].
     async fn fail_step(&self, key: &StepKey, error: &str, attempts: u32) -> Result<FailOutcome>;
     /// See [`Run::cancel`]; returns the cancelled run.
@@ -90,7 +95,12 @@ pub trait RunStore: Send + Sync + 'static {
     /// Waits until run `id` has a version above `seen_version` and returns it, or
     /// `None` after `timeout`. The default polls; stores with change notification
     /// override it.
-    async fn wait_for_change(&self, id: Uuid, seen_version: u64, timeout: Duration) -> Result<Option<Run>> {
+    async fn wait_for_change(
+        &self,
+        id: Uuid,
+        seen_version: u64,
+        timeout: Duration,
+    ) -> Result<Option<Run>> {
         let deadline = tokio::time::Instant::now() + timeout;
         loop {
             if let Some(run) = self.get_run(id).await? {

@@ -14,8 +14,8 @@ use uuid::Uuid;
 use super::{merge_topic, RunStore};
 use crate::error::{Error, Result};
 use crate::model::{
-    ClaimOutcome, CompleteOutcome, Definition, FailOutcome, LogRecord, NextStep, Run, RunFilter, ServiceRecord,
-    StepKey, TopicRecord, Variables,
+    ClaimOutcome, CompleteOutcome, Definition, FailOutcome, LogRecord, NextStep, Run, RunFilter,
+    ServiceRecord, StepKey, TopicRecord, Variables,
 };
 
 /// The default file of the embedded store.
@@ -66,9 +66,8 @@ fn to_doc<T: serde::Serialize>(v: &T) -> Result<String> {
 }
 
 fn from_doc<T: DeserializeOwned>(collection: &str, id: &str, doc: &str) -> Result<T> {
-    serde_json::from_str(doc).map_err(|e| {
-        Error::Store(format!("{collection} document '{id}' does not parse: {e}"))
-    })
+    serde_json::from_str(doc)
+        .map_err(|e| Error::Store(format!("{collection} document '{id}' does not parse: {e}")))
 }
 
 impl SqliteStore {
@@ -84,9 +83,12 @@ impl SqliteStore {
             }
             let conn = Connection::open(&p)
                 .map_err(|e| Error::Store(format!("cannot open {}: {e}", p.display())))?;
-            conn.busy_timeout(std::time::Duration::from_secs(10)).map_err(db_err)?;
-            conn.pragma_update(None, "journal_mode", "WAL").map_err(db_err)?;
-            conn.pragma_update(None, "synchronous", "NORMAL").map_err(db_err)?;
+            conn.busy_timeout(std::time::Duration::from_secs(10))
+                .map_err(db_err)?;
+            conn.pragma_update(None, "journal_mode", "WAL")
+                .map_err(db_err)?;
+            conn.pragma_update(None, "synchronous", "NORMAL")
+                .map_err(db_err)?;
             conn.execute_batch(SCHEMA)
                 .map_err(|e| Error::Store(format!("cannot prepare {}: {e}", p.display())))?;
             Ok(conn)
@@ -147,9 +149,15 @@ impl SqliteStore {
         .await
     }
 
-    async fn list_docs<T: DeserializeOwned + Send + 'static>(&self, table: &'static str) -> Result<Vec<T>> {
+    async fn list_docs<T: DeserializeOwned + Send + 'static>(
+        &self,
+        table: &'static str,
+    ) -> Result<Vec<T>> {
         self.with(move |conn| {
-            let sql = format!("SELECT {key}, doc FROM {table} ORDER BY {key}", key = key_column(table));
+            let sql = format!(
+                "SELECT {key}, doc FROM {table} ORDER BY {key}",
+                key = key_column(table)
+            );
             let mut stmt = conn.prepare(&sql).map_err(db_err)?;
             let rows = stmt
                 .query_map([], |r| Ok((r.get::<_, String>(0)?, r.get::<_, String>(1)?)))
@@ -179,14 +187,18 @@ impl RunStore for SqliteStore {
     }
 
     async fn ping(&self) -> Result<()> {
-        self.with(|conn| conn.query_row("SELECT 1", [], |_| Ok(())).map_err(db_err)).await
+        self.with(|conn| conn.query_row("SELECT 1", [], |_| Ok(())).map_err(db_err))
+            .await
     }
 
     async fn create_definition(&self, def: &Definition) -> Result<()> {
         let (name, doc) = (def.name.clone(), to_doc(def)?);
         self.with(move |conn| {
             let n = conn
-                .execute("INSERT OR IGNORE INTO definitions (name, doc) VALUES (?1, ?2)", params![name, doc])
+                .execute(
+                    "INSERT OR IGNORE INTO definitions (name, doc) VALUES (?1, ?2)",
+                    params![name, doc],
+                )
                 .map_err(db_err)?;
             if n == 0 {
                 return Err(Error::conflict("definition", name));
@@ -200,7 +212,10 @@ impl RunStore for SqliteStore {
         let (name, doc) = (def.name.clone(), to_doc(def)?);
         self.with(move |conn| {
             let n = conn
-                .execute("UPDATE definitions SET doc = ?2 WHERE name = ?1", params![name, doc])
+                .execute(
+                    "UPDATE definitions SET doc = ?2 WHERE name = ?1",
+                    params![name, doc],
+                )
                 .map_err(db_err)?;
             if n == 0 {
                 return Err(Error::not_found("definition", name));
@@ -214,7 +229,11 @@ impl RunStore for SqliteStore {
         let name = name.to_string();
         self.with(move |conn| {
             let doc: Option<String> = conn
-                .query_row("SELECT doc FROM definitions WHERE name = ?1", [&name], |r| r.get(0))
+                .query_row(
+                    "SELECT doc FROM definitions WHERE name = ?1",
+                    [&name],
+                    |r| r.get(0),
+                )
                 .optional()
                 .map_err(db_err)?;
             doc.map(|d| from_doc("definitions", &name, &d)).transpose()
@@ -289,7 +308,10 @@ impl RunStore for SqliteStore {
                 args.push(ts(before));
                 sql.push_str(&format!(" AND created_at < ?{}", args.len()));
             }
-            sql.push_str(&format!(" ORDER BY created_at DESC, id DESC LIMIT {}", filter.page_size()));
+            sql.push_str(&format!(
+                " ORDER BY created_at DESC, id DESC LIMIT {}",
+                filter.page_size()
+            ));
             let mut stmt = conn.prepare(&sql).map_err(db_err)?;
             let rows = stmt
                 .query_map(rusqlite::params_from_iter(args.iter()), |r| {
@@ -309,14 +331,24 @@ impl RunStore for SqliteStore {
     async fn claim_step(&self, key: &StepKey, redelivered: bool) -> Result<ClaimOutcome> {
         let key = key.clone();
         let id = key.run_id;
-        Ok(self.mutate_run(id, move |run| run.claim(&key, redelivered, Utc::now())).await?.1)
+        Ok(self
+            .mutate_run(id, move |run| run.claim(&key, redelivered, Utc::now()))
+            .await?
+            .1)
     }
 
-    async fn complete_step(&self, key: &StepKey, patch: Variables, attempts: u32) -> Result<CompleteOutcome> {
+    async fn complete_step(
+        &self,
+        key: &StepKey,
+        patch: Variables,
+        attempts: u32,
+    ) -> Result<CompleteOutcome> {
         let key = key.clone();
         let id = key.run_id;
         Ok(self
-            .mutate_run(id, move |run| run.complete(&key, patch, attempts, Utc::now()))
+            .mutate_run(id, move |run| {
+                run.complete(&key, patch, attempts, Utc::now())
+            })
             .await?
             .1)
     }
@@ -341,7 +373,10 @@ impl RunStore for SqliteStore {
 
     async fn abort_run(&self, id: Uuid, reason: &str) -> Result<Run> {
         let reason = reason.to_string();
-        Ok(self.mutate_run(id, move |run| run.abort(&reason, Utc::now())).await?.0)
+        Ok(self
+            .mutate_run(id, move |run| run.abort(&reason, Utc::now()))
+            .await?
+            .0)
     }
 
     async fn register_service(&self, service: &ServiceRecord) -> Result<()> {
@@ -364,14 +399,19 @@ impl RunStore for SqliteStore {
                 .transaction_with_behavior(TransactionBehavior::Immediate)
                 .map_err(db_err)?;
             let doc: Option<String> = tx
-                .query_row("SELECT doc FROM services WHERE id = ?1", [&id], |r| r.get(0))
+                .query_row("SELECT doc FROM services WHERE id = ?1", [&id], |r| {
+                    r.get(0)
+                })
                 .optional()
                 .map_err(db_err)?;
             let doc = doc.ok_or_else(|| Error::not_found("service", id.clone()))?;
             let mut rec: ServiceRecord = from_doc("services", &id, &doc)?;
             rec.last_seen = at;
-            tx.execute("UPDATE services SET doc = ?2 WHERE id = ?1", params![id, to_doc(&rec)?])
-                .map_err(db_err)?;
+            tx.execute(
+                "UPDATE services SET doc = ?2 WHERE id = ?1",
+                params![id, to_doc(&rec)?],
+            )
+            .map_err(db_err)?;
             tx.commit().map_err(db_err)
         })
         .await
@@ -380,7 +420,8 @@ impl RunStore for SqliteStore {
     async fn remove_service(&self, service_id: &str) -> Result<()> {
         let id = service_id.to_string();
         self.with(move |conn| {
-            conn.execute("DELETE FROM services WHERE id = ?1", [&id]).map_err(db_err)?;
+            conn.execute("DELETE FROM services WHERE id = ?1", [&id])
+                .map_err(db_err)?;
             Ok(())
         })
         .await
@@ -442,10 +483,14 @@ impl RunStore for SqliteStore {
         self.with(move |conn| {
             let key = run_id.to_string();
             let mut stmt = conn
-                .prepare("SELECT seq, doc FROM logs WHERE run_id = ?1 ORDER BY seq LIMIT -1 OFFSET ?2")
+                .prepare(
+                    "SELECT seq, doc FROM logs WHERE run_id = ?1 ORDER BY seq LIMIT -1 OFFSET ?2",
+                )
                 .map_err(db_err)?;
             let rows = stmt
-                .query_map(params![key, skip as i64], |r| Ok((r.get::<_, i64>(0)?, r.get::<_, String>(1)?)))
+                .query_map(params![key, skip as i64], |r| {
+                    Ok((r.get::<_, i64>(0)?, r.get::<_, String>(1)?))
+                })
                 .map_err(db_err)?;
             let mut out = Vec::new();
             for row in rows {

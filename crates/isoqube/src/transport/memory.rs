@@ -9,7 +9,9 @@ use std::sync::{Arc, Mutex, MutexGuard};
 use async_trait::async_trait;
 use tokio::sync::Notify;
 
-use super::{Acker, Binding, Delivery, DeliveryStream, OutgoingMessage, RawMessage, Topology, Transport};
+use super::{
+    Acker, Binding, Delivery, DeliveryStream, OutgoingMessage, RawMessage, Topology, Transport,
+};
 use crate::error::{Error, Result};
 
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
@@ -102,9 +104,14 @@ impl Transport for InProcessTransport {
         }
         for b in &topology.bindings {
             let (source, dest) = match b {
-                Binding::Exchange { source, destination } => {
+                Binding::Exchange {
+                    source,
+                    destination,
+                } => {
                     if !st.exchanges.contains_key(destination) {
-                        return Err(Error::Transport(format!("exchange '{destination}' does not exist")));
+                        return Err(Error::Transport(format!(
+                            "exchange '{destination}' does not exist"
+                        )));
                     }
                     (source, Dest::Exchange(destination.clone()))
                 }
@@ -129,7 +136,9 @@ impl Transport for InProcessTransport {
     async fn publish(&self, exchange: &str, message: OutgoingMessage) -> Result<()> {
         let mut st = self.broker.lock();
         if !st.exchanges.contains_key(exchange) {
-            return Err(Error::Transport(format!("exchange '{exchange}' does not exist")));
+            return Err(Error::Transport(format!(
+                "exchange '{exchange}' does not exist"
+            )));
         }
         let mut seen: HashSet<Dest> = HashSet::new();
         let mut todo = vec![Dest::Exchange(exchange.to_string())];
@@ -139,7 +148,9 @@ impl Transport for InProcessTransport {
                 continue;
             }
             match d {
-                Dest::Exchange(ex) => todo.extend(st.exchanges.get(&ex).cloned().unwrap_or_default()),
+                Dest::Exchange(ex) => {
+                    todo.extend(st.exchanges.get(&ex).cloned().unwrap_or_default())
+                }
                 Dest::Queue(q) => queues.push(q),
             }
         }
@@ -185,7 +196,10 @@ impl Transport for InProcessTransport {
 
     async fn get(&self, queue: &str) -> Result<Option<RawMessage>> {
         let mut st = self.broker.lock();
-        let q = st.queues.get_mut(queue).ok_or_else(|| missing_queue(queue))?;
+        let q = st
+            .queues
+            .get_mut(queue)
+            .ok_or_else(|| missing_queue(queue))?;
         Ok(q.ready.pop_front())
     }
 
@@ -329,16 +343,33 @@ mod tests {
             exchanges: vec!["event".into(), "a".into(), "b".into()],
             queues: vec!["a".into(), "b".into()],
             bindings: vec![
-                Binding::Queue { source: "a".into(), queue: "a".into() },
-                Binding::Queue { source: "b".into(), queue: "b".into() },
-                Binding::Exchange { source: "event".into(), destination: "a".into() },
-                Binding::Exchange { source: "event".into(), destination: "b".into() },
+                Binding::Queue {
+                    source: "a".into(),
+                    queue: "a".into(),
+                },
+                Binding::Queue {
+                    source: "b".into(),
+                    queue: "b".into(),
+                },
+                Binding::Exchange {
+                    source: "event".into(),
+                    destination: "a".into(),
+                },
+                Binding::Exchange {
+                    source: "event".into(),
+                    destination: "b".into(),
+                },
             ],
         }
     }
 
     fn msg(id: &str) -> OutgoingMessage {
-        OutgoingMessage { body: id.as_bytes().to_vec(), message_id: id.into(), correlation_id: None, headers: Default::default() }
+        OutgoingMessage {
+            body: id.as_bytes().to_vec(),
+            message_id: id.into(),
+            correlation_id: None,
+            headers: Default::default(),
+        }
     }
 
     #[tokio::test]
@@ -365,14 +396,28 @@ mod tests {
         assert_eq!(t.unacked_count("a"), 0);
         let again = t.get("a").await.unwrap().unwrap();
         assert!(again.redelivered);
-        assert!(d2.acker.ack().await.is_err(), "ack after the consumer closed fails");
-        assert!(matches!(t.publish("nope", msg("x")).await, Err(Error::Transport(_))));
+        assert!(
+            d2.acker.ack().await.is_err(),
+            "ack after the consumer closed fails"
+        );
+        assert!(matches!(
+            t.publish("nope", msg("x")).await,
+            Err(Error::Transport(_))
+        ));
     }
 
     #[tokio::test]
     async fn unroutable_is_an_error() {
         let t = InProcessTransport::new();
-        t.declare(&Topology { exchanges: vec!["lonely".into()], ..Default::default() }).await.unwrap();
-        assert!(matches!(t.publish("lonely", msg("1")).await, Err(Error::Unroutable(_))));
+        t.declare(&Topology {
+            exchanges: vec!["lonely".into()],
+            ..Default::default()
+        })
+        .await
+        .unwrap();
+        assert!(matches!(
+            t.publish("lonely", msg("1")).await,
+            Err(Error::Unroutable(_))
+        ));
     }
 }

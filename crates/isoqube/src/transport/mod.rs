@@ -116,7 +116,10 @@ impl Topology {
     /// an exchange per event; per endpoint `q` an exchange `q`, a queue `q`, the
     /// binding between them, the event exchange bound to `q`, and `q_error` and
     /// `q_skipped` (exchange + queue each).
-    pub fn build(events: &[&'static EventInfo], consumers: &[&'static ConsumerRegistration]) -> Self {
+    pub fn build(
+        events: &[&'static EventInfo],
+        consumers: &[&'static ConsumerRegistration],
+    ) -> Self {
         let mut t = Topology::default();
         for e in events {
             t.add_exchange(e.exchange_name());
@@ -125,7 +128,11 @@ impl Topology {
             let q = c.endpoint_name();
             let event_exchange = c.event_info().exchange_name();
             t.add_exchange(event_exchange.clone());
-            for name in [q.clone(), format!("{q}{ERROR_SUFFIX}"), format!("{q}{SKIPPED_SUFFIX}")] {
+            for name in [
+                q.clone(),
+                format!("{q}{ERROR_SUFFIX}"),
+                format!("{q}{SKIPPED_SUFFIX}"),
+            ] {
                 t.add_exchange(name.clone());
                 t.add_queue(name.clone());
                 t.add_binding(Binding::Queue {

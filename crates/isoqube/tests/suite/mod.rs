@@ -1,0 +1,793 @@
+//! The behaviour suite: every scenario of the run engine, written once against
+//! the transport and store seams. Each test binary (`embedded.rs`, `real.rs`)
+//! instantiates it with its own pair through `behaviour_tests!`.
+#![allow(dead_code)]
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex, OnceLock};
+use std::time::Duration;
+
+use isoqube::envelope::Envelope;
+use isoqube::publish::Parent;
+use isoqube::{
+    consumer, event, Control, Definition, Error, RunStatus, RunStore, Service, StepContext,
+    StepKey, StepStatus, Transport, Variables,
+};
+use serde::{Deserialize, Serialize};
+use serde_json::{json, Value};
+use uuid::Uuid;
+
+/// A transport and a store, fresh for one test.
+pub struct Pair {
+    pub transport: Arc<dyn Transport>,
+    pub store: Arc<dyn RunStore>,
+}
+
+// ---------------------------------------------------------------- events
+
+/// First step of the test chain.
+#[event]
+#[derive(Serialize, Deserialize)]
+pub struct Alpha {
+    #[serde(default)]
+    pub sleep_ms: Value,
+}
+
+/// Second step of the test chain.
+#[event(description = "second")]
+#[derive(Serialize, Deserialize)]
+pub struct Beta {}
+
+/// Third step of the test chain.
+#[event(exchange = "suite-gamma")]
+#[derive(Serialize, Deserialize)]
+pub struct Gamma {}
+
+/// An event two endpoints consume.
+#[event]
+#[derive(Serialize, Deserialize)]
+pub struct Fan {}
+
+/// An extra event a consumer publishes outside the chain.
+#[event]
+#[derive(Serialize, Deserialize)]
+pub struct Notice {
+    pub text: String,
+}
+
+// ---------------------------------------------------------------- behaviour knobs
+
+type Calls = Mutex<HashMap<(Uuid, String), Vec<String>>>;
+
+fn calls() -> &'static Calls {
+    static CALLS: OnceLock<Calls> = OnceLock::new();
+    CALLS.get_or_init(Default::default)
+}
+
+/// Records an invocation (by service instance) and applies the knobs in the run
+/// variables: `sleep_ms.<endpoint>`, `fail_times.<endpoint>`.
+async fn behave(ctx: &StepContext) -> anyhow::Result<()> {
+    let run = ctx.run_id().unwrap_or_default();
+    let ep = ctx.endpoint().to_string();
+    calls()
+        .lock()
+        .unwrap()
+        .entry((run, ep.clone()))
+        .or_default()
+        .push(ctx.service_instance().to_string());
+    let vars = ctx.vars();
+    if let Some(ms) = vars
+        .get("sleep_ms")
+        .and_then(|m| m.get(&ep))
+        .and_then(Value::as_u64)
+    {
+        tokio::time::sleep(Duration::from_millis(ms)).await;
+    }
+    if let Some(n) = vars
+        .get("fail_times")
+        .and_then(|m| m.get(&ep))
+        .and_then(Value::as_u64)
+    {
+        if u64::from(ctx.attempt()) <= n {
+            anyhow::bail!("{ep} fails on purpose (attempt {})", ctx.attempt());
+        }
+    }
+    ctx.log().info(format_args!("{ep} did its work"));
+    Ok(())
+}
+
+/// How many times `endpoint` ran for `run`.
+pub fn call_count(run: Uuid, endpoint: &str) -> usize {
+    calls()
+        .lock()
+        .unwrap()
+        .get(&(run, endpoint.to_string()))
+        .map_or(0, Vec::len)
+}
+
+fn callers(run: Uuid, endpoint: &str) -> Vec<String> {
+    calls()
+        .lock()
+        .unwrap()
+        .get(&(run, endpoint.to_string()))
+        .cloned()
+        .unwrap_or_default()
+}
+
+#[consumer(service = "suite")]
+async fn alpha(_ev: Alpha, ctx: StepContext) -> anyhow::Result<()> {
+    behave(&ctx).await?;
+    ctx.set("from_alpha", "a1")?;
+    Ok(())
+}
+
+#[consumer(service = "suite", retry = immediate(3))]
+async fn beta(_ev: Beta, ctx: StepContext) -> anyhow::Result<()> {
+    let from_alpha: String = ctx.var("from_alpha")?;
+    behave(&ctx).await?;
+    ctx.set("from_beta", format!("{from_alpha}+b"))?;
+    Ok(())
+}
+
+#[consumer(service = "suite", endpoint = "gamma-endpoint", retry = interval(1, 10))]
+async fn gamma(_ev: Gamma, ctx: StepContext) -> anyhow::Result<()> {
+    behave(&ctx).await?;
+    let chain: String = ctx.var("from_beta").unwrap_or_else(|_| "none".into());
+    ctx.set("chain", chain)?;
+    ctx.publish(&Notice {
+        text: "gamma done".into(),
+    })
+    .await?;
+    Ok(())
+}
+
+#[consumer(service = "fan")]
+async fn fan_a(_ev: Fan, ctx: StepContext) -> anyhow::Result<()> {
+    behave(&ctx).await?;
+    ctx.set("fan_a", true)?;
+    Ok(())
+}
+
+#[consumer(service = "fan")]
+async fn fan_b_consumer(_ev: Fan, ctx: StepContext) -> anyhow::Result<()> {
+    behave(&ctx).await
+}
+
+#[consumer(service = "notices")]
+async fn notice(ev: Notice) -> Result<(), std::io::Error> {
+    if ev.text.is_empty() {
+        return Err(std::io::Error::other("empty notice"));
+    }
+    Ok(())
+}
+
+// ---------------------------------------------------------------- harness
+
+const WAIT: Duration = Duration::from_secs(30);
+
+pub struct Harness {
+    pair: Pair,
+    control: Control,
+}
+
+impl Harness {
+    pub fn new(pair: Pair) -> Self {
+        isoqube::telemetry::init();
+        let control = Control::new(pair.store.clone(), pair.transport.clone()).expect("registry");
+        Harness { pair, control }
+    }
+
+    pub fn store(&self) -> &Arc<dyn RunStore> {
+        &self.pair.store
+    }
+
+    pub fn transport(&self) -> &Arc<dyn Transport> {
+        &self.pair.transport
+    }
+
+    pub async fn service(&self, endpoints: &[&str]) -> Service {
+        Service::builder("suite")
+            .transport_arc(self.pair.transport.clone())
+            .store_arc(self.pair.store.clone())
+            .endpoints(endpoints.iter().copied())
+            .heartbeat_interval(Duration::from_millis(200))
+            .start()
+            .await
+            .expect("service starts")
+    }
+
+    pub async fn define(&self, name: &str, steps: &[&str]) {
+        self.control
+            .create_definition(Definition::new(name, steps.iter().copied()))
+            .await
+            .expect("definition saved");
+    }
+
+    pub async fn start(&self, def: &str, vars: Value) -> Uuid {
+        let vars = match vars {
+            Value::Object(m) => m,
+            _ => Variables::new(),
+        };
+        self.control
+            .start_run(def, vars, "test")
+            .await
+            .expect("run starts")
+            .id
+    }
+
+    pub async fn finish(&self, id: Uuid) -> isoqube::Run {
+        let run = self
+            .control
+            .wait_for_run(id, WAIT)
+            .await
+            .expect("run readable");
+        assert!(
+            run.status.is_finished(),
+            "run {id} did not finish within {WAIT:?}: {run:#?}"
+        );
+        run
+    }
+
+    pub async fn wait_step(&self, id: Uuid, step: usize, status: StepStatus) {
+        let deadline = tokio::time::Instant::now() + WAIT;
+        loop {
+            let run = self.control.get_run(id).await.expect("run readable");
+            if run.steps[step].status == status {
+                return;
+            }
+            assert!(
+                tokio::time::Instant::now() < deadline,
+                "step {step} never became {status:?}: {run:#?}"
+            );
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+    }
+
+    /// Waits until `queue` holds `n` messages.
+    pub async fn wait_queue(&self, queue: &str, n: u32) {
+        let deadline = tokio::time::Instant::now() + WAIT;
+        loop {
+            let count = self
+                .pair
+                .transport
+                .message_count(queue)
+                .await
+                .expect("queue exists");
+            if count == n {
+                return;
+            }
+            assert!(
+                tokio::time::Instant::now() < deadline,
+                "queue {queue} holds {count}, expected {n}"
+            );
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+    }
+
+    pub async fn publish_raw(&self, exchange: &str, body: &[u8]) {
+        let msg = isoqube::transport::OutgoingMessage {
+            body: body.to_vec(),
+            message_id: Uuid::new_v4().to_string(),
+            correlation_id: None,
+            headers: Default::default(),
+        };
+        self.pair
+            .transport
+            .publish(exchange, msg)
+            .await
+            .expect("publish");
+    }
+
+    fn publisher(&self) -> isoqube::Publisher {
+        isoqube::Publisher::new(
+            self.pair.transport.clone(),
+            Arc::new(isoqube::Registry::linked().expect("registry")),
+            Some(self.pair.store.clone()),
+            "suite-test",
+        )
+    }
+}
+
+// ---------------------------------------------------------------- scenarios
+
+/// The chain rule over three steps: each step succeeds once, variables flow
+/// from step to step, timestamps and handlers are recorded, logs are stored.
+pub async fn chain_rule(h: Harness) {
+    let svc = h
+        .service(&["alpha", "beta", "gamma-endpoint", "notice"])
+        .await;
+    h.define("chain", &["Alpha", "Beta", "Gamma"]).await;
+    let id = h.start("chain", json!({"customer": "acme"})).await;
+    let run = h.finish(id).await;
+    assert_eq!(run.status, RunStatus::Succeeded, "{run:#?}");
+    assert_eq!(run.variables["chain"], "a1+b");
+    assert_eq!(run.variables["customer"], "acme");
+    for (i, step) in run.steps.iter().enumerate() {
+        assert_eq!(step.status, StepStatus::Succeeded);
+        assert_eq!(step.index, i);
+        assert_eq!(step.attempts, 1);
+        assert!(step.invoked_at.is_some() && step.completed_at.is_some());
+        assert!(step
+            .duration()
+            .is_some_and(|d| d >= chrono::Duration::zero()));
+        assert!(step
+            .handled_by
+            .as_deref()
+            .is_some_and(|h| h.contains(svc.instance_id())));
+    }
+    assert!(run.finished_at.is_some());
+    for ep in ["alpha", "beta", "gamma-endpoint"] {
+        assert_eq!(call_count(id, ep), 1, "{ep}");
+    }
+    // the extra event published by gamma reached its consumer, outside the run
+    h.wait_queue("notice", 0).await;
+    let deadline = tokio::time::Instant::now() + WAIT;
+    loop {
+        let logs = h.store().run_logs(id, 0).await.expect("logs");
+        if logs
+            .iter()
+            .any(|l| l.message.contains("beta did its work") && l.step == Some(1))
+        {
+            assert!(logs.iter().all(|l| l.run_id == id));
+            break;
+        }
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "step logs never reached the store: {logs:#?}"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    svc.shutdown().await.expect("shutdown");
+}
+
+/// Two endpoints of one event each get a copy; the run advances once.
+pub async fn fan_out(h: Harness) {
+    let svc = h.service(&["fan-a", "fan-b", "gamma-endpoint"]).await;
+    h.define("fan", &["Fan", "Gamma"]).await;
+    let id = h.start("fan", json!({})).await;
+    let run = h.finish(id).await;
+    assert_eq!(run.status, RunStatus::Succeeded, "{run:#?}");
+    // the slower endpoint may still be recording its copy
+    let deadline = tokio::time::Instant::now() + WAIT;
+    loop {
+        let run = h.control.get_run(id).await.unwrap();
+        if run.steps[0]
+            .handlers
+            .iter()
+            .filter(|hd| hd.status == StepStatus::Succeeded)
+            .count()
+            == 2
+        {
+            break;
+        }
+        assert!(tokio::time::Instant::now() < deadline, "{run:#?}");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    assert_eq!(call_count(id, "fan-a"), 1);
+    assert_eq!(call_count(id, "fan-b"), 1);
+    assert_eq!(
+        call_count(id, "gamma-endpoint"),
+        1,
+        "next step published once"
+    );
+    svc.shutdown().await.unwrap();
+}
+
+/// Two instances of one endpoint share its queue.
+pub async fn competing_consumers(h: Harness) {
+    let one = h.service(&["alpha"]).await;
+    let two = h.service(&["alpha"]).await;
+    h.define("solo", &["Alpha"]).await;
+    let mut ids = Vec::new();
+    for _ in 0..16 {
+        ids.push(h.start("solo", json!({"sleep_ms": {"alpha": 60}})).await);
+    }
+    let mut seen = std::collections::BTreeSet::new();
+    for id in &ids {
+        let run = h.finish(*id).await;
+        assert_eq!(run.status, RunStatus::Succeeded);
+        assert_eq!(call_count(*id, "alpha"), 1);
+        seen.extend(callers(*id, "alpha"));
+    }
+    assert!(
+        seen.contains(one.instance_id()) && seen.contains(two.instance_id()),
+        "both instances consumed: {seen:?}"
+    );
+    one.shutdown().await.unwrap();
+    two.shutdown().await.unwrap();
+}
+
+/// A duplicate of a finished step message neither runs the consumer again nor
+/// publishes the next step again; a duplicate of an in-flight one is dropped.
+pub async fn idempotent_redelivery(h: Harness) {
+    let svc = h.service(&["alpha", "beta"]).await;
+    h.define("pair", &["Alpha", "Beta"]).await;
+    let id = h.start("pair", json!({"sleep_ms": {"alpha": 300}})).await;
+    // a second copy of step 0 while the first is in flight
+    h.wait_step(id, 0, StepStatus::Invoked).await;
+    let run = h.control.get_run(id).await.unwrap();
+    let publisher = h.publisher();
+    publisher
+        .publish_step(id, "pair", &run.next_step(0), &Parent::default())
+        .await
+        .unwrap();
+    let run = h.finish(id).await;
+    assert_eq!(run.status, RunStatus::Succeeded);
+    // and a third copy after it finished
+    publisher
+        .publish_step(id, "pair", &run.next_step(0), &Parent::default())
+        .await
+        .unwrap();
+    h.wait_queue("alpha", 0).await;
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    assert_eq!(call_count(id, "alpha"), 1);
+    assert_eq!(call_count(id, "beta"), 1);
+    let after = h.control.get_run(id).await.unwrap();
+    assert_eq!(after.status, RunStatus::Succeeded);
+    assert_eq!(after.steps[0].attempts, 1);
+    assert_eq!(h.transport().message_count("beta").await.unwrap(), 0);
+    svc.shutdown().await.unwrap();
+}
+
+/// A process that recorded a step but died before publishing the next one: the
+/// redelivered message runs nothing again and publishes the next step.
+pub async fn crash_between_record_and_publish(h: Harness) {
+    let svc = h.service(&["alpha", "beta"]).await;
+    h.define("pair", &["Alpha", "Beta"]).await;
+    let def = h.store().get_definition("pair").await.unwrap().unwrap();
+    let run = isoqube::Run::new(&def, Variables::new(), "test");
+    h.store().insert_run(&run).await.unwrap();
+    let key = StepKey::new(run.id, 0, "alpha", "crashed-instance");
+    h.store().claim_step(&key, false).await.unwrap();
+    let mut patch = Variables::new();
+    patch.insert("from_alpha".into(), json!("a1"));
+    h.store().complete_step(&key, patch, 1).await.unwrap();
+    // the unacked message comes back
+    h.publisher()
+        .publish_step(run.id, "pair", &run.next_step(0), &Parent::default())
+        .await
+        .unwrap();
+    let done = h.finish(run.id).await;
+    assert_eq!(done.status, RunStatus::Succeeded, "{done:#?}");
+    assert_eq!(call_count(run.id, "alpha"), 0, "alpha is not run again");
+    assert_eq!(call_count(run.id, "beta"), 1);
+    svc.shutdown().await.unwrap();
+}
+
+/// A consumer failing twice with three retries allowed succeeds on attempt 3.
+pub async fn retry_then_succeed(h: Harness) {
+    let svc = h.service(&["alpha", "beta"]).await;
+    h.define("pair", &["Alpha", "Beta"]).await;
+    let id = h.start("pair", json!({"fail_times": {"beta": 2}})).await;
+    let run = h.finish(id).await;
+    assert_eq!(run.status, RunStatus::Succeeded, "{run:#?}");
+    assert_eq!(run.steps[1].attempts, 3);
+    assert_eq!(call_count(id, "beta"), 3);
+    assert!(run.steps[1].last_error.is_none());
+    assert_eq!(h.transport().message_count("beta_error").await.unwrap(), 0);
+    svc.shutdown().await.unwrap();
+}
+
+/// Retries run out: step and run failed, error recorded, later steps skipped,
+/// the message in the error queue with the fault headers.
+pub async fn retry_exhausted(h: Harness) {
+    let svc = h.service(&["alpha", "beta", "gamma-endpoint"]).await;
+    h.define("chain", &["Alpha", "Beta", "Gamma"]).await;
+    let id = h.start("chain", json!({"fail_times": {"beta": 99}})).await;
+    let run = h.finish(id).await;
+    assert_eq!(run.status, RunStatus::Failed);
+    let step = &run.steps[1];
+    assert_eq!(step.status, StepStatus::Failed);
+    assert_eq!(step.attempts, 4, "1 attempt + 3 retries");
+    assert!(step.failed_at.is_some());
+    assert!(
+        step.last_error
+            .as_deref()
+            .is_some_and(|e| e.contains("beta fails on purpose")),
+        "{step:#?}"
+    );
+    assert!(run.error.as_deref().is_some_and(|e| e.contains("step 1")));
+    assert_eq!(run.steps[2].status, StepStatus::Skipped);
+    assert_eq!(call_count(id, "gamma-endpoint"), 0);
+    h.wait_queue("beta_error", 1).await;
+    let faulted = h
+        .transport()
+        .get("beta_error")
+        .await
+        .unwrap()
+        .expect("message in error queue");
+    let env = Envelope::from_slice(&faulted.body).expect("the original envelope");
+    assert_eq!(env.run_step(), Some((id, 1)));
+    let header = |k: &str| faulted.headers.get(k).cloned().unwrap_or(Value::Null);
+    assert_eq!(header("MT-Reason"), "fault");
+    assert!(header("MT-Fault-Message")
+        .as_str()
+        .is_some_and(|m| m.contains("fails on purpose")));
+    assert!(header("MT-Fault-ExceptionType")
+        .as_str()
+        .is_some_and(|t| t.contains("anyhow")));
+    assert_eq!(header("MT-Fault-RetryCount").as_u64(), Some(3));
+    assert!(header("MT-Fault-InputAddress")
+        .as_str()
+        .is_some_and(|a| a.ends_with("/beta")));
+    for k in [
+        "MT-Fault-Timestamp",
+        "MT-Fault-StackTrace",
+        "MT-Host-MachineName",
+    ] {
+        assert!(header(k).is_string(), "{k} missing");
+    }
+    svc.shutdown().await.unwrap();
+}
+
+/// Cancel while a step runs: no further step, the running step is marked
+/// cancelled when it returns, later steps skipped.
+pub async fn cancel(h: Harness) {
+    let svc = h.service(&["alpha", "beta"]).await;
+    h.define("pair", &["Alpha", "Beta"]).await;
+    let id = h.start("pair", json!({"sleep_ms": {"alpha": 400}})).await;
+    h.wait_step(id, 0, StepStatus::Invoked).await;
+    let cancelled = h.control.cancel(id).await.unwrap();
+    assert_eq!(cancelled.status, RunStatus::Cancelled);
+    h.wait_step(id, 0, StepStatus::Cancelled).await;
+    let run = h.control.get_run(id).await.unwrap();
+    assert!(run.steps[0].cancelled_at.is_some());
+    assert_eq!(run.steps[1].status, StepStatus::Skipped);
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    assert_eq!(call_count(id, "beta"), 0);
+    assert!(matches!(
+        h.control.cancel(id).await,
+        Err(Error::InvalidState(_))
+    ));
+    svc.shutdown().await.unwrap();
+}
+
+/// Resume continues a failed run from its failed step, not from the start.
+pub async fn resume(h: Harness) {
+    let svc = h.service(&["alpha", "beta", "gamma-endpoint"]).await;
+    h.define("chain", &["Alpha", "Beta", "Gamma"]).await;
+    let id = h.start("chain", json!({"fail_times": {"beta": 4}})).await;
+    assert_eq!(h.finish(id).await.status, RunStatus::Failed);
+    assert!(matches!(
+        h.control.resume(Uuid::new_v4()).await,
+        Err(Error::NotFound { .. })
+    ));
+    let resumed = h.control.resume(id).await.unwrap();
+    assert_eq!(resumed.status, RunStatus::Running);
+    let run = h.finish(id).await;
+    assert_eq!(run.status, RunStatus::Succeeded, "{run:#?}");
+    assert_eq!(
+        call_count(id, "alpha"),
+        1,
+        "succeeded steps are not run again"
+    );
+    assert_eq!(call_count(id, "beta"), 5);
+    assert_eq!(run.steps[1].attempts, 5);
+    assert_eq!(call_count(id, "gamma-endpoint"), 1);
+    assert!(matches!(
+        h.control.resume(id).await,
+        Err(Error::InvalidState(_))
+    ));
+    svc.shutdown().await.unwrap();
+}
+
+/// Re-run makes a new run of the same definition with the same parameters.
+pub async fn rerun(h: Harness) {
+    let svc = h.service(&["alpha", "beta"]).await;
+    h.define("pair", &["Alpha", "Beta"]).await;
+    let first = h.start("pair", json!({"customer": "acme"})).await;
+    h.finish(first).await;
+    let again = h.control.rerun(first, "test").await.unwrap();
+    assert_ne!(again.id, first);
+    assert_eq!(again.rerun_of, Some(first));
+    let run = h.finish(again.id).await;
+    assert_eq!(run.status, RunStatus::Succeeded);
+    assert_eq!(run.params["customer"], "acme");
+    assert_eq!(call_count(again.id, "alpha"), 1);
+    assert_eq!(call_count(first, "alpha"), 1);
+    let listed = h.store().list_runs(&Default::default()).await.unwrap();
+    assert_eq!(
+        listed.iter().map(|r| r.id).collect::<Vec<_>>(),
+        vec![again.id, first],
+        "newest first"
+    );
+    svc.shutdown().await.unwrap();
+}
+
+/// Invalid definitions are refused with a clear message and nothing is written.
+pub async fn invalid_definitions(h: Harness) {
+    h.define("good", &["Alpha"]).await;
+    let before = h.store().list_definitions().await.unwrap();
+    let cases: Vec<(Definition, &str)> = vec![
+        (
+            Definition::new("bad", ["Alpha", "Nope"]),
+            "unknown event 'Nope'",
+        ),
+        (Definition::new("", ["Alpha"]), "name is empty"),
+        (Definition::new("empty", Vec::<String>::new()), "no steps"),
+        (Definition::new("good", ["Beta"]), "already exists"),
+    ];
+    for (def, expected) in cases {
+        let err = h
+            .control
+            .create_definition(def)
+            .await
+            .unwrap_err()
+            .to_string();
+        assert!(
+            err.contains(expected),
+            "'{err}' should mention '{expected}'"
+        );
+    }
+    let err = h
+        .control
+        .update_definition(Definition::new("good", ["Alph"]))
+        .await
+        .unwrap_err();
+    assert!(err.to_string().contains("did you mean 'Alpha'"), "{err}");
+    assert_eq!(
+        h.store().list_definitions().await.unwrap(),
+        before,
+        "nothing written"
+    );
+    let err = h
+        .control
+        .start_run("missing", Variables::new(), "test")
+        .await
+        .unwrap_err();
+    assert!(matches!(err, Error::NotFound { .. }), "{err}");
+    assert!(h
+        .store()
+        .list_runs(&Default::default())
+        .await
+        .unwrap()
+        .is_empty());
+}
+
+/// Malformed messages go to the error queue, unknown types to the skipped
+/// queue, and the consumer keeps working.
+pub async fn malformed_message(h: Harness) {
+    let svc = h.service(&["alpha", "beta"]).await;
+    h.publish_raw("alpha", b"this is not json").await;
+    h.publish_raw(
+        "alpha",
+        br#"{"messageId":"1","messageType":["urn:message:Suite:Alpha"]}"#,
+    )
+    .await;
+    let foreign = Envelope::new("urn:message:Other:Unknown", json!({}));
+    h.publish_raw("alpha", &foreign.to_vec()).await;
+    let unknown_run = {
+        let mut env = Envelope::new("urn:message:Suite:Alpha", json!({}));
+        env.headers
+            .insert("Isoqube-RunId".into(), json!(Uuid::new_v4().to_string()));
+        env.headers.insert("Isoqube-Step".into(), json!(0));
+        env
+    };
+    h.publish_raw("alpha", &unknown_run.to_vec()).await;
+    h.wait_queue("alpha_error", 3).await;
+    h.wait_queue("alpha_skipped", 1).await;
+    let first = h.transport().get("alpha_error").await.unwrap().unwrap();
+    assert_eq!(first.body, b"this is not json");
+    assert_eq!(
+        first
+            .headers
+            .get("MT-Fault-ExceptionType")
+            .and_then(Value::as_str),
+        Some("isoqube::MalformedMessage")
+    );
+    let skipped = h.transport().get("alpha_skipped").await.unwrap().unwrap();
+    assert_eq!(
+        skipped.headers.get("MT-Reason").and_then(Value::as_str),
+        Some("skip")
+    );
+    // still consuming
+    h.define("pair", &["Alpha", "Beta"]).await;
+    let id = h.start("pair", json!({})).await;
+    assert_eq!(h.finish(id).await.status, RunStatus::Succeeded);
+    svc.shutdown().await.unwrap();
+}
+
+/// Graceful shutdown lets the step in flight finish and record; the next step
+/// waits in its queue for the next instance.
+pub async fn graceful_shutdown(h: Harness) {
+    let svc = h.service(&["alpha", "beta"]).await;
+    h.define("pair", &["Alpha", "Beta"]).await;
+    let id = h
+        .start("pair", json!({"sleep_ms": {"alpha": 400, "beta": 0}}))
+        .await;
+    h.wait_step(id, 0, StepStatus::Invoked).await;
+    svc.shutdown().await.unwrap();
+    let run = h.control.get_run(id).await.unwrap();
+    assert_eq!(
+        run.steps[0].status,
+        StepStatus::Succeeded,
+        "in-flight step finished: {run:#?}"
+    );
+    assert_eq!(run.status, RunStatus::Running);
+    assert_eq!(call_count(id, "beta"), 0, "nothing consumed after shutdown");
+    h.wait_queue("beta", 1).await;
+    assert!(
+        h.store().list_services().await.unwrap().is_empty(),
+        "service record removed"
+    );
+    let next = h.service(&["alpha", "beta"]).await;
+    assert_eq!(h.finish(id).await.status, RunStatus::Succeeded);
+    next.shutdown().await.unwrap();
+}
+
+/// An instance dying mid-step: the message goes back to the queue and another
+/// instance finishes the step, which is recorded once.
+pub async fn instance_killed_mid_step(h: Harness) {
+    let doomed = h.service(&["alpha"]).await;
+    h.define("pair", &["Alpha", "Beta"]).await;
+    let id = h.start("pair", json!({"sleep_ms": {"alpha": 500}})).await;
+    h.wait_step(id, 0, StepStatus::Invoked).await;
+    doomed.abort();
+    let survivor = h.service(&["alpha", "beta"]).await;
+    let run = h.finish(id).await;
+    assert_eq!(run.status, RunStatus::Succeeded, "{run:#?}");
+    assert_eq!(call_count(id, "alpha"), 2, "started twice, finished once");
+    assert_eq!(run.steps[0].handlers.len(), 1);
+    assert!(run.steps[0]
+        .handled_by
+        .as_deref()
+        .is_some_and(|by| by.contains(survivor.instance_id())));
+    assert_eq!(call_count(id, "beta"), 1);
+    survivor.shutdown().await.unwrap();
+}
+
+/// The service records itself, its events and consumers; the heartbeat moves.
+pub async fn service_registration(h: Harness) {
+    let svc = h.service(&["alpha", "fan-a", "fan-b"]).await;
+    let services = h.store().list_services().await.unwrap();
+    assert_eq!(services.len(), 1);
+    let rec = &services[0];
+    assert_eq!(rec.id, svc.instance_id());
+    assert_eq!(rec.consumers, vec!["alpha", "fan-a", "fan-b"]);
+    assert!(rec.events.contains(&"Gamma".to_string()));
+    let first_seen = rec.last_seen;
+    let topics = h.store().list_topics().await.unwrap();
+    let fan = topics
+        .iter()
+        .find(|t| t.name == "Fan")
+        .expect("Fan recorded");
+    assert_eq!(fan.consumers, vec!["fan-a", "fan-b"]);
+    assert_eq!(
+        topics.iter().find(|t| t.name == "Gamma").unwrap().exchange,
+        "suite-gamma"
+    );
+    assert!(topics
+        .iter()
+        .find(|t| t.name == "Alpha")
+        .unwrap()
+        .schema
+        .contains(&"sleep_ms: Value".to_string()));
+    tokio::time::sleep(Duration::from_millis(600)).await;
+    let later = h.store().list_services().await.unwrap();
+    assert!(
+        later[0].last_seen > first_seen,
+        "heartbeat updates last_seen"
+    );
+    svc.shutdown().await.unwrap();
+}
+
+/// Instantiates every scenario as a test, with `$pair` (an async fn returning a
+/// `Pair`) providing the transport and the store.
+#[macro_export]
+macro_rules! behaviour_tests {
+    ($pair:path) => {
+        $crate::behaviour_tests!(@each $pair;
+            chain_rule, fan_out, competing_consumers, idempotent_redelivery,
+            crash_between_record_and_publish, retry_then_succeed, retry_exhausted, cancel,
+            resume, rerun, invalid_definitions, malformed_message, graceful_shutdown,
+            instance_killed_mid_step, service_registration);
+    };
+    (@each $pair:path; $($name:ident),* $(,)?) => {
+        $(
+            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+            async fn $name() {
+                suite::$name(suite::Harness::new($pair().await)).await;
+            }
+        )*
+    };
+}
