@@ -64,7 +64,7 @@ pub use registry::{Registry, Selection};
 pub use retry::RetryPolicy;
 pub use service::{Service, ServiceBuilder};
 pub use store::{RunStore, SqliteStore};
-pub use transport::{InProcessTransport, Topology, Transport};
+pub use transport::{AmqpTransport, InProcessTransport, Topology, Transport};
 
 /// This machine's host name (from `HOSTNAME` or the kernel), for records and headers.
 pub fn host_name() -> String {

@@ -13,8 +13,10 @@ use crate::consumer::ConsumerRegistration;
 use crate::error::Result;
 use crate::event::EventInfo;
 
+pub mod amqp;
 pub mod memory;
 
+pub use amqp::{AmqpConfig, AmqpTransport};
 pub use memory::InProcessTransport;
 
 /// A message to publish.
@@ -168,7 +170,7 @@ impl Topology {
 }
 
 /// The transport seam. Implementations: [`InProcessTransport`] (embedded default)
-/// and the AMQP transport for RabbitMQ.
+/// and [`AmqpTransport`] for RabbitMQ.
 ///
 /// ```
 /// # tokio::runtime::Runtime::new().unwrap().block_on(async {
