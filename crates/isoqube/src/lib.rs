@@ -63,7 +63,7 @@ pub use publish::Publisher;
 pub use registry::{Registry, Selection};
 pub use retry::RetryPolicy;
 pub use service::{Service, ServiceBuilder};
-pub use store::{RunStore, SqliteStore};
+pub use store::{MongoStore, RunStore, SqliteStore};
 pub use transport::{AmqpTransport, InProcessTransport, Topology, Transport};
 
 /// This machine's host name (from `HOSTNAME` or the kernel), for records and headers.

@@ -16,12 +16,14 @@ use crate::model::{
     ServiceRecord, StepKey, TopicRecord, Variables,
 };
 
+pub mod mongo;
 pub mod sqlite;
 
+pub use mongo::MongoStore;
 pub use sqlite::SqliteStore;
 
 /// The store seam. Implementations: [`SqliteStore`] (embedded default, one file)
-/// and the MongoDB store.
+/// and [`MongoStore`] (MongoDB).
 ///
 /// ```
 /// # tokio::runtime::Runtime::new().unwrap().block_on(async {

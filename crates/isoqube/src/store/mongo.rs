@@ -1,0 +1,1034 @@
+//! The MongoDB store: definitions, runs, services, topics and logs in one
+//! database (default `isoqube`) on the official `mongodb` driver.
+//!
+//! # Documents
+//!
+//! Every record is stored with its serde shape (the same JSON the SQLite store
+//! keeps, converted to BSON), plus an `_id`: the run id string, the definition
+//! name, the service id or the topic name. A few extra fields serve the queries
+//! and are ignored when a document is read back:
+//!
+//! * `runs.created_key`: `created_at` as an RFC 3339 string with fixed
+//!   microsecond precision, so string order is time order (the control center
+//!   lists runs newest first and pages with `before`);
+//! * `logs.seq`: the line's position in its run (reserved per batch from a
+//!   per-run counter in `counters`), so `run_logs(skip)` pages stably even when
+//!   several services flush lines of one run out of time order;
+//! * `logs.ts`: the timestamp as a BSON date, for the TTL index that expires
+//!   log lines after [`MongoOptions::log_retention`] (default 14 days).
+//!
+//! A document that does not parse gives [`Error::Store`] naming the collection
+//! and the id; it never panics.
+//!
+//! # Step transitions
+//!
+//! The rules of a run live in one place, the pure functions of
+//! [`crate::model::Run`]. A transition here is *optimistic concurrency* on the
+//! run's `version`: read the run, apply the transition in memory, then write it
+//! back with `replace_one({_id, version: <version read>})`. That write is a
+//! single conditional update: when another caller changed the run in between,
+//! nothing matches, and the transition is re-applied to a fresh read (bounded,
+//! with a short jittered pause). So two callers racing on one step can never
+//! both win: of 16 instances claiming one step, exactly one gets `Claimed`.
+//! When the transition changes nothing (`InFlight`, `AlreadyDone`, `NotRunning`,
+//! or an error), no write is made: the single-document read is a consistent
+//! snapshot, so the outcome is as valid as if it had been written.
+//!
+//! Round trips on the hot path, per step and endpoint without contention:
+//! `claim_step` = 1 read + 1 conditional write, `complete_step` = 1 read + 1
+//! conditional write: **4 round trips per step** (plus the batched log writes,
+//! off the message path).
+//!
+//! # A process dying between "record" and "publish"
+//!
+//! A consumer's success is recorded (`complete_step` returns `Advanced`)
+//! before the next step is published, and the incoming message is acked only
+//! after both. If the process dies in between, the message is not acked, so the
+//! broker redelivers it. On redelivery [`crate::model::Run::claim`] finds this
+//! endpoint's handler `Succeeded` and returns `AlreadyDone { republish }` with
+//! the next step while that step is still `Pending` (nobody picked it up), so
+//! the runtime publishes it then, and the consumer does not run again. If the
+//! next step was picked up already, `republish` is `None`: no duplicate.
+//!
+//! # Outages
+//!
+//! Every driver failure maps to [`Error::Store`], which
+//! [`Error::is_transient`] reports as transient, so the runtime retries or
+//! requeues. The client's server selection timeout is short (default 5 s, see
+//! [`MongoOptions`]) so every call fails in bounded time while the server is
+//! away.
+//!
+//! # Credentials
+//!
+//! The URL may carry a user and password (and TLS options, e.g.
+//! `mongodb+srv://user:pass@cluster/?tls=true`). Neither [`MongoStore`]'s
+//! `Debug`, its logs nor its errors show the password: the URL is shown as
+//! [`redact_url`] prints it (`user:***@host`), and driver messages are scrubbed
+//! of the password before they become errors.
+
+use std::fmt;
+use std::sync::atomic::{AtomicU8, Ordering};
+use std::sync::Arc;
+use std::time::Duration;
+
+use async_trait::async_trait;
+use chrono::{DateTime, SecondsFormat, Utc};
+use futures_util::stream::{StreamExt, TryStreamExt};
+use mongodb::bson::{self, doc, Bson, Document};
+use mongodb::error::{ErrorKind, WriteFailure};
+use mongodb::options::{ClientOptions, IndexOptions, ReturnDocument};
+use mongodb::{Client, Collection, Database, IndexModel};
+use serde::de::DeserializeOwned;
+use serde::Serialize;
+use uuid::Uuid;
+
+use super::RunStore;
+use crate::error::{Error, Result};
+use crate::model::{
+    ClaimOutcome, CompleteOutcome, Definition, FailOutcome, LogRecord, NextStep, Run, RunFilter,
+    ServiceRecord, StepKey, TopicRecord, Variables,
+};
+
+/// The environment variable holding the connection URL.
+pub const URL_ENV: &str = "ISOQUBE_MONGO_URL";
+/// The environment variable holding the database name.
+pub const DATABASE_ENV: &str = "ISOQUBE_MONGO_DB";
+/// The URL used when [`URL_ENV`] is not set.
+pub const DEFAULT_URL: &str = "mongodb://127.0.0.1:27017";
+/// The database used when none is given.
+pub const DEFAULT_DATABASE: &str = "isoqube";
+
+const RUNS: &str = "runs";
+const DEFINITIONS: &str = "definitions";
+const SERVICES: &str = "services";
+const TOPICS: &str = "topics";
+const LOGS: &str = "logs";
+const COUNTERS: &str = "counters";
+
+/// Conditional writes tried per transition before giving up (transiently).
+const MAX_CAS_ATTEMPTS: u32 = 64;
+
+const CHANGE_STREAMS_UNKNOWN: u8 = 0;
+const CHANGE_STREAMS_YES: u8 = 1;
+const CHANGE_STREAMS_NO: u8 = 2;
+
+/// Tuning of a [`MongoStore`].
+///
+/// ```
+/// let opts = isoqube::store::mongo::MongoOptions::default();
+/// assert_eq!(opts.server_selection_timeout, std::time::Duration::from_secs(5));
+/// assert_eq!(opts.log_retention, std::time::Duration::from_secs(14 * 24 * 3600));
+/// ```
+#[derive(Debug, Clone, PartialEq)]
+pub struct MongoOptions {
+    /// How long a call waits for a usable server before failing with
+    /// [`Error::Store`] (also the connect timeout).
+    pub server_selection_timeout: Duration,
+    /// How long step log lines are kept (TTL index on `logs.ts`).
+    pub log_retention: Duration,
+    /// Shown in the server's logs and `currentOp`.
+    pub app_name: String,
+}
+
+impl Default for MongoOptions {
+    fn default() -> Self {
+        MongoOptions {
+            server_selection_timeout: Duration::from_secs(5),
+            log_retention: Duration::from_secs(14 * 24 * 3600),
+            app_name: "isoqube".to_string(),
+        }
+    }
+}
+
+/// The MongoDB store. Cloning shares the client (and its connection pool).
+///
+/// ```no_run
+/// # async fn demo() -> isoqube::Result<()> {
+/// use isoqube::{MongoStore, RunStore};
+/// let store = MongoStore::connect("mongodb://127.0.0.1:27017", "isoqube").await?;
+/// store.ping().await?;
+/// # Ok(()) }
+/// ```
+#[derive(Clone)]
+pub struct MongoStore {
+    db: Database,
+    runs: Collection<Document>,
+    definitions: Collection<Document>,
+    services: Collection<Document>,
+    topics: Collection<Document>,
+    logs: Collection<Document>,
+    counters: Collection<Document>,
+    redacted_url: Arc<str>,
+    secrets: Arc<Vec<String>>,
+    change_streams: Arc<AtomicU8>,
+}
+
+impl fmt::Debug for MongoStore {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("MongoStore")
+            .field("url", &&*self.redacted_url)
+            .field("database", &self.db.name())
+            .finish()
+    }
+}
+
+/// The URL with its password replaced by `***` (`mongodb://user:***@host/`),
+/// and the values of password-like query options too: safe to log.
+///
+/// ```
+/// use isoqube::store::mongo::redact_url;
+/// assert_eq!(
+///     redact_url("mongodb://app:s3cret@db1:27017,db2/isoqube?tls=true"),
+///     "mongodb://app:***@db1:27017,db2/isoqube?tls=true"
+/// );
+/// assert_eq!(redact_url("mongodb://db:27017"), "mongodb://db:27017");
+/// ```
+pub fn redact_url(url: &str) -> String {
+    let Some(scheme_end) = url.find("://") else {
+        // Not a URL we understand: show only that something was given.
+        return if url.contains('@') {
+            "***".to_string()
+        } else {
+            url.to_string()
+        };
+    };
+    let (scheme, rest) = url.split_at(scheme_end + 3);
+    let (authority_and_path, query) = match rest.find('?') {
+        Some(q) => (&rest[..q], Some(&rest[q + 1..])),
+        None => (rest, None),
+    };
+    let mut out = String::from(scheme);
+    match authority_and_path.rfind('@') {
+        Some(at) => {
+            let userinfo = &authority_and_path[..at];
+            match userinfo.find(':') {
+                Some(colon) => {
+                    out.push_str(&userinfo[..colon]);
+                    out.push_str(":***");
+                }
+                None => out.push_str(userinfo),
+            }
+            out.push_str(&authority_and_path[at..]);
+        }
+        None => out.push_str(authority_and_path),
+    }
+    if let Some(query) = query {
+        out.push('?');
+        let parts: Vec<String> = query
+            .split('&')
+            .map(|kv| match kv.split_once('=') {
+                Some((k, _)) if is_secret_option(k) => format!("{k}=***"),
+                _ => kv.to_string(),
+            })
+            .collect();
+        out.push_str(&parts.join("&"));
+    }
+    out
+}
+
+fn is_secret_option(key: &str) -> bool {
+    let k = key.to_ascii_lowercase();
+    k.contains("password") || k.contains("secret") || k.contains("token")
+}
+
+/// The strings that must never appear in a message: the URL itself, the
+/// password (raw and percent-decoded) and secret query values.
+fn url_secrets(url: &str) -> Vec<String> {
+    let mut out = vec![url.to_string()];
+    if let Some(scheme_end) = url.find("://") {
+        let rest = &url[scheme_end + 3..];
+        let (authority, query) = match rest.find('?') {
+            Some(q) => (&rest[..q], &rest[q + 1..]),
+            None => (rest, ""),
+        };
+        if let Some(at) = authority.rfind('@') {
+            if let Some((_, pass)) = authority[..at].split_once(':') {
+                out.push(pass.to_string());
+                out.push(percent_decode(pass));
+            }
+        }
+        for kv in query.split('&') {
+            if let Some((k, v)) = kv.split_once('=') {
+                if is_secret_option(k) {
+                    out.push(v.to_string());
+                    out.push(percent_decode(v));
+                }
+            }
+        }
+    }
+    out.retain(|s| s.len() >= 3);
+    out.sort_by_key(|s| std::cmp::Reverse(s.len()));
+    out.dedup();
+    out
+}
+
+fn percent_decode(s: &str) -> String {
+    let bytes = s.as_bytes();
+    let mut out = Vec::with_capacity(bytes.len());
+    let mut i = 0;
+    while i < bytes.len() {
+        if bytes[i] == b'%' {
+            if let (Some(h), Some(l)) = (
+                bytes.get(i + 1).and_then(|b| (*b as char).to_digit(16)),
+                bytes.get(i + 2).and_then(|b| (*b as char).to_digit(16)),
+            ) {
+                out.push((h * 16 + l) as u8);
+                i += 3;
+                continue;
+            }
+        }
+        out.push(bytes[i]);
+        i += 1;
+    }
+    String::from_utf8_lossy(&out).into_owned()
+}
+
+/// `created_at` as stored for ordering: RFC 3339, fixed microseconds, `Z`.
+fn ts(t: DateTime<Utc>) -> String {
+    t.to_rfc3339_opts(SecondsFormat::Micros, true)
+}
+
+/// A record as a BSON document of its serde (JSON) shape.
+fn to_doc<T: Serialize>(what: &str, id: &str, v: &T) -> Result<Document> {
+    let json = serde_json::to_value(v)
+        .map_err(|e| Error::Store(format!("cannot serialise {what} '{id}': {e}")))?;
+    match bson::to_bson(&json) {
+        Ok(Bson::Document(d)) => Ok(d),
+        Ok(_) => Err(Error::Store(format!(
+            "cannot serialise {what} '{id}': not a document"
+        ))),
+        Err(e) => Err(Error::Store(format!("cannot serialise {what} '{id}': {e}"))),
+    }
+}
+
+/// A stored document back as a record; `extra` names the store's own fields.
+fn from_doc<T: DeserializeOwned>(collection: &str, mut doc: Document, extra: &[&str]) -> Result<T> {
+    let id = match doc.remove("_id") {
+        Some(Bson::String(s)) => s,
+        Some(other) => other.to_string(),
+        None => "<no _id>".to_string(),
+    };
+    for field in extra {
+        doc.remove(field);
+    }
+    let json = Bson::Document(doc).into_relaxed_extjson();
+    serde_json::from_value(json)
+        .map_err(|e| Error::Store(format!("{collection} document '{id}' does not parse: {e}")))
+}
+
+fn is_duplicate_key(e: &mongodb::error::Error) -> bool {
+    match e.kind.as_ref() {
+        ErrorKind::Write(WriteFailure::WriteError(w)) => w.code == 11000,
+        ErrorKind::Command(c) => c.code == 11000,
+        ErrorKind::InsertMany(m) => m
+            .write_errors
+            .as_ref()
+            .is_some_and(|ws| ws.iter().any(|w| w.code == 11000)),
+        _ => false,
+    }
+}
+
+fn command_code(e: &mongodb::error::Error) -> Option<i32> {
+    match e.kind.as_ref() {
+        ErrorKind::Command(c) => Some(c.code),
+        _ => None,
+    }
+}
+
+impl MongoStore {
+    /// Connects to `url` (TLS and authentication through the URL) and prepares
+    /// `database`: collections and indexes, idempotently. Fails with
+    /// [`Error::Store`] when the server cannot be reached within the server
+    /// selection timeout, [`Error::Config`] when the URL or the name is wrong.
+    pub async fn connect(url: &str, database: &str) -> Result<Self> {
+        Self::connect_with(url, database, MongoOptions::default()).await
+    }
+
+    /// Connects with the URL from `ISOQUBE_MONGO_URL` (default
+    /// `mongodb://127.0.0.1:27017`) and the database from `ISOQUBE_MONGO_DB`
+    /// (default `isoqube`).
+    pub async fn from_env() -> Result<Self> {
+        let url = std::env::var(URL_ENV)
+            .ok()
+            .filter(|u| !u.trim().is_empty())
+            .unwrap_or_else(|| DEFAULT_URL.to_string());
+        let db = std::env::var(DATABASE_ENV)
+            .ok()
+            .filter(|d| !d.trim().is_empty())
+            .unwrap_or_else(|| DEFAULT_DATABASE.to_string());
+        Self::connect(&url, &db).await
+    }
+
+    /// [`MongoStore::connect`] with explicit [`MongoOptions`].
+    pub async fn connect_with(url: &str, database: &str, opts: MongoOptions) -> Result<Self> {
+        let redacted: Arc<str> = redact_url(url).into();
+        let secrets = Arc::new(url_secrets(url));
+        validate_database_name(database)?;
+        let mut options = ClientOptions::parse(url).await.map_err(|e| {
+            let msg = scrub(&secrets, &redacted, &e.to_string());
+            match e.kind.as_ref() {
+                ErrorKind::InvalidArgument { .. } => {
+                    Error::Config(format!("MongoDB URL {redacted}: {msg}"))
+                }
+                _ => Error::Store(format!("mongodb {redacted}: {msg}")),
+            }
+        })?;
+        options.server_selection_timeout = Some(opts.server_selection_timeout);
+        options.connect_timeout = Some(opts.server_selection_timeout);
+        if options.app_name.is_none() {
+            options.app_name = Some(opts.app_name.clone());
+        }
+        let client = Client::with_options(options).map_err(|e| {
+            Error::Config(format!(
+                "MongoDB URL {redacted}: {}",
+                scrub(&secrets, &redacted, &e.to_string())
+            ))
+        })?;
+        let db = client.database(database);
+        let store = MongoStore {
+            runs: db.collection(RUNS),
+            definitions: db.collection(DEFINITIONS),
+            services: db.collection(SERVICES),
+            topics: db.collection(TOPICS),
+            logs: db.collection(LOGS),
+            counters: db.collection(COUNTERS),
+            db,
+            redacted_url: redacted,
+            secrets,
+            change_streams: Arc::new(AtomicU8::new(CHANGE_STREAMS_UNKNOWN)),
+        };
+        store.prepare(&opts).await?;
+        tracing::debug!(url = %store.redacted_url, database, "mongodb store ready");
+        Ok(store)
+    }
+
+    /// The URL it connected to, password redacted.
+    pub fn redacted_url(&self) -> &str {
+        &self.redacted_url
+    }
+
+    /// The database name.
+    pub fn database_name(&self) -> &str {
+        self.db.name()
+    }
+
+    /// Drops the whole database (tests, resets). Irreversible.
+    pub async fn drop_database(&self) -> Result<()> {
+        self.db
+            .drop()
+            .await
+            .map_err(|e| self.err("drop database", e))
+    }
+
+    fn err(&self, what: &str, e: mongodb::error::Error) -> Error {
+        Error::Store(format!(
+            "mongodb {what}: {}",
+            scrub(&self.secrets, &self.redacted_url, &e.to_string())
+        ))
+    }
+
+    /// Creates the indexes every query needs; idempotent.
+    async fn prepare(&self, opts: &MongoOptions) -> Result<()> {
+        let named = |keys: Document, name: &str, unique: bool| {
+            IndexModel::builder()
+                .keys(keys)
+                .options(
+                    IndexOptions::builder()
+                        .name(name.to_string())
+                        .unique(unique.then_some(true))
+                        .build(),
+                )
+                .build()
+        };
+        self.definitions
+            .create_indexes([named(doc! {"name": 1}, "definitions_by_name", true)])
+            .await
+            .map_err(|e| self.err("create definitions indexes", e))?;
+        self.runs
+            .create_indexes([
+                named(
+                    doc! {"created_key": -1, "_id": -1},
+                    "runs_by_created",
+                    false,
+                ),
+                named(
+                    doc! {"status": 1, "created_key": -1},
+                    "runs_by_status",
+                    false,
+                ),
+                named(
+                    doc! {"definition": 1, "created_key": -1},
+                    "runs_by_definition",
+                    false,
+                ),
+            ])
+            .await
+            .map_err(|e| self.err("create runs indexes", e))?;
+        self.logs
+            .create_indexes([named(doc! {"run_id": 1, "seq": 1}, "logs_by_run", false)])
+            .await
+            .map_err(|e| self.err("create logs indexes", e))?;
+        let secs = opts.log_retention.as_secs().max(1);
+        let ttl = IndexModel::builder()
+            .keys(doc! {"ts": 1})
+            .options(
+                IndexOptions::builder()
+                    .name("logs_ttl".to_string())
+                    .expire_after(Duration::from_secs(secs))
+                    .build(),
+            )
+            .build();
+        if let Err(e) = self.logs.create_index(ttl).await {
+            // 85 IndexOptionsConflict / 86 IndexKeySpecsConflict: the retention
+            // changed since the index was made; adjust it in place.
+            if matches!(command_code(&e), Some(85) | Some(86)) {
+                let secs = i64::try_from(secs).unwrap_or(i64::MAX);
+                self.db
+                    .run_command(doc! {
+                        "collMod": LOGS,
+                        "index": {"name": "logs_ttl", "expireAfterSeconds": secs},
+                    })
+                    .await
+                    .map_err(|e| self.err("change logs retention", e))?;
+            } else {
+                return Err(self.err("create logs TTL index", e));
+            }
+        }
+        Ok(())
+    }
+
+    async fn find_run(&self, key: &str) -> Result<Option<Run>> {
+        let doc = self
+            .runs
+            .find_one(doc! {"_id": key})
+            .await
+            .map_err(|e| self.err("read run", e))?;
+        doc.map(|d| from_doc(RUNS, d, &["created_key"])).transpose()
+    }
+
+    fn run_doc(run: &Run) -> Result<Document> {
+        let id = run.id.to_string();
+        let mut d = to_doc("run", &id, run)?;
+        d.insert("_id", id);
+        d.insert("created_key", ts(run.created_at));
+        Ok(d)
+    }
+
+    /// Applies a transition to one run as a conditional write on its version;
+    /// retries on a lost race, with a fresh read.
+    async fn mutate_run<T, F>(&self, id: Uuid, mut f: F) -> Result<(Run, T)>
+    where
+        F: FnMut(&mut Run) -> Result<T> + Send,
+        T: Send,
+    {
+        let key = id.to_string();
+        for attempt in 0..MAX_CAS_ATTEMPTS {
+            let mut run = self
+                .find_run(&key)
+                .await?
+                .ok_or_else(|| Error::not_found("run", key.clone()))?;
+            let seen = run.version;
+            let out = f(&mut run)?;
+            if run.version == seen {
+                // Nothing changed: the read was a consistent snapshot.
+                return Ok((run, out));
+            }
+            let seen = i64::try_from(seen)
+                .map_err(|_| Error::Store(format!("run {key}: version out of range")))?;
+            let res = self
+                .runs
+                .replace_one(doc! {"_id": &key, "version": seen}, Self::run_doc(&run)?)
+                .await
+                .map_err(|e| self.err("update run", e))?;
+            if res.matched_count == 1 {
+                return Ok((run, out));
+            }
+            // Someone else changed the run in between: back off a little, re-read.
+            if attempt > 0 {
+                let jitter = u64::from(Uuid::new_v4().as_bytes()[0] % 8);
+                tokio::time::sleep(Duration::from_millis(
+                    (u64::from(attempt.min(10)) * 2) + jitter,
+                ))
+                .await;
+            }
+        }
+        Err(Error::Store(format!(
+            "run {key}: still contended after {MAX_CAS_ATTEMPTS} conditional writes"
+        )))
+    }
+
+    async fn list_all<T: DeserializeOwned>(
+        &self,
+        coll: &Collection<Document>,
+        name: &str,
+    ) -> Result<Vec<T>> {
+        let mut cursor = coll
+            .find(doc! {})
+            .sort(doc! {"_id": 1})
+            .await
+            .map_err(|e| self.err(&format!("list {name}"), e))?;
+        let mut out = Vec::new();
+        while let Some(d) = cursor
+            .try_next()
+            .await
+            .map_err(|e| self.err(&format!("list {name}"), e))?
+        {
+            out.push(from_doc(name, d, &[])?);
+        }
+        Ok(out)
+    }
+
+    /// Polls like the trait's default (used where change streams are not supported).
+    async fn poll_for_change(
+        &self,
+        id: Uuid,
+        seen_version: u64,
+        deadline: tokio::time::Instant,
+    ) -> Result<Option<Run>> {
+        loop {
+            match self.get_run(id).await? {
+                Some(run) if run.version > seen_version => return Ok(Some(run)),
+                Some(_) => {}
+                None => return Err(Error::not_found("run", id.to_string())),
+            }
+            if tokio::time::Instant::now() >= deadline {
+                return Ok(None);
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+    }
+}
+
+fn validate_database_name(name: &str) -> Result<()> {
+    if name.is_empty()
+        || name.len() > 63
+        || name
+            .chars()
+            .any(|c| matches!(c, '/' | '\\' | '.' | ' ' | '"' | '$' | '\0'))
+    {
+        return Err(Error::Config(format!(
+            "'{name}' is not a valid MongoDB database name (1-63 characters, none of /\\. \"$)"
+        )));
+    }
+    Ok(())
+}
+
+/// Removes the URL and its secrets from a driver message.
+fn scrub(secrets: &[String], redacted: &str, msg: &str) -> String {
+    let mut out = msg.to_string();
+    if let Some(url) = secrets.first() {
+        if !url.is_empty() {
+            out = out.replace(url.as_str(), redacted);
+        }
+    }
+    for s in secrets.iter().skip(1) {
+        out = out.replace(s.as_str(), "***");
+    }
+    out
+}
+
+#[async_trait]
+impl RunStore for MongoStore {
+    fn kind(&self) -> &'static str {
+        "mongodb"
+    }
+
+    async fn ping(&self) -> Result<()> {
+        self.db
+            .run_command(doc! {"ping": 1})
+            .await
+            .map(|_| ())
+            .map_err(|e| self.err("ping", e))
+    }
+
+    async fn create_definition(&self, def: &Definition) -> Result<()> {
+        let mut d = to_doc("definition", &def.name, def)?;
+        d.insert("_id", def.name.clone());
+        match self.definitions.insert_one(d).await {
+            Ok(_) => Ok(()),
+            Err(e) if is_duplicate_key(&e) => Err(Error::conflict("definition", def.name.clone())),
+            Err(e) => Err(self.err("insert definition", e)),
+        }
+    }
+
+    async fn update_definition(&self, def: &Definition) -> Result<()> {
+        let mut d = to_doc("definition", &def.name, def)?;
+        d.insert("_id", def.name.clone());
+        let res = self
+            .definitions
+            .replace_one(doc! {"_id": &def.name}, d)
+            .await
+            .map_err(|e| self.err("update definition", e))?;
+        if res.matched_count == 0 {
+            return Err(Error::not_found("definition", def.name.clone()));
+        }
+        Ok(())
+    }
+
+    async fn get_definition(&self, name: &str) -> Result<Option<Definition>> {
+        self.definitions
+            .find_one(doc! {"_id": name})
+            .await
+            .map_err(|e| self.err("read definition", e))?
+            .map(|d| from_doc(DEFINITIONS, d, &[]))
+            .transpose()
+    }
+
+    async fn list_definitions(&self) -> Result<Vec<Definition>> {
+        self.list_all(&self.definitions, DEFINITIONS).await
+    }
+
+    async fn delete_definition(&self, name: &str) -> Result<bool> {
+        let res = self
+            .definitions
+            .delete_one(doc! {"_id": name})
+            .await
+            .map_err(|e| self.err("delete definition", e))?;
+        Ok(res.deleted_count > 0)
+    }
+
+    async fn insert_run(&self, run: &Run) -> Result<()> {
+        match self.runs.insert_one(Self::run_doc(run)?).await {
+            Ok(_) => Ok(()),
+            Err(e) if is_duplicate_key(&e) => Err(Error::conflict("run", run.id.to_string())),
+            Err(e) => Err(self.err("insert run", e)),
+        }
+    }
+
+    async fn get_run(&self, id: Uuid) -> Result<Option<Run>> {
+        self.find_run(&id.to_string()).await
+    }
+
+    async fn list_runs(&self, filter: &RunFilter) -> Result<Vec<Run>> {
+        let mut query = Document::new();
+        if let Some(st) = filter.status {
+            query.insert("status", st.as_str());
+        }
+        if let Some(def) = &filter.definition {
+            query.insert("definition", def.as_str());
+        }
+        if let Some(before) = filter.before {
+            query.insert("created_key", doc! {"$lt": ts(before)});
+        }
+        let limit = i64::try_from(filter.page_size()).unwrap_or(1000);
+        let mut cursor = self
+            .runs
+            .find(query)
+            .sort(doc! {"created_key": -1, "_id": -1})
+            .limit(limit)
+            .await
+            .map_err(|e| self.err("list runs", e))?;
+        let mut out = Vec::new();
+        while let Some(d) = cursor
+            .try_next()
+            .await
+            .map_err(|e| self.err("list runs", e))?
+        {
+            out.push(from_doc(RUNS, d, &["created_key"])?);
+        }
+        Ok(out)
+    }
+
+    async fn claim_step(&self, key: &StepKey, redelivered: bool) -> Result<ClaimOutcome> {
+        Ok(self
+            .mutate_run(key.run_id, |run| run.claim(key, redelivered, Utc::now()))
+            .await?
+            .1)
+    }
+
+    async fn complete_step(
+        &self,
+        key: &StepKey,
+        patch: Variables,
+        attempts: u32,
+    ) -> Result<CompleteOutcome> {
+        Ok(self
+            .mutate_run(key.run_id, |run| {
+                run.complete(key, patch.clone(), attempts, Utc::now())
+            })
+            .await?
+            .1)
+    }
+
+    async fn fail_step(&self, key: &StepKey, error: &str, attempts: u32) -> Result<FailOutcome> {
+        Ok(self
+            .mutate_run(key.run_id, |run| run.fail(key, error, attempts, Utc::now()))
+            .await?
+            .1)
+    }
+
+    async fn cancel_run(&self, id: Uuid) -> Result<Run> {
+        Ok(self.mutate_run(id, |run| run.cancel(Utc::now())).await?.0)
+    }
+
+    async fn resume_run(&self, id: Uuid) -> Result<(Run, NextStep)> {
+        self.mutate_run(id, |run| run.resume(Utc::now())).await
+    }
+
+    async fn abort_run(&self, id: Uuid, reason: &str) -> Result<Run> {
+        Ok(self
+            .mutate_run(id, |run| run.abort(reason, Utc::now()))
+            .await?
+            .0)
+    }
+
+    async fn register_service(&self, service: &ServiceRecord) -> Result<()> {
+        let mut d = to_doc("service", &service.id, service)?;
+        d.insert("_id", service.id.clone());
+        self.services
+            .replace_one(doc! {"_id": &service.id}, d)
+            .upsert(true)
+            .await
+            .map_err(|e| self.err("register service", e))?;
+        Ok(())
+    }
+
+    async fn heartbeat(&self, service_id: &str, at: DateTime<Utc>) -> Result<()> {
+        let at = serde_json::to_value(at)
+            .ok()
+            .and_then(|v| v.as_str().map(str::to_string))
+            .unwrap_or_else(|| ts(at));
+        let res = self
+            .services
+            .update_one(doc! {"_id": service_id}, doc! {"$set": {"last_seen": at}})
+            .await
+            .map_err(|e| self.err("heartbeat", e))?;
+        if res.matched_count == 0 {
+            return Err(Error::not_found("service", service_id));
+        }
+        Ok(())
+    }
+
+    async fn remove_service(&self, service_id: &str) -> Result<()> {
+        self.services
+            .delete_one(doc! {"_id": service_id})
+            .await
+            .map_err(|e| self.err("remove service", e))?;
+        Ok(())
+    }
+
+    async fn list_services(&self) -> Result<Vec<ServiceRecord>> {
+        self.list_all(&self.services, SERVICES).await
+    }
+
+    async fn upsert_topics(&self, topics: &[TopicRecord]) -> Result<()> {
+        for t in topics {
+            // One atomic upsert per topic: the consumer list is a set union
+            // ($addToSet), so services registering concurrently lose nothing.
+            let mut fields = to_doc("topic", &t.name, t)?;
+            let consumers = fields
+                .remove("consumers")
+                .unwrap_or_else(|| Bson::Array(Vec::new()));
+            self.topics
+                .update_one(
+                    doc! {"_id": &t.name},
+                    doc! {
+                        "$set": fields,
+                        "$addToSet": {"consumers": {"$each": consumers}},
+                    },
+                )
+                .upsert(true)
+                .await
+                .map_err(|e| self.err("upsert topic", e))?;
+        }
+        Ok(())
+    }
+
+    async fn list_topics(&self) -> Result<Vec<TopicRecord>> {
+        let mut topics: Vec<TopicRecord> = self.list_all(&self.topics, TOPICS).await?;
+        for t in &mut topics {
+            t.consumers.sort();
+        }
+        Ok(topics)
+    }
+
+    async fn append_logs(&self, logs: &[LogRecord]) -> Result<()> {
+        if logs.is_empty() {
+            return Ok(());
+        }
+        // Reserve a block of sequence numbers per run, then insert the lines.
+        let mut runs: Vec<(Uuid, i64)> = Vec::new();
+        for l in logs {
+            match runs.iter_mut().find(|(id, _)| *id == l.run_id) {
+                Some((_, n)) => *n += 1,
+                None => runs.push((l.run_id, 1)),
+            }
+        }
+        let mut next: Vec<(Uuid, i64)> = Vec::with_capacity(runs.len());
+        for (run, n) in runs {
+            let counter = self
+                .counters
+                .find_one_and_update(
+                    doc! {"_id": format!("logs:{run}")},
+                    doc! {"$inc": {"seq": n}},
+                )
+                .upsert(true)
+                .return_document(ReturnDocument::After)
+                .await
+                .map_err(|e| self.err("reserve log sequence", e))?;
+            let end = counter
+                .as_ref()
+                .and_then(|c| match c.get("seq") {
+                    Some(Bson::Int64(v)) => Some(*v),
+                    Some(Bson::Int32(v)) => Some(i64::from(*v)),
+                    Some(Bson::Double(v)) => Some(*v as i64),
+                    _ => None,
+                })
+                .ok_or_else(|| {
+                    Error::Store(format!("counters document 'logs:{run}' has no sequence"))
+                })?;
+            next.push((run, end - n + 1));
+        }
+        let mut docs = Vec::with_capacity(logs.len());
+        for l in logs {
+            let mut d = to_doc("log line of run", &l.run_id.to_string(), l)?;
+            if let Some((_, seq)) = next.iter_mut().find(|(id, _)| *id == l.run_id) {
+                d.insert("seq", *seq);
+                *seq += 1;
+            }
+            d.insert("ts", bson::DateTime::from_millis(l.timestamp.timestamp_millis()));
+            docs.push(d);
+        }
+        self.logs
+            .insert_many(docs)
+            .await
+            .map_err(|e| self.err("append logs", e))?;
+        Ok(())
+    }
+
+    async fn run_logs(&self, run_id: Uuid, skip: usize) -> Result<Vec<LogRecord>> {
+        let mut cursor = self
+            .logs
+            .find(doc! {"run_id": run_id.to_string()})
+            .sort(doc! {"seq": 1})
+            .skip(u64::try_from(skip).unwrap_or(u64::MAX))
+            .await
+            .map_err(|e| self.err("read logs", e))?;
+        let mut out = Vec::new();
+        while let Some(d) = cursor
+            .try_next()
+            .await
+            .map_err(|e| self.err("read logs", e))?
+        {
+            out.push(from_doc(LOGS, d, &["seq", "ts"])?);
+        }
+        Ok(out)
+    }
+
+    /// Watches the run's document with a change stream (one per call, filtered by
+    /// `_id`); falls back to polling when the server has no change streams (a
+    /// standalone `mongod`).
+    async fn wait_for_change(
+        &self,
+        id: Uuid,
+        seen_version: u64,
+        timeout: Duration,
+    ) -> Result<Option<Run>> {
+        let deadline = tokio::time::Instant::now() + timeout;
+        if self.change_streams.load(Ordering::Relaxed) == CHANGE_STREAMS_NO {
+            return self.poll_for_change(id, seen_version, deadline).await;
+        }
+        let key = id.to_string();
+        let opened = self
+            .runs
+            .watch()
+            .pipeline([doc! {"$match": {"documentKey._id": &key}}])
+            .await;
+        let mut stream = match opened {
+            Ok(s) => {
+                self.change_streams
+                    .store(CHANGE_STREAMS_YES, Ordering::Relaxed);
+                s
+            }
+            Err(e) if command_code(&e).is_some() => {
+                tracing::debug!(
+                    error = %scrub(&self.secrets, &self.redacted_url, &e.to_string()),
+                    "mongodb change streams unavailable; polling for run changes"
+                );
+                self.change_streams
+                    .store(CHANGE_STREAMS_NO, Ordering::Relaxed);
+                return self.poll_for_change(id, seen_version, deadline).await;
+            }
+            Err(e) => return Err(self.err("watch run", e)),
+        };
+        // Read after the stream is open, so a change in between is not missed.
+        loop {
+            match self.get_run(id).await? {
+                Some(run) if run.version > seen_version => return Ok(Some(run)),
+                Some(_) => {}
+                None => return Err(Error::not_found("run", key)),
+            }
+            match tokio::time::timeout_at(deadline, stream.next()).await {
+                Err(_) => return Ok(None),
+                Ok(Some(Ok(_event))) => {}
+                Ok(Some(Err(e))) => return Err(self.err("watch run", e)),
+                Ok(None) => return self.poll_for_change(id, seen_version, deadline).await,
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn redacts_password_but_keeps_user_and_hosts() {
+        assert_eq!(
+            redact_url("mongodb://app:p%40ss:w@db1:27017,db2:27018/isoqube?replicaSet=rs0"),
+            "mongodb://app:***@db1:27017,db2:27018/isoqube?replicaSet=rs0"
+        );
+        assert_eq!(
+            redact_url("mongodb+srv://ops:hunter2@cluster0.example.net/?tls=true"),
+            "mongodb+srv://ops:***@cluster0.example.net/?tls=true"
+        );
+        assert_eq!(
+            redact_url("mongodb://onlyuser@db/"),
+            "mongodb://onlyuser@db/"
+        );
+        assert_eq!(redact_url("mongodb://db:27017"), "mongodb://db:27017");
+        assert_eq!(
+            redact_url("mongodb://db/?tls=true&tlsCertificateKeyFilePassword=k3y"),
+            "mongodb://db/?tls=true&tlsCertificateKeyFilePassword=***"
+        );
+        assert_eq!(redact_url("user:pw@nonsense"), "***");
+    }
+
+    #[test]
+    fn scrubs_secrets_from_driver_messages() {
+        let url = "mongodb://app:s3cr%40t@db:27017/";
+        let secrets = url_secrets(url);
+        let red = redact_url(url);
+        let msg = format!("failed to connect to {url}: bad auth for s3cr@t / s3cr%40t");
+        let out = scrub(&secrets, &red, &msg);
+        assert!(!out.contains("s3cr"), "{out}");
+        assert!(out.contains("mongodb://app:***@db:27017/"), "{out}");
+    }
+
+    #[tokio::test]
+    async fn bad_urls_and_names_are_config_errors_without_secrets() {
+        let e = MongoStore::connect("mongodb://u:topsecret@db:notaport/", "isoqube")
+            .await
+            .unwrap_err();
+        assert!(matches!(e, Error::Config(_)), "{e}");
+        assert!(!e.to_string().contains("topsecret"), "{e}");
+        let e = MongoStore::connect("mongodb://db/", "a/b")
+            .await
+            .unwrap_err();
+        assert!(matches!(e, Error::Config(_)), "{e}");
+    }
+
+    #[test]
+    fn documents_round_trip_with_their_serde_shape() {
+        let def = Definition::new("release", ["Build", "Deploy"]);
+        let run = Run::new(&def, Variables::new(), "test");
+        let d = MongoStore::run_doc(&run).unwrap();
+        assert_eq!(d.get_str("_id").unwrap(), run.id.to_string());
+        assert_eq!(d.get_str("id").unwrap(), run.id.to_string());
+        let back: Run = from_doc(RUNS, d, &["created_key"]).unwrap();
+        assert_eq!(back, run);
+        let bad = doc! {"_id": "x1", "status": 42};
+        let e = from_doc::<Run>(RUNS, bad, &[]).unwrap_err().to_string();
+        assert!(e.contains("runs document 'x1' does not parse"), "{e}");
+    }
+}
