@@ -71,11 +71,14 @@ PYEOF
 start() {
     local storage="${1:-:memory:}"
     mkdir -p "$STATE"
+    # Several test binaries may ask at once: one starts the server, the others reuse it.
+    exec 9>"$STATE/secantus.lock"
+    flock 9
     if running && [[ -f "$URLFILE" ]]; then cat "$URLFILE"; return; fi
     provision
     local port="${SECANTUS_PORT:-$(free_port)}"
     nohup "$VENV/bin/secantusd-py" --host 127.0.0.1 --port "$port" --storage-path "$storage" \
-        --log-level WARNING >"$LOGFILE" 2>&1 </dev/null &
+        --log-level WARNING >"$LOGFILE" 2>&1 </dev/null 9>&- &
     echo $! >"$PIDFILE"
     for _ in $(seq 1 300); do
         if probe "$port"; then

@@ -1,0 +1,643 @@
+//! The store conformance suite: every operation of the `RunStore` seam, written
+//! once and instantiated per store (`store_sqlite.rs`, `store_mongo.rs`) through
+//! `conformance_tests!`. Transition outcomes are checked against the pure model
+//! (`Run::claim` & co. applied to an in-memory copy), so every store gives
+//! exactly the outcomes the model defines.
+#![allow(dead_code)]
+
+use std::future::Future;
+use std::pin::Pin;
+use std::sync::Arc;
+use std::time::Duration;
+
+use chrono::{TimeZone, Utc};
+use isoqube::model::{ClaimOutcome, CompleteOutcome, FailOutcome};
+use isoqube::{
+    Definition, Error, LogRecord, Run, RunFilter, RunStatus, RunStore, ServiceRecord, StepKey,
+    StepStatus, TopicRecord, Variables,
+};
+use serde_json::json;
+use uuid::Uuid;
+
+/// Writes a run document that does not parse, under the given id.
+pub type Corrupt = Box<dyn Fn(Uuid) -> Pin<Box<dyn Future<Output = ()> + Send>> + Send + Sync>;
+
+/// A fresh, empty store for one test, and a way to break a document in it.
+pub struct Fixture {
+    pub store: Arc<dyn RunStore>,
+    pub corrupt_run: Corrupt,
+}
+
+fn vars(v: serde_json::Value) -> Variables {
+    match v {
+        serde_json::Value::Object(m) => m,
+        _ => Variables::new(),
+    }
+}
+
+fn def3(name: &str) -> Definition {
+    Definition::new(name, ["A", "B", "C"])
+        .with_description("three steps")
+        .with_variables(vars(json!({"who": "suite", "n": 1})))
+}
+
+fn new_run(name: &str) -> Run {
+    Run::new(&def3(name), vars(json!({"n": 2})), "test")
+}
+
+/// Applies each transition to the store and to an in-memory model copy and
+/// checks both give the same outcome.
+struct Mirror {
+    store: Arc<dyn RunStore>,
+    model: Run,
+}
+
+impl Mirror {
+    async fn new(store: &Arc<dyn RunStore>, def: &str) -> Self {
+        let run = new_run(def);
+        store.insert_run(&run).await.unwrap();
+        Mirror {
+            store: store.clone(),
+            model: run,
+        }
+    }
+
+    fn key(&self, step: usize, ep: &str) -> StepKey {
+        StepKey::new(self.model.id, step, ep, "host-1")
+    }
+
+    async fn claim(&mut self, step: usize, ep: &str, redelivered: bool) -> ClaimOutcome {
+        let k = self.key(step, ep);
+        let got = self.store.claim_step(&k, redelivered).await.unwrap();
+        let want = self.model.claim(&k, redelivered, Utc::now()).unwrap();
+        assert_eq!(got, want, "claim step {step} by {ep}");
+        got
+    }
+
+    async fn complete(&mut self, step: usize, ep: &str, patch: Variables) -> CompleteOutcome {
+        let k = self.key(step, ep);
+        let got = self.store.complete_step(&k, patch.clone(), 1).await.unwrap();
+        let want = self.model.complete(&k, patch, 1, Utc::now()).unwrap();
+        assert_eq!(got, want, "complete step {step} by {ep}");
+        got
+    }
+
+    async fn fail(&mut self, step: usize, ep: &str, error: &str) -> FailOutcome {
+        let k = self.key(step, ep);
+        let got = self.store.fail_step(&k, error, 3).await.unwrap();
+        let want = self.model.fail(&k, error, 3, Utc::now()).unwrap();
+        assert_eq!(got, want, "fail step {step} by {ep}");
+        got
+    }
+
+    /// The stored run matches the model in everything but timestamps.
+    async fn check(&self) -> Run {
+        let stored = self.store.get_run(self.model.id).await.unwrap().unwrap();
+        let m = &self.model;
+        assert_eq!(stored.status, m.status);
+        assert_eq!(stored.version, m.version);
+        assert_eq!(stored.variables, m.variables);
+        assert_eq!(stored.error, m.error);
+        assert_eq!(stored.finished_at.is_some(), m.finished_at.is_some());
+        for (s, w) in stored.steps.iter().zip(&m.steps) {
+            assert_eq!(
+                (s.status, s.attempts, &s.handled_by, &s.last_error),
+                (w.status, w.attempts, &w.handled_by, &w.last_error),
+                "step {}",
+                s.index
+            );
+            let hs: Vec<_> = s
+                .handlers
+                .iter()
+                .map(|h| (&h.endpoint, h.status, h.attempts))
+                .collect();
+            let hw: Vec<_> = w
+                .handlers
+                .iter()
+                .map(|h| (&h.endpoint, h.status, h.attempts))
+                .collect();
+            assert_eq!(hs, hw, "handlers of step {}", s.index);
+        }
+        stored
+    }
+}
+
+// ---------------------------------------------------------------- definitions
+
+pub async fn definitions_crud(f: Fixture) {
+    let s = f.store;
+    assert!(s.list_definitions().await.unwrap().is_empty());
+    assert!(s.get_definition("nightly").await.unwrap().is_none());
+    let nightly = def3("nightly");
+    s.create_definition(&nightly).await.unwrap();
+    s.create_definition(&Definition::new("alpha", ["A"]))
+        .await
+        .unwrap();
+    match s.create_definition(&def3("nightly")).await {
+        Err(Error::Conflict { kind, name }) => assert_eq!((kind, name.as_str()), ("definition", "nightly")),
+        other => panic!("expected a conflict, got {other:?}"),
+    }
+    assert_eq!(s.get_definition("nightly").await.unwrap(), Some(nightly.clone()));
+    let mut changed = nightly.clone().with_description("changed");
+    changed.steps.push("D".into());
+    s.update_definition(&changed).await.unwrap();
+    assert_eq!(s.get_definition("nightly").await.unwrap(), Some(changed));
+    match s.update_definition(&Definition::new("ghost", ["A"])).await {
+        Err(Error::NotFound { kind, name }) => assert_eq!((kind, name.as_str()), ("definition", "ghost")),
+        other => panic!("expected not found, got {other:?}"),
+    }
+    let names: Vec<_> = s
+        .list_definitions()
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|d| d.name)
+        .collect();
+    assert_eq!(names, ["alpha", "nightly"]);
+    assert!(s.delete_definition("alpha").await.unwrap());
+    assert!(!s.delete_definition("alpha").await.unwrap());
+    assert!(s.get_definition("alpha").await.unwrap().is_none());
+    assert_eq!(s.list_definitions().await.unwrap().len(), 1);
+}
+
+// ---------------------------------------------------------------- runs
+
+pub async fn runs_insert_get_list(f: Fixture) {
+    let s = f.store;
+    let base = Utc.with_ymd_and_hms(2030, 1, 2, 3, 4, 5).unwrap();
+    let mut runs = Vec::new();
+    for i in 0..6u32 {
+        let mut run = new_run(if i % 2 == 0 { "even" } else { "odd" });
+        // Sub-millisecond spacing: ordering must not depend on millisecond clocks.
+        run.created_at = base + chrono::Duration::microseconds(i64::from(i) * 7 + 1)
+            + chrono::Duration::nanoseconds(123);
+        run.modified_at = run.created_at;
+        s.insert_run(&run).await.unwrap();
+        runs.push(run);
+    }
+    // Round trip keeps every field.
+    for r in &runs {
+        assert_eq!(s.get_run(r.id).await.unwrap().as_ref(), Some(r));
+    }
+    assert!(s.get_run(Uuid::new_v4()).await.unwrap().is_none());
+    match s.insert_run(&runs[0]).await {
+        Err(Error::Conflict { kind: "run", .. }) => {}
+        other => panic!("expected a conflict, got {other:?}"),
+    }
+    let ids = |v: Vec<Run>| v.into_iter().map(|r| r.id).collect::<Vec<_>>();
+    let newest_first: Vec<Uuid> = runs.iter().rev().map(|r| r.id).collect();
+    assert_eq!(ids(s.list_runs(&RunFilter::default()).await.unwrap()), newest_first);
+    // Paging with `before`.
+    let page1 = s
+        .list_runs(&RunFilter { limit: 4, ..Default::default() })
+        .await
+        .unwrap();
+    assert_eq!(page1.len(), 4);
+    let before = page1.last().map(|r| r.created_at);
+    let page2 = s
+        .list_runs(&RunFilter { limit: 4, before, ..Default::default() })
+        .await
+        .unwrap();
+    let mut all = ids(page1);
+    all.extend(ids(page2));
+    assert_eq!(all, newest_first);
+    // Status and definition filters.
+    s.abort_run(runs[1].id, "stopped").await.unwrap();
+    s.abort_run(runs[4].id, "stopped").await.unwrap();
+    let failed = s
+        .list_runs(&RunFilter { status: Some(RunStatus::Failed), ..Default::default() })
+        .await
+        .unwrap();
+    assert_eq!(ids(failed), [runs[4].id, runs[1].id]);
+    let pending = s
+        .list_runs(&RunFilter { status: Some(RunStatus::Pending), limit: 2, ..Default::default() })
+        .await
+        .unwrap();
+    assert_eq!(ids(pending), [runs[5].id, runs[3].id]);
+    let odd = s
+        .list_runs(&RunFilter { definition: Some("odd".into()), ..Default::default() })
+        .await
+        .unwrap();
+    assert_eq!(ids(odd), [runs[5].id, runs[3].id, runs[1].id]);
+    let odd_failed = s
+        .list_runs(&RunFilter {
+            definition: Some("odd".into()),
+            status: Some(RunStatus::Failed),
+            ..Default::default()
+        })
+        .await
+        .unwrap();
+    assert_eq!(ids(odd_failed), [runs[1].id]);
+}
+
+// ---------------------------------------------------------------- transitions
+
+pub async fn chain_outcomes(f: Fixture) {
+    let mut m = Mirror::new(&f.store, "chain").await;
+    assert!(matches!(
+        m.claim(0, "a", false).await,
+        ClaimOutcome::Claimed { attempts: 0, step_count: 3, .. }
+    ));
+    assert_eq!(m.claim(0, "a", false).await, ClaimOutcome::InFlight);
+    // A redelivery takes an in-flight step over.
+    assert!(matches!(m.claim(0, "a", true).await, ClaimOutcome::Claimed { .. }));
+    assert!(matches!(
+        m.complete(0, "a", vars(json!({"artifact": "x.tgz"}))).await,
+        CompleteOutcome::Advanced { next: Some(ref n) } if n.index == 1 && n.event == "B"
+            && n.variables.get("artifact") == Some(&json!("x.tgz"))
+    ));
+    m.check().await;
+    // Redelivery after success (crash between record and publish): republish B.
+    match m.claim(0, "a", true).await {
+        ClaimOutcome::AlreadyDone { republish: Some(n) } => assert_eq!(n.index, 1),
+        other => panic!("unexpected {other:?}"),
+    }
+    assert!(matches!(m.claim(1, "b", false).await, ClaimOutcome::Claimed { .. }));
+    assert_eq!(
+        m.claim(0, "a", true).await,
+        ClaimOutcome::AlreadyDone { republish: None }
+    );
+    m.complete(1, "b", Variables::new()).await;
+    m.claim(2, "c", false).await;
+    assert_eq!(
+        m.complete(2, "c", Variables::new()).await,
+        CompleteOutcome::Advanced { next: None }
+    );
+    let run = m.check().await;
+    assert_eq!(run.status, RunStatus::Succeeded);
+    assert!(run.finished_at.is_some());
+    assert_eq!(
+        m.claim(1, "b", true).await,
+        ClaimOutcome::NotRunning(RunStatus::Succeeded)
+    );
+    assert_eq!(
+        m.claim(1, "other", false).await,
+        ClaimOutcome::NotRunning(RunStatus::Succeeded)
+    );
+    // A step outside the run is an error, not a panic.
+    let k = m.key(7, "a");
+    assert!(matches!(
+        f.store.claim_step(&k, false).await,
+        Err(Error::InvalidState(_))
+    ));
+    m.check().await;
+}
+
+pub async fn fail_and_resume(f: Fixture) {
+    let s = f.store.clone();
+    let mut m = Mirror::new(&f.store, "failing").await;
+    m.claim(0, "a", false).await;
+    m.complete(0, "a", Variables::new()).await;
+    m.claim(1, "b", false).await;
+    m.claim(1, "b2", false).await;
+    assert_eq!(m.fail(1, "b", "boom").await, FailOutcome::RunFailed);
+    assert_eq!(m.fail(1, "b2", "again").await, FailOutcome::Recorded);
+    let run = m.check().await;
+    assert_eq!(run.status, RunStatus::Failed);
+    assert_eq!(run.steps[2].status, StepStatus::Skipped);
+    assert!(run.error.as_deref().unwrap_or_default().contains("boom"));
+    assert_eq!(
+        m.claim(2, "c", false).await,
+        ClaimOutcome::NotRunning(RunStatus::Failed)
+    );
+    let (resumed, next) = s.resume_run(m.model.id).await.unwrap();
+    let want = m.model.resume(Utc::now()).unwrap();
+    assert_eq!(next, want);
+    assert_eq!(next.index, 1);
+    assert_eq!(resumed.status, RunStatus::Running);
+    m.check().await;
+    assert!(matches!(
+        s.resume_run(m.model.id).await,
+        Err(Error::InvalidState(_))
+    ));
+    // The resumed attempt knows this endpoint ran before.
+    assert!(matches!(
+        m.claim(1, "b", false).await,
+        ClaimOutcome::Claimed { attempts: 3, .. }
+    ));
+    m.complete(1, "b", Variables::new()).await;
+    m.claim(2, "c", false).await;
+    m.complete(2, "c", Variables::new()).await;
+    assert_eq!(m.check().await.status, RunStatus::Succeeded);
+}
+
+pub async fn cancel_and_abort(f: Fixture) {
+    let s = f.store.clone();
+    let mut m = Mirror::new(&f.store, "cancelled").await;
+    m.claim(0, "a", false).await;
+    let cancelled = s.cancel_run(m.model.id).await.unwrap();
+    m.model.cancel(Utc::now()).unwrap();
+    assert_eq!(cancelled.status, RunStatus::Cancelled);
+    assert_eq!(cancelled.steps[1].status, StepStatus::Skipped);
+    assert_eq!(
+        m.complete(0, "a", Variables::new()).await,
+        CompleteOutcome::Cancelled
+    );
+    assert_eq!(m.claim(1, "b", false).await, ClaimOutcome::Cancelled);
+    assert_eq!(m.fail(2, "c", "late").await, FailOutcome::Cancelled);
+    let run = m.check().await;
+    assert_eq!(run.steps[0].status, StepStatus::Cancelled);
+    assert!(matches!(s.cancel_run(run.id).await, Err(Error::InvalidState(_))));
+    assert!(matches!(s.abort_run(run.id, "x").await, Err(Error::InvalidState(_))));
+    // A cancelled run resumes from its first unfinished step.
+    let (_, next) = s.resume_run(run.id).await.unwrap();
+    assert_eq!(next.index, 0);
+
+    let other = new_run("aborted");
+    s.insert_run(&other).await.unwrap();
+    let aborted = s.abort_run(other.id, "first publish refused").await.unwrap();
+    assert_eq!(aborted.status, RunStatus::Failed);
+    assert_eq!(aborted.error.as_deref(), Some("first publish refused"));
+    assert!(aborted.steps.iter().all(|st| st.status == StepStatus::Skipped));
+
+    let ghost = Uuid::new_v4();
+    assert!(matches!(s.cancel_run(ghost).await, Err(Error::NotFound { kind: "run", .. })));
+    assert!(matches!(s.resume_run(ghost).await, Err(Error::NotFound { kind: "run", .. })));
+    assert!(matches!(s.abort_run(ghost, "x").await, Err(Error::NotFound { kind: "run", .. })));
+    assert!(matches!(
+        s.claim_step(&StepKey::new(ghost, 0, "a", "h"), false).await,
+        Err(Error::NotFound { kind: "run", .. })
+    ));
+    assert!(matches!(
+        s.complete_step(&StepKey::new(ghost, 0, "a", "h"), Variables::new(), 1).await,
+        Err(Error::NotFound { kind: "run", .. })
+    ));
+    assert!(matches!(
+        s.fail_step(&StepKey::new(ghost, 0, "a", "h"), "e", 1).await,
+        Err(Error::NotFound { kind: "run", .. })
+    ));
+}
+
+pub async fn concurrent_claims(f: Fixture) {
+    let s = f.store;
+    let run = new_run("race");
+    s.insert_run(&run).await.unwrap();
+    let mut tasks = Vec::new();
+    for i in 0..16 {
+        let s = s.clone();
+        let key = StepKey::new(run.id, 0, "ep", format!("host-{i}"));
+        tasks.push(tokio::spawn(async move { s.claim_step(&key, false).await }));
+    }
+    let (mut claimed, mut in_flight) = (0, 0);
+    for t in tasks {
+        match t.await.unwrap().unwrap() {
+            ClaimOutcome::Claimed { .. } => claimed += 1,
+            ClaimOutcome::InFlight => in_flight += 1,
+            other => panic!("unexpected {other:?}"),
+        }
+    }
+    assert_eq!((claimed, in_flight), (1, 15));
+    let stored = s.get_run(run.id).await.unwrap().unwrap();
+    assert_eq!(stored.steps[0].handlers.len(), 1);
+    assert_eq!(stored.version, 1);
+}
+
+pub async fn concurrent_completes(f: Fixture) {
+    let s = f.store;
+    let run = new_run("fan");
+    s.insert_run(&run).await.unwrap();
+    for i in 0..16 {
+        let key = StepKey::new(run.id, 0, format!("ep-{i:02}"), "h");
+        assert!(matches!(
+            s.claim_step(&key, false).await.unwrap(),
+            ClaimOutcome::Claimed { .. }
+        ));
+    }
+    let mut tasks = Vec::new();
+    for i in 0..16 {
+        let s = s.clone();
+        let key = StepKey::new(run.id, 0, format!("ep-{i:02}"), "h");
+        let patch = vars(json!({ format!("by_{i}"): i }));
+        tasks.push(tokio::spawn(async move { s.complete_step(&key, patch, 1).await }));
+    }
+    let (mut advanced, mut recorded) = (0, 0);
+    for t in tasks {
+        match t.await.unwrap().unwrap() {
+            CompleteOutcome::Advanced { next: Some(n) } => {
+                assert_eq!(n.index, 1);
+                advanced += 1
+            }
+            CompleteOutcome::Recorded => recorded += 1,
+            other => panic!("unexpected {other:?}"),
+        }
+    }
+    assert_eq!((advanced, recorded), (1, 15));
+    let stored = s.get_run(run.id).await.unwrap().unwrap();
+    let step = &stored.steps[0];
+    assert_eq!(step.status, StepStatus::Succeeded);
+    assert_eq!(step.handlers.len(), 16);
+    assert_eq!(step.attempts, 16);
+    assert!(step.handlers.iter().all(|h| h.status == StepStatus::Succeeded));
+    // Every success was recorded: 16 claims + 16 completes.
+    assert_eq!(stored.version, 32);
+    // Every patch was kept (the run was running for all of them).
+    assert_eq!(
+        (0..16).filter(|i| stored.variables.contains_key(&format!("by_{i}"))).count(),
+        16
+    );
+}
+
+// ---------------------------------------------------------------- watching
+
+pub async fn wait_for_change(f: Fixture) {
+    let s = f.store;
+    let run = new_run("watched");
+    s.insert_run(&run).await.unwrap();
+    // Nothing changes: None after the timeout.
+    let started = std::time::Instant::now();
+    assert!(s
+        .wait_for_change(run.id, 0, Duration::from_millis(300))
+        .await
+        .unwrap()
+        .is_none());
+    assert!(started.elapsed() >= Duration::from_millis(250));
+    // A change while waiting is seen.
+    let writer = {
+        let s = s.clone();
+        let key = StepKey::new(run.id, 0, "ep", "h");
+        tokio::spawn(async move {
+            tokio::time::sleep(Duration::from_millis(300)).await;
+            s.claim_step(&key, false).await
+        })
+    };
+    let seen = s
+        .wait_for_change(run.id, 0, Duration::from_secs(10))
+        .await
+        .unwrap()
+        .expect("the claim is seen");
+    assert!(seen.version >= 1);
+    assert_eq!(seen.status, RunStatus::Running);
+    writer.await.unwrap().unwrap();
+    // An older version returns at once.
+    let quick = std::time::Instant::now();
+    assert!(s
+        .wait_for_change(run.id, 0, Duration::from_secs(10))
+        .await
+        .unwrap()
+        .is_some());
+    assert!(quick.elapsed() < Duration::from_secs(5));
+    assert!(matches!(
+        s.wait_for_change(Uuid::new_v4(), 0, Duration::from_millis(100)).await,
+        Err(Error::NotFound { kind: "run", .. })
+    ));
+}
+
+// ---------------------------------------------------------------- services, topics, logs
+
+fn service(id: &str, consumers: &[&str]) -> ServiceRecord {
+    let t = Utc.with_ymd_and_hms(2030, 5, 6, 7, 8, 9).unwrap();
+    ServiceRecord {
+        id: id.into(),
+        name: id.split('@').next().unwrap_or(id).into(),
+        host: "h".into(),
+        pid: 42,
+        events: vec!["A".into()],
+        consumers: consumers.iter().map(|c| c.to_string()).collect(),
+        transport: "in-process".into(),
+        started_at: t,
+        last_seen: t,
+    }
+}
+
+pub async fn services(f: Fixture) {
+    let s = f.store;
+    assert!(s.list_services().await.unwrap().is_empty());
+    let b = service("builder@h:2", &["build"]);
+    let a = service("agent@h:1", &["fetch"]);
+    s.register_service(&b).await.unwrap();
+    s.register_service(&a).await.unwrap();
+    assert_eq!(s.list_services().await.unwrap(), vec![a.clone(), b.clone()]);
+    let later = Utc::now();
+    s.heartbeat(&b.id, later).await.unwrap();
+    let listed = s.list_services().await.unwrap();
+    assert_eq!(listed[1].last_seen, later);
+    assert_eq!(listed[1].consumers, b.consumers);
+    assert!(matches!(
+        s.heartbeat("ghost@h:9", later).await,
+        Err(Error::NotFound { kind: "service", .. })
+    ));
+    let b2 = service("builder@h:2", &["build", "test"]);
+    s.register_service(&b2).await.unwrap();
+    assert_eq!(s.list_services().await.unwrap()[1], b2);
+    s.remove_service(&a.id).await.unwrap();
+    s.remove_service("ghost@h:9").await.unwrap();
+    assert_eq!(s.list_services().await.unwrap(), vec![b2]);
+}
+
+fn topic(name: &str, consumers: &[&str]) -> TopicRecord {
+    TopicRecord {
+        name: name.into(),
+        description: format!("{name} event"),
+        exchange: format!("Suite:{name}"),
+        message_type: format!("urn:message:Suite:{name}"),
+        schema: vec!["commit: String".into()],
+        consumers: consumers.iter().map(|c| c.to_string()).collect(),
+        updated_at: Utc.with_ymd_and_hms(2030, 1, 1, 0, 0, 0).unwrap(),
+    }
+}
+
+pub async fn topics(f: Fixture) {
+    let s = f.store;
+    assert!(s.list_topics().await.unwrap().is_empty());
+    s.upsert_topics(&[topic("Build", &["linux"])]).await.unwrap();
+    let mut newer = topic("Build", &["windows", "linux"]);
+    newer.description = "builds".into();
+    s.upsert_topics(&[newer, topic("Alpha", &["a"])])
+        .await
+        .unwrap();
+    let listed = s.list_topics().await.unwrap();
+    assert_eq!(
+        listed.iter().map(|t| t.name.as_str()).collect::<Vec<_>>(),
+        ["Alpha", "Build"]
+    );
+    assert_eq!(listed[1].consumers, ["linux", "windows"]);
+    assert_eq!(listed[1].description, "builds");
+    assert_eq!(listed[0], topic("Alpha", &["a"]));
+}
+
+fn line(run: Uuid, i: usize) -> LogRecord {
+    LogRecord {
+        run_id: run,
+        step: Some(i % 3),
+        event: Some("A".into()),
+        level: "INFO".into(),
+        message: format!("line {i}"),
+        service: "svc".into(),
+        host: "h".into(),
+        // Deliberately out of time order: the order is the order of appending.
+        timestamp: Utc::now() - chrono::Duration::seconds((i % 2) as i64),
+    }
+}
+
+pub async fn logs(f: Fixture) {
+    let s = f.store;
+    let (r1, r2) = (Uuid::new_v4(), Uuid::new_v4());
+    assert!(s.run_logs(r1, 0).await.unwrap().is_empty());
+    s.append_logs(&[]).await.unwrap();
+    let batch: Vec<_> = (0..5)
+        .map(|i| line(r1, i))
+        .chain((0..2).map(|i| line(r2, 100 + i)))
+        .collect();
+    s.append_logs(&batch).await.unwrap();
+    s.append_logs(&[line(r1, 5), line(r1, 6)]).await.unwrap();
+    let all = s.run_logs(r1, 0).await.unwrap();
+    assert_eq!(
+        all.iter().map(|l| l.message.as_str()).collect::<Vec<_>>(),
+        (0..7).map(|i| format!("line {i}")).collect::<Vec<_>>()
+    );
+    assert_eq!(all[0], batch[0]);
+    let tail = s.run_logs(r1, 5).await.unwrap();
+    assert_eq!(
+        tail.iter().map(|l| l.message.as_str()).collect::<Vec<_>>(),
+        ["line 5", "line 6"]
+    );
+    assert!(s.run_logs(r1, 7).await.unwrap().is_empty());
+    assert!(s.run_logs(r1, 100).await.unwrap().is_empty());
+    assert_eq!(s.run_logs(r2, 0).await.unwrap().len(), 2);
+}
+
+// ---------------------------------------------------------------- bad data
+
+pub async fn corrupt_document(f: Fixture) {
+    let s = f.store;
+    let good = new_run("good");
+    s.insert_run(&good).await.unwrap();
+    let id = Uuid::new_v4();
+    (f.corrupt_run)(id).await;
+    let check = |e: Error| {
+        let msg = e.to_string();
+        assert!(matches!(e, Error::Store(_)), "{msg}");
+        assert!(msg.contains("runs"), "names the collection: {msg}");
+        assert!(msg.contains(&id.to_string()), "names the id: {msg}");
+    };
+    check(s.get_run(id).await.unwrap_err());
+    check(s.list_runs(&RunFilter::default()).await.unwrap_err());
+    check(
+        s.claim_step(&StepKey::new(id, 0, "a", "h"), false)
+            .await
+            .unwrap_err(),
+    );
+    check(s.cancel_run(id).await.unwrap_err());
+    // The good run is unaffected.
+    assert_eq!(s.get_run(good.id).await.unwrap(), Some(good));
+}
+
+/// Instantiates every case as a test; `$fixture` is an async fn returning a
+/// [`Fixture`] with a fresh store.
+#[macro_export]
+macro_rules! conformance_tests {
+    ($fixture:path) => {
+        $crate::conformance_tests!(@each $fixture;
+            definitions_crud, runs_insert_get_list, chain_outcomes, fail_and_resume,
+            cancel_and_abort, concurrent_claims, concurrent_completes, wait_for_change,
+            services, topics, logs, corrupt_document);
+    };
+    (@each $fixture:path; $($name:ident),* $(,)?) => {
+        $(
+            #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+            async fn $name() {
+                store_conformance::$name($fixture().await).await;
+            }
+        )*
+    };
+}
