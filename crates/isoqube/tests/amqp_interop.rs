@@ -143,9 +143,15 @@ async fn python_client_interop() {
         );
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
-    assert_eq!(transport.message_count("interop-ping_error").await.unwrap(), 0);
     assert_eq!(
-        transport.message_count("interop-ping_skipped").await.unwrap(),
+        transport.message_count("interop-ping_error").await.unwrap(),
+        0
+    );
+    assert_eq!(
+        transport
+            .message_count("interop-ping_skipped")
+            .await
+            .unwrap(),
         0
     );
 

@@ -147,7 +147,11 @@ async fn service_topology_is_declared_and_idempotent() {
             "exchange {prefix}{ex} missing"
         );
     }
-    for q in ["topo-endpoint", "topo-endpoint_error", "topo-endpoint_skipped"] {
+    for q in [
+        "topo-endpoint",
+        "topo-endpoint_error",
+        "topo-endpoint_skipped",
+    ] {
         assert!(
             queue_count(&conn, &format!("{prefix}{q}")).await.is_some(),
             "queue {prefix}{q} missing"
@@ -269,7 +273,10 @@ async fn publish_properties_unroutable_and_missing_exchange() {
         .unwrap()
         .expect("a message");
     let p = &got.delivery.properties;
-    assert_eq!(p.content_type().as_ref().map(|s| s.as_str()), Some(CONTENT_TYPE));
+    assert_eq!(
+        p.content_type().as_ref().map(|s| s.as_str()),
+        Some(CONTENT_TYPE)
+    );
     assert_eq!(*p.delivery_mode(), Some(2));
     assert_eq!(p.message_id().as_ref().map(|s| s.as_str()), Some("m1"));
     assert_eq!(
@@ -368,7 +375,10 @@ async fn prefetch_cancel_and_requeue_on_drop() {
     let again = t.get("q").await.unwrap().unwrap();
     assert_eq!(again.message_id.as_deref(), Some("m1"));
     assert!(again.redelivered);
-    assert!(d.acker.ack().await.is_err(), "ack after the stream closed fails");
+    assert!(
+        d.acker.ack().await.is_err(),
+        "ack after the stream closed fails"
+    );
     t.delete_declared().await.unwrap();
     t.close().await.unwrap();
 }

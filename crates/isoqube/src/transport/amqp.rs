@@ -35,7 +35,6 @@ use lapin::options::{
     BasicPublishOptions, BasicQosOptions, ConfirmSelectOptions, ExchangeBindOptions,
     ExchangeDeclareOptions, QueueBindOptions, QueueDeclareOptions,
 };
-use lapin::protocol::AMQPErrorKind;
 use lapin::types::{AMQPValue, FieldTable, LongString, ShortString};
 use lapin::{
     BasicProperties, Channel, Confirmation, Connection, ConnectionProperties, ExchangeKind,
@@ -61,7 +60,6 @@ pub const DEFAULT_URL: &str = "amqp://guest:guest@127.0.0.1:5672/%2f";
 
 const REPLY_SUCCESS: u16 = 200;
 const NOT_FOUND: u16 = 404;
-const PRECONDITION_FAILED: u16 = 406;
 
 /// How to reach RabbitMQ and how to name things there.
 ///
@@ -588,20 +586,18 @@ impl LapinFailure {
 
     fn into_error(self, inner: &Inner, what: &str) -> Error {
         let code = self.code();
-        let text = match self.0.kind() {
-            lapin::ErrorKind::ProtocolError(e) => {
-                let kind = match e.kind() {
-                    AMQPErrorKind::Soft(_) | AMQPErrorKind::Hard(_) => e.get_message().to_string(),
-                };
-                kind
-            }
-            _ => self.0.to_string(),
-        };
-        let text = inner.scrub(text);
+        let text = inner.scrub(self.into_error_text());
         match code {
             Some(NOT_FOUND) => Error::Transport(format!("{what}: it does not exist ({text})")),
-            Some(PRECONDITION_FAILED) => Error::Transport(format!("{what}: {text}")),
             _ => Error::Transport(format!("{what}: {text}")),
+        }
+    }
+
+    /// The broker's reply text for protocol errors, lapin's message otherwise.
+    fn into_error_text(self) -> String {
+        match self.0.kind() {
+            lapin::ErrorKind::ProtocolError(e) => e.get_message().to_string(),
+            _ => self.0.to_string(),
         }
     }
 }
@@ -897,10 +893,18 @@ impl Transport for AmqpTransport {
                 .live(remaining)
                 .await
                 .map_err(|e| Error::Transport(format!("publishing to '{ex}' failed: {e}")))?;
-            match inner
-                .publish_once(&live, &ex, &message, properties.clone(), deadline)
-                .await
-            {
+            let attempt = tokio::time::timeout_at(
+                deadline,
+                inner.publish_once(&live, &ex, &message, properties.clone(), deadline),
+            )
+            .await
+            .unwrap_or_else(|_| {
+                Err(Error::Transport(format!(
+                    "publishing to '{ex}': no confirmation within {:?}",
+                    inner.timeout()
+                )))
+            });
+            match attempt {
                 Ok(()) => return Ok(()),
                 // The connection died under the publish: try again on the next one.
                 Err(Error::Transport(e)) if !live.alive() && Instant::now() < deadline => {
@@ -1145,15 +1149,6 @@ impl Drop for AmqpStream {
                         .await;
                 });
             }
-        }
-    }
-}
-
-impl LapinFailure {
-    fn into_error_text(self) -> String {
-        match self.0.kind() {
-            lapin::ErrorKind::ProtocolError(e) => e.get_message().to_string(),
-            _ => self.0.to_string(),
         }
     }
 }
