@@ -551,7 +551,12 @@ impl Inner {
                 ))
             })?
             .map_err(|e| {
-                LapinFailure(e).into_error(self, &format!("publishing to '{exchange}'"))
+                let failure = LapinFailure(e);
+                if failure.code() == Some(NOT_FOUND) {
+                    // deleted since it was checked: check again next time
+                    live.known_exchanges().remove(exchange.as_str());
+                }
+                failure.into_error(self, &format!("publishing to '{exchange}'"))
             })?;
         match confirmation {
             Confirmation::Ack(None) => Ok(()),
