@@ -14,8 +14,18 @@ async fn mongo_fixture() -> Fixture {
     let store = mongo_support::store("isoqube_conf").await;
     let url = mongo_support::url();
     let db = store.database_name().to_string();
+    let mut peers: Vec<Arc<dyn RunStore>> = Vec::new();
+    for _ in 0..3 {
+        // Own clients and pools, as other service processes would have.
+        peers.push(Arc::new(
+            isoqube::MongoStore::connect(&url, &db)
+                .await
+                .expect("mongo peer"),
+        ));
+    }
     Fixture {
         store: Arc::new(store),
+        peers,
         corrupt_run: Box::new(move |id| {
             let (url, db) = (url.clone(), db.clone());
             Box::pin(async move {

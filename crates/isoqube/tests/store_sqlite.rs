@@ -12,8 +12,17 @@ async fn sqlite_fixture() -> Fixture {
     let store = isoqube::SqliteStore::open(&path)
         .await
         .expect("sqlite store");
+    let mut peers: Vec<Arc<dyn isoqube::RunStore>> = Vec::new();
+    for _ in 0..3 {
+        peers.push(Arc::new(
+            isoqube::SqliteStore::open(&path)
+                .await
+                .expect("sqlite peer"),
+        ));
+    }
     Fixture {
         store: Arc::new(store),
+        peers,
         corrupt_run: Box::new(move |id| {
             let path = path.clone();
             Box::pin(async move {

@@ -30,6 +30,8 @@
 //! nothing matches, and the transition is re-applied to a fresh read (bounded,
 //! with a short jittered pause). So two callers racing on one step can never
 //! both win: of 16 instances claiming one step, exactly one gets `Claimed`.
+//! Callers in one process take turns on a run (a FIFO lock per run id), so
+//! their transitions cost no retries and none is starved by the others.
 //! When the transition changes nothing (`InFlight`, `AlreadyDone`, `NotRunning`,
 //! or an error), no write is made: the single-document read is a consistent
 //! snapshot, so the outcome is as valid as if it had been written.
@@ -66,9 +68,10 @@
 //! [`redact_url`] prints it (`user:***@host`), and driver messages are scrubbed
 //! of the password before they become errors.
 
+use std::collections::HashMap;
 use std::fmt;
 use std::sync::atomic::{AtomicU8, Ordering};
-use std::sync::Arc;
+use std::sync::{Arc, Weak};
 use std::time::Duration;
 
 use async_trait::async_trait;
@@ -161,6 +164,7 @@ pub struct MongoStore {
     redacted_url: Arc<str>,
     secrets: Arc<Vec<String>>,
     change_streams: Arc<AtomicU8>,
+    run_locks: Arc<std::sync::Mutex<HashMap<Uuid, Weak<tokio::sync::Mutex<()>>>>>,
 }
 
 impl fmt::Debug for MongoStore {
@@ -396,6 +400,7 @@ impl MongoStore {
             redacted_url: redacted,
             secrets,
             change_streams: Arc::new(AtomicU8::new(CHANGE_STREAMS_UNKNOWN)),
+            run_locks: Arc::default(),
         };
         store.prepare(&opts).await?;
         tracing::debug!(url = %store.redacted_url, database, "mongodb store ready");
@@ -522,6 +527,11 @@ impl MongoStore {
         T: Send,
     {
         let key = id.to_string();
+        // Callers in this process take turns (FIFO) on one run, so they do not
+        // waste round trips racing each other and a slow one cannot be starved;
+        // the conditional write still settles races with other processes.
+        let lock = self.run_lock(id);
+        let _turn = lock.lock().await;
         for attempt in 0..MAX_CAS_ATTEMPTS {
             let mut run = self
                 .find_run(&key)
@@ -555,6 +565,19 @@ impl MongoStore {
         Err(Error::Store(format!(
             "run {key}: still contended after {MAX_CAS_ATTEMPTS} conditional writes"
         )))
+    }
+
+    fn run_lock(&self, id: Uuid) -> Arc<tokio::sync::Mutex<()>> {
+        let mut locks = self.run_locks.lock().unwrap_or_else(|p| p.into_inner());
+        if let Some(lock) = locks.get(&id).and_then(Weak::upgrade) {
+            return lock;
+        }
+        let lock = Arc::new(tokio::sync::Mutex::new(()));
+        if locks.len() >= 256 {
+            locks.retain(|_, l| l.strong_count() > 0);
+        }
+        locks.insert(id, Arc::downgrade(&lock));
+        lock
     }
 
     async fn list_all<T: DeserializeOwned>(
@@ -886,7 +909,10 @@ impl RunStore for MongoStore {
                 d.insert("seq", *seq);
                 *seq += 1;
             }
-            d.insert("ts", bson::DateTime::from_millis(l.timestamp.timestamp_millis()));
+            d.insert(
+                "ts",
+                bson::DateTime::from_millis(l.timestamp.timestamp_millis()),
+            );
             docs.push(d);
         }
         self.logs

@@ -54,7 +54,10 @@ pub fn url() -> String {
 
 /// A database name no other test uses.
 pub fn unique_db(prefix: &str) -> String {
-    format!("{prefix}_{}", &uuid::Uuid::new_v4().simple().to_string()[..16])
+    format!(
+        "{prefix}_{}",
+        &uuid::Uuid::new_v4().simple().to_string()[..16]
+    )
 }
 
 /// A connected store on a fresh database; panics (fails the test) when the

@@ -25,7 +25,21 @@ pub type Corrupt = Box<dyn Fn(Uuid) -> Pin<Box<dyn Future<Output = ()> + Send>> 
 /// A fresh, empty store for one test, and a way to break a document in it.
 pub struct Fixture {
     pub store: Arc<dyn RunStore>,
+    /// More handles on the same data (own connections, as other processes
+    /// would have): the concurrency cases race across all of them.
+    pub peers: Vec<Arc<dyn RunStore>>,
     pub corrupt_run: Corrupt,
+}
+
+impl Fixture {
+    /// The store handle task `i` of a race uses.
+    fn handle(&self, i: usize) -> Arc<dyn RunStore> {
+        let n = self.peers.len() + 1;
+        match i % n {
+            0 => self.store.clone(),
+            k => self.peers[k - 1].clone(),
+        }
+    }
 }
 
 fn vars(v: serde_json::Value) -> Variables {
@@ -76,7 +90,11 @@ impl Mirror {
 
     async fn complete(&mut self, step: usize, ep: &str, patch: Variables) -> CompleteOutcome {
         let k = self.key(step, ep);
-        let got = self.store.complete_step(&k, patch.clone(), 1).await.unwrap();
+        let got = self
+            .store
+            .complete_step(&k, patch.clone(), 1)
+            .await
+            .unwrap();
         let want = self.model.complete(&k, patch, 1, Utc::now()).unwrap();
         assert_eq!(got, want, "complete step {step} by {ep}");
         got
@@ -134,16 +152,23 @@ pub async fn definitions_crud(f: Fixture) {
         .await
         .unwrap();
     match s.create_definition(&def3("nightly")).await {
-        Err(Error::Conflict { kind, name }) => assert_eq!((kind, name.as_str()), ("definition", "nightly")),
+        Err(Error::Conflict { kind, name }) => {
+            assert_eq!((kind, name.as_str()), ("definition", "nightly"))
+        }
         other => panic!("expected a conflict, got {other:?}"),
     }
-    assert_eq!(s.get_definition("nightly").await.unwrap(), Some(nightly.clone()));
+    assert_eq!(
+        s.get_definition("nightly").await.unwrap(),
+        Some(nightly.clone())
+    );
     let mut changed = nightly.clone().with_description("changed");
     changed.steps.push("D".into());
     s.update_definition(&changed).await.unwrap();
     assert_eq!(s.get_definition("nightly").await.unwrap(), Some(changed));
     match s.update_definition(&Definition::new("ghost", ["A"])).await {
-        Err(Error::NotFound { kind, name }) => assert_eq!((kind, name.as_str()), ("definition", "ghost")),
+        Err(Error::NotFound { kind, name }) => {
+            assert_eq!((kind, name.as_str()), ("definition", "ghost"))
+        }
         other => panic!("expected not found, got {other:?}"),
     }
     let names: Vec<_> = s
@@ -169,7 +194,8 @@ pub async fn runs_insert_get_list(f: Fixture) {
     for i in 0..6u32 {
         let mut run = new_run(if i % 2 == 0 { "even" } else { "odd" });
         // Sub-millisecond spacing: ordering must not depend on millisecond clocks.
-        run.created_at = base + chrono::Duration::microseconds(i64::from(i) * 7 + 1)
+        run.created_at = base
+            + chrono::Duration::microseconds(i64::from(i) * 7 + 1)
             + chrono::Duration::nanoseconds(123);
         run.modified_at = run.created_at;
         s.insert_run(&run).await.unwrap();
@@ -186,16 +212,26 @@ pub async fn runs_insert_get_list(f: Fixture) {
     }
     let ids = |v: Vec<Run>| v.into_iter().map(|r| r.id).collect::<Vec<_>>();
     let newest_first: Vec<Uuid> = runs.iter().rev().map(|r| r.id).collect();
-    assert_eq!(ids(s.list_runs(&RunFilter::default()).await.unwrap()), newest_first);
+    assert_eq!(
+        ids(s.list_runs(&RunFilter::default()).await.unwrap()),
+        newest_first
+    );
     // Paging with `before`.
     let page1 = s
-        .list_runs(&RunFilter { limit: 4, ..Default::default() })
+        .list_runs(&RunFilter {
+            limit: 4,
+            ..Default::default()
+        })
         .await
         .unwrap();
     assert_eq!(page1.len(), 4);
     let before = page1.last().map(|r| r.created_at);
     let page2 = s
-        .list_runs(&RunFilter { limit: 4, before, ..Default::default() })
+        .list_runs(&RunFilter {
+            limit: 4,
+            before,
+            ..Default::default()
+        })
         .await
         .unwrap();
     let mut all = ids(page1);
@@ -205,17 +241,27 @@ pub async fn runs_insert_get_list(f: Fixture) {
     s.abort_run(runs[1].id, "stopped").await.unwrap();
     s.abort_run(runs[4].id, "stopped").await.unwrap();
     let failed = s
-        .list_runs(&RunFilter { status: Some(RunStatus::Failed), ..Default::default() })
+        .list_runs(&RunFilter {
+            status: Some(RunStatus::Failed),
+            ..Default::default()
+        })
         .await
         .unwrap();
     assert_eq!(ids(failed), [runs[4].id, runs[1].id]);
     let pending = s
-        .list_runs(&RunFilter { status: Some(RunStatus::Pending), limit: 2, ..Default::default() })
+        .list_runs(&RunFilter {
+            status: Some(RunStatus::Pending),
+            limit: 2,
+            ..Default::default()
+        })
         .await
         .unwrap();
     assert_eq!(ids(pending), [runs[5].id, runs[3].id]);
     let odd = s
-        .list_runs(&RunFilter { definition: Some("odd".into()), ..Default::default() })
+        .list_runs(&RunFilter {
+            definition: Some("odd".into()),
+            ..Default::default()
+        })
         .await
         .unwrap();
     assert_eq!(ids(odd), [runs[5].id, runs[3].id, runs[1].id]);
@@ -236,11 +282,18 @@ pub async fn chain_outcomes(f: Fixture) {
     let mut m = Mirror::new(&f.store, "chain").await;
     assert!(matches!(
         m.claim(0, "a", false).await,
-        ClaimOutcome::Claimed { attempts: 0, step_count: 3, .. }
+        ClaimOutcome::Claimed {
+            attempts: 0,
+            step_count: 3,
+            ..
+        }
     ));
     assert_eq!(m.claim(0, "a", false).await, ClaimOutcome::InFlight);
     // A redelivery takes an in-flight step over.
-    assert!(matches!(m.claim(0, "a", true).await, ClaimOutcome::Claimed { .. }));
+    assert!(matches!(
+        m.claim(0, "a", true).await,
+        ClaimOutcome::Claimed { .. }
+    ));
     assert!(matches!(
         m.complete(0, "a", vars(json!({"artifact": "x.tgz"}))).await,
         CompleteOutcome::Advanced { next: Some(ref n) } if n.index == 1 && n.event == "B"
@@ -252,7 +305,10 @@ pub async fn chain_outcomes(f: Fixture) {
         ClaimOutcome::AlreadyDone { republish: Some(n) } => assert_eq!(n.index, 1),
         other => panic!("unexpected {other:?}"),
     }
-    assert!(matches!(m.claim(1, "b", false).await, ClaimOutcome::Claimed { .. }));
+    assert!(matches!(
+        m.claim(1, "b", false).await,
+        ClaimOutcome::Claimed { .. }
+    ));
     assert_eq!(
         m.claim(0, "a", true).await,
         ClaimOutcome::AlreadyDone { republish: None }
@@ -337,29 +393,51 @@ pub async fn cancel_and_abort(f: Fixture) {
     assert_eq!(m.fail(2, "c", "late").await, FailOutcome::Cancelled);
     let run = m.check().await;
     assert_eq!(run.steps[0].status, StepStatus::Cancelled);
-    assert!(matches!(s.cancel_run(run.id).await, Err(Error::InvalidState(_))));
-    assert!(matches!(s.abort_run(run.id, "x").await, Err(Error::InvalidState(_))));
+    assert!(matches!(
+        s.cancel_run(run.id).await,
+        Err(Error::InvalidState(_))
+    ));
+    assert!(matches!(
+        s.abort_run(run.id, "x").await,
+        Err(Error::InvalidState(_))
+    ));
     // A cancelled run resumes from its first unfinished step.
     let (_, next) = s.resume_run(run.id).await.unwrap();
     assert_eq!(next.index, 0);
 
     let other = new_run("aborted");
     s.insert_run(&other).await.unwrap();
-    let aborted = s.abort_run(other.id, "first publish refused").await.unwrap();
+    let aborted = s
+        .abort_run(other.id, "first publish refused")
+        .await
+        .unwrap();
     assert_eq!(aborted.status, RunStatus::Failed);
     assert_eq!(aborted.error.as_deref(), Some("first publish refused"));
-    assert!(aborted.steps.iter().all(|st| st.status == StepStatus::Skipped));
+    assert!(aborted
+        .steps
+        .iter()
+        .all(|st| st.status == StepStatus::Skipped));
 
     let ghost = Uuid::new_v4();
-    assert!(matches!(s.cancel_run(ghost).await, Err(Error::NotFound { kind: "run", .. })));
-    assert!(matches!(s.resume_run(ghost).await, Err(Error::NotFound { kind: "run", .. })));
-    assert!(matches!(s.abort_run(ghost, "x").await, Err(Error::NotFound { kind: "run", .. })));
+    assert!(matches!(
+        s.cancel_run(ghost).await,
+        Err(Error::NotFound { kind: "run", .. })
+    ));
+    assert!(matches!(
+        s.resume_run(ghost).await,
+        Err(Error::NotFound { kind: "run", .. })
+    ));
+    assert!(matches!(
+        s.abort_run(ghost, "x").await,
+        Err(Error::NotFound { kind: "run", .. })
+    ));
     assert!(matches!(
         s.claim_step(&StepKey::new(ghost, 0, "a", "h"), false).await,
         Err(Error::NotFound { kind: "run", .. })
     ));
     assert!(matches!(
-        s.complete_step(&StepKey::new(ghost, 0, "a", "h"), Variables::new(), 1).await,
+        s.complete_step(&StepKey::new(ghost, 0, "a", "h"), Variables::new(), 1)
+            .await,
         Err(Error::NotFound { kind: "run", .. })
     ));
     assert!(matches!(
@@ -369,12 +447,12 @@ pub async fn cancel_and_abort(f: Fixture) {
 }
 
 pub async fn concurrent_claims(f: Fixture) {
-    let s = f.store;
+    let s = f.store.clone();
     let run = new_run("race");
     s.insert_run(&run).await.unwrap();
     let mut tasks = Vec::new();
     for i in 0..16 {
-        let s = s.clone();
+        let s = f.handle(i);
         let key = StepKey::new(run.id, 0, "ep", format!("host-{i}"));
         tasks.push(tokio::spawn(async move { s.claim_step(&key, false).await }));
     }
@@ -392,8 +470,33 @@ pub async fn concurrent_claims(f: Fixture) {
     assert_eq!(stored.version, 1);
 }
 
+/// Racing writers on one run lose nothing: 16 endpoints claiming one step at
+/// once are all recorded (a lost update would drop a handler).
+pub async fn concurrent_claims_distinct_endpoints(f: Fixture) {
+    let s = f.store.clone();
+    for round in 0..5 {
+        let run = new_run("fan-claims");
+        s.insert_run(&run).await.unwrap();
+        let mut tasks = Vec::new();
+        for i in 0..16 {
+            let s = f.handle(i);
+            let key = StepKey::new(run.id, 0, format!("ep-{i:02}"), "h");
+            tasks.push(tokio::spawn(async move { s.claim_step(&key, false).await }));
+        }
+        for t in tasks {
+            assert!(matches!(
+                t.await.unwrap().unwrap(),
+                ClaimOutcome::Claimed { attempts: 0, .. }
+            ));
+        }
+        let stored = s.get_run(run.id).await.unwrap().unwrap();
+        assert_eq!(stored.steps[0].handlers.len(), 16, "round {round}");
+        assert_eq!(stored.version, 16, "round {round}");
+    }
+}
+
 pub async fn concurrent_completes(f: Fixture) {
-    let s = f.store;
+    let s = f.store.clone();
     let run = new_run("fan");
     s.insert_run(&run).await.unwrap();
     for i in 0..16 {
@@ -405,10 +508,12 @@ pub async fn concurrent_completes(f: Fixture) {
     }
     let mut tasks = Vec::new();
     for i in 0..16 {
-        let s = s.clone();
+        let s = f.handle(i);
         let key = StepKey::new(run.id, 0, format!("ep-{i:02}"), "h");
         let patch = vars(json!({ format!("by_{i}"): i }));
-        tasks.push(tokio::spawn(async move { s.complete_step(&key, patch, 1).await }));
+        tasks.push(tokio::spawn(async move {
+            s.complete_step(&key, patch, 1).await
+        }));
     }
     let (mut advanced, mut recorded) = (0, 0);
     for t in tasks {
@@ -427,12 +532,17 @@ pub async fn concurrent_completes(f: Fixture) {
     assert_eq!(step.status, StepStatus::Succeeded);
     assert_eq!(step.handlers.len(), 16);
     assert_eq!(step.attempts, 16);
-    assert!(step.handlers.iter().all(|h| h.status == StepStatus::Succeeded));
+    assert!(step
+        .handlers
+        .iter()
+        .all(|h| h.status == StepStatus::Succeeded));
     // Every success was recorded: 16 claims + 16 completes.
     assert_eq!(stored.version, 32);
     // Every patch was kept (the run was running for all of them).
     assert_eq!(
-        (0..16).filter(|i| stored.variables.contains_key(&format!("by_{i}"))).count(),
+        (0..16)
+            .filter(|i| stored.variables.contains_key(&format!("by_{i}")))
+            .count(),
         16
     );
 }
@@ -477,7 +587,8 @@ pub async fn wait_for_change(f: Fixture) {
         .is_some());
     assert!(quick.elapsed() < Duration::from_secs(5));
     assert!(matches!(
-        s.wait_for_change(Uuid::new_v4(), 0, Duration::from_millis(100)).await,
+        s.wait_for_change(Uuid::new_v4(), 0, Duration::from_millis(100))
+            .await,
         Err(Error::NotFound { kind: "run", .. })
     ));
 }
@@ -514,7 +625,10 @@ pub async fn services(f: Fixture) {
     assert_eq!(listed[1].consumers, b.consumers);
     assert!(matches!(
         s.heartbeat("ghost@h:9", later).await,
-        Err(Error::NotFound { kind: "service", .. })
+        Err(Error::NotFound {
+            kind: "service",
+            ..
+        })
     ));
     let b2 = service("builder@h:2", &["build", "test"]);
     s.register_service(&b2).await.unwrap();
@@ -539,7 +653,9 @@ fn topic(name: &str, consumers: &[&str]) -> TopicRecord {
 pub async fn topics(f: Fixture) {
     let s = f.store;
     assert!(s.list_topics().await.unwrap().is_empty());
-    s.upsert_topics(&[topic("Build", &["linux"])]).await.unwrap();
+    s.upsert_topics(&[topic("Build", &["linux"])])
+        .await
+        .unwrap();
     let mut newer = topic("Build", &["windows", "linux"]);
     newer.description = "builds".into();
     s.upsert_topics(&[newer, topic("Alpha", &["a"])])
@@ -629,7 +745,8 @@ macro_rules! conformance_tests {
     ($fixture:path) => {
         $crate::conformance_tests!(@each $fixture;
             definitions_crud, runs_insert_get_list, chain_outcomes, fail_and_resume,
-            cancel_and_abort, concurrent_claims, concurrent_completes, wait_for_change,
+            cancel_and_abort, concurrent_claims, concurrent_claims_distinct_endpoints,
+            concurrent_completes, wait_for_change,
             services, topics, logs, corrupt_document);
     };
     (@each $fixture:path; $($name:ident),* $(,)?) => {
