@@ -17,6 +17,9 @@
 //! * `logs.ts`: the timestamp as a BSON date, for the TTL index that expires
 //!   log lines after [`MongoOptions::log_retention`] (default 14 days).
 //!
+//! * `runs._ops`: tokens of the last transitions written, so a write whose
+//!   answer was lost (server killed mid-write) is recognised, not re-applied.
+//!
 //! A document that does not parse gives [`Error::Store`] naming the collection
 //! and the id; it never panics.
 //!
@@ -107,6 +110,14 @@ const SERVICES: &str = "services";
 const TOPICS: &str = "topics";
 const LOGS: &str = "logs";
 const COUNTERS: &str = "counters";
+
+/// The run field holding the tokens of the last transitions written.
+const OPS_FIELD: &str = "_ops";
+/// How many transition tokens a run keeps.
+const OPS_KEPT: usize = 16;
+/// How long a transition whose write got no answer waits for the server to tell
+/// whether it landed.
+const CONFIRM_PATIENCE: Duration = Duration::from_secs(60);
 
 /// Conditional writes tried per transition before giving up (transiently).
 const MAX_CAS_ATTEMPTS: u32 = 64;
@@ -503,12 +514,24 @@ impl MongoStore {
     }
 
     async fn find_run(&self, key: &str) -> Result<Option<Run>> {
+        Ok(self.find_run_ops(key).await?.map(|(run, _)| run))
+    }
+
+    /// The run and the tokens of the last transitions written to it.
+    async fn find_run_ops(&self, key: &str) -> Result<Option<(Run, Vec<Bson>)>> {
         let doc = self
             .runs
             .find_one(doc! {"_id": key})
             .await
             .map_err(|e| self.err("read run", e))?;
-        doc.map(|d| from_doc(RUNS, d, &["created_key"])).transpose()
+        let Some(mut doc) = doc else {
+            return Ok(None);
+        };
+        let ops = match doc.remove(OPS_FIELD) {
+            Some(Bson::Array(ops)) => ops,
+            _ => Vec::new(),
+        };
+        Ok(Some((from_doc(RUNS, doc, &["created_key"])?, ops)))
     }
 
     fn run_doc(run: &Run) -> Result<Document> {
@@ -521,6 +544,13 @@ impl MongoStore {
 
     /// Applies a transition to one run as a conditional write on its version;
     /// retries on a lost race, with a fresh read.
+    ///
+    /// Each call writes a token into the run (`_ops`, the last
+    /// [`OPS_KEPT`] of them). When the write fails without an answer (the
+    /// server died or the connection dropped mid-write), the token tells
+    /// whether it landed, so the outcome is never computed twice (a second
+    /// `complete` would say `Recorded` instead of `Advanced`, and the next step
+    /// would never be published).
     async fn mutate_run<T, F>(&self, id: Uuid, mut f: F) -> Result<(Run, T)>
     where
         F: FnMut(&mut Run) -> Result<T> + Send,
@@ -532,9 +562,10 @@ impl MongoStore {
         // the conditional write still settles races with other processes.
         let lock = self.run_lock(id);
         let _turn = lock.lock().await;
+        let token = Bson::String(Uuid::new_v4().simple().to_string());
         for attempt in 0..MAX_CAS_ATTEMPTS {
-            let mut run = self
-                .find_run(&key)
+            let (mut run, mut ops) = self
+                .find_run_ops(&key)
                 .await?
                 .ok_or_else(|| Error::not_found("run", key.clone()))?;
             let seen = run.version;
@@ -545,13 +576,23 @@ impl MongoStore {
             }
             let seen = i64::try_from(seen)
                 .map_err(|_| Error::Store(format!("run {key}: version out of range")))?;
-            let res = self
+            let mut doc = Self::run_doc(&run)?;
+            ops.push(token.clone());
+            let drop = ops.len().saturating_sub(OPS_KEPT);
+            doc.insert(OPS_FIELD, Bson::Array(ops.split_off(drop)));
+            match self
                 .runs
-                .replace_one(doc! {"_id": &key, "version": seen}, Self::run_doc(&run)?)
+                .replace_one(doc! {"_id": &key, "version": seen}, doc)
                 .await
-                .map_err(|e| self.err("update run", e))?;
-            if res.matched_count == 1 {
-                return Ok((run, out));
+            {
+                Ok(res) if res.matched_count == 1 => return Ok((run, out)),
+                Ok(_) => {}
+                Err(e) => {
+                    if self.landed(&key, &token, e).await? {
+                        return Ok((run, out));
+                    }
+                    continue;
+                }
             }
             // Someone else changed the run in between: back off a little, re-read.
             if attempt > 0 {
@@ -565,6 +606,33 @@ impl MongoStore {
         Err(Error::Store(format!(
             "run {key}: still contended after {MAX_CAS_ATTEMPTS} conditional writes"
         )))
+    }
+
+    /// After a write to run `key` failed with `error`, finds out whether it
+    /// landed anyway, waiting (bounded) for the server to answer again.
+    async fn landed(&self, key: &str, token: &Bson, error: mongodb::error::Error) -> Result<bool> {
+        let deadline = tokio::time::Instant::now() + CONFIRM_PATIENCE;
+        let mut delay = Duration::from_millis(100);
+        let mut last = error;
+        loop {
+            if tokio::time::Instant::now() >= deadline {
+                return Err(self.err("update run (outcome unknown)", last));
+            }
+            match self
+                .runs
+                .find_one(doc! {"_id": key})
+                .projection(doc! {OPS_FIELD: 1})
+                .await
+            {
+                Ok(Some(d)) => {
+                    return Ok(d.get_array(OPS_FIELD).is_ok_and(|ops| ops.contains(token)))
+                }
+                Ok(None) => return Ok(false),
+                Err(e) => last = e,
+            }
+            tokio::time::sleep(delay).await;
+            delay = (delay * 2).min(Duration::from_secs(2));
+        }
     }
 
     fn run_lock(&self, id: Uuid) -> Arc<tokio::sync::Mutex<()>> {
@@ -747,7 +815,7 @@ impl RunStore for MongoStore {
             .await
             .map_err(|e| self.err("list runs", e))?
         {
-            out.push(from_doc(RUNS, d, &["created_key"])?);
+            out.push(from_doc(RUNS, d, &["created_key", OPS_FIELD])?);
         }
         Ok(out)
     }
