@@ -26,7 +26,13 @@ fn key_of(nv: &MetaNameValue) -> String {
 }
 
 fn lit_str(nv: &MetaNameValue) -> syn::Result<String> {
-    match &nv.value {
+    // A literal passed through a `macro_rules!` fragment arrives wrapped in an
+    // invisible group; look through it so such macros can use our attributes.
+    let mut value = &nv.value;
+    while let Expr::Group(group) = value {
+        value = &group.expr;
+    }
+    match value {
         Expr::Lit(ExprLit {
             lit: Lit::Str(s), ..
         }) => Ok(s.value()),
@@ -127,6 +133,26 @@ fn expand_event(attr: TokenStream, item: TokenStream) -> syn::Result<TokenStream
             }
         };
     })
+}
+
+/// The retry policies a consumer can name; the call itself is checked by the
+/// compiler against `isoqube::retry`, this only gives a clear message for a typo.
+fn check_retry(v: &Expr) -> syn::Result<()> {
+    const POLICIES: [&str; 4] = ["none", "immediate", "interval", "exponential"];
+    let name = match v {
+        Expr::Call(call) => match call.func.as_ref() {
+            Expr::Path(p) => p.path.get_ident().map(|i| i.to_string()),
+            _ => None,
+        },
+        _ => None,
+    };
+    match name {
+        Some(n) if POLICIES.contains(&n.as_str()) => Ok(()),
+        _ => Err(Error::new(
+            v.span(),
+            "retry must be one of none(), immediate(n), interval(n, ms), exponential(n, min_ms, max_ms)",
+        )),
+    }
 }
 
 fn doc_comment(attrs: &[syn::Attribute]) -> String {
@@ -235,7 +261,7 @@ fn expand_consumer(attr: TokenStream, item: TokenStream) -> syn::Result<TokenStr
     let mut endpoint = None;
     let mut service: Option<String> = None;
     let mut concurrency = quote!(::isoqube::__private::default_concurrency());
-    let mut retry = quote!(none());
+    let mut retry = quote!(::core::option::Option::None);
     for nv in &args {
         match key_of(nv).as_str() {
             "endpoint" => endpoint = Some(lit_str(nv)?),
@@ -257,7 +283,8 @@ fn expand_consumer(attr: TokenStream, item: TokenStream) -> syn::Result<TokenStr
             }
             "retry" => {
                 let v = &nv.value;
-                retry = quote_spanned!(v.span()=> #v);
+                check_retry(v)?;
+                retry = quote_spanned!(v.span()=> ::core::option::Option::Some(#v));
             }
             _ => {
                 return Err(Error::new(

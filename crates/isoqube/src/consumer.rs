@@ -68,8 +68,9 @@ pub struct ConsumerRegistration {
     pub event: fn() -> &'static EventInfo,
     /// How many messages it handles at once (also the prefetch).
     pub concurrency: u16,
-    /// Its retry policy.
-    pub retry: RetryPolicy,
+    /// Its retry policy; `None` takes the service's default
+    /// ([`crate::ServiceBuilder::default_retry`]).
+    pub retry: Option<RetryPolicy>,
     /// The adapted function.
     pub handler: HandlerFn,
     /// Rust module that defines it.

@@ -103,10 +103,21 @@ fn pascal_case(segment: &str) -> String {
 /// struct Pushed { commit: String }
 /// assert_eq!(Pushed::info().name, "Pushed");
 /// ```
-pub trait Event: Serialize + DeserializeOwned + Send + Sync + 'static {
+pub trait Event: Payload + Send + Sync + 'static {
     /// The event's static facts.
     fn info() -> &'static EventInfo;
 }
+
+/// What an event's payload must be: JSON both ways (serde). Its own trait so a
+/// struct marked `#[event]` without the serde derives gets an error that says so.
+#[diagnostic::on_unimplemented(
+    message = "`{Self}` cannot be an event: its payload must derive serde's Serialize and Deserialize",
+    label = "add #[derive(serde::Serialize, serde::Deserialize)] to this struct",
+    note = "event payloads travel as JSON in the message envelope"
+)]
+pub trait Payload: Serialize + DeserializeOwned {}
+
+impl<T: Serialize + DeserializeOwned> Payload for T {}
 
 /// Link-time registration of an event (submitted by `#[event]`).
 #[derive(Debug)]

@@ -29,25 +29,31 @@
 //!
 //! Module map: [`model`] (records and transitions), [`store`] (where they live),
 //! [`transport`] (how messages move), [`envelope`] (the wire format),
-//! [`service`] (hosting consumers), [`control`] (operator actions).
+//! [`service`] (hosting consumers), [`control`] (operator actions), [`health`]
+//! (health checks and Prometheus metrics over HTTP).
 
 #![warn(missing_docs)]
 
+pub mod config;
 pub mod consumer;
 pub mod context;
 pub mod control;
 pub mod envelope;
 pub mod error;
 pub mod event;
+pub mod health;
 pub mod model;
 pub mod publish;
 pub mod registry;
 pub mod retry;
+pub mod schedule;
 pub mod service;
 pub mod store;
 pub mod telemetry;
+pub mod testing;
 pub mod transport;
 
+pub use config::Config;
 pub use consumer::{ConsumerRegistration, HandlerError};
 pub use context::StepContext;
 pub use control::Control;
@@ -94,3 +100,8 @@ pub mod __private {
     /// Compile-time check that a consumer's argument is an event.
     pub const fn assert_event<E: crate::Event>() {}
 }
+
+/// The README's code compiles (checked as a doctest).
+#[cfg(doctest)]
+#[doc = include_str!("../../../README.md")]
+pub struct ReadmeDoctests;

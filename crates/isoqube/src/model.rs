@@ -127,6 +127,12 @@ pub struct Definition {
     /// Variables every run starts with (run parameters override them).
     #[serde(default)]
     pub variables: Variables,
+    /// Lets `POST /hooks/{id}` start runs (the HTTP API).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub webhook: Option<crate::schedule::Webhook>,
+    /// When runs start by themselves.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub schedules: Vec<crate::schedule::Schedule>,
     /// When it was first saved.
     #[serde(default = "Utc::now")]
     pub created_at: DateTime<Utc>,
@@ -147,6 +153,8 @@ impl Definition {
             description: String::new(),
             steps: steps.into_iter().map(Into::into).collect(),
             variables: Variables::new(),
+            webhook: None,
+            schedules: Vec::new(),
             created_at: now,
             modified_at: now,
         }
@@ -211,7 +219,7 @@ impl Definition {
                 )));
             }
         }
-        Ok(())
+        crate::schedule::validate(self)
     }
 }
 

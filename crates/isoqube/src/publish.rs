@@ -12,6 +12,7 @@ use uuid::Uuid;
 use crate::envelope::{Envelope, HostInfo, HEADER_DEFINITION, HEADER_RUN_ID, HEADER_STEP};
 use crate::error::{Error, Result};
 use crate::event::Event;
+use crate::health::Counter;
 use crate::model::NextStep;
 use crate::registry::Registry;
 use crate::store::RunStore;
@@ -43,6 +44,7 @@ pub struct Publisher {
     registry: Arc<Registry>,
     store: Option<Arc<dyn RunStore>>,
     host: Arc<HostInfo>,
+    published: Option<Counter>,
 }
 
 /// The message being consumed when a new one is sent: its ids flow downstream.
@@ -84,7 +86,27 @@ impl Publisher {
             registry,
             store,
             host: Arc::new(HostInfo::current(service)),
+            published: None,
         }
+    }
+
+    /// A copy that counts every message it gets onto the wire in `published`
+    /// (the service gives each endpoint one for `isoqube_messages_published_total`).
+    ///
+    /// ```
+    /// # tokio::runtime::Runtime::new().unwrap().block_on(async {
+    /// use std::sync::Arc;
+    /// use isoqube::{health::Counter, InProcessTransport, Publisher, Registry};
+    /// let registry = Arc::new(Registry::linked().unwrap());
+    /// let counter = Counter::default();
+    /// let publisher = Publisher::new(Arc::new(InProcessTransport::new()), registry, None, "doc")
+    ///     .counting(counter.clone());
+    /// assert_eq!(counter.get(), 0);
+    /// # });
+    /// ```
+    pub fn counting(mut self, published: Counter) -> Self {
+        self.published = Some(published);
+        self
     }
 
     /// The transport it publishes on.
@@ -131,7 +153,9 @@ impl Publisher {
         env
     }
 
-    async fn send(&self, exchange: &str, env: &mut Envelope) -> Result<()> {
+    /// Publishes `env`; `must_route`: a message that reaches no queue is an
+    /// error (run steps) rather than dropped (events nobody subscribes to).
+    async fn send(&self, exchange: &str, env: &mut Envelope, must_route: bool) -> Result<()> {
         env.destination_address = Some(format!("isoqube://{}/{exchange}", crate::host_name()));
         let msg = OutgoingMessage {
             body: env.to_vec(),
@@ -139,7 +163,15 @@ impl Publisher {
             correlation_id: env.correlation_id.clone(),
             headers: BTreeMap::new(),
         };
-        self.transport.publish(exchange, msg).await
+        if must_route {
+            self.transport.publish(exchange, msg).await?;
+        } else {
+            self.transport.publish_event(exchange, msg).await?;
+        }
+        if let Some(c) = &self.published {
+            c.inc();
+        }
+        Ok(())
     }
 
     /// Publishes the message of a run's step: the payload is the run variables,
@@ -169,7 +201,7 @@ impl Publisher {
             HEADER_DEFINITION.into(),
             Value::String(definition.to_string()),
         );
-        self.send(&route.exchange, &mut env).await?;
+        self.send(&route.exchange, &mut env, true).await?;
         Ok(env)
     }
 
@@ -181,11 +213,9 @@ impl Publisher {
         })?;
         let mut env = self.envelope(info.message_type(), payload, parent);
         env.correlation_id = parent.correlation_id.clone();
-        match self.send(&info.exchange_name(), &mut env).await {
-            // Publish/subscribe: an event nobody subscribes to is not an error
-            // (unlike a run step, which must reach its consumer).
-            Ok(()) | Err(Error::Unroutable(_)) => Ok(env),
-            Err(e) => Err(e),
-        }
+        // Publish/subscribe: an event nobody subscribes to is not an error
+        // (unlike a run step, which must reach its consumer).
+        self.send(&info.exchange_name(), &mut env, false).await?;
+        Ok(env)
     }
 }

@@ -6,6 +6,7 @@
 //! retry policy, record the outcome, publish the next step, and only then ack.
 
 use std::future::Future;
+use std::net::SocketAddr;
 use std::panic::AssertUnwindSafe;
 use std::path::Path;
 use std::sync::Arc;
@@ -25,11 +26,13 @@ use crate::control::Control;
 use crate::envelope::{Envelope, HEADER_DEFINITION};
 use crate::error::{Error, Result};
 use crate::event::EventInfo;
+use crate::health::{EndpointMetrics, Health, HealthServer, Metrics, Readiness};
 use crate::model::{
     ClaimOutcome, CompleteOutcome, FailOutcome, NextStep, ServiceRecord, StepKey, Variables,
 };
 use crate::publish::{Parent, Publisher};
 use crate::registry::{Registry, Selection};
+use crate::retry::RetryPolicy;
 use crate::store::{RunStore, SqliteStore};
 use crate::telemetry::{spawn_log_writer, LogSink, StepScope};
 use crate::transport::{
@@ -56,6 +59,9 @@ pub struct ServiceBuilder {
     heartbeat: Duration,
     grace: Duration,
     store_patience: Duration,
+    health_addr: Option<SocketAddr>,
+    default_retry: RetryPolicy,
+    concurrency_limit: Option<u16>,
 }
 
 impl ServiceBuilder {
@@ -121,10 +127,57 @@ impl ServiceBuilder {
         self
     }
 
+    /// The retry policy of consumers that name none (default: no retry).
+    ///
+    /// ```
+    /// let b = isoqube::Service::builder("x").default_retry(isoqube::retry::interval(3, 500));
+    /// # let _ = b;
+    /// ```
+    pub fn default_retry(mut self, policy: RetryPolicy) -> Self {
+        self.default_retry = policy;
+        self
+    }
+
+    /// Caps every consumer's concurrency (and so its prefetch), e.g. for a small
+    /// machine; a consumer's own lower limit still applies. Zero is ignored.
+    pub fn concurrency_limit(mut self, limit: u16) -> Self {
+        self.concurrency_limit = (limit > 0).then_some(limit);
+        self
+    }
+
+    /// Serves `/health/live`, `/health/ready` and `/metrics` on this address
+    /// (see [`crate::health`]); port 0 picks a free port, which
+    /// [`Service::health_addr`] then tells. Unset (the default): no HTTP server.
+    /// The server stops when the service has shut down.
+    ///
+    /// ```no_run
+    /// # async fn run() -> isoqube::Result<()> {
+    /// let service = isoqube::Service::builder("linux-pool")
+    ///     .health_addr(([0, 0, 0, 0], 8080).into())
+    ///     .start()
+    ///     .await?;
+    /// println!("metrics at http://{}/metrics", service.health_addr().unwrap());
+    /// # Ok(()) }
+    /// ```
+    pub fn health_addr(mut self, addr: SocketAddr) -> Self {
+        self.health_addr = Some(addr);
+        self
+    }
+
     /// Declares the topology, records the service, and starts consuming.
     pub async fn start(self) -> Result<Service> {
+        // Step logs reach the store through a tracing layer; a program that set
+        // up no logging at all still gets them (and no console output).
+        if !tracing::dispatcher::has_been_set() {
+            crate::telemetry::init_without_console();
+        }
         let registry = Arc::new(Registry::linked()?);
         let consumers = registry.select(&self.selection)?;
+        // Bind first, so a port in use fails start-up before anything is declared.
+        let health_listener = match self.health_addr {
+            Some(addr) => Some(HealthServer::bind(addr).await?),
+            None => None,
+        };
         let transport = match self.transport {
             Some(t) => t,
             None => Arc::new(InProcessTransport::new()),
@@ -181,17 +234,29 @@ impl ServiceBuilder {
             sink,
             store_patience: self.store_patience,
         });
+        let metrics = Arc::new(Metrics::new(
+            self.name.clone(),
+            instance_id.clone(),
+            consumers.iter().map(|c| c.endpoint_name()),
+        ));
         let (shutdown_tx, shutdown_rx) = watch::channel(false);
         let endpoints = consumers
             .iter()
-            .map(|reg| {
+            .zip(metrics.endpoints())
+            .map(|(reg, metrics)| {
                 let ep = Arc::new(Endpoint {
                     shared: shared.clone(),
                     reg,
                     name: reg.endpoint_name(),
                     info: reg.event_info(),
+                    publisher: shared.publisher.clone().counting(metrics.published_counter()),
+                    metrics: metrics.clone(),
+                    retry: reg.retry.unwrap_or(self.default_retry),
+                    concurrency: self
+                        .concurrency_limit
+                        .map_or(reg.concurrency, |cap| reg.concurrency.min(cap)),
                 });
-                info!(service = %self.name, endpoint = %ep.name, event = ep.info.name, concurrency = reg.concurrency, "consuming");
+                info!(service = %self.name, endpoint = %ep.name, event = ep.info.name, concurrency = ep.concurrency, "consuming");
                 tokio::spawn(run_endpoint(ep, shutdown_rx.clone(), self.grace))
             })
             .collect();
@@ -202,6 +267,11 @@ impl ServiceBuilder {
             shutdown_rx,
         ));
         let control = Control::new(store.clone(), transport.clone())?;
+        let health = Health::new(transport.clone(), store.clone(), metrics);
+        let health_server = match health_listener {
+            Some(listener) => Some(HealthServer::start(listener, health.clone())?),
+            None => None,
+        };
         info!(service = %self.name, transport = transport.kind(), store = store.kind(), consumers = consumers.len(), "service started");
         Ok(Service {
             shared: Some(shared),
@@ -211,6 +281,8 @@ impl ServiceBuilder {
             heartbeat,
             log_writer,
             control,
+            health,
+            health_server,
         })
     }
 }
@@ -224,6 +296,8 @@ pub struct Service {
     heartbeat: JoinHandle<()>,
     log_writer: JoinHandle<()>,
     control: Control,
+    health: Health,
+    health_server: Option<HealthServer>,
 }
 
 impl Service {
@@ -237,6 +311,9 @@ impl Service {
             heartbeat: Duration::from_secs(5),
             grace: Duration::from_secs(30),
             store_patience: Duration::from_secs(30),
+            health_addr: None,
+            default_retry: RetryPolicy::None,
+            concurrency_limit: None,
         }
     }
 
@@ -250,6 +327,22 @@ impl Service {
         &self.instance_id
     }
 
+    /// Where `/health/*` and `/metrics` are served (the port actually bound),
+    /// when [`ServiceBuilder::health_addr`] was set.
+    pub fn health_addr(&self) -> Option<SocketAddr> {
+        self.health_server.as_ref().map(HealthServer::addr)
+    }
+
+    /// The service's metrics (what `/metrics` renders).
+    pub fn metrics(&self) -> &Arc<Metrics> {
+        self.health.metrics()
+    }
+
+    /// Runs the readiness checks `/health/ready` runs.
+    pub async fn readiness(&self) -> Readiness {
+        self.health.readiness().await
+    }
+
     /// Waits for SIGINT or SIGTERM, then shuts down gracefully.
     pub async fn run_until_signal(self) -> Result<()> {
         shutdown_signal().await;
@@ -258,8 +351,10 @@ impl Service {
     }
 
     /// Stops taking messages, lets in-flight steps finish (up to the grace
-    /// period), removes the service record and flushes the step log.
+    /// period), removes the service record and flushes the step log. Readiness
+    /// fails from the start; the health server stops at the end.
     pub async fn shutdown(mut self) -> Result<()> {
+        self.health.metrics().set_stopping();
         let _ = self.shutdown_tx.send(true);
         for ep in self.endpoints.drain(..) {
             if let Err(e) = ep.await {
@@ -276,6 +371,9 @@ impl Service {
         // The log writer ends once the last sink is gone: the service's and the control's.
         drop(shared);
         let _ = tokio::time::timeout(Duration::from_secs(10), &mut self.log_writer).await;
+        if let Some(server) = self.health_server.take() {
+            server.stop().await;
+        }
         info!(service = %self.instance_id, "service stopped");
         Ok(())
     }
@@ -292,6 +390,7 @@ impl Service {
 
 impl Drop for Service {
     fn drop(&mut self) {
+        self.health.metrics().set_stopping();
         let _ = self.shutdown_tx.send(true);
     }
 }
@@ -353,6 +452,13 @@ struct Endpoint {
     reg: &'static ConsumerRegistration,
     name: String,
     info: &'static EventInfo,
+    /// The service's publisher, counting into this endpoint's metrics.
+    publisher: Publisher,
+    metrics: Arc<EndpointMetrics>,
+    /// The consumer's policy, or the service default when it names none.
+    retry: RetryPolicy,
+    /// The consumer's limit, capped by the service's.
+    concurrency: u16,
 }
 
 enum Settle {
@@ -366,14 +472,10 @@ async fn run_endpoint(ep: Arc<Endpoint>, mut shutdown: watch::Receiver<bool>, gr
         if *shutdown.borrow() {
             return;
         }
-        let mut stream = match ep
-            .shared
-            .transport
-            .consume(&ep.name, ep.reg.concurrency)
-            .await
-        {
+        let mut stream = match ep.shared.transport.consume(&ep.name, ep.concurrency).await {
             Ok(s) => {
                 backoff = Duration::from_millis(100);
+                ep.metrics.set_consuming(true);
                 s
             }
             Err(e) => {
@@ -407,6 +509,7 @@ async fn run_endpoint(ep: Arc<Endpoint>, mut shutdown: watch::Receiver<bool>, gr
                 },
             }
         };
+        ep.metrics.set_consuming(false);
         if stopping {
             stream.cancel().await;
             let drained = tokio::time::timeout(grace, async {
@@ -430,6 +533,8 @@ fn header_str(v: &str) -> Value {
 
 impl Endpoint {
     async fn handle(&self, delivery: Delivery) {
+        self.metrics.record_consumed();
+        let _in_flight = self.metrics.in_flight_guard();
         let settle = self.process(&delivery.message).await;
         let settled = match settle {
             Settle::Ack => delivery.acker.ack().await,
@@ -641,7 +746,6 @@ impl Endpoint {
         parent: &Parent,
     ) -> Settle {
         match self
-            .shared
             .publisher
             .publish_step(run_id, definition, next, parent)
             .await
@@ -675,10 +779,11 @@ impl Endpoint {
         variables: Variables,
         prior: u32,
     ) -> (Result<(), HandlerError>, u32, Variables) {
-        let policy = self.reg.retry;
+        let policy = self.retry;
         let max = policy.max_attempts();
+        let started = Instant::now();
         let mut attempt = 0;
-        loop {
+        let outcome = loop {
             attempt += 1;
             let ctx = StepContext::new(ContextParts {
                 run_id: run_step.map(|r| r.0),
@@ -689,7 +794,7 @@ impl Endpoint {
                 instance: self.shared.instance.clone(),
                 variables: variables.clone(),
                 parent: Parent::of(env, &self.name),
-                publisher: Some(self.shared.publisher.clone()),
+                publisher: Some(self.publisher.clone()),
             });
             info!(attempt = prior + attempt, "step started");
             let fut = (self.reg.handler)(&env.message, ctx.clone());
@@ -704,12 +809,16 @@ impl Endpoint {
                     Err(HandlerError::new("panic", text, true))
                 }
             };
+            if result.is_err() {
+                self.metrics.record_failed_attempt();
+            }
             match result {
-                Ok(()) => return (Ok(()), attempt, ctx.take_patch()),
+                Ok(()) => break (Ok(()), attempt, ctx.take_patch()),
                 Err(e) if !e.retryable || attempt >= max => {
-                    return (Err(e), attempt, Variables::new())
+                    break (Err(e), attempt, Variables::new())
                 }
                 Err(e) => {
+                    self.metrics.record_retry();
                     let delay = policy.delay(attempt);
                     warn!(
                         attempt = prior + attempt,
@@ -718,7 +827,9 @@ impl Endpoint {
                     tokio::time::sleep(delay).await;
                 }
             }
-        }
+        };
+        self.metrics.observe_step(started.elapsed());
+        outcome
     }
 
     /// Retries a store operation on transient errors for the configured patience.
@@ -786,7 +897,10 @@ impl Endpoint {
         };
         let queue = format!("{}{suffix}", self.name);
         match self.shared.transport.publish(&queue, out).await {
-            Ok(()) => Settle::Ack,
+            Ok(()) => {
+                self.metrics.record_dead_lettered();
+                Settle::Ack
+            }
             Err(e) => {
                 error!(endpoint = %self.name, "could not move a message to {queue}, requeueing: {e}");
                 Settle::Requeue

@@ -166,12 +166,30 @@ impl<S: Subscriber> Layer<S> for StepLogLayer {
 pub fn init() {
     let filter = std::env::var("ISOQUBE_LOG")
         .or_else(|_| std::env::var("RUST_LOG"))
-        .unwrap_or_else(|_| "info,lapin=warn,mongodb=warn".to_string());
-    let filter = EnvFilter::try_new(&filter).unwrap_or_else(|e| {
+        .unwrap_or_else(|_| "info".to_string());
+    let json = std::env::var("ISOQUBE_LOG_FORMAT").is_ok_and(|f| f.eq_ignore_ascii_case("json"));
+    init_with(&filter, json);
+}
+
+/// Installs console logging with this filter (`info`, `debug,lapin=warn`, ...),
+/// as text or JSON lines, plus the [`StepLogLayer`]. The chatty client
+/// libraries are kept at `warn` unless the filter names them. Does nothing when
+/// a subscriber is already installed.
+///
+/// ```
+/// isoqube::telemetry::init_with("info", false);
+/// ```
+pub fn init_with(filter: &str, json: bool) {
+    let mut directives = filter.to_string();
+    for noisy in ["lapin", "mongodb"] {
+        if !directives.contains(noisy) {
+            directives.push_str(&format!(",{noisy}=warn"));
+        }
+    }
+    let filter = EnvFilter::try_new(&directives).unwrap_or_else(|e| {
         eprintln!("isoqube: ignoring log filter '{filter}': {e}");
         EnvFilter::new("info")
     });
-    let json = std::env::var("ISOQUBE_LOG_FORMAT").is_ok_and(|f| f.eq_ignore_ascii_case("json"));
     let registry = tracing_subscriber::registry()
         .with(filter)
         .with(StepLogLayer);
@@ -188,4 +206,43 @@ pub fn init() {
             .with(tracing_subscriber::fmt::layer().with_target(false))
             .try_init()
     };
+}
+
+/// Console logging for command-line tools: warnings and errors only (unless
+/// `ISOQUBE_LOG`/`RUST_LOG` say otherwise), on stderr, so stdout stays the
+/// command's output.
+///
+/// ```
+/// isoqube::telemetry::init_for_cli();
+/// ```
+pub fn init_for_cli() {
+    let filter = std::env::var("ISOQUBE_LOG")
+        .or_else(|_| std::env::var("RUST_LOG"))
+        .unwrap_or_else(|_| "warn,lapin=error,mongodb=error".to_string());
+    let filter = EnvFilter::try_new(&filter).unwrap_or_else(|_| EnvFilter::new("warn"));
+    let _ = tracing_subscriber::registry()
+        .with(filter)
+        .with(
+            tracing_subscriber::fmt::layer()
+                .with_target(false)
+                .with_writer(std::io::stderr),
+        )
+        .try_init();
+}
+
+/// Step logs to the store only, nothing on the console: for a process whose
+/// terminal belongs to a full-screen UI (the sample's `tui`).
+///
+/// ```
+/// isoqube::telemetry::init_without_console();
+/// ```
+pub fn init_without_console() {
+    let filter = std::env::var("ISOQUBE_LOG")
+        .or_else(|_| std::env::var("RUST_LOG"))
+        .unwrap_or_else(|_| "info,lapin=warn,mongodb=warn".to_string());
+    let filter = EnvFilter::try_new(&filter).unwrap_or_else(|_| EnvFilter::new("info"));
+    let _ = tracing_subscriber::registry()
+        .with(filter)
+        .with(StepLogLayer)
+        .try_init();
 }

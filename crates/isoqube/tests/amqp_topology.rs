@@ -408,3 +408,44 @@ async fn unreachable_broker_error_hides_the_password() {
 fn _assert_send(t: AmqpTransport) -> Arc<dyn Transport> {
     Arc::new(t)
 }
+
+/// Many publishes at once, some to an exchange nothing is bound to: each
+/// mandatory publish learns its own fate (lapin pairs a broker "return" with
+/// whichever confirmation comes next on a channel, so a shared channel could
+/// blame the wrong publisher), and events to nowhere are dropped quietly.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn concurrent_unroutable_publishes_are_told_apart() {
+    let prefix = fresh_prefix();
+    let t = Arc::new(connect(config(&prefix)).await);
+    t.declare(&Topology {
+        exchanges: vec!["bound".into(), "nowhere".into()],
+        queues: vec!["sink".into()],
+        bindings: vec![Binding::Queue {
+            source: "bound".into(),
+            queue: "sink".into(),
+        }],
+    })
+    .await
+    .unwrap();
+    let mut tasks = Vec::new();
+    for i in 0..300 {
+        let t = t.clone();
+        tasks.push(tokio::spawn(async move {
+            let id = format!("m{i}");
+            match i % 3 {
+                0 => (i, t.publish("bound", msg(&id)).await),
+                1 => (i, t.publish("nowhere", msg(&id)).await),
+                _ => (i, t.publish_event("nowhere", msg(&id)).await),
+            }
+        }));
+    }
+    for task in tasks {
+        let (i, outcome) = task.await.unwrap();
+        match (i % 3, outcome) {
+            (0, Ok(())) | (2, Ok(())) => {}
+            (1, Err(Error::Unroutable(ex))) => assert_eq!(ex, "nowhere"),
+            (kind, other) => panic!("publish {i} (kind {kind}) got {other:?}"),
+        }
+    }
+    wait_count(&t, "sink", 100).await;
+}

@@ -89,10 +89,23 @@ pub trait RunStore: Send + Sync + 'static {
     /// All registered events, by name.
     async fn list_topics(&self) -> Result<Vec<TopicRecord>>;
 
+    /// Claims due time `due` of schedule `key` (see [`crate::schedule`]): true
+    /// for exactly one caller per key and due time, and only when `due` is later
+    /// than the last claimed one. One conditional write.
+    async fn claim_tick(&self, key: &str, due: DateTime<Utc>) -> Result<bool>;
+    /// The last due time claimed for schedule `key`.
+    async fn last_tick(&self, key: &str) -> Result<Option<DateTime<Utc>>>;
+
     /// Appends step log lines.
     async fn append_logs(&self, logs: &[LogRecord]) -> Result<()>;
     /// A run's log lines in order, skipping the first `skip`.
     async fn run_logs(&self, run_id: Uuid, skip: usize) -> Result<Vec<LogRecord>>;
+
+    /// Ends the store's connections cleanly (a process calls it before it exits;
+    /// the store is not used afterwards). The default does nothing.
+    async fn close(&self) -> Result<()> {
+        Ok(())
+    }
 
     /// Waits until run `id` has a version above `seen_version` and returns it, or
     /// `None` after `timeout`. The default polls; stores with change notification

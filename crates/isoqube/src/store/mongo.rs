@@ -17,8 +17,9 @@
 //! * `logs.ts`: the timestamp as a BSON date, for the TTL index that expires
 //!   log lines after [`MongoOptions::log_retention`] (default 14 days).
 //!
-//! * `runs._ops`: tokens of the last transitions written, so a write whose
-//!   answer was lost (server killed mid-write) is recognised, not re-applied.
+//! * `runs._ops`: tokens of the last transitions written (one per write), so
+//!   a write whose answer was lost (server killed mid-write) is recognised,
+//!   not re-applied, and a cached document is matched as that very document.
 //!
 //! A document that does not parse gives [`Error::Store`] naming the collection
 //! and the id; it never panics.
@@ -39,10 +40,26 @@
 //! or an error), no write is made: the single-document read is a consistent
 //! snapshot, so the outcome is as valid as if it had been written.
 //!
-//! Round trips on the hot path, per step and endpoint without contention:
-//! `claim_step` = 1 read + 1 conditional write, `complete_step` = 1 read + 1
-//! conditional write: **4 round trips per step** (plus the batched log writes,
-//! off the message path).
+//! # Round trips
+//!
+//! A store keeps, for each run in flight, the last run document it wrote or
+//! read (shared by clones; at most [`MongoOptions::run_cache_capacity`] runs,
+//! oldest dropped first; a finished run is dropped). A transition first tries
+//! that document: apply the transition in memory, then one
+//! `replace_one({_id, version, _ops: <token of the write that made it>})`. If
+//! it matches, the document was current, so the outcome is exactly what a
+//! fresh read would have given. If it matches nothing (another process changed
+//! the run), or the transition would write nothing (`InFlight`,
+//! `AlreadyDone`, ...: a possibly stale copy cannot vouch for those), the
+//! transition is decided on a fresh read as above.
+//!
+//! So on the hot path, when one process handles consecutive steps of a run
+//! (or started it): `claim_step` = 1 conditional write, `complete_step` = 1
+//! conditional write: **2 round trips per step** (was 4: a read before each
+//! write). A run last changed by another process costs one extra round trip
+//! (the write that misses, then the read and write as before). Step log lines
+//! are batched writes off the message path. `docs/MONGO_ROUND_TRIPS.md` has
+//! the measurements.
 //!
 //! # A process dying between "record" and "publish"
 //!
@@ -71,7 +88,7 @@
 //! [`redact_url`] prints it (`user:***@host`), and driver messages are scrubbed
 //! of the password before they become errors.
 
-use std::collections::HashMap;
+use std::collections::{BTreeMap, HashMap};
 use std::fmt;
 use std::sync::atomic::{AtomicU8, Ordering};
 use std::sync::{Arc, Weak};
@@ -82,6 +99,8 @@ use chrono::{DateTime, SecondsFormat, Utc};
 use futures_util::stream::{StreamExt, TryStreamExt};
 use mongodb::bson::{self, doc, Bson, Document};
 use mongodb::error::{ErrorKind, WriteFailure};
+use mongodb::event::command::CommandEvent;
+use mongodb::event::EventHandler;
 use mongodb::options::{ClientOptions, IndexOptions, ReturnDocument};
 use mongodb::{Client, Collection, Database, IndexModel};
 use serde::de::DeserializeOwned;
@@ -107,6 +126,8 @@ pub const DEFAULT_DATABASE: &str = "isoqube";
 const RUNS: &str = "runs";
 const DEFINITIONS: &str = "definitions";
 const SERVICES: &str = "services";
+/// Last claimed due time per schedule (`definition/schedule`).
+const TICKS: &str = "schedule_ticks";
 const TOPICS: &str = "topics";
 const LOGS: &str = "logs";
 const COUNTERS: &str = "counters";
@@ -126,12 +147,16 @@ const CHANGE_STREAMS_UNKNOWN: u8 = 0;
 const CHANGE_STREAMS_YES: u8 = 1;
 const CHANGE_STREAMS_NO: u8 = 2;
 
+/// The default of [`MongoOptions::run_cache_capacity`].
+pub const DEFAULT_RUN_CACHE_CAPACITY: usize = 10_000;
+
 /// Tuning of a [`MongoStore`].
 ///
 /// ```
 /// let opts = isoqube::store::mongo::MongoOptions::default();
 /// assert_eq!(opts.server_selection_timeout, std::time::Duration::from_secs(5));
 /// assert_eq!(opts.log_retention, std::time::Duration::from_secs(14 * 24 * 3600));
+/// assert_eq!(opts.run_cache_capacity, 10_000);
 /// ```
 #[derive(Debug, Clone, PartialEq)]
 pub struct MongoOptions {
@@ -142,6 +167,11 @@ pub struct MongoOptions {
     pub log_retention: Duration,
     /// Shown in the server's logs and `currentOp`.
     pub app_name: String,
+    /// How many runs in flight keep their last known document in memory, so a
+    /// step transition is one conditional write instead of a read and a write
+    /// (see "Round trips" in the module docs). The oldest entry is dropped
+    /// when full; `0` turns the cache off.
+    pub run_cache_capacity: usize,
 }
 
 impl Default for MongoOptions {
@@ -150,6 +180,7 @@ impl Default for MongoOptions {
             server_selection_timeout: Duration::from_secs(5),
             log_retention: Duration::from_secs(14 * 24 * 3600),
             app_name: "isoqube".to_string(),
+            run_cache_capacity: DEFAULT_RUN_CACHE_CAPACITY,
         }
     }
 }
@@ -176,6 +207,64 @@ pub struct MongoStore {
     secrets: Arc<Vec<String>>,
     change_streams: Arc<AtomicU8>,
     run_locks: Arc<std::sync::Mutex<HashMap<Uuid, Weak<tokio::sync::Mutex<()>>>>>,
+    run_cache: Arc<std::sync::Mutex<RunCache>>,
+}
+
+/// The last document this process wrote or read for each run in flight
+/// (bounded; the oldest entry goes first). Only ever a starting point for a
+/// conditional write, never an answer by itself: see "Round trips" in the
+/// module docs.
+#[derive(Debug, Default)]
+struct RunCache {
+    capacity: usize,
+    /// Bumped on every insertion, so `order` is oldest first.
+    stamp: u64,
+    entries: HashMap<Uuid, (u64, Document)>,
+    order: BTreeMap<u64, Uuid>,
+}
+
+impl RunCache {
+    fn new(capacity: usize) -> Self {
+        RunCache {
+            capacity,
+            ..RunCache::default()
+        }
+    }
+
+    fn get(&self, id: Uuid) -> Option<Document> {
+        self.entries.get(&id).map(|(_, doc)| doc.clone())
+    }
+
+    /// Keeps `doc` as run `id`'s latest document, or drops the entry when the
+    /// run is finished (no more step transitions are expected).
+    fn put(&mut self, id: Uuid, doc: Document, finished: bool) {
+        if finished || self.capacity == 0 {
+            self.remove(id);
+            return;
+        }
+        self.stamp += 1;
+        if let Some((old, _)) = self.entries.insert(id, (self.stamp, doc)) {
+            self.order.remove(&old);
+        }
+        self.order.insert(self.stamp, id);
+        while self.entries.len() > self.capacity {
+            let Some((_, oldest)) = self.order.pop_first() else {
+                break;
+            };
+            self.entries.remove(&oldest);
+        }
+    }
+
+    fn remove(&mut self, id: Uuid) {
+        if let Some((stamp, _)) = self.entries.remove(&id) {
+            self.order.remove(&stamp);
+        }
+    }
+
+    #[cfg(test)]
+    fn len(&self) -> usize {
+        self.entries.len()
+    }
 }
 
 impl fmt::Debug for MongoStore {
@@ -376,6 +465,28 @@ impl MongoStore {
 
     /// [`MongoStore::connect`] with explicit [`MongoOptions`].
     pub async fn connect_with(url: &str, database: &str, opts: MongoOptions) -> Result<Self> {
+        Self::connect_inner(url, database, opts, None).await
+    }
+
+    /// [`MongoStore::connect_with`], with the driver's command monitoring sent to
+    /// `handler` (every command the client sends to the server). For tests that
+    /// count round trips; not part of the supported API.
+    #[doc(hidden)]
+    pub async fn connect_with_command_events(
+        url: &str,
+        database: &str,
+        opts: MongoOptions,
+        handler: EventHandler<CommandEvent>,
+    ) -> Result<Self> {
+        Self::connect_inner(url, database, opts, Some(handler)).await
+    }
+
+    async fn connect_inner(
+        url: &str,
+        database: &str,
+        opts: MongoOptions,
+        command_events: Option<EventHandler<CommandEvent>>,
+    ) -> Result<Self> {
         let redacted: Arc<str> = redact_url(url).into();
         let secrets = Arc::new(url_secrets(url));
         validate_database_name(database)?;
@@ -392,6 +503,9 @@ impl MongoStore {
         options.connect_timeout = Some(opts.server_selection_timeout);
         if options.app_name.is_none() {
             options.app_name = Some(opts.app_name.clone());
+        }
+        if command_events.is_some() {
+            options.command_event_handler = command_events;
         }
         let client = Client::with_options(options).map_err(|e| {
             Error::Config(format!(
@@ -412,6 +526,9 @@ impl MongoStore {
             secrets,
             change_streams: Arc::new(AtomicU8::new(CHANGE_STREAMS_UNKNOWN)),
             run_locks: Arc::default(),
+            run_cache: Arc::new(std::sync::Mutex::new(RunCache::new(
+                opts.run_cache_capacity,
+            ))),
         };
         store.prepare(&opts).await?;
         tracing::debug!(url = %store.redacted_url, database, "mongodb store ready");
@@ -514,24 +631,18 @@ impl MongoStore {
     }
 
     async fn find_run(&self, key: &str) -> Result<Option<Run>> {
-        Ok(self.find_run_ops(key).await?.map(|(run, _)| run))
+        match self.read_run_doc(key).await? {
+            Some(doc) => Ok(Some(split_run_doc(doc)?.0)),
+            None => Ok(None),
+        }
     }
 
-    /// The run and the tokens of the last transitions written to it.
-    async fn find_run_ops(&self, key: &str) -> Result<Option<(Run, Vec<Bson>)>> {
-        let doc = self
-            .runs
+    /// The run's document as stored (one round trip).
+    async fn read_run_doc(&self, key: &str) -> Result<Option<Document>> {
+        self.runs
             .find_one(doc! {"_id": key})
             .await
-            .map_err(|e| self.err("read run", e))?;
-        let Some(mut doc) = doc else {
-            return Ok(None);
-        };
-        let ops = match doc.remove(OPS_FIELD) {
-            Some(Bson::Array(ops)) => ops,
-            _ => Vec::new(),
-        };
-        Ok(Some((from_doc(RUNS, doc, &["created_key"])?, ops)))
+            .map_err(|e| self.err("read run", e))
     }
 
     fn run_doc(run: &Run) -> Result<Document> {
@@ -545,12 +656,22 @@ impl MongoStore {
     /// Applies a transition to one run as a conditional write on its version;
     /// retries on a lost race, with a fresh read.
     ///
-    /// Each call writes a token into the run (`_ops`, the last
-    /// [`OPS_KEPT`] of them). When the write fails without an answer (the
-    /// server died or the connection dropped mid-write), the token tells
-    /// whether it landed, so the outcome is never computed twice (a second
-    /// `complete` would say `Recorded` instead of `Advanced`, and the next step
-    /// would never be published).
+    /// The first try starts from the run's cached document (the last one this
+    /// process wrote or read), when there is one: a single conditional write,
+    /// filtered on the version *and* the token of the write that made that
+    /// document. Only a transition that writes is tried that way, and only an
+    /// acknowledged match (or a token found after a lost answer) counts as
+    /// done; anything else (no match, a transition that writes nothing, an
+    /// error) is decided again on a fresh read, exactly as without a cache.
+    ///
+    /// Each write carries a token of its own into the run (`_ops`, the last
+    /// [`OPS_KEPT`] of them). When a write fails without an answer (the server
+    /// died or the connection dropped mid-write), its token tells whether it
+    /// landed, so the outcome is never computed twice (a second `complete`
+    /// would say `Recorded` instead of `Advanced`, and the next step would
+    /// never be published). A write that was not found landed but shows up on
+    /// a later read of this call (it was still in flight when checked) is
+    /// recognised by its token too, and its outcome returned.
     async fn mutate_run<T, F>(&self, id: Uuid, mut f: F) -> Result<(Run, T)>
     where
         F: FnMut(&mut Run) -> Result<T> + Send,
@@ -562,37 +683,56 @@ impl MongoStore {
         // the conditional write still settles races with other processes.
         let lock = self.run_lock(id);
         let _turn = lock.lock().await;
-        let token = Bson::String(Uuid::new_v4().simple().to_string());
+        // Writes of this call whose answer was lost and that were not found
+        // landed when checked: (token, run as written, outcome).
+        let mut unanswered: Vec<(Bson, Run, T)> = Vec::new();
+
+        if let Some((mut run, ops)) = self.cached_run(id) {
+            let seen = run.version;
+            if let Ok(out) = f(&mut run) {
+                if run.version != seen {
+                    let mut filter = doc! {"_id": &key, "version": version_i64(&key, seen)?};
+                    if let Some(last) = ops.last() {
+                        // The token of the write that made the cached document:
+                        // the match is that very document, not just its version.
+                        filter.insert(OPS_FIELD, last.clone());
+                    }
+                    if let Some(done) = self
+                        .write_run(id, &key, filter, run, out, ops, &mut unanswered)
+                        .await?
+                    {
+                        return Ok(done);
+                    }
+                }
+            }
+            // Stale, or an outcome that writes nothing (which a stale copy
+            // cannot vouch for): decide on a fresh read.
+        }
+
         for attempt in 0..MAX_CAS_ATTEMPTS {
-            let (mut run, mut ops) = self
-                .find_run_ops(&key)
+            let stored = self
+                .read_run_doc(&key)
                 .await?
                 .ok_or_else(|| Error::not_found("run", key.clone()))?;
+            let (mut run, ops) = split_run_doc(stored.clone())?;
+            self.cache_put(id, stored, run.status.is_finished());
+            if let Some(pos) = unanswered.iter().position(|(t, _, _)| ops.contains(t)) {
+                // A write of this call landed after all.
+                let (_, run, out) = unanswered.swap_remove(pos);
+                return Ok((run, out));
+            }
             let seen = run.version;
             let out = f(&mut run)?;
             if run.version == seen {
                 // Nothing changed: the read was a consistent snapshot.
                 return Ok((run, out));
             }
-            let seen = i64::try_from(seen)
-                .map_err(|_| Error::Store(format!("run {key}: version out of range")))?;
-            let mut doc = Self::run_doc(&run)?;
-            ops.push(token.clone());
-            let drop = ops.len().saturating_sub(OPS_KEPT);
-            doc.insert(OPS_FIELD, Bson::Array(ops.split_off(drop)));
-            match self
-                .runs
-                .replace_one(doc! {"_id": &key, "version": seen}, doc)
-                .await
+            let filter = doc! {"_id": &key, "version": version_i64(&key, seen)?};
+            if let Some(done) = self
+                .write_run(id, &key, filter, run, out, ops, &mut unanswered)
+                .await?
             {
-                Ok(res) if res.matched_count == 1 => return Ok((run, out)),
-                Ok(_) => {}
-                Err(e) => {
-                    if self.landed(&key, &token, e).await? {
-                        return Ok((run, out));
-                    }
-                    continue;
-                }
+                return Ok(done);
             }
             // Someone else changed the run in between: back off a little, re-read.
             if attempt > 0 {
@@ -606,6 +746,72 @@ impl MongoStore {
         Err(Error::Store(format!(
             "run {key}: still contended after {MAX_CAS_ATTEMPTS} conditional writes"
         )))
+    }
+
+    /// One conditional write of `run` (a transition of the document whose
+    /// tokens are `ops`) where `filter` matches, with a new token. `Some` when
+    /// it was applied (acknowledged, or its token found after a lost answer);
+    /// `None` when it matched nothing, or got no answer and was not found
+    /// (then it joins `unanswered`). The cache follows what is known: the
+    /// written document when applied, nothing otherwise.
+    #[allow(clippy::too_many_arguments)]
+    async fn write_run<T>(
+        &self,
+        id: Uuid,
+        key: &str,
+        filter: Document,
+        run: Run,
+        out: T,
+        mut ops: Vec<Bson>,
+        unanswered: &mut Vec<(Bson, Run, T)>,
+    ) -> Result<Option<(Run, T)>> {
+        let token = Bson::String(Uuid::new_v4().simple().to_string());
+        let mut doc = Self::run_doc(&run)?;
+        ops.push(token.clone());
+        let drop = ops.len().saturating_sub(OPS_KEPT);
+        doc.insert(OPS_FIELD, Bson::Array(ops.split_off(drop)));
+        let applied = match self.runs.replace_one(filter, &doc).await {
+            Ok(res) => res.matched_count == 1,
+            Err(e) => {
+                self.cache_remove(id);
+                if !self.landed(key, &token, e).await? {
+                    unanswered.push((token, run, out));
+                    return Ok(None);
+                }
+                true
+            }
+        };
+        if !applied {
+            self.cache_remove(id);
+            return Ok(None);
+        }
+        self.cache_put(id, doc, run.status.is_finished());
+        Ok(Some((run, out)))
+    }
+
+    /// The run's cached document, parsed; `None` when there is none (or it
+    /// does not parse, which a fresh read will report).
+    fn cached_run(&self, id: Uuid) -> Option<(Run, Vec<Bson>)> {
+        let doc = self
+            .run_cache
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .get(id)?;
+        split_run_doc(doc).ok()
+    }
+
+    fn cache_put(&self, id: Uuid, doc: Document, finished: bool) {
+        self.run_cache
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .put(id, doc, finished);
+    }
+
+    fn cache_remove(&self, id: Uuid) {
+        self.run_cache
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .remove(id);
     }
 
     /// After a write to run `key` failed with `error`, finds out whether it
@@ -688,6 +894,21 @@ impl MongoStore {
             tokio::time::sleep(Duration::from_millis(50)).await;
         }
     }
+}
+
+/// A run document as the run and the tokens of the last transitions written
+/// to it.
+fn split_run_doc(mut doc: Document) -> Result<(Run, Vec<Bson>)> {
+    let ops = match doc.remove(OPS_FIELD) {
+        Some(Bson::Array(ops)) => ops,
+        _ => Vec::new(),
+    };
+    Ok((from_doc(RUNS, doc, &["created_key"])?, ops))
+}
+
+/// A run version as stored (BSON has no unsigned integers).
+fn version_i64(key: &str, version: u64) -> Result<i64> {
+    i64::try_from(version).map_err(|_| Error::Store(format!("run {key}: version out of range")))
 }
 
 fn validate_database_name(name: &str) -> Result<()> {
@@ -779,8 +1000,13 @@ impl RunStore for MongoStore {
     }
 
     async fn insert_run(&self, run: &Run) -> Result<()> {
-        match self.runs.insert_one(Self::run_doc(run)?).await {
-            Ok(_) => Ok(()),
+        let doc = Self::run_doc(run)?;
+        match self.runs.insert_one(&doc).await {
+            Ok(_) => {
+                // Whoever started the run often handles its first step too.
+                self.cache_put(run.id, doc, run.status.is_finished());
+                Ok(())
+            }
             Err(e) if is_duplicate_key(&e) => Err(Error::conflict("run", run.id.to_string())),
             Err(e) => Err(self.err("insert run", e)),
         }
@@ -896,6 +1122,46 @@ impl RunStore for MongoStore {
             .await
             .map_err(|e| self.err("remove service", e))?;
         Ok(())
+    }
+
+    async fn close(&self) -> Result<()> {
+        // Ends the server sessions now: left to `Drop`, the driver spawns that
+        // work on a runtime that may be shutting down (and panics there).
+        self.db.client().clone().shutdown().immediate(true).await;
+        Ok(())
+    }
+
+    async fn claim_tick(&self, key: &str, due: DateTime<Utc>) -> Result<bool> {
+        let ticks = self.db.collection::<Document>(TICKS);
+        let due_ms = due.timestamp_millis();
+        // Move an older tick forward; else create the first one. Two claimants
+        // of a new key meet at the unique _id: one insert wins.
+        let moved = ticks
+            .update_one(
+                doc! {"_id": key, "due_ms": {"$lt": due_ms}},
+                doc! {"$set": {"due_ms": due_ms}},
+            )
+            .await
+            .map_err(|e| self.err("claim schedule tick", e))?;
+        if moved.matched_count == 1 {
+            return Ok(true);
+        }
+        match ticks.insert_one(doc! {"_id": key, "due_ms": due_ms}).await {
+            Ok(_) => Ok(true),
+            Err(e) if is_duplicate_key(&e) => Ok(false),
+            Err(e) => Err(self.err("claim schedule tick", e)),
+        }
+    }
+
+    async fn last_tick(&self, key: &str) -> Result<Option<DateTime<Utc>>> {
+        let ticks = self.db.collection::<Document>(TICKS);
+        let found = ticks
+            .find_one(doc! {"_id": key})
+            .await
+            .map_err(|e| self.err("read schedule tick", e))?;
+        Ok(found
+            .and_then(|d| d.get_i64("due_ms").ok())
+            .and_then(DateTime::from_timestamp_millis))
     }
 
     async fn list_services(&self) -> Result<Vec<ServiceRecord>> {
@@ -1110,6 +1376,34 @@ mod tests {
             .await
             .unwrap_err();
         assert!(matches!(e, Error::Config(_)), "{e}");
+    }
+
+    #[test]
+    fn run_cache_is_bounded_and_forgets_finished_runs() {
+        let ids: Vec<Uuid> = (0..4).map(|_| Uuid::new_v4()).collect();
+        let mut cache = RunCache::new(3);
+        for (i, id) in ids.iter().enumerate() {
+            cache.put(*id, doc! {"n": i as i64}, false);
+        }
+        // The oldest went first.
+        assert_eq!(cache.len(), 3);
+        assert!(cache.get(ids[0]).is_none());
+        // Updating an entry makes it the newest.
+        cache.put(ids[1], doc! {"n": 10_i64}, false);
+        cache.put(ids[0], doc! {"n": 0_i64}, false);
+        assert!(cache.get(ids[2]).is_none(), "ids[2] was the oldest");
+        assert_eq!(cache.get(ids[1]), Some(doc! {"n": 10_i64}));
+        assert_eq!(cache.order.len(), cache.entries.len());
+        // A finished run is dropped, not stored.
+        cache.put(ids[1], doc! {"n": 11_i64}, true);
+        assert!(cache.get(ids[1]).is_none());
+        assert_eq!(cache.order.len(), cache.entries.len());
+        cache.remove(ids[3]);
+        assert_eq!(cache.len(), 1);
+        // Capacity 0: off.
+        let mut off = RunCache::new(0);
+        off.put(ids[0], doc! {}, false);
+        assert_eq!(off.len(), 0);
     }
 
     #[test]

@@ -1,14 +1,37 @@
 //! The embedded store: one SQLite file (default `./isoqube.db`) holding JSON
 //! documents, with the run transitions done in `BEGIN IMMEDIATE` transactions
+//! (one per group of operations waiting, see `spawn_connection_thread`)
 //! so several processes can share the file safely.
+//!
+//! # Step transitions and the run cache
+//!
+//! The rules of a run live in [`crate::model::Run`]. A transition reads the
+//! run's document, applies the rule in memory and writes the document back,
+//! inside the write transaction, so nothing else (no other process sharing the
+//! file) can change the run in between.
+//!
+//! The store keeps, for each run in flight, the last document it wrote (and
+//! the run it was serialised from; at most [`RUN_CACHE_CAPACITY`] runs, oldest
+//! dropped first, a finished run dropped). A transition first applies the rule
+//! to that cached run and writes the result with
+//! `UPDATE runs ... WHERE id = ? AND doc = <the cached document>`: if that
+//! matches, the stored document was exactly the cached one, so the outcome is
+//! the one a fresh read would have given, without the read and the JSON parse.
+//! If it matches nothing (another process, or another store handle on the same
+//! file, changed the run; or a write of this handle was rolled back), the
+//! transition is decided again on a fresh read, as without a cache. A stale
+//! cache entry can therefore only cost time, never a wrong outcome.
 
+use std::collections::{BTreeMap, HashMap};
+use std::panic::AssertUnwindSafe;
 use std::path::{Path, PathBuf};
-use std::sync::{Arc, Mutex};
+use std::sync::mpsc;
 
 use async_trait::async_trait;
 use chrono::{DateTime, SecondsFormat, Utc};
-use rusqlite::{params, Connection, OptionalExtension, TransactionBehavior};
+use rusqlite::{params, Connection, OptionalExtension};
 use serde::de::DeserializeOwned;
+use tokio::sync::oneshot;
 use uuid::Uuid;
 
 use super::{merge_topic, RunStore};
@@ -34,6 +57,7 @@ CREATE TABLE IF NOT EXISTS topics (name TEXT PRIMARY KEY, doc TEXT NOT NULL);
 CREATE TABLE IF NOT EXISTS logs (
     seq INTEGER PRIMARY KEY AUTOINCREMENT, run_id TEXT NOT NULL, doc TEXT NOT NULL);
 CREATE INDEX IF NOT EXISTS logs_by_run ON logs(run_id, seq);
+CREATE TABLE IF NOT EXISTS schedule_ticks (key TEXT PRIMARY KEY, due_ms INTEGER NOT NULL);
 ";
 
 /// The embedded store. Cloning shares the connection.
@@ -49,8 +73,172 @@ CREATE INDEX IF NOT EXISTS logs_by_run ON logs(run_id, seq);
 /// ```
 #[derive(Clone)]
 pub struct SqliteStore {
-    conn: Arc<Mutex<Connection>>,
+    jobs: mpsc::Sender<Job>,
     path: PathBuf,
+}
+
+/// Work for the connection's thread. It is given the connection (and the run
+/// cache) inside the thread's write transaction (or the error that prevented
+/// opening one) and returns how to answer its caller once that transaction is
+/// committed (or with the error that prevented the commit).
+type Job = Box<dyn FnOnce(std::result::Result<&mut Db, &str>) -> Reply + Send>;
+type Reply = Box<dyn FnOnce(Option<&str>) + Send>;
+
+/// What the connection's thread owns.
+struct Db {
+    conn: Connection,
+    runs: RunCache,
+}
+
+/// Runs kept in [`RunCache`], at most.
+pub const RUN_CACHE_CAPACITY: usize = 2048;
+
+/// A run's last document as this store wrote it, and the run it was
+/// serialised from.
+struct CachedRun {
+    run: Run,
+    doc: String,
+}
+
+/// The last document this store wrote for each run in flight (bounded; the
+/// oldest entry goes first). Only ever a starting point for a write that is
+/// conditional on the stored document being this very one: see the module docs.
+#[derive(Default)]
+struct RunCache {
+    capacity: usize,
+    /// Bumped on every insertion, so `order` is oldest first.
+    stamp: u64,
+    entries: HashMap<Uuid, (u64, CachedRun)>,
+    order: BTreeMap<u64, Uuid>,
+}
+
+impl RunCache {
+    fn new(capacity: usize) -> Self {
+        RunCache {
+            capacity,
+            ..RunCache::default()
+        }
+    }
+
+    /// Takes run `id`'s entry out (a transition puts back what it writes).
+    fn take(&mut self, id: Uuid) -> Option<CachedRun> {
+        let (stamp, entry) = self.entries.remove(&id)?;
+        self.order.remove(&stamp);
+        Some(entry)
+    }
+
+    /// Keeps `doc` (serialised from `run`) as run `id`'s latest document, or
+    /// drops the entry when the run is finished (no more step transitions are
+    /// expected).
+    fn put(&mut self, run: Run, doc: String) {
+        let id = run.id;
+        if run.status.is_finished() || self.capacity == 0 {
+            self.take(id);
+            return;
+        }
+        self.stamp += 1;
+        if let Some((old, _)) = self
+            .entries
+            .insert(id, (self.stamp, CachedRun { run, doc }))
+        {
+            self.order.remove(&old);
+        }
+        self.order.insert(self.stamp, id);
+        while self.entries.len() > self.capacity {
+            let Some((_, oldest)) = self.order.pop_first() else {
+                break;
+            };
+            self.entries.remove(&oldest);
+        }
+    }
+
+    #[cfg(test)]
+    fn len(&self) -> usize {
+        self.entries.len()
+    }
+}
+
+/// Jobs committed together, at most.
+const GROUP_COMMIT: usize = 64;
+
+/// The thread that owns the connection. It takes the jobs waiting (up to
+/// [`GROUP_COMMIT`]), runs them in one `BEGIN IMMEDIATE` transaction (a job that
+/// writes several statements does so in its own savepoint, so a failed job undoes
+/// only itself), commits, and only then answers the callers: one commit for many
+/// step transitions instead of one each, and no caller is told "done" before its
+/// change is committed. Callers never contend for the connection. The thread
+/// ends, closing the connection, once every handle is dropped.
+fn spawn_connection_thread(conn: Connection, path: &Path) -> Result<mpsc::Sender<Job>> {
+    let (tx, rx) = mpsc::channel::<Job>();
+    let mut db = Db {
+        conn,
+        runs: RunCache::new(RUN_CACHE_CAPACITY),
+    };
+    std::thread::Builder::new()
+        .name("isoqube-sqlite".into())
+        .spawn(move || {
+            let mut batch: Vec<Job> = Vec::with_capacity(GROUP_COMMIT);
+            while let Ok(first) = rx.recv() {
+                batch.push(first);
+                while batch.len() < GROUP_COMMIT {
+                    match rx.try_recv() {
+                        Ok(job) => batch.push(job),
+                        Err(_) => break,
+                    }
+                }
+                run_group(&mut db, &mut batch);
+            }
+        })
+        .map_err(|e| {
+            Error::Store(format!(
+                "cannot start the store thread for {}: {e}",
+                path.display()
+            ))
+        })?;
+    Ok(tx)
+}
+
+/// Runs `batch` in one write transaction and answers every job after the commit.
+fn run_group(db: &mut Db, batch: &mut Vec<Job>) {
+    if let Err(e) = db.conn.execute_batch("BEGIN IMMEDIATE") {
+        let msg = format!("sqlite: cannot begin a transaction: {e}");
+        for job in batch.drain(..) {
+            job(Err(&msg))(None);
+        }
+        return;
+    }
+    // Replies of jobs whose writes are committed or lost, with what to tell them.
+    let mut settled: Vec<(Reply, Option<String>)> = Vec::with_capacity(batch.len());
+    let mut pending: Vec<Reply> = Vec::with_capacity(batch.len());
+    let mut jobs = batch.drain(..);
+    while let Some(job) = jobs.next() {
+        pending.push(job(Ok(&mut *db)));
+        let conn = &db.conn;
+        if conn.is_autocommit() {
+            // An error (I/O, disk full...) rolled the whole transaction back: the
+            // jobs so far lost their writes. Go on in a fresh transaction.
+            let lost = "sqlite: the transaction was rolled back by an error".to_string();
+            settled.extend(pending.drain(..).map(|r| (r, Some(lost.clone()))));
+            if let Err(e) = conn.execute_batch("BEGIN IMMEDIATE") {
+                let msg = format!("sqlite: cannot begin a transaction: {e}");
+                settled.extend(jobs.by_ref().map(|job| (job(Err(&msg)), None)));
+                break;
+            }
+        }
+    }
+    if !db.conn.is_autocommit() {
+        let failed = match db.conn.execute_batch("COMMIT") {
+            Ok(()) => None,
+            Err(e) => {
+                let _ = db.conn.execute_batch("ROLLBACK");
+                Some(format!("sqlite: cannot commit: {e}"))
+            }
+        };
+        settled.extend(pending.drain(..).map(|r| (r, failed.clone())));
+    }
+    for (reply, failed) in settled {
+        reply(failed.as_deref());
+    }
 }
 
 fn db_err(e: rusqlite::Error) -> Error {
@@ -72,8 +260,8 @@ fn from_doc<T: DeserializeOwned>(collection: &str, id: &str, doc: &str) -> Resul
 
 impl SqliteStore {
     /// Opens (creating if needed) the store file at `path`.
-    pub async fn open(path: &Path) -> Result<Self> {
-        let path = path.to_path_buf();
+    pub async fn open(path: impl AsRef<Path>) -> Result<Self> {
+        let path = path.as_ref().to_path_buf();
         let p = path.clone();
         let conn = tokio::task::spawn_blocking(move || -> Result<Connection> {
             if let Some(dir) = p.parent().filter(|d| !d.as_os_str().is_empty()) {
@@ -89,16 +277,19 @@ impl SqliteStore {
                 .map_err(db_err)?;
             conn.pragma_update(None, "synchronous", "NORMAL")
                 .map_err(db_err)?;
+            // Statement journals (the undo of a savepoint inside the group's
+            // transaction) in memory rather than in a temporary file created
+            // and deleted per savepoint; they are never needed after a crash.
+            conn.pragma_update(None, "temp_store", "MEMORY")
+                .map_err(db_err)?;
             conn.execute_batch(SCHEMA)
                 .map_err(|e| Error::Store(format!("cannot prepare {}: {e}", p.display())))?;
             Ok(conn)
         })
         .await
         .map_err(|e| Error::Store(format!("store task failed: {e}")))??;
-        Ok(SqliteStore {
-            conn: Arc::new(Mutex::new(conn)),
-            path,
-        })
+        let jobs = spawn_connection_thread(conn, &path)?;
+        Ok(SqliteStore { jobs, path })
     }
 
     /// The file it uses.
@@ -111,39 +302,83 @@ impl SqliteStore {
         T: Send + 'static,
         F: FnOnce(&mut Connection) -> Result<T> + Send + 'static,
     {
-        let conn = self.conn.clone();
-        tokio::task::spawn_blocking(move || {
-            let mut guard = conn.lock().unwrap_or_else(|p| p.into_inner());
-            f(&mut guard)
-        })
-        .await
-        .map_err(|e| Error::Store(format!("store task failed: {e}")))?
+        self.with_db(move |db| f(&mut db.conn)).await
     }
 
-    /// Applies a transition to one run inside a write transaction.
-    async fn mutate_run<T, F>(&self, id: Uuid, f: F) -> Result<(Run, T)>
+    async fn with_db<T, F>(&self, f: F) -> Result<T>
     where
         T: Send + 'static,
-        F: FnOnce(&mut Run) -> Result<T> + Send + 'static,
+        F: FnOnce(&mut Db) -> Result<T> + Send + 'static,
     {
-        self.with(move |conn| {
-            let tx = conn
-                .transaction_with_behavior(TransactionBehavior::Immediate)
-                .map_err(db_err)?;
+        let (tx, rx) = oneshot::channel();
+        let job: Job = Box::new(move |db| {
+            let out = match db {
+                Err(msg) => Err(Error::Store(msg.to_string())),
+                Ok(db) => std::panic::catch_unwind(AssertUnwindSafe(|| f(db)))
+                    .unwrap_or_else(|_| Err(Error::Store("store task failed: it panicked".into()))),
+            };
+            Box::new(move |commit_failed: Option<&str>| {
+                let out = match (out, commit_failed) {
+                    (Ok(_), Some(msg)) => Err(Error::Store(msg.to_string())),
+                    (out, _) => out,
+                };
+                let _ = tx.send(out);
+            })
+        });
+        if self.jobs.send(job).is_err() {
+            return Err(Error::Store(
+                "store task failed: the store thread is gone".into(),
+            ));
+        }
+        rx.await.map_err(|_| {
+            Error::Store("store task failed: no answer from the store thread".into())
+        })?
+    }
+
+    /// Applies a transition to one run inside a write transaction: first to
+    /// the cached run, written only if the stored document is still the cached
+    /// one; otherwise (or when the cached try fails) to a fresh read. See the
+    /// module docs.
+    async fn mutate_run<T, F>(&self, id: Uuid, mut f: F) -> Result<(Run, T)>
+    where
+        T: Send + 'static,
+        F: FnMut(&mut Run) -> Result<T> + Send + 'static,
+    {
+        self.with_db(move |db| {
             let key = id.to_string();
-            let doc: Option<String> = tx
-                .query_row("SELECT doc FROM runs WHERE id = ?1", [&key], |r| r.get(0))
-                .optional()
+            if let Some(CachedRun { mut run, doc: seen }) = db.runs.take(id) {
+                if let Ok(out) = f(&mut run) {
+                    let doc = to_doc(&run)?;
+                    let n = db
+                        .conn
+                        .prepare_cached(
+                            "UPDATE runs SET status = ?2, doc = ?3 WHERE id = ?1 AND doc = ?4",
+                        )
+                        .and_then(|mut st| st.execute(params![key, run.status.as_str(), doc, seen]))
+                        .map_err(db_err)?;
+                    if n == 1 {
+                        db.runs.put(run.clone(), doc);
+                        return Ok((run, out));
+                    }
+                }
+                // Stale (or the rule refused the cached copy): decide on a fresh read.
+            }
+            // One read and one write: no savepoint needed, a failed write
+            // changes nothing.
+            let doc: Option<String> = db
+                .conn
+                .prepare_cached("SELECT doc FROM runs WHERE id = ?1")
+                .and_then(|mut st| st.query_row([&key], |r| r.get(0)).optional())
                 .map_err(db_err)?;
             let doc = doc.ok_or_else(|| Error::not_found("run", key.clone()))?;
             let mut run: Run = from_doc("runs", &key, &doc)?;
             let out = f(&mut run)?;
-            tx.execute(
-                "UPDATE runs SET status = ?2, doc = ?3 WHERE id = ?1",
-                params![key, run.status.as_str(), to_doc(&run)?],
-            )
-            .map_err(db_err)?;
-            tx.commit().map_err(db_err)?;
+            let doc = to_doc(&run)?;
+            db.conn
+                .prepare_cached("UPDATE runs SET status = ?2, doc = ?3 WHERE id = ?1")
+                .and_then(|mut st| st.execute(params![key, run.status.as_str(), doc]))
+                .map_err(db_err)?;
+            db.runs.put(run.clone(), doc);
             Ok((run, out))
         })
         .await
@@ -229,12 +464,8 @@ impl RunStore for SqliteStore {
         let name = name.to_string();
         self.with(move |conn| {
             let doc: Option<String> = conn
-                .query_row(
-                    "SELECT doc FROM definitions WHERE name = ?1",
-                    [&name],
-                    |r| r.get(0),
-                )
-                .optional()
+                .prepare_cached("SELECT doc FROM definitions WHERE name = ?1")
+                .and_then(|mut st| st.query_row([&name], |r| r.get(0)).optional())
                 .map_err(db_err)?;
             doc.map(|d| from_doc("definitions", &name, &d)).transpose()
         })
@@ -258,22 +489,24 @@ impl RunStore for SqliteStore {
 
     async fn insert_run(&self, run: &Run) -> Result<()> {
         let row = (
-            run.id.to_string(),
             ts(run.created_at),
             run.status.as_str(),
             run.definition.clone(),
             to_doc(run)?,
         );
-        self.with(move |conn| {
-            let n = conn
-                .execute(
+        let run = run.clone();
+        self.with_db(move |db| {
+            let n = db
+                .conn
+                .prepare_cached(
                     "INSERT OR IGNORE INTO runs (id, created_at, status, definition, doc) VALUES (?1, ?2, ?3, ?4, ?5)",
-                    params![row.0, row.1, row.2, row.3, row.4],
                 )
+                .and_then(|mut st| st.execute(params![run.id.to_string(), row.0, row.1, row.2, row.3]))
                 .map_err(db_err)?;
             if n == 0 {
-                return Err(Error::conflict("run", row.0));
+                return Err(Error::conflict("run", run.id.to_string()));
             }
+            db.runs.put(run, row.3);
             Ok(())
         })
         .await
@@ -283,8 +516,8 @@ impl RunStore for SqliteStore {
         self.with(move |conn| {
             let key = id.to_string();
             let doc: Option<String> = conn
-                .query_row("SELECT doc FROM runs WHERE id = ?1", [&key], |r| r.get(0))
-                .optional()
+                .prepare_cached("SELECT doc FROM runs WHERE id = ?1")
+                .and_then(|mut st| st.query_row([&key], |r| r.get(0)).optional())
                 .map_err(db_err)?;
             doc.map(|d| from_doc("runs", &key, &d)).transpose()
         })
@@ -347,7 +580,7 @@ impl RunStore for SqliteStore {
         let id = key.run_id;
         Ok(self
             .mutate_run(id, move |run| {
-                run.complete(&key, patch, attempts, Utc::now())
+                run.complete(&key, patch.clone(), attempts, Utc::now())
             })
             .await?
             .1)
@@ -395,9 +628,7 @@ impl RunStore for SqliteStore {
     async fn heartbeat(&self, service_id: &str, at: DateTime<Utc>) -> Result<()> {
         let id = service_id.to_string();
         self.with(move |conn| {
-            let tx = conn
-                .transaction_with_behavior(TransactionBehavior::Immediate)
-                .map_err(db_err)?;
+            let tx = conn.savepoint().map_err(db_err)?;
             let doc: Option<String> = tx
                 .query_row("SELECT doc FROM services WHERE id = ?1", [&id], |r| {
                     r.get(0)
@@ -431,11 +662,44 @@ impl RunStore for SqliteStore {
         self.list_docs("services").await
     }
 
+    async fn claim_tick(&self, key: &str, due: DateTime<Utc>) -> Result<bool> {
+        let key = key.to_string();
+        let due_ms = due.timestamp_millis();
+        self.with(move |conn| {
+            let changed = conn
+                .execute(
+                    "INSERT INTO schedule_ticks (key, due_ms) VALUES (?1, ?2) \
+                     ON CONFLICT(key) DO UPDATE SET due_ms = excluded.due_ms \
+                     WHERE schedule_ticks.due_ms < excluded.due_ms",
+                    params![key, due_ms],
+                )
+                .map_err(db_err)?;
+            Ok(changed == 1)
+        })
+        .await
+    }
+
+    async fn last_tick(&self, key: &str) -> Result<Option<DateTime<Utc>>> {
+        let key = key.to_string();
+        self.with(move |conn| {
+            let ms: Option<i64> = conn
+                .query_row(
+                    "SELECT due_ms FROM schedule_ticks WHERE key = ?1",
+                    [&key],
+                    |r| r.get(0),
+                )
+                .optional()
+                .map_err(db_err)?;
+            Ok(ms.and_then(DateTime::from_timestamp_millis))
+        })
+        .await
+    }
+
     async fn upsert_topics(&self, topics: &[TopicRecord]) -> Result<()> {
         let topics = topics.to_vec();
         self.with(move |conn| {
             let tx = conn
-                .transaction_with_behavior(TransactionBehavior::Immediate)
+                .savepoint()
                 .map_err(db_err)?;
             for t in &topics {
                 let old: Option<String> = tx
@@ -465,7 +729,7 @@ impl RunStore for SqliteStore {
             .map(|l| Ok((l.run_id.to_string(), to_doc(l)?)))
             .collect::<Result<Vec<_>>>()?;
         self.with(move |conn| {
-            let tx = conn.transaction().map_err(db_err)?;
+            let tx = conn.savepoint().map_err(db_err)?;
             {
                 let mut stmt = tx
                     .prepare_cached("INSERT INTO logs (run_id, doc) VALUES (?1, ?2)")
@@ -500,5 +764,101 @@ impl RunStore for SqliteStore {
             Ok(out)
         })
         .await
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn temp_path() -> PathBuf {
+        std::env::temp_dir()
+            .join("isoqube-tests")
+            .join(format!("sqlite-unit-{}.db", Uuid::new_v4()))
+    }
+
+    fn run_of(steps: usize) -> Run {
+        let def = Definition::new(
+            "cache",
+            (0..steps).map(|i| format!("Ev{i}")).collect::<Vec<_>>(),
+        );
+        Run::new(&def, Variables::new(), "test")
+    }
+
+    #[test]
+    fn run_cache_is_bounded_and_forgets_finished_runs() {
+        let mut cache = RunCache::new(2);
+        let runs: Vec<Run> = (0..3).map(|_| run_of(1)).collect();
+        for r in &runs {
+            cache.put(r.clone(), "doc".into());
+        }
+        assert_eq!(cache.len(), 2);
+        assert!(cache.take(runs[0].id).is_none(), "the oldest went first");
+        let mut done = runs[1].clone();
+        done.status = crate::model::RunStatus::Succeeded;
+        cache.put(done, "doc".into());
+        assert_eq!(cache.len(), 1);
+        assert!(cache.take(runs[2].id).is_some());
+        assert_eq!(cache.len(), 0);
+        let mut off = RunCache::new(0);
+        off.put(run_of(1), "doc".into());
+        assert_eq!(off.len(), 0);
+    }
+
+    /// Two handles on one file each cache what they wrote; a transition on a
+    /// handle whose cached copy is stale must see the other handle's writes.
+    #[tokio::test]
+    async fn a_stale_cached_run_is_never_the_answer() {
+        let path = temp_path();
+        let a = SqliteStore::open(&path).await.expect("open a");
+        let b = SqliteStore::open(&path).await.expect("open b");
+        let run = run_of(3);
+        let id = run.id;
+        a.insert_run(&run).await.expect("insert");
+        let k0 = StepKey::new(id, 0, "ep0", "h");
+        // b claims and completes step 0 behind a's back.
+        assert!(matches!(
+            b.claim_step(&k0, false).await.expect("claim"),
+            ClaimOutcome::Claimed { .. }
+        ));
+        let mut patch = Variables::new();
+        patch.insert("from_b".into(), serde_json::json!(1));
+        assert!(matches!(
+            b.complete_step(&k0, patch, 1).await.expect("complete"),
+            CompleteOutcome::Advanced { next: Some(_) }
+        ));
+        // a's cache still holds the run as inserted: claiming step 0 again must
+        // say it is done, not run it a second time.
+        assert!(matches!(
+            a.claim_step(&k0, true).await.expect("claim on a"),
+            ClaimOutcome::AlreadyDone { republish: Some(_) }
+        ));
+        // a claims step 1 (its cache is refreshed by the read), b's variable is there.
+        let k1 = StepKey::new(id, 1, "ep1", "h");
+        match a.claim_step(&k1, false).await.expect("claim step 1") {
+            ClaimOutcome::Claimed { variables, .. } => {
+                assert_eq!(variables.get("from_b"), Some(&serde_json::json!(1)))
+            }
+            other => panic!("expected Claimed, got {other:?}"),
+        }
+        // b's cached copy is stale now (a claimed step 1): b completing step 1
+        // must build on a's claim, and a redelivered claim on b is in flight/done.
+        assert!(matches!(
+            b.complete_step(&k1, Variables::new(), 1)
+                .await
+                .expect("complete 1"),
+            CompleteOutcome::Advanced { next: Some(_) }
+        ));
+        // a, whose copy is stale again, completes step 1 too: recorded, not advanced twice.
+        assert_eq!(
+            a.complete_step(&k1, Variables::new(), 1)
+                .await
+                .expect("complete 1 on a"),
+            CompleteOutcome::Recorded
+        );
+        let stored = a.get_run(id).await.expect("get").expect("run");
+        assert_eq!(stored.steps[1].attempts, 2);
+        assert_eq!(stored.steps[2].status, crate::model::StepStatus::Pending);
+        let _ = std::fs::remove_file(&path);
     }
 }

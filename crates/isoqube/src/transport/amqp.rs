@@ -54,11 +54,22 @@ pub const CONTENT_TYPE: &str = "application/vnd.masstransit+json";
 
 /// Environment variable holding the default broker URL.
 pub const URL_ENV: &str = "ISOQUBE_AMQP_URL";
+/// Environment variable holding the default name prefix.
+pub const PREFIX_ENV: &str = "ISOQUBE_AMQP_PREFIX";
+/// Environment variable that turns on quorum queues (`true`/`1`/`yes`).
+pub const QUORUM_ENV: &str = "ISOQUBE_AMQP_QUORUM";
 
 /// The broker URL used when neither the config nor [`URL_ENV`] names one.
 pub const DEFAULT_URL: &str = "amqp://guest:guest@127.0.0.1:5672/%2f";
 
 const REPLY_SUCCESS: u16 = 200;
+/// Channels for mandatory publishes (each carries one publish at a time, held
+/// until its confirmation arrives). Every run in flight has at most one step
+/// message being published, so this is how many runs can advance at once
+/// without queueing for a channel; with 16, a service hosting 64 consumers
+/// capped run-step publishing at 16 per confirmation round trip (the chain
+/// benchmark, docs/BENCHMARKS.md). Channels are opened on first use.
+const ROUTED_CHANNELS: usize = 64;
 const NOT_FOUND: u16 = 404;
 
 /// How to reach RabbitMQ and how to name things there.
@@ -78,9 +89,11 @@ pub struct AmqpConfig {
     /// `amqp://user:password@host:port/vhost` or `amqps://...` (TLS). The vhost is
     /// the URL's path (`%2f` is `/`). Default: [`URL_ENV`], else [`DEFAULT_URL`].
     pub url: String,
-    /// Prepended to every exchange and queue name (for isolation); empty by default.
+    /// Prepended to every exchange and queue name (for isolation); default
+    /// [`PREFIX_ENV`], else empty.
     pub prefix: String,
-    /// Declare queues as quorum queues (`x-queue-type=quorum`), for HA clusters.
+    /// Declare queues as quorum queues (`x-queue-type=quorum`), for HA clusters;
+    /// default: [`QUORUM_ENV`] is `true`.
     pub quorum: bool,
     /// How long a publish may take, waiting for the connection and the broker's
     /// confirmation included (default 10 s). Also bounds other broker calls.
@@ -96,8 +109,9 @@ impl Default for AmqpConfig {
                 .ok()
                 .filter(|u| !u.trim().is_empty())
                 .unwrap_or_else(|| DEFAULT_URL.to_string()),
-            prefix: String::new(),
-            quorum: false,
+            prefix: std::env::var(PREFIX_ENV).unwrap_or_default(),
+            quorum: std::env::var(QUORUM_ENV)
+                .is_ok_and(|v| matches!(v.trim(), "1" | "true" | "yes")),
             publish_timeout: Duration::from_secs(10),
             connect_timeout: Duration::from_secs(10),
         }
@@ -200,8 +214,17 @@ struct Live {
     /// Declarations, passive checks, `get`: a 404/406 closes it, so it is reopened
     /// on demand and never shared with publishing or consuming.
     admin: tokio::sync::Mutex<Option<Channel>>,
-    /// Publishing, with confirms on.
+    /// Publishing where an unroutable message is fine (events), with confirms on.
     publish: tokio::sync::Mutex<Option<Channel>>,
+    /// Publishing `mandatory` messages (run steps), one at a time per channel:
+    /// lapin pairs a `basic.return` with whichever confirmation arrives next on
+    /// the channel, and the broker may acknowledge several publishes at once, so
+    /// on a shared channel one publisher could be told another's message was
+    /// unroutable (and the other one told nothing). One publish in flight per
+    /// channel makes the pairing exact.
+    routed: Vec<tokio::sync::Mutex<Option<Channel>>>,
+    /// Where the next search for a free `routed` channel starts.
+    next_routed: std::sync::atomic::AtomicUsize,
     /// Exchanges known to exist on this connection's broker (prefixed names).
     exchanges: Mutex<HashSet<String>>,
 }
@@ -279,6 +302,10 @@ impl Inner {
             generation: self.generation.fetch_add(1, Ordering::SeqCst) + 1,
             admin: tokio::sync::Mutex::new(None),
             publish: tokio::sync::Mutex::new(None),
+            routed: (0..ROUTED_CHANNELS)
+                .map(|_| tokio::sync::Mutex::new(None))
+                .collect(),
+            next_routed: std::sync::atomic::AtomicUsize::new(0),
             exchanges: Mutex::new(HashSet::new()),
         }))
     }
@@ -315,6 +342,61 @@ impl Inner {
 
     fn timeout(&self) -> Duration {
         self.config.publish_timeout
+    }
+
+    /// Reads up to `max` messages of `queue` without acknowledging them, on a
+    /// channel of its own; acknowledges (removes) only the one whose message id is
+    /// `take`. Closing the channel gives every other message back to the queue in
+    /// its place, so nothing is lost when this fails half-way.
+    async fn scan(
+        &self,
+        queue: &str,
+        max: usize,
+        take: Option<&str>,
+    ) -> Result<(Vec<RawMessage>, Option<RawMessage>)> {
+        let q = self.name(queue)?;
+        let live = self.live(self.timeout()).await?;
+        let what = format!("reading queue '{q}'");
+        let channel = tokio::time::timeout(self.timeout(), live.conn.create_channel())
+            .await
+            .map_err(|_| Error::Transport(format!("{what}: opening a channel timed out")))?
+            .map_err(|e| self.err(format!("{what}: cannot open a channel"), e))?;
+        let work = async {
+            let mut seen = Vec::new();
+            let mut taken = None;
+            while seen.len() < max {
+                let Some(m) = channel
+                    .basic_get(q.clone(), BasicGetOptions { no_ack: false })
+                    .await?
+                else {
+                    break;
+                };
+                let raw = raw_message(
+                    &m.delivery.properties,
+                    m.delivery.data.clone(),
+                    m.delivery.redelivered,
+                );
+                if take.is_some() && raw.message_id.as_deref() == take {
+                    m.delivery.acker.ack(BasicAckOptions::default()).await?;
+                    taken = Some(raw);
+                    break;
+                }
+                seen.push(raw);
+            }
+            lapin::Result::Ok((seen, taken))
+        };
+        let out = tokio::time::timeout(self.timeout(), work).await;
+        // Unacknowledged messages return to the queue when the channel closes.
+        let _ =
+            tokio::time::timeout(self.timeout(), channel.close(REPLY_SUCCESS, "done".into())).await;
+        match out {
+            Ok(Ok(v)) => Ok(v),
+            Ok(Err(e)) => Err(LapinFailure(e).into_error(self, &what)),
+            Err(_) => Err(Error::Transport(format!(
+                "{what}: no answer from the broker within {:?}",
+                self.timeout()
+            ))),
+        }
     }
 
     /// Runs `f` on the admin channel of `live` (opened if needed), bounded by the
@@ -498,8 +580,8 @@ impl Inner {
         Ok(())
     }
 
-    async fn publish_channel(&self, live: &Live) -> Result<Channel> {
-        let mut slot = live.publish.lock().await;
+    /// The channel in `slot`, opened (with confirms on) when there is none or it closed.
+    async fn confirm_channel(&self, live: &Live, slot: &mut Option<Channel>) -> Result<Channel> {
         if let Some(c) = slot.as_ref() {
             if c.status().connected() {
                 return Ok(c.clone());
@@ -524,15 +606,38 @@ impl Inner {
         message: &OutgoingMessage,
         properties: BasicProperties,
         deadline: Instant,
+        mandatory: bool,
     ) -> Result<()> {
         self.ensure_exchange(live, exchange).await?;
-        let channel = self.publish_channel(live).await?;
+        // Held until the confirmation arrives, for mandatory publishes.
+        let mut routed_guard = None;
+        let channel = if mandatory {
+            let n = live.routed.len();
+            let start = live.next_routed.fetch_add(1, Ordering::Relaxed) % n;
+            let mut guard = None;
+            for i in 0..n {
+                if let Ok(g) = live.routed[(start + i) % n].try_lock() {
+                    guard = Some(g);
+                    break;
+                }
+            }
+            let mut guard = match guard {
+                Some(g) => g,
+                None => live.routed[start].lock().await,
+            };
+            let c = self.confirm_channel(live, &mut guard).await?;
+            routed_guard = Some(guard);
+            c
+        } else {
+            let mut slot = live.publish.lock().await;
+            self.confirm_channel(live, &mut slot).await?
+        };
         let confirm = channel
             .basic_publish(
                 exchange.clone(),
                 ShortString::default(),
                 BasicPublishOptions {
-                    mandatory: true,
+                    mandatory,
                     ..Default::default()
                 },
                 &message.body,
@@ -558,6 +663,7 @@ impl Inner {
                 }
                 failure.into_error(self, &format!("publishing to '{exchange}'"))
             })?;
+        drop(routed_guard);
         match confirmation {
             Confirmation::Ack(None) => Ok(()),
             Confirmation::Ack(Some(_)) | Confirmation::Nack(Some(_)) => {
@@ -762,6 +868,62 @@ impl AmqpTransport {
         &self.inner.redacted
     }
 
+    /// Publishes with confirms; `mandatory` makes an unroutable message an
+    /// [`Error::Unroutable`] (run steps), otherwise it is dropped quietly (events).
+    async fn publish_with(
+        &self,
+        exchange: &str,
+        message: OutgoingMessage,
+        mandatory: bool,
+    ) -> Result<()> {
+        let inner = &self.inner;
+
+        let deadline = Instant::now() + inner.timeout();
+        let ex = inner.name(exchange)?;
+        let mut properties = BasicProperties::default()
+            .with_content_type(ShortString::from(CONTENT_TYPE))
+            .with_delivery_mode(2)
+            .with_message_id(short(&message.message_id)?)
+            .with_headers(headers_to_amqp(&message.headers)?);
+        if let Some(c) = &message.correlation_id {
+            properties = properties.with_correlation_id(short(c)?);
+        }
+        loop {
+            let remaining = deadline.saturating_duration_since(Instant::now());
+            let live = inner
+                .live(remaining)
+                .await
+                .map_err(|e| Error::Transport(format!("publishing to '{ex}' failed: {e}")))?;
+            let attempt = tokio::time::timeout_at(
+                deadline,
+                inner.publish_once(
+                    &live,
+                    &ex,
+                    &message,
+                    properties.clone(),
+                    deadline,
+                    mandatory,
+                ),
+            )
+            .await
+            .unwrap_or_else(|_| {
+                Err(Error::Transport(format!(
+                    "publishing to '{ex}': no confirmation within {:?}",
+                    inner.timeout()
+                )))
+            });
+            match attempt {
+                Ok(()) => return Ok(()),
+                // The connection died under the publish: try again on the next one.
+                Err(Error::Transport(e)) if !live.alive() && Instant::now() < deadline => {
+                    debug!("publish interrupted by a connection loss, retrying: {e}");
+                    tokio::time::sleep(Duration::from_millis(50)).await;
+                }
+                Err(e) => return Err(e),
+            }
+        }
+    }
+
     /// `name` as it is called on the broker (with the prefix).
     pub fn broker_name(&self, name: &str) -> String {
         format!("{}{name}", self.inner.config.prefix)
@@ -881,44 +1043,11 @@ impl Transport for AmqpTransport {
     }
 
     async fn publish(&self, exchange: &str, message: OutgoingMessage) -> Result<()> {
-        let inner = &self.inner;
-        let deadline = Instant::now() + inner.timeout();
-        let ex = inner.name(exchange)?;
-        let mut properties = BasicProperties::default()
-            .with_content_type(ShortString::from(CONTENT_TYPE))
-            .with_delivery_mode(2)
-            .with_message_id(short(&message.message_id)?)
-            .with_headers(headers_to_amqp(&message.headers)?);
-        if let Some(c) = &message.correlation_id {
-            properties = properties.with_correlation_id(short(c)?);
-        }
-        loop {
-            let remaining = deadline.saturating_duration_since(Instant::now());
-            let live = inner
-                .live(remaining)
-                .await
-                .map_err(|e| Error::Transport(format!("publishing to '{ex}' failed: {e}")))?;
-            let attempt = tokio::time::timeout_at(
-                deadline,
-                inner.publish_once(&live, &ex, &message, properties.clone(), deadline),
-            )
-            .await
-            .unwrap_or_else(|_| {
-                Err(Error::Transport(format!(
-                    "publishing to '{ex}': no confirmation within {:?}",
-                    inner.timeout()
-                )))
-            });
-            match attempt {
-                Ok(()) => return Ok(()),
-                // The connection died under the publish: try again on the next one.
-                Err(Error::Transport(e)) if !live.alive() && Instant::now() < deadline => {
-                    debug!("publish interrupted by a connection loss, retrying: {e}");
-                    tokio::time::sleep(Duration::from_millis(50)).await;
-                }
-                Err(e) => return Err(e),
-            }
-        }
+        self.publish_with(exchange, message, true).await
+    }
+
+    async fn publish_event(&self, exchange: &str, message: OutgoingMessage) -> Result<()> {
+        self.publish_with(exchange, message, false).await
     }
 
     async fn consume(&self, queue: &str, prefetch: u16) -> Result<Box<dyn DeliveryStream>> {
@@ -1008,6 +1137,16 @@ impl Transport for AmqpTransport {
             })
             .await?;
         Ok(declared.message_count())
+    }
+
+    async fn browse(&self, queue: &str, max: usize) -> Result<Vec<RawMessage>> {
+        let (seen, _) = self.inner.scan(queue, max, None).await?;
+        Ok(seen)
+    }
+
+    async fn take(&self, queue: &str, message_id: &str) -> Result<Option<RawMessage>> {
+        let (_, taken) = self.inner.scan(queue, usize::MAX, Some(message_id)).await?;
+        Ok(taken)
     }
 
     async fn is_ready(&self) -> bool {

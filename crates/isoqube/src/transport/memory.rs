@@ -208,6 +208,25 @@ impl Transport for InProcessTransport {
         let q = st.queues.get(queue).ok_or_else(|| missing_queue(queue))?;
         Ok(u32::try_from(q.ready.len()).unwrap_or(u32::MAX))
     }
+
+    async fn browse(&self, queue: &str, max: usize) -> Result<Vec<RawMessage>> {
+        let st = self.broker.lock();
+        let q = st.queues.get(queue).ok_or_else(|| missing_queue(queue))?;
+        Ok(q.ready.iter().take(max).cloned().collect())
+    }
+
+    async fn take(&self, queue: &str, message_id: &str) -> Result<Option<RawMessage>> {
+        let mut st = self.broker.lock();
+        let q = st
+            .queues
+            .get_mut(queue)
+            .ok_or_else(|| missing_queue(queue))?;
+        let at = q
+            .ready
+            .iter()
+            .position(|m| m.message_id.as_deref() == Some(message_id));
+        Ok(at.and_then(|i| q.ready.remove(i)))
+    }
 }
 
 struct MemoryStream {

@@ -195,12 +195,38 @@ pub trait Transport: Send + Sync + 'static {
     /// Publishes to an exchange and waits for the broker's confirmation. A message
     /// that reaches no queue is [`crate::Error::Unroutable`].
     async fn publish(&self, exchange: &str, message: OutgoingMessage) -> Result<()>;
+    /// Publishes an event nobody may be subscribed to: like [`Transport::publish`],
+    /// but a message that reaches no queue is dropped, not an error.
+    async fn publish_event(&self, exchange: &str, message: OutgoingMessage) -> Result<()> {
+        match self.publish(exchange, message).await {
+            Err(crate::Error::Unroutable(_)) => Ok(()),
+            other => other,
+        }
+    }
     /// Starts consuming a queue with at most `prefetch` unacknowledged deliveries.
     async fn consume(&self, queue: &str, prefetch: u16) -> Result<Box<dyn DeliveryStream>>;
     /// Takes one message off a queue (acknowledged), if there is one.
     async fn get(&self, queue: &str) -> Result<Option<RawMessage>>;
     /// Messages ready in a queue.
     async fn message_count(&self, queue: &str) -> Result<u32>;
+    /// Up to `max` messages at the head of a queue, left in the queue (for the
+    /// control center's error-queue view).
+    async fn browse(&self, queue: &str, max: usize) -> Result<Vec<RawMessage>> {
+        let _ = (queue, max);
+        Err(crate::Error::Transport(format!(
+            "the {} transport cannot browse queues",
+            self.kind()
+        )))
+    }
+    /// Removes the message with this `message_id` from a queue and returns it;
+    /// the others stay. `None` when it is not there (any more).
+    async fn take(&self, queue: &str, message_id: &str) -> Result<Option<RawMessage>> {
+        let _ = (queue, message_id);
+        Err(crate::Error::Transport(format!(
+            "the {} transport cannot take a chosen message",
+            self.kind()
+        )))
+    }
     /// Whether it can move messages right now.
     async fn is_ready(&self) -> bool {
         true

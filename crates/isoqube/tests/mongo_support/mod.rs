@@ -7,49 +7,14 @@
 //! they never silently pass.
 #![allow(dead_code)]
 
-use std::path::PathBuf;
-use std::sync::OnceLock;
-
-pub fn repo_root() -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
-        .join("../..")
-        .canonicalize()
-        .expect("repository root")
-}
-
-pub fn script() -> PathBuf {
-    repo_root().join("scripts/mongo-test-server.sh")
-}
-
-/// The test server's URL.
+/// The test server's URL (see [`isoqube::testing::mongo_url`]).
 pub fn url() -> String {
-    static URL: OnceLock<String> = OnceLock::new();
-    URL.get_or_init(|| {
-        if let Some(url) = std::env::var("ISOQUBE_MONGO_URL")
-            .ok()
-            .filter(|u| !u.trim().is_empty())
-        {
-            return url;
-        }
-        let ci = std::env::var("CI").is_ok_and(|v| v.eq_ignore_ascii_case("true") || v == "1");
-        assert!(
-            !ci,
-            "ISOQUBE_MONGO_URL is not set and CI=true: start the test server with \
-             `export ISOQUBE_MONGO_URL=$(scripts/mongo-test-server.sh start)`"
-        );
-        let out = std::process::Command::new("bash")
-            .arg(script())
-            .arg("start")
-            .output()
-            .expect("run scripts/mongo-test-server.sh");
-        assert!(
-            out.status.success(),
-            "scripts/mongo-test-server.sh start failed: {}",
-            String::from_utf8_lossy(&out.stderr)
-        );
-        String::from_utf8_lossy(&out.stdout).trim().to_string()
-    })
-    .clone()
+    isoqube::testing::mongo_url()
+}
+
+/// The script that starts and stops the test server.
+pub fn script() -> std::path::PathBuf {
+    isoqube::testing::mongo_script()
 }
 
 /// A database name no other test uses.

@@ -470,6 +470,40 @@ pub async fn concurrent_claims(f: Fixture) {
     assert_eq!(stored.version, 1);
 }
 
+/// Schedule ticks: many claimants of one due time, exactly one wins; only a
+/// later due time can be claimed next; the last claimed one is remembered.
+pub async fn schedule_ticks(f: Fixture) {
+    let s = f.store.clone();
+    let key = format!("nightly-{}/every-second", uuid::Uuid::new_v4());
+    assert_eq!(s.last_tick(&key).await.unwrap(), None);
+    let due: chrono::DateTime<chrono::Utc> = "2026-11-23T10:00:00Z".parse().unwrap();
+    for round in 0..3i64 {
+        let at = due + chrono::Duration::seconds(round);
+        let mut tasks = Vec::new();
+        for i in 0..12 {
+            let h = f.handle(i);
+            let key = key.clone();
+            tasks.push(tokio::spawn(async move { h.claim_tick(&key, at).await }));
+        }
+        let mut won = 0;
+        for t in tasks {
+            if t.await.unwrap().unwrap() {
+                won += 1;
+            }
+        }
+        assert_eq!(won, 1, "round {round}: exactly one claimant wins");
+        assert_eq!(s.last_tick(&key).await.unwrap(), Some(at));
+    }
+    // Going back or claiming the same time again wins nothing.
+    assert!(!s.claim_tick(&key, due).await.unwrap());
+    assert!(!s
+        .claim_tick(&key, due + chrono::Duration::seconds(2))
+        .await
+        .unwrap());
+    // Keys are independent.
+    assert!(s.claim_tick(&format!("{key}-other"), due).await.unwrap());
+}
+
 /// Racing writers on one run lose nothing: 16 endpoints claiming one step at
 /// once are all recorded (a lost update would drop a handler).
 pub async fn concurrent_claims_distinct_endpoints(f: Fixture) {
@@ -747,7 +781,7 @@ macro_rules! conformance_tests {
             definitions_crud, runs_insert_get_list, chain_outcomes, fail_and_resume,
             cancel_and_abort, concurrent_claims, concurrent_claims_distinct_endpoints,
             concurrent_completes, wait_for_change,
-            services, topics, logs, corrupt_document);
+            services, topics, logs, corrupt_document, schedule_ticks);
     };
     (@each $fixture:path; $($name:ident),* $(,)?) => {
         $(

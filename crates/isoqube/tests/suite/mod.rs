@@ -666,10 +666,18 @@ pub async fn malformed_message(h: Harness) {
     h.publish_raw("alpha", &unknown_run.to_vec()).await;
     h.wait_queue("alpha_error", 3).await;
     h.wait_queue("alpha_skipped", 1).await;
-    let first = h.transport().get("alpha_error").await.unwrap().unwrap();
-    assert_eq!(first.body, b"this is not json");
+    // A broker does not promise the error queue's order across the consumer's
+    // concurrent handling, so look for the non-JSON message among the three.
+    let mut errors = Vec::new();
+    for _ in 0..3 {
+        errors.push(h.transport().get("alpha_error").await.unwrap().unwrap());
+    }
+    let not_json = errors
+        .iter()
+        .find(|m| m.body == b"this is not json")
+        .expect("the non-JSON message is in the error queue");
     assert_eq!(
-        first
+        not_json
             .headers
             .get("MT-Fault-ExceptionType")
             .and_then(Value::as_str),
@@ -689,6 +697,136 @@ pub async fn malformed_message(h: Harness) {
 
 /// Graceful shutdown lets the step in flight finish and record; the next step
 /// waits in its queue for the next instance.
+/// Schedules: two schedulers on one store start exactly one run per due time
+/// of an every-second schedule; a missed due time is run once or skipped, as
+/// the schedule says.
+pub async fn schedules(h: Harness) {
+    use isoqube::schedule::{Missed, Schedule, Scheduler, When};
+    let svc = h.service(&["alpha"]).await;
+    let control = || Control::new(h.store().clone(), h.transport().clone()).unwrap();
+    let mut def = Definition::new("ticking", ["Alpha"]);
+    def.schedules = vec![Schedule::new(
+        "each-second",
+        When::Interval { every_secs: 1 },
+    )];
+    control().create_definition(def).await.unwrap();
+    let a = Scheduler::start(control(), "scheduler-a");
+    let b = Scheduler::start(control(), "scheduler-b");
+    tokio::time::sleep(Duration::from_millis(3_500)).await;
+    a.stop().await;
+    b.stop().await;
+    let runs = h
+        .store()
+        .list_runs(&isoqube::RunFilter {
+            definition: Some("ticking".into()),
+            limit: 100,
+            ..Default::default()
+        })
+        .await
+        .unwrap();
+    let mut ticks: Vec<String> = runs
+        .iter()
+        .map(|r| {
+            r.params["scheduled_at"]
+                .as_str()
+                .unwrap_or_default()
+                .to_string()
+        })
+        .collect();
+    ticks.sort();
+    let n = ticks.len();
+    ticks.dedup();
+    assert_eq!(ticks.len(), n, "a due time started two runs: {ticks:?}");
+    assert!((2..=5).contains(&n), "{n} runs in 3.5 s: {ticks:?}");
+    for r in &runs {
+        assert!(
+            r.started_by.starts_with("schedule:each-second@"),
+            "{}",
+            r.started_by
+        );
+        assert_eq!(h.finish(r.id).await.status, RunStatus::Succeeded);
+    }
+
+    // Hourly schedules whose last tick is two hours old: one due time was missed.
+    let hour = 3_600;
+    let now = chrono::Utc::now().timestamp();
+    let last_boundary = now - now.rem_euclid(hour);
+    for (name, missed) in [("catch-up", Missed::RunOnce), ("skipper", Missed::Skip)] {
+        let mut def = Definition::new(name, ["Alpha"]);
+        let mut s = Schedule::new("hourly", When::Interval { every_secs: 3_600 });
+        s.missed = missed;
+        def.schedules = vec![s];
+        control().create_definition(def).await.unwrap();
+        let old = chrono::DateTime::from_timestamp(last_boundary - 2 * hour, 0).unwrap();
+        assert!(h
+            .store()
+            .claim_tick(&isoqube::schedule::tick_key(name, "hourly"), old)
+            .await
+            .unwrap());
+    }
+    let c = Scheduler::start(control(), "scheduler-c");
+    tokio::time::sleep(Duration::from_millis(1_000)).await;
+    c.stop().await;
+    let runs_of = |name: &'static str| {
+        let store = h.store().clone();
+        async move {
+            store
+                .list_runs(&isoqube::RunFilter {
+                    definition: Some(name.into()),
+                    ..Default::default()
+                })
+                .await
+                .unwrap()
+        }
+    };
+    let caught_up = runs_of("catch-up").await;
+    assert_eq!(caught_up.len(), 1, "one run for the missed hours");
+    let expected = chrono::DateTime::from_timestamp(last_boundary, 0)
+        .unwrap()
+        .to_rfc3339();
+    assert_eq!(caught_up[0].params["scheduled_at"], json!(expected));
+    assert!(runs_of("skipper").await.is_empty(), "missed time skipped");
+    svc.shutdown().await.unwrap();
+}
+
+/// The error queue can be read without emptying it, and one chosen message taken
+/// out of it (the control center's error-queue view: requeue / discard).
+pub async fn error_queue_browse_and_take(h: Harness) {
+    let svc = h.service(&["alpha"]).await;
+    for n in 0..3 {
+        h.publish_raw("alpha", format!("not json {n}").as_bytes())
+            .await;
+    }
+    h.wait_queue("alpha_error", 3).await;
+    let seen = h.transport().browse("alpha_error", 10).await.unwrap();
+    assert_eq!(seen.len(), 3);
+    h.wait_queue("alpha_error", 3).await; // browsing left them there
+    let limited = h.transport().browse("alpha_error", 2).await.unwrap();
+    assert_eq!(limited.len(), 2);
+    h.wait_queue("alpha_error", 3).await;
+    let chosen = seen[1].message_id.clone().expect("a message id");
+    let taken = h
+        .transport()
+        .take("alpha_error", &chosen)
+        .await
+        .unwrap()
+        .expect("taken");
+    assert_eq!(taken.body, seen[1].body);
+    h.wait_queue("alpha_error", 2).await;
+    assert!(h
+        .transport()
+        .take("alpha_error", &chosen)
+        .await
+        .unwrap()
+        .is_none());
+    let rest = h.transport().browse("alpha_error", 10).await.unwrap();
+    assert_eq!(rest.len(), 2);
+    assert!(rest
+        .iter()
+        .all(|m| m.message_id.as_deref() != Some(&chosen)));
+    svc.shutdown().await.unwrap();
+}
+
 pub async fn graceful_shutdown(h: Harness) {
     let svc = h.service(&["alpha", "beta"]).await;
     h.define("pair", &["Alpha", "Beta"]).await;
@@ -779,7 +917,7 @@ macro_rules! behaviour_tests {
         $crate::behaviour_tests!(@each $pair;
             chain_rule, fan_out, competing_consumers, idempotent_redelivery,
             crash_between_record_and_publish, retry_then_succeed, retry_exhausted, cancel,
-            resume, rerun, invalid_definitions, malformed_message, graceful_shutdown,
+            resume, rerun, invalid_definitions, malformed_message, error_queue_browse_and_take, schedules, graceful_shutdown,
             instance_killed_mid_step, service_registration);
     };
     (@each $pair:path; $($name:ident),* $(,)?) => {

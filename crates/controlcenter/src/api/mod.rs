@@ -1,0 +1,501 @@
+//! The control center's HTTP API (`controlcenter serve`): JSON over HTTP/1.1,
+//! versioned under `/api/v1`, for programs that start and watch runs.
+//!
+//! Everything goes through [`Operator`], like the CLI and the terminal UI.
+//!
+//! # Endpoints
+//!
+//! | Method and path | What |
+//! |---|---|
+//! | `GET /health`, `GET /health/live` | liveness, **no token** |
+//! | `GET /health/ready` | 200 when the store answers and the broker is connected, else 503, **no token** |
+//! | `GET /api/v1/openapi.json` | the OpenAPI 3 document of all of this |
+//! | `GET /api/v1/events` | registered events with their consumers |
+//! | `GET /api/v1/services` | service instances with liveness |
+//! | `GET/POST /api/v1/definitions` | list / create (201 + `Location`) |
+//! | `GET/PUT/DELETE /api/v1/definitions/{name}` | one definition (DELETE answers 204) |
+//! | `GET /api/v1/runs?limit=&before=&status=&definition=` | runs, newest first, paged |
+//! | `POST /api/v1/runs` | `{"definition": "...", "variables": {...}}`: 201 with the run + `Location` |
+//! | `GET /api/v1/runs/{id}` | one run |
+//! | `GET /api/v1/runs/{id}/status` | 200 succeeded, 202 pending/running, 409 failed/cancelled, 404 unknown |
+//! | `GET /api/v1/runs/{id}/events` | server-sent events: one `run` event per change, ends when finished |
+//! | `POST /api/v1/runs/{id}/rerun` | a new run (201 + `Location`) |
+//! | `POST /api/v1/runs/{id}/resume`, `.../cancel` | 200 with the run |
+//! | `POST /hooks/{id}` | a definition's webhook, authenticated by its secret (`X-Isoqube-Secret`), 202 |
+//!
+//! Paging: `limit` is 1-1000 (default 50); the answer carries `next_before`,
+//! the `created_at` of the last run, to pass as `before` for the next page
+//! (`null` on the last page).
+//!
+//! # Security
+//!
+//! Every endpoint but health and webhooks needs `Authorization: Bearer <token>`
+//! ([`ApiSettings`]; the API refuses to start without a token). A missing or
+//! wrong token gets 401 and a warning in the log, which never contains the
+//! token. Tokens and webhook secrets are compared in constant time
+//! ([`constant_time_eq`]). Webhook secrets never leave the server: definitions
+//! are shown with `"secret": "***"`, and a `PUT` that sends `"***"` back keeps
+//! the stored secret.
+//!
+//! # Errors
+//!
+//! Every error is JSON: `{"error": "<what went wrong>"}`.
+//!
+//! | Status | When |
+//! |---|---|
+//! | 400 | the request cannot be read: invalid JSON, unknown or mistyped field (the message names it), bad query parameter, malformed run id, non-object webhook body |
+//! | 401 | missing or wrong bearer token or webhook secret |
+//! | 404 | no such definition, run, webhook or path |
+//! | 405 | wrong method for the path |
+//! | 409 | the name exists already, or the run is in the wrong state (resume a succeeded run, cancel a finished one) |
+//! | 413 | the body is larger than [`ApiSettings::max_body_bytes`] |
+//! | 415 | a body that is not `application/json` |
+//! | 422 | a well-formed definition that breaks a rule (unknown event, empty name, bad schedule); nothing is written |
+//! | 503 | the broker or the store is unavailable; nothing is written |
+
+mod handlers;
+mod openapi;
+
+use std::fmt;
+use std::future::{Future, IntoFuture};
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Duration;
+
+use anyhow::Context as _;
+use axum::extract::rejection::{BytesRejection, JsonRejection, QueryRejection};
+use axum::extract::{DefaultBodyLimit, FromRequest, Request, State};
+use axum::http::{header, HeaderValue, StatusCode};
+use axum::middleware::Next;
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post};
+use axum::{Json, Router};
+use serde::de::DeserializeOwned;
+use serde_json::json;
+use tokio::net::TcpListener;
+use tracing::{info, warn};
+
+use crate::ops::Operator;
+
+pub use openapi::document as openapi_document;
+
+/// Every route of the API as (method, path), as the OpenAPI document lists them.
+pub const ROUTES: &[(&str, &str)] = &[
+    ("GET", "/health"),
+    ("GET", "/health/live"),
+    ("GET", "/health/ready"),
+    ("GET", "/api/v1/openapi.json"),
+    ("GET", "/api/v1/events"),
+    ("GET", "/api/v1/services"),
+    ("GET", "/api/v1/definitions"),
+    ("POST", "/api/v1/definitions"),
+    ("GET", "/api/v1/definitions/{name}"),
+    ("PUT", "/api/v1/definitions/{name}"),
+    ("DELETE", "/api/v1/definitions/{name}"),
+    ("GET", "/api/v1/runs"),
+    ("POST", "/api/v1/runs"),
+    ("GET", "/api/v1/runs/{id}"),
+    ("GET", "/api/v1/runs/{id}/status"),
+    ("GET", "/api/v1/runs/{id}/events"),
+    ("POST", "/api/v1/runs/{id}/rerun"),
+    ("POST", "/api/v1/runs/{id}/resume"),
+    ("POST", "/api/v1/runs/{id}/cancel"),
+    ("POST", "/hooks/{id}"),
+];
+
+/// What `started_by` says for runs started over the API.
+pub const STARTED_BY_HTTP: &str = "http";
+
+/// How the API is served: address, bearer token, body limit.
+///
+/// ```
+/// let s = controlcenter::api::ApiSettings::new("s3cret-token").unwrap();
+/// assert_eq!(s.max_body_bytes, 64 * 1024);
+/// assert!(!format!("{s:?}").contains("s3cret"));
+/// assert!(controlcenter::api::ApiSettings::new("  ").is_err());
+/// ```
+#[derive(Clone)]
+pub struct ApiSettings {
+    /// Address to listen on (`host:port`).
+    pub listen: String,
+    /// Largest accepted request body; larger ones get 413.
+    pub max_body_bytes: usize,
+    token: String,
+}
+
+impl fmt::Debug for ApiSettings {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("ApiSettings")
+            .field("listen", &self.listen)
+            .field("max_body_bytes", &self.max_body_bytes)
+            .field("token", &"***")
+            .finish()
+    }
+}
+
+impl ApiSettings {
+    /// Settings with this bearer token and the defaults of the `[api]` section;
+    /// an error when the token is empty.
+    pub fn new(token: impl Into<String>) -> anyhow::Result<Self> {
+        let token = token.into();
+        if token.trim().is_empty() {
+            anyhow::bail!(
+                "the HTTP API needs a bearer token: set [api] token in the configuration, \
+                 ISOQUBE_API_TOKEN, or --token"
+            );
+        }
+        let defaults = isoqube::config::ApiSection::default();
+        Ok(ApiSettings {
+            listen: defaults.listen,
+            max_body_bytes: defaults.max_body_bytes,
+            token,
+        })
+    }
+
+    /// Settings from the `[api]` section; an error when it has no token.
+    pub fn from_config(api: &isoqube::config::ApiSection) -> anyhow::Result<Self> {
+        let mut s = ApiSettings::new(api.token.clone().unwrap_or_default())?;
+        s.listen = api.listen.clone();
+        s.max_body_bytes = api.max_body_bytes;
+        Ok(s)
+    }
+
+    /// Sets the listen address.
+    pub fn with_listen(mut self, listen: impl Into<String>) -> Self {
+        self.listen = listen.into();
+        self
+    }
+
+    /// Sets the body limit.
+    pub fn with_max_body_bytes(mut self, max: usize) -> Self {
+        self.max_body_bytes = max;
+        self
+    }
+}
+
+/// Compares two byte strings in time that depends only on their lengths, not
+/// on where they differ (for tokens and webhook secrets).
+///
+/// ```
+/// use controlcenter::api::constant_time_eq;
+/// assert!(constant_time_eq(b"abc", b"abc"));
+/// assert!(!constant_time_eq(b"abc", b"abd"));
+/// assert!(!constant_time_eq(b"ab", b"abc"));
+/// assert!(!constant_time_eq(b"", b"abc"));
+/// ```
+pub fn constant_time_eq(given: &[u8], expected: &[u8]) -> bool {
+    // Walk the expected value whole whatever was given, fold every difference
+    // (and a length mismatch) into one accumulator, decide once at the end.
+    let mut diff: u8 = u8::from(given.len() != expected.len());
+    for (i, e) in expected.iter().enumerate() {
+        let g = given.get(i).copied().unwrap_or(!*e);
+        diff |= std::hint::black_box(g ^ e);
+    }
+    std::hint::black_box(diff) == 0
+}
+
+/// What every handler gets.
+#[derive(Clone)]
+pub(crate) struct AppState {
+    pub(crate) op: Operator,
+    pub(crate) token: Arc<str>,
+}
+
+/// The API as an axum router (serve it with [`serve`], or with `axum::serve`
+/// for tests).
+pub fn router(op: Operator, settings: ApiSettings) -> Router {
+    let state = AppState {
+        op,
+        token: Arc::from(settings.token.as_str()),
+    };
+    let api = Router::new()
+        .route("/openapi.json", get(handlers::openapi))
+        .route("/events", get(handlers::events))
+        .route("/services", get(handlers::services))
+        .route(
+            "/definitions",
+            get(handlers::list_definitions).post(handlers::create_definition),
+        )
+        .route(
+            "/definitions/{name}",
+            get(handlers::get_definition)
+                .put(handlers::update_definition)
+                .delete(handlers::delete_definition),
+        )
+        .route("/runs", get(handlers::list_runs).post(handlers::start_run))
+        .route("/runs/{id}", get(handlers::get_run))
+        .route("/runs/{id}/status", get(handlers::run_status))
+        .route("/runs/{id}/events", get(handlers::run_events))
+        .route("/runs/{id}/rerun", post(handlers::rerun))
+        .route("/runs/{id}/resume", post(handlers::resume))
+        .route("/runs/{id}/cancel", post(handlers::cancel))
+        .fallback(not_found)
+        .method_not_allowed_fallback(method_not_allowed)
+        .layer(axum::middleware::from_fn_with_state(
+            state.clone(),
+            require_token,
+        ));
+    Router::new()
+        .route("/health", get(handlers::live))
+        .route("/health/live", get(handlers::live))
+        .route("/health/ready", get(handlers::ready))
+        .route("/hooks/{id}", post(handlers::webhook))
+        .nest("/api/v1", api)
+        .fallback(not_found)
+        .method_not_allowed_fallback(method_not_allowed)
+        .layer(DefaultBodyLimit::max(settings.max_body_bytes))
+        .with_state(state)
+}
+
+/// Binds `settings.listen` and serves the API until `shutdown` resolves.
+pub async fn serve(
+    op: Operator,
+    settings: ApiSettings,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> anyhow::Result<()> {
+    let listener = TcpListener::bind(&settings.listen)
+        .await
+        .with_context(|| format!("cannot listen on {} ([api] listen)", settings.listen))?;
+    serve_on(listener, op, settings, shutdown).await
+}
+
+/// How long open connections (e.g. event streams) get to finish after shutdown.
+pub const SHUTDOWN_GRACE: Duration = Duration::from_secs(5);
+
+/// Serves the API on a bound listener until `shutdown` resolves; open
+/// connections then get [`SHUTDOWN_GRACE`] to finish.
+pub async fn serve_on(
+    listener: TcpListener,
+    op: Operator,
+    settings: ApiSettings,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> anyhow::Result<()> {
+    let addr = listener.local_addr().context("listener has no address")?;
+    let app = router(op, settings).into_make_service_with_connect_info::<SocketAddr>();
+    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+    let mut server = tokio::spawn(
+        axum::serve(listener, app)
+            .with_graceful_shutdown(async move {
+                let _ = stopped.await;
+            })
+            .into_future(),
+    );
+    info!(%addr, "serving the HTTP API under /api/v1");
+    tokio::select! {
+        joined = &mut server => {
+            return match joined {
+                Ok(Ok(())) => Ok(()),
+                Ok(Err(e)) => Err(anyhow::anyhow!("the HTTP API server failed: {e}")),
+                Err(e) => Err(anyhow::anyhow!("the HTTP API server task failed: {e}")),
+            };
+        }
+        () = shutdown => {}
+    }
+    info!("HTTP API shutting down");
+    let _ = stop.send(());
+    match tokio::time::timeout(SHUTDOWN_GRACE, &mut server).await {
+        Ok(Ok(Ok(()))) => Ok(()),
+        Ok(Ok(Err(e))) => Err(anyhow::anyhow!("the HTTP API server failed: {e}")),
+        Ok(Err(e)) => Err(anyhow::anyhow!("the HTTP API server task failed: {e}")),
+        Err(_) => {
+            warn!("open HTTP connections did not finish in time; closing them");
+            server.abort();
+            Ok(())
+        }
+    }
+}
+
+/// An error answer: a status and `{"error": message}`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ApiError {
+    /// The HTTP status.
+    pub status: StatusCode,
+    /// What went wrong.
+    pub message: String,
+}
+
+impl ApiError {
+    /// An error with this status and message.
+    pub fn new(status: StatusCode, message: impl Into<String>) -> Self {
+        ApiError {
+            status,
+            message: message.into(),
+        }
+    }
+
+    /// 400.
+    pub fn bad_request(message: impl Into<String>) -> Self {
+        ApiError::new(StatusCode::BAD_REQUEST, message)
+    }
+}
+
+impl From<isoqube::Error> for ApiError {
+    fn from(e: isoqube::Error) -> Self {
+        use isoqube::Error as E;
+        let status = match &e {
+            E::InvalidDefinition(_) => StatusCode::UNPROCESSABLE_ENTITY,
+            E::NotFound { .. } => StatusCode::NOT_FOUND,
+            E::Conflict { .. } | E::InvalidState(_) => StatusCode::CONFLICT,
+            E::Malformed(_) => StatusCode::BAD_REQUEST,
+            E::Store(_) | E::Transport(_) | E::Unroutable(_) => StatusCode::SERVICE_UNAVAILABLE,
+            E::Registry(_) | E::Config(_) => StatusCode::INTERNAL_SERVER_ERROR,
+        };
+        if status.is_server_error() {
+            warn!(status = status.as_u16(), "API request failed: {e}");
+        }
+        ApiError::new(status, e.to_string())
+    }
+}
+
+impl IntoResponse for ApiError {
+    fn into_response(self) -> Response {
+        (self.status, Json(json!({ "error": self.message }))).into_response()
+    }
+}
+
+fn json_rejection(rej: JsonRejection) -> ApiError {
+    match rej {
+        JsonRejection::JsonDataError(e) => ApiError::bad_request(e.body_text()),
+        JsonRejection::JsonSyntaxError(e) => ApiError::bad_request(e.body_text()),
+        JsonRejection::MissingJsonContentType(_) => ApiError::new(
+            StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            "the body must be JSON with Content-Type: application/json",
+        ),
+        JsonRejection::BytesRejection(e) => bytes_rejection(e),
+        other => ApiError::new(other.status(), other.body_text()),
+    }
+}
+
+pub(crate) fn bytes_rejection(rej: BytesRejection) -> ApiError {
+    let status = rej.status();
+    if status == StatusCode::PAYLOAD_TOO_LARGE {
+        ApiError::new(
+            status,
+            "the request body is larger than the limit ([api] max_body_bytes)",
+        )
+    } else {
+        ApiError::new(
+            status,
+            format!("cannot read the request body: {}", rej.body_text()),
+        )
+    }
+}
+
+pub(crate) fn query_rejection(rej: QueryRejection) -> ApiError {
+    ApiError::bad_request(rej.body_text())
+}
+
+/// A JSON body whose rejections are [`ApiError`]s (400 naming the field, 413,
+/// 415) instead of axum's plain-text answers.
+pub(crate) struct Body<T>(pub(crate) T);
+
+impl<S, T> FromRequest<S> for Body<T>
+where
+    T: DeserializeOwned,
+    S: Send + Sync,
+{
+    type Rejection = ApiError;
+
+    async fn from_request(req: Request, state: &S) -> Result<Self, Self::Rejection> {
+        match Json::<T>::from_request(req, state).await {
+            Ok(Json(v)) => Ok(Body(v)),
+            Err(rej) => Err(json_rejection(rej)),
+        }
+    }
+}
+
+/// The bearer-token check in front of `/api/v1`.
+async fn require_token(State(state): State<AppState>, req: Request, next: Next) -> Response {
+    let presented = req
+        .headers()
+        .get(header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+        .and_then(bearer);
+    let problem = match presented {
+        None => "no bearer token",
+        Some(t) if !constant_time_eq(t.as_bytes(), state.token.as_bytes()) => "wrong bearer token",
+        Some(_) => return next.run(req).await,
+    };
+    let peer = req
+        .extensions()
+        .get::<axum::extract::ConnectInfo<SocketAddr>>()
+        .map(|c| c.0.to_string())
+        .unwrap_or_default();
+    // The path only (no query string) and never the header's value.
+    warn!(method = %req.method(), path = %req.uri().path(), %peer, "API request refused: {problem}");
+    unauthorized(problem)
+}
+
+/// `Bearer <token>` (scheme case-insensitive) to the token.
+pub(crate) fn bearer(value: &str) -> Option<&str> {
+    let (scheme, token) = value.trim().split_once(' ')?;
+    scheme
+        .eq_ignore_ascii_case("bearer")
+        .then(|| token.trim())
+        .filter(|t| !t.is_empty())
+}
+
+pub(crate) fn unauthorized(problem: &str) -> Response {
+    let mut resp = ApiError::new(
+        StatusCode::UNAUTHORIZED,
+        format!("unauthorized: {problem} (send Authorization: Bearer <token>)"),
+    )
+    .into_response();
+    resp.headers_mut()
+        .insert(header::WWW_AUTHENTICATE, HeaderValue::from_static("Bearer"));
+    resp
+}
+
+async fn not_found(req: Request) -> ApiError {
+    ApiError::new(
+        StatusCode::NOT_FOUND,
+        format!("no such endpoint: {}", req.uri().path()),
+    )
+}
+
+async fn method_not_allowed(req: Request) -> ApiError {
+    ApiError::new(
+        StatusCode::METHOD_NOT_ALLOWED,
+        format!("{} is not allowed on {}", req.method(), req.uri().path()),
+    )
+}
+
+/// Percent-encodes one path segment (for `Location` headers).
+pub(crate) fn encode_segment(s: &str) -> String {
+    let mut out = String::with_capacity(s.len());
+    for b in s.bytes() {
+        if b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'.' | b'~') {
+            out.push(char::from(b));
+        } else {
+            out.push_str(&format!("%{b:02X}"));
+        }
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn bearer_parsing() {
+        assert_eq!(bearer("Bearer abc"), Some("abc"));
+        assert_eq!(bearer("bearer  abc "), Some("abc"));
+        assert_eq!(bearer("Basic abc"), None);
+        assert_eq!(bearer("Bearer "), None);
+        assert_eq!(bearer("Bearer"), None);
+    }
+
+    #[test]
+    fn segments_are_encoded() {
+        assert_eq!(encode_segment("a b/c"), "a%20b%2Fc");
+        assert_eq!(encode_segment("é"), "%C3%A9");
+    }
+
+    #[test]
+    fn constant_time_eq_cases() {
+        assert!(constant_time_eq(b"", b""));
+        assert!(!constant_time_eq(b"abcd", b"abc"));
+        assert!(!constant_time_eq(b"abc\0", b"abc"));
+    }
+}

@@ -1,0 +1,473 @@
+//! Text inputs, the definition form (name, description, steps picked from the
+//! recorded events, default variables, schedules) and the `KEY=VALUE` parsers
+//! they share with the run prompt. Everything here is plain state changed by key events;
+//! nothing touches the terminal or the store.
+
+use chrono::DateTime;
+use isoqube::schedule::Schedule;
+use isoqube::{Definition, Variables};
+use ratatui::crossterm::event::{KeyCode, KeyEvent, KeyModifiers};
+use serde_json::Value;
+
+use crate::cli::{parse_schedule, schedule_spec};
+use crate::ops::EventView;
+
+/// A one-line (or, with [`TextInput::multiline`], several-line) text input; the
+/// cursor is always at the end.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct TextInput {
+    /// The text typed so far.
+    pub text: String,
+    /// Enter inserts a line break instead of being left to the caller.
+    pub multiline: bool,
+}
+
+impl TextInput {
+    /// A one-line input holding `text`.
+    pub fn new(text: impl Into<String>) -> Self {
+        TextInput {
+            text: text.into(),
+            multiline: false,
+        }
+    }
+
+    /// A several-line input holding `text`.
+    pub fn multiline(text: impl Into<String>) -> Self {
+        TextInput {
+            text: text.into(),
+            multiline: true,
+        }
+    }
+
+    /// Applies an editing key; `false` when the key is not an editing key.
+    pub fn handle(&mut self, key: KeyEvent) -> bool {
+        let ctrl = key.modifiers.contains(KeyModifiers::CONTROL);
+        match key.code {
+            KeyCode::Char('u') if ctrl => self.text.clear(),
+            KeyCode::Char('w') if ctrl => {
+                let trimmed = self.text.trim_end_matches(' ').len();
+                self.text.truncate(trimmed);
+                let cut = self
+                    .text
+                    .rfind([' ', '\n'])
+                    .map(|i| i + 1)
+                    .unwrap_or_default();
+                self.text.truncate(cut);
+            }
+            KeyCode::Char(c) if !ctrl && !c.is_control() => self.text.push(c),
+            KeyCode::Backspace => {
+                self.text.pop();
+            }
+            KeyCode::Enter if self.multiline => self.text.push('\n'),
+            _ => return false,
+        }
+        true
+    }
+}
+
+/// Which part of the definition form has the keyboard.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Field {
+    /// The name (fixed when editing).
+    Name,
+    /// The description.
+    Description,
+    /// The ordered steps.
+    Steps,
+    /// Default variables, one `KEY=VALUE` per line.
+    Variables,
+    /// Schedules, one spec per line (`ID=every:SECS`, `ID=cron:EXPR@TZ`, ...).
+    Schedules,
+}
+
+impl Field {
+    fn next(self) -> Field {
+        match self {
+            Field::Name => Field::Description,
+            Field::Description => Field::Steps,
+            Field::Steps => Field::Variables,
+            Field::Variables => Field::Schedules,
+            Field::Schedules => Field::Name,
+        }
+    }
+
+    fn prev(self) -> Field {
+        match self {
+            Field::Name => Field::Schedules,
+            Field::Description => Field::Name,
+            Field::Steps => Field::Description,
+            Field::Variables => Field::Steps,
+            Field::Schedules => Field::Variables,
+        }
+    }
+}
+
+/// What a key did to the form.
+#[derive(Debug, Clone, PartialEq)]
+pub enum FormResult {
+    /// Keep editing.
+    Editing,
+    /// Close the form without saving.
+    Cancel,
+    /// Save this definition (it passed the local checks).
+    Save(Box<Definition>),
+}
+
+/// The create/edit form of a definition.
+#[derive(Debug, Clone, PartialEq)]
+pub struct DefinitionForm {
+    /// The definition being edited (`None` when creating one).
+    pub original: Option<Definition>,
+    /// Name input.
+    pub name: TextInput,
+    /// Description input.
+    pub description: TextInput,
+    /// Event names in order.
+    pub steps: Vec<String>,
+    /// Selected step.
+    pub step_selected: usize,
+    /// Default variables, one `KEY=VALUE` per line.
+    pub variables: TextInput,
+    /// Schedules, one spec per line (see [`parse_schedule_lines`]).
+    pub schedules: TextInput,
+    /// The focused field.
+    pub focus: Field,
+    /// The event picker, open with the selected event's index.
+    pub picker: Option<usize>,
+    /// Why the last save was refused (local check or the Operator's validation).
+    pub error: Option<String>,
+    /// A save is in flight.
+    pub saving: bool,
+}
+
+impl Default for DefinitionForm {
+    fn default() -> Self {
+        Self::create()
+    }
+}
+
+impl DefinitionForm {
+    /// An empty form for a new definition.
+    pub fn create() -> Self {
+        DefinitionForm {
+            original: None,
+            name: TextInput::new(""),
+            description: TextInput::new(""),
+            steps: Vec::new(),
+            step_selected: 0,
+            variables: TextInput::multiline(""),
+            schedules: TextInput::multiline(""),
+            focus: Field::Name,
+            picker: None,
+            error: None,
+            saving: false,
+        }
+    }
+
+    /// A form editing `def` (its name stays fixed; its webhook is kept as it is).
+    pub fn edit(def: &Definition) -> Self {
+        let vars: Vec<String> = def
+            .variables
+            .iter()
+            .map(|(k, v)| format!("{k}={}", show_value(v)))
+            .collect();
+        let specs: Vec<String> = def.schedules.iter().map(schedule_spec).collect();
+        DefinitionForm {
+            original: Some(def.clone()),
+            name: TextInput::new(def.name.clone()),
+            description: TextInput::new(def.description.clone()),
+            steps: def.steps.clone(),
+            step_selected: 0,
+            variables: TextInput::multiline(vars.join("\n")),
+            schedules: TextInput::multiline(specs.join("\n")),
+            focus: Field::Description,
+            picker: None,
+            error: None,
+            saving: false,
+        }
+    }
+
+    /// Whether this form creates a new definition.
+    pub fn is_new(&self) -> bool {
+        self.original.is_none()
+    }
+
+    /// The definition the form describes, or why it cannot be saved yet.
+    pub fn to_definition(&self) -> Result<Definition, String> {
+        let variables = parse_lines(&self.variables.text)?;
+        let schedules = parse_schedule_lines(&self.schedules.text)?;
+        let mut def = match &self.original {
+            Some(orig) => orig.clone(),
+            None => Definition::new(self.name.text.clone(), Vec::<String>::new()),
+        };
+        def.description = self.description.text.trim().to_string();
+        def.steps = self.steps.clone();
+        def.variables = variables;
+        def.schedules = schedules;
+        Ok(def)
+    }
+
+    /// Applies a key; `events` are those the picker offers.
+    pub fn handle_key(&mut self, key: KeyEvent, events: &[EventView]) -> FormResult {
+        if self.saving {
+            return FormResult::Editing;
+        }
+        if let Some(sel) = self.picker {
+            self.picker_key(key, sel, events);
+            return FormResult::Editing;
+        }
+        let ctrl = key.modifiers.contains(KeyModifiers::CONTROL);
+        match key.code {
+            KeyCode::Char('s') if ctrl => return self.save(),
+            KeyCode::F(2) => return self.save(),
+            KeyCode::Esc => return FormResult::Cancel,
+            KeyCode::Tab => {
+                self.focus = self.focus.next();
+                return FormResult::Editing;
+            }
+            KeyCode::BackTab => {
+                self.focus = self.focus.prev();
+                return FormResult::Editing;
+            }
+            _ => {}
+        }
+        match self.focus {
+            Field::Name => {
+                if key.code == KeyCode::Enter {
+                    self.focus = Field::Description;
+                } else if self.is_new() {
+                    self.name.handle(key);
+                }
+            }
+            Field::Description => {
+                if key.code == KeyCode::Enter {
+                    self.focus = Field::Steps;
+                } else {
+                    self.description.handle(key);
+                }
+            }
+            Field::Steps => self.steps_key(key, events),
+            Field::Variables => {
+                self.variables.handle(key);
+            }
+            Field::Schedules => {
+                self.schedules.handle(key);
+            }
+        }
+        FormResult::Editing
+    }
+
+    fn save(&mut self) -> FormResult {
+        match self.to_definition() {
+            Ok(def) => {
+                self.error = None;
+                FormResult::Save(Box::new(def))
+            }
+            Err(e) => {
+                self.error = Some(e);
+                FormResult::Editing
+            }
+        }
+    }
+
+    fn steps_key(&mut self, key: KeyEvent, events: &[EventView]) {
+        let shift = key.modifiers.contains(KeyModifiers::SHIFT);
+        let last = self.steps.len().saturating_sub(1);
+        match key.code {
+            KeyCode::Up if shift => self.move_step(true),
+            KeyCode::Down if shift => self.move_step(false),
+            KeyCode::Char('K') => self.move_step(true),
+            KeyCode::Char('J') => self.move_step(false),
+            KeyCode::Up | KeyCode::Char('k') => {
+                self.step_selected = self.step_selected.saturating_sub(1)
+            }
+            KeyCode::Down | KeyCode::Char('j') => {
+                self.step_selected = (self.step_selected + 1).min(last)
+            }
+            KeyCode::Char('a') | KeyCode::Char('+') | KeyCode::Enter | KeyCode::Insert => {
+                if events.is_empty() {
+                    self.error = Some(
+                        "no events are recorded yet: start a service so it records its events"
+                            .into(),
+                    );
+                } else {
+                    let current = self
+                        .steps
+                        .get(self.step_selected)
+                        .and_then(|s| events.iter().position(|e| &e.name == s))
+                        .unwrap_or(0);
+                    self.picker = Some(current);
+                }
+            }
+            KeyCode::Char('x') | KeyCode::Char('-') | KeyCode::Delete | KeyCode::Backspace
+                if self.step_selected < self.steps.len() =>
+            {
+                self.steps.remove(self.step_selected);
+                self.step_selected = self.step_selected.min(self.steps.len().saturating_sub(1));
+            }
+            _ => {}
+        }
+    }
+
+    fn move_step(&mut self, up: bool) {
+        let i = self.step_selected;
+        if up && i > 0 && i < self.steps.len() {
+            self.steps.swap(i, i - 1);
+            self.step_selected = i - 1;
+        } else if !up && i + 1 < self.steps.len() {
+            self.steps.swap(i, i + 1);
+            self.step_selected = i + 1;
+        }
+    }
+
+    fn picker_key(&mut self, key: KeyEvent, sel: usize, events: &[EventView]) {
+        let last = events.len().saturating_sub(1);
+        match key.code {
+            KeyCode::Esc => self.picker = None,
+            KeyCode::Up | KeyCode::Char('k') => self.picker = Some(sel.saturating_sub(1)),
+            KeyCode::Down | KeyCode::Char('j') => self.picker = Some((sel + 1).min(last)),
+            KeyCode::PageUp => self.picker = Some(sel.saturating_sub(10)),
+            KeyCode::PageDown => self.picker = Some((sel + 10).min(last)),
+            KeyCode::Home => self.picker = Some(0),
+            KeyCode::End => self.picker = Some(last),
+            KeyCode::Enter | KeyCode::Char(' ') => {
+                if let Some(ev) = events.get(sel) {
+                    let at = if self.steps.is_empty() {
+                        0
+                    } else {
+                        (self.step_selected + 1).min(self.steps.len())
+                    };
+                    self.steps.insert(at, ev.name.clone());
+                    self.step_selected = at;
+                    self.error = None;
+                }
+                self.picker = None;
+            }
+            _ => {}
+        }
+    }
+}
+
+/// A variable value as the operator types it back: strings bare unless they
+/// would read as another JSON value.
+pub fn show_value(v: &Value) -> String {
+    match v {
+        Value::String(s) if serde_json::from_str::<Value>(s).is_err() => s.clone(),
+        other => other.to_string(),
+    }
+}
+
+/// Parses one `KEY=VALUE` (the value as JSON when it is JSON, else as a string).
+///
+/// ```
+/// use controlcenter::tui::form::parse_assignment;
+/// assert_eq!(parse_assignment("n=3").unwrap().1, serde_json::json!(3));
+/// assert_eq!(parse_assignment("env=prod").unwrap().1, serde_json::json!("prod"));
+/// assert!(parse_assignment("=x").is_err());
+/// ```
+pub fn parse_assignment(s: &str) -> Result<(String, Value), String> {
+    let (key, value) = s
+        .split_once('=')
+        .ok_or_else(|| format!("'{}' is not KEY=VALUE", s.trim()))?;
+    let key = key.trim();
+    if key.is_empty() {
+        return Err(format!("'{}' has an empty key", s.trim()));
+    }
+    let value = value.trim();
+    let value = serde_json::from_str(value).unwrap_or_else(|_| Value::String(value.to_string()));
+    Ok((key.to_string(), value))
+}
+
+/// Parses `KEY=VALUE` lines (blank lines ignored) into variables.
+///
+/// ```
+/// use controlcenter::tui::form::parse_lines;
+/// let vars = parse_lines("a=1\n\nb=two").unwrap();
+/// assert_eq!(vars.len(), 2);
+/// assert!(parse_lines("a=1\nnope").unwrap_err().contains("line 2"));
+/// ```
+pub fn parse_lines(text: &str) -> Result<Variables, String> {
+    let mut out = Variables::new();
+    for (i, line) in text.lines().enumerate() {
+        if line.trim().is_empty() {
+            continue;
+        }
+        let (k, v) =
+            parse_assignment(line).map_err(|e| format!("variables line {}: {e}", i + 1))?;
+        out.insert(k, v);
+    }
+    Ok(out)
+}
+
+/// Parses schedule specs, one per line (blank lines ignored), the syntax of the
+/// CLI's `--schedule` ([`parse_schedule`]); each is checked the way the
+/// Operator will (cron expression, time zone, period, unique ids).
+///
+/// ```
+/// use controlcenter::tui::form::parse_schedule_lines;
+/// let s = parse_schedule_lines("often=every:300\n\nnightly=cron:0 2 * * *@Europe/Paris").unwrap();
+/// assert_eq!(s.len(), 2);
+/// assert!(parse_schedule_lines("a=every:60\nb=every:soon").unwrap_err().starts_with("schedules line 2:"));
+/// assert!(parse_schedule_lines("a=cron:61 * * * *").unwrap_err().contains("line 1"));
+/// assert!(parse_schedule_lines("a=every:60\na=every:30").unwrap_err().contains("twice"));
+/// ```
+pub fn parse_schedule_lines(text: &str) -> Result<Vec<Schedule>, String> {
+    let mut out: Vec<Schedule> = Vec::new();
+    for (i, line) in text.lines().enumerate() {
+        if line.trim().is_empty() {
+            continue;
+        }
+        let at = |e: String| {
+            let e = e
+                .strip_prefix("--schedule ")
+                .or_else(|| e.strip_prefix("--var "))
+                .map(str::to_string)
+                .unwrap_or(e);
+            format!("schedules line {}: {e}", i + 1)
+        };
+        let s = parse_schedule(line.trim()).map_err(at)?;
+        s.next_after(DateTime::UNIX_EPOCH).map_err(|e| {
+            let e = e.to_string();
+            at(e.strip_prefix("invalid definition: ")
+                .unwrap_or(&e)
+                .to_string())
+        })?;
+        if out.iter().any(|o| o.id == s.id) {
+            return Err(at(format!("id '{}' is used twice", s.id)));
+        }
+        out.push(s);
+    }
+    Ok(out)
+}
+
+/// Parses `KEY=VALUE,KEY=VALUE` (a piece without `=` continues the previous
+/// value, so `tags=[1,2]` works).
+///
+/// ```
+/// use controlcenter::tui::form::parse_list;
+/// let vars = parse_list("a=1, tags=[1,2] ,b=x").unwrap();
+/// assert_eq!(vars["tags"], serde_json::json!([1, 2]));
+/// assert!(parse_list("").unwrap().is_empty());
+/// assert!(parse_list("oops").is_err());
+/// ```
+pub fn parse_list(text: &str) -> Result<Variables, String> {
+    let mut pieces: Vec<String> = Vec::new();
+    for piece in text.split(',') {
+        match pieces.last_mut() {
+            Some(last) if !piece.contains('=') => {
+                last.push(',');
+                last.push_str(piece);
+            }
+            _ => pieces.push(piece.to_string()),
+        }
+    }
+    let mut out = Variables::new();
+    for piece in pieces {
+        if piece.trim().is_empty() {
+            continue;
+        }
+        let (k, v) = parse_assignment(&piece)?;
+        out.insert(k, v);
+    }
+    Ok(out)
+}

@@ -1,0 +1,568 @@
+//! The `controlcenter` binary against a store and a broker, as a script would
+//! use it: output, `--json`, exit codes, bad input. The test process hosts the
+//! consumers (an isoqube service on RabbitMQ); the binary is a separate process,
+//! so it reaches them through the broker. Every scenario runs on both stores a
+//! deployment can use: a SQLite file and MongoDB (SecantusDB in tests).
+//! RabbitMQ and the MongoDB-wire server must be reachable: the tests fail, not
+//! skip, when they are not.
+
+use std::collections::HashSet;
+use std::path::PathBuf;
+use std::process::{Command, Output};
+use std::sync::{Arc, Mutex, OnceLock};
+use std::time::Duration;
+
+use isoqube::testing::{amqp_url, mongo_url};
+use isoqube::transport::{AmqpConfig, AmqpTransport};
+use isoqube::{consumer, event, MongoStore, RunStore, Service, SqliteStore, StepContext};
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+
+/// First test step.
+#[event]
+#[derive(Serialize, Deserialize)]
+pub struct CcPrepare {}
+
+/// Second test step.
+#[event]
+#[derive(Serialize, Deserialize)]
+pub struct CcShip {}
+
+fn seen() -> &'static Mutex<HashSet<String>> {
+    static SEEN: OnceLock<Mutex<HashSet<String>>> = OnceLock::new();
+    SEEN.get_or_init(Default::default)
+}
+
+/// Knobs from the run variables: `sleep_ms`, `fail_first` (fail the first
+/// attempt of each run, whichever step it is; succeed after a resume).
+async fn behave(ctx: &StepContext) -> anyhow::Result<()> {
+    if let Some(ms) = ctx.var_opt::<u64>("sleep_ms") {
+        tokio::time::sleep(Duration::from_millis(ms)).await;
+    }
+    if ctx.var_opt::<bool>("fail_first") == Some(true) {
+        let key = format!("{:?}", ctx.run_id());
+        let first = seen().lock().map(|mut s| s.insert(key)).unwrap_or(false);
+        if first {
+            anyhow::bail!("first attempt fails on purpose");
+        }
+    }
+    ctx.log().info(format_args!("{} done", ctx.endpoint()));
+    Ok(())
+}
+
+#[consumer(service = "cc-test")]
+async fn cc_prepare(_ev: CcPrepare, ctx: StepContext) -> anyhow::Result<()> {
+    behave(&ctx).await
+}
+
+#[consumer(service = "cc-test")]
+async fn cc_ship(_ev: CcShip, ctx: StepContext) -> anyhow::Result<()> {
+    behave(&ctx).await
+}
+
+enum StoreArgs {
+    Sqlite(PathBuf),
+    Mongo { url: String, db: String },
+}
+
+/// A broker prefix and a store of one's own, with the test consumers running.
+struct Env {
+    prefix: String,
+    store_args: StoreArgs,
+    service: Option<Service>,
+}
+
+impl Env {
+    async fn new(mongo: bool) -> Env {
+        let id = uuid::Uuid::new_v4().simple().to_string();
+        let prefix = format!("cc-{}.", &id[..8]);
+        let (store_args, store): (StoreArgs, Arc<dyn RunStore>) = if mongo {
+            let url = mongo_url();
+            let db = format!("isoqube_cc_{}", &id[..12]);
+            let store = MongoStore::connect(&url, &db)
+                .await
+                .unwrap_or_else(|e| panic!("MongoDB test server unreachable: {e}"));
+            (StoreArgs::Mongo { url, db }, Arc::new(store))
+        } else {
+            let path = std::env::temp_dir()
+                .join("isoqube-cc-tests")
+                .join(format!("{id}.db"));
+            let store = SqliteStore::open(&path).await.expect("store");
+            (StoreArgs::Sqlite(path), Arc::new(store))
+        };
+        let transport = AmqpTransport::connect(AmqpConfig {
+            url: amqp_url(),
+            prefix: prefix.clone(),
+            ..Default::default()
+        })
+        .await
+        .unwrap_or_else(|e| panic!("RabbitMQ must be reachable for these tests: {e}"));
+        let service = Service::builder("cc-test")
+            .transport(transport)
+            .store_arc(store)
+            .services(["cc-test"])
+            .start()
+            .await
+            .expect("service");
+        Env {
+            prefix,
+            store_args,
+            service: Some(service),
+        }
+    }
+
+    fn cmd(&self, broker: bool) -> Command {
+        let mut cmd = Command::new(env!("CARGO_BIN_EXE_controlcenter"));
+        cmd.env_remove("ISOQUBE_AMQP_URL")
+            .env_remove("ISOQUBE_MONGO_URL")
+            .env_remove("ISOQUBE_STORE_PATH")
+            .env("ISOQUBE_AMQP_PREFIX", &self.prefix);
+        if broker {
+            cmd.env("ISOQUBE_AMQP_URL", amqp_url());
+        }
+        match &self.store_args {
+            StoreArgs::Sqlite(path) => {
+                cmd.arg("--store").arg(path);
+            }
+            StoreArgs::Mongo { url, db } => {
+                cmd.env("ISOQUBE_MONGO_URL", url)
+                    .env("ISOQUBE_MONGO_DB", db);
+            }
+        }
+        cmd
+    }
+
+    /// Runs the binary (with the broker) and returns (exit code, stdout, stderr).
+    fn cc(&self, args: &[&str]) -> (i32, String, String) {
+        out(self
+            .cmd(true)
+            .args(args)
+            .output()
+            .expect("run controlcenter"))
+    }
+
+    fn json(&self, args: &[&str]) -> Value {
+        let (code, stdout, stderr) = self.cc(args);
+        assert_eq!(code, 0, "{args:?}: {stderr}");
+        serde_json::from_str(&stdout)
+            .unwrap_or_else(|e| panic!("{args:?}: not JSON ({e}): {stdout}"))
+    }
+
+    async fn stop(mut self) {
+        if let Some(s) = self.service.take() {
+            s.shutdown().await.expect("shutdown");
+        }
+    }
+}
+
+fn out(o: Output) -> (i32, String, String) {
+    let stderr = String::from_utf8_lossy(&o.stderr).into_owned();
+    assert!(!stderr.contains("panicked"), "{stderr}");
+    (
+        o.status.code().unwrap_or(-1),
+        String::from_utf8_lossy(&o.stdout).into_owned(),
+        stderr,
+    )
+}
+
+async fn in_background<T: Send + 'static>(f: impl FnOnce() -> T + Send + 'static) -> T {
+    tokio::task::spawn_blocking(f).await.expect("join")
+}
+
+/// Definitions: create, duplicate, unknown event, malformed variable, show,
+/// update, delete with and without confirmation.
+async fn definitions(env: Env) {
+    let env = Arc::new(env);
+    let e = env.clone();
+    in_background(move || {
+        let (code, stdout, stderr) = e.cc(&[
+            "definitions",
+            "create",
+            "ship-it",
+            "--steps",
+            "CcPrepare,CcShip",
+            "--description",
+            "prepare then ship",
+            "--var",
+            "region=\"eu\"",
+        ]);
+        assert_eq!(code, 0, "{stderr}");
+        assert!(stdout.contains("created definition ship-it"), "{stdout}");
+
+        let (code, _, stderr) = e.cc(&["definitions", "create", "ship-it", "--steps", "CcShip"]);
+        assert_eq!(code, 2, "duplicate name: {stderr}");
+        assert!(stderr.contains("already exists"), "{stderr}");
+
+        let (code, _, stderr) = e.cc(&[
+            "definitions",
+            "create",
+            "bad",
+            "--steps",
+            "CcPrepare,NoSuchEvent",
+        ]);
+        assert_eq!(code, 2, "{stderr}");
+        assert!(stderr.contains("unknown event 'NoSuchEvent'"), "{stderr}");
+
+        let (code, _, stderr) = e.cc(&[
+            "definitions",
+            "create",
+            "bad",
+            "--steps",
+            "CcShip",
+            "--var",
+            "novalue",
+        ]);
+        assert_eq!(code, 2, "{stderr}");
+        assert!(stderr.contains("KEY=VALUE"), "{stderr}");
+
+        let (code, _, stderr) = e.cc(&["definitions", "show", "bad"]);
+        assert_eq!(code, 3, "refused definitions are not written: {stderr}");
+
+        let shown = e.json(&["definitions", "show", "ship-it", "--json"]);
+        assert_eq!(shown["steps"], serde_json::json!(["CcPrepare", "CcShip"]));
+        assert_eq!(shown["variables"]["region"], "eu");
+
+        let (code, _, stderr) = e.cc(&[
+            "definitions",
+            "update",
+            "ship-it",
+            "--steps",
+            "CcShip",
+            "--unset",
+            "region",
+        ]);
+        assert_eq!(code, 0, "{stderr}");
+        let list = e.json(&["definitions", "list", "--json"]);
+        let list = list.as_array().expect("array");
+        assert_eq!(list.len(), 1);
+        assert_eq!(list[0]["steps"], serde_json::json!(["CcShip"]));
+        assert!(list[0]["variables"].get("region").is_none());
+
+        // Schedules and a webhook: shown with the next due time, secret hidden.
+        let (code, _, stderr) = e.cc(&[
+            "definitions",
+            "update",
+            "ship-it",
+            "--schedule",
+            "nightly=cron:0 2 * * *@Europe/Paris;missed=run-once",
+            "--schedule",
+            "often=every:300",
+            "--webhook-id",
+            "ship-it-hook",
+            "--webhook-secret",
+            "0123456789abcdef-secret",
+        ]);
+        assert_eq!(code, 0, "{stderr}");
+        let (code, stdout, _) = e.cc(&["definitions", "show", "ship-it"]);
+        assert_eq!(code, 0);
+        assert!(
+            stdout.contains(
+                "schedule nightly: cron '0 2 * * *' (Europe/Paris), missed: run once; next 20"
+            ),
+            "{stdout}"
+        );
+        assert!(
+            stdout.contains("schedule often: every 300s; next"),
+            "{stdout}"
+        );
+        assert!(
+            stdout.contains("webhook POST /hooks/ship-it-hook"),
+            "{stdout}"
+        );
+        let shown = e.json(&["definitions", "show", "ship-it", "--json"]);
+        assert_eq!(shown["webhook"]["secret"], "***", "{shown}");
+        assert_eq!(
+            shown["next_due"].as_array().map(Vec::len),
+            Some(2),
+            "{shown}"
+        );
+        for (spec, expected) in [
+            ("x=every:soon", "whole seconds"),
+            ("x=cron:61 * * * *", "minute"),
+            ("x=cron:0 * * * *@Mars/Olympus", "Mars/Olympus"),
+            ("x", "ID=KIND:VALUE"),
+        ] {
+            let (code, _, stderr) = e.cc(&["definitions", "update", "ship-it", "--schedule", spec]);
+            assert_eq!(code, 2, "{spec}: {stderr}");
+            assert!(stderr.contains(expected), "{spec}: {stderr}");
+        }
+        let (code, _, _) = e.cc(&[
+            "definitions",
+            "update",
+            "ship-it",
+            "--remove-schedule",
+            "nope",
+        ]);
+        assert_eq!(code, 3);
+        let (code, _, stderr) = e.cc(&[
+            "definitions",
+            "update",
+            "ship-it",
+            "--remove-schedule",
+            "often",
+            "--remove-webhook",
+        ]);
+        assert_eq!(code, 0, "{stderr}");
+        let shown = e.json(&["definitions", "show", "ship-it", "--json"]);
+        assert_eq!(
+            shown["schedules"].as_array().map(Vec::len),
+            Some(1),
+            "{shown}"
+        );
+        assert!(shown.get("webhook").is_none(), "{shown}");
+
+        let (code, _, stderr) = e.cc(&["definitions", "delete", "ship-it"]);
+        assert_eq!(code, 2, "delete needs --yes: {stderr}");
+        let (code, _, stderr) = e.cc(&["definitions", "delete", "ship-it", "--yes"]);
+        assert_eq!(code, 0, "{stderr}");
+        let (code, _, _) = e.cc(&["definitions", "delete", "ship-it", "--yes"]);
+        assert_eq!(code, 3);
+    })
+    .await;
+    Arc::into_inner(env).expect("one owner").stop().await;
+}
+
+/// Runs: start --wait (exit 0 / 1), list, show with logs, watch, re-run,
+/// resume a failed run, cancel a running one, and the error queue.
+async fn runs(env: Env) {
+    let env = Arc::new(env);
+    let e = env.clone();
+    in_background(move || {
+        let (code, _, stderr) = e.cc(&[
+            "definitions",
+            "create",
+            "pair",
+            "--steps",
+            "CcPrepare,CcShip",
+        ]);
+        assert_eq!(code, 0, "{stderr}");
+
+        let run = e.json(&[
+            "runs",
+            "start",
+            "pair",
+            "--wait",
+            "--timeout",
+            "60",
+            "--json",
+        ]);
+        assert_eq!(run["status"], "Succeeded", "{run}");
+        let id = run["id"].as_str().expect("id").to_string();
+
+        let (code, stdout, _) = e.cc(&["runs", "show", &id, "--logs"]);
+        assert_eq!(code, 0);
+        assert!(stdout.contains("Succeeded"), "{stdout}");
+        assert!(stdout.contains("cc-ship done"), "logs are shown: {stdout}");
+
+        let (code, stdout, _) = e.cc(&["runs", "watch", &id]);
+        assert_eq!(code, 0, "{stdout}");
+        assert!(stdout.contains(&format!("run {id} Succeeded")), "{stdout}");
+
+        let rerun = e.json(&["runs", "rerun", &id, "--wait", "--json"]);
+        assert_eq!(rerun["status"], "Succeeded");
+        assert_eq!(rerun["rerun_of"], Value::String(id.clone()), "{rerun}");
+
+        // A failing run: --wait exits 1; resume continues it to success.
+        let (code, stdout, _) = e.cc(&[
+            "runs",
+            "start",
+            "pair",
+            "--var",
+            "fail_first=true",
+            "--wait",
+            "--timeout",
+            "60",
+        ]);
+        assert_eq!(code, 1, "{stdout}");
+        assert!(stdout.contains("Failed"), "{stdout}");
+        let failed = e.json(&["runs", "list", "--status", "failed", "--json"]);
+        let failed_id = failed[0]["id"].as_str().expect("a failed run").to_string();
+        let resumed = e.json(&["runs", "resume", &failed_id, "--wait", "--json"]);
+        assert_eq!(resumed["status"], "Succeeded", "{resumed}");
+
+        // The failed attempt's message is in the error queue; discard it.
+        let queues = e.json(&["errors", "list", "--json"]);
+        let faults: Vec<Value> = queues
+            .as_array()
+            .expect("array")
+            .iter()
+            .flat_map(|q| q["messages"].as_array().cloned().unwrap_or_default())
+            .collect();
+        let fault = faults
+            .iter()
+            .find(|m| m["run_id"] == Value::String(failed_id.clone()))
+            .unwrap_or_else(|| panic!("no fault for {failed_id}: {queues}"));
+        assert!(
+            fault["reason"]
+                .as_str()
+                .unwrap_or("")
+                .contains("on purpose"),
+            "{fault}"
+        );
+        let endpoint = fault["endpoint"].as_str().expect("endpoint").to_string();
+        let message_id = fault["message_id"].as_str().expect("id").to_string();
+        let (code, _, stderr) = e.cc(&["errors", "discard", &endpoint, &message_id]);
+        assert_eq!(code, 0, "{stderr}");
+        let (code, _, _) = e.cc(&["errors", "discard", &endpoint, &message_id]);
+        assert_eq!(code, 3, "already gone");
+
+        // Cancel a running run; cancelling it again is refused.
+        let slow = e.json(&["runs", "start", "pair", "--var", "sleep_ms=3000", "--json"]);
+        let slow_id = slow["id"].as_str().expect("id").to_string();
+        let (code, _, stderr) = e.cc(&["runs", "cancel", &slow_id]);
+        assert_eq!(code, 0, "{stderr}");
+        let (code, _, stderr) = e.cc(&["runs", "cancel", &slow_id]);
+        assert_eq!(code, 2, "{stderr}");
+        let (code, _, _) = e.cc(&["runs", "watch", &slow_id]);
+        assert_eq!(code, 1, "a cancelled run watches as not succeeded");
+
+        let all = e.json(&["runs", "list", "--json"]);
+        assert_eq!(all.as_array().map(Vec::len), Some(4));
+
+        // Bad input.
+        let (code, _, stderr) = e.cc(&["runs", "start", "no-such-def"]);
+        assert_eq!(code, 3, "{stderr}");
+        assert!(stderr.contains("no-such-def"), "{stderr}");
+        let (code, _, stderr) = e.cc(&["runs", "start", "pair", "--var", "=1"]);
+        assert_eq!(code, 2, "{stderr}");
+        let (code, _, stderr) = e.cc(&["runs", "show", "not-a-uuid"]);
+        assert_eq!(code, 2, "{stderr}");
+        let (code, _, _) = e.cc(&["runs", "show", &uuid::Uuid::new_v4().to_string()]);
+        assert_eq!(code, 3);
+        let (code, _, stderr) = e.cc(&["runs", "list", "--status", "Sleeping"]);
+        assert_eq!(code, 2, "{stderr}");
+
+        // Events and services the test process registered.
+        let events = e.json(&["events", "--json"]);
+        assert!(
+            events
+                .as_array()
+                .expect("array")
+                .iter()
+                .any(|ev| ev["name"] == "CcShip" && ev["consumers"][0]["services"][0] == "cc-test"),
+            "{events}"
+        );
+        let services = e.json(&["services", "--json"]);
+        assert!(
+            services
+                .as_array()
+                .expect("array")
+                .iter()
+                .any(|s| s["name"] == "cc-test" && s["alive"] == true),
+            "{services}"
+        );
+    })
+    .await;
+    Arc::into_inner(env).expect("one owner").stop().await;
+}
+
+/// Without a broker, reading works and starting work is refused with nothing written.
+async fn without_a_broker(env: Env) {
+    let env = Arc::new(env);
+    let e = env.clone();
+    in_background(move || {
+        let (code, _, stderr) = e.cc(&[
+            "definitions",
+            "create",
+            "pair",
+            "--steps",
+            "CcPrepare,CcShip",
+        ]);
+        assert_eq!(code, 0, "{stderr}");
+        let (code, _, stderr) = out(e
+            .cmd(false)
+            .args(["runs", "start", "pair"])
+            .output()
+            .expect("run"));
+        assert_eq!(code, 4, "{stderr}");
+        assert!(stderr.contains("no broker configured"), "{stderr}");
+        let (code, stdout, _) = out(e
+            .cmd(false)
+            .args(["runs", "list", "--json"])
+            .output()
+            .expect("run"));
+        assert_eq!(code, 0);
+        assert_eq!(
+            serde_json::from_str::<Value>(&stdout).ok(),
+            Some(serde_json::json!([])),
+            "nothing written"
+        );
+    })
+    .await;
+    Arc::into_inner(env).expect("one owner").stop().await;
+}
+
+macro_rules! on_both_stores {
+    ($($name:ident),*) => {
+        mod sqlite_file {
+            $(
+                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+                async fn $name() {
+                    super::$name(super::Env::new(false).await).await;
+                }
+            )*
+        }
+        mod mongodb {
+            $(
+                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+                async fn $name() {
+                    super::$name(super::Env::new(true).await).await;
+                }
+            )*
+        }
+    };
+}
+
+on_both_stores!(definitions, runs, without_a_broker);
+
+#[test]
+fn unreachable_broker_or_store_is_a_clear_error() {
+    let store =
+        std::env::temp_dir().join(format!("isoqube-cc-unreach-{}.db", uuid::Uuid::new_v4()));
+    let cases: Vec<(Vec<String>, &str)> = vec![
+        (
+            vec![
+                "--amqp-url".into(),
+                "amqp://guest:secret@127.0.0.1:1/%2f".into(),
+                "--mongo-url".into(),
+                mongo_url(),
+                "runs".into(),
+                "list".into(),
+            ],
+            "cannot connect to amqp://guest:***@127.0.0.1:1",
+        ),
+        (
+            vec![
+                "--mongo-url".into(),
+                "mongodb://user:secret@127.0.0.1:1".into(),
+                "--connect-timeout".into(),
+                "1".into(),
+                "runs".into(),
+                "list".into(),
+            ],
+            "127.0.0.1:1",
+        ),
+        (
+            vec![
+                "--store".into(),
+                store.display().to_string(),
+                "runs".into(),
+                "list".into(),
+            ],
+            "does not exist",
+        ),
+    ];
+    for (args, expected) in cases {
+        let o = Command::new(env!("CARGO_BIN_EXE_controlcenter"))
+            .env_remove("ISOQUBE_AMQP_URL")
+            .env_remove("ISOQUBE_MONGO_URL")
+            .args(&args)
+            .output()
+            .expect("run");
+        let (code, _, stderr) = out(o);
+        assert_eq!(code, 4, "{args:?}: {stderr}");
+        assert!(stderr.contains(expected), "{args:?}: {stderr}");
+        assert!(!stderr.contains("secret"), "credentials leaked: {stderr}");
+        assert_eq!(stderr.trim().lines().count(), 1, "one clear line: {stderr}");
+    }
+}

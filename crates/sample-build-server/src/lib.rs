@@ -1,0 +1,198 @@
+//! The sample build server: a simulated CI/CD pipeline split across four
+//! services (`default`, `linux-pool`, `windows-pool`, `deployment`), built on
+//! Isoqube. The binary only parses arguments; everything else is here.
+
+pub mod definitions;
+pub mod events;
+pub mod services;
+pub mod sim;
+
+use std::path::Path;
+use std::sync::Arc;
+use std::time::Duration;
+
+use anyhow::{bail, Context as _};
+use isoqube::config::StoreKind;
+use isoqube::{
+    Config, Control, InProcessTransport, Run, RunStatus, RunStore, Service, SqliteStore,
+    StepStatus, Transport, Variables,
+};
+use serde_json::Value;
+
+/// Called by the binary so the linker keeps this crate's consumers (their
+/// registrations live in statics nothing else references).
+pub fn link() {}
+
+/// Parses `key=value`; the value is JSON when it parses as JSON, a string otherwise.
+///
+/// ```
+/// let (k, v) = sample_build_server::parse_var("work_ms=20").unwrap();
+/// assert_eq!((k.as_str(), v), ("work_ms", serde_json::json!(20)));
+/// assert!(sample_build_server::parse_var("novalue").is_err());
+/// ```
+pub fn parse_var(s: &str) -> anyhow::Result<(String, Value)> {
+    let (key, value) = s
+        .split_once('=')
+        .with_context(|| format!("--var '{s}' is not key=value"))?;
+    let key = key.trim();
+    if key.is_empty() {
+        bail!("--var '{s}' has an empty key");
+    }
+    let value = serde_json::from_str(value).unwrap_or_else(|_| Value::String(value.to_string()));
+    Ok((key.to_string(), value))
+}
+
+/// The transport and store a process uses.
+pub struct Backends {
+    /// Message transport.
+    pub transport: Arc<dyn Transport>,
+    /// Run store.
+    pub store: Arc<dyn RunStore>,
+}
+
+impl Backends {
+    /// The embedded pair: in-process transport and the SQLite file at `store_path`.
+    pub async fn embedded(store_path: &Path) -> anyhow::Result<Self> {
+        let store = SqliteStore::open(store_path)
+            .await
+            .with_context(|| format!("opening the store {}", store_path.display()))?;
+        Ok(Backends {
+            transport: Arc::new(InProcessTransport::new()),
+            store: Arc::new(store),
+        })
+    }
+
+    /// What the configuration names: RabbitMQ or the in-process transport,
+    /// MongoDB or a SQLite file. Separate processes only reach each other
+    /// through RabbitMQ.
+    pub async fn connect(config: &Config) -> anyhow::Result<Self> {
+        let transport = config.connect_transport().await?;
+        let store = config
+            .connect_store()
+            .await
+            .with_context(|| match config.store.kind {
+                StoreKind::Sqlite => format!("opening the store {}", config.store.path.display()),
+                StoreKind::Mongodb => "connecting to MongoDB".to_string(),
+            })?;
+        Ok(Backends { transport, store })
+    }
+}
+
+/// Starts the given services (all when empty) in this process, with the
+/// `[service]` settings of `config`; with `[service] health_port`, serves
+/// `/health/live`, `/health/ready` and `/metrics` on `0.0.0.0:<port>` (0 picks
+/// a free port).
+pub async fn start_services(
+    config: &Config,
+    backends: &Backends,
+    services: &[String],
+) -> anyhow::Result<Service> {
+    let name = if services.is_empty() {
+        "sample-build-server".to_string()
+    } else {
+        services.join("+")
+    };
+    let mut builder = config
+        .service_builder(name)
+        .transport_arc(backends.transport.clone())
+        .store_arc(backends.store.clone());
+    if !services.is_empty() {
+        builder = builder.services(services.iter().cloned());
+    }
+    if let Some(port) = config.service.health_port {
+        builder = builder.health_addr(std::net::SocketAddr::from(([0, 0, 0, 0], port)));
+    }
+    Ok(builder.start().await?)
+}
+
+/// Saves the built-in definitions that are not in the store yet.
+pub async fn seed(control: &Control) -> anyhow::Result<()> {
+    for def in definitions::builtin() {
+        let name = def.name.clone();
+        if control.seed_definition(def).await? {
+            tracing::info!("seeded definition {name}");
+        }
+    }
+    Ok(())
+}
+
+/// What `run` does.
+pub struct RunOptions {
+    /// Settings (transport, store, service); the embedded pair by default.
+    pub config: Config,
+    /// Definition to run.
+    pub definition: String,
+    /// Run parameters.
+    pub vars: Variables,
+    /// Give up waiting after this long.
+    pub timeout: Duration,
+}
+
+/// Hosts every service in this process (on the embedded defaults unless the
+/// configuration says otherwise), seeds the
+/// built-in definitions, runs one definition to the end and returns the run.
+pub async fn run_once(opts: RunOptions) -> anyhow::Result<Run> {
+    let backends = Backends::connect(&opts.config).await?;
+    let service = start_services(&opts.config, &backends, &[]).await?;
+    let control = service.control().clone();
+    seed(&control).await?;
+    let started = control
+        .start_run(&opts.definition, opts.vars, "sample")
+        .await?;
+    tracing::info!(run_id = %started.id, definition = %opts.definition, "run started");
+    let run = control.wait_for_run(started.id, opts.timeout).await?;
+    if !run.status.is_finished() {
+        tracing::warn!(run_id = %run.id, "run still {} after {:?}; cancelling it", run.status.as_str(), opts.timeout);
+        let _ = control.cancel(run.id).await;
+    }
+    service.shutdown().await?;
+    let finished = control.get_run(run.id).await;
+    let _ = backends.store.close().await;
+    finished.map_err(Into::into)
+}
+
+/// A human summary of a run: id, status and each step's status and duration.
+pub fn summary(run: &Run) -> String {
+    let mut out = format!(
+        "\nrun {}  definition {}  status {}\n",
+        run.id,
+        run.definition,
+        run.status.as_str()
+    );
+    for step in &run.steps {
+        let duration = step
+            .duration()
+            .map(|d| format!("{:>6} ms", d.num_milliseconds()))
+            .unwrap_or_else(|| "      -   ".into());
+        let mark = match step.status {
+            StepStatus::Succeeded => "ok",
+            StepStatus::Failed => "FAILED",
+            StepStatus::Cancelled => "cancelled",
+            StepStatus::Skipped => "skipped",
+            StepStatus::Pending => "pending",
+            StepStatus::Invoked => "running",
+        };
+        out.push_str(&format!(
+            "  {:>2}. {:<32} {:<10} {duration}  attempts {}\n",
+            step.index + 1,
+            step.event,
+            mark,
+            step.attempts
+        ));
+        if let Some(err) = &step.last_error {
+            if step.status != StepStatus::Succeeded {
+                out.push_str(&format!("      error: {err}\n"));
+            }
+        }
+    }
+    if let (Some(end), true) = (run.finished_at, run.status == RunStatus::Succeeded) {
+        out.push_str(&format!(
+            "  total {} ms\n",
+            (end - run.created_at).num_milliseconds()
+        ));
+    }
+    if let Some(err) = &run.error {
+        out.push_str(&format!("  {err}\n"));
+    }
+    out
+}

@@ -1,0 +1,78 @@
+//! The `default` service: source ingestion and download, and the release broadcast.
+
+use isoqube::{consumer, StepContext};
+
+use crate::events::{
+    BroadcastRelease, DefaultSourceDownload, DefaultSourceDownloadComplete, DefaultSourceIngestion,
+};
+use crate::sim;
+
+#[consumer(service = "default", endpoint = "default-source-ingestion")]
+async fn source_ingestion(ev: DefaultSourceIngestion, ctx: StepContext) -> anyhow::Result<()> {
+    let repository = if ev.source.repository.is_empty() {
+        "github.com/isoqube/sample-app".to_string()
+    } else {
+        ev.source.repository
+    };
+    let branch = if ev.source.branch.is_empty() {
+        "main".to_string()
+    } else {
+        ev.source.branch
+    };
+    sim::work(&ctx, "DefaultSourceIngestion").await?;
+    ctx.log()
+        .info(format_args!("ingesting {repository}@{branch}"));
+    ctx.set("repository", &repository)?;
+    ctx.set("branch", &branch)?;
+    Ok(())
+}
+
+#[consumer(service = "default", endpoint = "default-source-download", retry = interval(2, 200))]
+async fn source_download(ev: DefaultSourceDownload, ctx: StepContext) -> anyhow::Result<()> {
+    sim::work(&ctx, "DefaultSourceDownload").await?;
+    let run = ctx.run_id().map(|r| r.to_string()).unwrap_or_default();
+    let commit = sim::commit_id(&ev.source.repository, &ev.source.branch, &run);
+    ctx.log().info(format_args!(
+        "downloaded {} at commit {commit}",
+        ev.source.repository
+    ));
+    ctx.set("commit", &commit)?;
+    Ok(())
+}
+
+#[consumer(service = "default", endpoint = "default-source-download-complete")]
+async fn source_download_complete(
+    ev: DefaultSourceDownloadComplete,
+    ctx: StepContext,
+) -> anyhow::Result<()> {
+    anyhow::ensure!(
+        !ev.source.commit.is_empty(),
+        "no commit: DefaultSourceDownload must run first"
+    );
+    sim::work(&ctx, "DefaultSourceDownloadComplete").await?;
+    let path = format!("/var/isoqube/src/{}", ev.source.commit);
+    ctx.log().info(format_args!("source ready in {path}"));
+    ctx.set("source_path", path)?;
+    Ok(())
+}
+
+#[consumer(service = "default", endpoint = "broadcast-release")]
+async fn broadcast_release(ev: BroadcastRelease, ctx: StepContext) -> anyhow::Result<()> {
+    sim::work(&ctx, "BroadcastRelease").await?;
+    let mut shipped = crate::services::artifacts(&ctx, "artifact_");
+    shipped.extend(crate::services::artifacts(&ctx, "deployed_"));
+    let notes = format!(
+        "release of {}@{} ({}): {}",
+        ev.source.repository,
+        ev.source.branch,
+        ev.source.commit,
+        if shipped.is_empty() {
+            "nothing shipped".to_string()
+        } else {
+            shipped.join(", ")
+        }
+    );
+    ctx.log().info(&notes);
+    ctx.set("release_notes", notes)?;
+    Ok(())
+}

@@ -1,0 +1,127 @@
+//! The `sample-build-server` binary as a user runs it on the embedded defaults:
+//! output and exit codes, good and bad input.
+
+use std::path::PathBuf;
+use std::process::{Command, Output};
+
+fn bin() -> Command {
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_sample-build-server"));
+    cmd.env_remove("ISOQUBE_AMQP_URL")
+        .env_remove("ISOQUBE_MONGO_URL")
+        .env_remove("ISOQUBE_STORE_PATH")
+        .env("NO_COLOR", "1");
+    cmd
+}
+
+fn store_file() -> PathBuf {
+    let dir = std::env::temp_dir().join("isoqube-sample-tests");
+    std::fs::create_dir_all(&dir).expect("temp dir");
+    dir.join(format!("{}.db", uuid::Uuid::new_v4()))
+}
+
+fn run(args: &[&str]) -> Output {
+    let store = store_file();
+    bin()
+        .args(args)
+        .arg("--store")
+        .arg(&store)
+        .output()
+        .expect("run the binary")
+}
+
+fn text(out: &[u8]) -> String {
+    String::from_utf8_lossy(out).into_owned()
+}
+
+#[test]
+fn every_service_and_event_is_linked() {
+    let out = bin().args(["services", "--json"]).output().expect("run");
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let rows: serde_json::Value = serde_json::from_slice(&out.stdout).expect("JSON");
+    let rows = rows.as_array().expect("array");
+    let services: std::collections::BTreeSet<&str> =
+        rows.iter().filter_map(|r| r["service"].as_str()).collect();
+    assert_eq!(
+        services.into_iter().collect::<Vec<_>>(),
+        ["default", "deployment", "linux-pool", "windows-pool"]
+    );
+    let events: std::collections::BTreeSet<&str> =
+        rows.iter().filter_map(|r| r["event"].as_str()).collect();
+    for event in sample_build_server::events::ALL {
+        assert!(events.contains(event), "{event} has no consumer");
+    }
+    assert_eq!(events.len(), 15);
+}
+
+#[test]
+fn a_release_runs_to_the_end_and_exits_zero() {
+    let out = run(&["run", "linux-release", "--work-ms", "1"]);
+    let stdout = text(&out.stdout);
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{stdout}\n{}",
+        text(&out.stderr)
+    );
+    assert!(stdout.contains("status Succeeded"), "{stdout}");
+    // each step of the definition in the summary, and the console log per step
+    for event in [
+        "DefaultSourceIngestion",
+        "LinuxUbuntu2404Build",
+        "BroadcastRelease",
+    ] {
+        assert!(
+            stdout.contains(event),
+            "{event} missing from the summary:\n{stdout}"
+        );
+    }
+    let log = text(&out.stderr) + &stdout;
+    assert!(
+        log.contains("run_id="),
+        "step logs carry the run id:\n{log}"
+    );
+}
+
+#[test]
+fn an_injected_failure_fails_the_run_and_exits_one() {
+    let out = run(&[
+        "run",
+        "linux-release",
+        "--work-ms",
+        "1",
+        "--fail-step",
+        "LinuxUbuntu2204Build",
+    ]);
+    let stdout = text(&out.stdout);
+    assert_eq!(
+        out.status.code(),
+        Some(1),
+        "{stdout}\n{}",
+        text(&out.stderr)
+    );
+    assert!(stdout.contains("status Failed"), "{stdout}");
+    assert!(stdout.contains("injected failure"), "{stdout}");
+}
+
+#[test]
+fn bad_input_is_refused_with_a_clear_message() {
+    let cases: &[(&[&str], &str)] = &[
+        (&["run", "no-such-definition"], "no-such-definition"),
+        (&["run", "linux-release", "--var", "novalue"], "key=value"),
+        (
+            &["run", "linux-release", "--fail-step", "Nope"],
+            "not a pipeline event",
+        ),
+        (
+            &["run", "linux-release", "--fail-rate", "2"],
+            "between 0 and 1",
+        ),
+    ];
+    for (args, expected) in cases {
+        let out = run(args);
+        let stderr = text(&out.stderr);
+        assert_eq!(out.status.code(), Some(2), "{args:?}: {stderr}");
+        assert!(stderr.contains(expected), "{args:?}: {stderr}");
+        assert!(!stderr.contains("panicked"), "{args:?}: {stderr}");
+    }
+}

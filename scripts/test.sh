@@ -1,0 +1,60 @@
+#!/usr/bin/env bash
+# The whole test suite, with the services it needs (DESIGN.md §6):
+#   - RabbitMQ on 127.0.0.1:5672 (guest/guest): started when it is down, installed
+#     with apt-get when it is missing;
+#   - SecantusDB, the MongoDB-wire test server (pinned, own venv, free port),
+#     started here and stopped at the end; its URL is exported as ISOQUBE_MONGO_URL.
+# Then `cargo test --workspace`. A service that cannot be provisioned fails the run;
+# nothing is skipped. Extra arguments go to `cargo test`.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+say() { echo "test.sh: $*" >&2; }
+
+rabbit_ready() { rabbitmq-diagnostics -q check_port_connectivity >/dev/null 2>&1; }
+
+ensure_rabbitmq() {
+    if [[ -n "${ISOQUBE_AMQP_URL:-}" ]]; then
+        say "using the broker at ISOQUBE_AMQP_URL"
+        return
+    fi
+    if ! command -v rabbitmq-server >/dev/null 2>&1; then
+        say "RabbitMQ is not installed: installing it (apt-get install -y rabbitmq-server)"
+        if [[ $(id -u) -eq 0 ]]; then SUDO=""; else SUDO="sudo"; fi
+        $SUDO apt-get update -qq
+        DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq rabbitmq-server
+    fi
+    if rabbit_ready; then return; fi
+    say "RabbitMQ is down: starting it (rabbitmq-server -detached)"
+    rabbitmq-server -detached >/dev/null 2>&1 || true
+    for _ in $(seq 1 90); do
+        if rabbit_ready; then say "RabbitMQ is ready"; return; fi
+        sleep 1
+    done
+    say "RabbitMQ did not become ready on 127.0.0.1:5672 within 90 s"
+    exit 1
+}
+
+ensure_rabbitmq
+
+# The compose-file check parses YAML with PyYAML.
+if ! python3 -c "import yaml" >/dev/null 2>&1; then
+    say "installing PyYAML for the compose-file check"
+    python3 -m pip install --quiet --user pyyaml || python3 -m pip install --quiet pyyaml
+fi
+
+MONGO_STARTED=""
+if [[ -z "${ISOQUBE_MONGO_URL:-}" ]]; then
+    ISOQUBE_MONGO_URL="$(bash scripts/mongo-test-server.sh start)"
+    export ISOQUBE_MONGO_URL
+    MONGO_STARTED=1
+    say "MongoDB-wire test server at $ISOQUBE_MONGO_URL"
+fi
+cleanup() {
+    if [[ -n "$MONGO_STARTED" ]]; then bash scripts/mongo-test-server.sh stop >/dev/null 2>&1 || true; fi
+}
+trap cleanup EXIT
+
+# Test binaries run one after another (tests inside one binary run in parallel), so
+# the broker-restart test never overlaps another broker test.
+cargo test --workspace "$@"
