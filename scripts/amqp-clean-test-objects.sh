@@ -1,17 +1,20 @@
-#!/usr/bin/env sh
-# Deletes the queues and exchanges the AMQP tests left on the local RabbitMQ
-# (names starting with the test prefix "t-"). The behaviour-suite tests cannot
-# clean up after themselves (the shared suite has no teardown hook).
-# Usage: scripts/amqp-clean-test-objects.sh [prefix]     (default "t-")
+#!/usr/bin/env bash
+# Deletes the queues and exchanges the tests and benchmarks left on the local
+# RabbitMQ. Every test names its objects "<kind>-<hex id>.<name>" (kinds: t, r, p,
+# h, cc, api, tui, bench); nothing else on the broker is touched. The shared
+# behaviour suite has no teardown hook, so scripts/test.sh runs this before and
+# after the suite: durable queues left over from many runs make a broker restart
+# recover thousands of queues and stall (seen: 3419 queues, start_app hung).
+# Usage: scripts/amqp-clean-test-objects.sh [extended regex]
 # Broker URL from ISOQUBE_AMQP_URL (default amqp://guest:guest@127.0.0.1:5672/%2f);
 # names are listed with rabbitmqctl (default vhost), deleted over AMQP with pika.
-set -eu
+set -euo pipefail
 cd "$(dirname "$0")/.."
-PREFIX="${1:-t-}"
+PATTERN="${1:-^(t|r|p|h|cc|api|tui|bench)-[0-9a-f]+\.}"
 scripts/interop-venv.sh >/dev/null
 {
-  rabbitmqctl list_queues -q name | grep "^$PREFIX" | sed 's/^/queue /' || true
-  rabbitmqctl list_exchanges -q name | grep "^$PREFIX" | sed 's/^/exchange /' || true
+  timeout 120 rabbitmqctl list_queues -q --no-table-headers name | grep -E "$PATTERN" | sed 's/^/queue /' || true
+  timeout 120 rabbitmqctl list_exchanges -q --no-table-headers name | grep -E "$PATTERN" | sed 's/^/exchange /' || true
 } | target/pyenv/bin/python -c '
 import os, sys, pika
 url = os.environ.get("ISOQUBE_AMQP_URL", "amqp://guest:guest@127.0.0.1:5672/%2f")

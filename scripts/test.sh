@@ -11,7 +11,15 @@ cd "$(dirname "$0")/.."
 
 say() { echo "test.sh: $*" >&2; }
 
-rabbit_ready() { rabbitmq-diagnostics -q check_port_connectivity >/dev/null 2>&1; }
+rabbit_ready() { timeout 30 rabbitmq-diagnostics -q check_port_connectivity >/dev/null 2>&1; }
+
+# Queues and exchanges the tests created (their names carry a test prefix). A local
+# broker only: with ISOQUBE_AMQP_URL set, the broker is someone else's.
+clean_broker() {
+    if [[ -z "${ISOQUBE_AMQP_URL:-}" ]]; then
+        bash scripts/amqp-clean-test-objects.sh >&2 || say "could not delete leftover test queues (continuing)"
+    fi
+}
 
 ensure_rabbitmq() {
     if [[ -n "${ISOQUBE_AMQP_URL:-}" ]]; then
@@ -27,15 +35,16 @@ ensure_rabbitmq() {
     if rabbit_ready; then return; fi
     say "RabbitMQ is down: starting it (rabbitmq-server -detached)"
     rabbitmq-server -detached >/dev/null 2>&1 || true
-    for _ in $(seq 1 90); do
+    for _ in $(seq 1 180); do
         if rabbit_ready; then say "RabbitMQ is ready"; return; fi
         sleep 1
     done
-    say "RabbitMQ did not become ready on 127.0.0.1:5672 within 90 s"
+    say "RabbitMQ did not become ready on 127.0.0.1:5672 within 180 s"
     exit 1
 }
 
 ensure_rabbitmq
+clean_broker
 
 # The compose-file check parses YAML with PyYAML.
 if ! python3 -c "import yaml" >/dev/null 2>&1; then
@@ -51,6 +60,7 @@ if [[ -z "${ISOQUBE_MONGO_URL:-}" ]]; then
     say "MongoDB-wire test server at $ISOQUBE_MONGO_URL"
 fi
 cleanup() {
+    clean_broker
     if [[ -n "$MONGO_STARTED" ]]; then bash scripts/mongo-test-server.sh stop >/dev/null 2>&1 || true; fi
 }
 trap cleanup EXIT

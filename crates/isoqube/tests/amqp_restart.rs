@@ -16,8 +16,12 @@ use isoqube::transport::{AmqpConfig, AmqpTransport};
 use isoqube::{RunStatus, StepStatus, Transport};
 use serde_json::json;
 
+/// Runs `rabbitmqctl` under `timeout(1)`: a broker that cannot finish starting
+/// (e.g. recovering thousands of leftover queues) fails the test instead of
+/// hanging CI.
 fn rabbitmqctl(args: &[&str]) -> bool {
-    Command::new("rabbitmqctl")
+    Command::new("timeout")
+        .args(["120", "rabbitmqctl"])
         .args(args)
         .status()
         .is_ok_and(|s| s.success())
