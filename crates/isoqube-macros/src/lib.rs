@@ -53,7 +53,9 @@ fn opt(v: &Option<String>) -> TokenStream2 {
 /// comment), `namespace` (MassTransit message namespace), `exchange` (exchange
 /// name override). The struct must derive `Serialize` and `Deserialize`.
 ///
-/// ```ignore
+/// (Compiled and tested as the doc example of `isoqube::event`.)
+///
+/// ```text
 /// /// Code was pushed.
 /// #[isoqube::event(exchange = "default-source-ingestion")]
 /// #[derive(serde::Serialize, serde::Deserialize)]
@@ -183,7 +185,9 @@ fn doc_comment(attrs: &[syn::Attribute]) -> String {
 /// name), `concurrency` (messages at once, default 16), `retry` (one of
 /// `none()`, `immediate(n)`, `interval(n, ms)`, `exponential(n, min_ms, max_ms)`).
 ///
-/// ```ignore
+/// (Compiled and tested as the doc example of `isoqube::consumer`.)
+///
+/// ```text
 /// #[isoqube::consumer(service = "linux-pool", retry = interval(3, 500))]
 /// async fn linux_build(ev: LinuxBuild, ctx: StepContext) -> anyhow::Result<()> { Ok(()) }
 /// ```

@@ -60,7 +60,49 @@ pub use control::Control;
 pub use envelope::Envelope;
 pub use error::{Error, Result};
 pub use event::{Event, EventInfo};
-pub use isoqube_macros::{consumer, event};
+/// The attribute, tested here because the proc-macro crate cannot link the
+/// runtime its expansion calls into:
+///
+/// ```
+/// /// Code was pushed.
+/// #[isoqube::event(exchange = "default-source-ingestion")]
+/// #[derive(serde::Serialize, serde::Deserialize)]
+/// struct DefaultSourceIngestion {
+///     repository: String,
+/// }
+///
+/// use isoqube::Event;
+/// let info = DefaultSourceIngestion::info();
+/// assert_eq!(info.name, "DefaultSourceIngestion");
+/// assert_eq!(info.description, "Code was pushed.");
+/// assert_eq!(info.exchange_name(), "default-source-ingestion");
+/// ```
+pub use isoqube_macros::event;
+
+/// The attribute, tested here because the proc-macro crate cannot link the
+/// runtime its expansion calls into:
+///
+/// ```
+/// use isoqube::{consumer, event, StepContext};
+///
+/// #[event]
+/// #[derive(serde::Serialize, serde::Deserialize)]
+/// struct LinuxBuild {
+///     commit: String,
+/// }
+///
+/// #[consumer(service = "linux-pool", retry = interval(3, 500))]
+/// async fn linux_build(ev: LinuxBuild, ctx: StepContext) -> anyhow::Result<()> {
+///     ctx.set("built", &ev.commit)?;
+///     Ok(())
+/// }
+///
+/// let registry = isoqube::Registry::linked()?;
+/// let ep = registry.consumers().find(|c| c.endpoint_name() == "linux-build");
+/// assert_eq!(ep.map(|c| (c.service, c.event_info().name)), Some(("linux-pool", "LinuxBuild")));
+/// # Ok::<(), isoqube::Error>(())
+/// ```
+pub use isoqube_macros::consumer;
 pub use model::{
     Definition, LogRecord, NextStep, Run, RunFilter, RunStatus, ServiceRecord, Step, StepKey,
     StepStatus, TopicRecord, Variables,
