@@ -821,20 +821,18 @@ async fn raw_side(args: &Args, id: &str, waiters: Arc<Waiters>, size: usize) -> 
                     let msg: Value = serde_json::from_slice(&delivery.data).expect("raw json");
                     let run = msg["correlationId"].as_str().expect("run id").to_string();
                     let hop = msg["hop"].as_u64().expect("hop") as usize;
-                    match &next_ex {
-                        Some(ex) => {
-                            let body = raw_body(&run, hop + 1, size);
-                            raw_publish(&publish, ex, &run, &body).await;
-                        }
-                        None => {
-                            waiters.finish(Uuid::parse_str(&run).expect("uuid"), true);
-                        }
+                    if let Some(ex) = &next_ex {
+                        let body = raw_body(&run, hop + 1, size);
+                        raw_publish(&publish, ex, &run, &body).await;
                     }
-                    delivery
-                        .acker
-                        .ack(BasicAckOptions::default())
-                        .await
-                        .expect("raw ack");
+                    // Ack before a run counts as finished: once the last run is
+                    // finished the bench tears the channels down.
+                    if let Err(e) = delivery.acker.ack(BasicAckOptions::default()).await {
+                        eprintln!("raw ack failed: {e}");
+                    }
+                    if next_ex.is_none() {
+                        waiters.finish(Uuid::parse_str(&run).expect("uuid"), true);
+                    }
                 });
             }
         }));
