@@ -875,8 +875,8 @@ async fn runs(op: &Operator, cmd: RunsCommand, out: &mut dyn Write) -> Outcome {
                 .runs(&RunFilter {
                     status,
                     definition,
-                    before: None,
                     limit: limit.max(1),
+                    ..RunFilter::default()
                 })
                 .await?;
             if f.json {

@@ -763,12 +763,20 @@ async fn runs(env: &Env) {
             last_created = Some(created);
             seen.push(run["id"].as_str().expect("id").to_string());
         }
-        match page["next_before"].as_str() {
-            Some(cursor) => {
+        match (
+            page["next_before"].as_str(),
+            page["next_before_id"].as_str(),
+        ) {
+            (Some(cursor), Some(id)) => {
                 assert_eq!(runs.len(), 2);
-                path = format!("/api/v1/runs?limit=2&before={}", cursor.replace('+', "%2B"));
+                assert_eq!(Some(id), runs[1]["id"].as_str(), "cursor id = last run");
+                path = format!(
+                    "/api/v1/runs?limit=2&before={}&before_id={id}",
+                    cursor.replace('+', "%2B")
+                );
             }
-            None => break,
+            (None, None) => break,
+            other => panic!("half a cursor: {other:?}"),
         }
     }
     let mut expected = started.clone();
@@ -800,6 +808,12 @@ async fn runs(env: &Env) {
     env.get("/api/v1/runs?limit=1001")
         .await
         .expect_error(400, "limit");
+    env.get(&format!("/api/v1/runs?before_id={}", uuid::Uuid::new_v4()))
+        .await
+        .expect_error(400, "needs `before`");
+    env.get("/api/v1/runs?before=2030-01-01T00:00:00Z&before_id=x")
+        .await
+        .expect_error(400, "before_id");
     env.get("/api/v1/runs?before=yesterday")
         .await
         .expect_error(400, "before");

@@ -874,6 +874,12 @@ pub struct RunFilter {
     pub definition: Option<String>,
     /// Only runs created strictly before this time (for paging).
     pub before: Option<DateTime<Utc>>,
+    /// With `before`, the id of the last run of the previous page: then also
+    /// the runs created at exactly `before` whose id sorts below it. Runs are
+    /// listed by (creation time, id), newest first, so paging with both never
+    /// skips nor repeats runs created in the same instant. Ignored without
+    /// `before`.
+    pub before_id: Option<Uuid>,
     /// At most this many (0 means 50).
     pub limit: usize,
 }
@@ -885,6 +891,21 @@ impl RunFilter {
             50
         } else {
             self.limit.min(1000)
+        }
+    }
+
+    /// The filter for the page after `last` (the last run of this page).
+    ///
+    /// ```
+    /// let run = isoqube::Run::new(&isoqube::Definition::new("d", ["A"]), Default::default(), "doc");
+    /// let next = isoqube::RunFilter { limit: 2, ..Default::default() }.after(&run);
+    /// assert_eq!((next.before, next.before_id, next.limit), (Some(run.created_at), Some(run.id), 2));
+    /// ```
+    pub fn after(&self, last: &Run) -> RunFilter {
+        RunFilter {
+            before: Some(last.created_at),
+            before_id: Some(last.id),
+            ..self.clone()
         }
     }
 }

@@ -247,6 +247,8 @@ pub(crate) struct RunsQuery {
     #[serde(default)]
     before: Option<String>,
     #[serde(default)]
+    before_id: Option<String>,
+    #[serde(default)]
     status: Option<String>,
     #[serde(default)]
     definition: Option<String>,
@@ -287,6 +289,20 @@ fn parse_filter(q: RunsQuery) -> ApiResult<RunFilter> {
             )
         }
     };
+    let before_id = match q.before_id.as_deref() {
+        None => None,
+        Some(_) if before.is_none() => {
+            return Err(ApiError::bad_request(
+                "query parameter `before_id` needs `before` (pass both from the previous page)"
+                    .to_string(),
+            ))
+        }
+        Some(id) => Some(Uuid::parse_str(id.trim()).map_err(|_| {
+            ApiError::bad_request(format!(
+                "query parameter `before_id`: '{id}' is not a run id (a UUID)"
+            ))
+        })?),
+    };
     let status = match q.status.as_deref() {
         None => None,
         Some(s) => Some(
@@ -298,6 +314,7 @@ fn parse_filter(q: RunsQuery) -> ApiResult<RunFilter> {
         status,
         definition: q.definition,
         before,
+        before_id,
         limit,
     })
 }
@@ -327,11 +344,16 @@ pub(crate) async fn list_runs(
     let Query(q) = query.map_err(query_rejection)?;
     let filter = parse_filter(q)?;
     let runs = st.op.runs(&filter).await?;
-    let next_before = (runs.len() >= filter.limit)
-        .then(|| runs.last())
-        .flatten()
-        .map(|r| r.created_at.to_rfc3339_opts(SecondsFormat::AutoSi, true));
-    Ok(Json(json!({ "runs": runs, "next_before": next_before })))
+    // The cursor of the next page: the last run's time and id (runs created in
+    // the same instant are told apart by id).
+    let last = (runs.len() >= filter.limit).then(|| runs.last()).flatten();
+    let next_before = last.map(|r| r.created_at.to_rfc3339_opts(SecondsFormat::AutoSi, true));
+    let next_before_id = last.map(|r| r.id);
+    Ok(Json(json!({
+        "runs": runs,
+        "next_before": next_before,
+        "next_before_id": next_before_id,
+    })))
 }
 
 pub(crate) async fn start_run(

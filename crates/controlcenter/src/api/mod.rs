@@ -23,9 +23,12 @@
 //! | `POST /api/v1/runs/{id}/resume`, `.../cancel` | 200 with the run |
 //! | `POST /hooks/{id}` | a definition's webhook, authenticated by its secret (`X-Isoqube-Secret`), 202 |
 //!
-//! Paging: `limit` is 1-1000 (default 50); the answer carries `next_before`,
-//! the `created_at` of the last run, to pass as `before` for the next page
-//! (`null` on the last page).
+//! Paging: `limit` is 1-1000 (default 50); the answer carries `next_before` and
+//! `next_before_id`, the `created_at` and id of the last run, to pass as
+//! `before` and `before_id` for the next page (`null` on the last page). Runs
+//! are ordered by (creation time, id), so runs created in the same instant are
+//! neither skipped nor repeated across pages. `before` alone means "created
+//! strictly before".
 //!
 //! # Security
 //!

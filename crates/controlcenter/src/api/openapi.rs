@@ -145,6 +145,7 @@ pub fn document() -> Value {
                     "parameters": [
                         { "name": "limit", "in": "query", "schema": { "type": "integer", "minimum": 1, "maximum": 1000, "default": 50 } },
                         { "name": "before", "in": "query", "description": "Only runs created before this time: pass `next_before` of the previous page", "schema": { "type": "string", "format": "date-time" } },
+                        { "name": "before_id", "in": "query", "description": "With `before`: also the runs created at exactly `before` whose id sorts below this one; pass `next_before_id` of the previous page", "schema": { "type": "string", "format": "uuid" } },
                         { "name": "status", "in": "query", "schema": { "$ref": "#/components/schemas/RunStatus" } },
                         { "name": "definition", "in": "query", "schema": { "type": "string" } }
                     ],
@@ -291,7 +292,8 @@ fn schemas() -> Value {
             "version": { "type": "integer" } } },
         "RunPage": { "type": "object", "properties": {
             "runs": { "type": "array", "items": { "$ref": "#/components/schemas/Run" } },
-            "next_before": { "type": "string", "format": "date-time", "nullable": true } } },
+            "next_before": { "type": "string", "format": "date-time", "nullable": true },
+            "next_before_id": { "type": "string", "format": "uuid", "nullable": true } } },
         "HookAccepted": { "type": "object", "properties": {
             "run_id": { "type": "string", "format": "uuid" },
             "definition": { "type": "string" },

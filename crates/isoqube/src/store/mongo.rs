@@ -1024,8 +1024,21 @@ impl RunStore for MongoStore {
         if let Some(def) = &filter.definition {
             query.insert("definition", def.as_str());
         }
-        if let Some(before) = filter.before {
-            query.insert("created_key", doc! {"$lt": ts(before)});
+        match (filter.before, filter.before_id) {
+            (Some(before), Some(id)) => {
+                let at = ts(before);
+                query.insert(
+                    "$or",
+                    vec![
+                        doc! {"created_key": {"$lt": &at}},
+                        doc! {"created_key": &at, "_id": {"$lt": id.to_string()}},
+                    ],
+                );
+            }
+            (Some(before), None) => {
+                query.insert("created_key", doc! {"$lt": ts(before)});
+            }
+            (None, _) => {}
         }
         let limit = i64::try_from(filter.page_size()).unwrap_or(1000);
         let mut cursor = self

@@ -537,9 +537,20 @@ impl RunStore for SqliteStore {
                 args.push(def.clone());
                 sql.push_str(&format!(" AND definition = ?{}", args.len()));
             }
-            if let Some(before) = filter.before {
-                args.push(ts(before));
-                sql.push_str(&format!(" AND created_at < ?{}", args.len()));
+            match (filter.before, filter.before_id) {
+                (Some(before), Some(id)) => {
+                    args.push(ts(before));
+                    args.push(id.to_string());
+                    let (t, i) = (args.len() - 1, args.len());
+                    sql.push_str(&format!(
+                        " AND (created_at < ?{t} OR (created_at = ?{t} AND id < ?{i}))"
+                    ));
+                }
+                (Some(before), None) => {
+                    args.push(ts(before));
+                    sql.push_str(&format!(" AND created_at < ?{}", args.len()));
+                }
+                (None, _) => {}
             }
             sql.push_str(&format!(
                 " ORDER BY created_at DESC, id DESC LIMIT {}",

@@ -237,6 +237,53 @@ pub async fn runs_insert_get_list(f: Fixture) {
     let mut all = ids(page1);
     all.extend(ids(page2));
     assert_eq!(all, newest_first);
+    // Runs created in the same instant: paging by (time, id) neither skips nor
+    // repeats them, whatever the page size.
+    let same = base - chrono::Duration::seconds(1);
+    let mut twins = Vec::new();
+    for _ in 0..5 {
+        let mut run = new_run("twins");
+        run.created_at = same;
+        run.modified_at = same;
+        s.insert_run(&run).await.unwrap();
+        twins.push(run.id);
+    }
+    twins.sort_by_key(|id| std::cmp::Reverse(id.to_string()));
+    for limit in [1, 2, 3] {
+        let mut filter = RunFilter {
+            definition: Some("twins".into()),
+            limit,
+            ..Default::default()
+        };
+        let mut seen = Vec::new();
+        loop {
+            let page = s.list_runs(&filter).await.unwrap();
+            assert!(page.len() <= limit);
+            let Some(last) = page.last() else { break };
+            filter = filter.after(last);
+            seen.extend(ids(page));
+        }
+        assert_eq!(seen, twins, "page size {limit}");
+    }
+    // `before` alone keeps its meaning: strictly earlier than that time.
+    let earlier = s
+        .list_runs(&RunFilter {
+            before: Some(same + chrono::Duration::microseconds(1)),
+            definition: Some("twins".into()),
+            ..Default::default()
+        })
+        .await
+        .unwrap();
+    assert_eq!(ids(earlier), twins);
+    let none = s
+        .list_runs(&RunFilter {
+            before: Some(same),
+            definition: Some("twins".into()),
+            ..Default::default()
+        })
+        .await
+        .unwrap();
+    assert!(none.is_empty());
     // Status and definition filters.
     s.abort_run(runs[1].id, "stopped").await.unwrap();
     s.abort_run(runs[4].id, "stopped").await.unwrap();
