@@ -287,9 +287,15 @@ impl Cron {
     }
 
     /// The first matching time strictly after `after`, within about 4 years.
+    ///
+    /// Daylight saving, as classic cron does it: wall-clock times that do not
+    /// exist (the hour skipped in spring) are skipped; in the hour repeated in
+    /// autumn, an expression with a fixed hour fires on the first pass only
+    /// (a daily 02:30 job runs once that day), while one that runs every hour
+    /// fires on both passes (each is a real hour).
     pub fn next_after<Z: TimeZone>(&self, after: DateTime<Utc>, zone: Z) -> Option<DateTime<Utc>> {
-        // Walk UTC minutes: every instant maps to one wall-clock time, so
-        // daylight-saving gaps are skipped and repeated hours match twice.
+        // Walk UTC minutes: every instant maps to one wall-clock time.
+        let every_hour = self.hours.iter().all(|h| *h);
         let start = after.timestamp().div_euclid(60) * 60;
         let limit = 4 * 366 * 24 * 60;
         let mut minute = start;
@@ -300,6 +306,7 @@ impl Cron {
                 && self.day_matches(local.day(), local.weekday().num_days_from_sunday())
                 && self.hours[local.hour() as usize]
                 && self.minutes[local.minute() as usize]
+                && (every_hour || !is_second_pass(&zone, &local))
             {
                 for s in 0..60u32 {
                     if self.seconds[s as usize] {
@@ -313,6 +320,15 @@ impl Cron {
             minute += 60;
         }
         None
+    }
+}
+
+/// Whether `local` is the second occurrence of its wall-clock time (the hour
+/// repeated when the clocks go back).
+fn is_second_pass<Z: TimeZone>(zone: &Z, local: &DateTime<Z>) -> bool {
+    match zone.from_local_datetime(&local.naive_local()) {
+        chrono::LocalResult::Ambiguous(first, _) => first.timestamp() != local.timestamp(),
+        _ => false,
     }
 }
 
@@ -559,6 +575,26 @@ mod tests {
         assert_eq!(
             c.next_after(t("2026-03-28T12:00:00Z"), chrono_tz::Europe::Paris),
             Some(t("2026-03-30T00:30:00Z"))
+        );
+    }
+
+    #[test]
+    fn repeated_hour_fires_once_for_a_fixed_hour_twice_for_every_hour() {
+        // Paris, 2026-10-25: 03:00 CEST -> 02:00 CET, so 02:30 happens at 00:30Z
+        // and again at 01:30Z.
+        let paris = chrono_tz::Europe::Paris;
+        let daily = Cron::parse("30 2 * * *").unwrap();
+        let first = daily.next_after(t("2026-10-24T12:00:00Z"), paris);
+        assert_eq!(first, Some(t("2026-10-25T00:30:00Z")));
+        assert_eq!(
+            daily.next_after(t("2026-10-25T00:30:00Z"), paris),
+            Some(t("2026-10-26T01:30:00Z")),
+            "the second 02:30 of the day is not a new due time"
+        );
+        let hourly = Cron::parse("30 * * * *").unwrap();
+        assert_eq!(
+            hourly.next_after(t("2026-10-25T00:30:00Z"), paris),
+            Some(t("2026-10-25T01:30:00Z"))
         );
     }
 
