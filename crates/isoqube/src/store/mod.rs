@@ -17,6 +17,7 @@ use crate::model::{
 };
 
 pub mod mongo;
+mod run_cache;
 pub mod sqlite;
 
 pub use mongo::MongoStore;

@@ -88,7 +88,7 @@
 //! [`redact_url`] prints it (`user:***@host`), and driver messages are scrubbed
 //! of the password before they become errors.
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::HashMap;
 use std::fmt;
 use std::sync::atomic::{AtomicU8, Ordering};
 use std::sync::{Arc, Weak};
@@ -107,6 +107,7 @@ use serde::de::DeserializeOwned;
 use serde::Serialize;
 use uuid::Uuid;
 
+use super::run_cache::RunCache;
 use super::RunStore;
 use crate::error::{Error, Result};
 use crate::model::{
@@ -207,64 +208,7 @@ pub struct MongoStore {
     secrets: Arc<Vec<String>>,
     change_streams: Arc<AtomicU8>,
     run_locks: Arc<std::sync::Mutex<HashMap<Uuid, Weak<tokio::sync::Mutex<()>>>>>,
-    run_cache: Arc<std::sync::Mutex<RunCache>>,
-}
-
-/// The last document this process wrote or read for each run in flight
-/// (bounded; the oldest entry goes first). Only ever a starting point for a
-/// conditional write, never an answer by itself: see "Round trips" in the
-/// module docs.
-#[derive(Debug, Default)]
-struct RunCache {
-    capacity: usize,
-    /// Bumped on every insertion, so `order` is oldest first.
-    stamp: u64,
-    entries: HashMap<Uuid, (u64, Document)>,
-    order: BTreeMap<u64, Uuid>,
-}
-
-impl RunCache {
-    fn new(capacity: usize) -> Self {
-        RunCache {
-            capacity,
-            ..RunCache::default()
-        }
-    }
-
-    fn get(&self, id: Uuid) -> Option<Document> {
-        self.entries.get(&id).map(|(_, doc)| doc.clone())
-    }
-
-    /// Keeps `doc` as run `id`'s latest document, or drops the entry when the
-    /// run is finished (no more step transitions are expected).
-    fn put(&mut self, id: Uuid, doc: Document, finished: bool) {
-        if finished || self.capacity == 0 {
-            self.remove(id);
-            return;
-        }
-        self.stamp += 1;
-        if let Some((old, _)) = self.entries.insert(id, (self.stamp, doc)) {
-            self.order.remove(&old);
-        }
-        self.order.insert(self.stamp, id);
-        while self.entries.len() > self.capacity {
-            let Some((_, oldest)) = self.order.pop_first() else {
-                break;
-            };
-            self.entries.remove(&oldest);
-        }
-    }
-
-    fn remove(&mut self, id: Uuid) {
-        if let Some((stamp, _)) = self.entries.remove(&id) {
-            self.order.remove(&stamp);
-        }
-    }
-
-    #[cfg(test)]
-    fn len(&self) -> usize {
-        self.entries.len()
-    }
+    run_cache: Arc<std::sync::Mutex<RunCache<Document>>>,
 }
 
 impl fmt::Debug for MongoStore {
@@ -796,7 +740,8 @@ impl MongoStore {
             .run_cache
             .lock()
             .unwrap_or_else(|p| p.into_inner())
-            .get(id)?;
+            .get(id)?
+            .clone();
         split_run_doc(doc).ok()
     }
 
@@ -811,7 +756,7 @@ impl MongoStore {
         self.run_cache
             .lock()
             .unwrap_or_else(|p| p.into_inner())
-            .remove(id);
+            .take(id);
     }
 
     /// After a write to run `key` failed with `error`, finds out whether it
@@ -1389,34 +1334,6 @@ mod tests {
             .await
             .unwrap_err();
         assert!(matches!(e, Error::Config(_)), "{e}");
-    }
-
-    #[test]
-    fn run_cache_is_bounded_and_forgets_finished_runs() {
-        let ids: Vec<Uuid> = (0..4).map(|_| Uuid::new_v4()).collect();
-        let mut cache = RunCache::new(3);
-        for (i, id) in ids.iter().enumerate() {
-            cache.put(*id, doc! {"n": i as i64}, false);
-        }
-        // The oldest went first.
-        assert_eq!(cache.len(), 3);
-        assert!(cache.get(ids[0]).is_none());
-        // Updating an entry makes it the newest.
-        cache.put(ids[1], doc! {"n": 10_i64}, false);
-        cache.put(ids[0], doc! {"n": 0_i64}, false);
-        assert!(cache.get(ids[2]).is_none(), "ids[2] was the oldest");
-        assert_eq!(cache.get(ids[1]), Some(doc! {"n": 10_i64}));
-        assert_eq!(cache.order.len(), cache.entries.len());
-        // A finished run is dropped, not stored.
-        cache.put(ids[1], doc! {"n": 11_i64}, true);
-        assert!(cache.get(ids[1]).is_none());
-        assert_eq!(cache.order.len(), cache.entries.len());
-        cache.remove(ids[3]);
-        assert_eq!(cache.len(), 1);
-        // Capacity 0: off.
-        let mut off = RunCache::new(0);
-        off.put(ids[0], doc! {}, false);
-        assert_eq!(off.len(), 0);
     }
 
     #[test]

@@ -22,7 +22,6 @@
 //! transition is decided again on a fresh read, as without a cache. A stale
 //! cache entry can therefore only cost time, never a wrong outcome.
 
-use std::collections::{BTreeMap, HashMap};
 use std::panic::AssertUnwindSafe;
 use std::path::{Path, PathBuf};
 use std::sync::mpsc;
@@ -34,6 +33,7 @@ use serde::de::DeserializeOwned;
 use tokio::sync::oneshot;
 use uuid::Uuid;
 
+use super::run_cache::RunCache;
 use super::{merge_topic, RunStore};
 use crate::error::{Error, Result};
 use crate::model::{
@@ -87,10 +87,10 @@ type Reply = Box<dyn FnOnce(Option<&str>) + Send>;
 /// What the connection's thread owns.
 struct Db {
     conn: Connection,
-    runs: RunCache,
+    runs: RunCache<CachedRun>,
 }
 
-/// Runs kept in [`RunCache`], at most.
+/// Runs whose last document the store keeps (see the module docs), at most.
 pub const RUN_CACHE_CAPACITY: usize = 2048;
 
 /// A run's last document as this store wrote it, and the run it was
@@ -100,61 +100,12 @@ struct CachedRun {
     doc: String,
 }
 
-/// The last document this store wrote for each run in flight (bounded; the
-/// oldest entry goes first). Only ever a starting point for a write that is
-/// conditional on the stored document being this very one: see the module docs.
-#[derive(Default)]
-struct RunCache {
-    capacity: usize,
-    /// Bumped on every insertion, so `order` is oldest first.
-    stamp: u64,
-    entries: HashMap<Uuid, (u64, CachedRun)>,
-    order: BTreeMap<u64, Uuid>,
-}
-
-impl RunCache {
-    fn new(capacity: usize) -> Self {
-        RunCache {
-            capacity,
-            ..RunCache::default()
+impl CachedRun {
+    fn of(run: &Run, doc: String) -> Self {
+        CachedRun {
+            run: run.clone(),
+            doc,
         }
-    }
-
-    /// Takes run `id`'s entry out (a transition puts back what it writes).
-    fn take(&mut self, id: Uuid) -> Option<CachedRun> {
-        let (stamp, entry) = self.entries.remove(&id)?;
-        self.order.remove(&stamp);
-        Some(entry)
-    }
-
-    /// Keeps `doc` (serialised from `run`) as run `id`'s latest document, or
-    /// drops the entry when the run is finished (no more step transitions are
-    /// expected).
-    fn put(&mut self, run: Run, doc: String) {
-        let id = run.id;
-        if run.status.is_finished() || self.capacity == 0 {
-            self.take(id);
-            return;
-        }
-        self.stamp += 1;
-        if let Some((old, _)) = self
-            .entries
-            .insert(id, (self.stamp, CachedRun { run, doc }))
-        {
-            self.order.remove(&old);
-        }
-        self.order.insert(self.stamp, id);
-        while self.entries.len() > self.capacity {
-            let Some((_, oldest)) = self.order.pop_first() else {
-                break;
-            };
-            self.entries.remove(&oldest);
-        }
-    }
-
-    #[cfg(test)]
-    fn len(&self) -> usize {
-        self.entries.len()
     }
 }
 
@@ -357,7 +308,8 @@ impl SqliteStore {
                         .and_then(|mut st| st.execute(params![key, run.status.as_str(), doc, seen]))
                         .map_err(db_err)?;
                     if n == 1 {
-                        db.runs.put(run.clone(), doc);
+                        db.runs
+                            .put(id, CachedRun::of(&run, doc), run.status.is_finished());
                         return Ok((run, out));
                     }
                 }
@@ -378,7 +330,8 @@ impl SqliteStore {
                 .prepare_cached("UPDATE runs SET status = ?2, doc = ?3 WHERE id = ?1")
                 .and_then(|mut st| st.execute(params![key, run.status.as_str(), doc]))
                 .map_err(db_err)?;
-            db.runs.put(run.clone(), doc);
+            db.runs
+                .put(id, CachedRun::of(&run, doc), run.status.is_finished());
             Ok((run, out))
         })
         .await
@@ -506,7 +459,7 @@ impl RunStore for SqliteStore {
             if n == 0 {
                 return Err(Error::conflict("run", run.id.to_string()));
             }
-            db.runs.put(run, row.3);
+            db.runs.put(run.id, CachedRun::of(&run, row.3), run.status.is_finished());
             Ok(())
         })
         .await
@@ -794,26 +747,6 @@ mod tests {
             (0..steps).map(|i| format!("Ev{i}")).collect::<Vec<_>>(),
         );
         Run::new(&def, Variables::new(), "test")
-    }
-
-    #[test]
-    fn run_cache_is_bounded_and_forgets_finished_runs() {
-        let mut cache = RunCache::new(2);
-        let runs: Vec<Run> = (0..3).map(|_| run_of(1)).collect();
-        for r in &runs {
-            cache.put(r.clone(), "doc".into());
-        }
-        assert_eq!(cache.len(), 2);
-        assert!(cache.take(runs[0].id).is_none(), "the oldest went first");
-        let mut done = runs[1].clone();
-        done.status = crate::model::RunStatus::Succeeded;
-        cache.put(done, "doc".into());
-        assert_eq!(cache.len(), 1);
-        assert!(cache.take(runs[2].id).is_some());
-        assert_eq!(cache.len(), 0);
-        let mut off = RunCache::new(0);
-        off.put(run_of(1), "doc".into());
-        assert_eq!(off.len(), 0);
     }
 
     /// Two handles on one file each cache what they wrote; a transition on a
