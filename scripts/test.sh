@@ -2,6 +2,7 @@
 # The whole test suite, with the services it needs (DESIGN.md §6):
 #   - RabbitMQ on 127.0.0.1:5672 (guest/guest): started when it is down, installed
 #     with apt-get when it is missing;
+#   - socat and openssl for the amqps test (installed with apt-get when missing);
 #   - SecantusDB, the MongoDB-wire test server (pinned, own venv, free port),
 #     started here and stopped at the end; its URL is exported as ISOQUBE_MONGO_URL.
 # Then `cargo test --workspace`. A service that cannot be provisioned fails the run;
@@ -10,6 +11,12 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 
 say() { echo "test.sh: $*" >&2; }
+
+apt_install() {
+    if [[ $(id -u) -eq 0 ]]; then SUDO=""; else SUDO="sudo"; fi
+    $SUDO apt-get update -qq
+    DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq "$@"
+}
 
 rabbit_ready() { timeout 30 rabbitmq-diagnostics -q check_port_connectivity >/dev/null 2>&1; }
 
@@ -28,9 +35,7 @@ ensure_rabbitmq() {
     fi
     if ! command -v rabbitmq-server >/dev/null 2>&1; then
         say "RabbitMQ is not installed: installing it (apt-get install -y rabbitmq-server)"
-        if [[ $(id -u) -eq 0 ]]; then SUDO=""; else SUDO="sudo"; fi
-        $SUDO apt-get update -qq
-        DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq rabbitmq-server
+        apt_install rabbitmq-server
     fi
     if rabbit_ready; then return; fi
     say "RabbitMQ is down: starting it (rabbitmq-server -detached)"
@@ -45,6 +50,14 @@ ensure_rabbitmq() {
 
 ensure_rabbitmq
 clean_broker
+
+# The amqps test puts socat (TLS, certificates made with openssl) in front of the broker.
+for tool in socat openssl; do
+    if ! command -v "$tool" >/dev/null 2>&1; then
+        say "$tool is not installed: installing it (apt-get install -y $tool)"
+        apt_install "$tool"
+    fi
+done
 
 # The compose-file check parses YAML with PyYAML.
 if ! python3 -c "import yaml" >/dev/null 2>&1; then

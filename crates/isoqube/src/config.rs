@@ -18,6 +18,7 @@
 //! prefix = ""                   # prepended to every exchange and queue
 //! quorum = false                # quorum queues
 //! publish_timeout_secs = 10
+//! tls_ca_file = "/etc/isoqube/ca.pem" # optional: a private CA for amqps://
 //!
 //! [store]
 //! kind = "mongodb"              # "mongodb" or "sqlite"
@@ -111,6 +112,9 @@ pub struct TransportSection {
     pub quorum: bool,
     /// Bound on a publish (and other broker calls).
     pub publish_timeout_secs: u64,
+    /// PEM file of CA certificates trusted for `amqps://` besides the system's.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub tls_ca_file: Option<PathBuf>,
 }
 
 impl Default for TransportSection {
@@ -122,6 +126,7 @@ impl Default for TransportSection {
             prefix: String::new(),
             quorum: false,
             publish_timeout_secs: 10,
+            tls_ca_file: None,
         }
     }
 }
@@ -334,6 +339,9 @@ impl Config {
         if let Some(v) = get("ISOQUBE_AMQP_QUORUM") {
             self.transport.quorum = parse_bool(&v, "ISOQUBE_AMQP_QUORUM")?;
         }
+        if let Some(v) = get(crate::transport::amqp::TLS_CA_ENV) {
+            self.transport.tls_ca_file = Some(PathBuf::from(v));
+        }
         if let Some(v) = get("ISOQUBE_STORE") {
             self.store.kind = parse_kind(
                 &v,
@@ -413,6 +421,15 @@ impl Config {
                 crate::transport::amqp::redact_url(&self.transport.url)
             )));
         }
+        if let Some(ca) = &self.transport.tls_ca_file {
+            if !ca.is_file() {
+                return Err(Error::Config(format!(
+                    "transport.tls_ca_file ({}): {} is not a readable file",
+                    crate::transport::amqp::TLS_CA_ENV,
+                    ca.display()
+                )));
+            }
+        }
         if self.store.kind == StoreKind::Mongodb
             && !(self.store.url.starts_with("mongodb://")
                 || self.store.url.starts_with("mongodb+srv://"))
@@ -479,6 +496,7 @@ impl Config {
                     publish_timeout: Duration::from_secs(
                         self.transport.publish_timeout_secs.max(1),
                     ),
+                    tls_ca_file: self.transport.tls_ca_file.clone(),
                     ..AmqpConfig::default()
                 })
                 .await?,
@@ -698,6 +716,24 @@ mod tests {
             .unwrap_err()
             .to_string();
         assert!(e.contains("transport.url"), "{e}");
+
+        let p = file("[transport]\ntls_ca_file = \"/no/such/ca.pem\"\n");
+        let e = Config::load_with(Some(&p), env(&[]))
+            .unwrap_err()
+            .to_string();
+        assert!(
+            e.contains("transport.tls_ca_file")
+                && e.contains("/no/such/ca.pem")
+                && e.contains(&p.display().to_string()),
+            "{e}"
+        );
+        let e = Config::load_with(None, env(&[("ISOQUBE_AMQP_TLS_CA_FILE", "/no/ca.pem")]))
+            .unwrap_err()
+            .to_string();
+        assert!(
+            e.contains("ISOQUBE_AMQP_TLS_CA_FILE") && e.contains("/no/ca.pem"),
+            "{e}"
+        );
 
         let e = Config::load_with(None, env(&[("ISOQUBE_CONFIG", "/missing.toml")]))
             .unwrap_err()

@@ -24,6 +24,7 @@
 //! [`redact_url`].
 
 use std::collections::{BTreeMap, HashSet};
+use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, Weak};
 use std::time::Duration;
@@ -35,6 +36,7 @@ use lapin::options::{
     BasicPublishOptions, BasicQosOptions, ConfirmSelectOptions, ExchangeBindOptions,
     ExchangeDeclareOptions, QueueBindOptions, QueueDeclareOptions,
 };
+use lapin::tcp::OwnedTLSConfig;
 use lapin::types::{AMQPValue, FieldTable, LongString, ShortString};
 use lapin::{
     BasicProperties, Channel, Confirmation, Connection, ConnectionProperties, ExchangeKind,
@@ -58,6 +60,9 @@ pub const URL_ENV: &str = "ISOQUBE_AMQP_URL";
 pub const PREFIX_ENV: &str = "ISOQUBE_AMQP_PREFIX";
 /// Environment variable that turns on quorum queues (`true`/`1`/`yes`).
 pub const QUORUM_ENV: &str = "ISOQUBE_AMQP_QUORUM";
+/// Environment variable naming a PEM file of CA certificates to trust for
+/// `amqps://` (see [`AmqpConfig::tls_ca_file`]).
+pub const TLS_CA_ENV: &str = "ISOQUBE_AMQP_TLS_CA_FILE";
 
 /// The broker URL used when neither the config nor [`URL_ENV`] names one.
 pub const DEFAULT_URL: &str = "amqp://guest:guest@127.0.0.1:5672/%2f";
@@ -100,6 +105,10 @@ pub struct AmqpConfig {
     pub publish_timeout: Duration,
     /// How long one connection attempt may take (default 10 s).
     pub connect_timeout: Duration,
+    /// For `amqps://`: a PEM file of CA certificates trusted in addition to the
+    /// system's, for a broker whose certificate a private CA signed. Read once
+    /// at [`AmqpTransport::connect`]. Default: [`TLS_CA_ENV`], else none.
+    pub tls_ca_file: Option<PathBuf>,
 }
 
 impl Default for AmqpConfig {
@@ -114,6 +123,9 @@ impl Default for AmqpConfig {
                 .is_ok_and(|v| matches!(v.trim(), "1" | "true" | "yes")),
             publish_timeout: Duration::from_secs(10),
             connect_timeout: Duration::from_secs(10),
+            tls_ca_file: std::env::var_os(TLS_CA_ENV)
+                .filter(|p| !p.is_empty())
+                .map(PathBuf::from),
         }
     }
 }
@@ -136,6 +148,7 @@ impl std::fmt::Debug for AmqpConfig {
             .field("quorum", &self.quorum)
             .field("publish_timeout", &self.publish_timeout)
             .field("connect_timeout", &self.connect_timeout)
+            .field("tls_ca_file", &self.tls_ca_file)
             .finish()
     }
 }
@@ -205,6 +218,24 @@ fn percent_decode(s: &str) -> String {
     String::from_utf8_lossy(&out).into_owned()
 }
 
+/// The PEM text of a CA file, checked to hold at least one certificate (a
+/// wrong file is an error naming it here, not a baffling handshake failure).
+fn read_ca_file(path: &Path) -> Result<String> {
+    let pem = std::fs::read_to_string(path).map_err(|e| {
+        Error::Config(format!(
+            "cannot read the TLS CA file {} (tls_ca_file / {TLS_CA_ENV}): {e}",
+            path.display()
+        ))
+    })?;
+    if !pem.contains("-----BEGIN CERTIFICATE-----") {
+        return Err(Error::Config(format!(
+            "the TLS CA file {} (tls_ca_file / {TLS_CA_ENV}) holds no PEM certificate",
+            path.display()
+        )));
+    }
+    Ok(pem)
+}
+
 // ---------------------------------------------------------------- connection state
 
 /// One live connection and the channels shared over it.
@@ -241,6 +272,8 @@ impl Live {
 
 struct Inner {
     config: AmqpConfig,
+    /// Extra trust for `amqps://` (the CA file's certificates), read once.
+    tls: OwnedTLSConfig,
     redacted: String,
     secrets: Vec<String>,
     state: watch::Sender<Option<Arc<Live>>>,
@@ -280,9 +313,11 @@ impl Inner {
     async fn open(&self) -> Result<Arc<Live>> {
         let props = ConnectionProperties::default()
             .with_connection_name(LongString::from(format!("isoqube {}", crate::host_name())));
+        let runtime = lapin::runtime::default_runtime()
+            .map_err(|e| self.err("cannot start the AMQP client runtime", e))?;
         let conn = match tokio::time::timeout(
             self.config.connect_timeout,
-            Connection::connect(&self.config.url, props),
+            Connection::connect_with_config(&self.config.url, props, self.tls.clone(), runtime),
         )
         .await
         {
@@ -840,7 +875,16 @@ impl AmqpTransport {
     /// starts the supervisor that reconnects when the connection drops.
     pub async fn connect(config: AmqpConfig) -> Result<Self> {
         let (state, _) = watch::channel(None);
+        let tls = OwnedTLSConfig {
+            identity: None,
+            cert_chain: config
+                .tls_ca_file
+                .as_deref()
+                .map(read_ca_file)
+                .transpose()?,
+        };
         let inner = Arc::new(Inner {
+            tls,
             redacted: redact_url(&config.url),
             secrets: secrets(&config.url),
             config,
