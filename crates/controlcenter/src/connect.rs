@@ -115,13 +115,8 @@ impl ConnectArgs {
         let transport: Arc<dyn Transport> = match config.transport.kind {
             TransportKind::Amqp => Arc::new(
                 AmqpTransport::connect(AmqpConfig {
-                    url: config.amqp_url(),
-                    prefix: config.transport.prefix.clone(),
-                    quorum: config.transport.quorum,
                     connect_timeout: timeout,
-                    publish_timeout: Duration::from_secs(
-                        config.transport.publish_timeout_secs.max(1),
-                    ),
+                    ..config.amqp_config()
                 })
                 .await?,
             ),

@@ -484,23 +484,32 @@ impl Config {
         parse_retry(&self.service.retry).unwrap_or(RetryPolicy::None)
     }
 
+    /// The RabbitMQ settings of `[transport]` (whatever its `kind`).
+    ///
+    /// ```
+    /// let mut cfg = isoqube::Config::default();
+    /// cfg.transport.prefix = "staging.".into();
+    /// cfg.transport.vhost = Some("builds".into());
+    /// let amqp = cfg.amqp_config();
+    /// assert_eq!(amqp.prefix, "staging.");
+    /// assert!(amqp.url.ends_with("/builds"));
+    /// ```
+    pub fn amqp_config(&self) -> AmqpConfig {
+        AmqpConfig {
+            url: self.amqp_url(),
+            prefix: self.transport.prefix.clone(),
+            quorum: self.transport.quorum,
+            publish_timeout: Duration::from_secs(self.transport.publish_timeout_secs.max(1)),
+            tls_ca_file: self.transport.tls_ca_file.clone(),
+            ..AmqpConfig::default()
+        }
+    }
+
     /// Connects the configured transport.
     pub async fn connect_transport(&self) -> Result<Arc<dyn Transport>> {
         Ok(match self.transport.kind {
             TransportKind::InProcess => Arc::new(InProcessTransport::new()),
-            TransportKind::Amqp => Arc::new(
-                AmqpTransport::connect(AmqpConfig {
-                    url: self.amqp_url(),
-                    prefix: self.transport.prefix.clone(),
-                    quorum: self.transport.quorum,
-                    publish_timeout: Duration::from_secs(
-                        self.transport.publish_timeout_secs.max(1),
-                    ),
-                    tls_ca_file: self.transport.tls_ca_file.clone(),
-                    ..AmqpConfig::default()
-                })
-                .await?,
-            ),
+            TransportKind::Amqp => Arc::new(AmqpTransport::connect(self.amqp_config()).await?),
         })
     }
 
