@@ -164,11 +164,49 @@ impl<S: Subscriber> Layer<S> for StepLogLayer {
 /// isoqube::telemetry::init();
 /// ```
 pub fn init() {
-    let filter = std::env::var("ISOQUBE_LOG")
-        .or_else(|_| std::env::var("RUST_LOG"))
-        .unwrap_or_else(|_| "info".to_string());
     let json = std::env::var("ISOQUBE_LOG_FORMAT").is_ok_and(|f| f.eq_ignore_ascii_case("json"));
-    init_with(&filter, json);
+    init_with(&filter_from_env(), json);
+}
+
+/// Like [`init`], for tests: the lines go through the test harness's output
+/// capture, so a passing test prints nothing and a failing one shows its own
+/// log (all of it with `--nocapture`). The [`StepLogLayer`] is installed, so
+/// step logs reach the store as in production.
+///
+/// ```
+/// isoqube::telemetry::init_for_tests();
+/// ```
+pub fn init_for_tests() {
+    let _ = tracing_subscriber::registry()
+        .with(env_filter(&filter_from_env()))
+        .with(StepLogLayer)
+        .with(
+            tracing_subscriber::fmt::layer()
+                .with_target(false)
+                .with_test_writer(),
+        )
+        .try_init();
+}
+
+/// `ISOQUBE_LOG`, else `RUST_LOG`, else `info`.
+fn filter_from_env() -> String {
+    std::env::var("ISOQUBE_LOG")
+        .or_else(|_| std::env::var("RUST_LOG"))
+        .unwrap_or_else(|_| "info".to_string())
+}
+
+/// `filter` with the chatty client libraries at `warn` unless it names them.
+fn env_filter(filter: &str) -> EnvFilter {
+    let mut directives = filter.to_string();
+    for noisy in ["lapin", "mongodb"] {
+        if !directives.contains(noisy) {
+            directives.push_str(&format!(",{noisy}=warn"));
+        }
+    }
+    EnvFilter::try_new(&directives).unwrap_or_else(|e| {
+        eprintln!("isoqube: ignoring log filter '{filter}': {e}");
+        EnvFilter::new("info")
+    })
 }
 
 /// Installs console logging with this filter (`info`, `debug,lapin=warn`, ...),
@@ -180,18 +218,8 @@ pub fn init() {
 /// isoqube::telemetry::init_with("info", false);
 /// ```
 pub fn init_with(filter: &str, json: bool) {
-    let mut directives = filter.to_string();
-    for noisy in ["lapin", "mongodb"] {
-        if !directives.contains(noisy) {
-            directives.push_str(&format!(",{noisy}=warn"));
-        }
-    }
-    let filter = EnvFilter::try_new(&directives).unwrap_or_else(|e| {
-        eprintln!("isoqube: ignoring log filter '{filter}': {e}");
-        EnvFilter::new("info")
-    });
     let registry = tracing_subscriber::registry()
-        .with(filter)
+        .with(env_filter(filter))
         .with(StepLogLayer);
     let _ = if json {
         registry

@@ -94,7 +94,7 @@ fn run_py(args: &[&str]) -> String {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn python_client_interop() {
-    isoqube::telemetry::init();
+    isoqube::telemetry::init_for_tests();
     let prefix = format!("t-{}.", &uuid::Uuid::new_v4().simple().to_string()[..8]);
     let transport = AmqpTransport::connect(AmqpConfig {
         prefix: prefix.clone(),

@@ -114,7 +114,7 @@ async fn wait_count(t: &AmqpTransport, queue: &str, n: u32) {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn service_topology_is_declared_and_idempotent() {
-    isoqube::telemetry::init();
+    isoqube::telemetry::init_for_tests();
     let prefix = fresh_prefix();
     let transport = connect(config(&prefix)).await;
     let store = isoqube::SqliteStore::open(

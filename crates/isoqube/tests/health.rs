@@ -384,7 +384,7 @@ fn ep(name: &str, endpoint: &str) -> String {
 // ---------------------------------------------------------------- scenarios
 
 async fn start_service(transport: Arc<dyn Transport>, store: Arc<dyn RunStore>) -> Service {
-    isoqube::telemetry::init();
+    isoqube::telemetry::init_for_tests();
     Service::builder("health")
         .transport_arc(transport)
         .store_arc(store)

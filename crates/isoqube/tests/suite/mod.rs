@@ -172,7 +172,7 @@ pub struct Harness {
 
 impl Harness {
     pub fn new(pair: Pair) -> Self {
-        isoqube::telemetry::init();
+        isoqube::telemetry::init_for_tests();
         let control = Control::new(pair.store.clone(), pair.transport.clone()).expect("registry");
         Harness { pair, control }
     }
