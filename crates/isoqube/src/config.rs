@@ -19,6 +19,8 @@
 //! quorum = false                # quorum queues
 //! publish_timeout_secs = 10
 //! tls_ca_file = "/etc/isoqube/ca.pem" # optional: a private CA for amqps://
+//! tls_cert_file = "/etc/isoqube/client.pem" # optional: client certificate
+//! tls_key_file = "/etc/isoqube/client.key"  # and its key (both or neither)
 //!
 //! [store]
 //! kind = "mongodb"              # "mongodb" or "sqlite"
@@ -115,6 +117,12 @@ pub struct TransportSection {
     /// PEM file of CA certificates trusted for `amqps://` besides the system's.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub tls_ca_file: Option<PathBuf>,
+    /// Client certificate (PEM) for brokers that verify clients; with `tls_key_file`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub tls_cert_file: Option<PathBuf>,
+    /// The client certificate's private key (PEM).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub tls_key_file: Option<PathBuf>,
 }
 
 impl Default for TransportSection {
@@ -127,6 +135,8 @@ impl Default for TransportSection {
             quorum: false,
             publish_timeout_secs: 10,
             tls_ca_file: None,
+            tls_cert_file: None,
+            tls_key_file: None,
         }
     }
 }
@@ -342,6 +352,12 @@ impl Config {
         if let Some(v) = get(crate::transport::amqp::TLS_CA_ENV) {
             self.transport.tls_ca_file = Some(PathBuf::from(v));
         }
+        if let Some(v) = get(crate::transport::amqp::TLS_CERT_ENV) {
+            self.transport.tls_cert_file = Some(PathBuf::from(v));
+        }
+        if let Some(v) = get(crate::transport::amqp::TLS_KEY_ENV) {
+            self.transport.tls_key_file = Some(PathBuf::from(v));
+        }
         if let Some(v) = get("ISOQUBE_STORE") {
             self.store.kind = parse_kind(
                 &v,
@@ -421,14 +437,25 @@ impl Config {
                 crate::transport::amqp::redact_url(&self.transport.url)
             )));
         }
-        if let Some(ca) = &self.transport.tls_ca_file {
-            if !ca.is_file() {
+        use crate::transport::amqp::{TLS_CA_ENV, TLS_CERT_ENV, TLS_KEY_ENV};
+        let t = &self.transport;
+        for (key, var, path) in [
+            ("tls_ca_file", TLS_CA_ENV, &t.tls_ca_file),
+            ("tls_cert_file", TLS_CERT_ENV, &t.tls_cert_file),
+            ("tls_key_file", TLS_KEY_ENV, &t.tls_key_file),
+        ] {
+            if let Some(path) = path.as_ref().filter(|p| !p.is_file()) {
                 return Err(Error::Config(format!(
-                    "transport.tls_ca_file ({}): {} is not a readable file",
-                    crate::transport::amqp::TLS_CA_ENV,
-                    ca.display()
+                    "transport.{key} ({var}): {} is not a readable file",
+                    path.display()
                 )));
             }
+        }
+        if t.tls_cert_file.is_some() != t.tls_key_file.is_some() {
+            return Err(Error::Config(format!(
+                "transport.tls_cert_file ({TLS_CERT_ENV}) and transport.tls_key_file \
+                 ({TLS_KEY_ENV}) go together: set both or neither"
+            )));
         }
         if self.store.kind == StoreKind::Mongodb
             && !(self.store.url.starts_with("mongodb://")
@@ -501,6 +528,8 @@ impl Config {
             quorum: self.transport.quorum,
             publish_timeout: Duration::from_secs(self.transport.publish_timeout_secs.max(1)),
             tls_ca_file: self.transport.tls_ca_file.clone(),
+            tls_cert_file: self.transport.tls_cert_file.clone(),
+            tls_key_file: self.transport.tls_key_file.clone(),
             ..AmqpConfig::default()
         }
     }
@@ -741,6 +770,16 @@ mod tests {
             .to_string();
         assert!(
             e.contains("ISOQUBE_AMQP_TLS_CA_FILE") && e.contains("/no/ca.pem"),
+            "{e}"
+        );
+        // A client certificate without its key.
+        let cert = file("not checked for PEM here");
+        let cert = cert.display().to_string();
+        let e = Config::load_with(None, env(&[("ISOQUBE_AMQP_TLS_CERT_FILE", &cert)]))
+            .unwrap_err()
+            .to_string();
+        assert!(
+            e.contains("tls_key_file") && e.contains("both or neither"),
             "{e}"
         );
 

@@ -1,5 +1,7 @@
-//! `amqps://`: the transport speaks TLS and trusts a private CA given as a PEM
-//! file (`AmqpConfig::tls_ca_file` / `ISOQUBE_AMQP_TLS_CA_FILE`).
+//! `amqps://`: the transport speaks TLS, trusts a private CA given as a PEM file
+//! (`AmqpConfig::tls_ca_file` / `ISOQUBE_AMQP_TLS_CA_FILE`) and presents a
+//! client certificate to a broker that requires one (`tls_cert_file`,
+//! `tls_key_file`).
 //!
 //! The local broker listens in plain AMQP only, so each test puts a TLS
 //! terminator in front of it: `socat` with a server certificate that a CA made
@@ -30,7 +32,8 @@ fn run(cmd: &mut Command) {
     );
 }
 
-/// A CA and a server certificate for `localhost` / 127.0.0.1 signed by it.
+/// A CA, and signed by it a server certificate for `localhost` / 127.0.0.1 and
+/// a client certificate.
 struct Certs {
     dir: PathBuf,
 }
@@ -54,28 +57,50 @@ impl Certs {
             .args(["-subj", "/CN=isoqube test CA"])
             .args(["-addext", "basicConstraints=critical,CA:TRUE"])
             .args(["-addext", "keyUsage=critical,keyCertSign,cRLSign"]));
-        run(Command::new("openssl")
-            .current_dir(&dir)
-            .arg("req")
-            .args(ec)
-            .args(["-keyout", "server.key", "-out", "server.csr"])
-            .args(["-subj", "/CN=localhost"]));
-        std::fs::write(
-            dir.join("server.ext"),
+        let sign = |name: &str, subject: &str, extensions: &str| {
+            run(Command::new("openssl")
+                .current_dir(&dir)
+                .arg("req")
+                .args(ec)
+                .args([
+                    "-keyout",
+                    &format!("{name}.key"),
+                    "-out",
+                    &format!("{name}.csr"),
+                ])
+                .args(["-subj", subject]));
+            std::fs::write(dir.join(format!("{name}.ext")), extensions).expect("extensions");
+            run(Command::new("openssl")
+                .current_dir(&dir)
+                .args([
+                    "x509",
+                    "-req",
+                    "-in",
+                    &format!("{name}.csr"),
+                    "-CA",
+                    "ca.pem",
+                ])
+                .args(["-CAkey", "ca.key", "-CAcreateserial", "-days", "2"])
+                .args(["-out", &format!("{name}.pem")])
+                .args(["-extfile", &format!("{name}.ext")]));
+        };
+        sign(
+            "server",
+            "/CN=localhost",
             "subjectAltName=DNS:localhost,IP:127.0.0.1\nbasicConstraints=CA:FALSE\n\
              keyUsage=critical,digitalSignature\nextendedKeyUsage=serverAuth\n",
-        )
-        .expect("extensions file");
-        run(Command::new("openssl")
-            .current_dir(&dir)
-            .args(["x509", "-req", "-in", "server.csr", "-CA", "ca.pem"])
-            .args(["-CAkey", "ca.key", "-CAcreateserial", "-days", "2"])
-            .args(["-out", "server.pem", "-extfile", "server.ext"]));
+        );
+        sign(
+            "client",
+            "/CN=isoqube-service",
+            "basicConstraints=CA:FALSE\nkeyUsage=critical,digitalSignature\n\
+             extendedKeyUsage=clientAuth\n",
+        );
         Certs { dir }
     }
 
-    fn ca(&self) -> PathBuf {
-        self.dir.join("ca.pem")
+    fn file(&self, name: &str) -> PathBuf {
+        self.dir.join(name)
     }
 }
 
@@ -92,16 +117,22 @@ struct TlsFront {
 }
 
 impl TlsFront {
-    fn start(certs: &Certs, broker: SocketAddr) -> TlsFront {
+    /// `verify_clients`: refuse clients without a certificate the CA signed.
+    fn start(certs: &Certs, broker: SocketAddr, verify_clients: bool) -> TlsFront {
         let port = TcpListener::bind("127.0.0.1:0")
             .and_then(|l| l.local_addr())
             .expect("a free port")
             .port();
         let dir = certs.dir.display();
+        let verify = if verify_clients {
+            format!("verify=1,cafile={dir}/ca.pem")
+        } else {
+            "verify=0".to_string()
+        };
         let child = Command::new("socat")
             .arg(format!(
                 "OPENSSL-LISTEN:{port},bind=127.0.0.1,reuseaddr,fork,\
-                 cert={dir}/server.pem,key={dir}/server.key,verify=0"
+                 cert={dir}/server.pem,key={dir}/server.key,{verify}"
             ))
             .arg(format!("TCP:{broker}"))
             .stdout(Stdio::null())
@@ -166,9 +197,9 @@ fn tls_config(url: String, ca: Option<&Path>) -> AmqpConfig {
 async fn a_run_completes_over_amqps_with_a_private_ca() {
     let certs = Certs::make();
     let (broker, _) = broker_and_tls_url(None);
-    let front = TlsFront::start(&certs, broker);
+    let front = TlsFront::start(&certs, broker, false);
     let (_, url) = broker_and_tls_url(Some(front.port));
-    let transport = AmqpTransport::connect(tls_config(url, Some(&certs.ca())))
+    let transport = AmqpTransport::connect(tls_config(url, Some(&certs.file("ca.pem"))))
         .await
         .unwrap_or_else(|e| panic!("amqps with the test CA must connect: {e}"));
     let path = std::env::temp_dir()
@@ -186,7 +217,7 @@ async fn a_run_completes_over_amqps_with_a_private_ca() {
 async fn an_untrusted_certificate_is_refused_without_leaking_the_password() {
     let certs = Certs::make();
     let (broker, _) = broker_and_tls_url(None);
-    let front = TlsFront::start(&certs, broker);
+    let front = TlsFront::start(&certs, broker, false);
     let (_, url) = broker_and_tls_url(Some(front.port));
     let url = url.replacen("://guest:guest@", "://guest:pa55word@", 1);
     let err = AmqpTransport::connect(tls_config(url, None))
@@ -202,6 +233,37 @@ async fn an_untrusted_certificate_is_refused_without_leaking_the_password() {
     eprintln!("refused as expected: {msg}");
 }
 
+/// A broker that verifies clients: refused without a client certificate,
+/// a run completes with one.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_client_certificate_is_presented_when_configured() {
+    let certs = Certs::make();
+    let (broker, _) = broker_and_tls_url(None);
+    let front = TlsFront::start(&certs, broker, true);
+    let (_, url) = broker_and_tls_url(Some(front.port));
+    let err = AmqpTransport::connect(tls_config(url.clone(), Some(&certs.file("ca.pem"))))
+        .await
+        .expect_err("no client certificate: the terminator must refuse the handshake");
+    assert!(matches!(err, Error::Transport(_)), "{err:?}");
+    let config = AmqpConfig {
+        tls_cert_file: Some(certs.file("client.pem")),
+        tls_key_file: Some(certs.file("client.key")),
+        ..tls_config(url, Some(&certs.file("ca.pem")))
+    };
+    let transport = AmqpTransport::connect(config)
+        .await
+        .unwrap_or_else(|e| panic!("with the client certificate it must connect: {e}"));
+    let path = std::env::temp_dir()
+        .join("isoqube-tests")
+        .join(format!("{}.db", uuid::Uuid::new_v4()));
+    let store = isoqube::SqliteStore::open(&path).await.expect("sqlite");
+    let pair = suite::Pair {
+        transport: Arc::new(transport),
+        store: Arc::new(store),
+    };
+    suite::chain_rule(suite::Harness::new(pair)).await;
+}
+
 #[tokio::test]
 async fn a_ca_file_that_is_missing_or_not_pem_is_a_config_error_naming_it() {
     let (_, url) = broker_and_tls_url(Some(5671));
@@ -212,13 +274,22 @@ async fn a_ca_file_that_is_missing_or_not_pem_is_a_config_error_naming_it() {
     }
     let not_pem = std::env::temp_dir().join(format!("isoqube-not-pem-{}", uuid::Uuid::new_v4()));
     std::fs::write(&not_pem, "hello").expect("write");
-    match AmqpTransport::connect(tls_config(url, Some(&not_pem))).await {
+    match AmqpTransport::connect(tls_config(url.clone(), Some(&not_pem))).await {
         Err(Error::Config(m)) => {
             assert!(
-                m.contains(&not_pem.display().to_string()) && m.contains("no PEM certificate"),
+                m.contains(&not_pem.display().to_string()) && m.contains("no PEM CERTIFICATE"),
                 "{m}"
             )
         }
+        other => panic!("expected a config error, got {other:?}"),
+    }
+    // A client certificate without its key.
+    let config = AmqpConfig {
+        tls_cert_file: Some(not_pem.clone()),
+        ..tls_config(url, None)
+    };
+    match AmqpTransport::connect(config).await {
+        Err(Error::Config(m)) => assert!(m.contains("only one is set"), "{m}"),
         other => panic!("expected a config error, got {other:?}"),
     }
     let _ = std::fs::remove_file(&not_pem);

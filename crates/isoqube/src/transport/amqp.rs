@@ -36,7 +36,7 @@ use lapin::options::{
     BasicPublishOptions, BasicQosOptions, ConfirmSelectOptions, ExchangeBindOptions,
     ExchangeDeclareOptions, QueueBindOptions, QueueDeclareOptions,
 };
-use lapin::tcp::OwnedTLSConfig;
+use lapin::tcp::{OwnedIdentity, OwnedTLSConfig};
 use lapin::types::{AMQPValue, FieldTable, LongString, ShortString};
 use lapin::{
     BasicProperties, Channel, Confirmation, Connection, ConnectionProperties, ExchangeKind,
@@ -63,6 +63,11 @@ pub const QUORUM_ENV: &str = "ISOQUBE_AMQP_QUORUM";
 /// Environment variable naming a PEM file of CA certificates to trust for
 /// `amqps://` (see [`AmqpConfig::tls_ca_file`]).
 pub const TLS_CA_ENV: &str = "ISOQUBE_AMQP_TLS_CA_FILE";
+/// Environment variable naming the client certificate (PEM) for `amqps://`
+/// brokers that require one (see [`AmqpConfig::tls_cert_file`]).
+pub const TLS_CERT_ENV: &str = "ISOQUBE_AMQP_TLS_CERT_FILE";
+/// Environment variable naming the client certificate's private key (PEM).
+pub const TLS_KEY_ENV: &str = "ISOQUBE_AMQP_TLS_KEY_FILE";
 
 /// The broker URL used when neither the config nor [`URL_ENV`] names one.
 pub const DEFAULT_URL: &str = "amqp://guest:guest@127.0.0.1:5672/%2f";
@@ -109,6 +114,13 @@ pub struct AmqpConfig {
     /// system's, for a broker whose certificate a private CA signed. Read once
     /// at [`AmqpTransport::connect`]. Default: [`TLS_CA_ENV`], else none.
     pub tls_ca_file: Option<PathBuf>,
+    /// For `amqps://` brokers that verify clients: the client certificate
+    /// (PEM, chain allowed); needs [`AmqpConfig::tls_key_file`]. Default:
+    /// [`TLS_CERT_ENV`], else none.
+    pub tls_cert_file: Option<PathBuf>,
+    /// The client certificate's private key (PEM, unencrypted). Default:
+    /// [`TLS_KEY_ENV`], else none.
+    pub tls_key_file: Option<PathBuf>,
 }
 
 impl Default for AmqpConfig {
@@ -123,11 +135,17 @@ impl Default for AmqpConfig {
                 .is_ok_and(|v| matches!(v.trim(), "1" | "true" | "yes")),
             publish_timeout: Duration::from_secs(10),
             connect_timeout: Duration::from_secs(10),
-            tls_ca_file: std::env::var_os(TLS_CA_ENV)
-                .filter(|p| !p.is_empty())
-                .map(PathBuf::from),
+            tls_ca_file: path_from_env(TLS_CA_ENV),
+            tls_cert_file: path_from_env(TLS_CERT_ENV),
+            tls_key_file: path_from_env(TLS_KEY_ENV),
         }
     }
+}
+
+fn path_from_env(var: &str) -> Option<PathBuf> {
+    std::env::var_os(var)
+        .filter(|p| !p.is_empty())
+        .map(PathBuf::from)
 }
 
 impl AmqpConfig {
@@ -149,6 +167,8 @@ impl std::fmt::Debug for AmqpConfig {
             .field("publish_timeout", &self.publish_timeout)
             .field("connect_timeout", &self.connect_timeout)
             .field("tls_ca_file", &self.tls_ca_file)
+            .field("tls_cert_file", &self.tls_cert_file)
+            .field("tls_key_file", &self.tls_key_file)
             .finish()
     }
 }
@@ -218,18 +238,47 @@ fn percent_decode(s: &str) -> String {
     String::from_utf8_lossy(&out).into_owned()
 }
 
-/// The PEM text of a CA file, checked to hold at least one certificate (a
-/// wrong file is an error naming it here, not a baffling handshake failure).
-fn read_ca_file(path: &Path) -> Result<String> {
+/// The TLS settings of `config`, its files read and checked now: a wrong file
+/// is an error naming it, not a baffling handshake failure later.
+fn tls_config(config: &AmqpConfig) -> Result<OwnedTLSConfig> {
+    let cert_chain = match &config.tls_ca_file {
+        Some(path) => Some(read_pem(path, "tls_ca_file", TLS_CA_ENV, "CERTIFICATE")?),
+        None => None,
+    };
+    let identity = match (&config.tls_cert_file, &config.tls_key_file) {
+        (None, None) => None,
+        (Some(cert), Some(key)) => Some(OwnedIdentity::PKCS8 {
+            pem: read_pem(cert, "tls_cert_file", TLS_CERT_ENV, "CERTIFICATE")?.into_bytes(),
+            key: read_pem(key, "tls_key_file", TLS_KEY_ENV, "PRIVATE KEY")?.into_bytes(),
+        }),
+        _ => {
+            return Err(Error::Config(format!(
+                "a TLS client certificate needs both tls_cert_file ({TLS_CERT_ENV}) and \
+                 tls_key_file ({TLS_KEY_ENV}); only one is set"
+            )))
+        }
+    };
+    Ok(OwnedTLSConfig {
+        identity,
+        cert_chain,
+    })
+}
+
+/// A PEM file's text, checked to hold a `-----BEGIN ...<label>-----` block.
+fn read_pem(path: &Path, key: &str, var: &str, label: &str) -> Result<String> {
     let pem = std::fs::read_to_string(path).map_err(|e| {
         Error::Config(format!(
-            "cannot read the TLS CA file {} (tls_ca_file / {TLS_CA_ENV}): {e}",
+            "cannot read the TLS file {} ({key} / {var}): {e}",
             path.display()
         ))
     })?;
-    if !pem.contains("-----BEGIN CERTIFICATE-----") {
+    let end = format!("{label}-----");
+    let holds_label = pem
+        .lines()
+        .any(|l| l.starts_with("-----BEGIN ") && l.trim_end().ends_with(&end));
+    if !holds_label {
         return Err(Error::Config(format!(
-            "the TLS CA file {} (tls_ca_file / {TLS_CA_ENV}) holds no PEM certificate",
+            "the TLS file {} ({key} / {var}) holds no PEM {label}",
             path.display()
         )));
     }
@@ -875,14 +924,7 @@ impl AmqpTransport {
     /// starts the supervisor that reconnects when the connection drops.
     pub async fn connect(config: AmqpConfig) -> Result<Self> {
         let (state, _) = watch::channel(None);
-        let tls = OwnedTLSConfig {
-            identity: None,
-            cert_chain: config
-                .tls_ca_file
-                .as_deref()
-                .map(read_ca_file)
-                .transpose()?,
-        };
+        let tls = tls_config(&config)?;
         let inner = Arc::new(Inner {
             tls,
             redacted: redact_url(&config.url),
