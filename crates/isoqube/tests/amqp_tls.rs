@@ -193,15 +193,8 @@ fn tls_config(url: String, ca: Option<&Path>) -> AmqpConfig {
     }
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_run_completes_over_amqps_with_a_private_ca() {
-    let certs = Certs::make();
-    let (broker, _) = broker_and_tls_url(None);
-    let front = TlsFront::start(&certs, broker, false);
-    let (_, url) = broker_and_tls_url(Some(front.port));
-    let transport = AmqpTransport::connect(tls_config(url, Some(&certs.file("ca.pem"))))
-        .await
-        .unwrap_or_else(|e| panic!("amqps with the test CA must connect: {e}"));
+/// The suite's chain-rule scenario over `transport` and a fresh SQLite file.
+async fn chain_over(transport: AmqpTransport) {
     let path = std::env::temp_dir()
         .join("isoqube-tests")
         .join(format!("{}.db", uuid::Uuid::new_v4()));
@@ -211,6 +204,18 @@ async fn a_run_completes_over_amqps_with_a_private_ca() {
         store: Arc::new(store),
     };
     suite::chain_rule(suite::Harness::new(pair)).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_run_completes_over_amqps_with_a_private_ca() {
+    let certs = Certs::make();
+    let (broker, _) = broker_and_tls_url(None);
+    let front = TlsFront::start(&certs, broker, false);
+    let (_, url) = broker_and_tls_url(Some(front.port));
+    let transport = AmqpTransport::connect(tls_config(url, Some(&certs.file("ca.pem"))))
+        .await
+        .unwrap_or_else(|e| panic!("amqps with the test CA must connect: {e}"));
+    chain_over(transport).await;
 }
 
 #[tokio::test]
@@ -253,15 +258,7 @@ async fn a_client_certificate_is_presented_when_configured() {
     let transport = AmqpTransport::connect(config)
         .await
         .unwrap_or_else(|e| panic!("with the client certificate it must connect: {e}"));
-    let path = std::env::temp_dir()
-        .join("isoqube-tests")
-        .join(format!("{}.db", uuid::Uuid::new_v4()));
-    let store = isoqube::SqliteStore::open(&path).await.expect("sqlite");
-    let pair = suite::Pair {
-        transport: Arc::new(transport),
-        store: Arc::new(store),
-    };
-    suite::chain_rule(suite::Harness::new(pair)).await;
+    chain_over(transport).await;
 }
 
 #[tokio::test]
