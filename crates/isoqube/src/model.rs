@@ -710,9 +710,11 @@ impl Run {
                 step.failed_at = Some(now);
                 step.invoked_at.get_or_insert(now);
                 step.handled_by = Some(format!("{}@{}", key.endpoint, key.host));
+                // Numbered from 1, as every list of steps shown to people is.
                 self.error = Some(format!(
                     "step {} ({}) failed: {error}",
-                    key.step, step.event
+                    key.step + 1,
+                    step.event
                 ));
                 self.finish(RunStatus::Failed, now);
                 FailOutcome::RunFailed

@@ -486,7 +486,13 @@ pub async fn retry_exhausted(h: Harness) {
             .is_some_and(|e| e.contains("beta fails on purpose")),
         "{step:#?}"
     );
-    assert!(run.error.as_deref().is_some_and(|e| e.contains("step 1")));
+    assert!(
+        run.error
+            .as_deref()
+            .is_some_and(|e| e.contains("step 2 (Beta)")),
+        "the run's error names the step as people count: {:?}",
+        run.error
+    );
     assert_eq!(run.steps[2].status, StepStatus::Skipped);
     assert_eq!(call_count(id, "gamma-endpoint"), 0);
     h.wait_queue("beta_error", 1).await;
