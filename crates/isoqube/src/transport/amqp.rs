@@ -321,7 +321,8 @@ impl Live {
 
 struct Inner {
     config: AmqpConfig,
-    /// Extra trust for `amqps://` (the CA file's certificates), read once.
+    /// For `amqps://`: the CA file's certificates and the client certificate,
+    /// read once at connect (never printed: it holds a private key).
     tls: OwnedTLSConfig,
     redacted: String,
     secrets: Vec<String>,
