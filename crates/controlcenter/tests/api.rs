@@ -796,30 +796,23 @@ async fn runs(env: &Env) {
         Some(started.len())
     );
     assert_eq!(r.json()["next_before"], Value::Null);
-    env.get("/api/v1/runs?status=Bogus")
-        .await
-        .expect_error(400, "status");
-    env.get("/api/v1/runs?limit=0")
-        .await
-        .expect_error(400, "limit");
-    env.get("/api/v1/runs?limit=abc")
-        .await
-        .expect_error(400, "limit");
-    env.get("/api/v1/runs?limit=1001")
-        .await
-        .expect_error(400, "limit");
-    env.get(&format!("/api/v1/runs?before_id={}", uuid::Uuid::new_v4()))
-        .await
-        .expect_error(400, "needs `before`");
-    env.get("/api/v1/runs?before=2030-01-01T00:00:00Z&before_id=x")
-        .await
-        .expect_error(400, "before_id");
-    env.get("/api/v1/runs?before=yesterday")
-        .await
-        .expect_error(400, "before");
-    env.get("/api/v1/runs?colour=red")
-        .await
-        .expect_error(400, "colour");
+    // Bad query parameters: 400 with a message naming the parameter.
+    let no_before = format!("/api/v1/runs?before_id={}", uuid::Uuid::new_v4());
+    for (path, names) in [
+        ("/api/v1/runs?status=Bogus", "status"),
+        ("/api/v1/runs?limit=0", "limit"),
+        ("/api/v1/runs?limit=abc", "limit"),
+        ("/api/v1/runs?limit=1001", "limit"),
+        (no_before.as_str(), "needs `before`"),
+        (
+            "/api/v1/runs?before=2030-01-01T00:00:00Z&before_id=x",
+            "before_id",
+        ),
+        ("/api/v1/runs?before=yesterday", "before"),
+        ("/api/v1/runs?colour=red", "colour"),
+    ] {
+        env.get(path).await.expect_error(400, names);
+    }
 }
 
 fn parse_time(s: &str) -> chrono::DateTime<chrono::FixedOffset> {

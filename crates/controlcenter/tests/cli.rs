@@ -141,6 +141,18 @@ impl Env {
             .expect("run controlcenter"))
     }
 
+    /// Creates the definition `pair` (CcPrepare, CcShip).
+    fn create_pair(&self) {
+        let (code, _, stderr) = self.cc(&[
+            "definitions",
+            "create",
+            "pair",
+            "--steps",
+            "CcPrepare,CcShip",
+        ]);
+        assert_eq!(code, 0, "{stderr}");
+    }
+
     fn json(&self, args: &[&str]) -> Value {
         let (code, stdout, stderr) = self.cc(args);
         assert_eq!(code, 0, "{args:?}: {stderr}");
@@ -328,14 +340,7 @@ async fn runs(env: Env) {
     let env = Arc::new(env);
     let e = env.clone();
     in_background(move || {
-        let (code, _, stderr) = e.cc(&[
-            "definitions",
-            "create",
-            "pair",
-            "--steps",
-            "CcPrepare,CcShip",
-        ]);
-        assert_eq!(code, 0, "{stderr}");
+        e.create_pair();
 
         let run = e.json(&[
             "runs",
@@ -461,14 +466,7 @@ async fn without_a_broker(env: Env) {
     let env = Arc::new(env);
     let e = env.clone();
     in_background(move || {
-        let (code, _, stderr) = e.cc(&[
-            "definitions",
-            "create",
-            "pair",
-            "--steps",
-            "CcPrepare,CcShip",
-        ]);
-        assert_eq!(code, 0, "{stderr}");
+        e.create_pair();
         let (code, _, stderr) = out(e
             .cmd(false)
             .args(["runs", "start", "pair"])
