@@ -1011,6 +1011,91 @@ fn diff(after: &BTreeMap<String, u64>, before: &BTreeMap<String, u64>) -> BTreeM
         .collect()
 }
 
+// ---------------------------------------------------------------- CPU accounting
+
+/// CPU time (user + system) read from `/proc`: of the broker (a local
+/// `beam.smp`, when there is one) and of this process's threads grouped by name
+/// (`tokio-runtime-w`, `isoqube-sqlite`, lapin's threads...). The machine is
+/// CPU-bound, so where the CPU goes per step says more than wall time alone.
+#[derive(Clone, Default)]
+struct CpuSample {
+    broker: Option<u64>,
+    threads: BTreeMap<String, u64>,
+}
+
+/// utime + stime (fields 14 and 15) of a `/proc/.../stat` file, in clock ticks.
+fn stat_ticks(path: &std::path::Path) -> Option<(String, u64)> {
+    let text = std::fs::read_to_string(path).ok()?;
+    let open = text.find('(')?;
+    let close = text.rfind(')')?;
+    let name = text[open + 1..close].to_string();
+    let fields: Vec<&str> = text[close + 2..].split_whitespace().collect();
+    let utime: u64 = fields.get(11)?.parse().ok()?;
+    let stime: u64 = fields.get(12)?.parse().ok()?;
+    Some((name, utime + stime))
+}
+
+fn broker_pid() -> Option<u32> {
+    std::fs::read_dir("/proc").ok()?.flatten().find_map(|e| {
+        let pid: u32 = e.file_name().to_str()?.parse().ok()?;
+        let comm = std::fs::read_to_string(e.path().join("comm")).ok()?;
+        (comm.trim() == "beam.smp").then_some(pid)
+    })
+}
+
+impl CpuSample {
+    fn take(broker: Option<u32>) -> Self {
+        let broker = broker
+            .and_then(|pid| stat_ticks(std::path::Path::new(&format!("/proc/{pid}/stat"))))
+            .map(|(_, t)| t);
+        let mut threads = BTreeMap::new();
+        if let Ok(dir) = std::fs::read_dir("/proc/self/task") {
+            for e in dir.flatten() {
+                if let Some((name, t)) = stat_ticks(&e.path().join("stat")) {
+                    // tokio numbers nothing, lapin numbers its threads: group by stem
+                    let stem = name.trim_end_matches(|c: char| c.is_ascii_digit() || c == '-');
+                    *threads.entry(stem.to_string()).or_insert(0) += t;
+                }
+            }
+        }
+        CpuSample { broker, threads }
+    }
+
+    /// CPU microseconds per step between `self` and `later`, as one line.
+    fn per_step(&self, later: &CpuSample, steps: usize) -> String {
+        // USER_HZ is 100 on Linux (sysconf is not reachable without libc).
+        let us = |ticks: u64| ticks as f64 * 10_000.0 / steps.max(1) as f64;
+        let own: u64 = later.threads.values().sum::<u64>()
+            - self
+                .threads
+                .values()
+                .sum::<u64>()
+                .min(later.threads.values().sum());
+        let mut parts = vec![format!("bench process {:.0}", us(own))];
+        if let (Some(a), Some(b)) = (self.broker, later.broker) {
+            parts.insert(0, format!("broker {:.0}", us(b.saturating_sub(a))));
+        }
+        let mut groups: Vec<(String, u64)> = later
+            .threads
+            .iter()
+            .map(|(k, v)| {
+                (
+                    k.clone(),
+                    v.saturating_sub(self.threads.get(k).copied().unwrap_or(0)),
+                )
+            })
+            .filter(|(_, v)| *v > 0)
+            .collect();
+        groups.sort_by(|a, b| b.1.cmp(&a.1));
+        let groups = groups
+            .iter()
+            .map(|(k, v)| format!("{k} {:.0}", us(*v)))
+            .collect::<Vec<_>>()
+            .join(", ");
+        format!("{} us of CPU per step ({groups})", parts.join(", "))
+    }
+}
+
 // ---------------------------------------------------------------- main
 
 fn row(side: &str, rep: usize, m: &Measured) {
@@ -1051,6 +1136,7 @@ async fn bench(args: Args) {
         .unwrap_or((args.runs / 10).max(args.concurrency));
     let size = isoqube_envelope_size();
     let waiters = Arc::new(Waiters::default());
+    let broker = broker_pid();
 
     let counts = Arc::new(CommandCounts::default());
     let mongo_url = match args.store {
@@ -1118,7 +1204,9 @@ async fn bench(args: Args) {
     for rep in 1..=args.repeat {
         let before = counts.snapshot();
         let t0 = timing.snapshot();
+        let c0 = CpuSample::take(broker);
         let m = iso.run(&args, args.runs, &waiters).await;
+        let c1 = CpuSample::take(broker);
         let t1 = timing.snapshot();
         let after = counts.snapshot();
         row("isoqube", rep, &m);
@@ -1130,13 +1218,20 @@ async fn bench(args: Args) {
             t1[1] - t0[1],
             t1[3] - t0[3],
         ));
+        store_lines.push(format!("isoqube rep {rep}: {}", c0.per_step(&c1, m.steps)));
         iso_rates.push(m.steps_per_s());
         if args.store == StoreKind::Mongo {
             mongo_per_step.push((diff(&after, &before), m.runs, m.steps));
         }
         if let Some(raw) = &raw {
+            let c0 = CpuSample::take(broker);
             let r = raw.run(&args, args.runs, &waiters).await;
+            let c1 = CpuSample::take(broker);
             row("raw-lapin", rep, &r);
+            store_lines.push(format!(
+                "raw-lapin rep {rep}: {}",
+                c0.per_step(&c1, r.steps)
+            ));
             raw_rates.push(r.steps_per_s());
             ratios.push(m.steps_per_s() / r.steps_per_s());
         }
