@@ -388,6 +388,15 @@ impl RunStore for Watched {
         self.timing.claims.fetch_add(1, Ordering::Relaxed);
         out
     }
+    async fn claim_step_unrecorded(&self, key: &StepKey) -> isoqube::Result<(ClaimOutcome, bool)> {
+        let t = Instant::now();
+        let out = self.inner.claim_step_unrecorded(key).await;
+        self.timing
+            .claim_ns
+            .fetch_add(t.elapsed().as_nanos() as u64, Ordering::Relaxed);
+        self.timing.claims.fetch_add(1, Ordering::Relaxed);
+        out
+    }
     async fn complete_step(
         &self,
         key: &StepKey,

@@ -34,6 +34,7 @@
 //! retry = "interval(3, 500)"    # for consumers that name none
 //! heartbeat_secs = 5
 //! shutdown_grace_secs = 30
+//! record_start_after_ms = 250   # a quicker step: start and outcome in one write
 //! health_port = 8080            # HTTP /health/* and /metrics (unset: off)
 //!
 //! [log]
@@ -181,6 +182,9 @@ pub struct ServiceSection {
     pub heartbeat_secs: u64,
     /// How long shutdown waits for in-flight steps.
     pub shutdown_grace_secs: u64,
+    /// How long a step runs before its start is recorded (0: before it runs);
+    /// see [`ServiceBuilder::record_start_after`].
+    pub record_start_after_ms: u64,
     /// Port of the health and metrics HTTP server; unset = none.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub health_port: Option<u16>,
@@ -193,6 +197,7 @@ impl Default for ServiceSection {
             retry: "none".into(),
             heartbeat_secs: 5,
             shutdown_grace_secs: 30,
+            record_start_after_ms: crate::service::DEFAULT_RECORD_START_AFTER.as_millis() as u64,
             health_port: None,
         }
     }
@@ -394,6 +399,9 @@ impl Config {
         if let Some(v) = get("ISOQUBE_SHUTDOWN_GRACE_SECS") {
             self.service.shutdown_grace_secs = parse_num(&v, "ISOQUBE_SHUTDOWN_GRACE_SECS")?;
         }
+        if let Some(v) = get("ISOQUBE_RECORD_START_AFTER_MS") {
+            self.service.record_start_after_ms = parse_num(&v, "ISOQUBE_RECORD_START_AFTER_MS")?;
+        }
         if let Some(v) = get("ISOQUBE_HEALTH_PORT") {
             self.service.health_port = Some(parse_num(&v, "ISOQUBE_HEALTH_PORT")?);
         }
@@ -568,6 +576,7 @@ impl Config {
             .concurrency_limit(self.service.concurrency)
             .heartbeat_interval(Duration::from_secs(self.service.heartbeat_secs))
             .shutdown_grace(Duration::from_secs(self.service.shutdown_grace_secs))
+            .record_start_after(Duration::from_millis(self.service.record_start_after_ms))
     }
 
     /// Installs console logging per `[log]` (plus step logs to the store).

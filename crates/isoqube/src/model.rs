@@ -426,6 +426,11 @@ pub struct StepKey {
     pub endpoint: String,
     /// The host handling it.
     pub host: String,
+    /// When this handling started, if known. A step whose start was not
+    /// recorded by [`Run::claim`] gets it from here when its outcome is
+    /// recorded, so its duration stays right.
+    #[serde(default)]
+    pub started_at: Option<DateTime<Utc>>,
 }
 
 impl StepKey {
@@ -441,7 +446,20 @@ impl StepKey {
             step,
             endpoint: endpoint.into(),
             host: host.into(),
+            started_at: None,
         }
+    }
+
+    /// The same key, with the moment this handling started.
+    ///
+    /// ```
+    /// let now = chrono::Utc::now();
+    /// let key = isoqube::StepKey::new(uuid::Uuid::nil(), 0, "build", "host-1").started(now);
+    /// assert_eq!(key.started_at, Some(now));
+    /// ```
+    pub fn started(mut self, at: DateTime<Utc>) -> Self {
+        self.started_at = Some(at);
+        self
     }
 }
 
@@ -500,14 +518,19 @@ impl Run {
         self.version += 1;
     }
 
+    fn no_step(&self, index: usize) -> Error {
+        Error::InvalidState(format!(
+            "run {} has {} steps; a message names step {index}",
+            self.id,
+            self.steps.len()
+        ))
+    }
+
     fn step_mut(&mut self, index: usize) -> Result<&mut Step> {
-        let id = self.id;
-        let len = self.steps.len();
-        self.steps.get_mut(index).ok_or_else(|| {
-            Error::InvalidState(format!(
-                "run {id} has {len} steps; a message names step {index}"
-            ))
-        })
+        if index >= self.steps.len() {
+            return Err(self.no_step(index));
+        }
+        Ok(&mut self.steps[index])
     }
 
     fn finish(&mut self, status: RunStatus, now: DateTime<Utc>) {
@@ -528,7 +551,6 @@ impl Run {
         now: DateTime<Utc>,
     ) -> Result<ClaimOutcome> {
         let status = self.status;
-        let step_count = self.steps.len();
         let step = self.step_mut(key.step)?;
         match status {
             RunStatus::Cancelled => {
@@ -547,25 +569,12 @@ impl Run {
             }
             RunStatus::Pending | RunStatus::Running => {}
         }
-        if let Some(h) = step.handlers.iter().find(|h| h.endpoint == key.endpoint) {
-            match h.status {
-                StepStatus::Succeeded => {
-                    let advanced_here = step
-                        .handled_by
-                        .as_deref()
-                        .is_some_and(|by| by.split('@').next() == Some(key.endpoint.as_str()));
-                    let next = key.step + 1;
-                    let republish = (advanced_here
-                        && next < step_count
-                        && self.steps[next].status == StepStatus::Pending)
-                        .then(|| self.next_step(next));
-                    return Ok(ClaimOutcome::AlreadyDone { republish });
-                }
-                StepStatus::Invoked if !redelivered => return Ok(ClaimOutcome::InFlight),
-                _ => {}
-            }
-        }
-        let attempts = match step
+        let now = key.started_at.unwrap_or(now);
+        let Some(claimed) = self.peek_claim(key, redelivered)? else {
+            return Ok(self.not_claimed(key));
+        };
+        let step = self.step_mut(key.step)?;
+        match step
             .handlers
             .iter_mut()
             .find(|h| h.endpoint == key.endpoint)
@@ -575,21 +584,17 @@ impl Run {
                 h.host = key.host.clone();
                 h.started_at = Some(now);
                 h.finished_at = None;
-                h.attempts
             }
-            None => {
-                step.handlers.push(StepHandler {
-                    endpoint: key.endpoint.clone(),
-                    host: key.host.clone(),
-                    status: StepStatus::Invoked,
-                    attempts: 0,
-                    started_at: Some(now),
-                    finished_at: None,
-                    error: None,
-                });
-                0
-            }
-        };
+            None => step.handlers.push(StepHandler {
+                endpoint: key.endpoint.clone(),
+                host: key.host.clone(),
+                status: StepStatus::Invoked,
+                attempts: 0,
+                started_at: Some(now),
+                finished_at: None,
+                error: None,
+            }),
+        }
         if step.status == StepStatus::Pending {
             step.status = StepStatus::Invoked;
             step.invoked_at = Some(now);
@@ -598,32 +603,97 @@ impl Run {
             self.status = RunStatus::Running;
         }
         self.touch(now);
-        Ok(ClaimOutcome::Claimed {
-            variables: self.variables.clone(),
-            attempts,
-            step_count,
-        })
+        Ok(claimed)
     }
 
+    /// What [`Run::claim`] would answer when it would let the consumer run
+    /// (`Some(Claimed {..})`), without changing the run; `None` when it would
+    /// not (the run is not running, or this endpoint finished the step or is
+    /// handling it). Lets a store decide a claim without recording it; the
+    /// start is then recorded with the outcome ([`Run::complete`], [`Run::fail`]).
+    ///
+    /// ```
+    /// use isoqube::model::ClaimOutcome;
+    /// use isoqube::{Definition, Run, StepKey, Variables};
+    /// let def = Definition::new("d", ["A", "B"]);
+    /// let mut run = Run::new(&def, Variables::new(), "doc");
+    /// let key = StepKey::new(run.id, 0, "a", "host-1");
+    /// assert!(matches!(run.peek_claim(&key, false), Ok(Some(ClaimOutcome::Claimed { .. }))));
+    /// run.claim(&key, false, chrono::Utc::now()).unwrap();
+    /// // the endpoint is handling it now: a second copy would not run
+    /// assert_eq!(run.peek_claim(&key, false).unwrap(), None);
+    /// ```
+    pub fn peek_claim(&self, key: &StepKey, redelivered: bool) -> Result<Option<ClaimOutcome>> {
+        let step = self
+            .steps
+            .get(key.step)
+            .ok_or_else(|| self.no_step(key.step))?;
+        if !matches!(self.status, RunStatus::Pending | RunStatus::Running) {
+            return Ok(None);
+        }
+        let attempts = match step.handlers.iter().find(|h| h.endpoint == key.endpoint) {
+            Some(h) if h.status == StepStatus::Succeeded => return Ok(None),
+            Some(h) if h.status == StepStatus::Invoked && !redelivered => return Ok(None),
+            Some(h) => h.attempts,
+            None => 0,
+        };
+        Ok(Some(ClaimOutcome::Claimed {
+            variables: self.variables.clone(),
+            attempts,
+            step_count: self.steps.len(),
+        }))
+    }
+
+    /// The answer of a claim on a running run that does not run the consumer:
+    /// the endpoint finished the step already, or is handling it.
+    fn not_claimed(&self, key: &StepKey) -> ClaimOutcome {
+        let step = &self.steps[key.step];
+        let done = step
+            .handlers
+            .iter()
+            .any(|h| h.endpoint == key.endpoint && h.status == StepStatus::Succeeded);
+        if !done {
+            return ClaimOutcome::InFlight;
+        }
+        let advanced_here = step
+            .handled_by
+            .as_deref()
+            .is_some_and(|by| by.split('@').next() == Some(key.endpoint.as_str()));
+        let next = key.step + 1;
+        let republish = (advanced_here
+            && next < self.steps.len()
+            && self.steps[next].status == StepStatus::Pending)
+            .then(|| self.next_step(next));
+        ClaimOutcome::AlreadyDone { republish }
+    }
+
+    /// The endpoint's handler of `step`, added when the start was never recorded;
+    /// its start is the key's when the key knows it.
     fn handler_mut<'a>(step: &'a mut Step, key: &StepKey) -> &'a mut StepHandler {
-        if let Some(pos) = step
+        let pos = match step
             .handlers
             .iter()
             .position(|h| h.endpoint == key.endpoint)
         {
-            return &mut step.handlers[pos];
+            Some(pos) => pos,
+            None => {
+                step.handlers.push(StepHandler {
+                    endpoint: key.endpoint.clone(),
+                    host: key.host.clone(),
+                    status: StepStatus::Invoked,
+                    attempts: 0,
+                    started_at: None,
+                    finished_at: None,
+                    error: None,
+                });
+                step.handlers.len() - 1
+            }
+        };
+        let handler = &mut step.handlers[pos];
+        if key.started_at.is_some() {
+            handler.started_at = key.started_at;
         }
-        step.handlers.push(StepHandler {
-            endpoint: key.endpoint.clone(),
-            host: key.host.clone(),
-            status: StepStatus::Invoked,
-            attempts: 0,
-            started_at: None,
-            finished_at: None,
-            error: None,
-        });
-        let last = step.handlers.len() - 1;
-        &mut step.handlers[last]
+        handler
     }
 
     /// The consumer succeeded after `attempts` invocations and added `patch` to the
@@ -655,7 +725,7 @@ impl Run {
             RunStatus::Pending | RunStatus::Running if step.status != StepStatus::Succeeded => {
                 step.status = StepStatus::Succeeded;
                 step.completed_at = Some(now);
-                step.invoked_at.get_or_insert(now);
+                step.invoked_at.get_or_insert(key.started_at.unwrap_or(now));
                 step.handled_by = Some(format!("{}@{}", key.endpoint, key.host));
                 self.variables.extend(patch);
                 self.status = RunStatus::Running;
@@ -708,7 +778,7 @@ impl Run {
             RunStatus::Pending | RunStatus::Running if step.status != StepStatus::Succeeded => {
                 step.status = StepStatus::Failed;
                 step.failed_at = Some(now);
-                step.invoked_at.get_or_insert(now);
+                step.invoked_at.get_or_insert(key.started_at.unwrap_or(now));
                 step.handled_by = Some(format!("{}@{}", key.endpoint, key.host));
                 // Numbered from 1, as every list of steps shown to people is.
                 self.error = Some(format!(
@@ -926,6 +996,58 @@ mod tests {
 
     fn key(run: &Run, step: usize, ep: &str) -> StepKey {
         StepKey::new(run.id, step, ep, "h")
+    }
+
+    /// `peek_claim` answers `Some` exactly when `claim` would let the consumer
+    /// run, with the same answer, in every state a step and its run can be in.
+    #[test]
+    fn peek_claim_agrees_with_claim() {
+        let now = Utc::now();
+        let k = |run: &Run| key(run, 1, "ep");
+        let mut states: Vec<(&str, Run)> = Vec::new();
+        let fresh = run3();
+        states.push(("fresh", fresh.clone()));
+        let mut claimed = fresh.clone();
+        claimed.claim(&k(&claimed), false, now).unwrap();
+        states.push(("claimed", claimed.clone()));
+        let mut other_ep = fresh.clone();
+        other_ep
+            .claim(&key(&other_ep, 1, "other"), false, now)
+            .unwrap();
+        states.push(("claimed by another endpoint", other_ep));
+        let mut done = claimed.clone();
+        done.complete(&k(&done), Variables::new(), 1, now).unwrap();
+        states.push(("done", done));
+        let mut failed = claimed.clone();
+        failed.fail(&k(&failed), "boom", 2, now).unwrap();
+        states.push(("failed", failed.clone()));
+        let mut resumed = failed;
+        resumed.resume(now).unwrap();
+        states.push(("resumed", resumed));
+        let mut cancelled = claimed.clone();
+        cancelled.cancel(now).unwrap();
+        states.push(("cancelled", cancelled));
+        let mut aborted = fresh.clone();
+        aborted.abort("x", now).unwrap();
+        states.push(("aborted", aborted));
+        for (what, run) in states {
+            for redelivered in [false, true] {
+                let peeked = run.peek_claim(&k(&run), redelivered).unwrap();
+                let mut copy = run.clone();
+                let claimed = copy.claim(&k(&copy), redelivered, now).unwrap();
+                match peeked {
+                    Some(p) => assert_eq!(p, claimed, "{what}, redelivered {redelivered}"),
+                    None => assert!(
+                        !matches!(claimed, ClaimOutcome::Claimed { .. }),
+                        "{what}, redelivered {redelivered}: claim runs it, peek says no"
+                    ),
+                }
+            }
+        }
+        assert!(matches!(
+            fresh.peek_claim(&key(&fresh, 3, "ep"), false),
+            Err(Error::InvalidState(_))
+        ));
     }
 
     #[test]

@@ -59,6 +59,7 @@ pub struct ServiceBuilder {
     heartbeat: Duration,
     grace: Duration,
     store_patience: Duration,
+    record_start_after: Option<Duration>,
     health_addr: Option<SocketAddr>,
     default_retry: RetryPolicy,
     concurrency_limit: Option<u16>,
@@ -124,6 +125,22 @@ impl ServiceBuilder {
     /// How long a store failure is retried before the message is requeued (default 30 s).
     pub fn store_patience(mut self, patience: Duration) -> Self {
         self.store_patience = patience;
+        self
+    }
+
+    /// How long a step may run before its start is recorded in the store
+    /// (default 250 ms). A step that finishes sooner is recorded once, start and
+    /// outcome together: one store write per step instead of two. Watchers see
+    /// a longer step as running from then on; a redelivered message always has
+    /// its start recorded before the consumer runs. `Duration::ZERO` records
+    /// every start before the consumer runs.
+    ///
+    /// ```
+    /// let b = isoqube::Service::builder("x").record_start_after(std::time::Duration::ZERO);
+    /// # let _ = b;
+    /// ```
+    pub fn record_start_after(mut self, after: Duration) -> Self {
+        self.record_start_after = (!after.is_zero()).then_some(after);
         self
     }
 
@@ -233,6 +250,7 @@ impl ServiceBuilder {
             publisher,
             sink,
             store_patience: self.store_patience,
+            record_start_after: self.record_start_after,
         });
         let metrics = Arc::new(Metrics::new(
             self.name.clone(),
@@ -311,6 +329,7 @@ impl Service {
             heartbeat: Duration::from_secs(5),
             grace: Duration::from_secs(30),
             store_patience: Duration::from_secs(30),
+            record_start_after: Some(DEFAULT_RECORD_START_AFTER),
             health_addr: None,
             default_retry: RetryPolicy::None,
             concurrency_limit: None,
@@ -445,7 +464,11 @@ struct Shared {
     publisher: Publisher,
     sink: LogSink,
     store_patience: Duration,
+    record_start_after: Option<Duration>,
 }
+
+/// See [`ServiceBuilder::record_start_after`].
+pub const DEFAULT_RECORD_START_AFTER: Duration = Duration::from_millis(250);
 
 struct Endpoint {
     shared: Arc<Shared>,
@@ -617,37 +640,69 @@ impl Endpoint {
             .and_then(Value::as_str)
             .unwrap_or_default()
             .to_string();
+        let key = key.started(chrono::Utc::now());
+        // A first delivery's start is recorded with its outcome when the step is
+        // quick (see `ServiceBuilder::record_start_after`); a redelivery's before
+        // the consumer runs, so an interrupted handling is visible at once.
+        let record_later = self.shared.record_start_after.filter(|_| !msg.redelivered);
         let claim = self
-            .store_op("claim the step", || {
-                self.shared.store.claim_step(&key, msg.redelivered)
+            .store_op("claim the step", || async {
+                match record_later {
+                    Some(_) => self.shared.store.claim_step_unrecorded(&key).await,
+                    None => Ok((
+                        self.shared.store.claim_step(&key, msg.redelivered).await?,
+                        true,
+                    )),
+                }
             })
             .await;
-        let (variables, prior, step_count) = match claim {
-            Ok(ClaimOutcome::Claimed {
-                variables,
-                attempts,
-                step_count,
-            }) => (variables, attempts, step_count),
-            Ok(ClaimOutcome::AlreadyDone { republish }) => {
+        let (variables, prior, step_count, recorded) = match claim {
+            Ok((
+                ClaimOutcome::Claimed {
+                    variables,
+                    attempts,
+                    step_count,
+                },
+                recorded,
+            )) => (variables, attempts, step_count, recorded),
+            Ok((ClaimOutcome::AlreadyDone { republish }, _)) => {
                 info!("step already done here; not running it again");
-                if let Some(next) = republish {
-                    info!(
-                        next = next.index,
-                        "the next step was never picked up; publishing it again"
-                    );
-                    return self.publish_next(run_id, &definition, &next, &parent).await;
-                }
-                return Settle::Ack;
+                let Some(next) = republish else {
+                    return Settle::Ack;
+                };
+                let next = match self.shared.record_start_after {
+                    None => next,
+                    // A quick next step records its start with its outcome:
+                    // give it time to show up before concluding it was never
+                    // published, or it would be published (and run) twice.
+                    Some(after) => match self.still_unpublished(&key, after * 2).await {
+                        Ok(Some(next)) => next,
+                        Ok(None) => return Settle::Ack,
+                        Err(e) if e.is_transient() => {
+                            error!("store unavailable, requeueing: {e}");
+                            return Settle::Requeue;
+                        }
+                        Err(e) => {
+                            error!("cannot check the next step: {e}");
+                            return Settle::Ack;
+                        }
+                    },
+                };
+                info!(
+                    next = next.index,
+                    "the next step was never picked up; publishing it again"
+                );
+                return self.publish_next(run_id, &definition, &next, &parent).await;
             }
-            Ok(ClaimOutcome::InFlight) => {
+            Ok((ClaimOutcome::InFlight, _)) => {
                 info!("another copy of this step is being handled; dropping this one");
                 return Settle::Ack;
             }
-            Ok(ClaimOutcome::Cancelled) => {
+            Ok((ClaimOutcome::Cancelled, _)) => {
                 info!("run cancelled; step not run");
                 return Settle::Ack;
             }
-            Ok(ClaimOutcome::NotRunning(status)) => {
+            Ok((ClaimOutcome::NotRunning(status), _)) => {
                 info!("run is {}; step not run", status.as_str());
                 return Settle::Ack;
             }
@@ -662,15 +717,32 @@ impl Endpoint {
             }
         };
         let started = Instant::now();
-        let (result, attempts, patch) = self
-            .invoke(
-                env,
-                Some((run_id, step)),
-                Some(step_count),
-                variables,
-                prior,
-            )
-            .await;
+        let invoke = self.invoke(
+            env,
+            Some((run_id, step)),
+            Some(step_count),
+            variables,
+            prior,
+        );
+        let (result, attempts, patch) = match record_later.filter(|_| !recorded) {
+            None => invoke.await,
+            Some(after) => {
+                tokio::pin!(invoke);
+                tokio::select! {
+                    done = &mut invoke => done,
+                    _ = tokio::time::sleep(after) => {
+                        // Still running: let watchers see it. The outcome is
+                        // recorded after this, whatever it says.
+                        let record = async {
+                            if let Err(e) = self.shared.store.claim_step(&key, false).await {
+                                warn!("could not record the step's start (its outcome will be): {e}");
+                            }
+                        };
+                        tokio::join!(invoke, record).0
+                    }
+                }
+            }
+        };
         match result {
             Ok(()) => {
                 let outcome = self
@@ -736,6 +808,21 @@ impl Endpoint {
                 }
             }
         }
+    }
+
+    /// After `wait`, the step to publish again if the step after `key`'s is
+    /// still not picked up (see `ClaimOutcome::AlreadyDone`), else `None`.
+    async fn still_unpublished(&self, key: &StepKey, wait: Duration) -> Result<Option<NextStep>> {
+        tokio::time::sleep(wait).await;
+        let again = self
+            .store_op("check the next step", || {
+                self.shared.store.claim_step(key, true)
+            })
+            .await?;
+        Ok(match again {
+            ClaimOutcome::AlreadyDone { republish } => republish,
+            _ => None,
+        })
     }
 
     async fn publish_next(

@@ -150,6 +150,9 @@ impl RunStore for SwitchStore {
     async fn claim_step(&self, key: &StepKey, redelivered: bool) -> isoqube::Result<ClaimOutcome> {
         self.inner.claim_step(key, redelivered).await
     }
+    async fn claim_step_unrecorded(&self, key: &StepKey) -> isoqube::Result<(ClaimOutcome, bool)> {
+        self.inner.claim_step_unrecorded(key).await
+    }
     async fn complete_step(
         &self,
         key: &StepKey,

@@ -61,6 +61,17 @@ pub trait RunStore: Send + Sync + 'static {
     async fn list_runs(&self, filter: &RunFilter) -> Result<Vec<Run>>;
     /// See [`Run::claim`].
     async fn claim_step(&self, key: &StepKey, redelivered: bool) -> Result<ClaimOutcome>;
+    /// Decides a first delivery's claim like [`claim_step`](Self::claim_step),
+    /// but when the consumer may run, without recording its start: the start is
+    /// recorded with the outcome by [`complete_step`](Self::complete_step) or
+    /// [`fail_step`](Self::fail_step) (from [`StepKey::started_at`]), so a quick
+    /// step costs one write instead of two. The decision must rest on the stored
+    /// state, never on a copy another process may have changed. Returns the
+    /// outcome and whether the claim was recorded; every other outcome is
+    /// recorded as `claim_step` records it. The default records every claim.
+    async fn claim_step_unrecorded(&self, key: &StepKey) -> Result<(ClaimOutcome, bool)> {
+        Ok((self.claim_step(key, false).await?, true))
+    }
     /// See [`Run::complete`].
     async fn complete_step(
         &self,

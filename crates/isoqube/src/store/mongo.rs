@@ -1011,6 +1011,24 @@ impl RunStore for MongoStore {
             .1)
     }
 
+    /// One read instead of a write when the step may run: the run as stored
+    /// decides, and is cached so that recording the outcome is one
+    /// conditional write on exactly that document.
+    async fn claim_step_unrecorded(&self, key: &StepKey) -> Result<(ClaimOutcome, bool)> {
+        let id = key.run_id;
+        let k = id.to_string();
+        let stored = self
+            .read_run_doc(&k)
+            .await?
+            .ok_or_else(|| Error::not_found("run", k.clone()))?;
+        let (run, _) = split_run_doc(stored.clone())?;
+        self.cache_put(id, stored, run.status.is_finished());
+        if let Some(claimed) = run.peek_claim(key, false)? {
+            return Ok((claimed, false));
+        }
+        Ok((self.claim_step(key, false).await?, true))
+    }
+
     async fn complete_step(
         &self,
         key: &StepKey,

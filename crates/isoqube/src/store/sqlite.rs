@@ -100,12 +100,72 @@ struct CachedRun {
     doc: String,
 }
 
-impl CachedRun {
-    fn of(run: &Run, doc: String) -> Self {
-        CachedRun {
-            run: run.clone(),
-            doc,
+impl Db {
+    /// Applies a transition to one run (inside the thread's write
+    /// transaction): first to the cached run, written only if the stored
+    /// document is still the cached one; otherwise (or when the cached try
+    /// fails) to a fresh read. See the module docs.
+    fn mutate_run<T>(&mut self, id: Uuid, mut f: impl FnMut(&mut Run) -> Result<T>) -> Result<T> {
+        let key = id.to_string();
+        if let Some(CachedRun { mut run, doc: seen }) = self.runs.take(id) {
+            if let Ok(out) = f(&mut run) {
+                let doc = to_doc(&run)?;
+                let n = self
+                    .conn
+                    .prepare_cached(
+                        "UPDATE runs SET status = ?2, doc = ?3 WHERE id = ?1 AND doc = ?4",
+                    )
+                    .and_then(|mut st| st.execute(params![key, run.status.as_str(), doc, seen]))
+                    .map_err(db_err)?;
+                if n == 1 {
+                    let finished = run.status.is_finished();
+                    self.runs.put(id, CachedRun { run, doc }, finished);
+                    return Ok(out);
+                }
+            }
+            // Stale (or the rule refused the cached copy): decide on a fresh read.
         }
+        // One read and one write: no savepoint needed, a failed write
+        // changes nothing.
+        let doc = self
+            .stored_doc(&key)?
+            .ok_or_else(|| Error::not_found("run", key.clone()))?;
+        let mut run: Run = from_doc("runs", &key, &doc)?;
+        let out = f(&mut run)?;
+        let doc = to_doc(&run)?;
+        self.conn
+            .prepare_cached("UPDATE runs SET status = ?2, doc = ?3 WHERE id = ?1")
+            .and_then(|mut st| st.execute(params![key, run.status.as_str(), doc]))
+            .map_err(db_err)?;
+        let finished = run.status.is_finished();
+        self.runs.put(id, CachedRun { run, doc }, finished);
+        Ok(out)
+    }
+
+    fn stored_doc(&self, key: &str) -> Result<Option<String>> {
+        self.conn
+            .prepare_cached("SELECT doc FROM runs WHERE id = ?1")
+            .and_then(|mut st| st.query_row([key], |r| r.get(0)).optional())
+            .map_err(db_err)
+    }
+
+    /// [`Run::peek_claim`] on the stored run: the cached copy when the stored
+    /// document is still the one it was written as (one read by primary key,
+    /// no parse), else the stored document, parsed and cached.
+    fn peek_claim(&mut self, key: &StepKey) -> Result<Option<ClaimOutcome>> {
+        let id = key.run_id;
+        let k = id.to_string();
+        let doc = self
+            .stored_doc(&k)?
+            .ok_or_else(|| Error::not_found("run", k.clone()))?;
+        if let Some(cached) = self.runs.get(id).filter(|c| c.doc == doc) {
+            return cached.run.peek_claim(key, false);
+        }
+        let run: Run = from_doc("runs", &k, &doc)?;
+        let out = run.peek_claim(key, false);
+        let finished = run.status.is_finished();
+        self.runs.put(id, CachedRun { run, doc }, finished);
+        out
     }
 }
 
@@ -290,51 +350,12 @@ impl SqliteStore {
     /// the cached run, written only if the stored document is still the cached
     /// one; otherwise (or when the cached try fails) to a fresh read. See the
     /// module docs.
-    async fn mutate_run<T, F>(&self, id: Uuid, mut f: F) -> Result<(Run, T)>
+    async fn mutate_run<T, F>(&self, id: Uuid, f: F) -> Result<T>
     where
         T: Send + 'static,
         F: FnMut(&mut Run) -> Result<T> + Send + 'static,
     {
-        self.with_db(move |db| {
-            let key = id.to_string();
-            if let Some(CachedRun { mut run, doc: seen }) = db.runs.take(id) {
-                if let Ok(out) = f(&mut run) {
-                    let doc = to_doc(&run)?;
-                    let n = db
-                        .conn
-                        .prepare_cached(
-                            "UPDATE runs SET status = ?2, doc = ?3 WHERE id = ?1 AND doc = ?4",
-                        )
-                        .and_then(|mut st| st.execute(params![key, run.status.as_str(), doc, seen]))
-                        .map_err(db_err)?;
-                    if n == 1 {
-                        db.runs
-                            .put(id, CachedRun::of(&run, doc), run.status.is_finished());
-                        return Ok((run, out));
-                    }
-                }
-                // Stale (or the rule refused the cached copy): decide on a fresh read.
-            }
-            // One read and one write: no savepoint needed, a failed write
-            // changes nothing.
-            let doc: Option<String> = db
-                .conn
-                .prepare_cached("SELECT doc FROM runs WHERE id = ?1")
-                .and_then(|mut st| st.query_row([&key], |r| r.get(0)).optional())
-                .map_err(db_err)?;
-            let doc = doc.ok_or_else(|| Error::not_found("run", key.clone()))?;
-            let mut run: Run = from_doc("runs", &key, &doc)?;
-            let out = f(&mut run)?;
-            let doc = to_doc(&run)?;
-            db.conn
-                .prepare_cached("UPDATE runs SET status = ?2, doc = ?3 WHERE id = ?1")
-                .and_then(|mut st| st.execute(params![key, run.status.as_str(), doc]))
-                .map_err(db_err)?;
-            db.runs
-                .put(id, CachedRun::of(&run, doc), run.status.is_finished());
-            Ok((run, out))
-        })
-        .await
+        self.with_db(move |db| db.mutate_run(id, f)).await
     }
 
     async fn list_docs<T: DeserializeOwned + Send + 'static>(
@@ -459,7 +480,8 @@ impl RunStore for SqliteStore {
             if n == 0 {
                 return Err(Error::conflict("run", run.id.to_string()));
             }
-            db.runs.put(run.id, CachedRun::of(&run, row.3), run.status.is_finished());
+            let (id, finished) = (run.id, run.status.is_finished());
+            db.runs.put(id, CachedRun { run, doc: row.3 }, finished);
             Ok(())
         })
         .await
@@ -530,8 +552,19 @@ impl RunStore for SqliteStore {
         let id = key.run_id;
         Ok(self
             .mutate_run(id, move |run| run.claim(&key, redelivered, Utc::now()))
-            .await?
-            .1)
+            .await?)
+    }
+
+    async fn claim_step_unrecorded(&self, key: &StepKey) -> Result<(ClaimOutcome, bool)> {
+        let key = key.clone();
+        self.with_db(move |db| match db.peek_claim(&key)? {
+            Some(claimed) => Ok((claimed, false)),
+            None => {
+                let out = db.mutate_run(key.run_id, |run| run.claim(&key, false, Utc::now()))?;
+                Ok((out, true))
+            }
+        })
+        .await
     }
 
     async fn complete_step(
@@ -546,8 +579,7 @@ impl RunStore for SqliteStore {
             .mutate_run(id, move |run| {
                 run.complete(&key, patch.clone(), attempts, Utc::now())
             })
-            .await?
-            .1)
+            .await?)
     }
 
     async fn fail_step(&self, key: &StepKey, error: &str, attempts: u32) -> Result<FailOutcome> {
@@ -556,24 +588,32 @@ impl RunStore for SqliteStore {
         let id = key.run_id;
         Ok(self
             .mutate_run(id, move |run| run.fail(&key, &error, attempts, Utc::now()))
-            .await?
-            .1)
+            .await?)
     }
 
     async fn cancel_run(&self, id: Uuid) -> Result<Run> {
-        Ok(self.mutate_run(id, |run| run.cancel(Utc::now())).await?.0)
+        self.mutate_run(id, |run| {
+            run.cancel(Utc::now())?;
+            Ok(run.clone())
+        })
+        .await
     }
 
     async fn resume_run(&self, id: Uuid) -> Result<(Run, NextStep)> {
-        self.mutate_run(id, |run| run.resume(Utc::now())).await
+        self.mutate_run(id, |run| {
+            let next = run.resume(Utc::now())?;
+            Ok((run.clone(), next))
+        })
+        .await
     }
 
     async fn abort_run(&self, id: Uuid, reason: &str) -> Result<Run> {
         let reason = reason.to_string();
-        Ok(self
-            .mutate_run(id, move |run| run.abort(&reason, Utc::now()))
-            .await?
-            .0)
+        self.mutate_run(id, move |run| {
+            run.abort(&reason, Utc::now())?;
+            Ok(run.clone())
+        })
+        .await
     }
 
     async fn register_service(&self, service: &ServiceRecord) -> Result<()> {

@@ -88,6 +88,19 @@ impl Mirror {
         got
     }
 
+    /// `claim_step_unrecorded`: a claim that would run is answered from the
+    /// stored state and changes nothing; any other is recorded as a claim.
+    async fn claim_unrecorded(&mut self, step: usize, ep: &str) -> (ClaimOutcome, bool) {
+        let k = self.key(step, ep);
+        let got = self.store.claim_step_unrecorded(&k).await.unwrap();
+        let want = match self.model.peek_claim(&k, false).unwrap() {
+            Some(claimed) => (claimed, false),
+            None => (self.model.claim(&k, false, Utc::now()).unwrap(), true),
+        };
+        assert_eq!(got, want, "unrecorded claim of step {step} by {ep}");
+        got
+    }
+
     async fn complete(&mut self, step: usize, ep: &str, patch: Variables) -> CompleteOutcome {
         let k = self.key(step, ep);
         let got = self
@@ -384,6 +397,88 @@ pub async fn chain_outcomes(f: Fixture) {
         Err(Error::InvalidState(_))
     ));
     m.check().await;
+}
+
+/// A step whose start is recorded with its outcome: the claim reads, the
+/// completion writes once, with the start the key carries; decisions rest on
+/// what is stored, not on what this handle wrote last.
+pub async fn unrecorded_claims(f: Fixture) {
+    let mut m = Mirror::new(&f.store, "unrecorded").await;
+    let inserted = m.check().await;
+    assert!(matches!(
+        m.claim_unrecorded(0, "a").await,
+        (
+            ClaimOutcome::Claimed {
+                attempts: 0,
+                step_count: 3,
+                ..
+            },
+            false
+        )
+    ));
+    let untouched = m.check().await;
+    assert_eq!(untouched.version, inserted.version, "nothing written");
+    assert_eq!(untouched.steps[0].status, StepStatus::Pending);
+
+    let started = Utc::now() - chrono::Duration::milliseconds(1500);
+    let k = m.key(0, "a").started(started);
+    let got = f
+        .store
+        .complete_step(&k, Variables::new(), 1)
+        .await
+        .unwrap();
+    assert_eq!(
+        got,
+        m.model
+            .complete(&k, Variables::new(), 1, Utc::now())
+            .unwrap()
+    );
+    assert!(matches!(got, CompleteOutcome::Advanced { next: Some(ref n) } if n.index == 1));
+    let run = m.check().await;
+    assert_eq!(run.version, inserted.version + 1, "one write for the step");
+    let step = &run.steps[0];
+    let close = |t: Option<chrono::DateTime<Utc>>| {
+        t.is_some_and(|t| (t - started).num_milliseconds().abs() <= 1)
+    };
+    assert!(close(step.invoked_at), "invoked_at {:?}", step.invoked_at);
+    assert!(close(step.handlers[0].started_at));
+    assert!(step
+        .duration()
+        .is_some_and(|d| d.num_milliseconds() >= 1400));
+
+    // A copy of a finished step: answered as a claim would (republish the next).
+    assert!(matches!(
+        m.claim_unrecorded(0, "a").await,
+        (ClaimOutcome::AlreadyDone { republish: Some(_) }, true)
+    ));
+    // Being handled (start recorded): a second copy does not run.
+    m.claim(1, "b", false).await;
+    assert_eq!(
+        m.claim_unrecorded(1, "b").await,
+        (ClaimOutcome::InFlight, true)
+    );
+
+    // Another handle (another process) cancels: this handle's last write is
+    // stale now, and the stored state decides.
+    let other = f.peers.first().cloned().unwrap_or_else(|| f.store.clone());
+    other.cancel_run(m.model.id).await.unwrap();
+    m.model.cancel(Utc::now()).unwrap();
+    assert_eq!(
+        m.claim_unrecorded(2, "c").await,
+        (ClaimOutcome::Cancelled, true)
+    );
+    assert_eq!(m.check().await.steps[2].status, StepStatus::Cancelled);
+
+    let ghost = StepKey::new(Uuid::new_v4(), 0, "a", "h");
+    assert!(matches!(
+        f.store.claim_step_unrecorded(&ghost).await,
+        Err(Error::NotFound { kind: "run", .. })
+    ));
+    let outside = m.key(9, "a");
+    assert!(matches!(
+        f.store.claim_step_unrecorded(&outside).await,
+        Err(Error::InvalidState(_))
+    ));
 }
 
 pub async fn fail_and_resume(f: Fixture) {
@@ -825,7 +920,8 @@ pub async fn corrupt_document(f: Fixture) {
 macro_rules! conformance_tests {
     ($fixture:path) => {
         $crate::conformance_tests!(@each $fixture;
-            definitions_crud, runs_insert_get_list, chain_outcomes, fail_and_resume,
+            definitions_crud, runs_insert_get_list, chain_outcomes, unrecorded_claims,
+            fail_and_resume,
             cancel_and_abort, concurrent_claims, concurrent_claims_distinct_endpoints,
             concurrent_completes, wait_for_change,
             services, topics, logs, corrupt_document, schedule_ticks);

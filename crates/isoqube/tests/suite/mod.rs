@@ -402,7 +402,7 @@ pub async fn competing_consumers(h: Harness) {
 pub async fn idempotent_redelivery(h: Harness) {
     let svc = h.service(&["alpha", "beta"]).await;
     h.define("pair", &["Alpha", "Beta"]).await;
-    let id = h.start("pair", json!({"sleep_ms": {"alpha": 300}})).await;
+    let id = h.start("pair", json!({"sleep_ms": {"alpha": 900}})).await;
     // a second copy of step 0 while the first is in flight
     h.wait_step(id, 0, StepStatus::Invoked).await;
     let run = h.control.get_run(id).await.unwrap();
@@ -426,6 +426,32 @@ pub async fn idempotent_redelivery(h: Harness) {
     assert_eq!(after.status, RunStatus::Succeeded);
     assert_eq!(after.steps[0].attempts, 1);
     assert_eq!(h.transport().message_count("beta").await.unwrap(), 0);
+    svc.shutdown().await.unwrap();
+}
+
+/// A quick step's start is recorded with its outcome; a step that runs longer
+/// than `record_start_after` (default 250 ms) shows as invoked while it runs.
+/// Either way the step's start and duration are the consumer's.
+pub async fn step_start_recorded(h: Harness) {
+    let svc = h.service(&["alpha", "beta"]).await;
+    h.define("pair", &["Alpha", "Beta"]).await;
+    let id = h.start("pair", json!({"sleep_ms": {"alpha": 1200}})).await;
+    h.wait_step(id, 0, StepStatus::Invoked).await;
+    let running = h.control.get_run(id).await.unwrap();
+    assert_eq!(running.status, RunStatus::Running);
+    assert!(running.steps[0].completed_at.is_none(), "{running:#?}");
+    assert_eq!(call_count(id, "alpha"), 1);
+    let run = h.finish(id).await;
+    assert_eq!(run.status, RunStatus::Succeeded);
+    let slow = &run.steps[0];
+    let took = slow.duration().expect("a duration");
+    assert!(took.num_milliseconds() >= 1200, "slow step took {took}");
+    assert_eq!(slow.handlers[0].started_at, slow.invoked_at);
+    let quick = &run.steps[1];
+    let (started, done) = (quick.invoked_at.unwrap(), quick.completed_at.unwrap());
+    assert!(started <= done && started >= slow.completed_at.unwrap());
+    assert_eq!(quick.handlers[0].started_at, Some(started));
+    assert_eq!((slow.attempts, quick.attempts), (1, 1));
     svc.shutdown().await.unwrap();
 }
 
@@ -921,7 +947,7 @@ pub async fn service_registration(h: Harness) {
 macro_rules! behaviour_tests {
     ($pair:path) => {
         $crate::behaviour_tests!(@each $pair;
-            chain_rule, fan_out, competing_consumers, idempotent_redelivery,
+            chain_rule, fan_out, competing_consumers, idempotent_redelivery, step_start_recorded,
             crash_between_record_and_publish, retry_then_succeed, retry_exhausted, cancel,
             resume, rerun, invalid_definitions, malformed_message, error_queue_browse_and_take, schedules, graceful_shutdown,
             instance_killed_mid_step, service_registration);
