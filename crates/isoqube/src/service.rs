@@ -34,7 +34,7 @@ use crate::publish::{Parent, Publisher};
 use crate::registry::{Registry, Selection};
 use crate::retry::RetryPolicy;
 use crate::store::{RunStore, SqliteStore};
-use crate::telemetry::{spawn_log_writer, LogSink, StepScope};
+use crate::telemetry::{spawn_log_writer, LogSink, StepScope, LIFECYCLE};
 use crate::transport::{
     Delivery, InProcessTransport, OutgoingMessage, RawMessage, Topology, Transport, ERROR_SUFFIX,
     SKIPPED_SUFFIX,
@@ -755,6 +755,7 @@ impl Endpoint {
                 match outcome {
                     Ok(CompleteOutcome::Advanced { next: Some(next) }) => {
                         info!(
+                            target: LIFECYCLE,
                             elapsed_ms = started.elapsed().as_millis() as u64,
                             "step succeeded"
                         );
@@ -762,6 +763,7 @@ impl Endpoint {
                     }
                     Ok(CompleteOutcome::Advanced { next: None }) => {
                         info!(
+                            target: LIFECYCLE,
                             elapsed_ms = started.elapsed().as_millis() as u64,
                             "step succeeded; run succeeded"
                         );
@@ -883,7 +885,11 @@ impl Endpoint {
                 parent: Parent::of(env, &self.name),
                 publisher: Some(self.publisher.clone()),
             });
-            info!(attempt = prior + attempt, "step started");
+            if prior + attempt > 1 {
+                info!(attempt = prior + attempt, "step started");
+            } else {
+                info!(target: LIFECYCLE, attempt = 1, "step started");
+            }
             let fut = (self.reg.handler)(&env.message, ctx.clone());
             let result = match AssertUnwindSafe(fut).catch_unwind().await {
                 Ok(r) => r,

@@ -5,6 +5,11 @@
 //! [`StepLogLayer`] also copies those lines into the store's log, through a
 //! bounded channel drained in batches by a writer task, off the hot path: a slow
 //! store drops log lines (counted) rather than delaying a consumer.
+//!
+//! Lines with the [`LIFECYCLE`] target go to the console only: a first
+//! attempt starting and a step succeeding are in the run record already (its
+//! start, end, attempts and handler), and storing them again was a quarter of
+//! the CPU a no-op step cost (the chain bench).
 
 use std::fmt::Write as _;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -22,6 +27,14 @@ use uuid::Uuid;
 
 use crate::model::LogRecord;
 use crate::store::RunStore;
+
+/// The `tracing` target of lines the [`StepLogLayer`] does not copy into the
+/// store, because the run record holds what they say (see the module docs).
+///
+/// ```
+/// tracing::info!(target: isoqube::telemetry::LIFECYCLE, "console only");
+/// ```
+pub const LIFECYCLE: &str = "isoqube::lifecycle";
 
 /// Log lines waiting for the store, at most.
 const LOG_BUFFER: usize = 10_000;
@@ -139,6 +152,9 @@ impl Visit for MessageVisitor {
 
 impl<S: Subscriber> Layer<S> for StepLogLayer {
     fn on_event(&self, event: &TracingEvent<'_>, _ctx: Context<'_, S>) {
+        if event.metadata().target() == LIFECYCLE {
+            return;
+        }
         let _ = STEP_SCOPE.try_with(|scope| {
             let mut v = MessageVisitor::default();
             event.record(&mut v);

@@ -169,6 +169,9 @@ impl Db {
     }
 }
 
+/// WAL pages between automatic checkpoints (SQLite's default is 1000).
+const WAL_CHECKPOINT_PAGES: i64 = 10_000;
+
 /// Jobs committed together, at most.
 const GROUP_COMMIT: usize = 64;
 
@@ -292,6 +295,16 @@ impl SqliteStore {
             // transaction) in memory rather than in a temporary file created
             // and deleted per savepoint; they are never needed after a crash.
             conn.pragma_update(None, "temp_store", "MEMORY")
+                .map_err(db_err)?;
+            // Checkpoint the WAL every ~40 MB instead of SQLite's ~4 MB: a run's
+            // page is rewritten at every step, and each checkpoint copies every
+            // page changed since the last one back into the database file once.
+            // Fewer, larger checkpoints copy a hot page once instead of many
+            // times (the chain bench: ~15 % less CPU per step). The WAL file is
+            // truncated back to 64 MB when it ever grew past that.
+            conn.pragma_update(None, "wal_autocheckpoint", WAL_CHECKPOINT_PAGES)
+                .map_err(db_err)?;
+            conn.pragma_update(None, "journal_size_limit", 64 * 1024 * 1024)
                 .map_err(db_err)?;
             conn.execute_batch(SCHEMA)
                 .map_err(|e| Error::Store(format!("cannot prepare {}: {e}", p.display())))?;
