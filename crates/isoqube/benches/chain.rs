@@ -706,6 +706,8 @@ struct RawSide {
     queues: Vec<String>,
     publish: lapin::Channel,
     consumers: Vec<tokio::task::JoinHandle<()>>,
+    /// Deliveries being handled (published on, not yet acked).
+    busy: Arc<AtomicU64>,
     size: usize,
 }
 
@@ -802,6 +804,7 @@ async fn raw_side(args: &Args, id: &str, waiters: Arc<Waiters>, size: usize) -> 
         .await
         .expect("confirm select");
     let mut consumers = Vec::new();
+    let busy = Arc::new(AtomicU64::new(0));
     for (i, q) in queues.iter().enumerate() {
         let channel = conn.create_channel().await.expect("consumer channel");
         channel
@@ -820,12 +823,15 @@ async fn raw_side(args: &Args, id: &str, waiters: Arc<Waiters>, size: usize) -> 
         let next_ex = exchanges.get(i + 1).cloned();
         let publish = publish.clone();
         let waiters = waiters.clone();
+        let busy = busy.clone();
         consumers.push(tokio::spawn(async move {
             let _channel = channel;
             while let Some(Ok(delivery)) = consumer.next().await {
                 let next_ex = next_ex.clone();
                 let publish = publish.clone();
                 let waiters = waiters.clone();
+                let busy = busy.clone();
+                busy.fetch_add(1, Ordering::SeqCst);
                 tokio::spawn(async move {
                     let msg: Value = serde_json::from_slice(&delivery.data).expect("raw json");
                     let run = msg["correlationId"].as_str().expect("run id").to_string();
@@ -842,6 +848,7 @@ async fn raw_side(args: &Args, id: &str, waiters: Arc<Waiters>, size: usize) -> 
                     if next_ex.is_none() {
                         waiters.finish(Uuid::parse_str(&run).expect("uuid"), true);
                     }
+                    busy.fetch_sub(1, Ordering::SeqCst);
                 });
             }
         }));
@@ -852,6 +859,7 @@ async fn raw_side(args: &Args, id: &str, waiters: Arc<Waiters>, size: usize) -> 
         queues,
         publish,
         consumers,
+        busy,
         size,
     }
 }
@@ -876,6 +884,12 @@ impl RawSide {
     }
 
     async fn cleanup(self) {
+        // A run is finished at its last hop, while earlier hops may still be
+        // acking: closing their channels now would fail those acks.
+        let patience = Instant::now() + Duration::from_secs(10);
+        while self.busy.load(Ordering::SeqCst) > 0 && Instant::now() < patience {
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
         for c in &self.consumers {
             c.abort();
         }
@@ -1095,7 +1109,7 @@ impl CpuSample {
             })
             .filter(|(_, v)| *v > 0)
             .collect();
-        groups.sort_by(|a, b| b.1.cmp(&a.1));
+        groups.sort_by_key(|g| std::cmp::Reverse(g.1));
         let groups = groups
             .iter()
             .map(|(k, v)| format!("{k} {:.0}", us(*v)))
