@@ -71,11 +71,10 @@ impl EventInfo {
     /// alone when namespaces differ lets a .NET publisher with its own namespace
     /// reach a consumer bound by exchange.
     pub fn matches_urn(&self, urn: &str) -> bool {
-        urn == self.message_type()
-            || urn
-                .rsplit(':')
-                .next()
-                .is_some_and(|type_name| type_name == self.name)
+        // The full URN ends in `:<name>` too (a name is an identifier, without
+        // `:`), so comparing the last segment decides both cases, on every
+        // delivery, without building the URN.
+        urn.rsplit(':').next() == Some(self.name)
     }
 }
 

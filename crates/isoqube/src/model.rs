@@ -247,8 +247,10 @@ pub struct StepHandler {
     /// How many times the consumer was invoked.
     pub attempts: u32,
     /// When it was last picked up.
+    #[serde(serialize_with = "timestamp::option")]
     pub started_at: Option<DateTime<Utc>>,
     /// When it finished (succeeded or failed).
+    #[serde(serialize_with = "timestamp::option")]
     pub finished_at: Option<DateTime<Utc>>,
     /// The last error, if any.
     pub error: Option<String>,
@@ -264,12 +266,16 @@ pub struct Step {
     /// Where the step is.
     pub status: StepStatus,
     /// First picked up.
+    #[serde(serialize_with = "timestamp::option")]
     pub invoked_at: Option<DateTime<Utc>>,
     /// Succeeded.
+    #[serde(serialize_with = "timestamp::option")]
     pub completed_at: Option<DateTime<Utc>>,
     /// Failed.
+    #[serde(serialize_with = "timestamp::option")]
     pub failed_at: Option<DateTime<Utc>>,
     /// Cancelled.
+    #[serde(serialize_with = "timestamp::option")]
     pub cancelled_at: Option<DateTime<Utc>>,
     /// Consumer invocations over all endpoints and resumes.
     pub attempts: u32,
@@ -327,10 +333,13 @@ pub struct Run {
     /// The steps, copied from the definition.
     pub steps: Vec<Step>,
     /// Created.
+    #[serde(serialize_with = "timestamp::one")]
     pub created_at: DateTime<Utc>,
     /// Last changed.
+    #[serde(serialize_with = "timestamp::one")]
     pub modified_at: DateTime<Utc>,
     /// Reached Succeeded, Failed or Cancelled.
+    #[serde(serialize_with = "timestamp::option")]
     pub finished_at: Option<DateTime<Utc>>,
     /// Who started it and how, e.g. `cli`, `tui`, `http`, `sample`.
     #[serde(default)]
@@ -929,6 +938,7 @@ pub struct LogRecord {
     /// Host name.
     pub host: String,
     /// When.
+    #[serde(serialize_with = "timestamp::one")]
     pub timestamp: DateTime<Utc>,
 }
 
@@ -978,6 +988,76 @@ impl RunFilter {
             before: Some(last.created_at),
             before_id: Some(last.id),
             ..self.clone()
+        }
+    }
+}
+
+/// Timestamps written as chrono writes them (RFC 3339, UTC, `Z`, as many
+/// fraction digits as needed), several times faster: a run document carries up
+/// to four per step and is written at every step.
+mod timestamp {
+    use chrono::{DateTime, SecondsFormat, Utc};
+    use serde::Serializer;
+
+    pub fn one<S: Serializer>(t: &DateTime<Utc>, s: S) -> Result<S::Ok, S::Error> {
+        let mut buf = [0u8; 30];
+        match fast(t, &mut buf) {
+            Some(text) => s.serialize_str(text),
+            None => s.serialize_str(&t.to_rfc3339_opts(SecondsFormat::AutoSi, true)),
+        }
+    }
+
+    /// `YYYY-MM-DDTHH:MM:SS[.fff|.ffffff|.fffffffff]Z` into `buf` for years
+    /// 0-9999 without a leap second (else `None`: chrono writes it).
+    fn fast<'a>(t: &DateTime<Utc>, buf: &'a mut [u8; 30]) -> Option<&'a str> {
+        use chrono::{Datelike, Timelike};
+        let nanos = t.nanosecond();
+        let year = u32::try_from(t.year()).ok().filter(|y| *y <= 9999)?;
+        if nanos >= 1_000_000_000 {
+            return None;
+        }
+        let mut put = |at: usize, v: u32, digits: usize| {
+            let mut v = v;
+            for i in (0..digits).rev() {
+                buf[at + i] = b'0' + (v % 10) as u8;
+                v /= 10;
+            }
+        };
+        put(0, year, 4);
+        put(5, t.month(), 2);
+        put(8, t.day(), 2);
+        put(11, t.hour(), 2);
+        put(14, t.minute(), 2);
+        put(17, t.second(), 2);
+        let end = match nanos {
+            0 => 19,
+            n if n % 1_000_000 == 0 => {
+                put(20, n / 1_000_000, 3);
+                23
+            }
+            n if n % 1_000 == 0 => {
+                put(20, n / 1_000, 6);
+                26
+            }
+            n => {
+                put(20, n, 9);
+                29
+            }
+        };
+        buf[4] = b'-';
+        buf[7] = b'-';
+        buf[10] = b'T';
+        buf[13] = b':';
+        buf[16] = b':';
+        buf[19] = b'.';
+        buf[end] = b'Z';
+        std::str::from_utf8(&buf[..=end]).ok()
+    }
+
+    pub fn option<S: Serializer>(t: &Option<DateTime<Utc>>, s: S) -> Result<S::Ok, S::Error> {
+        match t {
+            Some(t) => one(t, s),
+            None => s.serialize_none(),
         }
     }
 }
@@ -1048,6 +1128,52 @@ mod tests {
             fresh.peek_claim(&key(&fresh, 3, "ep"), false),
             Err(Error::InvalidState(_))
         ));
+    }
+
+    /// The fast timestamp form is exactly chrono's own.
+    #[test]
+    fn timestamps_serialise_as_chrono_does() {
+        use chrono::TimeZone;
+        let base = Utc.with_ymd_and_hms(2026, 11, 30, 23, 46, 1).unwrap();
+        let odd = [
+            Utc.with_ymd_and_hms(1, 1, 1, 0, 0, 0).unwrap(),
+            Utc.with_ymd_and_hms(9999, 12, 31, 23, 59, 59).unwrap(),
+            Utc.with_ymd_and_hms(10000, 1, 1, 0, 0, 0).unwrap(),
+            Utc.with_ymd_and_hms(-1, 1, 1, 0, 0, 0).unwrap(),
+            // a leap second: chrono keeps it in the nanoseconds
+            chrono::NaiveDate::from_ymd_opt(2016, 12, 31)
+                .and_then(|d| d.and_hms_nano_opt(23, 59, 59, 1_500_000_000))
+                .unwrap()
+                .and_utc(),
+        ];
+        let regular = [
+            0,
+            1,
+            1_000,
+            10,
+            686_000_000,
+            686_346_000,
+            686_346_973,
+            999_999_999,
+        ]
+        .map(|n| base + chrono::Duration::nanoseconds(n));
+        for t in regular.into_iter().chain(odd) {
+            let ours = serde_json::to_string(&LogRecord {
+                run_id: Uuid::nil(),
+                step: None,
+                event: None,
+                level: "INFO".into(),
+                message: String::new(),
+                service: String::new(),
+                host: String::new(),
+                timestamp: t,
+            })
+            .unwrap();
+            let chrono_form = serde_json::to_string(&t).unwrap();
+            assert!(ours.contains(&chrono_form), "{ours} vs {chrono_form}");
+            let back: LogRecord = serde_json::from_str(&ours).unwrap();
+            assert_eq!(back.timestamp, t);
+        }
     }
 
     #[test]

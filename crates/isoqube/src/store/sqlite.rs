@@ -109,7 +109,7 @@ impl Db {
         let key = id.to_string();
         if let Some(CachedRun { mut run, doc: seen }) = self.runs.take(id) {
             if let Ok(out) = f(&mut run) {
-                let doc = to_doc(&run)?;
+                let doc = to_doc_sized(&run, seen.len() + 256)?;
                 let n = self
                     .conn
                     .prepare_cached(
@@ -132,7 +132,7 @@ impl Db {
             .ok_or_else(|| Error::not_found("run", key.clone()))?;
         let mut run: Run = from_doc("runs", &key, &doc)?;
         let out = f(&mut run)?;
-        let doc = to_doc(&run)?;
+        let doc = to_doc_sized(&run, doc.len() + 256)?;
         self.conn
             .prepare_cached("UPDATE runs SET status = ?2, doc = ?3 WHERE id = ?1")
             .and_then(|mut st| st.execute(params![key, run.status.as_str(), doc]))
@@ -264,7 +264,17 @@ fn ts(t: DateTime<Utc>) -> String {
 }
 
 fn to_doc<T: serde::Serialize>(v: &T) -> Result<String> {
-    serde_json::to_string(v).map_err(|e| Error::Store(format!("cannot serialise document: {e}")))
+    to_doc_sized(v, 0)
+}
+
+/// [`to_doc`] into a buffer of `hint` bytes (a run's previous document is
+/// about the size of its next one): no regrowing on the hot path.
+fn to_doc_sized<T: serde::Serialize>(v: &T, hint: usize) -> Result<String> {
+    let mut buf = Vec::with_capacity(hint);
+    serde_json::to_writer(&mut buf, v)
+        .map_err(|e| Error::Store(format!("cannot serialise document: {e}")))?;
+    // serde_json writes UTF-8 only
+    String::from_utf8(buf).map_err(|e| Error::Store(format!("cannot serialise document: {e}")))
 }
 
 fn from_doc<T: DeserializeOwned>(collection: &str, id: &str, doc: &str) -> Result<T> {
