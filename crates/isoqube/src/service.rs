@@ -683,8 +683,9 @@ impl Endpoint {
                             return Settle::Requeue;
                         }
                         Err(e) => {
-                            error!("cannot check the next step: {e}");
-                            return Settle::Ack;
+                            // Better a duplicate (recorded once) than a run stuck.
+                            warn!("cannot check the next step again, publishing it anyway: {e}");
+                            next
                         }
                     },
                 };
