@@ -355,6 +355,70 @@ pub struct Run {
     pub version: u64,
 }
 
+/// A run's JSON with its steps already serialised: exactly what
+/// `serde_json::to_string(&run)` writes (a test holds the two together), for a
+/// store that keeps the JSON of steps that did not change instead of writing
+/// them again at every transition.
+#[derive(Serialize)]
+struct RunJson<'a> {
+    id: Uuid,
+    definition: &'a str,
+    description: &'a str,
+    status: RunStatus,
+    params: &'a Variables,
+    variables: &'a Variables,
+    steps: &'a [Box<serde_json::value::RawValue>],
+    #[serde(serialize_with = "timestamp::one")]
+    created_at: DateTime<Utc>,
+    #[serde(serialize_with = "timestamp::one")]
+    modified_at: DateTime<Utc>,
+    #[serde(serialize_with = "timestamp::option")]
+    finished_at: Option<DateTime<Utc>>,
+    started_by: &'a str,
+    rerun_of: Option<Uuid>,
+    error: Option<&'a str>,
+    version: u64,
+}
+
+impl Run {
+    /// The run as JSON, reusing `before`'s serialised steps (`(steps, their
+    /// JSON)`, as of an earlier state of this run) for every step that is
+    /// unchanged since; returns the JSON and the JSON of each step.
+    pub(crate) fn to_json_reusing(
+        &self,
+        before: Option<(&[Step], &[Box<serde_json::value::RawValue>])>,
+    ) -> serde_json::Result<(String, Vec<Box<serde_json::value::RawValue>>)> {
+        let steps = self
+            .steps
+            .iter()
+            .enumerate()
+            .map(|(i, step)| match before {
+                Some((old, json)) if old.get(i) == Some(step) && i < json.len() => {
+                    Ok(json[i].clone())
+                }
+                _ => serde_json::value::to_raw_value(step),
+            })
+            .collect::<serde_json::Result<Vec<_>>>()?;
+        let json = serde_json::to_string(&RunJson {
+            id: self.id,
+            definition: &self.definition,
+            description: &self.description,
+            status: self.status,
+            params: &self.params,
+            variables: &self.variables,
+            steps: &steps,
+            created_at: self.created_at,
+            modified_at: self.modified_at,
+            finished_at: self.finished_at,
+            started_by: &self.started_by,
+            rerun_of: self.rerun_of,
+            error: self.error.as_deref(),
+            version: self.version,
+        })?;
+        Ok((json, steps))
+    }
+}
+
 /// A step to publish, with what its message is built from.
 #[derive(Debug, Clone, PartialEq)]
 pub struct NextStep {
@@ -1128,6 +1192,42 @@ mod tests {
             fresh.peek_claim(&key(&fresh, 3, "ep"), false),
             Err(Error::InvalidState(_))
         ));
+    }
+
+    /// The JSON built from kept step JSON is the run's own serialisation,
+    /// whichever steps changed since the kept state.
+    #[test]
+    fn json_reusing_kept_steps_is_the_runs_json() {
+        let now = Utc::now();
+        let mut run = run3();
+        run.params
+            .insert("p".into(), serde_json::json!({"steps": [], "x": "\"q\""}));
+        run.error = Some("a \"quoted\" error".into());
+        let (json, mut kept) = run.to_json_reusing(None).unwrap();
+        assert_eq!(json, serde_json::to_string(&run).unwrap());
+        let mut before = run.steps.clone();
+        let mut check = |run: &Run, before: &mut Vec<Step>, kept: &mut Vec<_>| {
+            let (json, steps) = run.to_json_reusing(Some((before, kept))).unwrap();
+            assert_eq!(json, serde_json::to_string(run).unwrap());
+            let back: Run = serde_json::from_str(&json).unwrap();
+            assert_eq!(&back, run);
+            *before = run.steps.clone();
+            *kept = steps;
+        };
+        let k0 = key(&run, 0, "ep").started(now);
+        run.claim(&k0, false, now).unwrap();
+        check(&run, &mut before, &mut kept);
+        run.complete(&k0, Variables::new(), 1, now).unwrap();
+        check(&run, &mut before, &mut kept);
+        run.cancel(now).unwrap(); // touches every pending step
+        check(&run, &mut before, &mut kept);
+        run.resume(now).unwrap();
+        check(&run, &mut before, &mut kept);
+        // kept JSON of another shape (fewer steps) is not trusted blindly
+        let (json, _) = run
+            .to_json_reusing(Some((&before[..1], &kept[..1])))
+            .unwrap();
+        assert_eq!(json, serde_json::to_string(&run).unwrap());
     }
 
     /// The fast timestamp form is exactly chrono's own.

@@ -30,6 +30,7 @@ use async_trait::async_trait;
 use chrono::{DateTime, SecondsFormat, Utc};
 use rusqlite::{params, Connection, OptionalExtension};
 use serde::de::DeserializeOwned;
+use serde_json::value::RawValue;
 use tokio::sync::oneshot;
 use uuid::Uuid;
 
@@ -38,7 +39,7 @@ use super::{merge_topic, RunStore};
 use crate::error::{Error, Result};
 use crate::model::{
     ClaimOutcome, CompleteOutcome, Definition, FailOutcome, LogRecord, NextStep, Run, RunFilter,
-    ServiceRecord, StepKey, TopicRecord, Variables,
+    ServiceRecord, Step, StepKey, TopicRecord, Variables,
 };
 
 /// The default file of the embedded store.
@@ -93,11 +94,23 @@ struct Db {
 /// Runs whose last document the store keeps (see the module docs), at most.
 pub const RUN_CACHE_CAPACITY: usize = 2048;
 
-/// A run's last document as this store wrote it, and the run it was
-/// serialised from.
+/// A run's last document as this store wrote it, the run it was serialised
+/// from, and the JSON of each of its steps (empty when the document was read,
+/// not written): a transition writes again only the steps it changed.
 struct CachedRun {
     run: Run,
     doc: String,
+    steps: Vec<Box<RawValue>>,
+}
+
+/// The document of `run`, reusing the JSON of the steps of `before` (an
+/// earlier state of it, with that JSON) that did not change.
+fn run_doc(
+    run: &Run,
+    before: Option<(&[Step], &[Box<RawValue>])>,
+) -> Result<(String, Vec<Box<RawValue>>)> {
+    run.to_json_reusing(before)
+        .map_err(|e| Error::Store(format!("cannot serialise document: {e}")))
 }
 
 impl Db {
@@ -107,9 +120,15 @@ impl Db {
     /// fails) to a fresh read. See the module docs.
     fn mutate_run<T>(&mut self, id: Uuid, mut f: impl FnMut(&mut Run) -> Result<T>) -> Result<T> {
         let key = id.to_string();
-        if let Some(CachedRun { mut run, doc: seen }) = self.runs.take(id) {
+        if let Some(CachedRun {
+            mut run,
+            doc: seen,
+            steps: kept,
+        }) = self.runs.take(id)
+        {
+            let before = run.steps.clone();
             if let Ok(out) = f(&mut run) {
-                let doc = to_doc_sized(&run, seen.len() + 256)?;
+                let (doc, steps) = run_doc(&run, Some((&before, &kept)))?;
                 let n = self
                     .conn
                     .prepare_cached(
@@ -119,7 +138,7 @@ impl Db {
                     .map_err(db_err)?;
                 if n == 1 {
                     let finished = run.status.is_finished();
-                    self.runs.put(id, CachedRun { run, doc }, finished);
+                    self.runs.put(id, CachedRun { run, doc, steps }, finished);
                     return Ok(out);
                 }
             }
@@ -132,13 +151,13 @@ impl Db {
             .ok_or_else(|| Error::not_found("run", key.clone()))?;
         let mut run: Run = from_doc("runs", &key, &doc)?;
         let out = f(&mut run)?;
-        let doc = to_doc_sized(&run, doc.len() + 256)?;
+        let (doc, steps) = run_doc(&run, None)?;
         self.conn
             .prepare_cached("UPDATE runs SET status = ?2, doc = ?3 WHERE id = ?1")
             .and_then(|mut st| st.execute(params![key, run.status.as_str(), doc]))
             .map_err(db_err)?;
         let finished = run.status.is_finished();
-        self.runs.put(id, CachedRun { run, doc }, finished);
+        self.runs.put(id, CachedRun { run, doc, steps }, finished);
         Ok(out)
     }
 
@@ -164,7 +183,8 @@ impl Db {
         let run: Run = from_doc("runs", &k, &doc)?;
         let out = run.peek_claim(key, false);
         let finished = run.status.is_finished();
-        self.runs.put(id, CachedRun { run, doc }, finished);
+        let steps = Vec::new();
+        self.runs.put(id, CachedRun { run, doc, steps }, finished);
         out
     }
 }
@@ -264,17 +284,7 @@ fn ts(t: DateTime<Utc>) -> String {
 }
 
 fn to_doc<T: serde::Serialize>(v: &T) -> Result<String> {
-    to_doc_sized(v, 0)
-}
-
-/// [`to_doc`] into a buffer of `hint` bytes (a run's previous document is
-/// about the size of its next one): no regrowing on the hot path.
-fn to_doc_sized<T: serde::Serialize>(v: &T, hint: usize) -> Result<String> {
-    let mut buf = Vec::with_capacity(hint);
-    serde_json::to_writer(&mut buf, v)
-        .map_err(|e| Error::Store(format!("cannot serialise document: {e}")))?;
-    // serde_json writes UTF-8 only
-    String::from_utf8(buf).map_err(|e| Error::Store(format!("cannot serialise document: {e}")))
+    serde_json::to_string(v).map_err(|e| Error::Store(format!("cannot serialise document: {e}")))
 }
 
 fn from_doc<T: DeserializeOwned>(collection: &str, id: &str, doc: &str) -> Result<T> {
@@ -485,11 +495,12 @@ impl RunStore for SqliteStore {
     }
 
     async fn insert_run(&self, run: &Run) -> Result<()> {
+        let (doc, steps) = run_doc(run, None)?;
         let row = (
             ts(run.created_at),
             run.status.as_str(),
             run.definition.clone(),
-            to_doc(run)?,
+            doc,
         );
         let run = run.clone();
         self.with_db(move |db| {
@@ -504,7 +515,7 @@ impl RunStore for SqliteStore {
                 return Err(Error::conflict("run", run.id.to_string()));
             }
             let (id, finished) = (run.id, run.status.is_finished());
-            db.runs.put(id, CachedRun { run, doc: row.3 }, finished);
+            db.runs.put(id, CachedRun { run, doc: row.3, steps }, finished);
             Ok(())
         })
         .await
