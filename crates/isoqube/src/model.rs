@@ -1206,7 +1206,7 @@ mod tests {
         let (json, mut kept) = run.to_json_reusing(None).unwrap();
         assert_eq!(json, serde_json::to_string(&run).unwrap());
         let mut before = run.steps.clone();
-        let mut check = |run: &Run, before: &mut Vec<Step>, kept: &mut Vec<_>| {
+        let check = |run: &Run, before: &mut Vec<Step>, kept: &mut Vec<_>| {
             let (json, steps) = run.to_json_reusing(Some((before, kept))).unwrap();
             assert_eq!(json, serde_json::to_string(run).unwrap());
             let back: Run = serde_json::from_str(&json).unwrap();
