@@ -1088,12 +1088,8 @@ impl CpuSample {
     fn per_step(&self, later: &CpuSample, steps: usize) -> String {
         // USER_HZ is 100 on Linux (sysconf is not reachable without libc).
         let us = |ticks: u64| ticks as f64 * 10_000.0 / steps.max(1) as f64;
-        let own: u64 = later.threads.values().sum::<u64>()
-            - self
-                .threads
-                .values()
-                .sum::<u64>()
-                .min(later.threads.values().sum());
+        let total = |s: &CpuSample| s.threads.values().sum::<u64>();
+        let own = total(later).saturating_sub(total(self));
         let mut parts = vec![format!("bench process {:.0}", us(own))];
         if let (Some(a), Some(b)) = (self.broker, later.broker) {
             parts.insert(0, format!("broker {:.0}", us(b.saturating_sub(a))));

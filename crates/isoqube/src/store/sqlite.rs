@@ -126,9 +126,11 @@ impl Db {
             steps: kept,
         }) = self.runs.take(id)
         {
-            let before = run.steps.clone();
+            // The steps as they were, to tell which the transition changed;
+            // not needed when no step JSON is kept (a run read, not written).
+            let before = (!kept.is_empty()).then(|| run.steps.clone());
             if let Ok(out) = f(&mut run) {
-                let (doc, steps) = run_doc(&run, Some((&before, &kept)))?;
+                let (doc, steps) = run_doc(&run, before.as_deref().map(|b| (b, &kept[..])))?;
                 let n = self
                     .conn
                     .prepare_cached(
