@@ -386,20 +386,34 @@ impl Run {
     /// unchanged since; returns the JSON and the JSON of each step.
     pub(crate) fn to_json_reusing(
         &self,
-        before: Option<(&[Step], &[Box<serde_json::value::RawValue>])>,
+        before: Option<(&[Step], Vec<Box<serde_json::value::RawValue>>)>,
     ) -> serde_json::Result<(String, Vec<Box<serde_json::value::RawValue>>)> {
+        let mut size = 256;
+        let (old, mut kept) = match before {
+            Some((old, kept)) => (old, kept.into_iter().map(Some).collect::<Vec<_>>()),
+            None => (&[][..], Vec::new()),
+        };
         let steps = self
             .steps
             .iter()
             .enumerate()
-            .map(|(i, step)| match before {
-                Some((old, json)) if old.get(i) == Some(step) && i < json.len() => {
-                    Ok(json[i].clone())
-                }
-                _ => serde_json::value::to_raw_value(step),
+            .map(|(i, step)| {
+                let json = match kept.get_mut(i) {
+                    Some(json) if old.get(i) == Some(step) => json.take(),
+                    _ => None,
+                };
+                let json = match json {
+                    Some(json) => json,
+                    None => serde_json::value::to_raw_value(step)?,
+                };
+                size += json.get().len() + 1;
+                Ok(json)
             })
             .collect::<serde_json::Result<Vec<_>>>()?;
-        let json = serde_json::to_string(&RunJson {
+        // Sized up front: the document is mostly the steps, and growing a
+        // buffer from serde_json's 128 bytes copies it several times.
+        let mut json = Vec::with_capacity(size + 512);
+        serde_json::to_writer(&mut json, &RunJson {
             id: self.id,
             definition: &self.definition,
             description: &self.description,
@@ -415,6 +429,8 @@ impl Run {
             error: self.error.as_deref(),
             version: self.version,
         })?;
+        let json = String::from_utf8(json)
+            .map_err(|e| <serde_json::Error as serde::ser::Error>::custom(e.to_string()))?;
         Ok((json, steps))
     }
 }
@@ -1207,7 +1223,9 @@ mod tests {
         assert_eq!(json, serde_json::to_string(&run).unwrap());
         let mut before = run.steps.clone();
         let check = |run: &Run, before: &mut Vec<Step>, kept: &mut Vec<_>| {
-            let (json, steps) = run.to_json_reusing(Some((before, kept))).unwrap();
+            let (json, steps) = run
+                .to_json_reusing(Some((before, std::mem::take(kept))))
+                .unwrap();
             assert_eq!(json, serde_json::to_string(run).unwrap());
             let back: Run = serde_json::from_str(&json).unwrap();
             assert_eq!(&back, run);
@@ -1225,7 +1243,7 @@ mod tests {
         check(&run, &mut before, &mut kept);
         // kept JSON of another shape (fewer steps) is not trusted blindly
         let (json, _) = run
-            .to_json_reusing(Some((&before[..1], &kept[..1])))
+            .to_json_reusing(Some((&before[..1], kept[..1].to_vec())))
             .unwrap();
         assert_eq!(json, serde_json::to_string(&run).unwrap());
     }

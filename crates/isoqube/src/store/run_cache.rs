@@ -37,6 +37,12 @@ impl<V> RunCache<V> {
         self.entries.get(&id).map(|(_, v)| v)
     }
 
+    /// Forgets every entry (what they hold may not be what is stored).
+    pub(crate) fn clear(&mut self) {
+        self.entries.clear();
+        self.order.clear();
+    }
+
     /// Takes run `id`'s entry out (the caller puts back what it writes).
     pub(crate) fn take(&mut self, id: Uuid) -> Option<V> {
         let (stamp, v) = self.entries.remove(&id)?;

@@ -10,17 +10,21 @@
 //! inside the write transaction, so nothing else (no other process sharing the
 //! file) can change the run in between.
 //!
-//! The store keeps, for each run in flight, the last document it wrote (and
-//! the run it was serialised from; at most [`RUN_CACHE_CAPACITY`] runs, oldest
-//! dropped first, a finished run dropped). A transition first applies the rule
-//! to that cached run and writes the result with
-//! `UPDATE runs ... WHERE id = ? AND doc = <the cached document>`: if that
-//! matches, the stored document was exactly the cached one, so the outcome is
-//! the one a fresh read would have given, without the read and the JSON parse.
-//! If it matches nothing (another process, or another store handle on the same
-//! file, changed the run; or a write of this handle was rolled back), the
-//! transition is decided again on a fresh read, as without a cache. A stale
-//! cache entry can therefore only cost time, never a wrong outcome.
+//! The store keeps, for each run in flight, the run as it last wrote it (and
+//! the JSON of its steps; at most [`RUN_CACHE_CAPACITY`] runs, oldest dropped
+//! first, a finished run dropped). Each row carries the `version` of the run
+//! it holds in a `rev` column. A transition first applies the rule to the
+//! cached run and writes the result with
+//! `UPDATE runs ... WHERE id = ? AND rev = <the cached run's version>`: if that
+//! matches, the stored run is exactly the cached one, so the outcome is the one
+//! a fresh read would have given, without the read and the JSON parse. If it
+//! matches nothing (another process, or another store handle on the same
+//! file, changed the run), the transition is decided again on a fresh read, as
+//! without a cache. A stale cache entry can therefore only cost time, never a
+//! wrong outcome. Two things keep `rev` honest: a write that does not change
+//! it (an older Isoqube writing only the document) sets it to -1 through a
+//! trigger, which matches no cached run; and a rolled-back transaction empties
+//! the cache, since the runs it holds were never stored.
 
 use std::panic::AssertUnwindSafe;
 use std::path::{Path, PathBuf};
@@ -39,7 +43,7 @@ use super::{merge_topic, RunStore};
 use crate::error::{Error, Result};
 use crate::model::{
     ClaimOutcome, CompleteOutcome, Definition, FailOutcome, LogRecord, NextStep, Run, RunFilter,
-    ServiceRecord, Step, StepKey, TopicRecord, Variables,
+    RunStatus, ServiceRecord, Step, StepKey, TopicRecord, Variables,
 };
 
 /// The default file of the embedded store.
@@ -49,7 +53,7 @@ const SCHEMA: &str = "
 CREATE TABLE IF NOT EXISTS definitions (name TEXT PRIMARY KEY, doc TEXT NOT NULL);
 CREATE TABLE IF NOT EXISTS runs (
     id TEXT PRIMARY KEY, created_at TEXT NOT NULL, status TEXT NOT NULL,
-    definition TEXT NOT NULL, doc TEXT NOT NULL);
+    definition TEXT NOT NULL, doc TEXT NOT NULL, rev INTEGER NOT NULL DEFAULT -1);
 CREATE INDEX IF NOT EXISTS runs_by_created ON runs(created_at DESC);
 CREATE INDEX IF NOT EXISTS runs_by_status ON runs(status, created_at DESC);
 CREATE INDEX IF NOT EXISTS runs_by_definition ON runs(definition, created_at DESC);
@@ -59,6 +63,18 @@ CREATE TABLE IF NOT EXISTS logs (
     seq INTEGER PRIMARY KEY AUTOINCREMENT, run_id TEXT NOT NULL, doc TEXT NOT NULL);
 CREATE INDEX IF NOT EXISTS logs_by_run ON logs(run_id, seq);
 CREATE TABLE IF NOT EXISTS schedule_ticks (key TEXT PRIMARY KEY, due_ms INTEGER NOT NULL);
+";
+
+/// Added to a `runs` table made before the `rev` column (an older file): its
+/// rows get -1, which no cached run matches.
+const ADD_REV: &str = "ALTER TABLE runs ADD COLUMN rev INTEGER NOT NULL DEFAULT -1";
+
+/// A write that changes a run's document but not its `rev` (an older Isoqube
+/// on the same file) must not leave a `rev` a cached run could match.
+const REV_TRIGGER: &str = "
+CREATE TRIGGER IF NOT EXISTS runs_rev_kept AFTER UPDATE OF doc ON runs
+WHEN NEW.rev = OLD.rev AND NEW.rev <> -1
+BEGIN UPDATE runs SET rev = -1 WHERE id = NEW.id; END;
 ";
 
 /// The embedded store. Cloning shares the connection.
@@ -94,12 +110,11 @@ struct Db {
 /// Runs whose last document the store keeps (see the module docs), at most.
 pub const RUN_CACHE_CAPACITY: usize = 2048;
 
-/// A run's last document as this store wrote it, the run it was serialised
-/// from, and the JSON of each of its steps (empty when the document was read,
-/// not written): a transition writes again only the steps it changed.
+/// A run as this store last wrote it (its `version` is the row's `rev`) and
+/// the JSON of each of its steps (empty when the run was read, not written): a
+/// transition serialises again only the steps it changed.
 struct CachedRun {
     run: Run,
-    doc: String,
     steps: Vec<Box<RawValue>>,
 }
 
@@ -107,40 +122,36 @@ struct CachedRun {
 /// earlier state of it, with that JSON) that did not change.
 fn run_doc(
     run: &Run,
-    before: Option<(&[Step], &[Box<RawValue>])>,
+    before: Option<(&[Step], Vec<Box<RawValue>>)>,
 ) -> Result<(String, Vec<Box<RawValue>>)> {
     run.to_json_reusing(before)
         .map_err(|e| Error::Store(format!("cannot serialise document: {e}")))
 }
 
+/// A run's version as stored in `rev` (SQLite has no unsigned integers).
+fn rev(run: &Run) -> Result<i64> {
+    i64::try_from(run.version)
+        .map_err(|_| Error::Store(format!("run {}: version out of range", run.id)))
+}
+
 impl Db {
     /// Applies a transition to one run (inside the thread's write
     /// transaction): first to the cached run, written only if the stored
-    /// document is still the cached one; otherwise (or when the cached try
+    /// run is still the cached one; otherwise (or when the cached try
     /// fails) to a fresh read. See the module docs.
     fn mutate_run<T>(&mut self, id: Uuid, mut f: impl FnMut(&mut Run) -> Result<T>) -> Result<T> {
         let key = id.to_string();
-        if let Some(CachedRun {
-            mut run,
-            doc: seen,
-            steps: kept,
-        }) = self.runs.take(id)
-        {
+        if let Some(CachedRun { mut run, steps: kept }) = self.runs.take(id) {
+            let seen = rev(&run)?;
+            let status = run.status;
             // The steps as they were, to tell which the transition changed;
             // not needed when no step JSON is kept (a run read, not written).
             let before = (!kept.is_empty()).then(|| run.steps.clone());
             if let Ok(out) = f(&mut run) {
-                let (doc, steps) = run_doc(&run, before.as_deref().map(|b| (b, &kept[..])))?;
-                let n = self
-                    .conn
-                    .prepare_cached(
-                        "UPDATE runs SET status = ?2, doc = ?3 WHERE id = ?1 AND doc = ?4",
-                    )
-                    .and_then(|mut st| st.execute(params![key, run.status.as_str(), doc, seen]))
-                    .map_err(db_err)?;
-                if n == 1 {
+                let (doc, steps) = run_doc(&run, before.as_deref().map(|b| (b, kept)))?;
+                if self.write_run(&key, &run, &doc, status, Some(seen))? {
                     let finished = run.status.is_finished();
-                    self.runs.put(id, CachedRun { run, doc, steps }, finished);
+                    self.runs.put(id, CachedRun { run, steps }, finished);
                     return Ok(out);
                 }
             }
@@ -152,15 +163,50 @@ impl Db {
             .stored_doc(&key)?
             .ok_or_else(|| Error::not_found("run", key.clone()))?;
         let mut run: Run = from_doc("runs", &key, &doc)?;
+        let status = run.status;
         let out = f(&mut run)?;
         let (doc, steps) = run_doc(&run, None)?;
-        self.conn
-            .prepare_cached("UPDATE runs SET status = ?2, doc = ?3 WHERE id = ?1")
-            .and_then(|mut st| st.execute(params![key, run.status.as_str(), doc]))
-            .map_err(db_err)?;
+        self.write_run(&key, &run, &doc, status, None)?;
         let finished = run.status.is_finished();
-        self.runs.put(id, CachedRun { run, doc, steps }, finished);
+        self.runs.put(id, CachedRun { run, steps }, finished);
         Ok(out)
+    }
+
+    /// Writes `run` as `doc`, only over revision `seen` when given; says whether
+    /// a row was written. The status column (and its index) is written only
+    /// when the status changed from `was`.
+    fn write_run(
+        &self,
+        key: &str,
+        run: &Run,
+        doc: &str,
+        was: RunStatus,
+        seen: Option<i64>,
+    ) -> Result<bool> {
+        let rev = rev(run)?;
+        let status = (run.status != was).then(|| run.status.as_str());
+        let n = match (status, seen) {
+            (None, Some(seen)) => self
+                .conn
+                .prepare_cached("UPDATE runs SET doc = ?2, rev = ?3 WHERE id = ?1 AND rev = ?4")
+                .and_then(|mut st| st.execute(params![key, doc, rev, seen])),
+            (Some(status), Some(seen)) => self
+                .conn
+                .prepare_cached(
+                    "UPDATE runs SET doc = ?2, rev = ?3, status = ?5 WHERE id = ?1 AND rev = ?4",
+                )
+                .and_then(|mut st| st.execute(params![key, doc, rev, seen, status])),
+            (None, None) => self
+                .conn
+                .prepare_cached("UPDATE runs SET doc = ?2, rev = ?3 WHERE id = ?1")
+                .and_then(|mut st| st.execute(params![key, doc, rev])),
+            (Some(status), None) => self
+                .conn
+                .prepare_cached("UPDATE runs SET doc = ?2, rev = ?3, status = ?4 WHERE id = ?1")
+                .and_then(|mut st| st.execute(params![key, doc, rev, status])),
+        }
+        .map_err(db_err)?;
+        Ok(n == 1)
     }
 
     fn stored_doc(&self, key: &str) -> Result<Option<String>> {
@@ -171,22 +217,29 @@ impl Db {
     }
 
     /// [`Run::peek_claim`] on the stored run: the cached copy when the stored
-    /// document is still the one it was written as (one read by primary key,
-    /// no parse), else the stored document, parsed and cached.
+    /// run is still the one it was written as (its `rev` read by primary key,
+    /// no document), else the stored document, parsed and cached.
     fn peek_claim(&mut self, key: &StepKey) -> Result<Option<ClaimOutcome>> {
         let id = key.run_id;
         let k = id.to_string();
+        if let Some(cached) = self.runs.get(id) {
+            let stored: Option<i64> = self
+                .conn
+                .prepare_cached("SELECT rev FROM runs WHERE id = ?1")
+                .and_then(|mut st| st.query_row([&k], |r| r.get(0)).optional())
+                .map_err(db_err)?;
+            if stored == Some(rev(&cached.run)?) {
+                return cached.run.peek_claim(key, false);
+            }
+        }
         let doc = self
             .stored_doc(&k)?
             .ok_or_else(|| Error::not_found("run", k.clone()))?;
-        if let Some(cached) = self.runs.get(id).filter(|c| c.doc == doc) {
-            return cached.run.peek_claim(key, false);
-        }
         let run: Run = from_doc("runs", &k, &doc)?;
         let out = run.peek_claim(key, false);
         let finished = run.status.is_finished();
         let steps = Vec::new();
-        self.runs.put(id, CachedRun { run, doc, steps }, finished);
+        self.runs.put(id, CachedRun { run, steps }, finished);
         out
     }
 }
@@ -249,13 +302,13 @@ fn run_group(db: &mut Db, batch: &mut Vec<Job>) {
     let mut jobs = batch.drain(..);
     while let Some(job) = jobs.next() {
         pending.push(job(Ok(&mut *db)));
-        let conn = &db.conn;
-        if conn.is_autocommit() {
+        if db.conn.is_autocommit() {
             // An error (I/O, disk full...) rolled the whole transaction back: the
             // jobs so far lost their writes. Go on in a fresh transaction.
             let lost = "sqlite: the transaction was rolled back by an error".to_string();
+            db.runs.clear();
             settled.extend(pending.drain(..).map(|r| (r, Some(lost.clone()))));
-            if let Err(e) = conn.execute_batch("BEGIN IMMEDIATE") {
+            if let Err(e) = db.conn.execute_batch("BEGIN IMMEDIATE") {
                 let msg = format!("sqlite: cannot begin a transaction: {e}");
                 settled.extend(jobs.by_ref().map(|job| (job(Err(&msg)), None)));
                 break;
@@ -267,6 +320,7 @@ fn run_group(db: &mut Db, batch: &mut Vec<Job>) {
             Ok(()) => None,
             Err(e) => {
                 let _ = db.conn.execute_batch("ROLLBACK");
+                db.runs.clear();
                 Some(format!("sqlite: cannot commit: {e}"))
             }
         };
@@ -328,8 +382,18 @@ impl SqliteStore {
                 .map_err(db_err)?;
             conn.pragma_update(None, "journal_size_limit", 64 * 1024 * 1024)
                 .map_err(db_err)?;
-            conn.execute_batch(SCHEMA)
-                .map_err(|e| Error::Store(format!("cannot prepare {}: {e}", p.display())))?;
+            let prepare = |e: rusqlite::Error| {
+                Error::Store(format!("cannot prepare {}: {e}", p.display()))
+            };
+            conn.execute_batch(SCHEMA).map_err(prepare)?;
+            let has_rev = conn
+                .prepare("SELECT 1 FROM pragma_table_info('runs') WHERE name = 'rev'")
+                .and_then(|mut st| st.exists([]))
+                .map_err(prepare)?;
+            if !has_rev {
+                conn.execute_batch(ADD_REV).map_err(prepare)?;
+            }
+            conn.execute_batch(REV_TRIGGER).map_err(prepare)?;
             Ok(conn)
         })
         .await
@@ -503,21 +567,22 @@ impl RunStore for SqliteStore {
             run.status.as_str(),
             run.definition.clone(),
             doc,
+            rev(run)?,
         );
         let run = run.clone();
         self.with_db(move |db| {
             let n = db
                 .conn
                 .prepare_cached(
-                    "INSERT OR IGNORE INTO runs (id, created_at, status, definition, doc) VALUES (?1, ?2, ?3, ?4, ?5)",
+                    "INSERT OR IGNORE INTO runs (id, created_at, status, definition, doc, rev) VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
                 )
-                .and_then(|mut st| st.execute(params![run.id.to_string(), row.0, row.1, row.2, row.3]))
+                .and_then(|mut st| st.execute(params![run.id.to_string(), row.0, row.1, row.2, row.3, row.4]))
                 .map_err(db_err)?;
             if n == 0 {
                 return Err(Error::conflict("run", run.id.to_string()));
             }
             let (id, finished) = (run.id, run.status.is_finished());
-            db.runs.put(id, CachedRun { run, doc: row.3, steps }, finished);
+            db.runs.put(id, CachedRun { run, steps }, finished);
             Ok(())
         })
         .await
@@ -879,6 +944,102 @@ mod tests {
         let stored = a.get_run(id).await.expect("get").expect("run");
         assert_eq!(stored.steps[1].attempts, 2);
         assert_eq!(stored.steps[2].status, crate::model::StepStatus::Pending);
+        let _ = std::fs::remove_file(&path);
+    }
+
+    /// An older Isoqube on the same file writes only the document (not `rev`):
+    /// the trigger makes `rev` -1, so a handle's cached run is not trusted.
+    #[tokio::test]
+    async fn a_document_written_without_rev_is_not_matched_by_the_cache() {
+        let path = temp_path();
+        let store = SqliteStore::open(&path).await.expect("open");
+        let run = run_of(3);
+        let id = run.id;
+        store.insert_run(&run).await.expect("insert");
+        let k0 = StepKey::new(id, 0, "ep0", "h");
+        assert!(matches!(
+            store.claim_step(&k0, false).await.expect("claim"),
+            ClaimOutcome::Claimed { .. }
+        ));
+        // The older writer: read, cancel, write the document back alone.
+        let other = Connection::open(&path).expect("second connection");
+        let doc: String = other
+            .query_row("SELECT doc FROM runs WHERE id = ?1", [id.to_string()], |r| {
+                r.get(0)
+            })
+            .expect("doc");
+        let mut stored: Run = serde_json::from_str(&doc).expect("parse");
+        stored.cancel(Utc::now()).expect("cancel");
+        let doc = serde_json::to_string(&stored).expect("serialise");
+        other
+            .execute(
+                "UPDATE runs SET status = ?2, doc = ?3 WHERE id = ?1",
+                params![id.to_string(), stored.status.as_str(), doc],
+            )
+            .expect("old-style write");
+        let rev: i64 = other
+            .query_row("SELECT rev FROM runs WHERE id = ?1", [id.to_string()], |r| {
+                r.get(0)
+            })
+            .expect("rev");
+        assert_eq!(rev, -1);
+        // Both the unrecorded claim and a transition decide on the stored run.
+        let k1 = StepKey::new(id, 1, "ep1", "h");
+        let (peeked, _) = store.claim_step_unrecorded(&k1).await.expect("peek");
+        assert!(
+            !matches!(peeked, ClaimOutcome::Claimed { .. }),
+            "claimed a step of a cancelled run: {peeked:?}"
+        );
+        let done = store.complete_step(&k0, Variables::new(), 1).await;
+        assert!(
+            !matches!(done, Ok(CompleteOutcome::Advanced { next: Some(_) })),
+            "advanced a cancelled run: {done:?}"
+        );
+        let _ = std::fs::remove_file(&path);
+    }
+
+    /// A file made before the `rev` column gets it, its runs with -1, and
+    /// works as before.
+    #[tokio::test]
+    async fn a_file_without_the_rev_column_is_upgraded() {
+        let path = temp_path();
+        std::fs::create_dir_all(path.parent().expect("dir")).expect("mkdir");
+        let run = run_of(2);
+        {
+            let old = Connection::open(&path).expect("old file");
+            old.execute_batch(
+                "CREATE TABLE runs (
+                    id TEXT PRIMARY KEY, created_at TEXT NOT NULL, status TEXT NOT NULL,
+                    definition TEXT NOT NULL, doc TEXT NOT NULL);",
+            )
+            .expect("old schema");
+            old.execute(
+                "INSERT INTO runs (id, created_at, status, definition, doc) VALUES (?1, ?2, ?3, ?4, ?5)",
+                params![
+                    run.id.to_string(),
+                    ts(run.created_at),
+                    run.status.as_str(),
+                    run.definition,
+                    serde_json::to_string(&run).expect("doc")
+                ],
+            )
+            .expect("old row");
+        }
+        let store = SqliteStore::open(&path).await.expect("open upgrades");
+        let k0 = StepKey::new(run.id, 0, "ep0", "h");
+        assert!(matches!(
+            store.claim_step(&k0, false).await.expect("claim"),
+            ClaimOutcome::Claimed { .. }
+        ));
+        assert!(matches!(
+            store.complete_step(&k0, Variables::new(), 1).await.expect("complete"),
+            CompleteOutcome::Advanced { next: Some(_) }
+        ));
+        let stored = store.get_run(run.id).await.expect("get").expect("run");
+        assert_eq!(stored.steps[0].status, crate::model::StepStatus::Succeeded);
+        drop(store);
+        let again = SqliteStore::open(&path).await.expect("open twice");
+        again.ping().await.expect("ping");
         let _ = std::fs::remove_file(&path);
     }
 }
