@@ -4,6 +4,7 @@
 //! camelCase JSON, GUID ids, `urn:message:` types, the payload under `message`.
 
 use std::collections::BTreeMap;
+use std::sync::Arc;
 
 use chrono::{SecondsFormat, Utc};
 use serde::{Deserialize, Serialize};
@@ -115,9 +116,9 @@ pub struct Envelope {
     /// Application headers.
     #[serde(default)]
     pub headers: BTreeMap<String, Value>,
-    /// The sending host.
+    /// The sending host (shared: a publisher sends the same one every time).
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub host: Option<HostInfo>,
+    pub host: Option<Arc<HostInfo>>,
 }
 
 impl Envelope {
@@ -171,8 +172,14 @@ impl Envelope {
 
     /// Serialises to JSON bytes.
     pub fn to_vec(&self) -> Vec<u8> {
+        // Sized for a typical envelope: growing from serde_json's 128 bytes
+        // copies the buffer several times.
+        let mut out = Vec::with_capacity(1024);
         // An Envelope is plain data (strings, maps, JSON values): serialising cannot fail.
-        serde_json::to_vec(self).unwrap_or_default()
+        match serde_json::to_writer(&mut out, self) {
+            Ok(()) => out,
+            Err(_) => Vec::new(),
+        }
     }
 
     /// The run and step a step message belongs to, if it is one.

@@ -3,7 +3,7 @@
 //! Everything that goes on the wire passes through [`Publisher`], so ids,
 //! correlation, conversation and headers are set in one place.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap};
 use std::sync::Arc;
 
 use serde_json::Value;
@@ -44,6 +44,9 @@ pub struct Publisher {
     registry: Arc<Registry>,
     store: Option<Arc<dyn RunStore>>,
     host: Arc<HostInfo>,
+    /// The routes of the registry's events, worked out once (building the
+    /// names costs a few allocations, and every step message needs one).
+    routes: Arc<HashMap<&'static str, Route>>,
     published: Option<Counter>,
 }
 
@@ -81,11 +84,22 @@ impl Publisher {
         store: Option<Arc<dyn RunStore>>,
         service: &str,
     ) -> Self {
+        let routes = registry
+            .events()
+            .map(|info| {
+                let route = Route {
+                    exchange: info.exchange_name(),
+                    message_type: info.message_type(),
+                };
+                (info.name, route)
+            })
+            .collect();
         Publisher {
             transport,
             registry,
             store,
             host: Arc::new(HostInfo::current(service)),
+            routes: Arc::new(routes),
             published: None,
         }
     }
@@ -116,6 +130,9 @@ impl Publisher {
 
     /// The route of an event by name.
     pub async fn route(&self, event: &str) -> Result<Route> {
+        if let Some(route) = self.routes.get(event) {
+            return Ok(route.clone());
+        }
         if let Some(info) = self.registry.event(event) {
             return Ok(Route {
                 exchange: info.exchange_name(),
@@ -149,7 +166,7 @@ impl Publisher {
             .endpoint
             .as_ref()
             .map(|ep| format!("isoqube://{}/{ep}", crate::host_name()));
-        env.host = Some((*self.host).clone());
+        env.host = Some(self.host.clone());
         env
     }
 
@@ -183,9 +200,16 @@ impl Publisher {
         step: &NextStep,
         parent: &Parent,
     ) -> Result<Envelope> {
-        let route = self.route(&step.event).await?;
+        let looked_up;
+        let route = match self.routes.get(step.event.as_str()) {
+            Some(route) => route,
+            None => {
+                looked_up = self.route(&step.event).await?;
+                &looked_up
+            }
+        };
         let mut env = self.envelope(
-            route.message_type,
+            route.message_type.clone(),
             Value::Object(step.variables.clone()),
             parent,
         );
