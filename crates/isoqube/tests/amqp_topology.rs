@@ -427,25 +427,31 @@ async fn concurrent_unroutable_publishes_are_told_apart() {
     })
     .await
     .unwrap();
-    let mut tasks = Vec::new();
-    for i in 0..300 {
-        let t = t.clone();
-        tasks.push(tokio::spawn(async move {
-            let id = format!("m{i}");
-            match i % 3 {
-                0 => (i, t.publish("bound", msg(&id)).await),
-                1 => (i, t.publish("nowhere", msg(&id)).await),
-                _ => (i, t.publish_event("nowhere", msg(&id)).await),
+    // Several bursts: a return landing on the wrong confirmation needs
+    // several unroutable publishes in flight at once, which a burst gives
+    // most of the time, not every time.
+    const BURSTS: usize = 12;
+    for burst in 0..BURSTS {
+        let mut tasks = Vec::new();
+        for i in 0..300 {
+            let t = t.clone();
+            tasks.push(tokio::spawn(async move {
+                let id = format!("m{burst}-{i}");
+                match i % 3 {
+                    0 => (i, t.publish("bound", msg(&id)).await),
+                    1 => (i, t.publish("nowhere", msg(&id)).await),
+                    _ => (i, t.publish_event("nowhere", msg(&id)).await),
+                }
+            }));
+        }
+        for task in tasks {
+            let (i, outcome) = task.await.unwrap();
+            match (i % 3, outcome) {
+                (0, Ok(())) | (2, Ok(())) => {}
+                (1, Err(Error::Unroutable(ex))) => assert_eq!(ex, "nowhere"),
+                (kind, other) => panic!("burst {burst}: publish {i} (kind {kind}) got {other:?}"),
             }
-        }));
-    }
-    for task in tasks {
-        let (i, outcome) = task.await.unwrap();
-        match (i % 3, outcome) {
-            (0, Ok(())) | (2, Ok(())) => {}
-            (1, Err(Error::Unroutable(ex))) => assert_eq!(ex, "nowhere"),
-            (kind, other) => panic!("publish {i} (kind {kind}) got {other:?}"),
         }
     }
-    wait_count(&t, "sink", 100).await;
+    wait_count(&t, "sink", 100 * BURSTS as u32).await;
 }

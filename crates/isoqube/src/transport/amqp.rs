@@ -39,12 +39,16 @@ use lapin::options::{
 use lapin::tcp::{OwnedIdentity, OwnedTLSConfig};
 use lapin::types::{AMQPValue, FieldTable, LongString, ShortString};
 use lapin::{
-    BasicProperties, Channel, Confirmation, Connection, ConnectionProperties, ExchangeKind,
+    BasicProperties, Channel, Connection, ConnectionProperties, ExchangeKind,
 };
 use serde_json::Value;
 use tokio::sync::watch;
 use tokio::time::Instant;
 use tracing::{debug, info, warn};
+
+use routed::{Fate, RoutedChannel};
+
+mod routed;
 
 use super::{
     Acker, Binding, Delivery, DeliveryStream, OutgoingMessage, RawMessage, Topology, Transport,
@@ -73,13 +77,6 @@ pub const TLS_KEY_ENV: &str = "ISOQUBE_AMQP_TLS_KEY_FILE";
 pub const DEFAULT_URL: &str = "amqp://guest:guest@127.0.0.1:5672/%2f";
 
 const REPLY_SUCCESS: u16 = 200;
-/// Channels for mandatory publishes (each carries one publish at a time, held
-/// until its confirmation arrives). Every run in flight has at most one step
-/// message being published, so this is how many runs can advance at once
-/// without queueing for a channel; with 16, a service hosting 64 consumers
-/// capped run-step publishing at 16 per confirmation round trip (the chain
-/// benchmark, docs/BENCHMARKS.md). Channels are opened on first use.
-const ROUTED_CHANNELS: usize = 64;
 const NOT_FOUND: u16 = 404;
 
 /// How to reach RabbitMQ and how to name things there.
@@ -296,15 +293,11 @@ struct Live {
     admin: tokio::sync::Mutex<Option<Channel>>,
     /// Publishing where an unroutable message is fine (events), with confirms on.
     publish: tokio::sync::Mutex<Option<Channel>>,
-    /// Publishing `mandatory` messages (run steps), one at a time per channel:
-    /// lapin pairs a `basic.return` with whichever confirmation arrives next on
-    /// the channel, and the broker may acknowledge several publishes at once, so
-    /// on a shared channel one publisher could be told another's message was
-    /// unroutable (and the other one told nothing). One publish in flight per
-    /// channel makes the pairing exact.
-    routed: Vec<tokio::sync::Mutex<Option<Channel>>>,
-    /// Where the next search for a free `routed` channel starts.
-    next_routed: std::sync::atomic::AtomicUsize,
+    /// Publishing `mandatory` messages (run steps), all on one channel whose
+    /// pump pairs every `basic.return` with its publish (see [`routed`]).
+    routed: Mutex<Option<Arc<RoutedChannel>>>,
+    /// Held while the `routed` channel is being opened.
+    routed_opening: tokio::sync::Mutex<()>,
     /// Exchanges known to exist on this connection's broker (prefixed names).
     exchanges: Mutex<HashSet<String>>,
 }
@@ -316,6 +309,12 @@ impl Live {
 
     fn known_exchanges(&self) -> MutexGuard<'_, HashSet<String>> {
         self.exchanges.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// The channel for mandatory publishes, if it is open.
+    fn routed_channel(&self) -> Option<Arc<RoutedChannel>> {
+        let slot = self.routed.lock().unwrap_or_else(|p| p.into_inner());
+        slot.as_ref().filter(|r| r.usable()).cloned()
     }
 }
 
@@ -387,10 +386,8 @@ impl Inner {
             generation: self.generation.fetch_add(1, Ordering::SeqCst) + 1,
             admin: tokio::sync::Mutex::new(None),
             publish: tokio::sync::Mutex::new(None),
-            routed: (0..ROUTED_CHANNELS)
-                .map(|_| tokio::sync::Mutex::new(None))
-                .collect(),
-            next_routed: std::sync::atomic::AtomicUsize::new(0),
+            routed: Mutex::new(None),
+            routed_opening: tokio::sync::Mutex::new(()),
             exchanges: Mutex::new(HashSet::new()),
         }))
     }
@@ -684,6 +681,22 @@ impl Inner {
         Ok(c)
     }
 
+    /// The channel for mandatory publishes, opened when there is none or it closed.
+    async fn routed(&self, live: &Live) -> Result<Arc<RoutedChannel>> {
+        if let Some(r) = live.routed_channel() {
+            return Ok(r);
+        }
+        let _opening = live.routed_opening.lock().await;
+        if let Some(r) = live.routed_channel() {
+            return Ok(r);
+        }
+        let mut slot = None;
+        let c = self.confirm_channel(live, &mut slot).await?;
+        let r = Arc::new(RoutedChannel::new(c));
+        *live.routed.lock().unwrap_or_else(|p| p.into_inner()) = Some(r.clone());
+        Ok(r)
+    }
+
     async fn publish_once(
         &self,
         live: &Live,
@@ -694,64 +707,45 @@ impl Inner {
         mandatory: bool,
     ) -> Result<()> {
         self.ensure_exchange(live, exchange).await?;
-        // Held until the confirmation arrives, for mandatory publishes.
-        let mut routed_guard = None;
-        let channel = if mandatory {
-            let n = live.routed.len();
-            let start = live.next_routed.fetch_add(1, Ordering::Relaxed) % n;
-            let mut guard = None;
-            for i in 0..n {
-                if let Ok(g) = live.routed[(start + i) % n].try_lock() {
-                    guard = Some(g);
-                    break;
-                }
-            }
-            let mut guard = match guard {
-                Some(g) => g,
-                None => live.routed[start].lock().await,
-            };
-            let c = self.confirm_channel(live, &mut guard).await?;
-            routed_guard = Some(guard);
-            c
+        let fate = if mandatory {
+            let fate = self
+                .routed(live)
+                .await?
+                .publish(exchange.clone(), message.body.clone(), properties);
+            tokio::time::timeout_at(deadline, fate)
+                .await
+                .map_err(|_| self.unconfirmed(exchange))?
+                .map_err(|_| {
+                    Error::Transport(format!(
+                        "publishing to '{exchange}': the publishing channel closed"
+                    ))
+                })?
         } else {
-            let mut slot = live.publish.lock().await;
-            self.confirm_channel(live, &mut slot).await?
-        };
-        let confirm = channel
-            .basic_publish(
-                exchange.clone(),
-                ShortString::default(),
-                BasicPublishOptions {
-                    mandatory,
-                    ..Default::default()
+            let channel = {
+                let mut slot = live.publish.lock().await;
+                self.confirm_channel(live, &mut slot).await?
+            };
+            let published = channel
+                .basic_publish(
+                    exchange.clone(),
+                    ShortString::default(),
+                    BasicPublishOptions::default(),
+                    &message.body,
+                    properties,
+                )
+                .await;
+            match published {
+                Ok(confirm) => match tokio::time::timeout_at(deadline, confirm).await {
+                    Err(_) => return Err(self.unconfirmed(exchange)),
+                    Ok(Ok(confirmation)) => Fate::of(confirmation),
+                    Ok(Err(e)) => Fate::Failed(e),
                 },
-                &message.body,
-                properties,
-            )
-            .await
-            .map_err(|e| {
-                LapinFailure(e).into_error(self, &format!("publishing to '{exchange}'"))
-            })?;
-        let confirmation = tokio::time::timeout_at(deadline, confirm)
-            .await
-            .map_err(|_| {
-                Error::Transport(format!(
-                    "publishing to '{exchange}': the broker did not confirm within {:?}",
-                    self.timeout()
-                ))
-            })?
-            .map_err(|e| {
-                let failure = LapinFailure(e);
-                if failure.code() == Some(NOT_FOUND) {
-                    // deleted since it was checked: check again next time
-                    live.known_exchanges().remove(exchange.as_str());
-                }
-                failure.into_error(self, &format!("publishing to '{exchange}'"))
-            })?;
-        drop(routed_guard);
-        match confirmation {
-            Confirmation::Ack(None) => Ok(()),
-            Confirmation::Ack(Some(_)) | Confirmation::Nack(Some(_)) => {
+                Err(e) => Fate::Failed(e),
+            }
+        };
+        match fate {
+            Fate::Routed => Ok(()),
+            Fate::Unroutable => {
                 // `Unroutable` carries the name the caller used, without the prefix.
                 let plain = exchange
                     .as_str()
@@ -759,13 +753,25 @@ impl Inner {
                     .unwrap_or(exchange.as_str());
                 Err(Error::Unroutable(plain.to_string()))
             }
-            Confirmation::Nack(None) => Err(Error::Transport(format!(
+            Fate::Nacked => Err(Error::Transport(format!(
                 "publishing to '{exchange}': the broker refused the message (nack)"
             ))),
-            Confirmation::NotRequested => Err(Error::Transport(format!(
-                "publishing to '{exchange}': publisher confirms are off on the channel"
-            ))),
+            Fate::Failed(e) => {
+                let failure = LapinFailure(e);
+                if failure.code() == Some(NOT_FOUND) {
+                    // deleted since it was checked: check again next time
+                    live.known_exchanges().remove(exchange.as_str());
+                }
+                Err(failure.into_error(self, &format!("publishing to '{exchange}'")))
+            }
         }
+    }
+
+    fn unconfirmed(&self, exchange: &ShortString) -> Error {
+        Error::Transport(format!(
+            "publishing to '{exchange}': the broker did not confirm within {:?}",
+            self.timeout()
+        ))
     }
 }
 
