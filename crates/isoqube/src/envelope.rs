@@ -8,6 +8,7 @@ use std::sync::Arc;
 
 use chrono::{SecondsFormat, Utc};
 use serde::{Deserialize, Serialize};
+use serde_json::value::RawValue;
 use serde_json::Value;
 use uuid::Uuid;
 
@@ -60,6 +61,48 @@ impl HostInfo {
             mass_transit_version: Some(format!("isoqube/{}", env!("CARGO_PKG_VERSION"))),
             operating_system_version: Some(std::env::consts::OS.to_string()),
         }
+    }
+}
+
+/// The `host` of an envelope, kept as the JSON it arrived (or was built) as.
+///
+/// The runtime never looks inside a consumed message's host, and parsing its
+/// eight strings cost about a third of parsing a step envelope; a publisher
+/// sends the same host JSON every time. [`Host::info`] parses it on demand.
+///
+/// ```
+/// use isoqube::envelope::{Host, HostInfo};
+/// let host = Host::new(&HostInfo { process_id: Some(7), ..Default::default() });
+/// assert_eq!(host.info().unwrap().process_id, Some(7));
+/// assert!(host.json().contains("\"processId\":7"));
+/// ```
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(transparent)]
+pub struct Host(Arc<RawValue>);
+
+impl Host {
+    /// The JSON of `info`.
+    pub fn new(info: &HostInfo) -> Self {
+        // Strings and a number, nothing a caller controls can make this fail.
+        let raw = serde_json::value::to_raw_value(info).expect("HostInfo serialises");
+        Host(Arc::from(raw))
+    }
+
+    /// The host facts, parsed.
+    pub fn info(&self) -> Result<HostInfo> {
+        serde_json::from_str(self.0.get())
+            .map_err(|e| Error::Malformed(format!("host is not a MassTransit host: {e}")))
+    }
+
+    /// Its JSON text.
+    pub fn json(&self) -> &str {
+        self.0.get()
+    }
+}
+
+impl PartialEq for Host {
+    fn eq(&self, other: &Self) -> bool {
+        self.json() == other.json()
     }
 }
 
@@ -116,9 +159,9 @@ pub struct Envelope {
     /// Application headers.
     #[serde(default)]
     pub headers: BTreeMap<String, Value>,
-    /// The sending host (shared: a publisher sends the same one every time).
+    /// The sending host.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub host: Option<Arc<HostInfo>>,
+    pub host: Option<Host>,
 }
 
 impl Envelope {
@@ -226,11 +269,9 @@ mod tests {
             ["urn:message:Isoqube.Contracts:DefaultSourceDownload"]
         );
         assert_eq!(env.message["commit"], "abc123");
-        assert_eq!(env.host.as_ref().unwrap().process_id, Some(4242));
-        assert_eq!(
-            env.host.as_ref().unwrap().mass_transit_version.as_deref(),
-            Some("8.2.3.0")
-        );
+        let host = env.host.as_ref().unwrap().info().unwrap();
+        assert_eq!(host.process_id, Some(4242));
+        assert_eq!(host.mass_transit_version.as_deref(), Some("8.2.3.0"));
         let (run, step) = env.run_step().unwrap();
         assert_eq!(run.to_string(), "6f1c1d2e-1111-4a5b-9c3d-222233334444");
         assert_eq!(step, 1);

@@ -9,7 +9,7 @@ use std::sync::Arc;
 use serde_json::Value;
 use uuid::Uuid;
 
-use crate::envelope::{Envelope, HostInfo, HEADER_DEFINITION, HEADER_RUN_ID, HEADER_STEP};
+use crate::envelope::{Envelope, Host, HostInfo, HEADER_DEFINITION, HEADER_RUN_ID, HEADER_STEP};
 use crate::error::{Error, Result};
 use crate::event::Event;
 use crate::health::Counter;
@@ -43,7 +43,7 @@ pub struct Publisher {
     transport: Arc<dyn Transport>,
     registry: Arc<Registry>,
     store: Option<Arc<dyn RunStore>>,
-    host: Arc<HostInfo>,
+    host: Host,
     /// The routes of the registry's events, worked out once (building the
     /// names costs a few allocations, and every step message needs one).
     routes: Arc<HashMap<&'static str, Route>>,
@@ -98,7 +98,7 @@ impl Publisher {
             transport,
             registry,
             store,
-            host: Arc::new(HostInfo::current(service)),
+            host: Host::new(&HostInfo::current(service)),
             routes: Arc::new(routes),
             published: None,
         }
