@@ -1091,6 +1091,8 @@ mod timestamp {
     /// 0-9999 without a leap second (else `None`: chrono writes it).
     fn fast<'a>(t: &DateTime<Utc>, buf: &'a mut [u8; 30]) -> Option<&'a str> {
         use chrono::{Datelike, Timelike};
+        // Once: every field accessor of a DateTime converts it to local time.
+        let t = t.naive_utc();
         let nanos = t.nanosecond();
         let year = u32::try_from(t.year()).ok().filter(|y| *y <= 9999)?;
         if nanos >= 1_000_000_000 {

@@ -130,6 +130,12 @@ fn rev(run: &Run) -> Result<i64> {
 }
 
 impl Db {
+    /// Runs a transaction statement, prepared once (`execute_batch` parses
+    /// the text again every time, several times per group).
+    fn transaction(&self, sql: &str) -> rusqlite::Result<()> {
+        self.conn.prepare_cached(sql)?.execute([]).map(|_| ())
+    }
+
     /// Applies a transition to one run (inside the thread's write
     /// transaction): first to the cached run, written only if the stored
     /// run is still the cached one; otherwise (or when the cached try
@@ -284,7 +290,7 @@ fn spawn_connection_thread(conn: Connection, path: &Path) -> Result<mpsc::Sender
 
 /// Runs `batch` in one write transaction and answers every job after the commit.
 fn run_group(db: &mut Db, batch: &mut Vec<Job>) {
-    if let Err(e) = db.conn.execute_batch("BEGIN IMMEDIATE") {
+    if let Err(e) = db.transaction("BEGIN IMMEDIATE") {
         let msg = format!("sqlite: cannot begin a transaction: {e}");
         for job in batch.drain(..) {
             job(Err(&msg))(None);
@@ -303,7 +309,7 @@ fn run_group(db: &mut Db, batch: &mut Vec<Job>) {
             let lost = "sqlite: the transaction was rolled back by an error".to_string();
             db.runs.clear();
             settled.extend(pending.drain(..).map(|r| (r, Some(lost.clone()))));
-            if let Err(e) = db.conn.execute_batch("BEGIN IMMEDIATE") {
+            if let Err(e) = db.transaction("BEGIN IMMEDIATE") {
                 let msg = format!("sqlite: cannot begin a transaction: {e}");
                 settled.extend(jobs.by_ref().map(|job| (job(Err(&msg)), None)));
                 break;
@@ -311,7 +317,7 @@ fn run_group(db: &mut Db, batch: &mut Vec<Job>) {
         }
     }
     if !db.conn.is_autocommit() {
-        let failed = match db.conn.execute_batch("COMMIT") {
+        let failed = match db.transaction("COMMIT") {
             Ok(()) => None,
             Err(e) => {
                 let _ = db.conn.execute_batch("ROLLBACK");
