@@ -687,7 +687,9 @@ fn isoqube_envelope_size() -> usize {
         isoqube::host_name(),
         info.exchange_name()
     ));
-    env.host = Some(isoqube::envelope::Host::new(&isoqube::envelope::HostInfo::current("bench")));
+    env.host = Some(isoqube::envelope::Host::new(
+        &isoqube::envelope::HostInfo::current("bench"),
+    ));
     env.headers
         .insert("Isoqube-Run-Id".into(), Value::String(run));
     env.headers.insert("Isoqube-Step".into(), Value::from(1u64));

@@ -413,22 +413,25 @@ impl Run {
         // Sized up front: the document is mostly the steps, and growing a
         // buffer from serde_json's 128 bytes copies it several times.
         let mut json = Vec::with_capacity(size + 512);
-        serde_json::to_writer(&mut json, &RunJson {
-            id: self.id,
-            definition: &self.definition,
-            description: &self.description,
-            status: self.status,
-            params: &self.params,
-            variables: &self.variables,
-            steps: &steps,
-            created_at: self.created_at,
-            modified_at: self.modified_at,
-            finished_at: self.finished_at,
-            started_by: &self.started_by,
-            rerun_of: self.rerun_of,
-            error: self.error.as_deref(),
-            version: self.version,
-        })?;
+        serde_json::to_writer(
+            &mut json,
+            &RunJson {
+                id: self.id,
+                definition: &self.definition,
+                description: &self.description,
+                status: self.status,
+                params: &self.params,
+                variables: &self.variables,
+                steps: &steps,
+                created_at: self.created_at,
+                modified_at: self.modified_at,
+                finished_at: self.finished_at,
+                started_by: &self.started_by,
+                rerun_of: self.rerun_of,
+                error: self.error.as_deref(),
+                version: self.version,
+            },
+        )?;
         let json = String::from_utf8(json)
             .map_err(|e| <serde_json::Error as serde::ser::Error>::custom(e.to_string()))?;
         Ok((json, steps))

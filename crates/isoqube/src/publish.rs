@@ -161,7 +161,7 @@ impl Publisher {
         env.conversation_id = parent
             .conversation_id
             .clone()
-            .or_else(|| Some(Uuid::new_v4().to_string()));
+            .or_else(|| Some(crate::envelope::new_message_id().to_string()));
         env.source_address = parent
             .endpoint
             .as_ref()

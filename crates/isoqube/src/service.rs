@@ -23,6 +23,8 @@ use uuid::Uuid;
 use crate::consumer::{ConsumerRegistration, HandlerError};
 use crate::context::{ContextParts, StepContext};
 use crate::control::Control;
+use futures_util::future::BoxFuture;
+
 use crate::envelope::{Envelope, HEADER_DEFINITION};
 use crate::error::{Error, Result};
 use crate::event::EventInfo;
@@ -598,13 +600,15 @@ impl Endpoint {
                     sink: self.shared.sink.clone(),
                 };
                 let span = tracing::info_span!("step", run_id = %run_id, step, event = self.info.name, endpoint = %self.name);
-                scope
-                    .enter(self.process_step(msg, &env, run_id, step).instrument(span))
-                    .await
+                // Boxed, as are the big awaits below it: a delivery's task is
+                // allocated and copied per message, and nested async state adds
+                // up (7 KB per task before, measured with size_of_val).
+                let step = Box::pin(self.process_step(msg, &env, run_id, step).instrument(span));
+                scope.enter(step).await
             }
             None => {
                 let span = tracing::info_span!("message", message_id = %env.message_id, event = self.info.name, endpoint = %self.name);
-                self.process_plain(msg, &env).instrument(span).await
+                Box::pin(self.process_plain(msg, &env).instrument(span)).await
             }
         }
     }
@@ -645,17 +649,16 @@ impl Endpoint {
         // quick (see `ServiceBuilder::record_start_after`); a redelivery's before
         // the consumer runs, so an interrupted handling is visible at once.
         let record_later = self.shared.record_start_after.filter(|_| !msg.redelivered);
-        let claim = self
-            .store_op("claim the step", || async {
-                match record_later {
-                    Some(_) => self.shared.store.claim_step_unrecorded(&key).await,
-                    None => Ok((
-                        self.shared.store.claim_step(&key, msg.redelivered).await?,
-                        true,
-                    )),
-                }
-            })
-            .await;
+        let claim = Box::pin(self.store_op("claim the step", || async {
+            match record_later {
+                Some(_) => self.shared.store.claim_step_unrecorded(&key).await,
+                None => Ok((
+                    self.shared.store.claim_step(&key, msg.redelivered).await?,
+                    true,
+                )),
+            }
+        }))
+        .await;
         let (variables, prior, step_count, recorded) = match claim {
             Ok((
                 ClaimOutcome::Claimed {
@@ -693,7 +696,7 @@ impl Endpoint {
                     next = next.index,
                     "the next step was never picked up; publishing it again"
                 );
-                return self.publish_next(run_id, &definition, &next, &parent).await;
+                return Box::pin(self.publish_next(run_id, &definition, &next, &parent)).await;
             }
             Ok((ClaimOutcome::InFlight, _)) => {
                 info!("another copy of this step is being handled; dropping this one");
@@ -718,17 +721,17 @@ impl Endpoint {
             }
         };
         let started = Instant::now();
-        let invoke = self.invoke(
+        let invoke = Box::pin(self.invoke(
             env,
             Some((run_id, step)),
             Some(step_count),
             variables,
             prior,
-        );
+        ));
         let (result, attempts, patch) = match record_later.filter(|_| !recorded) {
             None => invoke.await,
             Some(after) => {
-                tokio::pin!(invoke);
+                let mut invoke = invoke;
                 tokio::select! {
                     done = &mut invoke => done,
                     _ = tokio::time::sleep(after) => {
@@ -746,13 +749,12 @@ impl Endpoint {
         };
         match result {
             Ok(()) => {
-                let outcome = self
-                    .store_op("record the step", || {
-                        self.shared
-                            .store
-                            .complete_step(&key, patch.clone(), attempts)
-                    })
-                    .await;
+                let outcome = Box::pin(self.store_op("record the step", || {
+                    self.shared
+                        .store
+                        .complete_step(&key, patch.clone(), attempts)
+                }))
+                .await;
                 match outcome {
                     Ok(CompleteOutcome::Advanced { next: Some(next) }) => {
                         info!(
@@ -760,7 +762,7 @@ impl Endpoint {
                             elapsed_ms = started.elapsed().as_millis() as u64,
                             "step succeeded"
                         );
-                        self.publish_next(run_id, &definition, &next, &parent).await
+                        Box::pin(self.publish_next(run_id, &definition, &next, &parent)).await
                     }
                     Ok(CompleteOutcome::Advanced { next: None }) => {
                         info!(
@@ -815,7 +817,18 @@ impl Endpoint {
 
     /// After `wait`, the step to publish again if the step after `key`'s is
     /// still not picked up (see `ClaimOutcome::AlreadyDone`), else `None`.
-    async fn still_unpublished(&self, key: &StepKey, wait: Duration) -> Result<Option<NextStep>> {
+    /// [`Self::check_unpublished`], boxed: rarely needed, and its state would
+    /// otherwise make every delivery's task larger (copied and allocated
+    /// per delivery).
+    fn still_unpublished<'a>(
+        &'a self,
+        key: &'a StepKey,
+        wait: Duration,
+    ) -> BoxFuture<'a, Result<Option<NextStep>>> {
+        Box::pin(self.check_unpublished(key, wait))
+    }
+
+    async fn check_unpublished(&self, key: &StepKey, wait: Duration) -> Result<Option<NextStep>> {
         tokio::time::sleep(wait).await;
         let again = self
             .store_op("check the next step", || {
@@ -947,7 +960,19 @@ impl Endpoint {
     }
 
     /// Moves a message to `<q>_error` or `<q>_skipped` with MassTransit's headers.
-    async fn dead_letter(
+    /// [`Self::move_to`], boxed: the exception path, whose state would
+    /// otherwise make every delivery's task larger.
+    fn dead_letter<'a>(
+        &'a self,
+        suffix: &'a str,
+        msg: &'a RawMessage,
+        err: Option<&'a HandlerError>,
+        attempts: u32,
+    ) -> BoxFuture<'a, Settle> {
+        Box::pin(self.move_to(suffix, msg, err, attempts))
+    }
+
+    async fn move_to(
         &self,
         suffix: &str,
         msg: &RawMessage,

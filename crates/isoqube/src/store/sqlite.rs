@@ -71,7 +71,6 @@ CREATE TABLE IF NOT EXISTS schedule_ticks (key TEXT PRIMARY KEY, due_ms INTEGER 
 /// rows get -1, which no cached run matches.
 const ADD_REV: &str = "ALTER TABLE runs ADD COLUMN rev INTEGER NOT NULL DEFAULT -1";
 
-
 /// The embedded store. Cloning shares the connection.
 ///
 /// ```
@@ -142,7 +141,11 @@ impl Db {
     /// fails) to a fresh read. See the module docs.
     fn mutate_run<T>(&mut self, id: Uuid, mut f: impl FnMut(&mut Run) -> Result<T>) -> Result<T> {
         let key = id.to_string();
-        if let Some(CachedRun { mut run, steps: kept }) = self.runs.take(id) {
+        if let Some(CachedRun {
+            mut run,
+            steps: kept,
+        }) = self.runs.take(id)
+        {
             let seen = rev(&run)?;
             let status = run.status;
             // The steps as they were, to tell which the transition changed;
@@ -383,9 +386,8 @@ impl SqliteStore {
                 .map_err(db_err)?;
             conn.pragma_update(None, "journal_size_limit", 64 * 1024 * 1024)
                 .map_err(db_err)?;
-            let prepare = |e: rusqlite::Error| {
-                Error::Store(format!("cannot prepare {}: {e}", p.display()))
-            };
+            let prepare =
+                |e: rusqlite::Error| Error::Store(format!("cannot prepare {}: {e}", p.display()));
             conn.execute_batch(SCHEMA).map_err(prepare)?;
             let has_rev = conn
                 .prepare("SELECT 1 FROM pragma_table_info('runs') WHERE name = 'rev'")
@@ -981,7 +983,10 @@ mod tests {
             ClaimOutcome::Claimed { .. }
         ));
         assert!(matches!(
-            store.complete_step(&k0, Variables::new(), 1).await.expect("complete"),
+            store
+                .complete_step(&k0, Variables::new(), 1)
+                .await
+                .expect("complete"),
             CompleteOutcome::Advanced { next: Some(_) }
         ));
         let stored = store.get_run(run.id).await.expect("get").expect("run");

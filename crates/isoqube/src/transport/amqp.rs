@@ -38,9 +38,7 @@ use lapin::options::{
 };
 use lapin::tcp::{OwnedIdentity, OwnedTLSConfig};
 use lapin::types::{AMQPValue, FieldTable, LongString, ShortString};
-use lapin::{
-    BasicProperties, Channel, Connection, ConnectionProperties, ExchangeKind,
-};
+use lapin::{BasicProperties, Channel, Connection, ConnectionProperties, ExchangeKind};
 use serde_json::Value;
 use tokio::sync::watch;
 use tokio::time::Instant;
@@ -708,10 +706,11 @@ impl Inner {
     ) -> Result<()> {
         self.ensure_exchange(live, exchange).await?;
         let fate = if mandatory {
-            let fate = self
-                .routed(live)
-                .await?
-                .publish(exchange.clone(), message.body.clone(), properties);
+            let fate = self.routed(live).await?.publish(
+                exchange.clone(),
+                message.body.clone(),
+                properties,
+            );
             tokio::time::timeout_at(deadline, fate)
                 .await
                 .map_err(|_| self.unconfirmed(exchange))?
