@@ -22,7 +22,11 @@
 //! file, changed the run), the transition is decided again on a fresh read, as
 //! without a cache. A stale cache entry can therefore only cost time, never a
 //! wrong outcome. A rolled-back transaction empties the cache, since the runs
-//! it holds were never stored. Every process sharing a file must write `rev`
+//! it holds were never stored. A claim decided without writing (see
+//! `RunStore::claim_step_unrecorded`) reads the row's `rev` to compare, unless
+//! no other connection has committed to the file since this one last looked
+//! (`PRAGMA data_version`, checked once per transaction): then every cached
+//! run is the stored one and the claim is decided without touching the table. Every process sharing a file must write `rev`
 //! (this version of Isoqube or a later one): a build from before the column
 //! writes the document alone, which a cache here would not notice. (A trigger
 //! that reset `rev` on such writes made every run write open a statement
@@ -99,6 +103,12 @@ type Reply = Box<dyn FnOnce(Option<&str>) + Send>;
 struct Db {
     conn: Connection,
     runs: RunCache<CachedRun>,
+    /// `PRAGMA data_version` when the current transaction began, and at the
+    /// one before: equal, no other connection committed in between.
+    data_version: Option<i64>,
+    /// No other connection wrote to the file since this one last looked, so
+    /// every cached run is the stored one (see [`Db::begin`]).
+    alone: bool,
 }
 
 /// Runs whose last document the store keeps (see the module docs), at most.
@@ -133,6 +143,24 @@ impl Db {
     /// the text again every time, several times per group).
     fn transaction(&self, sql: &str) -> rusqlite::Result<()> {
         self.conn.prepare_cached(sql)?.execute([]).map(|_| ())
+    }
+
+    /// Begins the group's write transaction and finds out whether another
+    /// connection (another process, or another store handle on the file)
+    /// committed since this one last looked: `PRAGMA data_version` changes
+    /// only then. If none did, the cached runs are the stored ones and a claim
+    /// is decided on them without reading the row.
+    fn begin(&mut self) -> rusqlite::Result<()> {
+        self.alone = false;
+        self.transaction("BEGIN IMMEDIATE")?;
+        let now: Option<i64> = self
+            .conn
+            .prepare_cached("PRAGMA data_version")
+            .and_then(|mut st| st.query_row([], |r| r.get(0)))
+            .ok();
+        self.alone = now.is_some() && now == self.data_version;
+        self.data_version = now;
+        Ok(())
     }
 
     /// Applies a transition to one run (inside the thread's write
@@ -225,6 +253,11 @@ impl Db {
     /// no document), else the stored document, parsed and cached.
     fn peek_claim(&mut self, key: &StepKey) -> Result<Option<ClaimOutcome>> {
         let id = key.run_id;
+        if self.alone {
+            if let Some(cached) = self.runs.get(id) {
+                return cached.run.peek_claim(key, false);
+            }
+        }
         let k = id.to_string();
         if let Some(cached) = self.runs.get(id) {
             let stored: Option<i64> = self
@@ -266,6 +299,8 @@ fn spawn_connection_thread(conn: Connection, path: &Path) -> Result<mpsc::Sender
     let mut db = Db {
         conn,
         runs: RunCache::new(RUN_CACHE_CAPACITY),
+        data_version: None,
+        alone: false,
     };
     std::thread::Builder::new()
         .name("isoqube-sqlite".into())
@@ -293,7 +328,7 @@ fn spawn_connection_thread(conn: Connection, path: &Path) -> Result<mpsc::Sender
 
 /// Runs `batch` in one write transaction and answers every job after the commit.
 fn run_group(db: &mut Db, batch: &mut Vec<Job>) {
-    if let Err(e) = db.transaction("BEGIN IMMEDIATE") {
+    if let Err(e) = db.begin() {
         let msg = format!("sqlite: cannot begin a transaction: {e}");
         for job in batch.drain(..) {
             job(Err(&msg))(None);
@@ -312,7 +347,7 @@ fn run_group(db: &mut Db, batch: &mut Vec<Job>) {
             let lost = "sqlite: the transaction was rolled back by an error".to_string();
             db.runs.clear();
             settled.extend(pending.drain(..).map(|r| (r, Some(lost.clone()))));
-            if let Err(e) = db.transaction("BEGIN IMMEDIATE") {
+            if let Err(e) = db.begin() {
                 let msg = format!("sqlite: cannot begin a transaction: {e}");
                 settled.extend(jobs.by_ref().map(|job| (job(Err(&msg)), None)));
                 break;
