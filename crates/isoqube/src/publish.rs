@@ -64,6 +64,16 @@ pub struct Parent {
 }
 
 impl Parent {
+    /// The parent facts of a consumed envelope, as the service parsed it.
+    pub(crate) fn consumed(env: &crate::envelope::Incoming<'_>, endpoint: &str) -> Self {
+        Parent {
+            message_id: Some(env.message_id.to_string()),
+            conversation_id: env.conversation_id.as_deref().map(str::to_string),
+            correlation_id: env.correlation_id.as_deref().map(str::to_string),
+            endpoint: Some(endpoint.to_string()),
+        }
+    }
+
     /// The parent facts of a consumed envelope.
     pub fn of(env: &Envelope, endpoint: &str) -> Self {
         Parent {

@@ -25,7 +25,7 @@ use crate::context::{ContextParts, StepContext};
 use crate::control::Control;
 use futures_util::future::BoxFuture;
 
-use crate::envelope::{Envelope, HEADER_DEFINITION};
+use crate::envelope::Incoming;
 use crate::error::{Error, Result};
 use crate::event::EventInfo;
 use crate::health::{EndpointMetrics, Health, HealthServer, Metrics, Readiness};
@@ -574,7 +574,7 @@ impl Endpoint {
     }
 
     async fn process(&self, msg: &RawMessage) -> Settle {
-        let env = match Envelope::from_slice(&msg.body) {
+        let env = match Incoming::from_slice(&msg.body) {
             Ok(env) => env,
             Err(e) => {
                 warn!(endpoint = %self.name, message_id = ?msg.message_id, "{e}");
@@ -587,7 +587,8 @@ impl Endpoint {
             .iter()
             .any(|urn| self.info.matches_urn(urn))
         {
-            warn!(endpoint = %self.name, message_type = ?env.message_type, "no consumer here understands this message type; moving it to {}{SKIPPED_SUFFIX}", self.name);
+            let types: Vec<&str> = env.message_type.iter().map(|t| &**t).collect();
+            warn!(endpoint = %self.name, message_type = ?types, "no consumer here understands this message type; moving it to {}{SKIPPED_SUFFIX}", self.name);
             return self.dead_letter(SKIPPED_SUFFIX, msg, None, 0).await;
         }
         match env.run_step() {
@@ -607,13 +608,13 @@ impl Endpoint {
                 scope.enter(step).await
             }
             None => {
-                let span = tracing::info_span!("message", message_id = %env.message_id, event = self.info.name, endpoint = %self.name);
+                let span = tracing::info_span!("message", message_id = %&*env.message_id, event = self.info.name, endpoint = %self.name);
                 Box::pin(self.process_plain(msg, &env).instrument(span)).await
             }
         }
     }
 
-    async fn process_plain(&self, msg: &RawMessage, env: &Envelope) -> Settle {
+    async fn process_plain(&self, msg: &RawMessage, env: &Incoming<'_>) -> Settle {
         let (result, attempts, _) = self.invoke(env, None, None, Variables::new(), 0).await;
         match result {
             Ok(()) => Settle::Ack,
@@ -627,7 +628,7 @@ impl Endpoint {
     async fn process_step(
         &self,
         msg: &RawMessage,
-        env: &Envelope,
+        env: &Incoming<'_>,
         run_id: Uuid,
         step: usize,
     ) -> Settle {
@@ -637,13 +638,8 @@ impl Endpoint {
             self.name.clone(),
             self.shared.instance.clone(),
         );
-        let parent = Parent::of(env, &self.name);
-        let definition = env
-            .headers
-            .get(HEADER_DEFINITION)
-            .and_then(Value::as_str)
-            .unwrap_or_default()
-            .to_string();
+        let parent = Parent::consumed(env, &self.name);
+        let definition = env.definition().unwrap_or_default().to_string();
         let key = key.started(chrono::Utc::now());
         // A first delivery's start is recorded with its outcome when the step is
         // quick (see `ServiceBuilder::record_start_after`); a redelivery's before
@@ -876,7 +872,7 @@ impl Endpoint {
     /// invocations and the variables the successful attempt set.
     async fn invoke(
         &self,
-        env: &Envelope,
+        env: &Incoming<'_>,
         run_step: Option<(Uuid, usize)>,
         step_count: Option<usize>,
         variables: Variables,
@@ -896,7 +892,7 @@ impl Endpoint {
                 endpoint: self.name.clone(),
                 instance: self.shared.instance.clone(),
                 variables: variables.clone(),
-                parent: Parent::of(env, &self.name),
+                parent: Parent::consumed(env, &self.name),
                 publisher: Some(self.publisher.clone()),
             });
             if prior + attempt > 1 {
