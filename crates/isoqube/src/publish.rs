@@ -6,14 +6,19 @@
 use std::collections::{BTreeMap, HashMap};
 use std::sync::Arc;
 
+use std::borrow::Cow;
+
+use chrono::{SecondsFormat, Utc};
+use serde::Serialize;
 use serde_json::Value;
 use uuid::Uuid;
 
+use crate::envelope::new_message_id;
 use crate::envelope::{Envelope, Host, HostInfo, HEADER_DEFINITION, HEADER_RUN_ID, HEADER_STEP};
 use crate::error::{Error, Result};
 use crate::event::Event;
 use crate::health::Counter;
-use crate::model::NextStep;
+use crate::model::{NextStep, Variables};
 use crate::registry::Registry;
 use crate::store::RunStore;
 use crate::transport::{OutgoingMessage, Transport};
@@ -48,6 +53,40 @@ pub struct Publisher {
     /// names costs a few allocations, and every step message needs one).
     routes: Arc<HashMap<&'static str, Route>>,
     published: Option<Counter>,
+}
+
+/// A step message's envelope as JSON, borrowing everything: the fields and
+/// their order are [`Envelope`]'s (its headers map sorts the three keys).
+#[derive(Serialize)]
+#[serde(rename_all = "camelCase")]
+struct StepJson<'a> {
+    message_id: &'a str,
+    correlation_id: &'a str,
+    conversation_id: &'a str,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    initiator_id: Option<&'a str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    source_address: Option<&'a str>,
+    destination_address: &'a str,
+    message_type: [&'a str; 1],
+    message: &'a Variables,
+    sent_time: &'a str,
+    headers: StepHeaders<'a>,
+    host: &'a Host,
+}
+
+#[derive(Serialize)]
+struct StepHeaders<'a> {
+    #[serde(rename = "Isoqube-Definition")]
+    definition: &'a str,
+    #[serde(rename = "Isoqube-RunId")]
+    run_id: &'a str,
+    #[serde(rename = "Isoqube-Step")]
+    step: u64,
+}
+
+fn destination(exchange: &str) -> String {
+    format!("isoqube://{}/{exchange}", crate::host_name())
 }
 
 /// The message being consumed when a new one is sent: its ids flow downstream.
@@ -183,7 +222,7 @@ impl Publisher {
     /// Publishes `env`; `must_route`: a message that reaches no queue is an
     /// error (run steps) rather than dropped (events nobody subscribes to).
     async fn send(&self, exchange: &str, env: &mut Envelope, must_route: bool) -> Result<()> {
-        env.destination_address = Some(format!("isoqube://{}/{exchange}", crate::host_name()));
+        env.destination_address = Some(destination(exchange));
         let msg = OutgoingMessage {
             body: env.to_vec(),
             message_id: env.message_id.clone(),
@@ -210,14 +249,64 @@ impl Publisher {
         step: &NextStep,
         parent: &Parent,
     ) -> Result<Envelope> {
-        let looked_up;
-        let route = match self.routes.get(step.event.as_str()) {
-            Some(route) => route,
-            None => {
-                looked_up = self.route(&step.event).await?;
-                &looked_up
-            }
+        let route = self.step_route(step).await?;
+        let mut env = self.step_envelope(&route, run_id, definition, step, parent);
+        self.send(&route.exchange, &mut env, true).await?;
+        Ok(env)
+    }
+
+    /// [`Publisher::publish_step`] without building an [`Envelope`] (the
+    /// service's path, once per step): the same JSON, written straight from
+    /// the run's variables and the parent's ids (a test holds the two
+    /// together).
+    pub(crate) async fn send_step(
+        &self,
+        run_id: Uuid,
+        definition: &str,
+        step: &NextStep,
+        parent: &Parent,
+    ) -> Result<()> {
+        let route = self.step_route(step).await?;
+        let message_id = new_message_id().to_string();
+        let run = run_id.to_string();
+        let sent_time = Utc::now().to_rfc3339_opts(SecondsFormat::Micros, true);
+        let body = self.step_json(
+            &route,
+            &message_id,
+            &sent_time,
+            &run,
+            definition,
+            step,
+            parent,
+        );
+        let msg = OutgoingMessage {
+            body,
+            message_id,
+            correlation_id: Some(run),
+            headers: BTreeMap::new(),
         };
+        self.transport.publish(&route.exchange, msg).await?;
+        if let Some(c) = &self.published {
+            c.inc();
+        }
+        Ok(())
+    }
+
+    async fn step_route<'a>(&'a self, step: &NextStep) -> Result<Cow<'a, Route>> {
+        match self.routes.get(step.event.as_str()) {
+            Some(route) => Ok(Cow::Borrowed(route)),
+            None => Ok(Cow::Owned(self.route(&step.event).await?)),
+        }
+    }
+
+    fn step_envelope(
+        &self,
+        route: &Route,
+        run_id: Uuid,
+        definition: &str,
+        step: &NextStep,
+        parent: &Parent,
+    ) -> Envelope {
         let mut env = self.envelope(
             route.message_type.clone(),
             Value::Object(step.variables.clone()),
@@ -235,8 +324,50 @@ impl Publisher {
             HEADER_DEFINITION.into(),
             Value::String(definition.to_string()),
         );
-        self.send(&route.exchange, &mut env, true).await?;
-        Ok(env)
+        env.destination_address = Some(destination(&route.exchange));
+        env
+    }
+
+    /// The JSON of [`Publisher::step_envelope`] with the given id and time.
+    #[allow(clippy::too_many_arguments)]
+    fn step_json(
+        &self,
+        route: &Route,
+        message_id: &str,
+        sent_time: &str,
+        run_id: &str,
+        definition: &str,
+        step: &NextStep,
+        parent: &Parent,
+    ) -> Vec<u8> {
+        let source = parent
+            .endpoint
+            .as_ref()
+            .map(|ep| format!("isoqube://{}/{ep}", crate::host_name()));
+        let destination = destination(&route.exchange);
+        let json = StepJson {
+            message_id,
+            correlation_id: run_id,
+            conversation_id: parent.conversation_id.as_deref().unwrap_or(run_id),
+            initiator_id: parent.message_id.as_deref(),
+            source_address: source.as_deref(),
+            destination_address: &destination,
+            message_type: [&route.message_type],
+            message: &step.variables,
+            sent_time,
+            headers: StepHeaders {
+                definition,
+                run_id,
+                step: step.index as u64,
+            },
+            host: &self.host,
+        };
+        let mut out = Vec::with_capacity(1024);
+        // Strings, numbers and JSON values: serialising cannot fail.
+        match serde_json::to_writer(&mut out, &json) {
+            Ok(()) => out,
+            Err(_) => Vec::new(),
+        }
     }
 
     /// Publishes any event (outside the run's chain), correlated with the parent.
@@ -251,5 +382,58 @@ impl Publisher {
         // (unlike a run step, which must reach its consumer).
         self.send(&info.exchange_name(), &mut env, false).await?;
         Ok(env)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::transport::InProcessTransport;
+
+    /// The service's step JSON is byte for byte the JSON of the envelope
+    /// `publish_step` builds, with and without a parent.
+    #[test]
+    fn step_json_is_the_step_envelopes_json() {
+        let registry = Arc::new(Registry::from_parts(Vec::new(), Vec::new()).expect("registry"));
+        let p = Publisher::new(Arc::new(InProcessTransport::new()), registry, None, "svc");
+        let route = Route {
+            exchange: "Ns:Ev".into(),
+            message_type: "urn:message:Ns:Ev".into(),
+        };
+        let mut variables = Variables::new();
+        variables.insert("commit".into(), Value::from("a\"b\\c\u{1}é"));
+        variables.insert("n".into(), serde_json::json!([1, 2.5, null, {"z": true}]));
+        let step = NextStep {
+            index: 3,
+            event: "Ev".into(),
+            variables,
+        };
+        let parents = [
+            Parent::default(),
+            Parent {
+                message_id: Some("m-1".into()),
+                conversation_id: Some("c-1".into()),
+                correlation_id: Some("r-1".into()),
+                endpoint: Some("ep \"x\"".into()),
+            },
+        ];
+        let run_id = Uuid::new_v4();
+        for parent in &parents {
+            let env = p.step_envelope(&route, run_id, "def \"q\"", &step, parent);
+            let sent = env.sent_time.as_deref().expect("sent time");
+            let json = p.step_json(
+                &route,
+                &env.message_id,
+                sent,
+                &run_id.to_string(),
+                "def \"q\"",
+                &step,
+                parent,
+            );
+            assert_eq!(
+                String::from_utf8_lossy(&json),
+                String::from_utf8_lossy(&env.to_vec())
+            );
+        }
     }
 }

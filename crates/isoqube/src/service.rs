@@ -846,10 +846,10 @@ impl Endpoint {
     ) -> Settle {
         match self
             .publisher
-            .publish_step(run_id, definition, next, parent)
+            .send_step(run_id, definition, next, parent)
             .await
         {
-            Ok(_) => Settle::Ack,
+            Ok(()) => Settle::Ack,
             Err(Error::Unroutable(ex)) => {
                 let reason = format!(
                     "step {} ({}) has no consumer bound to exchange '{ex}'",
