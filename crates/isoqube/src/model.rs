@@ -1093,14 +1093,16 @@ mod timestamp {
     /// `YYYY-MM-DDTHH:MM:SS[.fff|.ffffff|.fffffffff]Z` into `buf` for years
     /// 0-9999 without a leap second (else `None`: chrono writes it).
     fn fast<'a>(t: &DateTime<Utc>, buf: &'a mut [u8; 30]) -> Option<&'a str> {
-        use chrono::{Datelike, Timelike};
-        // Once: every field accessor of a DateTime converts it to local time.
-        let t = t.naive_utc();
-        let nanos = t.nanosecond();
-        let year = u32::try_from(t.year()).ok().filter(|y| *y <= 9999)?;
+        // From the Unix time with integer arithmetic: chrono's field accessors
+        // each work the date out again (six of them cost ~700 instructions).
+        let nanos = t.timestamp_subsec_nanos();
         if nanos >= 1_000_000_000 {
             return None;
         }
+        let secs = t.timestamp();
+        let (year, month, day) = civil(secs.div_euclid(86_400));
+        let year = u32::try_from(year).ok().filter(|y| *y <= 9999)?;
+        let of_day = secs.rem_euclid(86_400) as u32;
         let mut put = |at: usize, v: u32, digits: usize| {
             let mut v = v;
             for i in (0..digits).rev() {
@@ -1109,11 +1111,11 @@ mod timestamp {
             }
         };
         put(0, year, 4);
-        put(5, t.month(), 2);
-        put(8, t.day(), 2);
-        put(11, t.hour(), 2);
-        put(14, t.minute(), 2);
-        put(17, t.second(), 2);
+        put(5, month, 2);
+        put(8, day, 2);
+        put(11, of_day / 3600, 2);
+        put(14, of_day / 60 % 60, 2);
+        put(17, of_day % 60, 2);
         let end = match nanos {
             0 => 19,
             n if n % 1_000_000 == 0 => {
@@ -1137,6 +1139,21 @@ mod timestamp {
         buf[19] = b'.';
         buf[end] = b'Z';
         std::str::from_utf8(&buf[..=end]).ok()
+    }
+
+    /// The proleptic Gregorian (year, month, day) of a count of days since
+    /// 1970-01-01 (Howard Hinnant's `civil_from_days`).
+    fn civil(days: i64) -> (i64, u32, u32) {
+        let z = days + 719_468;
+        let era = z.div_euclid(146_097);
+        let doe = z.rem_euclid(146_097);
+        let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+        let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+        let mp = (5 * doy + 2) / 153;
+        let day = (doy - (153 * mp + 2) / 5 + 1) as u32;
+        let month = if mp < 10 { mp + 3 } else { mp - 9 } as u32;
+        let year = yoe + era * 400 + i64::from(month <= 2);
+        (year, month, day)
     }
 
     pub fn option<S: Serializer>(t: &Option<DateTime<Utc>>, s: S) -> Result<S::Ok, S::Error> {
@@ -1280,7 +1297,15 @@ mod tests {
             999_999_999,
         ]
         .map(|n| base + chrono::Duration::nanoseconds(n));
-        for t in regular.into_iter().chain(odd) {
+        // A sweep over the whole range the fast form covers, days and times of
+        // day alike (a prime stride reaches every month, leap days included).
+        let first = Utc.with_ymd_and_hms(0, 1, 1, 0, 0, 0).unwrap();
+        let sweep = (0..40_000i64).map(|i| {
+            first
+                + chrono::Duration::seconds(i * 7_919_017)
+                + chrono::Duration::microseconds(i * 37)
+        });
+        for t in regular.into_iter().chain(odd).chain(sweep) {
             let ours = serde_json::to_string(&LogRecord {
                 run_id: Uuid::nil(),
                 step: None,
