@@ -7,7 +7,7 @@ use std::borrow::Cow;
 use std::collections::BTreeMap;
 use std::sync::Arc;
 
-use chrono::{SecondsFormat, Utc};
+use chrono::Utc;
 use serde::{Deserialize, Serialize};
 use serde_json::value::RawValue;
 use serde_json::Value;
@@ -210,7 +210,7 @@ impl Envelope {
             message_type: vec![message_type.into()],
             message,
             expiration_time: None,
-            sent_time: Some(Utc::now().to_rfc3339_opts(SecondsFormat::Micros, true)),
+            sent_time: Some(crate::model::timestamp::micros(&Utc::now())),
             headers: BTreeMap::new(),
             host: None,
         }

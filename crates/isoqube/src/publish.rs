@@ -8,7 +8,7 @@ use std::sync::Arc;
 
 use std::borrow::Cow;
 
-use chrono::{SecondsFormat, Utc};
+use chrono::Utc;
 use serde::Serialize;
 use serde_json::Value;
 use uuid::Uuid;
@@ -269,7 +269,7 @@ impl Publisher {
         let route = self.step_route(step).await?;
         let message_id = new_message_id().to_string();
         let run = run_id.to_string();
-        let sent_time = Utc::now().to_rfc3339_opts(SecondsFormat::Micros, true);
+        let sent_time = crate::model::timestamp::micros(&Utc::now());
         let body = self.step_json(
             &route,
             &message_id,
