@@ -1102,19 +1102,17 @@ pub(crate) mod timestamp {
 
     /// `YYYY-MM-DDTHH:MM:SS[.fff|.ffffff|.fffffffff]Z` into `buf` for years
     /// 0-9999 without a leap second (else `None`: chrono writes it); the
-    /// fraction has `digits` digits (truncated), or as few of 0, 3, 6 or 9 as
-    /// show it exactly.
+    /// fraction has `digits` (0, 3, 6 or 9, truncated) digits, or by default as
+    /// few of those as show it exactly.
     fn fast<'a>(t: &DateTime<Utc>, digits: Option<u32>, buf: &'a mut [u8; 30]) -> Option<&'a str> {
-        // From the Unix time with integer arithmetic: chrono's field accessors
-        // each work the date out again (six of them cost ~700 instructions).
-        let nanos = t.timestamp_subsec_nanos();
+        use chrono::{Datelike, Timelike};
+        // Once: every field accessor of a DateTime converts it to local time.
+        let t = t.naive_utc();
+        let nanos = t.nanosecond();
+        let year = u32::try_from(t.year()).ok().filter(|y| *y <= 9999)?;
         if nanos >= 1_000_000_000 {
             return None;
         }
-        let secs = t.timestamp();
-        let (year, month, day) = civil(secs.div_euclid(86_400));
-        let year = u32::try_from(year).ok().filter(|y| *y <= 9999)?;
-        let of_day = secs.rem_euclid(86_400) as u32;
         let mut put = |at: usize, v: u32, digits: usize| {
             let mut v = v;
             for i in (0..digits).rev() {
@@ -1123,11 +1121,11 @@ pub(crate) mod timestamp {
             }
         };
         put(0, year, 4);
-        put(5, month, 2);
-        put(8, day, 2);
-        put(11, of_day / 3600, 2);
-        put(14, of_day / 60 % 60, 2);
-        put(17, of_day % 60, 2);
+        put(5, t.month(), 2);
+        put(8, t.day(), 2);
+        put(11, t.hour(), 2);
+        put(14, t.minute(), 2);
+        put(17, t.second(), 2);
         let digits = digits.unwrap_or(match nanos {
             0 => 0,
             n if n % 1_000_000 == 0 => 3,
@@ -1136,9 +1134,17 @@ pub(crate) mod timestamp {
         });
         let end = match digits {
             0 => 19,
-            d @ 1..=9 => {
-                put(20, nanos / 10u32.pow(9 - d), d as usize);
-                20 + d as usize
+            3 => {
+                put(20, nanos / 1_000_000, 3);
+                23
+            }
+            6 => {
+                put(20, nanos / 1_000, 6);
+                26
+            }
+            9 => {
+                put(20, nanos, 9);
+                29
             }
             _ => return None,
         };
@@ -1150,21 +1156,6 @@ pub(crate) mod timestamp {
         buf[19] = b'.';
         buf[end] = b'Z';
         std::str::from_utf8(&buf[..=end]).ok()
-    }
-
-    /// The proleptic Gregorian (year, month, day) of a count of days since
-    /// 1970-01-01 (Howard Hinnant's `civil_from_days`).
-    fn civil(days: i64) -> (i64, u32, u32) {
-        let z = days + 719_468;
-        let era = z.div_euclid(146_097);
-        let doe = z.rem_euclid(146_097);
-        let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
-        let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-        let mp = (5 * doy + 2) / 153;
-        let day = (doy - (153 * mp + 2) / 5 + 1) as u32;
-        let month = if mp < 10 { mp + 3 } else { mp - 9 } as u32;
-        let year = yoe + era * 400 + i64::from(month <= 2);
-        (year, month, day)
     }
 
     pub fn option<S: Serializer>(t: &Option<DateTime<Utc>>, s: S) -> Result<S::Ok, S::Error> {
