@@ -13,6 +13,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use chrono::{SecondsFormat, Utc};
+use futures_util::future::BoxFuture;
 use futures_util::FutureExt;
 use serde_json::Value;
 use tokio::sync::watch;
@@ -23,8 +24,6 @@ use uuid::Uuid;
 use crate::consumer::{ConsumerRegistration, HandlerError};
 use crate::context::{ContextParts, StepContext};
 use crate::control::Control;
-use futures_util::future::BoxFuture;
-
 use crate::envelope::Incoming;
 use crate::error::{Error, Result};
 use crate::event::EventInfo;

@@ -44,14 +44,13 @@ use tokio::sync::watch;
 use tokio::time::Instant;
 use tracing::{debug, info, warn};
 
-use routed::{Fate, RoutedChannel};
-
 mod routed;
 
 use super::{
     Acker, Binding, Delivery, DeliveryStream, OutgoingMessage, RawMessage, Topology, Transport,
 };
 use crate::error::{Error, Result};
+use routed::{Fate, RoutedChannel};
 
 /// The MassTransit content type.
 pub const CONTENT_TYPE: &str = "application/vnd.masstransit+json";
