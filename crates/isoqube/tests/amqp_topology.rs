@@ -455,3 +455,76 @@ async fn concurrent_unroutable_publishes_are_told_apart() {
     }
     wait_count(&t, "sink", 100 * BURSTS as u32).await;
 }
+
+/// Step messages share one channel, and the broker closes a channel that
+/// publishes to an exchange deleted since it was checked. Every publish in
+/// flight on it is answered (none hangs): the one to the deleted exchange with
+/// a clear error, the others published after all (on a new channel), none
+/// missing from its queue.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_channel_closed_under_publishes_answers_them_all() {
+    let prefix = fresh_prefix();
+    let t = Arc::new(connect(config(&prefix)).await);
+    t.declare(&Topology {
+        exchanges: vec!["bound".into(), "doomed".into()],
+        queues: vec!["sink".into(), "grave".into()],
+        bindings: vec![
+            Binding::Queue {
+                source: "bound".into(),
+                queue: "sink".into(),
+            },
+            Binding::Queue {
+                source: "doomed".into(),
+                queue: "grave".into(),
+            },
+        ],
+    })
+    .await
+    .unwrap();
+    // Checked (and remembered) by the transport, then deleted behind its back.
+    t.publish("doomed", msg("first")).await.unwrap();
+    let conn = raw_connection().await;
+    let ch = conn.create_channel().await.unwrap();
+    ch.exchange_delete(
+        format!("{prefix}doomed").as_str().into(),
+        Default::default(),
+    )
+    .await
+    .unwrap();
+
+    let mut tasks = Vec::new();
+    for i in 0..200 {
+        let t = t.clone();
+        tasks.push(tokio::spawn(async move {
+            let exchange = if i == 100 { "doomed" } else { "bound" };
+            (i, t.publish(exchange, msg(&format!("m{i}"))).await)
+        }));
+    }
+    for task in tasks {
+        let answered = tokio::time::timeout(Duration::from_secs(60), task).await;
+        let (i, outcome) = answered.expect("every publish is answered").unwrap();
+        match (i, outcome) {
+            (100, Err(Error::Transport(e))) => {
+                assert!(e.contains("doomed") && e.contains("does not exist"), "{e}")
+            }
+            (100, other) => panic!("publish to the deleted exchange got {other:?}"),
+            (_, Ok(())) => {}
+            (i, other) => panic!("publish {i} got {other:?}"),
+        }
+    }
+    // All 199 arrived; a publish that reached the queue and lost its
+    // confirmation with the channel arrived twice.
+    let mut count = 0;
+    for _ in 0..100 {
+        count = t.message_count("sink").await.expect("count");
+        if count >= 199 {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    assert!((199..=398).contains(&count), "{count} in the queue");
+    t.publish("bound", msg("after"))
+        .await
+        .expect("publishing goes on");
+    let _ = ch.close(200, "done".into()).await;
+}

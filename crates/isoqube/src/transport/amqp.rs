@@ -702,22 +702,25 @@ impl Inner {
         properties: BasicProperties,
         deadline: Instant,
         mandatory: bool,
-    ) -> Result<()> {
+    ) -> std::result::Result<(), PublishError> {
         self.ensure_exchange(live, exchange).await?;
+        let mut shared = None;
         let fate = if mandatory {
-            let fate = self.routed(live).await?.publish(
-                exchange.clone(),
-                message.body.clone(),
-                properties,
-            );
-            tokio::time::timeout_at(deadline, fate)
-                .await
-                .map_err(|_| self.unconfirmed(exchange))?
-                .map_err(|_| {
-                    Error::Transport(format!(
-                        "publishing to '{exchange}': the publishing channel closed"
-                    ))
-                })?
+            let routed = self.routed(live).await?;
+            let fate = routed.publish(exchange.clone(), message.body.clone(), properties);
+            shared = Some(routed);
+            match tokio::time::timeout_at(deadline, fate).await {
+                Err(_) => return Err(self.unconfirmed(exchange).into()),
+                Ok(Ok(fate)) => fate,
+                Ok(Err(_)) => {
+                    return Err(PublishError {
+                        error: Error::Transport(format!(
+                            "publishing to '{exchange}': the publishing channel closed"
+                        )),
+                        channel_closed: true,
+                    })
+                }
+            }
         } else {
             let channel = {
                 let mut slot = live.publish.lock().await;
@@ -734,7 +737,7 @@ impl Inner {
                 .await;
             match published {
                 Ok(confirm) => match tokio::time::timeout_at(deadline, confirm).await {
-                    Err(_) => return Err(self.unconfirmed(exchange)),
+                    Err(_) => return Err(self.unconfirmed(exchange).into()),
                     Ok(Ok(confirmation)) => Fate::of(confirmation),
                     Ok(Err(e)) => Fate::Failed(e),
                 },
@@ -749,18 +752,24 @@ impl Inner {
                     .as_str()
                     .strip_prefix(self.config.prefix.as_str())
                     .unwrap_or(exchange.as_str());
-                Err(Error::Unroutable(plain.to_string()))
+                Err(Error::Unroutable(plain.to_string()).into())
             }
             Fate::Nacked => Err(Error::Transport(format!(
                 "publishing to '{exchange}': the broker refused the message (nack)"
-            ))),
+            ))
+            .into()),
             Fate::Failed(e) => {
                 let failure = LapinFailure(e);
                 if failure.code() == Some(NOT_FOUND) {
                     // deleted since it was checked: check again next time
                     live.known_exchanges().remove(exchange.as_str());
                 }
-                Err(failure.into_error(self, &format!("publishing to '{exchange}'")))
+                Err(PublishError {
+                    error: failure.into_error(self, &format!("publishing to '{exchange}'")),
+                    // The shared channel closed under this publish, maybe for
+                    // another publish's error: worth trying on a new one.
+                    channel_closed: shared.is_some_and(|r| !r.usable()),
+                })
             }
         }
     }
@@ -770,6 +779,23 @@ impl Inner {
             "publishing to '{exchange}': the broker did not confirm within {:?}",
             self.timeout()
         ))
+    }
+}
+
+/// A failed publish attempt.
+struct PublishError {
+    error: Error,
+    /// It failed because the shared step-publishing channel closed (any
+    /// publish's error closes it for all in flight on it).
+    channel_closed: bool,
+}
+
+impl From<Error> for PublishError {
+    fn from(error: Error) -> Self {
+        PublishError {
+            error,
+            channel_closed: false,
+        }
     }
 }
 
@@ -979,6 +1005,7 @@ impl AmqpTransport {
         if let Some(c) = &message.correlation_id {
             properties = properties.with_correlation_id(short(c)?);
         }
+        let mut channel_retries = 0;
         loop {
             let remaining = deadline.saturating_duration_since(Instant::now());
             let live = inner
@@ -1001,16 +1028,31 @@ impl AmqpTransport {
                 Err(Error::Transport(format!(
                     "publishing to '{ex}': no confirmation within {:?}",
                     inner.timeout()
-                )))
+                ))
+                .into())
             });
+            let time_left = Instant::now() < deadline;
             match attempt {
                 Ok(()) => return Ok(()),
                 // The connection died under the publish: try again on the next one.
-                Err(Error::Transport(e)) if !live.alive() && Instant::now() < deadline => {
+                Err(PublishError {
+                    error: Error::Transport(e),
+                    ..
+                }) if !live.alive() && time_left => {
                     debug!("publish interrupted by a connection loss, retrying: {e}");
                     tokio::time::sleep(Duration::from_millis(50)).await;
                 }
-                Err(e) => return Err(e),
+                // The shared channel closed under it (another publish's error
+                // closes it for all): once more on a new channel. The message may
+                // have arrived already; a step message twice is recorded once.
+                Err(PublishError {
+                    error,
+                    channel_closed: true,
+                }) if time_left && channel_retries < 2 => {
+                    channel_retries += 1;
+                    debug!("the publishing channel closed under a publish, retrying: {error}");
+                }
+                Err(PublishError { error, .. }) => return Err(error),
             }
         }
     }

@@ -21,6 +21,11 @@
 //!   new publish until every confirmation in flight has resolved (by then every
 //!   return has been handed out) and answers them all.
 //!
+//! A channel error (a publish to an exchange deleted since it was checked)
+//! closes the channel for every publish in flight on it; those are answered
+//! `Failed`, and the transport tries them once more on a new channel (see
+//! `AmqpTransport::publish_with`).
+//!
 //! Before this, each mandatory publish had a channel to itself until its
 //! confirmation came back (64 channels for 64 runs in flight): the broker
 //! confirmed each alone, and lapin's I/O loop visited every channel per turn.
