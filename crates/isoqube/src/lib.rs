@@ -42,6 +42,7 @@ pub mod envelope;
 pub mod error;
 pub mod event;
 pub mod health;
+mod json;
 pub mod model;
 pub mod publish;
 pub mod registry;

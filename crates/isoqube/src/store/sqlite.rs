@@ -40,7 +40,6 @@ use async_trait::async_trait;
 use chrono::{DateTime, SecondsFormat, Utc};
 use rusqlite::{params, Connection, OptionalExtension};
 use serde::de::DeserializeOwned;
-use serde_json::value::RawValue;
 use tokio::sync::oneshot;
 use uuid::Uuid;
 
@@ -49,7 +48,7 @@ use super::{merge_topic, RunStore};
 use crate::error::{Error, Result};
 use crate::model::{
     ClaimOutcome, CompleteOutcome, Definition, FailOutcome, LogRecord, NextStep, Run, RunFilter,
-    RunStatus, ServiceRecord, Step, StepKey, TopicRecord, Variables,
+    RunStatus, ServiceRecord, StepKey, TopicRecord, Variables,
 };
 
 /// The default file of the embedded store.
@@ -119,17 +118,7 @@ pub const RUN_CACHE_CAPACITY: usize = 2048;
 /// transition serialises again only the steps it changed.
 struct CachedRun {
     run: Run,
-    steps: Vec<Box<RawValue>>,
-}
-
-/// The document of `run`, reusing the JSON of the steps of `before` (an
-/// earlier state of it, with that JSON) that did not change.
-fn run_doc(
-    run: &Run,
-    before: Option<(&[Step], Vec<Box<RawValue>>)>,
-) -> Result<(String, Vec<Box<RawValue>>)> {
-    run.to_json_reusing(before)
-        .map_err(|e| Error::Store(format!("cannot serialise document: {e}")))
+    steps: Vec<Box<str>>,
 }
 
 /// A run's version as stored in `rev` (SQLite has no unsigned integers).
@@ -180,7 +169,7 @@ impl Db {
             // not needed when no step JSON is kept (a run read, not written).
             let before = (!kept.is_empty()).then(|| run.steps.clone());
             if let Ok(out) = f(&mut run) {
-                let (doc, steps) = run_doc(&run, before.as_deref().map(|b| (b, kept)))?;
+                let (doc, steps) = run.to_json_reusing(before.as_deref().map(|b| (b, kept)));
                 if self.write_run(&key, &run, &doc, status, Some(seen))? {
                     let finished = run.status.is_finished();
                     self.runs.put(id, CachedRun { run, steps }, finished);
@@ -197,7 +186,7 @@ impl Db {
         let mut run: Run = from_doc("runs", &key, &doc)?;
         let status = run.status;
         let out = f(&mut run)?;
-        let (doc, steps) = run_doc(&run, None)?;
+        let (doc, steps) = run.to_json_reusing(None);
         self.write_run(&key, &run, &doc, status, None)?;
         let finished = run.status.is_finished();
         self.runs.put(id, CachedRun { run, steps }, finished);
@@ -598,7 +587,7 @@ impl RunStore for SqliteStore {
     }
 
     async fn insert_run(&self, run: &Run) -> Result<()> {
-        let (doc, steps) = run_doc(run, None)?;
+        let (doc, steps) = run.to_json_reusing(None);
         let row = (
             ts(run.created_at),
             run.status.as_str(),
