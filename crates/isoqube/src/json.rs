@@ -1,5 +1,5 @@
-//! JSON written by hand, for the documents written at every step (a run's
-//! document, its steps).
+//! JSON written by hand, for what is written at every step: a run's document
+//! (and its steps) and the next step's message.
 //!
 //! serde_json's serializer escapes every key and every string byte by byte and
 //! goes through its formatter for each token; at one run document per step
@@ -14,18 +14,35 @@ use uuid::Uuid;
 
 /// `s` as a JSON string, quoted and escaped exactly as serde_json does.
 pub(crate) fn str(out: &mut String, s: &str) {
+    str_parts(out, &[s]);
+}
+
+/// The concatenation of `parts` as one JSON string, as [`str`] writes it (no
+/// copy of the whole is made).
+pub(crate) fn str_parts(out: &mut String, parts: &[&str]) {
+    out.push('"');
+    // Escaping works character by character, so each part can be escaped alone.
+    for part in parts {
+        escaped(out, part);
+    }
+    out.push('"');
+}
+
+/// The inside of `s` as a JSON string (escaped, not quoted).
+fn escaped(out: &mut String, s: &str) {
     let bytes = s.as_bytes();
     // No early exit, so the compiler can check many bytes at a time.
     let escape = bytes.iter().fold(false, |acc, &b| {
         acc | (b < 0x20) | (b == b'"') | (b == b'\\')
     });
-    if escape {
-        value(out, s);
-    } else {
-        out.reserve(bytes.len() + 2);
-        out.push('"');
+    if !escape {
         out.push_str(s);
-        out.push('"');
+        return;
+    }
+    // serde_json's own escaping, for identical output.
+    match serde_json::to_string(s) {
+        Ok(quoted) => out.push_str(quoted.get(1..quoted.len() - 1).unwrap_or_default()),
+        Err(_) => out.push_str(s),
     }
 }
 
@@ -118,6 +135,13 @@ mod tests {
             );
         }
         assert_eq!(written(|o| opt_str(o, None)), "null");
+        for (a, b) in odd.iter().zip(odd.iter().rev()) {
+            let whole = format!("{a}/{b}");
+            assert_eq!(
+                written(|o| str_parts(o, &[a, "/", b])),
+                serde_json::to_string(&whole).unwrap()
+            );
+        }
     }
 
     #[test]

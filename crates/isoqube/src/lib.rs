@@ -117,6 +117,11 @@ pub use transport::{AmqpTransport, InProcessTransport, Topology, Transport};
 
 /// This machine's host name (from `HOSTNAME` or the kernel), for records and headers.
 pub fn host_name() -> String {
+    host_name_ref().to_string()
+}
+
+/// [`host_name`], without a copy.
+pub(crate) fn host_name_ref() -> &'static str {
     static NAME: std::sync::OnceLock<String> = std::sync::OnceLock::new();
     NAME.get_or_init(|| {
         std::env::var("HOSTNAME")
@@ -127,7 +132,6 @@ pub fn host_name() -> String {
             .filter(|h| !h.is_empty())
             .unwrap_or_else(|| "localhost".to_string())
     })
-    .clone()
 }
 
 /// What the macros expand to. Not a stable API.

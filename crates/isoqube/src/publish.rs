@@ -9,7 +9,6 @@ use std::sync::Arc;
 use std::borrow::Cow;
 
 use chrono::Utc;
-use serde::Serialize;
 use serde_json::Value;
 use uuid::Uuid;
 
@@ -18,7 +17,8 @@ use crate::envelope::{Envelope, Host, HostInfo, HEADER_DEFINITION, HEADER_RUN_ID
 use crate::error::{Error, Result};
 use crate::event::Event;
 use crate::health::Counter;
-use crate::model::{NextStep, Variables};
+use crate::json;
+use crate::model::NextStep;
 use crate::registry::Registry;
 use crate::store::RunStore;
 use crate::transport::{OutgoingMessage, Transport};
@@ -53,36 +53,6 @@ pub struct Publisher {
     /// names costs a few allocations, and every step message needs one).
     routes: Arc<HashMap<&'static str, Route>>,
     published: Option<Counter>,
-}
-
-/// A step message's envelope as JSON, borrowing everything: the fields and
-/// their order are [`Envelope`]'s (its headers map sorts the three keys).
-#[derive(Serialize)]
-#[serde(rename_all = "camelCase")]
-struct StepJson<'a> {
-    message_id: &'a str,
-    correlation_id: &'a str,
-    conversation_id: &'a str,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    initiator_id: Option<&'a str>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    source_address: Option<&'a str>,
-    destination_address: &'a str,
-    message_type: [&'a str; 1],
-    message: &'a Variables,
-    sent_time: &'a str,
-    headers: StepHeaders<'a>,
-    host: &'a Host,
-}
-
-#[derive(Serialize)]
-struct StepHeaders<'a> {
-    #[serde(rename = "Isoqube-Definition")]
-    definition: &'a str,
-    #[serde(rename = "Isoqube-RunId")]
-    run_id: &'a str,
-    #[serde(rename = "Isoqube-Step")]
-    step: u64,
 }
 
 fn destination(exchange: &str) -> String {
@@ -340,34 +310,53 @@ impl Publisher {
         step: &NextStep,
         parent: &Parent,
     ) -> Vec<u8> {
-        let source = parent
-            .endpoint
-            .as_ref()
-            .map(|ep| format!("isoqube://{}/{ep}", crate::host_name()));
-        let destination = destination(&route.exchange);
-        let json = StepJson {
-            message_id,
-            correlation_id: run_id,
-            conversation_id: parent.conversation_id.as_deref().unwrap_or(run_id),
-            initiator_id: parent.message_id.as_deref(),
-            source_address: source.as_deref(),
-            destination_address: &destination,
-            message_type: [&route.message_type],
-            message: &step.variables,
-            sent_time,
-            headers: StepHeaders {
-                definition,
-                run_id,
-                step: step.index as u64,
-            },
-            host: &self.host,
-        };
-        let mut out = Vec::with_capacity(1024);
-        // Strings, numbers and JSON values: serialising cannot fail.
-        match serde_json::to_writer(&mut out, &json) {
-            Ok(()) => out,
-            Err(_) => Vec::new(),
+        // The fields and their order are `Envelope`'s (its headers map sorts
+        // the three keys); written by hand like the run documents (`json`).
+        let mut out = String::with_capacity(1024);
+        out.push_str("{\"messageId\":");
+        json::str(&mut out, message_id);
+        out.push_str(",\"correlationId\":");
+        json::str(&mut out, run_id);
+        out.push_str(",\"conversationId\":");
+        json::str(
+            &mut out,
+            parent.conversation_id.as_deref().unwrap_or(run_id),
+        );
+        if let Some(initiator) = &parent.message_id {
+            out.push_str(",\"initiatorId\":");
+            json::str(&mut out, initiator);
         }
+        if let Some(ep) = &parent.endpoint {
+            out.push_str(",\"sourceAddress\":");
+            json::str_parts(&mut out, &["isoqube://", crate::host_name_ref(), "/", ep]);
+        }
+        out.push_str(",\"destinationAddress\":");
+        json::str_parts(
+            &mut out,
+            &["isoqube://", crate::host_name_ref(), "/", &route.exchange],
+        );
+        out.push_str(",\"messageType\":[");
+        json::str(&mut out, &route.message_type);
+        out.push_str("],\"message\":");
+        json::value(&mut out, &step.variables);
+        out.push_str(",\"sentTime\":");
+        json::str(&mut out, sent_time);
+        out.push_str(",\"headers\":{");
+        json::str(&mut out, HEADER_DEFINITION);
+        out.push(':');
+        json::str(&mut out, definition);
+        out.push(',');
+        json::str(&mut out, HEADER_RUN_ID);
+        out.push(':');
+        json::str(&mut out, run_id);
+        out.push(',');
+        json::str(&mut out, HEADER_STEP);
+        out.push(':');
+        json::u64(&mut out, step.index as u64);
+        out.push_str("},\"host\":");
+        out.push_str(self.host.json());
+        out.push('}');
+        out.into_bytes()
     }
 
     /// Publishes any event (outside the run's chain), correlated with the parent.
@@ -388,6 +377,7 @@ impl Publisher {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::model::Variables;
     use crate::transport::InProcessTransport;
 
     /// The service's step JSON is byte for byte the JSON of the envelope
