@@ -411,40 +411,47 @@ impl Step {
     }
 }
 
+/// The JSON of a run's steps as a store last wrote them, and the steps it was
+/// written from: [`Run::to_json_keeping`] serialises (and copies) again only
+/// the steps that changed since, not the whole run at every transition.
+#[derive(Debug, Default)]
+pub(crate) struct KeptSteps {
+    steps: Vec<Step>,
+    json: Vec<Box<str>>,
+}
+
 impl Run {
     /// The run as JSON, exactly what `serde_json::to_string(&run)` writes (a
-    /// test holds the two together), reusing `before`'s serialised steps
-    /// (`(steps, their JSON)`, as of an earlier state of this run) for every
-    /// step that is unchanged since; returns the JSON and the JSON of each step.
+    /// test holds the two together), reusing the JSON in `kept` of every step
+    /// equal to the one it was written from, and updating `kept` for the others.
+    /// `kept` may be of an earlier state of this run, or empty.
     ///
     /// Written by hand (see [`crate::json`]): a store that writes the whole
-    /// document at every transition spent a fifth of its time in serde_json.
-    pub(crate) fn to_json_reusing(
-        &self,
-        before: Option<(&[Step], Vec<Box<str>>)>,
-    ) -> (String, Vec<Box<str>>) {
-        let (old, mut kept) = match before {
-            Some((old, kept)) => (old, kept.into_iter().map(Some).collect::<Vec<_>>()),
-            None => (&[][..], Vec::new()),
-        };
+    /// document at every transition spent a fifth of its time in serde_json,
+    /// and a tenth copying the steps to tell which ones changed.
+    pub(crate) fn to_json_keeping(&self, kept: &mut KeptSteps) -> String {
+        let n = self.steps.len().min(kept.steps.len()).min(kept.json.len());
+        kept.steps.truncate(n);
+        kept.json.truncate(n);
         let mut buf = String::with_capacity(1024);
-        let steps = self
-            .steps
-            .iter()
-            .enumerate()
-            .map(|(i, step)| {
-                if let Some(json) = kept.get_mut(i) {
-                    if old.get(i) == Some(step) {
-                        if let Some(json) = json.take() {
-                            return json;
-                        }
-                    }
+        for (i, step) in self.steps.iter().enumerate() {
+            if kept.steps.get(i) == Some(step) {
+                continue;
+            }
+            buf.clear();
+            step.write_json(&mut buf);
+            match (kept.steps.get_mut(i), kept.json.get_mut(i)) {
+                (Some(old), Some(json)) => {
+                    old.clone_from(step);
+                    *json = buf.as_str().into();
                 }
-                buf.clear();
-                step.write_json(&mut buf);
-                buf.as_str().into()
-            })
-            .collect::<Vec<Box<str>>>();
+                _ => {
+                    kept.steps.push(step.clone());
+                    kept.json.push(buf.as_str().into());
+                }
+            }
+        }
+        let steps = &kept.json;
         // Sized up front: the document is mostly the steps.
         let size = steps.iter().map(|s| s.len() + 1).sum::<usize>() + 768;
         let mut out = String::with_capacity(size);
@@ -482,7 +489,7 @@ impl Run {
         out.push_str(",\"version\":");
         json::u64(&mut out, self.version);
         out.push('}');
-        (out, steps)
+        out
     }
 }
 
@@ -1359,9 +1366,11 @@ mod tests {
             runs.push(run);
         }
         for run in &runs {
-            let (json, steps) = run.to_json_reusing(None);
+            let mut kept = KeptSteps::default();
+            let json = run.to_json_keeping(&mut kept);
             assert_eq!(json, serde_json::to_string(run).unwrap());
-            for (step, kept) in run.steps.iter().zip(&steps) {
+            assert_eq!(kept.steps, run.steps);
+            for (step, kept) in run.steps.iter().zip(&kept.json) {
                 assert_eq!(&**kept, serde_json::to_string(step).unwrap());
             }
             let back: Run = serde_json::from_str(&json).unwrap();
@@ -1370,37 +1379,78 @@ mod tests {
     }
 
     /// The JSON built from kept step JSON is the run's own serialisation,
-    /// whichever steps changed since the kept state.
+    /// whichever steps changed since the kept state; only those are written
+    /// again.
     #[test]
-    fn json_reusing_kept_steps_is_the_runs_json() {
+    fn json_keeping_steps_is_the_runs_json() {
         let now = Utc::now();
         let mut run = run3();
         run.params
             .insert("p".into(), serde_json::json!({"steps": [], "x": "\"q\""}));
         run.error = Some("a \"quoted\" error".into());
-        let (json, mut kept) = run.to_json_reusing(None);
+        let mut kept = KeptSteps::default();
+        let json = run.to_json_keeping(&mut kept);
         assert_eq!(json, serde_json::to_string(&run).unwrap());
-        let mut before = run.steps.clone();
-        let check = |run: &Run, before: &mut Vec<Step>, kept: &mut Vec<_>| {
-            let (json, steps) = run.to_json_reusing(Some((before, std::mem::take(kept))));
+        // Returns the steps written again: exactly those that changed.
+        let check = |run: &Run, kept: &mut KeptSteps| {
+            let before = (
+                kept.steps.clone(),
+                kept.json.iter().map(|j| j.as_ptr()).collect::<Vec<_>>(),
+            );
+            let json = run.to_json_keeping(kept);
             assert_eq!(json, serde_json::to_string(run).unwrap());
             let back: Run = serde_json::from_str(&json).unwrap();
             assert_eq!(&back, run);
-            *before = run.steps.clone();
-            *kept = steps;
+            assert_eq!(kept.steps, run.steps);
+            let mut written = Vec::new();
+            for (i, (old, new)) in before.1.iter().zip(&kept.json).enumerate() {
+                // The same allocation when kept, a new one when written again
+                // (made while the old one is still alive).
+                let again = !std::ptr::eq(*old, new.as_ptr());
+                assert_eq!(again, before.0[i] != run.steps[i], "step {i}");
+                if again {
+                    written.push(i);
+                }
+            }
+            written
         };
         let k0 = key(&run, 0, "ep").started(now);
         run.claim(&k0, false, now).unwrap();
-        check(&run, &mut before, &mut kept);
+        assert_eq!(check(&run, &mut kept), [0]);
         run.complete(&k0, Variables::new(), 1, now).unwrap();
-        check(&run, &mut before, &mut kept);
+        assert!(check(&run, &mut kept).contains(&0));
         run.cancel(now).unwrap(); // touches every pending step
-        check(&run, &mut before, &mut kept);
+        assert_eq!(check(&run, &mut kept), [1, 2]);
         run.resume(now).unwrap();
-        check(&run, &mut before, &mut kept);
-        // kept JSON of another shape (fewer steps) is not trusted blindly
-        let (json, _) = run.to_json_reusing(Some((&before[..1], kept[..1].to_vec())));
-        assert_eq!(json, serde_json::to_string(&run).unwrap());
+        assert_eq!(check(&run, &mut kept), [1, 2]);
+        run.version += 1; // a run-level change only
+        assert_eq!(check(&run, &mut kept), Vec::<usize>::new());
+        // kept JSON of another shape (fewer steps, or of other steps) is not
+        // trusted blindly
+        let mut short = KeptSteps {
+            steps: kept.steps[..1].to_vec(),
+            json: kept.json[..1].to_vec(),
+        };
+        assert_eq!(
+            run.to_json_keeping(&mut short),
+            serde_json::to_string(&run).unwrap()
+        );
+        let mut other = KeptSteps {
+            steps: run3().steps,
+            json: kept.json.clone(),
+        };
+        assert_eq!(
+            run.to_json_keeping(&mut other),
+            serde_json::to_string(&run).unwrap()
+        );
+        let mut lopsided = KeptSteps {
+            steps: run.steps.clone(),
+            json: Vec::new(),
+        };
+        assert_eq!(
+            run.to_json_keeping(&mut lopsided),
+            serde_json::to_string(&run).unwrap()
+        );
     }
 
     /// The fast timestamp form is exactly chrono's own.

@@ -47,8 +47,8 @@ use super::run_cache::RunCache;
 use super::{merge_topic, RunStore};
 use crate::error::{Error, Result};
 use crate::model::{
-    ClaimOutcome, CompleteOutcome, Definition, FailOutcome, LogRecord, NextStep, Run, RunFilter,
-    RunStatus, ServiceRecord, StepKey, TopicRecord, Variables,
+    ClaimOutcome, CompleteOutcome, Definition, FailOutcome, KeptSteps, LogRecord, NextStep, Run,
+    RunFilter, RunStatus, ServiceRecord, StepKey, TopicRecord, Variables,
 };
 
 /// The default file of the embedded store.
@@ -118,7 +118,7 @@ pub const RUN_CACHE_CAPACITY: usize = 2048;
 /// transition serialises again only the steps it changed.
 struct CachedRun {
     run: Run,
-    steps: Vec<Box<str>>,
+    steps: KeptSteps,
 }
 
 /// A run's version as stored in `rev` (SQLite has no unsigned integers).
@@ -158,18 +158,11 @@ impl Db {
     /// fails) to a fresh read. See the module docs.
     fn mutate_run<T>(&mut self, id: Uuid, mut f: impl FnMut(&mut Run) -> Result<T>) -> Result<T> {
         let key = id.to_string();
-        if let Some(CachedRun {
-            mut run,
-            steps: kept,
-        }) = self.runs.take(id)
-        {
+        if let Some(CachedRun { mut run, mut steps }) = self.runs.take(id) {
             let seen = rev(&run)?;
             let status = run.status;
-            // The steps as they were, to tell which the transition changed;
-            // not needed when no step JSON is kept (a run read, not written).
-            let before = (!kept.is_empty()).then(|| run.steps.clone());
             if let Ok(out) = f(&mut run) {
-                let (doc, steps) = run.to_json_reusing(before.as_deref().map(|b| (b, kept)));
+                let doc = run.to_json_keeping(&mut steps);
                 if self.write_run(&key, &run, &doc, status, Some(seen))? {
                     let finished = run.status.is_finished();
                     self.runs.put(id, CachedRun { run, steps }, finished);
@@ -186,7 +179,8 @@ impl Db {
         let mut run: Run = from_doc("runs", &key, &doc)?;
         let status = run.status;
         let out = f(&mut run)?;
-        let (doc, steps) = run.to_json_reusing(None);
+        let mut steps = KeptSteps::default();
+        let doc = run.to_json_keeping(&mut steps);
         self.write_run(&key, &run, &doc, status, None)?;
         let finished = run.status.is_finished();
         self.runs.put(id, CachedRun { run, steps }, finished);
@@ -264,7 +258,7 @@ impl Db {
         let run: Run = from_doc("runs", &k, &doc)?;
         let out = run.peek_claim(key, false);
         let finished = run.status.is_finished();
-        let steps = Vec::new();
+        let steps = KeptSteps::default();
         self.runs.put(id, CachedRun { run, steps }, finished);
         out
     }
@@ -587,7 +581,8 @@ impl RunStore for SqliteStore {
     }
 
     async fn insert_run(&self, run: &Run) -> Result<()> {
-        let (doc, steps) = run.to_json_reusing(None);
+        let mut steps = KeptSteps::default();
+        let doc = run.to_json_keeping(&mut steps);
         let row = (
             ts(run.created_at),
             run.status.as_str(),
