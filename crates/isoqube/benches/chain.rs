@@ -1046,6 +1046,20 @@ fn diff(after: &BTreeMap<String, u64>, before: &BTreeMap<String, u64>) -> BTreeM
 struct CpuSample {
     broker: Option<u64>,
     threads: BTreeMap<String, u64>,
+    /// Context switches (voluntary + involuntary) of this process's threads.
+    switches: u64,
+}
+
+/// `voluntary_ctxt_switches` + `nonvoluntary_ctxt_switches` of a `/proc/.../status`.
+fn context_switches(path: &std::path::Path) -> u64 {
+    std::fs::read_to_string(path)
+        .map(|text| {
+            text.lines()
+                .filter(|l| l.contains("ctxt_switches:"))
+                .filter_map(|l| l.split_whitespace().nth(1)?.parse::<u64>().ok())
+                .sum()
+        })
+        .unwrap_or(0)
 }
 
 /// utime + stime (fields 14 and 15) of a `/proc/.../stat` file, in clock ticks.
@@ -1074,6 +1088,7 @@ impl CpuSample {
             .and_then(|pid| stat_ticks(std::path::Path::new(&format!("/proc/{pid}/stat"))))
             .map(|(_, t)| t);
         let mut threads = BTreeMap::new();
+        let mut switches = 0;
         if let Ok(dir) = std::fs::read_dir("/proc/self/task") {
             for e in dir.flatten() {
                 if let Some((name, t)) = stat_ticks(&e.path().join("stat")) {
@@ -1081,9 +1096,14 @@ impl CpuSample {
                     let stem = name.trim_end_matches(|c: char| c.is_ascii_digit() || c == '-');
                     *threads.entry(stem.to_string()).or_insert(0) += t;
                 }
+                switches += context_switches(&e.path().join("status"));
             }
         }
-        CpuSample { broker, threads }
+        CpuSample {
+            broker,
+            threads,
+            switches,
+        }
     }
 
     /// CPU microseconds per step between `self` and `later`, as one line.
@@ -1113,7 +1133,13 @@ impl CpuSample {
             .map(|(k, v)| format!("{k} {:.0}", us(*v)))
             .collect::<Vec<_>>()
             .join(", ");
-        format!("{} us of CPU per step ({groups})", parts.join(", "))
+        // Threads that ended in between take their switches with them: a
+        // lower bound, good enough for a bench whose threads live throughout.
+        let switches = later.switches.saturating_sub(self.switches) as f64 / steps.max(1) as f64;
+        format!(
+            "{} us of CPU per step ({groups}); {switches:.1} context switches per step",
+            parts.join(", ")
+        )
     }
 }
 
