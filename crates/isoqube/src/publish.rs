@@ -3,17 +3,17 @@
 //! Everything that goes on the wire passes through [`Publisher`], so ids,
 //! correlation, conversation and headers are set in one place.
 
+use std::borrow::Cow;
 use std::collections::{BTreeMap, HashMap};
 use std::sync::Arc;
-
-use std::borrow::Cow;
 
 use chrono::Utc;
 use serde_json::Value;
 use uuid::Uuid;
 
-use crate::envelope::new_message_id;
-use crate::envelope::{Envelope, Host, HostInfo, HEADER_DEFINITION, HEADER_RUN_ID, HEADER_STEP};
+use crate::envelope::{
+    new_message_id, Envelope, Host, HostInfo, HEADER_DEFINITION, HEADER_RUN_ID, HEADER_STEP,
+};
 use crate::error::{Error, Result};
 use crate::event::Event;
 use crate::health::Counter;
