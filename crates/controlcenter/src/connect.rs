@@ -113,16 +113,33 @@ impl ConnectArgs {
             }
         };
         let transport: Arc<dyn Transport> = match config.transport.kind {
-            TransportKind::Amqp => Arc::new(
-                AmqpTransport::connect(AmqpConfig {
+            TransportKind::Amqp => {
+                let connected = AmqpTransport::connect(AmqpConfig {
                     connect_timeout: timeout,
                     ..config.amqp_config()
                 })
-                .await?,
-            ),
+                .await;
+                match connected {
+                    Ok(transport) => Arc::new(transport),
+                    Err(e) => {
+                        // Closed here, not left to `Drop`: the MongoDB driver
+                        // ends its sessions from a task spawned on drop, which
+                        // panics when the runtime is already shutting down
+                        // (seen in `unreachable_broker_or_store_is_a_clear_error`).
+                        let _ = store.close().await;
+                        return Err(e.into());
+                    }
+                }
+            }
             TransportKind::InProcess => Arc::new(NoBroker),
         };
-        Ok(Operator::new(store, transport)?)
+        match Operator::new(store.clone(), transport) {
+            Ok(op) => Ok(op),
+            Err(e) => {
+                let _ = store.close().await;
+                Err(e.into())
+            }
+        }
     }
 }
 

@@ -474,7 +474,11 @@ impl MongoStore {
                 opts.run_cache_capacity,
             ))),
         };
-        store.prepare(&opts).await?;
+        if let Err(e) = store.prepare(&opts).await {
+            // As in `close`: ending the sessions is not left to `Drop`.
+            let _ = store.close().await;
+            return Err(e);
+        }
         tracing::debug!(url = %store.redacted_url, database, "mongodb store ready");
         Ok(store)
     }
