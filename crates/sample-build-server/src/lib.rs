@@ -133,9 +133,27 @@ pub struct RunOptions {
 /// built-in definitions, runs one definition to the end and returns the run.
 pub async fn run_once(opts: RunOptions) -> anyhow::Result<Run> {
     let backends = Backends::connect(&opts.config).await?;
-    let service = start_services(&opts.config, &backends, &[]).await?;
+    let outcome = run_with(opts, &backends).await;
+    // Closed on every path, not left to `Drop`: the MongoDB driver ends its
+    // sessions from a task spawned on drop, which panics when the runtime is
+    // already shutting down.
+    let _ = backends.store.close().await;
+    outcome
+}
+
+async fn run_with(opts: RunOptions, backends: &Backends) -> anyhow::Result<Run> {
+    let service = start_services(&opts.config, backends, &[]).await?;
     let control = service.control().clone();
-    seed(&control).await?;
+    let outcome = run_to_end(&control, opts).await;
+    service.shutdown().await?;
+    let run = outcome?;
+    Ok(control.get_run(run.id).await?)
+}
+
+/// Seeds the definitions, starts the run and waits for it (cancelling it when
+/// it does not finish in time); returns the run as the wait left it.
+async fn run_to_end(control: &Control, opts: RunOptions) -> anyhow::Result<Run> {
+    seed(control).await?;
     let started = control
         .start_run(&opts.definition, opts.vars, "sample")
         .await?;
@@ -145,10 +163,7 @@ pub async fn run_once(opts: RunOptions) -> anyhow::Result<Run> {
         tracing::warn!(run_id = %run.id, "run still {} after {:?}; cancelling it", run.status.as_str(), opts.timeout);
         let _ = control.cancel(run.id).await;
     }
-    service.shutdown().await?;
-    let finished = control.get_run(run.id).await;
-    let _ = backends.store.close().await;
-    finished.map_err(Into::into)
+    Ok(run)
 }
 
 /// A human summary of a run: id, status and each step's status and duration.

@@ -170,24 +170,45 @@ async fn main_inner(cli: Cli, config: Config) -> anyhow::Result<ExitCode> {
                 config.service.health_port = health_port;
             }
             let backends = Backends::connect(&config).await?;
-            let service =
-                sample_build_server::start_services(&config, &backends, &services).await?;
-            sample_build_server::seed(service.control()).await?;
-            service.run_until_signal().await?;
-            backends.store.close().await?;
+            let served = async {
+                let service =
+                    sample_build_server::start_services(&config, &backends, &services).await?;
+                if let Err(e) = sample_build_server::seed(service.control()).await {
+                    service.shutdown().await?;
+                    return Err(e);
+                }
+                service.run_until_signal().await?;
+                anyhow::Ok(())
+            }
+            .await;
+            // Closed on every path (see `run_once`).
+            let closed = backends.store.close().await;
+            served?;
+            closed?;
             Ok(ExitCode::SUCCESS)
         }
         Command::Tui { store } => {
             let config = with_store(config, store);
             let backends = Backends::connect(&config).await?;
-            let service = sample_build_server::start_services(&config, &backends, &[]).await?;
-            sample_build_server::seed(service.control()).await?;
-            let op =
-                controlcenter::Operator::new(backends.store.clone(), backends.transport.clone())?;
-            let result = controlcenter::tui::run(op).await;
-            service.shutdown().await?;
-            backends.store.close().await?;
-            result?;
+            let shown = async {
+                let service = sample_build_server::start_services(&config, &backends, &[]).await?;
+                let result = async {
+                    sample_build_server::seed(service.control()).await?;
+                    let op = controlcenter::Operator::new(
+                        backends.store.clone(),
+                        backends.transport.clone(),
+                    )?;
+                    controlcenter::tui::run(op).await
+                }
+                .await;
+                service.shutdown().await?;
+                result
+            }
+            .await;
+            // Closed on every path (see `run_once`).
+            let closed = backends.store.close().await;
+            shown?;
+            closed?;
             Ok(ExitCode::SUCCESS)
         }
         // Both are answered in main() before the configuration is used.
