@@ -25,6 +25,10 @@ struct Queue {
     ready: VecDeque<RawMessage>,
     unacked: HashMap<u64, (u64, RawMessage)>,
     notify: Arc<Notify>,
+    /// Its consumers, in the order they get the next message: like RabbitMQ,
+    /// a queue hands its messages to its consumers round-robin, so one that
+    /// takes a message goes to the back.
+    turns: VecDeque<u64>,
 }
 
 #[derive(Default)]
@@ -32,8 +36,21 @@ struct State {
     exchanges: HashMap<String, Vec<Dest>>,
     queues: HashMap<String, Queue>,
     in_flight: HashMap<u64, usize>,
+    prefetch: HashMap<u64, usize>,
+    /// Consumers waiting in `next` for a message.
+    waiting: HashSet<u64>,
     next_tag: u64,
     next_consumer: u64,
+}
+
+impl State {
+    /// Whether `consumer` could take a message now: it has room under its
+    /// prefetch and is waiting for one.
+    fn ready_to_take(&self, consumer: u64) -> bool {
+        self.waiting.contains(&consumer)
+            && self.in_flight.get(&consumer).copied().unwrap_or(0)
+                < self.prefetch.get(&consumer).copied().unwrap_or(0)
+    }
 }
 
 #[derive(Default)]
@@ -184,6 +201,10 @@ impl Transport for InProcessTransport {
         st.next_consumer += 1;
         let consumer = st.next_consumer;
         st.in_flight.insert(consumer, 0);
+        st.prefetch.insert(consumer, usize::from(prefetch.max(1)));
+        if let Some(q) = st.queues.get_mut(queue) {
+            q.turns.push_back(consumer);
+        }
         Ok(Box::new(MemoryStream {
             broker: self.broker.clone(),
             queue: queue.to_string(),
@@ -244,13 +265,36 @@ impl MemoryStream {
         if st.in_flight.get(&self.consumer).copied().unwrap_or(0) >= self.prefetch {
             return None;
         }
-        st.next_tag += 1;
-        let tag = st.next_tag;
-        let Some(q) = st.queues.get_mut(&self.queue) else {
+        let Some(q) = st.queues.get(&self.queue) else {
             return Some(Err(missing_queue(&self.queue)));
         };
+        if q.ready.is_empty() {
+            return None;
+        }
+        // Another consumer's turn, when it can take the message: it has been
+        // woken and will. (Only waiting consumers count, so a busy or gone one
+        // never holds messages back.)
+        let first = q
+            .turns
+            .iter()
+            .copied()
+            .find(|&c| c == self.consumer || st.ready_to_take(c));
+        if first.is_some_and(|c| c != self.consumer) {
+            return None;
+        }
+        st.next_tag += 1;
+        let tag = st.next_tag;
+        let q = st.queues.get_mut(&self.queue)?;
         let msg = q.ready.pop_front()?;
         q.unacked.insert(tag, (self.consumer, msg.clone()));
+        if let Some(at) = q.turns.iter().position(|&c| c == self.consumer) {
+            q.turns.remove(at);
+            q.turns.push_back(self.consumer);
+        }
+        if !q.ready.is_empty() {
+            // Consumers that let this one go first look again.
+            q.notify.notify_waiters();
+        }
         *st.in_flight.entry(self.consumer).or_default() += 1;
         Some(Ok(Delivery {
             message: msg,
@@ -260,6 +304,31 @@ impl MemoryStream {
                 tag,
             }),
         }))
+    }
+
+    /// Marks this consumer waiting until the returned guard is dropped (also
+    /// when `next` is dropped mid-wait).
+    fn wait(&self) -> WaitGuard<'_> {
+        self.broker.lock().waiting.insert(self.consumer);
+        WaitGuard(self)
+    }
+}
+
+/// While it lives, its consumer is waiting in `next`.
+struct WaitGuard<'a>(&'a MemoryStream);
+
+impl Drop for WaitGuard<'_> {
+    fn drop(&mut self) {
+        let stream = self.0;
+        let mut st = stream.broker.lock();
+        st.waiting.remove(&stream.consumer);
+        // Others may have let this consumer go first: if it leaves without
+        // taking (its `next` was dropped), they must look again.
+        if let Some(q) = st.queues.get(&stream.queue) {
+            if !q.ready.is_empty() && q.turns.len() > 1 {
+                q.notify.notify_waiters();
+            }
+        }
     }
 }
 
@@ -273,10 +342,12 @@ impl DeliveryStream for MemoryStream {
             let notified = self.notify.notified();
             tokio::pin!(notified);
             notified.as_mut().enable();
+            let waiting = self.wait();
             if let Some(d) = self.try_take() {
                 return Some(d);
             }
             notified.await;
+            drop(waiting);
         }
     }
 
@@ -292,7 +363,10 @@ impl Drop for MemoryStream {
     fn drop(&mut self) {
         let mut st = self.broker.lock();
         st.in_flight.remove(&self.consumer);
+        st.prefetch.remove(&self.consumer);
+        st.waiting.remove(&self.consumer);
         if let Some(q) = st.queues.get_mut(&self.queue) {
+            q.turns.retain(|&c| c != self.consumer);
             let mut mine: Vec<u64> = q
                 .unacked
                 .iter()
@@ -438,5 +512,66 @@ mod tests {
             t.publish("lonely", msg("1")).await,
             Err(Error::Unroutable(_))
         ));
+    }
+
+    /// Like RabbitMQ, a queue hands its messages to its waiting consumers in
+    /// turn, not all to whichever asks first.
+    #[tokio::test]
+    async fn competing_consumers_take_turns() {
+        let t = InProcessTransport::new();
+        t.declare(&topo()).await.unwrap();
+        let taken = Arc::new(Mutex::new(Vec::new()));
+        let mut tasks = Vec::new();
+        for who in ["one", "two"] {
+            let mut s = t.consume("a", 8).await.unwrap();
+            let taken = taken.clone();
+            tasks.push(tokio::spawn(async move {
+                while let Some(Ok(d)) = s.next().await {
+                    taken.lock().unwrap().push(who);
+                    d.acker.ack().await.unwrap();
+                }
+            }));
+        }
+        // both consumers are waiting before anything is published
+        tokio::task::yield_now().await;
+        for i in 0..20 {
+            t.publish("a", msg(&i.to_string())).await.unwrap();
+        }
+        let deadline = tokio::time::Instant::now() + std::time::Duration::from_secs(5);
+        while taken.lock().unwrap().len() < 20 {
+            assert!(
+                tokio::time::Instant::now() < deadline,
+                "{:?}",
+                taken.lock().unwrap()
+            );
+            tokio::time::sleep(std::time::Duration::from_millis(5)).await;
+        }
+        let taken = taken.lock().unwrap().clone();
+        let ones = taken.iter().filter(|w| **w == "one").count();
+        assert_eq!(ones, 10, "{taken:?}");
+        for t in tasks {
+            t.abort();
+        }
+    }
+
+    /// A consumer whose turn it is but that stops waiting (its `next` was
+    /// dropped) holds no message back from the others.
+    #[tokio::test]
+    async fn a_consumer_that_stops_waiting_holds_nothing_back() {
+        let t = InProcessTransport::new();
+        t.declare(&topo()).await.unwrap();
+        let mut first = t.consume("a", 8).await.unwrap();
+        let mut second = t.consume("a", 8).await.unwrap();
+        let gave_up =
+            tokio::time::timeout(std::time::Duration::from_millis(20), first.next()).await;
+        assert!(gave_up.is_err(), "nothing to take yet");
+        t.publish("a", msg("1")).await.unwrap();
+        let d = tokio::time::timeout(std::time::Duration::from_secs(2), second.next())
+            .await
+            .expect("the message was held back for a consumer that left")
+            .unwrap()
+            .unwrap();
+        assert_eq!(d.message.message_id.as_deref(), Some("1"));
+        drop(first);
     }
 }
