@@ -341,17 +341,19 @@ impl Publisher {
         json::value(&mut out, &step.variables);
         out.push_str(",\"sentTime\":");
         json::str(&mut out, sent_time);
+        // The header names are constants; quoted like any other string.
+        let key = |out: &mut String, name: &str| {
+            json::str(out, name);
+            out.push(':');
+        };
         out.push_str(",\"headers\":{");
-        json::str(&mut out, HEADER_DEFINITION);
-        out.push(':');
+        key(&mut out, HEADER_DEFINITION);
         json::str(&mut out, definition);
         out.push(',');
-        json::str(&mut out, HEADER_RUN_ID);
-        out.push(':');
+        key(&mut out, HEADER_RUN_ID);
         json::str(&mut out, run_id);
         out.push(',');
-        json::str(&mut out, HEADER_STEP);
-        out.push(':');
+        key(&mut out, HEADER_STEP);
         json::u64(&mut out, step.index as u64);
         out.push_str("},\"host\":");
         out.push_str(self.host.json());

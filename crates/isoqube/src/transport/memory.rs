@@ -44,12 +44,16 @@ struct State {
 }
 
 impl State {
-    /// Whether `consumer` could take a message now: it has room under its
-    /// prefetch and is waiting for one.
+    /// Whether `consumer` has room under its prefetch for another message.
+    fn has_room(&self, consumer: u64) -> bool {
+        self.in_flight.get(&consumer).copied().unwrap_or(0)
+            < self.prefetch.get(&consumer).copied().unwrap_or(0)
+    }
+
+    /// Whether `consumer` could take a message now: it has room and is
+    /// waiting for one.
     fn ready_to_take(&self, consumer: u64) -> bool {
-        self.waiting.contains(&consumer)
-            && self.in_flight.get(&consumer).copied().unwrap_or(0)
-                < self.prefetch.get(&consumer).copied().unwrap_or(0)
+        self.waiting.contains(&consumer) && self.has_room(consumer)
     }
 }
 
@@ -209,7 +213,6 @@ impl Transport for InProcessTransport {
             broker: self.broker.clone(),
             queue: queue.to_string(),
             consumer,
-            prefetch: usize::from(prefetch.max(1)),
             notify,
             cancelled: false,
         }))
@@ -254,7 +257,6 @@ struct MemoryStream {
     broker: Arc<Broker>,
     queue: String,
     consumer: u64,
-    prefetch: usize,
     notify: Arc<Notify>,
     cancelled: bool,
 }
@@ -262,7 +264,7 @@ struct MemoryStream {
 impl MemoryStream {
     fn try_take(&self) -> Option<Result<Delivery>> {
         let mut st = self.broker.lock();
-        if st.in_flight.get(&self.consumer).copied().unwrap_or(0) >= self.prefetch {
+        if !st.has_room(self.consumer) {
             return None;
         }
         let Some(q) = st.queues.get(&self.queue) else {
