@@ -1,7 +1,9 @@
 //! The embedded store: one SQLite file (default `./isoqube.db`) holding JSON
 //! documents, with the run transitions done in `BEGIN IMMEDIATE` transactions
 //! (one per group of operations waiting, see `spawn_connection_thread`)
-//! so several processes can share the file safely.
+//! so several processes can share the file safely. The write-ahead log is
+//! copied back into the file by a thread of its own (`checkpoint`), not in the
+//! middle of a group's commit.
 //!
 //! # Step transitions and the run cache
 //!
@@ -43,6 +45,7 @@ use serde::de::DeserializeOwned;
 use tokio::sync::oneshot;
 use uuid::Uuid;
 
+use self::checkpoint::Checkpoints;
 use super::run_cache::RunCache;
 use super::{merge_topic, RunStore};
 use crate::error::{Error, Result};
@@ -50,6 +53,8 @@ use crate::model::{
     ClaimOutcome, CompleteOutcome, Definition, FailOutcome, KeptSteps, LogRecord, NextStep, Run,
     RunFilter, RunStatus, ServiceRecord, StepKey, TopicRecord, Variables,
 };
+
+mod checkpoint;
 
 /// The default file of the embedded store.
 pub const DEFAULT_PATH: &str = "isoqube.db";
@@ -108,6 +113,7 @@ struct Db {
     /// No other connection wrote to the file since this one last looked, so
     /// every cached run is the stored one (see [`Db::begin`]).
     alone: bool,
+    checkpoints: Checkpoints,
 }
 
 /// Runs whose last document the store keeps (see the module docs), at most.
@@ -264,9 +270,6 @@ impl Db {
     }
 }
 
-/// WAL pages between automatic checkpoints (SQLite's default is 1000).
-const WAL_CHECKPOINT_PAGES: i64 = 10_000;
-
 /// Jobs committed together, at most.
 const GROUP_COMMIT: usize = 64;
 
@@ -279,11 +282,18 @@ const GROUP_COMMIT: usize = 64;
 /// ends, closing the connection, once every handle is dropped.
 fn spawn_connection_thread(conn: Connection, path: &Path) -> Result<mpsc::Sender<Job>> {
     let (tx, rx) = mpsc::channel::<Job>();
+    let checkpoints = Checkpoints::start(&conn, path).map_err(|e| {
+        Error::Store(format!(
+            "cannot set up checkpoints of {}: {e}",
+            path.display()
+        ))
+    })?;
     let mut db = Db {
         conn,
         runs: RunCache::new(RUN_CACHE_CAPACITY),
         data_version: None,
         alone: false,
+        checkpoints,
     };
     std::thread::Builder::new()
         .name("isoqube-sqlite".into())
@@ -298,6 +308,7 @@ fn spawn_connection_thread(conn: Connection, path: &Path) -> Result<mpsc::Sender
                     }
                 }
                 run_group(&mut db, &mut batch);
+                db.checkpoints.after_group(&db.conn);
             }
         })
         .map_err(|e| {
@@ -394,14 +405,8 @@ impl SqliteStore {
             // and deleted per savepoint; they are never needed after a crash.
             conn.pragma_update(None, "temp_store", "MEMORY")
                 .map_err(db_err)?;
-            // Checkpoint the WAL every ~40 MB instead of SQLite's ~4 MB: a run's
-            // page is rewritten at every step, and each checkpoint copies every
-            // page changed since the last one back into the database file once.
-            // Fewer, larger checkpoints copy a hot page once instead of many
-            // times (the chain bench: ~15 % less CPU per step). The WAL file is
-            // truncated back to 64 MB when it ever grew past that.
-            conn.pragma_update(None, "wal_autocheckpoint", WAL_CHECKPOINT_PAGES)
-                .map_err(db_err)?;
+            // Checkpoints are `checkpoint`'s. The WAL file is truncated back
+            // to 64 MB when it ever grew past that.
             conn.pragma_update(None, "journal_size_limit", 64 * 1024 * 1024)
                 .map_err(db_err)?;
             let prepare =
