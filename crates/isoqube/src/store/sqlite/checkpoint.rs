@@ -5,8 +5,9 @@
 //! file, syncing the WAL before and the file after. Left to SQLite
 //! (`wal_autocheckpoint`), it runs inside the commit of whichever group
 //! crosses the threshold, and every caller waits for it: on the machine the
-//! chain bench runs on, the ~40 MB sync took long enough to put ~150-200 ms
-//! on the slowest runs and to cost a third of the in-process throughput.
+//! chain bench runs on, syncing the ~40 MB log took 110-155 ms, which the
+//! slowest runs of the in-process bench carried (p99 ~110-190 ms; ~40-70 ms
+//! with this module).
 //!
 //! Here a thread with a connection of its own does the bulk of it. A
 //! `PASSIVE` checkpoint neither waits for nor blocks the writer, so the store
@@ -157,6 +158,9 @@ fn spawn_worker(
     state: Arc<AtomicU8>,
 ) -> std::io::Result<(mpsc::Sender<()>, JoinHandle<()>)> {
     let conn = Connection::open(path).map_err(std::io::Error::other)?;
+    // Opening a view of the log can meet another connection recovering it.
+    conn.busy_timeout(std::time::Duration::from_secs(10))
+        .map_err(std::io::Error::other)?;
     let (wake, woken) = mpsc::channel::<()>();
     let thread = std::thread::Builder::new()
         .name("isoqube-sqlite-checkpoint".into())
