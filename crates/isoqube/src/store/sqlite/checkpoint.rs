@@ -163,7 +163,7 @@ fn spawn_worker(
         .map_err(std::io::Error::other)?;
     let (wake, woken) = mpsc::channel::<()>();
     let thread = std::thread::Builder::new()
-        .name("isoqube-sqlite-checkpoint".into())
+        .name("isoqube-ckpt".into()) // 15 bytes at most on Linux
         .spawn(move || {
             // Ends when the store thread does (it holds the sender).
             while woken.recv().is_ok() {
@@ -241,6 +241,19 @@ mod tests {
         panic!("the log never reached {pages} pages: {}", log_pages());
     }
 
+    fn assert_next_commit_starts_the_log_over(conn: &Connection) {
+        commit_rows(conn, 1);
+        let pages = log_pages();
+        assert!(pages < 20, "the log started over: {pages} pages");
+    }
+
+    fn remove(conn: Connection, path: &Path) {
+        drop(conn);
+        if let Some(dir) = path.parent() {
+            let _ = std::fs::remove_dir_all(dir);
+        }
+    }
+
     fn log_pages() -> c_int {
         LOG_PAGES.with(Cell::get)
     }
@@ -282,19 +295,13 @@ mod tests {
         commit_rows(&conn, 1);
         checkpoints.after_group(&conn);
         assert_eq!(checkpoints.state.load(Ordering::Acquire), IDLE);
-        commit_rows(&conn, 1);
-        assert!(
-            log_pages() < 20,
-            "the log started over: {} pages",
-            log_pages()
-        );
+        assert_next_commit_starts_the_log_over(&conn);
         let rows: i64 = conn
             .query_row("SELECT count(*) FROM t", [], |r| r.get(0))
             .expect("count");
         assert!(rows > 120, "nothing lost: {rows} rows");
         drop(checkpoints);
-        drop(conn);
-        let _ = std::fs::remove_dir_all(path.parent().expect("dir"));
+        remove(conn, &path);
     }
 
     #[test]
@@ -309,14 +316,8 @@ mod tests {
         fill_to(&conn, 200);
         checkpoints.after_group(&conn);
         assert_eq!(checkpoints.state.load(Ordering::Acquire), IDLE);
-        commit_rows(&conn, 1);
-        assert!(
-            log_pages() < 20,
-            "the log started over: {} pages",
-            log_pages()
-        );
+        assert_next_commit_starts_the_log_over(&conn);
         drop(checkpoints);
-        drop(conn);
-        let _ = std::fs::remove_dir_all(path.parent().expect("dir"));
+        remove(conn, &path);
     }
 }
