@@ -47,9 +47,10 @@ use isoqube::{
 };
 use lapin::options::{
     BasicAckOptions, BasicConsumeOptions, BasicPublishOptions, BasicQosOptions,
-    ConfirmSelectOptions, ExchangeDeclareOptions, QueueBindOptions, QueueDeclareOptions,
+    ConfirmSelectOptions, ExchangeBindOptions, ExchangeDeclareOptions, QueueBindOptions,
+    QueueDeclareOptions,
 };
-use lapin::types::{FieldTable, ShortString};
+use lapin::types::{AMQPValue, FieldTable, ShortString};
 use lapin::{BasicProperties, Confirmation, Connection, ConnectionProperties, ExchangeKind};
 use serde::{Deserialize, Serialize};
 use serde_json::{json, Value};
@@ -177,13 +178,26 @@ struct Args {
     repeat: usize,
     store: StoreKind,
     transport: TransportKind,
+    sides: Sides,
+}
+
+/// Which sides an invocation measures (`--sides`).
+#[derive(Debug, Clone, Copy, PartialEq)]
+enum Sides {
+    /// Isoqube and raw lapin (the default; the ratio of the issue's target).
+    Both,
+    /// Isoqube alone (for profiling it).
+    Isoqube,
+    /// Isoqube, raw lapin and the floor (raw lapin on MassTransit's topology
+    /// with a SQLite row written per step).
+    All,
 }
 
 fn usage() -> ! {
     eprintln!(
         "usage: cargo bench -p isoqube --bench chain -- [--runs N] [--steps K (1..={MAX_STEPS})] \
          [--concurrency C (one of {CONCURRENCIES:?})] [--store sqlite|mongo] \
-         [--transport amqp|memory] [--warmup W] [--repeat R]"
+         [--transport amqp|memory] [--warmup W] [--repeat R] [--sides both|isoqube|all]"
     );
     std::process::exit(2)
 }
@@ -197,6 +211,7 @@ fn parse_args() -> Args {
         repeat: 1,
         store: StoreKind::Sqlite,
         transport: TransportKind::Amqp,
+        sides: Sides::Both,
     };
     let mut it = std::env::args().skip(1);
     while let Some(a) = it.next() {
@@ -212,6 +227,7 @@ fn parse_args() -> Args {
             "--repeat",
             "--store",
             "--transport",
+            "--sides",
         ];
         if !known.contains(&key.as_str()) {
             if key == "--help" || key == "-h" {
@@ -247,6 +263,14 @@ fn parse_args() -> Args {
                 args.transport = match value.as_str() {
                     "amqp" => TransportKind::Amqp,
                     "memory" => TransportKind::Memory,
+                    _ => usage(),
+                }
+            }
+            "--sides" => {
+                args.sides = match value.as_str() {
+                    "both" => Sides::Both,
+                    "isoqube" => Sides::Isoqube,
+                    "all" => Sides::All,
                     _ => usage(),
                 }
             }
@@ -702,15 +726,43 @@ fn isoqube_envelope_size() -> usize {
 
 // ---------------------------------------------------------------- the raw lapin side
 
+/// What a raw lapin side does besides hopping a message from queue to queue.
+#[derive(Debug, Clone, Copy, PartialEq)]
+enum RawShape {
+    /// The issue's baseline: exchange -> queue, no headers, nothing recorded.
+    Plain,
+    /// The floor under any framework that follows the brief: MassTransit's
+    /// topology (event exchange -> endpoint exchange -> queue), the three
+    /// headers Isoqube puts on a step message, and one SQLite row written per
+    /// step (a thread of its own, group commits, WAL) before the next message is
+    /// published. Nothing else: no claim, no run document, no consumer call.
+    Floor,
+}
+
+impl RawShape {
+    fn label(self) -> &'static str {
+        match self {
+            RawShape::Plain => "raw-lapin",
+            RawShape::Floor => "floor",
+        }
+    }
+}
+
 struct RawSide {
     conn: Connection,
+    /// Where a run's hop `i` is published (the event exchanges for the floor).
+    entries: Vec<String>,
+    /// Everything declared, deleted at the end.
     exchanges: Vec<String>,
     queues: Vec<String>,
     publish: lapin::Channel,
-    consumers: Vec<tokio::task::JoinHandle<()>>,
+    /// The consumer tasks (they hold the side; aborted at clean-up).
+    consumers: Mutex<Vec<tokio::task::JoinHandle<()>>>,
     /// Deliveries being handled (published on, not yet acked).
-    busy: Arc<AtomicU64>,
+    busy: AtomicU64,
     size: usize,
+    shape: RawShape,
+    recorder: Option<StepRecorder>,
 }
 
 fn raw_body(run: &str, hop: usize, size: usize) -> Vec<u8> {
@@ -725,15 +777,41 @@ fn raw_body(run: &str, hop: usize, size: usize) -> Vec<u8> {
     serde_json::to_vec(&v).expect("json")
 }
 
-fn raw_props(run: &str) -> BasicProperties {
-    BasicProperties::default()
+fn raw_props(run: &str, hop: usize, shape: RawShape) -> BasicProperties {
+    let props = BasicProperties::default()
         .with_content_type(ShortString::from("application/json"))
         .with_delivery_mode(2)
         .with_message_id(ShortString::from(Uuid::new_v4().to_string()))
-        .with_correlation_id(ShortString::from(run.to_string()))
+        .with_correlation_id(ShortString::from(run.to_string()));
+    match shape {
+        RawShape::Plain => props,
+        RawShape::Floor => {
+            let mut headers = FieldTable::default();
+            headers.insert(
+                ShortString::from("Isoqube-Run-Id"),
+                AMQPValue::LongString(run.to_string().into()),
+            );
+            headers.insert(
+                ShortString::from("Isoqube-Step"),
+                AMQPValue::LongLongInt(hop as i64),
+            );
+            headers.insert(
+                ShortString::from("Isoqube-Definition"),
+                AMQPValue::LongString("bench-chain-5".to_string().into()),
+            );
+            props.with_headers(headers)
+        }
+    }
 }
 
-async fn raw_publish(channel: &lapin::Channel, exchange: &str, run: &str, body: &[u8]) {
+async fn raw_publish(
+    channel: &lapin::Channel,
+    exchange: &str,
+    run: &str,
+    hop: usize,
+    shape: RawShape,
+    body: &[u8],
+) {
     let confirm = channel
         .basic_publish(
             ShortString::from(exchange.to_string()),
@@ -743,7 +821,7 @@ async fn raw_publish(channel: &lapin::Channel, exchange: &str, run: &str, body: 
                 ..Default::default()
             },
             body,
-            raw_props(run),
+            raw_props(run, hop, shape),
         )
         .await
         .expect("raw publish");
@@ -753,29 +831,102 @@ async fn raw_publish(channel: &lapin::Channel, exchange: &str, run: &str, body: 
     }
 }
 
-async fn raw_side(args: &Args, id: &str, waiters: Arc<Waiters>, size: usize) -> RawSide {
+/// The floor's store: one thread, one connection, each wake-up writes every
+/// queued step row in one transaction (the same group commit Isoqube's SQLite
+/// store does), then answers them.
+struct StepRecorder {
+    jobs: std::sync::mpsc::Sender<(String, usize, oneshot::Sender<()>)>,
+    dir: std::path::PathBuf,
+}
+
+impl StepRecorder {
+    fn start(dir: std::path::PathBuf) -> StepRecorder {
+        std::fs::create_dir_all(&dir).expect("floor dir");
+        let conn = rusqlite::Connection::open(dir.join("floor.db")).expect("floor db");
+        conn.execute_batch(
+            "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL;
+             CREATE TABLE steps (run TEXT NOT NULL, hop INTEGER NOT NULL, at INTEGER NOT NULL);",
+        )
+        .expect("floor schema");
+        let (jobs, rx) = std::sync::mpsc::channel::<(String, usize, oneshot::Sender<()>)>();
+        std::thread::Builder::new()
+            .name("floor-sqlite".into())
+            .spawn(move || {
+                while let Ok(first) = rx.recv() {
+                    let mut group = vec![first];
+                    group.extend(rx.try_iter());
+                    conn.execute_batch("BEGIN").expect("begin");
+                    {
+                        let mut insert = conn
+                            .prepare_cached("INSERT INTO steps (run, hop, at) VALUES (?1, ?2, ?3)")
+                            .expect("prepare");
+                        let at = Utc::now().timestamp_micros();
+                        for (run, hop, _) in &group {
+                            insert
+                                .execute(rusqlite::params![run, *hop as i64, at])
+                                .expect("insert");
+                        }
+                    }
+                    conn.execute_batch("COMMIT").expect("commit");
+                    for (_, _, done) in group {
+                        let _ = done.send(());
+                    }
+                }
+            })
+            .expect("floor thread");
+        StepRecorder { jobs, dir }
+    }
+
+    async fn record(&self, run: &str, hop: usize) {
+        let (done, wait) = oneshot::channel();
+        self.jobs
+            .send((run.to_string(), hop, done))
+            .expect("floor thread alive");
+        wait.await.expect("floor step recorded");
+    }
+}
+
+async fn declare_fanout(admin: &lapin::Channel, name: &str) {
+    admin
+        .exchange_declare(
+            ShortString::from(name.to_string()),
+            ExchangeKind::Fanout,
+            ExchangeDeclareOptions {
+                durable: true,
+                ..Default::default()
+            },
+            FieldTable::default(),
+        )
+        .await
+        .expect("declare exchange");
+}
+
+async fn raw_side(
+    args: &Args,
+    id: &str,
+    waiters: Arc<Waiters>,
+    size: usize,
+    shape: RawShape,
+) -> Arc<RawSide> {
     let url = AmqpConfig::default().url;
     let conn = Connection::connect(&url, ConnectionProperties::default())
         .await
         .expect("RabbitMQ reachable for the raw side");
     let admin = conn.create_channel().await.expect("admin channel");
+    let prefix = match shape {
+        RawShape::Plain => format!("bench-raw-{id}"),
+        RawShape::Floor => format!("bench-floor-{id}"),
+    };
+    let mut entries = Vec::new();
     let mut exchanges = Vec::new();
     let mut queues = Vec::new();
     for i in 1..=args.steps {
-        let ex = format!("bench-raw-{id}.ex{i}");
-        let q = format!("bench-raw-{id}.q{i}");
-        admin
-            .exchange_declare(
-                ShortString::from(ex.clone()),
-                ExchangeKind::Fanout,
-                ExchangeDeclareOptions {
-                    durable: true,
-                    ..Default::default()
-                },
-                FieldTable::default(),
-            )
-            .await
-            .expect("declare exchange");
+        let q = format!("{prefix}.q{i}");
+        let ex = match shape {
+            RawShape::Plain => format!("{prefix}.ex{i}"),
+            RawShape::Floor => q.clone(),
+        };
+        declare_fanout(&admin, &ex).await;
         admin
             .queue_declare(
                 ShortString::from(q.clone()),
@@ -797,18 +948,49 @@ async fn raw_side(args: &Args, id: &str, waiters: Arc<Waiters>, size: usize) -> 
             )
             .await
             .expect("bind queue");
+        if shape == RawShape::Floor {
+            let event = format!("{prefix}.ev{i}");
+            declare_fanout(&admin, &event).await;
+            admin
+                .exchange_bind(
+                    ShortString::from(ex.clone()),
+                    ShortString::from(event.clone()),
+                    ShortString::default(),
+                    ExchangeBindOptions::default(),
+                    FieldTable::default(),
+                )
+                .await
+                .expect("bind exchange to exchange");
+            exchanges.push(event.clone());
+            entries.push(event);
+        } else {
+            entries.push(ex.clone());
+        }
         exchanges.push(ex);
         queues.push(q);
     }
+    let recorder = (shape == RawShape::Floor)
+        .then(|| StepRecorder::start(std::env::temp_dir().join(format!("isoqube-{prefix}"))));
     let publish = conn.create_channel().await.expect("publish channel");
     publish
         .confirm_select(ConfirmSelectOptions::default())
         .await
         .expect("confirm select");
+    let side = Arc::new(RawSide {
+        conn,
+        entries,
+        exchanges,
+        queues,
+        publish,
+        consumers: Mutex::new(Vec::new()),
+        busy: AtomicU64::new(0),
+        size,
+        shape,
+        recorder,
+    });
     let mut consumers = Vec::new();
-    let busy = Arc::new(AtomicU64::new(0));
-    for (i, q) in queues.iter().enumerate() {
-        let channel = conn.create_channel().await.expect("consumer channel");
+    for (i, q) in side.queues.iter().enumerate() {
+        let channel = side.conn.create_channel().await.expect("consumer channel");
         channel
             .basic_qos(args.concurrency as u16, BasicQosOptions::default())
             .await
@@ -816,61 +998,59 @@ async fn raw_side(args: &Args, id: &str, waiters: Arc<Waiters>, size: usize) -> 
         let mut consumer = channel
             .basic_consume(
                 ShortString::from(q.clone()),
-                ShortString::from(format!("bench-raw-{i}")),
+                ShortString::from(format!("{}-{i}", side.shape.label())),
                 BasicConsumeOptions::default(),
                 FieldTable::default(),
             )
             .await
             .expect("consume");
-        let next_ex = exchanges.get(i + 1).cloned();
-        let publish = publish.clone();
+        let next = side.entries.get(i + 1).cloned();
+        let side_for_hops = side.clone();
         let waiters = waiters.clone();
-        let busy = busy.clone();
         consumers.push(tokio::spawn(async move {
             let _channel = channel;
             while let Some(Ok(delivery)) = consumer.next().await {
-                let next_ex = next_ex.clone();
-                let publish = publish.clone();
+                let next = next.clone();
+                let side = side_for_hops.clone();
                 let waiters = waiters.clone();
-                let busy = busy.clone();
-                busy.fetch_add(1, Ordering::SeqCst);
+                side.busy.fetch_add(1, Ordering::SeqCst);
                 tokio::spawn(async move {
                     let msg: Value = serde_json::from_slice(&delivery.data).expect("raw json");
                     let run = msg["correlationId"].as_str().expect("run id").to_string();
                     let hop = msg["hop"].as_u64().expect("hop") as usize;
-                    if let Some(ex) = &next_ex {
-                        let body = raw_body(&run, hop + 1, size);
-                        raw_publish(&publish, ex, &run, &body).await;
+                    if let Some(recorder) = &side.recorder {
+                        recorder.record(&run, hop).await;
+                    }
+                    if let Some(ex) = &next {
+                        let body = raw_body(&run, hop + 1, side.size);
+                        raw_publish(&side.publish, ex, &run, hop + 1, side.shape, &body).await;
                     }
                     // Ack before a run counts as finished: once the last run is
                     // finished the bench tears the channels down.
                     if let Err(e) = delivery.acker.ack(BasicAckOptions::default()).await {
                         eprintln!("raw ack failed: {e}");
                     }
-                    if next_ex.is_none() {
+                    if next.is_none() {
                         waiters.finish(Uuid::parse_str(&run).expect("uuid"), true);
                     }
-                    busy.fetch_sub(1, Ordering::SeqCst);
+                    side.busy.fetch_sub(1, Ordering::SeqCst);
                 });
             }
         }));
     }
-    RawSide {
-        conn,
-        exchanges,
-        queues,
-        publish,
-        consumers,
-        busy,
-        size,
-    }
+    side.consumers
+        .lock()
+        .expect("raw consumers lock")
+        .extend(consumers);
+    side
 }
 
 impl RawSide {
     async fn run(&self, args: &Args, runs: usize, waiters: &Arc<Waiters>) -> Measured {
         let publish = self.publish.clone();
-        let first = self.exchanges[0].clone();
+        let first = self.entries[0].clone();
         let size = self.size;
+        let shape = self.shape;
         drive(runs, args.steps, args.concurrency, waiters, move || {
             let publish = publish.clone();
             let first = first.clone();
@@ -878,22 +1058,25 @@ impl RawSide {
                 let id = Uuid::new_v4();
                 let run = id.to_string();
                 let body = raw_body(&run, 1, size);
-                raw_publish(&publish, &first, &run, &body).await;
+                raw_publish(&publish, &first, &run, 1, shape, &body).await;
                 id
             }
         })
         .await
     }
 
-    async fn cleanup(self) {
+    async fn cleanup(&self) {
         // A run is finished at its last hop, while earlier hops may still be
         // acking: closing their channels now would fail those acks.
         let patience = Instant::now() + Duration::from_secs(10);
         while self.busy.load(Ordering::SeqCst) > 0 && Instant::now() < patience {
             tokio::time::sleep(Duration::from_millis(10)).await;
         }
-        for c in &self.consumers {
+        for c in self.consumers.lock().expect("raw consumers lock").drain(..) {
             c.abort();
+        }
+        if let Some(recorder) = &self.recorder {
+            let _ = std::fs::remove_dir_all(&recorder.dir);
         }
         let admin = match self.conn.create_channel().await {
             Ok(c) => c,
@@ -1218,10 +1401,13 @@ async fn bench(args: Args) {
         mongo_url.as_deref(),
     )
     .await;
-    let raw = match args.transport {
-        TransportKind::Amqp => Some(raw_side(&args, &id, waiters.clone(), size).await),
-        TransportKind::Memory => None,
-    };
+    let mut raws = Vec::new();
+    if args.transport == TransportKind::Amqp && args.sides != Sides::Isoqube {
+        raws.push(raw_side(&args, &id, waiters.clone(), size, RawShape::Plain).await);
+        if args.sides == Sides::All {
+            raws.push(raw_side(&args, &id, waiters.clone(), size, RawShape::Floor).await);
+        }
+    }
 
     // warm-up
     let w = iso.run(&args, warmup, &waiters).await;
@@ -1230,10 +1416,11 @@ async fn bench(args: Args) {
         w.runs,
         w.wall.as_secs_f64()
     );
-    if let Some(raw) = &raw {
+    for raw in &raws {
         let w = raw.run(&args, warmup, &waiters).await;
         eprintln!(
-            "warm-up raw:     {} runs in {:.2}s",
+            "warm-up {:<8} {} runs in {:.2}s",
+            format!("{}:", raw.shape.label()),
             w.runs,
             w.wall.as_secs_f64()
         );
@@ -1245,6 +1432,8 @@ async fn bench(args: Args) {
     );
     let mut iso_rates = Vec::new();
     let mut raw_rates = Vec::new();
+    // (floor steps/s, isoqube steps/s of the same rep)
+    let mut floor_rates = Vec::new();
     let mut ratios = Vec::new();
     let mut mongo_per_step = Vec::new();
     let mut store_lines = Vec::new();
@@ -1270,17 +1459,20 @@ async fn bench(args: Args) {
         if args.store == StoreKind::Mongo {
             mongo_per_step.push((diff(&after, &before), m.runs, m.steps));
         }
-        if let Some(raw) = &raw {
+        for raw in &raws {
             let c0 = CpuSample::take(broker);
             let r = raw.run(&args, args.runs, &waiters).await;
             let c1 = CpuSample::take(broker);
-            row("raw-lapin", rep, &r);
-            store_lines.push(format!(
-                "raw-lapin rep {rep}: {}",
-                c0.per_step(&c1, r.steps)
-            ));
-            raw_rates.push(r.steps_per_s());
-            ratios.push(m.steps_per_s() / r.steps_per_s());
+            let label = raw.shape.label();
+            row(label, rep, &r);
+            store_lines.push(format!("{label} rep {rep}: {}", c0.per_step(&c1, r.steps)));
+            match raw.shape {
+                RawShape::Plain => {
+                    raw_rates.push(r.steps_per_s());
+                    ratios.push(m.steps_per_s() / r.steps_per_s());
+                }
+                RawShape::Floor => floor_rates.push((r.steps_per_s(), m.steps_per_s())),
+            }
         }
     }
     if args.repeat > 1 {
@@ -1307,6 +1499,27 @@ async fn bench(args: Args) {
             if r >= 0.70 { "met" } else { "MISSED" }
         );
     }
+    if !floor_rates.is_empty() && floor_rates.len() == raw_rates.len() {
+        let floor_of_raw: Vec<f64> = floor_rates
+            .iter()
+            .zip(&raw_rates)
+            .map(|((f, _), r)| f / r)
+            .collect();
+        let iso_of_floor: Vec<f64> = floor_rates.iter().map(|(f, i)| i / f).collect();
+        let list = |v: &[f64]| {
+            v.iter()
+                .map(|r| format!("{r:.2}"))
+                .collect::<Vec<_>>()
+                .join(", ")
+        };
+        println!(
+            "floor/raw steps/s ratio: {:.2} (per rep: {}); isoqube/floor: {:.2} (per rep: {})",
+            median(floor_of_raw.clone()),
+            list(&floor_of_raw),
+            median(iso_of_floor.clone()),
+            list(&iso_of_floor)
+        );
+    }
     for line in &store_lines {
         println!("{line}");
     }
@@ -1327,7 +1540,7 @@ async fn bench(args: Args) {
         }
     }
 
-    if let Some(raw) = raw {
+    for raw in &raws {
         raw.cleanup().await;
     }
     iso.cleanup().await;
