@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Deletes the queues and exchanges the tests and benchmarks left on the local
 # RabbitMQ. Every test names its objects "<kind>-<hex id>.<name>" (kinds: t, r, p,
-# h, cc, api, tui, bench, and bench-raw for the raw lapin side of the chain
+# h, cc, api, tui, bench, and bench-raw and bench-floor for the raw lapin sides of the chain
 # benchmark); nothing else on the broker is touched. The shared
 # behaviour suite has no teardown hook, so scripts/test.sh runs this before and
 # after the suite: durable queues left over from many runs make a broker restart
@@ -11,7 +11,7 @@
 # names are listed with rabbitmqctl (default vhost), deleted over AMQP with pika.
 set -euo pipefail
 cd "$(dirname "$0")/.."
-PATTERN="${1:-^(t|r|p|h|cc|api|tui|bench|bench-raw)-[0-9a-f]+\.}"
+PATTERN="${1:-^(t|r|p|h|cc|api|tui|bench|bench-raw|bench-floor)-[0-9a-f]+\.}"
 scripts/interop-venv.sh >/dev/null
 {
   timeout 120 rabbitmqctl list_queues -q --no-table-headers name | grep -E "$PATTERN" | sed 's/^/queue /' || true

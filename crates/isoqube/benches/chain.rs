@@ -4,6 +4,7 @@
 //! ```text
 //! cargo bench -p isoqube --bench chain -- [--runs N] [--steps K] [--concurrency C]
 //!     [--store sqlite|mongo] [--transport amqp|memory] [--warmup W] [--repeat R]
+//!     [--sides both|isoqube|all]
 //! ```
 //!
 //! Defaults: N=5000, K=5, C=64, W=max(N/10, C) warm-up runs per side, R=1.
@@ -19,9 +20,18 @@
 //!   persistent JSON message (about the size of Isoqube's envelope) hopping queue
 //!   1 -> 2 -> ... -> K. Each hop: consume (prefetch C, manual acks), parse,
 //!   publish the next message with `mandatory` and publisher confirms, wait for the
-//!   confirm, then ack. Same N and C. Skipped with `--transport memory`.
+//!   confirm, then ack. Same N and C. Skipped with `--transport memory` and with
+//!   `--sides isoqube` (to profile Isoqube alone).
+//! * **floor** (`--sides all`): raw lapin again, but doing what the brief makes
+//!   any framework do on the wire and the least it can do to record a step:
+//!   MassTransit's topology (event exchange bound exchange-to-exchange to the
+//!   endpoint's exchange, bound to its queue), the three headers Isoqube puts on
+//!   a step message, and one small SQLite row per step written by a thread of its
+//!   own in group commits (WAL, `synchronous=NORMAL`) before the next message is
+//!   published. No claim, no run document, no consumer call: what is left between
+//!   it and Isoqube is Isoqube's own work.
 //!
-//! Names are prefixed with a fresh `bench-<id>.`; everything declared is deleted
+//! Names are prefixed with a fresh `bench-<id>.` (`bench-raw-<id>.`, `bench-floor-<id>.`); everything declared is deleted
 //! at the end. The SQLite file lives in a fresh temp dir; the Mongo store
 //! (`ISOQUBE_MONGO_URL`) uses a fresh database, dropped at the end, reached through
 //! a small counting TCP proxy that tallies the commands the driver sends.
