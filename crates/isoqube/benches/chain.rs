@@ -31,8 +31,8 @@
 //!   published. No claim, no run document, no consumer call: what is left between
 //!   it and Isoqube is Isoqube's own work.
 //!
-//! Names are prefixed with a fresh `bench-<id>.` (`bench-raw-<id>.`, `bench-floor-<id>.`); everything declared is deleted
-//! at the end. The SQLite file lives in a fresh temp dir; the Mongo store
+//! Names are prefixed with a fresh `bench-<id>.` (`bench-raw-<id>.`,
+//! `bench-floor-<id>.`); everything declared is deleted at the end. The SQLite file lives in a fresh temp dir; the Mongo store
 //! (`ISOQUBE_MONGO_URL`) uses a fresh database, dropped at the end, reached through
 //! a small counting TCP proxy that tallies the commands the driver sends.
 //!
@@ -772,6 +772,8 @@ struct RawSide {
     busy: AtomicU64,
     size: usize,
     shape: RawShape,
+    /// The floor's run headers name this definition (Isoqube's side's name).
+    headers_definition: Option<String>,
     recorder: Option<StepRecorder>,
 }
 
@@ -787,15 +789,17 @@ fn raw_body(run: &str, hop: usize, size: usize) -> Vec<u8> {
     serde_json::to_vec(&v).expect("json")
 }
 
-fn raw_props(run: &str, hop: usize, shape: RawShape) -> BasicProperties {
+/// A hop's properties; with `definition`, also the run headers Isoqube puts on
+/// a step message.
+fn raw_props(run: &str, hop: usize, definition: Option<&str>) -> BasicProperties {
     let props = BasicProperties::default()
         .with_content_type(ShortString::from("application/json"))
         .with_delivery_mode(2)
         .with_message_id(ShortString::from(Uuid::new_v4().to_string()))
         .with_correlation_id(ShortString::from(run.to_string()));
-    match shape {
-        RawShape::Plain => props,
-        RawShape::Floor => {
+    match definition {
+        None => props,
+        Some(definition) => {
             let mut headers = FieldTable::default();
             headers.insert(
                 ShortString::from("Isoqube-Run-Id"),
@@ -807,7 +811,7 @@ fn raw_props(run: &str, hop: usize, shape: RawShape) -> BasicProperties {
             );
             headers.insert(
                 ShortString::from("Isoqube-Definition"),
-                AMQPValue::LongString("bench-chain-5".to_string().into()),
+                AMQPValue::LongString(definition.to_string().into()),
             );
             props.with_headers(headers)
         }
@@ -819,7 +823,7 @@ async fn raw_publish(
     exchange: &str,
     run: &str,
     hop: usize,
-    shape: RawShape,
+    definition: Option<&str>,
     body: &[u8],
 ) {
     let confirm = channel
@@ -831,7 +835,7 @@ async fn raw_publish(
                 ..Default::default()
             },
             body,
-            raw_props(run, hop, shape),
+            raw_props(run, hop, definition),
         )
         .await
         .expect("raw publish");
@@ -996,6 +1000,8 @@ async fn raw_side(
         busy: AtomicU64::new(0),
         size,
         shape,
+        headers_definition: (shape == RawShape::Floor)
+            .then(|| format!("bench-chain-{}", args.steps)),
         recorder,
     });
     let mut consumers = Vec::new();
@@ -1033,7 +1039,8 @@ async fn raw_side(
                     }
                     if let Some(ex) = &next {
                         let body = raw_body(&run, hop + 1, side.size);
-                        raw_publish(&side.publish, ex, &run, hop + 1, side.shape, &body).await;
+                        let definition = side.headers_definition.as_deref();
+                        raw_publish(&side.publish, ex, &run, hop + 1, definition, &body).await;
                     }
                     // Ack before a run counts as finished: once the last run is
                     // finished the bench tears the channels down.
@@ -1060,15 +1067,16 @@ impl RawSide {
         let publish = self.publish.clone();
         let first = self.entries[0].clone();
         let size = self.size;
-        let shape = self.shape;
+        let definition = self.headers_definition.clone();
         drive(runs, args.steps, args.concurrency, waiters, move || {
             let publish = publish.clone();
             let first = first.clone();
+            let definition = definition.clone();
             async move {
                 let id = Uuid::new_v4();
                 let run = id.to_string();
                 let body = raw_body(&run, 1, size);
-                raw_publish(&publish, &first, &run, 1, shape, &body).await;
+                raw_publish(&publish, &first, &run, 1, definition.as_deref(), &body).await;
                 id
             }
         })
