@@ -1,5 +1,8 @@
-//! The step context a consumer receives: which run and step it works on, the
-//! run variables (read and write), a logger scoped to the step, and `publish`.
+//! Author API: the step context a consumer receives: which run and step it
+//! works on, the run variables (read and write), a logger scoped to the step,
+//! and `publish`. It publishes through the small [`EventPublisher`] trait, which
+//! the engine's publisher implements, so the author API does not depend on the
+//! engine. Uses the ground layer, the model's variables and events.
 
 use std::sync::{Arc, Mutex};
 
@@ -7,10 +10,25 @@ use serde::{de::DeserializeOwned, Serialize};
 use serde_json::Value;
 use uuid::Uuid;
 
+use async_trait::async_trait;
+
 use crate::error::{Error, Result};
-use crate::event::Event;
+use crate::event::{Event, EventInfo};
 use crate::model::Variables;
-use crate::publish::{Parent, Publisher};
+use crate::wire::lineage::Parent;
+
+/// Where a step context's extra events go (the engine's `Publisher`).
+#[async_trait]
+pub trait EventPublisher: Send + Sync {
+    /// Publishes `payload` as the event `info`, correlated with `parent`;
+    /// an event nobody subscribes to is not an error.
+    async fn publish_value(
+        &self,
+        info: &'static EventInfo,
+        payload: Value,
+        parent: &Parent,
+    ) -> Result<()>;
+}
 
 /// What a consumer knows about the step it handles. Cheap to clone.
 ///
@@ -38,7 +56,7 @@ struct Inner {
     variables: Variables,
     patch: Mutex<Variables>,
     parent: Parent,
-    publisher: Option<Publisher>,
+    publisher: Option<Arc<dyn EventPublisher>>,
 }
 
 /// Facts for building a context (used by the runtime).
@@ -51,7 +69,7 @@ pub(crate) struct ContextParts {
     pub instance: String,
     pub variables: Variables,
     pub parent: Parent,
-    pub publisher: Option<Publisher>,
+    pub publisher: Option<Arc<dyn EventPublisher>>,
 }
 
 impl StepContext {
@@ -186,10 +204,13 @@ impl StepContext {
             .publisher
             .as_ref()
             .ok_or_else(|| Error::InvalidState("a detached context cannot publish".into()))?;
+        let info = E::info();
+        let payload = serde_json::to_value(event).map_err(|e| {
+            Error::Malformed(format!("event {} does not serialise: {e}", info.name))
+        })?;
         publisher
-            .publish_event(event, &self.inner.parent)
+            .publish_value(info, payload, &self.inner.parent)
             .await
-            .map(|_| ())
     }
 }
 

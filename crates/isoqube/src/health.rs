@@ -1,4 +1,6 @@
-//! Health and metrics over HTTP: `/health/live`, `/health/ready` and `/metrics`.
+//! Surface layer: health and metrics over HTTP: `/health/live`, `/health/ready`
+//! and `/metrics`. Uses axum and the engine (readiness, metrics, the service
+//! builder it plugs its server into).
 //!
 //! A service started with [`crate::ServiceBuilder::health_addr`] serves three
 //! endpoints (no authentication: they reveal counters and check results only, and
@@ -28,9 +30,7 @@
 //! plus `isoqube_up` (always 1), `isoqube_ready` (the readiness check, 0 or 1)
 //! and `isoqube_service_info{service,instance}` (always 1).
 //!
-//! The counters are plain atomics: the service creates one [`EndpointMetrics`]
-//! per endpoint at start-up and hands it to that endpoint's loop, so the hot
-//! path takes no lock.
+//! (see [`crate::engine::metrics`]).
 //!
 //! ```
 //! use std::time::Duration;
@@ -43,585 +43,29 @@
 //! assert!(text.contains("isoqube_step_duration_seconds_count{endpoint=\"linux-build\"} 1\n"));
 //! ```
 
-use std::fmt::Write as _;
 use std::net::SocketAddr;
-use std::sync::atomic::{AtomicBool, AtomicI64, AtomicU64, Ordering};
-use std::sync::Arc;
 use std::time::Duration;
 
+use async_trait::async_trait;
 use axum::extract::State;
 use axum::http::{header, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use axum::Router;
-use serde_json::{json, Map, Value};
 use tokio::net::TcpListener;
 use tokio::sync::oneshot;
 use tokio::task::JoinHandle;
 use tracing::{info, warn};
 
+pub use crate::engine::metrics::*;
+pub use crate::engine::readiness::*;
+use crate::engine::service::{RunningSidecar, ServiceBuilder, Sidecar};
 use crate::error::{Error, Result};
-use crate::store::RunStore;
-use crate::transport::Transport;
-
-/// How long `/health/ready` waits for the store's ping.
-pub const PING_TIMEOUT: Duration = Duration::from_secs(2);
-
-/// Upper bounds (seconds) of the `isoqube_step_duration_seconds` buckets; `+Inf` follows.
-pub const DURATION_BUCKETS: [f64; 14] = [
-    0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 20.0, 30.0, 60.0,
-];
 
 /// The content type of `/metrics`.
 pub const EXPOSITION_CONTENT_TYPE: &str = "text/plain; version=0.0.4; charset=utf-8";
 
-/// A monotonically increasing count, cheap to clone and to bump from any task.
-///
-/// ```
-/// let c = isoqube::health::Counter::default();
-/// c.inc();
-/// c.clone().add(2);
-/// assert_eq!(c.get(), 3);
-/// ```
-#[derive(Debug, Clone, Default)]
-pub struct Counter(Arc<AtomicU64>);
-
-impl Counter {
-    /// Adds one.
-    pub fn inc(&self) {
-        self.add(1);
-    }
-
-    /// Adds `n`.
-    pub fn add(&self, n: u64) {
-        self.0.fetch_add(n, Ordering::Relaxed);
-    }
-
-    /// The current value.
-    pub fn get(&self) -> u64 {
-        self.0.load(Ordering::Relaxed)
-    }
-}
-
-/// A histogram of durations over [`DURATION_BUCKETS`].
-///
-/// ```
-/// use std::time::Duration;
-/// let h = isoqube::health::Histogram::default();
-/// h.observe(Duration::from_millis(3));
-/// h.observe(Duration::from_secs(90));
-/// assert_eq!(h.count(), 2);
-/// assert_eq!(h.cumulative_buckets()[0], 1); // le="0.005"
-/// ```
-#[derive(Debug, Default)]
-pub struct Histogram {
-    /// Non-cumulative counts per bucket; observations above the last bound are in `count` only.
-    buckets: [AtomicU64; DURATION_BUCKETS.len()],
-    sum_micros: AtomicU64,
-    count: AtomicU64,
-}
-
-impl Histogram {
-    /// Records one observation.
-    pub fn observe(&self, d: Duration) {
-        let secs = d.as_secs_f64();
-        if let Some(i) = DURATION_BUCKETS.iter().position(|le| secs <= *le) {
-            self.buckets[i].fetch_add(1, Ordering::Relaxed);
-        }
-        let micros = u64::try_from(d.as_micros()).unwrap_or(u64::MAX);
-        self.sum_micros.fetch_add(micros, Ordering::Relaxed);
-        self.count.fetch_add(1, Ordering::Relaxed);
-    }
-
-    /// Observations so far.
-    pub fn count(&self) -> u64 {
-        self.count.load(Ordering::Relaxed)
-    }
-
-    /// Sum of the observations, in seconds.
-    pub fn sum_seconds(&self) -> f64 {
-        self.sum_micros.load(Ordering::Relaxed) as f64 / 1e6
-    }
-
-    /// Cumulative counts per bound of [`DURATION_BUCKETS`] (without `+Inf`).
-    pub fn cumulative_buckets(&self) -> Vec<u64> {
-        let mut total = 0;
-        self.buckets
-            .iter()
-            .map(|b| {
-                total += b.load(Ordering::Relaxed);
-                total
-            })
-            .collect()
-    }
-}
-
-/// The counters of one consumer endpoint.
-///
-/// ```
-/// let m = isoqube::health::Metrics::new("svc", "svc@h:1", ["build"]);
-/// let ep = m.endpoint("build").unwrap();
-/// ep.record_failed_attempt();
-/// assert_eq!(ep.failed(), 1);
-/// assert_eq!(ep.name(), "build");
-/// ```
-#[derive(Debug)]
-pub struct EndpointMetrics {
-    name: String,
-    consumed: Counter,
-    failed: Counter,
-    retried: Counter,
-    dead_lettered: Counter,
-    published: Counter,
-    in_flight: AtomicI64,
-    consuming: AtomicBool,
-    step_duration: Histogram,
-}
-
-impl EndpointMetrics {
-    fn new(name: String) -> Self {
-        EndpointMetrics {
-            name,
-            consumed: Counter::default(),
-            failed: Counter::default(),
-            retried: Counter::default(),
-            dead_lettered: Counter::default(),
-            published: Counter::default(),
-            in_flight: AtomicI64::new(0),
-            consuming: AtomicBool::new(false),
-            step_duration: Histogram::default(),
-        }
-    }
-
-    /// The endpoint (queue) name.
-    pub fn name(&self) -> &str {
-        &self.name
-    }
-
-    /// Counts a delivery taken from the queue.
-    pub fn record_consumed(&self) {
-        self.consumed.inc();
-    }
-
-    /// Counts a consumer attempt that failed.
-    pub fn record_failed_attempt(&self) {
-        self.failed.inc();
-    }
-
-    /// Counts a retry after a failed attempt.
-    pub fn record_retry(&self) {
-        self.retried.inc();
-    }
-
-    /// Counts a message moved to the error or skipped queue.
-    pub fn record_dead_lettered(&self) {
-        self.dead_lettered.inc();
-    }
-
-    /// Records the time a message spent in the consumer (all attempts).
-    pub fn observe_step(&self, d: Duration) {
-        self.step_duration.observe(d);
-    }
-
-    /// The counter of messages this endpoint published (handed to its publisher).
-    pub fn published_counter(&self) -> Counter {
-        self.published.clone()
-    }
-
-    /// Marks one delivery in flight until the returned guard drops.
-    pub fn in_flight_guard(self: &Arc<Self>) -> InFlightGuard {
-        self.in_flight.fetch_add(1, Ordering::Relaxed);
-        InFlightGuard(self.clone())
-    }
-
-    /// Whether the endpoint holds a consume stream.
-    pub fn set_consuming(&self, on: bool) {
-        self.consuming.store(on, Ordering::Relaxed);
-    }
-
-    /// Deliveries taken from the queue.
-    pub fn consumed(&self) -> u64 {
-        self.consumed.get()
-    }
-
-    /// Consumer attempts that failed.
-    pub fn failed(&self) -> u64 {
-        self.failed.get()
-    }
-
-    /// Retries after failed attempts.
-    pub fn retried(&self) -> u64 {
-        self.retried.get()
-    }
-
-    /// Messages moved to the error or skipped queue.
-    pub fn dead_lettered(&self) -> u64 {
-        self.dead_lettered.get()
-    }
-
-    /// Messages published.
-    pub fn published(&self) -> u64 {
-        self.published.get()
-    }
-
-    /// Deliveries being handled now.
-    pub fn in_flight(&self) -> i64 {
-        self.in_flight.load(Ordering::Relaxed)
-    }
-
-    /// Whether the endpoint holds a consume stream now.
-    pub fn is_consuming(&self) -> bool {
-        self.consuming.load(Ordering::Relaxed)
-    }
-
-    /// The step duration histogram.
-    pub fn step_duration(&self) -> &Histogram {
-        &self.step_duration
-    }
-}
-
-/// Keeps a delivery counted in `isoqube_messages_in_flight` while alive (also
-/// when the task handling it is aborted).
-pub struct InFlightGuard(Arc<EndpointMetrics>);
-
-impl Drop for InFlightGuard {
-    fn drop(&mut self) {
-        self.0.in_flight.fetch_sub(1, Ordering::Relaxed);
-    }
-}
-
-/// The metrics of one service instance: one [`EndpointMetrics`] per endpoint,
-/// fixed at start-up.
-///
-/// ```
-/// let m = isoqube::health::Metrics::new("svc", "svc@h:1", ["a", "b"]);
-/// assert_eq!(m.endpoints().len(), 2);
-/// assert!(m.endpoint("c").is_none());
-/// assert!(m.render(false).contains("isoqube_ready 0\n"));
-/// ```
-#[derive(Debug)]
-pub struct Metrics {
-    service: String,
-    instance: String,
-    endpoints: Vec<Arc<EndpointMetrics>>,
-    stopping: AtomicBool,
-}
-
-impl Metrics {
-    /// Metrics for a service instance hosting these endpoints.
-    pub fn new<S: Into<String>>(
-        service: impl Into<String>,
-        instance: impl Into<String>,
-        endpoints: impl IntoIterator<Item = S>,
-    ) -> Self {
-        Metrics {
-            service: service.into(),
-            instance: instance.into(),
-            endpoints: endpoints
-                .into_iter()
-                .map(|e| Arc::new(EndpointMetrics::new(e.into())))
-                .collect(),
-            stopping: AtomicBool::new(false),
-        }
-    }
-
-    /// Every endpoint's metrics, in start-up order.
-    pub fn endpoints(&self) -> &[Arc<EndpointMetrics>] {
-        &self.endpoints
-    }
-
-    /// One endpoint's metrics.
-    pub fn endpoint(&self, name: &str) -> Option<&Arc<EndpointMetrics>> {
-        self.endpoints.iter().find(|e| e.name == name)
-    }
-
-    /// Marks the service as shutting down (it is no longer ready).
-    pub fn set_stopping(&self) {
-        self.stopping.store(true, Ordering::SeqCst);
-    }
-
-    /// Whether shutdown has begun.
-    pub fn is_stopping(&self) -> bool {
-        self.stopping.load(Ordering::SeqCst)
-    }
-
-    /// The Prometheus text exposition (format 0.0.4); `ready` fills `isoqube_ready`.
-    pub fn render(&self, ready: bool) -> String {
-        let mut out = String::with_capacity(4096);
-        family(&mut out, "isoqube_up", "gauge", "1 while the service runs.");
-        out.push_str("isoqube_up 1\n");
-        family(
-            &mut out,
-            "isoqube_ready",
-            "gauge",
-            "1 when the service is ready (transport, consumers, store).",
-        );
-        let _ = writeln!(out, "isoqube_ready {}", u8::from(ready));
-        family(
-            &mut out,
-            "isoqube_service_info",
-            "gauge",
-            "The service name and instance id.",
-        );
-        let _ = writeln!(
-            out,
-            "isoqube_service_info{{service=\"{}\",instance=\"{}\"}} 1",
-            escape(&self.service),
-            escape(&self.instance)
-        );
-        let counters: [(&str, &str, CounterOf); 5] = [
-            (
-                "isoqube_messages_consumed_total",
-                "Deliveries taken from the endpoint's queue.",
-                EndpointMetrics::consumed,
-            ),
-            (
-                "isoqube_messages_failed_total",
-                "Consumer attempts that failed.",
-                EndpointMetrics::failed,
-            ),
-            (
-                "isoqube_messages_retried_total",
-                "Attempts retried after a failure.",
-                EndpointMetrics::retried,
-            ),
-            (
-                "isoqube_messages_dead_lettered_total",
-                "Messages moved to the endpoint's error or skipped queue.",
-                EndpointMetrics::dead_lettered,
-            ),
-            (
-                "isoqube_messages_published_total",
-                "Messages the endpoint published (next steps and extra events).",
-                EndpointMetrics::published,
-            ),
-        ];
-        for (name, help, get) in counters {
-            family(&mut out, name, "counter", help);
-            for ep in &self.endpoints {
-                let _ = writeln!(
-                    out,
-                    "{name}{{endpoint=\"{}\"}} {}",
-                    escape(&ep.name),
-                    get(ep)
-                );
-            }
-        }
-        family(
-            &mut out,
-            "isoqube_messages_in_flight",
-            "gauge",
-            "Deliveries being handled now.",
-        );
-        for ep in &self.endpoints {
-            let _ = writeln!(
-                out,
-                "isoqube_messages_in_flight{{endpoint=\"{}\"}} {}",
-                escape(&ep.name),
-                ep.in_flight()
-            );
-        }
-        family(
-            &mut out,
-            "isoqube_endpoint_consuming",
-            "gauge",
-            "1 while the endpoint holds a consume stream.",
-        );
-        for ep in &self.endpoints {
-            let _ = writeln!(
-                out,
-                "isoqube_endpoint_consuming{{endpoint=\"{}\"}} {}",
-                escape(&ep.name),
-                u8::from(ep.is_consuming())
-            );
-        }
-        let name = "isoqube_step_duration_seconds";
-        family(
-            &mut out,
-            name,
-            "histogram",
-            "Time a message spent in its consumer, retries included.",
-        );
-        for ep in &self.endpoints {
-            let label = escape(&ep.name);
-            let h = &ep.step_duration;
-            // Read the count first: buckets never exceed it even under concurrent updates.
-            let count = h.count();
-            for (le, n) in DURATION_BUCKETS.iter().zip(h.cumulative_buckets()) {
-                let _ = writeln!(
-                    out,
-                    "{name}_bucket{{endpoint=\"{label}\",le=\"{le}\"}} {}",
-                    n.min(count)
-                );
-            }
-            let _ = writeln!(
-                out,
-                "{name}_bucket{{endpoint=\"{label}\",le=\"+Inf\"}} {count}"
-            );
-            let _ = writeln!(
-                out,
-                "{name}_sum{{endpoint=\"{label}\"}} {}",
-                h.sum_seconds()
-            );
-            let _ = writeln!(out, "{name}_count{{endpoint=\"{label}\"}} {count}");
-        }
-        out
-    }
-}
-
-/// Reads one counter of an endpoint.
-type CounterOf = fn(&EndpointMetrics) -> u64;
-
-fn family(out: &mut String, name: &str, kind: &str, help: &str) {
-    let _ = writeln!(out, "# HELP {name} {help}");
-    let _ = writeln!(out, "# TYPE {name} {kind}");
-}
-
-/// Escapes a label value (`\`, `"` and newlines).
-fn escape(v: &str) -> String {
-    v.replace('\\', "\\\\")
-        .replace('"', "\\\"")
-        .replace('\n', "\\n")
-}
-
-/// One readiness check's outcome.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Check {
-    /// `transport`, `consumers` or `store`.
-    pub name: &'static str,
-    /// `None` when it passed, else what is wrong.
-    pub problem: Option<String>,
-}
-
-/// The outcome of the readiness checks.
-///
-/// ```
-/// use isoqube::health::{Check, Readiness};
-/// let r = Readiness { checks: vec![Check { name: "store", problem: Some("down".into()) }] };
-/// assert!(!r.is_ready());
-/// assert_eq!(r.to_json()["checks"]["store"], "down");
-/// ```
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Readiness {
-    /// Every check, passed or not.
-    pub checks: Vec<Check>,
-}
-
-impl Readiness {
-    /// Whether every check passed.
-    pub fn is_ready(&self) -> bool {
-        self.checks.iter().all(|c| c.problem.is_none())
-    }
-
-    /// `{"status":"ready"|"unavailable","checks":{"<name>":"ok"|"<problem>"}}`.
-    pub fn to_json(&self) -> Value {
-        let checks: Map<String, Value> = self
-            .checks
-            .iter()
-            .map(|c| {
-                (
-                    c.name.to_string(),
-                    Value::String(c.problem.clone().unwrap_or_else(|| "ok".into())),
-                )
-            })
-            .collect();
-        json!({
-            "status": if self.is_ready() { "ready" } else { "unavailable" },
-            "checks": checks,
-        })
-    }
-}
-
-/// What the health endpoints look at: a service's transport, store and metrics.
-/// [`Health::router`] gives the endpoints as an axum router, to serve on a
-/// listener of your own.
-///
-/// ```
-/// # tokio::runtime::Runtime::new().unwrap().block_on(async {
-/// use std::sync::Arc;
-/// use isoqube::health::{Health, Metrics};
-/// let store = isoqube::SqliteStore::open(&std::env::temp_dir().join("isoqube-health-doc.db")).await.unwrap();
-/// let health = Health::new(
-///     Arc::new(isoqube::InProcessTransport::new()),
-///     Arc::new(store),
-///     Arc::new(Metrics::new("svc", "svc@h:1", Vec::<String>::new())),
-/// );
-/// assert!(health.readiness().await.is_ready());
-/// let _router: axum::Router = health.router();
-/// # });
-/// ```
-#[derive(Clone)]
-pub struct Health {
-    transport: Arc<dyn Transport>,
-    store: Arc<dyn RunStore>,
-    metrics: Arc<Metrics>,
-}
-
 impl Health {
-    /// Health over these parts.
-    pub fn new(
-        transport: Arc<dyn Transport>,
-        store: Arc<dyn RunStore>,
-        metrics: Arc<Metrics>,
-    ) -> Self {
-        Health {
-            transport,
-            store,
-            metrics,
-        }
-    }
-
-    /// The metrics it reports.
-    pub fn metrics(&self) -> &Arc<Metrics> {
-        &self.metrics
-    }
-
-    /// Runs the readiness checks: transport connected, consumers running (not
-    /// shutting down, each endpoint consuming), store answering within [`PING_TIMEOUT`].
-    pub async fn readiness(&self) -> Readiness {
-        let transport = if self.transport.is_ready().await {
-            None
-        } else {
-            Some(format!("{} transport not connected", self.transport.kind()))
-        };
-        let consumers = if self.metrics.is_stopping() {
-            Some("shutting down".to_string())
-        } else {
-            let idle: Vec<&str> = self
-                .metrics
-                .endpoints()
-                .iter()
-                .filter(|e| !e.is_consuming())
-                .map(|e| e.name())
-                .collect();
-            (!idle.is_empty()).then(|| format!("not consuming: {}", idle.join(", ")))
-        };
-        let store = match tokio::time::timeout(PING_TIMEOUT, self.store.ping()).await {
-            Ok(Ok(())) => None,
-            Ok(Err(e)) => Some(format!("{} store ping failed: {e}", self.store.kind())),
-            Err(_) => Some(format!(
-                "{} store did not answer within {PING_TIMEOUT:?}",
-                self.store.kind()
-            )),
-        };
-        Readiness {
-            checks: vec![
-                Check {
-                    name: "transport",
-                    problem: transport,
-                },
-                Check {
-                    name: "consumers",
-                    problem: consumers,
-                },
-                Check {
-                    name: "store",
-                    problem: store,
-                },
-            ],
-        }
-    }
-
     /// `/health/live`, `/health/ready` and `/metrics` as an axum router.
     pub fn router(self) -> Router {
         Router::new()
@@ -658,6 +102,67 @@ async fn metrics(State(health): State<Health>) -> Response {
         health.metrics.render(ready),
     )
         .into_response()
+}
+
+impl ServiceBuilder {
+    /// Serves `/health/live`, `/health/ready` and `/metrics` on this address
+    /// (see [`crate::health`]); port 0 picks a free port, which
+    /// [`crate::Service::health_addr`] then tells. Unset (the default): no HTTP
+    /// server. The server stops when the service has shut down.
+    ///
+    /// ```no_run
+    /// # async fn run() -> isoqube::Result<()> {
+    /// let service = isoqube::Service::builder("linux-pool")
+    ///     .health_addr(([0, 0, 0, 0], 8080).into())
+    ///     .start()
+    ///     .await?;
+    /// println!("metrics at http://{}/metrics", service.health_addr().unwrap());
+    /// # Ok(()) }
+    /// ```
+    pub fn health_addr(self, addr: SocketAddr) -> Self {
+        self.sidecar(Box::new(HealthSidecar {
+            addr,
+            listener: None,
+        }))
+    }
+}
+
+/// The health server, plugged into a service (bound at start-up first).
+struct HealthSidecar {
+    addr: SocketAddr,
+    listener: Option<TcpListener>,
+}
+
+#[async_trait]
+impl Sidecar for HealthSidecar {
+    async fn prepare(&mut self) -> Result<()> {
+        self.listener = Some(HealthServer::bind(self.addr).await?);
+        Ok(())
+    }
+
+    fn start(self: Box<Self>, health: Health) -> Result<Box<dyn RunningSidecar>> {
+        let listener = match self.listener {
+            Some(l) => l,
+            None => {
+                return Err(Error::Config(format!(
+                    "health listener on {} was not bound",
+                    self.addr
+                )))
+            }
+        };
+        Ok(Box::new(HealthServer::start(listener, health)?))
+    }
+}
+
+#[async_trait]
+impl RunningSidecar for HealthServer {
+    fn addr(&self) -> Option<SocketAddr> {
+        Some(self.addr)
+    }
+
+    async fn stop(self: Box<Self>) {
+        (*self).stop().await
+    }
 }
 
 /// The running HTTP server of a service. Dropping it stops the server.
@@ -699,11 +204,6 @@ impl HealthServer {
             stop: Some(stop),
             task,
         })
-    }
-
-    /// The bound address.
-    pub(crate) fn addr(&self) -> SocketAddr {
-        self.addr
     }
 
     /// Stops taking connections and waits (briefly) for open ones to finish.

@@ -37,22 +37,23 @@
 pub mod config;
 pub mod consumer;
 pub mod context;
-pub mod control;
-pub mod envelope;
+pub mod engine;
 pub mod error;
 pub mod event;
 pub mod health;
-mod json;
+pub mod host;
 pub mod model;
-pub mod publish;
+pub mod redact;
 pub mod registry;
 pub mod retry;
 pub mod schedule;
-pub mod service;
 pub mod store;
-pub mod telemetry;
 pub mod testing;
 pub mod transport;
+pub mod wire;
+
+pub use engine::{control, publish, service, telemetry};
+pub use wire::envelope;
 
 pub use config::Config;
 pub use consumer::{ConsumerRegistration, HandlerError};
@@ -115,24 +116,7 @@ pub use service::{Service, ServiceBuilder};
 pub use store::{MongoStore, RunStore, SqliteStore};
 pub use transport::{AmqpTransport, InProcessTransport, Topology, Transport};
 
-/// This machine's host name (from `HOSTNAME` or the kernel), for records and headers.
-pub fn host_name() -> String {
-    host_name_ref().to_string()
-}
-
-/// [`host_name`], without a copy.
-pub(crate) fn host_name_ref() -> &'static str {
-    static NAME: std::sync::OnceLock<String> = std::sync::OnceLock::new();
-    NAME.get_or_init(|| {
-        std::env::var("HOSTNAME")
-            .ok()
-            .filter(|h| !h.trim().is_empty())
-            .or_else(|| std::fs::read_to_string("/proc/sys/kernel/hostname").ok())
-            .map(|h| h.trim().to_string())
-            .filter(|h| !h.is_empty())
-            .unwrap_or_else(|| "localhost".to_string())
-    })
-}
+pub use host::host_name;
 
 /// What the macros expand to. Not a stable API.
 #[doc(hidden)]

@@ -205,7 +205,7 @@ pub struct MongoStore {
     logs: Collection<Document>,
     counters: Collection<Document>,
     redacted_url: Arc<str>,
-    secrets: Arc<Vec<String>>,
+    secrets: Arc<Secrets>,
     change_streams: Arc<AtomicU8>,
     run_locks: Arc<std::sync::Mutex<HashMap<Uuid, Weak<tokio::sync::Mutex<()>>>>>,
     run_cache: Arc<std::sync::Mutex<RunCache<Document>>>,
@@ -220,116 +220,8 @@ impl fmt::Debug for MongoStore {
     }
 }
 
-/// The URL with its password replaced by `***` (`mongodb://user:***@host/`),
-/// and the values of password-like query options too: safe to log.
-///
-/// ```
-/// use isoqube::store::mongo::redact_url;
-/// assert_eq!(
-///     redact_url("mongodb://app:s3cret@db1:27017,db2/isoqube?tls=true"),
-///     "mongodb://app:***@db1:27017,db2/isoqube?tls=true"
-/// );
-/// assert_eq!(redact_url("mongodb://db:27017"), "mongodb://db:27017");
-/// ```
-pub fn redact_url(url: &str) -> String {
-    let Some(scheme_end) = url.find("://") else {
-        // Not a URL we understand: show only that something was given.
-        return if url.contains('@') {
-            "***".to_string()
-        } else {
-            url.to_string()
-        };
-    };
-    let (scheme, rest) = url.split_at(scheme_end + 3);
-    let (authority_and_path, query) = match rest.find('?') {
-        Some(q) => (&rest[..q], Some(&rest[q + 1..])),
-        None => (rest, None),
-    };
-    let mut out = String::from(scheme);
-    match authority_and_path.rfind('@') {
-        Some(at) => {
-            let userinfo = &authority_and_path[..at];
-            match userinfo.find(':') {
-                Some(colon) => {
-                    out.push_str(&userinfo[..colon]);
-                    out.push_str(":***");
-                }
-                None => out.push_str(userinfo),
-            }
-            out.push_str(&authority_and_path[at..]);
-        }
-        None => out.push_str(authority_and_path),
-    }
-    if let Some(query) = query {
-        out.push('?');
-        let parts: Vec<String> = query
-            .split('&')
-            .map(|kv| match kv.split_once('=') {
-                Some((k, _)) if is_secret_option(k) => format!("{k}=***"),
-                _ => kv.to_string(),
-            })
-            .collect();
-        out.push_str(&parts.join("&"));
-    }
-    out
-}
-
-fn is_secret_option(key: &str) -> bool {
-    let k = key.to_ascii_lowercase();
-    k.contains("password") || k.contains("secret") || k.contains("token")
-}
-
-/// The strings that must never appear in a message: the URL itself, the
-/// password (raw and percent-decoded) and secret query values.
-fn url_secrets(url: &str) -> Vec<String> {
-    let mut out = vec![url.to_string()];
-    if let Some(scheme_end) = url.find("://") {
-        let rest = &url[scheme_end + 3..];
-        let (authority, query) = match rest.find('?') {
-            Some(q) => (&rest[..q], &rest[q + 1..]),
-            None => (rest, ""),
-        };
-        if let Some(at) = authority.rfind('@') {
-            if let Some((_, pass)) = authority[..at].split_once(':') {
-                out.push(pass.to_string());
-                out.push(percent_decode(pass));
-            }
-        }
-        for kv in query.split('&') {
-            if let Some((k, v)) = kv.split_once('=') {
-                if is_secret_option(k) {
-                    out.push(v.to_string());
-                    out.push(percent_decode(v));
-                }
-            }
-        }
-    }
-    out.retain(|s| s.len() >= 3);
-    out.sort_by_key(|s| std::cmp::Reverse(s.len()));
-    out.dedup();
-    out
-}
-
-fn percent_decode(s: &str) -> String {
-    let bytes = s.as_bytes();
-    let mut out = Vec::with_capacity(bytes.len());
-    let mut i = 0;
-    while i < bytes.len() {
-        if bytes[i] == b'%' {
-            if let (Some(h), Some(l)) = (
-                bytes.get(i + 1).and_then(|b| (*b as char).to_digit(16)),
-                bytes.get(i + 2).and_then(|b| (*b as char).to_digit(16)),
-            ) {
-                out.push((h * 16 + l) as u8);
-                i += 3;
-                continue;
-            }
-        }
-        out.push(bytes[i]);
-        i += 1;
-    }
-    String::from_utf8_lossy(&out).into_owned()
-}
+pub use crate::redact::redact_url;
+use crate::redact::Secrets;
 
 /// `created_at` as stored for ordering: RFC 3339, fixed microseconds, `Z`.
 fn ts(t: DateTime<Utc>) -> String {
@@ -432,10 +324,10 @@ impl MongoStore {
         command_events: Option<EventHandler<CommandEvent>>,
     ) -> Result<Self> {
         let redacted: Arc<str> = redact_url(url).into();
-        let secrets = Arc::new(url_secrets(url));
+        let secrets = Arc::new(Secrets::of(url));
         validate_database_name(database)?;
         let mut options = ClientOptions::parse(url).await.map_err(|e| {
-            let msg = scrub(&secrets, &redacted, &e.to_string());
+            let msg = secrets.scrub(&e);
             match e.kind.as_ref() {
                 ErrorKind::InvalidArgument { .. } => {
                     Error::Config(format!("MongoDB URL {redacted}: {msg}"))
@@ -451,12 +343,8 @@ impl MongoStore {
         if command_events.is_some() {
             options.command_event_handler = command_events;
         }
-        let client = Client::with_options(options).map_err(|e| {
-            Error::Config(format!(
-                "MongoDB URL {redacted}: {}",
-                scrub(&secrets, &redacted, &e.to_string())
-            ))
-        })?;
+        let client = Client::with_options(options)
+            .map_err(|e| Error::Config(format!("MongoDB URL {redacted}: {}", secrets.scrub(&e))))?;
         let db = client.database(database);
         let store = MongoStore {
             runs: db.collection(RUNS),
@@ -502,10 +390,7 @@ impl MongoStore {
     }
 
     fn err(&self, what: &str, e: mongodb::error::Error) -> Error {
-        Error::Store(format!(
-            "mongodb {what}: {}",
-            scrub(&self.secrets, &self.redacted_url, &e.to_string())
-        ))
+        Error::Store(format!("mongodb {what}: {}", self.secrets.scrub(&e)))
     }
 
     /// Creates the indexes every query needs; idempotent.
@@ -872,20 +757,6 @@ fn validate_database_name(name: &str) -> Result<()> {
         )));
     }
     Ok(())
-}
-
-/// Removes the URL and its secrets from a driver message.
-fn scrub(secrets: &[String], redacted: &str, msg: &str) -> String {
-    let mut out = msg.to_string();
-    if let Some(url) = secrets.first() {
-        if !url.is_empty() {
-            out = out.replace(url.as_str(), redacted);
-        }
-    }
-    for s in secrets.iter().skip(1) {
-        out = out.replace(s.as_str(), "***");
-    }
-    out
 }
 
 #[async_trait]
@@ -1282,7 +1153,7 @@ impl RunStore for MongoStore {
             }
             Err(e) if command_code(&e).is_some() => {
                 tracing::debug!(
-                    error = %scrub(&self.secrets, &self.redacted_url, &e.to_string()),
+                    error = %self.secrets.scrub(&e),
                     "mongodb change streams unavailable; polling for run changes"
                 );
                 self.change_streams
@@ -1311,39 +1182,6 @@ impl RunStore for MongoStore {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn redacts_password_but_keeps_user_and_hosts() {
-        assert_eq!(
-            redact_url("mongodb://app:p%40ss:w@db1:27017,db2:27018/isoqube?replicaSet=rs0"),
-            "mongodb://app:***@db1:27017,db2:27018/isoqube?replicaSet=rs0"
-        );
-        assert_eq!(
-            redact_url("mongodb+srv://ops:hunter2@cluster0.example.net/?tls=true"),
-            "mongodb+srv://ops:***@cluster0.example.net/?tls=true"
-        );
-        assert_eq!(
-            redact_url("mongodb://onlyuser@db/"),
-            "mongodb://onlyuser@db/"
-        );
-        assert_eq!(redact_url("mongodb://db:27017"), "mongodb://db:27017");
-        assert_eq!(
-            redact_url("mongodb://db/?tls=true&tlsCertificateKeyFilePassword=k3y"),
-            "mongodb://db/?tls=true&tlsCertificateKeyFilePassword=***"
-        );
-        assert_eq!(redact_url("user:pw@nonsense"), "***");
-    }
-
-    #[test]
-    fn scrubs_secrets_from_driver_messages() {
-        let url = "mongodb://app:s3cr%40t@db:27017/";
-        let secrets = url_secrets(url);
-        let red = redact_url(url);
-        let msg = format!("failed to connect to {url}: bad auth for s3cr@t / s3cr%40t");
-        let out = scrub(&secrets, &red, &msg);
-        assert!(!out.contains("s3cr"), "{out}");
-        assert!(out.contains("mongodb://app:***@db:27017/"), "{out}");
-    }
 
     #[tokio::test]
     async fn bad_urls_and_names_are_config_errors_without_secrets() {

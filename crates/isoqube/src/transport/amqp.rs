@@ -167,70 +167,8 @@ impl std::fmt::Debug for AmqpConfig {
     }
 }
 
-/// The URL with its password replaced by `***`, for logs and errors.
-///
-/// ```
-/// use isoqube::transport::amqp::redact_url;
-/// assert_eq!(redact_url("amqp://app:s3cret@rabbit:5672/%2f"), "amqp://app:***@rabbit:5672/%2f");
-/// assert_eq!(redact_url("amqp://rabbit/prod"), "amqp://rabbit/prod");
-/// ```
-pub fn redact_url(url: &str) -> String {
-    let Some(scheme_end) = url.find("://") else {
-        // Not a URL: show nothing that could be a secret.
-        return match url.rfind('@') {
-            Some(at) => format!("***{}", &url[at..]),
-            None => url.to_string(),
-        };
-    };
-    let (scheme, rest) = url.split_at(scheme_end + 3);
-    let Some(at) = rest.rfind('@') else {
-        return url.to_string();
-    };
-    let (userinfo, host) = rest.split_at(at);
-    match userinfo.split_once(':') {
-        Some((user, _password)) => format!("{scheme}{user}:***{host}"),
-        None => url.to_string(),
-    }
-}
-
-/// The password of `url`, raw and percent-decoded, to scrub from broker messages.
-fn secrets(url: &str) -> Vec<String> {
-    let rest = url.split_once("://").map_or(url, |(_, r)| r);
-    let Some(at) = rest.rfind('@') else {
-        return Vec::new();
-    };
-    let Some((_, password)) = rest[..at].split_once(':') else {
-        return Vec::new();
-    };
-    let mut out = Vec::new();
-    if !password.is_empty() {
-        out.push(password.to_string());
-        let decoded = percent_decode(password);
-        if decoded != password {
-            out.push(decoded);
-        }
-    }
-    out
-}
-
-fn percent_decode(s: &str) -> String {
-    let bytes = s.as_bytes();
-    let mut out = Vec::with_capacity(bytes.len());
-    let mut i = 0;
-    while i < bytes.len() {
-        if bytes[i] == b'%' && i + 2 < bytes.len() {
-            let hex = std::str::from_utf8(&bytes[i + 1..i + 3]).ok();
-            if let Some(b) = hex.and_then(|h| u8::from_str_radix(h, 16).ok()) {
-                out.push(b);
-                i += 3;
-                continue;
-            }
-        }
-        out.push(bytes[i]);
-        i += 1;
-    }
-    String::from_utf8_lossy(&out).into_owned()
-}
+pub use crate::redact::redact_url;
+use crate::redact::Secrets;
 
 /// The TLS settings of `config`, its files read and checked now: a wrong file
 /// is an error naming it, not a baffling handshake failure later.
@@ -321,7 +259,7 @@ struct Inner {
     /// read once at connect (never printed: it holds a private key).
     tls: OwnedTLSConfig,
     redacted: String,
-    secrets: Vec<String>,
+    secrets: Secrets,
     state: watch::Sender<Option<Arc<Live>>>,
     topology: Mutex<Topology>,
     closed: AtomicBool,
@@ -332,16 +270,7 @@ struct Inner {
 impl Inner {
     /// A broker or library message with the password scrubbed out.
     fn scrub(&self, msg: impl std::fmt::Display) -> String {
-        let mut s = msg.to_string();
-        if s.contains(&self.config.url) {
-            s = s.replace(&self.config.url, &self.redacted);
-        }
-        for secret in &self.secrets {
-            if s.contains(secret.as_str()) {
-                s = s.replace(secret.as_str(), "***");
-            }
-        }
-        s
+        self.secrets.scrub(msg)
     }
 
     fn err(&self, what: impl std::fmt::Display, e: impl std::fmt::Display) -> Error {
@@ -357,8 +286,9 @@ impl Inner {
     }
 
     async fn open(&self) -> Result<Arc<Live>> {
-        let props = ConnectionProperties::default()
-            .with_connection_name(LongString::from(format!("isoqube {}", crate::host_name())));
+        let props = ConnectionProperties::default().with_connection_name(LongString::from(
+            format!("isoqube {}", crate::host::host_name()),
+        ));
         let runtime = lapin::runtime::default_runtime()
             .map_err(|e| self.err("cannot start the AMQP client runtime", e))?;
         let conn = match tokio::time::timeout(
@@ -959,7 +889,7 @@ impl AmqpTransport {
         let inner = Arc::new(Inner {
             tls,
             redacted: redact_url(&config.url),
-            secrets: secrets(&config.url),
+            secrets: Secrets::of(&config.url),
             config,
             state,
             topology: Mutex::new(Topology::default()),
@@ -1476,25 +1406,7 @@ mod tests {
     use super::*;
 
     #[test]
-    fn redact_url_hides_the_password() {
-        assert_eq!(
-            redact_url("amqp://guest:guest@127.0.0.1:5672/%2f"),
-            "amqp://guest:***@127.0.0.1:5672/%2f"
-        );
-        assert_eq!(
-            redact_url("amqps://app:p%40ss:w@rabbit.example.com:5671/prod"),
-            "amqps://app:***@rabbit.example.com:5671/prod"
-        );
-        assert_eq!(redact_url("amqp://user@host/vh"), "amqp://user@host/vh");
-        assert_eq!(redact_url("amqp://host:5672"), "amqp://host:5672");
-        assert_eq!(redact_url("user:secret@host"), "***@host");
-        assert!(!redact_url("amqp://a:b@c@host/").contains("b@c"));
-    }
-
-    #[test]
     fn secrets_are_scrubbed() {
-        assert_eq!(secrets("amqp://u:p%40ss@h/"), vec!["p%40ss", "p@ss"]);
-        assert!(secrets("amqp://u@h/").is_empty());
         let config = AmqpConfig::with_url("amqp://app:hunter2@rabbit/");
         let debug = format!("{config:?}");
         assert!(!debug.contains("hunter2"), "{debug}");

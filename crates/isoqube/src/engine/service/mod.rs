@@ -22,20 +22,27 @@ use tracing::{error, info, warn, Instrument};
 use uuid::Uuid;
 
 use crate::consumer::{ConsumerRegistration, HandlerError};
+use crate::context::EventPublisher;
 use crate::context::{ContextParts, StepContext};
-use crate::control::Control;
-use crate::envelope::Incoming;
+use crate::engine::control::Control;
+use crate::engine::metrics::{EndpointMetrics, Metrics};
+use crate::engine::publish::Publisher;
+use crate::engine::readiness::{Health, Readiness};
+use crate::engine::telemetry::{spawn_log_writer, LogSink, StepScope, LIFECYCLE};
 use crate::error::{Error, Result};
 use crate::event::EventInfo;
-use crate::health::{EndpointMetrics, Health, HealthServer, Metrics, Readiness};
 use crate::model::{
     ClaimOutcome, CompleteOutcome, FailOutcome, NextStep, ServiceRecord, StepKey, Variables,
 };
-use crate::publish::{Parent, Publisher};
 use crate::registry::{Registry, Selection};
 use crate::retry::RetryPolicy;
 use crate::store::{RunStore, SqliteStore};
-use crate::telemetry::{spawn_log_writer, LogSink, StepScope, LIFECYCLE};
+use crate::wire::envelope::Incoming;
+use crate::wire::lineage::Parent;
+mod sidecar;
+
+pub use sidecar::{RunningSidecar, Sidecar};
+
 use crate::transport::{
     Delivery, InProcessTransport, OutgoingMessage, RawMessage, Topology, Transport, ERROR_SUFFIX,
     SKIPPED_SUFFIX,
@@ -61,7 +68,7 @@ pub struct ServiceBuilder {
     grace: Duration,
     store_patience: Duration,
     record_start_after: Option<Duration>,
-    health_addr: Option<SocketAddr>,
+    sidecars: Vec<Box<dyn Sidecar>>,
     default_retry: RetryPolicy,
     concurrency_limit: Option<u16>,
 }
@@ -163,22 +170,10 @@ impl ServiceBuilder {
         self
     }
 
-    /// Serves `/health/live`, `/health/ready` and `/metrics` on this address
-    /// (see [`crate::health`]); port 0 picks a free port, which
-    /// [`Service::health_addr`] then tells. Unset (the default): no HTTP server.
-    /// The server stops when the service has shut down.
-    ///
-    /// ```no_run
-    /// # async fn run() -> isoqube::Result<()> {
-    /// let service = isoqube::Service::builder("linux-pool")
-    ///     .health_addr(([0, 0, 0, 0], 8080).into())
-    ///     .start()
-    ///     .await?;
-    /// println!("metrics at http://{}/metrics", service.health_addr().unwrap());
-    /// # Ok(()) }
-    /// ```
-    pub fn health_addr(mut self, addr: SocketAddr) -> Self {
-        self.health_addr = Some(addr);
+    /// Runs `sidecar` beside the consumers (how [`crate::health`] adds its
+    /// server: see `health_addr`).
+    pub fn sidecar(mut self, sidecar: Box<dyn Sidecar>) -> Self {
+        self.sidecars.push(sidecar);
         self
     }
 
@@ -187,15 +182,15 @@ impl ServiceBuilder {
         // Step logs reach the store through a tracing layer; a program that set
         // up no logging at all still gets them (and no console output).
         if !tracing::dispatcher::has_been_set() {
-            crate::telemetry::init_without_console();
+            crate::engine::telemetry::init_without_console();
         }
         let registry = Arc::new(Registry::linked()?);
         let consumers = registry.select(&self.selection)?;
         // Bind first, so a port in use fails start-up before anything is declared.
-        let health_listener = match self.health_addr {
-            Some(addr) => Some(HealthServer::bind(addr).await?),
-            None => None,
-        };
+        let mut sidecars = self.sidecars;
+        for sidecar in &mut sidecars {
+            sidecar.prepare().await?;
+        }
         let transport = match self.transport {
             Some(t) => t,
             None => Arc::new(InProcessTransport::new()),
@@ -214,7 +209,7 @@ impl ServiceBuilder {
             .upsert_topics(&registry.topic_records(&consumers))
             .await?;
 
-        let host = crate::host_name();
+        let host = crate::host::host_name();
         let pid = std::process::id();
         let instance_id = format!(
             "{}@{host}:{pid}:{}",
@@ -263,12 +258,14 @@ impl ServiceBuilder {
             .iter()
             .zip(metrics.endpoints())
             .map(|(reg, metrics)| {
+                let publisher = shared.publisher.clone().counting(metrics.published_counter());
                 let ep = Arc::new(Endpoint {
                     shared: shared.clone(),
                     reg,
                     name: reg.endpoint_name(),
                     info: reg.event_info(),
-                    publisher: shared.publisher.clone().counting(metrics.published_counter()),
+                    events: Arc::new(publisher.clone()),
+                    publisher,
                     metrics: metrics.clone(),
                     retry: reg.retry.unwrap_or(self.default_retry),
                     concurrency: self
@@ -287,10 +284,10 @@ impl ServiceBuilder {
         ));
         let control = Control::new(store.clone(), transport.clone())?;
         let health = Health::new(transport.clone(), store.clone(), metrics);
-        let health_server = match health_listener {
-            Some(listener) => Some(HealthServer::start(listener, health.clone())?),
-            None => None,
-        };
+        let sidecars = sidecars
+            .into_iter()
+            .map(|s| s.start(health.clone()))
+            .collect::<Result<Vec<_>>>()?;
         info!(service = %self.name, transport = transport.kind(), store = store.kind(), consumers = consumers.len(), "service started");
         Ok(Service {
             shared: Some(shared),
@@ -301,7 +298,7 @@ impl ServiceBuilder {
             log_writer,
             control,
             health,
-            health_server,
+            sidecars,
         })
     }
 }
@@ -316,7 +313,7 @@ pub struct Service {
     log_writer: JoinHandle<()>,
     control: Control,
     health: Health,
-    health_server: Option<HealthServer>,
+    sidecars: Vec<Box<dyn RunningSidecar>>,
 }
 
 impl Service {
@@ -331,7 +328,7 @@ impl Service {
             grace: Duration::from_secs(30),
             store_patience: Duration::from_secs(30),
             record_start_after: Some(DEFAULT_RECORD_START_AFTER),
-            health_addr: None,
+            sidecars: Vec::new(),
             default_retry: RetryPolicy::None,
             concurrency_limit: None,
         }
@@ -348,9 +345,9 @@ impl Service {
     }
 
     /// Where `/health/*` and `/metrics` are served (the port actually bound),
-    /// when [`ServiceBuilder::health_addr`] was set.
+    /// when `ServiceBuilder::health_addr` was set (the first sidecar's address).
     pub fn health_addr(&self) -> Option<SocketAddr> {
-        self.health_server.as_ref().map(HealthServer::addr)
+        self.sidecars.iter().find_map(|s| s.addr())
     }
 
     /// The service's metrics (what `/metrics` renders).
@@ -391,8 +388,8 @@ impl Service {
         // The log writer ends once the last sink is gone: the service's and the control's.
         drop(shared);
         let _ = tokio::time::timeout(Duration::from_secs(10), &mut self.log_writer).await;
-        if let Some(server) = self.health_server.take() {
-            server.stop().await;
+        for sidecar in self.sidecars.drain(..) {
+            sidecar.stop().await;
         }
         info!(service = %self.instance_id, "service stopped");
         Ok(())
@@ -478,6 +475,9 @@ struct Endpoint {
     info: &'static EventInfo,
     /// The service's publisher, counting into this endpoint's metrics.
     publisher: Publisher,
+    /// The same publisher, as step contexts see it (made once: one clone of
+    /// an `Arc` per step).
+    events: Arc<dyn EventPublisher>,
     metrics: Arc<EndpointMetrics>,
     /// The consumer's policy, or the service default when it names none.
     retry: RetryPolicy,
@@ -892,7 +892,7 @@ impl Endpoint {
                 instance: self.shared.instance.clone(),
                 variables: variables.clone(),
                 parent: Parent::consumed(env, &self.name),
-                publisher: Some(self.publisher.clone()),
+                publisher: Some(self.events.clone()),
             });
             if prior + attempt > 1 {
                 info!(attempt = prior + attempt, "step started");
@@ -975,10 +975,10 @@ impl Endpoint {
         attempts: u32,
     ) -> Settle {
         let mut headers = msg.headers.clone();
-        let input = format!("isoqube://{}/{}", crate::host_name(), self.name);
+        let input = format!("isoqube://{}/{}", crate::host::host_name(), self.name);
         headers.insert(
             "MT-Host-MachineName".into(),
-            header_str(&crate::host_name()),
+            header_str(&crate::host::host_name()),
         );
         match err {
             Some(err) => {

@@ -9,12 +9,13 @@ use std::time::Duration;
 use chrono::Utc;
 use uuid::Uuid;
 
+use crate::engine::publish::Publisher;
 use crate::error::{Error, Result};
 use crate::model::{Definition, NextStep, Run, Variables};
-use crate::publish::{Parent, Publisher};
 use crate::registry::Registry;
 use crate::store::RunStore;
 use crate::transport::Transport;
+use crate::wire::lineage::Parent;
 
 /// Operator actions over a store and a transport.
 ///

@@ -165,7 +165,7 @@ impl<S: Subscriber> Layer<S> for StepLogLayer {
                 level: event.metadata().level().to_string(),
                 message: format!("{}{}", v.message, v.fields),
                 service: scope.service.to_string(),
-                host: crate::host_name(),
+                host: crate::host::host_name(),
                 timestamp: Utc::now(),
             });
         });

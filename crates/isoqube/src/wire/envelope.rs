@@ -14,15 +14,9 @@ use serde_json::Value;
 use uuid::Uuid;
 
 use crate::error::{Error, Result};
+use crate::host::host_name;
 
-/// MassTransit's content type.
-pub const CONTENT_TYPE: &str = "application/vnd.masstransit+json";
-/// Envelope header naming the run a step message belongs to.
-pub const HEADER_RUN_ID: &str = "Isoqube-RunId";
-/// Envelope header naming the step index of a step message.
-pub const HEADER_STEP: &str = "Isoqube-Step";
-/// Envelope header naming the run definition.
-pub const HEADER_DEFINITION: &str = "Isoqube-Definition";
+pub use super::headers::{CONTENT_TYPE, HEADER_DEFINITION, HEADER_RUN_ID, HEADER_STEP};
 
 /// A fresh message id: unique, version-4 shaped, without a system call.
 ///
@@ -79,7 +73,7 @@ impl HostInfo {
     /// Facts about this process.
     pub fn current(service: &str) -> Self {
         HostInfo {
-            machine_name: Some(crate::host_name()),
+            machine_name: Some(host_name()),
             process_name: std::env::current_exe()
                 .ok()
                 .and_then(|p| p.file_name().map(|f| f.to_string_lossy().into_owned()))
@@ -210,7 +204,7 @@ impl Envelope {
             message_type: vec![message_type.into()],
             message,
             expiration_time: None,
-            sent_time: Some(crate::model::timestamp::micros(&Utc::now())),
+            sent_time: Some(super::time::micros(&Utc::now())),
             headers: BTreeMap::new(),
             host: None,
         }

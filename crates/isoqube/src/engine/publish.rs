@@ -7,21 +7,25 @@ use std::borrow::Cow;
 use std::collections::{BTreeMap, HashMap};
 use std::sync::Arc;
 
+use async_trait::async_trait;
 use chrono::Utc;
 use serde_json::Value;
 use uuid::Uuid;
 
-use crate::envelope::{
-    new_message_id, Envelope, Host, HostInfo, HEADER_DEFINITION, HEADER_RUN_ID, HEADER_STEP,
-};
+use crate::context::EventPublisher;
+use crate::engine::metrics::Counter;
 use crate::error::{Error, Result};
-use crate::event::Event;
-use crate::health::Counter;
-use crate::json;
+use crate::event::{Event, EventInfo};
+use crate::host::host_name_ref;
 use crate::model::NextStep;
 use crate::registry::Registry;
 use crate::store::RunStore;
 use crate::transport::{OutgoingMessage, Transport};
+use crate::wire::envelope::{
+    new_message_id, Envelope, Host, HostInfo, HEADER_DEFINITION, HEADER_RUN_ID, HEADER_STEP,
+};
+use crate::wire::json;
+pub use crate::wire::lineage::Parent;
 
 /// Where an event goes and how it is typed on the wire.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -56,42 +60,7 @@ pub struct Publisher {
 }
 
 fn destination(exchange: &str) -> String {
-    format!("isoqube://{}/{exchange}", crate::host_name())
-}
-
-/// The message being consumed when a new one is sent: its ids flow downstream.
-#[derive(Debug, Clone, Default)]
-pub struct Parent {
-    /// Its message id (becomes the new `initiatorId`).
-    pub message_id: Option<String>,
-    /// Its conversation id (copied).
-    pub conversation_id: Option<String>,
-    /// Its correlation id (copied for extra events).
-    pub correlation_id: Option<String>,
-    /// The endpoint that consumed it (becomes `sourceAddress`).
-    pub endpoint: Option<String>,
-}
-
-impl Parent {
-    /// The parent facts of a consumed envelope, as the service parsed it.
-    pub(crate) fn consumed(env: &crate::envelope::Incoming<'_>, endpoint: &str) -> Self {
-        Parent {
-            message_id: Some(env.message_id.to_string()),
-            conversation_id: env.conversation_id.as_deref().map(str::to_string),
-            correlation_id: env.correlation_id.as_deref().map(str::to_string),
-            endpoint: Some(endpoint.to_string()),
-        }
-    }
-
-    /// The parent facts of a consumed envelope.
-    pub fn of(env: &Envelope, endpoint: &str) -> Self {
-        Parent {
-            message_id: Some(env.message_id.clone()),
-            conversation_id: env.conversation_id.clone(),
-            correlation_id: env.correlation_id.clone(),
-            endpoint: Some(endpoint.to_string()),
-        }
-    }
+    format!("isoqube://{}/{exchange}", host_name_ref())
 }
 
 impl Publisher {
@@ -180,11 +149,11 @@ impl Publisher {
         env.conversation_id = parent
             .conversation_id
             .clone()
-            .or_else(|| Some(crate::envelope::new_message_id().to_string()));
+            .or_else(|| Some(new_message_id().to_string()));
         env.source_address = parent
             .endpoint
             .as_ref()
-            .map(|ep| format!("isoqube://{}/{ep}", crate::host_name()));
+            .map(|ep| format!("isoqube://{}/{ep}", host_name_ref()));
         env.host = Some(self.host.clone());
         env
     }
@@ -239,7 +208,7 @@ impl Publisher {
         let route = self.step_route(step).await?;
         let message_id = new_message_id().to_string();
         let run = run_id.to_string();
-        let sent_time = crate::model::timestamp::micros(&Utc::now());
+        let sent_time = crate::wire::time::micros(&Utc::now());
         let body = self.step_json(
             &route,
             &message_id,
@@ -328,12 +297,12 @@ impl Publisher {
         }
         if let Some(ep) = &parent.endpoint {
             out.push_str(",\"sourceAddress\":");
-            json::str_parts(&mut out, &["isoqube://", crate::host_name_ref(), "/", ep]);
+            json::str_parts(&mut out, &["isoqube://", host_name_ref(), "/", ep]);
         }
         out.push_str(",\"destinationAddress\":");
         json::str_parts(
             &mut out,
-            &["isoqube://", crate::host_name_ref(), "/", &route.exchange],
+            &["isoqube://", host_name_ref(), "/", &route.exchange],
         );
         out.push_str(",\"messageType\":[");
         json::str(&mut out, &route.message_type);
@@ -367,12 +336,33 @@ impl Publisher {
         let payload = serde_json::to_value(event).map_err(|e| {
             Error::Malformed(format!("event {} does not serialise: {e}", info.name))
         })?;
+        self.publish_info(info, payload, parent).await
+    }
+
+    async fn publish_info(
+        &self,
+        info: &EventInfo,
+        payload: Value,
+        parent: &Parent,
+    ) -> Result<Envelope> {
         let mut env = self.envelope(info.message_type(), payload, parent);
         env.correlation_id = parent.correlation_id.clone();
         // Publish/subscribe: an event nobody subscribes to is not an error
         // (unlike a run step, which must reach its consumer).
         self.send(&info.exchange_name(), &mut env, false).await?;
         Ok(env)
+    }
+}
+
+#[async_trait]
+impl EventPublisher for Publisher {
+    async fn publish_value(
+        &self,
+        info: &'static EventInfo,
+        payload: Value,
+        parent: &Parent,
+    ) -> Result<()> {
+        self.publish_info(info, payload, parent).await.map(|_| ())
     }
 }
 

@@ -1,0 +1,138 @@
+//! Model layer: run definitions (named, ordered lists of events) and their
+//! validation. Uses the ground layer and schedule data.
+
+use std::collections::BTreeSet;
+
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+
+use crate::error::{Error, Result};
+
+use super::*;
+
+/// A saved, named, ordered list of events (the original called it a configuration).
+///
+/// ```
+/// use isoqube::Definition;
+/// let def = Definition::new("release", ["Build", "Deploy"]).with_description("ship it");
+/// assert_eq!(def.steps.len(), 2);
+/// ```
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Definition {
+    /// Unique name.
+    pub name: String,
+    /// What the flow is for.
+    #[serde(default)]
+    pub description: String,
+    /// Event names, in order.
+    pub steps: Vec<String>,
+    /// Variables every run starts with (run parameters override them).
+    #[serde(default)]
+    pub variables: Variables,
+    /// Lets `POST /hooks/{id}` start runs (the HTTP API).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub webhook: Option<crate::schedule::Webhook>,
+    /// When runs start by themselves.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub schedules: Vec<crate::schedule::Schedule>,
+    /// When it was first saved.
+    #[serde(default = "Utc::now")]
+    pub created_at: DateTime<Utc>,
+    /// When it was last saved.
+    #[serde(default = "Utc::now")]
+    pub modified_at: DateTime<Utc>,
+}
+
+impl Definition {
+    /// A definition with the given name and steps, no description or variables.
+    pub fn new<S: Into<String>>(
+        name: impl Into<String>,
+        steps: impl IntoIterator<Item = S>,
+    ) -> Self {
+        let now = Utc::now();
+        Definition {
+            name: name.into(),
+            description: String::new(),
+            steps: steps.into_iter().map(Into::into).collect(),
+            variables: Variables::new(),
+            webhook: None,
+            schedules: Vec::new(),
+            created_at: now,
+            modified_at: now,
+        }
+    }
+
+    /// Sets the description.
+    pub fn with_description(mut self, description: impl Into<String>) -> Self {
+        self.description = description.into();
+        self
+    }
+
+    /// Sets the default variables.
+    pub fn with_variables(mut self, variables: Variables) -> Self {
+        self.variables = variables;
+        self
+    }
+
+    /// Checks the rules every definition must meet. `known_events` is the set of
+    /// registered event names; an event outside it is refused.
+    ///
+    /// ```
+    /// use isoqube::Definition;
+    /// let known = ["Build".to_string()].into_iter().collect();
+    /// let err = Definition::new("x", ["Build", "Nope"]).validate(&known).unwrap_err();
+    /// assert!(err.to_string().contains("unknown event 'Nope'"));
+    /// ```
+    pub fn validate(&self, known_events: &BTreeSet<String>) -> Result<()> {
+        let name = self.name.trim();
+        if name.is_empty() {
+            return Err(Error::InvalidDefinition("the name is empty".into()));
+        }
+        if name != self.name {
+            return Err(Error::InvalidDefinition(format!(
+                "the name '{}' has leading or trailing spaces",
+                self.name
+            )));
+        }
+        if name.len() > 200 || name.chars().any(char::is_control) {
+            return Err(Error::InvalidDefinition(
+                "the name must be at most 200 printable characters".into(),
+            ));
+        }
+        if self.steps.is_empty() {
+            return Err(Error::InvalidDefinition(format!(
+                "definition '{name}' has no steps"
+            )));
+        }
+        for (i, step) in self.steps.iter().enumerate() {
+            if step.trim().is_empty() {
+                return Err(Error::InvalidDefinition(format!(
+                    "step {} of '{name}' names no event",
+                    i + 1
+                )));
+            }
+            if !known_events.contains(step) {
+                let hint = closest(step, known_events)
+                    .map(|c| format!(" (did you mean '{c}'?)"))
+                    .unwrap_or_default();
+                return Err(Error::InvalidDefinition(format!(
+                    "step {} of '{name}' names unknown event '{step}'{hint}",
+                    i + 1
+                )));
+            }
+        }
+        crate::schedule::validate(self)
+    }
+}
+
+pub(super) fn closest<'a>(needle: &str, known: &'a BTreeSet<String>) -> Option<&'a String> {
+    let lower = needle.to_ascii_lowercase();
+    known
+        .iter()
+        .find(|k| k.to_ascii_lowercase() == lower)
+        .or_else(|| {
+            known
+                .iter()
+                .find(|k| k.to_ascii_lowercase().contains(&lower) && !lower.is_empty())
+        })
+}

@@ -1,0 +1,24 @@
+//! The records Isoqube keeps (definitions, runs, steps, services, topics, logs)
+//! and the pure state transitions of a run.
+//!
+//! Every store applies the transitions defined here, so the rules of the chain
+//! (who advances a step, what a redelivery does, what cancel and resume change)
+//! live in one place and are tested without any store. The model uses only the
+//! ground layer (errors, the JSON and timestamp writers) and the schedule data.
+
+mod definition;
+mod records;
+mod run;
+mod status;
+#[cfg(test)]
+mod tests;
+mod transition;
+
+pub use definition::*;
+pub use records::*;
+pub use run::*;
+pub use status::*;
+pub use transition::*;
+
+/// The run variables: a JSON object.
+pub type Variables = serde_json::Map<String, serde_json::Value>;

@@ -1,0 +1,127 @@
+//! Model layer: what the control center lists besides runs: service instances,
+//! registered topics, log lines, and run filters.
+
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+use uuid::Uuid;
+
+use crate::wire::time as timestamp;
+
+use super::*;
+
+/// A running service instance, as the control center sees it.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ServiceRecord {
+    /// Unique instance id: `name@host:pid`.
+    pub id: String,
+    /// Service name.
+    pub name: String,
+    /// Host name.
+    pub host: String,
+    /// Process id.
+    pub pid: u32,
+    /// Event names it can publish or consume.
+    pub events: Vec<String>,
+    /// Consumer endpoints it hosts.
+    pub consumers: Vec<String>,
+    /// Transport kind (`in-process`, `amqp`).
+    #[serde(default)]
+    pub transport: String,
+    /// Started.
+    pub started_at: DateTime<Utc>,
+    /// Last heartbeat.
+    pub last_seen: DateTime<Utc>,
+}
+
+/// A registered event, as the control center sees it.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct TopicRecord {
+    /// Event name.
+    pub name: String,
+    /// What it means.
+    pub description: String,
+    /// Exchange it is published to.
+    pub exchange: String,
+    /// MassTransit message type URN.
+    pub message_type: String,
+    /// Payload fields as `name: type`, for people writing variables.
+    #[serde(default)]
+    pub schema: Vec<String>,
+    /// Endpoints consuming it.
+    #[serde(default)]
+    pub consumers: Vec<String>,
+    /// Last registered.
+    pub updated_at: DateTime<Utc>,
+}
+
+/// One log line of a step.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct LogRecord {
+    /// The run.
+    pub run_id: Uuid,
+    /// The step index.
+    pub step: Option<usize>,
+    /// The event of the step.
+    pub event: Option<String>,
+    /// TRACE, DEBUG, INFO, WARN or ERROR.
+    pub level: String,
+    /// The message with its fields.
+    pub message: String,
+    /// Service name.
+    pub service: String,
+    /// Host name.
+    pub host: String,
+    /// When.
+    #[serde(serialize_with = "timestamp::one")]
+    pub timestamp: DateTime<Utc>,
+}
+
+/// Which runs to list, newest first.
+///
+/// ```
+/// let f = isoqube::RunFilter { limit: 20, ..Default::default() };
+/// assert!(f.status.is_none());
+/// ```
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct RunFilter {
+    /// Only runs with this status.
+    pub status: Option<RunStatus>,
+    /// Only runs of this definition.
+    pub definition: Option<String>,
+    /// Only runs created strictly before this time (for paging).
+    pub before: Option<DateTime<Utc>>,
+    /// With `before`, the id of the last run of the previous page: then also
+    /// the runs created at exactly `before` whose id sorts below it. Runs are
+    /// listed by (creation time, id), newest first, so paging with both never
+    /// skips nor repeats runs created in the same instant. Ignored without
+    /// `before`.
+    pub before_id: Option<Uuid>,
+    /// At most this many (0 means 50).
+    pub limit: usize,
+}
+
+impl RunFilter {
+    /// The effective page size.
+    pub fn page_size(&self) -> usize {
+        if self.limit == 0 {
+            50
+        } else {
+            self.limit.min(1000)
+        }
+    }
+
+    /// The filter for the page after `last` (the last run of this page).
+    ///
+    /// ```
+    /// let run = isoqube::Run::new(&isoqube::Definition::new("d", ["A"]), Default::default(), "doc");
+    /// let next = isoqube::RunFilter { limit: 2, ..Default::default() }.after(&run);
+    /// assert_eq!((next.before, next.before_id, next.limit), (Some(run.created_at), Some(run.id), 2));
+    /// ```
+    pub fn after(&self, last: &Run) -> RunFilter {
+        RunFilter {
+            before: Some(last.created_at),
+            before_id: Some(last.id),
+            ..self.clone()
+        }
+    }
+}

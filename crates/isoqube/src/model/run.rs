@@ -1,0 +1,268 @@
+//! Model layer: a run, its steps and their handlers, and the run's JSON as the
+//! stores write it. Uses the ground layer (JSON and timestamp writers).
+
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+use uuid::Uuid;
+
+use crate::wire::json;
+use crate::wire::time as timestamp;
+
+use super::*;
+
+/// One endpoint's handling of a step (several with fan-out).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct StepHandler {
+    /// The consumer endpoint (queue) name.
+    pub endpoint: String,
+    /// The host (and pid) that handled it last.
+    pub host: String,
+    /// Where this endpoint is with the step.
+    pub status: StepStatus,
+    /// How many times the consumer was invoked.
+    pub attempts: u32,
+    /// When it was last picked up.
+    #[serde(serialize_with = "timestamp::option")]
+    pub started_at: Option<DateTime<Utc>>,
+    /// When it finished (succeeded or failed).
+    #[serde(serialize_with = "timestamp::option")]
+    pub finished_at: Option<DateTime<Utc>>,
+    /// The last error, if any.
+    pub error: Option<String>,
+}
+
+/// One event of a run.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Step {
+    /// Position in the run, from 0.
+    pub index: usize,
+    /// The event name.
+    pub event: String,
+    /// Where the step is.
+    pub status: StepStatus,
+    /// First picked up.
+    #[serde(serialize_with = "timestamp::option")]
+    pub invoked_at: Option<DateTime<Utc>>,
+    /// Succeeded.
+    #[serde(serialize_with = "timestamp::option")]
+    pub completed_at: Option<DateTime<Utc>>,
+    /// Failed.
+    #[serde(serialize_with = "timestamp::option")]
+    pub failed_at: Option<DateTime<Utc>>,
+    /// Cancelled.
+    #[serde(serialize_with = "timestamp::option")]
+    pub cancelled_at: Option<DateTime<Utc>>,
+    /// Consumer invocations over all endpoints and resumes.
+    pub attempts: u32,
+    /// The last error any endpoint reported.
+    pub last_error: Option<String>,
+    /// `endpoint@host` of the consumer whose success advanced the run.
+    pub handled_by: Option<String>,
+    /// Every endpoint that picked the step up.
+    #[serde(default)]
+    pub handlers: Vec<StepHandler>,
+}
+
+impl Step {
+    pub(super) fn new(index: usize, event: String) -> Self {
+        Step {
+            index,
+            event,
+            status: StepStatus::Pending,
+            invoked_at: None,
+            completed_at: None,
+            failed_at: None,
+            cancelled_at: None,
+            attempts: 0,
+            last_error: None,
+            handled_by: None,
+            handlers: Vec::new(),
+        }
+    }
+
+    /// Time from first pick-up to success, failure or cancellation.
+    pub fn duration(&self) -> Option<chrono::Duration> {
+        let end = self.completed_at.or(self.failed_at).or(self.cancelled_at)?;
+        Some(end - self.invoked_at?)
+    }
+}
+
+/// One execution of a definition. Its id is the correlation id of every message.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Run {
+    /// Run id (and correlation id on the wire).
+    pub id: Uuid,
+    /// The definition it was started from.
+    pub definition: String,
+    /// The definition's description at start.
+    #[serde(default)]
+    pub description: String,
+    /// Overall status.
+    pub status: RunStatus,
+    /// The variables the run was started with (kept for re-runs).
+    #[serde(default)]
+    pub params: Variables,
+    /// Current variables: params plus whatever consumers added.
+    #[serde(default)]
+    pub variables: Variables,
+    /// The steps, copied from the definition.
+    pub steps: Vec<Step>,
+    /// Created.
+    #[serde(serialize_with = "timestamp::one")]
+    pub created_at: DateTime<Utc>,
+    /// Last changed.
+    #[serde(serialize_with = "timestamp::one")]
+    pub modified_at: DateTime<Utc>,
+    /// Reached Succeeded, Failed or Cancelled.
+    #[serde(serialize_with = "timestamp::option")]
+    pub finished_at: Option<DateTime<Utc>>,
+    /// Who started it and how, e.g. `cli`, `tui`, `http`, `sample`.
+    #[serde(default)]
+    pub started_by: String,
+    /// The run this one re-runs, if any.
+    #[serde(default)]
+    pub rerun_of: Option<Uuid>,
+    /// Why the run failed, when it failed outside a step (e.g. first publish refused).
+    #[serde(default)]
+    pub error: Option<String>,
+    /// Bumped on every change, so watchers can tell a new state from an old one.
+    #[serde(default)]
+    pub version: u64,
+}
+
+impl StepHandler {
+    /// What serde_json writes for it (see [`crate::wire::json`]).
+    fn write_json(&self, out: &mut String) {
+        out.push_str("{\"endpoint\":");
+        json::str(out, &self.endpoint);
+        out.push_str(",\"host\":");
+        json::str(out, &self.host);
+        out.push_str(",\"status\":\"");
+        out.push_str(self.status.as_str());
+        out.push_str("\",\"attempts\":");
+        json::u64(out, u64::from(self.attempts));
+        out.push_str(",\"started_at\":");
+        timestamp::write_opt(out, self.started_at.as_ref());
+        out.push_str(",\"finished_at\":");
+        timestamp::write_opt(out, self.finished_at.as_ref());
+        out.push_str(",\"error\":");
+        json::opt_str(out, self.error.as_deref());
+        out.push('}');
+    }
+}
+
+impl Step {
+    /// What serde_json writes for it (see [`crate::wire::json`]).
+    fn write_json(&self, out: &mut String) {
+        out.push_str("{\"index\":");
+        json::u64(out, self.index as u64);
+        out.push_str(",\"event\":");
+        json::str(out, &self.event);
+        out.push_str(",\"status\":\"");
+        out.push_str(self.status.as_str());
+        out.push_str("\",\"invoked_at\":");
+        timestamp::write_opt(out, self.invoked_at.as_ref());
+        out.push_str(",\"completed_at\":");
+        timestamp::write_opt(out, self.completed_at.as_ref());
+        out.push_str(",\"failed_at\":");
+        timestamp::write_opt(out, self.failed_at.as_ref());
+        out.push_str(",\"cancelled_at\":");
+        timestamp::write_opt(out, self.cancelled_at.as_ref());
+        out.push_str(",\"attempts\":");
+        json::u64(out, u64::from(self.attempts));
+        out.push_str(",\"last_error\":");
+        json::opt_str(out, self.last_error.as_deref());
+        out.push_str(",\"handled_by\":");
+        json::opt_str(out, self.handled_by.as_deref());
+        out.push_str(",\"handlers\":[");
+        for (i, h) in self.handlers.iter().enumerate() {
+            if i > 0 {
+                out.push(',');
+            }
+            h.write_json(out);
+        }
+        out.push_str("]}");
+    }
+}
+
+/// The JSON of a run's steps as a store last wrote them, and the steps it was
+/// written from: [`Run::to_json_keeping`] serialises (and copies) again only
+/// the steps that changed since, not the whole run at every transition.
+#[derive(Debug, Default)]
+pub(crate) struct KeptSteps {
+    pub(super) steps: Vec<Step>,
+    pub(super) json: Vec<Box<str>>,
+}
+
+impl Run {
+    /// The run as JSON, exactly what `serde_json::to_string(&run)` writes (a
+    /// test holds the two together), reusing the JSON in `kept` of every step
+    /// equal to the one it was written from, and updating `kept` for the others.
+    /// `kept` may be of an earlier state of this run, or empty.
+    ///
+    /// Written by hand (see [`crate::wire::json`]): a store that writes the whole
+    /// document at every transition spent a fifth of its time in serde_json,
+    /// and a tenth copying the steps to tell which ones changed.
+    pub(crate) fn to_json_keeping(&self, kept: &mut KeptSteps) -> String {
+        let n = self.steps.len().min(kept.steps.len()).min(kept.json.len());
+        kept.steps.truncate(n);
+        kept.json.truncate(n);
+        let mut buf = String::with_capacity(1024);
+        for (i, step) in self.steps.iter().enumerate() {
+            if kept.steps.get(i) == Some(step) {
+                continue;
+            }
+            buf.clear();
+            step.write_json(&mut buf);
+            match (kept.steps.get_mut(i), kept.json.get_mut(i)) {
+                (Some(old), Some(json)) => {
+                    old.clone_from(step);
+                    *json = buf.as_str().into();
+                }
+                _ => {
+                    kept.steps.push(step.clone());
+                    kept.json.push(buf.as_str().into());
+                }
+            }
+        }
+        let steps = &kept.json;
+        // Sized up front: the document is mostly the steps.
+        let size = steps.iter().map(|s| s.len() + 1).sum::<usize>() + 768;
+        let mut out = String::with_capacity(size);
+        out.push_str("{\"id\":");
+        json::uuid(&mut out, &self.id);
+        out.push_str(",\"definition\":");
+        json::str(&mut out, &self.definition);
+        out.push_str(",\"description\":");
+        json::str(&mut out, &self.description);
+        out.push_str(",\"status\":\"");
+        out.push_str(self.status.as_str());
+        out.push_str("\",\"params\":");
+        json::value(&mut out, &self.params);
+        out.push_str(",\"variables\":");
+        json::value(&mut out, &self.variables);
+        out.push_str(",\"steps\":[");
+        for (i, step) in steps.iter().enumerate() {
+            if i > 0 {
+                out.push(',');
+            }
+            out.push_str(step);
+        }
+        out.push_str("],\"created_at\":");
+        timestamp::write(&mut out, &self.created_at);
+        out.push_str(",\"modified_at\":");
+        timestamp::write(&mut out, &self.modified_at);
+        out.push_str(",\"finished_at\":");
+        timestamp::write_opt(&mut out, self.finished_at.as_ref());
+        out.push_str(",\"started_by\":");
+        json::str(&mut out, &self.started_by);
+        out.push_str(",\"rerun_of\":");
+        json::opt_uuid(&mut out, self.rerun_of.as_ref());
+        out.push_str(",\"error\":");
+        json::opt_str(&mut out, self.error.as_deref());
+        out.push_str(",\"version\":");
+        json::u64(&mut out, self.version);
+        out.push('}');
+        out
+    }
+}

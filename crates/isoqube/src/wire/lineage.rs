@@ -1,0 +1,40 @@
+//! Ground layer: message lineage, the ids a consumed message hands on to the
+//! messages published while it is handled (MassTransit's `initiatorId`,
+//! `conversationId`, `correlationId`, `sourceAddress`). Uses the envelope.
+
+use super::envelope::{Envelope, Incoming};
+
+/// The message being consumed when a new one is sent: its ids flow downstream.
+#[derive(Debug, Clone, Default)]
+pub struct Parent {
+    /// Its message id (becomes the new `initiatorId`).
+    pub message_id: Option<String>,
+    /// Its conversation id (copied).
+    pub conversation_id: Option<String>,
+    /// Its correlation id (copied for extra events).
+    pub correlation_id: Option<String>,
+    /// The endpoint that consumed it (becomes `sourceAddress`).
+    pub endpoint: Option<String>,
+}
+
+impl Parent {
+    /// The parent facts of a consumed envelope, as the service parsed it.
+    pub(crate) fn consumed(env: &Incoming<'_>, endpoint: &str) -> Self {
+        Parent {
+            message_id: Some(env.message_id.to_string()),
+            conversation_id: env.conversation_id.as_deref().map(str::to_string),
+            correlation_id: env.correlation_id.as_deref().map(str::to_string),
+            endpoint: Some(endpoint.to_string()),
+        }
+    }
+
+    /// The parent facts of a consumed envelope.
+    pub fn of(env: &Envelope, endpoint: &str) -> Self {
+        Parent {
+            message_id: Some(env.message_id.clone()),
+            conversation_id: env.conversation_id.clone(),
+            correlation_id: env.correlation_id.clone(),
+            endpoint: Some(endpoint.to_string()),
+        }
+    }
+}
