@@ -1,5 +1,9 @@
-//! The one error type of the runtime, so callers can match on what went wrong
-//! (bad input, missing things, conflicts, infrastructure) without parsing strings.
+//! Ground layer: the one error type of the runtime, so callers can match on
+//! what went wrong without parsing strings. Three kinds matter most to a caller
+//! and each has a question: [`Error::is_unavailable`] (the broker or the store
+//! is down: retry later), [`Error::is_invalid_input`] (refuse, nothing was
+//! written) and [`Error::is_corrupt`] (a stored record does not parse: report
+//! it, never retry it). Uses nothing else of the crate.
 
 /// Everything that can go wrong inside Isoqube.
 ///
@@ -8,6 +12,7 @@
 /// assert_eq!(e.to_string(), "definition 'nightly' not found");
 /// ```
 #[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
 pub enum Error {
     /// A run definition broke a rule; nothing was written.
     #[error("invalid definition: {0}")]
@@ -37,9 +42,20 @@ pub enum Error {
     /// A message could not be understood.
     #[error("malformed message: {0}")]
     Malformed(String),
-    /// The store failed (I/O, connection, a document that does not parse).
+    /// The store failed (I/O, connection, timeout): it may answer later.
     #[error("store: {0}")]
     Store(String),
+    /// A stored record does not parse: retrying cannot help, so the message
+    /// that needed it is dead-lettered and a list skips it (naming it).
+    #[error("{collection} record '{id}' is corrupt: {reason}")]
+    Corrupt {
+        /// The collection (table) it is in: `runs`, `definitions`, ...
+        collection: String,
+        /// Its id or name.
+        id: String,
+        /// What does not parse.
+        reason: String,
+    },
     /// The transport failed (connection, unconfirmed publish, missing queue).
     #[error("transport: {0}")]
     Transport(String),
@@ -70,10 +86,57 @@ impl Error {
         }
     }
 
+    /// Shorthand for [`Error::Corrupt`].
+    ///
+    /// ```
+    /// let e = isoqube::Error::corrupt("runs", "42", "missing field `steps`");
+    /// assert!(e.is_corrupt() && !e.is_transient());
+    /// assert_eq!(e.to_string(), "runs record '42' is corrupt: missing field `steps`");
+    /// ```
+    pub fn corrupt(
+        collection: impl Into<String>,
+        id: impl Into<String>,
+        reason: impl std::fmt::Display,
+    ) -> Self {
+        Error::Corrupt {
+            collection: collection.into(),
+            id: id.into(),
+            reason: reason.to_string(),
+        }
+    }
+
     /// Whether the failure is in the infrastructure (store, transport) and may
     /// go away by itself, so the caller should retry rather than give up.
     pub fn is_transient(&self) -> bool {
+        self.is_unavailable()
+    }
+
+    /// The broker or the store is down or did not answer: retry later.
+    pub fn is_unavailable(&self) -> bool {
         matches!(self, Error::Store(_) | Error::Transport(_))
+    }
+
+    /// A stored record does not parse (see [`Error::Corrupt`]).
+    pub fn is_corrupt(&self) -> bool {
+        matches!(self, Error::Corrupt { .. })
+    }
+
+    /// The caller's input was refused (nothing was written): a bad definition,
+    /// message, configuration or a request that does not fit the state.
+    ///
+    /// ```
+    /// assert!(isoqube::Error::InvalidDefinition("no steps".into()).is_invalid_input());
+    /// assert!(!isoqube::Error::Store("down".into()).is_invalid_input());
+    /// ```
+    pub fn is_invalid_input(&self) -> bool {
+        matches!(
+            self,
+            Error::InvalidDefinition(_)
+                | Error::InvalidState(_)
+                | Error::Malformed(_)
+                | Error::Config(_)
+                | Error::Registry(_)
+        )
     }
 }
 

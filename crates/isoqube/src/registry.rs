@@ -14,6 +14,7 @@ use crate::consumer::{ConsumerRegistration, DEFAULT_CONCURRENCY};
 use crate::error::{Error, Result};
 use crate::event::{EventInfo, EventRegistration};
 use crate::model::TopicRecord;
+use crate::transport::Topology;
 
 /// Which consumers a service hosts.
 ///
@@ -179,6 +180,17 @@ impl Registry {
                 updated_at: now,
             })
             .collect()
+    }
+
+    /// What a service hosting `consumers` declares: every linked event's
+    /// exchange and each consumer's endpoint (see [`Topology::for_names`]).
+    pub fn topology(&self, consumers: &[&'static ConsumerRegistration]) -> Topology {
+        Topology::for_names(
+            self.events().map(|e| e.exchange_name()),
+            consumers
+                .iter()
+                .map(|c| (c.endpoint_name(), c.event_info().exchange_name())),
+        )
     }
 }
 

@@ -341,7 +341,9 @@ impl From<isoqube::Error> for ApiError {
             E::Conflict { .. } | E::InvalidState(_) => StatusCode::CONFLICT,
             E::Malformed(_) => StatusCode::BAD_REQUEST,
             E::Store(_) | E::Transport(_) | E::Unroutable(_) => StatusCode::SERVICE_UNAVAILABLE,
-            E::Registry(_) | E::Config(_) => StatusCode::INTERNAL_SERVER_ERROR,
+            // A record that does not parse is not an outage: retrying will not help.
+            E::Corrupt { .. } | E::Registry(_) | E::Config(_) => StatusCode::INTERNAL_SERVER_ERROR,
+            _ => StatusCode::INTERNAL_SERVER_ERROR,
         };
         if status.is_server_error() {
             warn!(status = status.as_u16(), "API request failed: {e}");

@@ -21,7 +21,7 @@
 //!   a write whose answer was lost (server killed mid-write) is recognised,
 //!   not re-applied, and a cached document is matched as that very document.
 //!
-//! A document that does not parse gives [`Error::Store`] naming the collection
+//! A document that does not parse gives [`Error::Corrupt`] naming the collection
 //! and the id; it never panics.
 //!
 //! # Step transitions
@@ -253,7 +253,7 @@ fn from_doc<T: DeserializeOwned>(collection: &str, mut doc: Document, extra: &[&
     }
     let json = Bson::Document(doc).into_relaxed_extjson();
     serde_json::from_value(json)
-        .map_err(|e| Error::Store(format!("{collection} document '{id}' does not parse: {e}")))
+        .map_err(|e| Error::corrupt(collection, id, format!("does not parse: {e}")))
 }
 
 fn is_duplicate_key(e: &mongodb::error::Error) -> bool {
@@ -1207,6 +1207,9 @@ mod tests {
         assert_eq!(back, run);
         let bad = doc! {"_id": "x1", "status": 42};
         let e = from_doc::<Run>(RUNS, bad, &[]).unwrap_err().to_string();
-        assert!(e.contains("runs document 'x1' does not parse"), "{e}");
+        assert!(
+            e.contains("runs record 'x1' is corrupt: does not parse"),
+            "{e}"
+        );
     }
 }

@@ -378,7 +378,7 @@ fn to_doc<T: serde::Serialize>(v: &T) -> Result<String> {
 
 fn from_doc<T: DeserializeOwned>(collection: &str, id: &str, doc: &str) -> Result<T> {
     serde_json::from_str(doc)
-        .map_err(|e| Error::Store(format!("{collection} document '{id}' does not parse: {e}")))
+        .map_err(|e| Error::corrupt(collection, id, format!("does not parse: {e}")))
 }
 
 impl SqliteStore {

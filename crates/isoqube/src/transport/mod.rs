@@ -9,9 +9,7 @@ use std::collections::BTreeMap;
 use async_trait::async_trait;
 use serde_json::Value;
 
-use crate::consumer::ConsumerRegistration;
 use crate::error::Result;
-use crate::event::EventInfo;
 
 pub mod amqp;
 pub mod memory;
@@ -114,21 +112,29 @@ pub const ERROR_SUFFIX: &str = "_error";
 pub const SKIPPED_SUFFIX: &str = "_skipped";
 
 impl Topology {
-    /// The MassTransit topology for some events (published) and consumers (hosted):
-    /// an exchange per event; per endpoint `q` an exchange `q`, a queue `q`, the
-    /// binding between them, the event exchange bound to `q`, and `q_error` and
-    /// `q_skipped` (exchange + queue each).
-    pub fn build(
-        events: &[&'static EventInfo],
-        consumers: &[&'static ConsumerRegistration],
+    /// The MassTransit topology by names: an exchange per published event
+    /// exchange; per endpoint `q` (with the exchange of the event it consumes)
+    /// an exchange `q`, a queue `q`, the binding between them, the event
+    /// exchange bound to `q`, and `q_error` and `q_skipped` (exchange + queue
+    /// each). The registry says which names (`Registry::topology`).
+    ///
+    /// ```
+    /// let t = isoqube::Topology::for_names(
+    ///     ["Ns:Built".to_string()],
+    ///     [("build".to_string(), "Ns:Build".to_string())],
+    /// );
+    /// assert_eq!(t.exchanges, ["Ns:Built", "Ns:Build", "build", "build_error", "build_skipped"]);
+    /// assert_eq!(t.queues, ["build", "build_error", "build_skipped"]);
+    /// ```
+    pub fn for_names(
+        event_exchanges: impl IntoIterator<Item = String>,
+        endpoints: impl IntoIterator<Item = (String, String)>,
     ) -> Self {
         let mut t = Topology::default();
-        for e in events {
-            t.add_exchange(e.exchange_name());
+        for e in event_exchanges {
+            t.add_exchange(e);
         }
-        for c in consumers {
-            let q = c.endpoint_name();
-            let event_exchange = c.event_info().exchange_name();
+        for (q, event_exchange) in endpoints {
             t.add_exchange(event_exchange.clone());
             for name in [
                 q.clone(),

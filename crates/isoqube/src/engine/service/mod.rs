@@ -44,7 +44,7 @@ mod sidecar;
 pub use sidecar::{RunningSidecar, Sidecar};
 
 use crate::transport::{
-    Delivery, InProcessTransport, OutgoingMessage, RawMessage, Topology, Transport, ERROR_SUFFIX,
+    Delivery, InProcessTransport, OutgoingMessage, RawMessage, Transport, ERROR_SUFFIX,
     SKIPPED_SUFFIX,
 };
 
@@ -201,10 +201,7 @@ impl ServiceBuilder {
                 Arc::new(SqliteStore::open(Path::new(crate::store::sqlite::DEFAULT_PATH)).await?)
             }
         };
-        let events: Vec<&'static EventInfo> = registry.events().collect();
-        transport
-            .declare(&Topology::build(&events, &consumers))
-            .await?;
+        transport.declare(&registry.topology(&consumers)).await?;
         store
             .upsert_topics(&registry.topic_records(&consumers))
             .await?;
@@ -551,6 +548,17 @@ async fn run_endpoint(ep: Arc<Endpoint>, mut shutdown: watch::Receiver<bool>, gr
     }
 }
 
+/// The fault a step message is dead-lettered with when the runtime (not the
+/// consumer) cannot handle it.
+fn step_error(e: &Error) -> HandlerError {
+    let kind = if e.is_corrupt() {
+        "isoqube::CorruptRecord"
+    } else {
+        "isoqube::StepError"
+    };
+    HandlerError::new(kind, e.to_string(), false)
+}
+
 fn header_str(v: &str) -> Value {
     Value::String(v.to_string())
 }
@@ -710,9 +718,12 @@ impl Endpoint {
                 return Settle::Requeue;
             }
             Err(e) => {
+                // Not transient: a corrupt run record, say, never parses on a
+                // later try, so the message goes aside and the endpoint goes on.
                 error!("cannot handle this step message: {e}");
-                let err = HandlerError::new("isoqube::StepError", e.to_string(), false);
-                return self.dead_letter(ERROR_SUFFIX, msg, Some(&err), 0).await;
+                return self
+                    .dead_letter(ERROR_SUFFIX, msg, Some(&step_error(&e)), 0)
+                    .await;
             }
         };
         let started = Instant::now();
@@ -774,6 +785,11 @@ impl Endpoint {
                     Ok(CompleteOutcome::Cancelled) => {
                         info!("step finished but the run was cancelled; step marked cancelled");
                         Settle::Ack
+                    }
+                    Err(e) if e.is_corrupt() => {
+                        error!("could not record the step: {e}");
+                        self.dead_letter(ERROR_SUFFIX, msg, Some(&step_error(&e)), attempts)
+                            .await
                     }
                     Err(e) => {
                         error!("could not record the step, requeueing: {e}");
