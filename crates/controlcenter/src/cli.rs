@@ -6,7 +6,7 @@ use std::io::Write;
 use std::time::Duration;
 
 use clap::{Args, Parser, Subcommand};
-use isoqube::schedule::{Missed, Schedule, Webhook, When};
+use isoqube::schedule::Webhook;
 use isoqube::{Definition, Error, Run, RunFilter, RunStatus, StepStatus, Variables};
 use serde::Serialize;
 use serde_json::Value;
@@ -14,6 +14,7 @@ use uuid::Uuid;
 
 use crate::connect::ConnectArgs;
 use crate::ops::Operator;
+pub use crate::text::{parse_flag_var as parse_var, parse_schedule, schedule_lines, schedule_spec};
 
 /// What the process exit code says.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -198,136 +199,6 @@ impl TriggerArgs {
         }
         Ok(())
     }
-}
-
-/// Parses a `--schedule` spec (see [`TriggerArgs`]).
-///
-/// ```
-/// use isoqube::schedule::When;
-/// let s = controlcenter::cli::parse_schedule("nightly=cron:0 2 * * *@Europe/Paris;missed=run-once").unwrap();
-/// assert_eq!(s.id, "nightly");
-/// assert_eq!(s.when, When::Cron { expr: "0 2 * * *".into(), tz: "Europe/Paris".into() });
-/// assert!(controlcenter::cli::parse_schedule("x=every:soon").is_err());
-/// ```
-pub fn parse_schedule(spec: &str) -> std::result::Result<Schedule, String> {
-    let mut parts = spec.split(';');
-    let head = parts.next().unwrap_or_default();
-    let (id, when) = head
-        .split_once('=')
-        .ok_or_else(|| format!("--schedule '{spec}' is not ID=KIND:VALUE"))?;
-    let (kind, value) = when.split_once(':').ok_or_else(|| {
-        format!("--schedule '{spec}': expected every:SECONDS, cron:EXPR[@TZ] or at:TIME")
-    })?;
-    let when = match kind.trim() {
-        "every" => When::Interval {
-            every_secs: value
-                .trim()
-                .trim_end_matches('s')
-                .parse()
-                .map_err(|_| format!("--schedule '{spec}': every takes whole seconds"))?,
-        },
-        "cron" => {
-            let (expr, tz) = match value.rsplit_once('@') {
-                Some((e, tz)) => (e.trim(), tz.trim()),
-                None => (value.trim(), "UTC"),
-            };
-            When::Cron {
-                expr: expr.to_string(),
-                tz: tz.to_string(),
-            }
-        }
-        "at" => When::Once {
-            at: value
-                .trim()
-                .parse()
-                .map_err(|e| format!("--schedule '{spec}': at takes an RFC 3339 time ({e})"))?,
-        },
-        other => {
-            return Err(format!(
-                "--schedule '{spec}': unknown kind '{other}' (every, cron or at)"
-            ))
-        }
-    };
-    let mut schedule = Schedule::new(id.trim(), when);
-    for option in parts {
-        match option.trim().split_once('=') {
-            Some(("missed", "run-once")) => schedule.missed = Missed::RunOnce,
-            Some(("missed", "skip")) => schedule.missed = Missed::Skip,
-            Some(("enabled", v)) => schedule.enabled = v != "false",
-            Some(("var", kv)) => {
-                let (k, v) = parse_var(kv)?;
-                schedule.variables.insert(k, v);
-            }
-            _ => {
-                return Err(format!(
-                    "--schedule '{spec}': unknown option '{option}' (missed=skip|run-once, enabled=false, var=K=V)"
-                ))
-            }
-        }
-    }
-    Ok(schedule)
-}
-
-/// The `--schedule` spec of a schedule: the inverse of [`parse_schedule`] (a
-/// variable whose value holds `;` cannot be written back).
-///
-/// ```
-/// use controlcenter::cli::{parse_schedule, schedule_spec};
-/// for spec in [
-///     "nightly=cron:0 2 * * *@Europe/Paris;missed=run-once",
-///     "often=every:300;enabled=false;var=env=prod;var=n=3",
-///     "once=at:2026-12-01T10:00:00+00:00",
-/// ] {
-///     let s = parse_schedule(spec).unwrap();
-///     assert_eq!(schedule_spec(&s), spec);
-///     assert_eq!(parse_schedule(&schedule_spec(&s)).unwrap(), s);
-/// }
-/// ```
-pub fn schedule_spec(s: &Schedule) -> String {
-    let mut spec = match &s.when {
-        When::Cron { expr, tz } => format!("{}=cron:{expr}@{tz}", s.id),
-        When::Interval { every_secs } => format!("{}=every:{every_secs}", s.id),
-        When::Once { at } => format!("{}=at:{}", s.id, at.to_rfc3339()),
-    };
-    if s.missed == Missed::RunOnce {
-        spec.push_str(";missed=run-once");
-    }
-    if !s.enabled {
-        spec.push_str(";enabled=false");
-    }
-    for (k, v) in &s.variables {
-        let v = match v {
-            Value::String(text) if serde_json::from_str::<Value>(text).is_err() => text.clone(),
-            other => other.to_string(),
-        };
-        spec.push_str(&format!(";var={k}={v}"));
-    }
-    spec
-}
-
-/// A definition's schedules with their next due time, one per line.
-pub fn schedule_lines(def: &Definition, now: chrono::DateTime<chrono::Utc>) -> Vec<String> {
-    def.schedules
-        .iter()
-        .map(|s| {
-            let when = match &s.when {
-                When::Cron { expr, tz } => format!("cron '{expr}' ({tz})"),
-                When::Interval { every_secs } => format!("every {every_secs}s"),
-                When::Once { at } => format!("once at {}", at.to_rfc3339()),
-            };
-            let next = match s.next_after(now) {
-                Ok(Some(t)) if s.enabled => format!("next {}", t.format("%Y-%m-%d %H:%M:%S UTC")),
-                Ok(Some(_)) => "disabled".to_string(),
-                Ok(None) => "no more due times".to_string(),
-                Err(e) => format!("invalid: {e}"),
-            };
-            let missed = match s.missed {
-                Missed::Skip => "",
-                Missed::RunOnce => ", missed: run once",
-            };
-            format!("schedule {}: {when}{missed}; {next}", s.id)
-        })
-        .collect()
 }
 
 /// A definition as JSON, with the webhook secret hidden.
@@ -517,25 +388,6 @@ impl From<anyhow::Error> for Failure {
 }
 
 type Outcome = std::result::Result<ExitStatus, Failure>;
-
-/// Parses `KEY=VALUE`: the value is JSON when it parses as JSON, a string otherwise.
-///
-/// ```
-/// let (k, v) = controlcenter::cli::parse_var("retries=3").unwrap();
-/// assert_eq!((k.as_str(), v), ("retries", serde_json::json!(3)));
-/// assert!(controlcenter::cli::parse_var("=3").is_err());
-/// ```
-pub fn parse_var(s: &str) -> std::result::Result<(String, Value), String> {
-    let (key, value) = s
-        .split_once('=')
-        .ok_or_else(|| format!("--var '{s}' is not KEY=VALUE"))?;
-    let key = key.trim();
-    if key.is_empty() {
-        return Err(format!("--var '{s}' has an empty key"));
-    }
-    let value = serde_json::from_str(value).unwrap_or_else(|_| Value::String(value.to_string()));
-    Ok((key.to_string(), value))
-}
 
 fn parse_vars(vars: &[String]) -> std::result::Result<Variables, Failure> {
     let mut out = Variables::new();
@@ -770,7 +622,7 @@ pub fn run_line(r: &Run, now: chrono::DateTime<chrono::Utc>) -> String {
         r.definition,
         r.steps_succeeded(),
         r.steps.len(),
-        crate::age(now - r.created_at)
+        crate::text::age(now - r.created_at)
     )
 }
 
@@ -903,7 +755,7 @@ async fn runs(op: &Operator, cmd: RunsCommand, out: &mut dyn Write) -> Outcome {
             }
             print_run(out, &run)?;
             for l in lines {
-                say!(out, "{}", crate::log_line(&l));
+                say!(out, "{}", crate::text::log_line(&l));
             }
             Ok(ExitStatus::Ok)
         }
@@ -952,14 +804,14 @@ async fn watch(op: &Operator, id: Uuid, timeout: u64, out: &mut dyn Write) -> Ou
         let lines = op.run_logs(id, logs_seen).await?;
         logs_seen += lines.len();
         for l in &lines {
-            say!(out, "{}", crate::log_line(l));
+            say!(out, "{}", crate::text::log_line(l));
         }
         out.flush().map_err(io_failure)?;
         if run.status.is_finished() {
             // Log lines are written in batches: give the last ones a moment.
             tokio::time::sleep(Duration::from_millis(300)).await;
             for l in op.run_logs(id, logs_seen).await? {
-                say!(out, "{}", crate::log_line(&l));
+                say!(out, "{}", crate::text::log_line(&l));
             }
             say!(out, "run {} {}", run.id, run.status.as_str());
             if let Some(e) = &run.error {

@@ -18,7 +18,7 @@ use isoqube::transport::{
 };
 use isoqube::{Config, Error, MongoStore, RunStore, SqliteStore};
 
-use crate::ops::Operator;
+use crate::ops::{Operator, NO_BROKER};
 
 /// Connection flags, shared by every command. Each overrides the configuration
 /// file (`--config`, `ISOQUBE_CONFIG` or `./isoqube.toml`) and the `ISOQUBE_*`
@@ -147,11 +147,6 @@ impl ConnectArgs {
 /// store but refuses to move messages, with a message that says what to do.
 #[derive(Debug, Clone, Copy, Default)]
 pub struct NoBroker;
-
-/// Why [`NoBroker`] refuses.
-pub const NO_BROKER: &str = "no broker configured: pass --amqp-url or set ISOQUBE_AMQP_URL \
-     (for the embedded mode, run the control center inside the services' process: \
-     `sample-build-server tui`)";
 
 fn refuse<T>() -> isoqube::Result<T> {
     Err(Error::Transport(NO_BROKER.into()))

@@ -15,9 +15,8 @@ use ratatui::widgets::{
 use ratatui::Frame;
 
 use super::app::{short_id, App, Modal, RunDetail, StatusKind, Tab};
-use super::form::{show_value, DefinitionForm, Field, TextInput};
-use crate::age;
-use crate::cli::schedule_lines;
+use super::form::{DefinitionForm, Field, TextInput};
+use crate::text::{age, schedule_lines, show_value};
 
 /// The smallest terminal the UI draws in.
 pub const MIN_WIDTH: u16 = 40;
@@ -919,7 +918,7 @@ fn draw_detail(frame: &mut Frame, app: &App, d: &RunDetail, area: Rect) {
                 "DEBUG" | "TRACE" => Color::DarkGray,
                 _ => Color::Reset,
             };
-            Line::from(Span::styled(ellipsize(&crate::log_line(l), w), color))
+            Line::from(Span::styled(ellipsize(&crate::text::log_line(l), w), color))
         })
         .collect();
     frame.render_widget(Paragraph::new(lines), inside);
