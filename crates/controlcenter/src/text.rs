@@ -390,3 +390,15 @@ pub fn log_line(l: &LogRecord) -> String {
         l.message
     )
 }
+
+/// The first 8 characters of a run id, as lists and messages show it.
+///
+/// ```
+/// let id = uuid::Uuid::parse_str("0192f0c4-5d3e-7a10-9b2c-3d4e5f607182").unwrap();
+/// assert_eq!(controlcenter::text::short_id(&id), "0192f0c4");
+/// ```
+pub fn short_id(id: &uuid::Uuid) -> String {
+    let mut s = id.simple().to_string();
+    s.truncate(8);
+    s
+}
