@@ -5,6 +5,9 @@
 //! store, but it cannot start work: the in-process transport only reaches
 //! consumers in the same process, so for the embedded mode the sample build
 //! server hosts the terminal UI next to its services (`sample-build-server tui`).
+//!
+//! It may use the [`Operator`] (what a connection yields) and `isoqube`'s
+//! configuration, stores and transports; no surface.
 
 use std::path::PathBuf;
 use std::sync::Arc;

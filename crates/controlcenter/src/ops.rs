@@ -2,6 +2,9 @@
 //! HTTP API ([`crate::api`]): everything goes through [`Operator`], which wraps
 //! [`isoqube::Control`] and adds the read models the screens need (events with
 //! their consumers, services with liveness, error queues).
+//!
+//! It may use only `isoqube` (control, store and transport seams): it is the
+//! ground every surface stands on, and imports none of them.
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::sync::Arc;

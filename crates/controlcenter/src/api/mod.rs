@@ -55,6 +55,11 @@
 //! | 415 | a body that is not `application/json` |
 //! | 422 | a well-formed definition that breaks a rule (unknown event, empty name, bad schedule); nothing is written |
 //! | 503 | the broker or the store is unavailable; nothing is written |
+//!
+//! # Layering
+//!
+//! The API is a surface like the terminal UI: it may use the [`Operator`] and
+//! `isoqube`'s configuration, never the CLI or the terminal UI.
 
 mod handlers;
 mod openapi;
