@@ -5,6 +5,9 @@
 //! store, but it cannot start work: the in-process transport only reaches
 //! consumers in the same process, so for the embedded mode the sample build
 //! server hosts the terminal UI next to its services (`sample-build-server tui`).
+//!
+//! It may use the [`Operator`] (what a connection yields) and `isoqube`'s
+//! configuration, stores and transports; no surface.
 
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -18,7 +21,7 @@ use isoqube::transport::{
 };
 use isoqube::{Config, Error, MongoStore, RunStore, SqliteStore};
 
-use crate::ops::Operator;
+use crate::ops::{Operator, NO_BROKER};
 
 /// Connection flags, shared by every command. Each overrides the configuration
 /// file (`--config`, `ISOQUBE_CONFIG` or `./isoqube.toml`) and the `ISOQUBE_*`
@@ -147,11 +150,6 @@ impl ConnectArgs {
 /// store but refuses to move messages, with a message that says what to do.
 #[derive(Debug, Clone, Copy, Default)]
 pub struct NoBroker;
-
-/// Why [`NoBroker`] refuses.
-pub const NO_BROKER: &str = "no broker configured: pass --amqp-url or set ISOQUBE_AMQP_URL \
-     (for the embedded mode, run the control center inside the services' process: \
-     `sample-build-server tui`)";
 
 fn refuse<T>() -> isoqube::Result<T> {
     Err(Error::Transport(NO_BROKER.into()))

@@ -1,4 +1,6 @@
 //! `controlcenter`: argument parsing only; the work is in the library.
+//!
+//! It may use only the library's [`cli`](controlcenter::cli).
 
 use std::process::ExitCode;
 

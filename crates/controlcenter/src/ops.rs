@@ -2,6 +2,9 @@
 //! HTTP API ([`crate::api`]): everything goes through [`Operator`], which wraps
 //! [`isoqube::Control`] and adds the read models the screens need (events with
 //! their consumers, services with liveness, error queues).
+//!
+//! It may use only `isoqube` (control, store and transport seams): it is the
+//! ground every surface stands on, and imports none of them.
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::sync::Arc;
@@ -18,6 +21,13 @@ use uuid::Uuid;
 /// A service whose heartbeat is older than this is shown as not alive
 /// (services beat every 5 s by default).
 pub const ALIVE_WITHIN: Duration = Duration::from_secs(20);
+
+/// Why work cannot start without a broker: [`Operator`] refuses with it before
+/// writing anything, and so does every call of the stand-in transport a
+/// control center started without a broker uses.
+pub const NO_BROKER: &str = "no broker configured: pass --amqp-url or set ISOQUBE_AMQP_URL \
+     (for the embedded mode, run the control center inside the services' process: \
+     `sample-build-server tui`)";
 
 /// How many messages of one error queue a view reads at most.
 pub const ERROR_PAGE: usize = 100;
@@ -277,7 +287,7 @@ impl Operator {
     /// written.
     async fn ensure_transport(&self) -> isoqube::Result<()> {
         if self.transport.kind() == "none" {
-            return Err(Error::Transport(crate::connect::NO_BROKER.into()));
+            return Err(Error::Transport(NO_BROKER.into()));
         }
         if !self.transport.is_ready().await {
             return Err(Error::Transport(format!(

@@ -11,7 +11,8 @@ use std::path::Path;
 use std::sync::Arc;
 use std::time::Duration;
 
-use anyhow::{bail, Context as _};
+use anyhow::{anyhow, Context as _};
+use controlcenter::text::VarError;
 use isoqube::config::StoreKind;
 use isoqube::{
     Config, Control, InProcessTransport, Run, RunStatus, RunStore, Service, SqliteStore,
@@ -23,7 +24,8 @@ use serde_json::Value;
 /// registrations live in statics nothing else references).
 pub fn link() {}
 
-/// Parses `key=value`; the value is JSON when it parses as JSON, a string otherwise.
+/// Parses `key=value` (the control center's [`controlcenter::text::parse_var`]);
+/// the value is JSON when it parses as JSON, a string otherwise.
 ///
 /// ```
 /// let (k, v) = sample_build_server::parse_var("work_ms=20").unwrap();
@@ -31,15 +33,10 @@ pub fn link() {}
 /// assert!(sample_build_server::parse_var("novalue").is_err());
 /// ```
 pub fn parse_var(s: &str) -> anyhow::Result<(String, Value)> {
-    let (key, value) = s
-        .split_once('=')
-        .with_context(|| format!("--var '{s}' is not key=value"))?;
-    let key = key.trim();
-    if key.is_empty() {
-        bail!("--var '{s}' has an empty key");
-    }
-    let value = serde_json::from_str(value).unwrap_or_else(|_| Value::String(value.to_string()));
-    Ok((key.to_string(), value))
+    controlcenter::text::parse_var(s).map_err(|e| match e {
+        VarError::NotKeyValue => anyhow!("--var '{s}' is not key=value"),
+        VarError::EmptyKey => anyhow!("--var '{s}' has an empty key"),
+    })
 }
 
 /// The transport and store a process uses.

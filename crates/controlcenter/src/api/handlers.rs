@@ -1,5 +1,8 @@
 //! The handlers behind [`super::router`]: request shapes, answers, and the
 //! server-sent event stream of a run.
+//!
+//! It may use the [`Operator`](crate::ops::Operator) and the API's shared parts
+//! (state, errors, extractors) in [`super`].
 
 use std::convert::Infallible;
 use std::time::Duration;

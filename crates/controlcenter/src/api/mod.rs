@@ -55,6 +55,11 @@
 //! | 415 | a body that is not `application/json` |
 //! | 422 | a well-formed definition that breaks a rule (unknown event, empty name, bad schedule); nothing is written |
 //! | 503 | the broker or the store is unavailable; nothing is written |
+//!
+//! # Layering
+//!
+//! The API is a surface like the terminal UI: it may use the [`Operator`] and
+//! `isoqube`'s configuration, never the CLI or the terminal UI.
 
 mod handlers;
 mod openapi;
@@ -75,6 +80,7 @@ use axum::routing::{get, post};
 use axum::{Json, Router};
 use serde::de::DeserializeOwned;
 use serde_json::json;
+use subtle::ConstantTimeEq;
 use tokio::net::TcpListener;
 use tracing::{info, warn};
 
@@ -177,7 +183,7 @@ impl ApiSettings {
 }
 
 /// Compares two byte strings in time that depends only on their lengths, not
-/// on where they differ (for tokens and webhook secrets).
+/// on where they differ (for tokens and webhook secrets), with `subtle`.
 ///
 /// ```
 /// use controlcenter::api::constant_time_eq;
@@ -187,14 +193,7 @@ impl ApiSettings {
 /// assert!(!constant_time_eq(b"", b"abc"));
 /// ```
 pub fn constant_time_eq(given: &[u8], expected: &[u8]) -> bool {
-    // Walk the expected value whole whatever was given, fold every difference
-    // (and a length mismatch) into one accumulator, decide once at the end.
-    let mut diff: u8 = u8::from(given.len() != expected.len());
-    for (i, e) in expected.iter().enumerate() {
-        let g = given.get(i).copied().unwrap_or(!*e);
-        diff |= std::hint::black_box(g ^ e);
-    }
-    std::hint::black_box(diff) == 0
+    given.ct_eq(expected).into()
 }
 
 /// What every handler gets.

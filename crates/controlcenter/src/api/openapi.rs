@@ -1,4 +1,7 @@
 //! The OpenAPI 3 document served at `/api/v1/openapi.json`, written by hand.
+//!
+//! It may use only `serde_json`: it describes the routes, it does not import
+//! them.
 
 use serde_json::{json, Value};
 

@@ -1,16 +1,19 @@
-//! Text inputs, the definition form (name, description, steps picked from the
-//! recorded events, default variables, schedules) and the `KEY=VALUE` parsers
-//! they share with the run prompt. Everything here is plain state changed by key events;
-//! nothing touches the terminal or the store.
+//! Text inputs and the definition form (name, description, steps picked from
+//! the recorded events, default variables, schedules). Everything here is plain
+//! state changed by key events; nothing touches the terminal or the store.
+//!
+//! It may use the operator's read models ([`crate::ops`]) and the text formats
+//! ([`crate::text`], whose `KEY=VALUE` and schedule parsers are re-exported
+//! here for the form's callers).
 
-use chrono::DateTime;
-use isoqube::schedule::Schedule;
-use isoqube::{Definition, Variables};
+use isoqube::Definition;
 use ratatui::crossterm::event::{KeyCode, KeyEvent, KeyModifiers};
-use serde_json::Value;
 
-use crate::cli::{parse_schedule, schedule_spec};
 use crate::ops::EventView;
+use crate::text::schedule_spec;
+pub use crate::text::{
+    parse_assignment, parse_lines, parse_list, parse_schedule_lines, show_value,
+};
 
 /// A one-line (or, with [`TextInput::multiline`], several-line) text input; the
 /// cursor is always at the end.
@@ -346,128 +349,4 @@ impl DefinitionForm {
             _ => {}
         }
     }
-}
-
-/// A variable value as the operator types it back: strings bare unless they
-/// would read as another JSON value.
-pub fn show_value(v: &Value) -> String {
-    match v {
-        Value::String(s) if serde_json::from_str::<Value>(s).is_err() => s.clone(),
-        other => other.to_string(),
-    }
-}
-
-/// Parses one `KEY=VALUE` (the value as JSON when it is JSON, else as a string).
-///
-/// ```
-/// use controlcenter::tui::form::parse_assignment;
-/// assert_eq!(parse_assignment("n=3").unwrap().1, serde_json::json!(3));
-/// assert_eq!(parse_assignment("env=prod").unwrap().1, serde_json::json!("prod"));
-/// assert!(parse_assignment("=x").is_err());
-/// ```
-pub fn parse_assignment(s: &str) -> Result<(String, Value), String> {
-    let (key, value) = s
-        .split_once('=')
-        .ok_or_else(|| format!("'{}' is not KEY=VALUE", s.trim()))?;
-    let key = key.trim();
-    if key.is_empty() {
-        return Err(format!("'{}' has an empty key", s.trim()));
-    }
-    let value = value.trim();
-    let value = serde_json::from_str(value).unwrap_or_else(|_| Value::String(value.to_string()));
-    Ok((key.to_string(), value))
-}
-
-/// Parses `KEY=VALUE` lines (blank lines ignored) into variables.
-///
-/// ```
-/// use controlcenter::tui::form::parse_lines;
-/// let vars = parse_lines("a=1\n\nb=two").unwrap();
-/// assert_eq!(vars.len(), 2);
-/// assert!(parse_lines("a=1\nnope").unwrap_err().contains("line 2"));
-/// ```
-pub fn parse_lines(text: &str) -> Result<Variables, String> {
-    let mut out = Variables::new();
-    for (i, line) in text.lines().enumerate() {
-        if line.trim().is_empty() {
-            continue;
-        }
-        let (k, v) =
-            parse_assignment(line).map_err(|e| format!("variables line {}: {e}", i + 1))?;
-        out.insert(k, v);
-    }
-    Ok(out)
-}
-
-/// Parses schedule specs, one per line (blank lines ignored), the syntax of the
-/// CLI's `--schedule` ([`parse_schedule`]); each is checked the way the
-/// Operator will (cron expression, time zone, period, unique ids).
-///
-/// ```
-/// use controlcenter::tui::form::parse_schedule_lines;
-/// let s = parse_schedule_lines("often=every:300\n\nnightly=cron:0 2 * * *@Europe/Paris").unwrap();
-/// assert_eq!(s.len(), 2);
-/// assert!(parse_schedule_lines("a=every:60\nb=every:soon").unwrap_err().starts_with("schedules line 2:"));
-/// assert!(parse_schedule_lines("a=cron:61 * * * *").unwrap_err().contains("line 1"));
-/// assert!(parse_schedule_lines("a=every:60\na=every:30").unwrap_err().contains("twice"));
-/// ```
-pub fn parse_schedule_lines(text: &str) -> Result<Vec<Schedule>, String> {
-    let mut out: Vec<Schedule> = Vec::new();
-    for (i, line) in text.lines().enumerate() {
-        if line.trim().is_empty() {
-            continue;
-        }
-        let at = |e: String| {
-            let e = e
-                .strip_prefix("--schedule ")
-                .or_else(|| e.strip_prefix("--var "))
-                .map(str::to_string)
-                .unwrap_or(e);
-            format!("schedules line {}: {e}", i + 1)
-        };
-        let s = parse_schedule(line.trim()).map_err(at)?;
-        s.next_after(DateTime::UNIX_EPOCH).map_err(|e| {
-            let e = e.to_string();
-            at(e.strip_prefix("invalid definition: ")
-                .unwrap_or(&e)
-                .to_string())
-        })?;
-        if out.iter().any(|o| o.id == s.id) {
-            return Err(at(format!("id '{}' is used twice", s.id)));
-        }
-        out.push(s);
-    }
-    Ok(out)
-}
-
-/// Parses `KEY=VALUE,KEY=VALUE` (a piece without `=` continues the previous
-/// value, so `tags=[1,2]` works).
-///
-/// ```
-/// use controlcenter::tui::form::parse_list;
-/// let vars = parse_list("a=1, tags=[1,2] ,b=x").unwrap();
-/// assert_eq!(vars["tags"], serde_json::json!([1, 2]));
-/// assert!(parse_list("").unwrap().is_empty());
-/// assert!(parse_list("oops").is_err());
-/// ```
-pub fn parse_list(text: &str) -> Result<Variables, String> {
-    let mut pieces: Vec<String> = Vec::new();
-    for piece in text.split(',') {
-        match pieces.last_mut() {
-            Some(last) if !piece.contains('=') => {
-                last.push(',');
-                last.push_str(piece);
-            }
-            _ => pieces.push(piece.to_string()),
-        }
-    }
-    let mut out = Variables::new();
-    for piece in pieces {
-        if piece.trim().is_empty() {
-            continue;
-        }
-        let (k, v) = parse_assignment(&piece)?;
-        out.insert(k, v);
-    }
-    Ok(out)
 }

@@ -1,0 +1,289 @@
+//! The command line: the clap types of every subcommand and flag, and what
+//! their free-text values mean (variables, run ids) as [`Failure`]s the exit
+//! code can carry.
+//!
+//! It may use the connection flags ([`crate::connect::ConnectArgs`]), the text
+//! formats ([`crate::text`]) and the exit mapping ([`super::exit`]).
+
+use clap::{Args, Parser, Subcommand};
+use isoqube::Variables;
+use uuid::Uuid;
+
+use super::exit::{Failure, EXIT_CODES};
+use crate::connect::ConnectArgs;
+use crate::text::parse_flag_var;
+
+/// `controlcenter`: define, start, replay and watch runs.
+#[derive(Debug, Parser)]
+#[command(name = "controlcenter", version, about, after_help = EXIT_CODES)]
+pub struct Cli {
+    /// Where the store and the broker are.
+    #[command(flatten)]
+    pub connect: ConnectArgs,
+    /// What to do.
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+/// The subcommands.
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Registered events, their consumers and the services hosting them.
+    Events(JsonFlag),
+    /// Service instances with host, pid and heartbeat.
+    Services(JsonFlag),
+    /// List, show, create, update or delete definitions.
+    #[command(subcommand)]
+    Definitions(DefinitionsCommand),
+    /// Start, list, show, re-run, resume, cancel or watch runs.
+    #[command(subcommand)]
+    Runs(RunsCommand),
+    /// Messages in the error queues: list, requeue, discard.
+    #[command(subcommand)]
+    Errors(ErrorsCommand),
+    /// The terminal UI.
+    Tui,
+    /// The effective configuration (file, ISOQUBE_* variables, flags), secrets hidden.
+    #[command(subcommand)]
+    Config(ConfigCommand),
+    /// Serve the HTTP API (and webhooks) and run the scheduler until SIGINT/SIGTERM.
+    Serve(ServeArgs),
+}
+
+/// `serve`: the HTTP API ([`crate::api`]); flags over the `[api]` section.
+#[derive(Debug, Clone, Args)]
+pub struct ServeArgs {
+    /// Address to listen on (default: [api] listen, 127.0.0.1:8090).
+    #[arg(long, value_name = "HOST:PORT")]
+    pub listen: Option<String>,
+    /// Bearer token every API call must send (prefer ISOQUBE_API_TOKEN or the
+    /// configuration file: a flag shows in the process list).
+    #[arg(long, env = "ISOQUBE_API_TOKEN", hide_env_values = true)]
+    pub token: Option<String>,
+}
+
+/// `config ...`
+#[derive(Debug, Subcommand)]
+pub enum ConfigCommand {
+    /// Print the effective configuration as TOML.
+    Show,
+}
+
+/// `--json`.
+#[derive(Debug, Clone, Args)]
+pub struct JsonFlag {
+    /// Print JSON.
+    #[arg(long)]
+    pub json: bool,
+}
+
+/// `definitions ...`
+#[derive(Debug, Subcommand)]
+pub enum DefinitionsCommand {
+    /// Every definition.
+    List(JsonFlag),
+    /// One definition.
+    Show {
+        /// Definition name.
+        name: String,
+        #[command(flatten)]
+        out: JsonFlag,
+    },
+    /// A new definition.
+    Create {
+        /// Unique name.
+        name: String,
+        /// Event names in order, comma-separated.
+        #[arg(long, value_delimiter = ',', required = true)]
+        steps: Vec<String>,
+        /// What it is for.
+        #[arg(long, default_value = "")]
+        description: String,
+        /// Default variable KEY=VALUE (JSON value or string); repeatable.
+        #[arg(long = "var", value_name = "KEY=VALUE")]
+        vars: Vec<String>,
+        #[command(flatten)]
+        triggers: TriggerArgs,
+        #[command(flatten)]
+        out: JsonFlag,
+    },
+    /// Change a definition (only what is given).
+    Update {
+        /// Definition name.
+        name: String,
+        /// New event names in order, comma-separated.
+        #[arg(long, value_delimiter = ',')]
+        steps: Option<Vec<String>>,
+        /// New description.
+        #[arg(long)]
+        description: Option<String>,
+        /// Set a default variable KEY=VALUE; repeatable.
+        #[arg(long = "var", value_name = "KEY=VALUE")]
+        vars: Vec<String>,
+        /// Remove a default variable; repeatable.
+        #[arg(long = "unset", value_name = "KEY")]
+        unset: Vec<String>,
+        #[command(flatten)]
+        triggers: TriggerArgs,
+        /// Remove the schedule with this id; repeatable.
+        #[arg(long = "remove-schedule", value_name = "ID")]
+        remove_schedules: Vec<String>,
+        /// Remove the webhook.
+        #[arg(long)]
+        remove_webhook: bool,
+        #[command(flatten)]
+        out: JsonFlag,
+    },
+    /// Delete a definition (runs of it are kept).
+    Delete {
+        /// Definition name.
+        name: String,
+        /// Confirm the deletion.
+        #[arg(long)]
+        yes: bool,
+    },
+}
+
+/// Schedules and the webhook of a definition.
+#[derive(Debug, Clone, Args)]
+pub struct TriggerArgs {
+    /// Add or replace a schedule: `ID=every:SECONDS`, `ID=cron:EXPR[@TZ]` or
+    /// `ID=at:RFC3339`, optionally followed by `;missed=run-once` and
+    /// `;var=KEY=VALUE`; repeatable. Example: `nightly=cron:0 2 * * *@Europe/Paris`.
+    #[arg(long = "schedule", value_name = "SPEC")]
+    pub schedules: Vec<String>,
+    /// Let `POST /hooks/ID` start runs (with --webhook-secret).
+    #[arg(long, value_name = "ID", requires = "webhook_secret")]
+    pub webhook_id: Option<String>,
+    /// The webhook's secret (at least 16 characters).
+    #[arg(long, value_name = "SECRET", requires = "webhook_id")]
+    pub webhook_secret: Option<String>,
+}
+
+/// `runs ...`
+#[derive(Debug, Subcommand)]
+pub enum RunsCommand {
+    /// Start a run of a definition.
+    Start {
+        /// Definition name.
+        definition: String,
+        /// Run variable KEY=VALUE (JSON value or string); repeatable.
+        #[arg(long = "var", value_name = "KEY=VALUE")]
+        vars: Vec<String>,
+        #[command(flatten)]
+        wait: WaitArgs,
+        #[command(flatten)]
+        out: JsonFlag,
+    },
+    /// Runs, newest first.
+    List {
+        /// Only runs with this status (Pending, Running, Succeeded, Failed, Cancelled).
+        #[arg(long)]
+        status: Option<String>,
+        /// Only runs of this definition.
+        #[arg(long)]
+        definition: Option<String>,
+        /// At most this many.
+        #[arg(long, default_value_t = 20)]
+        limit: usize,
+        #[command(flatten)]
+        out: JsonFlag,
+    },
+    /// One run with its steps (and logs with --logs).
+    Show {
+        /// Run id.
+        id: String,
+        /// Also print the run's log lines.
+        #[arg(long)]
+        logs: bool,
+        #[command(flatten)]
+        out: JsonFlag,
+    },
+    /// Start a new run with the same definition and variables.
+    Rerun {
+        /// Run id.
+        id: String,
+        #[command(flatten)]
+        wait: WaitArgs,
+        #[command(flatten)]
+        out: JsonFlag,
+    },
+    /// Continue a failed or cancelled run from its failed step.
+    Resume {
+        /// Run id.
+        id: String,
+        #[command(flatten)]
+        wait: WaitArgs,
+        #[command(flatten)]
+        out: JsonFlag,
+    },
+    /// Cancel a pending or running run.
+    Cancel {
+        /// Run id.
+        id: String,
+        #[command(flatten)]
+        out: JsonFlag,
+    },
+    /// Stream a run's steps and logs until it finishes.
+    Watch {
+        /// Run id.
+        id: String,
+        /// Give up after this many seconds.
+        #[arg(long, default_value_t = 3600)]
+        timeout: u64,
+    },
+}
+
+/// `--wait` / `--timeout`.
+#[derive(Debug, Clone, Args)]
+pub struct WaitArgs {
+    /// Wait until the run finishes; exit 1 when it did not succeed.
+    #[arg(long)]
+    pub wait: bool,
+    /// Seconds to wait with --wait.
+    #[arg(long, default_value_t = 600)]
+    pub timeout: u64,
+}
+
+/// `errors ...`
+#[derive(Debug, Subcommand)]
+pub enum ErrorsCommand {
+    /// Messages in every endpoint's error queue, with their fault reason.
+    List {
+        /// Only this endpoint.
+        #[arg(long)]
+        endpoint: Option<String>,
+        #[command(flatten)]
+        out: JsonFlag,
+    },
+    /// Send a message back to its endpoint's queue.
+    Requeue {
+        /// Endpoint (queue) name.
+        endpoint: String,
+        /// The message id (from `errors list`).
+        message_id: String,
+    },
+    /// Delete a message from an error queue.
+    Discard {
+        /// Endpoint (queue) name.
+        endpoint: String,
+        /// The message id (from `errors list`).
+        message_id: String,
+    },
+}
+
+/// Parses repeated `--var KEY=VALUE` flags.
+pub(super) fn parse_vars(vars: &[String]) -> Result<Variables, Failure> {
+    let mut out = Variables::new();
+    for v in vars {
+        let (k, val) = parse_flag_var(v).map_err(Failure::bad_input)?;
+        out.insert(k, val);
+    }
+    Ok(out)
+}
+
+/// Parses a run id argument.
+pub(super) fn parse_id(id: &str) -> Result<Uuid, Failure> {
+    Uuid::parse_str(id.trim())
+        .map_err(|_| Failure::bad_input(format!("'{id}' is not a run id (a UUID)")))
+}

@@ -1,0 +1,138 @@
+//! `definitions ...`: list, show, create, update and delete definitions, with
+//! their schedules and webhook.
+//!
+//! It may use the [`Operator`], the text formats ([`crate::text`]) and the
+//! CLI's arguments, exit mapping and output.
+
+use std::io::Write;
+
+use isoqube::schedule::Webhook;
+use isoqube::{Definition, Error};
+
+use super::args::{parse_vars, DefinitionsCommand, TriggerArgs};
+use super::exit::{ExitStatus, Failure, Outcome};
+use super::print::{print_definition, print_json, redacted, say};
+use crate::ops::Operator;
+use crate::text::parse_schedule;
+
+impl TriggerArgs {
+    fn apply(&self, def: &mut Definition) -> std::result::Result<(), Failure> {
+        for spec in &self.schedules {
+            let s = parse_schedule(spec).map_err(Failure::bad_input)?;
+            def.schedules.retain(|old| old.id != s.id);
+            def.schedules.push(s);
+        }
+        if let (Some(id), Some(secret)) = (&self.webhook_id, &self.webhook_secret) {
+            def.webhook = Some(Webhook {
+                id: id.clone(),
+                secret: secret.clone(),
+            });
+        }
+        Ok(())
+    }
+}
+
+/// Runs a `definitions` subcommand.
+pub(super) async fn execute(
+    op: &Operator,
+    cmd: DefinitionsCommand,
+    out: &mut dyn Write,
+) -> Outcome {
+    match cmd {
+        DefinitionsCommand::List(f) => {
+            let defs = op.definitions().await?;
+            if f.json {
+                return print_json(out, &defs.iter().map(redacted).collect::<Vec<_>>());
+            }
+            if defs.is_empty() {
+                say!(out, "no definitions");
+            }
+            for d in defs {
+                say!(
+                    out,
+                    "{:<24} {:>2} steps  {}",
+                    d.name,
+                    d.steps.len(),
+                    d.description
+                );
+            }
+            Ok(ExitStatus::Ok)
+        }
+        DefinitionsCommand::Show { name, out: f } => {
+            let d = op.definition(&name).await?;
+            if f.json {
+                return print_json(out, &redacted(&d));
+            }
+            print_definition(out, &d)
+        }
+        DefinitionsCommand::Create {
+            name,
+            steps,
+            description,
+            vars,
+            triggers,
+            out: f,
+        } => {
+            let mut def = Definition::new(name, steps.iter().map(|s| s.trim().to_string()))
+                .with_description(description)
+                .with_variables(parse_vars(&vars)?);
+            triggers.apply(&mut def)?;
+            let saved = op.create_definition(def).await?;
+            if f.json {
+                return print_json(out, &redacted(&saved));
+            }
+            say!(out, "created definition {}", saved.name);
+            Ok(ExitStatus::Ok)
+        }
+        DefinitionsCommand::Update {
+            name,
+            steps,
+            description,
+            vars,
+            unset,
+            triggers,
+            remove_schedules,
+            remove_webhook,
+            out: f,
+        } => {
+            let mut def = op.definition(&name).await?;
+            if let Some(steps) = steps {
+                def.steps = steps.iter().map(|s| s.trim().to_string()).collect();
+            }
+            if let Some(d) = description {
+                def.description = d;
+            }
+            def.variables.extend(parse_vars(&vars)?);
+            for k in unset {
+                def.variables.remove(&k);
+            }
+            for id in &remove_schedules {
+                let before = def.schedules.len();
+                def.schedules.retain(|s| &s.id != id);
+                if def.schedules.len() == before {
+                    return Err(Error::not_found("schedule", id.clone()).into());
+                }
+            }
+            if remove_webhook {
+                def.webhook = None;
+            }
+            triggers.apply(&mut def)?;
+            let saved = op.update_definition(def).await?;
+            if f.json {
+                return print_json(out, &redacted(&saved));
+            }
+            say!(out, "updated definition {}", saved.name);
+            Ok(ExitStatus::Ok)
+        }
+        DefinitionsCommand::Delete { name, yes } => {
+            if !yes {
+                return Err(Failure::bad_input(format!(
+                    "deleting definition '{name}' needs --yes"
+                )));
+            }
+            op.delete_definition(&name).await?;
+            say!(out, "deleted definition {name}");
+            Ok(ExitStatus::Ok)
+        }
+    }
+}

@@ -1,0 +1,135 @@
+//! Running a parsed command line: [`dispatch`] (what the binaries call) and
+//! [`run`] (a CLI command on a connected [`Operator`]), with the small listings
+//! of events and services.
+//!
+//! It may use everything below the CLI: the connection, the [`Operator`], the
+//! terminal UI ([`crate::tui`]) for `tui`, and the CLI's other modules.
+
+use std::io::Write;
+
+use super::args::{Cli, Command, ConfigCommand};
+use super::exit::{ExitStatus, Failure, Outcome};
+use super::print::{print_json, say};
+use super::{definitions, errors, runs, serve};
+use crate::ops::Operator;
+
+/// Runs a parsed command (except `tui` and `serve`, which the binary starts) and returns the
+/// exit status; errors are printed to stderr as one clear line.
+pub async fn run(op: &Operator, command: Command, out: &mut dyn Write) -> ExitStatus {
+    match execute(op, command, out).await {
+        Ok(status) => status,
+        Err(f) => {
+            eprintln!("error: {}", f.message);
+            f.status
+        }
+    }
+}
+
+async fn execute(op: &Operator, command: Command, out: &mut dyn Write) -> Outcome {
+    match command {
+        Command::Events(f) => {
+            let events = op.events().await?;
+            if f.json {
+                return print_json(out, &events);
+            }
+            if events.is_empty() {
+                say!(out, "no events recorded yet (start a service)");
+            }
+            for e in events {
+                say!(out, "{}  ->  exchange {}", e.name, e.exchange);
+                if !e.description.is_empty() {
+                    say!(out, "    {}", e.description);
+                }
+                for c in e.consumers {
+                    say!(
+                        out,
+                        "    consumer {} ({})",
+                        c.endpoint,
+                        c.services.join(", ")
+                    );
+                }
+            }
+            Ok(ExitStatus::Ok)
+        }
+        Command::Services(f) => {
+            let services = op.services().await?;
+            if f.json {
+                return print_json(out, &services);
+            }
+            if services.is_empty() {
+                say!(out, "no services recorded");
+            }
+            for s in services {
+                say!(
+                    out,
+                    "{:<16} {:<6} {}  host {} pid {}  heartbeat {}s ago  consumers {}",
+                    s.record.name,
+                    if s.alive { "alive" } else { "GONE" },
+                    s.record.id,
+                    s.record.host,
+                    s.record.pid,
+                    s.heartbeat_age_secs,
+                    s.record.consumers.join(",")
+                );
+            }
+            Ok(ExitStatus::Ok)
+        }
+        Command::Definitions(cmd) => definitions::execute(op, cmd, out).await,
+        Command::Runs(cmd) => runs::execute(op, cmd, out).await,
+        Command::Errors(cmd) => errors::execute(op, cmd, out).await,
+        Command::Tui | Command::Config(_) | Command::Serve(_) => Err(Failure::bad_input(
+            "this command is handled by the binary, not by cli::run",
+        )),
+    }
+}
+
+/// Runs a parsed command line to the end, as the `controlcenter` binary does
+/// (also `sample-build-server ctl`): `config show`, `serve`, `tui`, or a CLI
+/// command on the connected store and transport. Errors are printed to stderr.
+pub async fn dispatch(cli: Cli) -> ExitStatus {
+    if let Command::Config(ConfigCommand::Show) = cli.command {
+        return match cli.connect.config() {
+            Ok(config) => {
+                print!("{}", config.to_toml_redacted());
+                ExitStatus::Ok
+            }
+            Err(e) => {
+                eprintln!("error: {e:#}");
+                ExitStatus::BadInput
+            }
+        };
+    }
+    if let Command::Serve(args) = &cli.command {
+        return serve::serve(&cli.connect, args).await;
+    }
+    let tui = matches!(cli.command, Command::Tui);
+    if !tui {
+        isoqube::telemetry::init_for_cli();
+    }
+    let op = match cli.connect.connect().await {
+        Ok(op) => op,
+        Err(e) => {
+            // A configuration mistake is bad input (2); anything else means the
+            // broker or the store could not be reached (4).
+            let failure = Failure::from(e);
+            eprintln!("error: {}", failure.message);
+            return failure.status;
+        }
+    };
+    if tui {
+        let store = op.store().clone();
+        let outcome = crate::tui::run(op).await;
+        let _ = store.close().await;
+        return match outcome {
+            Ok(()) => ExitStatus::Ok,
+            Err(e) => {
+                eprintln!("error: {e:#}");
+                ExitStatus::Unavailable
+            }
+        };
+    }
+    let mut stdout = std::io::stdout();
+    let status = run(&op, cli.command, &mut stdout).await;
+    let _ = op.store().close().await;
+    status
+}

@@ -1,0 +1,70 @@
+//! `errors ...`: the messages in the endpoints' error queues: list, requeue,
+//! discard.
+//!
+//! It may use the [`Operator`] and the CLI's arguments, exit mapping and output.
+
+use std::io::Write;
+
+use isoqube::Error;
+
+use super::args::ErrorsCommand;
+use super::exit::{ExitStatus, Outcome};
+use super::print::{print_json, say};
+use crate::ops::Operator;
+
+/// Runs an `errors` subcommand.
+pub(super) async fn execute(op: &Operator, cmd: ErrorsCommand, out: &mut dyn Write) -> Outcome {
+    match cmd {
+        ErrorsCommand::List { endpoint, out: f } => {
+            let mut queues = op.error_queues().await?;
+            if let Some(ep) = &endpoint {
+                queues.retain(|q| &q.endpoint == ep);
+                if queues.is_empty() {
+                    return Err(Error::not_found("endpoint", ep.clone()).into());
+                }
+            }
+            if f.json {
+                return print_json(out, &queues);
+            }
+            let total: u32 = queues.iter().map(|q| q.count).sum();
+            say!(out, "{total} message(s) in error queues");
+            for q in queues.iter().filter(|q| q.count > 0) {
+                say!(out, "{}_error: {}", q.endpoint, q.count);
+                for m in &q.messages {
+                    say!(
+                        out,
+                        "  {}  {}  {}{}",
+                        m.message_id,
+                        if m.exception_type.is_empty() {
+                            "-"
+                        } else {
+                            &m.exception_type
+                        },
+                        m.reason,
+                        m.run_id
+                            .as_ref()
+                            .map(|r| format!("  (run {r})"))
+                            .unwrap_or_default()
+                    );
+                }
+            }
+            Ok(ExitStatus::Ok)
+        }
+        ErrorsCommand::Requeue {
+            endpoint,
+            message_id,
+        } => {
+            op.requeue(&endpoint, &message_id).await?;
+            say!(out, "requeued {message_id} to {endpoint}");
+            Ok(ExitStatus::Ok)
+        }
+        ErrorsCommand::Discard {
+            endpoint,
+            message_id,
+        } => {
+            op.discard(&endpoint, &message_id).await?;
+            say!(out, "discarded {message_id} from {endpoint}_error");
+            Ok(ExitStatus::Ok)
+        }
+    }
+}

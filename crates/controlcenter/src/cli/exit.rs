@@ -1,0 +1,100 @@
+//! What the process exit code says ([`ExitStatus`]) and how every error maps
+//! to one ([`Failure`]): not found, bad input, unavailable, a failed run.
+//!
+//! It may use only `isoqube`'s error and run types (and `anyhow` for the
+//! connection's errors).
+
+use isoqube::{Error, Run, RunStatus};
+
+/// What the process exit code says.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[repr(u8)]
+pub enum ExitStatus {
+    /// Done.
+    Ok = 0,
+    /// The run (waited for or watched) ended failed or cancelled.
+    RunFailed = 1,
+    /// Bad input: invalid definition, malformed variable, duplicate name, wrong state.
+    BadInput = 2,
+    /// The definition, run or message does not exist.
+    NotFound = 3,
+    /// The broker or the store cannot be reached or refused the operation.
+    Unavailable = 4,
+    /// Gave up waiting for the run to finish.
+    Timeout = 5,
+}
+
+/// The exit codes, as `--help` lists them.
+pub(super) const EXIT_CODES: &str =
+    "Exit codes: 0 ok; 1 the run failed or was cancelled (--wait, watch); \
+2 bad input; 3 not found; 4 broker or store unavailable; 5 timed out waiting.";
+
+/// A failure with the exit status it maps to.
+#[derive(Debug)]
+pub struct Failure {
+    /// Exit status.
+    pub status: ExitStatus,
+    /// What to tell the user.
+    pub message: String,
+}
+
+impl Failure {
+    /// Bad input (exit 2) saying `message`.
+    pub(super) fn bad_input(message: impl Into<String>) -> Self {
+        Failure {
+            status: ExitStatus::BadInput,
+            message: message.into(),
+        }
+    }
+}
+
+impl From<Error> for Failure {
+    fn from(e: Error) -> Self {
+        let status = match &e {
+            Error::NotFound { .. } => ExitStatus::NotFound,
+            Error::InvalidDefinition(_)
+            | Error::Conflict { .. }
+            | Error::InvalidState(_)
+            | Error::Malformed(_)
+            | Error::Config(_)
+            | Error::Registry(_) => ExitStatus::BadInput,
+            _ => ExitStatus::Unavailable,
+        };
+        Failure {
+            status,
+            message: e.to_string(),
+        }
+    }
+}
+
+impl From<anyhow::Error> for Failure {
+    fn from(e: anyhow::Error) -> Self {
+        match e.downcast::<Error>() {
+            Ok(e) => e.into(),
+            Err(e) => Failure {
+                status: ExitStatus::Unavailable,
+                message: format!("{e:#}"),
+            },
+        }
+    }
+}
+
+/// What a command came to: an exit status, or a failure to report.
+pub(super) type Outcome = Result<ExitStatus, Failure>;
+
+/// Writing the output failed (a closed pipe, a full disk).
+pub(super) fn io_failure(e: std::io::Error) -> Failure {
+    Failure {
+        status: ExitStatus::Unavailable,
+        message: format!("cannot write the output: {e}"),
+    }
+}
+
+/// What a finished (or waited-for) run means for the exit code.
+pub(super) fn finished_status(r: &Run) -> ExitStatus {
+    match r.status {
+        RunStatus::Succeeded => ExitStatus::Ok,
+        RunStatus::Failed | RunStatus::Cancelled => ExitStatus::RunFailed,
+        RunStatus::Pending | RunStatus::Running => ExitStatus::Timeout,
+    }
+}

@@ -1,0 +1,130 @@
+//! The CLI's output: JSON for `--json`, and the human forms of definitions and
+//! runs (tables and detail lines). [`say!`](say) writes one line and turns a
+//! write error into a [`Failure`](super::Failure).
+//!
+//! It may use the exit mapping ([`super::exit`]) and the text formats
+//! ([`crate::text`]).
+
+use std::io::Write;
+
+use isoqube::{Definition, Run, StepStatus};
+use serde::Serialize;
+use serde_json::Value;
+
+use super::exit::{io_failure, ExitStatus, Failure, Outcome};
+use crate::text::schedule_lines;
+
+/// Writes one formatted line to `out`, returning a [`Failure`](super::Failure)
+/// from the enclosing function when the write fails.
+macro_rules! say {
+    ($out:expr, $($arg:tt)*) => {
+        writeln!($out, $($arg)*).map_err($crate::cli::exit::io_failure)?
+    };
+}
+pub(super) use say;
+
+/// Prints `value` as pretty JSON.
+pub(super) fn print_json<T: Serialize>(out: &mut dyn Write, value: &T) -> Outcome {
+    let text = serde_json::to_string_pretty(value)
+        .map_err(|e| Failure::bad_input(format!("cannot print JSON: {e}")))?;
+    writeln!(out, "{text}").map_err(io_failure)?;
+    Ok(ExitStatus::Ok)
+}
+
+/// A definition as JSON, with the webhook secret hidden.
+pub(super) fn redacted(def: &Definition) -> Value {
+    let mut v = serde_json::to_value(def).unwrap_or(Value::Null);
+    if let Some(hook) = v.get_mut("webhook").and_then(Value::as_object_mut) {
+        hook.insert("secret".into(), Value::String("***".into()));
+    }
+    if let Some(obj) = v.as_object_mut() {
+        let now = chrono::Utc::now();
+        let next: Vec<Value> = def
+            .schedules
+            .iter()
+            .map(|s| {
+                serde_json::json!({
+                    "id": s.id,
+                    "next_due": s.next_after(now).ok().flatten().filter(|_| s.enabled),
+                })
+            })
+            .collect();
+        if !next.is_empty() {
+            obj.insert("next_due".into(), Value::Array(next));
+        }
+    }
+    v
+}
+
+/// A definition as `definitions show` prints it.
+pub(super) fn print_definition(out: &mut dyn Write, d: &Definition) -> Outcome {
+    say!(out, "{}", d.name);
+    if !d.description.is_empty() {
+        say!(out, "  {}", d.description);
+    }
+    for (i, s) in d.steps.iter().enumerate() {
+        say!(out, "  {:>2}. {s}", i + 1);
+    }
+    for (k, v) in &d.variables {
+        say!(out, "  var {k} = {v}");
+    }
+    for line in schedule_lines(d, chrono::Utc::now()) {
+        say!(out, "  {line}");
+    }
+    if let Some(hook) = &d.webhook {
+        say!(out, "  webhook POST /hooks/{}", hook.id);
+    }
+    Ok(ExitStatus::Ok)
+}
+
+/// One line per run: id, status, definition, progress, age.
+pub fn run_line(r: &Run, now: chrono::DateTime<chrono::Utc>) -> String {
+    format!(
+        "{}  {:<9} {:<24} {:>2}/{:<2} {}",
+        r.id,
+        r.status.as_str(),
+        r.definition,
+        r.steps_succeeded(),
+        r.steps.len(),
+        crate::text::age(now - r.created_at)
+    )
+}
+
+/// A run with its steps, as `runs show` prints it.
+pub(super) fn print_run(out: &mut dyn Write, r: &Run) -> Outcome {
+    say!(out, "run {}  {}  {}", r.id, r.definition, r.status.as_str());
+    say!(
+        out,
+        "  started {} by {}{}",
+        r.created_at.format("%Y-%m-%d %H:%M:%S UTC"),
+        r.started_by,
+        r.rerun_of
+            .map(|o| format!(" (re-run of {o})"))
+            .unwrap_or_default()
+    );
+    for s in &r.steps {
+        let duration = s
+            .duration()
+            .map(|d| format!("{} ms", d.num_milliseconds()))
+            .unwrap_or_else(|| "-".into());
+        say!(
+            out,
+            "  {:>2}. {:<32} {:<9} {:>9}  attempts {}  {}",
+            s.index + 1,
+            s.event,
+            s.status.as_str(),
+            duration,
+            s.attempts,
+            s.handled_by.clone().unwrap_or_default()
+        );
+        if let Some(e) = &s.last_error {
+            if s.status != StepStatus::Succeeded {
+                say!(out, "      error: {e}");
+            }
+        }
+    }
+    if let Some(e) = &r.error {
+        say!(out, "  {e}");
+    }
+    Ok(ExitStatus::Ok)
+}

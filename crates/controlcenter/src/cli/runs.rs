@@ -1,0 +1,178 @@
+//! `runs ...`: start, list, show, re-run, resume, cancel and watch runs.
+//!
+//! It may use the [`Operator`], the text formats ([`crate::text`]) and the
+//! CLI's arguments, exit mapping and output.
+
+use std::io::Write;
+use std::time::Duration;
+
+use isoqube::{Run, RunFilter, RunStatus, StepStatus};
+use uuid::Uuid;
+
+use super::args::{parse_id, parse_vars, RunsCommand, WaitArgs};
+use super::exit::{finished_status, io_failure, ExitStatus, Failure, Outcome};
+use super::print::{print_json, print_run, run_line, say};
+use crate::ops::Operator;
+use crate::text::log_line;
+
+async fn started(
+    op: &Operator,
+    run: Run,
+    wait: WaitArgs,
+    json: bool,
+    verb: &str,
+    out: &mut dyn Write,
+) -> Outcome {
+    let run = if wait.wait {
+        op.control()
+            .wait_for_run(run.id, Duration::from_secs(wait.timeout))
+            .await?
+    } else {
+        run
+    };
+    if json {
+        print_json(out, &run)?;
+    } else if wait.wait {
+        print_run(out, &run)?;
+    } else {
+        say!(out, "{verb} run {} of {}", run.id, run.definition);
+    }
+    Ok(if wait.wait {
+        finished_status(&run)
+    } else {
+        ExitStatus::Ok
+    })
+}
+
+/// Runs a `runs` subcommand.
+pub(super) async fn execute(op: &Operator, cmd: RunsCommand, out: &mut dyn Write) -> Outcome {
+    match cmd {
+        RunsCommand::Start {
+            definition,
+            vars,
+            wait,
+            out: f,
+        } => {
+            let vars = parse_vars(&vars)?;
+            let run = op.start(&definition, vars).await?;
+            started(op, run, wait, f.json, "started", out).await
+        }
+        RunsCommand::List {
+            status,
+            definition,
+            limit,
+            out: f,
+        } => {
+            let status = status
+                .map(|s| RunStatus::parse(&s))
+                .transpose()
+                .map_err(|e| Failure::bad_input(e.to_string()))?;
+            let runs = op
+                .runs(&RunFilter {
+                    status,
+                    definition,
+                    limit: limit.max(1),
+                    ..RunFilter::default()
+                })
+                .await?;
+            if f.json {
+                return print_json(out, &runs);
+            }
+            if runs.is_empty() {
+                say!(out, "no runs");
+            }
+            let now = chrono::Utc::now();
+            for r in &runs {
+                say!(out, "{}", run_line(r, now));
+            }
+            Ok(ExitStatus::Ok)
+        }
+        RunsCommand::Show { id, logs, out: f } => {
+            let run = op.run(parse_id(&id)?).await?;
+            let lines = if logs {
+                op.run_logs(run.id, 0).await?
+            } else {
+                Vec::new()
+            };
+            if f.json {
+                return print_json(out, &serde_json::json!({"run": run, "logs": lines}));
+            }
+            print_run(out, &run)?;
+            for l in lines {
+                say!(out, "{}", log_line(&l));
+            }
+            Ok(ExitStatus::Ok)
+        }
+        RunsCommand::Rerun { id, wait, out: f } => {
+            let run = op.rerun(parse_id(&id)?).await?;
+            started(op, run, wait, f.json, "started", out).await
+        }
+        RunsCommand::Resume { id, wait, out: f } => {
+            let run = op.resume(parse_id(&id)?).await?;
+            started(op, run, wait, f.json, "resumed", out).await
+        }
+        RunsCommand::Cancel { id, out: f } => {
+            let run = op.cancel(parse_id(&id)?).await?;
+            if f.json {
+                return print_json(out, &run);
+            }
+            say!(out, "cancelled run {}", run.id);
+            Ok(ExitStatus::Ok)
+        }
+        RunsCommand::Watch { id, timeout } => watch(op, parse_id(&id)?, timeout, out).await,
+    }
+}
+
+/// Prints step changes and new log lines as they happen, until the run finishes.
+async fn watch(op: &Operator, id: Uuid, timeout: u64, out: &mut dyn Write) -> Outcome {
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(timeout);
+    let mut run = op.run(id).await?;
+    say!(out, "watching run {} of {}", run.id, run.definition);
+    let mut shown: Vec<StepStatus> = vec![StepStatus::Pending; run.steps.len()];
+    let mut logs_seen = 0usize;
+    loop {
+        for s in &run.steps {
+            if shown.get(s.index) != Some(&s.status) {
+                say!(
+                    out,
+                    "step {:>2} {:<32} {}",
+                    s.index + 1,
+                    s.event,
+                    s.status.as_str()
+                );
+                if let Some(slot) = shown.get_mut(s.index) {
+                    *slot = s.status;
+                }
+            }
+        }
+        let lines = op.run_logs(id, logs_seen).await?;
+        logs_seen += lines.len();
+        for l in &lines {
+            say!(out, "{}", log_line(l));
+        }
+        out.flush().map_err(io_failure)?;
+        if run.status.is_finished() {
+            // Log lines are written in batches: give the last ones a moment.
+            tokio::time::sleep(Duration::from_millis(300)).await;
+            for l in op.run_logs(id, logs_seen).await? {
+                say!(out, "{}", log_line(&l));
+            }
+            say!(out, "run {} {}", run.id, run.status.as_str());
+            if let Some(e) = &run.error {
+                say!(out, "{e}");
+            }
+            return Ok(finished_status(&run));
+        }
+        let left = deadline.saturating_duration_since(tokio::time::Instant::now());
+        if left.is_zero() {
+            say!(out, "still {} after {timeout}s", run.status.as_str());
+            return Ok(ExitStatus::Timeout);
+        }
+        if let Some(newer) = op
+            .wait_for_change(id, run.version, left.min(Duration::from_secs(1)))
+            .await?
+        {
+            run = newer;
+        }
+    }
+}

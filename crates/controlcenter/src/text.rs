@@ -1,0 +1,404 @@
+//! The operator's text formats, shared by the CLI and the terminal UI (and the
+//! sample build server's `--var`): `KEY=VALUE` variables, schedule specs
+//! (`nightly=cron:0 2 * * *@Europe/Paris`, `often=every:300`, `once=at:TIME`)
+//! parsed and printed back, and the short forms screens show (ages, log lines).
+//!
+//! It may use only `isoqube`'s model types, `serde_json` and `chrono`: no store,
+//! no transport, no terminal, so each surface can phrase its own errors around
+//! these parsers.
+
+use std::fmt;
+
+use chrono::{DateTime, Utc};
+use isoqube::schedule::{Missed, Schedule, When};
+use isoqube::{Definition, LogRecord, Variables};
+use serde_json::Value;
+
+/// Why a `KEY=VALUE` was refused; each surface words it around what it was
+/// given (see [`VarError::describe`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum VarError {
+    /// There is no `=`.
+    NotKeyValue,
+    /// Nothing (or only blanks) before the `=`.
+    EmptyKey,
+}
+
+impl VarError {
+    /// `'{what}' is not KEY=VALUE` or `'{what}' has an empty key`, with `what`
+    /// as the caller quotes it.
+    pub fn describe(self, what: &str) -> String {
+        match self {
+            VarError::NotKeyValue => format!("{what} is not KEY=VALUE"),
+            VarError::EmptyKey => format!("{what} has an empty key"),
+        }
+    }
+}
+
+impl fmt::Display for VarError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            VarError::NotKeyValue => "not KEY=VALUE",
+            VarError::EmptyKey => "empty key",
+        })
+    }
+}
+
+impl std::error::Error for VarError {}
+
+/// Splits `KEY=VALUE` at the first `=`: the key trimmed (and not empty), the
+/// value exactly as given (a value may hold `=`).
+///
+/// ```
+/// use controlcenter::text::{split_var, VarError};
+/// assert_eq!(split_var(" env =a=b"), Ok(("env", "a=b")));
+/// assert_eq!(split_var("novalue"), Err(VarError::NotKeyValue));
+/// assert_eq!(split_var(" =3"), Err(VarError::EmptyKey));
+/// ```
+pub fn split_var(s: &str) -> Result<(&str, &str), VarError> {
+    let (key, value) = s.split_once('=').ok_or(VarError::NotKeyValue)?;
+    let key = key.trim();
+    if key.is_empty() {
+        return Err(VarError::EmptyKey);
+    }
+    Ok((key, value))
+}
+
+/// A variable's value as typed: JSON when it parses as JSON, the text itself
+/// otherwise (so `3` is a number, `[1,2]` a list and `prod` a string).
+///
+/// ```
+/// use controlcenter::text::var_value;
+/// assert_eq!(var_value("3"), serde_json::json!(3));
+/// assert_eq!(var_value("prod"), serde_json::json!("prod"));
+/// ```
+pub fn var_value(text: &str) -> Value {
+    serde_json::from_str(text).unwrap_or_else(|_| Value::String(text.to_string()))
+}
+
+/// Parses `KEY=VALUE` ([`split_var`], then [`var_value`] on the value as given).
+///
+/// ```
+/// let (k, v) = controlcenter::text::parse_var("retries=3").unwrap();
+/// assert_eq!((k.as_str(), v), ("retries", serde_json::json!(3)));
+/// assert!(controlcenter::text::parse_var("=3").is_err());
+/// ```
+pub fn parse_var(s: &str) -> Result<(String, Value), VarError> {
+    let (key, value) = split_var(s)?;
+    Ok((key.to_string(), var_value(value)))
+}
+
+/// `--var`'s parser: [`parse_var`] with the message the CLI prints.
+///
+/// ```
+/// let e = controlcenter::text::parse_flag_var("oops").unwrap_err();
+/// assert_eq!(e, "--var 'oops' is not KEY=VALUE");
+/// ```
+pub fn parse_flag_var(s: &str) -> Result<(String, Value), String> {
+    parse_var(s).map_err(|e| e.describe(&format!("--var '{s}'")))
+}
+
+/// Parses one typed `KEY=VALUE` (the TUI's form and prompt): like
+/// [`parse_var`], but the value is trimmed first.
+///
+/// ```
+/// use controlcenter::text::parse_assignment;
+/// assert_eq!(parse_assignment("n=3").unwrap().1, serde_json::json!(3));
+/// assert_eq!(parse_assignment("env = prod").unwrap().1, serde_json::json!("prod"));
+/// assert!(parse_assignment("=x").is_err());
+/// ```
+pub fn parse_assignment(s: &str) -> Result<(String, Value), String> {
+    let (key, value) = split_var(s).map_err(|e| e.describe(&format!("'{}'", s.trim())))?;
+    Ok((key.to_string(), var_value(value.trim())))
+}
+
+/// A variable value as the operator types it back: strings bare unless they
+/// would read as another JSON value (the inverse of [`var_value`]).
+///
+/// ```
+/// use controlcenter::text::show_value;
+/// assert_eq!(show_value(&serde_json::json!("prod")), "prod");
+/// assert_eq!(show_value(&serde_json::json!("3")), "\"3\"");
+/// assert_eq!(show_value(&serde_json::json!(3)), "3");
+/// ```
+pub fn show_value(v: &Value) -> String {
+    match v {
+        Value::String(s) if serde_json::from_str::<Value>(s).is_err() => s.clone(),
+        other => other.to_string(),
+    }
+}
+
+/// Parses `KEY=VALUE` lines (blank lines ignored) into variables.
+///
+/// ```
+/// use controlcenter::text::parse_lines;
+/// let vars = parse_lines("a=1\n\nb=two").unwrap();
+/// assert_eq!(vars.len(), 2);
+/// assert!(parse_lines("a=1\nnope").unwrap_err().contains("line 2"));
+/// ```
+pub fn parse_lines(text: &str) -> Result<Variables, String> {
+    let mut out = Variables::new();
+    for (i, line) in text.lines().enumerate() {
+        if line.trim().is_empty() {
+            continue;
+        }
+        let (k, v) =
+            parse_assignment(line).map_err(|e| format!("variables line {}: {e}", i + 1))?;
+        out.insert(k, v);
+    }
+    Ok(out)
+}
+
+/// Parses `KEY=VALUE,KEY=VALUE` (a piece without `=` continues the previous
+/// value, so `tags=[1,2]` works).
+///
+/// ```
+/// use controlcenter::text::parse_list;
+/// let vars = parse_list("a=1, tags=[1,2] ,b=x").unwrap();
+/// assert_eq!(vars["tags"], serde_json::json!([1, 2]));
+/// assert!(parse_list("").unwrap().is_empty());
+/// assert!(parse_list("oops").is_err());
+/// ```
+pub fn parse_list(text: &str) -> Result<Variables, String> {
+    let mut pieces: Vec<String> = Vec::new();
+    for piece in text.split(',') {
+        match pieces.last_mut() {
+            Some(last) if !piece.contains('=') => {
+                last.push(',');
+                last.push_str(piece);
+            }
+            _ => pieces.push(piece.to_string()),
+        }
+    }
+    let mut out = Variables::new();
+    for piece in pieces {
+        if piece.trim().is_empty() {
+            continue;
+        }
+        let (k, v) = parse_assignment(&piece)?;
+        out.insert(k, v);
+    }
+    Ok(out)
+}
+
+/// Parses a schedule spec: `ID=every:SECONDS`, `ID=cron:EXPR[@TZ]` or
+/// `ID=at:RFC3339`, optionally followed by `;missed=run-once|skip`,
+/// `;enabled=false` and `;var=KEY=VALUE`. Errors name the spec as the CLI's
+/// `--schedule` does.
+///
+/// ```
+/// use isoqube::schedule::When;
+/// let s = controlcenter::text::parse_schedule("nightly=cron:0 2 * * *@Europe/Paris;missed=run-once").unwrap();
+/// assert_eq!(s.id, "nightly");
+/// assert_eq!(s.when, When::Cron { expr: "0 2 * * *".into(), tz: "Europe/Paris".into() });
+/// assert!(controlcenter::text::parse_schedule("x=every:soon").is_err());
+/// ```
+pub fn parse_schedule(spec: &str) -> Result<Schedule, String> {
+    let mut parts = spec.split(';');
+    let head = parts.next().unwrap_or_default();
+    let (id, when) = head
+        .split_once('=')
+        .ok_or_else(|| format!("--schedule '{spec}' is not ID=KIND:VALUE"))?;
+    let (kind, value) = when.split_once(':').ok_or_else(|| {
+        format!("--schedule '{spec}': expected every:SECONDS, cron:EXPR[@TZ] or at:TIME")
+    })?;
+    let when = match kind.trim() {
+        "every" => When::Interval {
+            every_secs: value
+                .trim()
+                .trim_end_matches('s')
+                .parse()
+                .map_err(|_| format!("--schedule '{spec}': every takes whole seconds"))?,
+        },
+        "cron" => {
+            let (expr, tz) = match value.rsplit_once('@') {
+                Some((e, tz)) => (e.trim(), tz.trim()),
+                None => (value.trim(), "UTC"),
+            };
+            When::Cron {
+                expr: expr.to_string(),
+                tz: tz.to_string(),
+            }
+        }
+        "at" => When::Once {
+            at: value
+                .trim()
+                .parse()
+                .map_err(|e| format!("--schedule '{spec}': at takes an RFC 3339 time ({e})"))?,
+        },
+        other => {
+            return Err(format!(
+                "--schedule '{spec}': unknown kind '{other}' (every, cron or at)"
+            ))
+        }
+    };
+    let mut schedule = Schedule::new(id.trim(), when);
+    for option in parts {
+        match option.trim().split_once('=') {
+            Some(("missed", "run-once")) => schedule.missed = Missed::RunOnce,
+            Some(("missed", "skip")) => schedule.missed = Missed::Skip,
+            Some(("enabled", v)) => schedule.enabled = v != "false",
+            Some(("var", kv)) => {
+                let (k, v) = parse_flag_var(kv)?;
+                schedule.variables.insert(k, v);
+            }
+            _ => {
+                return Err(format!(
+                    "--schedule '{spec}': unknown option '{option}' (missed=skip|run-once, enabled=false, var=K=V)"
+                ))
+            }
+        }
+    }
+    Ok(schedule)
+}
+
+/// The spec of a schedule: the inverse of [`parse_schedule`] (a variable whose
+/// value holds `;` cannot be written back).
+///
+/// ```
+/// use controlcenter::text::{parse_schedule, schedule_spec};
+/// for spec in [
+///     "nightly=cron:0 2 * * *@Europe/Paris;missed=run-once",
+///     "often=every:300;enabled=false;var=env=prod;var=n=3",
+///     "once=at:2026-12-01T10:00:00+00:00",
+/// ] {
+///     let s = parse_schedule(spec).unwrap();
+///     assert_eq!(schedule_spec(&s), spec);
+///     assert_eq!(parse_schedule(&schedule_spec(&s)).unwrap(), s);
+/// }
+/// ```
+pub fn schedule_spec(s: &Schedule) -> String {
+    let mut spec = match &s.when {
+        When::Cron { expr, tz } => format!("{}=cron:{expr}@{tz}", s.id),
+        When::Interval { every_secs } => format!("{}=every:{every_secs}", s.id),
+        When::Once { at } => format!("{}=at:{}", s.id, at.to_rfc3339()),
+    };
+    if s.missed == Missed::RunOnce {
+        spec.push_str(";missed=run-once");
+    }
+    if !s.enabled {
+        spec.push_str(";enabled=false");
+    }
+    for (k, v) in &s.variables {
+        spec.push_str(&format!(";var={k}={}", show_value(v)));
+    }
+    spec
+}
+
+/// Parses schedule specs, one per line (blank lines ignored), the syntax of
+/// [`parse_schedule`]; each is checked the way the Operator will (cron
+/// expression, time zone, period, unique ids). Errors name the line, not a flag.
+///
+/// ```
+/// use controlcenter::text::parse_schedule_lines;
+/// let s = parse_schedule_lines("often=every:300\n\nnightly=cron:0 2 * * *@Europe/Paris").unwrap();
+/// assert_eq!(s.len(), 2);
+/// assert!(parse_schedule_lines("a=every:60\nb=every:soon").unwrap_err().starts_with("schedules line 2:"));
+/// assert!(parse_schedule_lines("a=cron:61 * * * *").unwrap_err().contains("line 1"));
+/// assert!(parse_schedule_lines("a=every:60\na=every:30").unwrap_err().contains("twice"));
+/// ```
+pub fn parse_schedule_lines(text: &str) -> Result<Vec<Schedule>, String> {
+    let mut out: Vec<Schedule> = Vec::new();
+    for (i, line) in text.lines().enumerate() {
+        if line.trim().is_empty() {
+            continue;
+        }
+        let at = |e: String| {
+            let e = e
+                .strip_prefix("--schedule ")
+                .or_else(|| e.strip_prefix("--var "))
+                .map(str::to_string)
+                .unwrap_or(e);
+            format!("schedules line {}: {e}", i + 1)
+        };
+        let s = parse_schedule(line.trim()).map_err(at)?;
+        s.next_after(DateTime::UNIX_EPOCH).map_err(|e| {
+            let e = e.to_string();
+            at(e.strip_prefix("invalid definition: ")
+                .unwrap_or(&e)
+                .to_string())
+        })?;
+        if out.iter().any(|o| o.id == s.id) {
+            return Err(at(format!("id '{}' is used twice", s.id)));
+        }
+        out.push(s);
+    }
+    Ok(out)
+}
+
+/// A definition's schedules with their next due time, one per line.
+pub fn schedule_lines(def: &Definition, now: DateTime<Utc>) -> Vec<String> {
+    def.schedules
+        .iter()
+        .map(|s| {
+            let when = match &s.when {
+                When::Cron { expr, tz } => format!("cron '{expr}' ({tz})"),
+                When::Interval { every_secs } => format!("every {every_secs}s"),
+                When::Once { at } => format!("once at {}", at.to_rfc3339()),
+            };
+            let next = match s.next_after(now) {
+                Ok(Some(t)) if s.enabled => format!("next {}", t.format("%Y-%m-%d %H:%M:%S UTC")),
+                Ok(Some(_)) => "disabled".to_string(),
+                Ok(None) => "no more due times".to_string(),
+                Err(e) => format!("invalid: {e}"),
+            };
+            let missed = match s.missed {
+                Missed::Skip => "",
+                Missed::RunOnce => ", missed: run once",
+            };
+            format!("schedule {}: {when}{missed}; {next}", s.id)
+        })
+        .collect()
+}
+
+/// A duration as a short age: `42s`, `5m`, `3h`, `2d`.
+///
+/// ```
+/// assert_eq!(controlcenter::age(chrono::Duration::seconds(90)), "1m");
+/// assert_eq!(controlcenter::age(chrono::Duration::seconds(-5)), "0s");
+/// ```
+pub fn age(d: chrono::Duration) -> String {
+    let s = d.num_seconds().max(0);
+    match s {
+        0..=59 => format!("{s}s"),
+        60..=3599 => format!("{}m", s / 60),
+        3600..=86399 => format!("{}h", s / 3600),
+        _ => format!("{}d", s / 86400),
+    }
+}
+
+/// A stored log line as the console shows it.
+///
+/// ```
+/// let line = isoqube::LogRecord {
+///     run_id: uuid::Uuid::nil(), step: Some(2), event: Some("Build".into()),
+///     level: "INFO".into(), message: "built".into(), service: "pool".into(),
+///     host: "h".into(), timestamp: chrono::DateTime::UNIX_EPOCH,
+/// };
+/// assert!(controlcenter::log_line(&line).ends_with("INFO  [3 Build] built"));
+/// ```
+pub fn log_line(l: &LogRecord) -> String {
+    let place = match (l.step, &l.event) {
+        (Some(i), Some(e)) => format!("[{} {e}] ", i + 1),
+        (Some(i), None) => format!("[{}] ", i + 1),
+        _ => String::new(),
+    };
+    format!(
+        "{} {:<5} {place}{}",
+        l.timestamp.format("%H:%M:%S%.3f"),
+        l.level,
+        l.message
+    )
+}
+
+/// The first 8 characters of a run id, as lists and messages show it.
+///
+/// ```
+/// let id = uuid::Uuid::parse_str("0192f0c4-5d3e-7a10-9b2c-3d4e5f607182").unwrap();
+/// assert_eq!(controlcenter::text::short_id(&id), "0192f0c4");
+/// ```
+pub fn short_id(id: &uuid::Uuid) -> String {
+    let mut s = id.simple().to_string();
+    s.truncate(8);
+    s
+}

@@ -1,0 +1,360 @@
+//! Key handling: [`App::handle_key`] changes the state and returns the
+//! [`Action`] the event loop must carry out (asking y/n first for anything that
+//! changes a run, a definition or a queue).
+//!
+//! It may use the state, the messages, the form and the text formats.
+
+use isoqube::RunStatus;
+use ratatui::crossterm::event::{KeyCode, KeyEvent, KeyEventKind, KeyModifiers};
+
+use super::messages::Action;
+use super::state::{App, Confirm, Data, Modal, RunDetail, StartPrompt, Tab};
+use crate::text::{parse_list, short_id};
+use crate::tui::form::{DefinitionForm, FormResult, TextInput};
+
+/// The run filters `f` cycles through.
+const FILTERS: [Option<RunStatus>; 6] = [
+    None,
+    Some(RunStatus::Pending),
+    Some(RunStatus::Running),
+    Some(RunStatus::Succeeded),
+    Some(RunStatus::Failed),
+    Some(RunStatus::Cancelled),
+];
+
+/// The selection after a movement key (`None` for any other key).
+fn step_index(selected: usize, len: usize, key: KeyCode) -> Option<usize> {
+    let last = len.saturating_sub(1);
+    Some(match key {
+        KeyCode::Up | KeyCode::Char('k') => selected.saturating_sub(1),
+        KeyCode::Down | KeyCode::Char('j') => (selected + 1).min(last),
+        KeyCode::PageUp => selected.saturating_sub(10),
+        KeyCode::PageDown => (selected + 10).min(last),
+        KeyCode::Home | KeyCode::Char('g') => 0,
+        KeyCode::End | KeyCode::Char('G') => last,
+        _ => return None,
+    })
+}
+
+impl App {
+    /// Applies a key and says what the event loop must do.
+    pub fn handle_key(&mut self, key: KeyEvent) -> Action {
+        if key.kind == KeyEventKind::Release {
+            return Action::None;
+        }
+        if key.modifiers.contains(KeyModifiers::CONTROL) && key.code == KeyCode::Char('c') {
+            self.quit = true;
+            return Action::Quit;
+        }
+        if self.modal.is_some() {
+            return self.modal_key(key);
+        }
+        match key.code {
+            KeyCode::Char('q') => {
+                self.quit = true;
+                return Action::Quit;
+            }
+            KeyCode::Char('?') | KeyCode::F(1) => {
+                if self.tab == Tab::Help {
+                    self.tab = self.previous_tab;
+                } else {
+                    self.previous_tab = self.tab;
+                    self.tab = Tab::Help;
+                }
+                return Action::Refresh;
+            }
+            KeyCode::Char(c @ '1'..='4') => {
+                let i = usize::from(c as u8 - b'1');
+                return self.switch(Tab::ALL[i]);
+            }
+            KeyCode::Tab => {
+                let i = if self.tab == Tab::Help {
+                    self.previous_tab.index()
+                } else {
+                    (self.tab.index() + 1) % Tab::ALL.len()
+                };
+                return self.switch(Tab::ALL[i]);
+            }
+            KeyCode::BackTab => {
+                let i = if self.tab == Tab::Help {
+                    self.previous_tab.index()
+                } else {
+                    (self.tab.index() + Tab::ALL.len() - 1) % Tab::ALL.len()
+                };
+                return self.switch(Tab::ALL[i]);
+            }
+            KeyCode::F(5) => return Action::Refresh,
+            _ => {}
+        }
+        match self.tab {
+            Tab::Services => {
+                if let Some(i) = step_index(self.event_selected, self.events.items.len(), key.code)
+                {
+                    self.event_selected = i;
+                }
+                Action::None
+            }
+            Tab::Definitions => self.definitions_key(key),
+            Tab::Runs => self.runs_key(key),
+            Tab::Errors => self.errors_key(key),
+            Tab::Help => {
+                if matches!(key.code, KeyCode::Esc | KeyCode::Backspace) {
+                    self.tab = self.previous_tab;
+                    return Action::Refresh;
+                }
+                Action::None
+            }
+        }
+    }
+
+    fn switch(&mut self, tab: Tab) -> Action {
+        if self.tab == tab {
+            return Action::None;
+        }
+        self.tab = tab;
+        Action::Refresh
+    }
+
+    fn confirm(&mut self, message: String, action: Action) -> Action {
+        self.modal = Some(Modal::Confirm(Confirm { message, action }));
+        Action::None
+    }
+
+    fn modal_key(&mut self, key: KeyEvent) -> Action {
+        let Some(modal) = self.modal.take() else {
+            return Action::None;
+        };
+        match modal {
+            Modal::Confirm(c) => match key.code {
+                KeyCode::Char('y') | KeyCode::Char('Y') | KeyCode::Enter => {
+                    self.busy = Some(c.action.busy_label());
+                    self.status = None;
+                    c.action
+                }
+                KeyCode::Char('n') | KeyCode::Char('N') | KeyCode::Esc => {
+                    self.info("cancelled");
+                    Action::None
+                }
+                _ => {
+                    self.modal = Some(Modal::Confirm(c));
+                    Action::None
+                }
+            },
+            Modal::Start(mut p) => match key.code {
+                KeyCode::Esc => Action::None,
+                KeyCode::Enter => match parse_list(&p.input.text) {
+                    Ok(variables) => {
+                        let action = Action::Start {
+                            definition: p.definition,
+                            variables,
+                        };
+                        self.busy = Some(action.busy_label());
+                        self.status = None;
+                        action
+                    }
+                    Err(e) => {
+                        p.error = Some(e);
+                        self.modal = Some(Modal::Start(p));
+                        Action::None
+                    }
+                },
+                _ => {
+                    if p.input.handle(key) {
+                        p.error = None;
+                    }
+                    self.modal = Some(Modal::Start(p));
+                    Action::None
+                }
+            },
+            Modal::Form(mut form) => match form.handle_key(key, &self.events.items) {
+                FormResult::Editing => {
+                    self.modal = Some(Modal::Form(form));
+                    Action::None
+                }
+                FormResult::Cancel => Action::Refresh,
+                FormResult::Save(definition) => {
+                    form.saving = true;
+                    let create = form.is_new();
+                    self.modal = Some(Modal::Form(form));
+                    Action::SaveDefinition {
+                        definition: *definition,
+                        create,
+                    }
+                }
+            },
+        }
+    }
+
+    fn definitions_key(&mut self, key: KeyEvent) -> Action {
+        if let Some(i) = step_index(
+            self.definition_selected,
+            self.definitions.items.len(),
+            key.code,
+        ) {
+            self.definition_selected = i;
+            return Action::None;
+        }
+        match key.code {
+            KeyCode::Char('n') | KeyCode::Insert => {
+                self.modal = Some(Modal::Form(Box::default()));
+                Action::Refresh
+            }
+            KeyCode::Char('e') | KeyCode::Enter => {
+                if let Some(def) = self.selected_definition() {
+                    self.modal = Some(Modal::Form(Box::new(DefinitionForm::edit(def))));
+                    Action::Refresh
+                } else {
+                    Action::None
+                }
+            }
+            KeyCode::Char('d') | KeyCode::Delete => match self.selected_definition() {
+                Some(def) => {
+                    let name = def.name.clone();
+                    self.confirm(
+                        format!("Delete definition '{name}'? Its runs are kept."),
+                        Action::DeleteDefinition(name),
+                    )
+                }
+                None => Action::None,
+            },
+            KeyCode::Char('s') => {
+                if let Some(def) = self.selected_definition() {
+                    self.modal = Some(Modal::Start(StartPrompt {
+                        definition: def.name.clone(),
+                        defaults: def.variables.clone(),
+                        input: TextInput::new(""),
+                        error: None,
+                    }));
+                }
+                Action::None
+            }
+            _ => Action::None,
+        }
+    }
+
+    fn runs_key(&mut self, key: KeyEvent) -> Action {
+        if let Some(d) = &mut self.detail {
+            match key.code {
+                KeyCode::Esc | KeyCode::Backspace | KeyCode::Left => {
+                    self.detail = None;
+                    return Action::Refresh;
+                }
+                KeyCode::Up | KeyCode::Char('k') => {
+                    d.log_scroll = (d.log_scroll + 1).min(d.logs.len().saturating_sub(1));
+                    return Action::None;
+                }
+                KeyCode::Down | KeyCode::Char('j') => {
+                    d.log_scroll = d.log_scroll.saturating_sub(1);
+                    return Action::None;
+                }
+                KeyCode::PageUp => {
+                    d.log_scroll = (d.log_scroll + 10).min(d.logs.len().saturating_sub(1));
+                    return Action::None;
+                }
+                KeyCode::PageDown => {
+                    d.log_scroll = d.log_scroll.saturating_sub(10);
+                    return Action::None;
+                }
+                KeyCode::End | KeyCode::Char('G') => {
+                    d.log_scroll = 0;
+                    return Action::None;
+                }
+                _ => {}
+            }
+        } else {
+            if let Some(i) = step_index(self.run_selected, self.runs.items.len(), key.code) {
+                self.run_selected = i;
+                return Action::None;
+            }
+            match key.code {
+                KeyCode::Enter | KeyCode::Right => {
+                    if let Some(run) = self.runs.items.get(self.run_selected) {
+                        self.detail = Some(RunDetail::new(run.id));
+                        return Action::Refresh;
+                    }
+                    return Action::None;
+                }
+                KeyCode::Char('f') => {
+                    let i = FILTERS
+                        .iter()
+                        .position(|f| *f == self.run_filter)
+                        .unwrap_or(0);
+                    self.run_filter = FILTERS[(i + 1) % FILTERS.len()];
+                    self.runs = Data::default();
+                    self.run_selected = 0;
+                    return Action::Refresh;
+                }
+                _ => {}
+            }
+        }
+        let Some(run) = self.selected_run() else {
+            return Action::None;
+        };
+        let (id, label, status) = (
+            run.id,
+            format!("{} ({})", short_id(&run.id), run.definition),
+            run.status,
+        );
+        match key.code {
+            KeyCode::Char('r') => self.confirm(
+                format!("Re-run {label} as a new run with the same variables?"),
+                Action::Rerun(id),
+            ),
+            KeyCode::Char('u') => {
+                if matches!(status, RunStatus::Failed | RunStatus::Cancelled) {
+                    self.confirm(
+                        format!("Resume {label} from its failed step?"),
+                        Action::Resume(id),
+                    )
+                } else {
+                    self.error(format!(
+                        "run {label} is {}; only failed or cancelled runs can be resumed",
+                        status.as_str()
+                    ));
+                    Action::None
+                }
+            }
+            KeyCode::Char('c') => {
+                if status.is_finished() {
+                    self.error(format!(
+                        "run {label} is {}; only pending or running runs can be cancelled",
+                        status.as_str()
+                    ));
+                    Action::None
+                } else {
+                    self.confirm(format!("Cancel run {label}?"), Action::Cancel(id))
+                }
+            }
+            _ => Action::None,
+        }
+    }
+
+    fn errors_key(&mut self, key: KeyEvent) -> Action {
+        let faults = self.faults();
+        if let Some(i) = step_index(self.fault_selected, faults.len(), key.code) {
+            self.fault_selected = i;
+            return Action::None;
+        }
+        let Some(f) = faults.get(self.fault_selected) else {
+            return Action::None;
+        };
+        let (endpoint, message_id) = (f.endpoint.clone(), f.message_id.clone());
+        match key.code {
+            KeyCode::Char('r') => self.confirm(
+                format!("Requeue message {message_id} to '{endpoint}'?"),
+                Action::Requeue {
+                    endpoint,
+                    message_id,
+                },
+            ),
+            KeyCode::Char('d') | KeyCode::Delete => self.confirm(
+                format!("Discard message {message_id} from '{endpoint}_error' for good?"),
+                Action::Discard {
+                    endpoint,
+                    message_id,
+                },
+            ),
+            _ => Action::None,
+        }
+    }
+}

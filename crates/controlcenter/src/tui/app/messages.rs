@@ -1,0 +1,149 @@
+//! What the state and the event loop tell each other: the [`Action`] a key
+//! asks for, what to load for a view ([`Need`]), the data that came back
+//! ([`Loaded`]) and what an action came to ([`Outcome`]).
+//!
+//! It may use only the operator's read models ([`crate::ops`]) and the text
+//! formats.
+
+use isoqube::{Definition, LogRecord, Run, RunStatus, Variables};
+use uuid::Uuid;
+
+use crate::ops::{ErrorQueueView, EventView, ServiceView};
+use crate::text::short_id;
+
+/// What the event loop must do after a key.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Action {
+    /// Nothing.
+    None,
+    /// Leave the UI.
+    Quit,
+    /// Reload the current view now.
+    Refresh,
+    /// Save a definition (create or replace).
+    SaveDefinition {
+        /// What to save.
+        definition: Definition,
+        /// A new one (else an update).
+        create: bool,
+    },
+    /// Delete a definition.
+    DeleteDefinition(String),
+    /// Start a run.
+    Start {
+        /// Definition name.
+        definition: String,
+        /// Run parameters.
+        variables: Variables,
+    },
+    /// Re-run a run.
+    Rerun(Uuid),
+    /// Resume a failed or cancelled run.
+    Resume(Uuid),
+    /// Cancel a pending or running run.
+    Cancel(Uuid),
+    /// Send an error-queue message back to its endpoint.
+    Requeue {
+        /// The endpoint.
+        endpoint: String,
+        /// The message id.
+        message_id: String,
+    },
+    /// Delete an error-queue message.
+    Discard {
+        /// The endpoint.
+        endpoint: String,
+        /// The message id.
+        message_id: String,
+    },
+}
+
+impl Action {
+    /// What the status line says while the action runs.
+    pub fn busy_label(&self) -> String {
+        match self {
+            Action::SaveDefinition { definition, .. } => format!("saving '{}'", definition.name),
+            Action::DeleteDefinition(name) => format!("deleting '{name}'"),
+            Action::Start { definition, .. } => format!("starting a run of '{definition}'"),
+            Action::Rerun(id) => format!("re-running {}", short_id(id)),
+            Action::Resume(id) => format!("resuming {}", short_id(id)),
+            Action::Cancel(id) => format!("cancelling {}", short_id(id)),
+            Action::Requeue { message_id, .. } => format!("requeuing {message_id}"),
+            Action::Discard { message_id, .. } => format!("discarding {message_id}"),
+            Action::None | Action::Quit | Action::Refresh => String::new(),
+        }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub enum Loaded {
+    /// Events with consumers.
+    Events(Result<Vec<EventView>, String>),
+    /// Service instances.
+    Services(Result<Vec<ServiceView>, String>),
+    /// Definitions.
+    Definitions(Result<Vec<Definition>, String>),
+    /// Runs under a filter.
+    Runs {
+        /// The filter the load used (stale loads are ignored).
+        filter: Option<RunStatus>,
+        /// The runs.
+        result: Result<Vec<Run>, String>,
+    },
+    /// A run and its new log lines.
+    Detail {
+        /// The run.
+        id: Uuid,
+        /// The run itself.
+        run: Result<Box<Run>, String>,
+        /// Log lines from `skip` on.
+        logs: Result<Vec<LogRecord>, String>,
+        /// How many lines were skipped (stale loads are ignored).
+        skip: usize,
+    },
+    /// Error queues.
+    Errors(Result<Vec<ErrorQueueView>, String>),
+}
+
+/// What an action came to.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Outcome {
+    /// A definition save finished.
+    Saved {
+        /// The definition name.
+        name: String,
+        /// It was new.
+        create: bool,
+        /// Done, or why not.
+        result: Result<(), String>,
+    },
+    /// Any other action finished.
+    Done {
+        /// What happened, or why it failed.
+        result: Result<String, String>,
+        /// A run to open (after a start or re-run).
+        open_run: Option<Uuid>,
+    },
+}
+
+/// What to load for the current view.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Need {
+    /// Events with consumers.
+    Events,
+    /// Service instances.
+    Services,
+    /// Definitions.
+    Definitions,
+    /// Runs under a filter.
+    Runs(Option<RunStatus>),
+    /// A run with its log lines from `skip` on.
+    Detail {
+        /// The run.
+        id: Uuid,
+        /// Lines already loaded.
+        skip: usize,
+    },
+    /// Error queues.
+    Errors,
+}

@@ -1,0 +1,23 @@
+//! The terminal UI's state and how it changes: only through
+//! [`App::handle_key`] (which returns the [`Action`] the event loop must carry
+//! out), [`App::apply`] (fresh data) and [`App::apply_outcome`] (the result of
+//! an action), so every screen can be built and tested without a terminal or
+//! store.
+//!
+//! - `state`: [`App`] and the parts of it (views, data, dialogs, status).
+//! - `messages`: what the state and the event loop tell each other.
+//! - `load`: recording loads and outcomes.
+//! - `keys`: key handling.
+//!
+//! Pure: no I/O. It may use the operator's read models ([`crate::ops`]), the
+//! form ([`super::form`]) and the text formats ([`crate::text`]).
+
+mod keys;
+mod load;
+mod messages;
+mod state;
+
+/// A run id as the UI shows it, also at its historical path here.
+pub use crate::text::short_id;
+pub use messages::{Action, Loaded, Need, Outcome};
+pub use state::{App, Confirm, Data, Modal, RunDetail, StartPrompt, Status, StatusKind, Tab};

@@ -1,0 +1,274 @@
+//! The terminal UI's state: which view is shown, the data loaded for it, the
+//! selection, the open dialog and the status line ([`App`]), with the small
+//! reads the views and the key handling share.
+//!
+//! It may use the operator's read models ([`crate::ops`]), the form's state
+//! ([`crate::tui::form`]) and the messages ([`super::messages`]).
+
+use chrono::{DateTime, Utc};
+use isoqube::{Definition, LogRecord, Run, RunStatus, Variables};
+use uuid::Uuid;
+
+use super::messages::Action;
+use crate::ops::{ErrorQueueView, EventView, FaultView, ServiceView};
+use crate::tui::form::{DefinitionForm, TextInput};
+
+/// The views, in tab order.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Tab {
+    /// Events, their consumers and the service instances.
+    Services,
+    /// Run definitions.
+    Definitions,
+    /// Runs and a run's detail.
+    Runs,
+    /// Error queues.
+    Errors,
+    /// The keys of every view.
+    Help,
+}
+
+impl Tab {
+    /// The tabs shown in the header, in order.
+    pub const ALL: [Tab; 4] = [Tab::Services, Tab::Definitions, Tab::Runs, Tab::Errors];
+
+    /// The header title.
+    pub fn title(self) -> &'static str {
+        match self {
+            Tab::Services => "1 Services & events",
+            Tab::Definitions => "2 Definitions",
+            Tab::Runs => "3 Runs",
+            Tab::Errors => "4 Error queue",
+            Tab::Help => "? Help",
+        }
+    }
+
+    pub(super) fn index(self) -> usize {
+        Tab::ALL.iter().position(|t| *t == self).unwrap_or(0)
+    }
+}
+
+/// Data loaded from the store or the broker for one view.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Data<T> {
+    /// The items of the last successful load.
+    pub items: Vec<T>,
+    /// Why the last load failed (the items are then from an earlier load).
+    pub error: Option<String>,
+    /// At least one load finished.
+    pub loaded: bool,
+}
+
+impl<T> Default for Data<T> {
+    fn default() -> Self {
+        Data {
+            items: Vec::new(),
+            error: None,
+            loaded: false,
+        }
+    }
+}
+
+impl<T> Data<T> {
+    /// Records a load result.
+    pub fn set(&mut self, result: Result<Vec<T>, String>) {
+        match result {
+            Ok(items) => {
+                self.items = items;
+                self.error = None;
+            }
+            Err(e) => self.error = Some(e),
+        }
+        self.loaded = true;
+    }
+}
+
+/// The open run's detail.
+#[derive(Debug, Clone, PartialEq)]
+pub struct RunDetail {
+    /// Which run.
+    pub id: Uuid,
+    /// The run, once loaded.
+    pub run: Option<Run>,
+    /// Its log lines so far.
+    pub logs: Vec<LogRecord>,
+    /// Why the last load failed.
+    pub error: Option<String>,
+    /// Log lines scrolled back from the newest (0 follows the tail).
+    pub log_scroll: usize,
+}
+
+impl RunDetail {
+    /// A detail waiting for its first load.
+    pub fn new(id: Uuid) -> Self {
+        RunDetail {
+            id,
+            run: None,
+            logs: Vec::new(),
+            error: None,
+            log_scroll: 0,
+        }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct Confirm {
+    /// The question.
+    pub message: String,
+    /// What `y` does.
+    pub action: Action,
+}
+
+/// The start-a-run prompt (variables as `KEY=VALUE,...`).
+#[derive(Debug, Clone, PartialEq)]
+pub struct StartPrompt {
+    /// The definition to start.
+    pub definition: String,
+    /// Its default variables, shown as a hint.
+    pub defaults: Variables,
+    /// The typed variables.
+    pub input: TextInput,
+    /// Why the input was refused.
+    pub error: Option<String>,
+}
+
+/// The dialog on top of the view, if any.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Modal {
+    /// A y/n confirmation.
+    Confirm(Confirm),
+    /// The start-a-run prompt.
+    Start(StartPrompt),
+    /// The definition form.
+    Form(Box<DefinitionForm>),
+}
+
+/// How the status line shows a message.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum StatusKind {
+    /// Something worked.
+    Info,
+    /// Something failed.
+    Error,
+}
+
+/// The status line.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Status {
+    /// Info or error.
+    pub kind: StatusKind,
+    /// The text.
+    pub text: String,
+}
+
+/// Fresh data for the state, from the event loop's loads.
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct App {
+    /// The shown view.
+    pub tab: Tab,
+    /// The view `?` came from.
+    pub previous_tab: Tab,
+    /// Events with consumers.
+    pub events: Data<EventView>,
+    /// Service instances.
+    pub services: Data<ServiceView>,
+    /// Definitions.
+    pub definitions: Data<Definition>,
+    /// Runs, newest first.
+    pub runs: Data<Run>,
+    /// Error queues.
+    pub errors: Data<ErrorQueueView>,
+    /// Selected event.
+    pub event_selected: usize,
+    /// Selected definition.
+    pub definition_selected: usize,
+    /// Selected run.
+    pub run_selected: usize,
+    /// Selected error-queue message (over all endpoints).
+    pub fault_selected: usize,
+    /// Only runs with this status.
+    pub run_filter: Option<RunStatus>,
+    /// The open run.
+    pub detail: Option<RunDetail>,
+    /// The open dialog.
+    pub modal: Option<Modal>,
+    /// The status line.
+    pub status: Option<Status>,
+    /// The action in flight.
+    pub busy: Option<String>,
+    /// The time ages are computed against.
+    pub now: DateTime<Utc>,
+    /// The operator asked to leave.
+    pub quit: bool,
+}
+
+impl Default for App {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl App {
+    /// A state with nothing loaded, on the services view.
+    pub fn new() -> Self {
+        App {
+            tab: Tab::Services,
+            previous_tab: Tab::Services,
+            events: Data::default(),
+            services: Data::default(),
+            definitions: Data::default(),
+            runs: Data::default(),
+            errors: Data::default(),
+            event_selected: 0,
+            definition_selected: 0,
+            run_selected: 0,
+            fault_selected: 0,
+            run_filter: None,
+            detail: None,
+            modal: None,
+            status: None,
+            busy: None,
+            now: Utc::now(),
+            quit: false,
+        }
+    }
+
+    /// Shows an info message.
+    pub fn info(&mut self, text: impl Into<String>) {
+        self.status = Some(Status {
+            kind: StatusKind::Info,
+            text: text.into(),
+        });
+    }
+
+    /// Shows an error message.
+    pub fn error(&mut self, text: impl Into<String>) {
+        self.status = Some(Status {
+            kind: StatusKind::Error,
+            text: text.into(),
+        });
+    }
+
+    /// Every error-queue message, endpoint by endpoint.
+    pub fn faults(&self) -> Vec<&FaultView> {
+        self.errors
+            .items
+            .iter()
+            .flat_map(|q| q.messages.iter())
+            .collect()
+    }
+
+    /// The selected definition.
+    pub fn selected_definition(&self) -> Option<&Definition> {
+        self.definitions.items.get(self.definition_selected)
+    }
+
+    /// The selected run (the open one when a detail is shown).
+    pub fn selected_run(&self) -> Option<&Run> {
+        match &self.detail {
+            Some(d) => d.run.as_ref(),
+            None => self.runs.items.get(self.run_selected),
+        }
+    }
+}

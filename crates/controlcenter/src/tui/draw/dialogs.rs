@@ -1,0 +1,53 @@
+//! The small dialogs over a view: the y/n confirmation and the start-a-run
+//! prompt.
+//!
+//! It may use the state ([`crate::tui::app`]), the text formats and the shared
+//! widgets.
+
+use ratatui::layout::Rect;
+use ratatui::style::Color;
+use ratatui::text::{Line, Span};
+use ratatui::Frame;
+
+use super::widgets::{draw_dialog, DIM, HEADER};
+use crate::text::show_value;
+use crate::tui::app::{Confirm, StartPrompt};
+
+/// The y/n question guarding an action.
+pub(super) fn draw_confirm(frame: &mut Frame, c: &Confirm, body: Rect) {
+    let lines = vec![
+        Line::from(c.message.clone()),
+        Line::from(""),
+        Line::from(vec![
+            Span::styled("y", HEADER),
+            Span::raw(" yes   "),
+            Span::styled("n", HEADER),
+            Span::raw(" no"),
+        ]),
+    ];
+    draw_dialog(frame, body, " Confirm ", lines, 60);
+}
+
+/// The start-a-run prompt with the definition's defaults as a hint.
+pub(super) fn draw_start(frame: &mut Frame, p: &StartPrompt, body: Rect) {
+    let defaults = if p.defaults.is_empty() {
+        "none".to_string()
+    } else {
+        p.defaults
+            .iter()
+            .map(|(k, v)| format!("{k}={}", show_value(v)))
+            .collect::<Vec<_>>()
+            .join(",")
+    };
+    let mut lines = vec![
+        Line::from(format!("Start a run of '{}'.", p.definition)),
+        Line::from(Span::styled(format!("defaults: {defaults}"), DIM)),
+        Line::from("Variables (KEY=VALUE,KEY=VALUE; empty for none):"),
+        Line::from(format!("> {}█", p.input.text)),
+    ];
+    if let Some(e) = &p.error {
+        lines.push(Line::from(Span::styled(format!("✗ {e}"), Color::Red)));
+    }
+    lines.push(Line::from(Span::styled("Enter start   Esc cancel", DIM)));
+    draw_dialog(frame, body, " Start run ", lines, 70);
+}

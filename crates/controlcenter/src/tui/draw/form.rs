@@ -1,0 +1,207 @@
+//! The definition form drawn over the definitions view, with its event
+//! picker.
+//!
+//! It may use the state ([`crate::tui::app`], [`crate::tui::form`]) and the
+//! shared widgets.
+
+use ratatui::layout::{Constraint, Layout, Rect};
+use ratatui::style::{Color, Modifier, Style};
+use ratatui::text::{Line, Span};
+use ratatui::widgets::{Block, Clear, List, ListItem, ListState, Paragraph, Wrap};
+use ratatui::Frame;
+
+use super::widgets::{centered, ellipsize, inner, width, DIM, HEADER, SELECTED};
+use crate::tui::app::App;
+use crate::tui::form::{DefinitionForm, Field, TextInput};
+
+/// The definition form over `area`, with the event picker when it is open.
+pub(super) fn draw_form(frame: &mut Frame, app: &App, form: &DefinitionForm, area: Rect) {
+    frame.render_widget(Clear, area);
+    let title = match &form.original {
+        Some(d) => format!(" Edit definition '{}' ", ellipsize(&d.name, 40)),
+        None => " New definition ".to_string(),
+    };
+    let block = Block::bordered()
+        .title(title)
+        .border_style(Style::new().fg(Color::Yellow));
+    let inside = inner(area);
+    frame.render_widget(block, area);
+    let error_h = match &form.error {
+        // Room for the whole message (a bad schedule line quotes the line).
+        Some(e) => {
+            let w = usize::from(inside.width).max(1);
+            u16::try_from((width(e) + 2).div_ceil(w).clamp(1, 3)).unwrap_or(3)
+        }
+        None if form.saving => 1,
+        None => 0,
+    };
+    let [name, desc, steps_label, steps, vars_label, vars, sched_label, sched, err] =
+        Layout::vertical([
+            Constraint::Length(1),
+            Constraint::Length(1),
+            Constraint::Length(1),
+            Constraint::Fill(3),
+            Constraint::Length(1),
+            Constraint::Fill(2),
+            Constraint::Length(1),
+            Constraint::Fill(2),
+            Constraint::Length(error_h),
+        ])
+        .areas(inside);
+    let label = |field: Field, text: &str| -> Span<'static> {
+        if form.focus == field {
+            Span::styled(format!("▸ {text}"), HEADER.add_modifier(Modifier::REVERSED))
+        } else {
+            Span::styled(format!("  {text}"), HEADER)
+        }
+    };
+    let w = usize::from(inside.width);
+    let input_line = |field: Field, text: &str, input: &str, fixed: bool| -> Line<'static> {
+        let cursor = if form.focus == field && !fixed {
+            "█"
+        } else {
+            ""
+        };
+        let suffix = if fixed { " (fixed)" } else { "" };
+        let room = w.saturating_sub(width(text) + 3 + width(suffix));
+        // Keep the end (where the cursor is) visible.
+        let shown = format!("{input}{cursor}");
+        let shown = if width(&shown) > room && room > 1 {
+            let chars: Vec<char> = shown.chars().collect();
+            let keep: String = chars[chars.len().saturating_sub(room - 1)..]
+                .iter()
+                .collect();
+            format!("…{keep}")
+        } else {
+            shown
+        };
+        Line::from(vec![
+            label(field, text),
+            Span::raw(" "),
+            Span::raw(shown),
+            Span::styled(suffix, DIM),
+        ])
+    };
+    frame.render_widget(
+        Paragraph::new(input_line(
+            Field::Name,
+            "Name:",
+            &form.name.text,
+            !form.is_new(),
+        )),
+        name,
+    );
+    frame.render_widget(
+        Paragraph::new(input_line(
+            Field::Description,
+            "Description:",
+            &form.description.text,
+            false,
+        )),
+        desc,
+    );
+    frame.render_widget(
+        Paragraph::new(Line::from(vec![
+            label(Field::Steps, "Steps:"),
+            Span::styled(
+                ellipsize(
+                    &format!(" {} (a add, x remove, K/J move)", form.steps.len()),
+                    w.saturating_sub(9),
+                ),
+                DIM,
+            ),
+        ])),
+        steps_label,
+    );
+    if form.steps.is_empty() {
+        frame.render_widget(
+            Paragraph::new(Span::styled("    none yet: press a to pick an event", DIM)),
+            steps,
+        );
+    } else {
+        let items: Vec<ListItem> = form
+            .steps
+            .iter()
+            .enumerate()
+            .map(|(i, s)| ListItem::new(ellipsize(&format!("    {}. {s}", i + 1), w)))
+            .collect();
+        let list = List::new(items).highlight_style(if form.focus == Field::Steps {
+            SELECTED
+        } else {
+            Style::new()
+        });
+        let mut state = ListState::default().with_selected(Some(form.step_selected));
+        frame.render_stateful_widget(list, steps, &mut state);
+    }
+    frame.render_widget(
+        Paragraph::new(Line::from(vec![
+            label(Field::Variables, "Default variables:"),
+            Span::styled(" one KEY=VALUE per line", DIM),
+        ])),
+        vars_label,
+    );
+    // A several-line input: its last lines (where the cursor is) stay visible.
+    let multiline = |field: Field, input: &TextInput, area: Rect| -> Paragraph<'static> {
+        let mut lines: Vec<String> = input.text.split('\n').map(|l| format!("    {l}")).collect();
+        if form.focus == field {
+            if let Some(last) = lines.last_mut() {
+                last.push('█');
+            }
+        }
+        let start = lines.len().saturating_sub(usize::from(area.height));
+        let lines: Vec<Line> = lines[start..]
+            .iter()
+            .map(|l| Line::from(ellipsize(l, w)))
+            .collect();
+        Paragraph::new(lines)
+    };
+    frame.render_widget(multiline(Field::Variables, &form.variables, vars), vars);
+    frame.render_widget(
+        Paragraph::new(Line::from(vec![
+            label(Field::Schedules, "Schedules:"),
+            Span::styled(
+                ellipsize(
+                    " one per line: ID=every:SECS | ID=cron:EXPR@TZ | ID=at:TIME",
+                    w.saturating_sub(13),
+                ),
+                DIM,
+            ),
+        ])),
+        sched_label,
+    );
+    frame.render_widget(multiline(Field::Schedules, &form.schedules, sched), sched);
+    if let Some(e) = &form.error {
+        frame.render_widget(
+            Paragraph::new(Span::styled(format!("✗ {e}"), Color::Red)).wrap(Wrap { trim: false }),
+            err,
+        );
+    } else if form.saving {
+        frame.render_widget(Paragraph::new(Span::styled("… saving", Color::Yellow)), err);
+    }
+
+    if let Some(sel) = form.picker {
+        let events = &app.events.items;
+        let rect = centered(area, 64, (events.len() as u16 + 2).max(5));
+        frame.render_widget(Clear, rect);
+        let block = Block::bordered()
+            .title(" Pick an event (Enter adds) ")
+            .border_style(Style::new().fg(Color::Cyan));
+        let inside = inner(rect);
+        frame.render_widget(block, rect);
+        let iw = usize::from(inside.width);
+        let items: Vec<ListItem> = events
+            .iter()
+            .map(|e| {
+                let text = if e.description.is_empty() {
+                    e.name.clone()
+                } else {
+                    format!("{} - {}", e.name, e.description)
+                };
+                ListItem::new(ellipsize(&text, iw))
+            })
+            .collect();
+        let list = List::new(items).highlight_style(SELECTED);
+        let mut state = ListState::default().with_selected(Some(sel));
+        frame.render_stateful_widget(list, inside, &mut state);
+    }
+}

@@ -1,0 +1,78 @@
+//! The help view: the keys of every view.
+//!
+//! It may use only the shared widgets.
+
+use ratatui::layout::Rect;
+use ratatui::style::Style;
+use ratatui::text::{Line, Span};
+use ratatui::widgets::{Block, Paragraph, Wrap};
+use ratatui::Frame;
+
+use super::widgets::{inner, HEADER};
+
+/// The help text: sections of (keys, what they do).
+const HELP: &[(&str, &[(&str, &str)])] = &[
+    (
+        "Everywhere",
+        &[
+            (
+                "1 2 3 4 / Tab",
+                "Services & events, Definitions, Runs, Error queue",
+            ),
+            ("? / F1", "this help (Esc goes back)"),
+            ("↑↓ j k PgUp PgDn", "move the selection"),
+            ("F5", "reload now (views also refresh every second)"),
+            ("q / Ctrl-C", "quit"),
+        ],
+    ),
+    (
+        "Definitions",
+        &[
+            (
+                "n / e",
+                "new / edit (Tab moves between fields, Ctrl-S saves)",
+            ),
+            (
+                "steps: a x K J",
+                "add from recorded events, remove, move up/down",
+            ),
+            ("variables", "one KEY=VALUE per line (JSON values or text)"),
+            (
+                "schedules",
+                "one per line: ID=every:SECS, ID=cron:EXPR@TZ or ID=at:TIME (+;missed=run-once)",
+            ),
+            ("d", "delete (asks y/n)"),
+            ("s", "start a run (variables as KEY=VALUE,...)"),
+        ],
+    ),
+    (
+        "Runs",
+        &[
+            ("Enter / Esc", "open a run's live detail / back to the list"),
+            ("f", "filter by status (all, Pending, Running, ...)"),
+            ("r u c", "re-run, resume a failed run, cancel a running one"),
+        ],
+    ),
+    (
+        "Error queue",
+        &[("r / d", "requeue the message to its endpoint / discard it")],
+    ),
+];
+
+/// The help view.
+pub(super) fn draw_help(frame: &mut Frame, area: Rect) {
+    let block = Block::bordered().title(" Help ");
+    let inside = inner(area);
+    frame.render_widget(block, area);
+    let mut lines = Vec::new();
+    for (section, keys) in HELP {
+        lines.push(Line::from(Span::styled(*section, HEADER)));
+        for (k, what) in *keys {
+            lines.push(Line::from(vec![
+                Span::styled(format!("  {k:<17}"), Style::new().bold()),
+                Span::raw(*what),
+            ]));
+        }
+    }
+    frame.render_widget(Paragraph::new(lines).wrap(Wrap { trim: false }), inside);
+}

@@ -1,0 +1,182 @@
+//! The services view: events with their consumers, the selected event, and
+//! the service instances with their heartbeat.
+//!
+//! It may use the state ([`crate::tui::app`]), the text formats and the shared
+//! widgets.
+
+use ratatui::layout::{Constraint, Layout, Rect};
+use ratatui::style::{Color, Style};
+use ratatui::text::{Line, Span};
+use ratatui::widgets::{Block, Paragraph, TableState};
+use ratatui::Frame;
+
+use super::widgets::{ellipsize, inner, notice, paragraph_lines, table, HEADER};
+use crate::text::age;
+use crate::tui::app::App;
+
+/// The services view: events, the selected event, service instances.
+pub(super) fn draw_services(frame: &mut Frame, app: &App, area: Rect) {
+    let n_services = app.services.items.len();
+    let half = area.height / 2;
+    let services_h = (n_services as u16 + 3).min(half).max(4.min(half));
+    let [top, detail, bottom] = Layout::vertical([
+        Constraint::Fill(1),
+        Constraint::Length(4),
+        Constraint::Length(services_h),
+    ])
+    .areas(area);
+
+    // Events
+    let block = Block::bordered().title(format!(" Events ({}) ", app.events.items.len()));
+    let inside = inner(top);
+    frame.render_widget(block, top);
+    let mut table_area = inside;
+    if let Some(lines) = notice(
+        app.events.loaded,
+        &app.events.error,
+        app.events.items.is_empty(),
+        "No events recorded yet: start a service; it records its events and consumers.",
+    ) {
+        let h = (lines.len() as u16 + 1).min(inside.height);
+        let [msg, rest] =
+            Layout::vertical([Constraint::Length(h), Constraint::Fill(1)]).areas(inside);
+        frame.render_widget(paragraph_lines(lines), msg);
+        table_area = rest;
+    }
+    if !app.events.items.is_empty() {
+        let constraints = [
+            Constraint::Fill(2),
+            Constraint::Fill(2),
+            Constraint::Fill(3),
+        ];
+        let rows = app
+            .events
+            .items
+            .iter()
+            .map(|e| {
+                let consumers = if e.consumers.is_empty() {
+                    "(no consumer)".to_string()
+                } else {
+                    e.consumers
+                        .iter()
+                        .map(|c| {
+                            if c.services.is_empty() {
+                                c.endpoint.clone()
+                            } else {
+                                format!("{} [{}]", c.endpoint, c.services.join(","))
+                            }
+                        })
+                        .collect::<Vec<_>>()
+                        .join(", ")
+                };
+                (
+                    vec![e.name.clone(), e.exchange.clone(), consumers],
+                    Style::new(),
+                )
+            })
+            .collect();
+        let t = table(
+            table_area,
+            &constraints,
+            &["Event", "Exchange", "Consumers [services]"],
+            rows,
+        );
+        let mut state = TableState::default().with_selected(Some(app.event_selected));
+        frame.render_stateful_widget(t, table_area, &mut state);
+    }
+
+    // Selected event: description and every consumer.
+    let block = Block::bordered().title(" Selected event ");
+    let inside = inner(detail);
+    frame.render_widget(block, detail);
+    if let Some(e) = app.events.items.get(app.event_selected) {
+        let w = usize::from(inside.width);
+        let desc = if e.description.is_empty() {
+            "(no description)"
+        } else {
+            &e.description
+        };
+        let consumers = if e.consumers.is_empty() {
+            "none".to_string()
+        } else {
+            e.consumers
+                .iter()
+                .map(|c| {
+                    let hosts = if c.services.is_empty() {
+                        "not hosted by a recorded service".to_string()
+                    } else {
+                        c.services.join(", ")
+                    };
+                    format!("{} ({hosts})", c.endpoint)
+                })
+                .collect::<Vec<_>>()
+                .join("; ")
+        };
+        let lines = vec![
+            Line::from(ellipsize(&format!("{}: {desc}", e.name), w)),
+            Line::from(vec![
+                Span::styled("Consumers: ", HEADER),
+                Span::raw(ellipsize(&consumers, w.saturating_sub(11))),
+            ]),
+        ];
+        frame.render_widget(Paragraph::new(lines), inside);
+    }
+
+    // Services
+    let alive = app.services.items.iter().filter(|s| s.alive).count();
+    let block = Block::bordered().title(format!(
+        " Service instances ({alive} alive, {} gone) ",
+        n_services - alive
+    ));
+    let inside = inner(bottom);
+    frame.render_widget(block, bottom);
+    if let Some(lines) = notice(
+        app.services.loaded,
+        &app.services.error,
+        app.services.items.is_empty(),
+        "No service has registered yet.",
+    ) {
+        frame.render_widget(paragraph_lines(lines), inside);
+        if app.services.items.is_empty() {
+            return;
+        }
+    }
+    let constraints = [
+        Constraint::Fill(2),
+        Constraint::Fill(2),
+        Constraint::Length(7),
+        Constraint::Length(5),
+        Constraint::Length(9),
+        Constraint::Fill(2),
+    ];
+    let rows = app
+        .services
+        .items
+        .iter()
+        .map(|s| {
+            let (state, style) = if s.alive {
+                ("alive", Style::new().fg(Color::Green))
+            } else {
+                ("gone", Style::new().fg(Color::DarkGray))
+            };
+            (
+                vec![
+                    s.record.name.clone(),
+                    s.record.host.clone(),
+                    s.record.pid.to_string(),
+                    state.to_string(),
+                    age(chrono::Duration::seconds(s.heartbeat_age_secs)),
+                    s.record.consumers.join(", "),
+                ],
+                style,
+            )
+        })
+        .collect();
+    let t = table(
+        inside,
+        &constraints,
+        &["Service", "Host", "PID", "State", "Heartbeat", "Endpoints"],
+        rows,
+    );
+    frame.render_widget(t, inside);
+}

@@ -1,0 +1,119 @@
+//! What the UI's background tasks do with the [`Operator`]: load the data a
+//! view needs ([`load`]) and carry out an action ([`perform`]), turning every
+//! error into the text the UI shows.
+//!
+//! It may use the [`Operator`], the messages of [`super::app`] and the text
+//! formats.
+
+use super::app::{Action, Loaded, Need, Outcome};
+use crate::ops::Operator;
+use crate::text::short_id;
+
+/// How many runs the runs view lists.
+pub const RUNS_PAGE: usize = 200;
+
+/// An operator result with its error as the text the UI shows.
+fn text<T>(r: isoqube::Result<T>) -> Result<T, String> {
+    r.map_err(|e| e.to_string())
+}
+
+/// Loads one item of data for a view.
+pub async fn load(op: &Operator, need: Need) -> Loaded {
+    match need {
+        Need::Events => Loaded::Events(text(op.events().await)),
+        Need::Services => Loaded::Services(text(op.services().await)),
+        Need::Definitions => Loaded::Definitions(text(op.definitions().await)),
+        Need::Runs(filter) => Loaded::Runs {
+            filter,
+            result: text(
+                op.runs(&isoqube::RunFilter {
+                    status: filter,
+                    limit: RUNS_PAGE,
+                    ..Default::default()
+                })
+                .await,
+            ),
+        },
+        Need::Detail { id, skip } => Loaded::Detail {
+            id,
+            run: text(op.run(id).await).map(Box::new),
+            logs: text(op.run_logs(id, skip).await),
+            skip,
+        },
+        Need::Errors => Loaded::Errors(text(op.error_queues().await)),
+    }
+}
+
+/// Carries out an action and says what came of it.
+pub async fn perform(op: &Operator, action: Action) -> Outcome {
+    let done = |result: Result<String, String>| Outcome::Done {
+        result,
+        open_run: None,
+    };
+    match action {
+        Action::SaveDefinition { definition, create } => {
+            let name = definition.name.clone();
+            let result = if create {
+                op.create_definition(definition).await
+            } else {
+                op.update_definition(definition).await
+            };
+            Outcome::Saved {
+                name,
+                create,
+                result: text(result).map(|_| ()),
+            }
+        }
+        Action::DeleteDefinition(name) => done(
+            text(op.delete_definition(&name).await)
+                .map(|()| format!("deleted definition '{name}'")),
+        ),
+        Action::Start {
+            definition,
+            variables,
+        } => match text(op.start(&definition, variables).await) {
+            Ok(run) => Outcome::Done {
+                result: Ok(format!(
+                    "started run {} of '{definition}'",
+                    short_id(&run.id)
+                )),
+                open_run: Some(run.id),
+            },
+            Err(e) => done(Err(format!("cannot start '{definition}': {e}"))),
+        },
+        Action::Rerun(id) => match text(op.rerun(id).await) {
+            Ok(run) => Outcome::Done {
+                result: Ok(format!("re-ran {} as {}", short_id(&id), short_id(&run.id))),
+                open_run: Some(run.id),
+            },
+            Err(e) => done(Err(format!("cannot re-run {}: {e}", short_id(&id)))),
+        },
+        Action::Resume(id) => done(
+            text(op.resume(id).await)
+                .map(|_| format!("resumed run {}", short_id(&id)))
+                .map_err(|e| format!("cannot resume {}: {e}", short_id(&id))),
+        ),
+        Action::Cancel(id) => done(
+            text(op.cancel(id).await)
+                .map(|_| format!("cancelled run {}", short_id(&id)))
+                .map_err(|e| format!("cannot cancel {}: {e}", short_id(&id))),
+        ),
+        Action::Requeue {
+            endpoint,
+            message_id,
+        } => done(
+            text(op.requeue(&endpoint, &message_id).await)
+                .map(|()| format!("requeued {message_id} to '{endpoint}'"))
+                .map_err(|e| format!("cannot requeue {message_id}: {e}")),
+        ),
+        Action::Discard {
+            endpoint,
+            message_id,
+        } => done(
+            text(op.discard(&endpoint, &message_id).await)
+                .map(|()| format!("discarded {message_id} from '{endpoint}_error'"))
+                .map_err(|e| format!("cannot discard {message_id}: {e}")),
+        ),
+        Action::None | Action::Quit | Action::Refresh => done(Ok(String::new())),
+    }
+}
