@@ -1,0 +1,278 @@
+//! Engine layer: configuring and starting a service: select its consumers,
+//! declare their topology, record the service and its topics, start one loop
+//! per endpoint, the heartbeat and any sidecar.
+
+use std::path::Path;
+use std::sync::Arc;
+use std::time::Duration;
+
+use chrono::Utc;
+use tokio::sync::watch;
+use tracing::info;
+use uuid::Uuid;
+
+use crate::engine::control::Control;
+use crate::engine::metrics::Metrics;
+use crate::engine::publish::Publisher;
+use crate::engine::readiness::Health;
+use crate::engine::telemetry::spawn_log_writer;
+use crate::error::Result;
+use crate::model::ServiceRecord;
+use crate::registry::{Registry, Selection};
+use crate::retry::RetryPolicy;
+use crate::store::{RunStore, SqliteStore};
+use crate::transport::{InProcessTransport, Transport};
+
+use super::{heartbeat_loop, run_endpoint, Endpoint, Service, Shared, Sidecar};
+
+/// Configures and starts a [`Service`].
+///
+/// ```no_run
+/// # async fn run() -> isoqube::Result<()> {
+/// let service = isoqube::Service::builder("linux-pool")
+///     .services(["linux-pool"])
+///     .start()
+///     .await?;
+/// service.run_until_signal().await
+/// # }
+/// ```
+pub struct ServiceBuilder {
+    pub(super) name: String,
+    pub(super) transport: Option<Arc<dyn Transport>>,
+    pub(super) store: Option<Arc<dyn RunStore>>,
+    pub(super) selection: Selection,
+    pub(super) heartbeat: Duration,
+    pub(super) grace: Duration,
+    pub(super) store_patience: Duration,
+    pub(super) record_start_after: Option<Duration>,
+    pub(super) sidecars: Vec<Box<dyn Sidecar>>,
+    pub(super) default_retry: RetryPolicy,
+    pub(super) concurrency_limit: Option<u16>,
+}
+
+impl ServiceBuilder {
+    /// Uses this transport (default: a new [`InProcessTransport`]).
+    pub fn transport(mut self, transport: impl Transport) -> Self {
+        self.transport = Some(Arc::new(transport));
+        self
+    }
+
+    /// Uses this shared transport.
+    pub fn transport_arc(mut self, transport: Arc<dyn Transport>) -> Self {
+        self.transport = Some(transport);
+        self
+    }
+
+    /// Uses this store (default: [`SqliteStore`] at `./isoqube.db`).
+    pub fn store(mut self, store: impl RunStore) -> Self {
+        self.store = Some(Arc::new(store));
+        self
+    }
+
+    /// Uses this shared store.
+    pub fn store_arc(mut self, store: Arc<dyn RunStore>) -> Self {
+        self.store = Some(store);
+        self
+    }
+
+    /// Hosts the consumers a selection picks (default: all).
+    pub fn select(mut self, selection: Selection) -> Self {
+        self.selection = selection;
+        self
+    }
+
+    /// Hosts only the consumers of these services.
+    pub fn services<S: Into<String>>(self, names: impl IntoIterator<Item = S>) -> Self {
+        self.select(Selection::Services(
+            names.into_iter().map(Into::into).collect(),
+        ))
+    }
+
+    /// Hosts only these endpoints.
+    pub fn endpoints<S: Into<String>>(self, names: impl IntoIterator<Item = S>) -> Self {
+        self.select(Selection::Endpoints(
+            names.into_iter().map(Into::into).collect(),
+        ))
+    }
+
+    /// How often the service record's `last_seen` is refreshed (default 5 s).
+    pub fn heartbeat_interval(mut self, every: Duration) -> Self {
+        self.heartbeat = every;
+        self
+    }
+
+    /// How long shutdown waits for in-flight steps (default 30 s).
+    pub fn shutdown_grace(mut self, grace: Duration) -> Self {
+        self.grace = grace;
+        self
+    }
+
+    /// How long a store failure is retried before the message is requeued (default 30 s).
+    pub fn store_patience(mut self, patience: Duration) -> Self {
+        self.store_patience = patience;
+        self
+    }
+
+    /// How long a step may run before its start is recorded in the store
+    /// (default 250 ms). A step that finishes sooner is recorded once, start and
+    /// outcome together: one store write per step instead of two. Watchers see
+    /// a longer step as running from then on; a redelivered message always has
+    /// its start recorded before the consumer runs. `Duration::ZERO` records
+    /// every start before the consumer runs.
+    ///
+    /// ```
+    /// let b = isoqube::Service::builder("x").record_start_after(std::time::Duration::ZERO);
+    /// # let _ = b;
+    /// ```
+    pub fn record_start_after(mut self, after: Duration) -> Self {
+        self.record_start_after = (!after.is_zero()).then_some(after);
+        self
+    }
+
+    /// The retry policy of consumers that name none (default: no retry).
+    ///
+    /// ```
+    /// let b = isoqube::Service::builder("x").default_retry(isoqube::retry::interval(3, 500));
+    /// # let _ = b;
+    /// ```
+    pub fn default_retry(mut self, policy: RetryPolicy) -> Self {
+        self.default_retry = policy;
+        self
+    }
+
+    /// Caps every consumer's concurrency (and so its prefetch), e.g. for a small
+    /// machine; a consumer's own lower limit still applies. Zero is ignored.
+    pub fn concurrency_limit(mut self, limit: u16) -> Self {
+        self.concurrency_limit = (limit > 0).then_some(limit);
+        self
+    }
+
+    /// Runs `sidecar` beside the consumers (how [`crate::health`] adds its
+    /// server: see `health_addr`).
+    pub fn sidecar(mut self, sidecar: Box<dyn Sidecar>) -> Self {
+        self.sidecars.push(sidecar);
+        self
+    }
+
+    /// Declares the topology, records the service, and starts consuming.
+    pub async fn start(self) -> Result<Service> {
+        // Step logs reach the store through a tracing layer; a program that set
+        // up no logging at all still gets them (and no console output).
+        if !tracing::dispatcher::has_been_set() {
+            crate::engine::telemetry::init_without_console();
+        }
+        let registry = Arc::new(Registry::linked()?);
+        let consumers = registry.select(&self.selection)?;
+        // Bind first, so a port in use fails start-up before anything is declared.
+        let mut sidecars = self.sidecars;
+        for sidecar in &mut sidecars {
+            sidecar.prepare().await?;
+        }
+        let transport = match self.transport {
+            Some(t) => t,
+            None => Arc::new(InProcessTransport::new()),
+        };
+        let store = match self.store {
+            Some(s) => s,
+            None => {
+                Arc::new(SqliteStore::open(Path::new(crate::store::sqlite::DEFAULT_PATH)).await?)
+            }
+        };
+        transport.declare(&registry.topology(&consumers)).await?;
+        store
+            .upsert_topics(&registry.topic_records(&consumers))
+            .await?;
+
+        let host = crate::host::host_name();
+        let pid = std::process::id();
+        let instance_id = format!(
+            "{}@{host}:{pid}:{}",
+            self.name,
+            &Uuid::new_v4().simple().to_string()[..8]
+        );
+        let now = Utc::now();
+        store
+            .register_service(&ServiceRecord {
+                id: instance_id.clone(),
+                name: self.name.clone(),
+                host: host.clone(),
+                pid,
+                events: registry.events().map(|e| e.name.to_string()).collect(),
+                consumers: consumers.iter().map(|c| c.endpoint_name()).collect(),
+                transport: transport.kind().to_string(),
+                started_at: now,
+                last_seen: now,
+            })
+            .await?;
+
+        let (sink, log_writer) = spawn_log_writer(store.clone());
+        let publisher = Publisher::new(
+            transport.clone(),
+            registry.clone(),
+            Some(store.clone()),
+            &self.name,
+        );
+        let shared = Arc::new(Shared {
+            name: self.name.clone().into(),
+            instance: instance_id.clone(),
+            transport: transport.clone(),
+            store: store.clone(),
+            publisher,
+            sink,
+            store_patience: self.store_patience,
+            record_start_after: self.record_start_after,
+        });
+        let metrics = Arc::new(Metrics::new(
+            self.name.clone(),
+            instance_id.clone(),
+            consumers.iter().map(|c| c.endpoint_name()),
+        ));
+        let (shutdown_tx, shutdown_rx) = watch::channel(false);
+        let endpoints = consumers
+            .iter()
+            .zip(metrics.endpoints())
+            .map(|(reg, metrics)| {
+                let publisher = shared.publisher.clone().counting(metrics.published_counter());
+                let ep = Arc::new(Endpoint {
+                    shared: shared.clone(),
+                    reg,
+                    name: reg.endpoint_name(),
+                    info: reg.event_info(),
+                    events: Arc::new(publisher.clone()),
+                    publisher,
+                    metrics: metrics.clone(),
+                    retry: reg.retry.unwrap_or(self.default_retry),
+                    concurrency: self
+                        .concurrency_limit
+                        .map_or(reg.concurrency, |cap| reg.concurrency.min(cap)),
+                });
+                info!(service = %self.name, endpoint = %ep.name, event = ep.info.name, concurrency = ep.concurrency, "consuming");
+                tokio::spawn(run_endpoint(ep, shutdown_rx.clone(), self.grace))
+            })
+            .collect();
+        let heartbeat = tokio::spawn(heartbeat_loop(
+            store.clone(),
+            instance_id.clone(),
+            self.heartbeat,
+            shutdown_rx,
+        ));
+        let control = Control::new(store.clone(), transport.clone())?;
+        let health = Health::new(transport.clone(), store.clone(), metrics);
+        let sidecars = sidecars
+            .into_iter()
+            .map(|s| s.start(health.clone()))
+            .collect::<Result<Vec<_>>>()?;
+        info!(service = %self.name, transport = transport.kind(), store = store.kind(), consumers = consumers.len(), "service started");
+        Ok(Service {
+            shared: Some(shared),
+            instance_id,
+            shutdown_tx,
+            endpoints,
+            heartbeat,
+            log_writer,
+            control,
+            health,
+            sidecars,
+        })
+    }
+}

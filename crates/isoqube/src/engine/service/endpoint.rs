@@ -1,0 +1,194 @@
+//! Engine layer: one endpoint's loop: take deliveries up to the consumer's
+//! concurrency, parse each envelope (a fault otherwise), check its message type
+//! (skipped otherwise) and hand run steps to [`super::step`] and plain events to
+//! the consumer; settle (ack or requeue) each delivery when done.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use tokio::sync::watch;
+use tokio::task::JoinSet;
+use tracing::{warn, Instrument};
+
+use crate::consumer::{ConsumerRegistration, HandlerError};
+use crate::context::EventPublisher;
+use crate::engine::metrics::EndpointMetrics;
+use crate::engine::publish::Publisher;
+use crate::engine::telemetry::{LogSink, StepScope};
+use crate::event::EventInfo;
+use crate::model::Variables;
+use crate::retry::RetryPolicy;
+use crate::store::RunStore;
+use crate::transport::{Delivery, RawMessage, Transport, ERROR_SUFFIX, SKIPPED_SUFFIX};
+use crate::wire::envelope::Incoming;
+
+pub(super) struct Shared {
+    pub(super) name: Arc<str>,
+    pub(super) instance: String,
+    pub(super) transport: Arc<dyn Transport>,
+    pub(super) store: Arc<dyn RunStore>,
+    pub(super) publisher: Publisher,
+    pub(super) sink: LogSink,
+    pub(super) store_patience: Duration,
+    pub(super) record_start_after: Option<Duration>,
+}
+
+/// See [`ServiceBuilder::record_start_after`].
+pub const DEFAULT_RECORD_START_AFTER: Duration = Duration::from_millis(250);
+
+pub(super) struct Endpoint {
+    pub(super) shared: Arc<Shared>,
+    pub(super) reg: &'static ConsumerRegistration,
+    pub(super) name: String,
+    pub(super) info: &'static EventInfo,
+    /// The service's publisher, counting into this endpoint's metrics.
+    pub(super) publisher: Publisher,
+    /// The same publisher, as step contexts see it (made once: one clone of
+    /// an `Arc` per step).
+    pub(super) events: Arc<dyn EventPublisher>,
+    pub(super) metrics: Arc<EndpointMetrics>,
+    /// The consumer's policy, or the service default when it names none.
+    pub(super) retry: RetryPolicy,
+    /// The consumer's limit, capped by the service's.
+    pub(super) concurrency: u16,
+}
+
+pub(super) enum Settle {
+    Ack,
+    Requeue,
+}
+
+pub(super) async fn run_endpoint(
+    ep: Arc<Endpoint>,
+    mut shutdown: watch::Receiver<bool>,
+    grace: Duration,
+) {
+    let mut backoff = Duration::from_millis(100);
+    loop {
+        if *shutdown.borrow() {
+            return;
+        }
+        let mut stream = match ep.shared.transport.consume(&ep.name, ep.concurrency).await {
+            Ok(s) => {
+                backoff = Duration::from_millis(100);
+                ep.metrics.set_consuming(true);
+                s
+            }
+            Err(e) => {
+                warn!(endpoint = %ep.name, "cannot consume, retrying in {backoff:?}: {e}");
+                tokio::select! {
+                    _ = shutdown.changed() => return,
+                    _ = tokio::time::sleep(backoff) => {}
+                }
+                backoff = (backoff * 2).min(Duration::from_secs(10));
+                continue;
+            }
+        };
+        let mut in_flight = JoinSet::new();
+        let stopping = loop {
+            tokio::select! {
+                _ = shutdown.changed() => break true,
+                Some(_) = in_flight.join_next(), if !in_flight.is_empty() => {}
+                next = stream.next() => match next {
+                    Some(Ok(delivery)) => {
+                        let ep = ep.clone();
+                        in_flight.spawn(async move { ep.handle(delivery).await });
+                    }
+                    Some(Err(e)) => {
+                        warn!(endpoint = %ep.name, "delivery failed, consuming again: {e}");
+                        break false;
+                    }
+                    None => {
+                        warn!(endpoint = %ep.name, "consumer closed by the transport, consuming again");
+                        break false;
+                    }
+                },
+            }
+        };
+        ep.metrics.set_consuming(false);
+        if stopping {
+            stream.cancel().await;
+            let drained = tokio::time::timeout(grace, async {
+                while in_flight.join_next().await.is_some() {}
+            })
+            .await;
+            if drained.is_err() {
+                warn!(endpoint = %ep.name, "{} steps still running after {grace:?}; they will be redelivered", in_flight.len());
+                in_flight.abort_all();
+            }
+            return;
+        }
+        while in_flight.join_next().await.is_some() {}
+        tokio::time::sleep(backoff).await;
+    }
+}
+
+impl Endpoint {
+    pub(super) async fn handle(&self, delivery: Delivery) {
+        self.metrics.record_consumed();
+        let _in_flight = self.metrics.in_flight_guard();
+        let settle = self.process(&delivery.message).await;
+        let settled = match settle {
+            Settle::Ack => delivery.acker.ack().await,
+            Settle::Requeue => {
+                tokio::time::sleep(Duration::from_millis(500)).await;
+                delivery.acker.nack(true).await
+            }
+        };
+        if let Err(e) = settled {
+            warn!(endpoint = %self.name, "could not settle a delivery (it will be redelivered): {e}");
+        }
+    }
+
+    pub(super) async fn process(&self, msg: &RawMessage) -> Settle {
+        let env = match Incoming::from_slice(&msg.body) {
+            Ok(env) => env,
+            Err(e) => {
+                warn!(endpoint = %self.name, message_id = ?msg.message_id, "{e}");
+                let err = HandlerError::new("isoqube::MalformedMessage", e.to_string(), false);
+                return self.dead_letter(ERROR_SUFFIX, msg, Some(&err), 0).await;
+            }
+        };
+        if !env
+            .message_type
+            .iter()
+            .any(|urn| self.info.matches_urn(urn))
+        {
+            let types: Vec<&str> = env.message_type.iter().map(|t| &**t).collect();
+            warn!(endpoint = %self.name, message_type = ?types, "no consumer here understands this message type; moving it to {}{SKIPPED_SUFFIX}", self.name);
+            return self.dead_letter(SKIPPED_SUFFIX, msg, None, 0).await;
+        }
+        match env.run_step() {
+            Some((run_id, step)) => {
+                let scope = StepScope {
+                    run_id,
+                    step: Some(step),
+                    event: self.info.name.to_string(),
+                    service: self.shared.name.clone(),
+                    sink: self.shared.sink.clone(),
+                };
+                let span = tracing::info_span!("step", run_id = %run_id, step, event = self.info.name, endpoint = %self.name);
+                // Boxed, as are the big awaits below it: a delivery's task is
+                // allocated and copied per message, and nested async state adds
+                // up (7 KB per task before, measured with size_of_val).
+                let step = Box::pin(self.process_step(msg, &env, run_id, step).instrument(span));
+                scope.enter(step).await
+            }
+            None => {
+                let span = tracing::info_span!("message", message_id = %&*env.message_id, event = self.info.name, endpoint = %self.name);
+                Box::pin(self.process_plain(msg, &env).instrument(span)).await
+            }
+        }
+    }
+
+    pub(super) async fn process_plain(&self, msg: &RawMessage, env: &Incoming<'_>) -> Settle {
+        let (result, attempts, _) = self.invoke(env, None, None, Variables::new(), 0).await;
+        match result {
+            Ok(()) => Settle::Ack,
+            Err(e) => {
+                self.dead_letter(ERROR_SUFFIX, msg, Some(&e), attempts)
+                    .await
+            }
+        }
+    }
+}

@@ -1,0 +1,110 @@
+//! Engine layer: running a consumer with its retry policy (panics caught as
+//! failures, each attempt with its own step context), and store operations
+//! retried for the service's patience while the store is unavailable.
+
+use std::future::Future;
+use std::panic::AssertUnwindSafe;
+use std::time::{Duration, Instant};
+
+use futures_util::FutureExt;
+use tracing::{info, warn};
+use uuid::Uuid;
+
+use crate::consumer::HandlerError;
+use crate::context::{ContextParts, StepContext};
+use crate::engine::telemetry::LIFECYCLE;
+use crate::error::Result;
+use crate::model::Variables;
+use crate::wire::envelope::Incoming;
+use crate::wire::lineage::Parent;
+
+use super::Endpoint;
+
+impl Endpoint {
+    /// Runs the consumer with its retry policy; returns the outcome, the number of
+    /// invocations and the variables the successful attempt set.
+    pub(super) async fn invoke(
+        &self,
+        env: &Incoming<'_>,
+        run_step: Option<(Uuid, usize)>,
+        step_count: Option<usize>,
+        variables: Variables,
+        prior: u32,
+    ) -> (Result<(), HandlerError>, u32, Variables) {
+        let policy = self.retry;
+        let max = policy.max_attempts();
+        let started = Instant::now();
+        let mut attempt = 0;
+        let outcome = loop {
+            attempt += 1;
+            let ctx = StepContext::new(ContextParts {
+                run_id: run_step.map(|r| r.0),
+                step: run_step.map(|r| r.1),
+                step_count,
+                attempt: prior + attempt,
+                endpoint: self.name.clone(),
+                instance: self.shared.instance.clone(),
+                variables: variables.clone(),
+                parent: Parent::consumed(env, &self.name),
+                publisher: Some(self.events.clone()),
+            });
+            if prior + attempt > 1 {
+                info!(attempt = prior + attempt, "step started");
+            } else {
+                info!(target: LIFECYCLE, attempt = 1, "step started");
+            }
+            let fut = (self.reg.handler)(&env.message, ctx.clone());
+            let result = match AssertUnwindSafe(fut).catch_unwind().await {
+                Ok(r) => r,
+                Err(panic) => {
+                    let text = panic
+                        .downcast_ref::<&str>()
+                        .map(|s| s.to_string())
+                        .or_else(|| panic.downcast_ref::<String>().cloned())
+                        .unwrap_or_else(|| "consumer panicked".into());
+                    Err(HandlerError::new("panic", text, true))
+                }
+            };
+            if result.is_err() {
+                self.metrics.record_failed_attempt();
+            }
+            match result {
+                Ok(()) => break (Ok(()), attempt, ctx.take_patch()),
+                Err(e) if !e.retryable || attempt >= max => {
+                    break (Err(e), attempt, Variables::new())
+                }
+                Err(e) => {
+                    self.metrics.record_retry();
+                    let delay = policy.delay(attempt);
+                    warn!(
+                        attempt = prior + attempt,
+                        "attempt failed, retrying in {delay:?}: {e}"
+                    );
+                    tokio::time::sleep(delay).await;
+                }
+            }
+        };
+        self.metrics.observe_step(started.elapsed());
+        outcome
+    }
+
+    /// Retries a store operation on transient errors for the configured patience.
+    pub(super) async fn store_op<T, F, Fut>(&self, what: &str, op: F) -> Result<T>
+    where
+        F: Fn() -> Fut,
+        Fut: Future<Output = Result<T>>,
+    {
+        let deadline = Instant::now() + self.shared.store_patience;
+        let mut delay = Duration::from_millis(100);
+        loop {
+            match op().await {
+                Err(e) if e.is_transient() && Instant::now() + delay < deadline => {
+                    warn!("could not {what}, retrying in {delay:?}: {e}");
+                    tokio::time::sleep(delay).await;
+                    delay = (delay * 2).min(Duration::from_secs(5));
+                }
+                other => return other,
+            }
+        }
+    }
+}

@@ -1,0 +1,173 @@
+//! Engine layer: a running service: its handles, graceful shutdown (stop
+//! taking messages, let in-flight steps finish, flush logs), the signal wait and
+//! the heartbeat loop.
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Duration;
+
+use chrono::Utc;
+use tokio::sync::watch;
+use tokio::task::JoinHandle;
+use tracing::{error, info, warn};
+
+use crate::engine::control::Control;
+use crate::engine::metrics::Metrics;
+use crate::engine::readiness::{Health, Readiness};
+use crate::error::Result;
+use crate::registry::Selection;
+use crate::retry::RetryPolicy;
+use crate::store::RunStore;
+
+use super::{RunningSidecar, ServiceBuilder, Shared, DEFAULT_RECORD_START_AFTER};
+
+/// A running service: its consumers are taking messages.
+pub struct Service {
+    pub(super) shared: Option<Arc<Shared>>,
+    pub(super) instance_id: String,
+    pub(super) shutdown_tx: watch::Sender<bool>,
+    pub(super) endpoints: Vec<JoinHandle<()>>,
+    pub(super) heartbeat: JoinHandle<()>,
+    pub(super) log_writer: JoinHandle<()>,
+    pub(super) control: Control,
+    pub(super) health: Health,
+    pub(super) sidecars: Vec<Box<dyn RunningSidecar>>,
+}
+
+impl Service {
+    /// Starts configuring a service named `name`.
+    pub fn builder(name: impl Into<String>) -> ServiceBuilder {
+        ServiceBuilder {
+            name: name.into(),
+            transport: None,
+            store: None,
+            selection: Selection::All,
+            heartbeat: Duration::from_secs(5),
+            grace: Duration::from_secs(30),
+            store_patience: Duration::from_secs(30),
+            record_start_after: Some(DEFAULT_RECORD_START_AFTER),
+            sidecars: Vec::new(),
+            default_retry: RetryPolicy::None,
+            concurrency_limit: None,
+        }
+    }
+
+    /// Operator actions over this service's store and transport.
+    pub fn control(&self) -> &Control {
+        &self.control
+    }
+
+    /// This instance's id in the services collection.
+    pub fn instance_id(&self) -> &str {
+        &self.instance_id
+    }
+
+    /// Where `/health/*` and `/metrics` are served (the port actually bound),
+    /// when `ServiceBuilder::health_addr` was set (the first sidecar's address).
+    pub fn health_addr(&self) -> Option<SocketAddr> {
+        self.sidecars.iter().find_map(|s| s.addr())
+    }
+
+    /// The service's metrics (what `/metrics` renders).
+    pub fn metrics(&self) -> &Arc<Metrics> {
+        self.health.metrics()
+    }
+
+    /// Runs the readiness checks `/health/ready` runs.
+    pub async fn readiness(&self) -> Readiness {
+        self.health.readiness().await
+    }
+
+    /// Waits for SIGINT or SIGTERM, then shuts down gracefully.
+    pub async fn run_until_signal(self) -> Result<()> {
+        shutdown_signal().await;
+        info!("shutdown requested");
+        self.shutdown().await
+    }
+
+    /// Stops taking messages, lets in-flight steps finish (up to the grace
+    /// period), removes the service record and flushes the step log. Readiness
+    /// fails from the start; the health server stops at the end.
+    pub async fn shutdown(mut self) -> Result<()> {
+        self.health.metrics().set_stopping();
+        let _ = self.shutdown_tx.send(true);
+        for ep in self.endpoints.drain(..) {
+            if let Err(e) = ep.await {
+                error!("endpoint task ended abnormally: {e}");
+            }
+        }
+        let _ = (&mut self.heartbeat).await;
+        let shared = self.shared.take();
+        if let Some(shared) = &shared {
+            if let Err(e) = shared.store.remove_service(&self.instance_id).await {
+                warn!("could not remove the service record: {e}");
+            }
+        }
+        // The log writer ends once the last sink is gone: the service's and the control's.
+        drop(shared);
+        let _ = tokio::time::timeout(Duration::from_secs(10), &mut self.log_writer).await;
+        for sidecar in self.sidecars.drain(..) {
+            sidecar.stop().await;
+        }
+        info!(service = %self.instance_id, "service stopped");
+        Ok(())
+    }
+
+    /// Stops everything at once without settling anything, as a crash would:
+    /// unacked messages go back to their queues. For fault tests.
+    pub fn abort(mut self) {
+        for ep in self.endpoints.drain(..) {
+            ep.abort();
+        }
+        self.heartbeat.abort();
+    }
+}
+
+impl Drop for Service {
+    fn drop(&mut self) {
+        self.health.metrics().set_stopping();
+        let _ = self.shutdown_tx.send(true);
+    }
+}
+
+/// Resolves on SIGINT (Ctrl-C) or SIGTERM.
+pub async fn shutdown_signal() {
+    let ctrl_c = async {
+        if tokio::signal::ctrl_c().await.is_err() {
+            std::future::pending::<()>().await;
+        }
+    };
+    #[cfg(unix)]
+    let term = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut s) => {
+                s.recv().await;
+            }
+            Err(_) => std::future::pending::<()>().await,
+        }
+    };
+    #[cfg(not(unix))]
+    let term = std::future::pending::<()>();
+    tokio::select! {
+        _ = ctrl_c => {},
+        _ = term => {},
+    }
+}
+
+pub(super) async fn heartbeat_loop(
+    store: Arc<dyn RunStore>,
+    id: String,
+    every: Duration,
+    mut shutdown: watch::Receiver<bool>,
+) {
+    loop {
+        tokio::select! {
+            _ = shutdown.changed() => return,
+            _ = tokio::time::sleep(every) => {
+                if let Err(e) = store.heartbeat(&id, Utc::now()).await {
+                    warn!(service = %id, "heartbeat failed: {e}");
+                }
+            }
+        }
+    }
+}

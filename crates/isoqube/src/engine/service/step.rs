@@ -1,0 +1,276 @@
+//! Engine layer: one run step's handling, the chain rule: claim the step in the
+//! store, run the consumer (see [`super::invoke`]), record the outcome, publish
+//! the next step, and only then ack; redeliveries and crashes between recording
+//! and publishing are recognised from the stored run.
+
+use std::time::{Duration, Instant};
+
+use futures_util::future::BoxFuture;
+use tracing::{error, info, warn};
+use uuid::Uuid;
+
+use crate::engine::telemetry::LIFECYCLE;
+use crate::error::{Error, Result};
+use crate::model::{ClaimOutcome, CompleteOutcome, FailOutcome, NextStep, StepKey};
+use crate::transport::{RawMessage, ERROR_SUFFIX};
+use crate::wire::envelope::Incoming;
+use crate::wire::lineage::Parent;
+
+use super::{step_error, Endpoint, Settle};
+
+impl Endpoint {
+    pub(super) async fn process_step(
+        &self,
+        msg: &RawMessage,
+        env: &Incoming<'_>,
+        run_id: Uuid,
+        step: usize,
+    ) -> Settle {
+        let key = StepKey::new(
+            run_id,
+            step,
+            self.name.clone(),
+            self.shared.instance.clone(),
+        );
+        let parent = Parent::consumed(env, &self.name);
+        let definition = env.definition().unwrap_or_default().to_string();
+        let key = key.started(chrono::Utc::now());
+        // A first delivery's start is recorded with its outcome when the step is
+        // quick (see `ServiceBuilder::record_start_after`); a redelivery's before
+        // the consumer runs, so an interrupted handling is visible at once.
+        let record_later = self.shared.record_start_after.filter(|_| !msg.redelivered);
+        let claim = Box::pin(self.store_op("claim the step", || async {
+            match record_later {
+                Some(_) => self.shared.store.claim_step_unrecorded(&key).await,
+                None => Ok((
+                    self.shared.store.claim_step(&key, msg.redelivered).await?,
+                    true,
+                )),
+            }
+        }))
+        .await;
+        let (variables, prior, step_count, recorded) = match claim {
+            Ok((
+                ClaimOutcome::Claimed {
+                    variables,
+                    attempts,
+                    step_count,
+                },
+                recorded,
+            )) => (variables, attempts, step_count, recorded),
+            Ok((ClaimOutcome::AlreadyDone { republish }, _)) => {
+                info!("step already done here; not running it again");
+                let Some(next) = republish else {
+                    return Settle::Ack;
+                };
+                let next = match self.shared.record_start_after {
+                    None => next,
+                    // A quick next step records its start with its outcome:
+                    // give it time to show up before concluding it was never
+                    // published, or it would be published (and run) twice.
+                    Some(after) => match self.still_unpublished(&key, after * 2).await {
+                        Ok(Some(next)) => next,
+                        Ok(None) => return Settle::Ack,
+                        Err(e) if e.is_transient() => {
+                            error!("store unavailable, requeueing: {e}");
+                            return Settle::Requeue;
+                        }
+                        Err(e) => {
+                            // Better a duplicate (recorded once) than a run stuck.
+                            warn!("cannot check the next step again, publishing it anyway: {e}");
+                            next
+                        }
+                    },
+                };
+                info!(
+                    next = next.index,
+                    "the next step was never picked up; publishing it again"
+                );
+                return Box::pin(self.publish_next(run_id, &definition, &next, &parent)).await;
+            }
+            Ok((ClaimOutcome::InFlight, _)) => {
+                info!("another copy of this step is being handled; dropping this one");
+                return Settle::Ack;
+            }
+            Ok((ClaimOutcome::Cancelled, _)) => {
+                info!("run cancelled; step not run");
+                return Settle::Ack;
+            }
+            Ok((ClaimOutcome::NotRunning(status), _)) => {
+                info!("run is {}; step not run", status.as_str());
+                return Settle::Ack;
+            }
+            Err(e) if e.is_transient() => {
+                error!("store unavailable, requeueing: {e}");
+                return Settle::Requeue;
+            }
+            Err(e) => {
+                // Not transient: a corrupt run record, say, never parses on a
+                // later try, so the message goes aside and the endpoint goes on.
+                error!("cannot handle this step message: {e}");
+                return self
+                    .dead_letter(ERROR_SUFFIX, msg, Some(&step_error(&e)), 0)
+                    .await;
+            }
+        };
+        let started = Instant::now();
+        let invoke = Box::pin(self.invoke(
+            env,
+            Some((run_id, step)),
+            Some(step_count),
+            variables,
+            prior,
+        ));
+        let (result, attempts, patch) = match record_later.filter(|_| !recorded) {
+            None => invoke.await,
+            Some(after) => {
+                let mut invoke = invoke;
+                tokio::select! {
+                    done = &mut invoke => done,
+                    _ = tokio::time::sleep(after) => {
+                        // Still running: let watchers see it. The outcome is
+                        // recorded after this, whatever it says.
+                        let record = async {
+                            if let Err(e) = self.shared.store.claim_step(&key, false).await {
+                                warn!("could not record the step's start (its outcome will be): {e}");
+                            }
+                        };
+                        tokio::join!(invoke, record).0
+                    }
+                }
+            }
+        };
+        match result {
+            Ok(()) => {
+                let outcome = Box::pin(self.store_op("record the step", || {
+                    self.shared
+                        .store
+                        .complete_step(&key, patch.clone(), attempts)
+                }))
+                .await;
+                match outcome {
+                    Ok(CompleteOutcome::Advanced { next: Some(next) }) => {
+                        info!(
+                            target: LIFECYCLE,
+                            elapsed_ms = started.elapsed().as_millis() as u64,
+                            "step succeeded"
+                        );
+                        Box::pin(self.publish_next(run_id, &definition, &next, &parent)).await
+                    }
+                    Ok(CompleteOutcome::Advanced { next: None }) => {
+                        info!(
+                            target: LIFECYCLE,
+                            elapsed_ms = started.elapsed().as_millis() as u64,
+                            "step succeeded; run succeeded"
+                        );
+                        Settle::Ack
+                    }
+                    Ok(CompleteOutcome::Recorded) => {
+                        info!("step succeeded here; the run was already advanced");
+                        Settle::Ack
+                    }
+                    Ok(CompleteOutcome::Cancelled) => {
+                        info!("step finished but the run was cancelled; step marked cancelled");
+                        Settle::Ack
+                    }
+                    Err(e) if e.is_corrupt() => {
+                        error!("could not record the step: {e}");
+                        self.dead_letter(ERROR_SUFFIX, msg, Some(&step_error(&e)), attempts)
+                            .await
+                    }
+                    Err(e) => {
+                        error!("could not record the step, requeueing: {e}");
+                        Settle::Requeue
+                    }
+                }
+            }
+            Err(err) => {
+                error!(attempts, "step failed: {err}");
+                if let Settle::Requeue = self
+                    .dead_letter(ERROR_SUFFIX, msg, Some(&err), attempts)
+                    .await
+                {
+                    return Settle::Requeue;
+                }
+                let reason = err.to_string();
+                match self
+                    .store_op("record the failure", || {
+                        self.shared.store.fail_step(&key, &reason, attempts)
+                    })
+                    .await
+                {
+                    Ok(FailOutcome::RunFailed) => {
+                        error!("run failed at step {step}");
+                        Settle::Ack
+                    }
+                    Ok(_) => Settle::Ack,
+                    Err(e) => {
+                        error!("could not record the failure: {e}");
+                        Settle::Ack
+                    }
+                }
+            }
+        }
+    }
+
+    /// After `wait`, the step to publish again if the step after `key`'s is
+    /// still not picked up (see `ClaimOutcome::AlreadyDone`), else `None`.
+    /// [`Self::check_unpublished`], boxed: rarely needed, and its state would
+    /// otherwise make every delivery's task larger (copied and allocated
+    /// per delivery).
+    pub(super) fn still_unpublished<'a>(
+        &'a self,
+        key: &'a StepKey,
+        wait: Duration,
+    ) -> BoxFuture<'a, Result<Option<NextStep>>> {
+        Box::pin(self.check_unpublished(key, wait))
+    }
+
+    pub(super) async fn check_unpublished(
+        &self,
+        key: &StepKey,
+        wait: Duration,
+    ) -> Result<Option<NextStep>> {
+        tokio::time::sleep(wait).await;
+        let again = self
+            .store_op("check the next step", || {
+                self.shared.store.claim_step(key, true)
+            })
+            .await?;
+        Ok(match again {
+            ClaimOutcome::AlreadyDone { republish } => republish,
+            _ => None,
+        })
+    }
+
+    pub(super) async fn publish_next(
+        &self,
+        run_id: Uuid,
+        definition: &str,
+        next: &NextStep,
+        parent: &Parent,
+    ) -> Settle {
+        match self
+            .publisher
+            .send_step(run_id, definition, next, parent)
+            .await
+        {
+            Ok(()) => Settle::Ack,
+            Err(Error::Unroutable(ex)) => {
+                let reason = format!(
+                    "step {} ({}) has no consumer bound to exchange '{ex}'",
+                    next.index, next.event
+                );
+                error!("{reason}; failing the run");
+                if let Err(e) = self.shared.store.abort_run(run_id, &reason).await {
+                    error!("could not mark the run failed: {e}");
+                }
+                Settle::Ack
+            }
+            Err(e) => {
+                error!("could not publish step {}, requeueing: {e}", next.index);
+                Settle::Requeue
+            }
+        }
+    }
+}
