@@ -1,4 +1,4 @@
-//! Proc macros for Isoqube: `#[event]` and `#[consumer]`.
+//! Proc macros for Isoqube: `#[event]`, `#[consumer]` and `service!`.
 //!
 //! Kept thin on purpose: they check the shape of the annotated item (so misuse is
 //! a compile error pointing at the code), then generate a static registration
@@ -51,7 +51,9 @@ fn opt(v: &Option<String>) -> TokenStream2 {
 ///
 /// Options: `name` (default: the struct name), `description` (default: the doc
 /// comment), `namespace` (MassTransit message namespace), `exchange` (exchange
-/// name override). The struct must derive `Serialize` and `Deserialize`.
+/// name override). The struct must derive `Serialize` and `Deserialize`. The
+/// name is also the struct's associated const `NAME` (for definitions and code
+/// that name the event), so the struct cannot have another inherent `NAME`.
 ///
 /// (Compiled and tested as the doc example of `isoqube::event`.)
 ///
@@ -112,13 +114,21 @@ fn expand_event(attr: TokenStream, item: TokenStream) -> syn::Result<TokenStream
     let info = format_ident!("__ISOQUBE_EVENT_INFO");
     let event_impl = quote_spanned! {ident.span()=>
         impl ::isoqube::Event for #ident {
+            const NAME: &'static str = #name;
             fn info() -> &'static ::isoqube::__private::EventInfo {
                 &#info
             }
         }
     };
+    // Also inherent, so `LinuxBuild::NAME` works without importing the trait.
+    let vis = &st.vis;
+    let name_doc = format!("The event's stable name, `{name}` (see `isoqube::Event::NAME`).");
     Ok(quote! {
         #st
+        impl #ident {
+            #[doc = #name_doc]
+            #vis const NAME: &'static str = #name;
+        }
         const _: () = {
             static #info: ::isoqube::__private::EventInfo = ::isoqube::__private::EventInfo {
                 name: #name,
@@ -181,14 +191,17 @@ fn doc_comment(attrs: &[syn::Attribute]) -> String {
 ///
 /// Shape: `async fn name(ev: SomeEvent, ctx: StepContext) -> Result<(), E>` (the
 /// context is optional). Options: `endpoint` (queue name; default the kebab-case
-/// function name), `service` (group for hosting a subset; default the crate
-/// name), `concurrency` (messages at once, default 16), `retry` (one of
+/// function name), `service` (group for hosting a subset; default the one
+/// `service!` declares for the consumer's module or the nearest module above it,
+/// else the crate name), `concurrency` (messages at once, default 16), `retry` (one of
 /// `none()`, `immediate(n)`, `interval(n, ms)`, `exponential(n, min_ms, max_ms)`).
 ///
 /// (Compiled and tested as the doc example of `isoqube::consumer`.)
 ///
 /// ```text
-/// #[isoqube::consumer(service = "linux-pool", retry = interval(3, 500))]
+/// isoqube::service!("linux-pool");
+///
+/// #[isoqube::consumer(retry = interval(3, 500))]
 /// async fn linux_build(ev: LinuxBuild, ctx: StepContext) -> anyhow::Result<()> { Ok(()) }
 /// ```
 #[proc_macro_attribute]
@@ -299,6 +312,10 @@ fn expand_consumer(attr: TokenStream, item: TokenStream) -> syn::Result<TokenStr
         }
     }
     let endpoint = opt(&endpoint);
+    // Without `service =`, the registry looks for the module's `service!` when
+    // it is built (declarations are only all known at link time); the crate
+    // name is what is left when no module declares one.
+    let inherits_service = service.is_none();
     let service = match service {
         Some(s) => quote!(#s),
         None => quote!(::core::env!("CARGO_PKG_NAME")),
@@ -311,7 +328,6 @@ fn expand_consumer(attr: TokenStream, item: TokenStream) -> syn::Result<TokenStr
     let assert_event = quote_spanned! {event_ty.span()=>
         const _: () = ::isoqube::__private::assert_event::<#event_ty>();
     };
-    let _ = Span::call_site();
     Ok(quote! {
         #func
         const _: () = {
@@ -330,11 +346,70 @@ fn expand_consumer(attr: TokenStream, item: TokenStream) -> syn::Result<TokenStr
                     name: #fn_name_str,
                     endpoint: #endpoint,
                     service: #service,
+                    inherits_service: #inherits_service,
                     event: __isoqube_event,
                     concurrency: #concurrency,
                     retry: { use ::isoqube::__private::retry::*; #retry },
                     handler: __isoqube_handler,
                     module_path: ::core::module_path!(),
+                    location: ::core::concat!(::core::file!(), ":", ::core::line!()),
+                }
+            }
+        };
+    })
+}
+
+/// Declares the service (group for hosting a subset) of the consumers in this
+/// module and its submodules, so their `#[consumer]`s need no `service = "..."`.
+///
+/// The nearest declaration wins (the consumer's module, else its parent, and so
+/// on); an explicit `service = "..."` on a consumer wins over any. Two different
+/// names declared for one module are refused when the registry is built.
+///
+/// (Compiled and tested as the doc example of `isoqube::service`.)
+///
+/// ```text
+/// mod linux {
+///     isoqube::service!("linux-pool");
+///
+///     #[isoqube::consumer]
+///     async fn linux_build(ev: LinuxBuild) -> anyhow::Result<()> { Ok(()) }
+/// }
+/// ```
+#[proc_macro]
+pub fn service(input: TokenStream) -> TokenStream {
+    match expand_service(input) {
+        Ok(ts) => ts.into(),
+        Err(e) => e.to_compile_error().into(),
+    }
+}
+
+fn expand_service(input: TokenStream) -> syn::Result<TokenStream2> {
+    const USAGE: &str =
+        "expected one string literal: the service name, e.g. `isoqube::service!(\"linux-pool\");`";
+    let input = TokenStream2::from(input);
+    if input.is_empty() {
+        return Err(Error::new(Span::call_site(), USAGE));
+    }
+    let lit: syn::LitStr = syn::parse2(input).map_err(|e| Error::new(e.span(), USAGE))?;
+    let name = lit.value();
+    let valid = !name.is_empty()
+        && name.len() <= 200
+        && name
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.' | ':'));
+    if !valid {
+        return Err(Error::new(
+            lit.span(),
+            "a service name is 1-200 characters of letters, digits, '-', '_', '.', ':'",
+        ));
+    }
+    Ok(quote! {
+        const _: () = {
+            ::isoqube::__private::inventory::submit! {
+                ::isoqube::__private::ServiceDeclaration {
+                    module: ::core::module_path!(),
+                    name: #lit,
                     location: ::core::concat!(::core::file!(), ":", ::core::line!()),
                 }
             }

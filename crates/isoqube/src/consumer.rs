@@ -2,7 +2,8 @@
 //!
 //! `#[consumer]` submits a [`ConsumerRegistration`] whose handler calls
 //! [`invoke`]; all the adapting (payload decoding, error capture) happens here,
-//! where it is tested without macro expansion.
+//! where it is tested without macro expansion. `service!` submits a
+//! [`ServiceDeclaration`] that the registry applies to the module's consumers.
 
 use std::future::Future;
 use std::pin::Pin;
@@ -62,8 +63,13 @@ pub struct ConsumerRegistration {
     pub name: &'static str,
     /// Endpoint (queue) name override.
     pub endpoint: Option<&'static str>,
-    /// The service (group) it belongs to, for hosting a subset.
+    /// The service (group) it belongs to, for hosting a subset. Consumers from
+    /// a [`crate::Registry`] carry the resolved name; as submitted by a
+    /// `#[consumer]` without `service =` it is the crate name, the fallback.
     pub service: &'static str,
+    /// True when `#[consumer]` named no service: the registry gives it the
+    /// nearest [`ServiceDeclaration`] of its module path, else keeps `service`.
+    pub inherits_service: bool,
     /// The event it consumes.
     pub event: fn() -> &'static EventInfo,
     /// How many messages it handles at once (also the prefetch).
@@ -80,6 +86,21 @@ pub struct ConsumerRegistration {
 }
 
 inventory::collect!(ConsumerRegistration);
+
+/// Link-time declaration of the service of a module's consumers (submitted by
+/// `isoqube::service!`): those in `module` and its submodules that name no
+/// service of their own belong to `name`.
+#[derive(Debug)]
+pub struct ServiceDeclaration {
+    /// The declaring module's path (`module_path!()`).
+    pub module: &'static str,
+    /// The service name.
+    pub name: &'static str,
+    /// `file:line` of the declaration.
+    pub location: &'static str,
+}
+
+inventory::collect!(ServiceDeclaration);
 
 impl ConsumerRegistration {
     /// The endpoint (queue) name: the override, or the kebab-case function name

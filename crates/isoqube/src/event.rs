@@ -101,8 +101,21 @@ fn pascal_case(segment: &str) -> String {
 /// #[derive(serde::Serialize, serde::Deserialize)]
 /// struct Pushed { commit: String }
 /// assert_eq!(Pushed::info().name, "Pushed");
+///
+/// #[isoqube::event(name = "Released")]
+/// #[derive(serde::Serialize, serde::Deserialize)]
+/// struct Release {}
+/// // Definitions name steps by the type, so a rename cannot leave them behind.
+/// const STEPS: [&str; 2] = [Pushed::NAME, Release::NAME];
+/// assert_eq!(STEPS, ["Pushed", "Released"]);
+/// fn name_of<E: Event>() -> &'static str { E::NAME }
+/// assert_eq!(name_of::<Release>(), Release::info().name);
 /// ```
 pub trait Event: Payload + Send + Sync + 'static {
+    /// The event's stable name, as in [`EventInfo::name`]. `#[event]` also
+    /// gives the struct an inherent `NAME`, so `MyEvent::NAME` needs no import.
+    const NAME: &'static str;
+
     /// The event's static facts.
     fn info() -> &'static EventInfo;
 }

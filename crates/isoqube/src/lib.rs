@@ -14,6 +14,8 @@
 //! #[derive(Serialize, Deserialize)]
 //! struct LinuxBuild { commit: String }
 //!
+//! isoqube::service!("builder"); // this module's consumers belong to "builder"
+//!
 //! #[consumer(retry = exponential(3, 100, 2_000))]
 //! async fn build(ev: LinuxBuild, ctx: StepContext) -> anyhow::Result<()> {
 //!     ctx.log().info(format_args!("building {}", ev.commit));
@@ -101,10 +103,45 @@ pub use isoqube_macros::event;
 ///
 /// let registry = isoqube::Registry::linked()?;
 /// let ep = registry.consumers().find(|c| c.endpoint_name() == "linux-build");
-/// assert_eq!(ep.map(|c| (c.service, c.event_info().name)), Some(("linux-pool", "LinuxBuild")));
+/// assert_eq!(ep.map(|c| (c.service, c.event_info().name)), Some(("linux-pool", LinuxBuild::NAME)));
 /// # Ok::<(), isoqube::Error>(())
 /// ```
 pub use isoqube_macros::consumer;
+/// The macro, tested here because the proc-macro crate cannot link the
+/// runtime its expansion calls into:
+///
+/// ```
+/// use isoqube::{consumer, event, StepContext};
+///
+/// #[event]
+/// #[derive(serde::Serialize, serde::Deserialize)]
+/// struct Build {}
+///
+/// mod linux {
+///     isoqube::service!("linux-pool");
+///
+///     #[isoqube::consumer]
+///     async fn linux_build(_ev: super::Build) -> anyhow::Result<()> { Ok(()) }
+///
+///     mod arm { // inherits linux-pool
+///         #[isoqube::consumer]
+///         async fn arm_build(_ev: crate::Build) -> anyhow::Result<()> { Ok(()) }
+///     }
+/// }
+///
+/// #[consumer(service = "mac-pool")] // an explicit name wins
+/// async fn mac_build(_ev: Build, _ctx: StepContext) -> anyhow::Result<()> { Ok(()) }
+///
+/// # fn main() -> isoqube::Result<()> {
+/// let registry = isoqube::Registry::linked()?;
+/// let service = |ep: &str| registry.consumers().find(|c| c.endpoint_name() == ep).map(|c| c.service);
+/// assert_eq!(service("linux-build"), Some("linux-pool"));
+/// assert_eq!(service("arm-build"), Some("linux-pool"));
+/// assert_eq!(service("mac-build"), Some("mac-pool"));
+/// # Ok(())
+/// # }
+/// ```
+pub use isoqube_macros::service;
 pub use model::{
     Definition, LogRecord, NextStep, Run, RunFilter, RunStatus, ServiceRecord, Step, StepKey,
     StepStatus, TopicRecord, Variables,
@@ -121,7 +158,7 @@ pub use host::host_name;
 /// What the macros expand to. Not a stable API.
 #[doc(hidden)]
 pub mod __private {
-    pub use crate::consumer::{invoke, ConsumerRegistration, HandlerFuture};
+    pub use crate::consumer::{invoke, ConsumerRegistration, HandlerFuture, ServiceDeclaration};
     pub use crate::event::{EventInfo, EventRegistration};
     pub use crate::registry::default_concurrency;
     pub use crate::retry;

@@ -7,10 +7,16 @@
 //! linker with its registrations; service binaries call a function of every
 //! consumer crate (see the sample's `link()`), and their tests check every
 //! expected endpoint is present.
+//!
+//! A consumer without `service = "..."` gets its service here, from the
+//! `service!` declarations: the nearest one up its module path, else the crate
+//! name the macro recorded. The registry hands out resolved registrations, so
+//! the rest of the runtime reads `ConsumerRegistration::service` as final.
 
 use std::collections::{BTreeMap, BTreeSet};
+use std::sync::{Mutex, PoisonError};
 
-use crate::consumer::{ConsumerRegistration, DEFAULT_CONCURRENCY};
+use crate::consumer::{ConsumerRegistration, ServiceDeclaration, DEFAULT_CONCURRENCY};
 use crate::error::{Error, Result};
 use crate::event::{EventInfo, EventRegistration};
 use crate::model::TopicRecord;
@@ -27,7 +33,8 @@ pub enum Selection {
     /// Every registered consumer.
     #[default]
     All,
-    /// Consumers whose `service` is one of these.
+    /// Consumers whose service (named by `#[consumer(service = ...)]` or
+    /// declared for their module by `service!`) is one of these.
     Services(Vec<String>),
     /// Consumers whose endpoint is one of these.
     Endpoints(Vec<String>),
@@ -41,7 +48,8 @@ pub struct Registry {
 }
 
 impl Registry {
-    /// The registry of this binary: everything `#[event]` and `#[consumer]` submitted.
+    /// The registry of this binary: everything `#[event]`, `#[consumer]` and
+    /// `service!` submitted.
     ///
     /// ```
     /// let registry = isoqube::Registry::linked().unwrap();
@@ -55,11 +63,22 @@ impl Registry {
         Self::from_parts(events, consumers)
     }
 
-    /// A registry from explicit parts, refusing two events or two endpoints with
-    /// the same name (naming both definitions).
+    /// A registry from explicit events and consumers, with the service
+    /// declarations linked into this binary; see [`Registry::from_parts_with`].
     pub fn from_parts(
         events: impl IntoIterator<Item = &'static EventInfo>,
         consumers: impl IntoIterator<Item = &'static ConsumerRegistration>,
+    ) -> Result<Self> {
+        Self::from_parts_with(events, consumers, inventory::iter::<ServiceDeclaration>)
+    }
+
+    /// A registry from explicit parts, refusing two events or two endpoints with
+    /// the same name, or one module declaring two services (naming both
+    /// definitions). Consumers that name no service get theirs from `services`.
+    pub fn from_parts_with(
+        events: impl IntoIterator<Item = &'static EventInfo>,
+        consumers: impl IntoIterator<Item = &'static ConsumerRegistration>,
+        services: impl IntoIterator<Item = &'static ServiceDeclaration>,
     ) -> Result<Self> {
         let mut by_name: BTreeMap<String, &'static EventInfo> = BTreeMap::new();
         for e in events {
@@ -86,8 +105,10 @@ impl Registry {
                 )));
             }
         }
+        let declared = declarations(services)?;
         let mut by_endpoint: BTreeMap<String, &'static ConsumerRegistration> = BTreeMap::new();
         for c in consumers {
+            let c = resolve_service(c, &declared);
             let endpoint = c.endpoint_name();
             check_name("endpoint", &endpoint, c.location)?;
             if c.concurrency == 0 {
@@ -192,6 +213,70 @@ impl Registry {
                 .map(|c| (c.endpoint_name(), c.event_info().exchange_name())),
         )
     }
+}
+
+/// The service each module declares; one module declaring two is refused.
+fn declarations(
+    services: impl IntoIterator<Item = &'static ServiceDeclaration>,
+) -> Result<BTreeMap<&'static str, &'static ServiceDeclaration>> {
+    let mut by_module: BTreeMap<&'static str, &'static ServiceDeclaration> = BTreeMap::new();
+    for d in services {
+        check_name("service", d.name, d.location)?;
+        if let Some(prev) = by_module.insert(d.module, d) {
+            // The same name twice (say, from a macro) says nothing new.
+            if prev.name != d.name {
+                return Err(Error::Registry(format!(
+                    "module {} declares two services: '{}' ({}) and '{}' ({}); keep one isoqube::service! per module",
+                    d.module, prev.name, prev.location, d.name, d.location
+                )));
+            }
+        }
+    }
+    Ok(by_module)
+}
+
+/// `c` with the service it belongs to: its own `service =`, else the
+/// declaration of its module or the nearest module above it (walking up on
+/// `::` boundaries, so `a::b` never covers `a::bc`), else the macro's fallback.
+fn resolve_service(
+    c: &'static ConsumerRegistration,
+    declared: &BTreeMap<&'static str, &'static ServiceDeclaration>,
+) -> &'static ConsumerRegistration {
+    if !c.inherits_service {
+        return c;
+    }
+    let mut module = c.module_path;
+    loop {
+        if let Some(d) = declared.get(module) {
+            return with_service(c, d.name);
+        }
+        match module.rfind("::") {
+            Some(i) => module = &module[..i],
+            None => return c,
+        }
+    }
+}
+
+/// A copy of `c` in `service`. The runtime keeps consumers as `&'static` (the
+/// endpoint tasks hold them), so the copy is leaked, once per registration and
+/// name for the whole process however often a registry is built.
+fn with_service(
+    c: &'static ConsumerRegistration,
+    service: &'static str,
+) -> &'static ConsumerRegistration {
+    type Key = (usize, &'static str);
+    static RESOLVED: Mutex<BTreeMap<Key, &'static ConsumerRegistration>> =
+        Mutex::new(BTreeMap::new());
+    if c.service == service {
+        return c;
+    }
+    let key = (c as *const ConsumerRegistration as usize, service);
+    // The map is only ever inserted into whole, so a poisoned lock still holds
+    // a consistent map.
+    let mut resolved = RESOLVED.lock().unwrap_or_else(PoisonError::into_inner);
+    resolved
+        .entry(key)
+        .or_insert_with(|| Box::leak(Box::new(ConsumerRegistration { service, ..*c })))
 }
 
 fn check_name(what: &str, name: &str, location: &str) -> Result<()> {

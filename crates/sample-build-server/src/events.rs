@@ -32,7 +32,7 @@ macro_rules! pipeline_events {
             }
         )*
         /// Every event name of the pipeline, in pipeline order.
-        pub const ALL: &[&str] = &[$(stringify!($name)),*];
+        pub const ALL: &[&str] = &[$($name::NAME),*];
     };
 }
 

@@ -7,7 +7,9 @@ use crate::events::{
 };
 use crate::sim;
 
-#[consumer(service = "default", endpoint = "default-source-ingestion")]
+isoqube::service!("default");
+
+#[consumer(endpoint = "default-source-ingestion")]
 async fn source_ingestion(ev: DefaultSourceIngestion, ctx: StepContext) -> anyhow::Result<()> {
     let repository = if ev.source.repository.is_empty() {
         "github.com/isoqube/sample-app".to_string()
@@ -19,7 +21,7 @@ async fn source_ingestion(ev: DefaultSourceIngestion, ctx: StepContext) -> anyho
     } else {
         ev.source.branch
     };
-    sim::work(&ctx, "DefaultSourceIngestion").await?;
+    sim::work(&ctx, DefaultSourceIngestion::NAME).await?;
     ctx.log()
         .info(format_args!("ingesting {repository}@{branch}"));
     ctx.set("repository", &repository)?;
@@ -27,9 +29,9 @@ async fn source_ingestion(ev: DefaultSourceIngestion, ctx: StepContext) -> anyho
     Ok(())
 }
 
-#[consumer(service = "default", endpoint = "default-source-download", retry = interval(2, 200))]
+#[consumer(endpoint = "default-source-download", retry = interval(2, 200))]
 async fn source_download(ev: DefaultSourceDownload, ctx: StepContext) -> anyhow::Result<()> {
-    sim::work(&ctx, "DefaultSourceDownload").await?;
+    sim::work(&ctx, DefaultSourceDownload::NAME).await?;
     let run = ctx.run_id().map(|r| r.to_string()).unwrap_or_default();
     let commit = sim::commit_id(&ev.source.repository, &ev.source.branch, &run);
     ctx.log().info(format_args!(
@@ -40,25 +42,26 @@ async fn source_download(ev: DefaultSourceDownload, ctx: StepContext) -> anyhow:
     Ok(())
 }
 
-#[consumer(service = "default", endpoint = "default-source-download-complete")]
+#[consumer(endpoint = "default-source-download-complete")]
 async fn source_download_complete(
     ev: DefaultSourceDownloadComplete,
     ctx: StepContext,
 ) -> anyhow::Result<()> {
     anyhow::ensure!(
         !ev.source.commit.is_empty(),
-        "no commit: DefaultSourceDownload must run first"
+        "no commit: {} must run first",
+        DefaultSourceDownload::NAME
     );
-    sim::work(&ctx, "DefaultSourceDownloadComplete").await?;
+    sim::work(&ctx, DefaultSourceDownloadComplete::NAME).await?;
     let path = format!("/var/isoqube/src/{}", ev.source.commit);
     ctx.log().info(format_args!("source ready in {path}"));
     ctx.set("source_path", path)?;
     Ok(())
 }
 
-#[consumer(service = "default", endpoint = "broadcast-release")]
+#[consumer(endpoint = "broadcast-release")]
 async fn broadcast_release(ev: BroadcastRelease, ctx: StepContext) -> anyhow::Result<()> {
-    sim::work(&ctx, "BroadcastRelease").await?;
+    sim::work(&ctx, BroadcastRelease::NAME).await?;
     let mut shipped = crate::services::artifacts(&ctx, "artifact_");
     shipped.extend(crate::services::artifacts(&ctx, "deployed_"));
     let notes = format!(

@@ -5,14 +5,16 @@ use isoqube::{consumer, StepContext};
 use crate::events::{DeployToContainer, DeployToVm, DeploymentCompleted};
 use crate::sim;
 
-#[consumer(service = "deployment", endpoint = "deploy-to-vm", retry = exponential(3, 100, 1_000))]
+isoqube::service!("deployment");
+
+#[consumer(endpoint = "deploy-to-vm", retry = exponential(3, 100, 1_000))]
 async fn deploy_to_vm(ev: DeployToVm, ctx: StepContext) -> anyhow::Result<()> {
     let built = crate::services::artifacts(&ctx, "artifact_");
     anyhow::ensure!(
         !built.is_empty(),
         "nothing to deploy: no artifact was built"
     );
-    sim::work(&ctx, "DeployToVm").await?;
+    sim::work(&ctx, DeployToVm::NAME).await?;
     let vm = format!("vm-{}", &ev.source.commit.get(..6).unwrap_or("000000"));
     ctx.log()
         .info(format_args!("deployed {} artifacts to {vm}", built.len()));
@@ -20,20 +22,20 @@ async fn deploy_to_vm(ev: DeployToVm, ctx: StepContext) -> anyhow::Result<()> {
     Ok(())
 }
 
-#[consumer(service = "deployment", endpoint = "deploy-to-container", retry = exponential(3, 100, 1_000))]
+#[consumer(endpoint = "deploy-to-container", retry = exponential(3, 100, 1_000))]
 async fn deploy_to_container(ev: DeployToContainer, ctx: StepContext) -> anyhow::Result<()> {
-    sim::work(&ctx, "DeployToContainer").await?;
+    sim::work(&ctx, DeployToContainer::NAME).await?;
     let image = format!("registry.local/sample-app:{}", ev.source.commit);
     ctx.log().info(format_args!("pushed {image}"));
     ctx.set("deployed_image", image)?;
     Ok(())
 }
 
-#[consumer(service = "deployment", endpoint = "deployment-completed")]
+#[consumer(endpoint = "deployment-completed")]
 async fn deployment_completed(_ev: DeploymentCompleted, ctx: StepContext) -> anyhow::Result<()> {
     let deployed = crate::services::artifacts(&ctx, "deployed_");
     anyhow::ensure!(!deployed.is_empty(), "nothing was deployed");
-    sim::work(&ctx, "DeploymentCompleted").await?;
+    sim::work(&ctx, DeploymentCompleted::NAME).await?;
     ctx.log()
         .info(format_args!("deployments: {}", deployed.join(", ")));
     Ok(())

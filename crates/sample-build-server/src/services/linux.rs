@@ -8,47 +8,49 @@ use crate::events::{
 use crate::services::build;
 use crate::sim;
 
-#[consumer(service = "linux-pool", endpoint = "linux-ubuntu-2004-build", concurrency = 4, retry = interval(2, 200))]
+isoqube::service!("linux-pool");
+
+#[consumer(endpoint = "linux-ubuntu-2004-build", concurrency = 4, retry = interval(2, 200))]
 async fn ubuntu_2004(ev: LinuxUbuntu2004Build, ctx: StepContext) -> anyhow::Result<()> {
     build(
         &ev.source,
         "ubuntu-20.04",
         "tar.gz",
-        "LinuxUbuntu2004Build",
+        LinuxUbuntu2004Build::NAME,
         &ctx,
     )
     .await
 }
 
-#[consumer(service = "linux-pool", endpoint = "linux-ubuntu-2204-build", concurrency = 4, retry = interval(2, 200))]
+#[consumer(endpoint = "linux-ubuntu-2204-build", concurrency = 4, retry = interval(2, 200))]
 async fn ubuntu_2204(ev: LinuxUbuntu2204Build, ctx: StepContext) -> anyhow::Result<()> {
     build(
         &ev.source,
         "ubuntu-22.04",
         "tar.gz",
-        "LinuxUbuntu2204Build",
+        LinuxUbuntu2204Build::NAME,
         &ctx,
     )
     .await
 }
 
-#[consumer(service = "linux-pool", endpoint = "linux-ubuntu-2404-build", concurrency = 4, retry = interval(2, 200))]
+#[consumer(endpoint = "linux-ubuntu-2404-build", concurrency = 4, retry = interval(2, 200))]
 async fn ubuntu_2404(ev: LinuxUbuntu2404Build, ctx: StepContext) -> anyhow::Result<()> {
     build(
         &ev.source,
         "ubuntu-24.04",
         "tar.gz",
-        "LinuxUbuntu2404Build",
+        LinuxUbuntu2404Build::NAME,
         &ctx,
     )
     .await
 }
 
-#[consumer(service = "linux-pool", endpoint = "linux-build-completed")]
+#[consumer(endpoint = "linux-build-completed")]
 async fn linux_completed(_ev: LinuxBuildCompleted, ctx: StepContext) -> anyhow::Result<()> {
     let built = crate::services::artifacts(&ctx, "artifact_ubuntu");
     anyhow::ensure!(!built.is_empty(), "no Linux artifact was built");
-    sim::work(&ctx, "LinuxBuildCompleted").await?;
+    sim::work(&ctx, LinuxBuildCompleted::NAME).await?;
     ctx.log().info(format_args!(
         "{} Linux artifacts: {}",
         built.len(),

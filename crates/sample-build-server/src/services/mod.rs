@@ -1,4 +1,5 @@
-//! The four sample services. Each consumer names its service, so one binary can
+//! The four sample services, one module each. Each module declares its service
+//! once (`isoqube::service!`) and its consumers inherit it, so one binary can
 //! run as any of them (`serve --service linux-pool`) or as all of them.
 
 pub mod default;

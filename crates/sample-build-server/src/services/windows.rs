@@ -6,26 +6,49 @@ use crate::events::{Windows2019Build, Windows2022Build, Windows2025Build, Window
 use crate::services::build;
 use crate::sim;
 
-#[consumer(service = "windows-pool", endpoint = "windows-2019-build", concurrency = 4, retry = interval(2, 200))]
+isoqube::service!("windows-pool");
+
+#[consumer(endpoint = "windows-2019-build", concurrency = 4, retry = interval(2, 200))]
 async fn windows_2019(ev: Windows2019Build, ctx: StepContext) -> anyhow::Result<()> {
-    build(&ev.source, "windows-2019", "zip", "Windows2019Build", &ctx).await
+    build(
+        &ev.source,
+        "windows-2019",
+        "zip",
+        Windows2019Build::NAME,
+        &ctx,
+    )
+    .await
 }
 
-#[consumer(service = "windows-pool", endpoint = "windows-2022-build", concurrency = 4, retry = interval(2, 200))]
+#[consumer(endpoint = "windows-2022-build", concurrency = 4, retry = interval(2, 200))]
 async fn windows_2022(ev: Windows2022Build, ctx: StepContext) -> anyhow::Result<()> {
-    build(&ev.source, "windows-2022", "zip", "Windows2022Build", &ctx).await
+    build(
+        &ev.source,
+        "windows-2022",
+        "zip",
+        Windows2022Build::NAME,
+        &ctx,
+    )
+    .await
 }
 
-#[consumer(service = "windows-pool", endpoint = "windows-2025-build", concurrency = 4, retry = interval(2, 200))]
+#[consumer(endpoint = "windows-2025-build", concurrency = 4, retry = interval(2, 200))]
 async fn windows_2025(ev: Windows2025Build, ctx: StepContext) -> anyhow::Result<()> {
-    build(&ev.source, "windows-2025", "zip", "Windows2025Build", &ctx).await
+    build(
+        &ev.source,
+        "windows-2025",
+        "zip",
+        Windows2025Build::NAME,
+        &ctx,
+    )
+    .await
 }
 
-#[consumer(service = "windows-pool", endpoint = "windows-build-completed")]
+#[consumer(endpoint = "windows-build-completed")]
 async fn windows_completed(_ev: WindowsBuildCompleted, ctx: StepContext) -> anyhow::Result<()> {
     let built = crate::services::artifacts(&ctx, "artifact_windows");
     anyhow::ensure!(!built.is_empty(), "no Windows artifact was built");
-    sim::work(&ctx, "WindowsBuildCompleted").await?;
+    sim::work(&ctx, WindowsBuildCompleted::NAME).await?;
     ctx.log().info(format_args!(
         "{} Windows artifacts: {}",
         built.len(),
