@@ -127,6 +127,8 @@ fn expand_event(attr: TokenStream, item: TokenStream) -> syn::Result<TokenStream
         #st
         impl #ident {
             #[doc = #name_doc]
+            // A private event may never name itself this way: not dead code to warn about.
+            #[allow(dead_code)]
             #vis const NAME: &'static str = #name;
         }
         const _: () = {
