@@ -62,7 +62,7 @@ pub struct ConnectArgs {
 impl ConnectArgs {
     /// The configuration: file, then `ISOQUBE_*` variables, then these flags.
     pub fn config(&self) -> anyhow::Result<Config> {
-        let mut config = Config::load(self.config.as_deref())?;
+        let mut config = crate::config::load(self.config.as_deref())?;
         if let Some(url) = self.amqp_url.as_ref().filter(|u| !u.is_empty()) {
             config.transport.url = url.clone();
             config.transport.kind = TransportKind::Amqp;

@@ -946,7 +946,7 @@ async fn api_on_rabbitmq_and_mongodb() {
 #[test]
 fn the_api_refuses_to_start_without_a_token() {
     assert!(ApiSettings::new("").is_err());
-    let mut section = isoqube::config::ApiSection::default();
+    let mut section = controlcenter::config::ApiSection::default();
     let err = ApiSettings::from_config(&section).unwrap_err();
     assert!(err.to_string().contains("ISOQUBE_API_TOKEN"));
     section.token = Some("t0ken".into());

@@ -40,12 +40,12 @@
 //! [log]
 //! level = "info"                # a tracing filter
 //! format = "text"               # "text" or "json"
-//!
-//! [api]                         # controlcenter serve
-//! listen = "127.0.0.1:8090"
-//! token = "change-me"           # bearer token (or ISOQUBE_API_TOKEN)
-//! max_body_bytes = 65536
 //! ```
+//!
+//! A binary may read sections of its own from the same file (the control
+//! center's `[api]`): it names them to [`Config::load_with_sections`], which
+//! keeps them, unread, in [`Config::sections`]; any other unknown section is
+//! still an error.
 
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -222,30 +222,6 @@ impl Default for LogSection {
     }
 }
 
-/// `[api]`: the control center's HTTP API (`controlcenter serve`).
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-#[serde(default, deny_unknown_fields)]
-pub struct ApiSection {
-    /// Address to listen on.
-    pub listen: String,
-    /// Bearer token every endpoint but health requires; the API refuses to
-    /// start without one.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub token: Option<String>,
-    /// Largest accepted request body.
-    pub max_body_bytes: usize,
-}
-
-impl Default for ApiSection {
-    fn default() -> Self {
-        ApiSection {
-            listen: "127.0.0.1:8090".into(),
-            token: None,
-            max_body_bytes: 64 * 1024,
-        }
-    }
-}
-
 /// The whole configuration.
 ///
 /// ```
@@ -265,8 +241,10 @@ pub struct Config {
     pub service: ServiceSection,
     /// `[log]`.
     pub log: LogSection,
-    /// `[api]`.
-    pub api: ApiSection,
+    /// The sections a binary named to [`Config::load_with_sections`], as
+    /// written (the runtime does not read them).
+    #[serde(skip)]
+    pub sections: toml::Table,
     /// The file it was read from, if any.
     #[serde(skip)]
     pub source: Option<PathBuf>,
@@ -279,10 +257,24 @@ impl Config {
         Self::load_with(explicit, |k| std::env::var(k).ok())
     }
 
+    /// [`Config::load`] for a binary with sections of its own (`names`), kept
+    /// in [`Config::sections`] for it to read.
+    pub fn load_with_sections(explicit: Option<&Path>, names: &[&str]) -> Result<Config> {
+        Self::load_from(explicit, |k| std::env::var(k).ok(), names)
+    }
+
     /// [`Config::load`] with the environment given as a function (for tests).
     pub fn load_with(
         explicit: Option<&Path>,
         env: impl Fn(&str) -> Option<String>,
+    ) -> Result<Config> {
+        Self::load_from(explicit, env, &[])
+    }
+
+    fn load_from(
+        explicit: Option<&Path>,
+        env: impl Fn(&str) -> Option<String>,
+        names: &[&str],
     ) -> Result<Config> {
         let named = explicit.map(Path::to_path_buf).or_else(|| {
             env(FILE_ENV)
@@ -305,7 +297,7 @@ impl Config {
             Some(p) => {
                 let text = std::fs::read_to_string(p)
                     .map_err(|e| Error::Config(format!("cannot read {}: {e}", p.display())))?;
-                let mut c = Self::from_toml_str(&text, &p.display().to_string())?;
+                let mut c = Self::from_toml_str_with(&text, &p.display().to_string(), names)?;
                 c.source = Some(p.clone());
                 c
             }
@@ -318,8 +310,38 @@ impl Config {
 
     /// Parses TOML; `origin` names it in errors (a file name).
     pub fn from_toml_str(text: &str, origin: &str) -> Result<Config> {
-        let config: Config = toml::from_str(text)
-            .map_err(|e| Error::Config(format!("{origin}: {}", e.to_string().trim_end())))?;
+        Self::from_toml_str_with(text, origin, &[])
+    }
+
+    /// [`Config::from_toml_str`], keeping the sections `names` aside.
+    ///
+    /// ```
+    /// let text = "[service]\nconcurrency = 4\n[api]\nlisten = \"0.0.0.0:80\"\n";
+    /// let cfg = isoqube::Config::from_toml_str_with(text, "inline", &["api"]).unwrap();
+    /// assert_eq!(cfg.sections["api"]["listen"].as_str(), Some("0.0.0.0:80"));
+    /// assert!(isoqube::Config::from_toml_str(text, "inline").is_err());
+    /// ```
+    pub fn from_toml_str_with(text: &str, origin: &str, names: &[&str]) -> Result<Config> {
+        let bad = |e: &dyn std::fmt::Display| {
+            Error::Config(format!("{origin}: {}", e.to_string().trim_end()))
+        };
+        let mut config: Config = if names.is_empty() {
+            toml::from_str(text).map_err(|e| bad(&e))?
+        } else {
+            // Parsed once as a table (which checks the syntax, with line
+            // numbers), the binary's sections taken out, the rest read strictly.
+            let mut table: toml::Table = toml::from_str(text).map_err(|e| bad(&e))?;
+            let mut sections = toml::Table::new();
+            for name in names {
+                if let Some(v) = table.remove(*name) {
+                    sections.insert((*name).to_string(), v);
+                }
+            }
+            let mut config: Config = toml::Value::Table(table).try_into().map_err(|e| bad(&e))?;
+            config.sections = sections;
+            config
+        };
+        config.source = None;
         config.validate().map_err(|e| match e {
             Error::Config(m) => Error::Config(format!("{origin}: {m}")),
             other => other,
@@ -408,15 +430,6 @@ impl Config {
         if let Some(v) = get("ISOQUBE_LOG").or_else(|| get("RUST_LOG")) {
             self.log.level = v;
         }
-        if let Some(v) = get("ISOQUBE_API_LISTEN") {
-            self.api.listen = v;
-        }
-        if let Some(v) = get("ISOQUBE_API_TOKEN") {
-            self.api.token = Some(v);
-        }
-        if let Some(v) = get("ISOQUBE_API_MAX_BODY_BYTES") {
-            self.api.max_body_bytes = parse_num(&v, "ISOQUBE_API_MAX_BODY_BYTES")?;
-        }
         if let Some(v) = get("ISOQUBE_LOG_FORMAT") {
             self.log.format = parse_kind(
                 &v,
@@ -494,9 +507,6 @@ impl Config {
         let mut shown = self.clone();
         shown.transport.url = crate::transport::amqp::redact_url(&shown.transport.url);
         shown.store.url = crate::store::mongo::redact_url(&shown.store.url);
-        if shown.api.token.is_some() {
-            shown.api.token = Some("***".into());
-        }
         let body = toml::to_string_pretty(&shown)
             .unwrap_or_else(|e| format!("# cannot print the configuration: {e}\n"));
         let source = match &self.source {

@@ -268,7 +268,7 @@ async fn main() -> ExitCode {
     if let Command::Ctl { args } = cli.command {
         return ctl(cli.config, args).await;
     }
-    let config = match Config::load(cli.config.as_deref()) {
+    let config = match controlcenter::config::load(cli.config.as_deref()) {
         Ok(c) => c,
         Err(e) => {
             eprintln!("error: {e}");

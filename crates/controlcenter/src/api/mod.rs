@@ -153,7 +153,7 @@ impl ApiSettings {
                  ISOQUBE_API_TOKEN, or --token"
             );
         }
-        let defaults = isoqube::config::ApiSection::default();
+        let defaults = crate::config::ApiSection::default();
         Ok(ApiSettings {
             listen: defaults.listen,
             max_body_bytes: defaults.max_body_bytes,
@@ -162,7 +162,7 @@ impl ApiSettings {
     }
 
     /// Settings from the `[api]` section; an error when it has no token.
-    pub fn from_config(api: &isoqube::config::ApiSection) -> anyhow::Result<Self> {
+    pub fn from_config(api: &crate::config::ApiSection) -> anyhow::Result<Self> {
         let mut s = ApiSettings::new(api.token.clone().unwrap_or_default())?;
         s.listen = api.listen.clone();
         s.max_body_bytes = api.max_body_bytes;

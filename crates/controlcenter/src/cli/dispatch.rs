@@ -88,9 +88,17 @@ async fn execute(op: &Operator, command: Command, out: &mut dyn Write) -> Outcom
 /// command on the connected store and transport. Errors are printed to stderr.
 pub async fn dispatch(cli: Cli) -> ExitStatus {
     if let Command::Config(ConfigCommand::Show) = cli.command {
-        return match cli.connect.config() {
-            Ok(config) => {
-                print!("{}", config.to_toml_redacted());
+        let shown = cli.connect.config().and_then(|config| {
+            let api = crate::config::ApiSection::from_config(&config)?;
+            Ok(format!(
+                "{}\n{}",
+                config.to_toml_redacted(),
+                api.to_toml_redacted()
+            ))
+        });
+        return match shown {
+            Ok(text) => {
+                print!("{text}");
                 ExitStatus::Ok
             }
             Err(e) => {

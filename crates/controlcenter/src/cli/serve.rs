@@ -11,7 +11,7 @@ use crate::connect::ConnectArgs;
 pub(super) async fn serve(connect: &ConnectArgs, args: &ServeArgs) -> ExitStatus {
     isoqube::telemetry::init();
     let settings = connect.config().and_then(|config| {
-        let mut api = config.api.clone();
+        let mut api = crate::config::ApiSection::from_config(&config)?;
         if let Some(listen) = &args.listen {
             api.listen = listen.clone();
         }
