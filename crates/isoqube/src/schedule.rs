@@ -2,6 +2,12 @@
 //! time zone, fixed interval, or one time) and its webhook, and the
 //! [`Scheduler`] that starts runs when they are due.
 //!
+//! Two halves. The *data* half (webhook, [`When`], [`Schedule`], validation,
+//! [`Timing`] and [`Cron`]) is pure: it uses chrono, chrono-tz, `croner` (cron
+//! parsing and next-time search) and the definition type of the model, nothing
+//! that runs. The *loop* half ([`Scheduler`]) uses the [`Control`] and the
+//! [`RunStore`] to claim due times and start runs.
+//!
 //! Several schedulers may run at once (one per control center instance): each
 //! due time is claimed in the store with one conditional write
 //! ([`RunStore::claim_tick`]), so it starts exactly one run whoever gets there
@@ -9,18 +15,22 @@
 //! to the Unix epoch, cron to the wall clock of its zone), which is what lets
 //! the instances agree on them.
 
+use std::collections::{BTreeSet, HashMap, HashSet};
 use std::str::FromStr;
 use std::sync::Arc;
 use std::time::Duration;
 
-use chrono::{DateTime, Datelike, TimeZone, Timelike, Utc};
+use chrono::{DateTime, TimeZone, Utc};
 use serde::{Deserialize, Serialize};
 use tokio::sync::watch;
+use tokio::time::Instant;
 
 use crate::control::Control;
 use crate::error::{Error, Result};
 use crate::model::{Definition, Variables};
 use crate::store::RunStore;
+
+// ============================================================== the data
 
 /// What `POST /hooks/{id}` needs: the hook's id and the secret a caller must send.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -113,32 +123,17 @@ impl Schedule {
         }
     }
 
+    /// The schedule's [`When`], parsed: keep it to ask for many due times
+    /// without parsing again. An error when the schedule is invalid.
+    pub fn timing(&self) -> Result<Timing> {
+        Timing::of(&self.when)
+            .map_err(|m| Error::InvalidDefinition(format!("schedule '{}': {m}", self.id)))
+    }
+
     /// The first due time strictly after `after`, if there is one; an error
     /// when the schedule is invalid.
     pub fn next_after(&self, after: DateTime<Utc>) -> Result<Option<DateTime<Utc>>> {
-        match &self.when {
-            When::Once { at } => Ok((*at > after).then_some(*at)),
-            When::Interval { every_secs } => {
-                if *every_secs == 0 {
-                    return Err(Error::InvalidDefinition(format!(
-                        "schedule '{}': every_secs must be at least 1",
-                        self.id
-                    )));
-                }
-                let every = i64::try_from(*every_secs).unwrap_or(i64::MAX);
-                let next = (after.timestamp().div_euclid(every) + 1).saturating_mul(every);
-                Ok(DateTime::from_timestamp(next, 0))
-            }
-            When::Cron { expr, tz } => {
-                let cron = Cron::parse(expr).map_err(|m| {
-                    Error::InvalidDefinition(format!("schedule '{}': {m}", self.id))
-                })?;
-                let zone = parse_tz(tz).map_err(|m| {
-                    Error::InvalidDefinition(format!("schedule '{}': {m}", self.id))
-                })?;
-                Ok(cron.next_after(after, zone))
-            }
-        }
+        Ok(self.timing()?.next_after(after))
     }
 
     /// The last due time in `(after, until]`, if any.
@@ -147,25 +142,13 @@ impl Schedule {
         after: DateTime<Utc>,
         until: DateTime<Utc>,
     ) -> Result<Option<DateTime<Utc>>> {
-        let mut last = None;
-        let mut t = after;
-        // Bounded: a year of per-second ticks is far more than any gap we handle.
-        for _ in 0..100_000 {
-            match self.next_after(t)? {
-                Some(n) if n <= until => {
-                    last = Some(n);
-                    t = n;
-                }
-                _ => break,
-            }
-        }
-        Ok(last)
+        Ok(self.timing()?.last_due_in(after, until))
     }
 }
 
 /// Checks a definition's schedules and webhook.
 pub fn validate(def: &Definition) -> Result<()> {
-    let mut ids = std::collections::BTreeSet::new();
+    let mut ids = BTreeSet::new();
     for s in &def.schedules {
         if s.id.trim().is_empty()
             || s.id.len() > 100
@@ -185,7 +168,7 @@ pub fn validate(def: &Definition) -> Result<()> {
                 def.name, s.id
             )));
         }
-        s.next_after(DateTime::UNIX_EPOCH)?;
+        s.timing()?;
     }
     if let Some(hook) = &def.webhook {
         if hook.id.len() < 8
@@ -210,12 +193,74 @@ pub fn validate(def: &Definition) -> Result<()> {
     Ok(())
 }
 
+/// The store key of a schedule's ticks.
+pub fn tick_key(definition: &str, schedule: &str) -> String {
+    format!("{definition}/{schedule}")
+}
+
+/// A schedule's [`When`], parsed once ([`Schedule::timing`]): answers due times.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Timing(Kind);
+
+#[derive(Debug, Clone, PartialEq)]
+enum Kind {
+    Once(DateTime<Utc>),
+    /// Seconds, at least 1.
+    Interval(i64),
+    Cron(Box<Cron>, chrono_tz::Tz),
+}
+
+impl Timing {
+    fn of(when: &When) -> std::result::Result<Timing, String> {
+        Ok(Timing(match when {
+            When::Once { at } => Kind::Once(*at),
+            When::Interval { every_secs: 0 } => {
+                return Err("every_secs must be at least 1".into());
+            }
+            When::Interval { every_secs } => {
+                Kind::Interval(i64::try_from(*every_secs).unwrap_or(i64::MAX))
+            }
+            When::Cron { expr, tz } => Kind::Cron(Box::new(Cron::parse(expr)?), parse_tz(tz)?),
+        }))
+    }
+
+    /// The first due time strictly after `after`, if there is one.
+    pub fn next_after(&self, after: DateTime<Utc>) -> Option<DateTime<Utc>> {
+        match &self.0 {
+            Kind::Once(at) => (*at > after).then_some(*at),
+            Kind::Interval(every) => {
+                let next = (after.timestamp().div_euclid(*every) + 1).saturating_mul(*every);
+                DateTime::from_timestamp(next, 0)
+            }
+            Kind::Cron(cron, zone) => cron.next_after(after, *zone),
+        }
+    }
+
+    /// The last due time in `(after, until]`, if any.
+    pub fn last_due_in(&self, after: DateTime<Utc>, until: DateTime<Utc>) -> Option<DateTime<Utc>> {
+        let mut last = None;
+        let mut t = after;
+        // Bounded: a year of per-second ticks is far more than any gap we handle.
+        for _ in 0..100_000 {
+            match self.next_after(t) {
+                Some(n) if n <= until => {
+                    last = Some(n);
+                    t = n;
+                }
+                _ => break,
+            }
+        }
+        last
+    }
+}
+
 fn parse_tz(tz: &str) -> std::result::Result<chrono_tz::Tz, String> {
     chrono_tz::Tz::from_str(tz.trim())
         .map_err(|_| format!("unknown time zone '{tz}' (use an IANA name such as Europe/Paris)"))
 }
 
-/// A parsed cron expression.
+/// A parsed cron expression (parsing and search by `croner`, with classic
+/// cron's daylight-saving rules on top).
 ///
 /// ```
 /// let c = isoqube::schedule::Cron::parse("*/15 9-17 * * mon-fri").unwrap();
@@ -225,68 +270,69 @@ fn parse_tz(tz: &str) -> std::result::Result<chrono_tz::Tz, String> {
 /// ```
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Cron {
-    seconds: Vec<bool>,
-    minutes: Vec<bool>,
-    hours: Vec<bool>,
-    days: Vec<bool>,
-    months: Vec<bool>,
-    weekdays: Vec<bool>,
-    any_day: bool,
-    any_weekday: bool,
+    pattern: croner::Cron,
+    /// Whether the hour field takes every hour: such an expression also fires
+    /// in the hour repeated when the clocks go back.
+    every_hour: bool,
 }
 
-const MONTHS: [&str; 12] = [
-    "jan", "feb", "mar", "apr", "may", "jun", "jul", "aug", "sep", "oct", "nov", "dec",
+/// The fields of a 6-field expression (5-field ones start at the minute): name,
+/// range, and the words the field takes.
+const FIELDS: [(&str, &str, &[&str]); 6] = [
+    ("seconds", "0-59", &[]),
+    ("minute", "0-59", &[]),
+    ("hour", "0-23", &[]),
+    ("day of month", "1-31", &["l", "w", "lw"]),
+    (
+        "month",
+        "1-12",
+        &[
+            "jan", "feb", "mar", "apr", "may", "jun", "jul", "aug", "sep", "oct", "nov", "dec",
+        ],
+    ),
+    (
+        "day of week",
+        "0-7",
+        &["sun", "mon", "tue", "wed", "thu", "fri", "sat", "l"],
+    ),
 ];
-const WEEKDAYS: [&str; 7] = ["sun", "mon", "tue", "wed", "thu", "fri", "sat"];
 
 impl Cron {
     /// Parses 5 fields (minute precision) or 6 (with seconds first).
     pub fn parse(expr: &str) -> std::result::Result<Cron, String> {
         let fields: Vec<&str> = expr.split_whitespace().collect();
-        let (sec, rest) = match fields.len() {
-            5 => ("0", &fields[..]),
-            6 => (fields[0], &fields[1..]),
-            n => {
-                return Err(format!(
-                    "cron expression '{expr}' has {n} fields; expected 5 (min hour day month weekday) or 6 (with seconds first)"
-                ))
-            }
-        };
-        let seconds = field(sec, 0, 59, &[], "seconds")?;
-        let minutes = field(rest[0], 0, 59, &[], "minute")?;
-        let hours = field(rest[1], 0, 23, &[], "hour")?;
-        let days = field(rest[2], 1, 31, &[], "day of month")?;
-        let months = field(rest[3], 1, 12, &MONTHS, "month")?;
-        let mut weekdays = field(rest[4], 0, 7, &WEEKDAYS, "day of week")?;
-        if weekdays[7] {
-            weekdays[0] = true; // 7 is Sunday too
+        // Checked here, not by croner, which would also take a year field and
+        // `@daily`-style nicknames that the rest of the system does not expect.
+        if !matches!(fields.len(), 5 | 6) {
+            return Err(format!(
+                "cron expression '{expr}' has {} fields; expected 5 (min hour day month weekday) or 6 (with seconds first)",
+                fields.len()
+            ));
         }
+        let named = &FIELDS[FIELDS.len() - fields.len()..];
+        for (field, (name, _, words)) in fields.iter().zip(named) {
+            // croner reads month and weekday names in any field ("mon" as a
+            // minute is 1): only the fields they belong to take them here.
+            let word = field
+                .split(|c: char| !c.is_ascii_alphabetic())
+                .find(|w| !w.is_empty() && !words.iter().any(|k| k.eq_ignore_ascii_case(w)));
+            if let Some(word) = word {
+                return Err(format!(
+                    "cron expression '{expr}': {name} '{field}': '{word}' is not a {name}"
+                ));
+            }
+        }
+        let pattern = cron_parser()
+            .parse(expr)
+            .map_err(|e| explain(expr, &fields, &e))?;
+        let every_hour = (0..24).all(|h| pattern.pattern.hour_match(h).unwrap_or(false));
         Ok(Cron {
-            seconds,
-            minutes,
-            hours,
-            days,
-            months,
-            weekdays,
-            any_day: rest[2] == "*" || rest[2] == "?",
-            any_weekday: rest[4] == "*" || rest[4] == "?",
+            pattern,
+            every_hour,
         })
     }
 
-    fn day_matches(&self, day: u32, weekday: u32) -> bool {
-        let d = self.days[day as usize];
-        let w = self.weekdays[weekday as usize];
-        // Classic cron: when both are restricted, either may match.
-        match (self.any_day, self.any_weekday) {
-            (true, true) => true,
-            (false, true) => d,
-            (true, false) => w,
-            (false, false) => d || w,
-        }
-    }
-
-    /// The first matching time strictly after `after`, within about 4 years.
+    /// The first matching time strictly after `after`, if there is one.
     ///
     /// Daylight saving, as classic cron does it: wall-clock times that do not
     /// exist (the hour skipped in spring) are skipped; in the hour repeated in
@@ -294,32 +340,58 @@ impl Cron {
     /// (a daily 02:30 job runs once that day), while one that runs every hour
     /// fires on both passes (each is a real hour).
     pub fn next_after<Z: TimeZone>(&self, after: DateTime<Utc>, zone: Z) -> Option<DateTime<Utc>> {
-        // Walk UTC minutes: every instant maps to one wall-clock time.
-        let every_hour = self.hours.iter().all(|h| *h);
-        let start = after.timestamp().div_euclid(60) * 60;
-        let limit = 4 * 366 * 24 * 60;
-        let mut minute = start;
-        for _ in 0..limit {
-            let utc = DateTime::from_timestamp(minute, 0)?;
-            let local = utc.with_timezone(&zone);
-            if self.months[local.month() as usize]
-                && self.day_matches(local.day(), local.weekday().num_days_from_sunday())
-                && self.hours[local.hour() as usize]
-                && self.minutes[local.minute() as usize]
-                && (every_hour || !is_second_pass(&zone, &local))
-            {
-                for s in 0..60u32 {
-                    if self.seconds[s as usize] {
-                        let t = DateTime::from_timestamp(minute + i64::from(s), 0)?;
-                        if t > after {
-                            return Some(t);
-                        }
-                    }
-                }
+        let mut from = after.with_timezone(&zone);
+        // Each turn skips one answer that classic cron would not give: bounded
+        // by the seconds of a repeated hour, the most an expression can skip.
+        for _ in 0..4_000 {
+            let next = self.pattern.find_next_occurrence(&from, false).ok()?;
+            // croner moves a fixed time that falls in the spring gap to just
+            // after the gap, where the pattern does not match: classic cron
+            // skips it. croner also fires a job of several fixed hours on
+            // both passes of a repeated hour: classic cron only on the first.
+            let matches = self.pattern.is_time_matching(&next).unwrap_or(false);
+            if matches && (self.every_hour || !is_second_pass(&zone, &next)) {
+                return Some(next.with_timezone(&Utc));
             }
-            minute += 60;
+            from = next;
         }
         None
+    }
+}
+
+fn cron_parser() -> croner::parser::CronParser {
+    croner::parser::CronParser::builder()
+        .seconds(croner::parser::Seconds::Optional)
+        .year(croner::parser::Year::Disallowed)
+        // `5/15` (from 5, every 15) has always been accepted here.
+        .sloppy_ranges(true)
+        .build()
+}
+
+/// croner's message, with the field it is about when one field alone is at
+/// fault (croner says "Number out of bounds." without saying where).
+fn explain(expr: &str, fields: &[&str], e: &croner::errors::CronError) -> String {
+    use croner::errors::CronError as E;
+    let said = match e {
+        E::InvalidPattern(m) | E::IllegalCharacters(m) | E::ComponentError(m) => m.clone(),
+        other => other.to_string(),
+    };
+    let said = said.trim_end_matches('.');
+    let named = &FIELDS[FIELDS.len() - fields.len()..];
+    let culprit = (0..fields.len()).find(|&i| {
+        let mut probe = vec!["*"; fields.len()];
+        probe[i] = fields[i];
+        cron_parser().parse(&probe.join(" ")).is_err()
+    });
+    match culprit {
+        Some(i) => {
+            let (name, range, _) = named[i];
+            format!(
+                "cron expression '{expr}': {name} '{}': {said} ({name}: {range})",
+                fields[i]
+            )
+        }
+        None => format!("cron expression '{expr}': {said}"),
     }
 }
 
@@ -332,65 +404,15 @@ fn is_second_pass<Z: TimeZone>(zone: &Z, local: &DateTime<Z>) -> bool {
     }
 }
 
-fn value(s: &str, names: &[&str], lo: u32) -> Option<u32> {
-    s.parse().ok().or_else(|| {
-        names
-            .iter()
-            .position(|n| n.eq_ignore_ascii_case(s))
-            .map(|i| i as u32 + lo)
-    })
-}
-
-fn field(
-    spec: &str,
-    lo: u32,
-    hi: u32,
-    names: &[&str],
-    what: &str,
-) -> std::result::Result<Vec<bool>, String> {
-    let lo_name = if names.len() == 12 { 1 } else { 0 };
-    let mut set = vec![false; hi as usize + 1];
-    for part in spec.split(',') {
-        let (range, step) = match part.split_once('/') {
-            Some((r, s)) => (
-                r,
-                s.parse::<u32>()
-                    .ok()
-                    .filter(|s| *s > 0)
-                    .ok_or_else(|| format!("{what}: bad step in '{part}'"))?,
-            ),
-            None => (part, 1),
-        };
-        let (from, to) = if range == "*" || range == "?" {
-            (lo, hi)
-        } else if let Some((a, b)) = range.split_once('-') {
-            (
-                value(a, names, lo_name).ok_or_else(|| format!("{what}: bad value '{a}'"))?,
-                value(b, names, lo_name).ok_or_else(|| format!("{what}: bad value '{b}'"))?,
-            )
-        } else {
-            let v = value(range, names, lo_name)
-                .ok_or_else(|| format!("{what}: bad value '{range}'"))?;
-            (v, if part.contains('/') { hi } else { v })
-        };
-        if from < lo || to > hi || from > to {
-            return Err(format!("{what}: '{part}' is outside {lo}-{hi}"));
-        }
-        let mut v = from;
-        while v <= to {
-            set[v as usize] = true;
-            v += step;
-        }
-    }
-    Ok(set)
-}
-
-/// The store key of a schedule's ticks.
-pub fn tick_key(definition: &str, schedule: &str) -> String {
-    format!("{definition}/{schedule}")
-}
+// ============================================================== the loop
 
 /// Starts runs of scheduled definitions when they are due.
+///
+/// It keeps each enabled schedule's next due time in memory, so a tick with
+/// nothing due makes no store call, whatever the number of definitions. It
+/// lists the definitions again every few seconds to see new and changed
+/// schedules, and reads a definition again before claiming its due time, so a
+/// schedule turned off or deleted since the last listing does not fire.
 ///
 /// ```no_run
 /// # async fn f(control: isoqube::Control) -> isoqube::Result<()> {
@@ -404,8 +426,12 @@ pub struct Scheduler {
     task: tokio::task::JoinHandle<()>,
 }
 
-/// How often the scheduler looks at the clock and the definitions.
+/// How often the scheduler looks at the clock for due times.
 pub const TICK: Duration = Duration::from_millis(200);
+
+/// How often the scheduler lists the definitions again (one store call, the
+/// only one a tick with nothing due makes).
+const RELIST: Duration = Duration::from_secs(5);
 
 impl Scheduler {
     /// Starts the loop; `instance` names this scheduler in logs and `started_by`.
@@ -424,13 +450,12 @@ impl Scheduler {
 
 async fn scheduler_loop(control: Control, instance: String, mut stop: watch::Receiver<bool>) {
     let store = control.store().clone();
-    // Where each schedule was last looked at by this instance.
-    let mut seen: std::collections::HashMap<String, DateTime<Utc>> = Default::default();
+    let mut plan = Plan::default();
     loop {
         if *stop.borrow() {
             return;
         }
-        if let Err(e) = tick(&control, &store, &instance, &mut seen).await {
+        if let Err(e) = plan.tick(&control, &store, &instance, Utc::now()).await {
             tracing::warn!(scheduler = %instance, "scheduler pass failed: {e}");
         }
         tokio::select! {
@@ -440,56 +465,198 @@ async fn scheduler_loop(control: Control, instance: String, mut stop: watch::Rec
     }
 }
 
-async fn tick(
-    control: &Control,
-    store: &Arc<dyn RunStore>,
-    instance: &str,
-    seen: &mut std::collections::HashMap<String, DateTime<Utc>>,
-) -> Result<()> {
-    let now = Utc::now();
-    for def in store.list_definitions().await? {
-        for s in def.schedules.iter().filter(|s| s.enabled) {
-            let key = tick_key(&def.name, &s.id);
-            let since = match seen.get(&key) {
-                Some(t) => *t,
-                None => {
-                    // First look: missed times since the last claimed tick (or
-                    // since the definition was saved) are skipped or run once.
-                    let last = store.last_tick(&key).await?.unwrap_or(def.modified_at);
-                    match s.missed {
+/// (definition, schedule id).
+type Key = (String, String);
+
+/// One enabled schedule as this instance sees it.
+struct Entry {
+    /// As last read from the store, to notice changes.
+    schedule: Schedule,
+    /// `None` when invalid (warned once, when read).
+    timing: Option<Timing>,
+    /// Due times up to here are handled (or were skipped by the first look).
+    since: DateTime<Utc>,
+    /// The first due time after `since`; the entry is queued under it.
+    next: Option<DateTime<Utc>>,
+}
+
+/// The scheduler's memory: every enabled schedule and a queue by next due time.
+#[derive(Default)]
+struct Plan {
+    entries: HashMap<Key, Entry>,
+    queue: BTreeSet<(DateTime<Utc>, Key)>,
+    /// When the definitions were last listed.
+    listed: Option<Instant>,
+    /// The time of the last tick that went through: due times up to it were
+    /// looked at for every schedule, which is where a changed schedule starts.
+    looked: Option<DateTime<Utc>>,
+}
+
+impl Plan {
+    /// One pass: list the definitions when it is time, then start what is due.
+    /// A store error ends the pass; what was not handled is handled next pass.
+    async fn tick(
+        &mut self,
+        control: &Control,
+        store: &Arc<dyn RunStore>,
+        instance: &str,
+        now: DateTime<Utc>,
+    ) -> Result<()> {
+        if self.listed.is_none_or(|at| at.elapsed() >= RELIST) {
+            self.relist(store, now).await?;
+            self.listed = Some(Instant::now());
+        }
+        while let Some((at, key)) = self.queue.first().cloned() {
+            if at > now {
+                break;
+            }
+            self.fire(control, store, instance, key, now).await?;
+        }
+        self.looked = Some(now);
+        Ok(())
+    }
+
+    /// Brings the entries in line with the stored definitions.
+    async fn relist(&mut self, store: &Arc<dyn RunStore>, now: DateTime<Utc>) -> Result<()> {
+        let mut listed = HashSet::new();
+        for def in store.list_definitions().await? {
+            for s in def.schedules.iter().filter(|s| s.enabled) {
+                let key = (def.name.clone(), s.id.clone());
+                if !listed.insert(key.clone()) {
+                    continue; // a duplicate id: the first one counts
+                }
+                let since = match self.entries.get(&key) {
+                    Some(e) if e.schedule == *s => continue,
+                    Some(e) => self.changed_since(e),
+                    None => match s.missed {
+                        // First look: missed times since the last claimed tick
+                        // (or since the definition was saved) are skipped or
+                        // run once.
                         Missed::Skip => now,
-                        Missed::RunOnce => last,
-                    }
-                }
-            };
-            let due = match s.last_due_in(since, now) {
-                Ok(d) => d,
-                Err(e) => {
-                    tracing::warn!(definition = %def.name, schedule = %s.id, "{e}");
-                    None
-                }
-            };
-            seen.insert(key.clone(), now);
-            let Some(due) = due else { continue };
-            if store.claim_tick(&key, due).await? {
-                let mut vars = s.variables.clone();
-                vars.insert("scheduled_at".into(), due.to_rfc3339().into());
-                match control
-                    .start_run(&def.name, vars, &format!("schedule:{}@{instance}", s.id))
-                    .await
-                {
-                    Ok(run) => {
-                        tracing::info!(definition = %def.name, schedule = %s.id, run_id = %run.id, due = %due, "scheduled run started")
-                    }
-                    Err(e) => {
-                        tracing::warn!(definition = %def.name, schedule = %s.id, "scheduled run did not start: {e}")
-                    }
-                }
+                        Missed::RunOnce => store
+                            .last_tick(&tick_key(&def.name, &s.id))
+                            .await?
+                            .unwrap_or(def.modified_at),
+                    },
+                };
+                self.set(key, s.clone(), since);
+            }
+        }
+        let gone: Vec<Key> = self
+            .entries
+            .keys()
+            .filter(|k| !listed.contains(*k))
+            .cloned()
+            .collect();
+        for key in gone {
+            self.forget(&key);
+        }
+        Ok(())
+    }
+
+    /// Where a schedule that changed starts: due times of its new form are
+    /// looked for only after what this instance had looked at already.
+    fn changed_since(&self, old: &Entry) -> DateTime<Utc> {
+        self.looked.map_or(old.since, |t| t.max(old.since))
+    }
+
+    /// Records (or replaces) a schedule's entry and queues its next due time.
+    fn set(&mut self, key: Key, schedule: Schedule, since: DateTime<Utc>) {
+        self.forget(&key);
+        let timing = match schedule.timing() {
+            Ok(t) => Some(t),
+            Err(e) => {
+                tracing::warn!(definition = %key.0, schedule = %key.1, "{e}");
+                None
+            }
+        };
+        let next = timing.as_ref().and_then(|t| t.next_after(since));
+        if let Some(at) = next {
+            self.queue.insert((at, key.clone()));
+        }
+        self.entries.insert(
+            key,
+            Entry {
+                schedule,
+                timing,
+                since,
+                next,
+            },
+        );
+    }
+
+    fn forget(&mut self, key: &Key) {
+        if let Some(old) = self.entries.remove(key) {
+            if let Some(at) = old.next {
+                self.queue.remove(&(at, key.clone()));
             }
         }
     }
-    seen.retain(|_, t| *t == now);
-    Ok(())
+
+    /// Handles a schedule whose next due time has come: claims the last due
+    /// time up to `now` and starts its run. Every way out but a store error
+    /// moves the schedule's place in the queue past `now`.
+    async fn fire(
+        &mut self,
+        control: &Control,
+        store: &Arc<dyn RunStore>,
+        instance: &str,
+        key: Key,
+        now: DateTime<Utc>,
+    ) -> Result<()> {
+        // The listing may be seconds old: the schedule must still be on, and
+        // fire as it is now.
+        let def = store.get_definition(&key.0).await?;
+        let current = def
+            .as_ref()
+            .and_then(|d| d.schedules.iter().find(|s| s.enabled && s.id == key.1));
+        let Some(current) = current else {
+            self.forget(&key);
+            return Ok(());
+        };
+        let Some(entry) = self.entries.get(&key) else {
+            self.queue.retain(|(_, k)| *k != key);
+            return Ok(());
+        };
+        if entry.schedule != *current {
+            let since = self.changed_since(entry);
+            self.set(key.clone(), current.clone(), since);
+        }
+        let Some(entry) = self.entries.get_mut(&key) else {
+            return Ok(());
+        };
+        let Some(timing) = &entry.timing else {
+            return Ok(()); // invalid: `set` did not queue it
+        };
+        let due = timing.last_due_in(entry.since, now);
+        let next = timing.next_after(now);
+        if let Some(at) = entry.next {
+            self.queue.remove(&(at, key.clone()));
+        }
+        if let Some(at) = next {
+            self.queue.insert((at, key.clone()));
+        }
+        entry.since = now;
+        entry.next = next;
+        let Some(due) = due else { return Ok(()) };
+        let (name, id) = (&key.0, &key.1);
+        if store.claim_tick(&tick_key(name, id), due).await? {
+            let mut vars = current.variables.clone();
+            vars.insert("scheduled_at".into(), due.to_rfc3339().into());
+            match control
+                .start_run(name, vars, &format!("schedule:{id}@{instance}"))
+                .await
+            {
+                Ok(run) => {
+                    tracing::info!(definition = %name, schedule = %id, run_id = %run.id, due = %due, "scheduled run started")
+                }
+                Err(e) => {
+                    tracing::warn!(definition = %name, schedule = %id, "scheduled run did not start: {e}")
+                }
+            }
+        }
+        Ok(())
+    }
 }
 
 #[cfg(test)]
@@ -596,6 +763,56 @@ mod tests {
             hourly.next_after(t("2026-10-25T00:30:00Z"), paris),
             Some(t("2026-10-25T01:30:00Z"))
         );
+    }
+
+    #[test]
+    fn cron_keeps_the_classic_rules_around_croner() {
+        // `from/step` means from..=max, as it always did here.
+        let c = Cron::parse("5/20 * * * *").unwrap();
+        assert_eq!(
+            c.next_after(t("2026-01-01T00:06:00Z"), chrono_tz::UTC),
+            Some(t("2026-01-01T00:25:00Z"))
+        );
+        // Several fixed hours: the repeated 02:30 fires on the first pass only.
+        let paris = chrono_tz::Europe::Paris;
+        let two_hours = Cron::parse("30 2,3 * * *").unwrap();
+        assert_eq!(
+            two_hours.next_after(t("2026-10-25T00:30:00Z"), paris),
+            Some(t("2026-10-25T02:30:00Z")),
+            "03:30 CET follows the first 02:30, not the second"
+        );
+        // A time given with a fraction of a second: the next whole second.
+        let every_second = Cron::parse("* * * * * *").unwrap();
+        assert_eq!(
+            every_second.next_after(t("2026-01-01T00:00:00.5Z"), chrono_tz::UTC),
+            Some(t("2026-01-01T00:00:01Z"))
+        );
+    }
+
+    #[test]
+    fn cron_errors_name_the_expression_and_the_field() {
+        for (bad, says) in [
+            ("61 * * * *", "cron expression '61 * * * *': minute '61'"),
+            ("0 0 * 13 *", "month '13'"),
+            ("0 0 * * 9", "day of week '9'"),
+            ("mon * * * *", "'mon' is not a minute"),
+            ("0 0 * * jan", "'jan' is not a day of week"),
+            ("0 0 * mon *", "'mon' is not a month"),
+            ("@daily", "has 1 fields"),
+            ("* * * * * * *", "has 7 fields"),
+        ] {
+            let e = Cron::parse(bad).map(|_| ()).unwrap_err();
+            assert!(e.contains(says), "{bad}: {e}");
+        }
+        let s = Schedule::new(
+            "s",
+            When::Cron {
+                expr: "0 25 * * *".into(),
+                tz: "UTC".into(),
+            },
+        );
+        let e = s.timing().unwrap_err().to_string();
+        assert!(e.contains("schedule 's'") && e.contains("hour '25'"), "{e}");
     }
 
     #[test]

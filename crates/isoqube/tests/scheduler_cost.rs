@@ -1,0 +1,271 @@
+//! What the scheduler costs the store: with 10,000 scheduled definitions, ticks
+//! with nothing due make (almost) no store calls and read no definitions again,
+//! and a schedule turned off stops firing at once, though the scheduler lists
+//! the definitions only every few seconds.
+//!
+//! The store is the embedded SQLite one behind a wrapper that counts calls.
+
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::Arc;
+use std::time::Duration;
+
+use async_trait::async_trait;
+use chrono::{DateTime, Timelike, Utc};
+use isoqube::model::{ClaimOutcome, CompleteOutcome, FailOutcome};
+use isoqube::schedule::{Schedule, Scheduler, When};
+use isoqube::{
+    Control, Definition, InProcessTransport, LogRecord, NextStep, Run, RunFilter, RunStore,
+    ServiceRecord, SqliteStore, StepKey, TopicRecord, Variables,
+};
+use uuid::Uuid;
+
+/// Counts the calls that reach the store, and the definitions listed.
+struct Counting {
+    inner: Arc<dyn RunStore>,
+    calls: AtomicUsize,
+    lists: AtomicUsize,
+    listed: AtomicUsize,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+struct Counts {
+    calls: usize,
+    lists: usize,
+    listed: usize,
+}
+
+impl Counting {
+    fn new(inner: Arc<dyn RunStore>) -> Arc<Counting> {
+        Arc::new(Counting {
+            inner,
+            calls: AtomicUsize::new(0),
+            lists: AtomicUsize::new(0),
+            listed: AtomicUsize::new(0),
+        })
+    }
+
+    fn counts(&self) -> Counts {
+        Counts {
+            calls: self.calls.load(Ordering::SeqCst),
+            lists: self.lists.load(Ordering::SeqCst),
+            listed: self.listed.load(Ordering::SeqCst),
+        }
+    }
+
+    fn call(&self) -> &dyn RunStore {
+        self.calls.fetch_add(1, Ordering::SeqCst);
+        self.inner.as_ref()
+    }
+}
+
+#[async_trait]
+impl RunStore for Counting {
+    fn kind(&self) -> &'static str {
+        self.inner.kind()
+    }
+    async fn ping(&self) -> isoqube::Result<()> {
+        self.call().ping().await
+    }
+    async fn create_definition(&self, def: &Definition) -> isoqube::Result<()> {
+        self.call().create_definition(def).await
+    }
+    async fn update_definition(&self, def: &Definition) -> isoqube::Result<()> {
+        self.call().update_definition(def).await
+    }
+    async fn get_definition(&self, name: &str) -> isoqube::Result<Option<Definition>> {
+        self.call().get_definition(name).await
+    }
+    async fn list_definitions(&self) -> isoqube::Result<Vec<Definition>> {
+        self.lists.fetch_add(1, Ordering::SeqCst);
+        let all = self.call().list_definitions().await?;
+        self.listed.fetch_add(all.len(), Ordering::SeqCst);
+        Ok(all)
+    }
+    async fn delete_definition(&self, name: &str) -> isoqube::Result<bool> {
+        self.call().delete_definition(name).await
+    }
+    async fn insert_run(&self, run: &Run) -> isoqube::Result<()> {
+        self.call().insert_run(run).await
+    }
+    async fn get_run(&self, id: Uuid) -> isoqube::Result<Option<Run>> {
+        self.call().get_run(id).await
+    }
+    async fn list_runs(&self, filter: &RunFilter) -> isoqube::Result<Vec<Run>> {
+        self.call().list_runs(filter).await
+    }
+    async fn claim_step(&self, key: &StepKey, redelivered: bool) -> isoqube::Result<ClaimOutcome> {
+        self.call().claim_step(key, redelivered).await
+    }
+    async fn claim_step_unrecorded(&self, key: &StepKey) -> isoqube::Result<(ClaimOutcome, bool)> {
+        self.call().claim_step_unrecorded(key).await
+    }
+    async fn complete_step(
+        &self,
+        key: &StepKey,
+        patch: Variables,
+        attempts: u32,
+    ) -> isoqube::Result<CompleteOutcome> {
+        self.call().complete_step(key, patch, attempts).await
+    }
+    async fn fail_step(
+        &self,
+        key: &StepKey,
+        error: &str,
+        attempts: u32,
+    ) -> isoqube::Result<FailOutcome> {
+        self.call().fail_step(key, error, attempts).await
+    }
+    async fn cancel_run(&self, id: Uuid) -> isoqube::Result<Run> {
+        self.call().cancel_run(id).await
+    }
+    async fn resume_run(&self, id: Uuid) -> isoqube::Result<(Run, NextStep)> {
+        self.call().resume_run(id).await
+    }
+    async fn abort_run(&self, id: Uuid, reason: &str) -> isoqube::Result<Run> {
+        self.call().abort_run(id, reason).await
+    }
+    async fn register_service(&self, service: &ServiceRecord) -> isoqube::Result<()> {
+        self.call().register_service(service).await
+    }
+    async fn heartbeat(&self, service_id: &str, at: DateTime<Utc>) -> isoqube::Result<()> {
+        self.call().heartbeat(service_id, at).await
+    }
+    async fn remove_service(&self, service_id: &str) -> isoqube::Result<()> {
+        self.call().remove_service(service_id).await
+    }
+    async fn list_services(&self) -> isoqube::Result<Vec<ServiceRecord>> {
+        self.call().list_services().await
+    }
+    async fn upsert_topics(&self, topics: &[TopicRecord]) -> isoqube::Result<()> {
+        self.call().upsert_topics(topics).await
+    }
+    async fn list_topics(&self) -> isoqube::Result<Vec<TopicRecord>> {
+        self.call().list_topics().await
+    }
+    async fn claim_tick(&self, key: &str, due: DateTime<Utc>) -> isoqube::Result<bool> {
+        self.call().claim_tick(key, due).await
+    }
+    async fn last_tick(&self, key: &str) -> isoqube::Result<Option<DateTime<Utc>>> {
+        self.call().last_tick(key).await
+    }
+    async fn append_logs(&self, logs: &[LogRecord]) -> isoqube::Result<()> {
+        self.call().append_logs(logs).await
+    }
+    async fn run_logs(&self, run_id: Uuid, skip: usize) -> isoqube::Result<Vec<LogRecord>> {
+        self.call().run_logs(run_id, skip).await
+    }
+    async fn wait_for_change(
+        &self,
+        id: Uuid,
+        seen_version: u64,
+        timeout: Duration,
+    ) -> isoqube::Result<Option<Run>> {
+        self.call().wait_for_change(id, seen_version, timeout).await
+    }
+}
+
+async fn sqlite(name: &str) -> Arc<dyn RunStore> {
+    let dir = std::env::temp_dir().join("isoqube-tests");
+    let path = dir.join(format!("{name}-{}.db", Uuid::new_v4()));
+    Arc::new(SqliteStore::open(&path).await.expect("sqlite store"))
+}
+
+fn control(store: Arc<Counting>) -> Control {
+    Control::new(store, Arc::new(InProcessTransport::new())).expect("control")
+}
+
+/// 10,000 definitions, each with a schedule that is not due while the test
+/// runs (intervals of ten years, one-offs next year, and daily cron times half
+/// a day away). After the first listing, a 3 s window (about 15 ticks) must
+/// cost at most one listing: not one per tick, and no call per definition.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn idle_ticks_cost_the_store_nothing_per_definition() {
+    const DEFINITIONS: usize = 10_000;
+    let inner = sqlite("scheduler-cost").await;
+    let far_hour = (Utc::now().hour() + 12) % 24;
+    let next_year = Utc::now() + chrono::TimeDelta::days(365);
+    for n in 0..DEFINITIONS {
+        let when = match n % 100 {
+            0 => When::Cron {
+                expr: format!("{} {far_hour} * * *", n % 60),
+                tz: "UTC".into(),
+            },
+            1..=9 => When::Once { at: next_year },
+            _ => When::Interval {
+                every_secs: 10 * 365 * 24 * 3_600,
+            },
+        };
+        let mut def = Definition::new(format!("def-{n:05}"), ["Step"]);
+        def.schedules = vec![Schedule::new("s", when)];
+        inner.create_definition(&def).await.expect("definition");
+    }
+    let store = Counting::new(inner);
+    let scheduler = Scheduler::start(control(store.clone()), "cost");
+    // The first pass lists everything once.
+    let started = tokio::time::Instant::now();
+    while store.counts().lists == 0 {
+        assert!(started.elapsed() < Duration::from_secs(30), "never listed");
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    tokio::time::sleep(Duration::from_secs(1)).await;
+    let before = store.counts();
+    tokio::time::sleep(Duration::from_secs(3)).await;
+    let after = store.counts();
+    scheduler.stop().await;
+    let (calls, lists, listed) = (
+        after.calls - before.calls,
+        after.lists - before.lists,
+        after.listed - before.listed,
+    );
+    println!(
+        "in 3 s of idle ticks: {calls} store calls, {lists} listings, {listed} definitions read"
+    );
+    assert!(
+        calls <= 1 && lists <= 1,
+        "idle ticks called the store {calls} times ({lists} listings)"
+    );
+    assert!(
+        listed <= DEFINITIONS,
+        "idle ticks read {listed} definitions (10,000 exist)"
+    );
+}
+
+/// A schedule turned off between two listings does not fire again: its
+/// definition is read again before a due time is claimed.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_schedule_turned_off_stops_at_once() {
+    let store = Counting::new(sqlite("scheduler-off").await);
+    let control = control(store.clone());
+    let mut def = Definition::new("ticking", ["Step"]);
+    def.schedules = vec![Schedule::new(
+        "each-second",
+        When::Interval { every_secs: 1 },
+    )];
+    store.create_definition(&def).await.expect("definition");
+    let runs = || async {
+        store
+            .list_runs(&RunFilter {
+                definition: Some("ticking".into()),
+                limit: 100,
+                ..Default::default()
+            })
+            .await
+            .expect("runs")
+            .len()
+    };
+    let scheduler = Scheduler::start(control, "off");
+    let started = tokio::time::Instant::now();
+    while runs().await == 0 {
+        assert!(started.elapsed() < Duration::from_secs(10), "never fired");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    def.schedules[0].enabled = false;
+    store.update_definition(&def).await.expect("update");
+    // A tick that read the definition just before the update may still start
+    // its run.
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    let off = runs().await;
+    tokio::time::sleep(Duration::from_millis(2_500)).await;
+    assert_eq!(runs().await, off, "a schedule turned off fired");
+    scheduler.stop().await;
+}
