@@ -48,7 +48,6 @@ pub mod model;
 pub mod redact;
 pub mod registry;
 pub mod retry;
-pub mod schedule;
 pub mod store;
 pub mod testing;
 pub mod transport;
@@ -56,6 +55,13 @@ pub mod wire;
 
 pub use engine::{control, publish, service, telemetry};
 pub use wire::envelope;
+
+/// Runs that start by themselves: the schedule data (the model's) and the
+/// scheduler loop (the engine's), under the one path they always had.
+pub mod schedule {
+    pub use crate::engine::scheduler::*;
+    pub use crate::model::schedule::*;
+}
 
 pub use config::Config;
 pub use consumer::{ConsumerRegistration, HandlerError};

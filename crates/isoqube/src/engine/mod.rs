@@ -13,5 +13,6 @@ pub mod control;
 pub mod metrics;
 pub mod publish;
 pub mod readiness;
+pub mod scheduler;
 pub mod service;
 pub mod telemetry;

@@ -31,10 +31,10 @@ pub struct Definition {
     pub variables: Variables,
     /// Lets `POST /hooks/{id}` start runs (the HTTP API).
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub webhook: Option<crate::schedule::Webhook>,
+    pub webhook: Option<super::schedule::Webhook>,
     /// When runs start by themselves.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
-    pub schedules: Vec<crate::schedule::Schedule>,
+    pub schedules: Vec<super::schedule::Schedule>,
     /// When it was first saved.
     #[serde(default = "Utc::now")]
     pub created_at: DateTime<Utc>,
@@ -121,7 +121,7 @@ impl Definition {
                 )));
             }
         }
-        crate::schedule::validate(self)
+        super::schedule::validate(self)
     }
 }
 

@@ -9,6 +9,7 @@
 mod definition;
 mod records;
 mod run;
+pub mod schedule;
 mod status;
 #[cfg(test)]
 mod tests;
