@@ -13,6 +13,7 @@ use std::time::Duration;
 use chrono::{DateTime, Utc};
 use isoqube::store::RunStore;
 use isoqube::transport::{OutgoingMessage, RawMessage, Transport, ERROR_SUFFIX};
+use isoqube::wire::headers;
 use isoqube::{Control, Definition, Error, LogRecord, Run, RunFilter, ServiceRecord, Variables};
 use serde::Serialize;
 use serde_json::Value;
@@ -375,7 +376,7 @@ impl Operator {
         let headers = found
             .headers
             .into_iter()
-            .filter(|(k, _)| !k.starts_with("MT-"))
+            .filter(|(k, _)| !k.starts_with(headers::MT_PREFIX))
             .collect();
         self.transport
             .publish(
@@ -444,16 +445,16 @@ pub fn fault_view(endpoint: &str, m: &RawMessage) -> FaultView {
             .and_then(|h| h.get(k))
             .cloned()
     };
-    let mut reason = header("MT-Fault-Message");
+    let mut reason = header(headers::MT_FAULT_MESSAGE);
     if reason.is_empty() {
-        reason = header("MT-Reason");
+        reason = header(headers::MT_REASON);
     }
     FaultView {
         endpoint: endpoint.to_string(),
         message_id: m.message_id.clone().unwrap_or_default(),
         reason,
-        exception_type: header("MT-Fault-ExceptionType"),
-        timestamp: header("MT-Fault-Timestamp"),
+        exception_type: header(headers::MT_FAULT_EXCEPTION_TYPE),
+        timestamp: header(headers::MT_FAULT_TIMESTAMP),
         run_id: env_header(isoqube::envelope::HEADER_RUN_ID)
             .and_then(|v| v.as_str().map(str::to_string)),
         step: env_header(isoqube::envelope::HEADER_STEP).and_then(|v| v.as_u64()),

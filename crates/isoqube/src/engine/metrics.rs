@@ -1,7 +1,7 @@
 //! Engine layer: a service's metrics, plain atomics the hot path bumps without
 //! a lock (the service creates one [`EndpointMetrics`] per endpoint at start-up
 //! and hands it to that endpoint's loop), and their Prometheus text rendering.
-//! Uses only `std`; [`crate::health`] serves them over HTTP.
+//! Uses only `std`; the `health` surface serves them over HTTP.
 //!
 //! The metrics, labelled by `endpoint` (the consumer's queue):
 //!

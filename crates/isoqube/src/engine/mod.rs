@@ -6,8 +6,8 @@
 //!
 //! The engine uses everything below it (ground, model, author API, the
 //! `Transport` and `RunStore` seams and their backends); nothing below it
-//! imports the engine. The surfaces above it ([`crate::health`],
-//! [`crate::config`]) use it.
+//! imports the engine. The surfaces above it (the `health` surface,
+//! `config`) use it.
 
 pub mod control;
 pub mod metrics;

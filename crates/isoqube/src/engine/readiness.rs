@@ -1,6 +1,6 @@
 //! Engine layer: a service's readiness checks (transport connected, consumers
 //! running, store answering) over its parts. Uses the seams and the metrics;
-//! [`crate::health`] serves the outcome over HTTP.
+//! the `health` surface serves the outcome over HTTP.
 
 use std::sync::Arc;
 use std::time::Duration;

@@ -2,8 +2,8 @@
 //! schedules (cron expression in a time zone, fixed interval, or one time) and
 //! its webhook, their validation, and due-time arithmetic ([`Timing`], [`Cron`]).
 //! Pure: it uses chrono, chrono-tz, `croner` (cron parsing and next-time search)
-//! and the definition type, nothing that runs; the engine's scheduler
-//! (`crate::engine::scheduler`) starts the runs.
+//! and the definition type, nothing that runs; the engine's `scheduler`
+//! starts the runs.
 //!
 //! Due times are computed the same way everywhere (intervals are aligned to the
 //! Unix epoch, cron to the wall clock of its zone), which is what lets several

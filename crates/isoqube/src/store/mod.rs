@@ -101,8 +101,8 @@ pub trait RunStore: Send + Sync + 'static {
     /// All registered events, by name.
     async fn list_topics(&self) -> Result<Vec<TopicRecord>>;
 
-    /// Claims due time `due` of schedule `key` (see [`crate::engine::scheduler`]): true
-    /// for exactly one caller per key and due time, and only when `due` is later
+    /// Claims due time `due` of schedule `key` (for the engine's scheduler):
+    /// true for exactly one caller per key and due time, and only when `due` is later
     /// than the last claimed one. One conditional write.
     async fn claim_tick(&self, key: &str, due: DateTime<Utc>) -> Result<bool>;
     /// The last due time claimed for schedule `key`.

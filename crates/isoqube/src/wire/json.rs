@@ -56,20 +56,7 @@ pub(crate) fn opt_str(out: &mut String, s: Option<&str>) {
 
 /// `n` in decimal.
 pub(crate) fn u64(out: &mut String, n: u64) {
-    let mut digits = [0u8; 20];
-    let mut at = digits.len();
-    let mut n = n;
-    loop {
-        at -= 1;
-        digits[at] = b'0' + (n % 10) as u8;
-        n /= 10;
-        if n == 0 {
-            break;
-        }
-    }
-    for &d in &digits[at..] {
-        out.push(char::from(d));
-    }
+    out.push_str(itoa::Buffer::new().format(n));
 }
 
 /// `id` hyphenated, lower case, quoted (uuid's serde form).

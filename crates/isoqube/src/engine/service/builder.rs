@@ -147,7 +147,7 @@ impl ServiceBuilder {
         self
     }
 
-    /// Runs `sidecar` beside the consumers (how [`crate::health`] adds its
+    /// Runs `sidecar` beside the consumers (how the `health` surface adds its
     /// server: see `health_addr`).
     pub fn sidecar(mut self, sidecar: Box<dyn Sidecar>) -> Self {
         self.sidecars.push(sidecar);

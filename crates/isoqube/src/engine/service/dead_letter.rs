@@ -11,6 +11,10 @@ use uuid::Uuid;
 use crate::consumer::HandlerError;
 use crate::error::Error;
 use crate::transport::{OutgoingMessage, RawMessage};
+use crate::wire::headers::{
+    MT_FAULT_EXCEPTION_TYPE, MT_FAULT_INPUT_ADDRESS, MT_FAULT_MESSAGE, MT_FAULT_RETRY_COUNT,
+    MT_FAULT_STACK_TRACE, MT_FAULT_TIMESTAMP, MT_HOST_MACHINE_NAME, MT_REASON,
+};
 
 use super::{Endpoint, Settle};
 
@@ -53,27 +57,27 @@ impl Endpoint {
         let mut headers = msg.headers.clone();
         let input = format!("isoqube://{}/{}", crate::host::host_name(), self.name);
         headers.insert(
-            "MT-Host-MachineName".into(),
+            MT_HOST_MACHINE_NAME.into(),
             header_str(&crate::host::host_name()),
         );
         match err {
             Some(err) => {
-                headers.insert("MT-Reason".into(), header_str("fault"));
-                headers.insert("MT-Fault-ExceptionType".into(), header_str(&err.kind));
-                headers.insert("MT-Fault-Message".into(), header_str(&err.message));
+                headers.insert(MT_REASON.into(), header_str("fault"));
+                headers.insert(MT_FAULT_EXCEPTION_TYPE.into(), header_str(&err.kind));
+                headers.insert(MT_FAULT_MESSAGE.into(), header_str(&err.message));
                 headers.insert(
-                    "MT-Fault-Timestamp".into(),
+                    MT_FAULT_TIMESTAMP.into(),
                     header_str(&Utc::now().to_rfc3339_opts(SecondsFormat::Micros, true)),
                 );
-                headers.insert("MT-Fault-StackTrace".into(), header_str(""));
+                headers.insert(MT_FAULT_STACK_TRACE.into(), header_str(""));
                 headers.insert(
-                    "MT-Fault-RetryCount".into(),
+                    MT_FAULT_RETRY_COUNT.into(),
                     Value::from(attempts.saturating_sub(1)),
                 );
-                headers.insert("MT-Fault-InputAddress".into(), header_str(&input));
+                headers.insert(MT_FAULT_INPUT_ADDRESS.into(), header_str(&input));
             }
             None => {
-                headers.insert("MT-Reason".into(), header_str("skip"));
+                headers.insert(MT_REASON.into(), header_str("skip"));
             }
         }
         let out = OutgoingMessage {

@@ -1,5 +1,5 @@
 //! Engine layer: servers that run beside a service's consumers, such as the
-//! health HTTP server of [`crate::health`]. The surface that provides one plugs
+//! health HTTP server of the `health` surface. The surface that provides one plugs
 //! it into the [`super::ServiceBuilder`], so the engine never imports its
 //! surfaces. Uses the readiness checks.
 
