@@ -1,0 +1,452 @@
+//! The store's operations (its [`RunStore`] implementation): each one a job
+//! for the store thread, run inside the thread's write transaction. A job
+//! that writes several statements does so in a savepoint of its own, so a
+//! failed job undoes only itself. Run transitions go through
+//! `Db::mutate_run` (the run cache, see `db`).
+//!
+//! May use: the seam, the model, the crate's errors, this store's thread
+//! state (`db`) and the handle's job queue (`writer`), `rusqlite`.
+
+use async_trait::async_trait;
+use chrono::{DateTime, Utc};
+use rusqlite::{params, OptionalExtension};
+use serde::de::DeserializeOwned;
+use uuid::Uuid;
+
+use super::db::{db_err, from_doc, rev, to_doc, ts, CachedRun};
+use super::SqliteStore;
+use crate::error::{Error, Result};
+use crate::model::{
+    ClaimOutcome, CompleteOutcome, Definition, FailOutcome, KeptSteps, LogRecord, NextStep, Run,
+    RunFilter, ServiceRecord, StepKey, TopicRecord, Variables,
+};
+use crate::store::{merge_topic, RunStore};
+
+impl SqliteStore {
+    /// Applies a transition to one run inside a write transaction: first to
+    /// the cached run, written only if the stored document is still the cached
+    /// one; otherwise (or when the cached try fails) to a fresh read. See the
+    /// module docs.
+    async fn mutate_run<T, F>(&self, id: Uuid, f: F) -> Result<T>
+    where
+        T: Send + 'static,
+        F: FnMut(&mut Run) -> Result<T> + Send + 'static,
+    {
+        self.with_db(move |db| db.mutate_run(id, f)).await
+    }
+
+    async fn list_docs<T: DeserializeOwned + Send + 'static>(
+        &self,
+        table: &'static str,
+    ) -> Result<Vec<T>> {
+        self.with(move |conn| {
+            let sql = format!(
+                "SELECT {key}, doc FROM {table} ORDER BY {key}",
+                key = key_column(table)
+            );
+            let mut stmt = conn.prepare(&sql).map_err(db_err)?;
+            let rows = stmt
+                .query_map([], |r| Ok((r.get::<_, String>(0)?, r.get::<_, String>(1)?)))
+                .map_err(db_err)?;
+            let mut out = Vec::new();
+            for row in rows {
+                let (id, doc) = row.map_err(db_err)?;
+                out.push(from_doc(table, &id, &doc)?);
+            }
+            Ok(out)
+        })
+        .await
+    }
+}
+
+fn key_column(table: &str) -> &'static str {
+    match table {
+        "definitions" | "topics" => "name",
+        _ => "id",
+    }
+}
+
+#[async_trait]
+impl RunStore for SqliteStore {
+    fn kind(&self) -> &'static str {
+        "sqlite"
+    }
+
+    async fn ping(&self) -> Result<()> {
+        self.with(|conn| conn.query_row("SELECT 1", [], |_| Ok(())).map_err(db_err))
+            .await
+    }
+
+    async fn create_definition(&self, def: &Definition) -> Result<()> {
+        let (name, doc) = (def.name.clone(), to_doc(def)?);
+        self.with(move |conn| {
+            let n = conn
+                .execute(
+                    "INSERT OR IGNORE INTO definitions (name, doc) VALUES (?1, ?2)",
+                    params![name, doc],
+                )
+                .map_err(db_err)?;
+            if n == 0 {
+                return Err(Error::conflict("definition", name));
+            }
+            Ok(())
+        })
+        .await
+    }
+
+    async fn update_definition(&self, def: &Definition) -> Result<()> {
+        let (name, doc) = (def.name.clone(), to_doc(def)?);
+        self.with(move |conn| {
+            let n = conn
+                .execute(
+                    "UPDATE definitions SET doc = ?2 WHERE name = ?1",
+                    params![name, doc],
+                )
+                .map_err(db_err)?;
+            if n == 0 {
+                return Err(Error::not_found("definition", name));
+            }
+            Ok(())
+        })
+        .await
+    }
+
+    async fn get_definition(&self, name: &str) -> Result<Option<Definition>> {
+        let name = name.to_string();
+        self.with(move |conn| {
+            let doc: Option<String> = conn
+                .prepare_cached("SELECT doc FROM definitions WHERE name = ?1")
+                .and_then(|mut st| st.query_row([&name], |r| r.get(0)).optional())
+                .map_err(db_err)?;
+            doc.map(|d| from_doc("definitions", &name, &d)).transpose()
+        })
+        .await
+    }
+
+    async fn list_definitions(&self) -> Result<Vec<Definition>> {
+        self.list_docs("definitions").await
+    }
+
+    async fn delete_definition(&self, name: &str) -> Result<bool> {
+        let name = name.to_string();
+        self.with(move |conn| {
+            let n = conn
+                .execute("DELETE FROM definitions WHERE name = ?1", [&name])
+                .map_err(db_err)?;
+            Ok(n > 0)
+        })
+        .await
+    }
+
+    async fn insert_run(&self, run: &Run) -> Result<()> {
+        let mut steps = KeptSteps::default();
+        let doc = run.to_json_keeping(&mut steps);
+        let row = (
+            ts(run.created_at),
+            run.status.as_str(),
+            run.definition.clone(),
+            doc,
+            rev(run)?,
+        );
+        let run = run.clone();
+        self.with_db(move |db| {
+            let n = db
+                .conn
+                .prepare_cached(
+                    "INSERT OR IGNORE INTO runs (id, created_at, status, definition, doc, rev) VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+                )
+                .and_then(|mut st| st.execute(params![run.id.to_string(), row.0, row.1, row.2, row.3, row.4]))
+                .map_err(db_err)?;
+            if n == 0 {
+                return Err(Error::conflict("run", run.id.to_string()));
+            }
+            let (id, finished) = (run.id, run.status.is_finished());
+            db.runs.put(id, CachedRun { run, steps }, finished);
+            Ok(())
+        })
+        .await
+    }
+
+    async fn get_run(&self, id: Uuid) -> Result<Option<Run>> {
+        self.with(move |conn| {
+            let key = id.to_string();
+            let doc: Option<String> = conn
+                .prepare_cached("SELECT doc FROM runs WHERE id = ?1")
+                .and_then(|mut st| st.query_row([&key], |r| r.get(0)).optional())
+                .map_err(db_err)?;
+            doc.map(|d| from_doc("runs", &key, &d)).transpose()
+        })
+        .await
+    }
+
+    async fn list_runs(&self, filter: &RunFilter) -> Result<Vec<Run>> {
+        let filter = filter.clone();
+        self.with(move |conn| {
+            let mut sql = String::from("SELECT id, doc FROM runs WHERE 1=1");
+            let mut args: Vec<String> = Vec::new();
+            if let Some(st) = filter.status {
+                args.push(st.as_str().to_string());
+                sql.push_str(&format!(" AND status = ?{}", args.len()));
+            }
+            if let Some(def) = &filter.definition {
+                args.push(def.clone());
+                sql.push_str(&format!(" AND definition = ?{}", args.len()));
+            }
+            match (filter.before, filter.before_id) {
+                (Some(before), Some(id)) => {
+                    args.push(ts(before));
+                    args.push(id.to_string());
+                    let (t, i) = (args.len() - 1, args.len());
+                    sql.push_str(&format!(
+                        " AND (created_at < ?{t} OR (created_at = ?{t} AND id < ?{i}))"
+                    ));
+                }
+                (Some(before), None) => {
+                    args.push(ts(before));
+                    sql.push_str(&format!(" AND created_at < ?{}", args.len()));
+                }
+                (None, _) => {}
+            }
+            sql.push_str(&format!(
+                " ORDER BY created_at DESC, id DESC LIMIT {}",
+                filter.page_size()
+            ));
+            let mut stmt = conn.prepare(&sql).map_err(db_err)?;
+            let rows = stmt
+                .query_map(rusqlite::params_from_iter(args.iter()), |r| {
+                    Ok((r.get::<_, String>(0)?, r.get::<_, String>(1)?))
+                })
+                .map_err(db_err)?;
+            let mut out = Vec::new();
+            for row in rows {
+                let (id, doc) = row.map_err(db_err)?;
+                out.push(from_doc("runs", &id, &doc)?);
+            }
+            Ok(out)
+        })
+        .await
+    }
+
+    async fn claim_step(&self, key: &StepKey, redelivered: bool) -> Result<ClaimOutcome> {
+        let key = key.clone();
+        let id = key.run_id;
+        Ok(self
+            .mutate_run(id, move |run| run.claim(&key, redelivered, Utc::now()))
+            .await?)
+    }
+
+    async fn claim_step_unrecorded(&self, key: &StepKey) -> Result<(ClaimOutcome, bool)> {
+        let key = key.clone();
+        self.with_db(move |db| match db.peek_claim(&key)? {
+            Some(claimed) => Ok((claimed, false)),
+            None => {
+                let out = db.mutate_run(key.run_id, |run| run.claim(&key, false, Utc::now()))?;
+                Ok((out, true))
+            }
+        })
+        .await
+    }
+
+    async fn complete_step(
+        &self,
+        key: &StepKey,
+        patch: Variables,
+        attempts: u32,
+    ) -> Result<CompleteOutcome> {
+        let key = key.clone();
+        let id = key.run_id;
+        Ok(self
+            .mutate_run(id, move |run| {
+                run.complete(&key, patch.clone(), attempts, Utc::now())
+            })
+            .await?)
+    }
+
+    async fn fail_step(&self, key: &StepKey, error: &str, attempts: u32) -> Result<FailOutcome> {
+        let key = key.clone();
+        let error = error.to_string();
+        let id = key.run_id;
+        Ok(self
+            .mutate_run(id, move |run| run.fail(&key, &error, attempts, Utc::now()))
+            .await?)
+    }
+
+    async fn cancel_run(&self, id: Uuid) -> Result<Run> {
+        self.mutate_run(id, |run| {
+            run.cancel(Utc::now())?;
+            Ok(run.clone())
+        })
+        .await
+    }
+
+    async fn resume_run(&self, id: Uuid) -> Result<(Run, NextStep)> {
+        self.mutate_run(id, |run| {
+            let next = run.resume(Utc::now())?;
+            Ok((run.clone(), next))
+        })
+        .await
+    }
+
+    async fn abort_run(&self, id: Uuid, reason: &str) -> Result<Run> {
+        let reason = reason.to_string();
+        self.mutate_run(id, move |run| {
+            run.abort(&reason, Utc::now())?;
+            Ok(run.clone())
+        })
+        .await
+    }
+
+    async fn register_service(&self, service: &ServiceRecord) -> Result<()> {
+        let (id, doc) = (service.id.clone(), to_doc(service)?);
+        self.with(move |conn| {
+            conn.execute(
+                "INSERT INTO services (id, doc) VALUES (?1, ?2) ON CONFLICT(id) DO UPDATE SET doc = excluded.doc",
+                params![id, doc],
+            )
+            .map_err(db_err)?;
+            Ok(())
+        })
+        .await
+    }
+
+    async fn heartbeat(&self, service_id: &str, at: DateTime<Utc>) -> Result<()> {
+        let id = service_id.to_string();
+        self.with(move |conn| {
+            let tx = conn.savepoint().map_err(db_err)?;
+            let doc: Option<String> = tx
+                .query_row("SELECT doc FROM services WHERE id = ?1", [&id], |r| {
+                    r.get(0)
+                })
+                .optional()
+                .map_err(db_err)?;
+            let doc = doc.ok_or_else(|| Error::not_found("service", id.clone()))?;
+            let mut rec: ServiceRecord = from_doc("services", &id, &doc)?;
+            rec.last_seen = at;
+            tx.execute(
+                "UPDATE services SET doc = ?2 WHERE id = ?1",
+                params![id, to_doc(&rec)?],
+            )
+            .map_err(db_err)?;
+            tx.commit().map_err(db_err)
+        })
+        .await
+    }
+
+    async fn remove_service(&self, service_id: &str) -> Result<()> {
+        let id = service_id.to_string();
+        self.with(move |conn| {
+            conn.execute("DELETE FROM services WHERE id = ?1", [&id])
+                .map_err(db_err)?;
+            Ok(())
+        })
+        .await
+    }
+
+    async fn list_services(&self) -> Result<Vec<ServiceRecord>> {
+        self.list_docs("services").await
+    }
+
+    async fn claim_tick(&self, key: &str, due: DateTime<Utc>) -> Result<bool> {
+        let key = key.to_string();
+        let due_ms = due.timestamp_millis();
+        self.with(move |conn| {
+            let changed = conn
+                .execute(
+                    "INSERT INTO schedule_ticks (key, due_ms) VALUES (?1, ?2) \
+                     ON CONFLICT(key) DO UPDATE SET due_ms = excluded.due_ms \
+                     WHERE schedule_ticks.due_ms < excluded.due_ms",
+                    params![key, due_ms],
+                )
+                .map_err(db_err)?;
+            Ok(changed == 1)
+        })
+        .await
+    }
+
+    async fn last_tick(&self, key: &str) -> Result<Option<DateTime<Utc>>> {
+        let key = key.to_string();
+        self.with(move |conn| {
+            let ms: Option<i64> = conn
+                .query_row(
+                    "SELECT due_ms FROM schedule_ticks WHERE key = ?1",
+                    [&key],
+                    |r| r.get(0),
+                )
+                .optional()
+                .map_err(db_err)?;
+            Ok(ms.and_then(DateTime::from_timestamp_millis))
+        })
+        .await
+    }
+
+    async fn upsert_topics(&self, topics: &[TopicRecord]) -> Result<()> {
+        let topics = topics.to_vec();
+        self.with(move |conn| {
+            let tx = conn
+                .savepoint()
+                .map_err(db_err)?;
+            for t in &topics {
+                let old: Option<String> = tx
+                    .query_row("SELECT doc FROM topics WHERE name = ?1", [&t.name], |r| r.get(0))
+                    .optional()
+                    .map_err(db_err)?;
+                let old: Option<TopicRecord> = old.map(|d| from_doc("topics", &t.name, &d)).transpose()?;
+                let merged = merge_topic(old, t);
+                tx.execute(
+                    "INSERT INTO topics (name, doc) VALUES (?1, ?2) ON CONFLICT(name) DO UPDATE SET doc = excluded.doc",
+                    params![t.name, to_doc(&merged)?],
+                )
+                .map_err(db_err)?;
+            }
+            tx.commit().map_err(db_err)
+        })
+        .await
+    }
+
+    async fn list_topics(&self) -> Result<Vec<TopicRecord>> {
+        self.list_docs("topics").await
+    }
+
+    async fn append_logs(&self, logs: &[LogRecord]) -> Result<()> {
+        let rows = logs
+            .iter()
+            .map(|l| Ok((l.run_id.to_string(), to_doc(l)?)))
+            .collect::<Result<Vec<_>>>()?;
+        self.with(move |conn| {
+            let tx = conn.savepoint().map_err(db_err)?;
+            {
+                let mut stmt = tx
+                    .prepare_cached("INSERT INTO logs (run_id, doc) VALUES (?1, ?2)")
+                    .map_err(db_err)?;
+                for (run, doc) in &rows {
+                    stmt.execute(params![run, doc]).map_err(db_err)?;
+                }
+            }
+            tx.commit().map_err(db_err)
+        })
+        .await
+    }
+
+    async fn run_logs(&self, run_id: Uuid, skip: usize) -> Result<Vec<LogRecord>> {
+        self.with(move |conn| {
+            let key = run_id.to_string();
+            let mut stmt = conn
+                .prepare(
+                    "SELECT seq, doc FROM logs WHERE run_id = ?1 ORDER BY seq LIMIT -1 OFFSET ?2",
+                )
+                .map_err(db_err)?;
+            let rows = stmt
+                .query_map(params![key, skip as i64], |r| {
+                    Ok((r.get::<_, i64>(0)?, r.get::<_, String>(1)?))
+                })
+                .map_err(db_err)?;
+            let mut out = Vec::new();
+            for row in rows {
+                let (seq, doc) = row.map_err(db_err)?;
+                out.push(from_doc("logs", &seq.to_string(), &doc)?);
+            }
+            Ok(out)
+        })
+        .await
+    }
+}

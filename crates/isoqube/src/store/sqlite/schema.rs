@@ -1,0 +1,68 @@
+//! The store file: its tables (JSON documents by key, with the columns the
+//! queries need), the upgrade of a file made by an older version, and how a
+//! connection to it is set up (write-ahead log, sync level, busy timeout).
+//!
+//! May use: the crate's errors and `rusqlite`.
+
+use std::path::Path;
+
+use rusqlite::Connection;
+
+use super::db::db_err;
+use crate::error::{Error, Result};
+
+const SCHEMA: &str = "
+CREATE TABLE IF NOT EXISTS definitions (name TEXT PRIMARY KEY, doc TEXT NOT NULL);
+CREATE TABLE IF NOT EXISTS runs (
+    id TEXT PRIMARY KEY, created_at TEXT NOT NULL, status TEXT NOT NULL,
+    definition TEXT NOT NULL, doc TEXT NOT NULL, rev INTEGER NOT NULL DEFAULT -1);
+CREATE INDEX IF NOT EXISTS runs_by_created ON runs(created_at DESC);
+CREATE INDEX IF NOT EXISTS runs_by_status ON runs(status, created_at DESC);
+CREATE INDEX IF NOT EXISTS runs_by_definition ON runs(definition, created_at DESC);
+CREATE TABLE IF NOT EXISTS services (id TEXT PRIMARY KEY, doc TEXT NOT NULL);
+CREATE TABLE IF NOT EXISTS topics (name TEXT PRIMARY KEY, doc TEXT NOT NULL);
+CREATE TABLE IF NOT EXISTS logs (
+    seq INTEGER PRIMARY KEY AUTOINCREMENT, run_id TEXT NOT NULL, doc TEXT NOT NULL);
+CREATE INDEX IF NOT EXISTS logs_by_run ON logs(run_id, seq);
+CREATE TABLE IF NOT EXISTS schedule_ticks (key TEXT PRIMARY KEY, due_ms INTEGER NOT NULL);
+";
+
+/// Added to a `runs` table made before the `rev` column (an older file): its
+/// rows get -1, which no cached run matches.
+const ADD_REV: &str = "ALTER TABLE runs ADD COLUMN rev INTEGER NOT NULL DEFAULT -1";
+
+/// Opens (creating it and its directory if needed) the file at `p`, set up
+/// for the store thread, with the tables in place. Blocking.
+pub(super) fn open_connection(p: &Path) -> Result<Connection> {
+    if let Some(dir) = p.parent().filter(|d| !d.as_os_str().is_empty()) {
+        std::fs::create_dir_all(dir)
+            .map_err(|e| Error::Store(format!("cannot create directory {}: {e}", dir.display())))?;
+    }
+    let conn = Connection::open(p)
+        .map_err(|e| Error::Store(format!("cannot open {}: {e}", p.display())))?;
+    conn.busy_timeout(std::time::Duration::from_secs(10))
+        .map_err(db_err)?;
+    conn.pragma_update(None, "journal_mode", "WAL")
+        .map_err(db_err)?;
+    conn.pragma_update(None, "synchronous", "NORMAL")
+        .map_err(db_err)?;
+    // Statement journals (the undo of a savepoint inside the group's
+    // transaction) in memory rather than in a temporary file created
+    // and deleted per savepoint; they are never needed after a crash.
+    conn.pragma_update(None, "temp_store", "MEMORY")
+        .map_err(db_err)?;
+    // Checkpoints are `checkpoint`'s. The WAL file is truncated back
+    // to 64 MB when it ever grew past that.
+    conn.pragma_update(None, "journal_size_limit", 64 * 1024 * 1024)
+        .map_err(db_err)?;
+    let prepare = |e: rusqlite::Error| Error::Store(format!("cannot prepare {}: {e}", p.display()));
+    conn.execute_batch(SCHEMA).map_err(prepare)?;
+    let has_rev = conn
+        .prepare("SELECT 1 FROM pragma_table_info('runs') WHERE name = 'rev'")
+        .and_then(|mut st| st.exists([]))
+        .map_err(prepare)?;
+    if !has_rev {
+        conn.execute_batch(ADD_REV).map_err(prepare)?;
+    }
+    Ok(conn)
+}

@@ -1,0 +1,131 @@
+//! Unit tests of the embedded store: stale cached runs across two handles on
+//! one file, and the upgrade of a file made before the `rev` column.
+
+use std::path::PathBuf;
+
+use rusqlite::{params, Connection};
+use uuid::Uuid;
+
+use super::db::ts;
+use super::SqliteStore;
+use crate::model::{ClaimOutcome, CompleteOutcome, Definition, Run, StepKey, Variables};
+use crate::store::RunStore;
+
+fn temp_path() -> PathBuf {
+    std::env::temp_dir()
+        .join("isoqube-tests")
+        .join(format!("sqlite-unit-{}.db", Uuid::new_v4()))
+}
+
+fn run_of(steps: usize) -> Run {
+    let def = Definition::new(
+        "cache",
+        (0..steps).map(|i| format!("Ev{i}")).collect::<Vec<_>>(),
+    );
+    Run::new(&def, Variables::new(), "test")
+}
+
+/// Two handles on one file each cache what they wrote; a transition on a
+/// handle whose cached copy is stale must see the other handle's writes.
+#[tokio::test]
+async fn a_stale_cached_run_is_never_the_answer() {
+    let path = temp_path();
+    let a = SqliteStore::open(&path).await.expect("open a");
+    let b = SqliteStore::open(&path).await.expect("open b");
+    let run = run_of(3);
+    let id = run.id;
+    a.insert_run(&run).await.expect("insert");
+    let k0 = StepKey::new(id, 0, "ep0", "h");
+    // b claims and completes step 0 behind a's back.
+    assert!(matches!(
+        b.claim_step(&k0, false).await.expect("claim"),
+        ClaimOutcome::Claimed { .. }
+    ));
+    let mut patch = Variables::new();
+    patch.insert("from_b".into(), serde_json::json!(1));
+    assert!(matches!(
+        b.complete_step(&k0, patch, 1).await.expect("complete"),
+        CompleteOutcome::Advanced { next: Some(_) }
+    ));
+    // a's cache still holds the run as inserted: claiming step 0 again must
+    // say it is done, not run it a second time.
+    assert!(matches!(
+        a.claim_step(&k0, true).await.expect("claim on a"),
+        ClaimOutcome::AlreadyDone { republish: Some(_) }
+    ));
+    // a claims step 1 (its cache is refreshed by the read), b's variable is there.
+    let k1 = StepKey::new(id, 1, "ep1", "h");
+    match a.claim_step(&k1, false).await.expect("claim step 1") {
+        ClaimOutcome::Claimed { variables, .. } => {
+            assert_eq!(variables.get("from_b"), Some(&serde_json::json!(1)))
+        }
+        other => panic!("expected Claimed, got {other:?}"),
+    }
+    // b's cached copy is stale now (a claimed step 1): b completing step 1
+    // must build on a's claim, and a redelivered claim on b is in flight/done.
+    assert!(matches!(
+        b.complete_step(&k1, Variables::new(), 1)
+            .await
+            .expect("complete 1"),
+        CompleteOutcome::Advanced { next: Some(_) }
+    ));
+    // a, whose copy is stale again, completes step 1 too: recorded, not advanced twice.
+    assert_eq!(
+        a.complete_step(&k1, Variables::new(), 1)
+            .await
+            .expect("complete 1 on a"),
+        CompleteOutcome::Recorded
+    );
+    let stored = a.get_run(id).await.expect("get").expect("run");
+    assert_eq!(stored.steps[1].attempts, 2);
+    assert_eq!(stored.steps[2].status, crate::model::StepStatus::Pending);
+    let _ = std::fs::remove_file(&path);
+}
+
+/// A file made before the `rev` column gets it, its runs with -1, and
+/// works as before.
+#[tokio::test]
+async fn a_file_without_the_rev_column_is_upgraded() {
+    let path = temp_path();
+    std::fs::create_dir_all(path.parent().expect("dir")).expect("mkdir");
+    let run = run_of(2);
+    {
+        let old = Connection::open(&path).expect("old file");
+        old.execute_batch(
+            "CREATE TABLE runs (
+                id TEXT PRIMARY KEY, created_at TEXT NOT NULL, status TEXT NOT NULL,
+                definition TEXT NOT NULL, doc TEXT NOT NULL);",
+        )
+        .expect("old schema");
+        old.execute(
+            "INSERT INTO runs (id, created_at, status, definition, doc) VALUES (?1, ?2, ?3, ?4, ?5)",
+            params![
+                run.id.to_string(),
+                ts(run.created_at),
+                run.status.as_str(),
+                run.definition,
+                serde_json::to_string(&run).expect("doc")
+            ],
+        )
+        .expect("old row");
+    }
+    let store = SqliteStore::open(&path).await.expect("open upgrades");
+    let k0 = StepKey::new(run.id, 0, "ep0", "h");
+    assert!(matches!(
+        store.claim_step(&k0, false).await.expect("claim"),
+        ClaimOutcome::Claimed { .. }
+    ));
+    assert!(matches!(
+        store
+            .complete_step(&k0, Variables::new(), 1)
+            .await
+            .expect("complete"),
+        CompleteOutcome::Advanced { next: Some(_) }
+    ));
+    let stored = store.get_run(run.id).await.expect("get").expect("run");
+    assert_eq!(stored.steps[0].status, crate::model::StepStatus::Succeeded);
+    drop(store);
+    let again = SqliteStore::open(&path).await.expect("open twice");
+    again.ping().await.expect("ping");
+    let _ = std::fs::remove_file(&path);
+}
