@@ -56,9 +56,9 @@ use serde::{Deserialize, Serialize};
 use crate::error::{Error, Result};
 use crate::retry::RetryPolicy;
 use crate::service::ServiceBuilder;
-use crate::store::mongo::MongoOptions;
-use crate::store::{MongoStore, RunStore, SqliteStore};
-use crate::transport::{AmqpConfig, AmqpTransport, InProcessTransport, Transport};
+use crate::store::RunStore;
+use crate::transport::amqp::AmqpConfig;
+use crate::transport::{InProcessTransport, Transport};
 
 /// The file looked for in the working directory when none is named.
 pub const DEFAULT_FILE: &str = "isoqube.toml";
@@ -164,7 +164,7 @@ impl Default for StoreSection {
             kind: StoreKind::Sqlite,
             url: "mongodb://127.0.0.1:27017".into(),
             database: "isoqube".into(),
-            path: PathBuf::from(crate::store::sqlite::DEFAULT_PATH),
+            path: PathBuf::from(crate::store::DEFAULT_STORE_PATH),
             log_retention_days: 14,
         }
     }
@@ -455,7 +455,7 @@ impl Config {
         {
             return Err(Error::Config(format!(
                 "transport.url must start with amqp:// or amqps:// (got {})",
-                crate::transport::amqp::redact_url(&self.transport.url)
+                crate::redact::redact_url(&self.transport.url)
             )));
         }
         use crate::transport::amqp::{TLS_CA_ENV, TLS_CERT_ENV, TLS_KEY_ENV};
@@ -484,7 +484,7 @@ impl Config {
         {
             return Err(Error::Config(format!(
                 "store.url must start with mongodb:// or mongodb+srv:// (got {})",
-                crate::store::mongo::redact_url(&self.store.url)
+                crate::redact::redact_url(&self.store.url)
             )));
         }
         if self.store.log_retention_days == 0 {
@@ -505,8 +505,8 @@ impl Config {
     /// ```
     pub fn to_toml_redacted(&self) -> String {
         let mut shown = self.clone();
-        shown.transport.url = crate::transport::amqp::redact_url(&shown.transport.url);
-        shown.store.url = crate::store::mongo::redact_url(&shown.store.url);
+        shown.transport.url = crate::redact::redact_url(&shown.transport.url);
+        shown.store.url = crate::redact::redact_url(&shown.store.url);
         let body = toml::to_string_pretty(&shown)
             .unwrap_or_else(|e| format!("# cannot print the configuration: {e}\n"));
         let source = match &self.source {
@@ -556,25 +556,36 @@ impl Config {
     pub async fn connect_transport(&self) -> Result<Arc<dyn Transport>> {
         Ok(match self.transport.kind {
             TransportKind::InProcess => Arc::new(InProcessTransport::new()),
-            TransportKind::Amqp => Arc::new(AmqpTransport::connect(self.amqp_config()).await?),
+            #[cfg(feature = "amqp")]
+            TransportKind::Amqp => {
+                Arc::new(crate::transport::AmqpTransport::connect(self.amqp_config()).await?)
+            }
+            #[cfg(not(feature = "amqp"))]
+            TransportKind::Amqp => return Err(not_built("transport.kind = \"amqp\"", "amqp")),
         })
     }
 
     /// Opens the configured store.
     pub async fn connect_store(&self) -> Result<Arc<dyn RunStore>> {
         Ok(match self.store.kind {
-            StoreKind::Sqlite => Arc::new(SqliteStore::open(&self.store.path).await?),
+            #[cfg(feature = "sqlite")]
+            StoreKind::Sqlite => Arc::new(crate::store::SqliteStore::open(&self.store.path).await?),
+            #[cfg(not(feature = "sqlite"))]
+            StoreKind::Sqlite => return Err(not_built("store.kind = \"sqlite\"", "sqlite")),
+            #[cfg(feature = "mongo")]
             StoreKind::Mongodb => Arc::new(
-                MongoStore::connect_with(
+                crate::store::MongoStore::connect_with(
                     &self.store.url,
                     &self.store.database,
-                    MongoOptions {
+                    crate::store::mongo::MongoOptions {
                         log_retention: Duration::from_secs(self.store.log_retention_days * 86_400),
-                        ..MongoOptions::default()
+                        ..Default::default()
                     },
                 )
                 .await?,
             ),
+            #[cfg(not(feature = "mongo"))]
+            StoreKind::Mongodb => return Err(not_built("store.kind = \"mongodb\"", "mongo")),
         })
     }
 
@@ -593,6 +604,14 @@ impl Config {
     pub fn init_logging(&self) {
         crate::telemetry::init_with(&self.log.level, self.log.format == LogFormat::Json);
     }
+}
+
+/// The error for a configured part this build left out.
+#[allow(dead_code)] // used only when a feature is off
+fn not_built(setting: &str, feature: &str) -> Error {
+    Error::Config(format!(
+        "{setting}: this build has no such backend (the isoqube crate's `{feature}` cargo feature is off)"
+    ))
 }
 
 fn with_vhost(url: &str, vhost: &str) -> String {

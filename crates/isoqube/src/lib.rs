@@ -42,6 +42,7 @@ pub mod context;
 pub mod engine;
 pub mod error;
 pub mod event;
+#[cfg(feature = "http")]
 pub mod health;
 pub mod host;
 pub mod model;
@@ -156,8 +157,14 @@ pub use publish::Publisher;
 pub use registry::{Registry, Selection};
 pub use retry::RetryPolicy;
 pub use service::{Service, ServiceBuilder};
-pub use store::{MongoStore, RunStore, SqliteStore};
-pub use transport::{AmqpTransport, InProcessTransport, Topology, Transport};
+#[cfg(feature = "mongo")]
+pub use store::MongoStore;
+pub use store::RunStore;
+#[cfg(feature = "sqlite")]
+pub use store::SqliteStore;
+#[cfg(feature = "amqp")]
+pub use transport::AmqpTransport;
+pub use transport::{InProcessTransport, Topology, Transport};
 
 pub use host::host_name;
 

@@ -4,7 +4,9 @@
 //! start; nothing here skips.
 
 use std::path::PathBuf;
+#[cfg(feature = "mongo")]
 use std::process::Command;
+#[cfg(feature = "mongo")]
 use std::sync::OnceLock;
 
 /// The broker the tests use: `ISOQUBE_AMQP_URL`, else the local default.
@@ -24,6 +26,7 @@ pub fn in_ci() -> bool {
     std::env::var("CI").is_ok_and(|v| v.eq_ignore_ascii_case("true") || v == "1")
 }
 
+#[cfg(feature = "mongo")]
 /// The MongoDB-wire test server's URL: `ISOQUBE_MONGO_URL` (exported by
 /// `scripts/test.sh`). Outside CI an unset URL starts SecantusDB through
 /// `scripts/mongo-test-server.sh` (or reuses the one it started).

@@ -16,12 +16,20 @@ use crate::model::{
     ServiceRecord, StepKey, TopicRecord, Variables,
 };
 
+#[cfg(feature = "mongo")]
 pub mod mongo;
+#[cfg(any(feature = "mongo", feature = "sqlite"))]
 mod run_cache;
+#[cfg(feature = "sqlite")]
 pub mod sqlite;
 
+#[cfg(feature = "mongo")]
 pub use mongo::MongoStore;
+#[cfg(feature = "sqlite")]
 pub use sqlite::SqliteStore;
+
+/// The embedded store's default file (`./isoqube.db`).
+pub const DEFAULT_STORE_PATH: &str = "isoqube.db";
 
 /// The store seam. Implementations: [`SqliteStore`] (embedded default, one file)
 /// and [`MongoStore`] (MongoDB).
@@ -146,6 +154,7 @@ pub trait RunStore: Send + Sync + 'static {
 }
 
 /// Merges consumer lists of topics being registered into what is stored.
+#[cfg(feature = "sqlite")]
 pub(crate) fn merge_topic(stored: Option<TopicRecord>, new: &TopicRecord) -> TopicRecord {
     let mut merged = new.clone();
     if let Some(old) = stored {

@@ -38,6 +38,7 @@ impl<V> RunCache<V> {
     }
 
     /// Forgets every entry (what they hold may not be what is stored).
+    #[cfg_attr(not(feature = "sqlite"), allow(dead_code))]
     pub(crate) fn clear(&mut self) {
         self.entries.clear();
         self.order.clear();

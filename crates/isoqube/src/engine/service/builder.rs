@@ -2,7 +2,6 @@
 //! declare their topology, record the service and its topics, start one loop
 //! per endpoint, the heartbeat and any sidecar.
 
-use std::path::Path;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -20,7 +19,7 @@ use crate::error::Result;
 use crate::model::ServiceRecord;
 use crate::registry::{Registry, Selection};
 use crate::retry::RetryPolicy;
-use crate::store::{RunStore, SqliteStore};
+use crate::store::RunStore;
 use crate::transport::{InProcessTransport, Transport};
 
 use super::{heartbeat_loop, run_endpoint, Endpoint, Service, Shared, Sidecar};
@@ -174,9 +173,7 @@ impl ServiceBuilder {
         };
         let store = match self.store {
             Some(s) => s,
-            None => {
-                Arc::new(SqliteStore::open(Path::new(crate::store::sqlite::DEFAULT_PATH)).await?)
-            }
+            None => default_store().await?,
         };
         transport.declare(&registry.topology(&consumers)).await?;
         store
@@ -275,4 +272,21 @@ impl ServiceBuilder {
             sidecars,
         })
     }
+}
+
+/// The store of a service given none: the embedded file.
+#[cfg(feature = "sqlite")]
+async fn default_store() -> Result<Arc<dyn RunStore>> {
+    let path = std::path::Path::new(crate::store::DEFAULT_STORE_PATH);
+    Ok(Arc::new(crate::store::SqliteStore::open(path).await?))
+}
+
+/// Without the `sqlite` feature there is no embedded store to fall back on.
+#[cfg(not(feature = "sqlite"))]
+async fn default_store() -> Result<Arc<dyn RunStore>> {
+    Err(crate::error::Error::Config(
+        "no store given: call ServiceBuilder::store (this build has no embedded \
+         SQLite store: the `sqlite` feature is off)"
+            .into(),
+    ))
 }

@@ -50,7 +50,7 @@ pub use self::db::RUN_CACHE_CAPACITY;
 use self::writer::{spawn_connection_thread, Job};
 
 /// The default file of the embedded store.
-pub const DEFAULT_PATH: &str = "isoqube.db";
+pub const DEFAULT_PATH: &str = super::DEFAULT_STORE_PATH;
 
 /// The embedded store. Cloning shares the connection.
 ///
