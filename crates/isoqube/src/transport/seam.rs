@@ -7,7 +7,7 @@ use async_trait::async_trait;
 
 use super::message::{DeliveryStream, OutgoingMessage, RawMessage};
 use super::topology::Topology;
-use crate::error::Result;
+use crate::error::{Error, Result};
 
 /// The transport seam. Implementations: [`InProcessTransport`](super::InProcessTransport)
 /// (embedded default) and [`AmqpTransport`](super::AmqpTransport) for RabbitMQ.
@@ -33,13 +33,13 @@ pub trait Transport: Send + Sync + 'static {
     /// Declares exchanges, queues and bindings; idempotent.
     async fn declare(&self, topology: &Topology) -> Result<()>;
     /// Publishes to an exchange and waits for the broker's confirmation. A message
-    /// that reaches no queue is [`crate::Error::Unroutable`].
+    /// that reaches no queue is [`Error::Unroutable`].
     async fn publish(&self, exchange: &str, message: OutgoingMessage) -> Result<()>;
     /// Publishes an event nobody may be subscribed to: like [`Transport::publish`],
     /// but a message that reaches no queue is dropped, not an error.
     async fn publish_event(&self, exchange: &str, message: OutgoingMessage) -> Result<()> {
         match self.publish(exchange, message).await {
-            Err(crate::Error::Unroutable(_)) => Ok(()),
+            Err(Error::Unroutable(_)) => Ok(()),
             other => other,
         }
     }
@@ -53,7 +53,7 @@ pub trait Transport: Send + Sync + 'static {
     /// control center's error-queue view).
     async fn browse(&self, queue: &str, max: usize) -> Result<Vec<RawMessage>> {
         let _ = (queue, max);
-        Err(crate::Error::Transport(format!(
+        Err(Error::Transport(format!(
             "the {} transport cannot browse queues",
             self.kind()
         )))
@@ -62,7 +62,7 @@ pub trait Transport: Send + Sync + 'static {
     /// the others stay. `None` when it is not there (any more).
     async fn take(&self, queue: &str, message_id: &str) -> Result<Option<RawMessage>> {
         let _ = (queue, message_id);
-        Err(crate::Error::Transport(format!(
+        Err(Error::Transport(format!(
             "the {} transport cannot take a chosen message",
             self.kind()
         )))

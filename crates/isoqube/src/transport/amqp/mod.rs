@@ -10,7 +10,8 @@
 //! * **publish** — persistent messages with content type
 //!   `application/vnd.masstransit+json`, `message_id` / `correlation_id` properties
 //!   and the transport headers; `mandatory` is set and publisher confirms are on,
-//!   so a message that reaches no queue is [`Error::Unroutable`](crate::Error::Unroutable) and a nack or a
+//!   so a message that reaches no queue is
+//!   [`Error::Unroutable`](crate::error::Error::Unroutable) and a nack or a
 //!   missing confirmation is an error.
 //! * **consume** — one channel per consumer with `basic.qos(prefetch)` and manual
 //!   acks; closing the channel (dropping the stream) hands unacknowledged messages
