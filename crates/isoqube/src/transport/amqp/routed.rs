@@ -24,13 +24,16 @@
 //! A channel error (a publish to an exchange deleted since it was checked)
 //! closes the channel for every publish in flight on it; those are answered
 //! `Failed`, and the transport tries them once more on a new channel (see
-//! `AmqpTransport::publish_with`).
+//! `Inner::publish_with` in `publish`).
 //!
 //! Before this, each mandatory publish had a channel to itself until its
 //! confirmation came back (64 channels for 64 runs in flight): the broker
 //! confirmed each alone, and lapin's I/O loop visited every channel per turn.
 //! One shared channel cost the chain benchmark's broker ~25 % less CPU per step
 //! (docs/BENCHMARKS.md).
+//!
+//! May use: lapin, tokio and `futures_util` only (no other module of the
+//! transport).
 
 use std::collections::HashSet;
 

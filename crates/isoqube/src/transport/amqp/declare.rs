@@ -1,0 +1,205 @@
+//! The topology on the broker: declaring exchanges, queues and bindings
+//! (prefixed names, quorum queues when configured), remembering them so the
+//! supervisor declares them again after a reconnect, counting a queue's
+//! messages, and deleting what was declared.
+//!
+//! May use: [`super::connection`] (the admin channel), the seam's
+//! [`Topology`] and [`Binding`], the ground layer (`crate::error`) and lapin.
+
+use lapin::options::{
+    ExchangeBindOptions, ExchangeDeclareOptions, QueueBindOptions, QueueDeclareOptions,
+};
+use lapin::types::{AMQPValue, FieldTable, LongString, ShortString};
+use lapin::ExchangeKind;
+
+use super::super::{Binding, Topology};
+use super::connection::{Inner, Live};
+use crate::error::{Error, Result};
+
+impl Inner {
+    /// Declares `topology` on the live connection and remembers it.
+    pub(super) async fn declare(&self, topology: &Topology) -> Result<()> {
+        let live = self.live(self.timeout()).await?;
+        self.declare_on(&live, topology).await?;
+        let mut known = self.topology();
+        for ex in &topology.exchanges {
+            if !known.exchanges.contains(ex) {
+                known.exchanges.push(ex.clone());
+            }
+        }
+        for q in &topology.queues {
+            if !known.queues.contains(q) {
+                known.queues.push(q.clone());
+            }
+        }
+        for b in &topology.bindings {
+            if !known.bindings.contains(b) {
+                known.bindings.push(b.clone());
+            }
+        }
+        Ok(())
+    }
+
+    /// Declares `topology` on `live` (also after a reconnect).
+    pub(super) async fn declare_on(&self, live: &Live, topology: &Topology) -> Result<()> {
+        for ex in &topology.exchanges {
+            let name = self.name(ex)?;
+            let full = name.to_string();
+            self.admin(
+                live,
+                &format!("declaring exchange '{full}'"),
+                |c| async move {
+                    c.exchange_declare(
+                        name,
+                        ExchangeKind::Fanout,
+                        ExchangeDeclareOptions {
+                            durable: true,
+                            ..Default::default()
+                        },
+                        FieldTable::default(),
+                    )
+                    .await
+                },
+            )
+            .await
+            .map_err(|e| self.conflict(e, "exchange", &full, "is not a durable fanout exchange"))?;
+            live.known_exchanges().insert(full);
+        }
+        for q in &topology.queues {
+            let name = self.name(q)?;
+            let full = name.to_string();
+            let args = self.queue_args();
+            self.admin(live, &format!("declaring queue '{full}'"), |c| async move {
+                c.queue_declare(
+                    name,
+                    QueueDeclareOptions {
+                        durable: true,
+                        ..Default::default()
+                    },
+                    args,
+                )
+                .await
+            })
+            .await
+            .map_err(|e| {
+                let wanted = if self.config.quorum {
+                    "a durable quorum queue (x-queue-type=quorum)"
+                } else {
+                    "a durable classic queue with no extra arguments"
+                };
+                self.conflict(
+                    e,
+                    "queue",
+                    &full,
+                    &format!("its arguments conflict with the ones declared here ({wanted})"),
+                )
+            })?;
+        }
+        for b in &topology.bindings {
+            match b {
+                Binding::Exchange {
+                    source,
+                    destination,
+                } => {
+                    let (s, d) = (self.name(source)?, self.name(destination)?);
+                    let what = format!("binding exchange '{s}' to exchange '{d}'");
+                    self.admin(live, &what, |c| async move {
+                        c.exchange_bind(
+                            d,
+                            s,
+                            ShortString::default(),
+                            ExchangeBindOptions::default(),
+                            FieldTable::default(),
+                        )
+                        .await
+                    })
+                    .await?;
+                }
+                Binding::Queue { source, queue } => {
+                    let (s, q) = (self.name(source)?, self.name(queue)?);
+                    let what = format!("binding exchange '{s}' to queue '{q}'");
+                    self.admin(live, &what, |c| async move {
+                        c.queue_bind(
+                            q,
+                            s,
+                            ShortString::default(),
+                            QueueBindOptions::default(),
+                            FieldTable::default(),
+                        )
+                        .await
+                    })
+                    .await?;
+                }
+            }
+        }
+        Ok(())
+    }
+
+    fn queue_args(&self) -> FieldTable {
+        let mut args = FieldTable::default();
+        if self.config.quorum {
+            args.insert(
+                ShortString::from("x-queue-type"),
+                AMQPValue::LongString(LongString::from("quorum")),
+            );
+        }
+        args
+    }
+
+    /// Rewrites a 406 on a declaration into a message naming the thing.
+    fn conflict(&self, e: Error, kind: &str, name: &str, detail: &str) -> Error {
+        match e {
+            Error::Transport(msg) if msg.contains("PRECONDITION_FAILED") => {
+                Error::Transport(format!(
+                    "{kind} '{name}' already exists with different arguments: {detail} ({msg})"
+                ))
+            }
+            other => other,
+        }
+    }
+
+    /// Messages ready in `queue` (a passive declaration).
+    pub(super) async fn message_count(&self, queue: &str) -> Result<u32> {
+        let q = self.name(queue)?;
+        let live = self.live(self.timeout()).await?;
+        let what = format!("counting messages in queue '{q}'");
+        let declared = self
+            .admin(&live, &what, |c| async move {
+                c.queue_declare(
+                    q,
+                    QueueDeclareOptions {
+                        passive: true,
+                        ..Default::default()
+                    },
+                    FieldTable::default(),
+                )
+                .await
+            })
+            .await?;
+        Ok(declared.message_count())
+    }
+
+    /// Deletes the declared queues and exchanges (prefixed names); errors on
+    /// individual items are ignored.
+    pub(super) async fn delete_declared(&self) -> Result<()> {
+        let topology = self.topology().clone();
+        let live = self.live(self.timeout()).await?;
+        for q in &topology.queues {
+            let name = self.name(q)?;
+            let _ = self
+                .admin(&live, "deleting a queue", |c| async move {
+                    c.queue_delete(name, Default::default()).await
+                })
+                .await;
+        }
+        for ex in &topology.exchanges {
+            let name = self.name(ex)?;
+            let _ = self
+                .admin(&live, "deleting an exchange", |c| async move {
+                    c.exchange_delete(name, Default::default()).await
+                })
+                .await;
+        }
+        Ok(())
+    }
+}

@@ -1,0 +1,79 @@
+//! The in-process broker's state: exchanges with their destinations, queues
+//! (ready messages, unsettled deliveries, consumers' turns) and each
+//! consumer's prefetch, behind one lock.
+//!
+//! May use: the seam's [`RawMessage`], the ground layer (`crate::error`),
+//! `std` and tokio's `Notify`.
+
+use std::collections::{HashMap, HashSet, VecDeque};
+use std::sync::{Arc, Mutex, MutexGuard};
+
+use tokio::sync::Notify;
+
+use super::super::RawMessage;
+use crate::error::Error;
+
+/// Where an exchange sends what it gets.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub(super) enum Dest {
+    Exchange(String),
+    Queue(String),
+}
+
+/// One queue.
+#[derive(Default)]
+pub(super) struct Queue {
+    pub(super) ready: VecDeque<RawMessage>,
+    pub(super) unacked: HashMap<u64, (u64, RawMessage)>,
+    pub(super) notify: Arc<Notify>,
+    /// Its consumers, in the order they get the next message: like RabbitMQ,
+    /// a queue hands its messages to its consumers round-robin, so one that
+    /// takes a message goes to the back.
+    pub(super) turns: VecDeque<u64>,
+}
+
+/// Everything the broker holds; consumers are numbered.
+#[derive(Default)]
+pub(super) struct State {
+    pub(super) exchanges: HashMap<String, Vec<Dest>>,
+    pub(super) queues: HashMap<String, Queue>,
+    pub(super) in_flight: HashMap<u64, usize>,
+    pub(super) prefetch: HashMap<u64, usize>,
+    /// Consumers waiting in `next` for a message.
+    pub(super) waiting: HashSet<u64>,
+    pub(super) next_tag: u64,
+    pub(super) next_consumer: u64,
+}
+
+impl State {
+    /// Whether `consumer` has room under its prefetch for another message.
+    pub(super) fn has_room(&self, consumer: u64) -> bool {
+        self.in_flight.get(&consumer).copied().unwrap_or(0)
+            < self.prefetch.get(&consumer).copied().unwrap_or(0)
+    }
+
+    /// Whether `consumer` could take a message now: it has room and is
+    /// waiting for one.
+    pub(super) fn ready_to_take(&self, consumer: u64) -> bool {
+        self.waiting.contains(&consumer) && self.has_room(consumer)
+    }
+}
+
+/// The state behind its lock, shared by the transport's clones, streams and ackers.
+#[derive(Default)]
+pub(super) struct Broker {
+    state: Mutex<State>,
+}
+
+impl Broker {
+    /// The state, locked.
+    pub(super) fn lock(&self) -> MutexGuard<'_, State> {
+        // A panic while holding the lock leaves plain data behind; keep going.
+        self.state.lock().unwrap_or_else(|p| p.into_inner())
+    }
+}
+
+/// The error for a queue nobody declared.
+pub(super) fn missing_queue(queue: &str) -> Error {
+    Error::Transport(format!("queue '{queue}' does not exist"))
+}

@@ -1,0 +1,78 @@
+//! The [`Transport`] trait: what the runtime asks of a broker.
+//!
+//! May use: the seam's [`super::message`] and [`super::topology`] types and
+//! the ground layer (`crate::error`).
+
+use async_trait::async_trait;
+
+use super::message::{DeliveryStream, OutgoingMessage, RawMessage};
+use super::topology::Topology;
+use crate::error::{Error, Result};
+
+/// The transport seam. Implementations: [`InProcessTransport`](super::InProcessTransport)
+/// (embedded default) and [`AmqpTransport`](super::AmqpTransport) for RabbitMQ.
+///
+/// ```
+/// # tokio::runtime::Runtime::new().unwrap().block_on(async {
+/// use isoqube::{InProcessTransport, Transport, Topology, transport::{Binding, OutgoingMessage}};
+/// let t = InProcessTransport::new();
+/// t.declare(&Topology {
+///     exchanges: vec!["ex".into()],
+///     queues: vec!["q".into()],
+///     bindings: vec![Binding::Queue { source: "ex".into(), queue: "q".into() }],
+/// }).await.unwrap();
+/// let msg = OutgoingMessage { body: b"{}".to_vec(), message_id: "1".into(), correlation_id: None, headers: Default::default() };
+/// t.publish("ex", msg).await.unwrap();
+/// assert_eq!(t.message_count("q").await.unwrap(), 1);
+/// # });
+/// ```
+#[async_trait]
+pub trait Transport: Send + Sync + 'static {
+    /// A short name for logs and the service record (`in-process`, `amqp`).
+    fn kind(&self) -> &'static str;
+    /// Declares exchanges, queues and bindings; idempotent.
+    async fn declare(&self, topology: &Topology) -> Result<()>;
+    /// Publishes to an exchange and waits for the broker's confirmation. A message
+    /// that reaches no queue is [`Error::Unroutable`].
+    async fn publish(&self, exchange: &str, message: OutgoingMessage) -> Result<()>;
+    /// Publishes an event nobody may be subscribed to: like [`Transport::publish`],
+    /// but a message that reaches no queue is dropped, not an error.
+    async fn publish_event(&self, exchange: &str, message: OutgoingMessage) -> Result<()> {
+        match self.publish(exchange, message).await {
+            Err(Error::Unroutable(_)) => Ok(()),
+            other => other,
+        }
+    }
+    /// Starts consuming a queue with at most `prefetch` unacknowledged deliveries.
+    async fn consume(&self, queue: &str, prefetch: u16) -> Result<Box<dyn DeliveryStream>>;
+    /// Takes one message off a queue (acknowledged), if there is one.
+    async fn get(&self, queue: &str) -> Result<Option<RawMessage>>;
+    /// Messages ready in a queue.
+    async fn message_count(&self, queue: &str) -> Result<u32>;
+    /// Up to `max` messages at the head of a queue, left in the queue (for the
+    /// control center's error-queue view).
+    async fn browse(&self, queue: &str, max: usize) -> Result<Vec<RawMessage>> {
+        let _ = (queue, max);
+        Err(Error::Transport(format!(
+            "the {} transport cannot browse queues",
+            self.kind()
+        )))
+    }
+    /// Removes the message with this `message_id` from a queue and returns it;
+    /// the others stay. `None` when it is not there (any more).
+    async fn take(&self, queue: &str, message_id: &str) -> Result<Option<RawMessage>> {
+        let _ = (queue, message_id);
+        Err(Error::Transport(format!(
+            "the {} transport cannot take a chosen message",
+            self.kind()
+        )))
+    }
+    /// Whether it can move messages right now.
+    async fn is_ready(&self) -> bool {
+        true
+    }
+    /// Closes connections cleanly.
+    async fn close(&self) -> Result<()> {
+        Ok(())
+    }
+}

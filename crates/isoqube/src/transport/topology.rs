@@ -1,0 +1,109 @@
+//! The topology by names: durable fanout exchanges, durable queues and the
+//! bindings between them, and the MassTransit layout of an endpoint's
+//! exchanges and queues (the registry says which names).
+//!
+//! May use: nothing but `std`: the seam does not know consumers or events.
+
+/// A durable fanout exchange bound to another exchange or a queue.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord)]
+pub enum Binding {
+    /// Exchange-to-exchange.
+    Exchange {
+        /// Source exchange.
+        source: String,
+        /// Destination exchange.
+        destination: String,
+    },
+    /// Exchange-to-queue.
+    Queue {
+        /// Source exchange.
+        source: String,
+        /// Destination queue.
+        queue: String,
+    },
+}
+
+/// What a service declares at start-up: exchanges, queues and bindings.
+///
+/// ```
+/// let t = isoqube::Topology::default();
+/// assert!(t.exchanges.is_empty());
+/// ```
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct Topology {
+    /// Durable fanout exchanges.
+    pub exchanges: Vec<String>,
+    /// Durable queues.
+    pub queues: Vec<String>,
+    /// Bindings.
+    pub bindings: Vec<Binding>,
+}
+
+/// Suffix of an endpoint's error queue.
+pub const ERROR_SUFFIX: &str = "_error";
+/// Suffix of an endpoint's skipped queue.
+pub const SKIPPED_SUFFIX: &str = "_skipped";
+
+impl Topology {
+    /// The MassTransit topology by names: an exchange per published event
+    /// exchange; per endpoint `q` (with the exchange of the event it consumes)
+    /// an exchange `q`, a queue `q`, the binding between them, the event
+    /// exchange bound to `q`, and `q_error` and `q_skipped` (exchange + queue
+    /// each). The registry says which names (`Registry::topology`).
+    ///
+    /// ```
+    /// let t = isoqube::Topology::for_names(
+    ///     ["Ns:Built".to_string()],
+    ///     [("build".to_string(), "Ns:Build".to_string())],
+    /// );
+    /// assert_eq!(t.exchanges, ["Ns:Built", "Ns:Build", "build", "build_error", "build_skipped"]);
+    /// assert_eq!(t.queues, ["build", "build_error", "build_skipped"]);
+    /// ```
+    pub fn for_names(
+        event_exchanges: impl IntoIterator<Item = String>,
+        endpoints: impl IntoIterator<Item = (String, String)>,
+    ) -> Self {
+        let mut t = Topology::default();
+        for e in event_exchanges {
+            t.add_exchange(e);
+        }
+        for (q, event_exchange) in endpoints {
+            t.add_exchange(event_exchange.clone());
+            for name in [
+                q.clone(),
+                format!("{q}{ERROR_SUFFIX}"),
+                format!("{q}{SKIPPED_SUFFIX}"),
+            ] {
+                t.add_exchange(name.clone());
+                t.add_queue(name.clone());
+                t.add_binding(Binding::Queue {
+                    source: name.clone(),
+                    queue: name,
+                });
+            }
+            t.add_binding(Binding::Exchange {
+                source: event_exchange,
+                destination: q,
+            });
+        }
+        t
+    }
+
+    fn add_exchange(&mut self, name: String) {
+        if !self.exchanges.contains(&name) {
+            self.exchanges.push(name);
+        }
+    }
+
+    fn add_queue(&mut self, name: String) {
+        if !self.queues.contains(&name) {
+            self.queues.push(name);
+        }
+    }
+
+    fn add_binding(&mut self, b: Binding) {
+        if !self.bindings.contains(&b) {
+            self.bindings.push(b);
+        }
+    }
+}
