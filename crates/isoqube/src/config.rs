@@ -554,26 +554,28 @@ impl Config {
 
     /// Connects the configured transport.
     pub async fn connect_transport(&self) -> Result<Arc<dyn Transport>> {
-        Ok(match self.transport.kind {
-            TransportKind::InProcess => Arc::new(InProcessTransport::new()),
+        match self.transport.kind {
+            TransportKind::InProcess => Ok(Arc::new(InProcessTransport::new())),
             #[cfg(feature = "amqp")]
-            TransportKind::Amqp => {
-                Arc::new(crate::transport::AmqpTransport::connect(self.amqp_config()).await?)
-            }
+            TransportKind::Amqp => Ok(Arc::new(
+                crate::transport::AmqpTransport::connect(self.amqp_config()).await?,
+            )),
             #[cfg(not(feature = "amqp"))]
-            TransportKind::Amqp => return Err(not_built("transport.kind = \"amqp\"", "amqp")),
-        })
+            TransportKind::Amqp => Err(not_built("transport.kind = \"amqp\"", "amqp")),
+        }
     }
 
     /// Opens the configured store.
     pub async fn connect_store(&self) -> Result<Arc<dyn RunStore>> {
-        Ok(match self.store.kind {
+        match self.store.kind {
             #[cfg(feature = "sqlite")]
-            StoreKind::Sqlite => Arc::new(crate::store::SqliteStore::open(&self.store.path).await?),
+            StoreKind::Sqlite => Ok(Arc::new(
+                crate::store::SqliteStore::open(&self.store.path).await?,
+            )),
             #[cfg(not(feature = "sqlite"))]
-            StoreKind::Sqlite => return Err(not_built("store.kind = \"sqlite\"", "sqlite")),
+            StoreKind::Sqlite => Err(not_built("store.kind = \"sqlite\"", "sqlite")),
             #[cfg(feature = "mongo")]
-            StoreKind::Mongodb => Arc::new(
+            StoreKind::Mongodb => Ok(Arc::new(
                 crate::store::MongoStore::connect_with(
                     &self.store.url,
                     &self.store.database,
@@ -583,10 +585,10 @@ impl Config {
                     },
                 )
                 .await?,
-            ),
+            )),
             #[cfg(not(feature = "mongo"))]
-            StoreKind::Mongodb => return Err(not_built("store.kind = \"mongodb\"", "mongo")),
-        })
+            StoreKind::Mongodb => Err(not_built("store.kind = \"mongodb\"", "mongo")),
+        }
     }
 
     /// A service builder with the `[service]` settings applied (transport and

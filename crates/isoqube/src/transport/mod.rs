@@ -16,7 +16,9 @@ mod message;
 mod seam;
 mod topology;
 
-pub use amqp::{AmqpConfig, AmqpTransport};
+pub use amqp::AmqpConfig;
+#[cfg(feature = "amqp")]
+pub use amqp::AmqpTransport;
 pub use memory::InProcessTransport;
 pub use message::{Acker, Delivery, DeliveryStream, OutgoingMessage, RawMessage};
 pub use seam::Transport;

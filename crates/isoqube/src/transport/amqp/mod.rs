@@ -40,19 +40,31 @@
 //! * `supervisor` — reconnecting with backoff and declaring again;
 //! * `handle` — [`AmqpTransport`] and its [`Transport`](super::Transport) impl.
 
+// The settings are plain data, there with or without the `amqp` feature (the
+// configuration file names them either way); the rest needs lapin.
 mod config;
+#[cfg(feature = "amqp")]
 mod connection;
+#[cfg(feature = "amqp")]
 mod consume;
+#[cfg(feature = "amqp")]
 mod declare;
+#[cfg(feature = "amqp")]
 mod errors;
+#[cfg(feature = "amqp")]
 mod handle;
+#[cfg(feature = "amqp")]
 mod headers;
+#[cfg(feature = "amqp")]
 mod publish;
+#[cfg(feature = "amqp")]
 mod routed;
+#[cfg(feature = "amqp")]
 mod supervisor;
+#[cfg(feature = "amqp")]
 mod tls;
 
-#[cfg(test)]
+#[cfg(all(test, feature = "amqp"))]
 mod tests;
 
 pub use crate::redact::redact_url;
@@ -60,5 +72,7 @@ pub use config::{
     AmqpConfig, CONTENT_TYPE, DEFAULT_URL, PREFIX_ENV, QUORUM_ENV, TLS_CA_ENV, TLS_CERT_ENV,
     TLS_KEY_ENV, URL_ENV,
 };
+#[cfg(feature = "amqp")]
 pub use handle::AmqpTransport;
+#[cfg(feature = "amqp")]
 pub use headers::{headers_from_amqp, headers_to_amqp};
