@@ -34,7 +34,7 @@ pub const NO_BROKER: &str = "no broker configured: pass --amqp-url or set ISOQUB
 pub const ERROR_PAGE: usize = 100;
 
 /// An event with the consumer endpoints that handle it and who hosts them.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, utoipa::ToSchema)]
 pub struct EventView {
     /// Event name.
     pub name: String,
@@ -49,7 +49,7 @@ pub struct EventView {
 }
 
 /// One consumer endpoint and the services (names) hosting it.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, utoipa::ToSchema)]
 pub struct ConsumerView {
     /// Endpoint (queue) name.
     pub endpoint: String,
@@ -58,7 +58,7 @@ pub struct ConsumerView {
 }
 
 /// A service instance as recorded in the store, with its liveness.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, utoipa::ToSchema)]
 pub struct ServiceView {
     /// The record.
     #[serde(flatten)]

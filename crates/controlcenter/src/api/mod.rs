@@ -5,23 +5,14 @@
 //!
 //! # Endpoints
 //!
-//! | Method and path | What |
-//! |---|---|
-//! | `GET /health`, `GET /health/live` | liveness, **no token** |
-//! | `GET /health/ready` | 200 when the store answers and the broker is connected, else 503, **no token** |
-//! | `GET /api/v1/openapi.json` | the OpenAPI 3 document of all of this |
-//! | `GET /api/v1/events` | registered events with their consumers |
-//! | `GET /api/v1/services` | service instances with liveness |
-//! | `GET/POST /api/v1/definitions` | list / create (201 + `Location`) |
-//! | `GET/PUT/DELETE /api/v1/definitions/{name}` | one definition (DELETE answers 204) |
-//! | `GET /api/v1/runs?limit=&before=&status=&definition=` | runs, newest first, paged |
-//! | `POST /api/v1/runs` | `{"definition": "...", "variables": {...}}`: 201 with the run + `Location` |
-//! | `GET /api/v1/runs/{id}` | one run |
-//! | `GET /api/v1/runs/{id}/status` | 200 succeeded, 202 pending/running, 409 failed/cancelled, 404 unknown |
-//! | `GET /api/v1/runs/{id}/events` | server-sent events: one `run` event per change, ends when finished |
-//! | `POST /api/v1/runs/{id}/rerun` | a new run (201 + `Location`) |
-//! | `POST /api/v1/runs/{id}/resume`, `.../cancel` | 200 with the run |
-//! | `POST /hooks/{id}` | a definition's webhook, authenticated by its secret (`X-Isoqube-Secret`), 202 |
+//! Health (`/health`, `/health/live`, `/health/ready`) and webhooks
+//! (`POST /hooks/{id}`) at the root; everything else under `/api/v1`:
+//! definitions, runs (with a server-sent event stream per run), events,
+//! services. Each handler's `#[utoipa::path]` attribute says its method,
+//! path, parameters, body and every answer, and [`router`] is built from those
+//! same attributes (`utoipa_axum::routes!`), so the OpenAPI document served at
+//! `GET /api/v1/openapi.json` ([`openapi_document`]) lists exactly the routes
+//! served.
 //!
 //! Paging: `limit` is 1-1000 (default 50); the answer carries `next_before` and
 //! `next_before_id`, the `created_at` and id of the last run, to pass as
@@ -54,15 +45,25 @@
 //! | 413 | the body is larger than [`ApiSettings::max_body_bytes`] |
 //! | 415 | a body that is not `application/json` |
 //! | 422 | a well-formed definition that breaks a rule (unknown event, empty name, bad schedule); nothing is written |
+//! | 500 | a stored record does not parse, or the server is misconfigured |
 //! | 503 | the broker or the store is unavailable; nothing is written |
 //!
 //! # Layering
 //!
 //! The API is a surface like the terminal UI: it may use the [`Operator`] and
-//! `isoqube`'s configuration, never the CLI or the terminal UI.
+//! `isoqube`'s configuration, never the CLI or the terminal UI. Its handlers
+//! are by resource: `health`, `catalog` (the document, events, services),
+//! `definitions`, `runs`, `stream` (a run's events), `hooks`; what they share
+//! is in `common` and here (state, errors, extractors, the token check).
 
-mod handlers;
+mod catalog;
+mod common;
+mod definitions;
+mod health;
+mod hooks;
 mod openapi;
+mod runs;
+mod stream;
 
 use std::fmt;
 use std::future::{Future, IntoFuture};
@@ -76,41 +77,18 @@ use axum::extract::{DefaultBodyLimit, FromRequest, Request, State};
 use axum::http::{header, HeaderValue, StatusCode};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
-use axum::routing::{get, post};
 use axum::{Json, Router};
 use serde::de::DeserializeOwned;
-use serde_json::json;
 use subtle::ConstantTimeEq;
 use tokio::net::TcpListener;
 use tracing::{info, warn};
+use utoipa::OpenApi as _;
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
 
 use crate::ops::Operator;
 
 pub use openapi::document as openapi_document;
-
-/// Every route of the API as (method, path), as the OpenAPI document lists them.
-pub const ROUTES: &[(&str, &str)] = &[
-    ("GET", "/health"),
-    ("GET", "/health/live"),
-    ("GET", "/health/ready"),
-    ("GET", "/api/v1/openapi.json"),
-    ("GET", "/api/v1/events"),
-    ("GET", "/api/v1/services"),
-    ("GET", "/api/v1/definitions"),
-    ("POST", "/api/v1/definitions"),
-    ("GET", "/api/v1/definitions/{name}"),
-    ("PUT", "/api/v1/definitions/{name}"),
-    ("DELETE", "/api/v1/definitions/{name}"),
-    ("GET", "/api/v1/runs"),
-    ("POST", "/api/v1/runs"),
-    ("GET", "/api/v1/runs/{id}"),
-    ("GET", "/api/v1/runs/{id}/status"),
-    ("GET", "/api/v1/runs/{id}/events"),
-    ("POST", "/api/v1/runs/{id}/rerun"),
-    ("POST", "/api/v1/runs/{id}/resume"),
-    ("POST", "/api/v1/runs/{id}/cancel"),
-    ("POST", "/hooks/{id}"),
-];
 
 /// What `started_by` says for runs started over the API.
 pub const STARTED_BY_HTTP: &str = "http";
@@ -203,6 +181,9 @@ pub(crate) struct AppState {
     pub(crate) token: Arc<str>,
 }
 
+/// Where the token-guarded part of the API lives.
+const API_PREFIX: &str = "/api/v1";
+
 /// The API as an axum router (serve it with [`serve`], or with `axum::serve`
 /// for tests).
 pub fn router(op: Operator, settings: ApiSettings) -> Router {
@@ -210,43 +191,55 @@ pub fn router(op: Operator, settings: ApiSettings) -> Router {
         op,
         token: Arc::from(settings.token.as_str()),
     };
-    let api = Router::new()
-        .route("/openapi.json", get(handlers::openapi))
-        .route("/events", get(handlers::events))
-        .route("/services", get(handlers::services))
-        .route(
-            "/definitions",
-            get(handlers::list_definitions).post(handlers::create_definition),
-        )
-        .route(
-            "/definitions/{name}",
-            get(handlers::get_definition)
-                .put(handlers::update_definition)
-                .delete(handlers::delete_definition),
-        )
-        .route("/runs", get(handlers::list_runs).post(handlers::start_run))
-        .route("/runs/{id}", get(handlers::get_run))
-        .route("/runs/{id}/status", get(handlers::run_status))
-        .route("/runs/{id}/events", get(handlers::run_events))
-        .route("/runs/{id}/rerun", post(handlers::rerun))
-        .route("/runs/{id}/resume", post(handlers::resume))
-        .route("/runs/{id}/cancel", post(handlers::cancel))
-        .fallback(not_found)
-        .method_not_allowed_fallback(method_not_allowed)
-        .layer(axum::middleware::from_fn_with_state(
-            state.clone(),
-            require_token,
-        ));
-    Router::new()
-        .route("/health", get(handlers::live))
-        .route("/health/live", get(handlers::live))
-        .route("/health/ready", get(handlers::ready))
-        .route("/hooks/{id}", post(handlers::webhook))
-        .nest("/api/v1", api)
+    let guard = axum::middleware::from_fn_with_state(state.clone(), require_token);
+    let (routes, _) = parts(|api| api.layer(guard));
+    routes
         .fallback(not_found)
         .method_not_allowed_fallback(method_not_allowed)
         .layer(DefaultBodyLimit::max(settings.max_body_bytes))
         .with_state(state)
+}
+
+/// Every route with its OpenAPI document, from one list: `routes!` registers
+/// each handler on the path and methods its `#[utoipa::path]` names, and
+/// adds that operation to the document. `guard` wraps the `/api/v1` part (the
+/// token check; nothing for the document alone), after its own fallbacks, so
+/// unknown paths and wrong methods there need the token too.
+pub(crate) fn parts(
+    guard: impl FnOnce(Router<AppState>) -> Router<AppState>,
+) -> (Router<AppState>, utoipa::openapi::OpenApi) {
+    let (api, api_doc) = OpenApiRouter::new()
+        .routes(routes!(catalog::openapi))
+        .routes(routes!(catalog::events))
+        .routes(routes!(catalog::services))
+        .routes(routes!(
+            definitions::list_definitions,
+            definitions::create_definition
+        ))
+        .routes(routes!(
+            definitions::get_definition,
+            definitions::update_definition,
+            definitions::delete_definition
+        ))
+        .routes(routes!(runs::list_runs, runs::start_run))
+        .routes(routes!(runs::get_run))
+        .routes(routes!(runs::run_status))
+        .routes(routes!(stream::run_events))
+        .routes(routes!(runs::rerun))
+        .routes(routes!(runs::resume))
+        .routes(routes!(runs::cancel))
+        .split_for_parts();
+    let api = guard(
+        api.fallback(not_found)
+            .method_not_allowed_fallback(method_not_allowed),
+    );
+    let (root, doc) = OpenApiRouter::with_openapi(openapi::ApiDoc::openapi())
+        .routes(routes!(health::live))
+        .routes(routes!(health::live_too))
+        .routes(routes!(health::ready))
+        .routes(routes!(hooks::webhook))
+        .split_for_parts();
+    (root.nest(API_PREFIX, api), doc.nest(API_PREFIX, api_doc))
 }
 
 /// Binds `settings.listen` and serves the API until `shutdown` resolves.
@@ -353,7 +346,13 @@ impl From<isoqube::Error> for ApiError {
 
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
-        (self.status, Json(json!({ "error": self.message }))).into_response()
+        (
+            self.status,
+            Json(common::ErrorBody {
+                error: self.message,
+            }),
+        )
+            .into_response()
     }
 }
 

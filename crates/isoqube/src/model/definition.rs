@@ -18,6 +18,11 @@ use super::*;
 /// assert_eq!(def.steps.len(), 2);
 /// ```
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(
+    feature = "openapi",
+    derive(utoipa::ToSchema),
+    schema(description = "A saved, named, ordered list of events.")
+)]
 pub struct Definition {
     /// Unique name.
     pub name: String,
@@ -28,6 +33,7 @@ pub struct Definition {
     pub steps: Vec<String>,
     /// Variables every run starts with (run parameters override them).
     #[serde(default)]
+    #[cfg_attr(feature = "openapi", schema(value_type = Object))]
     pub variables: Variables,
     /// Lets `POST /hooks/{id}` start runs (the HTTP API).
     #[serde(default, skip_serializing_if = "Option::is_none")]

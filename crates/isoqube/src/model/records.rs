@@ -11,6 +11,7 @@ use super::*;
 
 /// A running service instance, as the control center sees it.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct ServiceRecord {
     /// Unique instance id: `name@host:pid`.
     pub id: String,
@@ -35,6 +36,7 @@ pub struct ServiceRecord {
 
 /// A registered event, as the control center sees it.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct TopicRecord {
     /// Event name.
     pub name: String,
@@ -56,6 +58,7 @@ pub struct TopicRecord {
 
 /// One log line of a step.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct LogRecord {
     /// The run.
     pub run_id: Uuid,

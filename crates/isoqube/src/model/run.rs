@@ -14,6 +14,7 @@ use super::*;
 
 /// One endpoint's handling of a step (several with fan-out).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct StepHandler {
     /// The consumer endpoint (queue) name.
     pub endpoint: String,
@@ -35,6 +36,7 @@ pub struct StepHandler {
 
 /// One event of a run.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct Step {
     /// Position in the run, from 0.
     pub index: usize,
@@ -91,6 +93,7 @@ impl Step {
 
 /// One execution of a definition. Its id is the correlation id of every message.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct Run {
     /// Run id (and correlation id on the wire).
     pub id: Uuid,
@@ -103,9 +106,11 @@ pub struct Run {
     pub status: RunStatus,
     /// The variables the run was started with (kept for re-runs).
     #[serde(default)]
+    #[cfg_attr(feature = "openapi", schema(value_type = Object))]
     pub params: Variables,
     /// Current variables: params plus whatever consumers added.
     #[serde(default)]
+    #[cfg_attr(feature = "openapi", schema(value_type = Object))]
     pub variables: Variables,
     /// The steps, copied from the definition.
     pub steps: Vec<Step>,

@@ -21,6 +21,7 @@ use crate::model::{Definition, Variables};
 
 /// What `POST /hooks/{id}` needs: the hook's id and the secret a caller must send.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct Webhook {
     /// The id in the URL.
     pub id: String,
@@ -31,6 +32,7 @@ pub struct Webhook {
 /// When a schedule is due.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(tag = "kind", rename_all = "kebab-case")]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub enum When {
     /// A cron expression: `min hour day-of-month month day-of-week`, or with a
     /// leading seconds field (6 fields); `*`, lists, ranges and `/steps`.
@@ -60,6 +62,7 @@ fn utc_name() -> String {
 /// What to do with due times that passed while no scheduler was running.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default)]
 #[serde(rename_all = "kebab-case")]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub enum Missed {
     /// Forget them.
     #[default]
@@ -78,6 +81,11 @@ pub enum Missed {
 /// assert_eq!(s.next_after(after).unwrap().unwrap().to_rfc3339(), "2026-06-02T00:00:00+00:00");
 /// ```
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(
+    feature = "openapi",
+    derive(utoipa::ToSchema),
+    schema(description = "A schedule of a definition.")
+)]
 pub struct Schedule {
     /// Unique within the definition.
     pub id: String,
@@ -91,6 +99,7 @@ pub struct Schedule {
     pub enabled: bool,
     /// Variables of the runs it starts (over the definition's).
     #[serde(default)]
+    #[cfg_attr(feature = "openapi", schema(value_type = Object))]
     pub variables: Variables,
 }
 

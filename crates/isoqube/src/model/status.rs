@@ -13,6 +13,11 @@ use crate::error::{Error, Result};
 /// assert_eq!(RunStatus::Running.as_str(), "Running");
 /// ```
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[cfg_attr(
+    feature = "openapi",
+    derive(utoipa::ToSchema),
+    schema(description = "Overall status of a run.")
+)]
 pub enum RunStatus {
     /// Created, first step not yet picked up.
     Pending,
@@ -67,6 +72,7 @@ impl RunStatus {
 
 /// Status of one step of a run (and of one endpoint's handling of it).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub enum StepStatus {
     /// Not yet picked up.
     Pending,

@@ -8,6 +8,11 @@
 //! MongoDB-wire server must be reachable: the real-pair test fails, not skips,
 //! when they are not. A property test feeds a few hundred random JSON bodies
 //! to the write endpoints: never a 5xx, always a JSON error for a 4xx.
+//!
+//! The OpenAPI document is the contract: every documented route is served
+//! (and no other method on its path), every answer any test got has a status
+//! the document declares for that operation, and the routes the 401 sweep
+//! calls are the document's own.
 
 use std::collections::{BTreeMap, HashSet};
 use std::net::SocketAddr;
@@ -25,6 +30,10 @@ use serde::{Deserialize, Serialize};
 use serde_json::{json, Value};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
+
+mod contract;
+
+use contract::{answers, answers_are_documented, concrete, documented, Answer};
 
 /// First test step.
 #[event]
@@ -302,7 +311,18 @@ async fn http(
         .await
         .expect("response within 60 s")
         .expect("read response");
-    parse_response(&raw)
+    let resp = parse_response(&raw);
+    let path = path.split('?').next().unwrap_or(path).to_string();
+    if let Ok(mut seen) = answers().lock() {
+        seen.push(Answer {
+            addr,
+            method: method.to_string(),
+            path,
+            status: resp.status,
+            json: serde_json::from_slice(&resp.body).ok(),
+        });
+    }
+    resp
 }
 
 fn parse_response(raw: &[u8]) -> Resp {
@@ -390,13 +410,17 @@ async fn health_and_auth(env: &Env) {
         assert_eq!(r.status, 200, "{path}: {}", r.text());
         assert_eq!(r.json()["status"], "ok");
     }
-    for (method, path) in api::ROUTES {
-        if path.starts_with("/health") || path.starts_with("/hooks") {
+    for (method, path, needs_token) in documented(&api::openapi_document()) {
+        if !needs_token {
+            // Only health and webhooks answer without the API token.
+            assert!(
+                path.starts_with("/health") || path.starts_with("/hooks/"),
+                "{method} {path} is documented as open"
+            );
             continue;
         }
-        let path = path
-            .replace("{name}", "x")
-            .replace("{id}", "00000000-0000-0000-0000-000000000000");
+        let path = concrete(&path);
+        let method = method.as_str();
         let r = http(env.addr, method, &path, &[], None).await;
         r.expect_error(401, "bearer");
         assert_eq!(r.header("www-authenticate").as_deref(), Some("Bearer"));
@@ -539,6 +563,13 @@ async fn definitions(env: &Env) {
     env.get("/api/v1/definitions/missing")
         .await
         .expect_error(404, "definition 'missing' not found");
+    // A name that is not UTF-8 once decoded.
+    env.get("/api/v1/definitions/%FF")
+        .await
+        .expect_error(400, "path parameter");
+    env.call("DELETE", "/api/v1/definitions/%FF", None)
+        .await
+        .expect_error(400, "path parameter");
 
     // Update: a GET answer sent back with a change; "***" keeps the secret
     // (the webhook scenario later calls the hook with the original secret).
@@ -911,22 +942,36 @@ async fn openapi(env: &Env) {
     let r = env.get("/api/v1/openapi.json").await;
     assert_eq!(r.status, 200);
     let doc = r.json();
+    assert_eq!(doc, api::openapi_document(), "the served document");
     assert!(doc["openapi"].as_str().is_some_and(|v| v.starts_with("3.")));
-    let paths = doc["paths"].as_object().expect("paths");
-    for (method, path) in api::ROUTES {
+    // Every documented operation is served: the router answers it itself, not
+    // with its fallbacks (404 "no such endpoint", 405).
+    let ops = documented(&doc);
+    assert!(ops.len() >= 20, "{ops:?}");
+    for (method, template, _) in &ops {
+        let path = concrete(template);
+        let r = env.call(method, &path, None).await;
+        assert_ne!(r.status, 405, "{method} {path}: {}", r.text());
         assert!(
-            paths
-                .get(*path)
-                .and_then(|p| p.get(method.to_ascii_lowercase()))
-                .is_some_and(Value::is_object),
-            "{method} {path} is documented"
+            !(r.status == 404 && r.text().contains("no such endpoint")),
+            "{method} {path} is routed: {}",
+            r.text()
         );
     }
-    // And nothing documented that is not a route.
-    let routes: HashSet<&str> = api::ROUTES.iter().map(|(_, p)| *p).collect();
-    for path in paths.keys() {
-        assert!(routes.contains(path.as_str()), "{path} is a route");
+    // And nothing more: on a documented path, every other method is 405.
+    let paths: HashSet<&str> = ops.iter().map(|(_, p, _)| p.as_str()).collect();
+    for template in paths {
+        let path = concrete(template);
+        for method in ["GET", "POST", "PUT", "DELETE", "PATCH"] {
+            if ops.iter().any(|(m, p, _)| m == method && p == template) {
+                continue;
+            }
+            env.call(method, &path, None)
+                .await
+                .expect_error(405, "not allowed");
+        }
     }
+    answers_are_documented(env.addr);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -1158,6 +1203,7 @@ async fn random_json_never_gets_a_server_error() {
         statuses.contains_key(&404) || statuses.contains_key(&422),
         "{statuses:?}"
     );
+    answers_are_documented(env.addr);
     env.stop().await;
 }
 
@@ -1268,6 +1314,7 @@ async fn serve_subcommand_serves_until_sigterm() {
     )
     .await;
     assert_eq!(r.json()["runs"], json!([]));
+    answers_are_documented(addr);
 
     let killed = std::process::Command::new("kill")
         .args(["-TERM", &pid.to_string()])

@@ -1,0 +1,247 @@
+//! The definition endpoints: list, create, read, replace, delete. Webhook
+//! secrets never leave the server: every answer shows them as `"***"`, and a
+//! replace that sends `"***"` back keeps the stored secret.
+//!
+//! It may use the [`Operator`](crate::ops::Operator) through the API state and
+//! the API's shared parts.
+
+use axum::extract::State;
+use axum::http::{header, StatusCode};
+use axum::response::IntoResponse;
+use axum::Json;
+use isoqube::schedule::{Schedule, Webhook};
+use isoqube::{Definition, Variables};
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+use tracing::info;
+use utoipa::ToSchema;
+
+use super::common::{location, ApiResult, ErrorBody, Seg};
+use super::openapi::{BodyRefused, NeedsToken, ServerTrouble};
+use super::{encode_segment, ApiError, AppState, Body};
+
+/// What a webhook secret looks like in every answer.
+pub(crate) const REDACTED: &str = "***";
+
+/// A definition as a client sends it. Timestamps are accepted (so a `GET`
+/// answer can be sent back) but the server sets them.
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+#[schema(as = DefinitionInput)]
+pub(crate) struct DefinitionBody {
+    /// Required on create; on replace, must equal the name in the path.
+    #[serde(default)]
+    name: Option<String>,
+    /// What it is for.
+    #[serde(default)]
+    description: String,
+    /// Event names, in order.
+    steps: Vec<String>,
+    /// Variables every run starts with.
+    #[serde(default)]
+    #[schema(value_type = Object)]
+    variables: Variables,
+    /// Lets `POST /hooks/{id}` start runs.
+    #[serde(default)]
+    webhook: Option<WebhookBody>,
+    /// When runs start by themselves.
+    #[serde(default)]
+    schedules: Vec<Schedule>,
+    /// Ignored: the server sets it.
+    #[serde(default, rename = "created_at")]
+    _created_at: Option<Value>,
+    /// Ignored: the server sets it.
+    #[serde(default, rename = "modified_at")]
+    _modified_at: Option<Value>,
+}
+
+/// A definition's webhook as a client sends it.
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+#[schema(as = WebhookInput)]
+struct WebhookBody {
+    /// 8-100 letters, digits, `-` or `_`: the id in the URL.
+    id: String,
+    /// At least 16 characters; `"***"` on replace keeps the stored secret.
+    secret: String,
+}
+
+impl DefinitionBody {
+    fn into_definition(self, name: String, existing: Option<&Definition>) -> Definition {
+        let webhook = self.webhook.map(|w| {
+            // "***" is what GET shows: keep the stored secret.
+            let secret = match (w.secret.as_str(), existing.and_then(|d| d.webhook.as_ref())) {
+                (REDACTED, Some(old)) => old.secret.clone(),
+                _ => w.secret,
+            };
+            Webhook { id: w.id, secret }
+        });
+        let mut def = Definition::new(name, self.steps)
+            .with_description(self.description)
+            .with_variables(self.variables);
+        def.webhook = webhook;
+        def.schedules = self.schedules;
+        def
+    }
+}
+
+/// `GET /definitions`.
+#[derive(Debug, Serialize, ToSchema)]
+pub(crate) struct DefinitionList {
+    /// By name, webhook secrets shown as `"***"`.
+    definitions: Vec<Definition>,
+}
+
+/// A definition as every answer shows it: the webhook secret redacted.
+pub(crate) fn redacted(mut def: Definition) -> Definition {
+    if let Some(hook) = def.webhook.as_mut() {
+        hook.secret = REDACTED.into();
+    }
+    def
+}
+
+/// Every definition, by name.
+#[utoipa::path(
+    get,
+    path = "/definitions",
+    tag = "definitions",
+    responses(
+        (status = 200, description = "Definitions (webhook secrets shown as \"***\")", body = DefinitionList),
+        NeedsToken,
+        ServerTrouble
+    )
+)]
+pub(crate) async fn list_definitions(
+    State(st): State<AppState>,
+) -> ApiResult<Json<DefinitionList>> {
+    let definitions = st
+        .op
+        .definitions()
+        .await?
+        .into_iter()
+        .map(redacted)
+        .collect();
+    Ok(Json(DefinitionList { definitions }))
+}
+
+/// Create a definition.
+#[utoipa::path(
+    post,
+    path = "/definitions",
+    tag = "definitions",
+    request_body = DefinitionBody,
+    responses(
+        (status = 201, description = "Created", body = Definition,
+            headers(("Location" = String, description = "The definition's path"))),
+        (status = 400, description = "Unreadable body, unknown or mistyped field, no name, or a name that cannot be in a URL", body = ErrorBody),
+        NeedsToken,
+        (status = 409, description = "A definition with this name exists", body = ErrorBody),
+        BodyRefused,
+        (status = 422, description = "The definition breaks a rule (unknown event, empty name, bad schedule or webhook); nothing was written", body = ErrorBody),
+        ServerTrouble
+    )
+)]
+pub(crate) async fn create_definition(
+    State(st): State<AppState>,
+    Body(body): Body<DefinitionBody>,
+) -> ApiResult {
+    let name = body
+        .name
+        .clone()
+        .ok_or_else(|| ApiError::bad_request("missing field `name`"))?;
+    let loc = location(&format!("/api/v1/definitions/{}", encode_segment(&name)))?;
+    let def = st
+        .op
+        .create_definition(body.into_definition(name, None))
+        .await?;
+    info!(definition = %def.name, "definition created over the API");
+    Ok((
+        StatusCode::CREATED,
+        [(header::LOCATION, loc)],
+        Json(redacted(def)),
+    )
+        .into_response())
+}
+
+/// One definition.
+#[utoipa::path(
+    get,
+    path = "/definitions/{name}",
+    tag = "definitions",
+    params(("name" = String, Path, description = "Definition name")),
+    responses(
+        (status = 200, description = "The definition (webhook secret shown as \"***\")", body = Definition),
+        (status = 400, description = "The name in the path cannot be decoded", body = ErrorBody),
+        NeedsToken,
+        (status = 404, description = "No such definition", body = ErrorBody),
+        ServerTrouble
+    )
+)]
+pub(crate) async fn get_definition(
+    State(st): State<AppState>,
+    Seg(name): Seg,
+) -> ApiResult<Json<Definition>> {
+    Ok(Json(redacted(st.op.definition(&name).await?)))
+}
+
+/// Replace a definition (a webhook secret of `"***"` keeps the stored one).
+#[utoipa::path(
+    put,
+    path = "/definitions/{name}",
+    tag = "definitions",
+    params(("name" = String, Path, description = "Definition name")),
+    request_body = DefinitionBody,
+    responses(
+        (status = 200, description = "Saved", body = Definition),
+        (status = 400, description = "Unreadable body, unknown or mistyped field, or a name that differs from the path", body = ErrorBody),
+        NeedsToken,
+        (status = 404, description = "No such definition", body = ErrorBody),
+        BodyRefused,
+        (status = 422, description = "The definition breaks a rule; nothing was written", body = ErrorBody),
+        ServerTrouble
+    )
+)]
+pub(crate) async fn update_definition(
+    State(st): State<AppState>,
+    Seg(name): Seg,
+    Body(body): Body<DefinitionBody>,
+) -> ApiResult<Json<Definition>> {
+    if let Some(given) = &body.name {
+        if *given != name {
+            return Err(ApiError::bad_request(format!(
+                "field `name` ('{given}') differs from the name in the path ('{name}'); \
+                 definitions cannot be renamed"
+            )));
+        }
+    }
+    let existing = st.op.definition(&name).await?;
+    let def = st
+        .op
+        .update_definition(body.into_definition(name, Some(&existing)))
+        .await?;
+    info!(definition = %def.name, "definition updated over the API");
+    Ok(Json(redacted(def)))
+}
+
+/// Delete a definition (its runs are kept).
+#[utoipa::path(
+    delete,
+    path = "/definitions/{name}",
+    tag = "definitions",
+    params(("name" = String, Path, description = "Definition name")),
+    responses(
+        (status = 204, description = "Deleted"),
+        (status = 400, description = "The name in the path cannot be decoded", body = ErrorBody),
+        NeedsToken,
+        (status = 404, description = "No such definition", body = ErrorBody),
+        ServerTrouble
+    )
+)]
+pub(crate) async fn delete_definition(
+    State(st): State<AppState>,
+    Seg(name): Seg,
+) -> ApiResult<StatusCode> {
+    st.op.delete_definition(&name).await?;
+    info!(definition = %name, "definition deleted over the API");
+    Ok(StatusCode::NO_CONTENT)
+}

@@ -1,0 +1,155 @@
+//! Webhooks: `POST /hooks/{id}` starts a run of the definition whose webhook
+//! has this id, authenticated by the hook's secret (not the API token). The
+//! caller gets the run's id, never the run's data.
+//!
+//! It may use the [`Operator`](crate::ops::Operator) through the API state and
+//! the API's shared parts.
+
+use axum::body::Bytes;
+use axum::extract::rejection::BytesRejection;
+use axum::extract::State;
+use axum::http::{header, HeaderMap, StatusCode};
+use axum::response::IntoResponse;
+use axum::Json;
+use isoqube::{RunStatus, Variables};
+use serde::Serialize;
+use serde_json::Value;
+use tracing::{info, warn};
+use utoipa::ToSchema;
+use uuid::Uuid;
+
+use super::common::{ApiResult, ErrorBody, Seg};
+use super::openapi::ServerTrouble;
+use super::runs::run_location;
+use super::{bytes_rejection, constant_time_eq, ApiError, AppState};
+
+/// The header a webhook caller sends its secret in.
+pub(crate) const SECRET_HEADER: &str = "x-isoqube-secret";
+
+/// What a webhook caller gets back.
+#[derive(Debug, Serialize, ToSchema)]
+pub(crate) struct HookAccepted {
+    /// The run started.
+    run_id: Uuid,
+    /// Its definition.
+    definition: String,
+    /// Its status when started.
+    status: RunStatus,
+}
+
+/// A definition's webhook: starts a run with the body's fields over the
+/// definition's variables.
+#[utoipa::path(
+    post,
+    path = "/hooks/{id}",
+    tag = "webhooks",
+    security(()),
+    params(
+        ("id" = String, Path, description = "Webhook id"),
+        ("X-Isoqube-Secret" = Option<String>, Header,
+            description = "The webhook's secret (or send it as `Authorization: Bearer <secret>`)")
+    ),
+    request_body(
+        content = Option<std::collections::HashMap<String, Value>>,
+        content_type = "application/json",
+        description = "The run's variables (an empty body is none)"
+    ),
+    responses(
+        (status = 202, description = "Run started", body = HookAccepted,
+            headers(("Location" = String, description = "The run's path"))),
+        (status = 400, description = "The body is not a JSON object, or the id cannot be decoded", body = ErrorBody),
+        (status = 401, description = "Missing or wrong secret", body = ErrorBody),
+        (status = 404, description = "No such webhook", body = ErrorBody),
+        (status = 413, description = "The body is larger than the limit", body = ErrorBody),
+        ServerTrouble
+    )
+)]
+pub(crate) async fn webhook(
+    State(st): State<AppState>,
+    Seg(hook_id): Seg,
+    headers: HeaderMap,
+    body: Result<Bytes, BytesRejection>,
+) -> ApiResult {
+    let def = st
+        .op
+        .definitions()
+        .await?
+        .into_iter()
+        .find(|d| d.webhook.as_ref().is_some_and(|w| w.id == hook_id))
+        .ok_or_else(|| {
+            ApiError::new(
+                StatusCode::NOT_FOUND,
+                format!("webhook '{hook_id}' not found"),
+            )
+        })?;
+    let Some(expected) = def.webhook.as_ref().map(|w| w.secret.clone()) else {
+        return Err(ApiError::new(StatusCode::NOT_FOUND, "webhook not found"));
+    };
+    let presented = headers
+        .get(SECRET_HEADER)
+        .and_then(|v| v.to_str().ok())
+        .map(str::trim)
+        .or_else(|| {
+            headers
+                .get(header::AUTHORIZATION)
+                .and_then(|v| v.to_str().ok())
+                .and_then(super::bearer)
+        });
+    let problem = match presented {
+        None => Some("no secret"),
+        Some(s) if !constant_time_eq(s.as_bytes(), expected.as_bytes()) => Some("wrong secret"),
+        Some(_) => None,
+    };
+    if let Some(problem) = problem {
+        warn!(webhook = %hook_id, "webhook call refused: {problem}");
+        return Ok(super::unauthorized(&format!(
+            "{problem} (send the webhook's secret as X-Isoqube-Secret)"
+        )));
+    }
+    let body = body.map_err(bytes_rejection)?;
+    let vars: Variables = if body.iter().all(u8::is_ascii_whitespace) {
+        Variables::new()
+    } else {
+        match serde_json::from_slice::<Value>(&body) {
+            Ok(Value::Object(map)) => map,
+            Ok(other) => {
+                return Err(ApiError::bad_request(format!(
+                "the webhook body must be a JSON object (its fields become run variables), not {}",
+                kind(&other)
+            )))
+            }
+            Err(e) => {
+                return Err(ApiError::bad_request(format!(
+                    "the webhook body is not valid JSON: {e}"
+                )))
+            }
+        }
+    };
+    let run = st
+        .op
+        .start_as(&def.name, vars, &format!("webhook:{hook_id}"))
+        .await?;
+    info!(run_id = %run.id, definition = %def.name, webhook = %hook_id, "run started by webhook");
+    // The caller holds a hook secret, not the API token: it gets the id, not the run.
+    Ok((
+        StatusCode::ACCEPTED,
+        [(header::LOCATION, run_location(&run)?)],
+        Json(HookAccepted {
+            run_id: run.id,
+            definition: run.definition,
+            status: run.status,
+        }),
+    )
+        .into_response())
+}
+
+fn kind(v: &Value) -> &'static str {
+    match v {
+        Value::Null => "null",
+        Value::Bool(_) => "a boolean",
+        Value::Number(_) => "a number",
+        Value::String(_) => "a string",
+        Value::Array(_) => "an array",
+        Value::Object(_) => "an object",
+    }
+}

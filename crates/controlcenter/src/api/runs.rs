@@ -1,0 +1,333 @@
+//! The run endpoints: list (paged), start, read, status as a code, re-run,
+//! resume, cancel. The event stream of a run is in [`super::stream`].
+//!
+//! It may use the [`Operator`](crate::ops::Operator) through the API state and
+//! the API's shared parts.
+
+use axum::extract::rejection::QueryRejection;
+use axum::extract::{Query, State};
+use axum::http::{header, HeaderValue, StatusCode};
+use axum::response::IntoResponse;
+use axum::Json;
+use chrono::{DateTime, SecondsFormat, Utc};
+use isoqube::{Run, RunFilter, RunStatus, Variables};
+use serde::{Deserialize, Serialize};
+use tracing::info;
+use utoipa::{IntoParams, ToSchema};
+use uuid::Uuid;
+
+use super::common::{location, ApiResult, ErrorBody, Seg};
+use super::openapi::{BodyRefused, NeedsToken, ServerTrouble};
+use super::{query_rejection, ApiError, AppState, Body, STARTED_BY_HTTP};
+
+/// `POST /runs`.
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+#[schema(as = StartRun)]
+pub(crate) struct StartBody {
+    /// The definition to run.
+    definition: String,
+    /// Over the definition's variables.
+    #[serde(default)]
+    #[schema(value_type = Option<Object>)]
+    variables: Option<Variables>,
+}
+
+/// `GET /runs` query parameters (read as text, so a bad one gets a message
+/// naming it).
+#[derive(Debug, Deserialize, IntoParams)]
+#[serde(deny_unknown_fields)]
+#[into_params(parameter_in = Query)]
+pub(crate) struct RunsQuery {
+    /// Page size.
+    #[serde(default)]
+    #[param(value_type = Option<u32>, minimum = 1, maximum = 1000, default = 50)]
+    limit: Option<String>,
+    /// Only runs created before this time: pass `next_before` of the previous page.
+    #[serde(default)]
+    #[param(value_type = Option<String>, format = DateTime)]
+    before: Option<String>,
+    /// With `before`: also the runs created at exactly `before` whose id sorts
+    /// below this one; pass `next_before_id` of the previous page.
+    #[serde(default)]
+    #[param(value_type = Option<Uuid>)]
+    before_id: Option<String>,
+    /// Only runs in this status (any case).
+    #[serde(default)]
+    #[param(value_type = Option<RunStatus>)]
+    status: Option<String>,
+    /// Only runs of this definition.
+    #[serde(default)]
+    definition: Option<String>,
+}
+
+/// A page of runs, newest first.
+#[derive(Debug, Serialize, ToSchema)]
+pub(crate) struct RunPage {
+    /// The runs.
+    runs: Vec<Run>,
+    /// `before` for the next page: the last run's creation time; `null` on the last page.
+    #[schema(format = DateTime)]
+    next_before: Option<String>,
+    /// `before_id` for the next page: the last run's id; `null` on the last page.
+    next_before_id: Option<Uuid>,
+}
+
+/// The largest page.
+pub(crate) const MAX_LIMIT: usize = 1000;
+/// The page when `limit` is not given.
+pub(crate) const DEFAULT_LIMIT: usize = 50;
+
+fn parse_filter(q: RunsQuery) -> ApiResult<RunFilter> {
+    let limit = match q.limit.as_deref() {
+        None => DEFAULT_LIMIT,
+        Some(l) => l
+            .trim()
+            .parse::<usize>()
+            .ok()
+            .filter(|n| (1..=MAX_LIMIT).contains(n))
+            .ok_or_else(|| {
+                ApiError::bad_request(format!(
+                    "query parameter `limit`: '{l}' is not a number from 1 to {MAX_LIMIT}"
+                ))
+            })?,
+    };
+    let before = match q.before.as_deref() {
+        None => None,
+        Some(b) => {
+            // A `+` of an offset that was not percent-encoded arrives as a space.
+            let fixed = b.trim().replace(' ', "+");
+            Some(
+                DateTime::parse_from_rfc3339(&fixed)
+                    .map_err(|e| {
+                        ApiError::bad_request(format!(
+                            "query parameter `before`: '{b}' is not an RFC 3339 time ({e})"
+                        ))
+                    })?
+                    .with_timezone(&Utc),
+            )
+        }
+    };
+    let before_id = match q.before_id.as_deref() {
+        None => None,
+        Some(_) if before.is_none() => {
+            return Err(ApiError::bad_request(
+                "query parameter `before_id` needs `before` (pass both from the previous page)"
+                    .to_string(),
+            ))
+        }
+        Some(id) => Some(Uuid::parse_str(id.trim()).map_err(|_| {
+            ApiError::bad_request(format!(
+                "query parameter `before_id`: '{id}' is not a run id (a UUID)"
+            ))
+        })?),
+    };
+    let status = match q.status.as_deref() {
+        None => None,
+        Some(s) => Some(
+            RunStatus::parse(s)
+                .map_err(|e| ApiError::bad_request(format!("query parameter `status`: {e}")))?,
+        ),
+    };
+    Ok(RunFilter {
+        status,
+        definition: q.definition,
+        before,
+        before_id,
+        limit,
+    })
+}
+
+/// A run id from the path; a 400 when it is not a UUID.
+pub(crate) fn run_id(id: &str) -> ApiResult<Uuid> {
+    Uuid::parse_str(id.trim())
+        .map_err(|_| ApiError::bad_request(format!("'{id}' is not a run id (a UUID)")))
+}
+
+pub(crate) fn run_location(run: &Run) -> ApiResult<HeaderValue> {
+    location(&format!("/api/v1/runs/{}", run.id))
+}
+
+fn created_run(run: &Run) -> ApiResult {
+    Ok((
+        StatusCode::CREATED,
+        [(header::LOCATION, run_location(run)?)],
+        Json(run),
+    )
+        .into_response())
+}
+
+/// Runs, newest first, paged.
+///
+/// Runs are ordered by (creation time, id), so runs created in the same
+/// instant are neither skipped nor repeated across pages; `before` alone means
+/// "created strictly before".
+#[utoipa::path(
+    get,
+    path = "/runs",
+    tag = "runs",
+    params(RunsQuery),
+    responses(
+        (status = 200, description = "A page of runs", body = RunPage),
+        (status = 400, description = "A bad or unknown query parameter (the message names it)", body = ErrorBody),
+        NeedsToken,
+        ServerTrouble
+    )
+)]
+pub(crate) async fn list_runs(
+    State(st): State<AppState>,
+    query: Result<Query<RunsQuery>, QueryRejection>,
+) -> ApiResult<Json<RunPage>> {
+    let Query(q) = query.map_err(query_rejection)?;
+    let filter = parse_filter(q)?;
+    let runs = st.op.runs(&filter).await?;
+    // The cursor of the next page: the last run's time and id (runs created in
+    // the same instant are told apart by id).
+    let last = (runs.len() >= filter.limit).then(|| runs.last()).flatten();
+    let next_before = last.map(|r| r.created_at.to_rfc3339_opts(SecondsFormat::AutoSi, true));
+    let next_before_id = last.map(|r| r.id);
+    Ok(Json(RunPage {
+        runs,
+        next_before,
+        next_before_id,
+    }))
+}
+
+/// Start a run.
+#[utoipa::path(
+    post,
+    path = "/runs",
+    tag = "runs",
+    request_body = StartBody,
+    responses(
+        (status = 201, description = "Started", body = Run,
+            headers(("Location" = String, description = "The run's path"))),
+        (status = 400, description = "Unreadable body, unknown or mistyped field", body = ErrorBody),
+        NeedsToken,
+        (status = 404, description = "No such definition", body = ErrorBody),
+        BodyRefused,
+        ServerTrouble
+    )
+)]
+pub(crate) async fn start_run(
+    State(st): State<AppState>,
+    Body(body): Body<StartBody>,
+) -> ApiResult {
+    let run = st
+        .op
+        .start_as(
+            &body.definition,
+            body.variables.unwrap_or_default(),
+            STARTED_BY_HTTP,
+        )
+        .await?;
+    info!(run_id = %run.id, definition = %run.definition, "run started over the API");
+    created_run(&run)
+}
+
+/// One run with its steps.
+#[utoipa::path(
+    get,
+    path = "/runs/{id}",
+    tag = "runs",
+    params(("id" = Uuid, Path, description = "Run id")),
+    responses(
+        (status = 200, description = "The run", body = Run),
+        (status = 400, description = "Malformed run id", body = ErrorBody),
+        NeedsToken,
+        (status = 404, description = "No such run", body = ErrorBody),
+        ServerTrouble
+    )
+)]
+pub(crate) async fn get_run(State(st): State<AppState>, Seg(id): Seg) -> ApiResult<Json<Run>> {
+    Ok(Json(st.op.run(run_id(&id)?).await?))
+}
+
+/// Where a run is, as a status code.
+#[utoipa::path(
+    get,
+    path = "/runs/{id}/status",
+    tag = "runs",
+    params(("id" = Uuid, Path, description = "Run id")),
+    responses(
+        (status = 200, description = "Succeeded", body = Run),
+        (status = 202, description = "Pending or running", body = Run),
+        (status = 400, description = "Malformed run id", body = ErrorBody),
+        NeedsToken,
+        (status = 404, description = "No such run", body = ErrorBody),
+        (status = 409, description = "Failed or cancelled", body = Run),
+        ServerTrouble
+    )
+)]
+pub(crate) async fn run_status(State(st): State<AppState>, Seg(id): Seg) -> ApiResult {
+    let run = st.op.run(run_id(&id)?).await?;
+    let status = match run.status {
+        RunStatus::Succeeded => StatusCode::OK,
+        RunStatus::Pending | RunStatus::Running => StatusCode::ACCEPTED,
+        RunStatus::Failed | RunStatus::Cancelled => StatusCode::CONFLICT,
+    };
+    Ok((status, Json(run)).into_response())
+}
+
+/// Start a new run with the same definition and variables.
+#[utoipa::path(
+    post,
+    path = "/runs/{id}/rerun",
+    tag = "runs",
+    params(("id" = Uuid, Path, description = "Run id")),
+    responses(
+        (status = 201, description = "The new run", body = Run,
+            headers(("Location" = String, description = "The new run's path"))),
+        (status = 400, description = "Malformed run id", body = ErrorBody),
+        NeedsToken,
+        (status = 404, description = "No such run", body = ErrorBody),
+        ServerTrouble
+    )
+)]
+pub(crate) async fn rerun(State(st): State<AppState>, Seg(id): Seg) -> ApiResult {
+    let run = st.op.rerun_as(run_id(&id)?, STARTED_BY_HTTP).await?;
+    info!(run_id = %run.id, rerun_of = %id, "run re-run over the API");
+    created_run(&run)
+}
+
+/// Continue a failed or cancelled run from its failed step.
+#[utoipa::path(
+    post,
+    path = "/runs/{id}/resume",
+    tag = "runs",
+    params(("id" = Uuid, Path, description = "Run id")),
+    responses(
+        (status = 200, description = "The resumed run", body = Run),
+        (status = 400, description = "Malformed run id", body = ErrorBody),
+        NeedsToken,
+        (status = 404, description = "No such run", body = ErrorBody),
+        (status = 409, description = "The run is not failed or cancelled", body = ErrorBody),
+        ServerTrouble
+    )
+)]
+pub(crate) async fn resume(State(st): State<AppState>, Seg(id): Seg) -> ApiResult<Json<Run>> {
+    let run = st.op.resume(run_id(&id)?).await?;
+    info!(run_id = %run.id, "run resumed over the API");
+    Ok(Json(run))
+}
+
+/// Cancel a pending or running run.
+#[utoipa::path(
+    post,
+    path = "/runs/{id}/cancel",
+    tag = "runs",
+    params(("id" = Uuid, Path, description = "Run id")),
+    responses(
+        (status = 200, description = "The cancelled run", body = Run),
+        (status = 400, description = "Malformed run id", body = ErrorBody),
+        NeedsToken,
+        (status = 404, description = "No such run", body = ErrorBody),
+        (status = 409, description = "The run is finished already", body = ErrorBody),
+        ServerTrouble
+    )
+)]
+pub(crate) async fn cancel(State(st): State<AppState>, Seg(id): Seg) -> ApiResult<Json<Run>> {
+    let run = st.op.cancel(run_id(&id)?).await?;
+    info!(run_id = %run.id, "run cancelled over the API");
+    Ok(Json(run))
+}
