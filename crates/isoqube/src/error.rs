@@ -4,6 +4,11 @@
 //! is down: retry later), [`Error::is_invalid_input`] (refuse, nothing was
 //! written) and [`Error::is_corrupt`] (a stored record does not parse: report
 //! it, never retry it). Uses nothing else of the crate.
+//!
+//! Infrastructure errors carry the client library's message as text, scrubbed
+//! of credentials, not the library's error value as a `source()`: the MongoDB
+//! driver's and lapin's errors can hold the connection URL with its password,
+//! and an error chain printed with `{:#}` (as the CLIs do) would show it.
 
 /// Everything that can go wrong inside Isoqube.
 ///
