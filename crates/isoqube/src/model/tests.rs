@@ -402,3 +402,60 @@ fn validation_refuses_bad_definitions() {
     assert!(e.contains("did you mean 'A'"), "{e}");
     assert!(Definition::new("x", ["A", "A"]).validate(&known).is_ok());
 }
+
+#[test]
+fn a_step_runs_only_when_the_step_before_it_succeeded() {
+    let mut run = run3();
+    let now = Utc::now();
+    let key = |i: usize, ep: &str| StepKey::new(run3().id, i, ep, "h");
+    let early = StepKey {
+        run_id: run.id,
+        ..key(2, "c")
+    };
+    let before = run.clone();
+    assert_eq!(
+        run.claim(&early, false, now).unwrap(),
+        ClaimOutcome::NotDue {
+            waits_for: 1,
+            status: StepStatus::Pending
+        }
+    );
+    assert_eq!(run, before, "a refused claim records nothing");
+    assert_eq!(run.peek_claim(&early, false).unwrap(), None);
+    let first = StepKey {
+        run_id: run.id,
+        ..key(0, "a")
+    };
+    run.claim(&first, false, now).unwrap();
+    let second = StepKey {
+        run_id: run.id,
+        ..key(1, "b")
+    };
+    assert!(matches!(
+        run.claim(&second, false, now).unwrap(),
+        ClaimOutcome::NotDue {
+            waits_for: 0,
+            status: StepStatus::Invoked
+        }
+    ));
+    run.complete(&first, Variables::new(), 1, now).unwrap();
+    assert!(matches!(
+        run.claim(&second, false, now).unwrap(),
+        ClaimOutcome::Claimed { .. }
+    ));
+}
+
+#[test]
+fn the_last_step_does_not_make_a_run_succeeded_while_another_is_unfinished() {
+    let mut run = run3();
+    let now = Utc::now();
+    // As if the store had lost step 0's success (the lost write).
+    run.steps[1].status = StepStatus::Succeeded;
+    let last = StepKey::new(run.id, 2, "c", "h");
+    assert_eq!(
+        run.complete(&last, Variables::new(), 1, now).unwrap(),
+        CompleteOutcome::Recorded
+    );
+    assert_eq!(run.status, RunStatus::Running);
+    assert_eq!(run.steps[0].status, StepStatus::Pending, "not skipped");
+}

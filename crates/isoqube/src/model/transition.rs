@@ -46,6 +46,15 @@ pub enum ClaimOutcome {
     Cancelled,
     /// The run is not running (finished or failed); nothing to do.
     NotRunning(RunStatus),
+    /// The step is not due: a step it runs after has not succeeded (a message
+    /// the run did not publish, or one that overtook the record of its
+    /// predecessor). It must not run; nothing was recorded.
+    NotDue {
+        /// The first step it waits for (index).
+        waits_for: usize,
+        /// That step's status in the store.
+        status: StepStatus,
+    },
 }
 
 /// What [`Run::complete`] decided after a consumer succeeded.
@@ -233,6 +242,9 @@ impl Run {
             }
             RunStatus::Pending | RunStatus::Running => {}
         }
+        if let Some(not_due) = self.not_due(key.step) {
+            return Ok(not_due);
+        }
         let now = key.started_at.unwrap_or(now);
         let Some(claimed) = self.peek_claim(key, redelivered)? else {
             return Ok(self.not_claimed(key));
@@ -292,7 +304,9 @@ impl Run {
             .steps
             .get(key.step)
             .ok_or_else(|| self.no_step(key.step))?;
-        if !matches!(self.status, RunStatus::Pending | RunStatus::Running) {
+        if !matches!(self.status, RunStatus::Pending | RunStatus::Running)
+            || self.not_due(key.step).is_some()
+        {
             return Ok(None);
         }
         let attempts = match step.handlers.iter().find(|h| h.endpoint == key.endpoint) {
@@ -306,6 +320,17 @@ impl Run {
             attempts,
             step_count: self.steps.len(),
         }))
+    }
+
+    /// `Some(NotDue)` when step `index` may not run yet: in a chain, a step
+    /// is due once the step before it has succeeded in the store.
+    pub fn not_due(&self, index: usize) -> Option<ClaimOutcome> {
+        let before = index.checked_sub(1)?;
+        let status = self.steps.get(before)?.status;
+        (status != StepStatus::Succeeded).then_some(ClaimOutcome::NotDue {
+            waits_for: before,
+            status,
+        })
     }
 
     /// The answer of a claim on a running run that does not run the consumer:
@@ -394,8 +419,14 @@ impl Run {
                 self.variables.extend(patch);
                 self.status = RunStatus::Running;
                 if last {
-                    self.finish(RunStatus::Succeeded, now);
-                    CompleteOutcome::Advanced { next: None }
+                    // Succeeded only when every step did: the claim refuses a
+                    // step that is not due, and this holds it for the run too.
+                    if self.steps.iter().all(|s| s.status == StepStatus::Succeeded) {
+                        self.finish(RunStatus::Succeeded, now);
+                        CompleteOutcome::Advanced { next: None }
+                    } else {
+                        CompleteOutcome::Recorded
+                    }
                 } else {
                     CompleteOutcome::Advanced {
                         next: Some(self.next_step(key.step + 1)),

@@ -338,6 +338,36 @@ pub async fn runs_insert_get_list(f: Fixture) {
 
 // ---------------------------------------------------------------- transitions
 
+/// A step that is not due (the step before it has not succeeded in the store)
+/// is refused by the store's transition and nothing is written, recorded
+/// claim or not; once its predecessor succeeded it is claimed.
+pub async fn not_due_steps_are_refused(f: Fixture) {
+    let mut m = Mirror::new(&f.store, "chain").await;
+    let waits = |i: usize, status: StepStatus| ClaimOutcome::NotDue {
+        waits_for: i,
+        status,
+    };
+    assert_eq!(m.claim(2, "c", false).await, waits(1, StepStatus::Pending));
+    assert_eq!(m.claim(1, "b", true).await, waits(0, StepStatus::Pending));
+    assert_eq!(
+        m.claim_unrecorded(2, "c").await.0,
+        waits(1, StepStatus::Pending)
+    );
+    let run = m.check().await;
+    assert!(run
+        .steps
+        .iter()
+        .all(|s| s.status == StepStatus::Pending && s.handlers.is_empty()));
+    m.claim(0, "a", false).await;
+    assert_eq!(m.claim(1, "b", false).await, waits(0, StepStatus::Invoked));
+    m.complete(0, "a", Variables::new()).await;
+    assert!(matches!(
+        m.claim(1, "b", false).await,
+        ClaimOutcome::Claimed { .. }
+    ));
+    m.check().await;
+}
+
 pub async fn chain_outcomes(f: Fixture) {
     let mut m = Mirror::new(&f.store, "chain").await;
     assert!(matches!(
@@ -1029,7 +1059,7 @@ macro_rules! conformance_tests {
             fail_and_resume,
             cancel_and_abort, concurrent_claims, concurrent_claims_distinct_endpoints,
             concurrent_completes, wait_for_change,
-            services, topics, logs, corrupt_document, corrupt_run_message_is_dead_lettered, schedule_ticks);
+            services, topics, logs, not_due_steps_are_refused, corrupt_document, corrupt_run_message_is_dead_lettered, schedule_ticks);
     };
     (@each $fixture:path; $($name:ident),* $(,)?) => {
         $(

@@ -429,6 +429,58 @@ pub async fn idempotent_redelivery(h: Harness) {
     svc.shutdown().await.unwrap();
 }
 
+/// A step runs only when it is due: a valid message for the last step of a
+/// run, published while the first step still runs, is not run; it goes to
+/// `<q>_error` naming the run, the step and what it waits for, and the run
+/// then finishes normally, every step run once and succeeded.
+pub async fn step_not_due_is_refused(h: Harness) {
+    let svc = h
+        .service(&["alpha", "beta", "gamma-endpoint", "notice"])
+        .await;
+    h.define("due", &["Alpha", "Beta", "Gamma"]).await;
+    let id = h.start("due", json!({"sleep_ms": {"alpha": 800}})).await;
+    h.wait_step(id, 0, StepStatus::Invoked).await;
+    let run = h.control.get_run(id).await.unwrap();
+    h.publisher()
+        .publish_step(id, "due", &run.next_step(2), &Parent::default())
+        .await
+        .unwrap();
+    h.wait_queue("gamma-endpoint_error", 1).await;
+    let faulted = h
+        .transport()
+        .get("gamma-endpoint_error")
+        .await
+        .unwrap()
+        .expect("the early step message is in the error queue");
+    let header = |k: &str| {
+        faulted
+            .headers
+            .get(k)
+            .and_then(Value::as_str)
+            .unwrap_or_default()
+            .to_string()
+    };
+    assert_eq!(header("MT-Fault-ExceptionType"), "isoqube::StepNotDue");
+    let reason = header("MT-Fault-Message");
+    assert!(
+        reason.contains(&id.to_string())
+            && reason.contains("step 3")
+            && reason.contains("waits for step 2"),
+        "{reason}"
+    );
+    assert_eq!(call_count(id, "gamma-endpoint"), 0, "the early step ran");
+    let run = h.finish(id).await;
+    assert_eq!(run.status, RunStatus::Succeeded);
+    assert!(
+        run.steps.iter().all(|s| s.status == StepStatus::Succeeded),
+        "{run:#?}"
+    );
+    for ep in ["alpha", "beta", "gamma-endpoint"] {
+        assert_eq!(call_count(id, ep), 1, "{ep} ran once");
+    }
+    svc.shutdown().await.unwrap();
+}
+
 /// A quick step's start is recorded with its outcome; a step that runs longer
 /// than `record_start_after` (default 250 ms) shows as invoked while it runs.
 /// Either way the step's start and duration are the consumer's.
@@ -947,7 +999,7 @@ pub async fn service_registration(h: Harness) {
 macro_rules! behaviour_tests {
     ($pair:path) => {
         $crate::behaviour_tests!(@each $pair;
-            chain_rule, fan_out, competing_consumers, idempotent_redelivery, step_start_recorded,
+            chain_rule, fan_out, competing_consumers, idempotent_redelivery, step_not_due_is_refused, step_start_recorded,
             crash_between_record_and_publish, retry_then_succeed, retry_exhausted, cancel,
             resume, rerun, invalid_definitions, malformed_message, error_queue_browse_and_take, schedules, graceful_shutdown,
             instance_killed_mid_step, service_registration);

@@ -9,6 +9,7 @@ use futures_util::future::BoxFuture;
 use tracing::{error, info, warn};
 use uuid::Uuid;
 
+use crate::consumer::HandlerError;
 use crate::engine::telemetry::LIFECYCLE;
 use crate::error::{Error, Result};
 use crate::model::{ClaimOutcome, CompleteOutcome, FailOutcome, NextStep, StepKey};
@@ -99,6 +100,22 @@ impl Endpoint {
             Ok((ClaimOutcome::NotRunning(status), _)) => {
                 info!("run is {}; step not run", status.as_str());
                 return Settle::Ack;
+            }
+            Ok((ClaimOutcome::NotDue { waits_for, status }, _)) => {
+                // Numbered from 1, as every list of steps shown to people is.
+                let reason = format!(
+                    "run {run_id}: step {} ({}) is not due: it waits for step {}, which is {:?}",
+                    step + 1,
+                    self.info.name,
+                    waits_for + 1,
+                    status
+                );
+                error!(
+                    "{reason}; step not run, message moved to {}{ERROR_SUFFIX}",
+                    self.name
+                );
+                let err = HandlerError::new("isoqube::StepNotDue", reason, false);
+                return self.dead_letter(ERROR_SUFFIX, msg, Some(&err), 0).await;
             }
             Err(e) if e.is_transient() => {
                 error!("store unavailable, requeueing: {e}");
