@@ -96,6 +96,7 @@ impl ConnectArgs {
                 let opts = MongoOptions {
                     server_selection_timeout: timeout,
                     app_name: "isoqube-controlcenter".into(),
+                    durability: config.store.write_concern,
                     ..Default::default()
                 };
                 Arc::new(

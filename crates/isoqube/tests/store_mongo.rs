@@ -326,3 +326,65 @@ async fn two_processes_alternating_on_one_run_stay_correct() {
     );
     a.drop_database().await.unwrap();
 }
+
+/// `w` and `j` of one write's concern.
+type Concern = (String, Option<bool>);
+
+/// The write concern each step transition goes out with, as the driver's
+/// command monitoring sees it: `(w, j)` of every `update` on `runs`.
+async fn transition_write_concerns(opts: MongoOptions) -> Vec<Concern> {
+    let seen: Arc<Mutex<Vec<Concern>>> = Arc::default();
+    let log = seen.clone();
+    let handler = EventHandler::callback(move |ev: CommandEvent| {
+        if let CommandEvent::Started(started) = ev {
+            if started.command_name == "update" {
+                let wc = started.command.get_document("writeConcern").ok();
+                let w = wc
+                    .and_then(|d| d.get("w"))
+                    .map_or("<none>".into(), |w| w.to_string());
+                let j = wc.and_then(|d| d.get_bool("j").ok());
+                log.lock().unwrap_or_else(|p| p.into_inner()).push((w, j));
+            }
+        }
+    });
+    let db = mongo_support::unique_db("isoqube_wc");
+    let store = MongoStore::connect_with_command_events(&mongo_support::url(), &db, opts, handler)
+        .await
+        .expect("mongo store with command monitoring");
+    let run = five_step_run();
+    store.insert_run(&run).await.unwrap();
+    for step in 0..5 {
+        store.claim_step(&key(&run, step), false).await.unwrap();
+        store
+            .complete_step(&key(&run, step), Variables::new(), 1)
+            .await
+            .unwrap();
+    }
+    assert_eq!(
+        store.get_run(run.id).await.unwrap().unwrap().status,
+        RunStatus::Succeeded
+    );
+    store.drop_database().await.ok();
+    let out = seen.lock().unwrap_or_else(|p| p.into_inner()).clone();
+    assert!(!out.is_empty(), "no transition was seen");
+    out
+}
+
+/// Step transitions are written with `w: "majority", j: true` by default, and
+/// with `w: 1` when `[store] write_concern = "acknowledged"` says so.
+#[tokio::test]
+async fn step_transitions_are_durable_by_default() {
+    let durable = transition_write_concerns(MongoOptions::default()).await;
+    assert!(
+        durable
+            .iter()
+            .all(|(w, j)| w == "\"majority\"" && *j == Some(true)),
+        "{durable:?}"
+    );
+    let quick = transition_write_concerns(MongoOptions {
+        durability: isoqube::store::WriteDurability::Acknowledged,
+        ..MongoOptions::default()
+    })
+    .await;
+    assert!(quick.iter().all(|(w, _)| w == "1"), "{quick:?}");
+}

@@ -79,6 +79,7 @@ impl Config {
                     &self.store.database,
                     crate::store::mongo::MongoOptions {
                         log_retention: Duration::from_secs(self.store.log_retention_days * 86_400),
+                        durability: self.store.write_concern,
                         ..Default::default()
                     },
                 )

@@ -66,6 +66,16 @@ impl Config {
         if let Some(v) = get("ISOQUBE_LOG_RETENTION_DAYS") {
             self.store.log_retention_days = parse_num(&v, "ISOQUBE_LOG_RETENTION_DAYS")?;
         }
+        if let Some(v) = get("ISOQUBE_MONGO_WRITE_CONCERN") {
+            self.store.write_concern = parse_kind(
+                &v,
+                "ISOQUBE_MONGO_WRITE_CONCERN",
+                &[
+                    ("majority", crate::store::WriteDurability::Majority),
+                    ("acknowledged", crate::store::WriteDurability::Acknowledged),
+                ],
+            )?;
+        }
         if let Some(v) = get("ISOQUBE_CONCURRENCY") {
             self.service.concurrency = parse_num(&v, "ISOQUBE_CONCURRENCY")?;
         }

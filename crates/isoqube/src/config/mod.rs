@@ -28,6 +28,7 @@
 //! database = "isoqube"
 //! path = "isoqube.db"           # the sqlite file
 //! log_retention_days = 14
+//! write_concern = "majority"    # MongoDB: "majority" (journaled) or "acknowledged" (w: 1)
 //!
 //! [service]
 //! concurrency = 0               # cap per consumer (0: each consumer's own)

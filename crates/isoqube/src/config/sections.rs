@@ -96,6 +96,9 @@ pub struct StoreSection {
     pub path: PathBuf,
     /// How long step logs are kept (MongoDB TTL).
     pub log_retention_days: u64,
+    /// MongoDB's write concern: `majority` (journaled, the default: an
+    /// acknowledged step survives a server crash) or `acknowledged` (w: 1).
+    pub write_concern: crate::store::WriteDurability,
 }
 
 impl Default for StoreSection {
@@ -106,6 +109,7 @@ impl Default for StoreSection {
             database: "isoqube".into(),
             path: PathBuf::from(crate::store::DEFAULT_STORE_PATH),
             log_retention_days: 14,
+            write_concern: crate::store::WriteDurability::Majority,
         }
     }
 }

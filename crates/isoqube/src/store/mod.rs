@@ -28,6 +28,21 @@ pub use mongo::MongoStore;
 #[cfg(feature = "sqlite")]
 pub use sqlite::SqliteStore;
 
+/// How durable a store's acknowledged writes are (`[store] write_concern`;
+/// MongoDB's write concern).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum WriteDurability {
+    /// `w: "majority", j: true`: acknowledged once a majority of the replica
+    /// set has it in its journal (on a single server: once it is journaled).
+    /// A round trip waits for the journal commit.
+    #[default]
+    Majority,
+    /// `w: 1`: acknowledged once the primary applied it in memory. Faster; a
+    /// crash of the server right after the answer can lose the write.
+    Acknowledged,
+}
+
 /// The embedded store's default file (`./isoqube.db`).
 pub const DEFAULT_STORE_PATH: &str = "isoqube.db";
 

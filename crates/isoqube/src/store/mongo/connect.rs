@@ -18,13 +18,14 @@ use mongodb::bson::{doc, Document};
 use mongodb::error::ErrorKind;
 use mongodb::event::command::CommandEvent;
 use mongodb::event::EventHandler;
-use mongodb::options::{ClientOptions, IndexOptions};
+use mongodb::options::{Acknowledgment, ClientOptions, IndexOptions, WriteConcern};
 use mongodb::{Client, IndexModel};
 
 use super::codec::{COUNTERS, DEFINITIONS, LOGS, RUNS, SERVICES, TOPICS};
 use super::errors::command_code;
 use super::options::{
-    validate_database_name, MongoOptions, DATABASE_ENV, DEFAULT_DATABASE, DEFAULT_URL, URL_ENV,
+    validate_database_name, MongoOptions, WriteDurability, DATABASE_ENV, DEFAULT_DATABASE,
+    DEFAULT_URL, URL_ENV,
 };
 use super::watch::CHANGE_STREAMS_UNKNOWN;
 use super::MongoStore;
@@ -98,6 +99,16 @@ impl MongoStore {
         if options.app_name.is_none() {
             options.app_name = Some(opts.app_name.clone());
         }
+        options.write_concern = Some(match opts.durability {
+            WriteDurability::Majority => WriteConcern::builder()
+                .w(Acknowledgment::Majority)
+                .journal(true)
+                .build(),
+            WriteDurability::Acknowledged => WriteConcern::builder()
+                .w(Acknowledgment::Nodes(1))
+                .journal(false)
+                .build(),
+        });
         if command_events.is_some() {
             options.command_event_handler = command_events;
         }

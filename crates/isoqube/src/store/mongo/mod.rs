@@ -79,7 +79,8 @@ mod tests;
 mod watch;
 
 pub use self::options::{
-    MongoOptions, DATABASE_ENV, DEFAULT_DATABASE, DEFAULT_RUN_CACHE_CAPACITY, DEFAULT_URL, URL_ENV,
+    MongoOptions, WriteDurability, DATABASE_ENV, DEFAULT_DATABASE, DEFAULT_RUN_CACHE_CAPACITY,
+    DEFAULT_URL, URL_ENV,
 };
 pub use crate::redact::redact_url;
 

@@ -7,6 +7,7 @@
 use std::time::Duration;
 
 use crate::error::{Error, Result};
+pub use crate::store::WriteDurability;
 
 /// The environment variable holding the connection URL.
 pub const URL_ENV: &str = "ISOQUBE_MONGO_URL";
@@ -42,6 +43,11 @@ pub struct MongoOptions {
     /// (see "Round trips" in the [module docs](super)). The oldest entry is dropped
     /// when full; `0` turns the cache off.
     pub run_cache_capacity: usize,
+    /// How far every write (step transitions first) must have gone before the
+    /// server acknowledges it. [`WriteDurability::Majority`] by default: a
+    /// step whose success was acknowledged survives a server crash, so no
+    /// later step runs on a run that never recorded it.
+    pub durability: WriteDurability,
 }
 
 impl Default for MongoOptions {
@@ -51,6 +57,7 @@ impl Default for MongoOptions {
             log_retention: Duration::from_secs(14 * 24 * 3600),
             app_name: "isoqube".to_string(),
             run_cache_capacity: DEFAULT_RUN_CACHE_CAPACITY,
+            durability: WriteDurability::default(),
         }
     }
 }
