@@ -304,7 +304,10 @@ pub(crate) struct Incoming<'a> {
 #[derive(Debug, Default)]
 pub(crate) struct IncomingHeaders<'a> {
     run_id: Option<Cow<'a, str>>,
-    step: Option<u64>,
+    /// The run id header was there (of any type).
+    has_run_id: bool,
+    /// The step header as sent (a step index is checked when it is read).
+    step: Option<Value>,
     definition: Option<Cow<'a, str>>,
 }
 
@@ -324,11 +327,14 @@ impl<'de: 'a, 'a> Deserialize<'de> for IncomingHeaders<'a> {
                 // The last of repeated keys wins, as in a map.
                 while let Some(key) = map.next_key::<Text<'de>>()? {
                     match &*key {
-                        HEADER_RUN_ID => out.run_id = map.next_value::<Loose<'de>>()?.text(),
+                        HEADER_RUN_ID => {
+                            out.has_run_id = true;
+                            out.run_id = map.next_value::<Loose<'de>>()?.text()
+                        }
                         HEADER_DEFINITION => {
                             out.definition = map.next_value::<Loose<'de>>()?.text()
                         }
-                        HEADER_STEP => out.step = map.next_value::<Value>()?.as_u64(),
+                        HEADER_STEP => out.step = Some(map.next_value::<Value>()?),
                         _ => {
                             map.next_value::<serde::de::IgnoredAny>()?;
                         }
@@ -416,11 +422,35 @@ impl<'a> Incoming<'a> {
         Ok(env)
     }
 
-    /// As [`Envelope::run_step`].
-    pub(crate) fn run_step(&self) -> Option<(Uuid, usize)> {
-        let run = self.headers.run_id.as_deref()?;
-        let step = self.headers.step?;
-        Some((Uuid::parse_str(run).ok()?, usize::try_from(step).ok()?))
+    /// The run and step a step message belongs to; `Ok(None)` for a message
+    /// outside any run (neither header), an error naming the header when one
+    /// is there but unusable (a run id that is not a UUID, a step that is not
+    /// an index from 0, one header without the other): such a message must not
+    /// run as a plain one.
+    pub(crate) fn run_step(&self) -> std::result::Result<Option<(Uuid, usize)>, String> {
+        let h = &self.headers;
+        if !h.has_run_id && h.step.is_none() {
+            return Ok(None);
+        }
+        let Some(run) = h.run_id.as_deref() else {
+            return Err(if h.has_run_id {
+                format!("header {HEADER_RUN_ID} is not a string (a run id, a UUID)")
+            } else {
+                format!("header {HEADER_STEP} without {HEADER_RUN_ID}")
+            });
+        };
+        let run_id = Uuid::parse_str(run)
+            .map_err(|_| format!("header {HEADER_RUN_ID} '{run}' is not a run id (a UUID)"))?;
+        let step = match &h.step {
+            None => return Err(format!("header {HEADER_RUN_ID} without {HEADER_STEP}")),
+            Some(v) => v
+                .as_u64()
+                .and_then(|n| usize::try_from(n).ok())
+                .ok_or_else(|| {
+                    format!("header {HEADER_STEP} {v} is not a step index (an integer from 0)")
+                })?,
+        };
+        Ok(Some((run_id, step)))
     }
 
     /// The run definition header, if any.

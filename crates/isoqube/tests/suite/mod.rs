@@ -779,6 +779,49 @@ pub async fn malformed_message(h: Harness) {
     svc.shutdown().await.unwrap();
 }
 
+/// A message whose run headers are there but unusable (a run id that is not
+/// a UUID, a negative step) is not run as a plain message: it goes to
+/// `<q>_error` naming the header, and the consumer never runs.
+pub async fn bad_run_headers_are_refused(h: Harness) {
+    let svc = h.service(&["alpha", "beta"]).await;
+    let before = call_count(Uuid::nil(), "alpha");
+    for (run, step) in [
+        (json!("4"), json!(0)),
+        (json!(Uuid::new_v4().to_string()), json!(-1)),
+    ] {
+        let mut env = Envelope::new("urn:message:Suite:Alpha", json!({}));
+        env.headers.insert("Isoqube-RunId".into(), run);
+        env.headers.insert("Isoqube-Step".into(), step);
+        h.publish_raw("alpha", &env.to_vec()).await;
+    }
+    h.wait_queue("alpha_error", 2).await;
+    let mut reasons = Vec::new();
+    for _ in 0..2 {
+        let m = h.transport().get("alpha_error").await.unwrap().unwrap();
+        let header = |k: &str| {
+            m.headers
+                .get(k)
+                .and_then(Value::as_str)
+                .unwrap_or_default()
+                .to_string()
+        };
+        assert_eq!(header("MT-Fault-ExceptionType"), "isoqube::BadRunHeader");
+        reasons.push(header("MT-Fault-Message"));
+    }
+    reasons.sort();
+    assert!(
+        reasons[0].contains("Isoqube-RunId '4' is not a run id"),
+        "{reasons:?}"
+    );
+    assert!(
+        reasons[1].contains("Isoqube-Step -1 is not a step index"),
+        "{reasons:?}"
+    );
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    assert_eq!(call_count(Uuid::nil(), "alpha"), before, "the consumer ran");
+    svc.shutdown().await.unwrap();
+}
+
 /// Graceful shutdown lets the step in flight finish and record; the next step
 /// waits in its queue for the next instance.
 /// Schedules: two schedulers on one store start exactly one run per due time
@@ -1001,7 +1044,7 @@ macro_rules! behaviour_tests {
         $crate::behaviour_tests!(@each $pair;
             chain_rule, fan_out, competing_consumers, idempotent_redelivery, step_not_due_is_refused, step_start_recorded,
             crash_between_record_and_publish, retry_then_succeed, retry_exhausted, cancel,
-            resume, rerun, invalid_definitions, malformed_message, error_queue_browse_and_take, schedules, graceful_shutdown,
+            resume, rerun, invalid_definitions, malformed_message, bad_run_headers_are_refused, error_queue_browse_and_take, schedules, graceful_shutdown,
             instance_killed_mid_step, service_registration);
     };
     (@each $pair:path; $($name:ident),* $(,)?) => {

@@ -158,7 +158,15 @@ impl Endpoint {
             warn!(endpoint = %self.name, message_type = ?types, "no consumer here understands this message type; moving it to {}{SKIPPED_SUFFIX}", self.name);
             return self.dead_letter(SKIPPED_SUFFIX, msg, None, 0).await;
         }
-        match env.run_step() {
+        let run_step = match env.run_step() {
+            Ok(run_step) => run_step,
+            Err(reason) => {
+                warn!(endpoint = %self.name, message_id = %&*env.message_id, "{reason}; consumer not run, message moved to {}{ERROR_SUFFIX}", self.name);
+                let err = HandlerError::new("isoqube::BadRunHeader", reason, false);
+                return self.dead_letter(ERROR_SUFFIX, msg, Some(&err), 0).await;
+            }
+        };
+        match run_step {
             Some((run_id, step)) => {
                 let scope = StepScope {
                     run_id,

@@ -123,7 +123,12 @@ fn incoming_agrees_with_envelope() {
                 let types: Vec<&str> = inc.message_type.iter().map(|t| &**t).collect();
                 assert_eq!(env.message_type, types, "{text}");
                 assert_eq!(env.message, inc.message, "{text}");
-                assert_eq!(env.run_step(), inc.run_step(), "{text}");
+                // The service refuses unusable run headers the lenient
+                // `Envelope::run_step` reads as "no run".
+                match inc.run_step() {
+                    Ok(run_step) => assert_eq!(env.run_step(), run_step, "{text}"),
+                    Err(_) => assert_eq!(env.run_step(), None, "{text}"),
+                }
                 let definition = env.headers.get(HEADER_DEFINITION).and_then(Value::as_str);
                 assert_eq!(definition, inc.definition(), "{text}");
             }
@@ -134,7 +139,7 @@ fn incoming_agrees_with_envelope() {
     // The well-formed ones above really are accepted (not all refused).
     assert!(Incoming::from_slice(&bodies[0]).is_ok());
     let hand = Incoming::from_slice(&bodies[0]).unwrap();
-    assert_eq!(hand.run_step().map(|r| r.1), Some(1));
+    assert_eq!(hand.run_step().ok().flatten().map(|r| r.1), Some(1));
     let escaped = Incoming::from_slice(&bodies[1]).unwrap();
     assert_eq!(&*escaped.message_id, "abc");
     assert_eq!(escaped.conversation_id.as_deref(), Some("c\"q"));
@@ -153,4 +158,53 @@ fn refuses_what_is_not_an_envelope() {
         let err = Envelope::from_slice(body).unwrap_err();
         assert!(matches!(err, Error::Malformed(_)), "{err}");
     }
+}
+
+#[test]
+fn unusable_run_headers_are_named() {
+    let with = |headers: Value| {
+        let mut env = Envelope::new("urn:message:Suite:Alpha", serde_json::json!({}));
+        if let Value::Object(h) = headers {
+            env.headers = h.into_iter().collect();
+        }
+        env.to_vec()
+    };
+    let id = uuid::Uuid::new_v4().to_string();
+    let cases = [
+        (
+            serde_json::json!({"Isoqube-RunId": "not-a-uuid", "Isoqube-Step": 0}),
+            "is not a run id",
+        ),
+        (
+            serde_json::json!({"Isoqube-RunId": id, "Isoqube-Step": -1}),
+            "is not a step index",
+        ),
+        (
+            serde_json::json!({"Isoqube-RunId": id, "Isoqube-Step": "1"}),
+            "is not a step index",
+        ),
+        (
+            serde_json::json!({"Isoqube-RunId": id}),
+            "without Isoqube-Step",
+        ),
+        (
+            serde_json::json!({"Isoqube-Step": 2}),
+            "without Isoqube-RunId",
+        ),
+        (
+            serde_json::json!({"Isoqube-RunId": 7, "Isoqube-Step": 0}),
+            "is not a string",
+        ),
+    ];
+    for (headers, says) in cases {
+        let body = with(headers.clone());
+        let inc = Incoming::from_slice(&body).unwrap();
+        let err = inc.run_step().unwrap_err();
+        assert!(err.contains(says), "{headers}: {err}");
+    }
+    let plain = with(serde_json::json!({"other": 1}));
+    assert_eq!(Incoming::from_slice(&plain).unwrap().run_step(), Ok(None));
+    let good = with(serde_json::json!({"Isoqube-RunId": id, "Isoqube-Step": 3}));
+    let run_step = Incoming::from_slice(&good).unwrap().run_step().unwrap();
+    assert_eq!(run_step.map(|r| r.1), Some(3));
 }
