@@ -64,7 +64,7 @@ pub struct ConsumerRegistration {
     /// Endpoint (queue) name override.
     pub endpoint: Option<&'static str>,
     /// The service (group) it belongs to, for hosting a subset. Consumers from
-    /// a [`crate::Registry`] carry the resolved name; as submitted by a
+    /// a [`crate::registry::Registry`] carry the resolved name; as submitted by a
     /// `#[consumer]` without `service =` it is the crate name, the fallback.
     pub service: &'static str,
     /// True when `#[consumer]` named no service: the registry gives it the
@@ -75,7 +75,7 @@ pub struct ConsumerRegistration {
     /// How many messages it handles at once (also the prefetch).
     pub concurrency: u16,
     /// Its retry policy; `None` takes the service's default
-    /// ([`crate::ServiceBuilder::default_retry`]).
+    /// (`ServiceBuilder::default_retry`).
     pub retry: Option<RetryPolicy>,
     /// The adapted function.
     pub handler: HandlerFn,

@@ -2,7 +2,7 @@
 //! and `/metrics`. Uses axum and the engine (readiness, metrics, the service
 //! builder it plugs its server into).
 //!
-//! A service started with [`crate::ServiceBuilder::health_addr`] serves three
+//! A service started with [`crate::engine::service::ServiceBuilder::health_addr`] serves three
 //! endpoints (no authentication: they reveal counters and check results only, and
 //! are meant for an orchestrator's probes and a Prometheus scraper):
 //!
@@ -107,7 +107,7 @@ async fn metrics(State(health): State<Health>) -> Response {
 impl ServiceBuilder {
     /// Serves `/health/live`, `/health/ready` and `/metrics` on this address
     /// (see [`crate::health`]); port 0 picks a free port, which
-    /// [`crate::Service::health_addr`] then tells. Unset (the default): no HTTP
+    /// [`crate::engine::service::Service::health_addr`] then tells. Unset (the default): no HTTP
     /// server. The server stops when the service has shut down.
     ///
     /// ```no_run

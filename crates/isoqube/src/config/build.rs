@@ -93,7 +93,7 @@ impl Config {
     /// A service builder with the `[service]` settings applied (transport and
     /// store still to be given).
     pub fn service_builder(&self, name: impl Into<String>) -> ServiceBuilder {
-        crate::Service::builder(name)
+        crate::engine::service::Service::builder(name)
             .default_retry(self.default_retry())
             .concurrency_limit(self.service.concurrency)
             .heartbeat_interval(Duration::from_secs(self.service.heartbeat_secs))

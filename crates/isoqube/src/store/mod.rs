@@ -65,9 +65,9 @@ pub trait RunStore: Send + Sync + 'static {
     /// Answers when the store is reachable.
     async fn ping(&self) -> Result<()>;
 
-    /// Saves a new definition; [`crate::Error::Conflict`] when the name is taken.
+    /// Saves a new definition; [`crate::error::Error::Conflict`] when the name is taken.
     async fn create_definition(&self, def: &Definition) -> Result<()>;
-    /// Replaces an existing definition; [`crate::Error::NotFound`] when there is none.
+    /// Replaces an existing definition; [`crate::error::Error::NotFound`] when there is none.
     async fn update_definition(&self, def: &Definition) -> Result<()>;
     /// One definition by name.
     async fn get_definition(&self, name: &str) -> Result<Option<Definition>>;
@@ -158,7 +158,7 @@ pub trait RunStore: Send + Sync + 'static {
                     return Ok(Some(run));
                 }
             } else {
-                return Err(crate::Error::not_found("run", id.to_string()));
+                return Err(crate::error::Error::not_found("run", id.to_string()));
             }
             if tokio::time::Instant::now() >= deadline {
                 return Ok(None);

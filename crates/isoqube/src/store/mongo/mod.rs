@@ -9,7 +9,7 @@
 //! * `connect`: the client, the collections and their indexes;
 //! * `codec`: documents and records (the serde shape as BSON, `_id` and the
 //!   store's own fields, a document that does not parse as
-//!   [`Error::Corrupt`](crate::Error::Corrupt));
+//!   [`Error::Corrupt`](crate::error::Error::Corrupt));
 //! * `runs`: runs and their transitions, conditional writes on the run's
 //!   `version` (optimistic concurrency) with a cache of run documents;
 //! * `records`: definitions, service instances, topics, schedule ticks;
@@ -32,8 +32,8 @@
 //!
 //! # Outages
 //!
-//! Every driver failure maps to [`Error::Store`](crate::Error::Store), which
-//! [`Error::is_transient`](crate::Error::is_transient) reports as transient,
+//! Every driver failure maps to [`Error::Store`](crate::error::Error::Store), which
+//! [`Error::is_transient`](crate::error::Error::is_transient) reports as transient,
 //! so the runtime retries or requeues. The client's server selection timeout
 //! is short (default 5 s, see [`MongoOptions`]) so every call fails in bounded
 //! time while the server is away.

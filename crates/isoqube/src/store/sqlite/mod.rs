@@ -14,7 +14,7 @@
 //!   waiting as one group, and the handle's side (send a job, await the answer);
 //! * `db`: what the thread owns (connection, run cache) and a run transition
 //!   on the cached run or a fresh read;
-//! * `run_store`: the [`RunStore`](crate::RunStore) operations, each a job for
+//! * `run_store`: the [`RunStore`](super::RunStore) operations, each a job for
 //!   the thread;
 //! * `checkpoint`: copying the write-ahead log back into the file, mostly off
 //!   the store thread.
