@@ -70,7 +70,7 @@ fn is_secret_option(key: &str) -> bool {
 }
 
 /// `s` percent-decoded (invalid UTF-8 replaced, never an error).
-pub fn percent_decode(s: &str) -> String {
+fn percent_decode(s: &str) -> String {
     percent_decode_str(s).decode_utf8_lossy().into_owned()
 }
 

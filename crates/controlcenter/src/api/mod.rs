@@ -333,8 +333,8 @@ impl From<isoqube::Error> for ApiError {
             E::Conflict { .. } | E::InvalidState(_) => StatusCode::CONFLICT,
             E::Malformed(_) => StatusCode::BAD_REQUEST,
             E::Store(_) | E::Transport(_) | E::Unroutable(_) => StatusCode::SERVICE_UNAVAILABLE,
-            // A record that does not parse is not an outage: retrying will not help.
-            E::Corrupt { .. } | E::Registry(_) | E::Config(_) => StatusCode::INTERNAL_SERVER_ERROR,
+            // A corrupt record is not an outage (retrying will not help), nor
+            // is a registry or configuration fault, nor a kind added later.
             _ => StatusCode::INTERNAL_SERVER_ERROR,
         };
         if status.is_server_error() {

@@ -118,7 +118,7 @@ impl Config {
         let bad = |e: &dyn std::fmt::Display| {
             Error::Config(format!("{origin}: {}", e.to_string().trim_end()))
         };
-        let mut config: Config = if names.is_empty() {
+        let config: Config = if names.is_empty() {
             toml::from_str(text).map_err(|e| bad(&e))?
         } else {
             // Parsed once as a table (which checks the syntax, with line
@@ -134,7 +134,6 @@ impl Config {
             config.sections = sections;
             config
         };
-        config.source = None;
         config.validate().map_err(|e| match e {
             Error::Config(m) => Error::Config(format!("{origin}: {m}")),
             other => other,
