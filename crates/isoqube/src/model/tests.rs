@@ -323,9 +323,31 @@ fn duplicate_copy_in_flight_is_refused_but_redelivery_takes_over() {
     let k = key(&run, 0, "ep");
     run.claim(&k, false, now).unwrap();
     assert_eq!(run.claim(&k, false, now).unwrap(), ClaimOutcome::InFlight);
+    // The redelivery counts the attempt its lost first delivery made.
+    assert!(matches!(
+        run.claim(&k, true, now).unwrap(),
+        ClaimOutcome::Claimed { attempts: 1, .. }
+    ));
+    assert_eq!(run.steps[0].attempts, 1);
+    run.complete(&k, Variables::new(), 1, now).unwrap();
+    assert_eq!(run.steps[0].attempts, 2);
+    assert_eq!(run.steps[0].handlers[0].attempts, 2);
+}
+
+#[test]
+fn redelivery_of_an_unstarted_or_failed_step_counts_no_lost_attempt() {
+    let now = Utc::now();
+    let mut run = run3();
+    let k = key(&run, 0, "ep");
     assert!(matches!(
         run.claim(&k, true, now).unwrap(),
         ClaimOutcome::Claimed { attempts: 0, .. }
+    ));
+    run.fail(&k, "boom", 3, now).unwrap();
+    run.resume(now).unwrap();
+    assert!(matches!(
+        run.claim(&k, true, now).unwrap(),
+        ClaimOutcome::Claimed { attempts: 3, .. }
     ));
 }
 

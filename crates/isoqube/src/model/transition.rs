@@ -256,6 +256,10 @@ impl Run {
             .find(|h| h.endpoint == key.endpoint)
         {
             Some(h) => {
+                if h.status == StepStatus::Invoked {
+                    h.attempts += 1;
+                    step.attempts += 1;
+                }
                 h.status = StepStatus::Invoked;
                 h.host = key.host.clone();
                 h.started_at = Some(now);
@@ -312,6 +316,10 @@ impl Run {
         let attempts = match step.handlers.iter().find(|h| h.endpoint == key.endpoint) {
             Some(h) if h.status == StepStatus::Succeeded => return Ok(None),
             Some(h) if h.status == StepStatus::Invoked && !redelivered => return Ok(None),
+            // Its start is recorded but no outcome: the delivery that started it
+            // was lost (the process was killed, or its shutdown grace ran out).
+            // That attempt counts, so the retry policy and `ctx.attempt()` see it.
+            Some(h) if h.status == StepStatus::Invoked => h.attempts + 1,
             Some(h) => h.attempts,
             None => 0,
         };

@@ -64,6 +64,14 @@ fn calls() -> &'static Calls {
     CALLS.get_or_init(Default::default)
 }
 
+type Attempts = Mutex<HashMap<(Uuid, String), Vec<u32>>>;
+
+/// `ctx.attempt()` of each invocation, per run and endpoint.
+fn attempts_seen() -> &'static Attempts {
+    static ATTEMPTS: OnceLock<Attempts> = OnceLock::new();
+    ATTEMPTS.get_or_init(Default::default)
+}
+
 /// Records an invocation (by service instance) and applies the knobs in the run
 /// variables: `sleep_ms.<endpoint>`, `fail_times.<endpoint>`.
 async fn behave(ctx: &StepContext) -> anyhow::Result<()> {
@@ -75,6 +83,12 @@ async fn behave(ctx: &StepContext) -> anyhow::Result<()> {
         .entry((run, ep.clone()))
         .or_default()
         .push(ctx.service_instance().to_string());
+    attempts_seen()
+        .lock()
+        .unwrap()
+        .entry((run, ep.clone()))
+        .or_default()
+        .push(ctx.attempt());
     let vars = ctx.vars();
     if let Some(ms) = vars
         .get("sleep_ms")
@@ -980,6 +994,38 @@ pub async fn graceful_shutdown(h: Harness) {
     next.shutdown().await.unwrap();
 }
 
+/// A shutdown whose grace runs out before the step ends: the step is
+/// redelivered, and the cut-off attempt counts.
+pub async fn grace_expiry_counts_the_attempt(h: Harness) {
+    let hasty = Service::builder("suite")
+        .transport_arc(h.pair.transport.clone())
+        .store_arc(h.pair.store.clone())
+        .endpoints(["alpha"])
+        .heartbeat_interval(Duration::from_millis(200))
+        .shutdown_grace(Duration::from_millis(100))
+        .start()
+        .await
+        .expect("service starts");
+    h.define("pair", &["Alpha", "Beta"]).await;
+    let id = h.start("pair", json!({"sleep_ms": {"alpha": 800}})).await;
+    h.wait_step(id, 0, StepStatus::Invoked).await;
+    hasty.shutdown().await.unwrap();
+    assert_eq!(
+        h.control.get_run(id).await.unwrap().steps[0].status,
+        StepStatus::Invoked,
+        "cut off, not finished"
+    );
+    let next = h.service(&["alpha", "beta"]).await;
+    let run = h.finish(id).await;
+    assert_eq!(run.status, RunStatus::Succeeded, "{run:#?}");
+    assert_eq!(
+        attempts_seen().lock().unwrap()[&(id, "alpha".to_string())],
+        vec![1, 2]
+    );
+    assert_eq!(run.steps[0].attempts, 2, "{run:#?}");
+    next.shutdown().await.unwrap();
+}
+
 /// An instance dying mid-step: the message goes back to the queue and another
 /// instance finishes the step, which is recorded once.
 pub async fn instance_killed_mid_step(h: Harness) {
@@ -992,6 +1038,14 @@ pub async fn instance_killed_mid_step(h: Harness) {
     let run = h.finish(id).await;
     assert_eq!(run.status, RunStatus::Succeeded, "{run:#?}");
     assert_eq!(call_count(id, "alpha"), 2, "started twice, finished once");
+    // The killed attempt counts: the store and the rerun's context say 2.
+    assert_eq!(
+        attempts_seen().lock().unwrap()[&(id, "alpha".to_string())],
+        vec![1, 2]
+    );
+    assert_eq!(run.steps[0].attempts, 2, "{run:#?}");
+    assert_eq!(run.steps[0].handlers[0].attempts, 2);
+    assert_eq!(run.steps[1].attempts, 1);
     assert_eq!(run.steps[0].handlers.len(), 1);
     assert!(run.steps[0]
         .handled_by
@@ -1045,7 +1099,7 @@ macro_rules! behaviour_tests {
             chain_rule, fan_out, competing_consumers, idempotent_redelivery, step_not_due_is_refused, step_start_recorded,
             crash_between_record_and_publish, retry_then_succeed, retry_exhausted, cancel,
             resume, rerun, invalid_definitions, malformed_message, bad_run_headers_are_refused, error_queue_browse_and_take, schedules, graceful_shutdown,
-            instance_killed_mid_step, service_registration);
+            grace_expiry_counts_the_attempt, instance_killed_mid_step, service_registration);
     };
     (@each $pair:path; $($name:ident),* $(,)?) => {
         $(
