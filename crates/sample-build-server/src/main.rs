@@ -169,15 +169,22 @@ async fn main_inner(cli: Cli, config: Config) -> anyhow::Result<ExitCode> {
             if health_port.is_some() {
                 config.service.health_port = health_port;
             }
-            let backends = Backends::connect(&config).await?;
+            // Listening before start-up: SIGTERM while connecting is a clean exit.
+            let mut stop = std::pin::pin!(isoqube::service::shutdown_signal());
+            let backends = tokio::select! {
+                backends = Backends::connect(&config) => backends?,
+                () = &mut stop => return Ok(ExitCode::SUCCESS),
+            };
             let served = async {
-                let service =
-                    sample_build_server::start_services(&config, &backends, &services).await?;
+                let service = tokio::select! {
+                    service = sample_build_server::start_services(&config, &backends, &services) => service?,
+                    () = &mut stop => return anyhow::Ok(()),
+                };
                 if let Err(e) = sample_build_server::seed(service.control()).await {
                     service.shutdown().await?;
                     return Err(e);
                 }
-                service.run_until_signal().await?;
+                service.run_until(stop).await?;
                 anyhow::Ok(())
             }
             .await;

@@ -1,0 +1,87 @@
+//! The soak: runs started throughout, service processes SIGKILLed at random
+//! intervals and restarted, the broker (a node of the suite's own) stopped
+//! and started once in the middle.
+
+use std::time::{Duration, Instant};
+
+use isoqube::testing::OwnBroker;
+use isoqube::Variables;
+use serde_json::json;
+
+use crate::checks::{check_runs, check_spy, wait_all, Window};
+use crate::deployment::{Deployment, StoreKind};
+use crate::fleet::{Fleet, SERVICES};
+use crate::rng::Rng;
+use crate::spy::Spy;
+use crate::Plan;
+
+pub async fn soak(label: &str, store: StoreKind, plan: &Plan) {
+    let started = Instant::now();
+    let mut rng = Rng::new(plan.seed);
+    let broker = OwnBroker::start();
+    let deployment = Deployment::on_broker(store, broker.url());
+    let mut fleet = Fleet::start(&deployment);
+    let control = deployment.control().await;
+    crate::store_kill::wait_registered(&control, &deployment).await;
+    fleet.wait_ready(Duration::from_secs(60)).await;
+    let spy = Spy::start(&broker.url(), &deployment.prefix, control.store()).await;
+
+    let params = || -> Variables { isoqube::context::vars_from(json!({"work_ms": plan.work_ms})) };
+    let mut ids = Vec::with_capacity(plan.runs);
+    let mut outages: Vec<Window> = Vec::new();
+    let per_kill = plan.runs.div_ceil(plan.kills.max(1) + 1);
+    let restart_at = plan.kills / 3;
+    for k in 0..=plan.kills {
+        // Runs start throughout the soak, so kills land on every kind of step.
+        for _ in 0..per_kill {
+            if ids.len() < plan.runs {
+                let run = control
+                    .start_run("linux-release", params(), "chaos")
+                    .await
+                    .unwrap_or_else(|e| panic!("start a run: {e}"));
+                ids.push(run.id);
+            }
+        }
+        if k == plan.kills {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(
+            rng.between(plan.gap_ms.0, plan.gap_ms.1),
+        ))
+        .await;
+        if k == restart_at {
+            let from = chrono::Utc::now() - chrono::Duration::seconds(2);
+            tokio::task::block_in_place(|| broker.stop_app());
+            tokio::time::sleep(Duration::from_secs(2)).await;
+            tokio::task::block_in_place(|| broker.start_app());
+            outages.push((from, chrono::Utc::now() + chrono::Duration::seconds(10)));
+            println!("chaos[{label}]: broker restarted");
+        }
+        let (service, pid) = fleet.kill_and_restart(rng.below(SERVICES.len()));
+        println!(
+            "chaos[{label}]: kill {} of {}: {service} (pid {pid})",
+            k + 1,
+            plan.kills
+        );
+    }
+
+    let logs = || deployment.logs_of();
+    let runs = wait_all(&control, &ids, Duration::from_secs(240), &logs()).await;
+    assert_eq!(runs.len(), plan.runs, "runs lost");
+    check_runs(&runs, &logs());
+    let duplicates = check_spy(&runs, &spy.seen, &fleet.killed, &outages).await;
+    let steps: usize = runs.iter().map(|r| r.steps.len()).sum();
+    let attempts: u32 = runs.iter().flat_map(|r| &r.steps).map(|s| s.attempts).sum();
+    println!(
+        "chaos[{label}]: {} runs, {steps} steps ({attempts} attempts), {} kills, 1 broker restart: \
+         0 lost, 0 stuck, 0 failed, every step recorded succeeded once; {duplicates} step \
+         messages published again by a killed publisher or across the broker restart; {:.0} s (seed {})",
+        runs.len(),
+        fleet.killed.len(),
+        started.elapsed().as_secs_f64(),
+        plan.seed
+    );
+    fleet.stop();
+    spy.stop().await;
+    drop(broker);
+}

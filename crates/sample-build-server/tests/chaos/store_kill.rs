@@ -1,0 +1,188 @@
+//! The store-kill case: a MongoDB-wire server of the scenario's own, on disk,
+//! SIGKILLed right after the services recorded a step, then started again on
+//! the same port and data. With the default durable write concern
+//! (`w: "majority", journal: true`; SecantusDB fsyncs its journal for a write
+//! that asks `j: true`), no acknowledged step may be lost: every run still
+//! ends Succeeded with every step done, none stuck.
+
+use std::path::PathBuf;
+use std::process::Command;
+use std::time::{Duration, Instant};
+
+use isoqube::{Control, StepStatus, Variables};
+use serde_json::json;
+use uuid::Uuid;
+
+use crate::checks::{check_runs, wait_all};
+use crate::deployment::{Deployment, StoreKind};
+use crate::fleet::Fleet;
+use crate::Plan;
+
+/// How many times the store server is killed.
+const STORE_KILLS: usize = 3;
+
+/// A SecantusDB of the scenario's own, started by `scripts/mongo-test-server.sh`
+/// with its own state directory, port and on-disk storage.
+struct OwnMongo {
+    state: PathBuf,
+    storage: PathBuf,
+    port: u16,
+}
+
+impl OwnMongo {
+    fn start() -> Self {
+        let dir = std::env::temp_dir().join(isoqube::testing::unique("isoqube-chaos-mongo"));
+        let server = OwnMongo {
+            state: dir.join("state"),
+            storage: dir.join("data"),
+            port: isoqube::testing::free_port(),
+        };
+        server.launch();
+        server
+    }
+
+    fn launch(&self) {
+        std::fs::create_dir_all(&self.state).expect("state dir");
+        let out = Command::new("bash")
+            .arg(isoqube::testing::mongo_script())
+            .arg("start")
+            .arg(&self.storage)
+            .env("SECANTUS_STATE_DIR", &self.state)
+            .env("SECANTUS_PORT", self.port.to_string())
+            // durable on-disk storage: never the test-fast mode
+            .env_remove("SECANTUS_TEST_FAST_STORAGE")
+            .output()
+            .expect("run scripts/mongo-test-server.sh");
+        assert!(
+            out.status.success(),
+            "the scenario's own MongoDB-wire server did not start: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
+
+    fn url(&self) -> String {
+        format!("mongodb://127.0.0.1:{}/?directConnection=true", self.port)
+    }
+
+    fn sigkill(&self) {
+        let pid = std::fs::read_to_string(self.state.join("secantus.pid")).expect("pid file");
+        let ok = Command::new("kill")
+            .args(["-KILL", pid.trim()])
+            .status()
+            .is_ok_and(|s| s.success());
+        assert!(ok, "kill -KILL {pid}");
+        // the script's `start` looks at the pid file: the server is gone
+        let _ = std::fs::remove_file(self.state.join("secantus.pid"));
+    }
+}
+
+impl Drop for OwnMongo {
+    fn drop(&mut self) {
+        let _ = Command::new("bash")
+            .arg(isoqube::testing::mongo_script())
+            .arg("stop")
+            .env("SECANTUS_STATE_DIR", &self.state)
+            .status();
+        if let Some(dir) = self.state.parent() {
+            let _ = std::fs::remove_dir_all(dir);
+        }
+    }
+}
+
+/// Steps recorded succeeded so far, over `ids` (`None` while the store is away).
+async fn succeeded_steps(control: &Control, ids: &[Uuid]) -> Option<usize> {
+    let mut n = 0;
+    for id in ids {
+        let run = control.get_run(*id).await.ok()?;
+        n += run
+            .steps
+            .iter()
+            .filter(|s| s.status == StepStatus::Succeeded)
+            .count();
+    }
+    Some(n)
+}
+
+/// Waits until the services registered and the built-in definitions are seeded.
+pub async fn wait_registered(control: &Control, deployment: &Deployment) {
+    let deadline = Instant::now() + Duration::from_secs(60);
+    loop {
+        let services = control.store().list_services().await.unwrap_or_default();
+        let defined = control
+            .store()
+            .get_definition("linux-release")
+            .await
+            .ok()
+            .flatten()
+            .is_some();
+        if services.len() >= crate::fleet::SERVICES.len() && defined {
+            return;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "services did not all start: {:?}\n{}",
+            services.iter().map(|s| &s.id).collect::<Vec<_>>(),
+            deployment.logs_of()
+        );
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+}
+
+pub async fn store_kill(plan: &Plan) {
+    let started = Instant::now();
+    let server = OwnMongo::start();
+    let deployment = Deployment::new(StoreKind::Mongo {
+        url: server.url(),
+        db: "isoqube_chaos_store_kill".into(),
+    });
+    let fleet = Fleet::start(&deployment);
+    let control = deployment.control().await;
+    wait_registered(&control, &deployment).await;
+    fleet.wait_ready(Duration::from_secs(60)).await;
+
+    let runs = (plan.runs / 4).max(4);
+    let mut ids = Vec::with_capacity(runs);
+    for _ in 0..runs {
+        let params: Variables = isoqube::context::vars_from(json!({"work_ms": plan.work_ms}));
+        let run = control
+            .start_run("linux-release", params, "chaos")
+            .await
+            .unwrap_or_else(|e| panic!("start a run: {e}"));
+        ids.push(run.id);
+    }
+    for kill in 1..=STORE_KILLS {
+        // Right after the services record a step: the moment the count moves.
+        let before = loop {
+            if let Some(n) = succeeded_steps(&control, &ids).await {
+                break n;
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        };
+        let deadline = Instant::now() + Duration::from_secs(60);
+        loop {
+            if succeeded_steps(&control, &ids)
+                .await
+                .is_some_and(|n| n > before)
+            {
+                break;
+            }
+            assert!(Instant::now() < deadline, "no step was recorded for 60 s");
+            tokio::time::sleep(Duration::from_millis(5)).await;
+        }
+        server.sigkill();
+        println!("chaos[store-kill]: MongoDB-wire server SIGKILLed ({kill} of {STORE_KILLS})");
+        tokio::time::sleep(Duration::from_secs(1)).await;
+        tokio::task::block_in_place(|| server.launch());
+    }
+    let logs = deployment.logs_of();
+    let done = wait_all(&control, &ids, Duration::from_secs(240), &logs).await;
+    check_runs(&done, &deployment.logs_of());
+    println!(
+        "chaos[store-kill]: {} runs, {STORE_KILLS} store SIGKILLs right after a step write: \
+         0 lost, 0 stuck, every run Succeeded with every step done; {:.0} s",
+        done.len(),
+        started.elapsed().as_secs_f64()
+    );
+    fleet.stop();
+    drop(server);
+}
