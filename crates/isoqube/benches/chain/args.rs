@@ -25,6 +25,24 @@ pub enum TransportKind {
     Memory,
 }
 
+/// The MongoDB write concern of Isoqube's side (`--write-concern`).
+#[derive(Debug, Clone, Copy, PartialEq, ValueEnum)]
+pub enum WriteConcern {
+    /// `w: "majority", j: true`, the default: each write waits for the journal.
+    Majority,
+    /// `w: 1`: acknowledged once applied in memory.
+    Acknowledged,
+}
+
+impl WriteConcern {
+    pub fn durability(self) -> isoqube::store::WriteDurability {
+        match self {
+            WriteConcern::Majority => isoqube::store::WriteDurability::Majority,
+            WriteConcern::Acknowledged => isoqube::store::WriteDurability::Acknowledged,
+        }
+    }
+}
+
 /// Which sides an invocation measures (`--sides`).
 #[derive(Debug, Clone, Copy, PartialEq, ValueEnum)]
 pub enum Sides {
@@ -65,6 +83,9 @@ pub struct Args {
     /// Isoqube's store.
     #[arg(long, value_enum, default_value_t = StoreKind::Sqlite)]
     pub store: StoreKind,
+    /// The write concern of Isoqube's MongoDB store (`--store mongo` only).
+    #[arg(long, value_enum, default_value_t = WriteConcern::Majority)]
+    pub write_concern: WriteConcern,
     /// Isoqube's transport (`memory` measures Isoqube's side alone).
     #[arg(long, value_enum, default_value_t = TransportKind::Amqp)]
     pub transport: TransportKind,

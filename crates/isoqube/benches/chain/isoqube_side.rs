@@ -6,6 +6,7 @@
 
 use std::sync::Arc;
 
+use isoqube::store::mongo::MongoOptions;
 use isoqube::transport::{AmqpConfig, AmqpTransport};
 use isoqube::{
     Control, Definition, Event, InProcessTransport, MongoStore, RunStore, SqliteStore, Transport,
@@ -62,7 +63,11 @@ pub async fn isoqube_side(
         }
         StoreKind::Mongo => {
             let url = mongo_url.expect("mongo url");
-            let store = MongoStore::connect(url, &format!("isoqube_bench_{id}"))
+            let opts = MongoOptions {
+                durability: args.write_concern.durability(),
+                ..Default::default()
+            };
+            let store = MongoStore::connect_with(url, &format!("isoqube_bench_{id}"), opts)
                 .await
                 .expect("MongoDB reachable");
             (Arc::new(store.clone()), Some(store), None)

@@ -12,13 +12,17 @@ use crate::drive::Measured;
 pub fn banner(args: &Args, warmup: usize, size: usize, id: &str) {
     println!(
         "chain bench: K={} steps, C={} runs in flight (consumer concurrency {}), N={} runs \
-         (+{warmup} warm-up), store={:?}, transport={:?}, step message ~{size} B, id {id}, \
+         (+{warmup} warm-up), store={:?}{}, transport={:?}, step message ~{size} B, id {id}, \
          {} CPUs",
         args.steps,
         args.concurrency,
         args.concurrency,
         args.runs,
         args.store,
+        match args.store {
+            crate::args::StoreKind::Mongo => format!(" (write concern {:?})", args.write_concern),
+            crate::args::StoreKind::Sqlite => String::new(),
+        },
         args.transport,
         std::thread::available_parallelism().map_or(0, |n| n.get()),
     );
