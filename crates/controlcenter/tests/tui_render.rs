@@ -208,7 +208,8 @@ fn loaded_app() -> App {
             run_of(&release, RunStatus::Running, 1),
             run_of(&release, RunStatus::Failed, 1),
             run_of(&release, RunStatus::Succeeded, 2),
-        ]),
+        ]
+        .into()),
     });
     app.apply(Loaded::Errors(Ok(vec![
         ErrorQueueView {
@@ -545,12 +546,12 @@ fn runs_filter_cycles_and_shows_empty_state() {
     // A load for another filter is ignored.
     app.apply(Loaded::Runs {
         filter: None,
-        result: Ok(loaded_app().runs.items),
+        result: Ok(loaded_app().runs.items.into()),
     });
     has(&screen(&app, 80, 24), "Loading…");
     app.apply(Loaded::Runs {
         filter: Some(RunStatus::Pending),
-        result: Ok(vec![]),
+        result: Ok(Vec::new().into()),
     });
     let s = screen(&app, 80, 24);
     has(&s, "filter: Pending");
@@ -568,7 +569,7 @@ fn runs_view_error_and_long_definition_in_narrow_terminal() {
     let def = definition(LONG, &["Build"]);
     app.apply(Loaded::Runs {
         filter: None,
-        result: Ok(vec![run_of(&def, RunStatus::Pending, 0)]),
+        result: Ok(vec![run_of(&def, RunStatus::Pending, 0)].into()),
     });
     app.apply(Loaded::Runs {
         filter: None,
