@@ -98,7 +98,7 @@ pub(crate) async fn ready(State(st): State<AppState>) -> Response {
     (status, Json(body)).into_response()
 }
 
-/// Metrics of the runs for Prometheus, computed when scraped (see the module docs).
+/// Metrics of the runs for Prometheus, computed when scraped.
 #[utoipa::path(
     get,
     path = "/metrics",

@@ -70,10 +70,10 @@ pub(crate) struct RunPage {
     /// here (id and what does not parse), and logged. They count towards
     /// `limit`, so a page may hold fewer runs and still have a next page.
     corrupt: Vec<CorruptRun>,
-    /// `before` for the next page: the last run's creation time; `null` on the last page.
+    /// `before` for the next page: the last record's creation time; `null` on the last page.
     #[schema(format = DateTime)]
     next_before: Option<String>,
-    /// `before_id` for the next page: the last run's id; `null` on the last page.
+    /// `before_id` for the next page: the last record's id; `null` on the last page.
     next_before_id: Option<Uuid>,
 }
 

@@ -180,8 +180,8 @@ impl Control {
 
     /// Every stuck run (of `definition`, when given), newest first, with its
     /// stuck steps: all running runs are read, page by page. The running
-    /// records that do not parse are named too (whether they are stuck
-    /// cannot be told).
+    /// records that do not parse are returned too (whether they are stuck
+    /// cannot be told), not logged.
     pub async fn stuck_runs(
         &self,
         definition: Option<&str>,
@@ -211,7 +211,8 @@ impl Control {
                 None => break,
             }
         }
-        warn_corrupt(&corrupt);
+        // Not logged here: a metrics scrape runs this every few seconds; the
+        // caller reports them (the metric counts them, the CLI names them).
         Ok((stuck, corrupt))
     }
 
@@ -271,11 +272,5 @@ fn warn_corrupt(corrupt: &[CorruptRun]) {
         return;
     }
     let ids: Vec<&str> = corrupt.iter().map(|c| c.id.as_str()).collect();
-    warn!(
-        count = corrupt.len(),
-        ids = %ids.join(", "),
-        "skipped {} corrupt run record(s) in a list: {}",
-        corrupt.len(),
-        ids.join(", ")
-    );
+    warn!(count = corrupt.len(), ids = %ids.join(", "), "skipped corrupt run records in a list");
 }
