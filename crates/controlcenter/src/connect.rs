@@ -6,8 +6,9 @@
 //! consumers in the same process, so for the embedded mode the sample build
 //! server hosts the terminal UI next to its services (`sample-build-server tui`).
 //!
-//! It may use the [`Operator`] (what a connection yields) and `isoqube`'s
-//! configuration, stores and transports; no surface.
+//! It may use the [`Operator`] (what a connection yields), the control
+//! center's configuration and `isoqube`'s configuration, stores and
+//! transports; no surface.
 
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -21,6 +22,7 @@ use isoqube::transport::{
 };
 use isoqube::{Config, Error, MongoStore, RunStore, SqliteStore};
 
+use crate::config::ControlCenterSection;
 use crate::ops::{Operator, NO_BROKER};
 
 /// Connection flags, shared by every command. Each overrides the configuration
@@ -57,6 +59,10 @@ pub struct ConnectArgs {
     /// Seconds to wait for the broker or the database before giving up.
     #[arg(long, default_value_t = 5, global = true)]
     pub connect_timeout: u64,
+    /// Seconds a step may stay `Invoked` with no live handler before it is
+    /// shown as stuck (default: [controlcenter] stuck_after_secs, 300).
+    #[arg(long, global = true, value_name = "SECS", value_parser = clap::value_parser!(u64).range(1..))]
+    pub stuck_after: Option<u64>,
 }
 
 impl ConnectArgs {
@@ -87,9 +93,19 @@ impl ConnectArgs {
         Ok(config)
     }
 
+    /// The `[controlcenter]` section of `config`, with `--stuck-after` over it.
+    pub fn control_center(&self, config: &Config) -> anyhow::Result<ControlCenterSection> {
+        let mut section = ControlCenterSection::from_config(config)?;
+        if let Some(secs) = self.stuck_after {
+            section.stuck_after_secs = secs;
+        }
+        Ok(section)
+    }
+
     /// Connects to what the configuration and the flags name.
     pub async fn connect(&self) -> anyhow::Result<Operator> {
         let config = self.config()?;
+        let rule = self.control_center(&config)?.stuck_rule();
         let timeout = Duration::from_secs(self.connect_timeout.max(1));
         let store: Arc<dyn RunStore> = match config.store.kind {
             StoreKind::Mongodb => {
@@ -138,7 +154,7 @@ impl ConnectArgs {
             TransportKind::InProcess => Arc::new(NoBroker),
         };
         match Operator::new(store.clone(), transport) {
-            Ok(op) => Ok(op),
+            Ok(op) => Ok(op.with_stuck_rule(rule)),
             Err(e) => {
                 let _ = store.close().await;
                 Err(e.into())

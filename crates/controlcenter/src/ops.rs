@@ -14,14 +14,17 @@ use chrono::{DateTime, Utc};
 use isoqube::store::RunStore;
 use isoqube::transport::{OutgoingMessage, RawMessage, Transport, ERROR_SUFFIX};
 use isoqube::wire::headers;
-use isoqube::{Control, Definition, Error, LogRecord, Run, RunFilter, ServiceRecord, Variables};
+use isoqube::{
+    Control, CorruptRun, Definition, Error, LogRecord, Run, RunFilter, RunPage, ServiceRecord,
+    StuckRule, StuckRun, StuckStep, Variables,
+};
 use serde::Serialize;
 use serde_json::Value;
 use uuid::Uuid;
 
 /// A service whose heartbeat is older than this is shown as not alive
-/// (services beat every 5 s by default).
-pub const ALIVE_WITHIN: Duration = Duration::from_secs(20);
+/// (services beat every 5 s by default); the stuck rule uses the same bound.
+pub const ALIVE_WITHIN: Duration = StuckRule::DEFAULT_ALIVE_WITHIN;
 
 /// Why work cannot start without a broker: [`Operator`] refuses with it before
 /// writing anything, and so does every call of the stand-in transport a
@@ -119,6 +122,16 @@ pub struct Operator {
     control: Control,
     store: Arc<dyn RunStore>,
     transport: Arc<dyn Transport>,
+    stuck_rule: StuckRule,
+}
+
+/// Every stuck run, and the running records that could not be read.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct StuckReport {
+    /// The stuck runs, newest first, each with its stuck steps.
+    pub runs: Vec<StuckRun>,
+    /// Running records that do not parse (whether they are stuck cannot be told).
+    pub corrupt: Vec<CorruptRun>,
 }
 
 impl Operator {
@@ -128,7 +141,20 @@ impl Operator {
             control: Control::new(store.clone(), transport.clone())?,
             store,
             transport,
+            stuck_rule: StuckRule::default(),
         })
+    }
+
+    /// The same operator, calling runs stuck by `rule` (the default is
+    /// [`StuckRule::default`]).
+    pub fn with_stuck_rule(mut self, rule: StuckRule) -> Self {
+        self.stuck_rule = rule;
+        self
+    }
+
+    /// When a run is stuck.
+    pub fn stuck_rule(&self) -> &StuckRule {
+        &self.stuck_rule
     }
 
     /// The underlying run control.
@@ -233,9 +259,24 @@ impl Operator {
         }
     }
 
-    /// Runs, newest first.
-    pub async fn runs(&self, filter: &RunFilter) -> isoqube::Result<Vec<Run>> {
-        self.store.list_runs(filter).await
+    /// Runs, newest first, and the records of the page that do not parse
+    /// (named, and logged as a warning).
+    pub async fn runs(&self, filter: &RunFilter) -> isoqube::Result<RunPage> {
+        self.control.list_runs(filter).await
+    }
+
+    /// The stuck steps of `runs` now, by [`Operator::stuck_rule`].
+    pub async fn stuck_steps(&self, runs: &[Run]) -> isoqube::Result<Vec<StuckStep>> {
+        self.control.stuck_steps(runs, &self.stuck_rule).await
+    }
+
+    /// Every stuck run (of `definition`, when given), by [`Operator::stuck_rule`].
+    pub async fn stuck_runs(&self, definition: Option<&str>) -> isoqube::Result<StuckReport> {
+        let (runs, corrupt) = self
+            .control
+            .stuck_runs(definition, &self.stuck_rule)
+            .await?;
+        Ok(StuckReport { runs, corrupt })
     }
 
     /// One run, or [`Error::NotFound`].

@@ -1,7 +1,8 @@
 //! The operator's text formats, shared by the CLI and the terminal UI (and the
 //! sample build server's `--var`): `KEY=VALUE` variables, schedule specs
 //! (`nightly=cron:0 2 * * *@Europe/Paris`, `often=every:300`, `once=at:TIME`)
-//! parsed and printed back, and the short forms screens show (ages, log lines).
+//! parsed and printed back, and the short forms screens show (ages, log lines,
+//! stuck steps).
 //!
 //! It may use only `isoqube`'s model types, `serde_json` and `chrono`: no store,
 //! no transport, no terminal, so each surface can phrase its own errors around
@@ -11,7 +12,7 @@ use std::fmt;
 
 use chrono::{DateTime, Utc};
 use isoqube::schedule::{Missed, Schedule, When};
-use isoqube::{Definition, LogRecord, Variables};
+use isoqube::{Definition, LogRecord, StuckStep, Variables};
 use serde_json::Value;
 
 /// Why a `KEY=VALUE` was refused; each surface words it around what it was
@@ -365,6 +366,42 @@ pub fn age(d: chrono::Duration) -> String {
         3600..=86399 => format!("{}h", s / 3600),
         _ => format!("{}d", s / 86400),
     }
+}
+
+/// What a stuck step is, in one line: the step (numbered from 1), its
+/// handler, how long there was no sign of life, and why.
+///
+/// ```
+/// use chrono::{Duration, Utc};
+/// use isoqube::{StuckReason, StuckStep};
+/// let now = Utc::now();
+/// let step = StuckStep {
+///     run_id: uuid::Uuid::nil(), step: 1, event: "Build".into(),
+///     endpoint: Some("build".into()), instance: Some("pool@h:7:ab".into()),
+///     since: now - Duration::minutes(12), reason: StuckReason::HandlerGone,
+/// };
+/// assert_eq!(
+///     controlcenter::text::stuck_line(&step, now),
+///     format!("step 2 (Build) stuck: build on pool@h:7:ab, no sign of life for 12m \
+///              (since {}): handler's service instance is gone",
+///             step.since.format("%Y-%m-%d %H:%M:%S UTC")),
+/// );
+/// ```
+pub fn stuck_line(s: &StuckStep, now: DateTime<Utc>) -> String {
+    let handler = match (&s.endpoint, &s.instance) {
+        (Some(ep), Some(inst)) => format!("{ep} on {inst}"),
+        (Some(ep), None) => ep.clone(),
+        (None, Some(inst)) => inst.clone(),
+        (None, None) => "no handler".into(),
+    };
+    format!(
+        "step {} ({}) stuck: {handler}, no sign of life for {} (since {}): {}",
+        s.step + 1,
+        s.event,
+        age(now - s.since),
+        s.since.format("%Y-%m-%d %H:%M:%S UTC"),
+        s.reason.as_str()
+    )
 }
 
 /// A stored log line as the console shows it.

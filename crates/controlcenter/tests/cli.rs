@@ -7,7 +7,6 @@
 //! skip, when they are not.
 
 use std::collections::HashSet;
-use std::path::PathBuf;
 use std::process::{Command, Output};
 use std::sync::{Arc, Mutex, OnceLock};
 use std::time::Duration;
@@ -60,15 +59,16 @@ async fn cc_ship(_ev: CcShip, ctx: StepContext) -> anyhow::Result<()> {
     behave(&ctx).await
 }
 
-enum StoreArgs {
-    Sqlite(PathBuf),
-    Mongo { url: String, db: String },
-}
+#[path = "support/records.rs"]
+mod records;
+
+use records::StoreAt;
 
 /// A broker prefix and a store of one's own, with the test consumers running.
 struct Env {
     prefix: String,
-    store_args: StoreArgs,
+    store_args: StoreAt,
+    store: Arc<dyn RunStore>,
     service: Option<Service>,
 }
 
@@ -76,19 +76,19 @@ impl Env {
     async fn new(mongo: bool) -> Env {
         let id = uuid::Uuid::new_v4().simple().to_string();
         let prefix = format!("cc-{}.", &id[..8]);
-        let (store_args, store): (StoreArgs, Arc<dyn RunStore>) = if mongo {
+        let (store_args, store): (StoreAt, Arc<dyn RunStore>) = if mongo {
             let url = mongo_url();
             let db = format!("isoqube_cc_{}", &id[..12]);
             let store = MongoStore::connect(&url, &db)
                 .await
                 .unwrap_or_else(|e| panic!("MongoDB test server unreachable: {e}"));
-            (StoreArgs::Mongo { url, db }, Arc::new(store))
+            (StoreAt::Mongo { url, db }, Arc::new(store))
         } else {
             let path = std::env::temp_dir()
                 .join("isoqube-cc-tests")
                 .join(format!("{id}.db"));
             let store = SqliteStore::open(&path).await.expect("store");
-            (StoreArgs::Sqlite(path), Arc::new(store))
+            (StoreAt::Sqlite(path), Arc::new(store))
         };
         let transport = AmqpTransport::connect(AmqpConfig {
             url: amqp_url(),
@@ -99,7 +99,7 @@ impl Env {
         .unwrap_or_else(|e| panic!("RabbitMQ must be reachable for these tests: {e}"));
         let service = Service::builder("cc-test")
             .transport(transport)
-            .store_arc(store)
+            .store_arc(store.clone())
             .services(["cc-test"])
             .start()
             .await
@@ -107,6 +107,7 @@ impl Env {
         Env {
             prefix,
             store_args,
+            store,
             service: Some(service),
         }
     }
@@ -121,10 +122,10 @@ impl Env {
             cmd.env("ISOQUBE_AMQP_URL", amqp_url());
         }
         match &self.store_args {
-            StoreArgs::Sqlite(path) => {
+            StoreAt::Sqlite(path) => {
                 cmd.arg("--store").arg(path);
             }
-            StoreArgs::Mongo { url, db } => {
+            StoreAt::Mongo { url, db } => {
                 cmd.env("ISOQUBE_MONGO_URL", url)
                     .env("ISOQUBE_MONGO_DB", db);
             }
@@ -381,7 +382,10 @@ async fn runs(env: Env) {
         assert_eq!(code, 1, "{stdout}");
         assert!(stdout.contains("Failed"), "{stdout}");
         let failed = e.json(&["runs", "list", "--status", "failed", "--json"]);
-        let failed_id = failed[0]["id"].as_str().expect("a failed run").to_string();
+        let failed_id = failed["runs"][0]["id"]
+            .as_str()
+            .expect("a failed run")
+            .to_string();
         let resumed = e.json(&["runs", "resume", &failed_id, "--wait", "--json"]);
         assert_eq!(resumed["status"], "Succeeded", "{resumed}");
 
@@ -422,7 +426,9 @@ async fn runs(env: Env) {
         assert_eq!(code, 1, "a cancelled run watches as not succeeded");
 
         let all = e.json(&["runs", "list", "--json"]);
-        assert_eq!(all.as_array().map(Vec::len), Some(4));
+        assert_eq!(all["runs"].as_array().map(Vec::len), Some(4), "{all}");
+        assert_eq!(all["corrupt"], serde_json::json!([]), "{all}");
+        assert_eq!(all["stuck"], serde_json::json!([]), "{all}");
 
         // Bad input.
         let (code, _, stderr) = e.cc(&["runs", "start", "no-such-def"]);
@@ -482,9 +488,185 @@ async fn without_a_broker(env: Env) {
         assert_eq!(code, 0);
         assert_eq!(
             serde_json::from_str::<Value>(&stdout).ok(),
-            Some(serde_json::json!([])),
+            Some(serde_json::json!({"runs": [], "stuck": [], "corrupt": []})),
             "nothing written"
         );
+    })
+    .await;
+    Arc::into_inner(env).expect("one owner").stop().await;
+}
+
+/// A run document that does not parse is skipped by `runs list` and named
+/// (stderr, `--json`), and `runs show` of it exits 6 naming it; stuck runs
+/// are marked in the list and `--stuck` lists only them, with their handler
+/// and since when, under the bound of `--stuck-after` or the configuration.
+async fn corrupt_and_stuck(env: Env) {
+    let corrupt = uuid::Uuid::new_v4();
+    env.store_args.write_corrupt_run(corrupt).await;
+    let live_instance = env
+        .service
+        .as_ref()
+        .map(|s| s.instance_id().to_string())
+        .expect("service");
+    let runs = records::stuck_runs(
+        env.store.as_ref(),
+        "pair",
+        ["CcPrepare", "CcShip"],
+        "cc-prepare",
+        &live_instance,
+    )
+    .await;
+    let env = Arc::new(env);
+    let e = env.clone();
+    in_background(move || {
+        let (gone, silent, live) = (
+            runs.gone.id.to_string(),
+            runs.silent.id.to_string(),
+            runs.live.id.to_string(),
+        );
+        let corrupt = corrupt.to_string();
+        let line_of = |stdout: &str, id: &str| {
+            stdout
+                .lines()
+                .find(|l| l.starts_with(id))
+                .unwrap_or_else(|| panic!("no line for {id}: {stdout}"))
+                .to_string()
+        };
+
+        // The list shows the good runs, the stuck ones marked, and names the
+        // corrupt record on stderr.
+        let (code, stdout, stderr) = e.cc(&["runs", "list"]);
+        assert_eq!(code, 0, "{stderr}");
+        assert!(line_of(&stdout, &gone).ends_with("STUCK"), "{stdout}");
+        assert!(line_of(&stdout, &silent).ends_with("STUCK"), "{stdout}");
+        assert!(!line_of(&stdout, &live).contains("STUCK"), "{stdout}");
+        assert!(!stdout.contains(&corrupt), "{stdout}");
+        assert!(
+            stderr.contains(&format!("skipped 1 corrupt run record(s): {corrupt}")),
+            "{stderr}"
+        );
+        let all = e.json(&["runs", "list", "--json"]);
+        assert_eq!(all["runs"].as_array().map(Vec::len), Some(3), "{all}");
+        assert_eq!(all["corrupt"][0]["id"], corrupt.as_str(), "{all}");
+        assert!(
+            all["corrupt"][0]["reason"]
+                .as_str()
+                .is_some_and(|r| r.contains("does not parse")),
+            "{all}"
+        );
+        let mut stuck_ids: Vec<&str> = all["stuck"]
+            .as_array()
+            .expect("stuck")
+            .iter()
+            .filter_map(|s| s["run_id"].as_str())
+            .collect();
+        stuck_ids.sort_unstable();
+        let mut expected = vec![gone.as_str(), silent.as_str()];
+        expected.sort_unstable();
+        assert_eq!(stuck_ids, expected, "{all}");
+
+        // `--stuck`: only the stuck runs, each with its step, handler and since when.
+        let (code, stdout, stderr) = e.cc(&["runs", "list", "--stuck"]);
+        assert_eq!(code, 0, "{stderr}");
+        assert!(!stdout.contains(&live), "{stdout}");
+        assert!(
+            stdout.contains(&format!(
+                "step 1 (CcPrepare) stuck: cc-prepare on {}, no sign of life for 20m",
+                runs.gone_instance
+            )),
+            "{stdout}"
+        );
+        assert!(
+            stdout.contains("handler's service instance is gone"),
+            "{stdout}"
+        );
+        assert!(
+            stdout.contains(&format!(
+                "cc-prepare on {}, no sign of life for 15m (since {})",
+                runs.silent_instance,
+                runs.silent_since.format("%Y-%m-%d %H:%M:%S UTC")
+            )),
+            "{stdout}"
+        );
+        assert!(stdout.contains("sends no heartbeat"), "{stdout}");
+        // The running corrupt record cannot be judged: it is named.
+        assert!(stderr.contains(&corrupt), "{stderr}");
+        let stuck = e.json(&["runs", "list", "--stuck", "--json"]);
+        assert_eq!(stuck["runs"].as_array().map(Vec::len), Some(2), "{stuck}");
+        let of = |id: &str| {
+            stuck["stuck"]
+                .as_array()
+                .and_then(|a| a.iter().find(|s| s["run_id"] == id))
+                .cloned()
+                .unwrap_or_else(|| panic!("{id} is stuck: {stuck}"))
+        };
+        assert_eq!(of(&gone)["reason"], "handler_gone");
+        assert_eq!(of(&gone)["instance"], runs.gone_instance.as_str());
+        assert_eq!(of(&gone)["endpoint"], "cc-prepare");
+        assert_eq!(of(&gone)["step"], 0);
+        assert_eq!(of(&silent)["reason"], "handler_silent");
+        assert_eq!(stuck["corrupt"][0]["id"], corrupt.as_str(), "{stuck}");
+        // Only a definition's runs.
+        let none = e.json(&["runs", "list", "--stuck", "--definition", "other", "--json"]);
+        assert_eq!(none["runs"], serde_json::json!([]), "{none}");
+
+        // A longer bound: nothing is stuck yet, by flag or by configuration.
+        let (code, stdout, _) = e.cc(&["--stuck-after", "7200", "runs", "list", "--stuck"]);
+        assert_eq!(code, 0);
+        assert!(stdout.contains("no stuck runs"), "{stdout}");
+        assert!(stdout.contains("7200s"), "{stdout}");
+        let (code, stdout, _) = out(e
+            .cmd(true)
+            .env("ISOQUBE_STUCK_AFTER_SECS", "7200")
+            .args(["runs", "list"])
+            .output()
+            .expect("run"));
+        assert_eq!(code, 0);
+        assert!(!stdout.contains("STUCK"), "{stdout}");
+        // The flag wins over the variable; 0 is refused either way.
+        let (code, stdout, _) = out(e
+            .cmd(true)
+            .env("ISOQUBE_STUCK_AFTER_SECS", "7200")
+            .args(["--stuck-after", "60", "runs", "list", "--stuck"])
+            .output()
+            .expect("run"));
+        assert_eq!(code, 0);
+        assert!(stdout.contains(&gone), "{stdout}");
+        let (code, _, stderr) = e.cc(&["--stuck-after", "0", "runs", "list"]);
+        assert_eq!(code, 2, "{stderr}");
+        let (code, _, stderr) = out(e
+            .cmd(true)
+            .env("ISOQUBE_STUCK_AFTER_SECS", "0")
+            .args(["runs", "list"])
+            .output()
+            .expect("run"));
+        assert_eq!(code, 2, "{stderr}");
+        assert!(stderr.contains("ISOQUBE_STUCK_AFTER_SECS"), "{stderr}");
+        let (code, _, stderr) = e.cc(&["runs", "list", "--stuck", "--status", "running"]);
+        assert_eq!(code, 2, "{stderr}");
+        let (code, stdout, _) = e.cc(&["--stuck-after", "90", "config", "show"]);
+        assert_eq!(code, 0);
+        assert!(
+            stdout.contains("[controlcenter]\nstuck_after_secs = 90"),
+            "{stdout}"
+        );
+
+        // `show` of the corrupt record: exit 6 (not 4), naming it.
+        for args in [
+            vec!["runs", "show", &corrupt],
+            vec!["runs", "show", &corrupt, "--json"],
+        ] {
+            let (code, stdout, stderr) = e.cc(&args);
+            assert_eq!(code, 6, "{args:?}: {stdout}{stderr}");
+            assert!(stderr.contains(&corrupt), "{stderr}");
+            assert!(stderr.contains("corrupt"), "{stderr}");
+        }
+        let (code, _, stderr) = e.cc(&["runs", "cancel", &corrupt]);
+        assert_eq!(code, 6, "{stderr}");
+        let (code, stdout, _) = e.cc(&["runs", "show", &gone]);
+        assert_eq!(code, 0, "{stdout}");
+        let (_, stdout, _) = e.cc(&["--help"]);
+        assert!(stdout.contains("6 a stored record is corrupt"), "{stdout}");
     })
     .await;
     Arc::into_inner(env).expect("one owner").stop().await;
@@ -511,7 +693,7 @@ macro_rules! on_both_stores {
     };
 }
 
-on_both_stores!(definitions, runs, without_a_broker);
+on_both_stores!(definitions, runs, without_a_broker, corrupt_and_stuck);
 
 #[test]
 fn unreachable_broker_or_store_is_a_clear_error() {

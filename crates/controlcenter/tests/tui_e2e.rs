@@ -333,7 +333,8 @@ async fn tui_creates_a_definition_starts_a_run_and_shows_it_succeed() {
     let runs = store
         .list_runs(&isoqube::RunFilter::default())
         .await
-        .expect("runs");
+        .expect("runs")
+        .runs;
     service.shutdown().await.expect("service shutdown");
     let _ = std::fs::remove_dir_all(&dir);
     if let Err(e) = steps {

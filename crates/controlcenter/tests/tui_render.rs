@@ -6,10 +6,14 @@
 
 use chrono::{DateTime, Duration, TimeZone, Utc};
 use controlcenter::ops::{ConsumerView, ErrorQueueView, EventView, FaultView, ServiceView};
+use controlcenter::tui::app::RunsLoaded;
 use controlcenter::tui::app::{Modal, Outcome, StatusKind};
 use controlcenter::tui::{draw, Action, App, Loaded, Tab};
 use isoqube::schedule::{Missed, Schedule, Webhook, When};
-use isoqube::{Definition, LogRecord, Run, RunStatus, ServiceRecord, StepStatus, Variables};
+use isoqube::{
+    CorruptRun, Definition, LogRecord, Run, RunStatus, ServiceRecord, StepStatus, StuckReason,
+    StuckStep, Variables,
+};
 use ratatui::backend::TestBackend;
 use ratatui::crossterm::event::{KeyCode, KeyEvent, KeyModifiers};
 use ratatui::Terminal;
@@ -208,7 +212,8 @@ fn loaded_app() -> App {
             run_of(&release, RunStatus::Running, 1),
             run_of(&release, RunStatus::Failed, 1),
             run_of(&release, RunStatus::Succeeded, 2),
-        ]),
+        ]
+        .into()),
     });
     app.apply(Loaded::Errors(Ok(vec![
         ErrorQueueView {
@@ -537,6 +542,52 @@ fn runs_view_newest_first_with_progress_and_age() {
 }
 
 #[test]
+fn runs_view_marks_stuck_runs_and_counts_skipped_records() {
+    let mut app = loaded_app();
+    app.tab = Tab::Runs;
+    let runs = app.runs.items.clone();
+    let stuck = StuckStep {
+        run_id: runs[0].id,
+        step: 1,
+        event: "Deploy".into(),
+        endpoint: Some("deploy".into()),
+        instance: Some("deployment@gone:9:ab".into()),
+        since: t0() - Duration::minutes(12),
+        reason: StuckReason::HandlerGone,
+    };
+    app.apply(Loaded::Runs {
+        filter: None,
+        result: Ok(RunsLoaded {
+            runs: runs.clone(),
+            stuck: vec![stuck],
+            corrupt: vec![CorruptRun {
+                id: "0bad".into(),
+                reason: "does not parse".into(),
+            }],
+        }),
+    });
+    for (w, h) in [(80, 24), (120, 30)] {
+        let s = screen(&app, w, h);
+        has(&s, "1 STUCK; 1 corrupt skipped");
+        let row = s
+            .lines()
+            .find(|l| l.contains(&runs[0].id.simple().to_string()[..8]))
+            .expect("the stuck run's row");
+        assert!(row.contains("STUCK") && !row.contains("Running"), "{row}");
+        has(&s, "Failed");
+    }
+    // A load without them clears the marks.
+    app.apply(Loaded::Runs {
+        filter: None,
+        result: Ok(runs.into()),
+    });
+    let s = screen(&app, 80, 24);
+    lacks(&s, "STUCK");
+    lacks(&s, "corrupt");
+    has(&s, "Running");
+}
+
+#[test]
 fn runs_filter_cycles_and_shows_empty_state() {
     let mut app = loaded_app();
     app.tab = Tab::Runs;
@@ -545,12 +596,12 @@ fn runs_filter_cycles_and_shows_empty_state() {
     // A load for another filter is ignored.
     app.apply(Loaded::Runs {
         filter: None,
-        result: Ok(loaded_app().runs.items),
+        result: Ok(loaded_app().runs.items.into()),
     });
     has(&screen(&app, 80, 24), "Loading…");
     app.apply(Loaded::Runs {
         filter: Some(RunStatus::Pending),
-        result: Ok(vec![]),
+        result: Ok(Vec::new().into()),
     });
     let s = screen(&app, 80, 24);
     has(&s, "filter: Pending");
@@ -568,7 +619,7 @@ fn runs_view_error_and_long_definition_in_narrow_terminal() {
     let def = definition(LONG, &["Build"]);
     app.apply(Loaded::Runs {
         filter: None,
-        result: Ok(vec![run_of(&def, RunStatus::Pending, 0)]),
+        result: Ok(vec![run_of(&def, RunStatus::Pending, 0)].into()),
     });
     app.apply(Loaded::Runs {
         filter: None,

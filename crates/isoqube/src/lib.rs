@@ -150,8 +150,9 @@ pub use isoqube_macros::consumer;
 /// ```
 pub use isoqube_macros::service;
 pub use model::{
-    Definition, LogRecord, NextStep, Run, RunFilter, RunStatus, ServiceRecord, Step, StepKey,
-    StepStatus, TopicRecord, Variables,
+    CorruptRun, Definition, LogRecord, NextStep, Run, RunCursor, RunFilter, RunPage, RunStatus,
+    ServiceRecord, Step, StepKey, StepStatus, StuckReason, StuckRule, StuckRun, StuckStep,
+    TopicRecord, Variables,
 };
 pub use publish::Publisher;
 pub use registry::{Registry, Selection};

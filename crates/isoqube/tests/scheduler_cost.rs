@@ -90,7 +90,7 @@ impl RunStore for Counting {
     async fn get_run(&self, id: Uuid) -> isoqube::Result<Option<Run>> {
         self.call().get_run(id).await
     }
-    async fn list_runs(&self, filter: &RunFilter) -> isoqube::Result<Vec<Run>> {
+    async fn list_runs(&self, filter: &RunFilter) -> isoqube::Result<isoqube::RunPage> {
         self.call().list_runs(filter).await
     }
     async fn claim_step(&self, key: &StepKey, redelivered: bool) -> isoqube::Result<ClaimOutcome> {
@@ -251,6 +251,7 @@ async fn a_schedule_turned_off_stops_at_once() {
             })
             .await
             .expect("runs")
+            .runs
             .len()
     };
     let scheduler = Scheduler::start(control, "off");

@@ -1,9 +1,21 @@
-//! Health over HTTP, answered without a token: liveness and readiness.
+//! Health over HTTP, answered without a token: liveness, readiness, and the
+//! runs' metrics for Prometheus (`GET /metrics`, computed when scraped):
+//!
+//! | name | type | what |
+//! | --- | --- | --- |
+//! | `isoqube_runs_stuck` | gauge | running runs with a stuck step (see [`isoqube::StuckRule`]); absent when the store did not answer |
+//! | `isoqube_runs_stuck_steps` | gauge | their stuck steps; absent when the store did not answer |
+//! | `isoqube_runs_corrupt` | gauge | running run records that do not parse (whether they are stuck cannot be told); absent when the store did not answer |
+//! | `isoqube_runs_stuck_after_seconds` | gauge | the bound: `--stuck-after`, `[controlcenter] stuck_after_secs` |
+//! | `isoqube_controlcenter_store_up` | gauge | 1 when the store answered this scrape, else 0 |
+//!
+//! The metrics are counts only (no names, no ids), so they answer without a
+//! token, like the services' own `/metrics`.
 //!
 //! It may use the [`Operator`](crate::ops::Operator) through the API state.
 
 use axum::extract::State;
-use axum::http::StatusCode;
+use axum::http::{header, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::Json;
 use serde::Serialize;
@@ -84,4 +96,67 @@ pub(crate) async fn ready(State(st): State<AppState>) -> Response {
         StatusCode::SERVICE_UNAVAILABLE
     };
     (status, Json(body)).into_response()
+}
+
+/// Metrics of the runs for Prometheus, computed when scraped.
+#[utoipa::path(
+    get,
+    path = "/metrics",
+    tag = "health",
+    security(()),
+    responses(
+        (status = 200, description = "The Prometheus text format (0.0.4): \
+            `isoqube_runs_stuck`, `isoqube_runs_stuck_steps`, `isoqube_runs_corrupt`, \
+            `isoqube_runs_stuck_after_seconds`, `isoqube_controlcenter_store_up`; the \
+            store's gauges are absent when the store did not answer",
+            body = String, content_type = "text/plain; version=0.0.4; charset=utf-8")
+    )
+)]
+pub(crate) async fn metrics(State(st): State<AppState>) -> Response {
+    let mut out = String::new();
+    let mut gauge = |name: &str, help: &str, value: u64| {
+        out.push_str(&format!(
+            "# HELP {name} {help}\n# TYPE {name} gauge\n{name} {value}\n"
+        ));
+    };
+    let found = st.op.stuck_runs(None).await;
+    if let Ok(report) = &found {
+        let steps = report.runs.iter().map(|r| r.steps.len()).sum::<usize>();
+        gauge(
+            "isoqube_runs_stuck",
+            "Running runs with a step Invoked whose handler has been gone or silent longer than the stuck bound.",
+            report.runs.len() as u64,
+        );
+        gauge(
+            "isoqube_runs_stuck_steps",
+            "The stuck steps of those runs.",
+            steps as u64,
+        );
+        gauge(
+            "isoqube_runs_corrupt",
+            "Running run records that do not parse.",
+            report.corrupt.len() as u64,
+        );
+    }
+    if let Err(e) = &found {
+        warn!("metrics: the store does not answer: {e}");
+    }
+    gauge(
+        "isoqube_runs_stuck_after_seconds",
+        "How long a step may go without a live handler before it is stuck.",
+        st.op.stuck_rule().after.as_secs(),
+    );
+    gauge(
+        "isoqube_controlcenter_store_up",
+        "1 when the store answered this scrape.",
+        u64::from(found.is_ok()),
+    );
+    (
+        [(
+            header::CONTENT_TYPE,
+            isoqube::health::EXPOSITION_CONTENT_TYPE,
+        )],
+        out,
+    )
+        .into_response()
 }

@@ -5,8 +5,9 @@
 //!
 //! # Endpoints
 //!
-//! Health (`/health`, `/health/live`, `/health/ready`) and webhooks
-//! (`POST /hooks/{id}`) at the root; everything else under `/api/v1`:
+//! Health (`/health`, `/health/live`, `/health/ready`), the runs' metrics
+//! for Prometheus (`/metrics`: stuck runs) and webhooks (`POST /hooks/{id}`)
+//! at the root; everything else under `/api/v1`:
 //! definitions, runs (with a server-sent event stream per run), events,
 //! services. Each handler's `#[utoipa::path]` attribute says its method,
 //! path, parameters, body and every answer, and [`router`] is built from those
@@ -15,15 +16,18 @@
 //! served.
 //!
 //! Paging: `limit` is 1-1000 (default 50); the answer carries `next_before` and
-//! `next_before_id`, the `created_at` and id of the last run, to pass as
-//! `before` and `before_id` for the next page (`null` on the last page). Runs
+//! `next_before_id`, the `created_at` and id of the last record of the page, to
+//! pass as `before` and `before_id` for the next page (`null` on the last page).
+//! A stored run that does not parse is left out of `runs` and named in
+//! `corrupt` (id and reason); it counts towards `limit`, so a page is not cut
+//! short by it, and reading it alone (`GET /runs/{id}`) answers 500 naming it. Runs
 //! are ordered by (creation time, id), so runs created in the same instant are
 //! neither skipped nor repeated across pages. `before` alone means "created
 //! strictly before".
 //!
 //! # Security
 //!
-//! Every endpoint but health and webhooks needs `Authorization: Bearer <token>`
+//! Every endpoint but health, metrics and webhooks needs `Authorization: Bearer <token>`
 //! ([`ApiSettings`]; the API refuses to start without a token). A missing or
 //! wrong token gets 401 and a warning in the log, which never contains the
 //! token. Tokens and webhook secrets are compared in constant time
@@ -237,6 +241,7 @@ pub(crate) fn parts(
         .routes(routes!(health::live))
         .routes(routes!(health::live_too))
         .routes(routes!(health::ready))
+        .routes(routes!(health::metrics))
         .routes(routes!(hooks::webhook))
         .split_for_parts();
     (root.nest(API_PREFIX, api), doc.nest(API_PREFIX, api_doc))

@@ -21,7 +21,7 @@ use super::common::ErrorBody;
     info(
         title = "Isoqube control center API",
         version = "1",
-        description = "Define, start and watch runs. Every endpoint but health and webhooks \
+        description = "Define, start and watch runs. Every endpoint but health, metrics and webhooks \
             needs `Authorization: Bearer <token>`. Errors are `{\"error\": \"...\"}`; \
             a wrong method for a path is 405 and an unknown path 404."
     ),

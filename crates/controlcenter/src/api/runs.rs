@@ -10,7 +10,7 @@ use axum::http::{header, HeaderValue, StatusCode};
 use axum::response::IntoResponse;
 use axum::Json;
 use chrono::{DateTime, SecondsFormat, Utc};
-use isoqube::{Run, RunFilter, RunStatus, Variables};
+use isoqube::{CorruptRun, Run, RunFilter, RunStatus, Variables};
 use serde::{Deserialize, Serialize};
 use tracing::info;
 use utoipa::{IntoParams, ToSchema};
@@ -66,10 +66,14 @@ pub(crate) struct RunsQuery {
 pub(crate) struct RunPage {
     /// The runs.
     runs: Vec<Run>,
-    /// `before` for the next page: the last run's creation time; `null` on the last page.
+    /// Stored runs of this page that do not parse: left out of `runs`, named
+    /// here (id and what does not parse), and logged. They count towards
+    /// `limit`, so a page may hold fewer runs and still have a next page.
+    corrupt: Vec<CorruptRun>,
+    /// `before` for the next page: the last record's creation time; `null` on the last page.
     #[schema(format = DateTime)]
     next_before: Option<String>,
-    /// `before_id` for the next page: the last run's id; `null` on the last page.
+    /// `before_id` for the next page: the last record's id; `null` on the last page.
     next_before_id: Option<Uuid>,
 }
 
@@ -180,14 +184,16 @@ pub(crate) async fn list_runs(
 ) -> ApiResult<Json<RunPage>> {
     let Query(q) = query.map_err(query_rejection)?;
     let filter = parse_filter(q)?;
-    let runs = st.op.runs(&filter).await?;
-    // The cursor of the next page: the last run's time and id (runs created in
-    // the same instant are told apart by id).
-    let last = (runs.len() >= filter.limit).then(|| runs.last()).flatten();
-    let next_before = last.map(|r| r.created_at.to_rfc3339_opts(SecondsFormat::AutoSi, true));
-    let next_before_id = last.map(|r| r.id);
+    let page = st.op.runs(&filter).await?;
+    // The cursor of the next page: the last record's time and id, corrupt or
+    // not (runs created in the same instant are told apart by id).
+    let next_before = page
+        .next
+        .map(|c| c.created_at.to_rfc3339_opts(SecondsFormat::AutoSi, true));
+    let next_before_id = page.next.map(|c| c.id);
     Ok(Json(RunPage {
-        runs,
+        runs: page.runs,
+        corrupt: page.corrupt,
         next_before,
         next_before_id,
     }))

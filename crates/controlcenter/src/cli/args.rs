@@ -175,11 +175,16 @@ pub enum RunsCommand {
         #[command(flatten)]
         out: JsonFlag,
     },
-    /// Runs, newest first.
+    /// Runs, newest first (stuck ones marked STUCK; corrupt records named on stderr).
     List {
         /// Only runs with this status (Pending, Running, Succeeded, Failed, Cancelled).
-        #[arg(long)]
+        #[arg(long, conflicts_with = "stuck")]
         status: Option<String>,
+        /// Only stuck runs: a step `Invoked` whose handler's service instance
+        /// has been gone or silent longer than --stuck-after; all of them
+        /// (--limit does not apply), each with its stuck step, handler and since when.
+        #[arg(long)]
+        stuck: bool,
         /// Only runs of this definition.
         #[arg(long)]
         definition: Option<String>,

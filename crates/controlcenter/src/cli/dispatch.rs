@@ -90,10 +90,12 @@ pub async fn dispatch(cli: Cli) -> ExitStatus {
     if let Command::Config(ConfigCommand::Show) = cli.command {
         let shown = cli.connect.config().and_then(|config| {
             let api = crate::config::ApiSection::from_config(&config)?;
+            let cc = cli.connect.control_center(&config)?;
             Ok(format!(
-                "{}\n{}",
+                "{}\n{}\n{}",
                 config.to_toml_redacted(),
-                api.to_toml_redacted()
+                api.to_toml_redacted(),
+                cc.to_toml()
             ))
         });
         return match shown {

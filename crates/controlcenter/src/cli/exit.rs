@@ -1,5 +1,6 @@
 //! What the process exit code says ([`ExitStatus`]) and how every error maps
-//! to one ([`Failure`]): not found, bad input, unavailable, a failed run.
+//! to one ([`Failure`]): not found, bad input, unavailable, a failed run, a
+//! corrupt record.
 //!
 //! It may use only `isoqube`'s error and run types (and `anyhow` for the
 //! connection's errors).
@@ -22,12 +23,16 @@ pub enum ExitStatus {
     Unavailable = 4,
     /// Gave up waiting for the run to finish.
     Timeout = 5,
+    /// A stored record the command needs does not parse (retrying will not
+    /// help; the message names the record).
+    Corrupt = 6,
 }
 
 /// The exit codes, as `--help` lists them.
 pub(super) const EXIT_CODES: &str =
     "Exit codes: 0 ok; 1 the run failed or was cancelled (--wait, watch); \
-2 bad input; 3 not found; 4 broker or store unavailable; 5 timed out waiting.";
+2 bad input; 3 not found; 4 broker or store unavailable; 5 timed out waiting; \
+6 a stored record is corrupt.";
 
 /// A failure with the exit status it maps to.
 #[derive(Debug)]
@@ -58,6 +63,7 @@ impl From<Error> for Failure {
             | Error::Malformed(_)
             | Error::Config(_)
             | Error::Registry(_) => ExitStatus::BadInput,
+            Error::Corrupt { .. } => ExitStatus::Corrupt,
             _ => ExitStatus::Unavailable,
         };
         Failure {

@@ -6,14 +6,14 @@
 use std::io::Write;
 use std::time::Duration;
 
-use isoqube::{Run, RunFilter, RunStatus, StepStatus};
+use isoqube::{CorruptRun, Run, RunFilter, RunStatus, StepStatus, StuckStep};
 use uuid::Uuid;
 
 use super::args::{parse_id, parse_vars, RunsCommand, WaitArgs};
 use super::exit::{finished_status, io_failure, ExitStatus, Failure, Outcome};
 use super::print::{print_json, print_run, run_line, say};
 use crate::ops::Operator;
-use crate::text::log_line;
+use crate::text::{log_line, stuck_line};
 
 async fn started(
     op: &Operator,
@@ -59,15 +59,19 @@ pub(super) async fn execute(op: &Operator, cmd: RunsCommand, out: &mut dyn Write
         }
         RunsCommand::List {
             status,
+            stuck,
             definition,
             limit,
             out: f,
         } => {
+            if stuck {
+                return list_stuck(op, definition.as_deref(), f.json, out).await;
+            }
             let status = status
                 .map(|s| RunStatus::parse(&s))
                 .transpose()
                 .map_err(|e| Failure::bad_input(e.to_string()))?;
-            let runs = op
+            let page = op
                 .runs(&RunFilter {
                     status,
                     definition,
@@ -75,16 +79,26 @@ pub(super) async fn execute(op: &Operator, cmd: RunsCommand, out: &mut dyn Write
                     ..RunFilter::default()
                 })
                 .await?;
+            let stuck = op.stuck_steps(&page.runs).await?;
             if f.json {
-                return print_json(out, &runs);
+                return print_json(
+                    out,
+                    &serde_json::json!({"runs": page.runs, "stuck": stuck, "corrupt": page.corrupt}),
+                );
             }
-            if runs.is_empty() {
+            if page.runs.is_empty() {
                 say!(out, "no runs");
             }
             let now = chrono::Utc::now();
-            for r in &runs {
-                say!(out, "{}", run_line(r, now));
+            for r in &page.runs {
+                let marker = if stuck.iter().any(|s| s.run_id == r.id) {
+                    "  STUCK"
+                } else {
+                    ""
+                };
+                say!(out, "{}{marker}", run_line(r, now));
             }
+            report_corrupt(&page.corrupt);
             Ok(ExitStatus::Ok)
         }
         RunsCommand::Show { id, logs, out: f } => {
@@ -121,6 +135,53 @@ pub(super) async fn execute(op: &Operator, cmd: RunsCommand, out: &mut dyn Write
         }
         RunsCommand::Watch { id, timeout } => watch(op, parse_id(&id)?, timeout, out).await,
     }
+}
+
+/// `runs list --stuck`: every stuck run with its stuck steps.
+async fn list_stuck(
+    op: &Operator,
+    definition: Option<&str>,
+    json: bool,
+    out: &mut dyn Write,
+) -> Outcome {
+    let report = op.stuck_runs(definition).await?;
+    if json {
+        let runs: Vec<&Run> = report.runs.iter().map(|s| &s.run).collect();
+        let stuck: Vec<&StuckStep> = report.runs.iter().flat_map(|s| &s.steps).collect();
+        return print_json(
+            out,
+            &serde_json::json!({"runs": runs, "stuck": stuck, "corrupt": report.corrupt}),
+        );
+    }
+    if report.runs.is_empty() {
+        say!(
+            out,
+            "no stuck runs (none has a step with no live handler for more than {}s)",
+            op.stuck_rule().after.as_secs()
+        );
+    }
+    let now = chrono::Utc::now();
+    for s in &report.runs {
+        say!(out, "{}  STUCK", run_line(&s.run, now));
+        for step in &s.steps {
+            say!(out, "    {}", stuck_line(step, now));
+        }
+    }
+    report_corrupt(&report.corrupt);
+    Ok(ExitStatus::Ok)
+}
+
+/// Names the records a list skipped, on stderr (stdout stays the list).
+fn report_corrupt(corrupt: &[CorruptRun]) {
+    if corrupt.is_empty() {
+        return;
+    }
+    let ids: Vec<&str> = corrupt.iter().map(|c| c.id.as_str()).collect();
+    eprintln!(
+        "skipped {} corrupt run record(s): {} (`runs show ID` says what does not parse)",
+        corrupt.len(),
+        ids.join(", ")
+    );
 }
 
 /// Prints step changes and new log lines as they happen, until the run finishes.

@@ -5,7 +5,7 @@
 //! It may use the [`Operator`], the messages of [`super::app`] and the text
 //! formats.
 
-use super::app::{Action, Loaded, Need, Outcome};
+use super::app::{Action, Loaded, Need, Outcome, RunsLoaded};
 use crate::ops::Operator;
 use crate::text::short_id;
 
@@ -25,14 +25,7 @@ pub async fn load(op: &Operator, need: Need) -> Loaded {
         Need::Definitions => Loaded::Definitions(text(op.definitions().await)),
         Need::Runs(filter) => Loaded::Runs {
             filter,
-            result: text(
-                op.runs(&isoqube::RunFilter {
-                    status: filter,
-                    limit: RUNS_PAGE,
-                    ..Default::default()
-                })
-                .await,
-            ),
+            result: text(load_runs(op, filter).await),
         },
         Need::Detail { id, skip } => Loaded::Detail {
             id,
@@ -42,6 +35,26 @@ pub async fn load(op: &Operator, need: Need) -> Loaded {
         },
         Need::Errors => Loaded::Errors(text(op.error_queues().await)),
     }
+}
+
+/// The runs view's page, with its stuck steps and skipped records.
+async fn load_runs(
+    op: &Operator,
+    filter: Option<isoqube::RunStatus>,
+) -> isoqube::Result<RunsLoaded> {
+    let page = op
+        .runs(&isoqube::RunFilter {
+            status: filter,
+            limit: RUNS_PAGE,
+            ..Default::default()
+        })
+        .await?;
+    let stuck = op.stuck_steps(&page.runs).await?;
+    Ok(RunsLoaded {
+        runs: page.runs,
+        stuck,
+        corrupt: page.corrupt,
+    })
 }
 
 /// Carries out an action and says what came of it.

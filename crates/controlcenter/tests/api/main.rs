@@ -32,8 +32,12 @@ use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
 
 mod contract;
+mod corrupt_stuck;
+#[path = "../support/records.rs"]
+mod records;
 
 use contract::{answers, answers_are_documented, concrete, documented, Answer};
+use records::StoreAt;
 
 /// First test step.
 #[event]
@@ -90,6 +94,10 @@ const BODY_LIMIT: usize = 4096;
 /// consumers running on the same pair.
 struct Env {
     addr: SocketAddr,
+    /// The store, for records written by hand.
+    store: Arc<dyn RunStore>,
+    /// Where it is, to write past it.
+    at: StoreAt,
     service: Option<Service>,
     stop: Option<tokio::sync::oneshot::Sender<()>>,
     server: Option<tokio::task::JoinHandle<anyhow::Result<()>>>,
@@ -103,13 +111,17 @@ impl Env {
             .join(format!("{id}.db"));
         let store: Arc<dyn RunStore> = Arc::new(SqliteStore::open(&path).await.expect("store"));
         let transport: Arc<dyn Transport> = Arc::new(InProcessTransport::new());
-        Env::start(store, transport.clone(), transport).await
+        Env::start(store, StoreAt::Sqlite(path), transport.clone(), transport).await
     }
 
     async fn real() -> Env {
         let id = uuid::Uuid::new_v4().simple().to_string();
         let prefix = format!("api-{}.", &id[..8]);
         let db = format!("isoqube_api_{}", &id[..12]);
+        let at = StoreAt::Mongo {
+            url: mongo_url(),
+            db: db.clone(),
+        };
         let store: Arc<dyn RunStore> = Arc::new(
             MongoStore::connect(&mongo_url(), &db)
                 .await
@@ -127,11 +139,12 @@ impl Env {
         // The control center has its own connection, as a separate process would.
         let service_transport: Arc<dyn Transport> = Arc::new(connect().await);
         let op_transport: Arc<dyn Transport> = Arc::new(connect().await);
-        Env::start(store, service_transport, op_transport).await
+        Env::start(store, at, service_transport, op_transport).await
     }
 
     async fn start(
         store: Arc<dyn RunStore>,
+        at: StoreAt,
         service_transport: Arc<dyn Transport>,
         op_transport: Arc<dyn Transport>,
     ) -> Env {
@@ -142,7 +155,7 @@ impl Env {
             .start()
             .await
             .expect("service");
-        let op = Operator::new(store, op_transport).expect("operator");
+        let op = Operator::new(store.clone(), op_transport).expect("operator");
         let settings = ApiSettings::new(TOKEN)
             .expect("settings")
             .with_max_body_bytes(BODY_LIMIT);
@@ -154,6 +167,8 @@ impl Env {
         }));
         Env {
             addr,
+            store,
+            at,
             service: Some(service),
             stop: Some(stop),
             server: Some(server),
@@ -412,9 +427,9 @@ async fn health_and_auth(env: &Env) {
     }
     for (method, path, needs_token) in documented(&api::openapi_document()) {
         if !needs_token {
-            // Only health and webhooks answer without the API token.
+            // Only health, metrics and webhooks answer without the API token.
             assert!(
-                path.starts_with("/health") || path.starts_with("/hooks/"),
+                path.starts_with("/health") || path.starts_with("/hooks/") || path == "/metrics",
                 "{method} {path} is documented as open"
             );
             continue;

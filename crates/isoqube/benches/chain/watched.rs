@@ -75,7 +75,7 @@ impl RunStore for Watched {
     async fn get_run(&self, id: Uuid) -> isoqube::Result<Option<Run>> {
         self.inner.get_run(id).await
     }
-    async fn list_runs(&self, filter: &RunFilter) -> isoqube::Result<Vec<Run>> {
+    async fn list_runs(&self, filter: &RunFilter) -> isoqube::Result<isoqube::RunPage> {
         self.inner.list_runs(filter).await
     }
     async fn claim_step(&self, key: &StepKey, redelivered: bool) -> isoqube::Result<ClaimOutcome> {

@@ -1,17 +1,23 @@
 //! Operator actions: validate and save definitions; start, re-run, resume,
-//! cancel and wait for runs. The control center, the CLI and the sample all go
-//! through [`Control`], which needs only the store and the transport.
+//! cancel and wait for runs; list runs (naming the records that do not parse)
+//! and find the stuck ones (applying the model's [`StuckRule`]). The control
+//! center, the CLI and the sample all go through [`Control`], which needs only
+//! the store and the transport.
 
-use std::collections::BTreeSet;
+use std::collections::{BTreeSet, HashMap};
 use std::sync::Arc;
 use std::time::Duration;
 
-use chrono::Utc;
+use chrono::{DateTime, Utc};
+use tracing::warn;
 use uuid::Uuid;
 
 use crate::engine::publish::Publisher;
 use crate::error::{Error, Result};
-use crate::model::{Definition, NextStep, Run, Variables};
+use crate::model::{
+    CorruptRun, Definition, NextStep, Run, RunFilter, RunPage, RunStatus, StuckRule, StuckRun,
+    StuckStep, Variables,
+};
 use crate::registry::Registry;
 use crate::store::RunStore;
 use crate::transport::Transport;
@@ -150,6 +156,77 @@ impl Control {
             .ok_or_else(|| Error::not_found("run", id.to_string()))
     }
 
+    /// Runs, newest first ([`RunStore::list_runs`]); the records that do not
+    /// parse are named in the page and in a warning in the log.
+    pub async fn list_runs(&self, filter: &RunFilter) -> Result<RunPage> {
+        let page = self.store.list_runs(filter).await?;
+        warn_corrupt(&page.corrupt);
+        Ok(page)
+    }
+
+    /// The stuck steps of `runs` now (see [`StuckRule`]), after one read of
+    /// the service instances.
+    pub async fn stuck_steps(&self, runs: &[Run], rule: &StuckRule) -> Result<Vec<StuckStep>> {
+        if !runs.iter().any(|r| r.status == RunStatus::Running) {
+            return Ok(Vec::new());
+        }
+        let beats = self.heartbeats().await?;
+        let now = Utc::now();
+        Ok(runs
+            .iter()
+            .flat_map(|r| r.stuck_steps(now, |id| beats.get(id).copied(), rule))
+            .collect())
+    }
+
+    /// Every stuck run (of `definition`, when given), newest first, with its
+    /// stuck steps: all running runs are read, page by page. The running
+    /// records that do not parse are returned too (whether they are stuck
+    /// cannot be told), not logged.
+    pub async fn stuck_runs(
+        &self,
+        definition: Option<&str>,
+        rule: &StuckRule,
+    ) -> Result<(Vec<StuckRun>, Vec<CorruptRun>)> {
+        let mut filter = RunFilter {
+            status: Some(RunStatus::Running),
+            definition: definition.map(str::to_string),
+            limit: 1000,
+            ..RunFilter::default()
+        };
+        let beats = self.heartbeats().await?;
+        let (mut stuck, mut corrupt) = (Vec::new(), Vec::new());
+        loop {
+            let page = self.store.list_runs(&filter).await?;
+            let now = Utc::now();
+            for run in page.runs {
+                let steps = run.stuck_steps(now, |id| beats.get(id).copied(), rule);
+                if !steps.is_empty() {
+                    stuck.push(StuckRun { run, steps });
+                }
+            }
+            corrupt.extend(page.corrupt);
+            // The cursor moves past every page it names, so this ends.
+            match page.next {
+                Some(next) => filter = filter.at(&next),
+                None => break,
+            }
+        }
+        // Not logged here: a metrics scrape runs this every few seconds; the
+        // caller reports them (the metric counts them, the CLI names them).
+        Ok((stuck, corrupt))
+    }
+
+    /// Each service instance's last heartbeat, by instance id.
+    async fn heartbeats(&self) -> Result<HashMap<String, DateTime<Utc>>> {
+        Ok(self
+            .store
+            .list_services()
+            .await?
+            .into_iter()
+            .map(|s| (s.id, s.last_seen))
+            .collect())
+    }
+
     /// Waits until the run is finished and returns it; after `timeout`, returns
     /// it as it is.
     pub async fn wait_for_run(&self, id: Uuid, timeout: Duration) -> Result<Run> {
@@ -186,4 +263,14 @@ impl Control {
             }
         }
     }
+}
+
+/// Names the skipped records in the log, so they are seen where an operator
+/// looks for trouble, not only by whoever reads the list.
+fn warn_corrupt(corrupt: &[CorruptRun]) {
+    if corrupt.is_empty() {
+        return;
+    }
+    let ids: Vec<&str> = corrupt.iter().map(|c| c.id.as_str()).collect();
+    warn!(count = corrupt.len(), ids = %ids.join(", "), "skipped corrupt run records in a list");
 }

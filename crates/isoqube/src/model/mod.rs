@@ -1,5 +1,5 @@
-//! The records Isoqube keeps (definitions, runs, steps, services, topics, logs)
-//! and the pure state transitions of a run.
+//! The records Isoqube keeps (definitions, runs, steps, services, topics, logs),
+//! the pure state transitions of a run, and the rule of when a run is stuck.
 //!
 //! Every store applies the transitions defined here, so the rules of the chain
 //! (who advances a step, what a redelivery does, what cancel and resume change)
@@ -11,6 +11,7 @@ mod records;
 mod run;
 pub mod schedule;
 mod status;
+mod stuck;
 #[cfg(test)]
 mod tests;
 mod transition;
@@ -19,6 +20,7 @@ pub use definition::*;
 pub use records::*;
 pub use run::*;
 pub use status::*;
+pub use stuck::*;
 pub use transition::*;
 
 /// The run variables: a JSON object.

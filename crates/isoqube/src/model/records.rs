@@ -1,5 +1,6 @@
 //! Model layer: what the control center lists besides runs: service instances,
-//! registered topics, log lines, and run filters.
+//! registered topics, log lines, run filters, and a page of listed runs (with
+//! the stored runs that did not parse, named, instead of failing the list).
 
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
@@ -121,10 +122,84 @@ impl RunFilter {
     /// assert_eq!((next.before, next.before_id, next.limit), (Some(run.created_at), Some(run.id), 2));
     /// ```
     pub fn after(&self, last: &Run) -> RunFilter {
+        self.at(&RunCursor::of(last))
+    }
+
+    /// The filter for the page that starts after `cursor` (a page's
+    /// [`RunPage::next`]).
+    ///
+    /// ```
+    /// use isoqube::{RunCursor, RunFilter};
+    /// let cursor = RunCursor { created_at: chrono::Utc::now(), id: uuid::Uuid::new_v4() };
+    /// let next = RunFilter { limit: 2, ..Default::default() }.at(&cursor);
+    /// assert_eq!((next.before, next.before_id), (Some(cursor.created_at), Some(cursor.id)));
+    /// ```
+    pub fn at(&self, cursor: &RunCursor) -> RunFilter {
         RunFilter {
-            before: Some(last.created_at),
-            before_id: Some(last.id),
+            before: Some(cursor.created_at),
+            before_id: Some(cursor.id),
             ..self.clone()
         }
+    }
+}
+
+/// Where a listing of runs stands: the creation time and id of the last
+/// record read (runs are listed by both, newest first).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct RunCursor {
+    /// The record's creation time.
+    pub created_at: DateTime<Utc>,
+    /// The record's id.
+    pub id: Uuid,
+}
+
+impl RunCursor {
+    /// The cursor just past `run`.
+    pub fn of(run: &Run) -> RunCursor {
+        RunCursor {
+            created_at: run.created_at,
+            id: run.id,
+        }
+    }
+}
+
+/// A stored run that does not parse: a list skips it and names it here, so
+/// one bad document neither hides the others nor goes unnoticed.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct CorruptRun {
+    /// The record's id as stored (normally the run's UUID).
+    pub id: String,
+    /// What does not parse.
+    pub reason: String,
+}
+
+/// What [`crate::store::RunStore::list_runs`] returns: the runs that parsed,
+/// newest first, and the records in the same range that did not.
+///
+/// ```
+/// let page = isoqube::RunPage::default();
+/// assert!(page.runs.is_empty() && page.corrupt.is_empty() && page.next.is_none());
+/// ```
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct RunPage {
+    /// The runs, newest first.
+    pub runs: Vec<Run>,
+    /// The records of this page that do not parse, in list order.
+    pub corrupt: Vec<CorruptRun>,
+    /// Where the next page starts, when this one was full (as many records
+    /// read, good or corrupt, as the filter's page size); `None` on the last
+    /// page. A corrupt record counts: a page is not cut short by one.
+    pub next: Option<RunCursor>,
+}
+
+impl RunPage {
+    /// Records the cursor of the next page, given how many records were read
+    /// and the key of the last one whose creation time and id could be read
+    /// (a corrupt record's may not be; then the last good key is used, so the
+    /// next page repeats records rather than skip any).
+    pub fn finish(mut self, read: usize, last: Option<RunCursor>, filter: &RunFilter) -> Self {
+        self.next = (read >= filter.page_size()).then_some(last).flatten();
+        self
     }
 }

@@ -13,7 +13,7 @@ use uuid::Uuid;
 use crate::error::Result;
 use crate::model::{
     ClaimOutcome, CompleteOutcome, Definition, FailOutcome, LogRecord, NextStep, Run, RunFilter,
-    ServiceRecord, StepKey, TopicRecord, Variables,
+    RunPage, ServiceRecord, StepKey, TopicRecord, Variables,
 };
 
 #[cfg(feature = "mongo")]
@@ -80,8 +80,11 @@ pub trait RunStore: Send + Sync + 'static {
     async fn insert_run(&self, run: &Run) -> Result<()>;
     /// One run by id.
     async fn get_run(&self, id: Uuid) -> Result<Option<Run>>;
-    /// Runs, newest first.
-    async fn list_runs(&self, filter: &RunFilter) -> Result<Vec<Run>>;
+    /// Runs, newest first. A stored run that does not parse does not fail the
+    /// list: it is left out of [`RunPage::runs`] and named in
+    /// [`RunPage::corrupt`] (it still counts towards the page size, and the
+    /// page's cursor moves past it). Only the store failing is an error.
+    async fn list_runs(&self, filter: &RunFilter) -> Result<RunPage>;
     /// See [`Run::claim`].
     async fn claim_step(&self, key: &StepKey, redelivered: bool) -> Result<ClaimOutcome>;
     /// Decides a first delivery's claim like [`claim_step`](Self::claim_step),
@@ -166,6 +169,18 @@ pub trait RunStore: Send + Sync + 'static {
             tokio::time::sleep(Duration::from_millis(50)).await;
         }
     }
+}
+
+/// The cursor of a stored run from its id and creation time as stored
+/// (RFC 3339), or `None` when either does not parse (a corrupt record's may not).
+#[cfg(any(feature = "mongo", feature = "sqlite"))]
+pub(crate) fn run_cursor(id: &str, created_at: &str) -> Option<crate::model::RunCursor> {
+    Some(crate::model::RunCursor {
+        created_at: DateTime::parse_from_rfc3339(created_at)
+            .ok()?
+            .with_timezone(&Utc),
+        id: Uuid::parse_str(id).ok()?,
+    })
 }
 
 /// Merges consumer lists of topics being registered into what is stored.

@@ -13,8 +13,8 @@ use std::time::Duration;
 use chrono::{TimeZone, Utc};
 use isoqube::model::{ClaimOutcome, CompleteOutcome, FailOutcome};
 use isoqube::{
-    Definition, Error, LogRecord, Run, RunFilter, RunStatus, RunStore, ServiceRecord, StepKey,
-    StepStatus, TopicRecord, Variables,
+    CorruptRun, Definition, Error, LogRecord, Run, RunFilter, RunPage, RunStatus, RunStore,
+    ServiceRecord, StepKey, StepStatus, TopicRecord, Variables,
 };
 use serde_json::json;
 use uuid::Uuid;
@@ -223,7 +223,14 @@ pub async fn runs_insert_get_list(f: Fixture) {
         Err(Error::Conflict { kind: "run", .. }) => {}
         other => panic!("expected a conflict, got {other:?}"),
     }
-    let ids = |v: Vec<Run>| v.into_iter().map(|r| r.id).collect::<Vec<_>>();
+    let ids = |p: RunPage| {
+        assert!(
+            p.corrupt.is_empty(),
+            "no corrupt record here: {:?}",
+            p.corrupt
+        );
+        p.runs.into_iter().map(|r| r.id).collect::<Vec<_>>()
+    };
     let newest_first: Vec<Uuid> = runs.iter().rev().map(|r| r.id).collect();
     assert_eq!(
         ids(s.list_runs(&RunFilter::default()).await.unwrap()),
@@ -237,8 +244,9 @@ pub async fn runs_insert_get_list(f: Fixture) {
         })
         .await
         .unwrap();
-    assert_eq!(page1.len(), 4);
-    let before = page1.last().map(|r| r.created_at);
+    assert_eq!(page1.runs.len(), 4);
+    assert!(page1.next.is_some(), "a full page has a cursor");
+    let before = page1.runs.last().map(|r| r.created_at);
     let page2 = s
         .list_runs(&RunFilter {
             limit: 4,
@@ -268,15 +276,32 @@ pub async fn runs_insert_get_list(f: Fixture) {
             limit,
             ..Default::default()
         };
-        let mut seen = Vec::new();
+        let (mut seen, mut by_cursor) = (Vec::new(), Vec::new());
+        let mut cursor_filter = filter.clone();
         loop {
             let page = s.list_runs(&filter).await.unwrap();
-            assert!(page.len() <= limit);
-            let Some(last) = page.last() else { break };
+            assert!(page.runs.len() <= limit);
+            let Some(last) = page.runs.last() else { break };
             filter = filter.after(last);
             seen.extend(ids(page));
         }
         assert_eq!(seen, twins, "page size {limit}");
+        // The same through the page's own cursor, which is `None` on the last page.
+        loop {
+            let page = s.list_runs(&cursor_filter).await.unwrap();
+            let next = page.next;
+            assert_eq!(
+                next.is_some(),
+                page.runs.len() == limit,
+                "page size {limit}"
+            );
+            by_cursor.extend(ids(page));
+            match next {
+                Some(c) => cursor_filter = cursor_filter.at(&c),
+                None => break,
+            }
+        }
+        assert_eq!(by_cursor, twins, "page size {limit}, by cursor");
     }
     // `before` alone keeps its meaning: strictly earlier than that time.
     let earlier = s
@@ -296,7 +321,7 @@ pub async fn runs_insert_get_list(f: Fixture) {
         })
         .await
         .unwrap();
-    assert!(none.is_empty());
+    assert!(none.runs.is_empty() && none.next.is_none());
     // Status and definition filters.
     s.abort_run(runs[1].id, "stopped").await.unwrap();
     s.abort_run(runs[4].id, "stopped").await.unwrap();
@@ -1038,7 +1063,43 @@ pub async fn corrupt_document(f: Fixture) {
         assert!(msg.contains(&id.to_string()), "names the id: {msg}");
     };
     check(s.get_run(id).await.unwrap_err());
-    check(s.list_runs(&RunFilter::default()).await.unwrap_err());
+    // A list skips it and names it, and shows the good run.
+    let page = s.list_runs(&RunFilter::default()).await.unwrap();
+    assert_eq!(page.runs, vec![good.clone()]);
+    let [CorruptRun { id: bad, reason }] = page.corrupt.as_slice() else {
+        panic!("one corrupt record named: {:?}", page.corrupt);
+    };
+    assert_eq!(bad, &id.to_string());
+    assert!(reason.contains("does not parse"), "{reason}");
+    assert!(page.next.is_none(), "not a full page");
+    // It counts towards the page size, and the cursor moves past it: paging
+    // one by one sees the good run, then the corrupt one, then the end.
+    let one = RunFilter {
+        limit: 1,
+        ..RunFilter::default()
+    };
+    let first = s.list_runs(&one).await.unwrap();
+    assert_eq!((first.runs.len(), first.corrupt.len()), (1, 0));
+    let second = s
+        .list_runs(&one.at(&first.next.expect("cursor")))
+        .await
+        .unwrap();
+    assert!(second.runs.is_empty());
+    assert_eq!(second.corrupt.len(), 1, "{second:?}");
+    let cursor = second
+        .next
+        .expect("a page of one corrupt record is full: it has a cursor");
+    let third = s.list_runs(&one.at(&cursor)).await.unwrap();
+    assert!(third.runs.is_empty() && third.corrupt.is_empty() && third.next.is_none());
+    // A filter it does not match leaves it out.
+    let of_good = s
+        .list_runs(&RunFilter {
+            definition: Some("good".into()),
+            ..RunFilter::default()
+        })
+        .await
+        .unwrap();
+    assert!(of_good.corrupt.is_empty() && of_good.runs.len() == 1);
     check(
         s.claim_step(&StepKey::new(id, 0, "a", "h"), false)
             .await

@@ -683,7 +683,7 @@ pub async fn rerun(h: Harness) {
     assert_eq!(run.params["customer"], "acme");
     assert_eq!(call_count(again.id, "alpha"), 1);
     assert_eq!(call_count(first, "alpha"), 1);
-    let listed = h.store().list_runs(&Default::default()).await.unwrap();
+    let listed = h.store().list_runs(&Default::default()).await.unwrap().runs;
     assert_eq!(
         listed.iter().map(|r| r.id).collect::<Vec<_>>(),
         vec![again.id, first],
@@ -739,6 +739,7 @@ pub async fn invalid_definitions(h: Harness) {
         .list_runs(&Default::default())
         .await
         .unwrap()
+        .runs
         .is_empty());
 }
 
@@ -864,7 +865,8 @@ pub async fn schedules(h: Harness) {
             ..Default::default()
         })
         .await
-        .unwrap();
+        .unwrap()
+        .runs;
     let mut ticks: Vec<String> = runs
         .iter()
         .map(|r| {
@@ -918,6 +920,7 @@ pub async fn schedules(h: Harness) {
                 })
                 .await
                 .unwrap()
+                .runs
         }
     };
     let caught_up = runs_of("catch-up").await;

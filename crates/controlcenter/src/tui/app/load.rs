@@ -53,6 +53,11 @@ impl App {
                     return;
                 }
                 let keep = self.runs.items.get(self.run_selected).map(|r| r.id);
+                let result = result.map(|loaded| {
+                    self.runs_stuck = loaded.stuck;
+                    self.runs_corrupt = loaded.corrupt;
+                    loaded.runs
+                });
                 self.runs.set(result);
                 let items = &self.runs.items;
                 self.run_selected = keep

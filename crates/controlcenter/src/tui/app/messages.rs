@@ -5,7 +5,7 @@
 //! It may use only the operator's read models ([`crate::ops`]) and the text
 //! formats.
 
-use isoqube::{Definition, LogRecord, Run, RunStatus, Variables};
+use isoqube::{CorruptRun, Definition, LogRecord, Run, RunStatus, StuckStep, Variables};
 use uuid::Uuid;
 
 use crate::ops::{ErrorQueueView, EventView, ServiceView};
@@ -88,7 +88,7 @@ pub enum Loaded {
         /// The filter the load used (stale loads are ignored).
         filter: Option<RunStatus>,
         /// The runs.
-        result: Result<Vec<Run>, String>,
+        result: Result<RunsLoaded, String>,
     },
     /// A run and its new log lines.
     Detail {
@@ -103,6 +103,27 @@ pub enum Loaded {
     },
     /// Error queues.
     Errors(Result<Vec<ErrorQueueView>, String>),
+}
+
+/// A load of the runs view: the runs, their stuck steps, and the records
+/// the list skipped because they do not parse.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct RunsLoaded {
+    /// The runs, newest first.
+    pub runs: Vec<Run>,
+    /// The stuck steps among them.
+    pub stuck: Vec<StuckStep>,
+    /// The skipped records.
+    pub corrupt: Vec<CorruptRun>,
+}
+
+impl From<Vec<Run>> for RunsLoaded {
+    fn from(runs: Vec<Run>) -> Self {
+        RunsLoaded {
+            runs,
+            ..Default::default()
+        }
+    }
 }
 
 /// What an action came to.

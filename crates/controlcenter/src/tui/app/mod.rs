@@ -19,5 +19,5 @@ mod state;
 
 /// A run id as the UI shows it, also at its historical path here.
 pub use crate::text::short_id;
-pub use messages::{Action, Loaded, Need, Outcome};
+pub use messages::{Action, Loaded, Need, Outcome, RunsLoaded};
 pub use state::{App, Confirm, Data, Modal, RunDetail, StartPrompt, Status, StatusKind, Tab};

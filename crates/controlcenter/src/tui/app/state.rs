@@ -6,7 +6,7 @@
 //! ([`crate::tui::form`]) and the messages ([`super::messages`]).
 
 use chrono::{DateTime, Utc};
-use isoqube::{Definition, LogRecord, Run, RunStatus, Variables};
+use isoqube::{CorruptRun, Definition, LogRecord, Run, RunStatus, StuckStep, Variables};
 use uuid::Uuid;
 
 use super::messages::Action;
@@ -177,6 +177,10 @@ pub struct App {
     pub definitions: Data<Definition>,
     /// Runs, newest first.
     pub runs: Data<Run>,
+    /// The stuck steps of the loaded runs.
+    pub runs_stuck: Vec<StuckStep>,
+    /// The records the last runs load skipped (they do not parse).
+    pub runs_corrupt: Vec<CorruptRun>,
     /// Error queues.
     pub errors: Data<ErrorQueueView>,
     /// Selected event.
@@ -219,6 +223,8 @@ impl App {
             services: Data::default(),
             definitions: Data::default(),
             runs: Data::default(),
+            runs_stuck: Vec::new(),
+            runs_corrupt: Vec::new(),
             errors: Data::default(),
             event_selected: 0,
             definition_selected: 0,
@@ -262,6 +268,11 @@ impl App {
     /// The selected definition.
     pub fn selected_definition(&self) -> Option<&Definition> {
         self.definitions.items.get(self.definition_selected)
+    }
+
+    /// Whether the loaded run `id` has a stuck step.
+    pub fn is_stuck(&self, id: Uuid) -> bool {
+        self.runs_stuck.iter().any(|s| s.run_id == id)
     }
 
     /// The selected run (the open one when a detail is shown).

@@ -1,11 +1,12 @@
-//! The runs view: runs newest first under the status filter.
+//! The runs view: runs newest first under the status filter, stuck ones
+//! marked, and the count of records the list skipped (they do not parse).
 //!
 //! It may use the state ([`crate::tui::app`]), the text formats and the shared
 //! widgets.
 
 use isoqube::RunStatus;
 use ratatui::layout::{Constraint, Layout, Rect};
-use ratatui::style::Style;
+use ratatui::style::{Color, Modifier, Style};
 use ratatui::widgets::{Block, TableState};
 use ratatui::Frame;
 
@@ -20,8 +21,16 @@ fn filter_name(f: Option<RunStatus>) -> &'static str {
 
 /// The runs view: one row per run, coloured by status.
 pub(super) fn draw_runs(frame: &mut Frame, app: &App, area: Rect) {
+    let mut marks = String::new();
+    let stuck = app.runs.items.iter().filter(|r| app.is_stuck(r.id)).count();
+    if stuck > 0 {
+        marks.push_str(&format!("; {stuck} STUCK"));
+    }
+    if !app.runs_corrupt.is_empty() {
+        marks.push_str(&format!("; {} corrupt skipped", app.runs_corrupt.len()));
+    }
     let block = Block::bordered().title(format!(
-        " Runs ({}, newest first; filter: {}) ",
+        " Runs ({}, newest first; filter: {}{marks}) ",
         app.runs.items.len(),
         filter_name(app.run_filter)
     ));
@@ -60,16 +69,29 @@ pub(super) fn draw_runs(frame: &mut Frame, app: &App, area: Rect) {
         .items
         .iter()
         .map(|r| {
+            // A stuck run is running by definition: the marker takes the
+            // status's place, in the colour of a fault.
+            let (status, style) = if app.is_stuck(r.id) {
+                (
+                    "STUCK",
+                    Style::new().fg(Color::Red).add_modifier(Modifier::BOLD),
+                )
+            } else {
+                (
+                    r.status.as_str(),
+                    Style::new().fg(run_status_color(r.status)),
+                )
+            };
             (
                 vec![
                     short_id(&r.id),
-                    r.status.as_str().to_string(),
+                    status.to_string(),
                     r.definition.clone(),
                     progress(r),
                     age(app.now - r.created_at),
                     r.started_by.clone(),
                 ],
-                Style::new().fg(run_status_color(r.status)),
+                style,
             )
         })
         .collect();

@@ -63,7 +63,7 @@ use super::RunStore;
 use crate::error::Result;
 use crate::model::{
     ClaimOutcome, CompleteOutcome, Definition, FailOutcome, LogRecord, NextStep, Run, RunFilter,
-    ServiceRecord, StepKey, TopicRecord, Variables,
+    RunPage, ServiceRecord, StepKey, TopicRecord, Variables,
 };
 use crate::redact::Secrets;
 
@@ -163,7 +163,7 @@ impl RunStore for MongoStore {
         self.find_run(&id.to_string()).await
     }
 
-    async fn list_runs(&self, filter: &RunFilter) -> Result<Vec<Run>> {
+    async fn list_runs(&self, filter: &RunFilter) -> Result<RunPage> {
         runs::list_runs(self, filter).await
     }
 

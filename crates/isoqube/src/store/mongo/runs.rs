@@ -65,8 +65,8 @@ use super::codec::{from_doc, run_doc, split_run_doc, ts, version_i64, OPS_FIELD,
 use super::errors::is_duplicate_key;
 use super::MongoStore;
 use crate::error::{Error, Result};
-use crate::model::{ClaimOutcome, Run, RunFilter, StepKey};
-use crate::store::RunStore;
+use crate::model::{ClaimOutcome, CorruptRun, Run, RunFilter, RunPage, StepKey};
+use crate::store::{run_cursor, RunStore};
 
 /// How many transition tokens a run keeps.
 const OPS_KEPT: usize = 16;
@@ -90,7 +90,7 @@ pub(super) async fn insert_run(store: &MongoStore, run: &Run) -> Result<()> {
     }
 }
 
-pub(super) async fn list_runs(store: &MongoStore, filter: &RunFilter) -> Result<Vec<Run>> {
+pub(super) async fn list_runs(store: &MongoStore, filter: &RunFilter) -> Result<RunPage> {
     let mut query = Document::new();
     if let Some(st) = filter.status {
         query.insert("status", st.as_str());
@@ -122,15 +122,24 @@ pub(super) async fn list_runs(store: &MongoStore, filter: &RunFilter) -> Result<
         .limit(limit)
         .await
         .map_err(|e| store.err("list runs", e))?;
-    let mut out = Vec::new();
+    let mut page = RunPage::default();
+    let (mut read, mut last) = (0, None);
     while let Some(d) = cursor
         .try_next()
         .await
         .map_err(|e| store.err("list runs", e))?
     {
-        out.push(from_doc(RUNS, d, &["created_key", OPS_FIELD])?);
+        read += 1;
+        if let (Ok(id), Ok(created)) = (d.get_str("_id"), d.get_str("created_key")) {
+            last = run_cursor(id, created).or(last);
+        }
+        match from_doc::<Run>(RUNS, d, &["created_key", OPS_FIELD]) {
+            Ok(run) => page.runs.push(run),
+            Err(Error::Corrupt { id, reason, .. }) => page.corrupt.push(CorruptRun { id, reason }),
+            Err(e) => return Err(e),
+        }
     }
-    Ok(out)
+    Ok(page.finish(read, last, filter))
 }
 
 /// One read instead of a write when the step may run: the run as stored

@@ -17,10 +17,10 @@ use super::db::{db_err, from_doc, rev, to_doc, ts, CachedRun};
 use super::SqliteStore;
 use crate::error::{Error, Result};
 use crate::model::{
-    ClaimOutcome, CompleteOutcome, Definition, FailOutcome, KeptSteps, LogRecord, NextStep, Run,
-    RunFilter, ServiceRecord, StepKey, TopicRecord, Variables,
+    ClaimOutcome, CompleteOutcome, CorruptRun, Definition, FailOutcome, KeptSteps, LogRecord,
+    NextStep, Run, RunFilter, RunPage, ServiceRecord, StepKey, TopicRecord, Variables,
 };
-use crate::store::{merge_topic, RunStore};
+use crate::store::{merge_topic, run_cursor, RunStore};
 
 impl SqliteStore {
     /// Applies a transition to one run inside a write transaction: first to
@@ -179,10 +179,10 @@ impl RunStore for SqliteStore {
         .await
     }
 
-    async fn list_runs(&self, filter: &RunFilter) -> Result<Vec<Run>> {
+    async fn list_runs(&self, filter: &RunFilter) -> Result<RunPage> {
         let filter = filter.clone();
         self.with(move |conn| {
-            let mut sql = String::from("SELECT id, doc FROM runs WHERE 1=1");
+            let mut sql = String::from("SELECT id, created_at, doc FROM runs WHERE 1=1");
             let mut args: Vec<String> = Vec::new();
             if let Some(st) = filter.status {
                 args.push(st.as_str().to_string());
@@ -214,15 +214,28 @@ impl RunStore for SqliteStore {
             let mut stmt = conn.prepare(&sql).map_err(db_err)?;
             let rows = stmt
                 .query_map(rusqlite::params_from_iter(args.iter()), |r| {
-                    Ok((r.get::<_, String>(0)?, r.get::<_, String>(1)?))
+                    Ok((
+                        r.get::<_, String>(0)?,
+                        r.get::<_, String>(1)?,
+                        r.get::<_, String>(2)?,
+                    ))
                 })
                 .map_err(db_err)?;
-            let mut out = Vec::new();
+            let mut page = RunPage::default();
+            let (mut read, mut last) = (0, None);
             for row in rows {
-                let (id, doc) = row.map_err(db_err)?;
-                out.push(from_doc("runs", &id, &doc)?);
+                let (id, created_at, doc) = row.map_err(db_err)?;
+                read += 1;
+                last = run_cursor(&id, &created_at).or(last);
+                match from_doc::<Run>("runs", &id, &doc) {
+                    Ok(run) => page.runs.push(run),
+                    Err(Error::Corrupt { id, reason, .. }) => {
+                        page.corrupt.push(CorruptRun { id, reason })
+                    }
+                    Err(e) => return Err(e),
+                }
             }
-            Ok(out)
+            Ok(page.finish(read, last, &filter))
         })
         .await
     }

@@ -1,0 +1,218 @@
+//! Model layer: when a run is stuck, as a pure rule over the run and the
+//! service instances' heartbeats, so the control center (and anything else)
+//! can tell a run nobody works on any more from one that is merely slow.
+//! Uses only the model's records.
+//!
+//! # The rule
+//!
+//! A step is *stuck* when its run is `Running`, the step is `Invoked`, and
+//! nobody can still finish it:
+//!
+//! - each of its `Invoked` handlers runs on a service instance (the handler's
+//!   `host` is the instance id, `name@host:pid:suffix`) that is not alive:
+//!   there is no service record for it (it stopped, or its record is gone), or
+//!   its last heartbeat is older than [`StuckRule::alive_within`];
+//! - and the latest sign of life of those handlers (the later of the handler's
+//!   start and its instance's last heartbeat) is older than
+//!   [`StuckRule::after`].
+//!
+//! A step `Invoked` with no `Invoked` handler (the handler is unknown, e.g. a
+//! record written by an older version) is stuck once it was invoked longer
+//! than [`StuckRule::after`] ago.
+//!
+//! A handler on a live instance is never stuck, however long the step takes:
+//! a long build is not a fault. Steps have no timeout of their own yet, so
+//! [`StuckRule::after`] (5 minutes by default) is the one bound.
+
+use std::time::Duration;
+
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+use uuid::Uuid;
+
+use super::*;
+
+/// The bounds of the rule (see the [module docs](self)).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct StuckRule {
+    /// How long a step may go without a sign of life before it is stuck.
+    pub after: Duration,
+    /// A service instance whose last heartbeat is older than this is not
+    /// alive (services beat every 5 s by default).
+    pub alive_within: Duration,
+}
+
+impl StuckRule {
+    /// The default of [`StuckRule::after`]: 5 minutes, long enough for a
+    /// broker or store outage that services ride out, short enough that an
+    /// operator sees lost work the same hour.
+    pub const DEFAULT_AFTER: Duration = Duration::from_secs(300);
+    /// The default of [`StuckRule::alive_within`]: four missed heartbeats.
+    pub const DEFAULT_ALIVE_WITHIN: Duration = Duration::from_secs(20);
+
+    /// The default rule with another [`StuckRule::after`].
+    pub fn after(after: Duration) -> Self {
+        StuckRule {
+            after,
+            ..Self::default()
+        }
+    }
+}
+
+impl Default for StuckRule {
+    fn default() -> Self {
+        StuckRule {
+            after: Self::DEFAULT_AFTER,
+            alive_within: Self::DEFAULT_ALIVE_WITHIN,
+        }
+    }
+}
+
+/// Why a step is stuck.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum StuckReason {
+    /// The handler's service instance has no record (it stopped or was removed).
+    HandlerGone,
+    /// The handler's service instance stopped sending heartbeats.
+    HandlerSilent,
+    /// The step names no handler working on it.
+    HandlerUnknown,
+}
+
+impl StuckReason {
+    /// How it is printed.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            StuckReason::HandlerGone => "handler's service instance is gone",
+            StuckReason::HandlerSilent => "handler's service instance sends no heartbeat",
+            StuckReason::HandlerUnknown => "no handler recorded",
+        }
+    }
+}
+
+/// A stuck step of a run (see the [module docs](self)).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct StuckStep {
+    /// The run.
+    pub run_id: Uuid,
+    /// The step index (from 0).
+    pub step: usize,
+    /// The step's event.
+    pub event: String,
+    /// The endpoint of the handler last seen alive, if any.
+    pub endpoint: Option<String>,
+    /// Its service instance id, if any.
+    pub instance: Option<String>,
+    /// The last sign of life: the handler's start or its instance's last
+    /// heartbeat, whichever is later (the step's invocation when no handler
+    /// is known).
+    #[serde(serialize_with = "crate::wire::time::one")]
+    pub since: DateTime<Utc>,
+    /// Why.
+    pub reason: StuckReason,
+}
+
+/// A stuck run with its stuck steps (what `Control::stuck_runs` finds).
+#[derive(Debug, Clone, PartialEq)]
+pub struct StuckRun {
+    /// The run.
+    pub run: Run,
+    /// Its stuck steps (at least one).
+    pub steps: Vec<StuckStep>,
+}
+
+impl Run {
+    /// The stuck steps of this run at `now` (see the [module docs](self)), given
+    /// each service instance's last heartbeat by instance id (`None`: no
+    /// record). Empty unless the run is `Running`.
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// use chrono::Utc;
+    /// use isoqube::{Definition, Run, StepKey, StuckRule, Variables};
+    /// let mut run = Run::new(&Definition::new("d", ["A"]), Variables::new(), "doc");
+    /// let start = Utc::now() - chrono::Duration::minutes(10);
+    /// run.claim(&StepKey::new(run.id, 0, "a", "svc@h:1:ab"), false, start).unwrap();
+    /// let rule = StuckRule::after(Duration::from_secs(300));
+    /// // its instance beats: a slow step, not a stuck one
+    /// assert!(run.stuck_steps(Utc::now(), |_| Some(Utc::now()), &rule).is_empty());
+    /// // its instance is gone
+    /// let stuck = run.stuck_steps(Utc::now(), |_| None, &rule);
+    /// assert_eq!(stuck[0].instance.as_deref(), Some("svc@h:1:ab"));
+    /// ```
+    pub fn stuck_steps<F>(
+        &self,
+        now: DateTime<Utc>,
+        last_seen: F,
+        rule: &StuckRule,
+    ) -> Vec<StuckStep>
+    where
+        F: Fn(&str) -> Option<DateTime<Utc>>,
+    {
+        if self.status != RunStatus::Running {
+            return Vec::new();
+        }
+        let older_than =
+            |t: DateTime<Utc>, bound: Duration| (now - t).to_std().is_ok_and(|age| age > bound);
+        let mut out = Vec::new();
+        for step in self
+            .steps
+            .iter()
+            .filter(|s| s.status == StepStatus::Invoked)
+        {
+            let step_since = step.invoked_at.unwrap_or(self.modified_at);
+            let mut latest: Option<(DateTime<Utc>, &StepHandler, StuckReason)> = None;
+            let mut alive = false;
+            for h in step
+                .handlers
+                .iter()
+                .filter(|h| h.status == StepStatus::Invoked)
+            {
+                let seen = last_seen(&h.host);
+                if seen.is_some_and(|t| !older_than(t, rule.alive_within)) {
+                    alive = true;
+                    break;
+                }
+                let started = h.started_at.unwrap_or(step_since);
+                let (since, reason) = match seen {
+                    Some(t) => (t.max(started), StuckReason::HandlerSilent),
+                    None => (started, StuckReason::HandlerGone),
+                };
+                if latest.as_ref().is_none_or(|(t, _, _)| since > *t) {
+                    latest = Some((since, h, reason));
+                }
+            }
+            if alive {
+                continue;
+            }
+            let stuck = match latest {
+                Some((since, h, reason)) => StuckStep {
+                    run_id: self.id,
+                    step: step.index,
+                    event: step.event.clone(),
+                    endpoint: Some(h.endpoint.clone()),
+                    instance: Some(h.host.clone()),
+                    since,
+                    reason,
+                },
+                None => StuckStep {
+                    run_id: self.id,
+                    step: step.index,
+                    event: step.event.clone(),
+                    endpoint: None,
+                    instance: None,
+                    since: step_since,
+                    reason: StuckReason::HandlerUnknown,
+                },
+            };
+            if older_than(stuck.since, rule.after) {
+                out.push(stuck);
+            }
+        }
+        out
+    }
+}
+
+#[cfg(test)]
+mod tests;

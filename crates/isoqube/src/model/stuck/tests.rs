@@ -1,0 +1,168 @@
+//! The stuck rule: which `Invoked` steps nobody can finish any more.
+use std::collections::HashMap;
+
+use chrono::TimeZone;
+
+use super::*;
+
+fn t(secs: i64) -> DateTime<Utc> {
+    Utc.timestamp_opt(1_800_000_000 + secs, 0)
+        .single()
+        .expect("time")
+}
+
+const MIN: i64 = 60;
+
+/// A two-step run whose first step `ep` claimed on `instance` at `at`.
+fn invoked(ep: &str, instance: &str, at: DateTime<Utc>) -> Run {
+    let mut run = Run::new(&Definition::new("d", ["A", "B"]), Variables::new(), "test");
+    run.claim(&StepKey::new(run.id, 0, ep, instance), false, at)
+        .expect("claim");
+    run
+}
+
+fn rule() -> StuckRule {
+    StuckRule::default()
+}
+
+fn beats(pairs: &[(&str, DateTime<Utc>)]) -> HashMap<String, DateTime<Utc>> {
+    pairs.iter().map(|(k, v)| (k.to_string(), *v)).collect()
+}
+
+fn stuck(run: &Run, now: DateTime<Utc>, beats: &HashMap<String, DateTime<Utc>>) -> Vec<StuckStep> {
+    run.stuck_steps(now, |id| beats.get(id).copied(), &rule())
+}
+
+#[test]
+fn defaults_are_five_minutes_and_twenty_seconds() {
+    assert_eq!(rule().after, Duration::from_secs(300));
+    assert_eq!(rule().alive_within, Duration::from_secs(20));
+    assert_eq!(
+        StuckRule::after(Duration::from_secs(9)).alive_within,
+        rule().alive_within
+    );
+}
+
+#[test]
+fn a_live_handler_is_never_stuck_however_long_the_step_takes() {
+    let run = invoked("a", "svc@h:1:x", t(0));
+    let now = t(600 * MIN);
+    assert!(stuck(
+        &run,
+        now,
+        &beats(&[("svc@h:1:x", now - chrono::Duration::seconds(5))])
+    )
+    .is_empty());
+    // exactly at the liveness bound still counts as alive
+    assert!(stuck(
+        &run,
+        now,
+        &beats(&[("svc@h:1:x", now - chrono::Duration::seconds(20))])
+    )
+    .is_empty());
+}
+
+#[test]
+fn a_gone_handler_is_stuck_after_the_bound_counted_from_its_start() {
+    let run = invoked("a", "svc@h:1:x", t(0));
+    let none = beats(&[]);
+    assert!(
+        stuck(&run, t(5 * MIN), &none).is_empty(),
+        "exactly the bound: not yet"
+    );
+    let found = stuck(&run, t(5 * MIN + 1), &none);
+    assert_eq!(
+        found,
+        vec![StuckStep {
+            run_id: run.id,
+            step: 0,
+            event: "A".into(),
+            endpoint: Some("a".into()),
+            instance: Some("svc@h:1:x".into()),
+            since: t(0),
+            reason: StuckReason::HandlerGone,
+        }]
+    );
+}
+
+#[test]
+fn a_silent_handler_is_stuck_after_the_bound_counted_from_its_last_heartbeat() {
+    let run = invoked("a", "svc@h:1:x", t(0));
+    let last = beats(&[("svc@h:1:x", t(10 * MIN))]);
+    // silent (older than 20 s) but not for 5 minutes yet
+    assert!(stuck(&run, t(10 * MIN + 30), &last).is_empty());
+    assert!(stuck(&run, t(15 * MIN), &last).is_empty());
+    let found = stuck(&run, t(15 * MIN + 1), &last);
+    assert_eq!(found.len(), 1);
+    assert_eq!(
+        (found[0].since, found[0].reason),
+        (t(10 * MIN), StuckReason::HandlerSilent)
+    );
+    // a heartbeat older than the handler's start: the start is the last sign of life
+    let run = invoked("a", "svc@h:1:x", t(20 * MIN));
+    let found = stuck(&run, t(26 * MIN), &last);
+    assert_eq!(
+        (found[0].since, found[0].reason),
+        (t(20 * MIN), StuckReason::HandlerSilent)
+    );
+}
+
+#[test]
+fn one_live_handler_of_a_fanned_out_step_keeps_it_going() {
+    let mut run = invoked("a", "gone@h:1:x", t(0));
+    run.claim(&StepKey::new(run.id, 0, "b", "live@h:2:y"), false, t(1))
+        .expect("claim");
+    let now = t(60 * MIN);
+    assert!(stuck(&run, now, &beats(&[("live@h:2:y", now)])).is_empty());
+    // both gone: the one started last names the step
+    let found = stuck(&run, now, &beats(&[]));
+    assert_eq!(found.len(), 1);
+    assert_eq!(found[0].instance.as_deref(), Some("live@h:2:y"));
+    assert_eq!(found[0].since, t(1));
+}
+
+#[test]
+fn a_step_without_an_invoked_handler_is_stuck_from_its_invocation() {
+    let mut run = invoked("a", "svc@h:1:x", t(0));
+    run.steps[0].handlers.clear();
+    assert!(stuck(&run, t(5 * MIN), &beats(&[])).is_empty());
+    let found = stuck(&run, t(5 * MIN + 1), &beats(&[("svc@h:1:x", t(5 * MIN))]));
+    assert_eq!(found.len(), 1);
+    assert_eq!(
+        (
+            found[0].endpoint.as_deref(),
+            found[0].instance.as_deref(),
+            found[0].reason
+        ),
+        (None, None, StuckReason::HandlerUnknown)
+    );
+    assert_eq!(found[0].since, t(0));
+}
+
+#[test]
+fn only_invoked_steps_of_running_runs_are_stuck() {
+    let none = beats(&[]);
+    let late = t(100 * MIN);
+    // pending: no step picked up
+    let pending = Run::new(&Definition::new("d", ["A"]), Variables::new(), "test");
+    assert!(stuck(&pending, late, &none).is_empty());
+    // a succeeded step waits for nobody
+    let mut run = invoked("a", "svc@h:1:x", t(0));
+    let key = StepKey::new(run.id, 0, "a", "svc@h:1:x");
+    run.complete(&key, Variables::new(), 1, t(1))
+        .expect("complete");
+    assert!(stuck(&run, late, &none).is_empty());
+    // failed and cancelled runs are finished, not stuck
+    let mut failed = invoked("a", "svc@h:1:x", t(0));
+    failed.abort("broken", t(1)).expect("abort");
+    assert!(stuck(&failed, late, &none).is_empty());
+    let mut cancelled = invoked("a", "svc@h:1:x", t(0));
+    cancelled.cancel(t(1)).expect("cancel");
+    assert!(stuck(&cancelled, late, &none).is_empty());
+}
+
+#[test]
+fn a_clock_behind_the_records_is_not_stuck() {
+    let run = invoked("a", "svc@h:1:x", t(10 * MIN));
+    assert!(stuck(&run, t(0), &beats(&[])).is_empty());
+}
