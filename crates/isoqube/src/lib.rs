@@ -150,9 +150,11 @@ pub use isoqube_macros::consumer;
 /// ```
 pub use isoqube_macros::service;
 pub use model::{
-    Definition, LogRecord, NextStep, Run, RunFilter, RunStatus, ServiceRecord, Step, StepKey,
-    StepStatus, TopicRecord, Variables,
+    nul_in_variable_names, Definition, LogRecord, NextStep, Run, RunFilter, RunStatus,
+    ServiceRecord, Step, StepKey, StepStatus, TopicRecord, Variables,
 };
+#[cfg(feature = "openapi")]
+pub use model::{VariableValueSchema, VariablesSchema};
 pub use publish::Publisher;
 pub use registry::{Registry, Selection};
 pub use retry::RetryPolicy;

@@ -14,12 +14,14 @@ mod status;
 #[cfg(test)]
 mod tests;
 mod transition;
+mod variables;
 
 pub use definition::*;
 pub use records::*;
 pub use run::*;
 pub use status::*;
 pub use transition::*;
+pub use variables::*;
 
 /// The run variables: a JSON object.
 pub type Variables = serde_json::Map<String, serde_json::Value>;
