@@ -150,10 +150,12 @@ pub use isoqube_macros::consumer;
 /// ```
 pub use isoqube_macros::service;
 pub use model::{
-    CorruptRun, Definition, LogRecord, NextStep, Run, RunCursor, RunFilter, RunPage, RunStatus,
-    ServiceRecord, Step, StepKey, StepStatus, StuckReason, StuckRule, StuckRun, StuckStep,
-    TopicRecord, Variables,
+    nul_in_variable_names, CorruptRun, Definition, LogRecord, NextStep, Run, RunCursor, RunFilter,
+    RunPage, RunStatus, ServiceRecord, Step, StepKey, StepStatus, StuckReason, StuckRule, StuckRun,
+    StuckStep, TopicRecord, Variables,
 };
+#[cfg(feature = "openapi")]
+pub use model::{VariableValueSchema, VariablesSchema};
 pub use publish::Publisher;
 pub use registry::{Registry, Selection};
 pub use retry::RetryPolicy;

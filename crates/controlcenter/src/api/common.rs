@@ -1,5 +1,5 @@
 //! What several handlers share: the result type, the path-segment extractor,
-//! `Location` headers, and the error answer's body.
+//! the check of run variables, `Location` headers, and the error answer's body.
 //!
 //! It may use axum and the API's errors in [`super`].
 
@@ -7,6 +7,7 @@ use axum::extract::{FromRequestParts, Path};
 use axum::http::request::Parts;
 use axum::http::HeaderValue;
 use axum::response::Response;
+use isoqube::Variables;
 use serde::Serialize;
 use utoipa::ToSchema;
 
@@ -37,6 +38,17 @@ impl<S: Send + Sync> FromRequestParts<S> for Seg {
                 rej.body_text()
             ))),
         }
+    }
+}
+
+/// Run variables as sent, when a store can keep them: a 400 naming the first
+/// name (at any depth) that holds a NUL character.
+pub(crate) fn storable(vars: Variables, field: &str) -> ApiResult<Variables> {
+    match isoqube::nul_in_variable_names(&vars) {
+        None => Ok(vars),
+        Some(name) => Err(ApiError::bad_request(format!(
+            "{field}: the name '{name}' holds a NUL character (no store can keep one)"
+        ))),
     }
 }
 

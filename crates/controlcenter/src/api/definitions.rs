@@ -23,25 +23,27 @@ use super::{encode_segment, ApiError, AppState, Body};
 /// What a webhook secret looks like in every answer.
 pub(crate) const REDACTED: &str = "***";
 
-/// A definition as a client sends it. Timestamps are accepted (so a `GET`
-/// answer can be sent back) but the server sets them.
+/// A definition as a client replaces it (`PUT`). Timestamps are accepted (so
+/// a `GET` answer can be sent back) but the server sets them.
 #[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 #[schema(as = DefinitionInput)]
 pub(crate) struct DefinitionBody {
-    /// Required on create; on replace, must equal the name in the path.
+    /// Optional: when given, it must equal the name in the path (definitions
+    /// cannot be renamed; another name is a 422).
     #[serde(default)]
     name: Option<String>,
     /// What it is for.
     #[serde(default)]
     description: String,
-    /// Event names, in order.
+    /// Event names, in order: each must be a registered event (else a 422).
     steps: Vec<String>,
     /// Variables every run starts with.
     #[serde(default)]
-    #[schema(value_type = Object)]
+    #[schema(value_type = isoqube::VariablesSchema)]
     variables: Variables,
-    /// Lets `POST /hooks/{id}` start runs.
+    /// Lets `POST /hooks/{id}` start runs; absent or `null`: no webhook (a
+    /// replace without one removes the stored one).
     #[serde(default)]
     webhook: Option<WebhookBody>,
     /// When runs start by themselves.
@@ -55,12 +57,60 @@ pub(crate) struct DefinitionBody {
     _modified_at: Option<Value>,
 }
 
+/// A definition as a client creates it (`POST`): [`DefinitionBody`] with a
+/// required name. Timestamps are accepted but the server sets them.
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+#[schema(as = NewDefinitionInput)]
+pub(crate) struct NewDefinitionBody {
+    /// Unique: 1-200 printable characters without leading or trailing spaces
+    /// (else a 422).
+    name: String,
+    /// What it is for.
+    #[serde(default)]
+    description: String,
+    /// Event names, in order: each must be a registered event (else a 422).
+    steps: Vec<String>,
+    /// Variables every run starts with.
+    #[serde(default)]
+    #[schema(value_type = isoqube::VariablesSchema)]
+    variables: Variables,
+    /// Lets `POST /hooks/{id}` start runs; absent or `null`: no webhook.
+    #[serde(default)]
+    webhook: Option<WebhookBody>,
+    /// When runs start by themselves.
+    #[serde(default)]
+    schedules: Vec<Schedule>,
+    /// Ignored: the server sets it.
+    #[serde(default, rename = "created_at")]
+    _created_at: Option<Value>,
+    /// Ignored: the server sets it.
+    #[serde(default, rename = "modified_at")]
+    _modified_at: Option<Value>,
+}
+
+impl From<NewDefinitionBody> for DefinitionBody {
+    fn from(b: NewDefinitionBody) -> Self {
+        DefinitionBody {
+            name: Some(b.name),
+            description: b.description,
+            steps: b.steps,
+            variables: b.variables,
+            webhook: b.webhook,
+            schedules: b.schedules,
+            _created_at: b._created_at,
+            _modified_at: b._modified_at,
+        }
+    }
+}
+
 /// A definition's webhook as a client sends it.
 #[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 #[schema(as = WebhookInput)]
 struct WebhookBody {
     /// 8-100 letters, digits, `-` or `_`: the id in the URL.
+    #[schema(pattern = "^[A-Za-z0-9_-]{8,100}$")]
     id: String,
     /// At least 16 characters; `"***"` on replace keeps the stored secret.
     secret: String,
@@ -129,11 +179,11 @@ pub(crate) async fn list_definitions(
     post,
     path = "/definitions",
     tag = "definitions",
-    request_body = DefinitionBody,
+    request_body = NewDefinitionBody,
     responses(
         (status = 201, description = "Created", body = Definition,
             headers(("Location" = String, description = "The definition's path"))),
-        (status = 400, description = "Unreadable body, unknown or mistyped field, no name, or a name that cannot be in a URL", body = ErrorBody),
+        (status = 400, description = "Unreadable body, unknown, missing or mistyped field", body = ErrorBody),
         NeedsToken,
         (status = 409, description = "A definition with this name exists", body = ErrorBody),
         BodyRefused,
@@ -143,16 +193,13 @@ pub(crate) async fn list_definitions(
 )]
 pub(crate) async fn create_definition(
     State(st): State<AppState>,
-    Body(body): Body<DefinitionBody>,
+    Body(body): Body<NewDefinitionBody>,
 ) -> ApiResult {
-    let name = body
-        .name
-        .clone()
-        .ok_or_else(|| ApiError::bad_request("missing field `name`"))?;
+    let name = body.name.clone();
     let loc = location(&format!("/api/v1/definitions/{}", encode_segment(&name)))?;
     let def = st
         .op
-        .create_definition(body.into_definition(name, None))
+        .create_definition(DefinitionBody::from(body).into_definition(name, None))
         .await?;
     info!(definition = %def.name, "definition created over the API");
     Ok((
@@ -193,11 +240,11 @@ pub(crate) async fn get_definition(
     request_body = DefinitionBody,
     responses(
         (status = 200, description = "Saved", body = Definition),
-        (status = 400, description = "Unreadable body, unknown or mistyped field, or a name that differs from the path", body = ErrorBody),
+        (status = 400, description = "Unreadable body, unknown or mistyped field, or a name in the path that cannot be decoded", body = ErrorBody),
         NeedsToken,
         (status = 404, description = "No such definition", body = ErrorBody),
         BodyRefused,
-        (status = 422, description = "The definition breaks a rule; nothing was written", body = ErrorBody),
+        (status = 422, description = "The definition breaks a rule (unknown event, bad schedule or webhook, a name that differs from the path); nothing was written", body = ErrorBody),
         ServerTrouble
     )
 )]
@@ -208,10 +255,14 @@ pub(crate) async fn update_definition(
 ) -> ApiResult<Json<Definition>> {
     if let Some(given) = &body.name {
         if *given != name {
-            return Err(ApiError::bad_request(format!(
-                "field `name` ('{given}') differs from the name in the path ('{name}'); \
-                 definitions cannot be renamed"
-            )));
+            // Well-formed but against a rule, like an unknown event: 422.
+            return Err(ApiError::new(
+                StatusCode::UNPROCESSABLE_ENTITY,
+                format!(
+                    "field `name` ('{given}') differs from the name in the path ('{name}'); \
+                     definitions cannot be renamed"
+                ),
+            ));
         }
     }
     let existing = st.op.definition(&name).await?;

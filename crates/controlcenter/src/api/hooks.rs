@@ -18,7 +18,7 @@ use tracing::{info, warn};
 use utoipa::ToSchema;
 use uuid::Uuid;
 
-use super::common::{ApiResult, ErrorBody, Seg};
+use super::common::{storable, ApiResult, ErrorBody, Seg};
 use super::openapi::ServerTrouble;
 use super::runs::run_location;
 use super::{bytes_rejection, constant_time_eq, ApiError, AppState};
@@ -46,18 +46,18 @@ pub(crate) struct HookAccepted {
     security(()),
     params(
         ("id" = String, Path, description = "Webhook id"),
-        ("X-Isoqube-Secret" = Option<String>, Header,
+        ("X-Isoqube-Secret" = Option<String>, Header, nullable = false,
             description = "The webhook's secret (or send it as `Authorization: Bearer <secret>`)")
     ),
     request_body(
-        content = Option<std::collections::HashMap<String, Value>>,
+        content = Option<isoqube::VariablesSchema>,
         content_type = "application/json",
-        description = "The run's variables (an empty body is none)"
+        description = "The run's variables (an empty body or `null` is none)"
     ),
     responses(
         (status = 202, description = "Run started", body = HookAccepted,
             headers(("Location" = String, description = "The run's path"))),
-        (status = 400, description = "The body is not a JSON object, or the id cannot be decoded", body = ErrorBody),
+        (status = 400, description = "The body is not a JSON object (or `null`), a variable name holds a NUL character, or the id cannot be decoded", body = ErrorBody),
         (status = 401, description = "Missing or wrong secret", body = ErrorBody),
         (status = 404, description = "No such webhook", body = ErrorBody),
         (status = 413, description = "The body is larger than the limit", body = ErrorBody),
@@ -111,7 +111,8 @@ pub(crate) async fn webhook(
         Variables::new()
     } else {
         match serde_json::from_slice::<Value>(&body) {
-            Ok(Value::Object(map)) => map,
+            Ok(Value::Object(map)) => storable(map, "the webhook body")?,
+            Ok(Value::Null) => Variables::new(),
             Ok(other) => {
                 return Err(ApiError::bad_request(format!(
                 "the webhook body must be a JSON object (its fields become run variables), not {}",

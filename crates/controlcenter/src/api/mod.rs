@@ -23,7 +23,12 @@
 //! short by it, and reading it alone (`GET /runs/{id}`) answers 500 naming it. Runs
 //! are ordered by (creation time, id), so runs created in the same instant are
 //! neither skipped nor repeated across pages. `before` alone means "created
-//! strictly before".
+//! strictly before"; `before_id` alone means "after this run" (its creation
+//! time stands for `before`; 404 when there is no such run).
+//!
+//! Every status an operation can answer is declared in the document with
+//! the error body, and schemathesis checks the server against it in the test
+//! suite (`tests/api/schemathesis.rs`).
 //!
 //! # Security
 //!
@@ -41,14 +46,14 @@
 //!
 //! | Status | When |
 //! |---|---|
-//! | 400 | the request cannot be read: invalid JSON, unknown or mistyped field (the message names it), bad query parameter, malformed run id, non-object webhook body |
+//! | 400 | the request cannot be read: invalid JSON, unknown, missing or mistyped field (the message names it), bad query parameter or `Last-Event-ID`, malformed run id, a webhook body that is not an object or `null`, a run variable name holding a NUL character |
 //! | 401 | missing or wrong bearer token or webhook secret |
-//! | 404 | no such definition, run, webhook or path |
+//! | 404 | no such definition, run, webhook or path (or no run `before_id` names) |
 //! | 405 | wrong method for the path |
 //! | 409 | the name exists already, or the run is in the wrong state (resume a succeeded run, cancel a finished one) |
 //! | 413 | the body is larger than [`ApiSettings::max_body_bytes`] |
 //! | 415 | a body that is not `application/json` |
-//! | 422 | a well-formed definition that breaks a rule (unknown event, empty name, bad schedule); nothing is written |
+//! | 422 | a well-formed definition that breaks a rule (unknown event, empty name, bad schedule or webhook, a variable name holding a NUL character, a replace whose `name` differs from the path); nothing is written |
 //! | 500 | a stored record does not parse, or the server is misconfigured |
 //! | 503 | the broker or the store is unavailable; nothing is written |
 //!

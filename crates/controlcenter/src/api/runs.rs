@@ -16,7 +16,7 @@ use tracing::info;
 use utoipa::{IntoParams, ToSchema};
 use uuid::Uuid;
 
-use super::common::{location, ApiResult, ErrorBody, Seg};
+use super::common::{location, storable, ApiResult, ErrorBody, Seg};
 use super::openapi::{BodyRefused, NeedsToken, ServerTrouble};
 use super::{query_rejection, ApiError, AppState, Body, STARTED_BY_HTTP};
 
@@ -29,7 +29,7 @@ pub(crate) struct StartBody {
     definition: String,
     /// Over the definition's variables.
     #[serde(default)]
-    #[schema(value_type = Option<Object>)]
+    #[schema(value_type = Option<isoqube::VariablesSchema>)]
     variables: Option<Variables>,
 }
 
@@ -47,8 +47,10 @@ pub(crate) struct RunsQuery {
     #[serde(default)]
     #[param(value_type = Option<String>, format = DateTime)]
     before: Option<String>,
-    /// With `before`: also the runs created at exactly `before` whose id sorts
-    /// below this one; pass `next_before_id` of the previous page.
+    /// The runs after this run in the list's order: pass `next_before_id` of
+    /// the previous page. With `before`, also the runs created at exactly
+    /// `before` whose id sorts below this one; alone, `before` is this run's
+    /// creation time (404 when there is no such run).
     #[serde(default)]
     #[param(value_type = Option<Uuid>)]
     before_id: Option<String>,
@@ -114,12 +116,6 @@ fn parse_filter(q: RunsQuery) -> ApiResult<RunFilter> {
     };
     let before_id = match q.before_id.as_deref() {
         None => None,
-        Some(_) if before.is_none() => {
-            return Err(ApiError::bad_request(
-                "query parameter `before_id` needs `before` (pass both from the previous page)"
-                    .to_string(),
-            ))
-        }
         Some(id) => Some(Uuid::parse_str(id.trim()).map_err(|_| {
             ApiError::bad_request(format!(
                 "query parameter `before_id`: '{id}' is not a run id (a UUID)"
@@ -140,6 +136,19 @@ fn parse_filter(q: RunsQuery) -> ApiResult<RunFilter> {
         before_id,
         limit,
     })
+}
+
+/// The creation time of the run `before_id` names; a 404 naming the
+/// parameter when there is no such run.
+async fn cursor_time(st: &AppState, id: Uuid) -> ApiResult<DateTime<Utc>> {
+    match st.op.run(id).await {
+        Ok(run) => Ok(run.created_at),
+        Err(isoqube::Error::NotFound { .. }) => Err(ApiError::new(
+            StatusCode::NOT_FOUND,
+            format!("query parameter `before_id`: run '{id}' not found"),
+        )),
+        Err(e) => Err(e.into()),
+    }
 }
 
 /// A run id from the path; a 400 when it is not a UUID.
@@ -165,7 +174,7 @@ fn created_run(run: &Run) -> ApiResult {
 ///
 /// Runs are ordered by (creation time, id), so runs created in the same
 /// instant are neither skipped nor repeated across pages; `before` alone means
-/// "created strictly before".
+/// "created strictly before", `before_id` alone "after this run".
 #[utoipa::path(
     get,
     path = "/runs",
@@ -175,6 +184,7 @@ fn created_run(run: &Run) -> ApiResult {
         (status = 200, description = "A page of runs", body = RunPage),
         (status = 400, description = "A bad or unknown query parameter (the message names it)", body = ErrorBody),
         NeedsToken,
+        (status = 404, description = "`before_id` alone names no run", body = ErrorBody),
         ServerTrouble
     )
 )]
@@ -183,7 +193,11 @@ pub(crate) async fn list_runs(
     query: Result<Query<RunsQuery>, QueryRejection>,
 ) -> ApiResult<Json<RunPage>> {
     let Query(q) = query.map_err(query_rejection)?;
-    let filter = parse_filter(q)?;
+    let mut filter = parse_filter(q)?;
+    if let (None, Some(id)) = (filter.before, filter.before_id) {
+        // `before_id` alone: the runs after that one, so its creation time.
+        filter.before = Some(cursor_time(&st, id).await?);
+    }
     let page = st.op.runs(&filter).await?;
     // The cursor of the next page: the last record's time and id, corrupt or
     // not (runs created in the same instant are told apart by id).
@@ -208,7 +222,7 @@ pub(crate) async fn list_runs(
     responses(
         (status = 201, description = "Started", body = Run,
             headers(("Location" = String, description = "The run's path"))),
-        (status = 400, description = "Unreadable body, unknown or mistyped field", body = ErrorBody),
+        (status = 400, description = "Unreadable body, unknown or mistyped field, a variable name with a NUL character", body = ErrorBody),
         NeedsToken,
         (status = 404, description = "No such definition", body = ErrorBody),
         BodyRefused,
@@ -219,13 +233,10 @@ pub(crate) async fn start_run(
     State(st): State<AppState>,
     Body(body): Body<StartBody>,
 ) -> ApiResult {
+    let vars = storable(body.variables.unwrap_or_default(), "field `variables`")?;
     let run = st
         .op
-        .start_as(
-            &body.definition,
-            body.variables.unwrap_or_default(),
-            STARTED_BY_HTTP,
-        )
+        .start_as(&body.definition, vars, STARTED_BY_HTTP)
         .await?;
     info!(run_id = %run.id, definition = %run.definition, "run started over the API");
     created_run(&run)

@@ -14,12 +14,14 @@ use axum::response::IntoResponse;
 use isoqube::Run;
 use serde_json::json;
 use tracing::warn;
+use utoipa::openapi::schema::{ObjectBuilder, OneOfBuilder, Schema, Type};
+use utoipa::openapi::{Ref, RefOr};
 use uuid::Uuid;
 
 use super::common::{ApiResult, ErrorBody, Seg};
 use super::openapi::{NeedsToken, ServerTrouble};
 use super::runs::run_id;
-use super::AppState;
+use super::{ApiError, AppState};
 
 /// How long one wait for a run change lasts before looking again (the stream
 /// sends keep-alive comments meanwhile).
@@ -43,22 +45,104 @@ fn run_event(run: &Run) -> SseEvent {
         .data(data)
 }
 
+/// One event of the stream, as OpenAPI 3.2 (and tools reading 3.1 the same
+/// way) describe `text/event-stream`: the event's fields, its `data` JSON
+/// of the schema named by `contentSchema`. Only described: the stream is
+/// built from [`SseEvent`]s.
+pub(crate) struct RunEvent;
+
+impl utoipa::PartialSchema for RunEvent {
+    fn schema() -> RefOr<Schema> {
+        let event = |name: &str, data: &str, description: &str| {
+            ObjectBuilder::new()
+                .description(Some(description))
+                .property(
+                    "event",
+                    ObjectBuilder::new()
+                        .schema_type(Type::String)
+                        .enum_values(Some([name])),
+                )
+                .required("event")
+                .property(
+                    "data",
+                    ObjectBuilder::new()
+                        .schema_type(Type::String)
+                        .content_media_type("application/json")
+                        .content_schema(Some(Ref::from_schema_name(data))),
+                )
+                .required("data")
+        };
+        let run = event("run", "Run", "The run changed: data is the run.").property(
+            "id",
+            ObjectBuilder::new()
+                .schema_type(Type::String)
+                .description(Some("The run's version (send it back as Last-Event-ID)")),
+        );
+        let error = event(
+            "error",
+            "ErrorBody",
+            "The store failed: the stream ends with this.",
+        );
+        OneOfBuilder::new()
+            .item(run.required("id"))
+            .item(error)
+            .into()
+    }
+}
+
+impl utoipa::ToSchema for RunEvent {
+    fn schemas(schemas: &mut Vec<(String, RefOr<Schema>)>) {
+        schemas.push((
+            <Run as utoipa::ToSchema>::name().into_owned(),
+            <Run as utoipa::PartialSchema>::schema(),
+        ));
+        <Run as utoipa::ToSchema>::schemas(schemas);
+        schemas.push((
+            <ErrorBody as utoipa::ToSchema>::name().into_owned(),
+            <ErrorBody as utoipa::PartialSchema>::schema(),
+        ));
+    }
+}
+
+/// The `Last-Event-ID` header: a version this stream sent (`0` to `2^63-1`,
+/// as declared); a 400 naming the header for anything else.
+fn last_event_id(headers: &HeaderMap) -> ApiResult<Option<u64>> {
+    let Some(value) = headers.get("last-event-id") else {
+        return Ok(None);
+    };
+    value
+        .to_str()
+        .ok()
+        .and_then(|v| v.trim().parse::<i64>().ok())
+        .and_then(|v| u64::try_from(v).ok())
+        .map(Some)
+        .ok_or_else(|| {
+            ApiError::bad_request(format!(
+                "header Last-Event-ID: '{}' is not a version this stream sent (a whole number)",
+                String::from_utf8_lossy(value.as_bytes())
+            ))
+        })
+}
+
 /// Server-sent events of a run.
 ///
 /// One `run` event (data: the run as JSON, id: its version) per change; the
 /// stream ends when the run is finished. If the store fails meanwhile, an
-/// `error` event (data: `{"error": "..."}`) ends it.
+/// `error` event (data: `{"error": "..."}`) ends it. A `Last-Event-ID` of the
+/// run's version (or later) skips the first event: the stream then has later
+/// changes only, and ends at once when the run is finished.
 #[utoipa::path(
     get,
     path = "/runs/{id}/events",
     tag = "runs",
     params(
         ("id" = Uuid, Path, description = "Run id"),
-        ("Last-Event-ID" = Option<u64>, Header, description = "Resume after this version")
+        ("Last-Event-ID" = Option<i64>, Header, nullable = false, minimum = 0,
+            description = "Resume after this version (the `id` of the last event seen)")
     ),
     responses(
-        (status = 200, description = "The event stream", content_type = "text/event-stream", body = String),
-        (status = 400, description = "Malformed run id", body = ErrorBody),
+        (status = 200, description = "The event stream", content_type = "text/event-stream", body = RunEvent),
+        (status = 400, description = "Malformed run id or Last-Event-ID", body = ErrorBody),
         NeedsToken,
         (status = 404, description = "No such run", body = ErrorBody),
         ServerTrouble
@@ -70,22 +154,23 @@ pub(crate) async fn run_events(
     headers: HeaderMap,
 ) -> ApiResult {
     let id = run_id(&id)?;
-    let run = st.op.run(id).await?;
     // A reconnecting client sends the last version it saw.
-    let last_seen = headers
-        .get("last-event-id")
-        .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.trim().parse::<u64>().ok());
+    let last_seen = last_event_id(&headers)?;
+    let run = st.op.run(id).await?;
+    // A client that saw this version (or claims a later one) has seen
+    // everything: it gets later changes only, and nothing at all once the
+    // run is finished (the stream ends at once instead of waiting for ever).
+    let finished = run.status.is_finished();
     let (version, first) = match last_seen {
-        Some(v) if v >= run.version => (v, None),
+        Some(v) if v >= run.version => (run.version, None),
         _ => (run.version, Some(run)),
     };
     let watch = Watch {
         op: st.op.clone(),
         id,
         version,
+        done: first.is_none() && finished,
         first,
-        done: false,
     };
     let stream = futures_util::stream::unfold(watch, |mut w| async move {
         if w.done {

@@ -116,14 +116,14 @@ async fn corrupt_and_stuck(env: &Env) {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn corrupt_and_stuck_runs_on_the_embedded_pair() {
-    let env = Env::embedded().await;
+    let env = Env::embedded(BODY_LIMIT).await;
     corrupt_and_stuck(&env).await;
     env.stop().await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn corrupt_and_stuck_runs_on_rabbitmq_and_mongodb() {
-    let env = Env::real().await;
+    let env = Env::real(BODY_LIMIT).await;
     corrupt_and_stuck(&env).await;
     env.stop().await;
 }

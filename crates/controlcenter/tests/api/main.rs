@@ -7,7 +7,9 @@
 //! MongoDB, the MongoDB-wire test server in tests). RabbitMQ and the
 //! MongoDB-wire server must be reachable: the real-pair test fails, not skips,
 //! when they are not. A property test feeds a few hundred random JSON bodies
-//! to the write endpoints: never a 5xx, always a JSON error for a 4xx.
+//! to the write endpoints: never a 5xx, always a JSON error for a 4xx; and
+//! schemathesis checks the served document against the server with every
+//! check, on both pairs (`schemathesis.rs`).
 //!
 //! The OpenAPI document is the contract: every documented route is served
 //! (and no other method on its path), every answer any test got has a status
@@ -35,6 +37,7 @@ mod contract;
 mod corrupt_stuck;
 #[path = "../support/records.rs"]
 mod records;
+mod schemathesis;
 
 use contract::{answers, answers_are_documented, concrete, documented, Answer};
 use records::StoreAt;
@@ -104,17 +107,24 @@ struct Env {
 }
 
 impl Env {
-    async fn embedded() -> Env {
+    async fn embedded(body_limit: usize) -> Env {
         let id = uuid::Uuid::new_v4().simple().to_string();
         let path = std::env::temp_dir()
             .join("isoqube-api-tests")
             .join(format!("{id}.db"));
         let store: Arc<dyn RunStore> = Arc::new(SqliteStore::open(&path).await.expect("store"));
         let transport: Arc<dyn Transport> = Arc::new(InProcessTransport::new());
-        Env::start(store, StoreAt::Sqlite(path), transport.clone(), transport).await
+        Env::start(
+            store,
+            StoreAt::Sqlite(path),
+            transport.clone(),
+            transport,
+            body_limit,
+        )
+        .await
     }
 
-    async fn real() -> Env {
+    async fn real(body_limit: usize) -> Env {
         let id = uuid::Uuid::new_v4().simple().to_string();
         let prefix = format!("api-{}.", &id[..8]);
         let db = format!("isoqube_api_{}", &id[..12]);
@@ -139,7 +149,7 @@ impl Env {
         // The control center has its own connection, as a separate process would.
         let service_transport: Arc<dyn Transport> = Arc::new(connect().await);
         let op_transport: Arc<dyn Transport> = Arc::new(connect().await);
-        Env::start(store, at, service_transport, op_transport).await
+        Env::start(store, at, service_transport, op_transport, body_limit).await
     }
 
     async fn start(
@@ -147,6 +157,7 @@ impl Env {
         at: StoreAt,
         service_transport: Arc<dyn Transport>,
         op_transport: Arc<dyn Transport>,
+        body_limit: usize,
     ) -> Env {
         let service = Service::builder("api-test")
             .transport_arc(service_transport)
@@ -158,7 +169,7 @@ impl Env {
         let op = Operator::new(store.clone(), op_transport).expect("operator");
         let settings = ApiSettings::new(TOKEN)
             .expect("settings")
-            .with_max_body_bytes(BODY_LIMIT);
+            .with_max_body_bytes(body_limit);
         let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind");
         let addr = listener.local_addr().expect("addr");
         let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
@@ -542,6 +553,30 @@ async fn definitions(env: &Env) {
     env.post("/api/v1/definitions", &json!({ "steps": ["ApiPrepare"] }))
         .await
         .expect_error(400, "name");
+    env.post(
+        "/api/v1/definitions",
+        &json!({ "name": "bad", "steps": ["ApiPrepare"], "variables": { "a\u{0}b": 1 } }),
+    )
+    .await
+    .expect_error(422, "NUL");
+    // A whole number of seconds written as a float is a whole number (JSON
+    // Schema's `integer`); a fraction, or more than u32::MAX, is refused.
+    let every = |secs: Value| {
+        json!({ "name": "timed", "steps": ["ApiPrepare"], "schedules": [
+            { "id": "s", "when": { "kind": "interval", "every_secs": secs }, "enabled": false }
+        ] })
+    };
+    env.post("/api/v1/definitions", &every(json!(1.5)))
+        .await
+        .expect_error(400, "number of seconds");
+    env.post("/api/v1/definitions", &every(json!(4_294_967_296_u64)))
+        .await
+        .expect_error(422, "every_secs");
+    let r = env.post("/api/v1/definitions", &every(json!(60.0))).await;
+    assert_eq!(r.status, 201, "{}", r.text());
+    assert_eq!(r.json()["schedules"][0]["when"]["every_secs"], json!(60));
+    let r = env.call("DELETE", "/api/v1/definitions/timed", None).await;
+    assert_eq!(r.status, 204, "{}", r.text());
     env.post_raw("/api/v1/definitions", b"{\"name\": \"bad\",")
         .await
         .expect_error(400, "json");
@@ -608,7 +643,7 @@ async fn definitions(env: &Env) {
         Some(&json!({ "name": "other", "steps": ["ApiPrepare"] })),
     )
     .await
-    .expect_error(400, "name");
+    .expect_error(422, "cannot be renamed");
     env.call(
         "PUT",
         "/api/v1/definitions/flow",
@@ -686,9 +721,35 @@ async fn runs(env: &Env) {
     let (code, run) = env.wait(&first).await;
     assert_eq!(code, 200);
     assert_eq!(run["status"], "Succeeded");
-    // A finished run's stream is one event.
+    // A finished run's stream is one event; none for a client that saw its
+    // last version (or claims a later one), and the stream ends at once.
     let r = env.get(&format!("/api/v1/runs/{first}/events")).await;
     assert_eq!(sse_events(&r.text()).len(), 1);
+    let auth = format!("Bearer {TOKEN}");
+    let events_path = format!("/api/v1/runs/{first}/events");
+    for seen in [last_version.to_string(), i64::MAX.to_string()] {
+        let r = http(
+            env.addr,
+            "GET",
+            &events_path,
+            &[("Authorization", &auth), ("Last-Event-ID", &seen)],
+            None,
+        )
+        .await;
+        assert_eq!(r.status, 200, "{}", r.text());
+        assert_eq!(sse_events(&r.text()), vec![], "Last-Event-ID {seen}");
+    }
+    for bad in ["abc", "-1", "9223372036854775808"] {
+        http(
+            env.addr,
+            "GET",
+            &events_path,
+            &[("Authorization", &auth), ("Last-Event-ID", bad)],
+            None,
+        )
+        .await
+        .expect_error(400, "Last-Event-ID");
+    }
 
     let r = env.get(&format!("/api/v1/runs/{first}")).await;
     assert_eq!(r.status, 200);
@@ -721,6 +782,12 @@ async fn runs(env: &Env) {
     env.post("/api/v1/runs", &json!("flow"))
         .await
         .expect_error(400, "invalid type");
+    env.post(
+        "/api/v1/runs",
+        &json!({ "definition": "flow", "variables": { "list": [{ "a\u{0}": 1 }] } }),
+    )
+    .await
+    .expect_error(400, "list[0].a\\0");
 
     // Status codes: failed (409), unknown (404), malformed (400).
     let failed = env.start_run("flow", json!({ "fail": true })).await;
@@ -820,6 +887,12 @@ async fn runs(env: &Env) {
                     "/api/v1/runs?limit=2&before={}&before_id={id}",
                     cursor.replace('+', "%2B")
                 );
+                // `before_id` alone is the same cursor: "after this run".
+                let alone = env
+                    .get(&format!("/api/v1/runs?limit=2&before_id={id}"))
+                    .await;
+                assert_eq!(alone.status, 200, "{}", alone.text());
+                assert_eq!(alone.json(), env.get(&path).await.json(), "before_id alone");
             }
             (None, None) => break,
             other => panic!("half a cursor: {other:?}"),
@@ -842,14 +915,17 @@ async fn runs(env: &Env) {
         Some(started.len())
     );
     assert_eq!(r.json()["next_before"], Value::Null);
+    // A cursor run that does not exist: 404 naming the parameter.
+    env.get(&format!("/api/v1/runs?before_id={}", uuid::Uuid::new_v4()))
+        .await
+        .expect_error(404, "before_id");
     // Bad query parameters: 400 with a message naming the parameter.
-    let no_before = format!("/api/v1/runs?before_id={}", uuid::Uuid::new_v4());
     for (path, names) in [
         ("/api/v1/runs?status=Bogus", "status"),
         ("/api/v1/runs?limit=0", "limit"),
         ("/api/v1/runs?limit=abc", "limit"),
         ("/api/v1/runs?limit=1001", "limit"),
-        (no_before.as_str(), "needs `before`"),
+        ("/api/v1/runs?before_id=x", "before_id"),
         (
             "/api/v1/runs?before=2030-01-01T00:00:00Z&before_id=x",
             "before_id",
@@ -933,11 +1009,25 @@ async fn webhooks(env: &Env) {
     hook(env, "hook-nope-1", Some(HOOK_SECRET), b"{}")
         .await
         .expect_error(404, "not found");
-    for body in [&b"[1, 2]"[..], b"\"text\"", b"42", b"null"] {
+    // `null` is no variables too, as the document's nullable body says.
+    let r = hook(env, "hook-flow-1", Some(HOOK_SECRET), b"null").await;
+    assert_eq!(r.status, 202, "{}", r.text());
+    let id = r.json()["run_id"].as_str().expect("run id").to_string();
+    assert_eq!(env.wait(&id).await.1["variables"]["who"], "default");
+    for body in [&b"[1, 2]"[..], b"\"text\"", b"42"] {
         hook(env, "hook-flow-1", Some(HOOK_SECRET), body)
             .await
             .expect_error(400, "JSON object");
     }
+    // A variable name no store can keep (BSON names end at a NUL).
+    hook(
+        env,
+        "hook-flow-1",
+        Some(HOOK_SECRET),
+        br#"{"a": {"b\u0000": 1}}"#,
+    )
+    .await
+    .expect_error(400, "NUL");
     hook(env, "hook-flow-1", Some(HOOK_SECRET), b"{\"who\":")
         .await
         .expect_error(400, "not valid JSON");
@@ -991,15 +1081,31 @@ async fn openapi(env: &Env) {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn api_on_the_embedded_pair() {
-    let env = Env::embedded().await;
+    let env = Env::embedded(BODY_LIMIT).await;
     scenario(&env).await;
     env.stop().await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn api_on_rabbitmq_and_mongodb() {
-    let env = Env::real().await;
+    let env = Env::real(BODY_LIMIT).await;
     scenario(&env).await;
+    env.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn schemathesis_on_the_embedded_pair() {
+    let env = Env::embedded(schemathesis::body_limit()).await;
+    schemathesis::check(&env).await;
+    answers_are_documented(env.addr);
+    env.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn schemathesis_on_rabbitmq_and_mongodb() {
+    let env = Env::real(schemathesis::body_limit()).await;
+    schemathesis::check(&env).await;
+    answers_are_documented(env.addr);
     env.stop().await;
 }
 
@@ -1166,7 +1272,7 @@ fn random_body(rng: &mut Rng, runs: bool) -> Vec<u8> {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn random_json_never_gets_a_server_error() {
-    let env = Env::embedded().await;
+    let env = Env::embedded(BODY_LIMIT).await;
     let r = env
         .post(
             "/api/v1/definitions",

@@ -127,6 +127,11 @@ impl Definition {
                 )));
             }
         }
+        if let Some(var) = super::nul_in_variable_names(&self.variables) {
+            return Err(Error::InvalidDefinition(format!(
+                "variable name '{var}' of '{name}' holds a NUL character (no store can keep one)"
+            )));
+        }
         super::schedule::validate(self)
     }
 }

@@ -15,6 +15,7 @@ mod stuck;
 #[cfg(test)]
 mod tests;
 mod transition;
+mod variables;
 
 pub use definition::*;
 pub use records::*;
@@ -22,6 +23,7 @@ pub use run::*;
 pub use status::*;
 pub use stuck::*;
 pub use transition::*;
+pub use variables::*;
 
 /// The run variables: a JSON object.
 pub type Variables = serde_json::Map<String, serde_json::Value>;

@@ -45,7 +45,11 @@ pub enum When {
     },
     /// Every `every_secs` seconds, aligned to the Unix epoch.
     Interval {
-        /// The period.
+        /// The period: 1 to [`MAX_INTERVAL_SECS`] (about 136 years). A whole
+        /// number written with a fraction (`60.0`) is read as that number, as
+        /// JSON Schema's `integer` says.
+        #[serde(deserialize_with = "whole_secs")]
+        #[cfg_attr(feature = "openapi", schema(minimum = 1, maximum = 4_294_967_295_u64))]
         every_secs: u64,
     },
     /// Once, at this time.
@@ -57,6 +61,39 @@ pub enum When {
 
 fn utc_name() -> String {
     "UTC".into()
+}
+
+/// The longest interval (`u32::MAX` seconds, about 136 years): longer ones are
+/// refused rather than overflowing a time or a store's integer.
+pub const MAX_INTERVAL_SECS: u64 = u32::MAX as u64;
+
+/// A count of seconds: a non-negative integer, or a float with no fraction
+/// (JSON Schema counts `60.0` as an integer; serde's `u64` does not).
+fn whole_secs<'de, D: serde::Deserializer<'de>>(d: D) -> std::result::Result<u64, D::Error> {
+    struct Secs;
+    impl serde::de::Visitor<'_> for Secs {
+        type Value = u64;
+        fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+            f.write_str("a whole, non-negative number of seconds")
+        }
+        fn visit_u64<E: serde::de::Error>(self, v: u64) -> std::result::Result<u64, E> {
+            Ok(v)
+        }
+        fn visit_i64<E: serde::de::Error>(self, v: i64) -> std::result::Result<u64, E> {
+            u64::try_from(v).map_err(|_| E::invalid_value(serde::de::Unexpected::Signed(v), &self))
+        }
+        fn visit_f64<E: serde::de::Error>(self, v: f64) -> std::result::Result<u64, E> {
+            // Exact up to 2^53; validation then refuses what is above MAX_INTERVAL_SECS.
+            if v.fract() == 0.0 && (0.0..=9_007_199_254_740_992.0).contains(&v) {
+                Ok(v as u64)
+            } else {
+                Err(E::invalid_value(serde::de::Unexpected::Float(v), &self))
+            }
+        }
+    }
+    // `any`, not `u64`: inside the tagged `When` serde buffers the value, and
+    // its buffer hands a float only to `deserialize_any`.
+    d.deserialize_any(Secs)
 }
 
 /// What to do with due times that passed while no scheduler was running.
@@ -87,7 +124,8 @@ pub enum Missed {
     schema(description = "A schedule of a definition.")
 )]
 pub struct Schedule {
-    /// Unique within the definition.
+    /// Unique within the definition: 1-100 letters, digits, `-`, `_`, `.`.
+    #[cfg_attr(feature = "openapi", schema(pattern = "^[A-Za-z0-9._-]{1,100}$"))]
     pub id: String,
     /// When it is due.
     pub when: When,
@@ -99,7 +137,7 @@ pub struct Schedule {
     pub enabled: bool,
     /// Variables of the runs it starts (over the definition's).
     #[serde(default)]
-    #[cfg_attr(feature = "openapi", schema(value_type = Object))]
+    #[cfg_attr(feature = "openapi", schema(value_type = crate::model::VariablesSchema))]
     pub variables: Variables,
 }
 
@@ -165,6 +203,12 @@ pub fn validate(def: &Definition) -> Result<()> {
             )));
         }
         s.timing()?;
+        if let Some(name) = super::nul_in_variable_names(&s.variables) {
+            return Err(Error::InvalidDefinition(format!(
+                "schedule '{}' of '{}': variable name '{name}' holds a NUL character",
+                s.id, def.name
+            )));
+        }
     }
     if let Some(hook) = &def.webhook {
         if hook.id.len() < 8
@@ -210,8 +254,10 @@ impl Timing {
     fn of(when: &When) -> std::result::Result<Timing, String> {
         Ok(Timing(match when {
             When::Once { at } => Kind::Once(*at),
-            When::Interval { every_secs: 0 } => {
-                return Err("every_secs must be at least 1".into());
+            When::Interval { every_secs } if !(1..=MAX_INTERVAL_SECS).contains(every_secs) => {
+                return Err(format!(
+                    "every_secs must be 1 to {MAX_INTERVAL_SECS} (about 136 years), not {every_secs}"
+                ));
             }
             When::Interval { every_secs } => {
                 Kind::Interval(i64::try_from(*every_secs).unwrap_or(i64::MAX))

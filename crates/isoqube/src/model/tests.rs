@@ -423,6 +423,24 @@ fn validation_refuses_bad_definitions() {
         .to_string();
     assert!(e.contains("did you mean 'A'"), "{e}");
     assert!(Definition::new("x", ["A", "A"]).validate(&known).is_ok());
+    // A NUL in a variable name, at any depth: no store can keep it.
+    let nul = |v: serde_json::Value| v.as_object().cloned().expect("object");
+    let e = Definition::new("x", ["A"])
+        .with_variables(nul(serde_json::json!({ "ok": { "in\u{0}ner": 1 } })))
+        .validate(&known)
+        .unwrap_err()
+        .to_string();
+    assert!(e.contains("'ok.in\\0ner'") && e.contains("NUL"), "{e}");
+    let mut def = Definition::new("x", ["A"]);
+    let mut s =
+        crate::schedule::Schedule::new("s", crate::schedule::When::Interval { every_secs: 5 });
+    s.variables = nul(serde_json::json!({ "a\u{0}": true }));
+    def.schedules = vec![s];
+    assert!(def
+        .validate(&known)
+        .unwrap_err()
+        .to_string()
+        .contains("NUL"));
 }
 
 #[test]

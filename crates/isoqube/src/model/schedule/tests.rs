@@ -188,10 +188,32 @@ fn definitions_with_bad_schedules_are_refused() {
         .contains("two schedules"));
     def.schedules = vec![Schedule::new("s", When::Interval { every_secs: 0 })];
     assert!(validate(&def).is_err());
+    def.schedules = vec![Schedule::new(
+        "s",
+        When::Interval {
+            every_secs: MAX_INTERVAL_SECS + 1,
+        },
+    )];
+    assert!(validate(&def)
+        .unwrap_err()
+        .to_string()
+        .contains("every_secs must be 1 to"));
     def.schedules.clear();
     def.webhook = Some(Webhook {
         id: "hook-1234".into(),
         secret: "short".into(),
     });
     assert!(validate(&def).unwrap_err().to_string().contains("secret"));
+}
+
+#[test]
+fn interval_seconds_may_be_written_as_whole_floats() {
+    let read = |v: &str| {
+        serde_json::from_str::<When>(&format!(r#"{{"kind":"interval","every_secs":{v}}}"#))
+    };
+    assert_eq!(read("60").unwrap(), When::Interval { every_secs: 60 });
+    assert_eq!(read("60.0").unwrap(), When::Interval { every_secs: 60 });
+    for bad in ["60.5", "-1", "-1.0", "1e300"] {
+        assert!(read(bad).is_err(), "{bad}");
+    }
 }
