@@ -22,7 +22,7 @@ pub async fn soak(label: &str, store: StoreKind, plan: &Plan) {
     let deployment = Deployment::on_broker(store, broker.url());
     let mut fleet = Fleet::start(&deployment);
     let control = deployment.control().await;
-    crate::store_kill::wait_registered(&control, &deployment).await;
+    crate::deployment::wait_registered(&control, &deployment, SERVICES.len()).await;
     fleet.wait_ready(Duration::from_secs(60)).await;
     let spy = Spy::start(&broker.url(), &deployment.prefix, control.store()).await;
 

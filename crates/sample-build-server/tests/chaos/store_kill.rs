@@ -14,7 +14,7 @@ use serde_json::json;
 use uuid::Uuid;
 
 use crate::checks::{check_runs, wait_all};
-use crate::deployment::{Deployment, StoreKind};
+use crate::deployment::{wait_registered, Deployment, StoreKind};
 use crate::fleet::Fleet;
 use crate::Plan;
 
@@ -103,31 +103,6 @@ async fn succeeded_steps(control: &Control, ids: &[Uuid]) -> Option<usize> {
     Some(n)
 }
 
-/// Waits until the services registered and the built-in definitions are seeded.
-pub async fn wait_registered(control: &Control, deployment: &Deployment) {
-    let deadline = Instant::now() + Duration::from_secs(60);
-    loop {
-        let services = control.store().list_services().await.unwrap_or_default();
-        let defined = control
-            .store()
-            .get_definition("linux-release")
-            .await
-            .ok()
-            .flatten()
-            .is_some();
-        if services.len() >= crate::fleet::SERVICES.len() && defined {
-            return;
-        }
-        assert!(
-            Instant::now() < deadline,
-            "services did not all start: {:?}\n{}",
-            services.iter().map(|s| &s.id).collect::<Vec<_>>(),
-            deployment.logs_of()
-        );
-        tokio::time::sleep(Duration::from_millis(200)).await;
-    }
-}
-
 pub async fn store_kill(plan: &Plan) {
     let started = Instant::now();
     let server = OwnMongo::start();
@@ -137,7 +112,7 @@ pub async fn store_kill(plan: &Plan) {
     });
     let fleet = Fleet::start(&deployment);
     let control = deployment.control().await;
-    wait_registered(&control, &deployment).await;
+    wait_registered(&control, &deployment, crate::fleet::SERVICES.len()).await;
     fleet.wait_ready(Duration::from_secs(60)).await;
 
     let runs = (plan.runs / 4).max(4);

@@ -169,3 +169,28 @@ pub fn wait_exit(child: &mut Child, within: Duration) -> Option<std::process::Ex
     }
     None
 }
+
+/// Waits until `processes` service instances registered and the built-in definitions are seeded.
+pub async fn wait_registered(control: &Control, deployment: &Deployment, processes: usize) {
+    let deadline = Instant::now() + Duration::from_secs(60);
+    loop {
+        let services = control.store().list_services().await.unwrap_or_default();
+        let defined = control
+            .store()
+            .get_definition("linux-release")
+            .await
+            .ok()
+            .flatten()
+            .is_some();
+        if services.len() >= processes && defined {
+            return;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "services did not all start: {:?}\n{}",
+            services.iter().map(|s| &s.id).collect::<Vec<_>>(),
+            deployment.logs_of()
+        );
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+}
