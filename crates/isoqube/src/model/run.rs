@@ -32,6 +32,11 @@ pub struct StepHandler {
     pub finished_at: Option<DateTime<Utc>>,
     /// The last error, if any.
     pub error: Option<String>,
+    /// The handling (one delivery's processing, [`StepKey::handling`]) that
+    /// wrote this record last: a store call retried after its answer was lost
+    /// recognises its own earlier write by it, and does not apply it twice.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub handling: Option<Uuid>,
 }
 
 /// One event of a run.
@@ -154,6 +159,10 @@ impl StepHandler {
         timestamp::write_opt(out, self.finished_at.as_ref());
         out.push_str(",\"error\":");
         json::opt_str(out, self.error.as_deref());
+        if let Some(handling) = &self.handling {
+            out.push_str(",\"handling\":");
+            json::uuid(out, handling);
+        }
         out.push('}');
     }
 }

@@ -20,6 +20,11 @@
 //! record written by an older version) is stuck once it was invoked longer
 //! than [`StuckRule::after`] ago.
 //!
+//! A step still `Pending` though it is due (the step it runs after
+//! succeeded) is stuck once that success is older than [`StuckRule::after`]
+//! and no step of the run is `Invoked`: its message was lost, or no consumer
+//! takes it; either way nobody works on the run.
+//!
 //! A handler on a live instance is never stuck, however long the step takes:
 //! a long build is not a fault. Steps have no timeout of their own yet, so
 //! [`StuckRule::after`] (5 minutes by default) is the one bound.
@@ -78,6 +83,8 @@ pub enum StuckReason {
     HandlerSilent,
     /// The step names no handler working on it.
     HandlerUnknown,
+    /// The step is due but no consumer picked its message up.
+    NotPickedUp,
 }
 
 impl StuckReason {
@@ -87,6 +94,7 @@ impl StuckReason {
             StuckReason::HandlerGone => "handler's service instance is gone",
             StuckReason::HandlerSilent => "handler's service instance sends no heartbeat",
             StuckReason::HandlerUnknown => "no handler recorded",
+            StuckReason::NotPickedUp => "due, but its message was never picked up",
         }
     }
 }
@@ -210,7 +218,33 @@ impl Run {
                 out.push(stuck);
             }
         }
+        if !self.steps.iter().any(|s| s.status == StepStatus::Invoked) {
+            out.extend(self.unpicked_steps(|t| older_than(t, rule.after)));
+        }
         out
+    }
+
+    /// The `Pending` steps that are due since a moment `too_old` accepts.
+    fn unpicked_steps(&self, too_old: impl Fn(DateTime<Utc>) -> bool) -> Vec<StuckStep> {
+        self.steps
+            .iter()
+            .filter(|s| s.status == StepStatus::Pending && s.index > 0)
+            .filter(|s| self.not_due(s.index).is_none())
+            .filter_map(|s| {
+                let since = self.steps[s.index - 1]
+                    .completed_at
+                    .unwrap_or(self.modified_at);
+                too_old(since).then(|| StuckStep {
+                    run_id: self.id,
+                    step: s.index,
+                    event: s.event.clone(),
+                    endpoint: None,
+                    instance: None,
+                    since,
+                    reason: StuckReason::NotPickedUp,
+                })
+            })
+            .collect()
     }
 }
 

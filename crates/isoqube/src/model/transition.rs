@@ -104,6 +104,14 @@ pub struct StepKey {
     /// recorded, so its duration stays right.
     #[serde(default)]
     pub started_at: Option<DateTime<Utc>>,
+    /// Names this handling of one delivery. A store call is retried when its
+    /// answer is lost, and its first try may have landed: the transitions
+    /// recognise their own earlier write by this id (kept in the handler's
+    /// record) and answer as that write did, instead of applying it twice
+    /// (which would say "already advanced" and never publish the next step,
+    /// or count the attempts twice).
+    #[serde(default)]
+    pub handling: Option<Uuid>,
 }
 
 impl StepKey {
@@ -120,6 +128,7 @@ impl StepKey {
             endpoint: endpoint.into(),
             host: host.into(),
             started_at: None,
+            handling: None,
         }
     }
 
@@ -132,6 +141,18 @@ impl StepKey {
     /// ```
     pub fn started(mut self, at: DateTime<Utc>) -> Self {
         self.started_at = Some(at);
+        self
+    }
+
+    /// The same key, naming the handling it belongs to (see [`Self::handling`]).
+    ///
+    /// ```
+    /// let id = uuid::Uuid::new_v4();
+    /// let key = isoqube::StepKey::new(uuid::Uuid::nil(), 0, "build", "host-1").handled(id);
+    /// assert_eq!(key.handling, Some(id));
+    /// ```
+    pub fn handled(mut self, handling: Uuid) -> Self {
+        self.handling = Some(handling);
         self
     }
 }
@@ -245,6 +266,12 @@ impl Run {
         if let Some(not_due) = self.not_due(key.step) {
             return Ok(not_due);
         }
+        if self.own_record(key, StepStatus::Invoked).is_some() {
+            // A retried claim whose first try landed: answer as it did.
+            return Ok(self
+                .peek_claim(key, redelivered)?
+                .unwrap_or(ClaimOutcome::InFlight));
+        }
         let now = key.started_at.unwrap_or(now);
         let Some(claimed) = self.peek_claim(key, redelivered)? else {
             return Ok(self.not_claimed(key));
@@ -264,6 +291,7 @@ impl Run {
                 h.host = key.host.clone();
                 h.started_at = Some(now);
                 h.finished_at = None;
+                h.handling = key.handling;
             }
             None => step.handlers.push(StepHandler {
                 endpoint: key.endpoint.clone(),
@@ -273,6 +301,7 @@ impl Run {
                 started_at: Some(now),
                 finished_at: None,
                 error: None,
+                handling: key.handling,
             }),
         }
         if step.status == StepStatus::Pending {
@@ -314,6 +343,9 @@ impl Run {
             return Ok(None);
         }
         let attempts = match step.handlers.iter().find(|h| h.endpoint == key.endpoint) {
+            // This very handling's claim is recorded (a retried call): the
+            // attempt it counted is this one.
+            Some(h) if h.status == StepStatus::Invoked && Self::owns(h, key) => h.attempts,
             Some(h) if h.status == StepStatus::Succeeded => return Ok(None),
             Some(h) if h.status == StepStatus::Invoked && !redelivered => return Ok(None),
             // Its start is recorded but no outcome: the delivery that started it
@@ -382,6 +414,7 @@ impl Run {
                     started_at: None,
                     finished_at: None,
                     error: None,
+                    handling: None,
                 });
                 step.handlers.len() - 1
             }
@@ -390,7 +423,62 @@ impl Run {
         if key.started_at.is_some() {
             handler.started_at = key.started_at;
         }
+        handler.handling = key.handling;
         handler
+    }
+
+    /// Whether `handler` was last written by the handling `key` names.
+    fn owns(handler: &StepHandler, key: &StepKey) -> bool {
+        key.handling.is_some() && handler.handling == key.handling
+    }
+
+    /// The endpoint's handler of `key.step`, when the handling `key` names
+    /// already left it in `status`: a retried store call whose first try
+    /// landed (its answer was lost).
+    fn own_record(&self, key: &StepKey, status: StepStatus) -> Option<&StepHandler> {
+        self.steps
+            .get(key.step)?
+            .handlers
+            .iter()
+            .find(|h| h.endpoint == key.endpoint && h.status == status && Self::owns(h, key))
+    }
+
+    /// The endpoint advanced step `index` (its success or failure is the step's).
+    fn decided_by(&self, index: usize, key: &StepKey) -> bool {
+        self.steps[index].handled_by.as_deref() == Some(&format!("{}@{}", key.endpoint, key.host))
+    }
+
+    /// What [`Self::complete`] answered when the same handling's earlier call
+    /// landed: the run advanced by it (publish the next step, unless it was
+    /// picked up since), or only the endpoint's record.
+    fn replayed_complete(&self, key: &StepKey) -> CompleteOutcome {
+        let next = key.step + 1;
+        match self.status {
+            RunStatus::Cancelled => CompleteOutcome::Cancelled,
+            RunStatus::Succeeded if next == self.steps.len() && self.decided_by(key.step, key) => {
+                CompleteOutcome::Advanced { next: None }
+            }
+            RunStatus::Running
+                if next < self.steps.len()
+                    && self.decided_by(key.step, key)
+                    && self.steps[next].status == StepStatus::Pending
+                    && self.steps[next].handlers.is_empty() =>
+            {
+                CompleteOutcome::Advanced {
+                    next: Some(self.next_step(next)),
+                }
+            }
+            _ => CompleteOutcome::Recorded,
+        }
+    }
+
+    /// What [`Self::fail`] answered when the same handling's earlier call landed.
+    fn replayed_fail(&self, key: &StepKey) -> FailOutcome {
+        match self.status {
+            RunStatus::Cancelled => FailOutcome::Cancelled,
+            RunStatus::Failed if self.decided_by(key.step, key) => FailOutcome::RunFailed,
+            _ => FailOutcome::Recorded,
+        }
     }
 
     /// The consumer succeeded after `attempts` invocations and added `patch` to the
@@ -404,6 +492,10 @@ impl Run {
     ) -> Result<CompleteOutcome> {
         let status = self.status;
         let last = key.step + 1 == self.steps.len();
+        self.step_mut(key.step)?;
+        if self.own_record(key, StepStatus::Succeeded).is_some() {
+            return Ok(self.replayed_complete(key));
+        }
         let step = self.step_mut(key.step)?;
         let handler = Self::handler_mut(step, key);
         handler.status = StepStatus::Succeeded;
@@ -461,6 +553,10 @@ impl Run {
         now: DateTime<Utc>,
     ) -> Result<FailOutcome> {
         let status = self.status;
+        self.step_mut(key.step)?;
+        if self.own_record(key, StepStatus::Failed).is_some() {
+            return Ok(self.replayed_fail(key));
+        }
         let step = self.step_mut(key.step)?;
         let handler = Self::handler_mut(step, key);
         handler.status = StepStatus::Failed;

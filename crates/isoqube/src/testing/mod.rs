@@ -1,12 +1,14 @@
 //! Support for tests that need the real services (this workspace's own and those
 //! of services built on Isoqube): where RabbitMQ and the MongoDB-wire test
 //! server are, and a RabbitMQ node of a test's own for tests that stop the
-//! broker. A missing server fails the test with a message that says what to
+//! broker; a store that loses answers ([`FaultyStore`]). A missing server fails the test with a message that says what to
 //! start; nothing here skips.
 
 mod broker;
+mod faulty;
 
 pub use broker::{free_port, OwnBroker};
+pub use faulty::FaultyStore;
 
 use std::path::PathBuf;
 #[cfg(feature = "mongo")]

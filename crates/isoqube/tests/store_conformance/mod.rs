@@ -64,6 +64,8 @@ fn new_run(name: &str) -> Run {
 struct Mirror {
     store: Arc<dyn RunStore>,
     model: Run,
+    /// The handling every key names (see `StepKey::handling`), if any.
+    handling: Option<Uuid>,
 }
 
 impl Mirror {
@@ -73,11 +75,16 @@ impl Mirror {
         Mirror {
             store: store.clone(),
             model: run,
+            handling: None,
         }
     }
 
     fn key(&self, step: usize, ep: &str) -> StepKey {
-        StepKey::new(self.model.id, step, ep, "host-1")
+        let key = StepKey::new(self.model.id, step, ep, "host-1");
+        match self.handling {
+            Some(id) => key.handled(id),
+            None => key,
+        }
     }
 
     async fn claim(&mut self, step: usize, ep: &str, redelivered: bool) -> ClaimOutcome {
@@ -452,6 +459,62 @@ pub async fn chain_outcomes(f: Fixture) {
         Err(Error::InvalidState(_))
     ));
     m.check().await;
+}
+
+/// A store call retried after its answer was lost (its first try landed):
+/// the transitions recognise their own write by the handling the key names
+/// and answer as it did, without applying it twice; another handling of the
+/// same step is told what any other copy would be.
+pub async fn retried_calls_are_recognised(f: Fixture) {
+    let mut m = Mirror::new(&f.store, "retried").await;
+    m.handling = Some(Uuid::new_v4());
+    let first = m.claim(0, "a", false).await;
+    assert!(matches!(first, ClaimOutcome::Claimed { attempts: 0, .. }));
+    assert_eq!(
+        m.claim(0, "a", false).await,
+        first,
+        "the retried claim runs"
+    );
+    let advanced = m.complete(0, "a", vars(json!({"vm": "vm-1"}))).await;
+    assert!(matches!(
+        &advanced,
+        CompleteOutcome::Advanced { next: Some(n) } if n.index == 1
+    ));
+    assert_eq!(
+        m.complete(0, "a", vars(json!({"vm": "vm-1"}))).await,
+        advanced,
+        "the retried completion still publishes the next step"
+    );
+    let run = m.check().await;
+    assert_eq!(run.steps[0].attempts, 1, "counted once: {run:#?}");
+    // Another handling of the same message (a redelivered copy) is not it.
+    m.handling = Some(Uuid::new_v4());
+    assert!(matches!(
+        m.claim(0, "a", true).await,
+        ClaimOutcome::AlreadyDone { republish: Some(_) }
+    ));
+    assert_eq!(
+        m.complete(0, "a", Variables::new()).await,
+        CompleteOutcome::Recorded
+    );
+    // Once the next step is picked up, a retried completion publishes nothing.
+    m.claim(1, "b", false).await;
+    m.handling = None;
+    assert!(matches!(
+        m.claim(1, "b", false).await,
+        ClaimOutcome::InFlight
+    ));
+    m.handling = Some(Uuid::new_v4());
+    m.claim(1, "b", true).await;
+    assert_eq!(m.fail(1, "b", "boom").await, FailOutcome::RunFailed);
+    assert_eq!(
+        m.fail(1, "b", "boom").await,
+        FailOutcome::RunFailed,
+        "the retried failure says what the first did"
+    );
+    let run = m.check().await;
+    assert_eq!(run.status, RunStatus::Failed);
+    assert_eq!(run.steps[1].attempts, 4, "1 + 3, counted once: {run:#?}");
 }
 
 /// A step whose start is recorded with its outcome: the claim reads, the
@@ -1116,7 +1179,7 @@ pub async fn corrupt_document(f: Fixture) {
 macro_rules! conformance_tests {
     ($fixture:path) => {
         $crate::conformance_tests!(@each $fixture;
-            definitions_crud, runs_insert_get_list, chain_outcomes, unrecorded_claims,
+            definitions_crud, runs_insert_get_list, chain_outcomes, retried_calls_are_recognised, unrecorded_claims,
             fail_and_resume,
             cancel_and_abort, concurrent_claims, concurrent_claims_distinct_endpoints,
             concurrent_completes, wait_for_change,

@@ -1029,6 +1029,39 @@ pub async fn grace_expiry_counts_the_attempt(h: Harness) {
     next.shutdown().await.unwrap();
 }
 
+/// The store applies a write but its answer is lost (the server died after
+/// the write, the connection dropped): the retried call is recognised as the
+/// same handling, the run still advances, and nothing is counted twice.
+pub async fn lost_store_answers(h: Harness) {
+    let faulty = isoqube::testing::FaultyStore::new(h.pair.store.clone());
+    let svc = Service::builder("suite")
+        .transport_arc(h.pair.transport.clone())
+        .store_arc(faulty.clone())
+        .endpoints(["alpha", "beta"])
+        .heartbeat_interval(Duration::from_millis(200))
+        .record_start_after(Duration::ZERO)
+        .start()
+        .await
+        .expect("service starts");
+    h.define("pair", &["Alpha", "Beta"]).await;
+    // The first claim, and the completions of both steps (the one that
+    // publishes the next step, and the one that ends the run).
+    faulty.lose_answers("claim_step", 1);
+    faulty.lose_answers("complete_step", 2);
+    let id = h.start("pair", json!({})).await;
+    let run = h.finish(id).await;
+    assert_eq!(run.status, RunStatus::Succeeded, "{run:#?}");
+    assert_eq!(call_count(id, "alpha"), 1, "the retried claim ran it once");
+    assert_eq!(call_count(id, "beta"), 1);
+    assert_eq!(run.steps[0].attempts, 1, "{run:#?}");
+    assert_eq!(run.steps[1].attempts, 1, "{run:#?}");
+    assert!(
+        faulty.calls("complete_step") >= 4,
+        "both completions retried"
+    );
+    svc.shutdown().await.unwrap();
+}
+
 /// An instance dying mid-step: the message goes back to the queue and another
 /// instance finishes the step, which is recorded once.
 pub async fn instance_killed_mid_step(h: Harness) {
@@ -1102,7 +1135,7 @@ macro_rules! behaviour_tests {
             chain_rule, fan_out, competing_consumers, idempotent_redelivery, step_not_due_is_refused, step_start_recorded,
             crash_between_record_and_publish, retry_then_succeed, retry_exhausted, cancel,
             resume, rerun, invalid_definitions, malformed_message, bad_run_headers_are_refused, error_queue_browse_and_take, schedules, graceful_shutdown,
-            grace_expiry_counts_the_attempt, instance_killed_mid_step, service_registration);
+            grace_expiry_counts_the_attempt, instance_killed_mid_step, lost_store_answers, service_registration);
     };
     (@each $pair:path; $($name:ident),* $(,)?) => {
         $(

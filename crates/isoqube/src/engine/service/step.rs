@@ -35,7 +35,8 @@ impl Endpoint {
         );
         let parent = Parent::consumed(env, &self.name);
         let definition = env.definition().unwrap_or_default().to_string();
-        let key = key.started(chrono::Utc::now());
+        // Named, so a store call retried after a lost answer knows its own write.
+        let key = key.started(chrono::Utc::now()).handled(Uuid::new_v4());
         // A first delivery's start is recorded with its outcome when the step is
         // quick (see `ServiceBuilder::record_start_after`); a redelivery's before
         // the consumer runs, so an interrupted handling is visible at once.

@@ -151,7 +151,7 @@ fn only_invoked_steps_of_running_runs_are_stuck() {
     let key = StepKey::new(run.id, 0, "a", "svc@h:1:x");
     run.complete(&key, Variables::new(), 1, t(1))
         .expect("complete");
-    assert!(stuck(&run, late, &none).is_empty());
+    assert!(stuck(&run, t(2), &none).is_empty());
     // failed and cancelled runs are finished, not stuck
     let mut failed = invoked("a", "svc@h:1:x", t(0));
     failed.abort("broken", t(1)).expect("abort");
@@ -159,6 +159,35 @@ fn only_invoked_steps_of_running_runs_are_stuck() {
     let mut cancelled = invoked("a", "svc@h:1:x", t(0));
     cancelled.cancel(t(1)).expect("cancel");
     assert!(stuck(&cancelled, late, &none).is_empty());
+}
+
+#[test]
+fn a_due_step_nobody_picks_up_is_stuck_after_the_bound_counted_from_its_predecessor() {
+    let none = beats(&[]);
+    let mut run = invoked("a", "svc@h:1:x", t(0));
+    let key = StepKey::new(run.id, 0, "a", "svc@h:1:x");
+    run.complete(&key, Variables::new(), 1, t(MIN))
+        .expect("complete");
+    assert!(
+        stuck(&run, t(5 * MIN), &none).is_empty(),
+        "within the bound"
+    );
+    let found = stuck(&run, t(7 * MIN), &none);
+    assert_eq!(found.len(), 1, "{found:?}");
+    assert_eq!(
+        (found[0].step, found[0].reason, found[0].since),
+        (1, StuckReason::NotPickedUp, t(MIN))
+    );
+    assert_eq!(found[0].endpoint, None);
+    // Picked up: then the handler rule applies (here, a live instance).
+    run.claim(
+        &StepKey::new(run.id, 1, "b", "svc@h:2:y"),
+        false,
+        t(8 * MIN),
+    )
+    .expect("claim");
+    let live = beats(&[("svc@h:2:y", t(9 * MIN))]);
+    assert!(stuck(&run, t(9 * MIN), &live).is_empty());
 }
 
 #[test]
