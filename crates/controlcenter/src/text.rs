@@ -439,3 +439,43 @@ pub fn short_id(id: &uuid::Uuid) -> String {
     s.truncate(8);
     s
 }
+
+/// One definition step as people read it: `Build`, `jammy=Build`, with where
+/// it sits in the graph when it is not simply after the step before it.
+///
+/// ```
+/// use isoqube::StepDef;
+/// let s = StepDef::new("Build").named("jammy").after(["fetch"]).optional();
+/// assert_eq!(controlcenter::text::step_text(&s), "jammy=Build (optional), after fetch");
+/// assert_eq!(controlcenter::text::step_text(&StepDef::new("A").after(Vec::<String>::new())), "A, at the start");
+/// ```
+pub fn step_text(s: &isoqube::StepDef) -> String {
+    let mut text = s.to_string();
+    match &s.after {
+        Some(after) if after.is_empty() => text.push_str(", at the start"),
+        Some(after) => {
+            text.push_str(", after ");
+            text.push_str(&after.join(", "));
+        }
+        None => {}
+    }
+    if let Some(t) = s.timeout {
+        text.push_str(&format!(", timeout {}s", t.as_secs_f64()));
+    }
+    text
+}
+
+/// A definition's steps on one line: `A → B → C` for a chain, the steps
+/// with their `after` (separated by `; `) for a graph.
+///
+/// ```
+/// use isoqube::StepDef;
+/// assert_eq!(controlcenter::text::steps_line(&["A".into(), "B".into()]), "A → B");
+/// let graph = [StepDef::new("A"), StepDef::new("B").after(Vec::<String>::new())];
+/// assert_eq!(controlcenter::text::steps_line(&graph), "A; B, at the start");
+/// ```
+pub fn steps_line(steps: &[isoqube::StepDef]) -> String {
+    let chain = steps.iter().all(|s| s.after.is_none());
+    let texts: Vec<String> = steps.iter().map(step_text).collect();
+    texts.join(if chain { " → " } else { "; " })
+}

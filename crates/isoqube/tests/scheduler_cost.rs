@@ -118,7 +118,7 @@ impl RunStore for Counting {
     async fn cancel_run(&self, id: Uuid) -> isoqube::Result<Run> {
         self.call().cancel_run(id).await
     }
-    async fn resume_run(&self, id: Uuid) -> isoqube::Result<(Run, NextStep)> {
+    async fn resume_run(&self, id: Uuid) -> isoqube::Result<(Run, Vec<NextStep>)> {
         self.call().resume_run(id).await
     }
     async fn abort_run(&self, id: Uuid, reason: &str) -> isoqube::Result<Run> {

@@ -97,7 +97,7 @@ pub(super) async fn execute(
         } => {
             let mut def = op.definition(&name).await?;
             if let Some(steps) = steps {
-                def.steps = steps.iter().map(|s| s.trim().to_string()).collect();
+                def.steps = steps.iter().map(|s| s.trim().into()).collect();
             }
             if let Some(d) = description {
                 def.description = d;

@@ -63,7 +63,7 @@ pub(super) fn print_definition(out: &mut dyn Write, d: &Definition) -> Outcome {
         say!(out, "  {}", d.description);
     }
     for (i, s) in d.steps.iter().enumerate() {
-        say!(out, "  {:>2}. {s}", i + 1);
+        say!(out, "  {:>2}. {}", i + 1, crate::text::step_text(s));
     }
     for (k, v) in &d.variables {
         say!(out, "  var {k} = {v}");

@@ -126,7 +126,7 @@ pub struct DefinitionForm {
     /// Description input.
     pub description: TextInput,
     /// Event names in order.
-    pub steps: Vec<String>,
+    pub steps: Vec<isoqube::StepDef>,
     /// Selected step.
     pub step_selected: usize,
     /// Default variables, one `KEY=VALUE` per line.
@@ -297,7 +297,7 @@ impl DefinitionForm {
                     let current = self
                         .steps
                         .get(self.step_selected)
-                        .and_then(|s| events.iter().position(|e| &e.name == s))
+                        .and_then(|s| events.iter().position(|e| e.name == s.event))
                         .unwrap_or(0);
                     self.picker = Some(current);
                 }
@@ -340,7 +340,8 @@ impl DefinitionForm {
                     } else {
                         (self.step_selected + 1).min(self.steps.len())
                     };
-                    self.steps.insert(at, ev.name.clone());
+                    self.steps
+                        .insert(at, isoqube::StepDef::new(ev.name.clone()));
                     self.step_selected = at;
                     self.error = None;
                 }

@@ -108,7 +108,7 @@ impl RunStore for Watched {
             .complete_ns
             .fetch_add(t.elapsed().as_nanos() as u64, Ordering::Relaxed);
         self.timing.completes.fetch_add(1, Ordering::Relaxed);
-        if let Ok(CompleteOutcome::Advanced { next: None }) = &out {
+        if let Ok(CompleteOutcome::Finished) = &out {
             self.waiters.finish(key.run_id, true);
         }
         out
@@ -128,7 +128,7 @@ impl RunStore for Watched {
     async fn cancel_run(&self, id: Uuid) -> isoqube::Result<Run> {
         self.inner.cancel_run(id).await
     }
-    async fn resume_run(&self, id: Uuid) -> isoqube::Result<(Run, NextStep)> {
+    async fn resume_run(&self, id: Uuid) -> isoqube::Result<(Run, Vec<NextStep>)> {
         self.inner.resume_run(id).await
     }
     async fn abort_run(&self, id: Uuid, reason: &str) -> isoqube::Result<Run> {

@@ -113,9 +113,12 @@ impl Control {
             .get_definition(name)
             .await?
             .ok_or_else(|| Error::not_found("definition", name))?;
+        // Saving refuses a graph that does not resolve; one stored otherwise
+        // (by hand, by an older version) is refused here, nothing written.
+        crate::model::resolve_graph(&def.steps)?;
         let run = Run::new(&def, params, started_by);
         self.store.insert_run(&run).await?;
-        let first = run.next_step(0);
+        let first = run.start_steps();
         self.launch(run, first).await
     }
 
@@ -124,20 +127,18 @@ impl Control {
         let old = self.get_run(id).await?;
         let def = match self.store.get_definition(&old.definition).await? {
             Some(def) => def,
-            None => Definition::new(
-                old.definition.clone(),
-                old.steps.iter().map(|s| s.event.clone()),
-            )
-            .with_description(old.description.clone()),
+            None => Definition::new(old.definition.clone(), old.step_defs())
+                .with_description(old.description.clone()),
         };
         let mut run = Run::new(&def, old.params.clone(), started_by);
         run.rerun_of = Some(old.id);
         self.store.insert_run(&run).await?;
-        let first = run.next_step(0);
+        let first = run.start_steps();
         self.launch(run, first).await
     }
 
-    /// Continues a failed or cancelled run from its first unfinished step.
+    /// Continues a failed or cancelled run: publishes every step that is due
+    /// again, on every branch.
     pub async fn resume(&self, id: Uuid) -> Result<Run> {
         let (run, next) = self.store.resume_run(id).await?;
         self.launch(run, next).await
@@ -244,13 +245,22 @@ impl Control {
         Ok(run)
     }
 
-    async fn launch(&self, run: Run, next: NextStep) -> Result<Run> {
+    /// Publishes `next`, the steps a run starts (or resumes) with; when one
+    /// cannot be published, the run is marked failed.
+    async fn launch(&self, run: Run, next: Vec<NextStep>) -> Result<Run> {
+        for next in &next {
+            self.launch_one(&run, next).await?;
+        }
+        Ok(run)
+    }
+
+    async fn launch_one(&self, run: &Run, next: &NextStep) -> Result<()> {
         match self
             .publisher
-            .publish_step(run.id, &run.definition, &next, &Parent::default())
+            .publish_step(run.id, &run.definition, next, &Parent::default())
             .await
         {
-            Ok(_) => Ok(run),
+            Ok(_) => Ok(()),
             Err(e) => {
                 let reason = format!(
                     "could not publish step {} ({}): {e}",

@@ -1,5 +1,5 @@
-//! Model layer: run definitions (named, ordered lists of events) and their
-//! validation. Uses the ground layer and schedule data.
+//! Model layer: run definitions (named graphs of steps, see [`super::graph`])
+//! and their validation. Uses the ground layer and schedule data.
 
 use std::collections::BTreeSet;
 
@@ -10,7 +10,7 @@ use crate::error::{Error, Result};
 
 use super::*;
 
-/// A saved, named, ordered list of events (the original called it a configuration).
+/// A saved, named graph of steps (the original called it a configuration).
 ///
 /// ```
 /// use isoqube::Definition;
@@ -21,7 +21,7 @@ use super::*;
 #[cfg_attr(
     feature = "openapi",
     derive(utoipa::ToSchema),
-    schema(description = "A saved, named, ordered list of events.")
+    schema(description = "A saved, named graph of steps.")
 )]
 pub struct Definition {
     /// Unique name.
@@ -29,8 +29,10 @@ pub struct Definition {
     /// What the flow is for.
     #[serde(default)]
     pub description: String,
-    /// Event names, in order.
-    pub steps: Vec<String>,
+    /// The steps: event names (each after the one before it) or step objects
+    /// (see [`StepDef`]) with `after`, `name`, `timeout`, `optional`.
+    #[cfg_attr(feature = "openapi", schema(value_type = Vec<serde_json::Value>))]
+    pub steps: Vec<StepDef>,
     /// Variables every run starts with (run parameters override them).
     #[serde(default)]
     #[cfg_attr(feature = "openapi", schema(value_type = Object))]
@@ -51,7 +53,7 @@ pub struct Definition {
 
 impl Definition {
     /// A definition with the given name and steps, no description or variables.
-    pub fn new<S: Into<String>>(
+    pub fn new<S: Into<StepDef>>(
         name: impl Into<String>,
         steps: impl IntoIterator<Item = S>,
     ) -> Self {
@@ -110,23 +112,7 @@ impl Definition {
                 "definition '{name}' has no steps"
             )));
         }
-        for (i, step) in self.steps.iter().enumerate() {
-            if step.trim().is_empty() {
-                return Err(Error::InvalidDefinition(format!(
-                    "step {} of '{name}' names no event",
-                    i + 1
-                )));
-            }
-            if !known_events.contains(step) {
-                let hint = closest(step, known_events)
-                    .map(|c| format!(" (did you mean '{c}'?)"))
-                    .unwrap_or_default();
-                return Err(Error::InvalidDefinition(format!(
-                    "step {} of '{name}' names unknown event '{step}'{hint}",
-                    i + 1
-                )));
-            }
-        }
+        super::graph::validate_steps(name, &self.steps, known_events)?;
         if let Some(var) = super::nul_in_variable_names(&self.variables) {
             return Err(Error::InvalidDefinition(format!(
                 "variable name '{var}' of '{name}' holds a NUL character (no store can keep one)"

@@ -7,6 +7,7 @@
 //! ground layer (errors, the JSON and timestamp writers) and the schedule data.
 
 mod definition;
+mod graph;
 mod records;
 mod run;
 pub mod schedule;
@@ -18,6 +19,7 @@ mod transition;
 mod variables;
 
 pub use definition::*;
+pub use graph::{resolve_graph, StepDef};
 pub use records::*;
 pub use run::*;
 pub use status::*;

@@ -47,6 +47,19 @@ pub struct Step {
     pub index: usize,
     /// The event name.
     pub event: String,
+    /// The step's name in its definition, when it is not the event's.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub name: Option<String>,
+    /// The positions of the steps it runs after. `None` (every run stored
+    /// before graphs): the step before it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub after: Option<Vec<usize>>,
+    /// Its failure does not fail the run; its dependants still run.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub optional: bool,
+    /// The longest one attempt may run, in milliseconds.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub timeout_ms: Option<u64>,
     /// Where the step is.
     pub status: StepStatus,
     /// First picked up.
@@ -73,10 +86,21 @@ pub struct Step {
 }
 
 impl Step {
-    pub(super) fn new(index: usize, event: String) -> Self {
+    /// Step `index` of a new run, from its definition and the positions it
+    /// runs after (see [`super::resolve_graph`]).
+    pub(super) fn new(index: usize, def: &StepDef, after: Vec<usize>) -> Self {
+        // The chain's own shape is written as before: no `after` at all.
+        let chained =
+            def.after.is_none() && after == index.checked_sub(1).into_iter().collect::<Vec<_>>();
         Step {
             index,
-            event,
+            event: def.event.clone(),
+            name: def.name.clone().filter(|n| *n != def.event),
+            after: (!chained).then_some(after),
+            optional: def.optional,
+            timeout_ms: def
+                .timeout
+                .map(|t| t.as_millis().min(u128::from(u64::MAX)) as u64),
             status: StepStatus::Pending,
             invoked_at: None,
             completed_at: None,
@@ -87,6 +111,25 @@ impl Step {
             handled_by: None,
             handlers: Vec::new(),
         }
+    }
+
+    /// The positions of the steps it runs after.
+    pub fn deps(&self) -> Vec<usize> {
+        match &self.after {
+            Some(after) => after.clone(),
+            None => self.index.checked_sub(1).into_iter().collect(),
+        }
+    }
+
+    /// Whether it no longer holds up the steps after it: it succeeded, or
+    /// it is optional and failed.
+    pub fn settled(&self) -> bool {
+        self.status == StepStatus::Succeeded || (self.optional && self.status == StepStatus::Failed)
+    }
+
+    /// The name other steps' `after` use: its name, else its event.
+    pub fn name(&self) -> &str {
+        self.name.as_deref().unwrap_or(&self.event)
     }
 
     /// Time from first pick-up to success, failure or cancellation.
@@ -174,6 +217,27 @@ impl Step {
         json::u64(out, self.index as u64);
         out.push_str(",\"event\":");
         json::str(out, &self.event);
+        if let Some(name) = &self.name {
+            out.push_str(",\"name\":");
+            json::str(out, name);
+        }
+        if let Some(after) = &self.after {
+            out.push_str(",\"after\":[");
+            for (i, a) in after.iter().enumerate() {
+                if i > 0 {
+                    out.push(',');
+                }
+                json::u64(out, *a as u64);
+            }
+            out.push(']');
+        }
+        if self.optional {
+            out.push_str(",\"optional\":true");
+        }
+        if let Some(ms) = self.timeout_ms {
+            out.push_str(",\"timeout_ms\":");
+            json::u64(out, ms);
+        }
         out.push_str(",\"status\":\"");
         out.push_str(self.status.as_str());
         out.push_str("\",\"invoked_at\":");

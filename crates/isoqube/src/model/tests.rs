@@ -107,6 +107,10 @@ fn hand_written_json_is_serde_jsons() {
             .insert("v".into(), serde_json::json!({ *text: -3 }));
         for (j, step) in run.steps.iter_mut().enumerate() {
             step.event = text.to_string();
+            step.name = (j == 1).then(|| format!("{text}-named"));
+            step.after = (j > 0).then(|| (0..j).collect());
+            step.optional = j == 1;
+            step.timeout_ms = (j != 1).then_some(u64::MAX - j as u64);
             step.status = StepStatus::Skipped;
             step.invoked_at = Some(t);
             step.completed_at = Some(times[j % times.len()]);
@@ -285,11 +289,11 @@ fn chain_advances_once_and_finishes() {
             ClaimOutcome::Claimed { .. }
         ));
         let out = run.complete(&k, Variables::new(), 1, now).unwrap();
-        let expected_next = (i < 2).then_some(i + 1);
         match out {
-            CompleteOutcome::Advanced { next } => {
-                assert_eq!(next.map(|n| n.index), expected_next)
+            CompleteOutcome::Advanced { next } if i < 2 => {
+                assert_eq!(next.iter().map(|n| n.index).collect::<Vec<_>>(), [i + 1])
             }
+            CompleteOutcome::Finished if i == 2 => {}
             other => panic!("unexpected {other:?}"),
         }
     }
@@ -306,14 +310,20 @@ fn redelivery_after_success_does_not_rerun_and_republishes_only_pending_next() {
     run.complete(&k, Variables::new(), 1, now).unwrap();
     match run.claim(&k, true, now).unwrap() {
         ClaimOutcome::AlreadyDone { republish } => {
-            assert_eq!(republish.map(|r| r.event), Some("B".to_string()))
+            assert_eq!(
+                republish
+                    .iter()
+                    .map(|r| r.event.as_str())
+                    .collect::<Vec<_>>(),
+                ["B"]
+            )
         }
         other => panic!("unexpected {other:?}"),
     }
     run.claim(&key(&run, 1, "ep"), false, now).unwrap();
     assert_eq!(
         run.claim(&k, true, now).unwrap(),
-        ClaimOutcome::AlreadyDone { republish: None }
+        ClaimOutcome::AlreadyDone { republish: vec![] }
     );
 }
 
@@ -387,7 +397,14 @@ fn failure_fails_run_and_resume_restarts_from_failed_step() {
     assert_eq!(run.status, RunStatus::Failed);
     assert_eq!(run.steps[2].status, StepStatus::Skipped);
     assert_eq!(run.steps[1].attempts, 3);
-    assert_eq!(run.resume(now).unwrap().index, 1);
+    assert_eq!(
+        run.resume(now)
+            .unwrap()
+            .iter()
+            .map(|n| n.index)
+            .collect::<Vec<_>>(),
+        [1]
+    );
     assert_eq!(run.status, RunStatus::Running);
     assert_eq!(run.steps[0].status, StepStatus::Succeeded);
     assert_eq!(run.steps[2].status, StepStatus::Pending);
@@ -495,7 +512,7 @@ fn the_last_step_does_not_make_a_run_succeeded_while_another_is_unfinished() {
     let last = StepKey::new(run.id, 2, "c", "h");
     assert_eq!(
         run.complete(&last, Variables::new(), 1, now).unwrap(),
-        CompleteOutcome::Recorded
+        CompleteOutcome::Advanced { next: vec![] }
     );
     assert_eq!(run.status, RunStatus::Running);
     assert_eq!(run.steps[0].status, StepStatus::Pending, "not skipped");

@@ -1,6 +1,12 @@
 //! Model layer: the pure state transitions of a run (claim, complete, fail,
 //! cancel, resume) and what each decided. Every store applies these, so the rules
-//! of the chain live in one place and are tested without a store.
+//! of the graph live in one place and are tested without a store.
+//!
+//! A step is *due* when every step it runs after is settled (succeeded, or an
+//! optional one failed). The transition that settles a step's last
+//! dependency is the one that names it to publish: it is one conditional
+//! write, so two branches finishing at once in two processes publish a join
+//! once.
 
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
@@ -32,13 +38,15 @@ pub enum ClaimOutcome {
         attempts: u32,
         /// Number of steps of the run.
         step_count: usize,
+        /// The longest one attempt may run (the step's `timeout`), in ms.
+        timeout_ms: Option<u64>,
     },
     /// This endpoint already finished the step: do not run it again. When the
     /// endpoint advanced the run but the next step was never picked up (a crash
     /// between recording and publishing), `republish` names the step to publish again.
     AlreadyDone {
-        /// Step to publish again.
-        republish: Option<NextStep>,
+        /// Steps to publish again.
+        republish: Vec<NextStep>,
     },
     /// Another copy of this message is being handled right now.
     InFlight,
@@ -60,11 +68,14 @@ pub enum ClaimOutcome {
 /// What [`Run::complete`] decided after a consumer succeeded.
 #[derive(Debug, Clone, PartialEq)]
 pub enum CompleteOutcome {
-    /// This success advanced the run: publish `next` (or nothing when the run finished).
+    /// This success advanced the run: publish `next`, the steps it made due
+    /// (none when they wait for other branches too).
     Advanced {
-        /// The next step.
-        next: Option<NextStep>,
+        /// The steps now due.
+        next: Vec<NextStep>,
     },
+    /// This success was the last one the run needed: it succeeded.
+    Finished,
     /// Recorded for the endpoint; the step was already advanced by another endpoint
     /// or the run is no longer running.
     Recorded,
@@ -77,6 +88,15 @@ pub enum CompleteOutcome {
 pub enum FailOutcome {
     /// The step and the run are now failed.
     RunFailed,
+    /// An optional step failed: the run goes on with `next`, the steps its
+    /// failure made due.
+    Tolerated {
+        /// The steps now due.
+        next: Vec<NextStep>,
+    },
+    /// An optional step failed, and it was the last one the run waited for:
+    /// the run succeeded.
+    Finished,
     /// Recorded for the endpoint only (the step had already succeeded, or the run ended).
     Recorded,
     /// The run was cancelled while the step ran; the step is marked cancelled.
@@ -159,8 +179,17 @@ impl StepKey {
 
 impl Run {
     /// A new pending run of `def`: definition variables overlaid with `params`.
+    ///
+    /// Its steps run after what their definition says; a definition whose
+    /// graph does not resolve (saving refuses one, see
+    /// [`Definition::validate`]) runs as a chain.
     pub fn new(def: &Definition, params: Variables, started_by: impl Into<String>) -> Self {
         let now = Utc::now();
+        let deps = resolve_graph(&def.steps).unwrap_or_else(|_| {
+            (0..def.steps.len())
+                .map(|i| i.checked_sub(1).into_iter().collect())
+                .collect()
+        });
         let mut variables = def.variables.clone();
         variables.extend(params.clone());
         Run {
@@ -173,8 +202,9 @@ impl Run {
             steps: def
                 .steps
                 .iter()
+                .zip(deps)
                 .enumerate()
-                .map(|(i, e)| Step::new(i, e.clone()))
+                .map(|(i, (step, after))| Step::new(i, step, after))
                 .collect(),
             created_at: now,
             modified_at: now,
@@ -197,6 +227,31 @@ impl Run {
                 .unwrap_or_default(),
             variables: self.variables.clone(),
         }
+    }
+
+    /// The steps a run starts with: those that run after no other.
+    pub fn start_steps(&self) -> Vec<NextStep> {
+        self.steps
+            .iter()
+            .filter(|s| s.deps().is_empty())
+            .map(|s| self.next_step(s.index))
+            .collect()
+    }
+
+    /// The `Pending` steps that run after step `index` and are now due: what
+    /// settling `index` made due.
+    fn due_after(&self, index: usize) -> Vec<NextStep> {
+        self.steps
+            .iter()
+            .filter(|s| s.status == StepStatus::Pending && s.deps().contains(&index))
+            .filter(|s| self.not_due(s.index).is_none())
+            .map(|s| self.next_step(s.index))
+            .collect()
+    }
+
+    /// Whether every step is settled (so the run succeeded).
+    fn all_settled(&self) -> bool {
+        self.steps.iter().all(Step::settled)
     }
 
     /// How many steps succeeded.
@@ -359,17 +414,23 @@ impl Run {
             variables: self.variables.clone(),
             attempts,
             step_count: self.steps.len(),
+            timeout_ms: step.timeout_ms,
         }))
     }
 
-    /// `Some(NotDue)` when step `index` may not run yet: in a chain, a step
-    /// is due once the step before it has succeeded in the store.
+    /// `Some(NotDue)` when step `index` may not run yet: a step is due once
+    /// every step it runs after is settled in the store (in a chain, the step
+    /// before it succeeded).
     pub fn not_due(&self, index: usize) -> Option<ClaimOutcome> {
-        let before = index.checked_sub(1)?;
-        let status = self.steps.get(before)?.status;
-        (status != StepStatus::Succeeded).then_some(ClaimOutcome::NotDue {
-            waits_for: before,
-            status,
+        let step = self.steps.get(index)?;
+        let waits = step
+            .deps()
+            .into_iter()
+            .filter_map(|d| self.steps.get(d))
+            .find(|d| !d.settled())?;
+        Some(ClaimOutcome::NotDue {
+            waits_for: waits.index,
+            status: waits.status,
         })
     }
 
@@ -388,11 +449,11 @@ impl Run {
             .handled_by
             .as_deref()
             .is_some_and(|by| by.split('@').next() == Some(key.endpoint.as_str()));
-        let next = key.step + 1;
-        let republish = (advanced_here
-            && next < self.steps.len()
-            && self.steps[next].status == StepStatus::Pending)
-            .then(|| self.next_step(next));
+        let republish = if advanced_here {
+            self.unpublished_after(key.step)
+        } else {
+            Vec::new()
+        };
         ClaimOutcome::AlreadyDone { republish }
     }
 
@@ -427,6 +488,26 @@ impl Run {
         handler
     }
 
+    /// The steps settling `index` made due that nobody picked up yet (a crash
+    /// between recording and publishing), of those whose last settled
+    /// dependency is `index`: each is published again by one redelivery only.
+    fn unpublished_after(&self, index: usize) -> Vec<NextStep> {
+        let settled_at = |s: &Step| s.completed_at.or(s.failed_at);
+        self.due_after(index)
+            .into_iter()
+            .filter(|n| self.steps[n.index].handlers.is_empty())
+            .filter(|n| {
+                let last = self.steps[n.index]
+                    .deps()
+                    .into_iter()
+                    .filter_map(|d| self.steps.get(d))
+                    .max_by_key(|d| (settled_at(d), d.index))
+                    .map(|d| d.index);
+                last == Some(index)
+            })
+            .collect()
+    }
+
     /// Whether `handler` was last written by the handling `key` names.
     fn owns(handler: &StepHandler, key: &StepKey) -> bool {
         key.handling.is_some() && handler.handling == key.handling
@@ -452,31 +533,36 @@ impl Run {
     /// landed: the run advanced by it (publish the next step, unless it was
     /// picked up since), or only the endpoint's record.
     fn replayed_complete(&self, key: &StepKey) -> CompleteOutcome {
-        let next = key.step + 1;
+        let finished_here = self.steps.iter().all(|s| {
+            s.index == key.step
+                || s.completed_at.or(s.failed_at) <= self.steps[key.step].completed_at
+        });
         match self.status {
             RunStatus::Cancelled => CompleteOutcome::Cancelled,
-            RunStatus::Succeeded if next == self.steps.len() && self.decided_by(key.step, key) => {
-                CompleteOutcome::Advanced { next: None }
+            RunStatus::Succeeded if self.decided_by(key.step, key) && finished_here => {
+                CompleteOutcome::Finished
             }
-            RunStatus::Running
-                if next < self.steps.len()
-                    && self.decided_by(key.step, key)
-                    && self.steps[next].status == StepStatus::Pending
-                    && self.steps[next].handlers.is_empty() =>
-            {
-                CompleteOutcome::Advanced {
-                    next: Some(self.next_step(next)),
-                }
-            }
+            RunStatus::Running if self.decided_by(key.step, key) => CompleteOutcome::Advanced {
+                next: self.unpublished_after(key.step),
+            },
             _ => CompleteOutcome::Recorded,
         }
     }
 
     /// What [`Self::fail`] answered when the same handling's earlier call landed.
     fn replayed_fail(&self, key: &StepKey) -> FailOutcome {
+        let optional = self.steps[key.step].optional;
         match self.status {
             RunStatus::Cancelled => FailOutcome::Cancelled,
             RunStatus::Failed if self.decided_by(key.step, key) => FailOutcome::RunFailed,
+            RunStatus::Succeeded if optional && self.decided_by(key.step, key) => {
+                FailOutcome::Finished
+            }
+            RunStatus::Running if optional && self.decided_by(key.step, key) => {
+                FailOutcome::Tolerated {
+                    next: self.unpublished_after(key.step),
+                }
+            }
             _ => FailOutcome::Recorded,
         }
     }
@@ -491,7 +577,6 @@ impl Run {
         now: DateTime<Utc>,
     ) -> Result<CompleteOutcome> {
         let status = self.status;
-        let last = key.step + 1 == self.steps.len();
         self.step_mut(key.step)?;
         if self.own_record(key, StepStatus::Succeeded).is_some() {
             return Ok(self.replayed_complete(key));
@@ -516,22 +601,31 @@ impl Run {
                 step.completed_at = Some(now);
                 step.invoked_at.get_or_insert(key.started_at.unwrap_or(now));
                 step.handled_by = Some(format!("{}@{}", key.endpoint, key.host));
+                // Parallel branches writing one variable: the later
+                // completion wins (the store serialises the writes).
                 self.variables.extend(patch);
                 self.status = RunStatus::Running;
-                if last {
-                    // Succeeded only when every step did: the claim refuses a
-                    // step that is not due, and this holds it for the run too.
-                    if self.steps.iter().all(|s| s.status == StepStatus::Succeeded) {
-                        self.finish(RunStatus::Succeeded, now);
-                        CompleteOutcome::Advanced { next: None }
-                    } else {
-                        CompleteOutcome::Recorded
-                    }
+                // Succeeded only when every step is settled: the claim refuses
+                // a step that is not due, and this holds it for the run too.
+                if self.all_settled() {
+                    self.finish(RunStatus::Succeeded, now);
+                    CompleteOutcome::Finished
                 } else {
                     CompleteOutcome::Advanced {
-                        next: Some(self.next_step(key.step + 1)),
+                        next: self.due_after(key.step),
                     }
                 }
+            }
+            RunStatus::Failed
+                if matches!(step.status, StepStatus::Invoked | StepStatus::Skipped) =>
+            {
+                // A branch in flight when another failed the run: its work
+                // is done and recorded as such (what it did stays known).
+                step.status = StepStatus::Succeeded;
+                step.completed_at = Some(now);
+                step.handled_by = Some(format!("{}@{}", key.endpoint, key.host));
+                self.variables.extend(patch);
+                CompleteOutcome::Recorded
             }
             _ => {
                 if status == RunStatus::Running {
@@ -579,14 +673,36 @@ impl Run {
                 step.failed_at = Some(now);
                 step.invoked_at.get_or_insert(key.started_at.unwrap_or(now));
                 step.handled_by = Some(format!("{}@{}", key.endpoint, key.host));
-                // Numbered from 1, as every list of steps shown to people is.
-                self.error = Some(format!(
-                    "step {} ({}) failed: {error}",
-                    key.step + 1,
-                    step.event
-                ));
-                self.finish(RunStatus::Failed, now);
-                FailOutcome::RunFailed
+                if step.optional {
+                    // Recorded, and it holds nothing up: the run goes on.
+                    self.status = RunStatus::Running;
+                    if self.all_settled() {
+                        self.finish(RunStatus::Succeeded, now);
+                        FailOutcome::Finished
+                    } else {
+                        FailOutcome::Tolerated {
+                            next: self.due_after(key.step),
+                        }
+                    }
+                } else {
+                    // Numbered from 1, as every list of steps shown to people is.
+                    self.error = Some(format!(
+                        "step {} ({}) failed: {error}",
+                        key.step + 1,
+                        step.event
+                    ));
+                    self.finish(RunStatus::Failed, now);
+                    FailOutcome::RunFailed
+                }
+            }
+            RunStatus::Failed
+                if matches!(step.status, StepStatus::Invoked | StepStatus::Skipped) =>
+            {
+                // A branch in flight when another failed the run.
+                step.status = StepStatus::Failed;
+                step.failed_at = Some(now);
+                step.handled_by = Some(format!("{}@{}", key.endpoint, key.host));
+                FailOutcome::Recorded
             }
             _ => FailOutcome::Recorded,
         };
@@ -609,9 +725,10 @@ impl Run {
         Ok(())
     }
 
-    /// Continues a failed or cancelled run from its first unfinished step; returns
-    /// that step's index and the variables to publish it with.
-    pub fn resume(&mut self, now: DateTime<Utc>) -> Result<NextStep> {
+    /// Continues a failed or cancelled run: every step not settled is pending
+    /// again; returns the steps now due (every failed step whose dependencies
+    /// are met, on every branch), to publish.
+    pub fn resume(&mut self, now: DateTime<Utc>) -> Result<Vec<NextStep>> {
         if !matches!(self.status, RunStatus::Failed | RunStatus::Cancelled) {
             return Err(Error::InvalidState(format!(
                 "run {} is {}; only failed or cancelled runs can be resumed",
@@ -619,14 +736,13 @@ impl Run {
                 self.status.as_str()
             )));
         }
-        let from = self
-            .steps
-            .iter()
-            .position(|s| s.status != StepStatus::Succeeded)
-            .ok_or_else(|| {
-                Error::InvalidState(format!("run {} has no unfinished step", self.id))
-            })?;
-        for step in &mut self.steps[from..] {
+        if self.all_settled() {
+            return Err(Error::InvalidState(format!(
+                "run {} has no unfinished step",
+                self.id
+            )));
+        }
+        for step in self.steps.iter_mut().filter(|s| !s.settled()) {
             step.status = StepStatus::Pending;
             step.invoked_at = None;
             step.completed_at = None;
@@ -645,7 +761,12 @@ impl Run {
         self.finished_at = None;
         self.error = None;
         self.touch(now);
-        Ok(self.next_step(from))
+        Ok(self
+            .steps
+            .iter()
+            .filter(|s| s.status == StepStatus::Pending && self.not_due(s.index).is_none())
+            .map(|s| self.next_step(s.index))
+            .collect())
     }
 
     /// Marks a run failed for a reason outside any step (its first message could not

@@ -110,7 +110,7 @@ pub trait RunStore: Send + Sync + 'static {
     /// See [`Run::cancel`]; returns the cancelled run.
     async fn cancel_run(&self, id: Uuid) -> Result<Run>;
     /// See [`Run::resume`]; returns the run and the step to publish.
-    async fn resume_run(&self, id: Uuid) -> Result<(Run, NextStep)>;
+    async fn resume_run(&self, id: Uuid) -> Result<(Run, Vec<NextStep>)>;
     /// See [`Run::abort`].
     async fn abort_run(&self, id: Uuid, reason: &str) -> Result<Run>;
 

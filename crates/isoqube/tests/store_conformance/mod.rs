@@ -418,13 +418,16 @@ pub async fn chain_outcomes(f: Fixture) {
     ));
     assert!(matches!(
         m.complete(0, "a", vars(json!({"artifact": "x.tgz"}))).await,
-        CompleteOutcome::Advanced { next: Some(ref n) } if n.index == 1 && n.event == "B"
-            && n.variables.get("artifact") == Some(&json!("x.tgz"))
+        CompleteOutcome::Advanced { ref next } if next.len() == 1 && next[0].index == 1
+            && next[0].event == "B"
+            && next[0].variables.get("artifact") == Some(&json!("x.tgz"))
     ));
     m.check().await;
     // Redelivery after success (crash between record and publish): republish B.
     match m.claim(0, "a", true).await {
-        ClaimOutcome::AlreadyDone { republish: Some(n) } => assert_eq!(n.index, 1),
+        ClaimOutcome::AlreadyDone { republish } => {
+            assert_eq!(republish.iter().map(|n| n.index).collect::<Vec<_>>(), [1])
+        }
         other => panic!("unexpected {other:?}"),
     }
     assert!(matches!(
@@ -433,13 +436,13 @@ pub async fn chain_outcomes(f: Fixture) {
     ));
     assert_eq!(
         m.claim(0, "a", true).await,
-        ClaimOutcome::AlreadyDone { republish: None }
+        ClaimOutcome::AlreadyDone { republish: vec![] }
     );
     m.complete(1, "b", Variables::new()).await;
     m.claim(2, "c", false).await;
     assert_eq!(
         m.complete(2, "c", Variables::new()).await,
-        CompleteOutcome::Advanced { next: None }
+        CompleteOutcome::Finished
     );
     let run = m.check().await;
     assert_eq!(run.status, RunStatus::Succeeded);
@@ -478,7 +481,7 @@ pub async fn retried_calls_are_recognised(f: Fixture) {
     let advanced = m.complete(0, "a", vars(json!({"vm": "vm-1"}))).await;
     assert!(matches!(
         &advanced,
-        CompleteOutcome::Advanced { next: Some(n) } if n.index == 1
+        CompleteOutcome::Advanced { next } if next.len() == 1 && next[0].index == 1
     ));
     assert_eq!(
         m.complete(0, "a", vars(json!({"vm": "vm-1"}))).await,
@@ -491,7 +494,7 @@ pub async fn retried_calls_are_recognised(f: Fixture) {
     m.handling = Some(Uuid::new_v4());
     assert!(matches!(
         m.claim(0, "a", true).await,
-        ClaimOutcome::AlreadyDone { republish: Some(_) }
+        ClaimOutcome::AlreadyDone { ref republish } if republish.len() == 1
     ));
     assert_eq!(
         m.complete(0, "a", Variables::new()).await,
@@ -551,7 +554,9 @@ pub async fn unrecorded_claims(f: Fixture) {
             .complete(&k, Variables::new(), 1, Utc::now())
             .unwrap()
     );
-    assert!(matches!(got, CompleteOutcome::Advanced { next: Some(ref n) } if n.index == 1));
+    assert!(
+        matches!(got, CompleteOutcome::Advanced { ref next } if next.len() == 1 && next[0].index == 1)
+    );
     let run = m.check().await;
     assert_eq!(run.version, inserted.version + 1, "one write for the step");
     let step = &run.steps[0];
@@ -567,7 +572,7 @@ pub async fn unrecorded_claims(f: Fixture) {
     // A copy of a finished step: answered as a claim would (republish the next).
     assert!(matches!(
         m.claim_unrecorded(0, "a").await,
-        (ClaimOutcome::AlreadyDone { republish: Some(_) }, true)
+        (ClaimOutcome::AlreadyDone { ref republish }, true) if republish.len() == 1
     ));
     // Being handled (start recorded): a second copy does not run.
     m.claim(1, "b", false).await;
@@ -619,7 +624,7 @@ pub async fn fail_and_resume(f: Fixture) {
     let (resumed, next) = s.resume_run(m.model.id).await.unwrap();
     let want = m.model.resume(Utc::now()).unwrap();
     assert_eq!(next, want);
-    assert_eq!(next.index, 1);
+    assert_eq!(next.iter().map(|n| n.index).collect::<Vec<_>>(), [1]);
     assert_eq!(resumed.status, RunStatus::Running);
     m.check().await;
     assert!(matches!(
@@ -663,7 +668,7 @@ pub async fn cancel_and_abort(f: Fixture) {
     ));
     // A cancelled run resumes from its first unfinished step.
     let (_, next) = s.resume_run(run.id).await.unwrap();
-    assert_eq!(next.index, 0);
+    assert_eq!(next.iter().map(|n| n.index).collect::<Vec<_>>(), [0]);
 
     let other = new_run("aborted");
     s.insert_run(&other).await.unwrap();
@@ -728,6 +733,107 @@ pub async fn concurrent_claims(f: Fixture) {
     let stored = s.get_run(run.id).await.unwrap().unwrap();
     assert_eq!(stored.steps[0].handlers.len(), 1);
     assert_eq!(stored.version, 1);
+}
+
+/// A fork and a join: start -> (b, c) -> d.
+fn diamond_def(name: &str) -> Definition {
+    use isoqube::StepDef;
+    Definition::new(
+        name,
+        [
+            StepDef::new("A"),
+            StepDef::new("B").after(["A"]),
+            StepDef::new("C").after(["A"]),
+            StepDef::new("D").after(["B", "C"]),
+        ],
+    )
+}
+
+/// The two branches of a join finish at the same instant on two handles (as
+/// two processes would): exactly one of the two completions names the join
+/// to publish, every round.
+pub async fn join_race(f: Fixture) {
+    let s = f.store.clone();
+    for round in 0..8 {
+        let run = Run::new(&diamond_def("join"), Variables::new(), "test");
+        s.insert_run(&run).await.unwrap();
+        let a = StepKey::new(run.id, 0, "a", "h");
+        s.claim_step(&a, false).await.unwrap();
+        match s.complete_step(&a, Variables::new(), 1).await.unwrap() {
+            CompleteOutcome::Advanced { next } => assert_eq!(
+                next.iter().map(|n| n.index).collect::<Vec<_>>(),
+                [1, 2],
+                "the fork names both branches"
+            ),
+            other => panic!("unexpected {other:?}"),
+        }
+        let branches = [
+            StepKey::new(run.id, 1, "b", "h1"),
+            StepKey::new(run.id, 2, "c", "h2"),
+        ];
+        for k in &branches {
+            s.claim_step(k, false).await.unwrap();
+        }
+        let barrier = Arc::new(tokio::sync::Barrier::new(2));
+        let mut tasks = Vec::new();
+        for (i, k) in branches.into_iter().enumerate() {
+            let (h, barrier) = (f.handle(i), barrier.clone());
+            let patch = vars(json!({ format!("from_{i}"): i }));
+            tasks.push(tokio::spawn(async move {
+                barrier.wait().await;
+                h.complete_step(&k, patch, 1).await
+            }));
+        }
+        let mut joins = 0;
+        for t in tasks {
+            match t.await.unwrap().unwrap() {
+                CompleteOutcome::Advanced { next } => {
+                    joins += next.iter().filter(|n| n.index == 3).count();
+                    assert!(next.iter().all(|n| n.index == 3), "{next:?}");
+                }
+                other => panic!("unexpected {other:?}"),
+            }
+        }
+        assert_eq!(joins, 1, "round {round}: the join is named once");
+        let stored = s.get_run(run.id).await.unwrap().unwrap();
+        assert_eq!(stored.steps[3].status, StepStatus::Pending);
+        assert_eq!(
+            stored.variables.get("from_0"),
+            Some(&json!(0)),
+            "both branches' variables"
+        );
+        assert_eq!(stored.variables.get("from_1"), Some(&json!(1)));
+    }
+}
+
+/// Graph definitions and runs are kept whole; a plain definition is stored in
+/// the shape of every earlier version (a list of event names), and a run
+/// stored without `after` (every run before graphs) is a chain.
+pub async fn graph_records_round_trip(f: Fixture) {
+    let s = f.store.clone();
+    let mut def = diamond_def(&format!("diamond-{}", Uuid::new_v4().simple()));
+    def.steps[1].optional = true;
+    def.steps[2].timeout = Some(Duration::from_millis(1500));
+    def.steps[3].name = Some("ship".into());
+    s.create_definition(&def).await.unwrap();
+    let got = s.get_definition(&def.name).await.unwrap().unwrap();
+    assert_eq!(got.steps, def.steps);
+    let run = Run::new(&got, Variables::new(), "test");
+    assert_eq!(run.steps[3].after, Some(vec![1, 2]));
+    s.insert_run(&run).await.unwrap();
+    assert_eq!(s.get_run(run.id).await.unwrap().unwrap().steps, run.steps);
+    let plain = Definition::new(format!("plain-{}", Uuid::new_v4().simple()), ["A", "B"]);
+    assert_eq!(
+        serde_json::to_value(&plain.steps).unwrap(),
+        json!(["A", "B"]),
+        "the shape of earlier versions"
+    );
+    s.create_definition(&plain).await.unwrap();
+    let chain = Run::new(&plain, Variables::new(), "test");
+    assert!(chain.steps.iter().all(|st| st.after.is_none()));
+    s.insert_run(&chain).await.unwrap();
+    let stored = s.get_run(chain.id).await.unwrap().unwrap();
+    assert_eq!(stored.steps[1].deps(), vec![0]);
 }
 
 /// Schedule ticks: many claimants of one due time, exactly one wins; only a
@@ -812,8 +918,8 @@ pub async fn concurrent_completes(f: Fixture) {
     let (mut advanced, mut recorded) = (0, 0);
     for t in tasks {
         match t.await.unwrap().unwrap() {
-            CompleteOutcome::Advanced { next: Some(n) } => {
-                assert_eq!(n.index, 1);
+            CompleteOutcome::Advanced { next } => {
+                assert_eq!(next.iter().map(|n| n.index).collect::<Vec<_>>(), [1]);
                 advanced += 1
             }
             CompleteOutcome::Recorded => recorded += 1,
@@ -1180,6 +1286,7 @@ macro_rules! conformance_tests {
     ($fixture:path) => {
         $crate::conformance_tests!(@each $fixture;
             definitions_crud, runs_insert_get_list, chain_outcomes, retried_calls_are_recognised, unrecorded_claims,
+            join_race, graph_records_round_trip,
             fail_and_resume,
             cancel_and_abort, concurrent_claims, concurrent_claims_distinct_endpoints,
             concurrent_completes, wait_for_change,

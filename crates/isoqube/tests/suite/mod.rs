@@ -23,6 +23,11 @@ pub struct Pair {
     pub store: Arc<dyn RunStore>,
 }
 
+mod graph;
+// Not every binary that includes the suite instantiates the scenarios.
+#[allow(unused_imports)]
+pub use graph::*;
+
 // ---------------------------------------------------------------- events
 
 /// First step of the test chain.
@@ -72,9 +77,8 @@ fn attempts_seen() -> &'static Attempts {
     ATTEMPTS.get_or_init(Default::default)
 }
 
-/// Records an invocation (by service instance) and applies the knobs in the run
-/// variables: `sleep_ms.<endpoint>`, `fail_times.<endpoint>`.
-async fn behave(ctx: &StepContext) -> anyhow::Result<()> {
+/// Records an invocation: by which service instance, at which attempt.
+pub fn record_call(ctx: &StepContext) {
     let run = ctx.run_id().unwrap_or_default();
     let ep = ctx.endpoint().to_string();
     calls()
@@ -89,6 +93,13 @@ async fn behave(ctx: &StepContext) -> anyhow::Result<()> {
         .entry((run, ep.clone()))
         .or_default()
         .push(ctx.attempt());
+}
+
+/// Records an invocation (by service instance) and applies the knobs in the run
+/// variables: `sleep_ms.<endpoint>`, `fail_times.<endpoint>`.
+async fn behave(ctx: &StepContext) -> anyhow::Result<()> {
+    record_call(ctx);
+    let ep = ctx.endpoint().to_string();
     let vars = ctx.vars();
     if let Some(ms) = vars
         .get("sleep_ms")
@@ -1135,7 +1146,9 @@ macro_rules! behaviour_tests {
             chain_rule, fan_out, competing_consumers, idempotent_redelivery, step_not_due_is_refused, step_start_recorded,
             crash_between_record_and_publish, retry_then_succeed, retry_exhausted, cancel,
             resume, rerun, invalid_definitions, malformed_message, bad_run_headers_are_refused, error_queue_browse_and_take, schedules, graceful_shutdown,
-            grace_expiry_counts_the_attempt, instance_killed_mid_step, lost_store_answers, service_registration);
+            grace_expiry_counts_the_attempt, instance_killed_mid_step, lost_store_answers, service_registration,
+            graph_branches_run_in_parallel_and_join_once, graph_optional_failure_lets_the_run_go_on,
+            graph_step_timeout, graph_resume_republishes_every_failed_branch, graph_definitions_are_validated);
     };
     (@each $pair:path; $($name:ident),* $(,)?) => {
         $(

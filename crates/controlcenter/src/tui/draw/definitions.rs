@@ -36,7 +36,7 @@ fn definition_lines(app: &App) -> Vec<Line<'static>> {
         ]),
         Line::from(vec![
             Span::styled("Steps: ", HEADER),
-            Span::raw(d.steps.join(" → ")),
+            Span::raw(crate::text::steps_line(&d.steps)),
         ]),
         Line::from(vec![Span::styled("Variables: ", HEADER), Span::raw(vars)]),
     ];

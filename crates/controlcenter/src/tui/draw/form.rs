@@ -123,7 +123,12 @@ pub(super) fn draw_form(frame: &mut Frame, app: &App, form: &DefinitionForm, are
             .steps
             .iter()
             .enumerate()
-            .map(|(i, s)| ListItem::new(ellipsize(&format!("    {}. {s}", i + 1), w)))
+            .map(|(i, s)| {
+                ListItem::new(ellipsize(
+                    &format!("    {}. {}", i + 1, crate::text::step_text(s)),
+                    w,
+                ))
+            })
             .collect();
         let list = List::new(items).highlight_style(if form.focus == Field::Steps {
             SELECTED

@@ -190,7 +190,9 @@ impl Endpoint {
     }
 
     pub(super) async fn process_plain(&self, msg: &RawMessage, env: &Incoming<'_>) -> Settle {
-        let (result, attempts, _) = self.invoke(env, None, None, Variables::new(), 0).await;
+        let (result, attempts, _) = self
+            .invoke(env, None, None, Variables::new(), 0, None)
+            .await;
         match result {
             Ok(()) => Settle::Ack,
             Err(e) => {

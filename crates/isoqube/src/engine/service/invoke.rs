@@ -1,5 +1,6 @@
 //! Engine layer: running a consumer with its retry policy (panics caught as
-//! failures, each attempt with its own step context), and store operations
+//! failures, an attempt past the step's timeout dropped and failed, each
+//! attempt with its own step context), and store operations
 //! retried for the service's patience while the store is unavailable.
 
 use std::future::Future;
@@ -22,7 +23,9 @@ use super::Endpoint;
 
 impl Endpoint {
     /// Runs the consumer with its retry policy; returns the outcome, the number of
-    /// invocations and the variables the successful attempt set.
+    /// invocations and the variables the successful attempt set. An attempt
+    /// that runs past `timeout` is dropped (its future is not polled again)
+    /// and counts as a failed, retryable attempt.
     pub(super) async fn invoke(
         &self,
         env: &Incoming<'_>,
@@ -30,6 +33,7 @@ impl Endpoint {
         step_count: Option<usize>,
         variables: Variables,
         prior: u32,
+        timeout: Option<Duration>,
     ) -> (Result<(), HandlerError>, u32, Variables) {
         let policy = self.retry;
         let max = policy.max_attempts();
@@ -53,8 +57,20 @@ impl Endpoint {
             } else {
                 info!(target: LIFECYCLE, attempt = 1, "step started");
             }
-            let fut = (self.reg.handler)(&env.message, ctx.clone());
-            let result = match AssertUnwindSafe(fut).catch_unwind().await {
+            let fut =
+                AssertUnwindSafe((self.reg.handler)(&env.message, ctx.clone())).catch_unwind();
+            let caught = match timeout {
+                None => fut.await,
+                Some(limit) => match tokio::time::timeout(limit, fut).await {
+                    Ok(caught) => caught,
+                    Err(_) => Ok(Err(HandlerError::new(
+                        "isoqube::StepTimeout",
+                        format!("the attempt ran past the step's timeout of {limit:?}"),
+                        true,
+                    ))),
+                },
+            };
+            let result = match caught {
                 Ok(r) => r,
                 Err(panic) => {
                     let text = panic

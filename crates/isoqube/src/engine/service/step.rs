@@ -51,44 +51,51 @@ impl Endpoint {
             }
         }))
         .await;
-        let (variables, prior, step_count, recorded) = match claim {
+        let (variables, prior, step_count, timeout, recorded) = match claim {
             Ok((
                 ClaimOutcome::Claimed {
                     variables,
                     attempts,
                     step_count,
+                    timeout_ms,
                 },
                 recorded,
-            )) => (variables, attempts, step_count, recorded),
+            )) => (
+                variables,
+                attempts,
+                step_count,
+                timeout_ms.map(Duration::from_millis),
+                recorded,
+            ),
             Ok((ClaimOutcome::AlreadyDone { republish }, _)) => {
                 info!("step already done here; not running it again");
-                let Some(next) = republish else {
+                if republish.is_empty() {
                     return Settle::Ack;
-                };
+                }
                 let next = match self.shared.record_start_after {
-                    None => next,
+                    None => republish,
                     // A quick next step records its start with its outcome:
                     // give it time to show up before concluding it was never
                     // published, or it would be published (and run) twice.
                     Some(after) => match self.still_unpublished(&key, after * 2).await {
-                        Ok(Some(next)) => next,
-                        Ok(None) => return Settle::Ack,
+                        Ok(next) if next.is_empty() => return Settle::Ack,
+                        Ok(next) => next,
                         Err(e) if e.is_transient() => {
                             error!("store unavailable, requeueing: {e}");
                             return Settle::Requeue;
                         }
                         Err(e) => {
                             // Better a duplicate (recorded once) than a run stuck.
-                            warn!("cannot check the next step again, publishing it anyway: {e}");
-                            next
+                            warn!("cannot check the next steps again, publishing them anyway: {e}");
+                            republish
                         }
                     },
                 };
                 info!(
-                    next = next.index,
-                    "the next step was never picked up; publishing it again"
+                    next = ?next.iter().map(|n| n.index).collect::<Vec<_>>(),
+                    "the next steps were never picked up; publishing them again"
                 );
-                return Box::pin(self.publish_next(run_id, &definition, &next, &parent)).await;
+                return Box::pin(self.publish_all(run_id, &definition, &next, &parent)).await;
             }
             Ok((ClaimOutcome::InFlight, _)) => {
                 info!("another copy of this step is being handled; dropping this one");
@@ -138,6 +145,7 @@ impl Endpoint {
             Some(step_count),
             variables,
             prior,
+            timeout,
         ));
         let (result, attempts, patch) = match record_later.filter(|_| !recorded) {
             None => invoke.await,
@@ -167,15 +175,15 @@ impl Endpoint {
                 }))
                 .await;
                 match outcome {
-                    Ok(CompleteOutcome::Advanced { next: Some(next) }) => {
+                    Ok(CompleteOutcome::Advanced { next }) => {
                         info!(
                             target: LIFECYCLE,
                             elapsed_ms = started.elapsed().as_millis() as u64,
                             "step succeeded"
                         );
-                        Box::pin(self.publish_next(run_id, &definition, &next, &parent)).await
+                        Box::pin(self.publish_all(run_id, &definition, &next, &parent)).await
                     }
-                    Ok(CompleteOutcome::Advanced { next: None }) => {
+                    Ok(CompleteOutcome::Finished) => {
                         info!(
                             target: LIFECYCLE,
                             elapsed_ms = started.elapsed().as_millis() as u64,
@@ -218,7 +226,15 @@ impl Endpoint {
                     .await
                 {
                     Ok(FailOutcome::RunFailed) => {
-                        error!("run failed at step {step}");
+                        error!("run failed at step {}", step + 1);
+                        Settle::Ack
+                    }
+                    Ok(FailOutcome::Tolerated { next }) => {
+                        warn!("optional step failed; the run goes on");
+                        Box::pin(self.publish_all(run_id, &definition, &next, &parent)).await
+                    }
+                    Ok(FailOutcome::Finished) => {
+                        warn!("optional step failed; run succeeded");
                         Settle::Ack
                     }
                     Ok(_) => Settle::Ack,
@@ -240,7 +256,7 @@ impl Endpoint {
         &'a self,
         key: &'a StepKey,
         wait: Duration,
-    ) -> BoxFuture<'a, Result<Option<NextStep>>> {
+    ) -> BoxFuture<'a, Result<Vec<NextStep>>> {
         Box::pin(self.check_unpublished(key, wait))
     }
 
@@ -248,7 +264,7 @@ impl Endpoint {
         &self,
         key: &StepKey,
         wait: Duration,
-    ) -> Result<Option<NextStep>> {
+    ) -> Result<Vec<NextStep>> {
         tokio::time::sleep(wait).await;
         let again = self
             .store_op("check the next step", || {
@@ -257,8 +273,25 @@ impl Endpoint {
             .await?;
         Ok(match again {
             ClaimOutcome::AlreadyDone { republish } => republish,
-            _ => None,
+            _ => Vec::new(),
         })
+    }
+
+    /// Publishes each step of `next`; requeues the consumed message when one
+    /// cannot be published (its redelivery publishes what is still unpicked).
+    pub(super) async fn publish_all(
+        &self,
+        run_id: Uuid,
+        definition: &str,
+        next: &[NextStep],
+        parent: &Parent,
+    ) -> Settle {
+        for step in next {
+            if let Settle::Requeue = self.publish_next(run_id, definition, step, parent).await {
+                return Settle::Requeue;
+            }
+        }
+        Settle::Ack
     }
 
     pub(super) async fn publish_next(

@@ -206,7 +206,7 @@ impl RunStore for MongoStore {
         Ok(self.mutate_run(id, |run| run.cancel(Utc::now())).await?.0)
     }
 
-    async fn resume_run(&self, id: Uuid) -> Result<(Run, NextStep)> {
+    async fn resume_run(&self, id: Uuid) -> Result<(Run, Vec<NextStep>)> {
         self.mutate_run(id, |run| run.resume(Utc::now())).await
     }
 

@@ -292,7 +292,7 @@ impl RunStore for SqliteStore {
         .await
     }
 
-    async fn resume_run(&self, id: Uuid) -> Result<(Run, NextStep)> {
+    async fn resume_run(&self, id: Uuid) -> Result<(Run, Vec<NextStep>)> {
         self.mutate_run(id, |run| {
             let next = run.resume(Utc::now())?;
             Ok((run.clone(), next))

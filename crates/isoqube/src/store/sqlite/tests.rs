@@ -45,13 +45,13 @@ async fn a_stale_cached_run_is_never_the_answer() {
     patch.insert("from_b".into(), serde_json::json!(1));
     assert!(matches!(
         b.complete_step(&k0, patch, 1).await.expect("complete"),
-        CompleteOutcome::Advanced { next: Some(_) }
+        CompleteOutcome::Advanced { ref next } if next.len() == 1
     ));
     // a's cache still holds the run as inserted: claiming step 0 again must
     // say it is done, not run it a second time.
     assert!(matches!(
         a.claim_step(&k0, true).await.expect("claim on a"),
-        ClaimOutcome::AlreadyDone { republish: Some(_) }
+        ClaimOutcome::AlreadyDone { ref republish } if republish.len() == 1
     ));
     // a claims step 1 (its cache is refreshed by the read), b's variable is there.
     let k1 = StepKey::new(id, 1, "ep1", "h");
@@ -67,7 +67,7 @@ async fn a_stale_cached_run_is_never_the_answer() {
         b.complete_step(&k1, Variables::new(), 1)
             .await
             .expect("complete 1"),
-        CompleteOutcome::Advanced { next: Some(_) }
+        CompleteOutcome::Advanced { ref next } if next.len() == 1
     ));
     // a, whose copy is stale again, completes step 1 too: recorded, not advanced twice.
     assert_eq!(
@@ -120,7 +120,7 @@ async fn a_file_without_the_rev_column_is_upgraded() {
             .complete_step(&k0, Variables::new(), 1)
             .await
             .expect("complete"),
-        CompleteOutcome::Advanced { next: Some(_) }
+        CompleteOutcome::Advanced { ref next } if next.len() == 1
     ));
     let stored = store.get_run(run.id).await.expect("get").expect("run");
     assert_eq!(stored.steps[0].status, crate::model::StepStatus::Succeeded);
