@@ -245,6 +245,11 @@ impl Operator {
         self.control.create_definition(def).await
     }
 
+    /// Checks a definition as saving it would, writing nothing.
+    pub async fn check_definition(&self, def: &Definition) -> isoqube::Result<()> {
+        def.validate(&self.control.known_events().await?)
+    }
+
     /// Validates and replaces a definition.
     pub async fn update_definition(&self, def: Definition) -> isoqube::Result<Definition> {
         self.control.update_definition(def).await

@@ -672,6 +672,80 @@ async fn corrupt_and_stuck(env: Env) {
     Arc::into_inner(env).expect("one owner").stop().await;
 }
 
+/// Definitions as files: `apply -f` (TOML and JSON; dry run, create, no
+/// change, update; a bad graph refused with nothing written) and `export`
+/// (which `apply` reads back); a graph definition applied so runs.
+async fn definition_files(env: Env) {
+    let env = Arc::new(env);
+    let e = env.clone();
+    in_background(move || {
+        let dir = std::env::temp_dir().join(format!("isoqube-cc-files-{}", uuid::Uuid::new_v4()));
+        std::fs::create_dir_all(&dir).expect("dir");
+        let toml_file = dir.join("graph.toml");
+        std::fs::write(
+            &toml_file,
+            r#"name = "graph"
+description = "two starts and a join"
+steps = [
+  { event = "CcPrepare", after = [] },
+  { name = "ship", event = "CcShip", after = [] },
+  { name = "again", event = "CcPrepare", after = ["CcPrepare", "ship"], timeout = 30 },
+]
+"#,
+        )
+        .expect("write");
+        let path = toml_file.to_str().expect("utf-8 path");
+        let (code, stdout, stderr) = e.cc(&["definitions", "apply", "-f", path, "--dry-run"]);
+        assert_eq!(code, 0, "{stderr}");
+        assert!(stdout.contains("definition graph would be created"), "{stdout}");
+        let (code, _, _) = e.cc(&["definitions", "show", "graph"]);
+        assert_eq!(code, 3, "a dry run writes nothing");
+        let (code, stdout, stderr) = e.cc(&["definitions", "apply", "-f", path]);
+        assert_eq!(code, 0, "{stderr}");
+        assert!(stdout.contains("definition graph created"), "{stdout}");
+        let (code, stdout, _) = e.cc(&["definitions", "apply", "-f", path]);
+        assert_eq!(code, 0);
+        assert!(stdout.contains("definition graph unchanged"), "{stdout}");
+        let (code, shown, _) = e.cc(&["definitions", "show", "graph"]);
+        assert_eq!(code, 0);
+        assert!(shown.contains("again=CcPrepare, after CcPrepare, ship, timeout 30s"), "{shown}");
+        // export writes what apply reads: change one field and apply it as JSON
+        let (code, exported, stderr) = e.cc(&["definitions", "export", "graph", "--format", "json"]);
+        assert_eq!(code, 0, "{stderr}");
+        let mut doc: Value = serde_json::from_str(&exported).expect("JSON export");
+        doc["description"] = Value::String("changed".into());
+        let json_file = dir.join("graph.json");
+        std::fs::write(&json_file, doc.to_string()).expect("write");
+        let applied = e.json(&["definitions", "apply", "-f", json_file.to_str().expect("path"), "--json"]);
+        assert_eq!(applied["action"], "update");
+        assert_eq!(applied["changed"], serde_json::json!(["description"]));
+        let (code, exported_toml, _) = e.cc(&["definitions", "export", "graph"]);
+        assert_eq!(code, 0);
+        assert!(exported_toml.contains("description = \"changed\""), "{exported_toml}");
+        // a cycle is refused, naming it; the stored definition is untouched
+        let bad = dir.join("bad.toml");
+        std::fs::write(
+            &bad,
+            "name = \"graph\"\nsteps = [{ event = \"CcPrepare\", after = [] }, { name = \"x\", event = \"CcShip\", after = [\"y\"] }, { name = \"y\", event = \"CcShip\", after = [\"x\"] }]\n",
+        )
+        .expect("write");
+        let (code, _, stderr) = e.cc(&["definitions", "apply", "-f", bad.to_str().expect("path")]);
+        assert_eq!(code, 2, "{stderr}");
+        assert!(stderr.contains("cycle: x -> y -> x"), "{stderr}");
+        let stored = e.json(&["definitions", "show", "graph", "--json"]);
+        assert_eq!(stored["description"], "changed");
+        let (code, _, stderr) = e.cc(&["definitions", "apply", "-f", dir.join("x.yaml").to_str().expect("path")]);
+        assert_eq!(code, 2, "{stderr}");
+        assert!(stderr.contains("--format"), "{stderr}");
+        // the graph runs: both starts, then the join
+        let run = e.json(&["runs", "start", "graph", "--wait", "--timeout", "60", "--json"]);
+        assert_eq!(run["status"], "Succeeded", "{run}");
+        let _ = std::fs::remove_dir_all(&dir);
+    })
+    .await;
+    Arc::into_inner(env).expect("one owner").stop().await;
+}
+
 macro_rules! on_both_stores {
     ($($name:ident),*) => {
         mod sqlite_file {
@@ -693,7 +767,13 @@ macro_rules! on_both_stores {
     };
 }
 
-on_both_stores!(definitions, runs, without_a_broker, corrupt_and_stuck);
+on_both_stores!(
+    definitions,
+    runs,
+    without_a_broker,
+    corrupt_and_stuck,
+    definition_files
+);
 
 #[test]
 fn unreachable_broker_or_store_is_a_clear_error() {

@@ -134,6 +134,32 @@ pub enum DefinitionsCommand {
         #[command(flatten)]
         out: JsonFlag,
     },
+    /// Create or update a definition from a file (TOML or JSON, by its
+    /// extension or --format), printing what changed.
+    Apply {
+        /// The file (`-`: standard input, with --format).
+        #[arg(short = 'f', long = "file", value_name = "FILE")]
+        file: std::path::PathBuf,
+        /// The file's format, when its extension does not say.
+        #[arg(long, value_enum)]
+        format: Option<FileFormatArg>,
+        /// Check the file and show what would change; write nothing.
+        #[arg(long)]
+        dry_run: bool,
+        #[command(flatten)]
+        out: JsonFlag,
+    },
+    /// Write a definition in the format `apply` reads (webhook secret hidden).
+    Export {
+        /// Definition name.
+        name: String,
+        /// The format to write.
+        #[arg(long, value_enum, default_value = "toml")]
+        format: FileFormatArg,
+        /// Write to this file instead of standard output.
+        #[arg(short = 'o', long = "output", value_name = "FILE")]
+        output: Option<std::path::PathBuf>,
+    },
     /// Delete a definition (runs of it are kept).
     Delete {
         /// Definition name.
@@ -142,6 +168,24 @@ pub enum DefinitionsCommand {
         #[arg(long)]
         yes: bool,
     },
+}
+
+/// A definition file's format on the command line.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum FileFormatArg {
+    /// TOML.
+    Toml,
+    /// JSON.
+    Json,
+}
+
+impl From<FileFormatArg> for isoqube::model::FileFormat {
+    fn from(f: FileFormatArg) -> Self {
+        match f {
+            FileFormatArg::Toml => isoqube::model::FileFormat::Toml,
+            FileFormatArg::Json => isoqube::model::FileFormat::Json,
+        }
+    }
 }
 
 /// Schedules and the webhook of a definition.

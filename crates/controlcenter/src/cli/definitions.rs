@@ -124,6 +124,17 @@ pub(super) async fn execute(
             say!(out, "updated definition {}", saved.name);
             Ok(ExitStatus::Ok)
         }
+        DefinitionsCommand::Apply {
+            file,
+            format,
+            dry_run,
+            out: f,
+        } => super::definition_files::apply(op, &file, format, dry_run, f.json, out).await,
+        DefinitionsCommand::Export {
+            name,
+            format,
+            output,
+        } => super::definition_files::export(op, &name, format, output.as_deref(), out).await,
         DefinitionsCommand::Delete { name, yes } => {
             if !yes {
                 return Err(Failure::bad_input(format!(

@@ -5,7 +5,8 @@
 //! - `args`: the clap types ([`Cli`], [`Command`], ...).
 //! - `exit`: exit codes and the mapping of errors to them ([`Failure`]).
 //! - `print`: JSON and the human forms of definitions and runs.
-//! - `definitions`, `runs`, `errors`: one file per command group.
+//! - `definitions`, `runs`, `errors`: one file per command group;
+//!   `definition_files`: `definitions apply` and `export`.
 //! - `serve`: the HTTP API with the scheduler.
 //! - `dispatch`: [`dispatch`] and [`run`], which pick the command's file.
 //!
@@ -13,6 +14,7 @@
 //! the terminal UI and the HTTP API); nothing else uses it.
 
 mod args;
+mod definition_files;
 mod definitions;
 mod dispatch;
 mod errors;

@@ -7,6 +7,7 @@
 //! ground layer (errors, the JSON and timestamp writers) and the schedule data.
 
 mod definition;
+mod definition_file;
 mod graph;
 mod records;
 mod run;
@@ -19,6 +20,10 @@ mod transition;
 mod variables;
 
 pub use definition::*;
+pub use definition_file::{
+    definition_changes, export_definition, keep_hidden_secret, parse_definition_file, FileFormat,
+    HIDDEN_SECRET,
+};
 pub use graph::{resolve_graph, StepDef};
 pub use records::*;
 pub use run::*;
