@@ -1,48 +1,29 @@
-//! The built-in run definitions, seeded on first start and editable afterwards.
+//! The built-in run definitions, seeded on first start and editable
+//! afterwards. They are the files in `definitions/` (the format
+//! `controlcenter definitions apply -f` reads), built into the binary.
 
-use isoqube::{Definition, Variables};
-use serde_json::json;
+use isoqube::model::{parse_definition_file, FileFormat};
+use isoqube::Definition;
 
-use crate::events::{
-    BroadcastRelease, DefaultSourceDownload, DefaultSourceDownloadComplete, DefaultSourceIngestion,
-    DeployToContainer, DeployToVm, DeploymentCompleted, LinuxBuildCompleted, LinuxUbuntu2004Build,
-    LinuxUbuntu2204Build, LinuxUbuntu2404Build, Windows2019Build, Windows2022Build,
-    Windows2025Build, WindowsBuildCompleted,
-};
-
-fn vars(v: serde_json::Value) -> Variables {
-    isoqube::context::vars_from(v)
-}
-
-const SOURCE: [&str; 3] = [
-    DefaultSourceIngestion::NAME,
-    DefaultSourceDownload::NAME,
-    DefaultSourceDownloadComplete::NAME,
+/// The files, by name.
+const FILES: [(&str, &str); 4] = [
+    (
+        "linux-release.toml",
+        include_str!("../definitions/linux-release.toml"),
+    ),
+    (
+        "windows-release.toml",
+        include_str!("../definitions/windows-release.toml"),
+    ),
+    (
+        "full-release.toml",
+        include_str!("../definitions/full-release.toml"),
+    ),
+    (
+        "quick-check.toml",
+        include_str!("../definitions/quick-check.toml"),
+    ),
 ];
-const LINUX: [&str; 4] = [
-    LinuxUbuntu2004Build::NAME,
-    LinuxUbuntu2204Build::NAME,
-    LinuxUbuntu2404Build::NAME,
-    LinuxBuildCompleted::NAME,
-];
-const WINDOWS: [&str; 4] = [
-    Windows2019Build::NAME,
-    Windows2022Build::NAME,
-    Windows2025Build::NAME,
-    WindowsBuildCompleted::NAME,
-];
-const DEPLOY: [&str; 3] = [
-    DeployToVm::NAME,
-    DeployToContainer::NAME,
-    DeploymentCompleted::NAME,
-];
-
-fn steps(parts: &[&[&str]]) -> Vec<String> {
-    parts
-        .iter()
-        .flat_map(|p| p.iter().map(|s| s.to_string()))
-        .collect()
-}
 
 /// The definitions every fresh store gets.
 ///
@@ -51,40 +32,39 @@ fn steps(parts: &[&[&str]]) -> Vec<String> {
 /// assert!(defs.iter().any(|d| d.name == "linux-release"));
 /// ```
 pub fn builtin() -> Vec<Definition> {
-    let defaults = vars(json!({"repository": "github.com/isoqube/sample-app", "branch": "main"}));
-    vec![
-        Definition::new(
-            "linux-release",
-            steps(&[&SOURCE, &LINUX, &DEPLOY, &[BroadcastRelease::NAME]]),
+    FILES
+        .iter()
+        .filter_map(
+            |(name, text)| match parse_definition_file(text, FileFormat::Toml) {
+                Ok(def) => Some(def),
+                // Built in and tested (see the tests below): never seen by a user.
+                Err(e) => {
+                    tracing::error!("built-in definition {name} does not parse: {e}");
+                    None
+                }
+            },
         )
-        .with_description("Build on every Ubuntu version, deploy, announce")
-        .with_variables(defaults.clone()),
-        Definition::new(
-            "windows-release",
-            steps(&[&SOURCE, &WINDOWS, &DEPLOY, &[BroadcastRelease::NAME]]),
-        )
-        .with_description("Build on every Windows Server version, deploy, announce")
-        .with_variables(defaults.clone()),
-        Definition::new(
-            "full-release",
-            steps(&[
-                &SOURCE,
-                &LINUX,
-                &WINDOWS,
-                &DEPLOY,
-                &[BroadcastRelease::NAME],
-            ]),
-        )
-        .with_description("Build on Linux and Windows, deploy, announce")
-        .with_variables(defaults.clone()),
-        Definition::new(
-            "quick-check",
-            steps(&[
-                &SOURCE,
-                &[LinuxUbuntu2404Build::NAME, LinuxBuildCompleted::NAME],
-            ]),
-        )
-        .with_description("Download and build on the newest Ubuntu only")
-        .with_variables(defaults),
-    ]
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_file_parses_validates_and_runs_its_builds_in_parallel() {
+        let known = crate::events::ALL.iter().map(|s| s.to_string()).collect();
+        assert_eq!(builtin().len(), FILES.len(), "every file parses");
+        for def in builtin() {
+            def.validate(&known)
+                .unwrap_or_else(|e| panic!("{}: {e}", def.name));
+        }
+        let linux = builtin()
+            .into_iter()
+            .find(|d| d.name == "linux-release")
+            .expect("linux-release");
+        let graph = isoqube::model::resolve_graph(&linux.steps).expect("graph");
+        // The three builds wait only for the download; the collection for all three.
+        assert_eq!(&graph[3..7], &[vec![2], vec![2], vec![2], vec![3, 4, 5]]);
+    }
 }

@@ -184,10 +184,19 @@ pub fn summary(run: &Run) -> String {
             StepStatus::Pending => "pending",
             StepStatus::Invoked => "running",
         };
+        // Where it sits in the graph, when not simply after the step before.
+        let place = match &step.after {
+            None => String::new(),
+            Some(deps) if deps.is_empty() => "  at the start".to_string(),
+            Some(deps) => {
+                let nums: Vec<String> = deps.iter().map(|d| (d + 1).to_string()).collect();
+                format!("  after {}", nums.join(", "))
+            }
+        };
         out.push_str(&format!(
-            "  {:>2}. {:<32} {:<10} {duration}  attempts {}\n",
+            "  {:>2}. {:<32} {:<10} {duration}  attempts {}{place}\n",
             step.index + 1,
-            step.event,
+            step.name(),
             mark,
             step.attempts
         ));
@@ -198,8 +207,14 @@ pub fn summary(run: &Run) -> String {
         }
     }
     if let (Some(end), true) = (run.finished_at, run.status == RunStatus::Succeeded) {
+        let busy: i64 = run
+            .steps
+            .iter()
+            .filter_map(|s| s.duration())
+            .map(|d| d.num_milliseconds())
+            .sum();
         out.push_str(&format!(
-            "  total {} ms\n",
+            "  wall time {} ms (the steps' own times add up to {busy} ms: parallel steps overlap)\n",
             (end - run.created_at).num_milliseconds()
         ));
     }
