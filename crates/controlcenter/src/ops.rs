@@ -87,8 +87,8 @@ pub struct FaultView {
     pub timestamp: String,
     /// The run it belongs to, when it is a run step.
     pub run_id: Option<String>,
-    /// The step index, when it is a run step.
-    pub step: Option<u64>,
+    /// The step's index (from 0; people read it from 1), when it is a run step.
+    pub index: Option<u64>,
     /// The envelope's message type, when the body is an envelope.
     pub message_type: Option<String>,
     /// Body size in bytes.
@@ -498,7 +498,7 @@ pub fn fault_view(endpoint: &str, m: &RawMessage) -> FaultView {
         timestamp: header(headers::MT_FAULT_TIMESTAMP),
         run_id: env_header(isoqube::envelope::HEADER_RUN_ID)
             .and_then(|v| v.as_str().map(str::to_string)),
-        step: env_header(isoqube::envelope::HEADER_STEP).and_then(|v| v.as_u64()),
+        index: env_header(isoqube::envelope::HEADER_STEP).and_then(|v| v.as_u64()),
         message_type: envelope
             .as_ref()
             .and_then(|e| e.get("messageType"))

@@ -153,7 +153,7 @@ fn fault(endpoint: &str, id: &str, reason: &str) -> FaultView {
         exception_type: "ConsumerError".into(),
         timestamp: "2025-03-01T12:00:00Z".into(),
         run_id: Some("0123456789abcdef0123456789abcdef".into()),
-        step: Some(1),
+        index: Some(1),
         message_type: Some("urn:message:Sample:Build".into()),
         size: 321,
     }

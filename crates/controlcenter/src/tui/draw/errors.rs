@@ -51,7 +51,7 @@ pub(super) fn draw_errors(frame: &mut Frame, app: &App, area: Rect) {
         let rows = faults
             .iter()
             .map(|f| {
-                let run = match (&f.run_id, f.step) {
+                let run = match (&f.run_id, f.index) {
                     (Some(r), Some(s)) => format!("{} #{}", r.get(..8).unwrap_or(r), s + 1),
                     (Some(r), None) => r.get(..8).unwrap_or(r).to_string(),
                     _ => "-".into(),

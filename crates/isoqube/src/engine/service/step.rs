@@ -85,7 +85,7 @@ impl Endpoint {
                     },
                 };
                 info!(
-                    next = next.index,
+                    next = next.index + 1,
                     "the next step was never picked up; publishing it again"
                 );
                 return Box::pin(self.publish_next(run_id, &definition, &next, &parent)).await;
@@ -218,7 +218,7 @@ impl Endpoint {
                     .await
                 {
                     Ok(FailOutcome::RunFailed) => {
-                        error!("run failed at step {step}");
+                        error!("run failed at step {}", step + 1);
                         Settle::Ack
                     }
                     Ok(_) => Settle::Ack,
@@ -277,7 +277,8 @@ impl Endpoint {
             Err(Error::Unroutable(ex)) => {
                 let reason = format!(
                     "step {} ({}) has no consumer bound to exchange '{ex}'",
-                    next.index, next.event
+                    next.index + 1,
+                    next.event
                 );
                 error!("{reason}; failing the run");
                 if let Err(e) = self.shared.store.abort_run(run_id, &reason).await {
@@ -286,7 +287,7 @@ impl Endpoint {
                 Settle::Ack
             }
             Err(e) => {
-                error!("could not publish step {}, requeueing: {e}", next.index);
+                error!("could not publish step {}, requeueing: {e}", next.index + 1);
                 Settle::Requeue
             }
         }
