@@ -125,3 +125,106 @@ fn bad_input_is_refused_with_a_clear_message() {
         assert!(!stderr.contains("panicked"), "{args:?}: {stderr}");
     }
 }
+
+/// Where `run` keeps its runs: the embedded pair (a store file, the in-process
+/// transport) or the real one (RabbitMQ and the MongoDB-wire server, a prefix
+/// and a database of this test's own).
+#[derive(Clone, Copy)]
+enum Pair {
+    Embedded,
+    Real,
+}
+
+/// `run ARGS` on `pair`, with `NO_COLOR` unset: only the absence of a terminal
+/// may keep colour out of a captured run.
+fn run_on(pair: Pair, args: &[&str], extra_env: &[(&str, &str)]) -> Output {
+    let mut cmd = bin();
+    cmd.env_remove("NO_COLOR").args(args);
+    match pair {
+        Pair::Embedded => {
+            cmd.arg("--store").arg(store_file());
+        }
+        Pair::Real => {
+            let id = uuid::Uuid::new_v4().simple().to_string();
+            cmd.env("ISOQUBE_AMQP_URL", isoqube::testing::amqp_url())
+                .env("ISOQUBE_AMQP_PREFIX", format!("sbs-{}.", &id[..8]))
+                .env("ISOQUBE_MONGO_URL", isoqube::testing::mongo_url())
+                .env("ISOQUBE_MONGO_DB", format!("isoqube_sbs_{}", &id[..12]));
+        }
+    }
+    for (k, v) in extra_env {
+        cmd.env(k, v);
+    }
+    cmd.output().expect("run the binary")
+}
+
+const FAILING: &[&str] = &[
+    "run",
+    "linux-release",
+    "--work-ms",
+    "1",
+    "--fail-step",
+    "LinuxUbuntu2204Build",
+];
+
+/// The number the summary gives the failed step (`  N. Event  FAILED ...`).
+fn failed_step_in_summary(stdout: &str) -> String {
+    stdout
+        .lines()
+        .find(|l| l.contains("FAILED"))
+        .and_then(|l| l.trim().split('.').next())
+        .unwrap_or_else(|| panic!("no FAILED step in the summary:\n{stdout}"))
+        .to_string()
+}
+
+/// Issue 19, items 1 and 2: the console and the summary number a failed step
+/// alike (from 1), the console goes to stderr and the summary alone to stdout,
+/// and neither carries colour escapes when it is not a terminal.
+fn console_and_summary_agree(pair: Pair) {
+    let out = run_on(pair, FAILING, &[]);
+    let (stdout, stderr) = (text(&out.stdout), text(&out.stderr));
+    assert_eq!(out.status.code(), Some(1), "{stdout}\n{stderr}");
+    let n = failed_step_in_summary(&stdout);
+    assert!(
+        stderr.contains(&format!("run failed at step {n}")),
+        "the console names step {n}, as the summary does:\n{stderr}"
+    );
+    assert!(
+        stderr.contains(&format!("step={n}")),
+        "the console's step field counts from 1:\n{stderr}"
+    );
+    assert!(
+        stdout.contains(&format!("step {n} (LinuxUbuntu2204Build) failed")),
+        "{stdout}"
+    );
+    assert!(!stdout.contains("run_id="), "logs stay off stdout:\n{stdout}");
+    for (name, s) in [("stdout", &stdout), ("stderr", &stderr)] {
+        assert!(!s.contains('\u{1b}'), "colour escapes in {name}:\n{s}");
+    }
+
+    // JSON console lines: every stderr line parses, stdout is the summary.
+    let out = run_on(pair, FAILING, &[("ISOQUBE_LOG_FORMAT", "json")]);
+    let (stdout, stderr) = (text(&out.stdout), text(&out.stderr));
+    assert_eq!(out.status.code(), Some(1), "{stdout}\n{stderr}");
+    assert!(stdout.contains("status Failed"), "{stdout}");
+    assert!(!stdout.contains("\"level\""), "logs stay off stdout:\n{stdout}");
+    let json_lines: Vec<serde_json::Value> = stderr
+        .lines()
+        .filter(|l| l.starts_with('{'))
+        .map(|l| serde_json::from_str(l).unwrap_or_else(|e| panic!("{e}: {l}")))
+        .collect();
+    assert!(
+        json_lines.iter().any(|l| l["span"]["step"].to_string() == n),
+        "a JSON line with step {n}:\n{stderr}"
+    );
+}
+
+#[test]
+fn console_and_summary_agree_on_the_embedded_pair() {
+    console_and_summary_agree(Pair::Embedded);
+}
+
+#[test]
+fn console_and_summary_agree_on_the_real_pair() {
+    console_and_summary_agree(Pair::Real);
+}
