@@ -228,3 +228,25 @@ fn console_and_summary_agree_on_the_embedded_pair() {
 fn console_and_summary_agree_on_the_real_pair() {
     console_and_summary_agree(Pair::Real);
 }
+
+/// Issue 19, item 12: a mistyped flag shows the usage `--help` shows (the
+/// definition optional), whatever came before it.
+#[test]
+fn a_usage_error_shows_the_usage_of_help() {
+    let help = text(&bin().args(["run", "--help"]).output().expect("run").stdout);
+    let usage = help
+        .lines()
+        .find(|l| l.starts_with("Usage:"))
+        .unwrap_or_else(|| panic!("no usage in --help:\n{help}"))
+        .to_string();
+    assert!(usage.contains("[DEFINITION]"), "{usage}");
+    for args in [
+        &["run", "--bogus"][..],
+        &["run", "linux-release", "--bogus"],
+    ] {
+        let out = bin().args(args).output().expect("run");
+        let stderr = text(&out.stderr);
+        assert_eq!(out.status.code(), Some(2), "{args:?}: {stderr}");
+        assert!(stderr.contains(&usage), "{args:?}: {stderr}\nwanted {usage}");
+    }
+}
