@@ -401,15 +401,40 @@ impl Operator {
         Ok(out)
     }
 
+    /// The endpoint an operator named, as the endpoint (`build`) or as its
+    /// error queue (`build_error`, what `errors list` prints): one known from
+    /// the recorded events and services, else not found. Checked before the
+    /// broker is asked, so a typo is "not found", not a broker error.
+    pub async fn endpoint_named(&self, name: &str) -> isoqube::Result<String> {
+        let name = name.trim();
+        let known = self.endpoints().await?;
+        if known.contains(name) {
+            return Ok(name.to_string());
+        }
+        match name.strip_suffix(ERROR_SUFFIX) {
+            Some(base) if known.contains(base) => Ok(base.to_string()),
+            _ => Err(Error::not_found("endpoint", name.to_string())),
+        }
+    }
+
+    /// The messages of `queue`, a missing queue being "not found".
+    async fn browse_all(&self, queue: &str) -> isoqube::Result<Vec<RawMessage>> {
+        match self.transport.browse(queue, usize::MAX).await {
+            Err(e) if is_missing_queue(&e) => Err(Error::not_found("queue", queue.to_string())),
+            other => other,
+        }
+    }
+
     /// Sends a message of `<endpoint>_error` back to the endpoint's queue (fault
-    /// headers removed). It is published before it is removed from the error
-    /// queue, so a failure half-way can duplicate it (the run engine ignores
-    /// duplicates) but never lose it.
-    pub async fn requeue(&self, endpoint: &str, message_id: &str) -> isoqube::Result<()> {
+    /// headers removed); `endpoint` as [`Self::endpoint_named`] takes it. It is
+    /// published before it is removed from the error queue, so a failure
+    /// half-way can duplicate it (the run engine ignores duplicates) but never
+    /// lose it. Returns the endpoint's name.
+    pub async fn requeue(&self, endpoint: &str, message_id: &str) -> isoqube::Result<String> {
+        let endpoint = self.endpoint_named(endpoint).await?;
         let queue = format!("{endpoint}{ERROR_SUFFIX}");
         let found = self
-            .transport
-            .browse(&queue, usize::MAX)
+            .browse_all(&queue)
             .await?
             .into_iter()
             .find(|m| m.message_id.as_deref() == Some(message_id))
@@ -421,7 +446,7 @@ impl Operator {
             .collect();
         self.transport
             .publish(
-                endpoint,
+                &endpoint,
                 OutgoingMessage {
                     body: found.body,
                     message_id: message_id.to_string(),
@@ -431,14 +456,20 @@ impl Operator {
             )
             .await?;
         self.transport.take(&queue, message_id).await?;
-        Ok(())
+        Ok(endpoint)
     }
 
-    /// Deletes a message from `<endpoint>_error`.
-    pub async fn discard(&self, endpoint: &str, message_id: &str) -> isoqube::Result<()> {
+    /// Deletes a message from `<endpoint>_error` (`endpoint` as
+    /// [`Self::endpoint_named`] takes it); returns the endpoint's name.
+    pub async fn discard(&self, endpoint: &str, message_id: &str) -> isoqube::Result<String> {
+        let endpoint = self.endpoint_named(endpoint).await?;
         let queue = format!("{endpoint}{ERROR_SUFFIX}");
-        match self.transport.take(&queue, message_id).await? {
-            Some(_) => Ok(()),
+        let taken = match self.transport.take(&queue, message_id).await {
+            Err(e) if is_missing_queue(&e) => return Err(Error::not_found("queue", queue)),
+            other => other?,
+        };
+        match taken {
+            Some(_) => Ok(endpoint),
             None => Err(Error::not_found(
                 "message",
                 format!("{message_id} in {queue}"),

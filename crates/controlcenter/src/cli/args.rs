@@ -255,7 +255,7 @@ pub struct WaitArgs {
 pub enum ErrorsCommand {
     /// Messages in every endpoint's error queue, with their fault reason.
     List {
-        /// Only this endpoint.
+        /// Only this endpoint (or its error queue, `ENDPOINT_error`).
         #[arg(long)]
         endpoint: Option<String>,
         #[command(flatten)]
@@ -263,14 +263,14 @@ pub enum ErrorsCommand {
     },
     /// Send a message back to its endpoint's queue.
     Requeue {
-        /// Endpoint (queue) name.
+        /// Endpoint name, or its error queue's (`ENDPOINT_error`, as `errors list` prints it).
         endpoint: String,
         /// The message id (from `errors list`).
         message_id: String,
     },
     /// Delete a message from an error queue.
     Discard {
-        /// Endpoint (queue) name.
+        /// Endpoint name, or its error queue's (`ENDPOINT_error`, as `errors list` prints it).
         endpoint: String,
         /// The message id (from `errors list`).
         message_id: String,

@@ -16,11 +16,15 @@ use crate::ops::Operator;
 pub(super) async fn execute(op: &Operator, cmd: ErrorsCommand, out: &mut dyn Write) -> Outcome {
     match cmd {
         ErrorsCommand::List { endpoint, out: f } => {
+            let only = match &endpoint {
+                Some(ep) => Some(op.endpoint_named(ep).await?),
+                None => None,
+            };
             let mut queues = op.error_queues().await?;
-            if let Some(ep) = &endpoint {
+            if let Some(ep) = &only {
                 queues.retain(|q| &q.endpoint == ep);
                 if queues.is_empty() {
-                    return Err(Error::not_found("endpoint", ep.clone()).into());
+                    return Err(Error::not_found("error queue", format!("{ep}_error")).into());
                 }
             }
             if f.json {
@@ -41,10 +45,11 @@ pub(super) async fn execute(op: &Operator, cmd: ErrorsCommand, out: &mut dyn Wri
                             &m.exception_type
                         },
                         m.reason,
-                        m.run_id
-                            .as_ref()
-                            .map(|r| format!("  (run {r})"))
-                            .unwrap_or_default()
+                        match (&m.run_id, m.index) {
+                            (Some(r), Some(i)) => format!("  (run {r} step {})", i + 1),
+                            (Some(r), None) => format!("  (run {r})"),
+                            _ => String::new(),
+                        }
                     );
                 }
             }
@@ -54,7 +59,7 @@ pub(super) async fn execute(op: &Operator, cmd: ErrorsCommand, out: &mut dyn Wri
             endpoint,
             message_id,
         } => {
-            op.requeue(&endpoint, &message_id).await?;
+            let endpoint = op.requeue(&endpoint, &message_id).await?;
             say!(out, "requeued {message_id} to {endpoint}");
             Ok(ExitStatus::Ok)
         }
@@ -62,7 +67,7 @@ pub(super) async fn execute(op: &Operator, cmd: ErrorsCommand, out: &mut dyn Wri
             endpoint,
             message_id,
         } => {
-            op.discard(&endpoint, &message_id).await?;
+            let endpoint = op.discard(&endpoint, &message_id).await?;
             say!(out, "discarded {message_id} from {endpoint}_error");
             Ok(ExitStatus::Ok)
         }

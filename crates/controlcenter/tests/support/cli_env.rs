@@ -150,8 +150,13 @@ impl Env {
     }
 
     pub fn json(&self, args: &[&str]) -> Value {
-        let (code, stdout, stderr) = self.cc(args);
-        assert_eq!(code, 0, "{args:?}: {stderr}");
+        self.json_code(0, args)
+    }
+
+    /// Runs the binary, expects exit `code` and returns its stdout as JSON.
+    pub fn json_code(&self, code: i32, args: &[&str]) -> Value {
+        let (got, stdout, stderr) = self.cc(args);
+        assert_eq!(got, code, "{args:?}: {stderr}");
         serde_json::from_str(&stdout)
             .unwrap_or_else(|e| panic!("{args:?}: not JSON ({e}): {stdout}"))
     }

@@ -1,0 +1,113 @@
+//! The `controlcenter` binary where an operator was misled (issue 19): error
+//! queues named as `errors list` prints them, run ids as short as the TUI
+//! shows them, a closed pipe, a failed run's message requeued. Like `cli.rs`,
+//! the test process hosts the consumers on RabbitMQ and the binary is a
+//! separate process; every scenario runs on a SQLite file and on MongoDB.
+
+#[path = "support/records.rs"]
+mod records;
+
+#[path = "support/cli_env.rs"]
+mod cli_env;
+
+use std::sync::Arc;
+
+use cli_env::{in_background, Env};
+use serde_json::Value;
+
+/// Starts a run of `pair` whose first attempt fails, waited for; its id.
+fn failed_run(e: &Env) -> String {
+    let run = e.json_code(
+        1,
+        &[
+            "runs",
+            "start",
+            "pair",
+            "--var",
+            "fail_first=true",
+            "--wait",
+            "--timeout",
+            "60",
+            "--json",
+        ],
+    );
+    assert_eq!(run["status"], "Failed", "{run}");
+    run["id"].as_str().expect("id").to_string()
+}
+
+/// The error-queue entry of `run`: (endpoint, message id).
+fn fault_of(e: &Env, run: &str) -> (String, String) {
+    let queues = e.json(&["errors", "list", "--json"]);
+    let fault = queues
+        .as_array()
+        .expect("array")
+        .iter()
+        .flat_map(|q| q["messages"].as_array().cloned().unwrap_or_default())
+        .find(|m| m["run_id"] == Value::String(run.to_string()))
+        .unwrap_or_else(|| panic!("no fault for {run}: {queues}"));
+    (
+        fault["endpoint"].as_str().expect("endpoint").to_string(),
+        fault["message_id"].as_str().expect("id").to_string(),
+    )
+}
+
+/// Item 4: `errors list` prints `<endpoint>_error`, and requeue and discard
+/// take that name as well as the endpoint's; an unknown endpoint is not found
+/// (exit 3) in one line, with no client library lines before it.
+async fn error_queues_by_either_name(env: Env) {
+    let env = Arc::new(env);
+    let e = env.clone();
+    in_background(move || {
+        e.create_pair();
+        let run = failed_run(&e);
+        let (endpoint, message_id) = fault_of(&e, &run);
+        let (code, stdout, stderr) = e.cc(&["errors", "list"]);
+        assert_eq!(code, 0, "{stderr}");
+        let printed = format!("{endpoint}_error");
+        assert!(stdout.contains(&format!("{printed}: 1")), "{stdout}");
+        let (code, _, stderr) = e.cc(&["errors", "list", "--endpoint", &printed]);
+        assert_eq!(code, 0, "{stderr}");
+        let (code, stdout, stderr) = e.cc(&["errors", "discard", &printed, &message_id]);
+        assert_eq!(code, 0, "{stderr}");
+        assert!(stdout.contains(&printed), "{stdout}");
+        let (code, _, stderr) = e.cc(&["errors", "discard", &printed, &message_id]);
+        assert_eq!(code, 3, "already gone: {stderr}");
+
+        for args in [
+            &["errors", "requeue", "no-such-endpoint", &message_id][..],
+            &["errors", "requeue", "no-such-endpoint_error", &message_id],
+            &["errors", "discard", "no-such-endpoint", &message_id],
+            &["errors", "list", "--endpoint", "no-such-endpoint"],
+        ] {
+            let (code, _, stderr) = e.cc(args);
+            assert_eq!(code, 3, "{args:?}: {stderr}");
+            assert!(stderr.contains("no-such-endpoint"), "{args:?}: {stderr}");
+            assert_eq!(stderr.trim().lines().count(), 1, "{args:?}: one line: {stderr}");
+        }
+    })
+    .await;
+    Arc::into_inner(env).expect("one owner").stop().await;
+}
+
+macro_rules! on_both_stores {
+    ($($name:ident),*) => {
+        mod sqlite_file {
+            $(
+                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+                async fn $name() {
+                    super::$name(super::Env::new(false).await).await;
+                }
+            )*
+        }
+        mod mongodb {
+            $(
+                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+                async fn $name() {
+                    super::$name(super::Env::new(true).await).await;
+                }
+            )*
+        }
+    };
+}
+
+on_both_stores!(error_queues_by_either_name);
