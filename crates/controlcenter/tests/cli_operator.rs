@@ -10,6 +10,7 @@ mod records;
 #[path = "support/cli_env.rs"]
 mod cli_env;
 
+use std::process::Stdio;
 use std::sync::Arc;
 
 use cli_env::{in_background, Env};
@@ -89,6 +90,49 @@ async fn error_queues_by_either_name(env: Env) {
     Arc::into_inner(env).expect("one owner").stop().await;
 }
 
+/// Runs the binary with its stdout a pipe whose reader has already gone, as
+/// `controlcenter ... | head -1` leaves it once `head` has its line.
+fn into_closed_pipe(e: &Env, args: &[&str]) -> (i32, String) {
+    let mut child = e
+        .cmd(true)
+        .args(args)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("run controlcenter");
+    drop(child.stdout.take());
+    let o = child.wait_with_output().expect("wait");
+    (
+        o.status.code().unwrap_or(-1),
+        String::from_utf8_lossy(&o.stderr).into_owned(),
+    )
+}
+
+/// Item 6: a closed pipe is not an outage: the command ends quietly, exit 0.
+async fn closed_pipe_is_quiet(env: Env) {
+    let env = Arc::new(env);
+    let e = env.clone();
+    in_background(move || {
+        e.create_pair();
+        let run = e.json(&["runs", "start", "pair", "--wait", "--json"]);
+        let id = run["id"].as_str().expect("id").to_string();
+        for args in [
+            &["runs", "show", &id, "--logs"][..],
+            &["runs", "show", &id, "--json"],
+            &["runs", "list"],
+            &["runs", "watch", &id],
+            &["definitions", "list"],
+            &["config", "show"],
+        ] {
+            let (code, stderr) = into_closed_pipe(&e, args);
+            assert_eq!(code, 0, "{args:?}: {stderr}");
+            assert_eq!(stderr, "", "{args:?}: nothing on stderr");
+        }
+    })
+    .await;
+    Arc::into_inner(env).expect("one owner").stop().await;
+}
+
 macro_rules! on_both_stores {
     ($($name:ident),*) => {
         mod sqlite_file {
@@ -110,4 +154,4 @@ macro_rules! on_both_stores {
     };
 }
 
-on_both_stores!(error_queues_by_either_name);
+on_both_stores!(error_queues_by_either_name, closed_pipe_is_quiet);
