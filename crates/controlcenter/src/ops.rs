@@ -19,6 +19,8 @@ use isoqube::{
     StuckRule, StuckRun, StuckStep, Variables,
 };
 use serde::Serialize;
+
+use crate::text::run_id_prefix;
 use serde_json::Value;
 use uuid::Uuid;
 
@@ -35,6 +37,9 @@ pub const NO_BROKER: &str = "no broker configured: pass --amqp-url or set ISOQUB
 
 /// How many messages of one error queue a view reads at most.
 pub const ERROR_PAGE: usize = 100;
+
+/// The runs an ambiguous short id is shown to start, at most.
+const AMBIGUOUS_SHOWN: usize = 10;
 
 /// An event with the consumer endpoints that handle it and who hosts them.
 #[derive(Debug, Clone, PartialEq, Serialize, utoipa::ToSchema)]
@@ -277,6 +282,38 @@ impl Operator {
             .stuck_runs(definition, &self.stuck_rule)
             .await?;
         Ok(StuckReport { runs, corrupt })
+    }
+
+    /// The run an operator named by its id or any unique start of it (the
+    /// short ids lists show): not found when no run's id starts so; when
+    /// several do, refused (bad input) naming them.
+    pub async fn run_id(&self, text: &str) -> isoqube::Result<Uuid> {
+        if let Ok(id) = Uuid::parse_str(text.trim()) {
+            return Ok(id);
+        }
+        let prefix = run_id_prefix(text).ok_or_else(|| {
+            Error::InvalidState(format!(
+                "'{text}' is not a run id (a UUID, or the start of one)"
+            ))
+        })?;
+        let mut ids = self
+            .store
+            .run_ids_with_prefix(&prefix, AMBIGUOUS_SHOWN + 1)
+            .await?;
+        match ids.len() {
+            0 => Err(Error::not_found("run", text.trim().to_string())),
+            1 => Ok(ids.remove(0)),
+            n => {
+                let more = if n > AMBIGUOUS_SHOWN { ", ..." } else { "" };
+                ids.truncate(AMBIGUOUS_SHOWN);
+                let shown: Vec<String> = ids.iter().map(Uuid::to_string).collect();
+                Err(Error::InvalidState(format!(
+                    "run id '{}' is ambiguous: it starts {}{more}",
+                    text.trim(),
+                    shown.join(", ")
+                )))
+            }
+        }
     }
 
     /// One run, or [`Error::NotFound`].

@@ -83,7 +83,11 @@ async fn error_queues_by_either_name(env: Env) {
             let (code, _, stderr) = e.cc(args);
             assert_eq!(code, 3, "{args:?}: {stderr}");
             assert!(stderr.contains("no-such-endpoint"), "{args:?}: {stderr}");
-            assert_eq!(stderr.trim().lines().count(), 1, "{args:?}: one line: {stderr}");
+            assert_eq!(
+                stderr.trim().lines().count(),
+                1,
+                "{args:?}: one line: {stderr}"
+            );
         }
     })
     .await;
@@ -133,6 +137,69 @@ async fn closed_pipe_is_quiet(env: Env) {
     Arc::into_inner(env).expect("one owner").stop().await;
 }
 
+/// Item 11: any unique start of a run id names the run (the TUI shows 8
+/// characters); one that starts several lists them and exits 2.
+async fn short_run_ids(env: Env) {
+    let twins: Vec<uuid::Uuid> = [
+        "dd000000-0000-4000-8000-000000000001",
+        "dd000000-0000-4000-8000-000000000002",
+    ]
+    .iter()
+    .map(|t| uuid::Uuid::parse_str(t).expect("uuid"))
+    .collect();
+    let def = isoqube::Definition::new("twins", ["CcPrepare"]);
+    for id in &twins {
+        let mut run = isoqube::Run::new(&def, Default::default(), "test");
+        run.id = *id;
+        env.store.insert_run(&run).await.expect("insert run");
+    }
+    let env = Arc::new(env);
+    let e = env.clone();
+    in_background(move || {
+        e.create_pair();
+        let run = e.json(&["runs", "start", "pair", "--wait", "--json"]);
+        let id = run["id"].as_str().expect("id").to_string();
+        for short in [
+            id[..8].to_string(),
+            id[..8].to_uppercase(),
+            id[..13].to_string(),
+            id.replace('-', "")[..16].to_string(),
+        ] {
+            let (code, stdout, stderr) = e.cc(&["runs", "show", &short]);
+            assert_eq!(code, 0, "{short}: {stderr}");
+            assert!(stdout.contains(&id), "{short}: {stdout}");
+        }
+        let (code, stdout, stderr) = e.cc(&["runs", "watch", &id[..8]]);
+        assert_eq!(code, 0, "{stderr}");
+        assert!(stdout.contains(&format!("run {id} Succeeded")), "{stdout}");
+        let rerun = e.json(&["runs", "rerun", &id[..8], "--wait", "--json"]);
+        assert_eq!(rerun["rerun_of"], Value::String(id.clone()), "{rerun}");
+
+        let (code, _, stderr) = e.cc(&["runs", "show", "dd000000"]);
+        assert_eq!(code, 2, "ambiguous: {stderr}");
+        assert!(stderr.contains("ambiguous"), "{stderr}");
+        for twin in &twins {
+            assert!(stderr.contains(&twin.to_string()), "{stderr}");
+        }
+        let (code, stdout, stderr) = e.cc(&["runs", "show", "dd000000-0000-4000-8000-0000000000"]);
+        assert_eq!(code, 2, "still ambiguous: {stdout}{stderr}");
+        let (code, stdout, stderr) = e.cc(&["runs", "show", "dd0000000000400080000000000000002"]);
+        assert_eq!(code, 2, "33 digits is no id: {stdout}{stderr}");
+        let (code, stdout, stderr) = e.cc(&["runs", "show", "dd00000000004000800000000000000"]);
+        assert_eq!(code, 2, "{stdout}{stderr}");
+        let (code, stdout, stderr) = e.cc(&["runs", "show", "dd000000000040008000000000000002"]);
+        assert_eq!(code, 0, "32 digits without hyphens: {stderr}");
+        assert!(stdout.contains(&twins[1].to_string()), "{stdout}");
+        let (code, _, stderr) = e.cc(&["runs", "show", "dd0000001"]);
+        assert_eq!(code, 3, "no run starts so: {stderr}");
+        let (code, _, stderr) = e.cc(&["runs", "cancel", "xyz"]);
+        assert_eq!(code, 2, "not hex: {stderr}");
+        assert_eq!(stderr.trim().lines().count(), 1, "{stderr}");
+    })
+    .await;
+    Arc::into_inner(env).expect("one owner").stop().await;
+}
+
 macro_rules! on_both_stores {
     ($($name:ident),*) => {
         mod sqlite_file {
@@ -154,4 +221,8 @@ macro_rules! on_both_stores {
     };
 }
 
-on_both_stores!(error_queues_by_either_name, closed_pipe_is_quiet);
+on_both_stores!(
+    error_queues_by_either_name,
+    closed_pipe_is_quiet,
+    short_run_ids
+);

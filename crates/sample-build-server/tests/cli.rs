@@ -197,7 +197,10 @@ fn console_and_summary_agree(pair: Pair) {
         stdout.contains(&format!("step {n} (LinuxUbuntu2204Build) failed")),
         "{stdout}"
     );
-    assert!(!stdout.contains("run_id="), "logs stay off stdout:\n{stdout}");
+    assert!(
+        !stdout.contains("run_id="),
+        "logs stay off stdout:\n{stdout}"
+    );
     for (name, s) in [("stdout", &stdout), ("stderr", &stderr)] {
         assert!(!s.contains('\u{1b}'), "colour escapes in {name}:\n{s}");
     }
@@ -207,14 +210,19 @@ fn console_and_summary_agree(pair: Pair) {
     let (stdout, stderr) = (text(&out.stdout), text(&out.stderr));
     assert_eq!(out.status.code(), Some(1), "{stdout}\n{stderr}");
     assert!(stdout.contains("status Failed"), "{stdout}");
-    assert!(!stdout.contains("\"level\""), "logs stay off stdout:\n{stdout}");
+    assert!(
+        !stdout.contains("\"level\""),
+        "logs stay off stdout:\n{stdout}"
+    );
     let json_lines: Vec<serde_json::Value> = stderr
         .lines()
         .filter(|l| l.starts_with('{'))
         .map(|l| serde_json::from_str(l).unwrap_or_else(|e| panic!("{e}: {l}")))
         .collect();
     assert!(
-        json_lines.iter().any(|l| l["span"]["step"].to_string() == n),
+        json_lines
+            .iter()
+            .any(|l| l["span"]["step"].to_string() == n),
         "a JSON line with step {n}:\n{stderr}"
     );
 }
@@ -247,6 +255,9 @@ fn a_usage_error_shows_the_usage_of_help() {
         let out = bin().args(args).output().expect("run");
         let stderr = text(&out.stderr);
         assert_eq!(out.status.code(), Some(2), "{args:?}: {stderr}");
-        assert!(stderr.contains(&usage), "{args:?}: {stderr}\nwanted {usage}");
+        assert!(
+            stderr.contains(&usage),
+            "{args:?}: {stderr}\nwanted {usage}"
+        );
     }
 }

@@ -7,7 +7,6 @@
 
 use clap::{Args, Parser, Subcommand};
 use isoqube::Variables;
-use uuid::Uuid;
 
 use super::exit::{Failure, EXIT_CODES};
 use crate::connect::ConnectArgs;
@@ -196,7 +195,7 @@ pub enum RunsCommand {
     },
     /// One run with its steps (and logs with --logs).
     Show {
-        /// Run id.
+        /// Run id, or any unique start of it (the short id lists show).
         id: String,
         /// Also print the run's log lines.
         #[arg(long)]
@@ -206,7 +205,7 @@ pub enum RunsCommand {
     },
     /// Start a new run with the same definition and variables.
     Rerun {
-        /// Run id.
+        /// Run id, or any unique start of it (the short id lists show).
         id: String,
         #[command(flatten)]
         wait: WaitArgs,
@@ -215,7 +214,7 @@ pub enum RunsCommand {
     },
     /// Continue a failed or cancelled run from its failed step.
     Resume {
-        /// Run id.
+        /// Run id, or any unique start of it (the short id lists show).
         id: String,
         #[command(flatten)]
         wait: WaitArgs,
@@ -224,14 +223,14 @@ pub enum RunsCommand {
     },
     /// Cancel a pending or running run.
     Cancel {
-        /// Run id.
+        /// Run id, or any unique start of it (the short id lists show).
         id: String,
         #[command(flatten)]
         out: JsonFlag,
     },
     /// Stream a run's steps and logs until it finishes.
     Watch {
-        /// Run id.
+        /// Run id, or any unique start of it (the short id lists show).
         id: String,
         /// Give up after this many seconds.
         #[arg(long, default_value_t = 3600)]
@@ -285,10 +284,4 @@ pub(super) fn parse_vars(vars: &[String]) -> Result<Variables, Failure> {
         out.insert(k, val);
     }
     Ok(out)
-}
-
-/// Parses a run id argument.
-pub(super) fn parse_id(id: &str) -> Result<Uuid, Failure> {
-    Uuid::parse_str(id.trim())
-        .map_err(|_| Failure::bad_input(format!("'{id}' is not a run id (a UUID)")))
 }

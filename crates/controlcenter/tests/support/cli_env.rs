@@ -181,4 +181,3 @@ pub fn out(o: Output) -> (i32, String, String) {
 pub async fn in_background<T: Send + 'static>(f: impl FnOnce() -> T + Send + 'static) -> T {
     tokio::task::spawn_blocking(f).await.expect("join")
 }
-
