@@ -200,6 +200,62 @@ async fn short_run_ids(env: Env) {
     Arc::into_inner(env).expect("one owner").stop().await;
 }
 
+/// Item 10: the console's "step failed ... attempts=N" counts the attempts
+/// as the run record does, resumes included.
+async fn attempts_agree(env: Env) {
+    let env = Arc::new(env);
+    let e = env.clone();
+    in_background(move || {
+        e.create_pair();
+        let run = e.json_code(
+            1,
+            &[
+                "runs",
+                "start",
+                "pair",
+                "--var",
+                "fail_always=true",
+                "--wait",
+                "--json",
+            ],
+        );
+        let id = run["id"].as_str().expect("id").to_string();
+        for _ in 0..2 {
+            let resumed = e.json_code(1, &["runs", "resume", &id, "--wait", "--json"]);
+            assert_eq!(resumed["status"], "Failed", "{resumed}");
+        }
+        // Log lines are written in batches.
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+        loop {
+            let shown = e.json(&["runs", "show", &id, "--logs", "--json"]);
+            let stored = shown["run"]["steps"][0]["attempts"]
+                .as_u64()
+                .expect("attempts");
+            assert_eq!(stored, 3, "{shown}");
+            let failed: Vec<String> = shown["logs"]
+                .as_array()
+                .expect("logs")
+                .iter()
+                .filter_map(|l| l["message"].as_str())
+                .filter(|m| m.contains("step failed"))
+                .map(str::to_string)
+                .collect();
+            if failed.len() == 3 {
+                for (i, line) in failed.iter().enumerate() {
+                    assert!(line.contains(&format!("attempts={}", i + 1)), "{failed:?}");
+                }
+                break;
+            }
+            assert!(std::time::Instant::now() < deadline, "{shown}");
+            std::thread::sleep(std::time::Duration::from_millis(200));
+        }
+        let (_, stdout, _) = e.cc(&["runs", "show", &id]);
+        assert!(stdout.contains("attempts 3"), "{stdout}");
+    })
+    .await;
+    Arc::into_inner(env).expect("one owner").stop().await;
+}
+
 macro_rules! on_both_stores {
     ($($name:ident),*) => {
         mod sqlite_file {
@@ -224,5 +280,6 @@ macro_rules! on_both_stores {
 on_both_stores!(
     error_queues_by_either_name,
     closed_pipe_is_quiet,
-    short_run_ids
+    short_run_ids,
+    attempts_agree
 );

@@ -30,11 +30,15 @@ fn seen() -> &'static Mutex<HashSet<String>> {
     SEEN.get_or_init(Default::default)
 }
 
-/// Knobs from the run variables: `sleep_ms`, `fail_first` (fail the first
-/// attempt of each run, whichever step it is; succeed after a resume).
+/// Knobs from the run variables: `sleep_ms`, `fail_always`, `fail_first`
+/// (fail the first attempt of each run, whichever step it is; succeed after a
+/// resume).
 async fn behave(ctx: &StepContext) -> anyhow::Result<()> {
     if let Some(ms) = ctx.var_opt::<u64>("sleep_ms") {
         tokio::time::sleep(Duration::from_millis(ms)).await;
+    }
+    if ctx.var_opt::<bool>("fail_always") == Some(true) {
+        anyhow::bail!("fails on purpose, every time");
     }
     if ctx.var_opt::<bool>("fail_first") == Some(true) {
         let key = format!("{:?}", ctx.run_id());

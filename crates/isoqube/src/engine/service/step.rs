@@ -203,7 +203,9 @@ impl Endpoint {
                 }
             }
             Err(err) => {
-                error!(attempts, "step failed: {err}");
+                // The step's count, as the run record keeps it (`prior` from
+                // earlier deliveries and resumes), not this delivery's alone.
+                error!(attempts = prior + attempts, "step failed: {err}");
                 if let Settle::Requeue = self
                     .dead_letter(ERROR_SUFFIX, msg, Some(&err), attempts)
                     .await
