@@ -256,6 +256,80 @@ async fn attempts_agree(env: Env) {
     Arc::into_inner(env).expect("one owner").stop().await;
 }
 
+/// The status of run `id` once it is finished (waits up to 60 s).
+fn finished(e: &Env, id: &str) -> Value {
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
+    loop {
+        let shown = e.json(&["runs", "show", id, "--json"]);
+        let status = shown["run"]["status"].clone();
+        if status != "Running" && status != "Pending" {
+            return status;
+        }
+        assert!(std::time::Instant::now() < deadline, "{shown}");
+        std::thread::sleep(std::time::Duration::from_millis(100));
+    }
+}
+
+/// Item 5: requeueing a failed run's message resumes the run from that step;
+/// a message whose step has succeeded since is marked so, refused, and
+/// discarded with the others like it (confirmed with --yes).
+async fn requeue_does_what_it_says(env: Env) {
+    let env = Arc::new(env);
+    let e = env.clone();
+    in_background(move || {
+        e.create_pair();
+        // Requeued: the failed run goes on from the message's step.
+        let run = failed_run(&e);
+        let (endpoint, message_id) = fault_of(&e, &run);
+        let (code, stdout, stderr) = e.cc(&["errors", "requeue", &endpoint, &message_id]);
+        assert_eq!(code, 0, "{stderr}");
+        assert!(
+            stdout.contains(&format!("resumed run {run} from step 1")),
+            "{stdout}"
+        );
+        assert_eq!(finished(&e, &run), "Succeeded");
+        let queues = e.json(&["errors", "list", "--json"]);
+        assert!(
+            !queues.to_string().contains(&message_id),
+            "the requeued message left the error queue: {queues}"
+        );
+
+        // Settled: resumed by hand, its message stays behind, marked.
+        let settled = failed_run(&e);
+        let resumed = e.json(&["runs", "resume", &settled, "--wait", "--json"]);
+        assert_eq!(resumed["status"], "Succeeded", "{resumed}");
+        let (endpoint, settled_id) = fault_of(&e, &settled);
+        let queues = e.json(&["errors", "list", "--json"]);
+        let marked = queues
+            .as_array()
+            .expect("array")
+            .iter()
+            .flat_map(|q| q["messages"].as_array().cloned().unwrap_or_default())
+            .find(|m| m["message_id"] == Value::String(settled_id.clone()))
+            .expect("the settled message");
+        assert_eq!(marked["settled"], true, "{marked}");
+        let (_, stdout, _) = e.cc(&["errors", "list"]);
+        assert!(stdout.contains("succeeded since"), "{stdout}");
+        let (code, _, stderr) = e.cc(&["errors", "requeue", &endpoint, &settled_id]);
+        assert_eq!(code, 2, "{stderr}");
+        assert!(stderr.contains("succeeded since"), "{stderr}");
+
+        // One still failed: not settled, kept by the bulk discard.
+        let still = failed_run(&e);
+        let (_, still_id) = fault_of(&e, &still);
+        let (code, _, stderr) = e.cc(&["errors", "discard", "--settled"]);
+        assert_eq!(code, 2, "needs --yes: {stderr}");
+        let (code, stdout, stderr) = e.cc(&["errors", "discard", "--settled", "--yes"]);
+        assert_eq!(code, 0, "{stderr}");
+        assert!(stdout.contains(&settled_id), "{stdout}");
+        let queues = e.json(&["errors", "list", "--json"]).to_string();
+        assert!(!queues.contains(&settled_id), "{queues}");
+        assert!(queues.contains(&still_id), "{queues}");
+    })
+    .await;
+    Arc::into_inner(env).expect("one owner").stop().await;
+}
+
 macro_rules! on_both_stores {
     ($($name:ident),*) => {
         mod sqlite_file {
@@ -281,5 +355,6 @@ on_both_stores!(
     error_queues_by_either_name,
     closed_pipe_is_quiet,
     short_run_ids,
-    attempts_agree
+    attempts_agree,
+    requeue_does_what_it_says
 );

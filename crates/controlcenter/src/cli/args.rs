@@ -260,19 +260,31 @@ pub enum ErrorsCommand {
         #[command(flatten)]
         out: JsonFlag,
     },
-    /// Send a message back to its endpoint's queue.
+    /// Send a message back to its endpoint's queue; a failed or cancelled
+    /// run's message resumes the run from its step (refused when that step has
+    /// succeeded since, or the run stopped before it).
     Requeue {
         /// Endpoint name, or its error queue's (`ENDPOINT_error`, as `errors list` prints it).
         endpoint: String,
         /// The message id (from `errors list`).
         message_id: String,
     },
-    /// Delete a message from an error queue.
+    /// Delete a message from an error queue, or (--settled) every message
+    /// whose step has succeeded since.
     Discard {
-        /// Endpoint name, or its error queue's (`ENDPOINT_error`, as `errors list` prints it).
-        endpoint: String,
+        /// Endpoint name, or its error queue's (`ENDPOINT_error`, as `errors list` prints it);
+        /// with --settled, only this endpoint's (all when omitted).
+        #[arg(required_unless_present = "settled")]
+        endpoint: Option<String>,
         /// The message id (from `errors list`).
-        message_id: String,
+        #[arg(required_unless_present = "settled", conflicts_with = "settled")]
+        message_id: Option<String>,
+        /// Every message whose step has succeeded since (`errors list` marks them).
+        #[arg(long)]
+        settled: bool,
+        /// Confirm discarding with --settled.
+        #[arg(long, requires = "settled")]
+        yes: bool,
     },
 }
 

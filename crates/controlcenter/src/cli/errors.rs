@@ -8,7 +8,7 @@ use std::io::Write;
 use isoqube::Error;
 
 use super::args::ErrorsCommand;
-use super::exit::{ExitStatus, Outcome};
+use super::exit::{ExitStatus, Failure, Outcome};
 use super::print::{print_json, say};
 use crate::ops::Operator;
 
@@ -46,6 +46,9 @@ pub(super) async fn execute(op: &Operator, cmd: ErrorsCommand, out: &mut dyn Wri
                         },
                         m.reason,
                         match (&m.run_id, m.index) {
+                            (Some(r), Some(i)) if m.settled => {
+                                format!("  (run {r} step {}: succeeded since)", i + 1)
+                            }
                             (Some(r), Some(i)) => format!("  (run {r} step {})", i + 1),
                             (Some(r), None) => format!("  (run {r})"),
                             _ => String::new(),
@@ -59,17 +62,43 @@ pub(super) async fn execute(op: &Operator, cmd: ErrorsCommand, out: &mut dyn Wri
             endpoint,
             message_id,
         } => {
-            let endpoint = op.requeue(&endpoint, &message_id).await?;
-            say!(out, "requeued {message_id} to {endpoint}");
+            let done = op.requeue(&endpoint, &message_id).await?;
+            say!(out, "{message_id}: {done}");
             Ok(ExitStatus::Ok)
         }
         ErrorsCommand::Discard {
+            settled: true,
             endpoint,
-            message_id,
+            yes,
+            ..
+        } => {
+            if !yes {
+                return Err(Failure::bad_input(
+                    "discarding every settled message needs --yes",
+                ));
+            }
+            let gone = op.discard_settled(endpoint.as_deref()).await?;
+            say!(
+                out,
+                "discarded {} message(s) whose step has succeeded since",
+                gone.len()
+            );
+            for f in gone {
+                say!(out, "  {}_error  {}", f.endpoint, f.message_id);
+            }
+            Ok(ExitStatus::Ok)
+        }
+        ErrorsCommand::Discard {
+            endpoint: Some(endpoint),
+            message_id: Some(message_id),
+            ..
         } => {
             let endpoint = op.discard(&endpoint, &message_id).await?;
             say!(out, "discarded {message_id} from {endpoint}_error");
             Ok(ExitStatus::Ok)
         }
+        ErrorsCommand::Discard { .. } => Err(Failure::bad_input(
+            "errors discard takes ENDPOINT MESSAGE_ID, or --settled [ENDPOINT] --yes",
+        )),
     }
 }

@@ -116,7 +116,7 @@ pub async fn perform(op: &Operator, action: Action) -> Outcome {
             message_id,
         } => done(
             text(op.requeue(&endpoint, &message_id).await)
-                .map(|_| format!("requeued {message_id} to '{endpoint}'"))
+                .map(|done| format!("{message_id}: {done}"))
                 .map_err(|e| format!("cannot requeue {message_id}: {e}")),
         ),
         Action::Discard {
