@@ -156,6 +156,7 @@ fn fault(endpoint: &str, id: &str, reason: &str) -> FaultView {
         index: Some(1),
         message_type: Some("urn:message:Sample:Build".into()),
         size: 321,
+        settled: false,
     }
 }
 
@@ -1047,4 +1048,75 @@ fn run_actions_confirm_and_check_the_status_first() {
         app.handle_key(key(KeyCode::Char('y'))),
         Action::Rerun(succeeded)
     );
+}
+
+// ------------------------------------------------------------------ scrolling
+
+/// A 15-step run failed at step 12, with 30 log lines, opened in the detail.
+fn long_run_detail() -> App {
+    let names: Vec<String> = (1..=15).map(|i| format!("Step{i:02}")).collect();
+    let def = definition(
+        "full-release",
+        &names.iter().map(String::as_str).collect::<Vec<_>>(),
+    );
+    let run = run_of(&def, RunStatus::Failed, 11);
+    let mut app = loaded_app();
+    app.apply(Loaded::Runs {
+        filter: None,
+        result: Ok(vec![run.clone()].into()),
+    });
+    app.tab = Tab::Runs;
+    assert_eq!(app.handle_key(key(KeyCode::Enter)), Action::Refresh);
+    app.apply(Loaded::Detail {
+        id: run.id,
+        run: Ok(Box::new(run.clone())),
+        logs: Ok((1..=30)
+            .map(|i| log(&run, (i % 12) as usize, &format!("log line {i:02}")))
+            .collect()),
+        skip: 0,
+    });
+    app
+}
+
+/// Issue 19, item 9: at 120x35 every step of a 15-step run shows; at 80x24 the
+/// detail shows steps and log rows, and the step table scrolls to every step.
+#[test]
+fn run_detail_scrolls_and_shows_steps_and_logs_at_80x24_and_120x35() {
+    let mut app = long_run_detail();
+    let s = screen(&app, 120, 35);
+    for i in 1..=15 {
+        has(&s, &format!("Step{i:02}"));
+    }
+    has(&s, "log line 30");
+    has(&s, "log line 29");
+
+    let s = screen(&app, 80, 24);
+    has(&s, "Step12");
+    has(&s, "compiler exploded");
+    has(&s, "log line 30");
+    has(&s, "log line 29");
+    has(&s, "of 15 (↑↓)");
+    lacks(&s, "Step01");
+    for _ in 0..15 {
+        app.handle_key(key(KeyCode::Up));
+    }
+    let s = screen(&app, 80, 24);
+    has(&s, "Step01");
+    has(&s, "Steps 1-");
+    lacks(&s, "Step15");
+    for _ in 0..20 {
+        app.handle_key(key(KeyCode::Down));
+    }
+    let s = screen(&app, 80, 24);
+    has(&s, "Step15");
+    lacks(&s, "Step01");
+
+    // The page keys scroll the log; End follows its tail again.
+    app.handle_key(key(KeyCode::PageUp));
+    let s = screen(&app, 80, 24);
+    has(&s, "log line 20");
+    lacks(&s, "log line 30");
+    has(&s, "10 lines back");
+    app.handle_key(key(KeyCode::End));
+    has(&screen(&app, 80, 24), "log line 30");
 }

@@ -239,12 +239,18 @@ impl App {
                     self.detail = None;
                     return Action::Refresh;
                 }
+                // The arrows move through the steps (the table scrolls with
+                // them); the page keys scroll the log.
                 KeyCode::Up | KeyCode::Char('k') => {
-                    d.log_scroll = (d.log_scroll + 1).min(d.logs.len().saturating_sub(1));
+                    d.move_step(-1);
                     return Action::None;
                 }
                 KeyCode::Down | KeyCode::Char('j') => {
-                    d.log_scroll = d.log_scroll.saturating_sub(1);
+                    d.move_step(1);
+                    return Action::None;
+                }
+                KeyCode::Home | KeyCode::Char('g') => {
+                    d.log_scroll = d.logs.len().saturating_sub(1);
                     return Action::None;
                 }
                 KeyCode::PageUp => {

@@ -136,7 +136,8 @@ pub fn footer_keys(app: &App) -> Vec<(&'static str, &'static str)> {
         ]),
         Tab::Runs if app.detail.is_some() => keys.extend([
             ("Esc", "back"),
-            ("↑↓", "scroll logs"),
+            ("↑↓", "steps"),
+            ("PgUp/PgDn", "logs"),
             ("r", "re-run"),
             ("u", "resume"),
             ("c", "cancel"),
