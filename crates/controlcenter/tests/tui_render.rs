@@ -156,7 +156,7 @@ fn fault(endpoint: &str, id: &str, reason: &str) -> FaultView {
         index: Some(1),
         message_type: Some("urn:message:Sample:Build".into()),
         size: 321,
-        settled: false,
+        ..FaultView::default()
     }
 }
 
@@ -710,7 +710,8 @@ fn error_queue_view_lists_faults_and_empty_states() {
     has(&s, "linux-build");
     has(&s, "msg-0001");
     has(&s, "compiler exploded");
-    has(&s, "01234567 #2");
+    has(&s, "01234567");
+    has(&s, "#2 Build");
     has(&s, "ConsumerError");
     has(&s, "r requeue");
     has(&s, "Per endpoint: linux-build 2, deploy 0");
@@ -1119,4 +1120,70 @@ fn run_detail_scrolls_and_shows_steps_and_logs_at_80x24_and_120x35() {
     has(&s, "10 lines back");
     app.handle_key(key(KeyCode::End));
     has(&screen(&app, 80, 24), "log line 30");
+}
+
+// ------------------------------------------------------------------ error queue
+
+/// Issue 19, item 3: the list tells messages of one process apart (their
+/// ids share a prefix) by run, step and event, age and reason, marks those
+/// whose step has succeeded since, and Enter opens one whole.
+#[test]
+fn error_queue_tells_messages_apart_and_opens_one_whole() {
+    let one = |run: &str, index: u64, event: &str, mins: i64, reason: &str| FaultView {
+        endpoint: "linux-build".into(),
+        message_id: format!("0192f0c4-5d3e-7a10-9b2c-{run}"),
+        reason: reason.into(),
+        exception_type: "anyhow::Error".into(),
+        timestamp: (t0() - Duration::minutes(mins)).to_rfc3339(),
+        run_id: Some(format!("{run}-0000-4000-8000-000000000000")),
+        index: Some(index),
+        message_type: Some(format!("urn:message:Sample:{event}")),
+        size: 42,
+        headers: [
+            ("MT-Fault-Message".to_string(), json!(reason)),
+            ("Isoqube-Trace".to_string(), json!("trace-77")),
+        ]
+        .into_iter()
+        .collect(),
+        body: format!(
+            r#"{{"messageType":["urn:message:Sample:{event}"],"message":{{"who":"ops"}}}}"#
+        ),
+        ..FaultView::default()
+    };
+    let mut settled = one("bbbb2222", 4, "Deploy", 90, "broker hiccup");
+    settled.settled = true;
+    let mut app = loaded_app();
+    app.apply(Loaded::Errors(Ok(vec![ErrorQueueView {
+        endpoint: "linux-build".into(),
+        count: 2,
+        messages: vec![one("aaaa1111", 1, "Build", 5, "compiler exploded"), settled],
+    }])));
+    app.tab = Tab::Errors;
+    for (w, h) in [(80, 24), (120, 35)] {
+        let s = screen(&app, w, h);
+        has(&s, "aaaa1111");
+        has(&s, "bbbb2222");
+        has(&s, "#2 Build");
+        has(&s, "#5 Deploy");
+        has(&s, "5m");
+        has(&s, "1h");
+        has(&s, "compiler exploded");
+        has(&s, "succeeded since");
+        has(&s, "Enter open");
+    }
+
+    app.handle_key(key(KeyCode::Down));
+    assert_eq!(app.handle_key(key(KeyCode::Enter)), Action::None);
+    let s = screen(&app, 80, 24);
+    has(&s, "Message 0192f0c4-5d3e-7a10-9b2c-bbbb2222");
+    has(&s, "linux-build_error");
+    has(&s, "Isoqube-Trace: trace-77");
+    has(&s, "(succeeded since)");
+    has(&s, "\"who\": \"ops\"");
+    app.handle_key(key(KeyCode::PageDown));
+    lacks(&screen(&app, 80, 24), "Message id:");
+    assert_eq!(app.handle_key(key(KeyCode::Esc)), Action::None);
+    let s = screen(&app, 80, 24);
+    has(&s, "Fault reason");
+    lacks(&s, "Isoqube-Trace");
 }

@@ -6,7 +6,7 @@
 //!
 //! It may use what [`super`] may: `isoqube`'s store and transport seams.
 
-use std::collections::HashMap;
+use std::collections::{BTreeMap, HashMap};
 
 use isoqube::transport::{OutgoingMessage, RawMessage, ERROR_SUFFIX};
 use isoqube::wire::headers;
@@ -18,7 +18,7 @@ use uuid::Uuid;
 use super::{Operator, ERROR_PAGE};
 
 /// A message in an endpoint's error queue.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, Default, PartialEq, Serialize)]
 pub struct FaultView {
     /// The endpoint whose `<endpoint>_error` queue holds it.
     pub endpoint: String,
@@ -41,6 +41,10 @@ pub struct FaultView {
     /// Its step has succeeded since (the run was resumed or re-delivered and
     /// went on): requeueing it would do nothing, discarding it loses nothing.
     pub settled: bool,
+    /// Every transport header, the fault's included (for reading it whole).
+    pub headers: BTreeMap<String, Value>,
+    /// The body as text (invalid UTF-8 replaced).
+    pub body: String,
 }
 
 /// What requeueing a message did.
@@ -353,6 +357,8 @@ pub fn fault_view(endpoint: &str, m: &RawMessage) -> FaultView {
             .and_then(|v| v.as_str().map(str::to_string)),
         index: env_header(isoqube::envelope::HEADER_STEP).and_then(|v| v.as_u64()),
         settled: false,
+        headers: m.headers.clone(),
+        body: String::from_utf8_lossy(&m.body).into_owned(),
         message_type: envelope
             .as_ref()
             .and_then(|e| e.get("messageType"))

@@ -336,15 +336,40 @@ impl App {
     }
 
     fn errors_key(&mut self, key: KeyEvent) -> Action {
+        if let Some(scroll) = &mut self.fault_open {
+            // An open message scrolls; r and d act on it as in the list.
+            match key.code {
+                KeyCode::Esc | KeyCode::Backspace | KeyCode::Left | KeyCode::Enter => {
+                    self.fault_open = None;
+                    return Action::None;
+                }
+                KeyCode::Up | KeyCode::Char('k') => *scroll = scroll.saturating_sub(1),
+                KeyCode::Down | KeyCode::Char('j') => *scroll = scroll.saturating_add(1),
+                KeyCode::PageUp => *scroll = scroll.saturating_sub(10),
+                KeyCode::PageDown => *scroll = scroll.saturating_add(10),
+                KeyCode::Home => *scroll = 0,
+                _ => {}
+            }
+        }
         let faults = self.faults();
-        if let Some(i) = step_index(self.fault_selected, faults.len(), key.code) {
-            self.fault_selected = i;
-            return Action::None;
+        if self.fault_open.is_none() {
+            if let Some(i) = step_index(self.fault_selected, faults.len(), key.code) {
+                self.fault_selected = i;
+                return Action::None;
+            }
         }
         let Some(f) = faults.get(self.fault_selected) else {
             return Action::None;
         };
+        if matches!(key.code, KeyCode::Enter | KeyCode::Right) && self.fault_open.is_none() {
+            self.fault_open = Some(0);
+            return Action::None;
+        }
         let (endpoint, message_id) = (f.endpoint.clone(), f.message_id.clone());
+        if matches!(key.code, KeyCode::Char('r' | 'd') | KeyCode::Delete) {
+            // After the action the list changes under the selection: back to it.
+            self.fault_open = None;
+        }
         match key.code {
             KeyCode::Char('r') => self.confirm(
                 format!("Requeue message {message_id} to '{endpoint}'?"),

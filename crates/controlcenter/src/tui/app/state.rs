@@ -218,6 +218,9 @@ pub struct App {
     pub run_selected: usize,
     /// Selected error-queue message (over all endpoints).
     pub fault_selected: usize,
+    /// The selected message opened whole, scrolled this many lines; `None`
+    /// shows the list.
+    pub fault_open: Option<u16>,
     /// Only runs with this status.
     pub run_filter: Option<RunStatus>,
     /// The open run.
@@ -257,6 +260,7 @@ impl App {
             definition_selected: 0,
             run_selected: 0,
             fault_selected: 0,
+            fault_open: None,
             run_filter: None,
             detail: None,
             modal: None,

@@ -58,7 +58,10 @@ const HELP: &[(&str, &[(&str, &str)])] = &[
     ),
     (
         "Error queue",
-        &[("r / d", "requeue the message to its endpoint / discard it")],
+        &[(
+            "Enter r d",
+            "open the message whole / requeue it / discard it",
+        )],
     ),
 ];
 

@@ -149,7 +149,18 @@ pub fn footer_keys(app: &App) -> Vec<(&'static str, &'static str)> {
             ("u", "resume"),
             ("c", "cancel"),
         ]),
-        Tab::Errors => keys.extend([("↑↓", "select"), ("r", "requeue"), ("d", "discard")]),
+        Tab::Errors if app.fault_open.is_some() => keys.extend([
+            ("Esc", "back"),
+            ("↑↓ PgUp PgDn", "scroll"),
+            ("r", "requeue"),
+            ("d", "discard"),
+        ]),
+        Tab::Errors => keys.extend([
+            ("↑↓", "select"),
+            ("Enter", "open"),
+            ("r", "requeue"),
+            ("d", "discard"),
+        ]),
         Tab::Help => keys.push(("Esc", "back")),
     }
     keys.extend([("1-4", "views"), ("?", "help"), ("q", "quit")]);
