@@ -6,6 +6,7 @@
 //!
 //! It may use what [`super`] may: `isoqube`'s store and transport seams.
 
+use std::collections::hash_map::Entry;
 use std::collections::{BTreeMap, HashMap};
 
 use isoqube::transport::{OutgoingMessage, RawMessage, ERROR_SUFFIX};
@@ -143,19 +144,18 @@ impl Operator {
             let Some((id, index)) = run_step_of(f) else {
                 continue;
             };
-            if !runs.contains_key(&id) {
-                let run = match self.store.get_run(id).await {
+            let run = match runs.entry(id) {
+                Entry::Occupied(known) => known.into_mut(),
+                Entry::Vacant(slot) => slot.insert(match self.store.get_run(id).await {
                     Ok(run) => run,
                     // A corrupt run record is named by `runs show`; here it
                     // only means the fault cannot be called settled.
                     Err(e) if e.is_corrupt() => None,
                     Err(e) => return Err(e),
-                };
-                runs.insert(id, run);
-            }
-            f.settled = runs
-                .get(&id)
-                .and_then(Option::as_ref)
+                }),
+            };
+            f.settled = run
+                .as_ref()
                 .and_then(|r| r.steps.get(index))
                 .is_some_and(|s| s.status == StepStatus::Succeeded);
         }
