@@ -222,7 +222,7 @@ fn console_and_summary_agree(pair: Pair) {
     assert!(
         json_lines
             .iter()
-            .any(|l| l["span"]["step"].to_string() == n),
+            .any(|l| l["span"]["step"].as_u64().map(|s| s.to_string()).as_ref() == Some(&n)),
         "a JSON line with step {n}:\n{stderr}"
     );
 }
