@@ -372,7 +372,10 @@ impl App {
         }
         match key.code {
             KeyCode::Char('r') => self.confirm(
-                format!("Requeue message {message_id} to '{endpoint}'?"),
+                format!(
+                    "Requeue message {message_id} to '{endpoint}'? \
+                     (A failed run's message resumes the run from its step.)"
+                ),
                 Action::Requeue {
                     endpoint,
                     message_id,
