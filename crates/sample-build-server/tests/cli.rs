@@ -140,16 +140,12 @@ enum Pair {
 fn run_on(pair: Pair, args: &[&str], extra_env: &[(&str, &str)]) -> Output {
     let mut cmd = bin();
     cmd.env_remove("NO_COLOR").args(args);
-    match pair {
-        Pair::Embedded => {
-            cmd.arg("--store").arg(store_file());
+    match pair_env(pair) {
+        Ok(vars) => {
+            cmd.envs(vars);
         }
-        Pair::Real => {
-            let id = uuid::Uuid::new_v4().simple().to_string();
-            cmd.env("ISOQUBE_AMQP_URL", isoqube::testing::amqp_url())
-                .env("ISOQUBE_AMQP_PREFIX", format!("sbs-{}.", &id[..8]))
-                .env("ISOQUBE_MONGO_URL", isoqube::testing::mongo_url())
-                .env("ISOQUBE_MONGO_DB", format!("isoqube_sbs_{}", &id[..12]));
+        Err(store) => {
+            cmd.arg("--store").arg(store);
         }
     }
     for (k, v) in extra_env {
@@ -225,6 +221,79 @@ fn console_and_summary_agree(pair: Pair) {
             .any(|l| l["span"]["step"].as_u64().map(|s| s.to_string()).as_ref() == Some(&n)),
         "a JSON line with step {n}:\n{stderr}"
     );
+}
+
+/// Issue 19, item 2, on a terminal: `run` in a pseudo-terminal (util-linux
+/// `script`) colours its console lines, and not with `NO_COLOR` set.
+fn colour_only_on_a_terminal_without_no_color(pair: Pair) {
+    let which = Command::new("script").arg("--version").output();
+    assert!(
+        which.map(|o| o.status.success()).unwrap_or(false),
+        "util-linux `script` is needed to run in a pseudo-terminal"
+    );
+    for no_color in [None, Some("1")] {
+        let inner = format!(
+            "'{}' run linux-release --work-ms 1",
+            env!("CARGO_BIN_EXE_sample-build-server")
+        );
+        let mut cmd = Command::new("script");
+        cmd.args(["-qfec", &inner, "/dev/null"])
+            .env("TERM", "xterm-256color")
+            .env("SHELL", "/bin/sh")
+            .stdin(std::process::Stdio::null());
+        match pair_env(pair) {
+            Ok(vars) => {
+                cmd.env_remove("ISOQUBE_STORE_PATH").envs(vars);
+            }
+            Err(store) => {
+                cmd.env_remove("ISOQUBE_AMQP_URL")
+                    .env_remove("ISOQUBE_MONGO_URL")
+                    .env("ISOQUBE_STORE_PATH", store);
+            }
+        }
+        match no_color {
+            Some(v) => cmd.env("NO_COLOR", v),
+            None => cmd.env_remove("NO_COLOR"),
+        };
+        let out = cmd.output().expect("run `script`");
+        let all = text(&out.stdout);
+        assert!(all.contains("status Succeeded"), "{all}");
+        assert_eq!(
+            all.contains("\u{1b}["),
+            no_color.is_none(),
+            "NO_COLOR={no_color:?}:\n{all}"
+        );
+    }
+}
+
+/// What `run` needs to reach `pair`: the real pair's variables, or the
+/// embedded store's file.
+fn pair_env(pair: Pair) -> Result<Vec<(String, String)>, PathBuf> {
+    match pair {
+        Pair::Embedded => Err(store_file()),
+        Pair::Real => {
+            let id = uuid::Uuid::new_v4().simple().to_string();
+            Ok(vec![
+                ("ISOQUBE_AMQP_URL".into(), isoqube::testing::amqp_url()),
+                ("ISOQUBE_AMQP_PREFIX".into(), format!("sbs-{}.", &id[..8])),
+                ("ISOQUBE_MONGO_URL".into(), isoqube::testing::mongo_url()),
+                (
+                    "ISOQUBE_MONGO_DB".into(),
+                    format!("isoqube_sbs_{}", &id[..12]),
+                ),
+            ])
+        }
+    }
+}
+
+#[test]
+fn colour_on_a_terminal_on_the_embedded_pair() {
+    colour_only_on_a_terminal_without_no_color(Pair::Embedded);
+}
+
+#[test]
+fn colour_on_a_terminal_on_the_real_pair() {
+    colour_only_on_a_terminal_without_no_color(Pair::Real);
 }
 
 #[test]
