@@ -1187,3 +1187,24 @@ fn error_queue_tells_messages_apart_and_opens_one_whole() {
     has(&s, "Fault reason");
     lacks(&s, "Isoqube-Trace");
 }
+
+/// Issue 19, item 9: a fleet longer than the instances pane scrolls.
+#[test]
+fn service_instances_scroll() {
+    let mut app = loaded_app();
+    app.apply(Loaded::Services(Ok((1..=12)
+        .map(|i| service(&format!("pool-{i:02}"), 1000 + i, true))
+        .collect())));
+    let s = screen(&app, 80, 24);
+    has(&s, "pool-01");
+    lacks(&s, "pool-12");
+    has(&s, "of 12, [ ] scroll");
+    has(&s, "[ ] scroll instances");
+    for _ in 0..12 {
+        app.handle_key(key(KeyCode::Char(']')));
+    }
+    let s = screen(&app, 80, 24);
+    has(&s, "pool-12");
+    lacks(&s, "pool-01");
+    has(&s, "Build");
+}

@@ -88,9 +88,23 @@ impl App {
         }
         match self.tab {
             Tab::Services => {
-                if let Some(i) = step_index(self.event_selected, self.events.items.len(), key.code)
-                {
-                    self.event_selected = i;
+                match key.code {
+                    // The instances pane scrolls on its own keys; the
+                    // arrows belong to the events list.
+                    KeyCode::Char(']') => {
+                        let last = self.services.items.len().saturating_sub(1);
+                        self.service_offset = (self.service_offset + 1).min(last);
+                    }
+                    KeyCode::Char('[') => {
+                        self.service_offset = self.service_offset.saturating_sub(1);
+                    }
+                    code => {
+                        if let Some(i) =
+                            step_index(self.event_selected, self.events.items.len(), code)
+                        {
+                            self.event_selected = i;
+                        }
+                    }
                 }
                 Action::None
             }

@@ -216,6 +216,8 @@ pub struct App {
     pub definition_selected: usize,
     /// Selected run.
     pub run_selected: usize,
+    /// Service instances scrolled past at the top of their pane.
+    pub service_offset: usize,
     /// Selected error-queue message (over all endpoints).
     pub fault_selected: usize,
     /// The selected message opened whole, scrolled this many lines; `None`
@@ -259,6 +261,7 @@ impl App {
             event_selected: 0,
             definition_selected: 0,
             run_selected: 0,
+            service_offset: 0,
             fault_selected: 0,
             fault_open: None,
             run_filter: None,

@@ -127,7 +127,7 @@ pub fn footer_keys(app: &App) -> Vec<(&'static str, &'static str)> {
         None => Vec::new(),
     };
     match app.tab {
-        Tab::Services => keys.push(("↑↓", "select")),
+        Tab::Services => keys.extend([("↑↓", "select"), ("[ ]", "scroll instances")]),
         Tab::Definitions => keys.extend([
             ("n", "new"),
             ("e", "edit"),
