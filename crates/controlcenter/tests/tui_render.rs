@@ -153,9 +153,10 @@ fn fault(endpoint: &str, id: &str, reason: &str) -> FaultView {
         exception_type: "ConsumerError".into(),
         timestamp: "2025-03-01T12:00:00Z".into(),
         run_id: Some("0123456789abcdef0123456789abcdef".into()),
-        step: Some(1),
+        index: Some(1),
         message_type: Some("urn:message:Sample:Build".into()),
         size: 321,
+        ..FaultView::default()
     }
 }
 
@@ -709,7 +710,8 @@ fn error_queue_view_lists_faults_and_empty_states() {
     has(&s, "linux-build");
     has(&s, "msg-0001");
     has(&s, "compiler exploded");
-    has(&s, "01234567 #2");
+    has(&s, "01234567");
+    has(&s, "#2 Build");
     has(&s, "ConsumerError");
     has(&s, "r requeue");
     has(&s, "Per endpoint: linux-build 2, deploy 0");
@@ -1047,4 +1049,162 @@ fn run_actions_confirm_and_check_the_status_first() {
         app.handle_key(key(KeyCode::Char('y'))),
         Action::Rerun(succeeded)
     );
+}
+
+// ------------------------------------------------------------------ scrolling
+
+/// A 15-step run failed at step 12, with 30 log lines, opened in the detail.
+fn long_run_detail() -> App {
+    let names: Vec<String> = (1..=15).map(|i| format!("Step{i:02}")).collect();
+    let def = definition(
+        "full-release",
+        &names.iter().map(String::as_str).collect::<Vec<_>>(),
+    );
+    let run = run_of(&def, RunStatus::Failed, 11);
+    let mut app = loaded_app();
+    app.apply(Loaded::Runs {
+        filter: None,
+        result: Ok(vec![run.clone()].into()),
+    });
+    app.tab = Tab::Runs;
+    assert_eq!(app.handle_key(key(KeyCode::Enter)), Action::Refresh);
+    app.apply(Loaded::Detail {
+        id: run.id,
+        run: Ok(Box::new(run.clone())),
+        logs: Ok((1..=30)
+            .map(|i| log(&run, (i % 12) as usize, &format!("log line {i:02}")))
+            .collect()),
+        skip: 0,
+    });
+    app
+}
+
+/// Issue 19, item 9: at 120x35 every step of a 15-step run shows; at 80x24 the
+/// detail shows steps and log rows, and the step table scrolls to every step.
+#[test]
+fn run_detail_scrolls_and_shows_steps_and_logs_at_80x24_and_120x35() {
+    let mut app = long_run_detail();
+    let s = screen(&app, 120, 35);
+    for i in 1..=15 {
+        has(&s, &format!("Step{i:02}"));
+    }
+    has(&s, "log line 30");
+    has(&s, "log line 29");
+
+    let s = screen(&app, 80, 24);
+    has(&s, "Step12");
+    has(&s, "compiler exploded");
+    has(&s, "log line 30");
+    has(&s, "log line 29");
+    has(&s, "of 15 (↑↓)");
+    lacks(&s, "Step01");
+    for _ in 0..15 {
+        app.handle_key(key(KeyCode::Up));
+    }
+    let s = screen(&app, 80, 24);
+    has(&s, "Step01");
+    has(&s, "Steps 1-");
+    lacks(&s, "Step15");
+    for _ in 0..20 {
+        app.handle_key(key(KeyCode::Down));
+    }
+    let s = screen(&app, 80, 24);
+    has(&s, "Step15");
+    lacks(&s, "Step01");
+
+    // The page keys scroll the log; End follows its tail again.
+    app.handle_key(key(KeyCode::PageUp));
+    let s = screen(&app, 80, 24);
+    has(&s, "log line 20");
+    lacks(&s, "log line 30");
+    has(&s, "10 lines back");
+    app.handle_key(key(KeyCode::End));
+    has(&screen(&app, 80, 24), "log line 30");
+}
+
+// ------------------------------------------------------------------ error queue
+
+/// Issue 19, item 3: the list tells messages of one process apart (their
+/// ids share a prefix) by run, step and event, age and reason, marks those
+/// whose step has succeeded since, and Enter opens one whole.
+#[test]
+fn error_queue_tells_messages_apart_and_opens_one_whole() {
+    let one = |run: &str, index: u64, event: &str, mins: i64, reason: &str| FaultView {
+        endpoint: "linux-build".into(),
+        message_id: format!("0192f0c4-5d3e-7a10-9b2c-{run}"),
+        reason: reason.into(),
+        exception_type: "anyhow::Error".into(),
+        timestamp: (t0() - Duration::minutes(mins)).to_rfc3339(),
+        run_id: Some(format!("{run}-0000-4000-8000-000000000000")),
+        index: Some(index),
+        message_type: Some(format!("urn:message:Sample:{event}")),
+        size: 42,
+        headers: [
+            ("MT-Fault-Message".to_string(), json!(reason)),
+            ("Isoqube-Trace".to_string(), json!("trace-77")),
+        ]
+        .into_iter()
+        .collect(),
+        body: format!(
+            r#"{{"messageType":["urn:message:Sample:{event}"],"message":{{"who":"ops"}}}}"#
+        ),
+        ..FaultView::default()
+    };
+    let mut settled = one("bbbb2222", 4, "Deploy", 90, "broker hiccup");
+    settled.settled = true;
+    let mut app = loaded_app();
+    app.apply(Loaded::Errors(Ok(vec![ErrorQueueView {
+        endpoint: "linux-build".into(),
+        count: 2,
+        messages: vec![one("aaaa1111", 1, "Build", 5, "compiler exploded"), settled],
+    }])));
+    app.tab = Tab::Errors;
+    for (w, h) in [(80, 24), (120, 35)] {
+        let s = screen(&app, w, h);
+        has(&s, "aaaa1111");
+        has(&s, "bbbb2222");
+        has(&s, "#2 Build");
+        has(&s, "#5 Deploy");
+        has(&s, "5m");
+        has(&s, "1h");
+        has(&s, "compiler exploded");
+        has(&s, "succeeded since");
+        has(&s, "Enter open");
+    }
+
+    app.handle_key(key(KeyCode::Down));
+    assert_eq!(app.handle_key(key(KeyCode::Enter)), Action::None);
+    let s = screen(&app, 80, 24);
+    has(&s, "Message 0192f0c4-5d3e-7a10-9b2c-bbbb2222");
+    has(&s, "linux-build_error");
+    has(&s, "Isoqube-Trace: trace-77");
+    has(&s, "(succeeded since)");
+    has(&s, "\"who\": \"ops\"");
+    app.handle_key(key(KeyCode::PageDown));
+    lacks(&screen(&app, 80, 24), "Message id:");
+    assert_eq!(app.handle_key(key(KeyCode::Esc)), Action::None);
+    let s = screen(&app, 80, 24);
+    has(&s, "Fault reason");
+    lacks(&s, "Isoqube-Trace");
+}
+
+/// Issue 19, item 9: a fleet longer than the instances pane scrolls.
+#[test]
+fn service_instances_scroll() {
+    let mut app = loaded_app();
+    app.apply(Loaded::Services(Ok((1..=12)
+        .map(|i| service(&format!("pool-{i:02}"), 1000 + i, true))
+        .collect())));
+    let s = screen(&app, 80, 24);
+    has(&s, "pool-01");
+    lacks(&s, "pool-12");
+    has(&s, "of 12, [ ] scroll");
+    has(&s, "[ ] scroll instances");
+    for _ in 0..12 {
+        app.handle_key(key(KeyCode::Char(']')));
+    }
+    let s = screen(&app, 80, 24);
+    has(&s, "pool-12");
+    lacks(&s, "pool-01");
+    has(&s, "Build");
 }

@@ -26,6 +26,9 @@ struct Cli {
 #[derive(Subcommand)]
 enum Command {
     /// Run one definition to the end with every service in this process (embedded defaults).
+    // Fixed: clap words an error's usage from the arguments given, which
+    // showed an optional definition as required (`<DEFINITION>`).
+    #[command(override_usage = "sample-build-server run [OPTIONS] [DEFINITION]")]
     Run {
         /// Definition to run.
         #[arg(default_value = "linux-release")]

@@ -102,9 +102,11 @@ pub(crate) async fn webhook(
     };
     if let Some(problem) = problem {
         warn!(webhook = %hook_id, "webhook call refused: {problem}");
-        return Ok(super::unauthorized(&format!(
-            "{problem} (send the webhook's secret as X-Isoqube-Secret)"
-        )));
+        // The hook's own remedy only: the API token's would contradict it.
+        return Ok(super::unauthorized_because(
+            problem,
+            "send the webhook's secret in the X-Isoqube-Secret header",
+        ));
     }
     let body = body.map_err(bytes_rejection)?;
     let vars: Variables = if body.iter().all(u8::is_ascii_whitespace) {

@@ -436,7 +436,7 @@ async fn require_token(State(state): State<AppState>, req: Request, next: Next) 
         .unwrap_or_default();
     // The path only (no query string) and never the header's value.
     warn!(method = %req.method(), path = %req.uri().path(), %peer, "API request refused: {problem}");
-    unauthorized(problem)
+    unauthorized_because(problem, "send Authorization: Bearer <token>")
 }
 
 /// `Bearer <token>` (scheme case-insensitive) to the token.
@@ -448,10 +448,11 @@ pub(crate) fn bearer(value: &str) -> Option<&str> {
         .filter(|t| !t.is_empty())
 }
 
-pub(crate) fn unauthorized(problem: &str) -> Response {
+/// 401 saying what was wrong and the one way to do it right (`remedy`).
+pub(crate) fn unauthorized_because(problem: &str, remedy: &str) -> Response {
     let mut resp = ApiError::new(
         StatusCode::UNAUTHORIZED,
-        format!("unauthorized: {problem} (send Authorization: Bearer <token>)"),
+        format!("unauthorized: {problem} ({remedy})"),
     )
     .into_response();
     resp.headers_mut()

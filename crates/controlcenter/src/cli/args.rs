@@ -7,7 +7,6 @@
 
 use clap::{Args, Parser, Subcommand};
 use isoqube::Variables;
-use uuid::Uuid;
 
 use super::exit::{Failure, EXIT_CODES};
 use crate::connect::ConnectArgs;
@@ -240,7 +239,7 @@ pub enum RunsCommand {
     },
     /// One run with its steps (and logs with --logs).
     Show {
-        /// Run id.
+        /// Run id, or any unique start of it (the short id lists show).
         id: String,
         /// Also print the run's log lines.
         #[arg(long)]
@@ -250,7 +249,7 @@ pub enum RunsCommand {
     },
     /// Start a new run with the same definition and variables.
     Rerun {
-        /// Run id.
+        /// Run id, or any unique start of it (the short id lists show).
         id: String,
         #[command(flatten)]
         wait: WaitArgs,
@@ -259,7 +258,7 @@ pub enum RunsCommand {
     },
     /// Continue a failed or cancelled run from its failed step.
     Resume {
-        /// Run id.
+        /// Run id, or any unique start of it (the short id lists show).
         id: String,
         #[command(flatten)]
         wait: WaitArgs,
@@ -268,14 +267,14 @@ pub enum RunsCommand {
     },
     /// Cancel a pending or running run.
     Cancel {
-        /// Run id.
+        /// Run id, or any unique start of it (the short id lists show).
         id: String,
         #[command(flatten)]
         out: JsonFlag,
     },
     /// Stream a run's steps and logs until it finishes.
     Watch {
-        /// Run id.
+        /// Run id, or any unique start of it (the short id lists show).
         id: String,
         /// Give up after this many seconds.
         #[arg(long, default_value_t = 3600)]
@@ -299,25 +298,37 @@ pub struct WaitArgs {
 pub enum ErrorsCommand {
     /// Messages in every endpoint's error queue, with their fault reason.
     List {
-        /// Only this endpoint.
+        /// Only this endpoint (or its error queue, `ENDPOINT_error`).
         #[arg(long)]
         endpoint: Option<String>,
         #[command(flatten)]
         out: JsonFlag,
     },
-    /// Send a message back to its endpoint's queue.
+    /// Send a message back to its endpoint's queue; a failed or cancelled
+    /// run's message resumes the run from its step (refused when that step has
+    /// succeeded since, or the run stopped before it).
     Requeue {
-        /// Endpoint (queue) name.
+        /// Endpoint name, or its error queue's (`ENDPOINT_error`, as `errors list` prints it).
         endpoint: String,
         /// The message id (from `errors list`).
         message_id: String,
     },
-    /// Delete a message from an error queue.
+    /// Delete a message from an error queue, or (--settled) every message
+    /// whose step has succeeded since.
     Discard {
-        /// Endpoint (queue) name.
-        endpoint: String,
+        /// Endpoint name, or its error queue's (`ENDPOINT_error`, as `errors list` prints it);
+        /// with --settled, only this endpoint's (all when omitted).
+        #[arg(required_unless_present = "settled")]
+        endpoint: Option<String>,
         /// The message id (from `errors list`).
-        message_id: String,
+        #[arg(required_unless_present = "settled", conflicts_with = "settled")]
+        message_id: Option<String>,
+        /// Every message whose step has succeeded since (`errors list` marks them).
+        #[arg(long)]
+        settled: bool,
+        /// Confirm discarding with --settled.
+        #[arg(long, requires = "settled")]
+        yes: bool,
     },
 }
 
@@ -329,10 +340,4 @@ pub(super) fn parse_vars(vars: &[String]) -> Result<Variables, Failure> {
         out.insert(k, val);
     }
     Ok(out)
-}
-
-/// Parses a run id argument.
-pub(super) fn parse_id(id: &str) -> Result<Uuid, Failure> {
-    Uuid::parse_str(id.trim())
-        .map_err(|_| Failure::bad_input(format!("'{id}' is not a run id (a UUID)")))
 }

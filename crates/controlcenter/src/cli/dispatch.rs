@@ -18,6 +18,7 @@ use crate::ops::Operator;
 pub async fn run(op: &Operator, command: Command, out: &mut dyn Write) -> ExitStatus {
     match execute(op, command, out).await {
         Ok(status) => status,
+        Err(f) if f.is_quiet() => f.status,
         Err(f) => {
             eprintln!("error: {}", f.message);
             f.status
@@ -100,8 +101,15 @@ pub async fn dispatch(cli: Cli) -> ExitStatus {
         });
         return match shown {
             Ok(text) => {
-                print!("{text}");
-                ExitStatus::Ok
+                use std::io::Write as _;
+                // Not print!: it panics when the reader has closed the pipe.
+                match std::io::stdout().write_all(text.as_bytes()) {
+                    Err(e) if e.kind() != std::io::ErrorKind::BrokenPipe => {
+                        eprintln!("error: cannot write the output: {e}");
+                        ExitStatus::Unavailable
+                    }
+                    _ => ExitStatus::Ok,
+                }
             }
             Err(e) => {
                 eprintln!("error: {e:#}");

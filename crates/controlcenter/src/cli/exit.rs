@@ -44,6 +44,11 @@ pub struct Failure {
 }
 
 impl Failure {
+    /// Nothing to tell: the output's reader went away (see [`io_failure`]).
+    pub fn is_quiet(&self) -> bool {
+        self.status == ExitStatus::Ok
+    }
+
     /// Bad input (exit 2) saying `message`.
     pub(super) fn bad_input(message: impl Into<String>) -> Self {
         Failure {
@@ -88,8 +93,16 @@ impl From<anyhow::Error> for Failure {
 /// What a command came to: an exit status, or a failure to report.
 pub(super) type Outcome = Result<ExitStatus, Failure>;
 
-/// Writing the output failed (a closed pipe, a full disk).
+/// Writing the output failed (a full disk), or its reader has gone (a closed
+/// pipe: `runs show ID | head -1`), which is no outage: that ends the command
+/// quietly, with exit 0 (see [`Failure::is_quiet`]).
 pub(super) fn io_failure(e: std::io::Error) -> Failure {
+    if e.kind() == std::io::ErrorKind::BrokenPipe {
+        return Failure {
+            status: ExitStatus::Ok,
+            message: String::new(),
+        };
+    }
     Failure {
         status: ExitStatus::Unavailable,
         message: format!("cannot write the output: {e}"),

@@ -9,7 +9,7 @@ use std::time::Duration;
 use isoqube::{CorruptRun, Run, RunFilter, RunStatus, StepStatus, StuckStep};
 use uuid::Uuid;
 
-use super::args::{parse_id, parse_vars, RunsCommand, WaitArgs};
+use super::args::{parse_vars, RunsCommand, WaitArgs};
 use super::exit::{finished_status, io_failure, ExitStatus, Failure, Outcome};
 use super::print::{print_json, print_run, run_line, say};
 use crate::ops::Operator;
@@ -102,7 +102,7 @@ pub(super) async fn execute(op: &Operator, cmd: RunsCommand, out: &mut dyn Write
             Ok(ExitStatus::Ok)
         }
         RunsCommand::Show { id, logs, out: f } => {
-            let run = op.run(parse_id(&id)?).await?;
+            let run = op.run(op.run_id(&id).await?).await?;
             let lines = if logs {
                 op.run_logs(run.id, 0).await?
             } else {
@@ -118,22 +118,22 @@ pub(super) async fn execute(op: &Operator, cmd: RunsCommand, out: &mut dyn Write
             Ok(ExitStatus::Ok)
         }
         RunsCommand::Rerun { id, wait, out: f } => {
-            let run = op.rerun(parse_id(&id)?).await?;
+            let run = op.rerun(op.run_id(&id).await?).await?;
             started(op, run, wait, f.json, "started", out).await
         }
         RunsCommand::Resume { id, wait, out: f } => {
-            let run = op.resume(parse_id(&id)?).await?;
+            let run = op.resume(op.run_id(&id).await?).await?;
             started(op, run, wait, f.json, "resumed", out).await
         }
         RunsCommand::Cancel { id, out: f } => {
-            let run = op.cancel(parse_id(&id)?).await?;
+            let run = op.cancel(op.run_id(&id).await?).await?;
             if f.json {
                 return print_json(out, &run);
             }
             say!(out, "cancelled run {}", run.id);
             Ok(ExitStatus::Ok)
         }
-        RunsCommand::Watch { id, timeout } => watch(op, parse_id(&id)?, timeout, out).await,
+        RunsCommand::Watch { id, timeout } => watch(op, op.run_id(&id).await?, timeout, out).await,
     }
 }
 

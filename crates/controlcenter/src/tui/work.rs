@@ -116,7 +116,7 @@ pub async fn perform(op: &Operator, action: Action) -> Outcome {
             message_id,
         } => done(
             text(op.requeue(&endpoint, &message_id).await)
-                .map(|()| format!("requeued {message_id} to '{endpoint}'"))
+                .map(|done| format!("{message_id}: {done}"))
                 .map_err(|e| format!("cannot requeue {message_id}: {e}")),
         ),
         Action::Discard {
@@ -124,7 +124,7 @@ pub async fn perform(op: &Operator, action: Action) -> Outcome {
             message_id,
         } => done(
             text(op.discard(&endpoint, &message_id).await)
-                .map(|()| format!("discarded {message_id} from '{endpoint}_error'"))
+                .map(|_| format!("discarded {message_id} from '{endpoint}_error'"))
                 .map_err(|e| format!("cannot discard {message_id}: {e}")),
         ),
         Action::None | Action::Quit | Action::Refresh => done(Ok(String::new())),

@@ -999,9 +999,13 @@ async fn webhooks(env: &Env) {
     )
     .await
     .expect_error(401, "wrong secret");
-    hook(env, "hook-flow-1", None, b"{}")
-        .await
-        .expect_error(401, "no secret");
+    let refused = hook(env, "hook-flow-1", None, b"{}").await;
+    let message = refused.error();
+    refused.expect_error(401, "no secret");
+    // One instruction: the hook's secret, not the API token as well.
+    assert_eq!(message.matches("send").count(), 1, "{message}");
+    assert!(message.contains("X-Isoqube-Secret"), "{message}");
+    assert!(!message.contains("<token>"), "{message}");
     // The API token is not a hook secret.
     hook(env, "hook-flow-1", Some(TOKEN), b"{}")
         .await

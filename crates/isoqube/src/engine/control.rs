@@ -264,7 +264,8 @@ impl Control {
             Err(e) => {
                 let reason = format!(
                     "could not publish step {} ({}): {e}",
-                    next.index, next.event
+                    next.index + 1,
+                    next.event
                 );
                 if let Err(abort) = self.store.abort_run(run.id, &reason).await {
                     tracing::error!(run_id = %run.id, "{reason}; marking the run failed also failed: {abort}");

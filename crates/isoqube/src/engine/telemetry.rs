@@ -226,7 +226,8 @@ fn env_filter(filter: &str) -> EnvFilter {
 }
 
 /// Installs console logging with this filter (`info`, `debug,lapin=warn`, ...),
-/// as text or JSON lines, plus the [`StepLogLayer`]. The chatty client
+/// as text or JSON lines on stderr (coloured only on a terminal without
+/// `NO_COLOR`, see [`colour_on_stderr`]), plus the [`StepLogLayer`]. The chatty client
 /// libraries are kept at `warn` unless the filter names them. Does nothing when
 /// a subscriber is already installed.
 ///
@@ -237,19 +238,36 @@ pub fn init_with(filter: &str, json: bool) {
     let registry = tracing_subscriber::registry()
         .with(env_filter(filter))
         .with(StepLogLayer);
+    // On stderr: stdout is the program's output (a summary, `--json`), which
+    // must stay parseable when the two are read apart.
     let _ = if json {
         registry
             .with(
                 tracing_subscriber::fmt::layer()
                     .json()
-                    .with_current_span(true),
+                    .with_current_span(true)
+                    .with_writer(std::io::stderr),
             )
             .try_init()
     } else {
         registry
-            .with(tracing_subscriber::fmt::layer().with_target(false))
+            .with(
+                tracing_subscriber::fmt::layer()
+                    .with_target(false)
+                    .with_ansi(colour_on_stderr())
+                    .with_writer(std::io::stderr),
+            )
             .try_init()
     };
+}
+
+/// Whether console lines may carry colour escapes: only when stderr is a
+/// terminal and `NO_COLOR` is unset or empty (<https://no-color.org>), so a
+/// log redirected to a file or a pipe reads as plain text.
+pub fn colour_on_stderr() -> bool {
+    use std::io::IsTerminal;
+    let no_color = std::env::var_os("NO_COLOR").is_some_and(|v| !v.is_empty());
+    !no_color && std::io::stderr().is_terminal()
 }
 
 /// Console logging for command-line tools: warnings and errors only (unless
@@ -269,6 +287,7 @@ pub fn init_for_cli() {
         .with(
             tracing_subscriber::fmt::layer()
                 .with_target(false)
+                .with_ansi(colour_on_stderr())
                 .with_writer(std::io::stderr),
         )
         .try_init();

@@ -85,6 +85,35 @@ pub trait RunStore: Send + Sync + 'static {
     /// [`RunPage::corrupt`] (it still counts towards the page size, and the
     /// page's cursor moves past it). Only the store failing is an error.
     async fn list_runs(&self, filter: &RunFilter) -> Result<RunPage>;
+    /// The ids of at most `limit` runs whose id (hyphenated, lower case)
+    /// starts with `prefix`, for an operator typing a short id. The default
+    /// pages through every run; the backends ask their index instead.
+    async fn run_ids_with_prefix(&self, prefix: &str, limit: usize) -> Result<Vec<Uuid>> {
+        let mut found = Vec::new();
+        let mut filter = RunFilter {
+            limit: 1000,
+            ..RunFilter::default()
+        };
+        loop {
+            let page = self.list_runs(&filter).await?;
+            let ids = page.runs.iter().map(|r| r.id.to_string());
+            let ids = ids.chain(page.corrupt.iter().map(|c| c.id.clone()));
+            for id in ids.filter(|id| id.starts_with(prefix)) {
+                // A page after a corrupt record may repeat records.
+                match Uuid::parse_str(&id) {
+                    Ok(id) if !found.contains(&id) => found.push(id),
+                    _ => {}
+                }
+                if found.len() >= limit {
+                    return Ok(found);
+                }
+            }
+            match page.next {
+                Some(next) => filter = filter.at(&next),
+                None => return Ok(found),
+            }
+        }
+    }
     /// See [`Run::claim`].
     async fn claim_step(&self, key: &StepKey, redelivered: bool) -> Result<ClaimOutcome>;
     /// Decides a first delivery's claim like [`claim_step`](Self::claim_step),
@@ -174,6 +203,13 @@ pub trait RunStore: Send + Sync + 'static {
 /// The cursor of a stored run from its id and creation time as stored
 /// (RFC 3339), or `None` when either does not parse (a corrupt record's may not).
 #[cfg(any(feature = "mongo", feature = "sqlite"))]
+/// Whether `prefix` could begin a hyphenated lower-case run id.
+pub(crate) fn is_id_prefix(prefix: &str) -> bool {
+    prefix
+        .chars()
+        .all(|c| matches!(c, '0'..='9' | 'a'..='f' | '-'))
+}
+
 pub(crate) fn run_cursor(id: &str, created_at: &str) -> Option<crate::model::RunCursor> {
     Some(crate::model::RunCursor {
         created_at: DateTime::parse_from_rfc3339(created_at)

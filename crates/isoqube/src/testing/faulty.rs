@@ -117,6 +117,7 @@ delegate! {
         fn insert_run(&self, run: &Run) -> Result<()>;
         fn get_run(&self, id: Uuid) -> Result<Option<Run>>;
         fn list_runs(&self, filter: &RunFilter) -> Result<RunPage>;
+        fn run_ids_with_prefix(&self, prefix: &str, limit: usize) -> Result<Vec<Uuid>>;
         fn claim_step(&self, key: &StepKey, redelivered: bool) -> Result<ClaimOutcome>;
         fn claim_step_unrecorded(&self, key: &StepKey) -> Result<(ClaimOutcome, bool)>;
         fn complete_step(&self, key: &StepKey, patch: Variables, attempts: u32) -> Result<CompleteOutcome>;

@@ -1279,6 +1279,41 @@ pub async fn corrupt_document(f: Fixture) {
     assert_eq!(s.get_run(good.id).await.unwrap(), Some(good));
 }
 
+/// Runs found by the start of their id: sorted, at most the limit, none for
+/// what no id can start with (nor for pattern characters).
+pub async fn run_ids_by_prefix(f: Fixture) {
+    let s = &f.store;
+    let ids: Vec<Uuid> = [
+        "abc10000-0000-4000-8000-000000000001",
+        "abc10000-0000-4000-8000-000000000002",
+        "abc20000-0000-4000-8000-000000000003",
+    ]
+    .iter()
+    .map(|t| Uuid::parse_str(t).unwrap())
+    .collect();
+    for id in ids.iter().rev() {
+        let mut run = new_run("prefixed");
+        run.id = *id;
+        s.insert_run(&run).await.unwrap();
+    }
+    assert_eq!(s.run_ids_with_prefix("abc1", 10).await.unwrap(), ids[..2]);
+    assert_eq!(
+        s.run_ids_with_prefix("abc10000-0000-4000-8000-000000000002", 10)
+            .await
+            .unwrap(),
+        ids[1..2]
+    );
+    assert_eq!(s.run_ids_with_prefix("abc", 2).await.unwrap(), ids[..2]);
+    assert_eq!(s.run_ids_with_prefix("abc", 10).await.unwrap(), ids);
+    for nothing in ["abd", "ABC", "%", "_bc", ".*", "^a"] {
+        assert_eq!(
+            s.run_ids_with_prefix(nothing, 10).await.unwrap(),
+            Vec::<Uuid>::new(),
+            "{nothing}"
+        );
+    }
+}
+
 /// Instantiates every case as a test; `$fixture` is an async fn returning a
 /// [`Fixture`] with a fresh store.
 #[macro_export]
@@ -1290,7 +1325,7 @@ macro_rules! conformance_tests {
             fail_and_resume,
             cancel_and_abort, concurrent_claims, concurrent_claims_distinct_endpoints,
             concurrent_completes, wait_for_change,
-            services, topics, logs, not_due_steps_are_refused, corrupt_document, corrupt_run_message_is_dead_lettered, schedule_ticks);
+            services, topics, logs, not_due_steps_are_refused, run_ids_by_prefix, corrupt_document, corrupt_run_message_is_dead_lettered, schedule_ticks);
     };
     (@each $fixture:path; $($name:ident),* $(,)?) => {
         $(

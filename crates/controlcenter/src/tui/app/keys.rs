@@ -88,9 +88,23 @@ impl App {
         }
         match self.tab {
             Tab::Services => {
-                if let Some(i) = step_index(self.event_selected, self.events.items.len(), key.code)
-                {
-                    self.event_selected = i;
+                match key.code {
+                    // The instances pane scrolls on its own keys; the
+                    // arrows belong to the events list.
+                    KeyCode::Char(']') => {
+                        let last = self.services.items.len().saturating_sub(1);
+                        self.service_offset = (self.service_offset + 1).min(last);
+                    }
+                    KeyCode::Char('[') => {
+                        self.service_offset = self.service_offset.saturating_sub(1);
+                    }
+                    code => {
+                        if let Some(i) =
+                            step_index(self.event_selected, self.events.items.len(), code)
+                        {
+                            self.event_selected = i;
+                        }
+                    }
                 }
                 Action::None
             }
@@ -239,12 +253,18 @@ impl App {
                     self.detail = None;
                     return Action::Refresh;
                 }
+                // The arrows move through the steps (the table scrolls with
+                // them); the page keys scroll the log.
                 KeyCode::Up | KeyCode::Char('k') => {
-                    d.log_scroll = (d.log_scroll + 1).min(d.logs.len().saturating_sub(1));
+                    d.move_step(-1);
                     return Action::None;
                 }
                 KeyCode::Down | KeyCode::Char('j') => {
-                    d.log_scroll = d.log_scroll.saturating_sub(1);
+                    d.move_step(1);
+                    return Action::None;
+                }
+                KeyCode::Home | KeyCode::Char('g') => {
+                    d.log_scroll = d.logs.len().saturating_sub(1);
                     return Action::None;
                 }
                 KeyCode::PageUp => {
@@ -330,18 +350,46 @@ impl App {
     }
 
     fn errors_key(&mut self, key: KeyEvent) -> Action {
+        if let Some(scroll) = &mut self.fault_open {
+            // An open message scrolls; r and d act on it as in the list.
+            match key.code {
+                KeyCode::Esc | KeyCode::Backspace | KeyCode::Left | KeyCode::Enter => {
+                    self.fault_open = None;
+                    return Action::None;
+                }
+                KeyCode::Up | KeyCode::Char('k') => *scroll = scroll.saturating_sub(1),
+                KeyCode::Down | KeyCode::Char('j') => *scroll = scroll.saturating_add(1),
+                KeyCode::PageUp => *scroll = scroll.saturating_sub(10),
+                KeyCode::PageDown => *scroll = scroll.saturating_add(10),
+                KeyCode::Home => *scroll = 0,
+                _ => {}
+            }
+        }
         let faults = self.faults();
-        if let Some(i) = step_index(self.fault_selected, faults.len(), key.code) {
-            self.fault_selected = i;
-            return Action::None;
+        if self.fault_open.is_none() {
+            if let Some(i) = step_index(self.fault_selected, faults.len(), key.code) {
+                self.fault_selected = i;
+                return Action::None;
+            }
         }
         let Some(f) = faults.get(self.fault_selected) else {
             return Action::None;
         };
+        if matches!(key.code, KeyCode::Enter | KeyCode::Right) && self.fault_open.is_none() {
+            self.fault_open = Some(0);
+            return Action::None;
+        }
         let (endpoint, message_id) = (f.endpoint.clone(), f.message_id.clone());
+        if matches!(key.code, KeyCode::Char('r' | 'd') | KeyCode::Delete) {
+            // After the action the list changes under the selection: back to it.
+            self.fault_open = None;
+        }
         match key.code {
             KeyCode::Char('r') => self.confirm(
-                format!("Requeue message {message_id} to '{endpoint}'?"),
+                format!(
+                    "Requeue message {message_id} to '{endpoint}'? \
+                     (A failed run's message resumes the run from its step.)"
+                ),
                 Action::Requeue {
                     endpoint,
                     message_id,

@@ -96,6 +96,8 @@ pub struct RunDetail {
     pub error: Option<String>,
     /// Log lines scrolled back from the newest (0 follows the tail).
     pub log_scroll: usize,
+    /// The step the operator selected; `None` follows the run's current step.
+    pub step_selected: Option<usize>,
 }
 
 impl RunDetail {
@@ -107,7 +109,32 @@ impl RunDetail {
             logs: Vec::new(),
             error: None,
             log_scroll: 0,
+            step_selected: None,
         }
+    }
+
+    /// The highlighted step: the selected one, else the first not succeeded
+    /// (where the run is, or stopped), else the last.
+    pub fn current_step(&self) -> usize {
+        let steps = self.run.as_ref().map_or(&[][..], |r| &r.steps[..]);
+        let last = steps.len().saturating_sub(1);
+        match self.step_selected {
+            Some(i) => i.min(last),
+            None => steps
+                .iter()
+                .position(|s| s.status != isoqube::StepStatus::Succeeded)
+                .unwrap_or(last),
+        }
+    }
+
+    /// Moves the step selection `by` rows (up when negative), within the steps.
+    pub fn move_step(&mut self, by: isize) {
+        let n = self.run.as_ref().map_or(0, |r| r.steps.len());
+        if n == 0 {
+            return;
+        }
+        let at = self.current_step().saturating_add_signed(by).min(n - 1);
+        self.step_selected = Some(at);
     }
 }
 
@@ -189,8 +216,13 @@ pub struct App {
     pub definition_selected: usize,
     /// Selected run.
     pub run_selected: usize,
+    /// Service instances scrolled past at the top of their pane.
+    pub service_offset: usize,
     /// Selected error-queue message (over all endpoints).
     pub fault_selected: usize,
+    /// The selected message opened whole, scrolled this many lines; `None`
+    /// shows the list.
+    pub fault_open: Option<u16>,
     /// Only runs with this status.
     pub run_filter: Option<RunStatus>,
     /// The open run.
@@ -229,7 +261,9 @@ impl App {
             event_selected: 0,
             definition_selected: 0,
             run_selected: 0,
+            service_offset: 0,
             fault_selected: 0,
+            fault_open: None,
             run_filter: None,
             detail: None,
             modal: None,

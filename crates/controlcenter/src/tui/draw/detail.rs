@@ -6,7 +6,7 @@
 use ratatui::layout::{Constraint, Layout, Rect};
 use ratatui::style::{Color, Modifier, Style};
 use ratatui::text::{Line, Span};
-use ratatui::widgets::{Block, Paragraph};
+use ratatui::widgets::{Block, Paragraph, TableState};
 use ratatui::Frame;
 
 use super::widgets::{
@@ -79,12 +79,11 @@ pub(super) fn draw_detail(frame: &mut Frame, app: &App, d: &RunDetail, area: Rec
         )));
     }
     let head_h = head_lines.len() as u16 + 2;
-    let steps_h = (run.steps.len() as u16 + 3).min(area.height.saturating_sub(head_h + 3) / 2 + 3);
-    let errors_h = if errors.is_empty() {
-        0
-    } else {
-        (errors.len() as u16).min(3) + 2
-    };
+    let (steps_h, errors_h) = pane_heights(
+        area.height.saturating_sub(head_h),
+        run.steps.len(),
+        errors.len(),
+    );
     let [head, steps, errs, logs] = Layout::vertical([
         Constraint::Length(head_h),
         Constraint::Length(steps_h),
@@ -113,9 +112,22 @@ pub(super) fn draw_detail(frame: &mut Frame, app: &App, d: &RunDetail, area: Rec
         .collect();
     frame.render_widget(Paragraph::new(head_lines), inside);
 
-    let block = Block::bordered().title(" Steps ");
     let inside = inner(steps);
-    frame.render_widget(block, steps);
+    // Rows under the table's header; the selected step is kept in view.
+    let visible = usize::from(inside.height.saturating_sub(1)).max(1);
+    let selected = d.current_step();
+    let offset = (selected + 1).saturating_sub(visible);
+    let title = if run.steps.len() > visible {
+        format!(
+            " Steps {}-{} of {} (↑↓) ",
+            offset + 1,
+            (offset + visible).min(run.steps.len()),
+            run.steps.len()
+        )
+    } else {
+        " Steps ".to_string()
+    };
+    frame.render_widget(Block::bordered().title(title), steps);
     let constraints = [
         Constraint::Length(2),
         Constraint::Fill(2),
@@ -165,15 +177,21 @@ pub(super) fn draw_detail(frame: &mut Frame, app: &App, d: &RunDetail, area: Rec
         ],
         rows,
     );
-    frame.render_widget(t, inside);
+    let mut state = TableState::default()
+        .with_offset(offset)
+        .with_selected(Some(selected));
+    frame.render_stateful_widget(t, inside, &mut state);
 
-    if !errors.is_empty() {
+    if errors_h > 0 {
         let block = Block::bordered().title(" Last errors ");
         let inside = inner(errs);
         frame.render_widget(block, errs);
         let w = usize::from(inside.width);
         let lines: Vec<Line> = errors
             .iter()
+            .rev()
+            .take(usize::from(errors_h.saturating_sub(2)))
+            .rev()
             .map(|e| Line::from(Span::styled(ellipsize(e, w), Color::Red)))
             .collect();
         frame.render_widget(Paragraph::new(lines), inside);
@@ -211,4 +229,33 @@ pub(super) fn draw_detail(frame: &mut Frame, app: &App, d: &RunDetail, area: Rec
         })
         .collect();
     frame.render_widget(Paragraph::new(lines), inside);
+}
+
+/// The log pane's rows at least (and its borders): a run's detail always shows
+/// some of its log, at 80x24 too.
+const LOG_ROWS_MIN: u16 = 3;
+
+/// The heights of the steps and errors panes in `avail` rows (the log gets
+/// the rest): the last errors when they fit beside a few steps and the log's
+/// minimum, then every step when they fit, else as many as fit (the table
+/// scrolls).
+fn pane_heights(avail: u16, steps: usize, errors: usize) -> (u16, u16) {
+    let log_min = LOG_ROWS_MIN + 2;
+    let steps_want = u16::try_from(steps).unwrap_or(u16::MAX).saturating_add(3);
+    // Borders and header plus at least two steps, whatever the terminal.
+    let steps_min = steps_want.min(5);
+    let errors_want = if errors == 0 {
+        0
+    } else {
+        u16::try_from(errors.min(3)).unwrap_or(3) + 2
+    };
+    let errors_h = if avail >= steps_min + log_min + errors_want {
+        errors_want
+    } else {
+        0
+    };
+    let steps_h = steps_want
+        .min(avail.saturating_sub(log_min + errors_h))
+        .max(steps_min);
+    (steps_h, errors_h)
 }

@@ -1,8 +1,10 @@
-//! The error-queue view: every message of every endpoint's error queue, and
-//! the selected one's fault.
+//! The error-queue view: every message of every endpoint's error queue (run,
+//! step, age, reason), the selected one's fault, and one message opened
+//! whole (headers and body).
 //!
 //! It may use the state ([`crate::tui::app`]) and the shared widgets.
 
+use chrono::{DateTime, Utc};
 use ratatui::layout::{Constraint, Layout, Rect};
 use ratatui::style::Style;
 use ratatui::text::{Line, Span};
@@ -10,13 +12,20 @@ use ratatui::widgets::{Block, Paragraph, TableState};
 use ratatui::Frame;
 
 use super::widgets::{ellipsize, inner, notice, paragraph_lines, table, DIM, HEADER};
+use crate::ops::FaultView;
+use crate::text::age;
 use crate::tui::app::App;
 
-/// The error-queue view: the messages over the selected one's fault.
+/// The error-queue view: the messages over the selected one's fault, or the
+/// selected message whole.
 pub(super) fn draw_errors(frame: &mut Frame, app: &App, area: Rect) {
     let faults = app.faults();
+    if let (Some(scroll), Some(f)) = (app.fault_open, faults.get(app.fault_selected)) {
+        draw_message(frame, app, f, scroll, area);
+        return;
+    }
     let total: u32 = app.errors.items.iter().map(|q| q.count).sum();
-    let [list, detail] = Layout::vertical([Constraint::Fill(1), Constraint::Length(6)]).areas(area);
+    let [list, detail] = Layout::vertical([Constraint::Fill(1), Constraint::Length(7)]).areas(area);
     let block = Block::bordered().title(format!(
         " Error queues ({} endpoints, {total} messages) ",
         app.errors.items.len()
@@ -42,35 +51,48 @@ pub(super) fn draw_errors(frame: &mut Frame, app: &App, area: Rect) {
         table_area = rest;
     }
     if !faults.is_empty() {
+        // What tells messages apart: their run, step and event, age and
+        // reason (message ids of one process share their first characters).
         let constraints = [
+            Constraint::Length(8),
             Constraint::Fill(2),
-            Constraint::Length(12),
-            Constraint::Length(13),
-            Constraint::Fill(3),
+            Constraint::Length(4),
+            Constraint::Fill(2),
+            Constraint::Fill(4),
         ];
         let rows = faults
             .iter()
             .map(|f| {
-                let run = match (&f.run_id, f.step) {
-                    (Some(r), Some(s)) => format!("{} #{}", r.get(..8).unwrap_or(r), s + 1),
-                    (Some(r), None) => r.get(..8).unwrap_or(r).to_string(),
-                    _ => "-".into(),
-                };
-                let reason = if f.reason.is_empty() {
+                let run = f
+                    .run_id
+                    .as_deref()
+                    .map(|r| r.get(..8).unwrap_or(r).to_string())
+                    .unwrap_or_else(|| "-".into());
+                let mut reason = if f.reason.is_empty() {
                     "(no reason)".to_string()
                 } else {
                     f.reason.clone()
                 };
+                if f.settled {
+                    reason = format!("✓ succeeded since · {reason}");
+                }
+                let style = if f.settled { DIM } else { Style::new() };
                 (
-                    vec![f.endpoint.clone(), f.message_id.clone(), run, reason],
-                    Style::new(),
+                    vec![
+                        run,
+                        step_of(f),
+                        fault_age(app, f),
+                        f.endpoint.clone(),
+                        reason,
+                    ],
+                    style,
                 )
             })
             .collect();
         let t = table(
             table_area,
             &constraints,
-            &["Endpoint", "Message", "Run / step", "Fault reason"],
+            &["Run", "Step", "Age", "Endpoint", "Fault reason"],
             rows,
         );
         let mut state = TableState::default().with_selected(Some(app.fault_selected));
@@ -92,6 +114,14 @@ pub(super) fn draw_errors(frame: &mut Frame, app: &App, area: Rect) {
         lines.push(Line::from(vec![
             Span::styled("Reason: ", HEADER),
             Span::raw(f.reason.clone()),
+        ]));
+        lines.push(Line::from(vec![
+            Span::styled("Id: ", HEADER),
+            Span::raw(format!(
+                "{}  run {}  (Enter opens it whole)",
+                f.message_id,
+                f.run_id.as_deref().unwrap_or("-")
+            )),
         ]));
         lines.push(Line::from(vec![
             Span::styled("Type: ", HEADER),
@@ -139,4 +169,79 @@ pub(super) fn draw_errors(frame: &mut Frame, app: &App, area: Rect) {
         })
         .collect();
     frame.render_widget(Paragraph::new(lines), inside);
+}
+
+/// `#N Event`: the step numbered from 1 and the event (the message type's
+/// last part), `-` for a message that is no run step.
+fn step_of(f: &FaultView) -> String {
+    let event = f
+        .message_type
+        .as_deref()
+        .and_then(|t| t.rsplit(':').next())
+        .unwrap_or("");
+    match f.index {
+        Some(i) => format!("#{} {event}", i + 1),
+        None if !event.is_empty() => event.to_string(),
+        None => "-".into(),
+    }
+}
+
+/// How long ago the message failed, from its fault time.
+fn fault_age(app: &App, f: &FaultView) -> String {
+    DateTime::parse_from_rfc3339(&f.timestamp)
+        .map(|t| age(app.now - t.with_timezone(&Utc)))
+        .unwrap_or_else(|_| "-".into())
+}
+
+/// One message whole: where it is, its fault, every header and the body
+/// (pretty-printed when it is JSON), scrolled `scroll` lines.
+fn draw_message(frame: &mut Frame, app: &App, f: &FaultView, scroll: u16, area: Rect) {
+    let label =
+        |k: &str, v: String| Line::from(vec![Span::styled(format!("{k}: "), HEADER), Span::raw(v)]);
+    let mut lines = vec![
+        label(
+            "Queue",
+            format!("{}_error (endpoint {})", f.endpoint, f.endpoint),
+        ),
+        label("Message id", f.message_id.clone()),
+        label(
+            "Run",
+            match (&f.run_id, f.index) {
+                (Some(r), Some(_)) => format!(
+                    "{r}  step {}{}",
+                    step_of(f),
+                    if f.settled { "  (succeeded since)" } else { "" }
+                ),
+                (Some(r), None) => r.clone(),
+                _ => "-".into(),
+            },
+        ),
+        label(
+            "Failed",
+            format!("{} ({} ago)", f.timestamp, fault_age(app, f)),
+        ),
+        label("Reason", f.reason.clone()),
+        Line::from(Span::styled("Headers", HEADER)),
+    ];
+    for (k, v) in &f.headers {
+        let v = match v {
+            serde_json::Value::String(s) => s.clone(),
+            other => other.to_string(),
+        };
+        lines.push(Line::from(format!("  {k}: {v}")));
+    }
+    lines.push(Line::from(Span::styled(
+        format!("Body ({} bytes)", f.size),
+        HEADER,
+    )));
+    let body = serde_json::from_str::<serde_json::Value>(&f.body)
+        .ok()
+        .and_then(|v| serde_json::to_string_pretty(&v).ok())
+        .unwrap_or_else(|| f.body.clone());
+    lines.extend(body.lines().map(|l| Line::from(format!("  {l}"))));
+    let title = format!(" Message {} (Esc back; ↑↓ PgUp PgDn scroll) ", f.message_id);
+    let block = Block::bordered().title(title);
+    let inside = inner(area);
+    frame.render_widget(block, area);
+    frame.render_widget(paragraph_lines(lines).scroll((scroll, 0)), inside);
 }

@@ -39,7 +39,7 @@ const HELP: &[(&str, &[(&str, &str)])] = &[
             ("variables", "one KEY=VALUE per line (JSON values or text)"),
             (
                 "schedules",
-                "one per line: ID=every:SECS, ID=cron:EXPR@TZ or ID=at:TIME (+;missed=run-once)",
+                "ID=every:SECS / cron:EXPR@TZ / at:TIME (+;missed=run-once)",
             ),
             ("d", "delete (asks y/n)"),
             ("s", "start a run (variables as KEY=VALUE,...)"),
@@ -48,14 +48,20 @@ const HELP: &[(&str, &[(&str, &str)])] = &[
     (
         "Runs",
         &[
-            ("Enter / Esc", "open a run's live detail / back to the list"),
+            (
+                "Enter / Esc",
+                "open a run (↑↓ its steps, PgUp PgDn End its log) / back",
+            ),
             ("f", "filter by status (all, Pending, Running, ...)"),
             ("r u c", "re-run, resume a failed run, cancel a running one"),
         ],
     ),
     (
         "Error queue",
-        &[("r / d", "requeue the message to its endpoint / discard it")],
+        &[(
+            "Enter r d",
+            "open the message whole / requeue it / discard it",
+        )],
     ),
 ];
 

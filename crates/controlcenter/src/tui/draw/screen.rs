@@ -127,7 +127,7 @@ pub fn footer_keys(app: &App) -> Vec<(&'static str, &'static str)> {
         None => Vec::new(),
     };
     match app.tab {
-        Tab::Services => keys.push(("↑↓", "select")),
+        Tab::Services => keys.extend([("↑↓", "select"), ("[ ]", "scroll instances")]),
         Tab::Definitions => keys.extend([
             ("n", "new"),
             ("e", "edit"),
@@ -136,7 +136,8 @@ pub fn footer_keys(app: &App) -> Vec<(&'static str, &'static str)> {
         ]),
         Tab::Runs if app.detail.is_some() => keys.extend([
             ("Esc", "back"),
-            ("↑↓", "scroll logs"),
+            ("↑↓", "steps"),
+            ("PgUp/PgDn", "logs"),
             ("r", "re-run"),
             ("u", "resume"),
             ("c", "cancel"),
@@ -148,7 +149,18 @@ pub fn footer_keys(app: &App) -> Vec<(&'static str, &'static str)> {
             ("u", "resume"),
             ("c", "cancel"),
         ]),
-        Tab::Errors => keys.extend([("↑↓", "select"), ("r", "requeue"), ("d", "discard")]),
+        Tab::Errors if app.fault_open.is_some() => keys.extend([
+            ("Esc", "back"),
+            ("↑↓ PgUp PgDn", "scroll"),
+            ("r", "requeue"),
+            ("d", "discard"),
+        ]),
+        Tab::Errors => keys.extend([
+            ("↑↓", "select"),
+            ("Enter", "open"),
+            ("r", "requeue"),
+            ("d", "discard"),
+        ]),
         Tab::Help => keys.push(("Esc", "back")),
     }
     keys.extend([("1-4", "views"), ("?", "help"), ("q", "quit")]);

@@ -122,13 +122,24 @@ pub(super) fn draw_services(frame: &mut Frame, app: &App, area: Rect) {
         frame.render_widget(Paragraph::new(lines), inside);
     }
 
-    // Services
+    // Services: a fleet longer than the pane scrolls with [ and ].
     let alive = app.services.items.iter().filter(|s| s.alive).count();
+    let inside = inner(bottom);
+    let visible = usize::from(inside.height.saturating_sub(1)).max(1);
+    let offset = app.service_offset.min(n_services.saturating_sub(visible));
+    let shown = if n_services > visible {
+        format!(
+            "; {}-{} of {n_services}, [ ] scroll",
+            offset + 1,
+            (offset + visible).min(n_services)
+        )
+    } else {
+        String::new()
+    };
     let block = Block::bordered().title(format!(
-        " Service instances ({alive} alive, {} gone) ",
+        " Service instances ({alive} alive, {} gone{shown}) ",
         n_services - alive
     ));
-    let inside = inner(bottom);
     frame.render_widget(block, bottom);
     if let Some(lines) = notice(
         app.services.loaded,
@@ -178,5 +189,6 @@ pub(super) fn draw_services(frame: &mut Frame, app: &App, area: Rect) {
         &["Service", "Host", "PID", "State", "Heartbeat", "Endpoints"],
         rows,
     );
-    frame.render_widget(t, inside);
+    let mut state = TableState::default().with_offset(offset);
+    frame.render_stateful_widget(t, inside, &mut state);
 }

@@ -176,9 +176,8 @@ impl ServiceBuilder {
             None => default_store().await?,
         };
         transport.declare(&registry.topology(&consumers)).await?;
-        store
-            .upsert_topics(&registry.topic_records(&consumers))
-            .await?;
+        let topics = registry.topic_records(&consumers);
+        store.upsert_topics(&topics).await?;
 
         let host = crate::host::host_name();
         let pid = std::process::id();
@@ -188,19 +187,18 @@ impl ServiceBuilder {
             &Uuid::new_v4().simple().to_string()[..8]
         );
         let now = Utc::now();
-        store
-            .register_service(&ServiceRecord {
-                id: instance_id.clone(),
-                name: self.name.clone(),
-                host: host.clone(),
-                pid,
-                events: registry.events().map(|e| e.name.to_string()).collect(),
-                consumers: consumers.iter().map(|c| c.endpoint_name()).collect(),
-                transport: transport.kind().to_string(),
-                started_at: now,
-                last_seen: now,
-            })
-            .await?;
+        let record = ServiceRecord {
+            id: instance_id.clone(),
+            name: self.name.clone(),
+            host: host.clone(),
+            pid,
+            events: registry.events().map(|e| e.name.to_string()).collect(),
+            consumers: consumers.iter().map(|c| c.endpoint_name()).collect(),
+            transport: transport.kind().to_string(),
+            started_at: now,
+            last_seen: now,
+        };
+        store.register_service(&record).await?;
 
         let (sink, log_writer) = spawn_log_writer(store.clone());
         let publisher = Publisher::new(
@@ -249,7 +247,8 @@ impl ServiceBuilder {
             .collect();
         let heartbeat = tokio::spawn(heartbeat_loop(
             store.clone(),
-            instance_id.clone(),
+            record,
+            topics,
             self.heartbeat,
             shutdown_rx,
         ));

@@ -175,7 +175,9 @@ impl Endpoint {
                     service: self.shared.name.clone(),
                     sink: self.shared.sink.clone(),
                 };
-                let span = tracing::info_span!("step", run_id = %run_id, step, event = self.info.name, endpoint = %self.name);
+                // `step` counts from 1, as every step a person reads does
+                // (the summary, `runs show`, the TUI); the index stays in JSON.
+                let span = tracing::info_span!("step", run_id = %run_id, step = step + 1, event = self.info.name, endpoint = %self.name);
                 // Boxed, as are the big awaits below it: a delivery's task is
                 // allocated and copied per message, and nested async state adds
                 // up (7 KB per task before, measured with size_of_val).

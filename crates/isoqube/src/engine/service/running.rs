@@ -14,7 +14,8 @@ use tracing::{error, info, warn};
 use crate::engine::control::Control;
 use crate::engine::metrics::Metrics;
 use crate::engine::readiness::{Health, Readiness};
-use crate::error::Result;
+use crate::error::{Error, Result};
+use crate::model::{ServiceRecord, TopicRecord};
 use crate::registry::Selection;
 use crate::retry::RetryPolicy;
 use crate::store::RunStore;
@@ -169,18 +170,37 @@ pub fn shutdown_signal() -> impl std::future::Future<Output = ()> + Send + 'stat
     }
 }
 
+/// Beats every `every` until shutdown. When the store no longer has the
+/// instance's record (a new database, a restored backup), the instance
+/// registers itself and its topics again: without them the control center
+/// shows no service and no events, and refuses definitions naming them.
 pub(super) async fn heartbeat_loop(
     store: Arc<dyn RunStore>,
-    id: String,
+    record: ServiceRecord,
+    topics: Vec<TopicRecord>,
     every: Duration,
     mut shutdown: watch::Receiver<bool>,
 ) {
+    let id = record.id.clone();
     loop {
         tokio::select! {
             _ = shutdown.changed() => return,
             _ = tokio::time::sleep(every) => {
-                if let Err(e) = store.heartbeat(&id, Utc::now()).await {
-                    warn!(service = %id, "heartbeat failed: {e}");
+                let now = Utc::now();
+                match store.heartbeat(&id, now).await {
+                    Ok(()) => {}
+                    Err(Error::NotFound { .. }) => {
+                        let again = ServiceRecord { last_seen: now, ..record.clone() };
+                        let registered = async {
+                            store.upsert_topics(&topics).await?;
+                            store.register_service(&again).await
+                        };
+                        match registered.await {
+                            Ok(()) => warn!(service = %id, "the store had no record of this service (a new or restored database?); registered it and its events again"),
+                            Err(e) => warn!(service = %id, "the store has no record of this service, and registering it again failed: {e}"),
+                        }
+                    }
+                    Err(e) => warn!(service = %id, "heartbeat failed: {e}"),
                 }
             }
         }

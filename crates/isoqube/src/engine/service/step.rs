@@ -92,7 +92,7 @@ impl Endpoint {
                     },
                 };
                 info!(
-                    next = ?next.iter().map(|n| n.index).collect::<Vec<_>>(),
+                    next = ?next.iter().map(|n| n.index + 1).collect::<Vec<_>>(),
                     "the next steps were never picked up; publishing them again"
                 );
                 return Box::pin(self.publish_all(run_id, &definition, &next, &parent)).await;
@@ -211,7 +211,9 @@ impl Endpoint {
                 }
             }
             Err(err) => {
-                error!(attempts, "step failed: {err}");
+                // The step's count, as the run record keeps it (`prior` from
+                // earlier deliveries and resumes), not this delivery's alone.
+                error!(attempts = prior + attempts, "step failed: {err}");
                 if let Settle::Requeue = self
                     .dead_letter(ERROR_SUFFIX, msg, Some(&err), attempts)
                     .await
@@ -310,7 +312,8 @@ impl Endpoint {
             Err(Error::Unroutable(ex)) => {
                 let reason = format!(
                     "step {} ({}) has no consumer bound to exchange '{ex}'",
-                    next.index, next.event
+                    next.index + 1,
+                    next.event
                 );
                 error!("{reason}; failing the run");
                 if let Err(e) = self.shared.store.abort_run(run_id, &reason).await {
@@ -319,7 +322,7 @@ impl Endpoint {
                 Settle::Ack
             }
             Err(e) => {
-                error!("could not publish step {}, requeueing: {e}", next.index);
+                error!("could not publish step {}, requeueing: {e}", next.index + 1);
                 Settle::Requeue
             }
         }

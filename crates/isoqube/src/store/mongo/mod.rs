@@ -167,6 +167,10 @@ impl RunStore for MongoStore {
         runs::list_runs(self, filter).await
     }
 
+    async fn run_ids_with_prefix(&self, prefix: &str, limit: usize) -> Result<Vec<Uuid>> {
+        runs::run_ids_with_prefix(self, prefix, limit).await
+    }
+
     async fn claim_step(&self, key: &StepKey, redelivered: bool) -> Result<ClaimOutcome> {
         Ok(self
             .mutate_run(key.run_id, |run| run.claim(key, redelivered, Utc::now()))

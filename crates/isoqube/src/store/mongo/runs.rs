@@ -90,6 +90,39 @@ pub(super) async fn insert_run(store: &MongoStore, run: &Run) -> Result<()> {
     }
 }
 
+pub(super) async fn run_ids_with_prefix(
+    store: &MongoStore,
+    prefix: &str,
+    limit: usize,
+) -> Result<Vec<Uuid>> {
+    // No id holds other characters; and so neither LIKE's own (`%`, `_`)
+    // nor regex syntax reach the query (an anchored prefix is answered
+    // from the `_id` index).
+    if !crate::store::is_id_prefix(prefix) {
+        return Ok(Vec::new());
+    }
+    let prefix = prefix.to_string();
+    let mut cursor = store
+        .runs
+        .find(doc! {"_id": {"$regex": format!("^{prefix}")}})
+        .projection(doc! {"_id": 1})
+        .sort(doc! {"_id": 1})
+        .limit(i64::try_from(limit).unwrap_or(i64::MAX))
+        .await
+        .map_err(|e| store.err("find runs by id prefix", e))?;
+    let mut out = Vec::new();
+    while let Some(d) = cursor
+        .try_next()
+        .await
+        .map_err(|e| store.err("find runs by id prefix", e))?
+    {
+        if let Some(id) = d.get_str("_id").ok().and_then(|s| Uuid::parse_str(s).ok()) {
+            out.push(id);
+        }
+    }
+    Ok(out)
+}
+
 pub(super) async fn list_runs(store: &MongoStore, filter: &RunFilter) -> Result<RunPage> {
     let mut query = Document::new();
     if let Some(st) = filter.status {

@@ -179,6 +179,32 @@ impl RunStore for SqliteStore {
         .await
     }
 
+    async fn run_ids_with_prefix(&self, prefix: &str, limit: usize) -> Result<Vec<Uuid>> {
+        // No id holds other characters; and so neither LIKE's own (`%`, `_`)
+        // nor regex syntax reach the query.
+        if !crate::store::is_id_prefix(prefix) {
+            return Ok(Vec::new());
+        }
+        let prefix = prefix.to_string();
+        let limit = i64::try_from(limit).unwrap_or(i64::MAX);
+        self.with(move |conn| {
+            let mut st = conn
+                .prepare_cached("SELECT id FROM runs WHERE id LIKE ?1 || '%' ORDER BY id LIMIT ?2")
+                .map_err(db_err)?;
+            let ids = st
+                .query_map(rusqlite::params![prefix, limit], |r| r.get::<_, String>(0))
+                .map_err(db_err)?;
+            let mut out = Vec::new();
+            for id in ids {
+                if let Ok(id) = Uuid::parse_str(&id.map_err(db_err)?) {
+                    out.push(id);
+                }
+            }
+            Ok(out)
+        })
+        .await
+    }
+
     async fn list_runs(&self, filter: &RunFilter) -> Result<RunPage> {
         let filter = filter.clone();
         self.with(move |conn| {

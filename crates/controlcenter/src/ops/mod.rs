@@ -12,15 +12,19 @@ use std::time::Duration;
 
 use chrono::{DateTime, Utc};
 use isoqube::store::RunStore;
-use isoqube::transport::{OutgoingMessage, RawMessage, Transport, ERROR_SUFFIX};
-use isoqube::wire::headers;
+use isoqube::transport::Transport;
 use isoqube::{
     Control, CorruptRun, Definition, Error, LogRecord, Run, RunFilter, RunPage, ServiceRecord,
     StuckRule, StuckRun, StuckStep, Variables,
 };
 use serde::Serialize;
-use serde_json::Value;
 use uuid::Uuid;
+
+use crate::text::run_id_prefix;
+
+mod faults;
+
+pub use faults::{fault_view, ErrorQueueView, FaultView, Requeued};
 
 /// A service whose heartbeat is older than this is shown as not alive
 /// (services beat every 5 s by default); the stuck rule uses the same bound.
@@ -35,6 +39,9 @@ pub const NO_BROKER: &str = "no broker configured: pass --amqp-url or set ISOQUB
 
 /// How many messages of one error queue a view reads at most.
 pub const ERROR_PAGE: usize = 100;
+
+/// The runs an ambiguous short id is shown to start, at most.
+const AMBIGUOUS_SHOWN: usize = 10;
 
 /// An event with the consumer endpoints that handle it and who hosts them.
 #[derive(Debug, Clone, PartialEq, Serialize, utoipa::ToSchema)]
@@ -70,40 +77,6 @@ pub struct ServiceView {
     pub heartbeat_age_secs: i64,
     /// Heartbeat within [`ALIVE_WITHIN`].
     pub alive: bool,
-}
-
-/// A message in an endpoint's error queue.
-#[derive(Debug, Clone, PartialEq, Serialize)]
-pub struct FaultView {
-    /// The endpoint whose `<endpoint>_error` queue holds it.
-    pub endpoint: String,
-    /// AMQP message id (what requeue and discard take).
-    pub message_id: String,
-    /// `MT-Fault-Message`, or `MT-Reason` when there is no fault message.
-    pub reason: String,
-    /// `MT-Fault-ExceptionType`.
-    pub exception_type: String,
-    /// `MT-Fault-Timestamp`.
-    pub timestamp: String,
-    /// The run it belongs to, when it is a run step.
-    pub run_id: Option<String>,
-    /// The step index, when it is a run step.
-    pub step: Option<u64>,
-    /// The envelope's message type, when the body is an envelope.
-    pub message_type: Option<String>,
-    /// Body size in bytes.
-    pub size: usize,
-}
-
-/// An endpoint's error queue: how many messages, and the first [`ERROR_PAGE`].
-#[derive(Debug, Clone, PartialEq, Serialize)]
-pub struct ErrorQueueView {
-    /// Endpoint name.
-    pub endpoint: String,
-    /// Messages in `<endpoint>_error`.
-    pub count: u32,
-    /// The first messages.
-    pub messages: Vec<FaultView>,
 }
 
 /// What the operator can see and do.
@@ -284,6 +257,38 @@ impl Operator {
         Ok(StuckReport { runs, corrupt })
     }
 
+    /// The run an operator named by its id or any unique start of it (the
+    /// short ids lists show): not found when no run's id starts so; when
+    /// several do, refused (bad input) naming them.
+    pub async fn run_id(&self, text: &str) -> isoqube::Result<Uuid> {
+        if let Ok(id) = Uuid::parse_str(text.trim()) {
+            return Ok(id);
+        }
+        let prefix = run_id_prefix(text).ok_or_else(|| {
+            Error::InvalidState(format!(
+                "'{text}' is not a run id (a UUID, or the start of one)"
+            ))
+        })?;
+        let mut ids = self
+            .store
+            .run_ids_with_prefix(&prefix, AMBIGUOUS_SHOWN + 1)
+            .await?;
+        match ids.len() {
+            0 => Err(Error::not_found("run", text.trim().to_string())),
+            1 => Ok(ids.remove(0)),
+            n => {
+                let more = if n > AMBIGUOUS_SHOWN { ", ..." } else { "" };
+                ids.truncate(AMBIGUOUS_SHOWN);
+                let shown: Vec<String> = ids.iter().map(Uuid::to_string).collect();
+                Err(Error::InvalidState(format!(
+                    "run id '{}' is ambiguous: it starts {}{more}",
+                    text.trim(),
+                    shown.join(", ")
+                )))
+            }
+        }
+    }
+
     /// One run, or [`Error::NotFound`].
     pub async fn run(&self, id: Uuid) -> isoqube::Result<Run> {
         self.control.get_run(id).await
@@ -374,87 +379,6 @@ impl Operator {
         }
         Ok(eps)
     }
-
-    /// The error queue of every known endpoint (those the transport does not
-    /// have, e.g. never declared, are left out).
-    pub async fn error_queues(&self) -> isoqube::Result<Vec<ErrorQueueView>> {
-        let mut out = Vec::new();
-        for endpoint in self.endpoints().await? {
-            let queue = format!("{endpoint}{ERROR_SUFFIX}");
-            let count = match self.transport.message_count(&queue).await {
-                Ok(n) => n,
-                Err(Error::NotFound { .. }) => continue,
-                Err(e) if is_missing_queue(&e) => continue,
-                Err(e) => return Err(e),
-            };
-            let messages = if count == 0 {
-                Vec::new()
-            } else {
-                self.transport
-                    .browse(&queue, ERROR_PAGE)
-                    .await?
-                    .iter()
-                    .map(|m| fault_view(&endpoint, m))
-                    .collect()
-            };
-            out.push(ErrorQueueView {
-                endpoint,
-                count,
-                messages,
-            });
-        }
-        Ok(out)
-    }
-
-    /// Sends a message of `<endpoint>_error` back to the endpoint's queue (fault
-    /// headers removed). It is published before it is removed from the error
-    /// queue, so a failure half-way can duplicate it (the run engine ignores
-    /// duplicates) but never lose it.
-    pub async fn requeue(&self, endpoint: &str, message_id: &str) -> isoqube::Result<()> {
-        let queue = format!("{endpoint}{ERROR_SUFFIX}");
-        let found = self
-            .transport
-            .browse(&queue, usize::MAX)
-            .await?
-            .into_iter()
-            .find(|m| m.message_id.as_deref() == Some(message_id))
-            .ok_or_else(|| Error::not_found("message", format!("{message_id} in {queue}")))?;
-        let headers = found
-            .headers
-            .into_iter()
-            .filter(|(k, _)| !k.starts_with(headers::MT_PREFIX))
-            .collect();
-        self.transport
-            .publish(
-                endpoint,
-                OutgoingMessage {
-                    body: found.body,
-                    message_id: message_id.to_string(),
-                    correlation_id: found.correlation_id,
-                    headers,
-                },
-            )
-            .await?;
-        self.transport.take(&queue, message_id).await?;
-        Ok(())
-    }
-
-    /// Deletes a message from `<endpoint>_error`.
-    pub async fn discard(&self, endpoint: &str, message_id: &str) -> isoqube::Result<()> {
-        let queue = format!("{endpoint}{ERROR_SUFFIX}");
-        match self.transport.take(&queue, message_id).await? {
-            Some(_) => Ok(()),
-            None => Err(Error::not_found(
-                "message",
-                format!("{message_id} in {queue}"),
-            )),
-        }
-    }
-}
-
-/// Both transports word a missing queue as "does not exist".
-fn is_missing_queue(e: &Error) -> bool {
-    matches!(e, Error::Transport(text) if text.contains("does not exist"))
 }
 
 fn started_by() -> String {
@@ -469,47 +393,5 @@ pub fn service_view(record: ServiceRecord, now: DateTime<Utc>) -> ServiceView {
         alive: u64::try_from(age).unwrap_or(u64::MAX) <= ALIVE_WITHIN.as_secs(),
         heartbeat_age_secs: age,
         record,
-    }
-}
-
-/// What the error-queue view shows of a raw message.
-pub fn fault_view(endpoint: &str, m: &RawMessage) -> FaultView {
-    let header = |k: &str| {
-        m.headers
-            .get(k)
-            .map(|v| match v {
-                Value::String(s) => s.clone(),
-                other => other.to_string(),
-            })
-            .unwrap_or_default()
-    };
-    let envelope: Option<Value> = serde_json::from_slice(&m.body).ok();
-    let env_header = |k: &str| {
-        envelope
-            .as_ref()
-            .and_then(|e| e.get("headers"))
-            .and_then(|h| h.get(k))
-            .cloned()
-    };
-    let mut reason = header(headers::MT_FAULT_MESSAGE);
-    if reason.is_empty() {
-        reason = header(headers::MT_REASON);
-    }
-    FaultView {
-        endpoint: endpoint.to_string(),
-        message_id: m.message_id.clone().unwrap_or_default(),
-        reason,
-        exception_type: header(headers::MT_FAULT_EXCEPTION_TYPE),
-        timestamp: header(headers::MT_FAULT_TIMESTAMP),
-        run_id: env_header(isoqube::envelope::HEADER_RUN_ID)
-            .and_then(|v| v.as_str().map(str::to_string)),
-        step: env_header(isoqube::envelope::HEADER_STEP).and_then(|v| v.as_u64()),
-        message_type: envelope
-            .as_ref()
-            .and_then(|e| e.get("messageType"))
-            .and_then(|t| t.get(0))
-            .and_then(Value::as_str)
-            .map(str::to_string),
-        size: m.body.len(),
     }
 }

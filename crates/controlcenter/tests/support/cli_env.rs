@@ -1,0 +1,187 @@
+//! What the CLI tests share: the test consumers (`CcPrepare`, `CcShip`, knobs
+//! from the run variables), an [`Env`] (a broker prefix and a store of one's
+//! own on SQLite or MongoDB, with the consumers running) and the binary run
+//! against it.
+#![allow(dead_code)]
+
+use std::collections::HashSet;
+use std::process::{Command, Output};
+use std::sync::{Arc, Mutex, OnceLock};
+use std::time::Duration;
+
+use isoqube::testing::{amqp_url, mongo_url};
+use isoqube::transport::{AmqpConfig, AmqpTransport};
+use isoqube::{consumer, event, MongoStore, RunStore, Service, SqliteStore, StepContext};
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+
+/// First test step.
+#[event]
+#[derive(Serialize, Deserialize)]
+pub struct CcPrepare {}
+
+/// Second test step.
+#[event]
+#[derive(Serialize, Deserialize)]
+pub struct CcShip {}
+
+fn seen() -> &'static Mutex<HashSet<String>> {
+    static SEEN: OnceLock<Mutex<HashSet<String>>> = OnceLock::new();
+    SEEN.get_or_init(Default::default)
+}
+
+/// Knobs from the run variables: `sleep_ms`, `fail_always`, `fail_first`
+/// (fail the first attempt of each run, whichever step it is; succeed after a
+/// resume).
+async fn behave(ctx: &StepContext) -> anyhow::Result<()> {
+    if let Some(ms) = ctx.var_opt::<u64>("sleep_ms") {
+        tokio::time::sleep(Duration::from_millis(ms)).await;
+    }
+    if ctx.var_opt::<bool>("fail_always") == Some(true) {
+        anyhow::bail!("fails on purpose, every time");
+    }
+    if ctx.var_opt::<bool>("fail_first") == Some(true) {
+        let key = format!("{:?}", ctx.run_id());
+        let first = seen().lock().map(|mut s| s.insert(key)).unwrap_or(false);
+        if first {
+            anyhow::bail!("first attempt fails on purpose");
+        }
+    }
+    ctx.log().info(format_args!("{} done", ctx.endpoint()));
+    Ok(())
+}
+
+#[consumer(service = "cc-test")]
+async fn cc_prepare(_ev: CcPrepare, ctx: StepContext) -> anyhow::Result<()> {
+    behave(&ctx).await
+}
+
+#[consumer(service = "cc-test")]
+async fn cc_ship(_ev: CcShip, ctx: StepContext) -> anyhow::Result<()> {
+    behave(&ctx).await
+}
+
+use super::records::StoreAt;
+
+/// A broker prefix and a store of one's own, with the test consumers running.
+pub struct Env {
+    pub prefix: String,
+    pub store_args: StoreAt,
+    pub store: Arc<dyn RunStore>,
+    pub service: Option<Service>,
+}
+
+impl Env {
+    pub async fn new(mongo: bool) -> Env {
+        let id = uuid::Uuid::new_v4().simple().to_string();
+        let prefix = format!("cc-{}.", &id[..8]);
+        let (store_args, store): (StoreAt, Arc<dyn RunStore>) = if mongo {
+            let url = mongo_url();
+            let db = format!("isoqube_cc_{}", &id[..12]);
+            let store = MongoStore::connect(&url, &db)
+                .await
+                .unwrap_or_else(|e| panic!("MongoDB test server unreachable: {e}"));
+            (StoreAt::Mongo { url, db }, Arc::new(store))
+        } else {
+            let path = std::env::temp_dir()
+                .join("isoqube-cc-tests")
+                .join(format!("{id}.db"));
+            let store = SqliteStore::open(&path).await.expect("store");
+            (StoreAt::Sqlite(path), Arc::new(store))
+        };
+        let transport = AmqpTransport::connect(AmqpConfig {
+            url: amqp_url(),
+            prefix: prefix.clone(),
+            ..Default::default()
+        })
+        .await
+        .unwrap_or_else(|e| panic!("RabbitMQ must be reachable for these tests: {e}"));
+        let service = Service::builder("cc-test")
+            .transport(transport)
+            .store_arc(store.clone())
+            .services(["cc-test"])
+            .start()
+            .await
+            .expect("service");
+        Env {
+            prefix,
+            store_args,
+            store,
+            service: Some(service),
+        }
+    }
+
+    pub fn cmd(&self, broker: bool) -> Command {
+        let mut cmd = Command::new(env!("CARGO_BIN_EXE_controlcenter"));
+        cmd.env_remove("ISOQUBE_AMQP_URL")
+            .env_remove("ISOQUBE_MONGO_URL")
+            .env_remove("ISOQUBE_STORE_PATH")
+            .env("ISOQUBE_AMQP_PREFIX", &self.prefix);
+        if broker {
+            cmd.env("ISOQUBE_AMQP_URL", amqp_url());
+        }
+        match &self.store_args {
+            StoreAt::Sqlite(path) => {
+                cmd.arg("--store").arg(path);
+            }
+            StoreAt::Mongo { url, db } => {
+                cmd.env("ISOQUBE_MONGO_URL", url)
+                    .env("ISOQUBE_MONGO_DB", db);
+            }
+        }
+        cmd
+    }
+
+    /// Runs the binary (with the broker) and returns (exit code, stdout, stderr).
+    pub fn cc(&self, args: &[&str]) -> (i32, String, String) {
+        out(self
+            .cmd(true)
+            .args(args)
+            .output()
+            .expect("run controlcenter"))
+    }
+
+    /// Creates the definition `pair` (CcPrepare, CcShip).
+    pub fn create_pair(&self) {
+        let (code, _, stderr) = self.cc(&[
+            "definitions",
+            "create",
+            "pair",
+            "--steps",
+            "CcPrepare,CcShip",
+        ]);
+        assert_eq!(code, 0, "{stderr}");
+    }
+
+    pub fn json(&self, args: &[&str]) -> Value {
+        self.json_code(0, args)
+    }
+
+    /// Runs the binary, expects exit `code` and returns its stdout as JSON.
+    pub fn json_code(&self, code: i32, args: &[&str]) -> Value {
+        let (got, stdout, stderr) = self.cc(args);
+        assert_eq!(got, code, "{args:?}: {stderr}");
+        serde_json::from_str(&stdout)
+            .unwrap_or_else(|e| panic!("{args:?}: not JSON ({e}): {stdout}"))
+    }
+
+    pub async fn stop(mut self) {
+        if let Some(s) = self.service.take() {
+            s.shutdown().await.expect("shutdown");
+        }
+    }
+}
+
+pub fn out(o: Output) -> (i32, String, String) {
+    let stderr = String::from_utf8_lossy(&o.stderr).into_owned();
+    assert!(!stderr.contains("panicked"), "{stderr}");
+    (
+        o.status.code().unwrap_or(-1),
+        String::from_utf8_lossy(&o.stdout).into_owned(),
+        stderr,
+    )
+}
+
+pub async fn in_background<T: Send + 'static>(f: impl FnOnce() -> T + Send + 'static) -> T {
+    tokio::task::spawn_blocking(f).await.expect("join")
+}
