@@ -70,6 +70,10 @@ pub struct Args {
     #[arg(long, default_value_t = 5, value_name = "K",
           value_parser = clap::builder::RangedU64ValueParser::<usize>::new().range(1..=MAX_STEPS as u64))]
     pub steps: usize,
+    /// The graph shape: W parallel steps between a fork (the first step) and a
+    /// join (the last), so K = W + 2; 0 (the default) is the linear chain.
+    #[arg(long, default_value_t = 0, value_name = "W")]
+    pub width: usize,
     /// Runs in flight and consumer concurrency (C): one of 1, 8, 16, 32, 64, 128,
     /// 256 (consumer concurrency is a compile-time option of `#[consumer]`).
     #[arg(long, default_value_t = 64, value_name = "C", value_parser = concurrency)]
@@ -105,7 +109,42 @@ impl Args {
     pub fn parse_checked() -> Args {
         let mut args = Args::parse();
         args.repeat = args.repeat.max(1);
+        if args.width > 0 {
+            if args.width + 2 > MAX_STEPS {
+                eprintln!(
+                    "--width {}: at most {} (K = W + 2 <= {MAX_STEPS})",
+                    args.width,
+                    MAX_STEPS - 2
+                );
+                std::process::exit(2);
+            }
+            // The graph has the fork, the W branches and the join.
+            args.steps = args.width + 2;
+        }
         args
+    }
+
+    /// The name of the definition both sides use.
+    pub fn definition_name(&self) -> String {
+        match self.width {
+            0 => format!("bench-chain-{}", self.steps),
+            w => format!("bench-graph-{w}"),
+        }
+    }
+
+    /// What step `i` (from 0) leads to: the steps published after it, and
+    /// whether it is a branch of a join (the join is published once, by the
+    /// last branch to finish).
+    pub fn after_step(&self, i: usize) -> (Vec<usize>, bool) {
+        match self.width {
+            0 => (
+                (i + 1 < self.steps).then_some(i + 1).into_iter().collect(),
+                false,
+            ),
+            w if i == 0 => ((1..=w).collect(), false),
+            w if i <= w => (vec![w + 1], true),
+            _ => (Vec::new(), false),
+        }
     }
 
     /// Warm-up runs per side: `--warmup`, or max(N/10, C).

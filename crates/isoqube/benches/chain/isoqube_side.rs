@@ -9,8 +9,8 @@ use std::sync::Arc;
 use isoqube::store::mongo::MongoOptions;
 use isoqube::transport::{AmqpConfig, AmqpTransport};
 use isoqube::{
-    Control, Definition, Event, InProcessTransport, MongoStore, RunStore, SqliteStore, Transport,
-    Variables,
+    Control, Definition, Event, InProcessTransport, MongoStore, RunStore, SqliteStore, StepDef,
+    Transport, Variables,
 };
 use serde_json::{json, Value};
 use uuid::Uuid;
@@ -86,12 +86,21 @@ pub async fn isoqube_side(
         .await
         .expect("service starts");
     let control = Control::new(store, transport.clone()).expect("registry");
-    let definition = format!("bench-chain-{}", args.steps);
+    let definition = args.definition_name();
+    let steps: Vec<StepDef> = match args.width {
+        0 => EVENT_NAMES[..args.steps]
+            .iter()
+            .map(|e| StepDef::new(*e))
+            .collect(),
+        w => {
+            let mut steps = vec![StepDef::new(EVENT_NAMES[0])];
+            steps.extend((1..=w).map(|i| StepDef::new(EVENT_NAMES[i]).after([EVENT_NAMES[0]])));
+            steps.push(StepDef::new(EVENT_NAMES[w + 1]).after(EVENT_NAMES[1..=w].iter().copied()));
+            steps
+        }
+    };
     control
-        .create_definition(Definition::new(
-            definition.clone(),
-            EVENT_NAMES[..args.steps].iter().copied(),
-        ))
+        .create_definition(Definition::new(definition.clone(), steps))
         .await
         .expect("definition saved");
     IsoqubeSide {

@@ -2,7 +2,7 @@
 //! a hand-written lapin chain of the same shape on the same broker.
 //!
 //! ```text
-//! cargo bench -p isoqube --bench chain -- [--runs N] [--steps K] [--concurrency C]
+//! cargo bench -p isoqube --bench chain -- [--runs N] [--steps K | --width W] [--concurrency C]
 //!     [--store sqlite|mongo] [--transport amqp|memory] [--warmup W] [--repeat R]
 //!     [--sides both|isoqube|all]
 //! cargo bench -p isoqube --bench chain -- --help

@@ -67,6 +67,11 @@ pub struct RawSide {
     /// The floor's run headers name this definition (Isoqube's side's name).
     headers_definition: Option<String>,
     recorder: Option<StepRecorder>,
+    /// Branches finished per run, for the graph shape's join (in memory: the
+    /// raw side keeps no store).
+    joins: Mutex<std::collections::HashMap<String, usize>>,
+    /// The graph's width (0: a chain).
+    width: usize,
 }
 
 fn raw_body(run: &str, hop: usize, size: usize) -> Vec<u8> {
@@ -223,9 +228,10 @@ pub async fn raw_side(
         busy: AtomicU64::new(0),
         size,
         shape,
-        headers_definition: (shape == RawShape::Floor)
-            .then(|| format!("bench-chain-{}", args.steps)),
+        headers_definition: (shape == RawShape::Floor).then(|| args.definition_name()),
         recorder,
+        joins: Mutex::new(std::collections::HashMap::new()),
+        width: args.width,
     });
     let mut consumers = Vec::new();
     for (i, q) in side.queues.iter().enumerate() {
@@ -243,7 +249,11 @@ pub async fn raw_side(
             )
             .await
             .expect("consume");
-        let next = side.entries.get(i + 1).cloned();
+        let (after, joins) = args.after_step(i);
+        let next: Vec<(usize, String)> = after
+            .into_iter()
+            .map(|j| (j + 1, side.entries[j].clone()))
+            .collect();
         let side_for_hops = side.clone();
         let waiters = waiters.clone();
         consumers.push(tokio::spawn(async move {
@@ -260,17 +270,28 @@ pub async fn raw_side(
                     if let Some(recorder) = &side.recorder {
                         recorder.record(&run, hop).await;
                     }
-                    if let Some(ex) = &next {
-                        let body = raw_body(&run, hop + 1, side.size);
+                    // A branch publishes the join only when it is the last one.
+                    let publish = !joins || {
+                        let mut done = side.joins.lock().expect("joins lock");
+                        let n = done.entry(run.clone()).or_insert(0);
+                        *n += 1;
+                        let last = *n == side.width;
+                        if last {
+                            done.remove(&run);
+                        }
+                        last
+                    };
+                    for (to, ex) in next.iter().filter(|_| publish) {
+                        let body = raw_body(&run, *to, side.size);
                         let definition = side.headers_definition.as_deref();
-                        raw_publish(&side.publish, ex, &run, hop + 1, definition, &body).await;
+                        raw_publish(&side.publish, ex, &run, *to, definition, &body).await;
                     }
                     // Ack before a run counts as finished: once the last run is
                     // finished the bench tears the channels down.
                     if let Err(e) = delivery.acker.ack(BasicAckOptions::default()).await {
                         eprintln!("raw ack failed: {e}");
                     }
-                    if next.is_none() {
+                    if next.is_empty() {
                         waiters.finish(Uuid::parse_str(&run).expect("uuid"), true);
                     }
                     side.busy.fetch_sub(1, Ordering::SeqCst);

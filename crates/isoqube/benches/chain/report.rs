@@ -11,9 +11,13 @@ use crate::drive::Measured;
 /// The first line: what this invocation measures.
 pub fn banner(args: &Args, warmup: usize, size: usize, id: &str) {
     println!(
-        "chain bench: K={} steps, C={} runs in flight (consumer concurrency {}), N={} runs \
+        "chain bench: {}K={} steps, C={} runs in flight (consumer concurrency {}), N={} runs \
          (+{warmup} warm-up), store={:?}{}, transport={:?}, step message ~{size} B, id {id}, \
          {} CPUs",
+        match args.width {
+            0 => String::new(),
+            w => format!("graph shape (fork, {w} parallel steps, join), "),
+        },
         args.steps,
         args.concurrency,
         args.concurrency,
