@@ -577,6 +577,12 @@ steps = [
         // the graph runs: both starts, then the join
         let run = e.json(&["runs", "start", "graph", "--wait", "--timeout", "60", "--json"]);
         assert_eq!(run["status"], "Succeeded", "{run}");
+        let id = run["id"].as_str().expect("id");
+        let (code, shown, _) = e.cc(&["runs", "show", id]);
+        assert_eq!(code, 0);
+        assert!(shown.contains("(at the start)"), "{shown}");
+        let join = shown.lines().find(|l| l.contains("again")).unwrap_or_default();
+        assert!(join.contains("(after 1, 2)"), "the join's line says what it waited for: {shown}");
         let _ = std::fs::remove_dir_all(&dir);
     })
     .await;

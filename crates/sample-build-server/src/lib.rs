@@ -185,14 +185,7 @@ pub fn summary(run: &Run) -> String {
             StepStatus::Invoked => "running",
         };
         // Where it sits in the graph, when not simply after the step before.
-        let place = match &step.after {
-            None => String::new(),
-            Some(deps) if deps.is_empty() => "  at the start".to_string(),
-            Some(deps) => {
-                let nums: Vec<String> = deps.iter().map(|d| (d + 1).to_string()).collect();
-                format!("  after {}", nums.join(", "))
-            }
-        };
+        let place = step.place().map(|p| format!("  {p}")).unwrap_or_default();
         out.push_str(&format!(
             "  {:>2}. {:<32} {:<10} {duration}  attempts {}{place}\n",
             step.index + 1,

@@ -107,11 +107,13 @@ pub(super) fn print_run(out: &mut dyn Write, r: &Run) -> Outcome {
             .duration()
             .map(|d| format!("{} ms", d.num_milliseconds()))
             .unwrap_or_else(|| "-".into());
+        let place = s.place().map(|p| format!("  ({p})")).unwrap_or_default();
+        let optional = if s.optional { "  optional" } else { "" };
         say!(
             out,
-            "  {:>2}. {:<32} {:<9} {:>9}  attempts {}  {}",
+            "  {:>2}. {:<32} {:<9} {:>9}  attempts {}  {}{place}{optional}",
             s.index + 1,
-            s.event,
+            s.name(),
             s.status.as_str(),
             duration,
             s.attempts,

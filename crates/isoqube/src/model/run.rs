@@ -127,6 +127,27 @@ impl Step {
         self.status == StepStatus::Succeeded || (self.optional && self.status == StepStatus::Failed)
     }
 
+    /// Where the step sits in its run's graph, as people read it (steps
+    /// numbered from 1): `after 4, 5, 6`, `at the start`, or `None` for a
+    /// step simply after the one before it (every step of a chain).
+    ///
+    /// ```
+    /// use isoqube::{Definition, Run, StepDef, Variables};
+    /// let def = Definition::new("d", [StepDef::new("A"), StepDef::new("B").after(Vec::<String>::new()),
+    ///     StepDef::new("C").after(["A", "B"])]);
+    /// let run = Run::new(&def, Variables::new(), "doc");
+    /// let places: Vec<_> = run.steps.iter().map(|s| s.place()).collect();
+    /// assert_eq!(places, [None, Some("at the start".into()), Some("after 1, 2".into())]);
+    /// ```
+    pub fn place(&self) -> Option<String> {
+        let after = self.after.as_ref()?;
+        if after.is_empty() {
+            return Some("at the start".into());
+        }
+        let nums: Vec<String> = after.iter().map(|d| (d + 1).to_string()).collect();
+        Some(format!("after {}", nums.join(", ")))
+    }
+
     /// The name other steps' `after` use: its name, else its event.
     pub fn name(&self) -> &str {
         self.name.as_deref().unwrap_or(&self.event)

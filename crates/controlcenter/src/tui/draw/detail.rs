@@ -155,7 +155,11 @@ pub(super) fn draw_detail(frame: &mut Frame, app: &App, d: &RunDetail, area: Rec
             (
                 vec![
                     (s.index + 1).to_string(),
-                    s.event.clone(),
+                    // Parallel steps show what they wait for: `Ship (after 4, 5)`.
+                    match s.place() {
+                        Some(place) => format!("{} ({place})", s.name()),
+                        None => s.name().to_string(),
+                    },
                     s.status.as_str().to_string(),
                     time(s.invoked_at),
                     time(done),
