@@ -57,6 +57,7 @@ struct Inner {
     patch: Mutex<Variables>,
     parent: Parent,
     publisher: Option<Arc<dyn EventPublisher>>,
+    cancel: Option<tokio::sync::watch::Receiver<bool>>,
 }
 
 /// Facts for building a context (used by the runtime).
@@ -70,6 +71,8 @@ pub(crate) struct ContextParts {
     pub variables: Variables,
     pub parent: Parent,
     pub publisher: Option<Arc<dyn EventPublisher>>,
+    /// Turns true when the run is cancelled while the step runs.
+    pub cancel: Option<tokio::sync::watch::Receiver<bool>>,
 }
 
 impl StepContext {
@@ -86,6 +89,7 @@ impl StepContext {
                 patch: Mutex::new(Variables::new()),
                 parent: parts.parent,
                 publisher: parts.publisher,
+                cancel: parts.cancel,
             }),
         }
     }
@@ -107,12 +111,45 @@ impl StepContext {
             variables,
             parent: Parent::default(),
             publisher: None,
+            cancel: None,
         })
     }
 
     /// The run this message belongs to (`None` for an event outside any run).
     pub fn run_id(&self) -> Option<Uuid> {
         self.inner.run_id
+    }
+
+    /// Resolves when the run is cancelled while this step runs (never, outside
+    /// a run): a long consumer awaits it beside its work and stops early. The
+    /// runtime waits for the consumer's return for the service's cancel grace
+    /// ([`crate::ServiceBuilder::cancel_grace`]), then drops it; either way the
+    /// step is recorded cancelled.
+    ///
+    /// ```
+    /// # async fn build(ctx: isoqube::StepContext) -> anyhow::Result<()> {
+    /// tokio::select! {
+    ///     _ = ctx.cancelled() => ctx.log().info("cancelled: stopping the build"),
+    ///     _ = tokio::time::sleep(std::time::Duration::from_secs(600)) => {}
+    /// }
+    /// # Ok(()) }
+    /// ```
+    pub async fn cancelled(&self) {
+        match &self.inner.cancel {
+            Some(rx) => {
+                let mut rx = rx.clone();
+                // An error means the step ended: nothing will cancel it now.
+                if rx.wait_for(|c| *c).await.is_err() {
+                    std::future::pending::<()>().await;
+                }
+            }
+            None => std::future::pending().await,
+        }
+    }
+
+    /// Whether the run was cancelled while this step runs (see [`Self::cancelled`]).
+    pub fn is_cancelled(&self) -> bool {
+        self.inner.cancel.as_ref().is_some_and(|rx| *rx.borrow())
     }
 
     /// The step index within the run, from 0.

@@ -15,8 +15,8 @@ use uuid::Uuid;
 use crate::engine::publish::Publisher;
 use crate::error::{Error, Result};
 use crate::model::{
-    CorruptRun, Definition, NextStep, Run, RunFilter, RunPage, RunStatus, StuckRule, StuckRun,
-    StuckStep, Variables,
+    CorruptRun, Definition, NextStep, Run, RunFilter, RunPage, RunStatus, StepStatus, StuckRule,
+    StuckRun, StuckStep, Variables,
 };
 use crate::registry::Registry;
 use crate::store::RunStore;
@@ -139,7 +139,46 @@ impl Control {
 
     /// Continues a failed or cancelled run: publishes every step that is due
     /// again, on every branch.
+    ///
+    /// Refused while a step of the run is still running on a live service
+    /// instance (a cancelled run's step winding down): resuming then would
+    /// run it twice. A step whose handler's instance is gone does not hold
+    /// resume up.
     pub async fn resume(&self, id: Uuid) -> Result<Run> {
+        let current = self.get_run(id).await?;
+        if current
+            .steps
+            .iter()
+            .any(|s| s.status == StepStatus::Invoked)
+        {
+            let beats = self.heartbeats().await?;
+            let now = Utc::now();
+            let alive = |host: &str| {
+                beats.get(host).is_some_and(|t| {
+                    (now - *t)
+                        .to_std()
+                        .map_or(true, |age| age <= StuckRule::DEFAULT_ALIVE_WITHIN)
+                })
+            };
+            for step in current
+                .steps
+                .iter()
+                .filter(|s| s.status == StepStatus::Invoked)
+            {
+                if let Some(h) = step
+                    .handlers
+                    .iter()
+                    .find(|h| h.status == StepStatus::Invoked && alive(&h.host))
+                {
+                    return Err(Error::InvalidState(format!(
+                        "run {id}: step {} ({}) is still running on {}; resume once it has stopped (a cancelled step stops within its service's cancel grace)",
+                        step.index + 1,
+                        step.event,
+                        h.host
+                    )));
+                }
+            }
+        }
         let (run, next) = self.store.resume_run(id).await?;
         self.launch(run, next).await
     }

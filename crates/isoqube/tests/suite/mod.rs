@@ -23,7 +23,10 @@ pub struct Pair {
     pub store: Arc<dyn RunStore>,
 }
 
+mod cancel;
 mod graph;
+#[allow(unused_imports)]
+pub use cancel::*;
 // Not every binary that includes the suite instantiates the scenarios.
 #[allow(unused_imports)]
 pub use graph::*;
@@ -1148,7 +1151,8 @@ macro_rules! behaviour_tests {
             resume, rerun, invalid_definitions, malformed_message, bad_run_headers_are_refused, error_queue_browse_and_take, schedules, graceful_shutdown,
             grace_expiry_counts_the_attempt, instance_killed_mid_step, lost_store_answers, service_registration,
             graph_branches_run_in_parallel_and_join_once, graph_optional_failure_lets_the_run_go_on,
-            graph_step_timeout, graph_resume_republishes_every_failed_branch, graph_definitions_are_validated);
+            graph_step_timeout, graph_resume_republishes_every_failed_branch, graph_definitions_are_validated,
+            cancel_tells_the_running_step, cancel_drops_a_stubborn_step_after_the_grace);
     };
     (@each $pair:path; $($name:ident),* $(,)?) => {
         $(

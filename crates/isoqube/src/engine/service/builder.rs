@@ -44,6 +44,8 @@ pub struct ServiceBuilder {
     pub(super) grace: Duration,
     pub(super) store_patience: Duration,
     pub(super) record_start_after: Option<Duration>,
+    pub(super) cancel_poll: Duration,
+    pub(super) cancel_grace: Duration,
     pub(super) sidecars: Vec<Box<dyn Sidecar>>,
     pub(super) default_retry: RetryPolicy,
     pub(super) concurrency_limit: Option<u16>,
@@ -103,6 +105,21 @@ impl ServiceBuilder {
     /// How long shutdown waits for in-flight steps (default 30 s).
     pub fn shutdown_grace(mut self, grace: Duration) -> Self {
         self.grace = grace;
+        self
+    }
+
+    /// How often a running step's run is checked for a cancellation (default
+    /// 1 s; a step that ends sooner is never checked).
+    pub fn cancel_poll(mut self, every: Duration) -> Self {
+        self.cancel_poll = every.max(Duration::from_millis(10));
+        self
+    }
+
+    /// How long a step of a cancelled run may go on after
+    /// [`crate::StepContext::cancelled`] fired (default 10 s): then its
+    /// consumer is dropped and the step recorded cancelled.
+    pub fn cancel_grace(mut self, grace: Duration) -> Self {
+        self.cancel_grace = grace;
         self
     }
 
@@ -216,6 +233,8 @@ impl ServiceBuilder {
             sink,
             store_patience: self.store_patience,
             record_start_after: self.record_start_after,
+            cancel_poll: self.cancel_poll,
+            cancel_grace: self.cancel_grace,
         });
         let metrics = Arc::new(Metrics::new(
             self.name.clone(),

@@ -31,6 +31,8 @@ pub(super) struct Shared {
     pub(super) sink: LogSink,
     pub(super) store_patience: Duration,
     pub(super) record_start_after: Option<Duration>,
+    pub(super) cancel_poll: Duration,
+    pub(super) cancel_grace: Duration,
 }
 
 /// See [`ServiceBuilder::record_start_after`].
@@ -193,7 +195,7 @@ impl Endpoint {
 
     pub(super) async fn process_plain(&self, msg: &RawMessage, env: &Incoming<'_>) -> Settle {
         let (result, attempts, _) = self
-            .invoke(env, None, None, Variables::new(), 0, None)
+            .invoke(env, None, None, Variables::new(), 0, None, None)
             .await;
         match result {
             Ok(()) => Settle::Ack,

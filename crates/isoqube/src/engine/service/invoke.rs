@@ -34,6 +34,7 @@ impl Endpoint {
         variables: Variables,
         prior: u32,
         timeout: Option<Duration>,
+        cancel: Option<tokio::sync::watch::Receiver<bool>>,
     ) -> (Result<(), HandlerError>, u32, Variables) {
         let policy = self.retry;
         let max = policy.max_attempts();
@@ -51,6 +52,7 @@ impl Endpoint {
                 variables: variables.clone(),
                 parent: Parent::consumed(env, &self.name),
                 publisher: Some(self.events.clone()),
+                cancel: cancel.clone(),
             });
             if prior + attempt > 1 {
                 info!(attempt = prior + attempt, "step started");
@@ -86,7 +88,8 @@ impl Endpoint {
             }
             match result {
                 Ok(()) => break (Ok(()), attempt, ctx.take_patch()),
-                Err(e) if !e.retryable || attempt >= max => {
+                // A cancelled run's step is not tried again.
+                Err(e) if !e.retryable || attempt >= max || ctx.is_cancelled() => {
                     break (Err(e), attempt, Variables::new())
                 }
                 Err(e) => {

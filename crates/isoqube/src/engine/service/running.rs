@@ -47,6 +47,8 @@ impl Service {
             grace: Duration::from_secs(30),
             store_patience: Duration::from_secs(30),
             record_start_after: Some(DEFAULT_RECORD_START_AFTER),
+            cancel_poll: Duration::from_secs(1),
+            cancel_grace: Duration::from_secs(10),
             sidecars: Vec::new(),
             default_retry: RetryPolicy::None,
             concurrency_limit: None,

@@ -139,6 +139,7 @@ impl Endpoint {
             }
         };
         let started = Instant::now();
+        let (cancel_tx, cancel_rx) = tokio::sync::watch::channel(false);
         let invoke = Box::pin(self.invoke(
             env,
             Some((run_id, step)),
@@ -146,26 +147,71 @@ impl Endpoint {
             variables,
             prior,
             timeout,
+            Some(cancel_rx),
         ));
-        let (result, attempts, patch) = match record_later.filter(|_| !recorded) {
-            None => invoke.await,
-            Some(after) => {
-                let mut invoke = invoke;
-                tokio::select! {
-                    done = &mut invoke => done,
-                    _ = tokio::time::sleep(after) => {
-                        // Still running: let watchers see it. The outcome is
-                        // recorded after this, whatever it says.
-                        let record = async {
-                            if let Err(e) = self.shared.store.claim_step(&key, false).await {
-                                warn!("could not record the step's start (its outcome will be): {e}");
-                            }
-                        };
-                        tokio::join!(invoke, record).0
+        let handled = async {
+            match record_later.filter(|_| !recorded) {
+                None => invoke.await,
+                Some(after) => {
+                    let mut invoke = invoke;
+                    tokio::select! {
+                        done = &mut invoke => done,
+                        _ = tokio::time::sleep(after) => {
+                            // Still running: let watchers see it. The outcome is
+                            // recorded after this, whatever it says.
+                            let record = async {
+                                if let Err(e) = self.shared.store.claim_step(&key, false).await {
+                                    warn!("could not record the step's start (its outcome will be): {e}");
+                                }
+                            };
+                            tokio::join!(invoke, record).0
+                        }
                     }
                 }
             }
         };
+        let (result, attempts, patch) = tokio::select! {
+            done = handled => done,
+            () = self.watch_cancel(run_id, &cancel_tx) => {
+                // The run was cancelled and the consumer did not stop within
+                // the grace: it is dropped; the step is recorded cancelled.
+                let reason = "the run was cancelled; the step did not stop within the cancel grace";
+                warn!("{reason}; consumer dropped");
+                if let Err(e) = self.store_op("record the cancelled step", || {
+                    self.shared.store.fail_step(&key, reason, 1)
+                }).await {
+                    error!("could not record the cancelled step: {e}");
+                }
+                return Settle::Ack;
+            }
+        };
+        if *cancel_tx.borrow() {
+            // Stopped after its run was cancelled (it saw `ctx.cancelled()`):
+            // recorded as such, whatever it returned, and not dead-lettered.
+            info!("step stopped after its run was cancelled");
+            let outcome = match &result {
+                Ok(()) => self
+                    .store_op("record the step", || {
+                        self.shared
+                            .store
+                            .complete_step(&key, patch.clone(), attempts)
+                    })
+                    .await
+                    .map(|_| ()),
+                Err(err) => {
+                    let reason = err.to_string();
+                    self.store_op("record the step", || {
+                        self.shared.store.fail_step(&key, &reason, attempts)
+                    })
+                    .await
+                    .map(|_| ())
+                }
+            };
+            if let Err(e) = outcome {
+                error!("could not record the cancelled step: {e}");
+            }
+            return Settle::Ack;
+        }
         match result {
             Ok(()) => {
                 let outcome = Box::pin(self.store_op("record the step", || {
@@ -247,6 +293,24 @@ impl Endpoint {
                 }
             }
         }
+    }
+
+    /// Resolves when run `run_id` was found cancelled (checked every
+    /// `cancel_poll` while the step runs; `cancel` then fires) and the cancel
+    /// grace has passed since. Pending for ever otherwise: the step's own end
+    /// wins the race.
+    async fn watch_cancel(&self, run_id: Uuid, cancel: &tokio::sync::watch::Sender<bool>) {
+        loop {
+            tokio::time::sleep(self.shared.cancel_poll).await;
+            match self.shared.store.get_run(run_id).await {
+                Ok(Some(run)) if run.status == crate::model::RunStatus::Cancelled => break,
+                // A store outage is ridden out: the step goes on meanwhile.
+                _ => {}
+            }
+        }
+        info!("run cancelled while the step runs; telling the consumer (ctx.cancelled())");
+        let _ = cancel.send(true);
+        tokio::time::sleep(self.shared.cancel_grace).await;
     }
 
     /// After `wait`, the step to publish again if the step after `key`'s is
