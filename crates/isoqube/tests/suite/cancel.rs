@@ -90,7 +90,11 @@ pub async fn cancel_tells_the_running_step(h: Harness) {
     );
     let run = h.control.get_run(id).await.unwrap();
     assert_eq!(run.status, RunStatus::Cancelled);
-    assert_eq!(run.steps[1].status, StepStatus::Skipped, "never started: {run:#?}");
+    assert_eq!(
+        run.steps[1].status,
+        StepStatus::Skipped,
+        "never started: {run:#?}"
+    );
     // Its error queue may not even exist (nothing was ever dead-lettered there).
     let dead = h
         .transport()

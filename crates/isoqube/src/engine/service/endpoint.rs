@@ -194,9 +194,7 @@ impl Endpoint {
     }
 
     pub(super) async fn process_plain(&self, msg: &RawMessage, env: &Incoming<'_>) -> Settle {
-        let (result, attempts, _) = self
-            .invoke(env, None, None, Variables::new(), 0, None, None)
-            .await;
+        let (result, attempts, _) = self.invoke(env, None, Variables::new(), 0).await;
         match result {
             Ok(()) => Settle::Ack,
             Err(e) => {

@@ -21,6 +21,17 @@ use crate::wire::lineage::Parent;
 
 use super::Endpoint;
 
+/// What a consumer invocation for a run's step knows of the step.
+pub(super) struct RunStep {
+    pub run_id: Uuid,
+    pub step: usize,
+    pub step_count: usize,
+    /// The longest one attempt may run.
+    pub timeout: Option<Duration>,
+    /// Turns true when the run is cancelled meanwhile.
+    pub cancel: tokio::sync::watch::Receiver<bool>,
+}
+
 impl Endpoint {
     /// Runs the consumer with its retry policy; returns the outcome, the number of
     /// invocations and the variables the successful attempt set. An attempt
@@ -29,13 +40,11 @@ impl Endpoint {
     pub(super) async fn invoke(
         &self,
         env: &Incoming<'_>,
-        run_step: Option<(Uuid, usize)>,
-        step_count: Option<usize>,
+        run_step: Option<RunStep>,
         variables: Variables,
         prior: u32,
-        timeout: Option<Duration>,
-        cancel: Option<tokio::sync::watch::Receiver<bool>>,
     ) -> (Result<(), HandlerError>, u32, Variables) {
+        let timeout = run_step.as_ref().and_then(|r| r.timeout);
         let policy = self.retry;
         let max = policy.max_attempts();
         let started = Instant::now();
@@ -43,16 +52,16 @@ impl Endpoint {
         let outcome = loop {
             attempt += 1;
             let ctx = StepContext::new(ContextParts {
-                run_id: run_step.map(|r| r.0),
-                step: run_step.map(|r| r.1),
-                step_count,
+                run_id: run_step.as_ref().map(|r| r.run_id),
+                step: run_step.as_ref().map(|r| r.step),
+                step_count: run_step.as_ref().map(|r| r.step_count),
                 attempt: prior + attempt,
                 endpoint: self.name.clone(),
                 instance: self.shared.instance.clone(),
                 variables: variables.clone(),
                 parent: Parent::consumed(env, &self.name),
                 publisher: Some(self.events.clone()),
-                cancel: cancel.clone(),
+                cancel: run_step.as_ref().map(|r| r.cancel.clone()),
             });
             if prior + attempt > 1 {
                 info!(attempt = prior + attempt, "step started");

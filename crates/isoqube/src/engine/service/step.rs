@@ -140,15 +140,14 @@ impl Endpoint {
         };
         let started = Instant::now();
         let (cancel_tx, cancel_rx) = tokio::sync::watch::channel(false);
-        let invoke = Box::pin(self.invoke(
-            env,
-            Some((run_id, step)),
-            Some(step_count),
-            variables,
-            prior,
+        let run_step = super::invoke::RunStep {
+            run_id,
+            step,
+            step_count,
             timeout,
-            Some(cancel_rx),
-        ));
+            cancel: cancel_rx,
+        };
+        let invoke = Box::pin(self.invoke(env, Some(run_step), variables, prior));
         let handled = async {
             match record_later.filter(|_| !recorded) {
                 None => invoke.await,
