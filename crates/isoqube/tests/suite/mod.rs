@@ -3,6 +3,8 @@
 //! instantiates it with its own pair through `behaviour_tests!`.
 #![allow(dead_code)]
 
+pub mod masstransit;
+
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex, OnceLock};
 use std::time::Duration;
@@ -10,7 +12,7 @@ use std::time::Duration;
 use isoqube::envelope::Envelope;
 use isoqube::publish::Parent;
 use isoqube::{
-    consumer, event, Control, Definition, Error, RunStatus, RunStore, Service, StepContext,
+    consumer, event, Control, Definition, Error, Event, RunStatus, RunStore, Service, StepContext,
     StepKey, StepStatus, Transport, Variables,
 };
 use serde::{Deserialize, Serialize};
@@ -756,7 +758,7 @@ pub async fn malformed_message(h: Harness) {
     let foreign = Envelope::new("urn:message:Other:Unknown", json!({}));
     h.publish_raw("alpha", &foreign.to_vec()).await;
     let unknown_run = {
-        let mut env = Envelope::new("urn:message:Suite:Alpha", json!({}));
+        let mut env = Envelope::new(Alpha::info().message_type(), json!({}));
         env.headers
             .insert("Isoqube-RunId".into(), json!(Uuid::new_v4().to_string()));
         env.headers.insert("Isoqube-Step".into(), json!(0));
@@ -804,7 +806,7 @@ pub async fn bad_run_headers_are_refused(h: Harness) {
         (json!("4"), json!(0)),
         (json!(Uuid::new_v4().to_string()), json!(-1)),
     ] {
-        let mut env = Envelope::new("urn:message:Suite:Alpha", json!({}));
+        let mut env = Envelope::new(Alpha::info().message_type(), json!({}));
         env.headers.insert("Isoqube-RunId".into(), run);
         env.headers.insert("Isoqube-Step".into(), step);
         h.publish_raw("alpha", &env.to_vec()).await;

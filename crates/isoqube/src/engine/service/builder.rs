@@ -235,6 +235,7 @@ impl ServiceBuilder {
                     reg,
                     name: reg.endpoint_name(),
                     info: reg.event_info(),
+                    types: reg.event_info().accepted_types(),
                     events: Arc::new(publisher.clone()),
                     publisher,
                     metrics: metrics.clone(),

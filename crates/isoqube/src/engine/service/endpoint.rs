@@ -21,6 +21,7 @@ use crate::retry::RetryPolicy;
 use crate::store::RunStore;
 use crate::transport::{Delivery, RawMessage, Transport, ERROR_SUFFIX, SKIPPED_SUFFIX};
 use crate::wire::envelope::Incoming;
+use crate::wire::urn::same_type;
 
 pub(super) struct Shared {
     pub(super) name: Arc<str>,
@@ -41,6 +42,9 @@ pub(super) struct Endpoint {
     pub(super) reg: &'static ConsumerRegistration,
     pub(super) name: String,
     pub(super) info: &'static EventInfo,
+    /// The message type URNs consumed as `info` (its own and the ones it
+    /// accepts), built once: matched against every delivery.
+    pub(super) types: Vec<String>,
     /// The service's publisher, counting into this endpoint's metrics.
     pub(super) publisher: Publisher,
     /// The same publisher, as step contexts see it (made once: one clone of
@@ -152,7 +156,7 @@ impl Endpoint {
         if !env
             .message_type
             .iter()
-            .any(|urn| self.info.matches_urn(urn))
+            .any(|urn| self.types.iter().any(|t| same_type(t, urn)))
         {
             let types: Vec<&str> = env.message_type.iter().map(|t| &**t).collect();
             warn!(endpoint = %self.name, message_type = ?types, "no consumer here understands this message type; moving it to {}{SKIPPED_SUFFIX}", self.name);

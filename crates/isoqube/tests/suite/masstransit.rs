@@ -1,0 +1,107 @@
+//! MassTransit behaviour on both pairs: what a stock MassTransit 8 service
+//! sends is consumed (or refused) the way MassTransit itself would, and what
+//! Isoqube moves aside carries MassTransit's headers. Instantiated by
+//! `masstransit_tests!` in `embedded.rs` and `real.rs`.
+
+use std::sync::Mutex;
+use std::time::Duration;
+
+use isoqube::envelope::Envelope;
+use isoqube::{consumer, event, Event};
+use serde::{Deserialize, Serialize};
+use serde_json::{json, Value};
+use uuid::Uuid;
+
+use super::Harness;
+
+/// Consumed as itself and as a .NET type of another namespace.
+#[event(accepts = ["urn:message:Legacy.Contracts:OldPing"])]
+#[derive(Serialize, Deserialize)]
+pub struct MtPing {
+    pub text: String,
+}
+
+static SEEN: Mutex<Vec<String>> = Mutex::new(Vec::new());
+
+fn seen(text: &str) -> bool {
+    SEEN.lock().unwrap().iter().any(|t| t == text)
+}
+
+#[consumer(service = "suite-mt", endpoint = "mt-ping")]
+async fn mt_ping(ev: MtPing) -> Result<(), std::io::Error> {
+    SEEN.lock().unwrap().push(ev.text);
+    Ok(())
+}
+
+fn envelope(message_type: &str, text: &str) -> Vec<u8> {
+    Envelope::new(message_type, json!({ "text": text })).to_vec()
+}
+
+async fn wait_seen(text: &str) {
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(30);
+    while !seen(text) {
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "'{text}' was never consumed"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}
+
+/// A message type matches on the whole URN, ignoring case; an event takes
+/// the URNs it declares it accepts (published to that type's own exchange);
+/// the same type name in another namespace is another type: skipped, the
+/// consumer never sees it.
+pub async fn message_types_match_whole_urn(h: Harness) {
+    let svc = h.service(&["mt-ping"]).await;
+    let tag = Uuid::new_v4().simple().to_string();
+    let own = MtPing::info().message_type();
+    let (upper, legacy, foreign) = (
+        format!("upper-{tag}"),
+        format!("legacy-{tag}"),
+        format!("foreign-{tag}"),
+    );
+    h.publish_raw("mt-ping", &envelope(&own.to_uppercase(), &upper))
+        .await;
+    h.publish_raw(
+        "Legacy.Contracts:OldPing",
+        &envelope("urn:message:Legacy.Contracts:OldPing", &legacy),
+    )
+    .await;
+    h.publish_raw(
+        "mt-ping",
+        &envelope("urn:message:Other.Ns:MtPing", &foreign),
+    )
+    .await;
+    wait_seen(&upper).await;
+    wait_seen(&legacy).await;
+    h.wait_queue("mt-ping_skipped", 1).await;
+    let skipped = h.transport().get("mt-ping_skipped").await.unwrap().unwrap();
+    let env: Value = serde_json::from_slice(&skipped.body).unwrap();
+    assert_eq!(env["message"]["text"], foreign.as_str());
+    assert!(!seen(&foreign), "a type of another namespace was consumed");
+    assert_eq!(
+        h.transport().message_count("mt-ping_error").await.unwrap(),
+        0
+    );
+    svc.shutdown().await.unwrap();
+}
+
+/// Instantiates the MassTransit scenarios with `$pair`.
+#[macro_export]
+macro_rules! masstransit_tests {
+    ($pair:path) => {
+        mod masstransit {
+            use super::*;
+            $crate::masstransit_tests!(@each $pair; message_types_match_whole_urn);
+        }
+    };
+    (@each $pair:path; $($name:ident),* $(,)?) => {
+        $(
+            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+            async fn $name() {
+                suite::masstransit::$name(suite::Harness::new($pair().await)).await;
+            }
+        )*
+    };
+}
