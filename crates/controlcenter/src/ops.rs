@@ -427,6 +427,7 @@ impl Operator {
                     message_id: message_id.to_string(),
                     correlation_id: found.correlation_id,
                     headers,
+                    properties: found.properties,
                 },
             )
             .await?;

@@ -167,6 +167,7 @@ impl Publisher {
             message_id: env.message_id.clone(),
             correlation_id: env.correlation_id.clone(),
             headers: BTreeMap::new(),
+            properties: Default::default(),
         };
         if must_route {
             self.transport.publish(exchange, msg).await?;
@@ -223,6 +224,7 @@ impl Publisher {
             message_id,
             correlation_id: Some(run),
             headers: BTreeMap::new(),
+            properties: Default::default(),
         };
         self.transport.publish(&route.exchange, msg).await?;
         if let Some(c) = &self.published {

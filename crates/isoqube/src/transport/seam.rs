@@ -21,7 +21,7 @@ use crate::error::{Error, Result};
 ///     queues: vec!["q".into()],
 ///     bindings: vec![Binding::Queue { source: "ex".into(), queue: "q".into() }],
 /// }).await.unwrap();
-/// let msg = OutgoingMessage { body: b"{}".to_vec(), message_id: "1".into(), correlation_id: None, headers: Default::default() };
+/// let msg = OutgoingMessage { body: b"{}".to_vec(), message_id: "1".into(), correlation_id: None, headers: Default::default(), properties: Default::default() };
 /// t.publish("ex", msg).await.unwrap();
 /// assert_eq!(t.message_count("q").await.unwrap(), 1);
 /// # });

@@ -461,7 +461,7 @@ impl<'a> Incoming<'a> {
 
 /// A JSON string, borrowed from the input when it has no escapes.
 #[derive(Debug, Clone, PartialEq)]
-pub(crate) struct Text<'a>(Cow<'a, str>);
+pub(crate) struct Text<'a>(pub(crate) Cow<'a, str>);
 
 impl std::ops::Deref for Text<'_> {
     type Target = str;

@@ -1,8 +1,9 @@
 //! Ground layer: the wire format. The MassTransit envelope every transport
-//! carries, the header names, message type URNs, endpoint addresses, message
+//! carries, reading by content type, the header names, message type URNs, endpoint addresses, message
 //! lineage, and the hand-written JSON and timestamp writers the hot path uses.
 //! Uses only the error type and the host identity; nothing above it.
 
+pub mod content;
 pub mod envelope;
 pub mod headers;
 pub(crate) mod json;

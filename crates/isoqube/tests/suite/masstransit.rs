@@ -7,6 +7,7 @@ use std::sync::Mutex;
 use std::time::Duration;
 
 use isoqube::envelope::Envelope;
+use isoqube::transport::{OutgoingMessage, Properties};
 use isoqube::{consumer, event, Event};
 use serde::{Deserialize, Serialize};
 use serde_json::{json, Value};
@@ -87,13 +88,83 @@ pub async fn message_types_match_whole_urn(h: Harness) {
     svc.shutdown().await.unwrap();
 }
 
+async fn publish_with(h: &Harness, exchange: &str, body: &[u8], properties: Properties) -> String {
+    let id = Uuid::new_v4().to_string();
+    let msg = OutgoingMessage {
+        body: body.to_vec(),
+        message_id: id.clone(),
+        correlation_id: Some(format!("corr-{id}")),
+        headers: Default::default(),
+        properties,
+    };
+    h.transport().publish(exchange, msg).await.expect("publish");
+    id
+}
+
+fn content_type(ct: &str) -> Properties {
+    Properties {
+        content_type: Some(ct.into()),
+        ..Default::default()
+    }
+}
+
+/// The content type picks the reader: raw `application/json` is the message
+/// itself (consumed); an unsupported one goes to `<q>_error` naming it, with
+/// the AMQP properties it came with.
+pub async fn content_type_picks_the_reader(h: Harness) {
+    let svc = h.service(&["mt-ping"]).await;
+    let tag = Uuid::new_v4().simple().to_string();
+    let raw = format!("raw-{tag}");
+    publish_with(
+        &h,
+        "mt-ping",
+        json!({ "text": raw }).to_string().as_bytes(),
+        content_type("application/json; charset=utf-8"),
+    )
+    .await;
+    wait_seen(&raw).await;
+    let xml = format!("xml-{tag}");
+    let sent = Properties {
+        app_id: Some("dotnet".into()),
+        priority: Some(2),
+        ..content_type("application/vnd.masstransit+xml")
+    };
+    let id = publish_with(
+        &h,
+        "mt-ping",
+        &envelope(&MtPing::info().message_type(), &xml),
+        sent.clone(),
+    )
+    .await;
+    h.wait_queue("mt-ping_error", 1).await;
+    let moved = h.transport().get("mt-ping_error").await.unwrap().unwrap();
+    assert!(!seen(&xml));
+    assert_eq!(moved.message_id.as_deref(), Some(id.as_str()));
+    assert_eq!(moved.correlation_id, Some(format!("corr-{id}")));
+    assert_eq!(moved.properties, sent.published());
+    let header = |k: &str| {
+        moved
+            .headers
+            .get(k)
+            .and_then(Value::as_str)
+            .map(str::to_string)
+    };
+    assert_eq!(
+        header("MT-Fault-ExceptionType").as_deref(),
+        Some("isoqube::UnsupportedContentType")
+    );
+    let why = header("MT-Fault-Message").unwrap_or_default();
+    assert!(why.contains("application/vnd.masstransit+xml"), "{why}");
+    svc.shutdown().await.unwrap();
+}
+
 /// Instantiates the MassTransit scenarios with `$pair`.
 #[macro_export]
 macro_rules! masstransit_tests {
     ($pair:path) => {
         mod masstransit {
             use super::*;
-            $crate::masstransit_tests!(@each $pair; message_types_match_whole_urn);
+            $crate::masstransit_tests!(@each $pair; message_types_match_whole_urn, content_type_picks_the_reader);
         }
     };
     (@each $pair:path; $($name:ident),* $(,)?) => {

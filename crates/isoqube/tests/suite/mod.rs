@@ -286,6 +286,7 @@ impl Harness {
             message_id: Uuid::new_v4().to_string(),
             correlation_id: None,
             headers: Default::default(),
+            properties: Default::default(),
         };
         self.pair
             .transport

@@ -88,6 +88,8 @@ impl Endpoint {
                 .unwrap_or_else(|| Uuid::new_v4().to_string()),
             correlation_id: msg.correlation_id.clone(),
             headers,
+            // Moved as MassTransit moves it: with the properties it came with.
+            properties: msg.properties.clone(),
         };
         let queue = format!("{}{suffix}", self.name);
         match self.shared.transport.publish(&queue, out).await {
