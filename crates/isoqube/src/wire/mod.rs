@@ -1,8 +1,9 @@
 //! Ground layer: the wire format. The MassTransit envelope every transport
-//! carries, reading by content type, the header names, message type URNs, endpoint addresses, message
+//! carries, reading by content type, the header names, message type URNs, endpoint addresses (`rabbitmq://host/vhost/name`), message
 //! lineage, and the hand-written JSON and timestamp writers the hot path uses.
 //! Uses only the error type and the host identity; nothing above it.
 
+pub mod address;
 pub mod content;
 pub mod envelope;
 pub mod headers;

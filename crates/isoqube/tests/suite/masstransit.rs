@@ -34,6 +34,18 @@ async fn mt_ping(ev: MtPing) -> Result<(), std::io::Error> {
     Ok(())
 }
 
+/// Always fails, after two retries.
+#[event(namespace = "Suite.Mt")]
+#[derive(Serialize, Deserialize)]
+pub struct MtFail {
+    pub text: String,
+}
+
+#[consumer(service = "suite-mt", endpoint = "mt-fail", retry = immediate(2))]
+async fn mt_fail(_ev: MtFail) -> Result<(), std::io::Error> {
+    Err(std::io::Error::other("always fails"))
+}
+
 fn envelope(message_type: &str, text: &str) -> Vec<u8> {
     Envelope::new(message_type, json!({ "text": text })).to_vec()
 }
@@ -158,13 +170,91 @@ pub async fn content_type_picks_the_reader(h: Harness) {
     svc.shutdown().await.unwrap();
 }
 
+/// A consumer that fails every retry moves its message to `<q>_error` with
+/// MassTransit's whole header set (retry and redelivery counts only when not
+/// zero), its own headers, ids and AMQP properties kept.
+pub async fn fault_moves_with_masstransit_headers(h: Harness) {
+    let svc = h.service(&["mt-fail"]).await;
+    let sent = Properties {
+        app_id: Some("dotnet".into()),
+        ..content_type("application/vnd.masstransit+json")
+    };
+    let body = envelope(&MtFail::info().message_type(), "boom");
+    let id = Uuid::new_v4().to_string();
+    let mut headers = std::collections::BTreeMap::new();
+    headers.insert("MT-Redelivery-Count".to_string(), json!(2));
+    headers.insert("X-Mine".to_string(), json!("kept"));
+    let msg = OutgoingMessage {
+        body: body.clone(),
+        message_id: id.clone(),
+        correlation_id: None,
+        headers,
+        properties: sent.clone(),
+    };
+    h.transport()
+        .publish("mt-fail", msg)
+        .await
+        .expect("publish");
+    h.wait_queue("mt-fail_error", 1).await;
+    let moved = h.transport().get("mt-fail_error").await.unwrap().unwrap();
+    assert_eq!(moved.body, body);
+    assert_eq!(moved.message_id.as_deref(), Some(id.as_str()));
+    assert_eq!(moved.properties, sent.published());
+    let header = |k: &str| {
+        moved
+            .headers
+            .get(k)
+            .unwrap_or_else(|| panic!("{k} missing: {:?}", moved.headers))
+            .clone()
+    };
+    assert_eq!(header("MT-Reason"), "fault");
+    let kind = header("MT-Fault-ExceptionType");
+    assert!(
+        kind.as_str().is_some_and(|k| k.ends_with("Error")),
+        "{kind}"
+    );
+    assert_eq!(header("MT-Fault-Message"), "always fails");
+    assert_eq!(header("MT-Fault-StackTrace"), "");
+    assert!(header("MT-Fault-Timestamp")
+        .as_str()
+        .is_some_and(|t| chrono::DateTime::parse_from_rfc3339(t).is_ok()));
+    let consumer = header("MT-Fault-ConsumerType");
+    assert!(
+        consumer.as_str().is_some_and(|c| c.ends_with("::mt_fail")),
+        "{consumer}"
+    );
+    assert_eq!(header("MT-Fault-MessageType"), "Suite.Mt.MtFail");
+    assert_eq!(
+        header("MT-Fault-InputAddress"),
+        h.transport().address("mt-fail").as_str()
+    );
+    assert_eq!(header("MT-Fault-RetryCount"), 2);
+    assert_eq!(header("MT-Fault-RedeliveryCount"), 2);
+    assert_eq!(header("MT-Redelivery-Count"), 2);
+    assert_eq!(header("X-Mine"), "kept");
+    for host in [
+        "MachineName",
+        "ProcessName",
+        "ProcessId",
+        "Assembly",
+        "AssemblyVersion",
+        "FrameworkVersion",
+        "MassTransitVersion",
+        "OperatingSystemVersion",
+    ] {
+        header(&format!("MT-Host-{host}"));
+    }
+    svc.shutdown().await.unwrap();
+}
+
 /// Instantiates the MassTransit scenarios with `$pair`.
 #[macro_export]
 macro_rules! masstransit_tests {
     ($pair:path) => {
         mod masstransit {
             use super::*;
-            $crate::masstransit_tests!(@each $pair; message_types_match_whole_urn, content_type_picks_the_reader);
+            $crate::masstransit_tests!(@each $pair; message_types_match_whole_urn, content_type_picks_the_reader,
+                fault_moves_with_masstransit_headers);
         }
     };
     (@each $pair:path; $($name:ident),* $(,)?) => {

@@ -218,6 +218,9 @@ impl ServiceBuilder {
             sink,
             store_patience: self.store_patience,
             record_start_after: self.record_start_after,
+            host_headers: super::dead_letter::host_headers(
+                &crate::wire::envelope::HostInfo::current(&self.name),
+            ),
         });
         let metrics = Arc::new(Metrics::new(
             self.name.clone(),

@@ -4,9 +4,11 @@
 //! (skipped otherwise) and hand run steps to [`super::step`] and plain events to
 //! the consumer; settle (ack or requeue) each delivery when done.
 
+use std::collections::BTreeMap;
 use std::sync::Arc;
 use std::time::Duration;
 
+use serde_json::Value;
 use tokio::sync::watch;
 use tokio::task::JoinSet;
 use tracing::{warn, Instrument};
@@ -34,6 +36,8 @@ pub(super) struct Shared {
     pub(super) sink: LogSink,
     pub(super) store_patience: Duration,
     pub(super) record_start_after: Option<Duration>,
+    /// The eight `MT-Host-*` headers of this service, for moved messages.
+    pub(super) host_headers: BTreeMap<String, Value>,
 }
 
 /// See [`ServiceBuilder::record_start_after`].
