@@ -402,7 +402,7 @@ impl Operator {
     }
 
     /// Sends a message of `<endpoint>_error` back to the endpoint's queue (fault
-    /// headers removed). It is published before it is removed from the error
+    /// headers removed, `MT-Redelivery-Count` one more, AMQP properties kept). It is published before it is removed from the error
     /// queue, so a failure half-way can duplicate it (the run engine ignores
     /// duplicates) but never lose it.
     pub async fn requeue(&self, endpoint: &str, message_id: &str) -> isoqube::Result<()> {
@@ -414,11 +414,18 @@ impl Operator {
             .into_iter()
             .find(|m| m.message_id.as_deref() == Some(message_id))
             .ok_or_else(|| Error::not_found("message", format!("{message_id} in {queue}")))?;
-        let headers = found
+        // Sent again is redelivered, as MassTransit counts it: the count goes
+        // up by one; the fault headers go.
+        let redelivered = headers::redelivery_count(&found.headers).saturating_add(1);
+        let mut kept: BTreeMap<String, Value> = found
             .headers
             .into_iter()
             .filter(|(k, _)| !k.starts_with(headers::MT_PREFIX))
             .collect();
+        kept.insert(
+            headers::MT_REDELIVERY_COUNT.to_string(),
+            Value::from(redelivered),
+        );
         self.transport
             .publish(
                 endpoint,
@@ -426,7 +433,7 @@ impl Operator {
                     body: found.body,
                     message_id: message_id.to_string(),
                     correlation_id: found.correlation_id,
-                    headers,
+                    headers: kept,
                     properties: found.properties,
                 },
             )

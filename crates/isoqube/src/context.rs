@@ -51,6 +51,7 @@ struct Inner {
     step: Option<usize>,
     step_count: Option<usize>,
     attempt: u32,
+    redelivery_count: u32,
     endpoint: String,
     instance: String,
     variables: Variables,
@@ -65,6 +66,7 @@ pub(crate) struct ContextParts {
     pub step: Option<usize>,
     pub step_count: Option<usize>,
     pub attempt: u32,
+    pub redelivery_count: u32,
     pub endpoint: String,
     pub instance: String,
     pub variables: Variables,
@@ -80,6 +82,7 @@ impl StepContext {
                 step: parts.step,
                 step_count: parts.step_count,
                 attempt: parts.attempt,
+                redelivery_count: parts.redelivery_count,
                 endpoint: parts.endpoint,
                 instance: parts.instance,
                 variables: parts.variables,
@@ -102,6 +105,7 @@ impl StepContext {
             step: None,
             step_count: None,
             attempt: 1,
+            redelivery_count: 0,
             endpoint: endpoint.to_string(),
             instance: "detached".to_string(),
             variables,
@@ -129,6 +133,14 @@ impl StepContext {
     /// redeliveries count).
     pub fn attempt(&self) -> u32 {
         self.inner.attempt
+    }
+
+    /// The message's `MT-Redelivery-Count`: how many times it was redelivered
+    /// by a MassTransit redelivery (delayed retry) or requeued from
+    /// `<q>_error`; 0 when never. Retries within one delivery count in
+    /// [`StepContext::attempt`], not here.
+    pub fn redelivery_count(&self) -> u32 {
+        self.inner.redelivery_count
     }
 
     /// The endpoint (queue) handling the message.

@@ -77,6 +77,7 @@ impl Incoming<'static> {
             message_type: Vec::new(),
             message,
             headers: IncomingHeaders::default(),
+            redelivery_count: 0,
         })
     }
 }

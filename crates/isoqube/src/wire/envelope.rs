@@ -296,6 +296,10 @@ pub(crate) struct Incoming<'a> {
     pub message: Value,
     #[serde(borrow, default)]
     pub headers: IncomingHeaders<'a>,
+    /// `MT-Redelivery-Count` of the transport headers (not in the body: the
+    /// service sets it from the delivery).
+    #[serde(skip)]
+    pub redelivery_count: u32,
 }
 
 /// The headers of a consumed envelope the run engine reads (others are

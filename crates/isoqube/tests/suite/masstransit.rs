@@ -8,7 +8,7 @@ use std::time::Duration;
 
 use isoqube::envelope::Envelope;
 use isoqube::transport::{OutgoingMessage, Properties};
-use isoqube::{consumer, event, Event};
+use isoqube::{consumer, event, Event, StepContext};
 use serde::{Deserialize, Serialize};
 use serde_json::{json, Value};
 use uuid::Uuid;
@@ -23,6 +23,24 @@ pub struct MtPing {
 }
 
 static SEEN: Mutex<Vec<String>> = Mutex::new(Vec::new());
+/// `(text, redelivery count)` of each `MtCount` consumed.
+static COUNTS: Mutex<Vec<(String, u32)>> = Mutex::new(Vec::new());
+
+/// Records the redelivery count its consumer is given.
+#[event]
+#[derive(Serialize, Deserialize)]
+pub struct MtCount {
+    pub text: String,
+}
+
+#[consumer(service = "suite-mt", endpoint = "mt-count")]
+async fn mt_count(ev: MtCount, ctx: StepContext) -> Result<(), std::io::Error> {
+    COUNTS
+        .lock()
+        .unwrap()
+        .push((ev.text, ctx.redelivery_count()));
+    Ok(())
+}
 
 fn seen(text: &str) -> bool {
     SEEN.lock().unwrap().iter().any(|t| t == text)
@@ -247,6 +265,51 @@ pub async fn fault_moves_with_masstransit_headers(h: Harness) {
     svc.shutdown().await.unwrap();
 }
 
+/// A consumer is told the message's `MT-Redelivery-Count` (0 without one).
+pub async fn redelivery_count_is_honoured(h: Harness) {
+    let svc = h.service(&["mt-count"]).await;
+    let tag = Uuid::new_v4().simple().to_string();
+    let urn = MtCount::info().message_type();
+    for (text, count) in [
+        (format!("three-{tag}"), Some(3)),
+        (format!("none-{tag}"), None),
+    ] {
+        let mut headers = std::collections::BTreeMap::new();
+        if let Some(n) = count {
+            headers.insert("MT-Redelivery-Count".to_string(), json!(n));
+        }
+        let msg = OutgoingMessage {
+            body: envelope(&urn, &text),
+            message_id: Uuid::new_v4().to_string(),
+            correlation_id: None,
+            headers,
+            properties: Properties::default(),
+        };
+        h.transport()
+            .publish("mt-count", msg)
+            .await
+            .expect("publish");
+    }
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(30);
+    loop {
+        let got: Vec<(String, u32)> = COUNTS
+            .lock()
+            .unwrap()
+            .iter()
+            .filter(|(t, _)| t.ends_with(&tag))
+            .cloned()
+            .collect();
+        if got.len() == 2 {
+            assert!(got.contains(&(format!("three-{tag}"), 3)), "{got:?}");
+            assert!(got.contains(&(format!("none-{tag}"), 0)), "{got:?}");
+            break;
+        }
+        assert!(tokio::time::Instant::now() < deadline, "{got:?}");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    svc.shutdown().await.unwrap();
+}
+
 /// Instantiates the MassTransit scenarios with `$pair`.
 #[macro_export]
 macro_rules! masstransit_tests {
@@ -254,7 +317,7 @@ macro_rules! masstransit_tests {
         mod masstransit {
             use super::*;
             $crate::masstransit_tests!(@each $pair; message_types_match_whole_urn, content_type_picks_the_reader,
-                fault_moves_with_masstransit_headers);
+                fault_moves_with_masstransit_headers, redelivery_count_is_honoured);
         }
     };
     (@each $pair:path; $($name:ident),* $(,)?) => {

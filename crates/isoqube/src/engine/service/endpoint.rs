@@ -25,6 +25,7 @@ use crate::store::RunStore;
 use crate::transport::{Delivery, RawMessage, Transport, ERROR_SUFFIX, SKIPPED_SUFFIX};
 use crate::wire::content::{reader, Reader};
 use crate::wire::envelope::Incoming;
+use crate::wire::headers::redelivery_count;
 use crate::wire::urn::same_type;
 
 pub(super) struct Shared {
@@ -167,7 +168,7 @@ impl Endpoint {
                 msg.correlation_id.as_deref(),
             ),
         };
-        let env = match parsed {
+        let mut env = match parsed {
             Ok(env) => env,
             Err(e) => {
                 warn!(endpoint = %self.name, message_id = ?msg.message_id, "{e}");
@@ -175,6 +176,7 @@ impl Endpoint {
                 return self.dead_letter(ERROR_SUFFIX, msg, Some(&err), 0).await;
             }
         };
+        env.redelivery_count = redelivery_count(&msg.headers);
         // A raw message names no type: like MassTransit's raw JSON reader,
         // it is taken as the type of the consumer it reached.
         if reader == Reader::Envelope

@@ -42,6 +42,7 @@ impl Endpoint {
                 step: run_step.map(|r| r.1),
                 step_count,
                 attempt: prior + attempt,
+                redelivery_count: env.redelivery_count,
                 endpoint: self.name.clone(),
                 instance: self.shared.instance.clone(),
                 variables: variables.clone(),
