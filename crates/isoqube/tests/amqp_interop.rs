@@ -195,8 +195,8 @@ async fn python_client_interop() {
         "initiatorId": parent.message_id,
         "messageType": [pong.message_type()],
         "message": {"text": "hello from rust"},
-        "sourceAddressSuffix": "/interop-src",
-        "destinationAddressSuffix": format!("/{}", pong.exchange_name()),
+        "sourceAddress": transport.address("interop-src"),
+        "destinationAddress": transport.address(&pong.exchange_name()),
     });
     let out = run_py(&[
         "read",

@@ -16,7 +16,6 @@ use crate::context::EventPublisher;
 use crate::engine::metrics::Counter;
 use crate::error::{Error, Result};
 use crate::event::{Event, EventInfo};
-use crate::host::host_name_ref;
 use crate::model::NextStep;
 use crate::registry::Registry;
 use crate::store::RunStore;
@@ -57,10 +56,9 @@ pub struct Publisher {
     /// names costs a few allocations, and every step message needs one).
     routes: Arc<HashMap<&'static str, Route>>,
     published: Option<Counter>,
-}
-
-fn destination(exchange: &str) -> String {
-    format!("isoqube://{}/{exchange}", host_name_ref())
+    /// What the transport's addresses start with (`rabbitmq://host/vhost/`),
+    /// for `sourceAddress` and `destinationAddress`.
+    address_base: Arc<str>,
 }
 
 impl Publisher {
@@ -83,6 +81,7 @@ impl Publisher {
             })
             .collect();
         Publisher {
+            address_base: transport.address_base().into(),
             transport,
             registry,
             store,
@@ -109,6 +108,11 @@ impl Publisher {
     pub fn counting(mut self, published: Counter) -> Self {
         self.published = Some(published);
         self
+    }
+
+    /// The address of the endpoint or exchange `name` on its transport.
+    fn address(&self, name: &str) -> String {
+        format!("{}{name}", self.address_base)
     }
 
     /// The transport it publishes on.
@@ -150,10 +154,7 @@ impl Publisher {
             .conversation_id
             .clone()
             .or_else(|| Some(new_message_id().to_string()));
-        env.source_address = parent
-            .endpoint
-            .as_ref()
-            .map(|ep| format!("isoqube://{}/{ep}", host_name_ref()));
+        env.source_address = parent.endpoint.as_ref().map(|ep| self.address(ep));
         env.host = Some(self.host.clone());
         env
     }
@@ -161,7 +162,7 @@ impl Publisher {
     /// Publishes `env`; `must_route`: a message that reaches no queue is an
     /// error (run steps) rather than dropped (events nobody subscribes to).
     async fn send(&self, exchange: &str, env: &mut Envelope, must_route: bool) -> Result<()> {
-        env.destination_address = Some(destination(exchange));
+        env.destination_address = Some(self.address(exchange));
         let msg = OutgoingMessage {
             body: env.to_vec(),
             message_id: env.message_id.clone(),
@@ -265,7 +266,7 @@ impl Publisher {
             HEADER_DEFINITION.into(),
             Value::String(definition.to_string()),
         );
-        env.destination_address = Some(destination(&route.exchange));
+        env.destination_address = Some(self.address(&route.exchange));
         env
     }
 
@@ -299,13 +300,10 @@ impl Publisher {
         }
         if let Some(ep) = &parent.endpoint {
             out.push_str(",\"sourceAddress\":");
-            json::str_parts(&mut out, &["isoqube://", host_name_ref(), "/", ep]);
+            json::str_parts(&mut out, &[&self.address_base, ep]);
         }
         out.push_str(",\"destinationAddress\":");
-        json::str_parts(
-            &mut out,
-            &["isoqube://", host_name_ref(), "/", &route.exchange],
-        );
+        json::str_parts(&mut out, &[&self.address_base, &route.exchange]);
         out.push_str(",\"messageType\":[");
         json::str(&mut out, &route.message_type);
         out.push_str("],\"message\":");
@@ -404,6 +402,17 @@ mod tests {
         let run_id = Uuid::new_v4();
         for parent in &parents {
             let env = p.step_envelope(&route, run_id, "def \"q\"", &step, parent);
+            // Addresses in MassTransit's form for the transport (in process:
+            // its in-memory transport's `loopback://localhost/`).
+            assert_eq!(
+                env.destination_address.as_deref(),
+                Some("loopback://localhost/Ns:Ev")
+            );
+            let source = parent
+                .endpoint
+                .as_ref()
+                .map(|ep| format!("loopback://localhost/{ep}"));
+            assert_eq!(env.source_address, source);
             let sent = env.sent_time.as_deref().expect("sent time");
             let json = p.step_json(
                 &route,

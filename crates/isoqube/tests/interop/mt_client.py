@@ -121,10 +121,12 @@ def read(args):
         problems.append(f"messageId is not a GUID: {env.get('messageId')!r}")
     for key in ["correlationId", "conversationId", "initiatorId", "messageType", "message"]:
         check(key, env.get(key), expect[key])
+    # Addresses as MassTransit writes them: rabbitmq://host[/vhost]/name.
     for key in ["sourceAddress", "destinationAddress"]:
         value = env.get(key)
-        if not isinstance(value, str) or not value.endswith(expect[key + "Suffix"]):
-            problems.append(f"{key}: {value!r} does not end with {expect[key + 'Suffix']!r}")
+        check(key, value, expect[key])
+        if not isinstance(value, str) or not value.startswith("rabbitmq://"):
+            problems.append(f"{key}: {value!r} is not a rabbitmq:// address")
     for key in ["requestId", "responseAddress", "faultAddress", "expirationTime"]:
         if env.get(key) is not None:
             problems.append(f"{key}: expected absent/null, got {env.get(key)!r}")
