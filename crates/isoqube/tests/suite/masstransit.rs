@@ -310,6 +310,21 @@ pub async fn redelivery_count_is_honoured(h: Harness) {
     svc.shutdown().await.unwrap();
 }
 
+/// `null` for a field that is not an `Option` (what .NET sends for an unset
+/// reference) is a fault naming the field.
+pub async fn null_field_is_named(h: Harness) {
+    let svc = h.service(&["mt-ping"]).await;
+    let body = Envelope::new(MtPing::info().message_type(), json!({ "text": null })).to_vec();
+    h.publish_raw("mt-ping", &body).await;
+    h.wait_queue("mt-ping_error", 1).await;
+    let moved = h.transport().get("mt-ping_error").await.unwrap().unwrap();
+    let why = moved.headers["MT-Fault-Message"]
+        .as_str()
+        .unwrap_or_default();
+    assert!(why.contains("field `text` is null"), "{why}");
+    svc.shutdown().await.unwrap();
+}
+
 /// Instantiates the MassTransit scenarios with `$pair`.
 #[macro_export]
 macro_rules! masstransit_tests {
@@ -317,7 +332,8 @@ macro_rules! masstransit_tests {
         mod masstransit {
             use super::*;
             $crate::masstransit_tests!(@each $pair; message_types_match_whole_urn, content_type_picks_the_reader,
-                fault_moves_with_masstransit_headers, redelivery_count_is_honoured);
+                fault_moves_with_masstransit_headers, redelivery_count_is_honoured,
+                null_field_is_named);
         }
     };
     (@each $pair:path; $($name:ident),* $(,)?) => {
