@@ -193,6 +193,19 @@ pub async fn content_type_picks_the_reader(h: Harness) {
 /// zero), its own headers, ids and AMQP properties kept.
 pub async fn fault_moves_with_masstransit_headers(h: Harness) {
     let svc = h.service(&["mt-fail"]).await;
+    // A MassTransit `IConsumer<Fault<MtFail>>`'s queue, bound to the fault exchange.
+    let fault_exchange = "MassTransit:Fault--Suite.Mt:MtFail--";
+    h.transport()
+        .declare(&isoqube::Topology {
+            exchanges: vec![fault_exchange.into()],
+            queues: vec!["mt-fail-faults".into()],
+            bindings: vec![isoqube::transport::Binding::Queue {
+                source: fault_exchange.into(),
+                queue: "mt-fail-faults".into(),
+            }],
+        })
+        .await
+        .expect("declare");
     let sent = Properties {
         app_id: Some("dotnet".into()),
         ..content_type("application/vnd.masstransit+json")
@@ -262,6 +275,36 @@ pub async fn fault_moves_with_masstransit_headers(h: Harness) {
     ] {
         header(&format!("MT-Host-{host}"));
     }
+
+    // ... and `Fault<MtFail>` is published, as MassTransit publishes it.
+    h.wait_queue("mt-fail-faults", 1).await;
+    let published = h.transport().get("mt-fail-faults").await.unwrap().unwrap();
+    let faulted = Envelope::from_slice(&body).unwrap();
+    let env = Envelope::from_slice(&published.body).expect("a fault envelope");
+    assert_eq!(
+        env.message_type,
+        [
+            "urn:message:MassTransit:Fault[[Suite.Mt:MtFail]]",
+            "urn:message:MassTransit:Fault"
+        ]
+    );
+    assert_eq!(
+        env.initiator_id.as_deref(),
+        Some(faulted.message_id.as_str())
+    );
+    assert_eq!(env.source_address, Some(h.transport().address("mt-fail")));
+    let m = &env.message;
+    assert_eq!(m["faultedMessageId"], faulted.message_id.as_str());
+    assert!(Uuid::parse_str(m["faultId"].as_str().unwrap_or_default()).is_ok());
+    assert!(m["timestamp"].is_string());
+    assert_eq!(m["exceptions"][0]["message"], "always fails");
+    assert_eq!(m["exceptions"][0]["exceptionType"], kind);
+    assert_eq!(m["host"]["assembly"], "suite");
+    assert_eq!(
+        m["faultMessageTypes"],
+        json!([MtFail::info().message_type()])
+    );
+    assert_eq!(m["message"], json!({"text": "boom"}));
     svc.shutdown().await.unwrap();
 }
 

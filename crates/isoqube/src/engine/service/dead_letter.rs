@@ -2,7 +2,9 @@
 //! (a fault: `MT-Reason: fault`, the `MT-Fault-*` headers, the eight
 //! `MT-Host-*`) or `<q>_skipped` (no consumer here understands it:
 //! `MT-Reason: dead-letter` and the host headers), keeping its body, ids and
-//! AMQP properties.
+//! AMQP properties. A consumer's own failure also publishes MassTransit's
+//! `Fault<T>` (to the faulted message's `faultAddress` or `responseAddress`,
+//! else the `MassTransit:Fault--Ns:T--` exchange).
 
 use std::collections::BTreeMap;
 
@@ -14,8 +16,11 @@ use uuid::Uuid;
 
 use crate::consumer::HandlerError;
 use crate::error::Error;
-use crate::transport::{OutgoingMessage, RawMessage, ERROR_SUFFIX};
-use crate::wire::envelope::HostInfo;
+use crate::transport::{OutgoingMessage, RawMessage, Topology, ERROR_SUFFIX};
+use crate::wire::address::Address;
+use crate::wire::content::{reader, Reader};
+use crate::wire::envelope::{Envelope, Host, HostInfo};
+use crate::wire::fault::{fault, FaultInfo};
 use crate::wire::headers::{
     redelivery_count, MT_FAULT_CONSUMER_TYPE, MT_FAULT_EXCEPTION_TYPE, MT_FAULT_INPUT_ADDRESS,
     MT_FAULT_MESSAGE, MT_FAULT_MESSAGE_TYPE, MT_FAULT_PREFIX, MT_FAULT_REDELIVERY_COUNT,
@@ -159,12 +164,97 @@ impl Endpoint {
         match self.shared.transport.publish(&queue, out).await {
             Ok(()) => {
                 self.metrics.record_dead_lettered();
+                // The consumer ran and failed (the runtime's own refusals,
+                // `isoqube::*`, are not the consumer's faults; a payload that
+                // does not decode is not a `T` to report).
+                if let Some((err, _, _)) =
+                    fault.filter(|(e, _, _)| attempts > 0 && !e.kind.starts_with("isoqube::"))
+                {
+                    self.publish_fault(msg, err, &timestamp).await;
+                }
                 Settle::Ack
             }
             Err(e) => {
                 error!(endpoint = %self.name, "could not move a message to {queue}, requeueing: {e}");
                 Settle::Requeue
             }
+        }
+    }
+}
+
+impl Endpoint {
+    /// Publishes `Fault<T>` of `msg` for `err`; a fault that cannot be
+    /// published is logged (the message is in `<q>_error` already).
+    async fn publish_fault(&self, msg: &RawMessage, err: &HandlerError, timestamp: &str) {
+        let Some(faulted) = faulted_envelope(msg) else {
+            return;
+        };
+        let host = Host::new(&HostInfo::current(&self.shared.name));
+        let info = FaultInfo {
+            exception_type: &err.kind,
+            message: &err.message,
+            source: &self.shared.name,
+        };
+        let Some((mut env, exchange)) =
+            fault(&faulted, &self.info.message_type(), &info, &host, timestamp)
+        else {
+            return;
+        };
+        let transport = &self.shared.transport;
+        let base = transport.address_base();
+        // Where the sender asked faults to go, as a name on this transport.
+        let asked = faulted
+            .fault_address
+            .as_deref()
+            .or(faulted.response_address.as_deref())
+            .and_then(|a| match a.strip_prefix(base.as_str()) {
+                Some(name) => Some(name.split('?').next().unwrap_or(name).to_string()),
+                None => Address::parse(a).map(|a| a.name),
+            });
+        let target = match asked {
+            Some(name) => name,
+            None => {
+                // MassTransit declares the fault exchange when it publishes.
+                let declare = Topology {
+                    exchanges: vec![exchange.clone()],
+                    ..Default::default()
+                };
+                if let Err(e) = transport.declare(&declare).await {
+                    error!(endpoint = %self.name, "cannot declare {exchange} for a fault: {e}");
+                    return;
+                }
+                exchange
+            }
+        };
+        env.source_address = Some(transport.address(&self.name));
+        env.destination_address = Some(transport.address(&target));
+        let out = OutgoingMessage {
+            body: env.to_vec(),
+            message_id: env.message_id.clone(),
+            correlation_id: env.correlation_id.clone(),
+            headers: BTreeMap::new(),
+            properties: Default::default(),
+        };
+        if let Err(e) = transport.publish_event(&target, out).await {
+            error!(endpoint = %self.name, "could not publish the fault to {target}: {e}");
+        }
+    }
+}
+
+/// The faulted message as an envelope: as it came, or a raw message wrapped
+/// (its ids from the AMQP properties, no types).
+fn faulted_envelope(msg: &RawMessage) -> Option<Envelope> {
+    match reader(msg.properties.content_type.as_deref()).ok()? {
+        Reader::Envelope => Envelope::from_slice(&msg.body).ok(),
+        Reader::Raw => {
+            let message: Value = serde_json::from_slice(&msg.body).ok()?;
+            let mut env = Envelope::new(String::new(), message);
+            env.message_type.clear();
+            if let Some(id) = &msg.message_id {
+                env.message_id = id.clone();
+            }
+            env.correlation_id = msg.correlation_id.clone();
+            Some(env)
         }
     }
 }
