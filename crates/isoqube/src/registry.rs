@@ -214,7 +214,7 @@ impl Registry {
                 .accepts
                 .iter()
                 .filter_map(|u| crate::wire::urn::MessageUrn::parse(u))
-                .map(|u| u.entity());
+                .map(|u| u.exchange());
             std::iter::once(info.exchange_name())
                 .chain(extra)
                 .map(|ex| (c.endpoint_name(), ex))

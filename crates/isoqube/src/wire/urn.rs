@@ -120,7 +120,21 @@ impl<'a> MessageUrn<'a> {
         out
     }
 
-    /// `Ns:Type`, the default exchange name of this type.
+    /// The exchange MassTransit publishes this type to: [`Self::entity`],
+    /// a generic's `[[...]]` written `--...--`
+    /// (`MassTransit:Fault--Ns:T--`).
+    ///
+    /// ```
+    /// use isoqube::wire::urn::MessageUrn;
+    /// let u = MessageUrn::parse("urn:message:MassTransit:Fault[[Ns:T]]").unwrap();
+    /// assert_eq!(u.exchange(), "MassTransit:Fault--Ns:T--");
+    /// assert_eq!(MessageUrn::parse("urn:message:Ns:T").unwrap().exchange(), "Ns:T");
+    /// ```
+    pub fn exchange(&self) -> String {
+        entity_name(self)
+    }
+
+    /// `Ns:Type`, as the URN writes it.
     pub fn entity(&self) -> String {
         if self.namespace.is_empty() {
             self.name.to_string()

@@ -64,6 +64,26 @@ async fn mt_fail(_ev: MtFail) -> Result<(), std::io::Error> {
     Err(std::io::Error::other("always fails"))
 }
 
+/// `Fault<MtFail>`, consumed by an Isoqube consumer (the fields it reads).
+#[event(accepts = ["urn:message:MassTransit:Fault[[Suite.Mt:MtFail]]"])]
+#[derive(Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct MtFailFault {
+    pub faulted_message_id: String,
+    pub message: MtFail,
+}
+
+static FAULTS: Mutex<Vec<(String, String)>> = Mutex::new(Vec::new());
+
+#[consumer(service = "suite-mt", endpoint = "mt-fail-faults")]
+async fn mt_fail_fault(ev: MtFailFault) -> Result<(), std::io::Error> {
+    FAULTS
+        .lock()
+        .unwrap()
+        .push((ev.faulted_message_id, ev.message.text));
+    Ok(())
+}
+
 fn envelope(message_type: &str, text: &str) -> Vec<u8> {
     Envelope::new(message_type, json!({ "text": text })).to_vec()
 }
@@ -192,16 +212,16 @@ pub async fn content_type_picks_the_reader(h: Harness) {
 /// MassTransit's whole header set (retry and redelivery counts only when not
 /// zero), its own headers, ids and AMQP properties kept.
 pub async fn fault_moves_with_masstransit_headers(h: Harness) {
-    let svc = h.service(&["mt-fail"]).await;
+    let svc = h.service(&["mt-fail", "mt-fail-faults"]).await;
     // A MassTransit `IConsumer<Fault<MtFail>>`'s queue, bound to the fault exchange.
     let fault_exchange = "MassTransit:Fault--Suite.Mt:MtFail--";
     h.transport()
         .declare(&isoqube::Topology {
             exchanges: vec![fault_exchange.into()],
-            queues: vec!["mt-fail-faults".into()],
+            queues: vec!["dotnet-faults".into()],
             bindings: vec![isoqube::transport::Binding::Queue {
                 source: fault_exchange.into(),
-                queue: "mt-fail-faults".into(),
+                queue: "dotnet-faults".into(),
             }],
         })
         .await
@@ -277,8 +297,8 @@ pub async fn fault_moves_with_masstransit_headers(h: Harness) {
     }
 
     // ... and `Fault<MtFail>` is published, as MassTransit publishes it.
-    h.wait_queue("mt-fail-faults", 1).await;
-    let published = h.transport().get("mt-fail-faults").await.unwrap().unwrap();
+    h.wait_queue("dotnet-faults", 1).await;
+    let published = h.transport().get("dotnet-faults").await.unwrap().unwrap();
     let faulted = Envelope::from_slice(&body).unwrap();
     let env = Envelope::from_slice(&published.body).expect("a fault envelope");
     assert_eq!(
@@ -305,6 +325,19 @@ pub async fn fault_moves_with_masstransit_headers(h: Harness) {
         json!([MtFail::info().message_type()])
     );
     assert_eq!(m["message"], json!({"text": "boom"}));
+    // An Isoqube consumer that accepts `Fault<MtFail>` gets it too.
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(30);
+    while !FAULTS
+        .lock()
+        .unwrap()
+        .contains(&(faulted.message_id.clone(), "boom".to_string()))
+    {
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "Fault<MtFail> not consumed"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
     svc.shutdown().await.unwrap();
 }
 
