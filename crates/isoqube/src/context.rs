@@ -1,6 +1,6 @@
 //! Author API: the step context a consumer receives: which run and step it
 //! works on, the run variables (read and write), a logger scoped to the step,
-//! and `publish`. It publishes through the small [`EventPublisher`] trait, which
+//! `publish` and `respond` (to a request). It publishes through the small [`EventPublisher`] trait, which
 //! the engine's publisher implements, so the author API does not depend on the
 //! engine. Uses the ground layer, the model's variables and events.
 
@@ -15,7 +15,7 @@ use async_trait::async_trait;
 use crate::error::{Error, Result};
 use crate::event::{Event, EventInfo};
 use crate::model::Variables;
-use crate::wire::lineage::Parent;
+use crate::wire::lineage::{Parent, Request};
 
 /// Where a step context's extra events go (the engine's `Publisher`).
 #[async_trait]
@@ -28,6 +28,21 @@ pub trait EventPublisher: Send + Sync {
         payload: Value,
         parent: &Parent,
     ) -> Result<()>;
+
+    /// Sends `payload` as the event `info` to `request`'s response address,
+    /// with its request id; a response that reaches nobody is an error.
+    async fn respond_value(
+        &self,
+        info: &'static EventInfo,
+        payload: Value,
+        parent: &Parent,
+        request: &Request,
+    ) -> Result<()> {
+        let _ = (info, payload, parent, request);
+        Err(Error::InvalidState(
+            "this publisher cannot send responses".into(),
+        ))
+    }
 }
 
 /// What a consumer knows about the step it handles. Cheap to clone.
@@ -58,6 +73,7 @@ struct Inner {
     patch: Mutex<Variables>,
     parent: Parent,
     publisher: Option<Arc<dyn EventPublisher>>,
+    request: Option<Request>,
 }
 
 /// Facts for building a context (used by the runtime).
@@ -72,6 +88,7 @@ pub(crate) struct ContextParts {
     pub variables: Variables,
     pub parent: Parent,
     pub publisher: Option<Arc<dyn EventPublisher>>,
+    pub request: Option<Request>,
 }
 
 impl StepContext {
@@ -89,6 +106,7 @@ impl StepContext {
                 patch: Mutex::new(Variables::new()),
                 parent: parts.parent,
                 publisher: parts.publisher,
+                request: parts.request,
             }),
         }
     }
@@ -111,6 +129,7 @@ impl StepContext {
             variables,
             parent: Parent::default(),
             publisher: None,
+            request: None,
         })
     }
 
@@ -222,6 +241,37 @@ impl StepContext {
         })?;
         publisher
             .publish_value(info, payload, &self.inner.parent)
+            .await
+    }
+}
+
+impl StepContext {
+    /// The request the message makes (a MassTransit request client's
+    /// `requestId` + `responseAddress`), if it is one.
+    pub fn request(&self) -> Option<&Request> {
+        self.inner.request.as_ref()
+    }
+
+    /// Responds to the request the message makes: `event` goes to its
+    /// `responseAddress` with its `requestId`, as a MassTransit consumer's
+    /// `RespondAsync` sends it. An error when the message is no request.
+    pub async fn respond<E: Event>(&self, event: &E) -> Result<()> {
+        let request = self.inner.request.as_ref().ok_or_else(|| {
+            Error::InvalidState(
+                "the message is not a request (it has no requestId and responseAddress)".into(),
+            )
+        })?;
+        let publisher = self
+            .inner
+            .publisher
+            .as_ref()
+            .ok_or_else(|| Error::InvalidState("a detached context cannot respond".into()))?;
+        let info = E::info();
+        let payload = serde_json::to_value(event).map_err(|e| {
+            Error::Malformed(format!("event {} does not serialise: {e}", info.name))
+        })?;
+        publisher
+            .respond_value(info, payload, &self.inner.parent, request)
             .await
     }
 }

@@ -47,6 +47,28 @@ async fn interop_fail(_ev: InteropFail) -> Result<(), std::io::Error> {
     Err(std::io::Error::other("always fails"))
 }
 
+/// A request from Python, answered with [`InteropAnswer`].
+#[event]
+#[derive(Serialize, Deserialize)]
+pub struct InteropAsk {
+    pub text: String,
+}
+
+/// The response to [`InteropAsk`].
+#[event]
+#[derive(Serialize, Deserialize)]
+pub struct InteropAnswer {
+    pub text: String,
+}
+
+#[consumer(service = "interop", endpoint = "interop-ask")]
+async fn interop_ask(ev: InteropAsk, ctx: isoqube::StepContext) -> isoqube::Result<()> {
+    ctx.respond(&InteropAnswer {
+        text: format!("re: {}", ev.text),
+    })
+    .await
+}
+
 static PINGS: Mutex<Vec<(String, i64)>> = Mutex::new(Vec::new());
 
 fn pinged(text: &str) -> bool {
@@ -163,7 +185,7 @@ async fn python_client_interop() {
     let svc = Service::builder("interop")
         .transport(transport.clone())
         .store_arc(store.clone())
-        .endpoints(["interop-ping", "interop-fail"])
+        .endpoints(["interop-ping", "interop-fail", "interop-ask"])
         .start()
         .await
         .expect("service starts");
@@ -283,6 +305,46 @@ async fn python_client_interop() {
         "read-fault",
         "--queue",
         &format!("{prefix}py-faults"),
+        "--expect",
+        &expect.to_string(),
+    ]);
+
+    // (f) a request: the response goes to the request client's endpoint
+    transport
+        .declare(&Topology {
+            exchanges: vec!["py-responses".into()],
+            queues: vec!["py-responses".into()],
+            bindings: vec![Binding::Queue {
+                source: "py-responses".into(),
+                queue: "py-responses".into(),
+            }],
+        })
+        .await
+        .unwrap();
+    let ask = InteropAsk::info();
+    let request_id = uuid::Uuid::new_v4().to_string();
+    run_py(&[
+        "publish",
+        "--exchange",
+        &format!("{prefix}{}", ask.exchange_name()),
+        "--message-type",
+        &ask.message_type(),
+        "--text",
+        "ping",
+        "--request-id",
+        &request_id,
+        "--response-address",
+        &format!("{}?temporary=true", transport.address("py-responses")),
+    ]);
+    let expect = json!({
+        "requestId": request_id,
+        "messageType": [InteropAnswer::info().message_type()],
+        "message": {"text": "re: ping"},
+    });
+    run_py(&[
+        "read-response",
+        "--queue",
+        &format!("{prefix}py-responses"),
         "--expect",
         &expect.to_string(),
     ]);

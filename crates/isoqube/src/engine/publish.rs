@@ -20,11 +20,12 @@ use crate::model::NextStep;
 use crate::registry::Registry;
 use crate::store::RunStore;
 use crate::transport::{OutgoingMessage, Transport};
+use crate::wire::address::Address;
 use crate::wire::envelope::{
     new_message_id, Envelope, Host, HostInfo, HEADER_DEFINITION, HEADER_RUN_ID, HEADER_STEP,
 };
 use crate::wire::json;
-pub use crate::wire::lineage::Parent;
+pub use crate::wire::lineage::{Parent, Request};
 
 /// Where an event goes and how it is typed on the wire.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -339,6 +340,30 @@ impl Publisher {
         self.publish_info(info, payload, parent).await
     }
 
+    /// Sends the response to `request`: the event `info` with the request's
+    /// id, to its response address (a name on this transport: the address
+    /// without this transport's prefix, else as `wire::address` parses it).
+    pub async fn respond(
+        &self,
+        info: &EventInfo,
+        payload: Value,
+        parent: &Parent,
+        request: &Request,
+    ) -> Result<Envelope> {
+        let address = request.response_address.as_str();
+        let target = match address.strip_prefix(&*self.address_base) {
+            Some(name) => name.split('?').next().unwrap_or(name).to_string(),
+            None => Address::parse(address).map(|a| a.name).ok_or_else(|| {
+                Error::Malformed(format!("responseAddress '{address}' is not an address"))
+            })?,
+        };
+        let mut env = self.envelope(info.message_type(), payload, parent);
+        env.request_id = Some(request.request_id.clone());
+        env.correlation_id = parent.correlation_id.clone();
+        self.send(&target, &mut env, true).await?;
+        Ok(env)
+    }
+
     async fn publish_info(
         &self,
         info: &EventInfo,
@@ -363,6 +388,18 @@ impl EventPublisher for Publisher {
         parent: &Parent,
     ) -> Result<()> {
         self.publish_info(info, payload, parent).await.map(|_| ())
+    }
+
+    async fn respond_value(
+        &self,
+        info: &'static EventInfo,
+        payload: Value,
+        parent: &Parent,
+        request: &Request,
+    ) -> Result<()> {
+        self.respond(info, payload, parent, request)
+            .await
+            .map(|_| ())
     }
 }
 

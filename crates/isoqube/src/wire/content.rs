@@ -72,6 +72,8 @@ impl Incoming<'static> {
                 Some(id) => owned(id),
                 None => owned(&new_message_id().to_string()),
             },
+            request_id: None,
+            response_address: None,
             correlation_id: correlation_id.map(owned),
             conversation_id: None,
             message_type: Vec::new(),

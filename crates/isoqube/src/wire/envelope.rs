@@ -288,6 +288,10 @@ pub(crate) struct Incoming<'a> {
     #[serde(borrow)]
     pub message_id: Text<'a>,
     #[serde(borrow, default)]
+    pub request_id: Option<Text<'a>>,
+    #[serde(borrow, default)]
+    pub response_address: Option<Text<'a>>,
+    #[serde(borrow, default)]
     pub correlation_id: Option<Text<'a>>,
     #[serde(borrow, default)]
     pub conversation_id: Option<Text<'a>>,

@@ -6,6 +6,7 @@ the command line, so credentials stay out of process listings).
 
     mt_client.py publish --exchange EX --message-type URN --text TEXT
             [--raw] [--content-type CT] [--redelivery-count N] [--null-text]
+            [--request-id ID --response-address ADDR]
         Publishes a MassTransit envelope built from fixtures/envelope.json
         (or, with --raw, the bare message as application/json, as
         MassTransit's raw JSON serializer sends it); prints its messageId.
@@ -19,6 +20,9 @@ the command line, so credentials stay out of process listings).
         Takes one message off a `_skipped` queue: MT-Reason dead-letter.
     mt_client.py read-fault --queue Q --expect EXPECT_JSON
         Takes one Fault<T> off Q and checks its envelope and payload.
+    mt_client.py read-response --queue Q --expect EXPECT_JSON
+        Takes one response off Q (a request client's endpoint) and checks its
+        requestId, type and message.
 """
 import argparse
 import datetime
@@ -73,6 +77,8 @@ def publish(args):
         "message": message,
         "sentTime": datetime.datetime.now(datetime.timezone.utc).isoformat(),
         "headers": {"X-From": "python"},
+        "requestId": args.request_id,
+        "responseAddress": args.response_address,
     })
     envelope["host"]["processId"] = os.getpid()
     headers = {"X-From": "python"}
@@ -225,6 +231,22 @@ def read_fault(args):
     return report(problems, {"ok": True, "faultId": m.get("faultId")})
 
 
+def read_response(args):
+    expect = json.loads(args.expect)
+    method, props, body = take(args.queue)
+    if method is None:
+        print(f"no message in {args.queue}", file=sys.stderr)
+        return 1
+    env = json.loads(body)
+    problems = []
+    for k in ["requestId", "messageType", "message"]:
+        if env.get(k) != expect[k]:
+            problems.append(f"{k}: {env.get(k)!r}, want {expect[k]!r}")
+    if props.content_type != CONTENT_TYPE:
+        problems.append(f"content_type: {props.content_type!r}")
+    return report(problems, {"ok": True})
+
+
 def read(args):
     expect = json.loads(args.expect)
     method, props, body = take(args.queue)
@@ -309,6 +331,8 @@ def main():
     p.add_argument("--content-type", default=None)
     p.add_argument("--redelivery-count", type=int, default=None)
     p.add_argument("--null-text", action="store_true")
+    p.add_argument("--request-id", default=None)
+    p.add_argument("--response-address", default=None)
     r = sub.add_parser("read")
     r.add_argument("--queue", required=True)
     r.add_argument("--expect", required=True)
@@ -321,10 +345,14 @@ def main():
     f = sub.add_parser("read-fault")
     f.add_argument("--queue", required=True)
     f.add_argument("--expect", required=True)
+    q = sub.add_parser("read-response")
+    q.add_argument("--queue", required=True)
+    q.add_argument("--expect", required=True)
     args = parser.parse_args()
     commands = {
         "publish": publish, "read": read, "check-error": check_error,
         "check-skipped": check_skipped, "read-fault": read_fault,
+        "read-response": read_response,
     }
     try:
         return commands[args.cmd](args)

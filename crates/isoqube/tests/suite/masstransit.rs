@@ -84,6 +84,29 @@ async fn mt_fail_fault(ev: MtFailFault) -> Result<(), std::io::Error> {
     Ok(())
 }
 
+/// A request a MassTransit request client sends.
+#[event]
+#[derive(Serialize, Deserialize)]
+pub struct MtAsk {
+    pub text: String,
+}
+
+/// The response to [`MtAsk`].
+#[event]
+#[derive(Serialize, Deserialize)]
+pub struct MtAnswer {
+    pub text: String,
+}
+
+#[consumer(service = "suite-mt", endpoint = "mt-ask")]
+async fn mt_ask(ev: MtAsk, ctx: StepContext) -> anyhow::Result<()> {
+    ctx.respond(&MtAnswer {
+        text: format!("re: {}", ev.text),
+    })
+    .await?;
+    Ok(())
+}
+
 fn envelope(message_type: &str, text: &str) -> Vec<u8> {
     Envelope::new(message_type, json!({ "text": text })).to_vec()
 }
@@ -401,6 +424,49 @@ pub async fn null_field_is_named(h: Harness) {
     svc.shutdown().await.unwrap();
 }
 
+/// A request (`requestId` + `responseAddress`) is answered: the response
+/// goes to the response address with the request id copied.
+pub async fn request_is_answered(h: Harness) {
+    let svc = h.service(&["mt-ask"]).await;
+    // The request client's endpoint (MassTransit's temporary bus endpoint).
+    h.transport()
+        .declare(&isoqube::Topology {
+            exchanges: vec!["mt-asker".into()],
+            queues: vec!["mt-asker".into()],
+            bindings: vec![isoqube::transport::Binding::Queue {
+                source: "mt-asker".into(),
+                queue: "mt-asker".into(),
+            }],
+        })
+        .await
+        .expect("declare");
+    let mut ask = Envelope::new(MtAsk::info().message_type(), json!({"text": "ping"}));
+    let request_id = Uuid::new_v4().to_string();
+    ask.request_id = Some(request_id.clone());
+    ask.correlation_id = Some(request_id.clone());
+    ask.response_address = Some(format!(
+        "{}?temporary=true",
+        h.transport().address("mt-asker")
+    ));
+    h.publish_raw("mt-ask", &ask.to_vec()).await;
+    h.wait_queue("mt-asker", 1).await;
+    let got = h.transport().get("mt-asker").await.unwrap().unwrap();
+    let answer = Envelope::from_slice(&got.body).expect("an envelope");
+    assert_eq!(answer.request_id.as_deref(), Some(request_id.as_str()));
+    assert_eq!(answer.message_type, [MtAnswer::info().message_type()]);
+    assert_eq!(answer.message["text"], "re: ping");
+    assert_eq!(
+        answer.initiator_id.as_deref(),
+        Some(ask.message_id.as_str())
+    );
+    assert_eq!(answer.correlation_id.as_deref(), Some(request_id.as_str()));
+    assert_eq!(
+        h.transport().message_count("mt-ask_error").await.unwrap(),
+        0
+    );
+    svc.shutdown().await.unwrap();
+}
+
 /// Instantiates the MassTransit scenarios with `$pair`.
 #[macro_export]
 macro_rules! masstransit_tests {
@@ -409,7 +475,7 @@ macro_rules! masstransit_tests {
             use super::*;
             $crate::masstransit_tests!(@each $pair; message_types_match_whole_urn, content_type_picks_the_reader,
                 fault_moves_with_masstransit_headers, redelivery_count_is_honoured,
-                null_field_is_named);
+                null_field_is_named, request_is_answered);
         }
     };
     (@each $pair:path; $($name:ident),* $(,)?) => {

@@ -16,7 +16,7 @@ use crate::engine::telemetry::LIFECYCLE;
 use crate::error::Result;
 use crate::model::Variables;
 use crate::wire::envelope::Incoming;
-use crate::wire::lineage::Parent;
+use crate::wire::lineage::{Parent, Request};
 
 use super::Endpoint;
 
@@ -48,6 +48,7 @@ impl Endpoint {
                 variables: variables.clone(),
                 parent: Parent::consumed(env, &self.name),
                 publisher: Some(self.events.clone()),
+                request: Request::of(env),
             });
             if prior + attempt > 1 {
                 info!(attempt = prior + attempt, "step started");
