@@ -40,6 +40,27 @@ fn lit_str(nv: &MetaNameValue) -> syn::Result<String> {
     }
 }
 
+/// A string literal or an array of them.
+fn lit_strs(nv: &MetaNameValue) -> syn::Result<Vec<String>> {
+    let mut value = &nv.value;
+    while let Expr::Group(group) = value {
+        value = &group.expr;
+    }
+    match value {
+        Expr::Array(array) => array
+            .elems
+            .iter()
+            .map(|e| match e {
+                Expr::Lit(ExprLit {
+                    lit: Lit::Str(s), ..
+                }) => Ok(s.value()),
+                other => Err(Error::new(other.span(), "expected a string literal")),
+            })
+            .collect(),
+        _ => Ok(vec![lit_str(nv)?]),
+    }
+}
+
 fn opt(v: &Option<String>) -> TokenStream2 {
     match v {
         Some(s) => quote!(::core::option::Option::Some(#s)),
@@ -51,7 +72,10 @@ fn opt(v: &Option<String>) -> TokenStream2 {
 ///
 /// Options: `name` (default: the struct name), `description` (default: the doc
 /// comment), `namespace` (MassTransit message namespace), `exchange` (exchange
-/// name override). The struct must derive `Serialize` and `Deserialize`. The
+/// name override), `accepts` (a message type URN, or an array of them, that
+/// is consumed as this event besides its own: a .NET type of another
+/// namespace, say; matched like MassTransit, whole and ignoring case). The
+/// struct must derive `Serialize` and `Deserialize`. The
 /// name is also the struct's associated const `NAME` (for definitions and code
 /// that name the event), so the struct cannot have another inherent `NAME`.
 ///
@@ -85,8 +109,10 @@ fn expand_event(attr: TokenStream, item: TokenStream) -> syn::Result<TokenStream
     let mut name = ident.to_string();
     let mut description: Option<String> = None;
     let (mut namespace, mut exchange) = (None, None);
+    let mut accepts: Vec<String> = Vec::new();
     for nv in &args {
         match key_of(nv).as_str() {
+            "accepts" => accepts = lit_strs(nv)?,
             "name" => name = lit_str(nv)?,
             "description" => description = Some(lit_str(nv)?),
             "namespace" => namespace = Some(lit_str(nv)?),
@@ -94,7 +120,7 @@ fn expand_event(attr: TokenStream, item: TokenStream) -> syn::Result<TokenStream
             _ => {
                 return Err(Error::new(
                     nv.path.span(),
-                    "unknown #[event] option; expected name, description, namespace or exchange",
+                    "unknown #[event] option; expected name, description, namespace, exchange or accepts",
                 ))
             }
         }
@@ -140,6 +166,7 @@ fn expand_event(attr: TokenStream, item: TokenStream) -> syn::Result<TokenStream
                 module_path: ::core::module_path!(),
                 location: ::core::concat!(::core::file!(), ":", ::core::line!()),
                 fields: &[#(#fields),*],
+                accepts: ::isoqube::__private::accepted_urns(&[#(#accepts),*]),
             };
             #event_impl
             ::isoqube::__private::inventory::submit! {

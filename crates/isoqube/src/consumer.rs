@@ -182,7 +182,7 @@ where
         Err(e) => {
             let err = HandlerError::new(
                 "isoqube::PayloadError",
-                format!("payload does not decode as {}: {e}", E::info().name),
+                payload_error(E::info(), payload, &e),
                 false,
             );
             return Box::pin(std::future::ready(Err(err)));
@@ -196,6 +196,79 @@ where
             HandlerError::new(kind, error_chain(boxed.as_ref()), true)
         })
     })
+}
+
+/// Why `payload` does not decode as the event of `info`: serde's reason,
+/// and first the fields that are `null` in the message but not `Option`s in
+/// Rust (.NET sends `null` for an unset reference; serde's own error names
+/// no field). A field is looked for under its Rust name and its camelCase
+/// form (`#[serde(rename_all = "camelCase")]`, System.Text.Json's default).
+///
+/// ```
+/// # use isoqube::consumer::payload_error;
+/// #[isoqube::event]
+/// #[derive(serde::Serialize, serde::Deserialize, Debug)]
+/// #[serde(rename_all = "camelCase")]
+/// struct Built { commit_id: String, note: Option<String> }
+/// use isoqube::Event;
+/// let payload = serde_json::json!({"commitId": null, "note": null});
+/// let e = serde_json::from_value::<Built>(payload.clone()).unwrap_err();
+/// let why = payload_error(Built::info(), &payload, &e);
+/// assert!(why.contains("field `commit_id` (`commitId` in the message) is null"), "{why}");
+/// assert!(!why.contains("`note`"));
+/// ```
+pub fn payload_error(info: &EventInfo, payload: &Value, e: &serde_json::Error) -> String {
+    let mut nulls = Vec::new();
+    for field in info.fields {
+        let Some((name, ty)) = field.split_once(": ") else {
+            continue;
+        };
+        let name = name.trim_start_matches("r#");
+        let optional = ty.starts_with("Option<")
+            || ty.contains("::Option<")
+            || ty == "Value"
+            || ty.ends_with("::Value");
+        if optional {
+            continue;
+        }
+        let camel = camel_case(name);
+        for key in [name, camel.as_str()] {
+            if payload.get(key).is_some_and(Value::is_null) {
+                let shown = if key == name {
+                    format!("field `{name}` is null")
+                } else {
+                    format!("field `{name}` (`{key}` in the message) is null")
+                };
+                nulls.push(format!(
+                    "{shown} but `{ty}` is not optional (declare it `Option<{ty}>` to accept null)"
+                ));
+                break;
+            }
+        }
+    }
+    let mut out = format!("payload does not decode as {}: ", info.name);
+    if !nulls.is_empty() {
+        out.push_str(&nulls.join("; "));
+        out.push_str("; ");
+    }
+    out.push_str(&e.to_string());
+    out
+}
+
+fn camel_case(snake: &str) -> String {
+    let mut out = String::with_capacity(snake.len());
+    let mut upper = false;
+    for c in snake.chars() {
+        if c == '_' {
+            upper = !out.is_empty();
+        } else if upper {
+            out.extend(c.to_uppercase());
+            upper = false;
+        } else {
+            out.push(c);
+        }
+    }
+    out
 }
 
 fn short_type_name<T>() -> String {
@@ -217,4 +290,41 @@ pub fn error_chain(e: &(dyn std::error::Error + 'static)) -> String {
         source = s.source();
     }
     msg
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn null_fields_are_named() {
+        let info = EventInfo {
+            name: "Ev",
+            description: "",
+            namespace: None,
+            exchange: None,
+            module_path: "m",
+            location: "",
+            fields: &[
+                "repo_url: String",
+                "count: u32",
+                "maybe: std::option::Option<String>",
+                "any: serde_json::Value",
+            ],
+            accepts: &[],
+        };
+        let payload =
+            serde_json::json!({"repo_url": null, "count": null, "maybe": null, "any": null});
+        let e = serde_json::from_str::<String>("null").unwrap_err();
+        let why = payload_error(&info, &payload, &e);
+        assert!(
+            why.contains("field `repo_url` is null but `String` is not optional"),
+            "{why}"
+        );
+        assert!(why.contains("field `count` is null"), "{why}");
+        assert!(!why.contains("`maybe`") && !why.contains("`any`"), "{why}");
+        assert_eq!(camel_case("repo_url_v2"), "repoUrlV2");
+        let clean = payload_error(&info, &serde_json::json!({}), &e);
+        assert!(!clean.contains("is null but"), "{clean}");
+    }
 }

@@ -1,6 +1,6 @@
 //! Author API: the step context a consumer receives: which run and step it
 //! works on, the run variables (read and write), a logger scoped to the step,
-//! and `publish`. It publishes through the small [`EventPublisher`] trait, which
+//! `publish` and `respond` (to a request). It publishes through the small [`EventPublisher`] trait, which
 //! the engine's publisher implements, so the author API does not depend on the
 //! engine. Uses the ground layer, the model's variables and events.
 
@@ -15,7 +15,7 @@ use async_trait::async_trait;
 use crate::error::{Error, Result};
 use crate::event::{Event, EventInfo};
 use crate::model::Variables;
-use crate::wire::lineage::Parent;
+use crate::wire::lineage::{Parent, Request};
 
 /// Where a step context's extra events go (the engine's `Publisher`).
 #[async_trait]
@@ -28,6 +28,21 @@ pub trait EventPublisher: Send + Sync {
         payload: Value,
         parent: &Parent,
     ) -> Result<()>;
+
+    /// Sends `payload` as the event `info` to `request`'s response address,
+    /// with its request id; a response that reaches nobody is an error.
+    async fn respond_value(
+        &self,
+        info: &'static EventInfo,
+        payload: Value,
+        parent: &Parent,
+        request: &Request,
+    ) -> Result<()> {
+        let _ = (info, payload, parent, request);
+        Err(Error::InvalidState(
+            "this publisher cannot send responses".into(),
+        ))
+    }
 }
 
 /// What a consumer knows about the step it handles. Cheap to clone.
@@ -51,6 +66,7 @@ struct Inner {
     step: Option<usize>,
     step_count: Option<usize>,
     attempt: u32,
+    redelivery_count: u32,
     endpoint: String,
     instance: String,
     variables: Variables,
@@ -58,6 +74,7 @@ struct Inner {
     parent: Parent,
     publisher: Option<Arc<dyn EventPublisher>>,
     cancel: Option<tokio::sync::watch::Receiver<bool>>,
+    request: Option<Request>,
 }
 
 /// Facts for building a context (used by the runtime).
@@ -66,6 +83,7 @@ pub(crate) struct ContextParts {
     pub step: Option<usize>,
     pub step_count: Option<usize>,
     pub attempt: u32,
+    pub redelivery_count: u32,
     pub endpoint: String,
     pub instance: String,
     pub variables: Variables,
@@ -73,6 +91,7 @@ pub(crate) struct ContextParts {
     pub publisher: Option<Arc<dyn EventPublisher>>,
     /// Turns true when the run is cancelled while the step runs.
     pub cancel: Option<tokio::sync::watch::Receiver<bool>>,
+    pub request: Option<Request>,
 }
 
 impl StepContext {
@@ -83,6 +102,7 @@ impl StepContext {
                 step: parts.step,
                 step_count: parts.step_count,
                 attempt: parts.attempt,
+                redelivery_count: parts.redelivery_count,
                 endpoint: parts.endpoint,
                 instance: parts.instance,
                 variables: parts.variables,
@@ -90,6 +110,7 @@ impl StepContext {
                 parent: parts.parent,
                 publisher: parts.publisher,
                 cancel: parts.cancel,
+                request: parts.request,
             }),
         }
     }
@@ -106,12 +127,14 @@ impl StepContext {
             step: None,
             step_count: None,
             attempt: 1,
+            redelivery_count: 0,
             endpoint: endpoint.to_string(),
             instance: "detached".to_string(),
             variables,
             parent: Parent::default(),
             publisher: None,
             cancel: None,
+            request: None,
         })
     }
 
@@ -166,6 +189,14 @@ impl StepContext {
     /// redeliveries count).
     pub fn attempt(&self) -> u32 {
         self.inner.attempt
+    }
+
+    /// The message's `MT-Redelivery-Count`: how many times it was redelivered
+    /// by a MassTransit redelivery (delayed retry) or requeued from
+    /// `<q>_error`; 0 when never. Retries within one delivery count in
+    /// [`StepContext::attempt`], not here.
+    pub fn redelivery_count(&self) -> u32 {
+        self.inner.redelivery_count
     }
 
     /// The endpoint (queue) handling the message.
@@ -247,6 +278,37 @@ impl StepContext {
         })?;
         publisher
             .publish_value(info, payload, &self.inner.parent)
+            .await
+    }
+}
+
+impl StepContext {
+    /// The request the message makes (a MassTransit request client's
+    /// `requestId` + `responseAddress`), if it is one.
+    pub fn request(&self) -> Option<&Request> {
+        self.inner.request.as_ref()
+    }
+
+    /// Responds to the request the message makes: `event` goes to its
+    /// `responseAddress` with its `requestId`, as a MassTransit consumer's
+    /// `RespondAsync` sends it. An error when the message is no request.
+    pub async fn respond<E: Event>(&self, event: &E) -> Result<()> {
+        let request = self.inner.request.as_ref().ok_or_else(|| {
+            Error::InvalidState(
+                "the message is not a request (it has no requestId and responseAddress)".into(),
+            )
+        })?;
+        let publisher = self
+            .inner
+            .publisher
+            .as_ref()
+            .ok_or_else(|| Error::InvalidState("a detached context cannot respond".into()))?;
+        let info = E::info();
+        let payload = serde_json::to_value(event).map_err(|e| {
+            Error::Malformed(format!("event {} does not serialise: {e}", info.name))
+        })?;
+        publisher
+            .respond_value(info, payload, &self.inner.parent, request)
             .await
     }
 }

@@ -17,9 +17,13 @@ use serde::{de::DeserializeOwned, Serialize};
 ///     module_path: "my_service::events",
 ///     location: "src/events.rs:3",
 ///     fields: &["commit: String"],
+///     accepts: &["urn:message:Legacy.Builds:LinuxBuild"],
 /// };
 /// assert_eq!(info.exchange_name(), "Builds:LinuxBuild");
 /// assert_eq!(info.message_type(), "urn:message:Builds:LinuxBuild");
+/// assert!(info.matches_urn("urn:message:builds:linuxbuild"));
+/// assert!(info.matches_urn("urn:message:Legacy.Builds:LinuxBuild"));
+/// assert!(!info.matches_urn("urn:message:Other:LinuxBuild"));
 /// ```
 #[derive(Debug)]
 pub struct EventInfo {
@@ -37,6 +41,10 @@ pub struct EventInfo {
     pub location: &'static str,
     /// Payload fields as `name: type`.
     pub fields: &'static [&'static str],
+    /// Message type URNs accepted besides [`EventInfo::message_type`] (a .NET
+    /// type of another namespace, a nested or generic name): `#[event(accepts
+    /// = [...])]`.
+    pub accepts: &'static [&'static str],
 }
 
 impl EventInfo {
@@ -67,14 +75,22 @@ impl EventInfo {
         format!("urn:message:{}:{}", self.namespace(), self.name)
     }
 
-    /// Whether a `messageType` entry names this event. Matching on the type name
-    /// alone when namespaces differ lets a .NET publisher with its own namespace
-    /// reach a consumer bound by exchange.
+    /// The URNs a message may carry to be consumed as this event: its own
+    /// first, then the ones it accepts.
+    pub fn accepted_types(&self) -> Vec<String> {
+        let mut out = vec![self.message_type()];
+        out.extend(self.accepts.iter().map(|u| u.to_string()));
+        out
+    }
+
+    /// Whether a `messageType` entry names this event, as MassTransit decides
+    /// it: the whole URN, ignoring ASCII case, against its own type and the
+    /// ones it accepts. A type of the same name in another namespace is
+    /// another type (an event declares it with `accepts` to take it).
     pub fn matches_urn(&self, urn: &str) -> bool {
-        // The full URN ends in `:<name>` too (a name is an identifier, without
-        // `:`), so comparing the last segment decides both cases, on every
-        // delivery, without building the URN.
-        urn.rsplit(':').next() == Some(self.name)
+        self.accepted_types()
+            .iter()
+            .any(|t| crate::wire::urn::same_type(t, urn))
     }
 }
 
@@ -154,10 +170,16 @@ mod tests {
             module_path: "sample_build_server::events",
             location: "",
             fields: &[],
+            accepts: &["urn:message:Legacy:X+Nested"],
         };
         assert_eq!(info.namespace(), "SampleBuildServer.Events");
         assert_eq!(info.exchange_name(), "default-x");
-        assert!(info.matches_urn("urn:message:Other.Ns:X"));
+        assert!(info.matches_urn("urn:message:SampleBuildServer.Events:X"));
+        assert!(info.matches_urn("URN:MESSAGE:samplebuildserver.events:x"));
+        assert!(info.matches_urn("urn:message:legacy:x+nested"));
+        // Same type name, another namespace: another type.
+        assert!(!info.matches_urn("urn:message:Other.Ns:X"));
         assert!(!info.matches_urn("urn:message:SampleBuildServer.Events:Y"));
+        assert!(!info.matches_urn("X"));
     }
 }

@@ -183,6 +183,27 @@ pub mod __private {
 
     /// Compile-time check that a consumer's argument is an event.
     pub const fn assert_event<E: crate::Event>() {}
+
+    /// The URNs of `#[event(accepts = ...)]`, checked when the event's static
+    /// is built (at compile time): each must be a `urn:message:` URN.
+    pub const fn accepted_urns(urns: &'static [&'static str]) -> &'static [&'static str] {
+        let prefix = crate::wire::urn::URN_PREFIX.as_bytes();
+        let mut i = 0;
+        while i < urns.len() {
+            let urn = urns[i].as_bytes();
+            let mut ok = urn.len() > prefix.len();
+            let mut j = 0;
+            while ok && j < prefix.len() {
+                ok = urn[j].eq_ignore_ascii_case(&prefix[j]);
+                j += 1;
+            }
+            if !ok {
+                panic!("#[event(accepts = ...)]: each entry must be a MassTransit message type URN, `urn:message:Namespace:Type`");
+            }
+            i += 1;
+        }
+        urns
+    }
 }
 
 /// The README's code compiles (checked as a doctest).

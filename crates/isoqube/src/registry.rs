@@ -206,12 +206,21 @@ impl Registry {
     /// What a service hosting `consumers` declares: every linked event's
     /// exchange and each consumer's endpoint (see [`Topology::for_names`]).
     pub fn topology(&self, consumers: &[&'static ConsumerRegistration]) -> Topology {
-        Topology::for_names(
-            self.events().map(|e| e.exchange_name()),
-            consumers
+        // A type an event accepts arrives on that type's own exchange (a
+        // MassTransit publisher of `Other.Ns:T` publishes to `Other.Ns:T`).
+        let endpoints = consumers.iter().flat_map(|c| {
+            let info = c.event_info();
+            let extra = info
+                .accepts
                 .iter()
-                .map(|c| (c.endpoint_name(), c.event_info().exchange_name())),
-        )
+                .filter_map(|u| crate::wire::urn::MessageUrn::parse(u))
+                .map(|u| u.exchange());
+            std::iter::once(info.exchange_name())
+                .chain(extra)
+                .map(|ex| (c.endpoint_name(), ex))
+                .collect::<Vec<_>>()
+        });
+        Topology::for_names(self.events().map(|e| e.exchange_name()), endpoints)
     }
 }
 

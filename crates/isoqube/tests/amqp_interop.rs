@@ -1,7 +1,11 @@
-//! Interop with a non-Rust AMQP client: a Python script (pika, see
-//! `tests/interop/mt_client.py`) publishes a hand-built MassTransit envelope that
-//! a Rust consumer handles, and reads a message Isoqube published, checking every
-//! envelope field and AMQP property. The test creates the virtualenv
+//! Interop with a non-Rust AMQP client playing a MassTransit 8 service: a
+//! Python script (pika, see `tests/interop/mt_client.py` and its
+//! `fixtures/`) publishes MassTransit envelopes (default topology, raw JSON, a
+//! type of another namespace, a redelivered message that faults) that Rust
+//! consumers handle or refuse as MassTransit would, checks what lands in
+//! `_error` and `_skipped` and the `Fault<T>` Isoqube publishes, and reads a
+//! message Isoqube published, checking every envelope field and AMQP
+//! property. The test creates the virtualenv
 //! (`target/pyenv`, `pika==1.3.2`) when it is missing; it needs `python3` with
 //! `venv` and network access to PyPI the first time. The broker must be reachable.
 
@@ -31,7 +35,75 @@ pub struct InteropPong {
     pub text: String,
 }
 
+/// Published by Python, always fails here (after one retry).
+#[event]
+#[derive(Serialize, Deserialize)]
+pub struct InteropFail {
+    pub text: String,
+}
+
+#[consumer(service = "interop", endpoint = "interop-fail", retry = immediate(1))]
+async fn interop_fail(_ev: InteropFail) -> Result<(), std::io::Error> {
+    Err(std::io::Error::other("always fails"))
+}
+
+/// A request from Python, answered with [`InteropAnswer`].
+#[event]
+#[derive(Serialize, Deserialize)]
+pub struct InteropAsk {
+    pub text: String,
+}
+
+/// The response to [`InteropAsk`].
+#[event]
+#[derive(Serialize, Deserialize)]
+pub struct InteropAnswer {
+    pub text: String,
+}
+
+#[consumer(service = "interop", endpoint = "interop-ask")]
+async fn interop_ask(ev: InteropAsk, ctx: isoqube::StepContext) -> isoqube::Result<()> {
+    ctx.respond(&InteropAnswer {
+        text: format!("re: {}", ev.text),
+    })
+    .await
+}
+
 static PINGS: Mutex<Vec<(String, i64)>> = Mutex::new(Vec::new());
+
+fn pinged(text: &str) -> bool {
+    PINGS
+        .lock()
+        .unwrap()
+        .iter()
+        .any(|(t, n)| t == text && *n == 42)
+}
+
+async fn wait_pinged(text: &str) {
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(20);
+    while !pinged(text) {
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "the Rust consumer never handled '{text}'"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
+async fn wait_count(transport: &AmqpTransport, queue: &str, n: u32) {
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(20);
+    loop {
+        let count = transport.message_count(queue).await.unwrap();
+        if count == n {
+            return;
+        }
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "{queue} holds {count}, expected {n}"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
 
 #[consumer(service = "interop", endpoint = "interop-ping")]
 async fn interop_ping(ev: InteropPing) -> Result<(), std::io::Error> {
@@ -113,7 +185,7 @@ async fn python_client_interop() {
     let svc = Service::builder("interop")
         .transport(transport.clone())
         .store_arc(store.clone())
-        .endpoints(["interop-ping"])
+        .endpoints(["interop-ping", "interop-fail", "interop-ask"])
         .start()
         .await
         .expect("service starts");
@@ -132,17 +204,7 @@ async fn python_client_interop() {
         "--correlation-id",
         &uuid::Uuid::new_v4().to_string(),
     ]);
-    let deadline = tokio::time::Instant::now() + Duration::from_secs(20);
-    loop {
-        if PINGS.lock().unwrap().contains(&(text.clone(), 42)) {
-            break;
-        }
-        assert!(
-            tokio::time::Instant::now() < deadline,
-            "the Rust consumer never handled the Python message"
-        );
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
+    wait_pinged(&text).await;
     assert_eq!(
         transport.message_count("interop-ping_error").await.unwrap(),
         0
@@ -154,6 +216,138 @@ async fn python_client_interop() {
             .unwrap(),
         0
     );
+
+    // (c) raw JSON (MassTransit's raw serializer): the body is the message
+    let raw = format!("raw from python {prefix}");
+    run_py(&[
+        "publish",
+        "--raw",
+        "--exchange",
+        &format!("{prefix}{}", ping.exchange_name()),
+        "--text",
+        &raw,
+    ]);
+    wait_pinged(&raw).await;
+
+    // (d) the same type name in another namespace is another type: skipped
+    let foreign = format!("foreign from python {prefix}");
+    let foreign_id = run_py(&[
+        "publish",
+        "--exchange",
+        &format!("{prefix}interop-ping"),
+        "--message-type",
+        "urn:message:Other.Namespace:InteropPing",
+        "--text",
+        &foreign,
+    ]);
+    run_py(&[
+        "check-skipped",
+        "--queue",
+        &format!("{prefix}interop-ping_skipped"),
+        "--message-id",
+        &foreign_id,
+    ]);
+    assert!(
+        !pinged(&foreign),
+        "a type of another namespace was consumed"
+    );
+
+    // (e) a consumer that faults, for a message redelivered twice already:
+    // `_error` with MassTransit's headers, and `Fault<T>` on its exchange
+    let fail = InteropFail::info();
+    let fault_exchange = "MassTransit:Fault--AmqpInterop:InteropFail--";
+    transport
+        .declare(&Topology {
+            exchanges: vec![fault_exchange.into()],
+            queues: vec!["py-faults".into()],
+            bindings: vec![Binding::Queue {
+                source: fault_exchange.into(),
+                queue: "py-faults".into(),
+            }],
+        })
+        .await
+        .unwrap();
+    let failed_id = run_py(&[
+        "publish",
+        "--exchange",
+        &format!("{prefix}{}", fail.exchange_name()),
+        "--message-type",
+        &fail.message_type(),
+        "--text",
+        "boom",
+        "--redelivery-count",
+        "2",
+    ]);
+    wait_count(&transport, "interop-fail_error", 1).await;
+    let expect = json!({
+        "messageId": failed_id,
+        "retryCount": 1,
+        "redeliveryCount": 2,
+        "MT-Fault-Message": "always fails",
+        "MT-Fault-InputAddress": transport.address("interop-fail"),
+        "MT-Fault-MessageType": "AmqpInterop.InteropFail",
+    });
+    run_py(&[
+        "check-error",
+        "--queue",
+        &format!("{prefix}interop-fail_error"),
+        "--expect",
+        &expect.to_string(),
+    ]);
+    let expect = json!({
+        "faultType": "urn:message:MassTransit:Fault[[AmqpInterop:InteropFail]]",
+        "faultedMessageId": failed_id,
+        "exceptionMessage": "always fails",
+        "faultMessageTypes": [fail.message_type()],
+        "message": {"text": "boom", "n": 42},
+    });
+    run_py(&[
+        "read-fault",
+        "--queue",
+        &format!("{prefix}py-faults"),
+        "--expect",
+        &expect.to_string(),
+    ]);
+
+    // (f) a request: the response goes to the request client's endpoint
+    transport
+        .declare(&Topology {
+            exchanges: vec!["py-responses".into()],
+            queues: vec!["py-responses".into()],
+            bindings: vec![Binding::Queue {
+                source: "py-responses".into(),
+                queue: "py-responses".into(),
+            }],
+        })
+        .await
+        .unwrap();
+    let ask = InteropAsk::info();
+    let request_id = uuid::Uuid::new_v4().to_string();
+    run_py(&[
+        "publish",
+        "--exchange",
+        &format!("{prefix}{}", ask.exchange_name()),
+        "--message-type",
+        &ask.message_type(),
+        "--text",
+        "ping",
+        "--request-id",
+        &request_id,
+        "--response-address",
+        &format!("{}?temporary=true", transport.address("py-responses")),
+    ]);
+    let expect = json!({
+        "requestId": request_id,
+        "messageType": [InteropAnswer::info().message_type()],
+        "message": {"text": "re: ping"},
+    });
+    run_py(&[
+        "read-response",
+        "--queue",
+        &format!("{prefix}py-responses"),
+        "--expect",
+        &expect.to_string(),
+    ]);
 
     // (b) Isoqube publishes, Python reads and checks
     let pong = InteropPong::info();
@@ -195,8 +389,8 @@ async fn python_client_interop() {
         "initiatorId": parent.message_id,
         "messageType": [pong.message_type()],
         "message": {"text": "hello from rust"},
-        "sourceAddressSuffix": "/interop-src",
-        "destinationAddressSuffix": format!("/{}", pong.exchange_name()),
+        "sourceAddress": transport.address("interop-src"),
+        "destinationAddress": transport.address(&pong.exchange_name()),
     });
     let out = run_py(&[
         "read",

@@ -99,6 +99,7 @@ fn msg(id: &str) -> OutgoingMessage {
         message_id: id.to_string(),
         correlation_id: Some(format!("corr-{id}")),
         headers,
+        properties: Default::default(),
     }
 }
 
@@ -305,6 +306,25 @@ async fn publish_properties_unroutable_and_missing_exchange() {
     assert_eq!(raw.correlation_id.as_deref(), Some("corr-m2"));
     assert!(!raw.redelivered);
     assert!(t.get("q").await.unwrap().is_none());
+
+    // every property given comes back as it was sent
+    let props = isoqube::transport::Properties {
+        content_type: Some("application/json".into()),
+        content_encoding: Some("utf-8".into()),
+        delivery_mode: Some(1),
+        priority: Some(3),
+        reply_to: Some("replies".into()),
+        expiration: Some("600000".into()),
+        timestamp: Some(1_700_000_000),
+        kind: Some("Ns:Type".into()),
+        app_id: Some("dotnet-app".into()),
+    };
+    let mut with = msg("m4");
+    with.properties = props.clone();
+    t.publish("ex", with).await.unwrap();
+    wait_count(&t, "q", 1).await;
+    let raw = t.get("q").await.unwrap().expect("m4");
+    assert_eq!(raw.properties, props);
 
     // unroutable
     match t.publish("lonely", msg("x")).await {

@@ -17,3 +17,4 @@ async fn embedded_pair() -> suite::Pair {
 }
 
 behaviour_tests!(embedded_pair);
+masstransit_tests!(embedded_pair);

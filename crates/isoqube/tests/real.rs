@@ -27,3 +27,4 @@ async fn real_pair() -> suite::Pair {
 }
 
 behaviour_tests!(real_pair);
+masstransit_tests!(real_pair);

@@ -203,11 +203,18 @@ impl Operator {
                 });
             }
         }
-        let headers = found
+        // Sent again is redelivered, as MassTransit counts it: the count goes
+        // up by one; the fault headers go; the AMQP properties stay.
+        let redelivered = headers::redelivery_count(&found.headers).saturating_add(1);
+        let mut kept: std::collections::BTreeMap<String, serde_json::Value> = found
             .headers
             .into_iter()
             .filter(|(k, _)| !k.starts_with(headers::MT_PREFIX))
             .collect();
+        kept.insert(
+            headers::MT_REDELIVERY_COUNT.to_string(),
+            serde_json::Value::from(redelivered),
+        );
         self.transport
             .publish(
                 &endpoint,
@@ -215,7 +222,8 @@ impl Operator {
                     body: found.body,
                     message_id: message_id.to_string(),
                     correlation_id: found.correlation_id,
-                    headers,
+                    headers: kept,
+                    properties: found.properties,
                 },
             )
             .await?;

@@ -164,12 +164,10 @@ pub fn isoqube_envelope_size() -> usize {
     env.initiator_id = Some(Uuid::new_v4().to_string());
     env.conversation_id = Some(run.clone());
     env.correlation_id = Some(run.clone());
-    env.source_address = Some(format!("isoqube://{}/c64-s1", isoqube::host_name()));
-    env.destination_address = Some(format!(
-        "isoqube://{}/{}",
-        isoqube::host_name(),
-        info.exchange_name()
-    ));
+    // The addresses as a service on the default broker writes them.
+    let base = isoqube::wire::address::rabbitmq_base(isoqube::transport::amqp::DEFAULT_URL);
+    env.source_address = Some(format!("{base}c64-s1"));
+    env.destination_address = Some(format!("{base}{}", info.exchange_name()));
     env.host = Some(isoqube::envelope::Host::new(
         &isoqube::envelope::HostInfo::current("bench"),
     ));

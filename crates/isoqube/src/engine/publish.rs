@@ -16,16 +16,16 @@ use crate::context::EventPublisher;
 use crate::engine::metrics::Counter;
 use crate::error::{Error, Result};
 use crate::event::{Event, EventInfo};
-use crate::host::host_name_ref;
 use crate::model::NextStep;
 use crate::registry::Registry;
 use crate::store::RunStore;
 use crate::transport::{OutgoingMessage, Transport};
+use crate::wire::address::Address;
 use crate::wire::envelope::{
     new_message_id, Envelope, Host, HostInfo, HEADER_DEFINITION, HEADER_RUN_ID, HEADER_STEP,
 };
 use crate::wire::json;
-pub use crate::wire::lineage::Parent;
+pub use crate::wire::lineage::{Parent, Request};
 
 /// Where an event goes and how it is typed on the wire.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -57,10 +57,9 @@ pub struct Publisher {
     /// names costs a few allocations, and every step message needs one).
     routes: Arc<HashMap<&'static str, Route>>,
     published: Option<Counter>,
-}
-
-fn destination(exchange: &str) -> String {
-    format!("isoqube://{}/{exchange}", host_name_ref())
+    /// What the transport's addresses start with (`rabbitmq://host/vhost/`),
+    /// for `sourceAddress` and `destinationAddress`.
+    address_base: Arc<str>,
 }
 
 impl Publisher {
@@ -83,6 +82,7 @@ impl Publisher {
             })
             .collect();
         Publisher {
+            address_base: transport.address_base().into(),
             transport,
             registry,
             store,
@@ -109,6 +109,11 @@ impl Publisher {
     pub fn counting(mut self, published: Counter) -> Self {
         self.published = Some(published);
         self
+    }
+
+    /// The address of the endpoint or exchange `name` on its transport.
+    fn address(&self, name: &str) -> String {
+        format!("{}{name}", self.address_base)
     }
 
     /// The transport it publishes on.
@@ -150,10 +155,7 @@ impl Publisher {
             .conversation_id
             .clone()
             .or_else(|| Some(new_message_id().to_string()));
-        env.source_address = parent
-            .endpoint
-            .as_ref()
-            .map(|ep| format!("isoqube://{}/{ep}", host_name_ref()));
+        env.source_address = parent.endpoint.as_ref().map(|ep| self.address(ep));
         env.host = Some(self.host.clone());
         env
     }
@@ -161,12 +163,13 @@ impl Publisher {
     /// Publishes `env`; `must_route`: a message that reaches no queue is an
     /// error (run steps) rather than dropped (events nobody subscribes to).
     async fn send(&self, exchange: &str, env: &mut Envelope, must_route: bool) -> Result<()> {
-        env.destination_address = Some(destination(exchange));
+        env.destination_address = Some(self.address(exchange));
         let msg = OutgoingMessage {
             body: env.to_vec(),
             message_id: env.message_id.clone(),
             correlation_id: env.correlation_id.clone(),
             headers: BTreeMap::new(),
+            properties: Default::default(),
         };
         if must_route {
             self.transport.publish(exchange, msg).await?;
@@ -223,6 +226,7 @@ impl Publisher {
             message_id,
             correlation_id: Some(run),
             headers: BTreeMap::new(),
+            properties: Default::default(),
         };
         self.transport.publish(&route.exchange, msg).await?;
         if let Some(c) = &self.published {
@@ -263,7 +267,7 @@ impl Publisher {
             HEADER_DEFINITION.into(),
             Value::String(definition.to_string()),
         );
-        env.destination_address = Some(destination(&route.exchange));
+        env.destination_address = Some(self.address(&route.exchange));
         env
     }
 
@@ -297,13 +301,10 @@ impl Publisher {
         }
         if let Some(ep) = &parent.endpoint {
             out.push_str(",\"sourceAddress\":");
-            json::str_parts(&mut out, &["isoqube://", host_name_ref(), "/", ep]);
+            json::str_parts(&mut out, &[&self.address_base, ep]);
         }
         out.push_str(",\"destinationAddress\":");
-        json::str_parts(
-            &mut out,
-            &["isoqube://", host_name_ref(), "/", &route.exchange],
-        );
+        json::str_parts(&mut out, &[&self.address_base, &route.exchange]);
         out.push_str(",\"messageType\":[");
         json::str(&mut out, &route.message_type);
         out.push_str("],\"message\":");
@@ -339,6 +340,30 @@ impl Publisher {
         self.publish_info(info, payload, parent).await
     }
 
+    /// Sends the response to `request`: the event `info` with the request's
+    /// id, to its response address (a name on this transport: the address
+    /// without this transport's prefix, else as `wire::address` parses it).
+    pub async fn respond(
+        &self,
+        info: &EventInfo,
+        payload: Value,
+        parent: &Parent,
+        request: &Request,
+    ) -> Result<Envelope> {
+        let address = request.response_address.as_str();
+        let target = match address.strip_prefix(&*self.address_base) {
+            Some(name) => name.split('?').next().unwrap_or(name).to_string(),
+            None => Address::parse(address).map(|a| a.name).ok_or_else(|| {
+                Error::Malformed(format!("responseAddress '{address}' is not an address"))
+            })?,
+        };
+        let mut env = self.envelope(info.message_type(), payload, parent);
+        env.request_id = Some(request.request_id.clone());
+        env.correlation_id = parent.correlation_id.clone();
+        self.send(&target, &mut env, true).await?;
+        Ok(env)
+    }
+
     async fn publish_info(
         &self,
         info: &EventInfo,
@@ -363,6 +388,18 @@ impl EventPublisher for Publisher {
         parent: &Parent,
     ) -> Result<()> {
         self.publish_info(info, payload, parent).await.map(|_| ())
+    }
+
+    async fn respond_value(
+        &self,
+        info: &'static EventInfo,
+        payload: Value,
+        parent: &Parent,
+        request: &Request,
+    ) -> Result<()> {
+        self.respond(info, payload, parent, request)
+            .await
+            .map(|_| ())
     }
 }
 
@@ -402,6 +439,17 @@ mod tests {
         let run_id = Uuid::new_v4();
         for parent in &parents {
             let env = p.step_envelope(&route, run_id, "def \"q\"", &step, parent);
+            // Addresses in MassTransit's form for the transport (in process:
+            // its in-memory transport's `loopback://localhost/`).
+            assert_eq!(
+                env.destination_address.as_deref(),
+                Some("loopback://localhost/Ns:Ev")
+            );
+            let source = parent
+                .endpoint
+                .as_ref()
+                .map(|ep| format!("loopback://localhost/{ep}"));
+            assert_eq!(env.source_address, source);
             let sent = env.sent_time.as_deref().expect("sent time");
             let json = p.step_json(
                 &route,

@@ -2,7 +2,8 @@
 //! queue, and a delivery with the acker that settles it; a stream of
 //! deliveries.
 //!
-//! May use: the ground layer (`crate::error`) and `serde_json` values.
+//! May use: the ground layer (`crate::error`, the content type of
+//! `crate::wire::headers`) and `serde_json` values.
 
 use std::collections::BTreeMap;
 
@@ -10,6 +11,52 @@ use async_trait::async_trait;
 use serde_json::Value;
 
 use crate::error::Result;
+use crate::wire::headers::CONTENT_TYPE;
+
+/// The AMQP basic properties of a message besides its ids, so a message
+/// moved to another queue keeps them (as MassTransit's error and skipped
+/// transports do). `user_id` is not carried: the broker refuses one that is
+/// not the publishing connection's user.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Properties {
+    /// `content_type`; `None` on publish means MassTransit's
+    /// (`application/vnd.masstransit+json`).
+    pub content_type: Option<String>,
+    /// `content_encoding`.
+    pub content_encoding: Option<String>,
+    /// `delivery_mode` (2 persistent); `None` on publish means persistent.
+    pub delivery_mode: Option<u8>,
+    /// `priority`.
+    pub priority: Option<u8>,
+    /// `reply_to`.
+    pub reply_to: Option<String>,
+    /// `expiration` (milliseconds, as text).
+    pub expiration: Option<String>,
+    /// `timestamp` (seconds since the epoch).
+    pub timestamp: Option<u64>,
+    /// `type`.
+    pub kind: Option<String>,
+    /// `app_id`.
+    pub app_id: Option<String>,
+}
+
+impl Properties {
+    /// The properties a message is published with: these, MassTransit's
+    /// content type and persistence where they say nothing.
+    ///
+    /// ```
+    /// let p = isoqube::transport::Properties::default().published();
+    /// assert_eq!(p.content_type.as_deref(), Some("application/vnd.masstransit+json"));
+    /// assert_eq!(p.delivery_mode, Some(2));
+    /// ```
+    pub fn published(&self) -> Properties {
+        let mut p = self.clone();
+        p.content_type
+            .get_or_insert_with(|| CONTENT_TYPE.to_string());
+        p.delivery_mode.get_or_insert(2);
+        p
+    }
+}
 
 /// A message to publish.
 #[derive(Debug, Clone, PartialEq)]
@@ -22,6 +69,9 @@ pub struct OutgoingMessage {
     pub correlation_id: Option<String>,
     /// Transport headers (the `MT-*` fault headers, for instance).
     pub headers: BTreeMap<String, Value>,
+    /// The other AMQP properties (default: MassTransit's content type,
+    /// persistent).
+    pub properties: Properties,
 }
 
 /// A message taken from a queue, with nothing left to acknowledge.
@@ -35,6 +85,8 @@ pub struct RawMessage {
     pub correlation_id: Option<String>,
     /// Transport headers.
     pub headers: BTreeMap<String, Value>,
+    /// The other AMQP properties, as they arrived.
+    pub properties: Properties,
     /// Delivered before and not acknowledged.
     pub redelivered: bool,
 }

@@ -1,13 +1,14 @@
 //! The [`Transport`] trait: what the runtime asks of a broker.
 //!
 //! May use: the seam's [`super::message`] and [`super::topology`] types and
-//! the ground layer (`crate::error`).
+//! the ground layer (`crate::error`, the address form of `crate::wire`).
 
 use async_trait::async_trait;
 
 use super::message::{DeliveryStream, OutgoingMessage, RawMessage};
 use super::topology::Topology;
 use crate::error::{Error, Result};
+use crate::wire::address::LOOPBACK_BASE;
 
 /// The transport seam. Implementations: [`InProcessTransport`](super::InProcessTransport)
 /// (embedded default) and [`AmqpTransport`](super::AmqpTransport) for RabbitMQ.
@@ -21,7 +22,7 @@ use crate::error::{Error, Result};
 ///     queues: vec!["q".into()],
 ///     bindings: vec![Binding::Queue { source: "ex".into(), queue: "q".into() }],
 /// }).await.unwrap();
-/// let msg = OutgoingMessage { body: b"{}".to_vec(), message_id: "1".into(), correlation_id: None, headers: Default::default() };
+/// let msg = OutgoingMessage { body: b"{}".to_vec(), message_id: "1".into(), correlation_id: None, headers: Default::default(), properties: Default::default() };
 /// t.publish("ex", msg).await.unwrap();
 /// assert_eq!(t.message_count("q").await.unwrap(), 1);
 /// # });
@@ -66,6 +67,17 @@ pub trait Transport: Send + Sync + 'static {
             "the {} transport cannot take a chosen message",
             self.kind()
         )))
+    }
+    /// What every endpoint address on this transport starts with, as
+    /// MassTransit writes it (`rabbitmq://host/vhost/` and the name prefix
+    /// for RabbitMQ; `loopback://localhost/` in process).
+    fn address_base(&self) -> String {
+        LOOPBACK_BASE.to_string()
+    }
+    /// The address of the endpoint, exchange or queue `name`
+    /// (`sourceAddress`, `destinationAddress`, `MT-Fault-InputAddress`).
+    fn address(&self, name: &str) -> String {
+        format!("{}{name}", self.address_base())
     }
     /// Whether it can move messages right now.
     async fn is_ready(&self) -> bool {

@@ -288,6 +288,10 @@ pub(crate) struct Incoming<'a> {
     #[serde(borrow)]
     pub message_id: Text<'a>,
     #[serde(borrow, default)]
+    pub request_id: Option<Text<'a>>,
+    #[serde(borrow, default)]
+    pub response_address: Option<Text<'a>>,
+    #[serde(borrow, default)]
     pub correlation_id: Option<Text<'a>>,
     #[serde(borrow, default)]
     pub conversation_id: Option<Text<'a>>,
@@ -296,6 +300,10 @@ pub(crate) struct Incoming<'a> {
     pub message: Value,
     #[serde(borrow, default)]
     pub headers: IncomingHeaders<'a>,
+    /// `MT-Redelivery-Count` of the transport headers (not in the body: the
+    /// service sets it from the delivery).
+    #[serde(skip)]
+    pub redelivery_count: u32,
 }
 
 /// The headers of a consumed envelope the run engine reads (others are
@@ -461,7 +469,7 @@ impl<'a> Incoming<'a> {
 
 /// A JSON string, borrowed from the input when it has no escapes.
 #[derive(Debug, Clone, PartialEq)]
-pub(crate) struct Text<'a>(Cow<'a, str>);
+pub(crate) struct Text<'a>(pub(crate) Cow<'a, str>);
 
 impl std::ops::Deref for Text<'_> {
     type Target = str;

@@ -1,6 +1,7 @@
 //! Ground layer: message lineage, the ids a consumed message hands on to the
 //! messages published while it is handled (MassTransit's `initiatorId`,
-//! `conversationId`, `correlationId`, `sourceAddress`). Uses the envelope.
+//! `conversationId`, `correlationId`, `sourceAddress`), and the request a
+//! consumed message makes (`requestId` + `responseAddress`). Uses the envelope.
 
 use super::envelope::{Envelope, Incoming};
 
@@ -36,5 +37,26 @@ impl Parent {
             correlation_id: env.correlation_id.clone(),
             endpoint: Some(endpoint.to_string()),
         }
+    }
+}
+
+/// A request: a consumed message with a `requestId` and a `responseAddress`
+/// (a MassTransit request client's); the response goes to that address with
+/// the request id copied.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Request {
+    /// `requestId`, copied into the response.
+    pub request_id: String,
+    /// `responseAddress`, where the response goes.
+    pub response_address: String,
+}
+
+impl Request {
+    /// The request a consumed envelope makes, if it makes one.
+    pub(crate) fn of(env: &Incoming<'_>) -> Option<Self> {
+        Some(Request {
+            request_id: env.request_id.as_deref()?.to_string(),
+            response_address: env.response_address.as_deref()?.to_string(),
+        })
     }
 }

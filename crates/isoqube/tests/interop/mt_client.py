@@ -5,10 +5,24 @@ The broker URL comes from the ISOQUBE_AMQP_URL environment variable (never from
 the command line, so credentials stay out of process listings).
 
     mt_client.py publish --exchange EX --message-type URN --text TEXT
-        Publishes a hand-built MassTransit envelope; prints its messageId.
+            [--raw] [--content-type CT] [--redelivery-count N] [--null-text]
+            [--request-id ID --response-address ADDR]
+        Publishes a MassTransit envelope built from fixtures/envelope.json
+        (or, with --raw, the bare message as application/json, as
+        MassTransit's raw JSON serializer sends it); prints its messageId.
     mt_client.py read --queue Q --expect EXPECT_JSON
         Takes one message off Q (waiting up to 10 s) and checks every envelope
         field and AMQP property against EXPECT_JSON; exit 0 when all match.
+    mt_client.py check-error --queue Q --expect EXPECT_JSON
+        Takes one message off a `_error` queue and checks MassTransit's whole
+        header set and the original AMQP properties.
+    mt_client.py check-skipped --queue Q --message-id ID
+        Takes one message off a `_skipped` queue: MT-Reason dead-letter.
+    mt_client.py read-fault --queue Q --expect EXPECT_JSON
+        Takes one Fault<T> off Q and checks its envelope and payload.
+    mt_client.py read-response --queue Q --expect EXPECT_JSON
+        Takes one response off Q (a request client's endpoint) and checks its
+        requestId, type and message.
 """
 import argparse
 import datetime
@@ -19,6 +33,8 @@ import time
 import uuid
 
 import pika
+
+FIXTURES = os.path.join(os.path.dirname(os.path.abspath(__file__)), "fixtures")
 
 CONTENT_TYPE = "application/vnd.masstransit+json"
 HOST_KEYS = [
@@ -32,47 +48,58 @@ def connect():
     return pika.BlockingConnection(pika.URLParameters(url))
 
 
+def take(queue):
+    """One message off `queue` (acknowledged), waiting up to 10 s."""
+    conn = connect()
+    ch = conn.channel()
+    deadline = time.time() + 10
+    got = (None, None, None)
+    while time.time() < deadline:
+        got = ch.basic_get(queue=queue, auto_ack=True)
+        if got[0] is not None:
+            break
+        time.sleep(0.1)
+    conn.close()
+    return got
+
+
 def publish(args):
     message_id = str(uuid.uuid4())
-    envelope = {
+    with open(os.path.join(FIXTURES, "envelope.json")) as f:
+        envelope = json.load(f)
+    message = {"text": None if args.null_text else args.text, "n": 42}
+    envelope.update({
         "messageId": message_id,
-        "requestId": None,
         "correlationId": args.correlation_id,
         "conversationId": str(uuid.uuid4()),
-        "initiatorId": None,
-        "sourceAddress": "rabbitmq://localhost/python-interop",
         "destinationAddress": "rabbitmq://localhost/" + args.exchange,
-        "responseAddress": None,
-        "faultAddress": None,
-        "messageType": [args.message_type],
-        "message": {"text": args.text, "n": 42},
-        "expirationTime": None,
+        "messageType": args.message_type or [],
+        "message": message,
         "sentTime": datetime.datetime.now(datetime.timezone.utc).isoformat(),
         "headers": {"X-From": "python"},
-        "host": {
-            "machineName": "py-host",
-            "processName": "python3",
-            "processId": os.getpid(),
-            "assembly": "interop",
-            "assemblyVersion": "1.0.0",
-            "frameworkVersion": sys.version.split()[0],
-            "massTransitVersion": "8.0.0",
-            "operatingSystemVersion": sys.platform,
-        },
-    }
+        "requestId": args.request_id,
+        "responseAddress": args.response_address,
+    })
+    envelope["host"]["processId"] = os.getpid()
+    headers = {"X-From": "python"}
+    if args.redelivery_count is not None:
+        headers["MT-Redelivery-Count"] = args.redelivery_count
+    body = message if args.raw else envelope
+    content_type = args.content_type or ("application/json" if args.raw else CONTENT_TYPE)
     conn = connect()
     ch = conn.channel()
     ch.confirm_delivery()
     ch.basic_publish(
         exchange=args.exchange,
         routing_key="",
-        body=json.dumps(envelope).encode(),
+        body=json.dumps(body).encode(),
         properties=pika.BasicProperties(
-            content_type=CONTENT_TYPE,
+            content_type=content_type,
             delivery_mode=2,
             message_id=message_id,
             correlation_id=args.correlation_id,
-            headers={"X-From": "python"},
+            app_id="mt-client",
+            headers=headers,
         ),
         mandatory=True,
     )
@@ -81,18 +108,148 @@ def publish(args):
     return 0
 
 
+FAULT_HEADERS = [
+    "MT-Fault-ExceptionType", "MT-Fault-Message", "MT-Fault-Timestamp",
+    "MT-Fault-StackTrace", "MT-Fault-ConsumerType", "MT-Fault-MessageType",
+    "MT-Fault-InputAddress",
+]
+HOST_HEADERS = [
+    "MT-Host-MachineName", "MT-Host-ProcessName", "MT-Host-ProcessId",
+    "MT-Host-Assembly", "MT-Host-AssemblyVersion", "MT-Host-FrameworkVersion",
+    "MT-Host-MassTransitVersion", "MT-Host-OperatingSystemVersion",
+]
+
+
+def text(v):
+    return v.decode() if isinstance(v, bytes) else v
+
+
+def report(problems, out):
+    if problems:
+        for p in problems:
+            print("MISMATCH " + p, file=sys.stderr)
+        return 1
+    print(json.dumps(out))
+    return 0
+
+
+def check_error(args):
+    expect = json.loads(args.expect)
+    method, props, body = take(args.queue)
+    if method is None:
+        print(f"no message in {args.queue}", file=sys.stderr)
+        return 1
+    h = {k: text(v) for k, v in (props.headers or {}).items()}
+    problems = []
+    if h.get("MT-Reason") != "fault":
+        problems.append(f"MT-Reason: {h.get('MT-Reason')!r}")
+    for k in FAULT_HEADERS + HOST_HEADERS:
+        if k not in h:
+            problems.append(f"{k} missing")
+    retries = expect.get("retryCount")
+    if retries:
+        if h.get("MT-Fault-RetryCount") != retries:
+            problems.append(f"MT-Fault-RetryCount: {h.get('MT-Fault-RetryCount')!r}, want {retries}")
+    elif "MT-Fault-RetryCount" in h:
+        problems.append("MT-Fault-RetryCount written for a consumer never retried")
+    redelivered = expect.get("redeliveryCount")
+    if redelivered and h.get("MT-Fault-RedeliveryCount") != redelivered:
+        problems.append(f"MT-Fault-RedeliveryCount: {h.get('MT-Fault-RedeliveryCount')!r}, want {redelivered}")
+    for k in ["MT-Fault-Message", "MT-Fault-InputAddress", "MT-Fault-MessageType"]:
+        if k in expect and h.get(k) != expect[k]:
+            problems.append(f"{k}: {h.get(k)!r}, want {expect[k]!r}")
+    if not str(h.get("MT-Fault-InputAddress", "")).startswith("rabbitmq://"):
+        problems.append(f"MT-Fault-InputAddress not a rabbitmq:// address: {h.get('MT-Fault-InputAddress')!r}")
+    # the original AMQP properties, kept when moving
+    if props.message_id != expect["messageId"]:
+        problems.append(f"message_id: {props.message_id!r}")
+    if props.content_type != expect.get("contentType", CONTENT_TYPE):
+        problems.append(f"content_type: {props.content_type!r}")
+    if props.app_id != "mt-client":
+        problems.append(f"app_id: {props.app_id!r}")
+    if h.get("X-From") != "python":
+        problems.append("the message's own header X-From is gone")
+    return report(problems, {"ok": True, "headers": {k: h[k] for k in sorted(h) if isinstance(h[k], (str, int))}})
+
+
+def check_skipped(args):
+    method, props, body = take(args.queue)
+    if method is None:
+        print(f"no message in {args.queue}", file=sys.stderr)
+        return 1
+    h = {k: text(v) for k, v in (props.headers or {}).items()}
+    problems = []
+    if h.get("MT-Reason") != "dead-letter":
+        problems.append(f"MT-Reason: {h.get('MT-Reason')!r}")
+    if props.message_id != args.message_id:
+        problems.append(f"message_id: {props.message_id!r}")
+    if props.app_id != "mt-client":
+        problems.append(f"app_id: {props.app_id!r}")
+    return report(problems, {"ok": True})
+
+
+def read_fault(args):
+    expect = json.loads(args.expect)
+    method, props, body = take(args.queue)
+    if method is None:
+        print(f"no message in {args.queue}", file=sys.stderr)
+        return 1
+    problems = []
+    env = json.loads(body)
+    if props.content_type != CONTENT_TYPE:
+        problems.append(f"content_type: {props.content_type!r}")
+    types = env.get("messageType") or []
+    if not types or types[0] != expect["faultType"]:
+        problems.append(f"messageType: {types!r}, want {expect['faultType']!r} first")
+    if env.get("initiatorId") != expect["faultedMessageId"]:
+        problems.append(f"initiatorId: {env.get('initiatorId')!r}")
+    m = env.get("message") or {}
+    try:
+        uuid.UUID(m.get("faultId", ""))
+    except (ValueError, TypeError, AttributeError):
+        problems.append(f"faultId is not a GUID: {m.get('faultId')!r}")
+    if m.get("faultedMessageId") != expect["faultedMessageId"]:
+        problems.append(f"faultedMessageId: {m.get('faultedMessageId')!r}")
+    try:
+        datetime.datetime.fromisoformat(m["timestamp"].replace("Z", "+00:00"))
+    except (KeyError, ValueError, AttributeError) as e:
+        problems.append(f"timestamp: {m.get('timestamp')!r} ({e})")
+    exceptions = m.get("exceptions") or [{}]
+    for k in ["exceptionType", "message", "stackTrace"]:
+        if k not in exceptions[0]:
+            problems.append(f"exceptions[0].{k} missing")
+    if exceptions[0].get("message") != expect["exceptionMessage"]:
+        problems.append(f"exceptions[0].message: {exceptions[0].get('message')!r}")
+    host = m.get("host") or {}
+    for k in HOST_KEYS:
+        if k not in host:
+            problems.append(f"host.{k} missing")
+    if m.get("faultMessageTypes") != expect["faultMessageTypes"]:
+        problems.append(f"faultMessageTypes: {m.get('faultMessageTypes')!r}")
+    if m.get("message") != expect["message"]:
+        problems.append(f"message: {m.get('message')!r}")
+    return report(problems, {"ok": True, "faultId": m.get("faultId")})
+
+
+def read_response(args):
+    expect = json.loads(args.expect)
+    method, props, body = take(args.queue)
+    if method is None:
+        print(f"no message in {args.queue}", file=sys.stderr)
+        return 1
+    env = json.loads(body)
+    problems = []
+    for k in ["requestId", "messageType", "message"]:
+        if env.get(k) != expect[k]:
+            problems.append(f"{k}: {env.get(k)!r}, want {expect[k]!r}")
+    if props.content_type != CONTENT_TYPE:
+        problems.append(f"content_type: {props.content_type!r}")
+    return report(problems, {"ok": True})
+
+
 def read(args):
     expect = json.loads(args.expect)
-    conn = connect()
-    ch = conn.channel()
-    deadline = time.time() + 10
-    method = None
-    while time.time() < deadline:
-        method, props, body = ch.basic_get(queue=args.queue, auto_ack=True)
-        if method is not None:
-            break
-        time.sleep(0.1)
-    conn.close()
+    method, props, body = take(args.queue)
     if method is None:
         print(f"no message in {args.queue}", file=sys.stderr)
         return 1
@@ -121,10 +278,12 @@ def read(args):
         problems.append(f"messageId is not a GUID: {env.get('messageId')!r}")
     for key in ["correlationId", "conversationId", "initiatorId", "messageType", "message"]:
         check(key, env.get(key), expect[key])
+    # Addresses as MassTransit writes them: rabbitmq://host[/vhost]/name.
     for key in ["sourceAddress", "destinationAddress"]:
         value = env.get(key)
-        if not isinstance(value, str) or not value.endswith(expect[key + "Suffix"]):
-            problems.append(f"{key}: {value!r} does not end with {expect[key + 'Suffix']!r}")
+        check(key, value, expect[key])
+        if not isinstance(value, str) or not value.startswith("rabbitmq://"):
+            problems.append(f"{key}: {value!r} is not a rabbitmq:// address")
     for key in ["requestId", "responseAddress", "faultAddress", "expirationTime"]:
         if env.get(key) is not None:
             problems.append(f"{key}: expected absent/null, got {env.get(key)!r}")
@@ -165,15 +324,38 @@ def main():
     sub = parser.add_subparsers(dest="cmd", required=True)
     p = sub.add_parser("publish")
     p.add_argument("--exchange", required=True)
-    p.add_argument("--message-type", required=True)
+    p.add_argument("--message-type", action="append")
     p.add_argument("--text", required=True)
     p.add_argument("--correlation-id", default=None)
+    p.add_argument("--raw", action="store_true")
+    p.add_argument("--content-type", default=None)
+    p.add_argument("--redelivery-count", type=int, default=None)
+    p.add_argument("--null-text", action="store_true")
+    p.add_argument("--request-id", default=None)
+    p.add_argument("--response-address", default=None)
     r = sub.add_parser("read")
     r.add_argument("--queue", required=True)
     r.add_argument("--expect", required=True)
+    e = sub.add_parser("check-error")
+    e.add_argument("--queue", required=True)
+    e.add_argument("--expect", required=True)
+    k = sub.add_parser("check-skipped")
+    k.add_argument("--queue", required=True)
+    k.add_argument("--message-id", required=True)
+    f = sub.add_parser("read-fault")
+    f.add_argument("--queue", required=True)
+    f.add_argument("--expect", required=True)
+    q = sub.add_parser("read-response")
+    q.add_argument("--queue", required=True)
+    q.add_argument("--expect", required=True)
     args = parser.parse_args()
+    commands = {
+        "publish": publish, "read": read, "check-error": check_error,
+        "check-skipped": check_skipped, "read-fault": read_fault,
+        "read-response": read_response,
+    }
     try:
-        return publish(args) if args.cmd == "publish" else read(args)
+        return commands[args.cmd](args)
     except pika.exceptions.AMQPError as e:
         print(f"AMQP error: {e!r}", file=sys.stderr)
         return 1

@@ -1155,6 +1155,7 @@ pub async fn corrupt_run_message_is_dead_lettered(f: Fixture) {
                 message_id: env.message_id.clone(),
                 correlation_id: env.correlation_id.clone(),
                 headers: Default::default(),
+                properties: Default::default(),
             };
             transport
                 .publish(&CorruptProbe::info().exchange_name(), msg)

@@ -235,6 +235,9 @@ impl ServiceBuilder {
             record_start_after: self.record_start_after,
             cancel_poll: self.cancel_poll,
             cancel_grace: self.cancel_grace,
+            host_headers: super::dead_letter::host_headers(
+                &crate::wire::envelope::HostInfo::current(&self.name),
+            ),
         });
         let metrics = Arc::new(Metrics::new(
             self.name.clone(),
@@ -252,6 +255,7 @@ impl ServiceBuilder {
                     reg,
                     name: reg.endpoint_name(),
                     info: reg.event_info(),
+                    types: reg.event_info().accepted_types(),
                     events: Arc::new(publisher.clone()),
                     publisher,
                     metrics: metrics.clone(),

@@ -1,11 +1,14 @@
 //! Engine layer: one endpoint's loop: take deliveries up to the consumer's
-//! concurrency, parse each envelope (a fault otherwise), check its message type
+//! concurrency, read each body by its content type (the MassTransit envelope
+//! or raw JSON; a fault otherwise), check its message type
 //! (skipped otherwise) and hand run steps to [`super::step`] and plain events to
 //! the consumer; settle (ack or requeue) each delivery when done.
 
+use std::collections::BTreeMap;
 use std::sync::Arc;
 use std::time::Duration;
 
+use serde_json::Value;
 use tokio::sync::watch;
 use tokio::task::JoinSet;
 use tracing::{warn, Instrument};
@@ -20,7 +23,10 @@ use crate::model::Variables;
 use crate::retry::RetryPolicy;
 use crate::store::RunStore;
 use crate::transport::{Delivery, RawMessage, Transport, ERROR_SUFFIX, SKIPPED_SUFFIX};
+use crate::wire::content::{reader, Reader};
 use crate::wire::envelope::Incoming;
+use crate::wire::headers::redelivery_count;
+use crate::wire::urn::same_type;
 
 pub(super) struct Shared {
     pub(super) name: Arc<str>,
@@ -33,6 +39,8 @@ pub(super) struct Shared {
     pub(super) record_start_after: Option<Duration>,
     pub(super) cancel_poll: Duration,
     pub(super) cancel_grace: Duration,
+    /// The eight `MT-Host-*` headers of this service, for moved messages.
+    pub(super) host_headers: BTreeMap<String, Value>,
 }
 
 /// See [`ServiceBuilder::record_start_after`].
@@ -43,6 +51,9 @@ pub(super) struct Endpoint {
     pub(super) reg: &'static ConsumerRegistration,
     pub(super) name: String,
     pub(super) info: &'static EventInfo,
+    /// The message type URNs consumed as `info` (its own and the ones it
+    /// accepts), built once: matched against every delivery.
+    pub(super) types: Vec<String>,
     /// The service's publisher, counting into this endpoint's metrics.
     pub(super) publisher: Publisher,
     /// The same publisher, as step contexts see it (made once: one clone of
@@ -143,7 +154,23 @@ impl Endpoint {
     }
 
     pub(super) async fn process(&self, msg: &RawMessage) -> Settle {
-        let env = match Incoming::from_slice(&msg.body) {
+        let reader = match reader(msg.properties.content_type.as_deref()) {
+            Ok(reader) => reader,
+            Err(reason) => {
+                warn!(endpoint = %self.name, message_id = ?msg.message_id, "{reason}; message moved to {}{ERROR_SUFFIX}", self.name);
+                let err = HandlerError::new("isoqube::UnsupportedContentType", reason, false);
+                return self.dead_letter(ERROR_SUFFIX, msg, Some(&err), 0).await;
+            }
+        };
+        let parsed = match reader {
+            Reader::Envelope => Incoming::from_slice(&msg.body),
+            Reader::Raw => Incoming::raw(
+                &msg.body,
+                msg.message_id.as_deref(),
+                msg.correlation_id.as_deref(),
+            ),
+        };
+        let mut env = match parsed {
             Ok(env) => env,
             Err(e) => {
                 warn!(endpoint = %self.name, message_id = ?msg.message_id, "{e}");
@@ -151,10 +178,14 @@ impl Endpoint {
                 return self.dead_letter(ERROR_SUFFIX, msg, Some(&err), 0).await;
             }
         };
-        if !env
-            .message_type
-            .iter()
-            .any(|urn| self.info.matches_urn(urn))
+        env.redelivery_count = redelivery_count(&msg.headers);
+        // A raw message names no type: like MassTransit's raw JSON reader,
+        // it is taken as the type of the consumer it reached.
+        if reader == Reader::Envelope
+            && !env
+                .message_type
+                .iter()
+                .any(|urn| self.types.iter().any(|t| same_type(t, urn)))
         {
             let types: Vec<&str> = env.message_type.iter().map(|t| &**t).collect();
             warn!(endpoint = %self.name, message_type = ?types, "no consumer here understands this message type; moving it to {}{SKIPPED_SUFFIX}", self.name);

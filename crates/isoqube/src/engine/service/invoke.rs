@@ -17,7 +17,7 @@ use crate::engine::telemetry::LIFECYCLE;
 use crate::error::Result;
 use crate::model::Variables;
 use crate::wire::envelope::Incoming;
-use crate::wire::lineage::Parent;
+use crate::wire::lineage::{Parent, Request};
 
 use super::Endpoint;
 
@@ -56,12 +56,14 @@ impl Endpoint {
                 step: run_step.as_ref().map(|r| r.step),
                 step_count: run_step.as_ref().map(|r| r.step_count),
                 attempt: prior + attempt,
+                redelivery_count: env.redelivery_count,
                 endpoint: self.name.clone(),
                 instance: self.shared.instance.clone(),
                 variables: variables.clone(),
                 parent: Parent::consumed(env, &self.name),
                 publisher: Some(self.events.clone()),
                 cancel: run_step.as_ref().map(|r| r.cancel.clone()),
+                request: Request::of(env),
             });
             if prior + attempt > 1 {
                 info!(attempt = prior + attempt, "step started");

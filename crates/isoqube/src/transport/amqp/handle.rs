@@ -110,6 +110,14 @@ impl Transport for AmqpTransport {
         "amqp"
     }
 
+    fn address_base(&self) -> String {
+        format!(
+            "{}{}",
+            crate::wire::address::rabbitmq_base(&self.inner.config.url),
+            self.inner.config.prefix
+        )
+    }
+
     async fn declare(&self, topology: &Topology) -> Result<()> {
         self.inner.declare(topology).await
     }

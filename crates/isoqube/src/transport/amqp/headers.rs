@@ -11,7 +11,7 @@ use lapin::types::{AMQPValue, FieldTable, LongString, ShortString};
 use lapin::BasicProperties;
 use serde_json::Value;
 
-use super::super::RawMessage;
+use super::super::{Properties, RawMessage};
 use crate::error::{Error, Result};
 
 /// `s` as an AMQP short string (names, ids, header keys: at most 255 bytes).
@@ -89,15 +89,72 @@ fn amqp_to_json(v: &AMQPValue) -> Value {
 }
 
 pub(super) fn raw_message(props: &BasicProperties, body: Vec<u8>, redelivered: bool) -> RawMessage {
+    let text = |s: &Option<ShortString>| s.as_ref().map(|s| s.to_string());
     RawMessage {
         body,
-        message_id: props.message_id().as_ref().map(|s| s.to_string()),
-        correlation_id: props.correlation_id().as_ref().map(|s| s.to_string()),
+        message_id: text(props.message_id()),
+        correlation_id: text(props.correlation_id()),
         headers: props
             .headers()
             .as_ref()
             .map(headers_from_amqp)
             .unwrap_or_default(),
+        properties: Properties {
+            content_type: text(props.content_type()),
+            content_encoding: text(props.content_encoding()),
+            delivery_mode: *props.delivery_mode(),
+            priority: *props.priority(),
+            reply_to: text(props.reply_to()),
+            expiration: text(props.expiration()),
+            timestamp: *props.timestamp(),
+            kind: text(props.kind()),
+            app_id: text(props.app_id()),
+        },
         redelivered,
     }
+}
+
+/// The AMQP properties of an outgoing message: its ids, headers and
+/// [`Properties::published`].
+pub(super) fn amqp_properties(
+    message_id: &str,
+    correlation_id: Option<&str>,
+    headers: &BTreeMap<String, Value>,
+    props: &Properties,
+) -> Result<BasicProperties> {
+    let p = props.published();
+    let mut out = BasicProperties::default()
+        .with_message_id(short(message_id)?)
+        .with_headers(headers_to_amqp(headers)?);
+    if let Some(c) = correlation_id {
+        out = out.with_correlation_id(short(c)?);
+    }
+    if let Some(v) = &p.content_type {
+        out = out.with_content_type(short(v)?);
+    }
+    if let Some(v) = &p.content_encoding {
+        out = out.with_content_encoding(short(v)?);
+    }
+    if let Some(v) = p.delivery_mode {
+        out = out.with_delivery_mode(v);
+    }
+    if let Some(v) = p.priority {
+        out = out.with_priority(v);
+    }
+    if let Some(v) = &p.reply_to {
+        out = out.with_reply_to(short(v)?);
+    }
+    if let Some(v) = &p.expiration {
+        out = out.with_expiration(short(v)?);
+    }
+    if let Some(v) = p.timestamp {
+        out = out.with_timestamp(v);
+    }
+    if let Some(v) = &p.kind {
+        out = out.with_type(short(v)?);
+    }
+    if let Some(v) = &p.app_id {
+        out = out.with_app_id(short(v)?);
+    }
+    Ok(out)
 }

@@ -5,7 +5,7 @@
 //! within its deadline.
 //!
 //! May use: [`super::connection`], [`super::routed`], [`super::headers`],
-//! [`super::errors`], [`super::config`] (the content type), the seam's
+//! [`super::errors`], the seam's
 //! [`OutgoingMessage`], the ground layer (`crate::error`) and lapin.
 
 use std::sync::Arc;
@@ -18,10 +18,9 @@ use tokio::time::Instant;
 use tracing::debug;
 
 use super::super::OutgoingMessage;
-use super::config::CONTENT_TYPE;
 use super::connection::{Inner, Live};
 use super::errors::{LapinFailure, NOT_FOUND};
-use super::headers::{headers_to_amqp, short};
+use super::headers::amqp_properties;
 use super::routed::{Fate, RoutedChannel};
 use crate::error::{Error, Result};
 
@@ -36,14 +35,12 @@ impl Inner {
     ) -> Result<()> {
         let deadline = Instant::now() + self.timeout();
         let ex = self.name(exchange)?;
-        let mut properties = BasicProperties::default()
-            .with_content_type(ShortString::from(CONTENT_TYPE))
-            .with_delivery_mode(2)
-            .with_message_id(short(&message.message_id)?)
-            .with_headers(headers_to_amqp(&message.headers)?);
-        if let Some(c) = &message.correlation_id {
-            properties = properties.with_correlation_id(short(c)?);
-        }
+        let properties = amqp_properties(
+            &message.message_id,
+            message.correlation_id.as_deref(),
+            &message.headers,
+            &message.properties,
+        )?;
         let mut channel_retries = 0;
         loop {
             let remaining = deadline.saturating_duration_since(Instant::now());

@@ -125,6 +125,7 @@ impl Transport for InProcessTransport {
             message_id: Some(message.message_id),
             correlation_id: message.correlation_id,
             headers: message.headers,
+            properties: message.properties.published(),
             redelivered: false,
         };
         for q in queues {

@@ -40,6 +40,7 @@ fn msg(id: &str) -> OutgoingMessage {
         message_id: id.into(),
         correlation_id: None,
         headers: Default::default(),
+        properties: Default::default(),
     }
 }
 

@@ -95,6 +95,7 @@ fn incoming_agrees_with_envelope() {
         br#"{"messageId":"x","message":{},"headers":null}"#.to_vec(),
         br#"{"messageId":"x","message":{},"headers":["Isoqube-RunId"]}"#.to_vec(),
         br#"{"messageId":"x","message":{},"correlationId":7}"#.to_vec(),
+        br#"{"messageId":"x","message":{},"requestId":"r-1","responseAddress":"rabbitmq://h/bus_x?temporary=true"}"#.to_vec(),
         br#"{"messageId":"x","message":{},"messageType":"urn:message:X:Y"}"#.to_vec(),
         br#"{"messageId":"x","message":{},"requestId":null,"faultAddress":null,"host":{"machineName":"m"}}"#.to_vec(),
         br#"["x",null,null,null,null,null,null,null,null,[],{}]"#.to_vec(),
@@ -118,6 +119,16 @@ fn incoming_agrees_with_envelope() {
                 assert_eq!(
                     env.conversation_id.as_deref(),
                     inc.conversation_id.as_deref(),
+                    "{text}"
+                );
+                assert_eq!(
+                    env.request_id.as_deref(),
+                    inc.request_id.as_deref(),
+                    "{text}"
+                );
+                assert_eq!(
+                    env.response_address.as_deref(),
+                    inc.response_address.as_deref(),
                     "{text}"
                 );
                 let types: Vec<&str> = inc.message_type.iter().map(|t| &**t).collect();
