@@ -121,15 +121,3 @@ impl Definition {
         super::schedule::validate(self)
     }
 }
-
-pub(super) fn closest<'a>(needle: &str, known: &'a BTreeSet<String>) -> Option<&'a String> {
-    let lower = needle.to_ascii_lowercase();
-    known
-        .iter()
-        .find(|k| k.to_ascii_lowercase() == lower)
-        .or_else(|| {
-            known
-                .iter()
-                .find(|k| k.to_ascii_lowercase().contains(&lower) && !lower.is_empty())
-        })
-}

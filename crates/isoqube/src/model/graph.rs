@@ -375,7 +375,7 @@ pub(super) fn validate_steps(
             )));
         }
         let unknown = |event: &str, what: &str| {
-            let hint = super::definition::closest(event, known_events)
+            let hint = closest(event, known_events)
                 .map(|c| format!(" (did you mean '{c}'?)"))
                 .unwrap_or_default();
             Error::InvalidDefinition(format!(
@@ -401,6 +401,20 @@ pub(super) fn validate_steps(
         other => other,
     })?;
     Ok(())
+}
+
+/// The registered name `needle` most likely meant (same letters in another
+/// case, or a name containing it), for "did you mean".
+fn closest<'a>(needle: &str, known: &'a BTreeSet<String>) -> Option<&'a String> {
+    let lower = needle.to_ascii_lowercase();
+    known
+        .iter()
+        .find(|k| k.to_ascii_lowercase() == lower)
+        .or_else(|| {
+            known
+                .iter()
+                .find(|k| k.to_ascii_lowercase().contains(&lower) && !lower.is_empty())
+        })
 }
 
 #[cfg(test)]

@@ -10,6 +10,7 @@ mod definition;
 mod definition_file;
 mod graph;
 mod records;
+mod replay;
 mod run;
 pub mod schedule;
 mod status;
