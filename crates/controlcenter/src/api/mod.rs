@@ -71,6 +71,7 @@ mod definitions;
 mod health;
 mod hooks;
 mod openapi;
+mod run_metrics;
 mod runs;
 mod stream;
 
