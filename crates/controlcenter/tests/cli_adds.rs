@@ -71,6 +71,58 @@ async fn changed_variables(env: Env) {
     Arc::into_inner(env).expect("one owner").stop().await;
 }
 
+/// An unreachable broker or MongoDB is one line naming it by its address
+/// (no credentials, no driver dump); the driver's detail is at debug level.
+async fn unreachable_is_one_line(env: Env) {
+    let env = Arc::new(env);
+    let e = env.clone();
+    in_background(move || {
+        let broker = cli_env::out(
+            e.cmd(false)
+                .args(["--amqp-url", "amqp://guest:secret@127.0.0.1:1/%2f"])
+                .args(["--connect-timeout", "1", "runs", "list"])
+                .output()
+                .expect("run"),
+        );
+        let store = cli_env::out(
+            e.cmd(true)
+                .env_remove("ISOQUBE_STORE_PATH")
+                .args([
+                    "--mongo-url",
+                    "mongodb://user:secret@127.0.0.1:1/?appName=x",
+                ])
+                .args(["--connect-timeout", "1", "runs", "list"])
+                .output()
+                .expect("run"),
+        );
+        for ((code, stdout, stderr), needle) in [
+            (broker, "RabbitMQ at 127.0.0.1:1 is unreachable"),
+            (store, "MongoDB at 127.0.0.1:1 is unreachable"),
+        ] {
+            assert_eq!(code, 4, "{stderr}");
+            assert_eq!(stdout, "", "{stdout}");
+            assert_eq!(stderr.trim().lines().count(), 1, "one line: {stderr}");
+            assert!(stderr.contains(needle), "{needle:?} in {stderr}");
+            for leak in ["secret", "guest", "user", "Topology", "os error"] {
+                assert!(!stderr.contains(leak), "{leak:?} in {stderr}");
+            }
+        }
+        // The detail is at debug level.
+        let (_, _, stderr) = cli_env::out(
+            e.cmd(true)
+                .env("ISOQUBE_LOG", "debug")
+                .args(["--mongo-url", "mongodb://user:secret@127.0.0.1:1"])
+                .args(["--connect-timeout", "1", "runs", "list"])
+                .output()
+                .expect("run"),
+        );
+        assert!(stderr.contains("Server selection timeout"), "{stderr}");
+        assert!(!stderr.contains("secret"), "{stderr}");
+    })
+    .await;
+    Arc::into_inner(env).expect("one owner").stop().await;
+}
+
 macro_rules! on_both_stores {
     ($($name:ident),*) => {
         mod sqlite_file {
@@ -92,4 +144,4 @@ macro_rules! on_both_stores {
     };
 }
 
-on_both_stores!(changed_variables);
+on_both_stores!(changed_variables, unreachable_is_one_line);
