@@ -1,6 +1,7 @@
 //! What operators reach for first (issue 19), over the API on both pairs:
 //! resume and re-run with changed variables; runs by definition and outcome
-//! on `/metrics`; a 503 that names the unreachable store in one line.
+//! on `/metrics`; a 503 that names the unreachable store in one line;
+//! webhooks signed with an HMAC of the body.
 
 use super::*;
 
@@ -146,6 +147,99 @@ async fn changed_variables_on_rabbitmq_and_mongodb() {
         201
     );
     changed_variables(&env).await;
+    env.stop().await;
+}
+
+/// The HMAC-SHA256 of `body` keyed with `secret`, as `sha256=<hex>`.
+fn signature(secret: &str, body: &[u8]) -> String {
+    use hmac::Mac;
+    let mut mac = hmac::Hmac::<sha2::Sha256>::new_from_slice(secret.as_bytes()).expect("key");
+    mac.update(body);
+    let hex: String = mac
+        .finalize()
+        .into_bytes()
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect();
+    format!("sha256={hex}")
+}
+
+async fn signed_hook(env: &Env, header: &str, signature: &str, body: &[u8]) -> Resp {
+    http(
+        env.addr,
+        "POST",
+        "/hooks/hook-flow-1",
+        &[("Content-Type", "application/json"), (header, signature)],
+        Some(body),
+    )
+    .await
+}
+
+/// A webhook call signed with the body's HMAC-SHA256 (GitHub's
+/// `X-Hub-Signature-256`, or `X-Signature`) starts a run without the secret
+/// itself; a wrong or malformed signature is a 401 that says so.
+async fn webhook_signatures(env: &Env) {
+    let body = br#"{"who": "signed"}"#;
+    let good = signature(HOOK_SECRET, body);
+    for (header, sig) in [
+        ("X-Hub-Signature-256", good.clone()),
+        (
+            "X-Signature",
+            good.to_uppercase().replacen("SHA256=", "sha256=", 1),
+        ),
+    ] {
+        let r = signed_hook(env, header, &sig, body).await;
+        assert_eq!(r.status, 202, "{header}: {}", r.text());
+        let id = r.json()["run_id"].as_str().expect("run id").to_string();
+        let (code, run) = env.wait(&id).await;
+        assert_eq!(code, 200, "{run}");
+        assert_eq!(run["variables"]["who"], "signed", "{run}");
+    }
+    let other_body = signature(HOOK_SECRET, br#"{"who": "someone else"}"#);
+    let other_key = signature("another-secret-of-enough-length", body);
+    for (header, sig, needle) in [
+        (
+            "X-Hub-Signature-256",
+            other_body.as_str(),
+            "wrong signature",
+        ),
+        ("X-Signature", other_key.as_str(), "wrong signature"),
+        ("X-Hub-Signature-256", "sha1=abcdef", "malformed signature"),
+        ("X-Signature", "sha256=zz", "malformed signature"),
+        ("X-Signature", HOOK_SECRET, "malformed signature"),
+    ] {
+        signed_hook(env, header, sig, body)
+            .await
+            .expect_error(401, needle);
+    }
+    // The 401 without anything names both ways, in one instruction.
+    let r = http(env.addr, "POST", "/hooks/hook-flow-1", &[], None).await;
+    let message = r.error();
+    assert_eq!(r.status, 401, "{message}");
+    assert!(message.contains("X-Hub-Signature-256"), "{message}");
+    assert_eq!(message.matches("send").count(), 1, "{message}");
+    answers_are_documented(env.addr);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn webhook_signatures_on_the_embedded_pair() {
+    let env = Env::embedded(BODY_LIMIT).await;
+    assert_eq!(
+        env.post("/api/v1/definitions", &flow_def()).await.status,
+        201
+    );
+    webhook_signatures(&env).await;
+    env.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn webhook_signatures_on_rabbitmq_and_mongodb() {
+    let env = Env::real(BODY_LIMIT).await;
+    assert_eq!(
+        env.post("/api/v1/definitions", &flow_def()).await.status,
+        201
+    );
+    webhook_signatures(&env).await;
     env.stop().await;
 }
 
