@@ -298,9 +298,10 @@ pub(crate) struct VarsBody {
     variables: Option<Variables>,
 }
 
-/// The variables of an optional [`VarsBody`], when a store can keep them.
-fn changed_vars(body: Option<VarsBody>) -> ApiResult<Variables> {
-    let vars = body.and_then(|b| b.variables).unwrap_or_default();
+/// The variables of an optional [`VarsBody`] (no body or `null`: none), when
+/// a store can keep them.
+fn changed_vars(body: Option<Option<VarsBody>>) -> ApiResult<Variables> {
+    let vars = body.flatten().and_then(|b| b.variables).unwrap_or_default();
     storable(vars, "field `variables`")
 }
 
@@ -326,7 +327,7 @@ fn changed_vars(body: Option<VarsBody>) -> ApiResult<Variables> {
 pub(crate) async fn rerun(
     State(st): State<AppState>,
     Seg(id): Seg,
-    OptionalBody(body): OptionalBody<VarsBody>,
+    OptionalBody(body): OptionalBody<Option<VarsBody>>,
 ) -> ApiResult {
     let vars = changed_vars(body)?;
     let run = st.op.rerun_as(run_id(&id)?, vars, STARTED_BY_HTTP).await?;
@@ -356,7 +357,7 @@ pub(crate) async fn rerun(
 pub(crate) async fn resume(
     State(st): State<AppState>,
     Seg(id): Seg,
-    OptionalBody(body): OptionalBody<VarsBody>,
+    OptionalBody(body): OptionalBody<Option<VarsBody>>,
 ) -> ApiResult<Json<Run>> {
     let vars = changed_vars(body)?;
     let run = st.op.resume_with(run_id(&id)?, vars).await?;

@@ -40,6 +40,13 @@ async fn changed_variables(env: &Env) {
             .expect_error(400, needle);
     }
     assert_eq!(env.wait(&failed).await.1["status"], "Failed");
+    // `null`, as the document's nullable body allows, is no change.
+    let r = env
+        .post(&format!("/api/v1/runs/{failed}/rerun"), &Value::Null)
+        .await;
+    assert_eq!(r.status, 201, "{}", r.text());
+    let id = r.json()["id"].as_str().expect("id").to_string();
+    assert_eq!(env.wait(&id).await.1["params"]["fail"], true);
 
     // Resume with the fix: the failed step sees the merged variables.
     let r = env
