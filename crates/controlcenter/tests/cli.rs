@@ -632,7 +632,7 @@ fn unreachable_broker_or_store_is_a_clear_error() {
                 "runs".into(),
                 "list".into(),
             ],
-            "cannot connect to amqp://guest:***@127.0.0.1:1",
+            "RabbitMQ at 127.0.0.1:1 is unreachable",
         ),
         (
             vec![

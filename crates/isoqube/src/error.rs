@@ -145,5 +145,25 @@ impl Error {
     }
 }
 
+/// Whether an I/O error means the server cannot be reached at all (nothing
+/// listens, no route, the connection dropped), as opposed to one that answered
+/// wrongly (a TLS or protocol failure), whose detail the operator needs.
+pub(crate) fn is_unreachable_io(kind: std::io::ErrorKind) -> bool {
+    use std::io::ErrorKind as K;
+    matches!(
+        kind,
+        K::ConnectionRefused
+            | K::ConnectionReset
+            | K::ConnectionAborted
+            | K::NotConnected
+            | K::TimedOut
+            | K::HostUnreachable
+            | K::NetworkUnreachable
+            | K::AddrNotAvailable
+            | K::BrokenPipe
+            | K::UnexpectedEof
+    )
+}
+
 /// `Result` with [`Error`] as the default error.
 pub type Result<T, E = Error> = std::result::Result<T, E>;

@@ -10,6 +10,33 @@
 
 use percent_encoding::percent_decode_str;
 
+/// The hosts (and ports) of a URL only: no scheme, user, password, path or
+/// query, for a message saying what cannot be reached.
+///
+/// ```
+/// use isoqube::redact::url_hosts;
+/// assert_eq!(url_hosts("amqp://app:s3cret@rabbit:5672/%2f"), "rabbit:5672");
+/// assert_eq!(url_hosts("mongodb://app:s3cret@db1:27017,db2/isoqube?tls=true"), "db1:27017,db2");
+/// assert_eq!(url_hosts("mongodb://127.0.0.1:1/?directConnection=true"), "127.0.0.1:1");
+/// assert_eq!(url_hosts("not a url"), "(unnamed)");
+/// ```
+pub fn url_hosts(url: &str) -> String {
+    let Some(scheme_end) = url.find("://") else {
+        return "(unnamed)".to_string();
+    };
+    let rest = &url[scheme_end + 3..];
+    let authority = rest.split(['/', '?']).next().unwrap_or_default();
+    let hosts = match authority.rfind('@') {
+        Some(at) => &authority[at + 1..],
+        None => authority,
+    };
+    if hosts.is_empty() {
+        "(unnamed)".to_string()
+    } else {
+        hosts.to_string()
+    }
+}
+
 /// The URL with its password (and any secret query option) replaced by `***`.
 ///
 /// ```

@@ -414,7 +414,12 @@ async fn unreachable_broker_error_hides_the_password() {
     .expect_err("nothing listens on port 1");
     let text = err.to_string();
     assert!(!text.contains("sekrit"), "{text}");
-    assert!(text.contains("amqp://app:***@127.0.0.1:1"), "{text}");
+    // One line naming the broker by its address only.
+    assert!(
+        text.contains("RabbitMQ at 127.0.0.1:1 is unreachable"),
+        "{text}"
+    );
+    assert!(!text.contains("app"), "{text}");
     let bad_login = AmqpTransport::connect(AmqpConfig {
         url: "amqp://guest:wrong-sekrit@127.0.0.1:5672/%2f".into(),
         ..Default::default()

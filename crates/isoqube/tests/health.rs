@@ -172,8 +172,12 @@ impl RunStore for SwitchStore {
     async fn cancel_run(&self, id: Uuid) -> isoqube::Result<Run> {
         self.inner.cancel_run(id).await
     }
-    async fn resume_run(&self, id: Uuid) -> isoqube::Result<(Run, Vec<NextStep>)> {
-        self.inner.resume_run(id).await
+    async fn resume_run(
+        &self,
+        id: Uuid,
+        vars: isoqube::Variables,
+    ) -> isoqube::Result<(Run, Vec<NextStep>)> {
+        self.inner.resume_run(id, vars).await
     }
     async fn abort_run(&self, id: Uuid, reason: &str) -> isoqube::Result<Run> {
         self.inner.abort_run(id, reason).await

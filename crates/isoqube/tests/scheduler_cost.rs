@@ -118,8 +118,12 @@ impl RunStore for Counting {
     async fn cancel_run(&self, id: Uuid) -> isoqube::Result<Run> {
         self.call().cancel_run(id).await
     }
-    async fn resume_run(&self, id: Uuid) -> isoqube::Result<(Run, Vec<NextStep>)> {
-        self.call().resume_run(id).await
+    async fn resume_run(
+        &self,
+        id: Uuid,
+        vars: isoqube::Variables,
+    ) -> isoqube::Result<(Run, Vec<NextStep>)> {
+        self.call().resume_run(id, vars).await
     }
     async fn abort_run(&self, id: Uuid, reason: &str) -> isoqube::Result<Run> {
         self.call().abort_run(id, reason).await

@@ -93,6 +93,10 @@ async fn unreachable_server_is_a_transient_error() {
     assert!(started.elapsed() < std::time::Duration::from_secs(10));
     assert!(e.is_transient(), "{e}");
     assert!(!e.to_string().contains("hunter22"), "{e}");
+    // One line naming the server by its address, not the driver's dump.
+    let want = format!("MongoDB at 127.0.0.1:{port} is unreachable");
+    assert!(e.to_string().contains(&want), "{e}");
+    assert!(!e.to_string().contains("Topology"), "{e}");
 }
 
 /// The commands one client sends to the server, as its command monitoring sees

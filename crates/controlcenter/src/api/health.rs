@@ -8,6 +8,8 @@
 //! | `isoqube_runs_corrupt` | gauge | running run records that do not parse (whether they are stuck cannot be told); absent when the store did not answer |
 //! | `isoqube_runs_stuck_after_seconds` | gauge | the bound: `--stuck-after`, `[controlcenter] stuck_after_secs` |
 //! | `isoqube_controlcenter_store_up` | gauge | 1 when the store answered this scrape, else 0 |
+//! | `isoqube_runs_total{definition,status}` | gauge | runs per definition and status (see [`super::run_metrics`]); absent when the store did not answer |
+//! | `isoqube_run_duration_seconds{definition}` | histogram | durations of the finished runs per definition; absent when the store did not answer |
 //!
 //! The metrics are counts only (no names, no ids), so they answer without a
 //! token, like the services' own `/metrics`.
@@ -22,6 +24,7 @@ use serde::Serialize;
 use tracing::warn;
 use utoipa::ToSchema;
 
+use super::run_metrics::RunStats;
 use super::AppState;
 
 /// A liveness answer.
@@ -107,8 +110,10 @@ pub(crate) async fn ready(State(st): State<AppState>) -> Response {
     responses(
         (status = 200, description = "The Prometheus text format (0.0.4): \
             `isoqube_runs_stuck`, `isoqube_runs_stuck_steps`, `isoqube_runs_corrupt`, \
-            `isoqube_runs_stuck_after_seconds`, `isoqube_controlcenter_store_up`; the \
-            store's gauges are absent when the store did not answer",
+            `isoqube_runs_stuck_after_seconds`, `isoqube_controlcenter_store_up`, \
+            `isoqube_runs_total{definition,status}` (runs per definition and status), \
+            `isoqube_run_duration_seconds{definition}` (histogram of the finished runs' \
+            durations); the store's metrics are absent when the store did not answer",
             body = String, content_type = "text/plain; version=0.0.4; charset=utf-8")
     )
 )]
@@ -138,7 +143,14 @@ pub(crate) async fn metrics(State(st): State<AppState>) -> Response {
             report.corrupt.len() as u64,
         );
     }
-    if let Err(e) = &found {
+    let stats = match &found {
+        Ok(_) => RunStats::read(&st.op).await,
+        Err(e) => {
+            warn!("metrics: the store does not answer: {e}");
+            Err(isoqube::Error::Store(e.to_string()))
+        }
+    };
+    if let (Ok(_), Err(e)) = (&found, &stats) {
         warn!("metrics: the store does not answer: {e}");
     }
     gauge(
@@ -149,8 +161,11 @@ pub(crate) async fn metrics(State(st): State<AppState>) -> Response {
     gauge(
         "isoqube_controlcenter_store_up",
         "1 when the store answered this scrape.",
-        u64::from(found.is_ok()),
+        u64::from(stats.is_ok()),
     );
+    if let Ok(stats) = &stats {
+        stats.write(&mut out);
+    }
     (
         [(
             header::CONTENT_TYPE,

@@ -1,6 +1,8 @@
 //! Webhooks: `POST /hooks/{id}` starts a run of the definition whose webhook
-//! has this id, authenticated by the hook's secret (not the API token). The
-//! caller gets the run's id, never the run's data.
+//! has this id, authenticated by the hook's secret (not the API token): the
+//! secret itself, or an HMAC-SHA256 of the raw body keyed with it (GitHub's
+//! `X-Hub-Signature-256`, or `X-Signature`; `sha256=<hex>`), checked in
+//! constant time. The caller gets the run's id, never the run's data.
 //!
 //! It may use the [`Operator`](crate::ops::Operator) through the API state and
 //! the API's shared parts.
@@ -11,6 +13,7 @@ use axum::extract::State;
 use axum::http::{header, HeaderMap, StatusCode};
 use axum::response::IntoResponse;
 use axum::Json;
+use hmac::{Hmac, Mac};
 use isoqube::{RunStatus, Variables};
 use serde::Serialize;
 use serde_json::Value;
@@ -25,6 +28,68 @@ use super::{bytes_rejection, constant_time_eq, ApiError, AppState};
 
 /// The header a webhook caller sends its secret in.
 pub(crate) const SECRET_HEADER: &str = "x-isoqube-secret";
+/// The headers a caller sends the body's HMAC-SHA256 in (`sha256=<hex>`):
+/// GitHub's, then a generic one.
+pub(crate) const SIGNATURE_HEADERS: [&str; 2] = ["x-hub-signature-256", "x-signature"];
+
+/// Why a webhook call is refused, in the 401's words.
+fn refusal(
+    headers: &HeaderMap,
+    body: Result<&Bytes, &BytesRejection>,
+    secret: &str,
+) -> Option<&'static str> {
+    let signature = SIGNATURE_HEADERS
+        .iter()
+        .find_map(|h| headers.get(*h))
+        .map(|v| v.to_str().unwrap_or_default().trim());
+    if let Some(signature) = signature {
+        // The body is needed to check it; one too large is refused as such.
+        let Ok(body) = body else { return None };
+        return match signature.strip_prefix("sha256=").and_then(hex) {
+            None => Some("malformed signature (expected sha256=<hex>)"),
+            Some(sig) if signed(secret, body, &sig) => None,
+            Some(_) => Some("wrong signature"),
+        };
+    }
+    let presented = headers
+        .get(SECRET_HEADER)
+        .and_then(|v| v.to_str().ok())
+        .map(str::trim)
+        .or_else(|| {
+            headers
+                .get(header::AUTHORIZATION)
+                .and_then(|v| v.to_str().ok())
+                .and_then(super::bearer)
+        });
+    match presented {
+        None => Some("no secret"),
+        Some(s) if !constant_time_eq(s.as_bytes(), secret.as_bytes()) => Some("wrong secret"),
+        Some(_) => None,
+    }
+}
+
+/// Whether `sig` is the HMAC-SHA256 of `body` keyed with `secret` (compared
+/// in constant time by the `hmac` crate).
+fn signed(secret: &str, body: &[u8], sig: &[u8]) -> bool {
+    match Hmac::<sha2::Sha256>::new_from_slice(secret.as_bytes()) {
+        Ok(mut mac) => {
+            mac.update(body);
+            mac.verify_slice(sig).is_ok()
+        }
+        Err(_) => false,
+    }
+}
+
+/// Lower- or upper-case hex to bytes; `None` when it is not hex.
+fn hex(s: &str) -> Option<Vec<u8>> {
+    if s.len() % 2 != 0 {
+        return None;
+    }
+    (0..s.len())
+        .step_by(2)
+        .map(|i| s.get(i..i + 2).and_then(|b| u8::from_str_radix(b, 16).ok()))
+        .collect()
+}
 
 /// What a webhook caller gets back.
 #[derive(Debug, Serialize, ToSchema)]
@@ -47,7 +112,12 @@ pub(crate) struct HookAccepted {
     params(
         ("id" = String, Path, description = "Webhook id"),
         ("X-Isoqube-Secret" = Option<String>, Header, nullable = false,
-            description = "The webhook's secret (or send it as `Authorization: Bearer <secret>`)")
+            description = "The webhook's secret (or send it as `Authorization: Bearer <secret>`)"),
+        ("X-Hub-Signature-256" = Option<String>, Header, nullable = false,
+            description = "Instead of the secret: `sha256=<hex>`, the HMAC-SHA256 of the raw body \
+                keyed with the webhook's secret (as GitHub signs its webhooks)"),
+        ("X-Signature" = Option<String>, Header, nullable = false,
+            description = "The same as `X-Hub-Signature-256`, for other senders")
     ),
     request_body(
         content = Option<isoqube::VariablesSchema>,
@@ -58,7 +128,7 @@ pub(crate) struct HookAccepted {
         (status = 202, description = "Run started", body = HookAccepted,
             headers(("Location" = String, description = "The run's path"))),
         (status = 400, description = "The body is not a JSON object (or `null`), a variable name holds a NUL character, or the id cannot be decoded", body = ErrorBody),
-        (status = 401, description = "Missing or wrong secret", body = ErrorBody),
+        (status = 401, description = "Missing or wrong secret, wrong or malformed signature", body = ErrorBody),
         (status = 404, description = "No such webhook", body = ErrorBody),
         (status = 413, description = "The body is larger than the limit", body = ErrorBody),
         ServerTrouble
@@ -85,27 +155,13 @@ pub(crate) async fn webhook(
     let Some(expected) = def.webhook.as_ref().map(|w| w.secret.clone()) else {
         return Err(ApiError::new(StatusCode::NOT_FOUND, "webhook not found"));
     };
-    let presented = headers
-        .get(SECRET_HEADER)
-        .and_then(|v| v.to_str().ok())
-        .map(str::trim)
-        .or_else(|| {
-            headers
-                .get(header::AUTHORIZATION)
-                .and_then(|v| v.to_str().ok())
-                .and_then(super::bearer)
-        });
-    let problem = match presented {
-        None => Some("no secret"),
-        Some(s) if !constant_time_eq(s.as_bytes(), expected.as_bytes()) => Some("wrong secret"),
-        Some(_) => None,
-    };
-    if let Some(problem) = problem {
+    if let Some(problem) = refusal(&headers, body.as_ref(), &expected) {
         warn!(webhook = %hook_id, "webhook call refused: {problem}");
         // The hook's own remedy only: the API token's would contradict it.
         return Ok(super::unauthorized_because(
             problem,
-            "send the webhook's secret in the X-Isoqube-Secret header",
+            "send the webhook's secret in the X-Isoqube-Secret header, or the body's \
+             HMAC-SHA256 with it as X-Hub-Signature-256: sha256=<hex>",
         ));
     }
     let body = body.map_err(bytes_rejection)?;

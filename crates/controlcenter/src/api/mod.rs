@@ -71,6 +71,7 @@ mod definitions;
 mod health;
 mod hooks;
 mod openapi;
+mod run_metrics;
 mod runs;
 mod stream;
 
@@ -414,6 +415,35 @@ where
             Ok(Json(v)) => Ok(Body(v)),
             Err(rej) => Err(json_rejection(rej)),
         }
+    }
+}
+
+/// A JSON body that may be left out: `None` for a request with no body (no
+/// `Content-Type`, no length, not chunked), [`Body`]'s answers otherwise.
+pub(crate) struct OptionalBody<T>(pub(crate) Option<T>);
+
+impl<S, T> FromRequest<S> for OptionalBody<T>
+where
+    T: DeserializeOwned,
+    S: Send + Sync,
+{
+    type Rejection = ApiError;
+
+    async fn from_request(req: Request, state: &S) -> Result<Self, Self::Rejection> {
+        let h = req.headers();
+        let length = h
+            .get(header::CONTENT_LENGTH)
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| v.trim().parse::<u64>().ok())
+            .unwrap_or(0);
+        let has_body = length > 0
+            || h.contains_key(header::CONTENT_TYPE)
+            || h.contains_key(header::TRANSFER_ENCODING);
+        if !has_body {
+            return Ok(OptionalBody(None));
+        }
+        let Body(v) = Body::<T>::from_request(req, state).await?;
+        Ok(OptionalBody(Some(v)))
     }
 }
 

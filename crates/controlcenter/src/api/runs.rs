@@ -18,7 +18,7 @@ use uuid::Uuid;
 
 use super::common::{location, storable, ApiResult, ErrorBody, Seg};
 use super::openapi::{BodyRefused, NeedsToken, ServerTrouble};
-use super::{query_rejection, ApiError, AppState, Body, STARTED_BY_HTTP};
+use super::{query_rejection, ApiError, AppState, Body, OptionalBody, STARTED_BY_HTTP};
 
 /// `POST /runs`.
 #[derive(Debug, Deserialize, ToSchema)]
@@ -286,44 +286,81 @@ pub(crate) async fn run_status(State(st): State<AppState>, Seg(id): Seg) -> ApiR
     Ok((status, Json(run)).into_response())
 }
 
-/// Start a new run with the same definition and variables.
+/// `POST /runs/{id}/rerun` and `/resume`, both optional.
+#[derive(Debug, Default, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+#[schema(as = ChangedVariables)]
+pub(crate) struct VarsBody {
+    /// Merged over the old run's parameters (rerun) or the run's variables
+    /// (resume): a name given replaces the value, the others stay.
+    #[serde(default)]
+    #[schema(value_type = Option<isoqube::VariablesSchema>)]
+    variables: Option<Variables>,
+}
+
+/// The variables of an optional [`VarsBody`] (no body or `null`: none), when
+/// a store can keep them.
+fn changed_vars(body: Option<Option<VarsBody>>) -> ApiResult<Variables> {
+    let vars = body.flatten().and_then(|b| b.variables).unwrap_or_default();
+    storable(vars, "field `variables`")
+}
+
+/// Start a new run with the same definition and variables (changed by the
+/// optional body's `variables`).
 #[utoipa::path(
     post,
     path = "/runs/{id}/rerun",
     tag = "runs",
     params(("id" = Uuid, Path, description = "Run id")),
+    request_body(content = Option<VarsBody>,
+        description = "Optional: variables merged over the old run's parameters"),
     responses(
         (status = 201, description = "The new run", body = Run,
             headers(("Location" = String, description = "The new run's path"))),
-        (status = 400, description = "Malformed run id", body = ErrorBody),
+        (status = 400, description = "Malformed run id or body, a variable name with a NUL character", body = ErrorBody),
         NeedsToken,
         (status = 404, description = "No such run", body = ErrorBody),
+        BodyRefused,
         ServerTrouble
     )
 )]
-pub(crate) async fn rerun(State(st): State<AppState>, Seg(id): Seg) -> ApiResult {
-    let run = st.op.rerun_as(run_id(&id)?, STARTED_BY_HTTP).await?;
+pub(crate) async fn rerun(
+    State(st): State<AppState>,
+    Seg(id): Seg,
+    OptionalBody(body): OptionalBody<Option<VarsBody>>,
+) -> ApiResult {
+    let vars = changed_vars(body)?;
+    let run = st.op.rerun_as(run_id(&id)?, vars, STARTED_BY_HTTP).await?;
     info!(run_id = %run.id, rerun_of = %id, "run re-run over the API");
     created_run(&run)
 }
 
-/// Continue a failed or cancelled run from its failed step.
+/// Continue a failed or cancelled run from its failed step (with the
+/// optional body's `variables` merged over its variables first).
 #[utoipa::path(
     post,
     path = "/runs/{id}/resume",
     tag = "runs",
     params(("id" = Uuid, Path, description = "Run id")),
+    request_body(content = Option<VarsBody>,
+        description = "Optional: variables merged over the run's variables before it goes on"),
     responses(
         (status = 200, description = "The resumed run", body = Run),
-        (status = 400, description = "Malformed run id", body = ErrorBody),
+        (status = 400, description = "Malformed run id or body, a variable name with a NUL character", body = ErrorBody),
         NeedsToken,
         (status = 404, description = "No such run", body = ErrorBody),
         (status = 409, description = "The run is not failed or cancelled", body = ErrorBody),
+        BodyRefused,
         ServerTrouble
     )
 )]
-pub(crate) async fn resume(State(st): State<AppState>, Seg(id): Seg) -> ApiResult<Json<Run>> {
-    let run = st.op.resume(run_id(&id)?).await?;
+pub(crate) async fn resume(
+    State(st): State<AppState>,
+    Seg(id): Seg,
+    OptionalBody(body): OptionalBody<Option<VarsBody>>,
+) -> ApiResult<Json<Run>> {
+    let vars = changed_vars(body)?;
+    let run = st.op.resume_with(run_id(&id)?, vars).await?;
     info!(run_id = %run.id, "run resumed over the API");
     Ok(Json(run))
 }

@@ -251,6 +251,9 @@ pub enum RunsCommand {
     Rerun {
         /// Run id, or any unique start of it (the short id lists show).
         id: String,
+        /// Over the old run's variables: KEY=VALUE (JSON value or string); repeatable.
+        #[arg(long = "var", value_name = "KEY=VALUE")]
+        vars: Vec<String>,
         #[command(flatten)]
         wait: WaitArgs,
         #[command(flatten)]
@@ -260,6 +263,10 @@ pub enum RunsCommand {
     Resume {
         /// Run id, or any unique start of it (the short id lists show).
         id: String,
+        /// Over the run's variables before it goes on: KEY=VALUE (JSON value
+        /// or string); repeatable.
+        #[arg(long = "var", value_name = "KEY=VALUE")]
+        vars: Vec<String>,
         #[command(flatten)]
         wait: WaitArgs,
         #[command(flatten)]

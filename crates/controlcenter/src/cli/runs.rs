@@ -117,12 +117,24 @@ pub(super) async fn execute(op: &Operator, cmd: RunsCommand, out: &mut dyn Write
             }
             Ok(ExitStatus::Ok)
         }
-        RunsCommand::Rerun { id, wait, out: f } => {
-            let run = op.rerun(op.run_id(&id).await?).await?;
+        RunsCommand::Rerun {
+            id,
+            vars,
+            wait,
+            out: f,
+        } => {
+            let vars = parse_vars(&vars)?;
+            let run = op.rerun_with(op.run_id(&id).await?, vars).await?;
             started(op, run, wait, f.json, "started", out).await
         }
-        RunsCommand::Resume { id, wait, out: f } => {
-            let run = op.resume(op.run_id(&id).await?).await?;
+        RunsCommand::Resume {
+            id,
+            vars,
+            wait,
+            out: f,
+        } => {
+            let vars = parse_vars(&vars)?;
+            let run = op.resume_with(op.run_id(&id).await?, vars).await?;
             started(op, run, wait, f.json, "resumed", out).await
         }
         RunsCommand::Cancel { id, out: f } => {

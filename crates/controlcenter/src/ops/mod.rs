@@ -318,21 +318,37 @@ impl Operator {
 
     /// Starts a new run with the same definition and parameters.
     pub async fn rerun(&self, id: Uuid) -> isoqube::Result<Run> {
-        self.rerun_as(id, &started_by()).await
+        self.rerun_with(id, Variables::new()).await
     }
 
-    /// [`Operator::rerun`], recording `started_by` as who started the new run.
-    pub async fn rerun_as(&self, id: Uuid, started_by: &str) -> isoqube::Result<Run> {
+    /// [`Operator::rerun`] with `vars` merged over the old run's parameters.
+    pub async fn rerun_with(&self, id: Uuid, vars: Variables) -> isoqube::Result<Run> {
+        self.rerun_as(id, vars, &started_by()).await
+    }
+
+    /// [`Operator::rerun`] with `vars` merged over the old run's parameters,
+    /// recording `started_by` as who started the new run.
+    pub async fn rerun_as(
+        &self,
+        id: Uuid,
+        vars: Variables,
+        started_by: &str,
+    ) -> isoqube::Result<Run> {
         self.run(id).await?;
         self.ensure_transport().await?;
-        self.control.rerun(id, started_by).await
+        self.control.rerun_with(id, vars, started_by).await
     }
 
     /// Continues a failed or cancelled run from its failed step.
     pub async fn resume(&self, id: Uuid) -> isoqube::Result<Run> {
+        self.resume_with(id, Variables::new()).await
+    }
+
+    /// [`Operator::resume`] with `vars` merged over the run's variables first.
+    pub async fn resume_with(&self, id: Uuid, vars: Variables) -> isoqube::Result<Run> {
         self.run(id).await?;
         self.ensure_transport().await?;
-        self.control.resume(id).await
+        self.control.resume_with(id, vars).await
     }
 
     /// Refuses to start work the transport cannot deliver, before anything is

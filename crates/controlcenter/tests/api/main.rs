@@ -35,6 +35,7 @@ use tokio::net::{TcpListener, TcpStream};
 
 mod contract;
 mod corrupt_stuck;
+mod operator_adds;
 #[path = "../support/records.rs"]
 mod records;
 mod schemathesis;

@@ -124,13 +124,21 @@ impl Control {
 
     /// Starts a new run of the same definition with the same parameters.
     pub async fn rerun(&self, id: Uuid, started_by: &str) -> Result<Run> {
+        self.rerun_with(id, Variables::new(), started_by).await
+    }
+
+    /// [`Control::rerun`] with `vars` merged over the old run's parameters
+    /// (the new run's parameters are the merge).
+    pub async fn rerun_with(&self, id: Uuid, vars: Variables, started_by: &str) -> Result<Run> {
         let old = self.get_run(id).await?;
         let def = match self.store.get_definition(&old.definition).await? {
             Some(def) => def,
             None => Definition::new(old.definition.clone(), old.step_defs())
                 .with_description(old.description.clone()),
         };
-        let mut run = Run::new(&def, old.params.clone(), started_by);
+        let mut params = old.params.clone();
+        params.extend(vars);
+        let mut run = Run::new(&def, params, started_by);
         run.rerun_of = Some(old.id);
         self.store.insert_run(&run).await?;
         let first = run.start_steps();
@@ -145,6 +153,12 @@ impl Control {
     /// run it twice. A step whose handler's instance is gone does not hold
     /// resume up.
     pub async fn resume(&self, id: Uuid) -> Result<Run> {
+        self.resume_with(id, Variables::new()).await
+    }
+
+    /// [`Control::resume`] with `vars` merged over the run's variables first
+    /// (e.g. a corrected value the failed step needs).
+    pub async fn resume_with(&self, id: Uuid, vars: Variables) -> Result<Run> {
         let current = self.get_run(id).await?;
         if current
             .steps
@@ -179,7 +193,7 @@ impl Control {
                 }
             }
         }
-        let (run, next) = self.store.resume_run(id).await?;
+        let (run, next) = self.store.resume_run(id, vars).await?;
         self.launch(run, next).await
     }
 

@@ -367,3 +367,26 @@ impl Run {
         out
     }
 }
+
+impl Run {
+    /// [`Run::resume`] with `vars` merged over the run's variables first, so
+    /// the steps due again (and their messages) see them. Nothing changes
+    /// when the run cannot be resumed.
+    pub fn resume_with(
+        &mut self,
+        vars: &Variables,
+        now: DateTime<Utc>,
+    ) -> crate::error::Result<Vec<NextStep>> {
+        if vars.is_empty() {
+            return self.resume(now);
+        }
+        let before = self.variables.clone();
+        self.variables
+            .extend(vars.iter().map(|(k, v)| (k.clone(), v.clone())));
+        let next = self.resume(now);
+        if next.is_err() {
+            self.variables = before;
+        }
+        next
+    }
+}

@@ -621,16 +621,31 @@ pub async fn fail_and_resume(f: Fixture) {
         m.claim(2, "c", false).await,
         ClaimOutcome::NotRunning(RunStatus::Failed)
     );
-    let (resumed, next) = s.resume_run(m.model.id).await.unwrap();
-    let want = m.model.resume(Utc::now()).unwrap();
+    // Resumed with a changed variable: the steps due again carry it.
+    let mut fix = Variables::new();
+    fix.insert("fixed".into(), serde_json::json!(true));
+    let (resumed, next) = s.resume_run(m.model.id, fix.clone()).await.unwrap();
+    let want = m.model.resume_with(&fix, Utc::now()).unwrap();
     assert_eq!(next, want);
     assert_eq!(next.iter().map(|n| n.index).collect::<Vec<_>>(), [1]);
+    assert_eq!(
+        next[0].variables.get("fixed"),
+        Some(&serde_json::json!(true))
+    );
     assert_eq!(resumed.status, RunStatus::Running);
+    assert_eq!(
+        resumed.variables.get("fixed"),
+        Some(&serde_json::json!(true))
+    );
     m.check().await;
+    // Refused: nothing changes, the variables neither.
+    let mut other = Variables::new();
+    other.insert("fixed".into(), serde_json::json!("no"));
     assert!(matches!(
-        s.resume_run(m.model.id).await,
+        s.resume_run(m.model.id, other).await,
         Err(Error::InvalidState(_))
     ));
+    m.check().await;
     // The resumed attempt knows this endpoint ran before.
     assert!(matches!(
         m.claim(1, "b", false).await,
@@ -667,7 +682,7 @@ pub async fn cancel_and_abort(f: Fixture) {
         Err(Error::InvalidState(_))
     ));
     // A cancelled run resumes from its first unfinished step.
-    let (_, next) = s.resume_run(run.id).await.unwrap();
+    let (_, next) = s.resume_run(run.id, Default::default()).await.unwrap();
     assert_eq!(next.iter().map(|n| n.index).collect::<Vec<_>>(), [0]);
 
     let other = new_run("aborted");
@@ -689,7 +704,7 @@ pub async fn cancel_and_abort(f: Fixture) {
         Err(Error::NotFound { kind: "run", .. })
     ));
     assert!(matches!(
-        s.resume_run(ghost).await,
+        s.resume_run(ghost, Default::default()).await,
         Err(Error::NotFound { kind: "run", .. })
     ));
     assert!(matches!(

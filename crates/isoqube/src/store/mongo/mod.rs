@@ -210,8 +210,9 @@ impl RunStore for MongoStore {
         Ok(self.mutate_run(id, |run| run.cancel(Utc::now())).await?.0)
     }
 
-    async fn resume_run(&self, id: Uuid) -> Result<(Run, Vec<NextStep>)> {
-        self.mutate_run(id, |run| run.resume(Utc::now())).await
+    async fn resume_run(&self, id: Uuid, vars: Variables) -> Result<(Run, Vec<NextStep>)> {
+        self.mutate_run(id, |run| run.resume_with(&vars, Utc::now()))
+            .await
     }
 
     async fn abort_run(&self, id: Uuid, reason: &str) -> Result<Run> {

@@ -318,9 +318,9 @@ impl RunStore for SqliteStore {
         .await
     }
 
-    async fn resume_run(&self, id: Uuid) -> Result<(Run, Vec<NextStep>)> {
-        self.mutate_run(id, |run| {
-            let next = run.resume(Utc::now())?;
+    async fn resume_run(&self, id: Uuid, vars: Variables) -> Result<(Run, Vec<NextStep>)> {
+        self.mutate_run(id, move |run| {
+            let next = run.resume_with(&vars, Utc::now())?;
             Ok((run.clone(), next))
         })
         .await

@@ -108,13 +108,30 @@ impl Inner {
         .await
         {
             Ok(Ok(c)) => c,
+            // Unreachable: one line naming the broker's host, the client's
+            // detail at debug level.
+            Ok(Err(e))
+                if matches!(e.kind(), lapin::ErrorKind::IOError(io)
+                if crate::error::is_unreachable_io(io.kind())) =>
+            {
+                let why = match e.kind() {
+                    lapin::ErrorKind::IOError(io) => io.kind().to_string(),
+                    _ => String::new(),
+                };
+                tracing::debug!(url = %self.redacted, "cannot connect to the broker: {}", self.scrub(&e));
+                return Err(Error::Transport(format!(
+                    "RabbitMQ at {} is unreachable ({why})",
+                    crate::redact::url_hosts(&self.config.url)
+                )));
+            }
             Ok(Err(e)) => {
                 return Err(self.err(format!("cannot connect to {}", self.redacted), e));
             }
             Err(_) => {
                 return Err(Error::Transport(format!(
-                    "cannot connect to {}: no answer within {:?}",
-                    self.redacted, self.config.connect_timeout
+                    "RabbitMQ at {} is unreachable (no answer within {:?})",
+                    crate::redact::url_hosts(&self.config.url),
+                    self.config.connect_timeout
                 )))
             }
         };
