@@ -148,6 +148,7 @@ impl Error {
 /// Whether an I/O error means the server cannot be reached at all (nothing
 /// listens, no route, the connection dropped), as opposed to one that answered
 /// wrongly (a TLS or protocol failure), whose detail the operator needs.
+#[cfg(any(feature = "amqp", feature = "mongo"))]
 pub(crate) fn is_unreachable_io(kind: std::io::ErrorKind) -> bool {
     use std::io::ErrorKind as K;
     matches!(
