@@ -7,7 +7,7 @@ use std::sync::Arc;
 
 use controlcenter::Operator;
 use isoqube::transport::{Binding, OutgoingMessage, Properties};
-use isoqube::{InProcessTransport, Topology, Transport};
+use isoqube::{InProcessTransport, RunStore, Topology, Transport};
 use serde_json::json;
 
 #[tokio::test]
@@ -27,6 +27,22 @@ async fn requeue_counts_a_redelivery_and_keeps_properties() {
         .join("isoqube-tests")
         .join(format!("{}.db", uuid::Uuid::new_v4()));
     let store = Arc::new(isoqube::SqliteStore::open(&path).await.unwrap());
+    // The control center requeues only to an endpoint a service names.
+    let now = chrono::Utc::now();
+    store
+        .register_service(&isoqube::ServiceRecord {
+            id: "svc@test:1:a".into(),
+            name: "svc".into(),
+            host: "test".into(),
+            pid: 1,
+            events: Vec::new(),
+            consumers: vec!["q".into()],
+            transport: "in-process".into(),
+            started_at: now,
+            last_seen: now,
+        })
+        .await
+        .unwrap();
     let properties = Properties {
         app_id: Some("dotnet".into()),
         content_type: Some("application/json".into()),
