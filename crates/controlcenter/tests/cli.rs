@@ -10,6 +10,7 @@
 mod records;
 
 #[path = "support/cli_env.rs"]
+#[macro_use]
 mod cli_env;
 
 use std::process::Command;
@@ -587,27 +588,6 @@ steps = [
     })
     .await;
     Arc::into_inner(env).expect("one owner").stop().await;
-}
-
-macro_rules! on_both_stores {
-    ($($name:ident),*) => {
-        mod sqlite_file {
-            $(
-                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-                async fn $name() {
-                    super::$name(super::Env::new(false).await).await;
-                }
-            )*
-        }
-        mod mongodb {
-            $(
-                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-                async fn $name() {
-                    super::$name(super::Env::new(true).await).await;
-                }
-            )*
-        }
-    };
 }
 
 on_both_stores!(

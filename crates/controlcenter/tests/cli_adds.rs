@@ -7,6 +7,7 @@
 mod records;
 
 #[path = "support/cli_env.rs"]
+#[macro_use]
 mod cli_env;
 
 use std::sync::Arc;
@@ -121,27 +122,6 @@ async fn unreachable_is_one_line(env: Env) {
     })
     .await;
     Arc::into_inner(env).expect("one owner").stop().await;
-}
-
-macro_rules! on_both_stores {
-    ($($name:ident),*) => {
-        mod sqlite_file {
-            $(
-                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-                async fn $name() {
-                    super::$name(super::Env::new(false).await).await;
-                }
-            )*
-        }
-        mod mongodb {
-            $(
-                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-                async fn $name() {
-                    super::$name(super::Env::new(true).await).await;
-                }
-            )*
-        }
-    };
 }
 
 on_both_stores!(changed_variables, unreachable_is_one_line);

@@ -8,6 +8,7 @@
 mod records;
 
 #[path = "support/cli_env.rs"]
+#[macro_use]
 mod cli_env;
 
 use std::process::Stdio;
@@ -328,27 +329,6 @@ async fn requeue_does_what_it_says(env: Env) {
     })
     .await;
     Arc::into_inner(env).expect("one owner").stop().await;
-}
-
-macro_rules! on_both_stores {
-    ($($name:ident),*) => {
-        mod sqlite_file {
-            $(
-                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-                async fn $name() {
-                    super::$name(super::Env::new(false).await).await;
-                }
-            )*
-        }
-        mod mongodb {
-            $(
-                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-                async fn $name() {
-                    super::$name(super::Env::new(true).await).await;
-                }
-            )*
-        }
-    };
 }
 
 on_both_stores!(

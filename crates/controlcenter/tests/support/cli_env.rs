@@ -185,3 +185,26 @@ pub fn out(o: Output) -> (i32, String, String) {
 pub async fn in_background<T: Send + 'static>(f: impl FnOnce() -> T + Send + 'static) -> T {
     tokio::task::spawn_blocking(f).await.expect("join")
 }
+
+/// Instantiates each scenario (an async fn taking an [`Env`]) as a test on a
+/// SQLite file and on MongoDB.
+macro_rules! on_both_stores {
+    ($($name:ident),*) => {
+        mod sqlite_file {
+            $(
+                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+                async fn $name() {
+                    super::$name(super::cli_env::Env::new(false).await).await;
+                }
+            )*
+        }
+        mod mongodb {
+            $(
+                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+                async fn $name() {
+                    super::$name(super::cli_env::Env::new(true).await).await;
+                }
+            )*
+        }
+    };
+}
