@@ -18,8 +18,7 @@ impl Run {
             .filter(|n| self.steps[n.index].handlers.is_empty())
             .filter(|n| {
                 let last = self.steps[n.index]
-                    .deps()
-                    .into_iter()
+                    .after_steps()
                     .filter_map(|d| self.steps.get(d))
                     .max_by_key(|d| (settled_at(d), d.index))
                     .map(|d| d.index);

@@ -115,10 +115,17 @@ impl Step {
 
     /// The positions of the steps it runs after.
     pub fn deps(&self) -> Vec<usize> {
-        match &self.after {
-            Some(after) => after.clone(),
-            None => self.index.checked_sub(1).into_iter().collect(),
-        }
+        self.after_steps().collect()
+    }
+
+    /// [`Self::deps`] without a copy (the claim and the completion ask it
+    /// of every step they look at).
+    pub(crate) fn after_steps(&self) -> impl Iterator<Item = usize> + '_ {
+        let previous = match self.after {
+            Some(_) => None,
+            None => self.index.checked_sub(1),
+        };
+        self.after.iter().flatten().copied().chain(previous)
     }
 
     /// Whether it no longer holds up the steps after it: it succeeded, or

@@ -20,8 +20,9 @@
 //! record written by an older version) is stuck once it was invoked longer
 //! than [`StuckRule::after`] ago.
 //!
-//! A step still `Pending` though it is due (the step it runs after
-//! succeeded) is stuck once that success is older than [`StuckRule::after`]
+//! A step still `Pending` though it is due (every step it runs after is
+//! settled) is stuck once the last of them settled longer than
+//! [`StuckRule::after`] ago (a start step: once the run is that old)
 //! and no step of the run is `Invoked`: its message was lost, or no consumer
 //! takes it; either way nobody works on the run.
 //!
@@ -228,12 +229,17 @@ impl Run {
     fn unpicked_steps(&self, too_old: impl Fn(DateTime<Utc>) -> bool) -> Vec<StuckStep> {
         self.steps
             .iter()
-            .filter(|s| s.status == StepStatus::Pending && s.index > 0)
+            .filter(|s| s.status == StepStatus::Pending)
             .filter(|s| self.not_due(s.index).is_none())
             .filter_map(|s| {
-                let since = self.steps[s.index - 1]
-                    .completed_at
-                    .unwrap_or(self.modified_at);
+                // Due since its last dependency settled (a start step: since
+                // the run was created).
+                let since = s
+                    .after_steps()
+                    .filter_map(|d| self.steps.get(d))
+                    .map(|d| d.completed_at.or(d.failed_at).unwrap_or(self.modified_at))
+                    .max()
+                    .unwrap_or(self.created_at);
                 too_old(since).then(|| StuckStep {
                     run_id: self.id,
                     step: s.index,

@@ -233,7 +233,7 @@ impl Run {
     pub fn start_steps(&self) -> Vec<NextStep> {
         self.steps
             .iter()
-            .filter(|s| s.deps().is_empty())
+            .filter(|s| s.after_steps().next().is_none())
             .map(|s| self.next_step(s.index))
             .collect()
     }
@@ -243,7 +243,7 @@ impl Run {
     pub(super) fn due_after(&self, index: usize) -> Vec<NextStep> {
         self.steps
             .iter()
-            .filter(|s| s.status == StepStatus::Pending && s.deps().contains(&index))
+            .filter(|s| s.status == StepStatus::Pending && s.after_steps().any(|d| d == index))
             .filter(|s| self.not_due(s.index).is_none())
             .map(|s| self.next_step(s.index))
             .collect()
@@ -424,8 +424,7 @@ impl Run {
     pub fn not_due(&self, index: usize) -> Option<ClaimOutcome> {
         let step = self.steps.get(index)?;
         let waits = step
-            .deps()
-            .into_iter()
+            .after_steps()
             .filter_map(|d| self.steps.get(d))
             .find(|d| !d.settled())?;
         Some(ClaimOutcome::NotDue {
