@@ -75,6 +75,7 @@ struct Inner {
     publisher: Option<Arc<dyn EventPublisher>>,
     cancel: Option<tokio::sync::watch::Receiver<bool>>,
     request: Option<Request>,
+    compensates: Option<String>,
 }
 
 /// Facts for building a context (used by the runtime).
@@ -92,6 +93,8 @@ pub(crate) struct ContextParts {
     /// Turns true when the run is cancelled while the step runs.
     pub cancel: Option<tokio::sync::watch::Receiver<bool>>,
     pub request: Option<Request>,
+    /// For a compensation: the name of the step it undoes.
+    pub compensates: Option<String>,
 }
 
 impl StepContext {
@@ -111,6 +114,7 @@ impl StepContext {
                 publisher: parts.publisher,
                 cancel: parts.cancel,
                 request: parts.request,
+                compensates: parts.compensates,
             }),
         }
     }
@@ -135,6 +139,7 @@ impl StepContext {
             publisher: None,
             cancel: None,
             request: None,
+            compensates: None,
         })
     }
 
@@ -173,6 +178,16 @@ impl StepContext {
     /// Whether the run was cancelled while this step runs (see [`Self::cancelled`]).
     pub fn is_cancelled(&self) -> bool {
         self.inner.cancel.as_ref().is_some_and(|rx| *rx.borrow())
+    }
+
+    /// For a compensation (a step's undo, published when its run failed
+    /// after the step): the name of the step it undoes (its definition
+    /// name, else its event). `None` for a forward step. One compensation
+    /// event can undo several steps (e.g. every build's artifacts); this
+    /// tells them apart, and the variables are the run's as they were when
+    /// that step succeeded.
+    pub fn compensating(&self) -> Option<&str> {
+        self.inner.compensates.as_deref()
     }
 
     /// The step index within the run, from 0.

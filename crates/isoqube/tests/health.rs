@@ -172,6 +172,9 @@ impl RunStore for SwitchStore {
     async fn cancel_run(&self, id: Uuid) -> isoqube::Result<Run> {
         self.inner.cancel_run(id).await
     }
+    async fn cancel_and_compensate(&self, id: Uuid) -> isoqube::Result<(Run, Vec<NextStep>)> {
+        self.inner.cancel_and_compensate(id).await
+    }
     async fn resume_run(
         &self,
         id: Uuid,

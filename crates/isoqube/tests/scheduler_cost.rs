@@ -118,6 +118,9 @@ impl RunStore for Counting {
     async fn cancel_run(&self, id: Uuid) -> isoqube::Result<Run> {
         self.call().cancel_run(id).await
     }
+    async fn cancel_and_compensate(&self, id: Uuid) -> isoqube::Result<(Run, Vec<NextStep>)> {
+        self.call().cancel_and_compensate(id).await
+    }
     async fn resume_run(
         &self,
         id: Uuid,

@@ -268,11 +268,11 @@ pub(crate) async fn get_run(State(st): State<AppState>, Seg(id): Seg) -> ApiResu
     params(("id" = Uuid, Path, description = "Run id")),
     responses(
         (status = 200, description = "Succeeded", body = Run),
-        (status = 202, description = "Pending or running", body = Run),
+        (status = 202, description = "Pending, running or compensating", body = Run),
         (status = 400, description = "Malformed run id", body = ErrorBody),
         NeedsToken,
         (status = 404, description = "No such run", body = ErrorBody),
-        (status = 409, description = "Failed or cancelled", body = Run),
+        (status = 409, description = "Failed, cancelled, compensated or compensation failed", body = Run),
         ServerTrouble
     )
 )]
@@ -280,8 +280,11 @@ pub(crate) async fn run_status(State(st): State<AppState>, Seg(id): Seg) -> ApiR
     let run = st.op.run(run_id(&id)?).await?;
     let status = match run.status {
         RunStatus::Succeeded => StatusCode::OK,
-        RunStatus::Pending | RunStatus::Running => StatusCode::ACCEPTED,
-        RunStatus::Failed | RunStatus::Cancelled => StatusCode::CONFLICT,
+        RunStatus::Pending | RunStatus::Running | RunStatus::Compensating => StatusCode::ACCEPTED,
+        RunStatus::Failed
+        | RunStatus::Cancelled
+        | RunStatus::Compensated
+        | RunStatus::CompensationFailed => StatusCode::CONFLICT,
     };
     Ok((status, Json(run)).into_response())
 }

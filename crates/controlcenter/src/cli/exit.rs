@@ -113,7 +113,10 @@ pub(super) fn io_failure(e: std::io::Error) -> Failure {
 pub(super) fn finished_status(r: &Run) -> ExitStatus {
     match r.status {
         RunStatus::Succeeded => ExitStatus::Ok,
-        RunStatus::Failed | RunStatus::Cancelled => ExitStatus::RunFailed,
-        RunStatus::Pending | RunStatus::Running => ExitStatus::Timeout,
+        RunStatus::Failed
+        | RunStatus::Cancelled
+        | RunStatus::Compensated
+        | RunStatus::CompensationFailed => ExitStatus::RunFailed,
+        RunStatus::Pending | RunStatus::Running | RunStatus::Compensating => ExitStatus::Timeout,
     }
 }

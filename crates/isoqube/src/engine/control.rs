@@ -160,11 +160,22 @@ impl Control {
     /// (e.g. a corrected value the failed step needs).
     pub async fn resume_with(&self, id: Uuid, vars: Variables) -> Result<Run> {
         let current = self.get_run(id).await?;
-        if current
+        // What runs: the steps, and the compensations (a compensation in
+        // flight when another failed the run's compensation).
+        let running: Vec<(&crate::model::Step, &crate::model::StepHandler, &str)> = current
             .steps
             .iter()
-            .any(|s| s.status == StepStatus::Invoked)
-        {
+            .flat_map(|s| {
+                let forward = s.handlers.iter().map(move |h| (s, h, s.event.as_str()));
+                let undo = s
+                    .compensation
+                    .iter()
+                    .flat_map(move |c| c.handlers.iter().map(move |h| (s, h, c.event.as_str())));
+                forward.chain(undo)
+            })
+            .filter(|(_, h, _)| h.status == StepStatus::Invoked)
+            .collect();
+        if !running.is_empty() {
             let beats = self.heartbeats().await?;
             let now = Utc::now();
             let alive = |host: &str| {
@@ -174,32 +185,30 @@ impl Control {
                         .map_or(true, |age| age <= StuckRule::DEFAULT_ALIVE_WITHIN)
                 })
             };
-            for step in current
-                .steps
-                .iter()
-                .filter(|s| s.status == StepStatus::Invoked)
-            {
-                if let Some(h) = step
-                    .handlers
-                    .iter()
-                    .find(|h| h.status == StepStatus::Invoked && alive(&h.host))
-                {
-                    return Err(Error::InvalidState(format!(
-                        "run {id}: step {} ({}) is still running on {}; resume once it has stopped (a cancelled step stops within its service's cancel grace)",
-                        step.index + 1,
-                        step.event,
-                        h.host
-                    )));
-                }
+            if let Some((step, h, event)) = running.iter().find(|(_, h, _)| alive(&h.host)) {
+                return Err(Error::InvalidState(format!(
+                    "run {id}: step {} ({event}) is still running on {}; resume once it has stopped (a cancelled step stops within its service's cancel grace)",
+                    step.index + 1,
+                    h.host
+                )));
             }
         }
         let (run, next) = self.store.resume_run(id, vars).await?;
         self.launch(run, next).await
     }
 
-    /// Cancels a pending or running run.
+    /// Cancels a pending, running or compensating run.
     pub async fn cancel(&self, id: Uuid) -> Result<Run> {
         self.store.cancel_run(id).await
+    }
+
+    /// Cancels a pending or running run and compensates what it did: the
+    /// steps in flight are told to stop (`ctx.cancelled()`), and once none
+    /// is, every succeeded step's compensation runs in reverse order (see
+    /// [`Run::cancel_and_compensate`]).
+    pub async fn cancel_and_compensate(&self, id: Uuid) -> Result<Run> {
+        let (run, next) = self.store.cancel_and_compensate(id).await?;
+        self.launch(run, next).await
     }
 
     /// A run by id, or [`Error::NotFound`].

@@ -22,7 +22,8 @@ use crate::store::RunStore;
 use crate::transport::{OutgoingMessage, Transport};
 use crate::wire::address::Address;
 use crate::wire::envelope::{
-    new_message_id, Envelope, Host, HostInfo, HEADER_DEFINITION, HEADER_RUN_ID, HEADER_STEP,
+    new_message_id, Envelope, Host, HostInfo, HEADER_COMPENSATE, HEADER_DEFINITION, HEADER_RUN_ID,
+    HEADER_STEP,
 };
 use crate::wire::json;
 pub use crate::wire::lineage::{Parent, Request};
@@ -263,6 +264,10 @@ impl Publisher {
             .insert(HEADER_RUN_ID.into(), Value::String(run_id.to_string()));
         env.headers
             .insert(HEADER_STEP.into(), Value::from(step.index as u64));
+        if let Some(undoes) = &step.compensates {
+            env.headers
+                .insert(HEADER_COMPENSATE.into(), Value::String(undoes.clone()));
+        }
         env.headers.insert(
             HEADER_DEFINITION.into(),
             Value::String(definition.to_string()),
@@ -317,6 +322,11 @@ impl Publisher {
             out.push(':');
         };
         out.push_str(",\"headers\":{");
+        if let Some(undoes) = &step.compensates {
+            key(&mut out, HEADER_COMPENSATE);
+            json::str(&mut out, undoes);
+            out.push(',');
+        }
         key(&mut out, HEADER_DEFINITION);
         json::str(&mut out, definition);
         out.push(',');
@@ -426,6 +436,7 @@ mod tests {
             index: 3,
             event: "Ev".into(),
             variables,
+            compensates: None,
         };
         let parents = [
             Parent::default(),
@@ -437,8 +448,12 @@ mod tests {
             },
         ];
         let run_id = Uuid::new_v4();
-        for parent in &parents {
-            let env = p.step_envelope(&route, run_id, "def \"q\"", &step, parent);
+        let undo = NextStep {
+            compensates: Some("deploy \"vm\"".into()),
+            ..step.clone()
+        };
+        for (parent, step) in parents.iter().flat_map(|p| [(p, &step), (p, &undo)]) {
+            let env = p.step_envelope(&route, run_id, "def \"q\"", step, parent);
             // Addresses in MassTransit's form for the transport (in process:
             // its in-memory transport's `loopback://localhost/`).
             assert_eq!(
@@ -457,7 +472,7 @@ mod tests {
                 sent,
                 &run_id.to_string(),
                 "def \"q\"",
-                &step,
+                step,
                 parent,
             );
             assert_eq!(

@@ -39,7 +39,8 @@ pub struct StepDef {
     pub event: String,
     /// The names of the steps it waits for. `None`: the step before it.
     pub after: Option<Vec<String>>,
-    /// The event that undoes it (compensation; not run yet: refused on save).
+    /// The event that undoes it: published, with the run's variables as they
+    /// were when this step succeeded, when the run fails after it.
     pub compensate: Option<String>,
     /// The longest one attempt may run; past it the attempt fails.
     pub timeout: Option<Duration>,
@@ -90,6 +91,12 @@ impl StepDef {
     /// The same step, after the named steps (`[]`: at the start).
     pub fn after<S: Into<String>>(mut self, names: impl IntoIterator<Item = S>) -> Self {
         self.after = Some(names.into_iter().map(Into::into).collect());
+        self
+    }
+
+    /// The same step, undone by `event` when the run fails after it.
+    pub fn compensate(mut self, event: impl Into<String>) -> Self {
+        self.compensate = Some(event.into());
         self
     }
 
@@ -345,7 +352,7 @@ impl super::Run {
                         .map(|d| d.name().to_string())
                         .collect()
                 }),
-                compensate: None,
+                compensate: s.compensation.as_ref().map(|c| c.event.clone()),
                 timeout: s.timeout_ms.map(Duration::from_millis),
                 optional: s.optional,
             })
@@ -389,9 +396,6 @@ pub(super) fn validate_steps(
             if !known_events.contains(undo) {
                 return Err(unknown(undo, "compensation event "));
             }
-            return Err(Error::InvalidDefinition(format!(
-                "{label} of '{def_name}' has a compensation ('{undo}'): compensation is not supported yet, so it would never run"
-            )));
         }
     }
     resolve_graph(steps).map_err(|e| match e {

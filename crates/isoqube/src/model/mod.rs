@@ -6,31 +6,37 @@
 //! live in one place and are tested without any store. The model uses only the
 //! ground layer (errors, the JSON and timestamp writers) and the schedule data.
 
+mod compensation;
 mod definition;
 mod definition_file;
 mod graph;
+mod lifecycle;
+mod outcome;
 mod records;
 mod replay;
 mod run;
 pub mod schedule;
 mod status;
+mod step_key;
 mod stuck;
 #[cfg(test)]
 mod tests;
 mod transition;
 mod variables;
 
+pub use compensation::Compensation;
 pub use definition::*;
 pub use definition_file::{
     definition_changes, export_definition, keep_hidden_secret, parse_definition_file, FileFormat,
     HIDDEN_SECRET,
 };
 pub use graph::{resolve_graph, StepDef};
+pub use outcome::*;
 pub use records::*;
 pub use run::*;
 pub use status::*;
+pub use step_key::StepKey;
 pub use stuck::*;
-pub use transition::*;
 pub use variables::*;
 
 /// The run variables: a JSON object.

@@ -64,6 +64,11 @@ impl Run {
             RunStatus::Running if self.decided_by(key.step, key) => CompleteOutcome::Advanced {
                 next: self.unpublished_after(key.step),
             },
+            RunStatus::Compensating if self.decided_by(key.step, key) => {
+                CompleteOutcome::Compensate {
+                    next: self.unpublished_compensations(),
+                }
+            }
             _ => CompleteOutcome::Recorded,
         }
     }
@@ -74,6 +79,9 @@ impl Run {
         match self.status {
             RunStatus::Cancelled => FailOutcome::Cancelled,
             RunStatus::Failed if self.decided_by(key.step, key) => FailOutcome::RunFailed,
+            RunStatus::Compensating if self.decided_by(key.step, key) => FailOutcome::Compensate {
+                next: self.unpublished_compensations(),
+            },
             RunStatus::Succeeded if optional && self.decided_by(key.step, key) => {
                 FailOutcome::Finished
             }

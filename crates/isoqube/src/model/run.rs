@@ -83,6 +83,9 @@ pub struct Step {
     /// Every endpoint that picked the step up.
     #[serde(default)]
     pub handlers: Vec<StepHandler>,
+    /// The step that undoes it, when its definition names one.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub compensation: Option<Compensation>,
 }
 
 impl Step {
@@ -110,6 +113,7 @@ impl Step {
             last_error: None,
             handled_by: None,
             handlers: Vec::new(),
+            compensation: def.compensate.clone().map(Compensation::new),
         }
     }
 
@@ -208,6 +212,13 @@ pub struct Run {
     /// Why the run failed, when it failed outside a step (e.g. first publish refused).
     #[serde(default)]
     pub error: Option<String>,
+    /// When an operator cancelled it (also when it is compensated after).
+    #[serde(
+        default,
+        skip_serializing_if = "Option::is_none",
+        serialize_with = "timestamp::option"
+    )]
+    pub cancelled_at: Option<DateTime<Utc>>,
     /// Bumped on every change, so watchers can tell a new state from an old one.
     #[serde(default)]
     pub version: u64,
@@ -289,7 +300,13 @@ impl Step {
             }
             h.write_json(out);
         }
-        out.push_str("]}");
+        out.push(']');
+        if let Some(c) = &self.compensation {
+            // Rare (only steps that name one) and small: serde writes it.
+            out.push_str(",\"compensation\":");
+            out.push_str(&serde_json::to_string(c).unwrap_or_else(|_| "null".into()));
+        }
+        out.push('}');
     }
 }
 
@@ -368,32 +385,13 @@ impl Run {
         json::opt_uuid(&mut out, self.rerun_of.as_ref());
         out.push_str(",\"error\":");
         json::opt_str(&mut out, self.error.as_deref());
+        if let Some(at) = &self.cancelled_at {
+            out.push_str(",\"cancelled_at\":");
+            timestamp::write(&mut out, at);
+        }
         out.push_str(",\"version\":");
         json::u64(&mut out, self.version);
         out.push('}');
         out
-    }
-}
-
-impl Run {
-    /// [`Run::resume`] with `vars` merged over the run's variables first, so
-    /// the steps due again (and their messages) see them. Nothing changes
-    /// when the run cannot be resumed.
-    pub fn resume_with(
-        &mut self,
-        vars: &Variables,
-        now: DateTime<Utc>,
-    ) -> crate::error::Result<Vec<NextStep>> {
-        if vars.is_empty() {
-            return self.resume(now);
-        }
-        let before = self.variables.clone();
-        self.variables
-            .extend(vars.iter().map(|(k, v)| (k.clone(), v.clone())));
-        let next = self.resume(now);
-        if next.is_err() {
-            self.variables = before;
-        }
-        next
     }
 }

@@ -29,15 +29,45 @@ pub enum RunStatus {
     Failed,
     /// An operator cancelled it.
     Cancelled,
+    /// A step failed (or an operator cancelled it to be undone): the steps it
+    /// completed are being compensated, in reverse dependency order.
+    Compensating,
+    /// Failed or cancelled, and every completed step that has a
+    /// compensation was compensated.
+    Compensated,
+    /// A compensation failed after its retries; an operator can resume the
+    /// compensation.
+    CompensationFailed,
 }
+
+/// Every run status, in the order they are listed to people.
+const RUN_STATUSES: [RunStatus; 8] = [
+    RunStatus::Pending,
+    RunStatus::Running,
+    RunStatus::Succeeded,
+    RunStatus::Failed,
+    RunStatus::Cancelled,
+    RunStatus::Compensating,
+    RunStatus::Compensated,
+    RunStatus::CompensationFailed,
+];
 
 impl RunStatus {
     /// No further step will run (unless resumed).
     pub fn is_finished(self) -> bool {
         matches!(
             self,
-            RunStatus::Succeeded | RunStatus::Failed | RunStatus::Cancelled
+            RunStatus::Succeeded
+                | RunStatus::Failed
+                | RunStatus::Cancelled
+                | RunStatus::Compensated
+                | RunStatus::CompensationFailed
         )
+    }
+
+    /// Every status.
+    pub fn all() -> &'static [RunStatus] {
+        &RUN_STATUSES
     }
 
     /// The name as stored and printed.
@@ -48,25 +78,24 @@ impl RunStatus {
             RunStatus::Succeeded => "Succeeded",
             RunStatus::Failed => "Failed",
             RunStatus::Cancelled => "Cancelled",
+            RunStatus::Compensating => "Compensating",
+            RunStatus::Compensated => "Compensated",
+            RunStatus::CompensationFailed => "CompensationFailed",
         }
     }
 
     /// Parses a status name, case-insensitively.
     pub fn parse(s: &str) -> Result<Self> {
-        [
-            RunStatus::Pending,
-            RunStatus::Running,
-            RunStatus::Succeeded,
-            RunStatus::Failed,
-            RunStatus::Cancelled,
-        ]
-        .into_iter()
-        .find(|st| st.as_str().eq_ignore_ascii_case(s))
-        .ok_or_else(|| {
-            Error::InvalidState(format!(
-                "unknown run status '{s}' (expected Pending, Running, Succeeded, Failed or Cancelled)"
-            ))
-        })
+        RUN_STATUSES
+            .into_iter()
+            .find(|st| st.as_str().eq_ignore_ascii_case(s))
+            .ok_or_else(|| {
+                let names: Vec<&str> = RUN_STATUSES.iter().map(|st| st.as_str()).collect();
+                Error::InvalidState(format!(
+                    "unknown run status '{s}' (expected one of {})",
+                    names.join(", ")
+                ))
+            })
     }
 }
 

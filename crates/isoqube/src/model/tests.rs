@@ -101,6 +101,7 @@ fn hand_written_json_is_serde_jsons() {
         run.created_at = t;
         run.modified_at = times[(i + 1) % times.len()];
         run.finished_at = Some(times[(i + 2) % times.len()]);
+        run.cancelled_at = (i % 2 == 0).then_some(t);
         run.params
             .insert(text.to_string(), serde_json::json!([1.5, null, text]));
         run.variables
@@ -131,6 +132,17 @@ fn hand_written_json_is_serde_jsons() {
                     handling: (h != 2).then(|| Uuid::from_u128(h as u128 + 7)),
                 })
                 .collect();
+            step.compensation = (j != 0).then(|| {
+                let mut c = Compensation::new(format!("{text}-undo"));
+                c.status = StepStatus::Failed;
+                c.variables = (j == 2).then(|| run.variables.clone());
+                c.invoked_at = Some(t);
+                c.failed_at = Some(times[j % times.len()]);
+                c.attempts = j as u32;
+                c.last_error = Some(text.to_string());
+                c.handlers = step.handlers.clone();
+                c
+            });
         }
         runs.push(run);
     }

@@ -1,6 +1,8 @@
-//! Model layer: the pure state transitions of a run (claim, complete, fail,
-//! cancel, resume) and what each decided. Every store applies these, so the rules
-//! of the graph live in one place and are tested without a store.
+//! Model layer: the pure state transitions of a run's steps (claim, complete,
+//! fail) and of a new run. Every store applies these, so the rules of the
+//! graph live in one place and are tested without a store. A compensation's
+//! message goes to [`super::compensation`]; an operator's transitions of the
+//! whole run are in [`super::lifecycle`].
 //!
 //! A step is *due* when every step it runs after is settled (succeeded, or an
 //! optional one failed). The transition that settles a step's last
@@ -9,173 +11,11 @@
 //! once.
 
 use chrono::{DateTime, Utc};
-use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
 use crate::error::{Error, Result};
 
 use super::*;
-
-/// A step to publish, with what its message is built from.
-#[derive(Debug, Clone, PartialEq)]
-pub struct NextStep {
-    /// Step index.
-    pub index: usize,
-    /// Event name.
-    pub event: String,
-    /// Run variables (the payload).
-    pub variables: Variables,
-}
-
-/// What [`Run::claim`] decided for a delivered step message.
-#[derive(Debug, Clone, PartialEq)]
-pub enum ClaimOutcome {
-    /// Run the consumer. `attempts` is how often this endpoint already ran it.
-    Claimed {
-        /// The run variables to build the context from.
-        variables: Variables,
-        /// Earlier invocations by this endpoint.
-        attempts: u32,
-        /// Number of steps of the run.
-        step_count: usize,
-        /// The longest one attempt may run (the step's `timeout`), in ms.
-        timeout_ms: Option<u64>,
-    },
-    /// This endpoint already finished the step: do not run it again. When the
-    /// endpoint advanced the run but the next step was never picked up (a crash
-    /// between recording and publishing), `republish` names the step to publish again.
-    AlreadyDone {
-        /// Steps to publish again.
-        republish: Vec<NextStep>,
-    },
-    /// Another copy of this message is being handled right now.
-    InFlight,
-    /// The run was cancelled; the step is now marked cancelled.
-    Cancelled,
-    /// The run is not running (finished or failed); nothing to do.
-    NotRunning(RunStatus),
-    /// The step is not due: a step it runs after has not succeeded (a message
-    /// the run did not publish, or one that overtook the record of its
-    /// predecessor). It must not run; nothing was recorded.
-    NotDue {
-        /// The first step it waits for (index).
-        waits_for: usize,
-        /// That step's status in the store.
-        status: StepStatus,
-    },
-}
-
-/// What [`Run::complete`] decided after a consumer succeeded.
-#[derive(Debug, Clone, PartialEq)]
-pub enum CompleteOutcome {
-    /// This success advanced the run: publish `next`, the steps it made due
-    /// (none when they wait for other branches too).
-    Advanced {
-        /// The steps now due.
-        next: Vec<NextStep>,
-    },
-    /// This success was the last one the run needed: it succeeded.
-    Finished,
-    /// Recorded for the endpoint; the step was already advanced by another endpoint
-    /// or the run is no longer running.
-    Recorded,
-    /// The run was cancelled while the step ran; the step is marked cancelled.
-    Cancelled,
-}
-
-/// What [`Run::fail`] decided after a consumer ran out of retries.
-#[derive(Debug, Clone, PartialEq)]
-pub enum FailOutcome {
-    /// The step and the run are now failed.
-    RunFailed,
-    /// An optional step failed: the run goes on with `next`, the steps its
-    /// failure made due.
-    Tolerated {
-        /// The steps now due.
-        next: Vec<NextStep>,
-    },
-    /// An optional step failed, and it was the last one the run waited for:
-    /// the run succeeded.
-    Finished,
-    /// Recorded for the endpoint only (the step had already succeeded, or the run ended).
-    Recorded,
-    /// The run was cancelled while the step ran; the step is marked cancelled.
-    Cancelled,
-}
-
-/// Identifies one endpoint's handling of one step, for the store transitions.
-///
-/// ```
-/// let key = isoqube::StepKey::new(uuid::Uuid::nil(), 0, "build", "host-1");
-/// assert_eq!(key.endpoint, "build");
-/// ```
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct StepKey {
-    /// The run.
-    pub run_id: Uuid,
-    /// The step index.
-    pub step: usize,
-    /// The endpoint handling it.
-    pub endpoint: String,
-    /// The host handling it.
-    pub host: String,
-    /// When this handling started, if known. A step whose start was not
-    /// recorded by [`Run::claim`] gets it from here when its outcome is
-    /// recorded, so its duration stays right.
-    #[serde(default)]
-    pub started_at: Option<DateTime<Utc>>,
-    /// Names this handling of one delivery. A store call is retried when its
-    /// answer is lost, and its first try may have landed: the transitions
-    /// recognise their own earlier write by this id (kept in the handler's
-    /// record) and answer as that write did, instead of applying it twice
-    /// (which would say "already advanced" and never publish the next step,
-    /// or count the attempts twice).
-    #[serde(default)]
-    pub handling: Option<Uuid>,
-}
-
-impl StepKey {
-    /// Builds a key.
-    pub fn new(
-        run_id: Uuid,
-        step: usize,
-        endpoint: impl Into<String>,
-        host: impl Into<String>,
-    ) -> Self {
-        StepKey {
-            run_id,
-            step,
-            endpoint: endpoint.into(),
-            host: host.into(),
-            started_at: None,
-            handling: None,
-        }
-    }
-
-    /// The same key, with the moment this handling started.
-    ///
-    /// ```
-    /// let now = chrono::Utc::now();
-    /// let key = isoqube::StepKey::new(uuid::Uuid::nil(), 0, "build", "host-1").started(now);
-    /// assert_eq!(key.started_at, Some(now));
-    /// ```
-    pub fn started(mut self, at: DateTime<Utc>) -> Self {
-        self.started_at = Some(at);
-        self
-    }
-
-    /// The same key, naming the handling it belongs to (see [`Self::handling`]).
-    ///
-    /// ```
-    /// let id = uuid::Uuid::new_v4();
-    /// let key = isoqube::StepKey::new(uuid::Uuid::nil(), 0, "build", "host-1").handled(id);
-    /// assert_eq!(key.handling, Some(id));
-    /// ```
-    pub fn handled(mut self, handling: Uuid) -> Self {
-        self.handling = Some(handling);
-        self
-    }
-}
 
 impl Run {
     /// A new pending run of `def`: definition variables overlaid with `params`.
@@ -212,6 +52,7 @@ impl Run {
             started_by: started_by.into(),
             rerun_of: None,
             error: None,
+            cancelled_at: None,
             version: 0,
         }
     }
@@ -226,6 +67,7 @@ impl Run {
                 .map(|s| s.event.clone())
                 .unwrap_or_default(),
             variables: self.variables.clone(),
+            compensates: None,
         }
     }
 
@@ -250,7 +92,7 @@ impl Run {
     }
 
     /// Whether every step is settled (so the run succeeded).
-    fn all_settled(&self) -> bool {
+    pub(super) fn all_settled(&self) -> bool {
         self.steps.iter().all(Step::settled)
     }
 
@@ -262,7 +104,7 @@ impl Run {
             .count()
     }
 
-    fn touch(&mut self, now: DateTime<Utc>) {
+    pub(super) fn touch(&mut self, now: DateTime<Utc>) {
         self.modified_at = now;
         self.version += 1;
     }
@@ -275,19 +117,25 @@ impl Run {
         ))
     }
 
-    fn step_mut(&mut self, index: usize) -> Result<&mut Step> {
+    pub(super) fn step_mut(&mut self, index: usize) -> Result<&mut Step> {
         if index >= self.steps.len() {
             return Err(self.no_step(index));
         }
         Ok(&mut self.steps[index])
     }
 
-    fn finish(&mut self, status: RunStatus, now: DateTime<Utc>) {
+    pub(super) fn finish(&mut self, status: RunStatus, now: DateTime<Utc>) {
         self.status = status;
         self.finished_at = Some(now);
         for step in &mut self.steps {
             if step.status == StepStatus::Pending {
                 step.status = StepStatus::Skipped;
+            }
+            // Not needed, or not reached: shown as such, not as waiting.
+            if let Some(c) = step.compensation.as_mut() {
+                if c.status == StepStatus::Pending {
+                    c.status = StepStatus::Skipped;
+                }
             }
         }
     }
@@ -299,6 +147,9 @@ impl Run {
         redelivered: bool,
         now: DateTime<Utc>,
     ) -> Result<ClaimOutcome> {
+        if key.compensation {
+            return self.claim_compensation(key, redelivered, now);
+        }
         let status = self.status;
         let step = self.step_mut(key.step)?;
         match status {
@@ -313,10 +164,23 @@ impl Run {
                 }
                 return Ok(ClaimOutcome::Cancelled);
             }
-            RunStatus::Succeeded | RunStatus::Failed => {
-                return Ok(ClaimOutcome::NotRunning(status))
+            RunStatus::Compensating => {
+                // This endpoint's outcome may have started the compensation
+                // and its process died before publishing it: a redelivery
+                // publishes what nobody picked up (a copy runs once).
+                let finished_here = step.handlers.iter().any(|h| {
+                    h.endpoint == key.endpoint
+                        && matches!(h.status, StepStatus::Succeeded | StepStatus::Failed)
+                });
+                if finished_here {
+                    return Ok(ClaimOutcome::AlreadyDone {
+                        republish: self.unpublished_compensations(),
+                    });
+                }
+                return Ok(ClaimOutcome::NotRunning(status));
             }
             RunStatus::Pending | RunStatus::Running => {}
+            _ => return Ok(ClaimOutcome::NotRunning(status)),
         }
         if let Some(not_due) = self.not_due(key.step) {
             return Ok(not_due);
@@ -324,11 +188,11 @@ impl Run {
         if self.own_record(key, StepStatus::Invoked).is_some() {
             // A retried claim whose first try landed: answer as it did.
             return Ok(self
-                .peek_claim(key, redelivered)?
+                .claimable(key, redelivered)?
                 .unwrap_or(ClaimOutcome::InFlight));
         }
         let now = key.started_at.unwrap_or(now);
-        let Some(claimed) = self.peek_claim(key, redelivered)? else {
+        let Some(claimed) = self.claimable(key, redelivered)? else {
             return Ok(self.not_claimed(key));
         };
         let step = self.step_mut(key.step)?;
@@ -373,7 +237,9 @@ impl Run {
     /// What [`Run::claim`] would answer when it would let the consumer run
     /// (`Some(Claimed {..})`), without changing the run; `None` when it would
     /// not (the run is not running, or this endpoint finished the step or is
-    /// handling it). Lets a store decide a claim without recording it; the
+    /// handling it), and also for a compensation or any step of a run that
+    /// names compensations: a failure must know every step in flight.
+    /// Lets a store decide a claim without recording it; the
     /// start is then recorded with the outcome ([`Run::complete`], [`Run::fail`]).
     ///
     /// ```
@@ -388,6 +254,15 @@ impl Run {
     /// assert_eq!(run.peek_claim(&key, false).unwrap(), None);
     /// ```
     pub fn peek_claim(&self, key: &StepKey, redelivered: bool) -> Result<Option<ClaimOutcome>> {
+        if key.compensation || self.compensable() {
+            return Ok(None);
+        }
+        self.claimable(key, redelivered)
+    }
+
+    /// [`Self::peek_claim`] for any run: what the claim would answer when it
+    /// lets the consumer run.
+    fn claimable(&self, key: &StepKey, redelivered: bool) -> Result<Option<ClaimOutcome>> {
         let step = self
             .steps
             .get(key.step)
@@ -496,6 +371,9 @@ impl Run {
         attempts: u32,
         now: DateTime<Utc>,
     ) -> Result<CompleteOutcome> {
+        if key.compensation {
+            return self.complete_compensation(key, attempts, now);
+        }
         let status = self.status;
         self.step_mut(key.step)?;
         if self.own_record(key, StepStatus::Succeeded).is_some() {
@@ -525,6 +403,10 @@ impl Run {
                 // completion wins (the store serialises the writes).
                 self.variables.extend(patch);
                 self.status = RunStatus::Running;
+                let variables = &self.variables;
+                if let Some(c) = self.steps[key.step].compensation.as_mut() {
+                    c.variables = Some(variables.clone());
+                }
                 // Succeeded only when every step is settled: the claim refuses
                 // a step that is not due, and this holds it for the run too.
                 if self.all_settled() {
@@ -536,16 +418,27 @@ impl Run {
                     }
                 }
             }
-            RunStatus::Failed
+            RunStatus::Failed | RunStatus::Compensating
                 if matches!(step.status, StepStatus::Invoked | StepStatus::Skipped) =>
             {
                 // A branch in flight when another failed the run: its work
-                // is done and recorded as such (what it did stays known).
+                // is done and recorded as such (what it did stays known),
+                // and undone with the rest when the run compensates.
                 step.status = StepStatus::Succeeded;
                 step.completed_at = Some(now);
                 step.handled_by = Some(format!("{}@{}", key.endpoint, key.host));
                 self.variables.extend(patch);
-                CompleteOutcome::Recorded
+                let variables = &self.variables;
+                if let Some(c) = self.steps[key.step].compensation.as_mut() {
+                    c.variables = Some(variables.clone());
+                }
+                if status == RunStatus::Compensating {
+                    CompleteOutcome::Compensate {
+                        next: self.advance_compensation(now),
+                    }
+                } else {
+                    CompleteOutcome::Recorded
+                }
             }
             _ => {
                 if status == RunStatus::Running {
@@ -566,6 +459,9 @@ impl Run {
         attempts: u32,
         now: DateTime<Utc>,
     ) -> Result<FailOutcome> {
+        if key.compensation {
+            return self.fail_compensation(key, error, attempts, now);
+        }
         let status = self.status;
         self.step_mut(key.step)?;
         if self.own_record(key, StepStatus::Failed).is_some() {
@@ -611,97 +507,37 @@ impl Run {
                         key.step + 1,
                         step.event
                     ));
-                    self.finish(RunStatus::Failed, now);
-                    FailOutcome::RunFailed
+                    if self.compensable() {
+                        let next = self.begin_compensation(now);
+                        if self.status == RunStatus::Compensating {
+                            FailOutcome::Compensate { next }
+                        } else {
+                            FailOutcome::RunFailed
+                        }
+                    } else {
+                        self.finish(RunStatus::Failed, now);
+                        FailOutcome::RunFailed
+                    }
                 }
             }
-            RunStatus::Failed
+            RunStatus::Failed | RunStatus::Compensating
                 if matches!(step.status, StepStatus::Invoked | StepStatus::Skipped) =>
             {
                 // A branch in flight when another failed the run.
                 step.status = StepStatus::Failed;
                 step.failed_at = Some(now);
                 step.handled_by = Some(format!("{}@{}", key.endpoint, key.host));
-                FailOutcome::Recorded
+                if status == RunStatus::Compensating {
+                    FailOutcome::Compensate {
+                        next: self.advance_compensation(now),
+                    }
+                } else {
+                    FailOutcome::Recorded
+                }
             }
             _ => FailOutcome::Recorded,
         };
         self.touch(now);
         Ok(outcome)
-    }
-
-    /// Stops a pending or running run: no further step is published; the step in
-    /// flight is marked cancelled when its consumer returns.
-    pub fn cancel(&mut self, now: DateTime<Utc>) -> Result<()> {
-        if self.status.is_finished() {
-            return Err(Error::InvalidState(format!(
-                "run {} is {}; only pending or running runs can be cancelled",
-                self.id,
-                self.status.as_str()
-            )));
-        }
-        self.finish(RunStatus::Cancelled, now);
-        self.touch(now);
-        Ok(())
-    }
-
-    /// Continues a failed or cancelled run: every step not settled is pending
-    /// again; returns the steps now due (every failed step whose dependencies
-    /// are met, on every branch), to publish.
-    pub fn resume(&mut self, now: DateTime<Utc>) -> Result<Vec<NextStep>> {
-        if !matches!(self.status, RunStatus::Failed | RunStatus::Cancelled) {
-            return Err(Error::InvalidState(format!(
-                "run {} is {}; only failed or cancelled runs can be resumed",
-                self.id,
-                self.status.as_str()
-            )));
-        }
-        if self.all_settled() {
-            return Err(Error::InvalidState(format!(
-                "run {} has no unfinished step",
-                self.id
-            )));
-        }
-        for step in self.steps.iter_mut().filter(|s| !s.settled()) {
-            step.status = StepStatus::Pending;
-            step.invoked_at = None;
-            step.completed_at = None;
-            step.failed_at = None;
-            step.cancelled_at = None;
-            step.handled_by = None;
-            // Keep each endpoint's attempt count so a consumer can tell a resumed
-            // attempt from a first one.
-            for h in &mut step.handlers {
-                h.status = StepStatus::Pending;
-                h.started_at = None;
-                h.finished_at = None;
-            }
-        }
-        self.status = RunStatus::Running;
-        self.finished_at = None;
-        self.error = None;
-        self.touch(now);
-        Ok(self
-            .steps
-            .iter()
-            .filter(|s| s.status == StepStatus::Pending && self.not_due(s.index).is_none())
-            .map(|s| self.next_step(s.index))
-            .collect())
-    }
-
-    /// Marks a run failed for a reason outside any step (its first message could not
-    /// be published, say).
-    pub fn abort(&mut self, reason: &str, now: DateTime<Utc>) -> Result<()> {
-        if self.status.is_finished() {
-            return Err(Error::InvalidState(format!(
-                "run {} is {} already",
-                self.id,
-                self.status.as_str()
-            )));
-        }
-        self.error = Some(reason.to_string());
-        self.finish(RunStatus::Failed, now);
-        self.touch(now);
-        Ok(())
     }
 }

@@ -138,6 +138,9 @@ pub trait RunStore: Send + Sync + 'static {
     async fn fail_step(&self, key: &StepKey, error: &str, attempts: u32) -> Result<FailOutcome>;
     /// See [`Run::cancel`]; returns the cancelled run.
     async fn cancel_run(&self, id: Uuid) -> Result<Run>;
+    /// See [`Run::cancel_and_compensate`]; returns the run and the
+    /// compensations to publish.
+    async fn cancel_and_compensate(&self, id: Uuid) -> Result<(Run, Vec<NextStep>)>;
     /// See [`Run::resume_with`] (`vars` merged over the run's variables,
     /// none to keep them); returns the run and the steps to publish.
     async fn resume_run(&self, id: Uuid, vars: Variables) -> Result<(Run, Vec<NextStep>)>;

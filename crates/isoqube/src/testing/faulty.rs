@@ -123,6 +123,7 @@ delegate! {
         fn complete_step(&self, key: &StepKey, patch: Variables, attempts: u32) -> Result<CompleteOutcome>;
         fn fail_step(&self, key: &StepKey, error: &str, attempts: u32) -> Result<FailOutcome>;
         fn cancel_run(&self, id: Uuid) -> Result<Run>;
+        fn cancel_and_compensate(&self, id: Uuid) -> Result<(Run, Vec<NextStep>)>;
         fn resume_run(&self, id: Uuid, vars: Variables) -> Result<(Run, Vec<NextStep>)>;
         fn abort_run(&self, id: Uuid, reason: &str) -> Result<Run>;
         fn register_service(&self, service: &ServiceRecord) -> Result<()>;

@@ -16,7 +16,9 @@ use uuid::Uuid;
 use crate::error::{Error, Result};
 use crate::host::host_name;
 
-pub use super::headers::{CONTENT_TYPE, HEADER_DEFINITION, HEADER_RUN_ID, HEADER_STEP};
+pub use super::headers::{
+    CONTENT_TYPE, HEADER_COMPENSATE, HEADER_DEFINITION, HEADER_RUN_ID, HEADER_STEP,
+};
 
 /// A fresh message id: unique, version-4 shaped, without a system call.
 ///
@@ -317,6 +319,8 @@ pub(crate) struct IncomingHeaders<'a> {
     /// The step header as sent (a step index is checked when it is read).
     step: Option<Value>,
     definition: Option<Cow<'a, str>>,
+    /// The step a compensation message undoes.
+    compensates: Option<Cow<'a, str>>,
 }
 
 impl<'de: 'a, 'a> Deserialize<'de> for IncomingHeaders<'a> {
@@ -343,6 +347,9 @@ impl<'de: 'a, 'a> Deserialize<'de> for IncomingHeaders<'a> {
                             out.definition = map.next_value::<Loose<'de>>()?.text()
                         }
                         HEADER_STEP => out.step = Some(map.next_value::<Value>()?),
+                        HEADER_COMPENSATE => {
+                            out.compensates = map.next_value::<Loose<'de>>()?.text()
+                        }
                         _ => {
                             map.next_value::<serde::de::IgnoredAny>()?;
                         }
@@ -464,6 +471,11 @@ impl<'a> Incoming<'a> {
     /// The run definition header, if any.
     pub(crate) fn definition(&self) -> Option<&str> {
         self.headers.definition.as_deref()
+    }
+
+    /// For a compensation message: the name of the step it undoes.
+    pub(crate) fn compensates(&self) -> Option<&str> {
+        self.headers.compensates.as_deref()
     }
 }
 

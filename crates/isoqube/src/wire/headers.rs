@@ -9,6 +9,9 @@ pub const CONTENT_TYPE: &str = "application/vnd.masstransit+json";
 pub const HEADER_RUN_ID: &str = "Isoqube-RunId";
 /// Envelope header naming the step index of a step message.
 pub const HEADER_STEP: &str = "Isoqube-Step";
+/// Envelope header of a compensation message: the name of the step it
+/// undoes (the step header then names that step's index).
+pub const HEADER_COMPENSATE: &str = "Isoqube-Compensate";
 /// Envelope header naming the run definition.
 pub const HEADER_DEFINITION: &str = "Isoqube-Definition";
 

@@ -86,6 +86,9 @@ pub(super) fn run_status_color(s: RunStatus) -> Color {
         RunStatus::Succeeded => Color::Green,
         RunStatus::Failed => Color::Red,
         RunStatus::Cancelled => Color::Magenta,
+        RunStatus::Compensating => Color::Yellow,
+        RunStatus::Compensated => Color::LightMagenta,
+        RunStatus::CompensationFailed => Color::LightRed,
     }
 }
 

@@ -30,6 +30,8 @@ pub(super) struct RunStep {
     pub timeout: Option<Duration>,
     /// Turns true when the run is cancelled meanwhile.
     pub cancel: tokio::sync::watch::Receiver<bool>,
+    /// For a compensation: the name of the step it undoes.
+    pub compensates: Option<String>,
 }
 
 impl Endpoint {
@@ -64,6 +66,7 @@ impl Endpoint {
                 publisher: Some(self.events.clone()),
                 cancel: run_step.as_ref().map(|r| r.cancel.clone()),
                 request: Request::of(env),
+                compensates: run_step.as_ref().and_then(|r| r.compensates.clone()),
             });
             if prior + attempt > 1 {
                 info!(attempt = prior + attempt, "step started");

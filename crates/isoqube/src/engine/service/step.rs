@@ -27,12 +27,17 @@ impl Endpoint {
         run_id: Uuid,
         step: usize,
     ) -> Settle {
+        let compensates = env.compensates().map(str::to_string);
         let key = StepKey::new(
             run_id,
             step,
             self.name.clone(),
             self.shared.instance.clone(),
         );
+        let key = match compensates {
+            Some(_) => key.compensating(),
+            None => key,
+        };
         let parent = Parent::consumed(env, &self.name);
         let definition = env.definition().unwrap_or_default().to_string();
         // Named, so a store call retried after a lost answer knows its own write.
@@ -146,6 +151,7 @@ impl Endpoint {
             step_count,
             timeout,
             cancel: cancel_rx,
+            compensates,
         };
         let invoke = Box::pin(self.invoke(env, Some(run_step), variables, prior));
         let handled = async {
@@ -171,24 +177,33 @@ impl Endpoint {
         };
         let (result, attempts, patch) = tokio::select! {
             done = handled => done,
-            () = self.watch_cancel(run_id, &cancel_tx) => {
+            () = self.watch_cancel(run_id, key.compensation, &cancel_tx) => {
                 // The run was cancelled and the consumer did not stop within
                 // the grace: it is dropped; the step is recorded cancelled.
                 let reason = "the run was cancelled; the step did not stop within the cancel grace";
                 warn!("{reason}; consumer dropped");
-                if let Err(e) = self.store_op("record the cancelled step", || {
+                let recorded = self.store_op("record the cancelled step", || {
                     self.shared.store.fail_step(&key, reason, 1)
-                }).await {
-                    error!("could not record the cancelled step: {e}");
-                }
-                return Settle::Ack;
+                }).await;
+                return match recorded {
+                    // Cancelled to be compensated: this step was the last
+                    // in flight, so the compensation starts here.
+                    Ok(FailOutcome::Compensate { next }) => {
+                        Box::pin(self.publish_all(run_id, &definition, &next, &parent)).await
+                    }
+                    Ok(_) => Settle::Ack,
+                    Err(e) => {
+                        error!("could not record the cancelled step: {e}");
+                        Settle::Ack
+                    }
+                };
             }
         };
         if *cancel_tx.borrow() {
             // Stopped after its run was cancelled (it saw `ctx.cancelled()`):
             // recorded as such, whatever it returned, and not dead-lettered.
             info!("step stopped after its run was cancelled");
-            let outcome = match &result {
+            let next = match &result {
                 Ok(()) => self
                     .store_op("record the step", || {
                         self.shared
@@ -196,20 +211,34 @@ impl Endpoint {
                             .complete_step(&key, patch.clone(), attempts)
                     })
                     .await
-                    .map(|_| ()),
+                    .map(|outcome| match outcome {
+                        CompleteOutcome::Compensate { next } => next,
+                        _ => Vec::new(),
+                    }),
                 Err(err) => {
                     let reason = err.to_string();
                     self.store_op("record the step", || {
                         self.shared.store.fail_step(&key, &reason, attempts)
                     })
                     .await
-                    .map(|_| ())
+                    .map(|outcome| match outcome {
+                        FailOutcome::Compensate { next } => next,
+                        _ => Vec::new(),
+                    })
                 }
             };
-            if let Err(e) = outcome {
-                error!("could not record the cancelled step: {e}");
-            }
-            return Settle::Ack;
+            return match next {
+                // Cancelled to be compensated: the compensation starts with
+                // the last step in flight.
+                Ok(next) if !next.is_empty() => {
+                    Box::pin(self.publish_all(run_id, &definition, &next, &parent)).await
+                }
+                Ok(_) => Settle::Ack,
+                Err(e) => {
+                    error!("could not record the cancelled step: {e}");
+                    Settle::Ack
+                }
+            };
         }
         match result {
             Ok(()) => {
@@ -242,6 +271,24 @@ impl Endpoint {
                     }
                     Ok(CompleteOutcome::Cancelled) => {
                         info!("step finished but the run was cancelled; step marked cancelled");
+                        Settle::Ack
+                    }
+                    Ok(CompleteOutcome::Compensate { next }) => {
+                        info!(
+                            target: LIFECYCLE,
+                            elapsed_ms = started.elapsed().as_millis() as u64,
+                            compensations = ?next.iter().map(|n| n.index + 1).collect::<Vec<_>>(),
+                            "{} succeeded; the run is compensating",
+                            if key.compensation { "compensation" } else { "step" }
+                        );
+                        Box::pin(self.publish_all(run_id, &definition, &next, &parent)).await
+                    }
+                    Ok(CompleteOutcome::Compensated) => {
+                        info!(
+                            target: LIFECYCLE,
+                            elapsed_ms = started.elapsed().as_millis() as u64,
+                            "compensation succeeded; run compensated"
+                        );
                         Settle::Ack
                     }
                     Err(e) if e.is_corrupt() => {
@@ -284,6 +331,21 @@ impl Endpoint {
                         warn!("optional step failed; run succeeded");
                         Settle::Ack
                     }
+                    Ok(FailOutcome::Compensate { next }) => {
+                        error!(
+                            compensations = ?next.iter().map(|n| n.index + 1).collect::<Vec<_>>(),
+                            "run failed at step {}; compensating what it did",
+                            step + 1
+                        );
+                        Box::pin(self.publish_all(run_id, &definition, &next, &parent)).await
+                    }
+                    Ok(FailOutcome::CompensationFailed) => {
+                        error!(
+                            "compensation of step {} failed; the run is CompensationFailed (resume it to try again)",
+                            step + 1
+                        );
+                        Settle::Ack
+                    }
                     Ok(_) => Settle::Ack,
                     Err(e) => {
                         error!("could not record the failure: {e}");
@@ -298,11 +360,26 @@ impl Endpoint {
     /// `cancel_poll` while the step runs; `cancel` then fires) and the cancel
     /// grace has passed since. Pending for ever otherwise: the step's own end
     /// wins the race.
-    async fn watch_cancel(&self, run_id: Uuid, cancel: &tokio::sync::watch::Sender<bool>) {
+    async fn watch_cancel(
+        &self,
+        run_id: Uuid,
+        compensation: bool,
+        cancel: &tokio::sync::watch::Sender<bool>,
+    ) {
         loop {
             tokio::time::sleep(self.shared.cancel_poll).await;
             match self.shared.store.get_run(run_id).await {
-                Ok(Some(run)) if run.status == crate::model::RunStatus::Cancelled => break,
+                // Cancelled, or a forward step of a run cancelled to be
+                // compensated (told to stop either way; the compensation
+                // itself is what the operator asked for).
+                Ok(Some(run))
+                    if run.status == crate::model::RunStatus::Cancelled
+                        || (!compensation
+                            && run.status == crate::model::RunStatus::Compensating
+                            && run.cancelled_at.is_some()) =>
+                {
+                    break
+                }
                 // A store outage is ridden out: the step goes on meanwhile.
                 _ => {}
             }

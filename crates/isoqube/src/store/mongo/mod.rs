@@ -210,6 +210,11 @@ impl RunStore for MongoStore {
         Ok(self.mutate_run(id, |run| run.cancel(Utc::now())).await?.0)
     }
 
+    async fn cancel_and_compensate(&self, id: Uuid) -> Result<(Run, Vec<NextStep>)> {
+        self.mutate_run(id, |run| run.cancel_and_compensate(Utc::now()))
+            .await
+    }
+
     async fn resume_run(&self, id: Uuid, vars: Variables) -> Result<(Run, Vec<NextStep>)> {
         self.mutate_run(id, |run| run.resume_with(&vars, Utc::now()))
             .await

@@ -318,6 +318,14 @@ impl RunStore for SqliteStore {
         .await
     }
 
+    async fn cancel_and_compensate(&self, id: Uuid) -> Result<(Run, Vec<NextStep>)> {
+        self.mutate_run(id, |run| {
+            let next = run.cancel_and_compensate(Utc::now())?;
+            Ok((run.clone(), next))
+        })
+        .await
+    }
+
     async fn resume_run(&self, id: Uuid, vars: Variables) -> Result<(Run, Vec<NextStep>)> {
         self.mutate_run(id, move |run| {
             let next = run.resume_with(&vars, Utc::now())?;

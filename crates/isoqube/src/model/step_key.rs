@@ -1,0 +1,96 @@
+//! Model layer: the key of one endpoint's handling of one step (or of its
+//! compensation), as the engine hands it to the store transitions. Plain
+//! data.
+
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+use uuid::Uuid;
+
+/// Identifies one endpoint's handling of one step, for the store transitions.
+///
+/// ```
+/// let key = isoqube::StepKey::new(uuid::Uuid::nil(), 0, "build", "host-1");
+/// assert_eq!(key.endpoint, "build");
+/// ```
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct StepKey {
+    /// The run.
+    pub run_id: Uuid,
+    /// The step index.
+    pub step: usize,
+    /// The endpoint handling it.
+    pub endpoint: String,
+    /// The host handling it.
+    pub host: String,
+    /// When this handling started, if known. A step whose start was not
+    /// recorded by [`Run::claim`] gets it from here when its outcome is
+    /// recorded, so its duration stays right.
+    #[serde(default)]
+    pub started_at: Option<DateTime<Utc>>,
+    /// Names this handling of one delivery. A store call is retried when its
+    /// answer is lost, and its first try may have landed: the transitions
+    /// recognise their own earlier write by this id (kept in the handler's
+    /// record) and answer as that write did, instead of applying it twice
+    /// (which would say "already advanced" and never publish the next step,
+    /// or count the attempts twice).
+    #[serde(default)]
+    pub handling: Option<Uuid>,
+    /// The handling is of the step's compensation, not of the step.
+    #[serde(default)]
+    pub compensation: bool,
+}
+
+impl StepKey {
+    /// Builds a key.
+    pub fn new(
+        run_id: Uuid,
+        step: usize,
+        endpoint: impl Into<String>,
+        host: impl Into<String>,
+    ) -> Self {
+        StepKey {
+            run_id,
+            step,
+            endpoint: endpoint.into(),
+            host: host.into(),
+            started_at: None,
+            handling: None,
+            compensation: false,
+        }
+    }
+
+    /// The same key, for the step's compensation.
+    ///
+    /// ```
+    /// let key = isoqube::StepKey::new(uuid::Uuid::nil(), 0, "undo", "host-1").compensating();
+    /// assert!(key.compensation);
+    /// ```
+    pub fn compensating(mut self) -> Self {
+        self.compensation = true;
+        self
+    }
+
+    /// The same key, with the moment this handling started.
+    ///
+    /// ```
+    /// let now = chrono::Utc::now();
+    /// let key = isoqube::StepKey::new(uuid::Uuid::nil(), 0, "build", "host-1").started(now);
+    /// assert_eq!(key.started_at, Some(now));
+    /// ```
+    pub fn started(mut self, at: DateTime<Utc>) -> Self {
+        self.started_at = Some(at);
+        self
+    }
+
+    /// The same key, naming the handling it belongs to (see [`Self::handling`]).
+    ///
+    /// ```
+    /// let id = uuid::Uuid::new_v4();
+    /// let key = isoqube::StepKey::new(uuid::Uuid::nil(), 0, "build", "host-1").handled(id);
+    /// assert_eq!(key.handling, Some(id));
+    /// ```
+    pub fn handled(mut self, handling: Uuid) -> Self {
+        self.handling = Some(handling);
+        self
+    }
+}
