@@ -19,6 +19,9 @@ use isoqube::{
 use serde_json::json;
 use uuid::Uuid;
 
+mod compensation;
+pub use compensation::*;
+
 /// Writes a run document that does not parse, under the given id.
 pub type Corrupt = Box<dyn Fn(Uuid) -> Pin<Box<dyn Future<Output = ()> + Send>> + Send + Sync>;
 
@@ -1337,7 +1340,7 @@ macro_rules! conformance_tests {
     ($fixture:path) => {
         $crate::conformance_tests!(@each $fixture;
             definitions_crud, runs_insert_get_list, chain_outcomes, retried_calls_are_recognised, unrecorded_claims,
-            join_race, graph_records_round_trip,
+            join_race, graph_records_round_trip, compensation_race, cancel_and_compensate,
             fail_and_resume,
             cancel_and_abort, concurrent_claims, concurrent_claims_distinct_endpoints,
             concurrent_completes, wait_for_change,

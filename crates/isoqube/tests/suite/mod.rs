@@ -26,9 +26,12 @@ pub struct Pair {
 }
 
 mod cancel;
+mod compensation;
 mod graph;
 #[allow(unused_imports)]
 pub use cancel::*;
+#[allow(unused_imports)]
+pub use compensation::*;
 // Not every binary that includes the suite instantiates the scenarios.
 #[allow(unused_imports)]
 pub use graph::*;
@@ -1156,7 +1159,10 @@ macro_rules! behaviour_tests {
             grace_expiry_counts_the_attempt, instance_killed_mid_step, lost_store_answers, service_registration,
             graph_branches_run_in_parallel_and_join_once, graph_optional_failure_lets_the_run_go_on,
             graph_step_timeout, graph_resume_republishes_every_failed_branch, graph_definitions_are_validated,
-            cancel_tells_the_running_step, cancel_drops_a_stubborn_step_after_the_grace);
+            cancel_tells_the_running_step, cancel_drops_a_stubborn_step_after_the_grace,
+            compensation_undoes_a_diamond_in_reverse_order, compensation_retried_then_succeeds,
+            compensation_failed_then_resumed, compensation_after_a_hung_step_times_out,
+            cancel_compensates_only_when_asked);
     };
     (@each $pair:path; $($name:ident),* $(,)?) => {
         $(

@@ -269,6 +269,29 @@ fn starts_of_compensable_runs_are_always_recorded() {
         .is_some());
 }
 
+/// A run as the version before compensation stored it loads, and behaves
+/// as before: its failure fails it.
+#[test]
+fn a_document_of_the_previous_version_loads_and_fails_as_before() {
+    let stored = r#"{"id":"6a7a3d8e-0a3f-4b8e-9a57-5d8b7f0d1c2e","definition":"d",
+        "description":"","status":"Running","params":{},"variables":{"a":1},
+        "steps":[{"index":0,"event":"A","status":"Succeeded","invoked_at":"2026-12-01T10:00:00Z",
+        "completed_at":"2026-12-01T10:00:01Z","failed_at":null,"cancelled_at":null,"attempts":1,
+        "last_error":null,"handled_by":"a@h","handlers":[{"endpoint":"a","host":"h",
+        "status":"Succeeded","attempts":1,"started_at":"2026-12-01T10:00:00Z",
+        "finished_at":"2026-12-01T10:00:01Z","error":null}]},
+        {"index":1,"event":"B","status":"Pending","invoked_at":null,"completed_at":null,
+        "failed_at":null,"cancelled_at":null,"attempts":0,"last_error":null,"handled_by":null,
+        "handlers":[]}],
+        "created_at":"2026-12-01T10:00:00Z","modified_at":"2026-12-01T10:00:01Z",
+        "finished_at":null,"started_by":"cli","rerun_of":null,"error":null,"version":3}"#;
+    let mut run: Run = serde_json::from_str(stored).expect("today's shape loads");
+    assert!(!run.compensable());
+    assert_eq!(run.cancelled_at, None);
+    assert_eq!(fail(&mut run, 1), FailOutcome::RunFailed);
+    assert_eq!(run.status, RunStatus::Failed);
+}
+
 #[test]
 fn an_old_run_document_loads_without_compensation() {
     let run = Run::new(&Definition::new("d", ["A", "B"]), Variables::new(), "t");
