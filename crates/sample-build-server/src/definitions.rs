@@ -66,5 +66,21 @@ mod tests {
         let graph = isoqube::model::resolve_graph(&linux.steps).expect("graph");
         // The three builds wait only for the download; the collection for all three.
         assert_eq!(&graph[3..7], &[vec![2], vec![2], vec![2], vec![3, 4, 5]]);
+        // Builds and deployments are undone when a later step fails.
+        let undo: Vec<_> = linux
+            .steps
+            .iter()
+            .filter_map(|s| Some((s.event.as_str(), s.compensate.as_deref()?)))
+            .collect();
+        assert_eq!(
+            undo,
+            [
+                ("LinuxUbuntu2004Build", "RemoveLinuxArtifacts"),
+                ("LinuxUbuntu2204Build", "RemoveLinuxArtifacts"),
+                ("LinuxUbuntu2404Build", "RemoveLinuxArtifacts"),
+                ("DeployToVm", "UndeployFromVm"),
+                ("DeployToContainer", "RemoveContainerImage"),
+            ]
+        );
     }
 }

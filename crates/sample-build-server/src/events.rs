@@ -67,4 +67,12 @@ pipeline_events! {
     DeploymentCompleted => "deployment-completed";
     /// Announce the release.
     BroadcastRelease => "broadcast-release";
+    /// Undo a Linux build: remove its artifact (a compensation).
+    RemoveLinuxArtifacts => "remove-linux-artifacts";
+    /// Undo a Windows build: remove its artifact (a compensation).
+    RemoveWindowsArtifacts => "remove-windows-artifacts";
+    /// Undo `DeployToVm`: take the release off the VM (a compensation).
+    UndeployFromVm => "undeploy-from-vm";
+    /// Undo `DeployToContainer`: delete the pushed image (a compensation).
+    RemoveContainerImage => "remove-container-image";
 }

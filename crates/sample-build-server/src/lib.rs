@@ -15,8 +15,8 @@ use anyhow::{anyhow, Context as _};
 use controlcenter::text::VarError;
 use isoqube::config::StoreKind;
 use isoqube::{
-    Config, Control, InProcessTransport, Run, RunStatus, RunStore, Service, SqliteStore,
-    StepStatus, Transport, Variables,
+    Config, Control, InProcessTransport, Run, RunStore, Service, SqliteStore, StepStatus,
+    Transport, Variables,
 };
 use serde_json::Value;
 
@@ -163,7 +163,20 @@ async fn run_to_end(control: &Control, opts: RunOptions) -> anyhow::Result<Run> 
     Ok(run)
 }
 
-/// A human summary of a run: id, status and each step's status and duration.
+/// How a step's (or a compensation's) status reads in the summary.
+fn mark(status: StepStatus) -> &'static str {
+    match status {
+        StepStatus::Succeeded => "ok",
+        StepStatus::Failed => "FAILED",
+        StepStatus::Cancelled => "cancelled",
+        StepStatus::Skipped => "skipped",
+        StepStatus::Pending => "pending",
+        StepStatus::Invoked => "running",
+    }
+}
+
+/// A human summary of a run: id, status, each step's status and duration
+/// (and its compensation's, beneath it), the wall time and what was undone.
 pub fn summary(run: &Run) -> String {
     let mut out = format!(
         "\nrun {}  definition {}  status {}\n",
@@ -171,26 +184,20 @@ pub fn summary(run: &Run) -> String {
         run.definition,
         run.status.as_str()
     );
+    let ms = |millis: Option<i64>| {
+        millis
+            .map(|m| format!("{m:>6} ms"))
+            .unwrap_or_else(|| "      -   ".into())
+    };
     for step in &run.steps {
-        let duration = step
-            .duration()
-            .map(|d| format!("{:>6} ms", d.num_milliseconds()))
-            .unwrap_or_else(|| "      -   ".into());
-        let mark = match step.status {
-            StepStatus::Succeeded => "ok",
-            StepStatus::Failed => "FAILED",
-            StepStatus::Cancelled => "cancelled",
-            StepStatus::Skipped => "skipped",
-            StepStatus::Pending => "pending",
-            StepStatus::Invoked => "running",
-        };
         // Where it sits in the graph, when not simply after the step before.
         let place = step.place().map(|p| format!("  {p}")).unwrap_or_default();
         out.push_str(&format!(
-            "  {:>2}. {:<32} {:<10} {duration}  attempts {}{place}\n",
+            "  {:>2}. {:<32} {:<10} {}  attempts {}{place}\n",
             step.index + 1,
             step.name(),
-            mark,
+            mark(step.status),
+            ms(step.duration().map(|d| d.num_milliseconds())),
             step.attempts
         ));
         if let Some(err) = &step.last_error {
@@ -198,18 +205,51 @@ pub fn summary(run: &Run) -> String {
                 out.push_str(&format!("      error: {err}\n"));
             }
         }
+        // Its compensation, beneath it, once it was needed.
+        if let Some(c) = step
+            .compensation
+            .as_ref()
+            .filter(|c| !matches!(c.status, StepStatus::Pending | StepStatus::Skipped))
+        {
+            out.push_str(&format!(
+                "      undo {:<27} {:<10} {}  attempts {}\n",
+                c.event,
+                mark(c.status),
+                ms(c.duration().map(|d| d.num_milliseconds())),
+                c.attempts
+            ));
+            if let (Some(err), StepStatus::Failed) = (&c.last_error, c.status) {
+                out.push_str(&format!("      error: {err}\n"));
+            }
+        }
     }
-    if let (Some(end), true) = (run.finished_at, run.status == RunStatus::Succeeded) {
+    if let Some(end) = run.finished_at {
+        let undo = run
+            .steps
+            .iter()
+            .filter_map(|s| s.compensation.as_ref()?.duration());
         let busy: i64 = run
             .steps
             .iter()
             .filter_map(|s| s.duration())
+            .chain(undo)
             .map(|d| d.num_milliseconds())
             .sum();
         out.push_str(&format!(
             "  wall time {} ms (the steps' own times add up to {busy} ms: parallel steps overlap)\n",
             (end - run.created_at).num_milliseconds()
         ));
+    }
+    let undone: Vec<String> = run
+        .steps
+        .iter()
+        .filter_map(|s| {
+            let c = s.compensation.as_ref()?;
+            (c.status == StepStatus::Succeeded).then(|| format!("{} (by {})", s.name(), c.event))
+        })
+        .collect();
+    if !undone.is_empty() {
+        out.push_str(&format!("  undone: {}\n", undone.join(", ")));
     }
     if let Some(err) = &run.error {
         out.push_str(&format!("  {err}\n"));

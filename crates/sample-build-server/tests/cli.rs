@@ -50,7 +50,7 @@ fn every_service_and_event_is_linked() {
     for event in sample_build_server::events::ALL {
         assert!(events.contains(event), "{event} has no consumer");
     }
-    assert_eq!(events.len(), 15);
+    assert_eq!(events.len(), 19, "15 pipeline events and 4 compensations");
 }
 
 #[test]
@@ -83,7 +83,7 @@ fn a_release_runs_to_the_end_and_exits_zero() {
 }
 
 #[test]
-fn an_injected_failure_fails_the_run_and_exits_one() {
+fn an_injected_failure_fails_the_run_undoes_the_other_builds_and_exits_one() {
     let out = run(&[
         "run",
         "linux-release",
@@ -99,8 +99,57 @@ fn an_injected_failure_fails_the_run_and_exits_one() {
         "{stdout}\n{}",
         text(&out.stderr)
     );
-    assert!(stdout.contains("status Failed"), "{stdout}");
+    assert!(stdout.contains("status Compensated"), "{stdout}");
     assert!(stdout.contains("injected failure"), "{stdout}");
+    // The two builds that succeeded beside it are undone; nothing after them ran.
+    assert!(
+        stdout.contains("undone: LinuxUbuntu2004Build (by RemoveLinuxArtifacts), LinuxUbuntu2404Build (by RemoveLinuxArtifacts)\n"),
+        "{stdout}"
+    );
+}
+
+/// The README's example: the last step fails, and the deployments and then
+/// the builds are undone, each compensation logging what it undid.
+#[test]
+fn a_failed_broadcast_compensates_deployments_then_builds() {
+    let out = run(&[
+        "run",
+        "linux-release",
+        "--work-ms",
+        "1",
+        "--fail-step",
+        "BroadcastRelease",
+    ]);
+    let stdout = text(&out.stdout);
+    let stderr = text(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{stdout}\n{stderr}");
+    assert!(stdout.contains("status Compensated"), "{stdout}");
+    for undo in [
+        "UndeployFromVm",
+        "RemoveContainerImage",
+        "RemoveLinuxArtifacts",
+    ] {
+        assert!(stdout.contains(&format!("undo {undo}")), "{undo}: {stdout}");
+    }
+    assert!(
+        stdout.contains(
+            "DeployToVm (by UndeployFromVm), DeployToContainer (by RemoveContainerImage)"
+        ),
+        "{stdout}"
+    );
+    let at = |needle: &str| {
+        stderr
+            .find(needle)
+            .unwrap_or_else(|| panic!("{needle} not logged:\n{stderr}"))
+    };
+    assert!(
+        at("undeployed the release from vm-") < at("removed app-"),
+        "{stderr}"
+    );
+    assert!(
+        at("deleted registry.local/sample-app:") < at("removed app-"),
+        "{stderr}"
+    );
 }
 
 #[test]
@@ -205,7 +254,7 @@ fn console_and_summary_agree(pair: Pair) {
     let out = run_on(pair, FAILING, &[("ISOQUBE_LOG_FORMAT", "json")]);
     let (stdout, stderr) = (text(&out.stdout), text(&out.stderr));
     assert_eq!(out.status.code(), Some(1), "{stdout}\n{stderr}");
-    assert!(stdout.contains("status Failed"), "{stdout}");
+    assert!(stdout.contains("status Compensated"), "{stdout}");
     assert!(
         !stdout.contains("\"level\""),
         "logs stay off stdout:\n{stdout}"

@@ -2,7 +2,9 @@
 
 use isoqube::{consumer, StepContext};
 
-use crate::events::{DeployToContainer, DeployToVm, DeploymentCompleted};
+use crate::events::{
+    DeployToContainer, DeployToVm, DeploymentCompleted, RemoveContainerImage, UndeployFromVm,
+};
 use crate::sim;
 
 isoqube::service!("deployment");
@@ -38,5 +40,23 @@ async fn deployment_completed(_ev: DeploymentCompleted, ctx: StepContext) -> any
     sim::work(&ctx, DeploymentCompleted::NAME).await?;
     ctx.log()
         .info(format_args!("deployments: {}", deployed.join(", ")));
+    Ok(())
+}
+
+#[consumer(endpoint = "undeploy-from-vm", retry = exponential(3, 100, 1_000))]
+async fn undeploy_from_vm(_ev: UndeployFromVm, ctx: StepContext) -> anyhow::Result<()> {
+    // The variables as `DeployToVm` left them: the VM it deployed to.
+    let vm = ctx.var::<String>("deployed_vm")?;
+    sim::work(&ctx, UndeployFromVm::NAME).await?;
+    ctx.log()
+        .info(format_args!("undeployed the release from {vm}"));
+    Ok(())
+}
+
+#[consumer(endpoint = "remove-container-image", retry = exponential(3, 100, 1_000))]
+async fn remove_container_image(_ev: RemoveContainerImage, ctx: StepContext) -> anyhow::Result<()> {
+    let image = ctx.var::<String>("deployed_image")?;
+    sim::work(&ctx, RemoveContainerImage::NAME).await?;
+    ctx.log().info(format_args!("deleted {image}"));
     Ok(())
 }

@@ -4,8 +4,9 @@ use isoqube::{consumer, StepContext};
 
 use crate::events::{
     LinuxBuildCompleted, LinuxUbuntu2004Build, LinuxUbuntu2204Build, LinuxUbuntu2404Build,
+    RemoveLinuxArtifacts,
 };
-use crate::services::build;
+use crate::services::{build, remove_artifact};
 use crate::sim;
 
 isoqube::service!("linux-pool");
@@ -58,4 +59,15 @@ async fn linux_completed(_ev: LinuxBuildCompleted, ctx: StepContext) -> anyhow::
     ));
     ctx.set("linux_artifacts", built)?;
     Ok(())
+}
+
+#[consumer(endpoint = "remove-linux-artifacts", concurrency = 4, retry = interval(2, 200))]
+async fn remove_linux_artifacts(_ev: RemoveLinuxArtifacts, ctx: StepContext) -> anyhow::Result<()> {
+    let platform = match ctx.compensating() {
+        Some("LinuxUbuntu2004Build") => "ubuntu-20.04",
+        Some("LinuxUbuntu2204Build") => "ubuntu-22.04",
+        Some("LinuxUbuntu2404Build") => "ubuntu-24.04",
+        other => anyhow::bail!("not the undo of a Linux build: {other:?}"),
+    };
+    remove_artifact(platform, RemoveLinuxArtifacts::NAME, &ctx).await
 }

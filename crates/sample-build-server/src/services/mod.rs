@@ -22,6 +22,19 @@ pub fn artifacts(ctx: &isoqube::StepContext, prefix: &str) -> Vec<String> {
     found
 }
 
+/// Undoes one build (a compensation): removes the artifact the build of
+/// `platform` recorded, as the run's variables were when it succeeded.
+pub(crate) async fn remove_artifact(
+    platform: &str,
+    event: &str,
+    ctx: &isoqube::StepContext,
+) -> anyhow::Result<()> {
+    let artifact = ctx.var::<String>(&format!("artifact_{platform}"))?;
+    crate::sim::work(ctx, event).await?;
+    ctx.log().info(format_args!("removed {artifact}"));
+    Ok(())
+}
+
 /// One build on a build agent: needs the downloaded commit, works, records the
 /// artifact `app-<commit>-<platform>.<extension>` as the variable
 /// `artifact_<platform>` for the completion step to collect.

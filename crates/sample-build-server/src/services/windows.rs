@@ -2,8 +2,11 @@
 
 use isoqube::{consumer, StepContext};
 
-use crate::events::{Windows2019Build, Windows2022Build, Windows2025Build, WindowsBuildCompleted};
-use crate::services::build;
+use crate::events::{
+    RemoveWindowsArtifacts, Windows2019Build, Windows2022Build, Windows2025Build,
+    WindowsBuildCompleted,
+};
+use crate::services::{build, remove_artifact};
 use crate::sim;
 
 isoqube::service!("windows-pool");
@@ -56,4 +59,18 @@ async fn windows_completed(_ev: WindowsBuildCompleted, ctx: StepContext) -> anyh
     ));
     ctx.set("windows_artifacts", built)?;
     Ok(())
+}
+
+#[consumer(endpoint = "remove-windows-artifacts", concurrency = 4, retry = interval(2, 200))]
+async fn remove_windows_artifacts(
+    _ev: RemoveWindowsArtifacts,
+    ctx: StepContext,
+) -> anyhow::Result<()> {
+    let platform = match ctx.compensating() {
+        Some("Windows2019Build") => "windows-2019",
+        Some("Windows2022Build") => "windows-2022",
+        Some("Windows2025Build") => "windows-2025",
+        other => anyhow::bail!("not the undo of a Windows build: {other:?}"),
+    };
+    remove_artifact(platform, RemoveWindowsArtifacts::NAME, &ctx).await
 }
