@@ -399,6 +399,7 @@ fn form_refuses_a_bad_schedule_inline_and_saves_a_good_one() {
     app.handle_key(key(KeyCode::Tab));
     app.handle_key(key(KeyCode::Char('a')));
     app.handle_key(key(KeyCode::Enter));
+    app.handle_key(key(KeyCode::Esc));
     // Steps -> variables -> schedules.
     app.handle_key(key(KeyCode::Tab));
     app.handle_key(key(KeyCode::Tab));
@@ -765,8 +766,14 @@ fn help_view_and_tiny_terminals() {
     assert_eq!(app.tab, Tab::Help);
     let s = screen(&app, 80, 24);
     has(&s, "Help");
-    has(&s, "re-run, resume a failed run");
     has(&s, "q / Ctrl-C");
+    // The help scrolls to its last lines at 80x24.
+    for _ in 0..10 {
+        app.handle_key(key(KeyCode::Down));
+    }
+    let s = screen(&app, 80, 24);
+    has(&s, "re-run, resume a failed run");
+    has(&s, "discard every shown");
     app.handle_key(key(KeyCode::Esc));
     assert_eq!(app.tab, Tab::Runs);
 
@@ -832,20 +839,20 @@ fn create_definition_form_flow_builds_the_definition() {
     app.handle_key(key(KeyCode::Tab));
     type_text(&mut app, "everything, everywhere");
     app.handle_key(key(KeyCode::Tab));
-    // Pick Deploy (second event), then Build (first), then an extra Orphan and
-    // remove it, then move Build up.
+    // Pick Deploy (second event), then Build (first), then an extra Orphan
+    // (the picker stays open), close it, remove Orphan, then move Build up.
     app.handle_key(key(KeyCode::Char('a')));
     let s = screen(&app, 80, 24);
-    has(&s, "Pick an event");
+    has(&s, "Pick events");
     has(&s, "Build - compile the sources");
     app.handle_key(key(KeyCode::Down));
     app.handle_key(key(KeyCode::Enter));
-    app.handle_key(key(KeyCode::Char('a')));
     app.handle_key(key(KeyCode::Up));
     app.handle_key(key(KeyCode::Enter));
-    app.handle_key(key(KeyCode::Char('a')));
     app.handle_key(key(KeyCode::End));
     app.handle_key(key(KeyCode::Enter));
+    has(&screen(&app, 80, 24), "added: Deploy, Build, Orphan");
+    app.handle_key(key(KeyCode::Esc));
     app.handle_key(key(KeyCode::Char('x')));
     app.handle_key(key(KeyCode::Char('K')));
     app.handle_key(key(KeyCode::Tab));
