@@ -146,7 +146,7 @@ pub(super) fn draw_detail(frame: &mut Frame, app: &App, d: &RunDetail, area: Rec
     frame.render_widget(Block::bordered().title(title), steps);
     let constraints = [
         Constraint::Length(4),
-        Constraint::Fill(2),
+        Constraint::Fill(3),
         Constraint::Length(9),
         Constraint::Length(8),
         Constraint::Length(8),
