@@ -149,7 +149,7 @@ fn running_step_shows_attempt_and_live_elapsed_and_the_variables_show() {
     has(&s, "1m40s…");
     has(&s, "params branch=release/1.2");
     has(&s, "vars artifact=s3://builds/1.2/linux.tar");
-    app.now = app.now + Duration::seconds(25);
+    app.now += Duration::seconds(25);
     let s = screen(&app, 120, 35);
     has(&s, "(attempt 2, 2m05s)");
     has(&s, "2m05s…");
