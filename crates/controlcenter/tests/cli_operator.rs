@@ -331,10 +331,60 @@ async fn requeue_does_what_it_says(env: Env) {
     Arc::into_inner(env).expect("one owner").stop().await;
 }
 
+/// Error queues in bulk: `errors list --match` filters, `errors requeue --all`
+/// and `errors discard --all` refuse without --yes (nothing touched), then act
+/// on every message matched, saying each.
+async fn bulk_requeue_and_discard(env: Env) {
+    let env = Arc::new(env);
+    let e = env.clone();
+    in_background(move || {
+        e.create_pair();
+        let runs: Vec<String> = (0..3).map(|_| failed_run(&e)).collect();
+        let count = |e: &Env, args: &[&str]| {
+            e.json(args)
+                .as_array()
+                .expect("queues")
+                .iter()
+                .map(|q| q["messages"].as_array().map_or(0, Vec::len))
+                .sum::<usize>()
+        };
+        assert_eq!(count(&e, &["errors", "list", "--json"]), 3);
+        let first = &runs[0][..8];
+        assert_eq!(
+            count(&e, &["errors", "list", "--match", first, "--json"]),
+            1
+        );
+        for verb in ["requeue", "discard"] {
+            let (code, _, stderr) = e.cc(&["errors", verb, "--all"]);
+            assert_eq!(code, 2, "{verb} --all needs --yes: {stderr}");
+            assert!(stderr.contains("--yes"), "{stderr}");
+        }
+        assert_eq!(count(&e, &["errors", "list", "--json"]), 3);
+
+        let (code, stdout, stderr) =
+            e.cc(&["errors", "requeue", "--all", "--match", first, "--yes"]);
+        assert_eq!(code, 0, "{stderr}");
+        assert!(stdout.contains("requeued 1 message(s)"), "{stdout}");
+        assert!(
+            stdout.contains(&format!("resumed run {} from step 1", runs[0])),
+            "{stdout}"
+        );
+        assert_eq!(finished(&e, &runs[0]), "Succeeded");
+
+        let (code, stdout, stderr) = e.cc(&["errors", "discard", "--all", "--yes"]);
+        assert_eq!(code, 0, "{stderr}");
+        assert!(stdout.contains("discarded 2 message(s)"), "{stdout}");
+        assert_eq!(count(&e, &["errors", "list", "--json"]), 0);
+    })
+    .await;
+    Arc::into_inner(env).expect("one owner").stop().await;
+}
+
 on_both_stores!(
     error_queues_by_either_name,
     closed_pipe_is_quiet,
     short_run_ids,
     attempts_agree,
-    requeue_does_what_it_says
+    requeue_does_what_it_says,
+    bulk_requeue_and_discard
 );

@@ -9,17 +9,16 @@
 //! RabbitMQ must be reachable (`ISOQUBE_AMQP_URL`, default the local broker):
 //! the test fails, not skips, when it is not.
 
-use std::io::{Read, Write};
-use std::process::{Child, ChildStdin, Command, Stdio};
-use std::sync::{Arc, Mutex};
+#[path = "support/pty.rs"]
+mod pty;
+
 use std::time::{Duration, Instant};
 
 use isoqube::transport::{AmqpConfig, AmqpTransport};
 use isoqube::{consumer, event, RunStatus, RunStore, Service, SqliteStore, StepContext};
 use serde::{Deserialize, Serialize};
 
-const WIDTH: usize = 80;
-const HEIGHT: usize = 24;
+use pty::Tui;
 
 /// First step of the flow the test builds in the UI.
 #[event(description = "compile for the TUI test")]
@@ -43,189 +42,6 @@ async fn tui_ship(_ev: TuiShip, ctx: StepContext) -> anyhow::Result<()> {
     let compiled: String = ctx.var("compiled")?;
     ctx.set("shipped", compiled)?;
     Ok(())
-}
-
-/// An 80x24 screen rebuilt from what the program wrote: cursor moves, clears
-/// and text; colours and modes are ignored.
-fn render(bytes: &[u8]) -> Vec<String> {
-    let mut grid = vec![vec![' '; WIDTH]; HEIGHT];
-    let (mut x, mut y) = (0usize, 0usize);
-    let text = String::from_utf8_lossy(bytes);
-    let mut chars = text.chars().peekable();
-    while let Some(c) = chars.next() {
-        match c {
-            '\x1b' => match chars.next() {
-                Some('[') => {
-                    let mut params = String::new();
-                    let mut fin = ' ';
-                    for c in chars.by_ref() {
-                        if ('\x40'..='\x7e').contains(&c) {
-                            fin = c;
-                            break;
-                        }
-                        params.push(c);
-                    }
-                    let nums: Vec<usize> = params
-                        .split(';')
-                        .map(|p| p.trim_start_matches('?').parse().unwrap_or(0))
-                        .collect();
-                    let n = |i: usize| nums.get(i).copied().unwrap_or(0).max(1);
-                    match fin {
-                        'H' | 'f' => {
-                            y = n(0) - 1;
-                            x = n(1) - 1;
-                        }
-                        'J' if nums.first() == Some(&2) => {
-                            grid = vec![vec![' '; WIDTH]; HEIGHT];
-                        }
-                        'h' | 'l' if params == "?1049" => {
-                            grid = vec![vec![' '; WIDTH]; HEIGHT];
-                        }
-                        'A' => y = y.saturating_sub(n(0)),
-                        'B' => y += n(0),
-                        'C' => x += n(0),
-                        'D' => x = x.saturating_sub(n(0)),
-                        'G' => x = n(0) - 1,
-                        _ => {}
-                    }
-                }
-                Some(']') => {
-                    // OSC: up to BEL or ST.
-                    while let Some(c) = chars.next() {
-                        if c == '\x07' || (c == '\x1b' && chars.peek() == Some(&'\\')) {
-                            chars.next();
-                            break;
-                        }
-                    }
-                }
-                _ => {}
-            },
-            '\r' => x = 0,
-            '\n' => y += 1,
-            '\x08' => x = x.saturating_sub(1),
-            c if c.is_control() => {}
-            c => {
-                if y < HEIGHT && x < WIDTH {
-                    grid[y][x] = c;
-                }
-                x += 1;
-            }
-        }
-    }
-    grid.into_iter().map(|r| r.into_iter().collect()).collect()
-}
-
-struct Tui {
-    child: Child,
-    stdin: ChildStdin,
-    out: Arc<Mutex<Vec<u8>>>,
-    err: Arc<Mutex<Vec<u8>>>,
-}
-
-fn collect(mut from: impl Read + Send + 'static) -> Arc<Mutex<Vec<u8>>> {
-    let buf = Arc::new(Mutex::new(Vec::new()));
-    let sink = buf.clone();
-    std::thread::spawn(move || {
-        let mut chunk = [0u8; 4096];
-        while let Ok(n) = from.read(&mut chunk) {
-            if n == 0 {
-                break;
-            }
-            if let Ok(mut b) = sink.lock() {
-                b.extend_from_slice(&chunk[..n]);
-            }
-        }
-    });
-    buf
-}
-
-fn quote(s: &str) -> String {
-    format!("'{}'", s.replace('\'', r"'\''"))
-}
-
-impl Tui {
-    fn start(db: &std::path::Path, url: &str, prefix: &str) -> Tui {
-        let which = Command::new("script").arg("--version").output();
-        assert!(
-            which.map(|o| o.status.success()).unwrap_or(false),
-            "util-linux `script` is needed to run the TUI in a pseudo-terminal"
-        );
-        let bin = env!("CARGO_BIN_EXE_controlcenter");
-        let inner = format!(
-            "stty rows {HEIGHT} cols {WIDTH}; {} --store {} --amqp-url {} --amqp-prefix {} tui; \
-             code=$?; echo; echo \"TUI-EXIT=$code\"; stty -a",
-            quote(bin),
-            quote(&db.to_string_lossy()),
-            quote(url),
-            quote(prefix)
-        );
-        let mut cmd = Command::new("script");
-        cmd.args(["-qfec", &inner, "/dev/null"])
-            .env("TERM", "xterm-256color")
-            .env("SHELL", "/bin/sh")
-            .env("NO_COLOR", "1")
-            .stdin(Stdio::piped())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped());
-        for (k, _) in std::env::vars() {
-            if k.starts_with("ISOQUBE_") {
-                cmd.env_remove(k);
-            }
-        }
-        let mut child = cmd.spawn().expect("start `script`");
-        let stdin = child.stdin.take().expect("stdin");
-        let out = collect(child.stdout.take().expect("stdout"));
-        let err = collect(child.stderr.take().expect("stderr"));
-        Tui {
-            child,
-            stdin,
-            out,
-            err,
-        }
-    }
-
-    fn output(&self) -> Vec<u8> {
-        self.out.lock().map(|b| b.clone()).unwrap_or_default()
-    }
-
-    fn screen(&self) -> String {
-        render(&self.output()).join("\n")
-    }
-
-    fn send(&mut self, keys: &str) {
-        self.stdin.write_all(keys.as_bytes()).expect("type");
-        self.stdin.flush().expect("flush");
-        // Let the UI read each burst separately (an escape sequence stays whole).
-        std::thread::sleep(Duration::from_millis(150));
-    }
-
-    #[track_caller]
-    fn wait_for(&self, what: &[&str]) -> String {
-        let deadline = Instant::now() + Duration::from_secs(40);
-        loop {
-            let screen = self.screen();
-            if what.iter().all(|w| screen.contains(w)) {
-                return screen;
-            }
-            if Instant::now() > deadline {
-                let err = self.err.lock().map(|b| b.clone()).unwrap_or_default();
-                panic!(
-                    "timed out waiting for {what:?} on screen:\n{screen}\n--- stderr:\n{}",
-                    String::from_utf8_lossy(&err)
-                );
-            }
-            std::thread::sleep(Duration::from_millis(100));
-        }
-    }
-}
-
-impl Drop for Tui {
-    fn drop(&mut self) {
-        if let Ok(None) = self.child.try_wait() {
-            let _ = self.child.kill();
-            let _ = self.child.wait();
-        }
-    }
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -258,7 +74,19 @@ async fn tui_creates_a_definition_starts_a_run_and_shows_it_succeed() {
         .await
         .expect("start the test service");
 
-    let mut tui = Tui::start(&db, &url, &prefix);
+    let mut tui = Tui::start_with(
+        &[
+            "--store".into(),
+            db.to_string_lossy().into_owned(),
+            "--amqp-url".into(),
+            url.clone(),
+            "--amqp-prefix".into(),
+            prefix.clone(),
+        ],
+        &[],
+        80,
+        24,
+    );
     let steps = tokio::task::spawn_blocking(move || {
         // The services view lists the recorded events and this process.
         tui.wait_for(&[
@@ -279,11 +107,13 @@ async fn tui_creates_a_definition_starts_a_run_and_shows_it_succeed() {
         tui.send("made by the e2e test");
         tui.send("\t");
         tui.send("a");
-        tui.wait_for(&["Pick an event", "TuiCompile - compile for the TUI test"]);
+        tui.wait_for(&["Pick events", "TuiCompile - compile for the TUI test"]);
+        // The picker stays open: add both, then close it.
         tui.send("\r");
-        tui.send("a");
         tui.send("\x1b[B");
         tui.send("\r");
+        tui.wait_for(&["added: TuiCompile, TuiShip"]);
+        tui.send("\x1b");
         tui.wait_for(&["1. TuiCompile", "2. TuiShip"]);
         tui.send("\x13"); // Ctrl-S
         let screen = tui.wait_for(&["created definition 'tui-flow'", "TuiCompile → TuiShip"]);

@@ -4,235 +4,19 @@
 //! key sequences through [`App::handle_key`] (the definition form, the start
 //! prompt and the confirmation dialogs).
 
-use chrono::{DateTime, Duration, TimeZone, Utc};
-use controlcenter::ops::{ConsumerView, ErrorQueueView, EventView, FaultView, ServiceView};
+#[path = "support/tui_app.rs"]
+mod tui_app;
+
+use chrono::{Duration, TimeZone, Utc};
+use controlcenter::ops::{ErrorQueueView, FaultView};
 use controlcenter::tui::app::RunsLoaded;
 use controlcenter::tui::app::{Modal, Outcome, StatusKind};
-use controlcenter::tui::{draw, Action, App, Loaded, Tab};
+use controlcenter::tui::{Action, App, Loaded, Tab};
 use isoqube::schedule::{Missed, Schedule, Webhook, When};
-use isoqube::{
-    CorruptRun, Definition, LogRecord, Run, RunStatus, ServiceRecord, StepStatus, StuckReason,
-    StuckStep, Variables,
-};
-use ratatui::backend::TestBackend;
-use ratatui::crossterm::event::{KeyCode, KeyEvent, KeyModifiers};
-use ratatui::Terminal;
+use isoqube::{CorruptRun, Definition, RunStatus, StuckReason, StuckStep, Variables};
+use ratatui::crossterm::event::KeyCode;
 use serde_json::json;
-
-const LONG: &str =
-    "an-extremely-long-definition-name-that-never-fits-in-any-column-of-an-80-column-terminal";
-
-fn t0() -> DateTime<Utc> {
-    Utc.with_ymd_and_hms(2025, 3, 1, 12, 0, 0)
-        .single()
-        .expect("valid time")
-}
-
-/// Renders `app` in a `w`x`h` test terminal and returns the screen as lines.
-fn screen(app: &App, w: u16, h: u16) -> String {
-    let mut terminal = Terminal::new(TestBackend::new(w, h)).expect("test terminal");
-    terminal.draw(|f| draw(f, app)).expect("draw");
-    let buffer = terminal.backend().buffer().clone();
-    let mut out = String::new();
-    for y in 0..h {
-        for x in 0..w {
-            out.push_str(buffer[(x, y)].symbol());
-        }
-        out.push('\n');
-    }
-    if std::env::var_os("TUI_SHOW").is_some() {
-        eprintln!("{out}");
-    }
-    out
-}
-
-#[track_caller]
-fn has(screen: &str, needle: &str) {
-    assert!(
-        screen.contains(needle),
-        "expected {needle:?} on screen:\n{screen}"
-    );
-}
-
-#[track_caller]
-fn lacks(screen: &str, needle: &str) {
-    assert!(
-        !screen.contains(needle),
-        "did not expect {needle:?} on screen:\n{screen}"
-    );
-}
-
-fn event(name: &str, description: &str, endpoints: &[(&str, &[&str])]) -> EventView {
-    EventView {
-        name: name.into(),
-        description: description.into(),
-        exchange: format!("Sample:{name}"),
-        message_type: format!("urn:message:Sample:{name}"),
-        consumers: endpoints
-            .iter()
-            .map(|(ep, services)| ConsumerView {
-                endpoint: ep.to_string(),
-                services: services.iter().map(|s| s.to_string()).collect(),
-            })
-            .collect(),
-    }
-}
-
-fn service(name: &str, pid: u32, alive: bool) -> ServiceView {
-    ServiceView {
-        record: ServiceRecord {
-            id: format!("{name}@host-1:{pid}"),
-            name: name.into(),
-            host: "build-host-1".into(),
-            pid,
-            events: vec!["Build".into()],
-            consumers: vec![format!("{name}-build")],
-            transport: "amqp".into(),
-            started_at: t0() - Duration::minutes(10),
-            last_seen: t0() - Duration::seconds(if alive { 3 } else { 600 }),
-        },
-        heartbeat_age_secs: if alive { 3 } else { 600 },
-        alive,
-    }
-}
-
-fn definition(name: &str, steps: &[&str]) -> Definition {
-    let mut vars = Variables::new();
-    vars.insert("env".into(), json!("prod"));
-    let mut d = Definition::new(name, steps.iter().copied())
-        .with_description("ship it")
-        .with_variables(vars);
-    d.created_at = t0() - Duration::hours(2);
-    d.modified_at = t0() - Duration::hours(1);
-    d
-}
-
-fn run_of(def: &Definition, status: RunStatus, done: usize) -> Run {
-    let mut run = Run::new(def, Variables::new(), "controlcenter:ops@laptop");
-    run.created_at = t0() - Duration::minutes(5);
-    run.status = status;
-    for (i, step) in run.steps.iter_mut().enumerate() {
-        if i < done {
-            step.status = StepStatus::Succeeded;
-            step.invoked_at = Some(run.created_at + Duration::seconds(i as i64 * 10));
-            step.completed_at = Some(run.created_at + Duration::seconds(i as i64 * 10 + 3));
-            step.attempts = 1;
-            step.handled_by = Some(format!("ep-{i}@build-host-1"));
-        }
-    }
-    if status == RunStatus::Failed {
-        let step = &mut run.steps[done];
-        step.status = StepStatus::Failed;
-        step.invoked_at = Some(run.created_at + Duration::seconds(60));
-        step.failed_at = Some(run.created_at + Duration::seconds(62));
-        step.attempts = 3;
-        step.last_error = Some("compiler exploded: out of memory".into());
-        run.error = Some(format!("step {done} failed: compiler exploded"));
-    }
-    run
-}
-
-fn log(run: &Run, step: usize, message: &str) -> LogRecord {
-    LogRecord {
-        run_id: run.id,
-        step: Some(step),
-        event: Some(run.steps[step].event.clone()),
-        level: "INFO".into(),
-        message: message.into(),
-        service: "pool".into(),
-        host: "h".into(),
-        timestamp: t0(),
-    }
-}
-
-fn fault(endpoint: &str, id: &str, reason: &str) -> FaultView {
-    FaultView {
-        endpoint: endpoint.into(),
-        message_id: id.into(),
-        reason: reason.into(),
-        exception_type: "ConsumerError".into(),
-        timestamp: "2025-03-01T12:00:00Z".into(),
-        run_id: Some("0123456789abcdef0123456789abcdef".into()),
-        index: Some(1),
-        message_type: Some("urn:message:Sample:Build".into()),
-        size: 321,
-        ..FaultView::default()
-    }
-}
-
-fn app() -> App {
-    let mut app = App::new();
-    app.now = t0();
-    app
-}
-
-fn key(code: KeyCode) -> KeyEvent {
-    KeyEvent::new(code, KeyModifiers::NONE)
-}
-
-fn ctrl(c: char) -> KeyEvent {
-    KeyEvent::new(KeyCode::Char(c), KeyModifiers::CONTROL)
-}
-
-fn type_text(app: &mut App, text: &str) {
-    for c in text.chars() {
-        assert_eq!(app.handle_key(key(KeyCode::Char(c))), Action::None);
-    }
-}
-
-fn loaded_app() -> App {
-    let mut app = app();
-    app.apply(Loaded::Events(Ok(vec![
-        event(
-            "Build",
-            "compile the sources",
-            &[
-                ("linux-build", &["linux-pool"]),
-                ("win-build", &["windows-pool"]),
-            ],
-        ),
-        event(
-            "Deploy",
-            "ship to production",
-            &[("deploy", &["deployment"])],
-        ),
-        event("Orphan", "", &[]),
-    ])));
-    app.apply(Loaded::Services(Ok(vec![
-        service("linux-pool", 4242, true),
-        service("windows-pool", 777, false),
-    ])));
-    let release = definition("release", &["Build", "Deploy"]);
-    app.apply(Loaded::Definitions(Ok(vec![
-        definition("nightly", &["Build"]),
-        release.clone(),
-    ])));
-    app.apply(Loaded::Runs {
-        filter: None,
-        result: Ok(vec![
-            run_of(&release, RunStatus::Running, 1),
-            run_of(&release, RunStatus::Failed, 1),
-            run_of(&release, RunStatus::Succeeded, 2),
-        ]
-        .into()),
-    });
-    app.apply(Loaded::Errors(Ok(vec![
-        ErrorQueueView {
-            endpoint: "linux-build".into(),
-            count: 2,
-            messages: vec![
-                fault("linux-build", "msg-0001", "compiler exploded"),
-                fault("linux-build", "msg-0002", "disk full"),
-            ],
-        },
-        ErrorQueueView {
-            endpoint: "deploy".into(),
-            count: 0,
-            messages: vec![],
-        },
-    ])));
-    app
-}
+use tui_app::*;
 
 // ------------------------------------------------------------------ services
 
@@ -399,6 +183,7 @@ fn form_refuses_a_bad_schedule_inline_and_saves_a_good_one() {
     app.handle_key(key(KeyCode::Tab));
     app.handle_key(key(KeyCode::Char('a')));
     app.handle_key(key(KeyCode::Enter));
+    app.handle_key(key(KeyCode::Esc));
     // Steps -> variables -> schedules.
     app.handle_key(key(KeyCode::Tab));
     app.handle_key(key(KeyCode::Tab));
@@ -765,8 +550,14 @@ fn help_view_and_tiny_terminals() {
     assert_eq!(app.tab, Tab::Help);
     let s = screen(&app, 80, 24);
     has(&s, "Help");
-    has(&s, "re-run, resume a failed run");
     has(&s, "q / Ctrl-C");
+    // The help scrolls to its last lines at 80x24.
+    for _ in 0..10 {
+        app.handle_key(key(KeyCode::Down));
+    }
+    let s = screen(&app, 80, 24);
+    has(&s, "re-run, resume a failed run");
+    has(&s, "discard every shown");
     app.handle_key(key(KeyCode::Esc));
     assert_eq!(app.tab, Tab::Runs);
 
@@ -832,20 +623,20 @@ fn create_definition_form_flow_builds_the_definition() {
     app.handle_key(key(KeyCode::Tab));
     type_text(&mut app, "everything, everywhere");
     app.handle_key(key(KeyCode::Tab));
-    // Pick Deploy (second event), then Build (first), then an extra Orphan and
-    // remove it, then move Build up.
+    // Pick Deploy (second event), then Build (first), then an extra Orphan
+    // (the picker stays open), close it, remove Orphan, then move Build up.
     app.handle_key(key(KeyCode::Char('a')));
     let s = screen(&app, 80, 24);
-    has(&s, "Pick an event");
+    has(&s, "Pick events");
     has(&s, "Build - compile the sources");
     app.handle_key(key(KeyCode::Down));
     app.handle_key(key(KeyCode::Enter));
-    app.handle_key(key(KeyCode::Char('a')));
     app.handle_key(key(KeyCode::Up));
     app.handle_key(key(KeyCode::Enter));
-    app.handle_key(key(KeyCode::Char('a')));
     app.handle_key(key(KeyCode::End));
     app.handle_key(key(KeyCode::Enter));
+    has(&screen(&app, 80, 24), "added: Deploy, Build, Orphan");
+    app.handle_key(key(KeyCode::Esc));
     app.handle_key(key(KeyCode::Char('x')));
     app.handle_key(key(KeyCode::Char('K')));
     app.handle_key(key(KeyCode::Tab));

@@ -308,33 +308,59 @@ pub enum ErrorsCommand {
         /// Only this endpoint (or its error queue, `ENDPOINT_error`).
         #[arg(long)]
         endpoint: Option<String>,
+        /// Only messages whose endpoint, id, run id, step (`#N`), message
+        /// type or reason hold every word of TEXT (as the TUI's filter).
+        #[arg(long = "match", value_name = "TEXT")]
+        matching: Option<String>,
         #[command(flatten)]
         out: JsonFlag,
     },
     /// Send a message back to its endpoint's queue; a failed or cancelled
     /// run's message resumes the run from its step (refused when that step has
-    /// succeeded since, or the run stopped before it).
+    /// succeeded since, or the run stopped before it). With --all, every
+    /// message (of ENDPOINT, matching --match) is requeued, each outcome said.
     Requeue {
-        /// Endpoint name, or its error queue's (`ENDPOINT_error`, as `errors list` prints it).
-        endpoint: String,
-        /// The message id (from `errors list`).
-        message_id: String,
-    },
-    /// Delete a message from an error queue, or (--settled) every message
-    /// whose step has succeeded since.
-    Discard {
         /// Endpoint name, or its error queue's (`ENDPOINT_error`, as `errors list` prints it);
-        /// with --settled, only this endpoint's (all when omitted).
-        #[arg(required_unless_present = "settled")]
+        /// with --all, only this endpoint's (all when omitted).
+        #[arg(required_unless_present = "all")]
         endpoint: Option<String>,
         /// The message id (from `errors list`).
-        #[arg(required_unless_present = "settled", conflicts_with = "settled")]
+        #[arg(required_unless_present = "all", conflicts_with = "all")]
+        message_id: Option<String>,
+        /// Every message (of ENDPOINT when given).
+        #[arg(long)]
+        all: bool,
+        /// With --all: only messages matching TEXT (see `errors list --match`).
+        #[arg(long = "match", value_name = "TEXT", requires = "all")]
+        matching: Option<String>,
+        /// Confirm requeueing with --all.
+        #[arg(long, requires = "all")]
+        yes: bool,
+    },
+    /// Delete a message from an error queue, (--settled) every message
+    /// whose step has succeeded since, or (--all) every message.
+    Discard {
+        /// Endpoint name, or its error queue's (`ENDPOINT_error`, as `errors list` prints it);
+        /// with --settled or --all, only this endpoint's (all when omitted).
+        #[arg(required_unless_present_any = ["settled", "all"])]
+        endpoint: Option<String>,
+        /// The message id (from `errors list`).
+        #[arg(
+            required_unless_present_any = ["settled", "all"],
+            conflicts_with_all = ["settled", "all"]
+        )]
         message_id: Option<String>,
         /// Every message whose step has succeeded since (`errors list` marks them).
-        #[arg(long)]
+        #[arg(long, conflicts_with = "all")]
         settled: bool,
-        /// Confirm discarding with --settled.
-        #[arg(long, requires = "settled")]
+        /// Every message (of ENDPOINT when given).
+        #[arg(long)]
+        all: bool,
+        /// With --all: only messages matching TEXT (see `errors list --match`).
+        #[arg(long = "match", value_name = "TEXT", requires = "all")]
+        matching: Option<String>,
+        /// Confirm discarding with --settled or --all.
+        #[arg(long)]
         yes: bool,
     },
 }

@@ -1,5 +1,6 @@
-//! `errors ...`: the messages in the endpoints' error queues: list, requeue,
-//! discard.
+//! `errors ...`: the messages in the endpoints' error queues: list (with a
+//! filter), requeue and discard, one message or in bulk (`--all`, confirmed
+//! with `--yes` as `definitions delete` is).
 //!
 //! It may use the [`Operator`] and the CLI's arguments, exit mapping and output.
 
@@ -15,7 +16,11 @@ use crate::ops::Operator;
 /// Runs an `errors` subcommand.
 pub(super) async fn execute(op: &Operator, cmd: ErrorsCommand, out: &mut dyn Write) -> Outcome {
     match cmd {
-        ErrorsCommand::List { endpoint, out: f } => {
+        ErrorsCommand::List {
+            endpoint,
+            matching,
+            out: f,
+        } => {
             let only = match &endpoint {
                 Some(ep) => Some(op.endpoint_named(ep).await?),
                 None => None,
@@ -25,6 +30,12 @@ pub(super) async fn execute(op: &Operator, cmd: ErrorsCommand, out: &mut dyn Wri
                 queues.retain(|q| &q.endpoint == ep);
                 if queues.is_empty() {
                     return Err(Error::not_found("error queue", format!("{ep}_error")).into());
+                }
+            }
+            if let Some(text) = &matching {
+                for q in &mut queues {
+                    q.messages.retain(|m| m.matches(text));
+                    q.count = u32::try_from(q.messages.len()).unwrap_or(u32::MAX);
                 }
             }
             if f.json {
@@ -59,12 +70,42 @@ pub(super) async fn execute(op: &Operator, cmd: ErrorsCommand, out: &mut dyn Wri
             Ok(ExitStatus::Ok)
         }
         ErrorsCommand::Requeue {
+            all: true,
             endpoint,
-            message_id,
+            matching,
+            yes,
+            ..
+        } => {
+            if !yes {
+                return Err(Failure::bad_input("requeueing every message needs --yes"));
+            }
+            let faults = matching_faults(op, endpoint.as_deref(), matching.as_deref()).await?;
+            bulk(out, "requeued", op.requeue_each(faults).await)
+        }
+        ErrorsCommand::Requeue {
+            endpoint: Some(endpoint),
+            message_id: Some(message_id),
+            ..
         } => {
             let done = op.requeue(&endpoint, &message_id).await?;
             say!(out, "{message_id}: {done}");
             Ok(ExitStatus::Ok)
+        }
+        ErrorsCommand::Requeue { .. } => Err(Failure::bad_input(
+            "errors requeue takes ENDPOINT MESSAGE_ID, or --all [ENDPOINT] [--match TEXT] --yes",
+        )),
+        ErrorsCommand::Discard {
+            all: true,
+            endpoint,
+            matching,
+            yes,
+            ..
+        } => {
+            if !yes {
+                return Err(Failure::bad_input("discarding every message needs --yes"));
+            }
+            let faults = matching_faults(op, endpoint.as_deref(), matching.as_deref()).await?;
+            bulk(out, "discarded", op.discard_each(faults).await)
         }
         ErrorsCommand::Discard {
             settled: true,
@@ -98,7 +139,49 @@ pub(super) async fn execute(op: &Operator, cmd: ErrorsCommand, out: &mut dyn Wri
             Ok(ExitStatus::Ok)
         }
         ErrorsCommand::Discard { .. } => Err(Failure::bad_input(
-            "errors discard takes ENDPOINT MESSAGE_ID, or --settled [ENDPOINT] --yes",
+            "errors discard takes ENDPOINT MESSAGE_ID, --settled [ENDPOINT] --yes, \
+             or --all [ENDPOINT] [--match TEXT] --yes",
         )),
+    }
+}
+
+/// Every message of `endpoint`'s error queue (of all when `None`) matching
+/// `text` (all when `None`).
+async fn matching_faults(
+    op: &Operator,
+    endpoint: Option<&str>,
+    text: Option<&str>,
+) -> Result<Vec<crate::ops::FaultView>, Failure> {
+    Ok(op
+        .faults_where(endpoint, |f| text.is_none_or(|t| f.matches(t)))
+        .await?)
+}
+
+/// Prints a bulk action message by message: done ones on stdout, the others
+/// (with why) on stderr; the exit status is that of the first failure.
+fn bulk(out: &mut dyn Write, verb: &str, b: crate::ops::Bulk) -> Outcome {
+    say!(
+        out,
+        "{verb} {} message(s){}",
+        b.done.len(),
+        if b.failed.is_empty() {
+            String::new()
+        } else {
+            format!("; {} not", b.failed.len())
+        }
+    );
+    for (f, what) in &b.done {
+        say!(out, "  {}_error  {}: {what}", f.endpoint, f.message_id);
+    }
+    for (f, e) in &b.failed {
+        eprintln!("  {}_error  {}: not {verb}: {e}", f.endpoint, f.message_id);
+    }
+    match b.failed.into_iter().next() {
+        None => Ok(ExitStatus::Ok),
+        Some((_, e)) => {
+            let mut failure = Failure::from(e);
+            failure.message = format!("some messages were not {verb} (listed above)");
+            Err(failure)
+        }
     }
 }

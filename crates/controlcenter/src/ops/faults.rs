@@ -2,7 +2,8 @@
 //! `<endpoint>_error` with its messages ([`FaultView`]), found by the
 //! endpoint's name or the queue's, and the actions on them: requeue (which
 //! resumes a failed run from the message's step, or refuses saying why) and
-//! discard, one message or every one whose step has succeeded since.
+//! discard, one message, every one whose step has succeeded since, or in bulk
+//! (every message a filter lets through, each outcome said).
 //!
 //! It may use what [`super`] may: `isoqube`'s store and transport seams.
 
@@ -46,6 +47,52 @@ pub struct FaultView {
     pub headers: BTreeMap<String, Value>,
     /// The body as text (invalid UTF-8 replaced).
     pub body: String,
+}
+
+impl FaultView {
+    /// Whether every word of `query` is in the message's endpoint, id, run
+    /// id, step (`#N`, numbered from 1), message type, reason or exception
+    /// type (case does not matter; an empty query matches all). The TUI's
+    /// error-queue filter and `errors ... --match` use it.
+    ///
+    /// ```
+    /// let f = controlcenter::ops::FaultView {
+    ///     endpoint: "linux-build".into(),
+    ///     reason: "disk full".into(),
+    ///     index: Some(1),
+    ///     ..Default::default()
+    /// };
+    /// assert!(f.matches("linux DISK #2"));
+    /// assert!(!f.matches("windows"));
+    /// ```
+    pub fn matches(&self, query: &str) -> bool {
+        let step = self
+            .index
+            .map(|i| format!("#{}", i + 1))
+            .unwrap_or_default();
+        let fields = [
+            self.endpoint.as_str(),
+            &self.message_id,
+            self.run_id.as_deref().unwrap_or(""),
+            &step,
+            self.message_type.as_deref().unwrap_or(""),
+            &self.reason,
+            &self.exception_type,
+        ];
+        query.split_whitespace().all(|word| {
+            let word = word.to_lowercase();
+            fields.iter().any(|f| f.to_lowercase().contains(&word))
+        })
+    }
+}
+
+/// What a bulk requeue or discard did, message by message.
+#[derive(Debug, Default)]
+pub struct Bulk {
+    /// The messages acted on, each with what came of it.
+    pub done: Vec<(FaultView, String)>,
+    /// The messages refused or failed, each with why.
+    pub failed: Vec<(FaultView, Error)>,
 }
 
 /// What requeueing a message did.
@@ -257,6 +304,68 @@ impl Operator {
             }
         }
         Ok(gone)
+    }
+
+    /// Every message (not only the first [`ERROR_PAGE`]) of the error queue
+    /// of `endpoint` (as [`Self::endpoint_named`] takes it), or of every
+    /// endpoint, whose view passes `keep`, settled ones marked.
+    pub async fn faults_where(
+        &self,
+        endpoint: Option<&str>,
+        keep: impl Fn(&FaultView) -> bool,
+    ) -> isoqube::Result<Vec<FaultView>> {
+        // One endpoint named: its queue must be there; all of them: those
+        // never declared are left out, as in the list.
+        let all = endpoint.is_none();
+        let endpoints = match endpoint {
+            Some(name) => vec![self.endpoint_named(name).await?],
+            None => self.endpoints().await?.into_iter().collect(),
+        };
+        let mut out = Vec::new();
+        for endpoint in endpoints {
+            let queue = format!("{endpoint}{ERROR_SUFFIX}");
+            let messages = match self.browse_all(&queue).await {
+                Ok(m) => m,
+                Err(Error::NotFound { .. }) if all => continue,
+                Err(e) => return Err(e),
+            };
+            let mut faults: Vec<FaultView> = messages
+                .iter()
+                .map(|m| fault_view(&endpoint, m))
+                .filter(|f| keep(f))
+                .collect();
+            self.mark_settled(&mut faults).await?;
+            out.extend(faults);
+        }
+        Ok(out)
+    }
+
+    /// Requeues each of `faults` as [`Self::requeue`] does, going on past a
+    /// refusal (a step succeeded since, a run gone) and saying each outcome.
+    pub async fn requeue_each(&self, faults: Vec<FaultView>) -> Bulk {
+        let mut bulk = Bulk::default();
+        for f in faults {
+            match self.requeue(&f.endpoint, &f.message_id).await {
+                Ok(done) => bulk.done.push((f, done.to_string())),
+                Err(e) => bulk.failed.push((f, e)),
+            }
+        }
+        bulk
+    }
+
+    /// Discards each of `faults` as [`Self::discard`] does, going on past one
+    /// already gone and saying each outcome.
+    pub async fn discard_each(&self, faults: Vec<FaultView>) -> Bulk {
+        let mut bulk = Bulk::default();
+        for f in faults {
+            match self.discard(&f.endpoint, &f.message_id).await {
+                Ok(endpoint) => bulk
+                    .done
+                    .push((f, format!("discarded from {endpoint}_error"))),
+                Err(e) => bulk.failed.push((f, e)),
+            }
+        }
+        bulk
     }
 
     /// Deletes a message from `<endpoint>_error` (`endpoint` as

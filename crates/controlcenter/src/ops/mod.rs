@@ -24,7 +24,7 @@ use crate::text::run_id_prefix;
 
 mod faults;
 
-pub use faults::{fault_view, ErrorQueueView, FaultView, Requeued};
+pub use faults::{fault_view, Bulk, ErrorQueueView, FaultView, Requeued};
 
 /// A service whose heartbeat is older than this is shown as not alive
 /// (services beat every 5 s by default); the stuck rule uses the same bound.

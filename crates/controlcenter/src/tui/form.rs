@@ -1,6 +1,8 @@
 //! Text inputs and the definition form (name, description, steps picked from
-//! the recorded events, default variables, schedules). Everything here is plain
-//! state changed by key events; nothing touches the terminal or the store.
+//! the recorded events and edited one by one, default variables, schedules).
+//! Everything here is plain state changed by key events; nothing touches the
+//! terminal or the store. The picker and the step editor are in
+//! [`super::step_editor`].
 //!
 //! It may use the operator's read models ([`crate::ops`]) and the text formats
 //! ([`crate::text`], whose `KEY=VALUE` and schedule parsers are re-exported
@@ -14,6 +16,7 @@ use crate::text::schedule_spec;
 pub use crate::text::{
     parse_assignment, parse_lines, parse_list, parse_schedule_lines, show_value,
 };
+use crate::tui::step_editor::{EventPicker, PickerKey, StepEditor, StepKey};
 
 /// A one-line (or, with [`TextInput::multiline`], several-line) text input; the
 /// cursor is always at the end.
@@ -135,8 +138,10 @@ pub struct DefinitionForm {
     pub schedules: TextInput,
     /// The focused field.
     pub focus: Field,
-    /// The event picker, open with the selected event's index.
-    pub picker: Option<usize>,
+    /// The event picker, when open.
+    pub picker: Option<EventPicker>,
+    /// The editor of the selected step, when open.
+    pub step_edit: Option<StepEditor>,
     /// Why the last save was refused (local check or the Operator's validation).
     pub error: Option<String>,
     /// A save is in flight.
@@ -162,6 +167,7 @@ impl DefinitionForm {
             schedules: TextInput::multiline(""),
             focus: Field::Name,
             picker: None,
+            step_edit: None,
             error: None,
             saving: false,
         }
@@ -185,6 +191,7 @@ impl DefinitionForm {
             schedules: TextInput::multiline(specs.join("\n")),
             focus: Field::Description,
             picker: None,
+            step_edit: None,
             error: None,
             saving: false,
         }
@@ -215,8 +222,28 @@ impl DefinitionForm {
         if self.saving {
             return FormResult::Editing;
         }
-        if let Some(sel) = self.picker {
-            self.picker_key(key, sel, events);
+        if let Some(mut picker) = self.picker.take() {
+            match picker.handle(key, events) {
+                PickerKey::Close => {}
+                PickerKey::Stay => self.picker = Some(picker),
+                PickerKey::Add(event) => {
+                    self.add_step(event);
+                    self.picker = Some(picker);
+                }
+            }
+            return FormResult::Editing;
+        }
+        if let Some(mut editor) = self.step_edit.take() {
+            match editor.handle(key) {
+                StepKey::Editing => self.step_edit = Some(editor),
+                StepKey::Cancel => {}
+                StepKey::Apply(step) => {
+                    if let Some(slot) = self.steps.get_mut(editor.index) {
+                        *slot = step;
+                    }
+                    self.error = None;
+                }
+            }
             return FormResult::Editing;
         }
         let ctrl = key.modifiers.contains(KeyModifiers::CONTROL);
@@ -287,21 +314,19 @@ impl DefinitionForm {
             KeyCode::Down | KeyCode::Char('j') => {
                 self.step_selected = (self.step_selected + 1).min(last)
             }
-            KeyCode::Char('a') | KeyCode::Char('+') | KeyCode::Enter | KeyCode::Insert => {
-                if events.is_empty() {
-                    self.error = Some(
-                        "no events are recorded yet: start a service so it records its events"
-                            .into(),
-                    );
+            KeyCode::Char('e') | KeyCode::Enter => {
+                if let Some(step) = self.steps.get(self.step_selected) {
+                    self.step_edit = Some(StepEditor::of(self.step_selected, step));
                 } else {
-                    let current = self
-                        .steps
-                        .get(self.step_selected)
-                        .and_then(|s| events.iter().position(|e| e.name == s.event))
-                        .unwrap_or(0);
-                    self.picker = Some(current);
+                    self.open_picker(events);
                 }
             }
+            KeyCode::Char('o') => {
+                if let Some(step) = self.steps.get_mut(self.step_selected) {
+                    step.optional = !step.optional;
+                }
+            }
+            KeyCode::Char('a') | KeyCode::Char('+') | KeyCode::Insert => self.open_picker(events),
             KeyCode::Char('x') | KeyCode::Char('-') | KeyCode::Delete | KeyCode::Backspace
                 if self.step_selected < self.steps.len() =>
             {
@@ -312,6 +337,32 @@ impl DefinitionForm {
         }
     }
 
+    fn open_picker(&mut self, events: &[EventView]) {
+        if events.is_empty() {
+            self.error =
+                Some("no events are recorded yet: start a service so it records its events".into());
+            return;
+        }
+        let current = self
+            .steps
+            .get(self.step_selected)
+            .and_then(|s| events.iter().position(|e| e.name == s.event))
+            .unwrap_or(0);
+        self.picker = Some(EventPicker::at(current));
+    }
+
+    /// Adds a step for `event` after the selected one, and selects it.
+    fn add_step(&mut self, event: String) {
+        let at = if self.steps.is_empty() {
+            0
+        } else {
+            (self.step_selected + 1).min(self.steps.len())
+        };
+        self.steps.insert(at, isoqube::StepDef::new(event));
+        self.step_selected = at;
+        self.error = None;
+    }
+
     fn move_step(&mut self, up: bool) {
         let i = self.step_selected;
         if up && i > 0 && i < self.steps.len() {
@@ -320,34 +371,6 @@ impl DefinitionForm {
         } else if !up && i + 1 < self.steps.len() {
             self.steps.swap(i, i + 1);
             self.step_selected = i + 1;
-        }
-    }
-
-    fn picker_key(&mut self, key: KeyEvent, sel: usize, events: &[EventView]) {
-        let last = events.len().saturating_sub(1);
-        match key.code {
-            KeyCode::Esc => self.picker = None,
-            KeyCode::Up | KeyCode::Char('k') => self.picker = Some(sel.saturating_sub(1)),
-            KeyCode::Down | KeyCode::Char('j') => self.picker = Some((sel + 1).min(last)),
-            KeyCode::PageUp => self.picker = Some(sel.saturating_sub(10)),
-            KeyCode::PageDown => self.picker = Some((sel + 10).min(last)),
-            KeyCode::Home => self.picker = Some(0),
-            KeyCode::End => self.picker = Some(last),
-            KeyCode::Enter | KeyCode::Char(' ') => {
-                if let Some(ev) = events.get(sel) {
-                    let at = if self.steps.is_empty() {
-                        0
-                    } else {
-                        (self.step_selected + 1).min(self.steps.len())
-                    };
-                    self.steps
-                        .insert(at, isoqube::StepDef::new(ev.name.clone()));
-                    self.step_selected = at;
-                    self.error = None;
-                }
-                self.picker = None;
-            }
-            _ => {}
         }
     }
 }

@@ -5,6 +5,8 @@
 //! - [`draw`](mod@draw): paints an [`App`]; pure, tested with ratatui's
 //!   `TestBackend`.
 //! - [`form`]: text inputs and the definition form.
+//! - [`step_editor`]: the form's event picker and step editor.
+//! - [`graph`]: a run's steps laid out as its graph (levels, branch lines).
 //! - `event_loop`: [`run`] owns the terminal and the event loop: keys are read
 //!   on a separate thread, data is reloaded every second (and right after an
 //!   action or a view change) in background tasks, and actions run in
@@ -19,6 +21,8 @@ pub mod app;
 pub mod draw;
 mod event_loop;
 pub mod form;
+pub mod graph;
+pub mod step_editor;
 mod work;
 
 pub use app::{Action, App, Loaded, Need, Outcome, Tab};

@@ -57,6 +57,20 @@ async fn load_runs(
     })
 }
 
+/// A bulk action's outcome in one line: how many were done, and the first
+/// reason of those that were not (an error when any was not).
+fn bulk(verb: &str, b: crate::ops::Bulk) -> Result<String, String> {
+    let done = format!("{verb} {} message(s)", b.done.len());
+    match b.failed.first() {
+        None => Ok(done),
+        Some((f, e)) => Err(format!(
+            "{done}; {} not: {}: {e}",
+            b.failed.len(),
+            f.message_id
+        )),
+    }
+}
+
 /// Carries out an action and says what came of it.
 pub async fn perform(op: &Operator, action: Action) -> Outcome {
     let done = |result: Result<String, String>| Outcome::Done {
@@ -127,6 +141,8 @@ pub async fn perform(op: &Operator, action: Action) -> Outcome {
                 .map(|_| format!("discarded {message_id} from '{endpoint}_error'"))
                 .map_err(|e| format!("cannot discard {message_id}: {e}")),
         ),
+        Action::RequeueAll(faults) => done(bulk("requeued", op.requeue_each(faults).await)),
+        Action::DiscardAll(faults) => done(bulk("discarded", op.discard_each(faults).await)),
         Action::None | Action::Quit | Action::Refresh => done(Ok(String::new())),
     }
 }

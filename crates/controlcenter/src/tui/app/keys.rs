@@ -49,6 +49,16 @@ impl App {
         if self.modal.is_some() {
             return self.modal_key(key);
         }
+        // A search being typed takes every key, the view's letters too.
+        match self.tab {
+            Tab::Runs if self.detail.is_none() && self.run_search.editing => {
+                return self.runs_key(key)
+            }
+            Tab::Errors if self.fault_open.is_none() && self.fault_search.editing => {
+                return self.errors_key(key)
+            }
+            _ => {}
+        }
         match key.code {
             KeyCode::Char('q') => {
                 self.quit = true;
@@ -112,9 +122,18 @@ impl App {
             Tab::Runs => self.runs_key(key),
             Tab::Errors => self.errors_key(key),
             Tab::Help => {
-                if matches!(key.code, KeyCode::Esc | KeyCode::Backspace) {
-                    self.tab = self.previous_tab;
-                    return Action::Refresh;
+                match key.code {
+                    KeyCode::Esc | KeyCode::Backspace => {
+                        self.tab = self.previous_tab;
+                        return Action::Refresh;
+                    }
+                    KeyCode::Up | KeyCode::Char('k') => {
+                        self.help_scroll = self.help_scroll.saturating_sub(1)
+                    }
+                    KeyCode::Down | KeyCode::Char('j') => {
+                        self.help_scroll = self.help_scroll.saturating_add(1).min(40)
+                    }
+                    _ => {}
                 }
                 Action::None
             }
@@ -248,7 +267,30 @@ impl App {
 
     fn runs_key(&mut self, key: KeyEvent) -> Action {
         if let Some(d) = &mut self.detail {
+            if let Some(scroll) = &mut d.whole {
+                // The run shown whole scrolls; Esc or v goes back.
+                match key.code {
+                    KeyCode::Esc | KeyCode::Backspace | KeyCode::Left | KeyCode::Char('v') => {
+                        d.whole = None
+                    }
+                    KeyCode::Up | KeyCode::Char('k') => *scroll = scroll.saturating_sub(1),
+                    KeyCode::Down | KeyCode::Char('j') => *scroll = scroll.saturating_add(1),
+                    KeyCode::PageUp => *scroll = scroll.saturating_sub(10),
+                    KeyCode::PageDown => *scroll = scroll.saturating_add(10),
+                    KeyCode::Home | KeyCode::Char('g') => *scroll = 0,
+                    _ => {}
+                }
+                return Action::None;
+            }
             match key.code {
+                KeyCode::Char('v') => {
+                    d.whole = Some(0);
+                    return Action::None;
+                }
+                KeyCode::Char('w') => {
+                    d.log_wrap = !d.log_wrap;
+                    return Action::None;
+                }
                 KeyCode::Esc | KeyCode::Backspace | KeyCode::Left => {
                     self.detail = None;
                     return Action::Refresh;
@@ -282,13 +324,28 @@ impl App {
                 _ => {}
             }
         } else {
-            if let Some(i) = step_index(self.run_selected, self.runs.items.len(), key.code) {
+            if self.run_search.editing {
+                if let Some(action) = self.search_key(key, Tab::Runs) {
+                    return action;
+                }
+            }
+            let shown = self.visible_runs().len();
+            if let Some(i) = step_index(self.run_selected, shown, key.code) {
                 self.run_selected = i;
                 return Action::None;
             }
             match key.code {
+                KeyCode::Char('/') => {
+                    self.run_search.editing = true;
+                    return Action::None;
+                }
+                KeyCode::Esc if self.run_search.is_active() => {
+                    self.run_search = Default::default();
+                    self.run_selected = 0;
+                    return Action::None;
+                }
                 KeyCode::Enter | KeyCode::Right => {
-                    if let Some(run) = self.runs.items.get(self.run_selected) {
+                    if let Some(run) = self.visible_runs().get(self.run_selected) {
                         self.detail = Some(RunDetail::new(run.id));
                         return Action::Refresh;
                     }
@@ -349,7 +406,51 @@ impl App {
         }
     }
 
+    /// A key while a search is typed (`tab` says which): `None` when the
+    /// key is not the search's (the arrows still move the selection).
+    fn search_key(&mut self, key: KeyEvent, tab: Tab) -> Option<Action> {
+        let (search, selected) = match tab {
+            Tab::Runs => (&mut self.run_search, &mut self.run_selected),
+            _ => (&mut self.fault_search, &mut self.fault_selected),
+        };
+        match key.code {
+            KeyCode::Enter => search.editing = false,
+            KeyCode::Esc => {
+                *search = Default::default();
+                *selected = 0;
+            }
+            _ => {
+                if !search.input.handle(key) {
+                    return None;
+                }
+                *selected = 0;
+            }
+        }
+        Some(Action::None)
+    }
+
     fn errors_key(&mut self, key: KeyEvent) -> Action {
+        if self.fault_open.is_none() {
+            if self.fault_search.editing {
+                if let Some(action) = self.search_key(key, Tab::Errors) {
+                    return action;
+                }
+            }
+            match key.code {
+                KeyCode::Char('/') => {
+                    self.fault_search.editing = true;
+                    return Action::None;
+                }
+                KeyCode::Esc if self.fault_search.is_active() => {
+                    self.fault_search = Default::default();
+                    self.fault_selected = 0;
+                    return Action::None;
+                }
+                KeyCode::Char('R') => return self.bulk_confirm(true),
+                KeyCode::Char('D') => return self.bulk_confirm(false),
+                _ => {}
+            }
+        }
         if let Some(scroll) = &mut self.fault_open {
             // An open message scrolls; r and d act on it as in the list.
             match key.code {
@@ -403,6 +504,47 @@ impl App {
                 },
             ),
             _ => Action::None,
+        }
+    }
+}
+
+impl App {
+    /// Asks before requeueing (or discarding) every message the filter shows.
+    fn bulk_confirm(&mut self, requeue: bool) -> Action {
+        let faults: Vec<_> = self.faults().into_iter().cloned().collect();
+        if faults.is_empty() {
+            self.error("no message to act on (the filter shows none)");
+            return Action::None;
+        }
+        let n = faults.len();
+        let scope = if self.fault_search.is_active() {
+            format!(" matching '{}'", self.fault_search.input.text.trim())
+        } else {
+            String::new()
+        };
+        let shown_all = self
+            .errors
+            .items
+            .iter()
+            .all(|q| q.count as usize <= q.messages.len());
+        let more = if shown_all {
+            ""
+        } else {
+            " (only those loaded: the first of each queue)"
+        };
+        if requeue {
+            self.confirm(
+                format!(
+                    "Requeue all {n} message(s){scope}{more}? \
+                     (A failed run's message resumes the run from its step.)"
+                ),
+                Action::RequeueAll(faults),
+            )
+        } else {
+            self.confirm(
+                format!("Discard all {n} message(s){scope}{more} for good?"),
+                Action::DiscardAll(faults),
+            )
         }
     }
 }

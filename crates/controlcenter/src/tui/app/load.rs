@@ -52,18 +52,18 @@ impl App {
                 if filter != self.run_filter {
                     return;
                 }
-                let keep = self.runs.items.get(self.run_selected).map(|r| r.id);
+                let keep = self.visible_runs().get(self.run_selected).map(|r| r.id);
                 let result = result.map(|loaded| {
                     self.runs_stuck = loaded.stuck;
                     self.runs_corrupt = loaded.corrupt;
                     loaded.runs
                 });
                 self.runs.set(result);
-                let items = &self.runs.items;
+                let shown = self.visible_runs();
                 self.run_selected = keep
-                    .and_then(|k| items.iter().position(|r| r.id == k))
+                    .and_then(|k| shown.iter().position(|r| r.id == k))
                     .unwrap_or(self.run_selected)
-                    .min(items.len().saturating_sub(1));
+                    .min(shown.len().saturating_sub(1));
             }
             Loaded::Detail {
                 id,

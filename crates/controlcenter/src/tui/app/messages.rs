@@ -8,7 +8,7 @@
 use isoqube::{CorruptRun, Definition, LogRecord, Run, RunStatus, StuckStep, Variables};
 use uuid::Uuid;
 
-use crate::ops::{ErrorQueueView, EventView, ServiceView};
+use crate::ops::{ErrorQueueView, EventView, FaultView, ServiceView};
 use crate::text::short_id;
 
 /// What the event loop must do after a key.
@@ -56,6 +56,10 @@ pub enum Action {
         /// The message id.
         message_id: String,
     },
+    /// Requeue every one of these error-queue messages (those the filter shows).
+    RequeueAll(Vec<FaultView>),
+    /// Delete every one of these error-queue messages (those the filter shows).
+    DiscardAll(Vec<FaultView>),
 }
 
 impl Action {
@@ -70,6 +74,8 @@ impl Action {
             Action::Cancel(id) => format!("cancelling {}", short_id(id)),
             Action::Requeue { message_id, .. } => format!("requeuing {message_id}"),
             Action::Discard { message_id, .. } => format!("discarding {message_id}"),
+            Action::RequeueAll(m) => format!("requeuing {} message(s)", m.len()),
+            Action::DiscardAll(m) => format!("discarding {} message(s)", m.len()),
             Action::None | Action::Quit | Action::Refresh => String::new(),
         }
     }

@@ -8,6 +8,7 @@
 //! - `messages`: what the state and the event loop tell each other.
 //! - `load`: recording loads and outcomes.
 //! - `keys`: key handling.
+//! - `search`: which runs the runs search lets through.
 //!
 //! Pure: no I/O. It may use the operator's read models ([`crate::ops`]), the
 //! form ([`super::form`]) and the text formats ([`crate::text`]).
@@ -15,9 +16,13 @@
 mod keys;
 mod load;
 mod messages;
+mod search;
 mod state;
 
 /// A run id as the UI shows it, also at its historical path here.
 pub use crate::text::short_id;
 pub use messages::{Action, Loaded, Need, Outcome, RunsLoaded};
-pub use state::{App, Confirm, Data, Modal, RunDetail, StartPrompt, Status, StatusKind, Tab};
+pub use search::run_matches;
+pub use state::{
+    App, Confirm, Data, Modal, RunDetail, Search, StartPrompt, Status, StatusKind, Tab,
+};

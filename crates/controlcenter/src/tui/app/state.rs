@@ -12,6 +12,7 @@ use uuid::Uuid;
 use super::messages::Action;
 use crate::ops::{ErrorQueueView, EventView, FaultView, ServiceView};
 use crate::tui::form::{DefinitionForm, TextInput};
+use crate::tui::graph::GraphLayout;
 
 /// The views, in tab order.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -98,6 +99,11 @@ pub struct RunDetail {
     pub log_scroll: usize,
     /// The step the operator selected; `None` follows the run's current step.
     pub step_selected: Option<usize>,
+    /// Log lines wrap at the pane's width (else each is one row, cut).
+    pub log_wrap: bool,
+    /// The run shown whole (parameters, variables, every step's error in
+    /// full), scrolled this many lines; `None` shows the detail.
+    pub whole: Option<u16>,
 }
 
 impl RunDetail {
@@ -110,31 +116,45 @@ impl RunDetail {
             error: None,
             log_scroll: 0,
             step_selected: None,
+            log_wrap: false,
+            whole: None,
         }
     }
 
-    /// The highlighted step: the selected one, else the first not succeeded
-    /// (where the run is, or stopped), else the last.
+    /// The run's steps as a graph (rows in level order).
+    pub fn graph(&self) -> GraphLayout {
+        GraphLayout::of(self.run.as_ref().map_or(&[][..], |r| &r.steps[..]))
+    }
+
+    /// The highlighted step (its position in the run): the selected one,
+    /// else the first in graph order not succeeded (where the run is, or
+    /// stopped), else the last row's.
     pub fn current_step(&self) -> usize {
         let steps = self.run.as_ref().map_or(&[][..], |r| &r.steps[..]);
         let last = steps.len().saturating_sub(1);
-        match self.step_selected {
-            Some(i) => i.min(last),
-            None => steps
-                .iter()
-                .position(|s| s.status != isoqube::StepStatus::Succeeded)
-                .unwrap_or(last),
+        if let Some(i) = self.step_selected {
+            return i.min(last);
         }
+        let graph = GraphLayout::of(steps);
+        graph
+            .rows
+            .iter()
+            .find(|r| steps[r.step].status != isoqube::StepStatus::Succeeded)
+            .or(graph.rows.last())
+            .map_or(0, |r| r.step)
     }
 
-    /// Moves the step selection `by` rows (up when negative), within the steps.
+    /// Moves the step selection `by` rows of the graph's table (up when
+    /// negative).
     pub fn move_step(&mut self, by: isize) {
-        let n = self.run.as_ref().map_or(0, |r| r.steps.len());
+        let graph = self.graph();
+        let n = graph.rows.len();
         if n == 0 {
             return;
         }
-        let at = self.current_step().saturating_add_signed(by).min(n - 1);
-        self.step_selected = Some(at);
+        let row = graph.row_of(self.current_step()).unwrap_or(0);
+        let at = row.saturating_add_signed(by).min(n - 1);
+        self.step_selected = Some(graph.rows[at].step);
     }
 }
 
@@ -188,8 +208,24 @@ pub struct Status {
     pub text: String,
 }
 
-/// Fresh data for the state, from the event loop's loads.
+/// A filter typed as the list narrows (`/` starts it, Enter keeps it, Esc
+/// clears it).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Search {
+    /// What was typed.
+    pub input: TextInput,
+    /// Keys go to the input.
+    pub editing: bool,
+}
 
+impl Search {
+    /// Whether it filters anything.
+    pub fn is_active(&self) -> bool {
+        !self.input.text.trim().is_empty()
+    }
+}
+
+/// The whole UI's state.
 #[derive(Debug, Clone, PartialEq)]
 pub struct App {
     /// The shown view.
@@ -223,8 +259,15 @@ pub struct App {
     /// The selected message opened whole, scrolled this many lines; `None`
     /// shows the list.
     pub fault_open: Option<u16>,
-    /// Only runs with this status.
+    /// Only runs with this status (asked of the store).
     pub run_filter: Option<RunStatus>,
+    /// The runs search typed after `/` (matched here, over the loaded runs:
+    /// see [`super::search`]).
+    pub run_search: Search,
+    /// The error-queue filter typed after `/` (see [`FaultView::matches`]).
+    pub fault_search: Search,
+    /// Help lines scrolled past.
+    pub help_scroll: u16,
     /// The open run.
     pub detail: Option<RunDetail>,
     /// The open dialog.
@@ -265,6 +308,9 @@ impl App {
             fault_selected: 0,
             fault_open: None,
             run_filter: None,
+            run_search: Search::default(),
+            fault_search: Search::default(),
+            help_scroll: 0,
             detail: None,
             modal: None,
             status: None,
@@ -290,12 +336,24 @@ impl App {
         });
     }
 
-    /// Every error-queue message, endpoint by endpoint.
+    /// The error-queue messages the filter lets through, endpoint by endpoint.
     pub fn faults(&self) -> Vec<&FaultView> {
+        let query = self.fault_search.input.text.as_str();
         self.errors
             .items
             .iter()
             .flat_map(|q| q.messages.iter())
+            .filter(|f| f.matches(query))
+            .collect()
+    }
+
+    /// The loaded runs the search lets through, newest first.
+    pub fn visible_runs(&self) -> Vec<&Run> {
+        let query = self.run_search.input.text.as_str();
+        self.runs
+            .items
+            .iter()
+            .filter(|r| super::search::run_matches(r, query))
             .collect()
     }
 
@@ -313,7 +371,7 @@ impl App {
     pub fn selected_run(&self) -> Option<&Run> {
         match &self.detail {
             Some(d) => d.run.as_ref(),
-            None => self.runs.items.get(self.run_selected),
+            None => self.visible_runs().get(self.run_selected).copied(),
         }
     }
 }

@@ -1,7 +1,11 @@
-//! A run's live detail: its head, steps, last errors and the log tail.
+//! A run's live detail: its head (status, the graph's levels left to right,
+//! the running steps' attempt and elapsed time, the parameters and
+//! variables), the steps in graph order with branch lines, the last errors and
+//! the log tail (cut or wrapped, `w`). `v` shows the run whole
+//! (`run_whole`).
 //!
-//! It may use the state ([`crate::tui::app`]), the text formats and the shared
-//! widgets.
+//! It may use the state ([`crate::tui::app`], [`crate::tui::graph`]), the text
+//! formats and the shared widgets.
 
 use ratatui::layout::{Constraint, Layout, Rect};
 use ratatui::style::{Color, Modifier, Style};
@@ -9,12 +13,15 @@ use ratatui::text::{Line, Span};
 use ratatui::widgets::{Block, Paragraph, TableState};
 use ratatui::Frame;
 
+use super::run_whole::draw_run_whole;
 use super::widgets::{
     ellipsize, inner, paragraph_lines, progress, run_status_color, short_duration,
     step_status_color, table, time, width, DIM,
 };
-use crate::text::age;
+use crate::text::{age, show_value};
 use crate::tui::app::{App, RunDetail};
+use crate::tui::graph::GraphLayout;
+use isoqube::StepStatus;
 
 /// A run's detail; the log pane shows the tail unless scrolled back.
 pub(super) fn draw_detail(frame: &mut Frame, app: &App, d: &RunDetail, area: Rect) {
@@ -31,6 +38,12 @@ pub(super) fn draw_detail(frame: &mut Frame, app: &App, d: &RunDetail, area: Rec
         frame.render_widget(paragraph_lines(lines), inside);
         return;
     };
+    if let Some(scroll) = d.whole {
+        draw_run_whole(frame, run, scroll, area);
+        return;
+    }
+    let graph = GraphLayout::of(&run.steps);
+    let head_w = usize::from(inner(area).width);
     let errors: Vec<String> = run
         .steps
         .iter()
@@ -69,6 +82,9 @@ pub(super) fn draw_detail(frame: &mut Frame, app: &App, d: &RunDetail, area: Rec
             DIM,
         )),
     ];
+    head_lines.extend(graph_lines(run, &graph, head_w));
+    head_lines.extend(running_line(app, run));
+    head_lines.push(variables_line(run));
     if let Some(e) = &run.error {
         head_lines.push(Line::from(Span::styled(format!("✗ {e}"), Color::Red)));
     }
@@ -115,7 +131,7 @@ pub(super) fn draw_detail(frame: &mut Frame, app: &App, d: &RunDetail, area: Rec
     let inside = inner(steps);
     // Rows under the table's header; the selected step is kept in view.
     let visible = usize::from(inside.height.saturating_sub(1)).max(1);
-    let selected = d.current_step();
+    let selected = graph.row_of(d.current_step()).unwrap_or(0);
     let offset = (selected + 1).saturating_sub(visible);
     let title = if run.steps.len() > visible {
         format!(
@@ -129,8 +145,8 @@ pub(super) fn draw_detail(frame: &mut Frame, app: &App, d: &RunDetail, area: Rec
     };
     frame.render_widget(Block::bordered().title(title), steps);
     let constraints = [
-        Constraint::Length(2),
-        Constraint::Fill(2),
+        Constraint::Length(4),
+        Constraint::Fill(3),
         Constraint::Length(9),
         Constraint::Length(8),
         Constraint::Length(8),
@@ -138,10 +154,11 @@ pub(super) fn draw_detail(frame: &mut Frame, app: &App, d: &RunDetail, area: Rec
         Constraint::Length(3),
         Constraint::Fill(2),
     ];
-    let rows = run
-        .steps
+    let rows = graph
+        .rows
         .iter()
-        .map(|s| {
+        .map(|row| {
+            let s = &run.steps[row.step];
             let done = s.completed_at.or(s.failed_at).or(s.cancelled_at);
             let handler = s
                 .handled_by
@@ -154,18 +171,15 @@ pub(super) fn draw_detail(frame: &mut Frame, app: &App, d: &RunDetail, area: Rec
                 .unwrap_or_else(|| "-".into());
             (
                 vec![
-                    (s.index + 1).to_string(),
-                    // Parallel steps show what they wait for: `Ship (after 4, 5)`.
-                    match s.place() {
-                        Some(place) => format!("{} ({place})", s.name()),
-                        None => s.name().to_string(),
-                    },
+                    // The branch line: parallel steps of one level are
+                    // bracketed `┬ ├ └`.
+                    format!("{}{:>3}", row.branch, s.index + 1),
+                    // Graph steps show what they wait for: `Ship (after 4, 5)`.
+                    step_label(s),
                     s.status.as_str().to_string(),
                     time(s.invoked_at),
                     time(done),
-                    s.duration()
-                        .map(short_duration)
-                        .unwrap_or_else(|| "-".into()),
+                    took(app, s),
                     s.attempts.to_string(),
                     handler,
                 ],
@@ -177,7 +191,7 @@ pub(super) fn draw_detail(frame: &mut Frame, app: &App, d: &RunDetail, area: Rec
         inside,
         &constraints,
         &[
-            "#", "Event", "Status", "Invoked", "Done", "Took", "Att", "Handler",
+            "  #", "Step", "Status", "Invoked", "Done", "Took", "Att", "Handler",
         ],
         rows,
     );
@@ -218,21 +232,194 @@ pub(super) fn draw_detail(frame: &mut Frame, app: &App, d: &RunDetail, area: Rec
     }
     let h = usize::from(inside.height);
     let end = d.logs.len().saturating_sub(d.log_scroll);
-    let start = end.saturating_sub(h);
     let w = usize::from(inside.width);
-    let lines: Vec<Line> = d.logs[start..end]
+    // From the newest shown line back, as many rows as fit (a wrapped line
+    // takes several).
+    let mut rows: Vec<Line> = Vec::new();
+    for l in d.logs[..end].iter().rev() {
+        let color = match l.level.as_str() {
+            "ERROR" => Color::Red,
+            "WARN" => Color::Yellow,
+            "DEBUG" | "TRACE" => Color::DarkGray,
+            _ => Color::Reset,
+        };
+        let text = crate::text::log_line(l);
+        let pieces = if d.log_wrap {
+            wrap_text(&text, w)
+        } else {
+            vec![ellipsize(&text, w)]
+        };
+        for piece in pieces.into_iter().rev() {
+            rows.push(Line::from(Span::styled(piece, color)));
+        }
+        if rows.len() >= h {
+            break;
+        }
+    }
+    rows.truncate(h);
+    rows.reverse();
+    frame.render_widget(Paragraph::new(rows), inside);
+}
+
+/// A step's name, with where it sits when it is not simply after the step
+/// before it, and `optional`.
+fn step_label(s: &isoqube::Step) -> String {
+    let mut text = s.name().to_string();
+    let mut notes: Vec<String> = s.place().into_iter().collect();
+    if s.optional {
+        notes.push("optional".into());
+    }
+    if !notes.is_empty() {
+        text.push_str(&format!(" ({})", notes.join(", ")));
+    }
+    text
+}
+
+/// How long the step took, or, while it runs, how long its attempt has been
+/// running (`12.3s…`, live: it grows at every redraw).
+fn took(app: &App, s: &isoqube::Step) -> String {
+    if s.status == StepStatus::Invoked {
+        return match attempt_started(s) {
+            Some(at) => format!("{}…", short_duration(app.now - at)),
+            None => "…".into(),
+        };
+    }
+    s.duration()
+        .map(short_duration)
+        .unwrap_or_else(|| "-".into())
+}
+
+/// When the running attempt started: its handler's last pick-up, else the
+/// step's first.
+fn attempt_started(s: &isoqube::Step) -> Option<chrono::DateTime<chrono::Utc>> {
+    s.handlers
         .iter()
-        .map(|l| {
-            let color = match l.level.as_str() {
-                "ERROR" => Color::Red,
-                "WARN" => Color::Yellow,
-                "DEBUG" | "TRACE" => Color::DarkGray,
-                _ => Color::Reset,
-            };
-            Line::from(Span::styled(ellipsize(&crate::text::log_line(l), w), color))
+        .filter(|h| h.status == StepStatus::Invoked)
+        .filter_map(|h| h.started_at)
+        .max()
+        .or(s.invoked_at)
+}
+
+/// The graph's levels left to right, each step by its number in its status
+/// colour, parallel ones side by side in brackets: `Graph: 1 → 2 → [3|4|5] →
+/// 6`, wrapped at `w` columns between levels.
+fn graph_lines(run: &isoqube::Run, graph: &GraphLayout, w: usize) -> Vec<Line<'static>> {
+    let mut groups: Vec<Vec<Span<'static>>> = Vec::new();
+    for members in &graph.levels {
+        let mut g = Vec::new();
+        let several = members.len() > 1;
+        if several {
+            g.push(Span::styled("[", DIM));
+        }
+        for (k, &i) in members.iter().enumerate() {
+            if k > 0 {
+                g.push(Span::styled("|", DIM));
+            }
+            let st = run.steps[i].status;
+            g.push(Span::styled(
+                (i + 1).to_string(),
+                Style::new().fg(step_status_color(st)),
+            ));
+        }
+        if several {
+            g.push(Span::styled("]", DIM));
+        }
+        groups.push(g);
+    }
+    let mut lines = Vec::new();
+    let mut line: Vec<Span<'static>> = vec![Span::styled("Graph: ", DIM)];
+    let mut used = 7;
+    for (n, g) in groups.into_iter().enumerate() {
+        let gw: usize = g.iter().map(|s| s.width()).sum();
+        let arrow = if n == 0 { 0 } else { 3 };
+        if used + arrow + gw > w && used > 7 {
+            line.push(Span::styled(" →", DIM));
+            lines.push(Line::from(std::mem::take(&mut line)));
+            line.push(Span::raw("       "));
+            used = 7;
+        } else if n > 0 {
+            line.push(Span::styled(" → ", DIM));
+            used += 3;
+        }
+        used += gw;
+        line.extend(g);
+    }
+    lines.push(Line::from(line));
+    lines
+}
+
+/// The running steps, each with its attempt and how long it has run.
+fn running_line(app: &App, run: &isoqube::Run) -> Option<Line<'static>> {
+    let running: Vec<String> = run
+        .steps
+        .iter()
+        .filter(|s| s.status == StepStatus::Invoked)
+        .map(|s| {
+            let elapsed = attempt_started(s)
+                .map(|at| format!(", {}", short_duration(app.now - at)))
+                .unwrap_or_default();
+            format!(
+                "{} {} (attempt {}{elapsed})",
+                s.index + 1,
+                s.name(),
+                s.attempts.max(1)
+            )
         })
         .collect();
-    frame.render_widget(Paragraph::new(lines), inside);
+    (!running.is_empty()).then(|| {
+        Line::from(Span::styled(
+            format!("▶ running: {}", running.join("; ")),
+            Color::Cyan,
+        ))
+    })
+}
+
+/// The run's parameters and the variables consumers added (`v` shows them
+/// whole).
+fn variables_line(run: &isoqube::Run) -> Line<'static> {
+    let show = |(k, v): (&String, &serde_json::Value)| format!("{k}={}", show_value(v));
+    let params: Vec<String> = run.params.iter().map(show).collect();
+    let added: Vec<String> = run
+        .variables
+        .iter()
+        .filter(|(k, v)| run.params.get(*k) != Some(*v))
+        .map(show)
+        .collect();
+    let or_none = |v: Vec<String>| {
+        if v.is_empty() {
+            "-".to_string()
+        } else {
+            v.join(" ")
+        }
+    };
+    Line::from(vec![
+        Span::styled("params ", DIM),
+        Span::raw(or_none(params)),
+        Span::styled("  vars ", DIM),
+        Span::raw(or_none(added)),
+        Span::styled("  (v: all)", DIM),
+    ])
+}
+
+/// `text` cut into pieces of at most `w` columns (at least one piece).
+pub(super) fn wrap_text(text: &str, w: usize) -> Vec<String> {
+    let text = text.replace(['\n', '\r', '\t'], " ");
+    let w = w.max(1);
+    let mut out = Vec::new();
+    let mut piece = String::new();
+    let mut used = 0;
+    let mut buf = [0u8; 4];
+    for c in text.chars() {
+        let cw = width(c.encode_utf8(&mut buf));
+        if used + cw > w && !piece.is_empty() {
+            out.push(std::mem::take(&mut piece));
+            used = 0;
+        }
+        piece.push(c);
+        used += cw;
+    }
+    out.push(piece);
+    out
 }
 
 /// The log pane's rows at least (and its borders): a run's detail always shows
@@ -240,9 +427,9 @@ pub(super) fn draw_detail(frame: &mut Frame, app: &App, d: &RunDetail, area: Rec
 const LOG_ROWS_MIN: u16 = 3;
 
 /// The heights of the steps and errors panes in `avail` rows (the log gets
-/// the rest): the last errors when they fit beside a few steps and the log's
-/// minimum, then every step when they fit, else as many as fit (the table
-/// scrolls).
+/// the rest): every step when they fit beside the log's minimum, else as many
+/// as fit (the table scrolls); the last errors only when they fit beside all
+/// of that.
 fn pane_heights(avail: u16, steps: usize, errors: usize) -> (u16, u16) {
     let log_min = LOG_ROWS_MIN + 2;
     let steps_want = u16::try_from(steps).unwrap_or(u16::MAX).saturating_add(3);
@@ -253,7 +440,9 @@ fn pane_heights(avail: u16, steps: usize, errors: usize) -> (u16, u16) {
     } else {
         u16::try_from(errors.min(3)).unwrap_or(3) + 2
     };
-    let errors_h = if avail >= steps_min + log_min + errors_want {
+    // Every step before the errors (they are in the head's error line and
+    // in the whole run, `v`).
+    let errors_h = if avail >= steps_want + log_min + errors_want {
         errors_want
     } else {
         0

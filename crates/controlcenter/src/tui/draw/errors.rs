@@ -1,6 +1,6 @@
 //! The error-queue view: every message of every endpoint's error queue (run,
-//! step, age, reason), the selected one's fault, and one message opened
-//! whole (headers and body).
+//! step, age, reason) the filter (typed after `/`) lets through, the selected
+//! one's fault, and one message opened whole (headers and body).
 //!
 //! It may use the state ([`crate::tui::app`]) and the shared widgets.
 
@@ -11,7 +11,7 @@ use ratatui::text::{Line, Span};
 use ratatui::widgets::{Block, Paragraph, TableState};
 use ratatui::Frame;
 
-use super::widgets::{ellipsize, inner, notice, paragraph_lines, table, DIM, HEADER};
+use super::widgets::{ellipsize, inner, notice, paragraph_lines, search_line, table, DIM, HEADER};
 use crate::ops::FaultView;
 use crate::text::age;
 use crate::tui::app::App;
@@ -26,15 +26,35 @@ pub(super) fn draw_errors(frame: &mut Frame, app: &App, area: Rect) {
     }
     let total: u32 = app.errors.items.iter().map(|q| q.count).sum();
     let [list, detail] = Layout::vertical([Constraint::Fill(1), Constraint::Length(7)]).areas(area);
+    let shown = if app.fault_search.is_active() {
+        format!("; {} shown", faults.len())
+    } else {
+        String::new()
+    };
     let block = Block::bordered().title(format!(
-        " Error queues ({} endpoints, {total} messages) ",
+        " Error queues ({} endpoints, {total} messages{shown}) ",
         app.errors.items.len()
     ));
-    let inside = inner(list);
+    let mut inside = inner(list);
     frame.render_widget(block, list);
+    if app.fault_search.editing || app.fault_search.is_active() {
+        let [line, rest] =
+            Layout::vertical([Constraint::Length(1), Constraint::Fill(1)]).areas(inside);
+        frame.render_widget(
+            search_line(
+                &app.fault_search,
+                "endpoint, run, #step, event, reason",
+                line.width,
+            ),
+            line,
+        );
+        inside = rest;
+    }
     let mut table_area = inside;
     let empty_text = if app.errors.items.is_empty() {
         "No error queues: no consumer endpoint is known yet."
+    } else if app.fault_search.is_active() {
+        "No message matches the filter (Esc clears it)."
     } else {
         "Every error queue is empty."
     };

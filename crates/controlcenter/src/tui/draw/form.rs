@@ -1,5 +1,5 @@
 //! The definition form drawn over the definitions view, with its event
-//! picker.
+//! picker and step editor (`step_editor`) over it when open.
 //!
 //! It may use the state ([`crate::tui::app`], [`crate::tui::form`]) and the
 //! shared widgets.
@@ -10,7 +10,8 @@ use ratatui::text::{Line, Span};
 use ratatui::widgets::{Block, Clear, List, ListItem, ListState, Paragraph, Wrap};
 use ratatui::Frame;
 
-use super::widgets::{centered, ellipsize, inner, width, DIM, HEADER, SELECTED};
+use super::step_editor::{draw_picker, draw_step_editor};
+use super::widgets::{ellipsize, inner, width, DIM, HEADER, SELECTED};
 use crate::tui::app::App;
 use crate::tui::form::{DefinitionForm, Field, TextInput};
 
@@ -105,7 +106,10 @@ pub(super) fn draw_form(frame: &mut Frame, app: &App, form: &DefinitionForm, are
             label(Field::Steps, "Steps:"),
             Span::styled(
                 ellipsize(
-                    &format!(" {} (a add, x remove, K/J move)", form.steps.len()),
+                    &format!(
+                        " {} (a add, Enter edit, o optional, x remove, K/J move)",
+                        form.steps.len()
+                    ),
                     w.saturating_sub(9),
                 ),
                 DIM,
@@ -124,8 +128,13 @@ pub(super) fn draw_form(frame: &mut Frame, app: &App, form: &DefinitionForm, are
             .iter()
             .enumerate()
             .map(|(i, s)| {
+                let undo = s
+                    .compensate
+                    .as_deref()
+                    .map(|c| format!(", undone by {c}"))
+                    .unwrap_or_default();
                 ListItem::new(ellipsize(
-                    &format!("    {}. {}", i + 1, crate::text::step_text(s)),
+                    &format!("    {}. {}{undo}", i + 1, crate::text::step_text(s)),
                     w,
                 ))
             })
@@ -184,29 +193,10 @@ pub(super) fn draw_form(frame: &mut Frame, app: &App, form: &DefinitionForm, are
         frame.render_widget(Paragraph::new(Span::styled("… saving", Color::Yellow)), err);
     }
 
-    if let Some(sel) = form.picker {
-        let events = &app.events.items;
-        let rect = centered(area, 64, (events.len() as u16 + 2).max(5));
-        frame.render_widget(Clear, rect);
-        let block = Block::bordered()
-            .title(" Pick an event (Enter adds) ")
-            .border_style(Style::new().fg(Color::Cyan));
-        let inside = inner(rect);
-        frame.render_widget(block, rect);
-        let iw = usize::from(inside.width);
-        let items: Vec<ListItem> = events
-            .iter()
-            .map(|e| {
-                let text = if e.description.is_empty() {
-                    e.name.clone()
-                } else {
-                    format!("{} - {}", e.name, e.description)
-                };
-                ListItem::new(ellipsize(&text, iw))
-            })
-            .collect();
-        let list = List::new(items).highlight_style(SELECTED);
-        let mut state = ListState::default().with_selected(Some(sel));
-        frame.render_stateful_widget(list, inside, &mut state);
+    if let Some(picker) = &form.picker {
+        draw_picker(frame, &app.events.items, picker, area);
+    }
+    if let Some(editor) = &form.step_edit {
+        draw_step_editor(frame, form, editor, area);
     }
 }

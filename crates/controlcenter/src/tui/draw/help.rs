@@ -34,7 +34,11 @@ const HELP: &[(&str, &[(&str, &str)])] = &[
             ),
             (
                 "steps: a x K J",
-                "add from recorded events, remove, move up/down",
+                "add (picker: type to filter, Enter adds, stays open), remove, move",
+            ),
+            (
+                "steps: Enter o",
+                "edit the step (name, after, compensate, timeout, optional) / optional",
             ),
             ("variables", "one KEY=VALUE per line (JSON values or text)"),
             (
@@ -52,22 +56,36 @@ const HELP: &[(&str, &[(&str, &str)])] = &[
                 "Enter / Esc",
                 "open a run (↑↓ its steps, PgUp PgDn End its log) / back",
             ),
+            (
+                "/",
+                "search the loaded runs: id start, definition, status:, def:, KEY=VALUE, text",
+            ),
             ("f", "filter by status (all, Pending, Running, ...)"),
+            (
+                "in a run: w v",
+                "wrap the log lines / the run whole (variables, errors)",
+            ),
             ("r u c", "re-run, resume a failed run, cancel a running one"),
         ],
     ),
     (
         "Error queue",
-        &[(
-            "Enter r d",
-            "open the message whole / requeue it / discard it",
-        )],
+        &[
+            (
+                "Enter r d",
+                "open the message whole / requeue it / discard it",
+            ),
+            (
+                "/ R D",
+                "filter / requeue every shown / discard every shown (y/n)",
+            ),
+        ],
     ),
 ];
 
-/// The help view.
-pub(super) fn draw_help(frame: &mut Frame, area: Rect) {
-    let block = Block::bordered().title(" Help ");
+/// The help view, scrolled `scroll` lines (↑↓).
+pub(super) fn draw_help(frame: &mut Frame, scroll: u16, area: Rect) {
+    let block = Block::bordered().title(" Help (↑↓ scroll) ");
     let inside = inner(area);
     frame.render_widget(block, area);
     let mut lines = Vec::new();
@@ -80,5 +98,10 @@ pub(super) fn draw_help(frame: &mut Frame, area: Rect) {
             ]));
         }
     }
-    frame.render_widget(Paragraph::new(lines).wrap(Wrap { trim: false }), inside);
+    frame.render_widget(
+        Paragraph::new(lines)
+            .wrap(Wrap { trim: false })
+            .scroll((scroll, 0)),
+        inside,
+    );
 }

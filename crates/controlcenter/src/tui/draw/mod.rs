@@ -8,8 +8,8 @@
 //! - `widgets`: the helpers the views share (styles, cutting text, tables,
 //!   notices, dialogs).
 //! - one file per view: `services`, `definitions`, `runs`, `detail` (a run's
-//!   live detail), `errors`, `help`; and for what opens over them: `form` (the
-//!   definition form) and `dialogs` (confirmation, start prompt).
+//!   live detail; `run_whole`: a run shown whole), `errors`, `help`; and for what opens over them: `form` (the
+//!   definition form; `step_editor`: its event picker and step editor) and `dialogs` (confirmation, start prompt).
 //!
 //! Drawing may use the state ([`super::app`], [`super::form`]) and the text
 //! formats ([`crate::text`]); it never touches the operator, the store or the
@@ -21,9 +21,11 @@ mod dialogs;
 mod errors;
 mod form;
 mod help;
+mod run_whole;
 mod runs;
 mod screen;
 mod services;
+mod step_editor;
 mod widgets;
 
 pub use screen::{draw, footer_keys, MIN_HEIGHT, MIN_WIDTH};

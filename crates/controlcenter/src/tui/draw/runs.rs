@@ -1,5 +1,6 @@
-//! The runs view: runs newest first under the status filter, stuck ones
-//! marked, and the count of records the list skipped (they do not parse).
+//! The runs view: runs newest first under the status filter and the search
+//! (typed after `/`), with their duration and failed step, stuck ones marked,
+//! and the count of records the list skipped (they do not parse).
 //!
 //! It may use the state ([`crate::tui::app`]), the text formats and the shared
 //! widgets.
@@ -10,7 +11,9 @@ use ratatui::style::{Color, Modifier, Style};
 use ratatui::widgets::{Block, TableState};
 use ratatui::Frame;
 
-use super::widgets::{inner, notice, paragraph_lines, progress, run_status_color, table};
+use super::widgets::{
+    inner, notice, paragraph_lines, progress, run_status_color, search_line, short_duration, table,
+};
 use crate::text::age;
 use crate::tui::app::{short_id, App};
 
@@ -29,14 +32,35 @@ pub(super) fn draw_runs(frame: &mut Frame, app: &App, area: Rect) {
     if !app.runs_corrupt.is_empty() {
         marks.push_str(&format!("; {} corrupt skipped", app.runs_corrupt.len()));
     }
+    let shown = app.visible_runs();
+    let count = if app.run_search.is_active() {
+        format!("{} of {}", shown.len(), app.runs.items.len())
+    } else {
+        app.runs.items.len().to_string()
+    };
     let block = Block::bordered().title(format!(
-        " Runs ({}, newest first; filter: {}{marks}) ",
-        app.runs.items.len(),
+        " Runs ({count}, newest first; filter: {}{marks}) ",
         filter_name(app.run_filter)
     ));
-    let inside = inner(area);
+    let mut inside = inner(area);
     frame.render_widget(block, area);
+    if app.run_search.editing || app.run_search.is_active() {
+        let [line, rest] =
+            Layout::vertical([Constraint::Length(1), Constraint::Fill(1)]).areas(inside);
+        frame.render_widget(
+            search_line(
+                &app.run_search,
+                "id, definition, status:, def:, KEY=VALUE, text",
+                line.width,
+            ),
+            line,
+        );
+        inside = rest;
+    }
     let empty_text = match app.run_filter {
+        _ if app.run_search.is_active() && !app.runs.items.is_empty() => {
+            "No loaded run matches the search (Esc clears it).".to_string()
+        }
         None => "No runs yet: start one from Definitions (2, then s).".to_string(),
         Some(s) => format!("No {} runs (f changes the filter).", s.as_str()),
     };
@@ -44,7 +68,7 @@ pub(super) fn draw_runs(frame: &mut Frame, app: &App, area: Rect) {
     if let Some(lines) = notice(
         app.runs.loaded,
         &app.runs.error,
-        app.runs.items.is_empty(),
+        shown.is_empty(),
         &empty_text,
     ) {
         let h = (lines.len() as u16 + 1).min(inside.height);
@@ -53,20 +77,24 @@ pub(super) fn draw_runs(frame: &mut Frame, app: &App, area: Rect) {
         frame.render_widget(paragraph_lines(lines), msg);
         table_area = rest;
     }
-    if app.runs.items.is_empty() {
+    if shown.is_empty() {
         return;
     }
-    let constraints = [
+    // Who started a run gives way first in a narrow terminal.
+    let narrow = table_area.width < 76;
+    let mut constraints = vec![
         Constraint::Length(8),
         Constraint::Length(9),
-        Constraint::Fill(2),
-        Constraint::Length(8),
+        Constraint::Fill(if narrow { 2 } else { 3 }),
+        Constraint::Length(5),
+        Constraint::Length(6),
+        Constraint::Fill(if narrow { 1 } else { 2 }),
         Constraint::Length(4),
-        Constraint::Fill(1),
     ];
-    let rows = app
-        .runs
-        .items
+    if !narrow {
+        constraints.push(Constraint::Fill(2));
+    }
+    let rows = shown
         .iter()
         .map(|r| {
             // A stuck run is running by definition: the marker takes the
@@ -82,17 +110,19 @@ pub(super) fn draw_runs(frame: &mut Frame, app: &App, area: Rect) {
                     Style::new().fg(run_status_color(r.status)),
                 )
             };
-            (
-                vec![
-                    short_id(&r.id),
-                    status.to_string(),
-                    r.definition.clone(),
-                    progress(r),
-                    age(app.now - r.created_at),
-                    r.started_by.clone(),
-                ],
-                style,
-            )
+            let mut cells = vec![
+                short_id(&r.id),
+                status.to_string(),
+                r.definition.clone(),
+                progress(r),
+                run_took(r, app.now),
+                failed_step(r),
+                age(app.now - r.created_at),
+            ];
+            if !narrow {
+                cells.push(r.started_by.clone());
+            }
+            (cells, style)
         })
         .collect();
     let t = table(
@@ -102,12 +132,31 @@ pub(super) fn draw_runs(frame: &mut Frame, app: &App, area: Rect) {
             "Run",
             "Status",
             "Definition",
-            "Progress",
+            "Steps",
+            "Took",
+            "Failed step",
             "Age",
             "Started by",
-        ],
+        ][..constraints.len()],
         rows,
     );
     let mut state = TableState::default().with_selected(Some(app.run_selected));
     frame.render_stateful_widget(t, table_area, &mut state);
+}
+
+/// How long the run took, or has been going (a run not finished yet).
+fn run_took(r: &isoqube::Run, now: chrono::DateTime<chrono::Utc>) -> String {
+    if r.status == RunStatus::Pending {
+        return "-".into();
+    }
+    short_duration(r.finished_at.unwrap_or(now) - r.created_at)
+}
+
+/// The first failed step, numbered from 1: `#4 Build`; `-` when none failed.
+fn failed_step(r: &isoqube::Run) -> String {
+    r.steps
+        .iter()
+        .find(|s| s.status == isoqube::StepStatus::Failed)
+        .map(|s| format!("#{} {}", s.index + 1, s.name()))
+        .unwrap_or_else(|| "-".into())
 }

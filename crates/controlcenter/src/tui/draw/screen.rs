@@ -53,7 +53,7 @@ pub fn draw(frame: &mut Frame, app: &App) {
             None => draw_runs(frame, app, body),
         },
         Tab::Errors => draw_errors(frame, app, body),
-        Tab::Help => draw_help(frame, body),
+        Tab::Help => draw_help(frame, app.help_scroll, body),
     }
     match &app.modal {
         Some(Modal::Form(form)) => draw_form(frame, app, form, body),
@@ -116,11 +116,30 @@ pub fn footer_keys(app: &App) -> Vec<(&'static str, &'static str)> {
         Some(Modal::Start(_)) => return vec![("Enter", "start"), ("Esc", "cancel")],
         Some(Modal::Form(f)) => {
             if f.picker.is_some() {
-                return vec![("↑↓", "choose"), ("Enter", "add step"), ("Esc", "close")];
+                return vec![
+                    ("type", "filter"),
+                    ("↑↓", "choose"),
+                    ("Enter", "add step"),
+                    ("Esc", "close"),
+                ];
+            }
+            if f.step_edit.is_some() {
+                return vec![
+                    ("Tab/↑↓", "field"),
+                    ("space", "optional"),
+                    ("Enter", "apply"),
+                    ("Esc", "cancel"),
+                ];
             }
             let mut k = vec![("Ctrl-S", "save"), ("Tab", "next field"), ("Esc", "cancel")];
             if f.focus == Field::Steps {
-                k.extend([("a", "add"), ("x", "remove"), ("K/J", "move")]);
+                k.extend([
+                    ("a", "add"),
+                    ("Enter", "edit step"),
+                    ("o", "optional"),
+                    ("x", "remove"),
+                    ("K/J", "move"),
+                ]);
             }
             return k;
         }
@@ -134,17 +153,26 @@ pub fn footer_keys(app: &App) -> Vec<(&'static str, &'static str)> {
             ("d", "delete"),
             ("s", "start run"),
         ]),
+        Tab::Runs if app.detail.as_ref().is_some_and(|d| d.whole.is_some()) => {
+            keys.extend([("Esc/v", "back"), ("↑↓ PgUp PgDn", "scroll")])
+        }
         Tab::Runs if app.detail.is_some() => keys.extend([
             ("Esc", "back"),
             ("↑↓", "steps"),
             ("PgUp/PgDn", "logs"),
+            ("w", "wrap logs"),
+            ("v", "whole run"),
             ("r", "re-run"),
             ("u", "resume"),
             ("c", "cancel"),
         ]),
+        Tab::Runs if app.run_search.editing => {
+            return vec![("type", "search"), ("Enter", "keep"), ("Esc", "clear")]
+        }
         Tab::Runs => keys.extend([
             ("Enter", "open"),
-            ("f", "filter"),
+            ("/", "search"),
+            ("f", "status"),
             ("r", "re-run"),
             ("u", "resume"),
             ("c", "cancel"),
@@ -155,11 +183,16 @@ pub fn footer_keys(app: &App) -> Vec<(&'static str, &'static str)> {
             ("r", "requeue"),
             ("d", "discard"),
         ]),
+        Tab::Errors if app.fault_search.editing => {
+            return vec![("type", "filter"), ("Enter", "keep"), ("Esc", "clear")]
+        }
         Tab::Errors => keys.extend([
             ("↑↓", "select"),
             ("Enter", "open"),
+            ("/", "filter"),
             ("r", "requeue"),
             ("d", "discard"),
+            ("R/D", "all shown"),
         ]),
         Tab::Help => keys.push(("Esc", "back")),
     }

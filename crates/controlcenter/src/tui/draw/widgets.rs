@@ -220,3 +220,31 @@ pub(super) fn draw_dialog(
     frame.render_widget(block, rect);
     frame.render_widget(Paragraph::new(lines).wrap(Wrap { trim: false }), inside);
 }
+
+/// The line of a search: what was typed (with a cursor while typing) and,
+/// when nothing is, a hint of what it matches.
+pub(super) fn search_line(
+    search: &crate::tui::app::Search,
+    hint: &str,
+    w: u16,
+) -> Paragraph<'static> {
+    let text = &search.input.text;
+    let cursor = if search.editing { "█" } else { "" };
+    let mut spans = vec![
+        Span::styled("/ ", HEADER),
+        Span::raw(format!("{text}{cursor}")),
+    ];
+    if text.is_empty() {
+        spans.push(Span::styled(format!("  matches {hint}"), DIM));
+    } else if search.editing {
+        spans.push(Span::styled("  Enter keeps, Esc clears", DIM));
+    } else {
+        spans.push(Span::styled("  (/ edits, Esc clears)", DIM));
+    }
+    let line = Line::from(spans);
+    let text: String = line.spans.iter().map(|s| s.content.as_ref()).collect();
+    if width(&text) > usize::from(w) {
+        return Paragraph::new(ellipsize(&text, usize::from(w)));
+    }
+    Paragraph::new(line)
+}
