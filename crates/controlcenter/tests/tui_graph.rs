@@ -137,6 +137,81 @@ fn run_detail_draws_the_graph_by_levels_with_branch_lines() {
     has(&s, "building on windows-2025");
 }
 
+/// Issue 18: a compensating run shows each needed compensation beneath its
+/// step (status, duration, attempts), and ↓ moves from step to step over
+/// them.
+#[test]
+fn run_detail_shows_compensations_beneath_their_steps() {
+    let def = Definition::new(
+        "undo",
+        [
+            StepDef::new("DeployToVm").compensate("UndeployFromVm"),
+            StepDef::new("DeployToContainer").compensate("RemoveContainerImage"),
+            StepDef::new("BroadcastRelease"),
+        ],
+    );
+    let mut run = Run::new(&def, Variables::new(), "ops");
+    run.created_at = t0() - Duration::minutes(1);
+    run.status = RunStatus::Compensating;
+    for i in 0..2 {
+        let s = &mut run.steps[i];
+        s.status = StepStatus::Succeeded;
+        s.invoked_at = Some(run.created_at);
+        s.completed_at = Some(run.created_at + Duration::seconds(2));
+        s.attempts = 1;
+    }
+    run.steps[2].status = StepStatus::Failed;
+    let undo = run.steps[1].compensation.as_mut().unwrap();
+    undo.status = StepStatus::Succeeded;
+    undo.invoked_at = Some(t0() - Duration::seconds(9));
+    undo.completed_at = Some(t0() - Duration::seconds(6));
+    undo.attempts = 2;
+    let undo = run.steps[0].compensation.as_mut().unwrap();
+    undo.status = StepStatus::Invoked;
+    undo.invoked_at = Some(t0() - Duration::seconds(4));
+    undo.attempts = 1;
+    let mut app = open_detail(&run, vec![]);
+    let s = screen(&app, 120, 35);
+    has(&s, "Compensating");
+    has(&s, "↩ undo: UndeployFromVm");
+    has(&s, "↩ undo: RemoveContainerImage");
+    let row = |s: &str, needle: &str| {
+        s.lines()
+            .position(|l| l.contains(needle))
+            .unwrap_or_else(|| panic!("{needle} not shown:\n{s}"))
+    };
+    assert_eq!(
+        row(&s, "UndeployFromVm"),
+        row(&s, "1 DeployToVm") + 1,
+        "{s}"
+    );
+    assert_eq!(
+        row(&s, "RemoveContainerImage"),
+        row(&s, "2 DeployToContainer") + 1,
+        "{s}"
+    );
+    let vm = s.lines().find(|l| l.contains("UndeployFromVm")).unwrap();
+    assert!(vm.contains("Invoked") && vm.contains('…'), "live: {vm}");
+    let image = s
+        .lines()
+        .find(|l| l.contains("RemoveContainerImage"))
+        .unwrap();
+    assert!(
+        image.contains("Succeeded") && image.contains("3.0s"),
+        "{image}"
+    );
+    // The failed step had nothing to undo: no row.
+    lacks(&s, "undo: Broadcast");
+    app.handle_key(key(KeyCode::Down));
+    app.handle_key(key(KeyCode::Down));
+    let selected = app.detail.as_ref().map(|d| d.current_step());
+    assert_eq!(
+        selected,
+        Some(2),
+        "↓ goes over the compensation rows to step 3"
+    );
+}
+
 /// Issue 19: a running step shows its attempt and how long it has run, and
 /// the time moves on at every redraw; the run's parameters and the variables
 /// its steps added are in the head.

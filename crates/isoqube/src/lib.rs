@@ -150,9 +150,9 @@ pub use isoqube_macros::consumer;
 /// ```
 pub use isoqube_macros::service;
 pub use model::{
-    nul_in_variable_names, CorruptRun, Definition, LogRecord, NextStep, Run, RunCursor, RunFilter,
-    RunPage, RunStatus, ServiceRecord, Step, StepDef, StepKey, StepStatus, StuckReason, StuckRule,
-    StuckRun, StuckStep, TopicRecord, Variables,
+    nul_in_variable_names, Compensation, CorruptRun, Definition, LogRecord, NextStep, Run,
+    RunCursor, RunFilter, RunPage, RunStatus, ServiceRecord, Step, StepDef, StepKey, StepStatus,
+    StuckReason, StuckRule, StuckRun, StuckStep, TopicRecord, Variables,
 };
 #[cfg(feature = "openapi")]
 pub use model::{VariableValueSchema, VariablesSchema};

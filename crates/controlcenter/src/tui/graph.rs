@@ -3,18 +3,20 @@
 //! left to right, and the rows of the step table in level order, parallel
 //! steps of one level grouped with branch lines (`┬ ├ └`).
 //!
-//! A row is a [`GraphRow`] rather than a bare step index so that the rows of a
-//! forward step's compensation can be placed beneath it once runs record them.
+//! A row is a [`GraphRow`]: a forward step, or beneath it its compensation
+//! once the run needed it (its run failed, or was cancelled to be undone).
 //!
 //! Pure: it reads only `isoqube`'s run types.
 
-use isoqube::Step;
+use isoqube::{Step, StepStatus};
 
 /// What one row of the step table shows.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum RowKind {
     /// A forward step.
     Forward,
+    /// The compensation of the forward step above it.
+    Compensation,
 }
 
 /// One row of the step table, in graph order.
@@ -69,6 +71,17 @@ impl GraphLayout {
                     branch,
                     kind: RowKind::Forward,
                 });
+                let undo = steps[step].compensation.as_ref();
+                if undo
+                    .is_some_and(|c| !matches!(c.status, StepStatus::Pending | StepStatus::Skipped))
+                {
+                    rows.push(GraphRow {
+                        step,
+                        level: l,
+                        branch: '↩',
+                        kind: RowKind::Compensation,
+                    });
+                }
             }
         }
         GraphLayout { levels, rows }
@@ -76,7 +89,9 @@ impl GraphLayout {
 
     /// The row showing step `step`.
     pub fn row_of(&self, step: usize) -> Option<usize> {
-        self.rows.iter().position(|r| r.step == step)
+        self.rows
+            .iter()
+            .position(|r| r.step == step && r.kind == RowKind::Forward)
     }
 }
 

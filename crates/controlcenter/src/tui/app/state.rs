@@ -148,13 +148,21 @@ impl RunDetail {
     /// negative).
     pub fn move_step(&mut self, by: isize) {
         let graph = self.graph();
-        let n = graph.rows.len();
+        // Steps are selected; their compensation rows come along.
+        let steps: Vec<usize> = graph
+            .rows
+            .iter()
+            .filter(|r| r.kind == crate::tui::graph::RowKind::Forward)
+            .map(|r| r.step)
+            .collect();
+        let n = steps.len();
         if n == 0 {
             return;
         }
-        let row = graph.row_of(self.current_step()).unwrap_or(0);
+        let current = self.current_step();
+        let row = steps.iter().position(|&s| s == current).unwrap_or(0);
         let at = row.saturating_add_signed(by).min(n - 1);
-        self.step_selected = Some(graph.rows[at].step);
+        self.step_selected = Some(steps[at]);
     }
 }
 

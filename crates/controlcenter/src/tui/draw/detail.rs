@@ -20,7 +20,7 @@ use super::widgets::{
 };
 use crate::text::{age, show_value};
 use crate::tui::app::{App, RunDetail};
-use crate::tui::graph::GraphLayout;
+use crate::tui::graph::{GraphLayout, RowKind};
 use isoqube::StepStatus;
 
 /// A run's detail; the log pane shows the tail unless scrolled back.
@@ -97,7 +97,7 @@ pub(super) fn draw_detail(frame: &mut Frame, app: &App, d: &RunDetail, area: Rec
     let head_h = head_lines.len() as u16 + 2;
     let (steps_h, errors_h) = pane_heights(
         area.height.saturating_sub(head_h),
-        run.steps.len(),
+        graph.rows.len(),
         errors.len(),
     );
     let [head, steps, errs, logs] = Layout::vertical([
@@ -133,12 +133,19 @@ pub(super) fn draw_detail(frame: &mut Frame, app: &App, d: &RunDetail, area: Rec
     let visible = usize::from(inside.height.saturating_sub(1)).max(1);
     let selected = graph.row_of(d.current_step()).unwrap_or(0);
     let offset = (selected + 1).saturating_sub(visible);
-    let title = if run.steps.len() > visible {
+    let n_rows = graph.rows.len();
+    let title = if n_rows > visible {
+        // Rows, not steps, once compensations sit beneath their steps.
+        let what = if n_rows == run.steps.len() {
+            "Steps"
+        } else {
+            "Rows"
+        };
         format!(
-            " Steps {}-{} of {} (↑↓) ",
+            " {what} {}-{} of {} (↑↓) ",
             offset + 1,
-            (offset + visible).min(run.steps.len()),
-            run.steps.len()
+            (offset + visible).min(n_rows),
+            n_rows
         )
     } else {
         " Steps ".to_string()
@@ -159,6 +166,9 @@ pub(super) fn draw_detail(frame: &mut Frame, app: &App, d: &RunDetail, area: Rec
         .iter()
         .map(|row| {
             let s = &run.steps[row.step];
+            if let (RowKind::Compensation, Some(c)) = (row.kind, s.compensation.as_ref()) {
+                return compensation_row(app, c);
+            }
             let done = s.completed_at.or(s.failed_at).or(s.cancelled_at);
             let handler = s
                 .handled_by
@@ -273,6 +283,34 @@ fn step_label(s: &isoqube::Step) -> String {
         text.push_str(&format!(" ({})", notes.join(", ")));
     }
     text
+}
+
+/// The row of a step's compensation, beneath the step: `↩ undo Event`.
+fn compensation_row(app: &App, c: &isoqube::Compensation) -> (Vec<String>, Style) {
+    let took = if c.status == StepStatus::Invoked {
+        c.invoked_at
+            .map(|at| format!("{}…", short_duration(app.now - at)))
+            .unwrap_or_else(|| "…".into())
+    } else {
+        c.duration()
+            .map(short_duration)
+            .unwrap_or_else(|| "-".into())
+    };
+    (
+        vec![
+            "   ↩".into(),
+            format!("undo: {}", c.event),
+            c.status.as_str().to_string(),
+            time(c.invoked_at),
+            time(c.completed_at.or(c.failed_at)),
+            took,
+            c.attempts.to_string(),
+            c.handled_by.clone().unwrap_or_else(|| "-".into()),
+        ],
+        Style::new()
+            .fg(step_status_color(c.status))
+            .add_modifier(Modifier::ITALIC),
+    )
 }
 
 /// How long the step took, or, while it runs, how long its attempt has been

@@ -14,7 +14,7 @@ use ratatui::widgets::Block;
 use ratatui::Frame;
 
 use super::widgets::{inner, paragraph_lines, short_duration, step_status_color, time, HEADER};
-use crate::tui::graph::GraphLayout;
+use crate::tui::graph::{GraphLayout, RowKind};
 
 /// The run `run` whole, scrolled `scroll` lines.
 pub(super) fn draw_run_whole(frame: &mut Frame, run: &Run, scroll: u16, area: Rect) {
@@ -72,6 +72,25 @@ pub(super) fn draw_run_whole(frame: &mut Frame, run: &Run, scroll: u16, area: Re
     )));
     for row in GraphLayout::of(&run.steps).rows {
         let s = &run.steps[row.step];
+        if let (RowKind::Compensation, Some(c)) = (row.kind, s.compensation.as_ref()) {
+            lines.push(Line::from(Span::styled(
+                format!(
+                    "   ↩ undo: {}  {}  attempts {}  took {}{}",
+                    c.event,
+                    c.status.as_str(),
+                    c.attempts,
+                    c.duration()
+                        .map(short_duration)
+                        .unwrap_or_else(|| "-".into()),
+                    c.last_error
+                        .as_deref()
+                        .map(|e| format!("  error: {e}"))
+                        .unwrap_or_default()
+                ),
+                Style::new().fg(step_status_color(c.status)),
+            )));
+            continue;
+        }
         let mut head = format!(
             "{} {:>2} {} [{}] level {}",
             row.branch,
