@@ -124,6 +124,32 @@ pub(super) fn print_run(out: &mut dyn Write, r: &Run) -> Outcome {
                 say!(out, "      error: {e}");
             }
         }
+        // Its compensation, beneath it, once the run needed it.
+        if let Some(c) = s
+            .compensation
+            .as_ref()
+            .filter(|c| !matches!(c.status, StepStatus::Pending | StepStatus::Skipped))
+        {
+            let took = c
+                .duration()
+                .map(|d| format!("{} ms", d.num_milliseconds()))
+                .unwrap_or_else(|| "-".into());
+            say!(
+                out,
+                "      undo {:<27} {:<9} {:>9}  attempts {}  {}",
+                c.event,
+                c.status.as_str(),
+                took,
+                c.attempts,
+                c.handled_by.clone().unwrap_or_default()
+            );
+            if let (Some(e), StepStatus::Failed) = (&c.last_error, c.status) {
+                say!(out, "      error: {e}");
+            }
+        }
+    }
+    if let Some(at) = r.cancelled_at {
+        say!(out, "  cancelled {}", at.format("%Y-%m-%d %H:%M:%S UTC"));
     }
     if let Some(e) = &r.error {
         say!(out, "  {e}");

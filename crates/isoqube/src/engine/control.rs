@@ -230,7 +230,8 @@ impl Control {
     /// The stuck steps of `runs` now (see [`StuckRule`]), after one read of
     /// the service instances.
     pub async fn stuck_steps(&self, runs: &[Run], rule: &StuckRule) -> Result<Vec<StuckStep>> {
-        if !runs.iter().any(|r| r.status == RunStatus::Running) {
+        let active = |r: &Run| matches!(r.status, RunStatus::Running | RunStatus::Compensating);
+        if !runs.iter().any(active) {
             return Ok(Vec::new());
         }
         let beats = self.heartbeats().await?;
@@ -242,38 +243,42 @@ impl Control {
     }
 
     /// Every stuck run (of `definition`, when given), newest first, with its
-    /// stuck steps: all running runs are read, page by page. The running
-    /// records that do not parse are returned too (whether they are stuck
+    /// stuck steps: all running and compensating runs are read, page by
+    /// page. The records of those statuses that do not parse are returned too (whether they are stuck
     /// cannot be told), not logged.
     pub async fn stuck_runs(
         &self,
         definition: Option<&str>,
         rule: &StuckRule,
     ) -> Result<(Vec<StuckRun>, Vec<CorruptRun>)> {
-        let mut filter = RunFilter {
-            status: Some(RunStatus::Running),
-            definition: definition.map(str::to_string),
-            limit: 1000,
-            ..RunFilter::default()
-        };
         let beats = self.heartbeats().await?;
         let (mut stuck, mut corrupt) = (Vec::new(), Vec::new());
-        loop {
-            let page = self.store.list_runs(&filter).await?;
-            let now = Utc::now();
-            for run in page.runs {
-                let steps = run.stuck_steps(now, |id| beats.get(id).copied(), rule);
-                if !steps.is_empty() {
-                    stuck.push(StuckRun { run, steps });
+        // The runs something works on: running, or compensating.
+        for status in [RunStatus::Running, RunStatus::Compensating] {
+            let mut filter = RunFilter {
+                status: Some(status),
+                definition: definition.map(str::to_string),
+                limit: 1000,
+                ..RunFilter::default()
+            };
+            loop {
+                let page = self.store.list_runs(&filter).await?;
+                let now = Utc::now();
+                for run in page.runs {
+                    let steps = run.stuck_steps(now, |id| beats.get(id).copied(), rule);
+                    if !steps.is_empty() {
+                        stuck.push(StuckRun { run, steps });
+                    }
+                }
+                corrupt.extend(page.corrupt);
+                // The cursor moves past every page it names, so this ends.
+                match page.next {
+                    Some(next) => filter = filter.at(&next),
+                    None => break,
                 }
             }
-            corrupt.extend(page.corrupt);
-            // The cursor moves past every page it names, so this ends.
-            match page.next {
-                Some(next) => filter = filter.at(&next),
-                None => break,
-            }
         }
+        stuck.sort_by(|a, b| (b.run.created_at, b.run.id).cmp(&(a.run.created_at, a.run.id)));
         // Not logged here: a metrics scrape runs this every few seconds; the
         // caller reports them (the metric counts them, the CLI names them).
         Ok((stuck, corrupt))

@@ -5,8 +5,8 @@
 //!
 //! # The rule
 //!
-//! A step is *stuck* when its run is `Running`, the step is `Invoked`, and
-//! nobody can still finish it:
+//! A step (or a compensation) is *stuck* when its run is `Running` (or
+//! `Compensating`), the step is `Invoked`, and nobody can still finish it:
 //!
 //! - each of its `Invoked` handlers runs on a service instance (the handler's
 //!   `host` is the instance id, `name@host:pid:suffix`) that is not alive:
@@ -24,7 +24,8 @@
 //! settled) is stuck once the last of them settled longer than
 //! [`StuckRule::after`] ago (a start step: once the run is that old)
 //! and no step of the run is `Invoked`: its message was lost, or no consumer
-//! takes it; either way nobody works on the run.
+//! takes it; either way nobody works on the run. Likewise a compensation
+//! that is due, once the run last settled anything that long ago.
 //!
 //! A handler on a live instance is never stuck, however long the step takes:
 //! a long build is not a fault. Steps have no timeout of their own yet, so
@@ -134,7 +135,7 @@ pub struct StuckRun {
 impl Run {
     /// The stuck steps of this run at `now` (see the [module docs](self)), given
     /// each service instance's last heartbeat by instance id (`None`: no
-    /// record). Empty unless the run is `Running`.
+    /// record). Empty unless the run is `Running` or `Compensating`.
     ///
     /// ```
     /// use std::time::Duration;
@@ -159,25 +160,41 @@ impl Run {
     where
         F: Fn(&str) -> Option<DateTime<Utc>>,
     {
-        if self.status != RunStatus::Running {
+        if !matches!(self.status, RunStatus::Running | RunStatus::Compensating) {
             return Vec::new();
         }
         let older_than =
             |t: DateTime<Utc>, bound: Duration| (now - t).to_std().is_ok_and(|age| age > bound);
         let mut out = Vec::new();
-        for step in self
+        let compensations = self.steps.iter().filter_map(|s| {
+            let c = s.compensation.as_ref()?;
+            Some((
+                s.index,
+                c.event.as_str(),
+                c.status,
+                c.invoked_at,
+                &c.handlers,
+            ))
+        });
+        let running = self
             .steps
             .iter()
-            .filter(|s| s.status == StepStatus::Invoked)
-        {
-            let step_since = step.invoked_at.unwrap_or(self.modified_at);
+            .map(|s| {
+                (
+                    s.index,
+                    s.event.as_str(),
+                    s.status,
+                    s.invoked_at,
+                    &s.handlers,
+                )
+            })
+            .chain(compensations)
+            .filter(|(_, _, status, _, _)| *status == StepStatus::Invoked);
+        for (index, event, _, invoked_at, handlers) in running {
+            let step_since = invoked_at.unwrap_or(self.modified_at);
             let mut latest: Option<(DateTime<Utc>, &StepHandler, StuckReason)> = None;
             let mut alive = false;
-            for h in step
-                .handlers
-                .iter()
-                .filter(|h| h.status == StepStatus::Invoked)
-            {
+            for h in handlers.iter().filter(|h| h.status == StepStatus::Invoked) {
                 let seen = last_seen(&h.host);
                 if seen.is_some_and(|t| !older_than(t, rule.alive_within)) {
                     alive = true;
@@ -198,8 +215,8 @@ impl Run {
             let stuck = match latest {
                 Some((since, h, reason)) => StuckStep {
                     run_id: self.id,
-                    step: step.index,
-                    event: step.event.clone(),
+                    step: index,
+                    event: event.to_string(),
                     endpoint: Some(h.endpoint.clone()),
                     instance: Some(h.host.clone()),
                     since,
@@ -207,8 +224,8 @@ impl Run {
                 },
                 None => StuckStep {
                     run_id: self.id,
-                    step: step.index,
-                    event: step.event.clone(),
+                    step: index,
+                    event: event.to_string(),
                     endpoint: None,
                     instance: None,
                     since: step_since,
@@ -219,10 +236,56 @@ impl Run {
                 out.push(stuck);
             }
         }
-        if !self.steps.iter().any(|s| s.status == StepStatus::Invoked) {
-            out.extend(self.unpicked_steps(|t| older_than(t, rule.after)));
+        let any_running = self.steps.iter().any(|s| {
+            s.status == StepStatus::Invoked
+                || s.compensation
+                    .as_ref()
+                    .is_some_and(|c| c.status == StepStatus::Invoked)
+        });
+        if !any_running {
+            let too_old = |t| older_than(t, rule.after);
+            match self.status {
+                RunStatus::Compensating => out.extend(self.unpicked_compensations(too_old)),
+                _ => out.extend(self.unpicked_steps(too_old)),
+            }
         }
         out
+    }
+
+    /// The compensations due since a moment `too_old` accepts: due since the
+    /// run last settled anything (a step's outcome, another compensation).
+    fn unpicked_compensations(&self, too_old: impl Fn(DateTime<Utc>) -> bool) -> Vec<StuckStep> {
+        let since = self
+            .steps
+            .iter()
+            .flat_map(|s| {
+                let undone = s.compensation.as_ref().and_then(|c| c.completed_at);
+                [
+                    s.completed_at,
+                    s.failed_at,
+                    s.cancelled_at,
+                    undone,
+                    self.cancelled_at,
+                ]
+            })
+            .flatten()
+            .max()
+            .unwrap_or(self.modified_at);
+        if !too_old(since) {
+            return Vec::new();
+        }
+        self.compensations_due()
+            .into_iter()
+            .map(|n| StuckStep {
+                run_id: self.id,
+                step: n.index,
+                event: n.event,
+                endpoint: None,
+                instance: None,
+                since,
+                reason: StuckReason::NotPickedUp,
+            })
+            .collect()
     }
 
     /// The `Pending` steps that are due since a moment `too_old` accepts.

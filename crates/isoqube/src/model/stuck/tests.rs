@@ -195,3 +195,37 @@ fn a_clock_behind_the_records_is_not_stuck() {
     let run = invoked("a", "svc@h:1:x", t(10 * MIN));
     assert!(stuck(&run, t(0), &beats(&[])).is_empty());
 }
+
+/// A compensating run: a compensation on a gone instance is stuck, and so
+/// is one that is due but was never picked up; one on a live instance is not.
+#[test]
+fn compensations_are_judged_like_steps() {
+    let def = Definition::new(
+        "d",
+        [StepDef::new("A").compensate("Undo"), StepDef::new("B")],
+    );
+    let mut run = Run::new(&def, Variables::new(), "test");
+    let a = StepKey::new(run.id, 0, "a", "svc@h:1:a");
+    run.claim(&a, false, t(0)).unwrap();
+    run.complete(&a, Variables::new(), 1, t(1)).unwrap();
+    let b = StepKey::new(run.id, 1, "b", "svc@h:1:a");
+    run.claim(&b, false, t(2)).unwrap();
+    run.fail(&b, "boom", 1, t(3)).unwrap();
+    assert_eq!(run.status, RunStatus::Compensating);
+    // Due, never picked up: stuck once the failure is old enough.
+    assert!(stuck(&run, t(3 + 4 * MIN), &beats(&[])).is_empty());
+    let lost = stuck(&run, t(3 + 6 * MIN), &beats(&[]));
+    assert_eq!(lost.len(), 1, "{lost:?}");
+    assert_eq!(lost[0].event, "Undo");
+    assert_eq!(lost[0].reason, StuckReason::NotPickedUp);
+    assert_eq!(lost[0].since, t(3));
+    // Picked up on an instance that then went away.
+    let undo = StepKey::new(run.id, 0, "undo", "svc@h:2:b").compensating();
+    run.claim(&undo, false, t(10)).unwrap();
+    let now = t(10 + 6 * MIN);
+    assert!(stuck(&run, now, &beats(&[("svc@h:2:b", now)])).is_empty());
+    let gone = stuck(&run, now, &beats(&[]));
+    assert_eq!(gone.len(), 1, "{gone:?}");
+    assert_eq!(gone[0].reason, StuckReason::HandlerGone);
+    assert_eq!(gone[0].instance.as_deref(), Some("svc@h:2:b"));
+}
