@@ -368,14 +368,27 @@ pub(crate) async fn resume(
     Ok(Json(run))
 }
 
-/// Cancel a pending or running run.
+/// `POST /runs/{id}/cancel` query parameters.
+#[derive(Debug, Deserialize, IntoParams)]
+#[serde(deny_unknown_fields)]
+#[into_params(parameter_in = Query)]
+pub(crate) struct CancelQuery {
+    /// Also undo what the run did: the steps in flight are told to stop, then
+    /// every succeeded step's compensation runs (the run is `Compensating`).
+    #[serde(default)]
+    #[param(value_type = Option<bool>, default = false)]
+    compensate: Option<String>,
+}
+
+/// Cancel a pending or running run (a compensating one too, which stops its
+/// compensation); with `compensate=true`, undo what it did.
 #[utoipa::path(
     post,
     path = "/runs/{id}/cancel",
     tag = "runs",
-    params(("id" = Uuid, Path, description = "Run id")),
+    params(("id" = Uuid, Path, description = "Run id"), CancelQuery),
     responses(
-        (status = 200, description = "The cancelled run", body = Run),
+        (status = 200, description = "The cancelled (or compensating) run", body = Run),
         (status = 400, description = "Malformed run id", body = ErrorBody),
         NeedsToken,
         (status = 404, description = "No such run", body = ErrorBody),
@@ -383,8 +396,28 @@ pub(crate) async fn resume(
         ServerTrouble
     )
 )]
-pub(crate) async fn cancel(State(st): State<AppState>, Seg(id): Seg) -> ApiResult<Json<Run>> {
-    let run = st.op.cancel(run_id(&id)?).await?;
-    info!(run_id = %run.id, "run cancelled over the API");
+pub(crate) async fn cancel(
+    State(st): State<AppState>,
+    Seg(id): Seg,
+    query: Result<Query<CancelQuery>, QueryRejection>,
+) -> ApiResult<Json<Run>> {
+    let Query(q) = query.map_err(query_rejection)?;
+    let compensate = match q.compensate.as_deref() {
+        None | Some("false") => false,
+        Some("true") => true,
+        Some(other) => {
+            return Err(ApiError::new(
+                StatusCode::BAD_REQUEST,
+                format!("compensate must be true or false, not '{other}'"),
+            ))
+        }
+    };
+    let id = run_id(&id)?;
+    let run = if compensate {
+        st.op.cancel_and_compensate(id).await?
+    } else {
+        st.op.cancel(id).await?
+    };
+    info!(run_id = %run.id, compensate, "run cancelled over the API");
     Ok(Json(run))
 }

@@ -220,7 +220,8 @@ pub enum RunsCommand {
     },
     /// Runs, newest first (stuck ones marked STUCK; corrupt records named on stderr).
     List {
-        /// Only runs with this status (Pending, Running, Succeeded, Failed, Cancelled).
+        /// Only runs with this status (Pending, Running, Succeeded, Failed, Cancelled,
+        /// Compensating, Compensated, CompensationFailed).
         #[arg(long, conflicts_with = "stuck")]
         status: Option<String>,
         /// Only stuck runs: a step `Invoked` whose handler's service instance
@@ -272,10 +273,14 @@ pub enum RunsCommand {
         #[command(flatten)]
         out: JsonFlag,
     },
-    /// Cancel a pending or running run.
+    /// Cancel a pending or running run (or stop a compensating one).
     Cancel {
         /// Run id, or any unique start of it (the short id lists show).
         id: String,
+        /// Also undo what it did: tell the steps in flight to stop, then run
+        /// every succeeded step's compensation (the run is `Compensating`).
+        #[arg(long)]
+        compensate: bool,
         #[command(flatten)]
         out: JsonFlag,
     },

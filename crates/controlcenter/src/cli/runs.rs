@@ -137,12 +137,29 @@ pub(super) async fn execute(op: &Operator, cmd: RunsCommand, out: &mut dyn Write
             let run = op.resume_with(op.run_id(&id).await?, vars).await?;
             started(op, run, wait, f.json, "resumed", out).await
         }
-        RunsCommand::Cancel { id, out: f } => {
-            let run = op.cancel(op.run_id(&id).await?).await?;
+        RunsCommand::Cancel {
+            id,
+            compensate,
+            out: f,
+        } => {
+            let id = op.run_id(&id).await?;
+            let run = if compensate {
+                op.cancel_and_compensate(id).await?
+            } else {
+                op.cancel(id).await?
+            };
             if f.json {
                 return print_json(out, &run);
             }
-            say!(out, "cancelled run {}", run.id);
+            match run.status {
+                isoqube::RunStatus::Compensating => say!(
+                    out,
+                    "cancelled run {}; compensating what it did (runs watch {} follows it)",
+                    run.id,
+                    crate::text::short_id(&run.id)
+                ),
+                _ => say!(out, "cancelled run {}", run.id),
+            }
             Ok(ExitStatus::Ok)
         }
         RunsCommand::Watch { id, timeout } => watch(op, op.run_id(&id).await?, timeout, out).await,

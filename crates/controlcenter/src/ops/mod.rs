@@ -366,9 +366,14 @@ impl Operator {
         Ok(())
     }
 
-    /// Cancels a pending or running run.
+    /// Cancels a pending, running or compensating run.
     pub async fn cancel(&self, id: Uuid) -> isoqube::Result<Run> {
         self.control.cancel(id).await
+    }
+
+    /// Cancels a pending or running run and compensates what it did.
+    pub async fn cancel_and_compensate(&self, id: Uuid) -> isoqube::Result<Run> {
+        self.control.cancel_and_compensate(id).await
     }
 
     /// Waits for the run to change after `version` (up to `timeout`).

@@ -25,6 +25,11 @@ pub struct CcPrepare {}
 #[derive(Serialize, Deserialize)]
 pub struct CcShip {}
 
+/// Undoes a test step (a compensation).
+#[event]
+#[derive(Serialize, Deserialize)]
+pub struct CcUndo {}
+
 fn seen() -> &'static Mutex<HashSet<String>> {
     static SEEN: OnceLock<Mutex<HashSet<String>>> = OnceLock::new();
     SEEN.get_or_init(Default::default)
@@ -32,8 +37,11 @@ fn seen() -> &'static Mutex<HashSet<String>> {
 
 /// Knobs from the run variables: `sleep_ms`, `fail_always`, `fail_first`
 /// (fail the first attempt of each run, whichever step it is; succeed after a
-/// resume).
+/// resume), `fail_on` (an endpoint that always fails).
 async fn behave(ctx: &StepContext) -> anyhow::Result<()> {
+    if ctx.var_opt::<String>("fail_on").as_deref() == Some(ctx.endpoint()) {
+        anyhow::bail!("{} fails on purpose", ctx.endpoint());
+    }
     if let Some(ms) = ctx.var_opt::<u64>("sleep_ms") {
         tokio::time::sleep(Duration::from_millis(ms)).await;
     }
@@ -59,6 +67,15 @@ async fn cc_prepare(_ev: CcPrepare, ctx: StepContext) -> anyhow::Result<()> {
 #[consumer(service = "cc-test")]
 async fn cc_ship(_ev: CcShip, ctx: StepContext) -> anyhow::Result<()> {
     behave(&ctx).await
+}
+
+#[consumer(service = "cc-test")]
+async fn cc_undo(_ev: CcUndo, ctx: StepContext) -> anyhow::Result<()> {
+    ctx.log().info(format_args!(
+        "undid {}",
+        ctx.compensating().unwrap_or("nothing")
+    ));
+    Ok(())
 }
 
 use super::records::StoreAt;
