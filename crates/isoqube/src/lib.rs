@@ -155,7 +155,7 @@ pub use model::{
     StuckReason, StuckRule, StuckRun, StuckStep, TopicRecord, Variables,
 };
 #[cfg(feature = "openapi")]
-pub use model::{VariableValueSchema, VariablesSchema};
+pub use model::{StepDefSchema, VariableValueSchema, VariablesSchema};
 pub use publish::Publisher;
 pub use registry::{Registry, Selection};
 pub use retry::RetryPolicy;

@@ -36,8 +36,12 @@ pub(crate) struct DefinitionBody {
     /// What it is for.
     #[serde(default)]
     description: String,
-    /// Event names, in order: each must be a registered event (else a 422).
-    steps: Vec<String>,
+    /// The steps: event names (each after the one before it) or step
+    /// objects (`after`, `name`, `compensate`, `timeout`, `optional`), as in a
+    /// definition file; each event must be registered and the graph must hold
+    /// (else a 422).
+    #[schema(value_type = Vec<isoqube::StepDefSchema>)]
+    steps: Vec<isoqube::StepDef>,
     /// Variables every run starts with.
     #[serde(default)]
     #[schema(value_type = isoqube::VariablesSchema)]
@@ -69,8 +73,12 @@ pub(crate) struct NewDefinitionBody {
     /// What it is for.
     #[serde(default)]
     description: String,
-    /// Event names, in order: each must be a registered event (else a 422).
-    steps: Vec<String>,
+    /// The steps: event names (each after the one before it) or step
+    /// objects (`after`, `name`, `compensate`, `timeout`, `optional`), as in a
+    /// definition file; each event must be registered and the graph must hold
+    /// (else a 422).
+    #[schema(value_type = Vec<isoqube::StepDefSchema>)]
+    steps: Vec<isoqube::StepDef>,
     /// Variables every run starts with.
     #[serde(default)]
     #[schema(value_type = isoqube::VariablesSchema)]

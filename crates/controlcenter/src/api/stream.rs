@@ -1,9 +1,11 @@
 //! The server-sent event stream of one run: a `run` event (data: the run, id:
-//! its version) per change, ending when the run is finished.
+//! its version) per change, each preceded by a `compensation` event per
+//! compensation that changed with it, ending when the run is finished.
 //!
 //! It may use the [`Operator`](crate::ops::Operator) through the API state and
 //! the API's shared parts.
 
+use std::collections::VecDeque;
 use std::convert::Infallible;
 use std::time::Duration;
 
@@ -11,7 +13,8 @@ use axum::extract::State;
 use axum::http::HeaderMap;
 use axum::response::sse::{Event as SseEvent, KeepAlive, Sse};
 use axum::response::IntoResponse;
-use isoqube::Run;
+use isoqube::{Run, StepStatus};
+use serde::Serialize;
 use serde_json::json;
 use tracing::warn;
 use utoipa::openapi::schema::{ObjectBuilder, OneOfBuilder, Schema, Type};
@@ -34,6 +37,76 @@ struct Watch {
     version: u64,
     first: Option<Run>,
     done: bool,
+    /// The run as last sent (to tell which compensations changed).
+    last: Option<Run>,
+    /// Events of one change not sent yet.
+    queued: VecDeque<SseEvent>,
+}
+
+/// The data of a `compensation` event: a step's compensation changed.
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+pub(crate) struct CompensationChange {
+    /// The run.
+    run_id: Uuid,
+    /// The step it undoes (its index, from 0).
+    index: usize,
+    /// The step's name.
+    step: String,
+    /// The compensation's event.
+    event: String,
+    /// Where the compensation is now.
+    status: StepStatus,
+    /// Its consumer invocations so far.
+    attempts: u32,
+    /// Its last error, if any.
+    error: Option<String>,
+}
+
+/// The `compensation` events of `run` since `last` (every compensation under
+/// way or done, when nothing was sent before).
+fn compensation_events(last: Option<&Run>, run: &Run) -> Vec<SseEvent> {
+    run.steps
+        .iter()
+        .filter_map(|s| {
+            let c = s.compensation.as_ref()?;
+            let before = last
+                .and_then(|l| l.steps.get(s.index))
+                .and_then(|l| l.compensation.as_ref())
+                .map(|l| (l.status, l.attempts));
+            let changed = match before {
+                Some(b) => b != (c.status, c.attempts),
+                None => !matches!(c.status, StepStatus::Pending | StepStatus::Skipped),
+            };
+            changed.then(|| {
+                let data = CompensationChange {
+                    run_id: run.id,
+                    index: s.index,
+                    step: s.name().to_string(),
+                    event: c.event.clone(),
+                    status: c.status,
+                    attempts: c.attempts,
+                    error: c.last_error.clone(),
+                };
+                let data = serde_json::to_string(&data).unwrap_or_default();
+                SseEvent::default().event("compensation").data(data)
+            })
+        })
+        .collect()
+}
+
+impl Watch {
+    /// Queues the events of `run` (its compensations', then its own) and
+    /// returns the first.
+    fn send(&mut self, run: Run) -> SseEvent {
+        self.queued
+            .extend(compensation_events(self.last.as_ref(), &run));
+        self.queued.push_back(run_event(&run));
+        self.done = run.status.is_finished();
+        self.last = Some(run);
+        self.queued
+            .pop_front()
+            .unwrap_or_else(|| SseEvent::default().comment(""))
+    }
 }
 
 fn run_event(run: &Run) -> SseEvent {
@@ -83,8 +156,14 @@ impl utoipa::PartialSchema for RunEvent {
             "ErrorBody",
             "The store failed: the stream ends with this.",
         );
+        let compensation = event(
+            "compensation",
+            "CompensationChange",
+            "A step's compensation changed (sent before the `run` event of that change).",
+        );
         OneOfBuilder::new()
             .item(run.required("id"))
+            .item(compensation)
             .item(error)
             .into()
     }
@@ -100,6 +179,10 @@ impl utoipa::ToSchema for RunEvent {
         schemas.push((
             <ErrorBody as utoipa::ToSchema>::name().into_owned(),
             <ErrorBody as utoipa::PartialSchema>::schema(),
+        ));
+        schemas.push((
+            <CompensationChange as utoipa::ToSchema>::name().into_owned(),
+            <CompensationChange as utoipa::PartialSchema>::schema(),
         ));
     }
 }
@@ -127,7 +210,9 @@ fn last_event_id(headers: &HeaderMap) -> ApiResult<Option<u64>> {
 /// Server-sent events of a run.
 ///
 /// One `run` event (data: the run as JSON, id: its version) per change; the
-/// stream ends when the run is finished. If the store fails meanwhile, an
+/// stream ends when the run is finished. Before a change's `run` event, one
+/// `compensation` event per compensation it changed (data: the step, the
+/// compensation's event, status, attempts and error). If the store fails meanwhile, an
 /// `error` event (data: `{"error": "..."}`) ends it. A `Last-Event-ID` of the
 /// run's version (or later) skips the first event: the stream then has later
 /// changes only, and ends at once when the run is finished.
@@ -171,21 +256,26 @@ pub(crate) async fn run_events(
         version,
         done: first.is_none() && finished,
         first,
+        last: None,
+        queued: VecDeque::new(),
     };
     let stream = futures_util::stream::unfold(watch, |mut w| async move {
+        if let Some(event) = w.queued.pop_front() {
+            return Some((Ok::<_, Infallible>(event), w));
+        }
         if w.done {
             return None;
         }
         if let Some(run) = w.first.take() {
-            w.done = run.status.is_finished();
-            return Some((Ok::<_, Infallible>(run_event(&run)), w));
+            let event = w.send(run);
+            return Some((Ok(event), w));
         }
         loop {
             match w.op.wait_for_change(w.id, w.version, WATCH_SLICE).await {
                 Ok(Some(run)) if run.version > w.version => {
                     w.version = run.version;
-                    w.done = run.status.is_finished();
-                    return Some((Ok(run_event(&run)), w));
+                    let event = w.send(run);
+                    return Some((Ok(event), w));
                 }
                 Ok(_) => continue,
                 Err(e) => {

@@ -33,6 +33,7 @@ use serde_json::{json, Value};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
 
+mod compensation;
 mod contract;
 mod corrupt_stuck;
 mod operator_adds;
@@ -59,8 +60,12 @@ fn seen() -> &'static Mutex<HashSet<String>> {
 }
 
 /// Knobs from the run variables: `sleep_ms`; `fail` (every attempt fails);
-/// `fail_first` (the first attempt of each run fails, a resume succeeds).
+/// `fail_first` (the first attempt of each run fails, a resume succeeds);
+/// `fail_on` (an endpoint whose every attempt fails).
 async fn behave(ctx: &StepContext) -> anyhow::Result<()> {
+    if ctx.var_opt::<String>("fail_on").as_deref() == Some(ctx.endpoint()) {
+        anyhow::bail!("{} fails on purpose", ctx.endpoint());
+    }
     if let Some(ms) = ctx.var_opt::<u64>("sleep_ms") {
         tokio::time::sleep(Duration::from_millis(ms.min(10_000))).await;
     }

@@ -30,8 +30,8 @@ pub struct Definition {
     #[serde(default)]
     pub description: String,
     /// The steps: event names (each after the one before it) or step objects
-    /// (see [`StepDef`]) with `after`, `name`, `timeout`, `optional`.
-    #[cfg_attr(feature = "openapi", schema(value_type = Vec<serde_json::Value>))]
+    /// (see [`StepDef`]) with `after`, `name`, `compensate`, `timeout`, `optional`.
+    #[cfg_attr(feature = "openapi", schema(value_type = Vec<super::graph::StepDefSchema>))]
     pub steps: Vec<StepDef>,
     /// Variables every run starts with (run parameters override them).
     #[serde(default)]

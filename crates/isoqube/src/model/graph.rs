@@ -48,22 +48,43 @@ pub struct StepDef {
     pub optional: bool,
 }
 
-/// The object form, as read and written.
+/// The object form of a step, as read and written (public only for the
+/// OpenAPI schema, [`StepDefSchema`]).
 #[derive(Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
-struct StepObject {
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema), schema(as = StepObject))]
+#[doc(hidden)]
+pub struct StepObject {
+    /// The step's name, when the event alone does not name it.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     name: Option<String>,
+    /// The event published for it.
     event: String,
+    /// The names of the steps it waits for (absent: the step before it; `[]`: at the start).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     after: Option<Vec<String>>,
+    /// The event that undoes it when the run fails after it.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     compensate: Option<String>,
-    /// Seconds.
+    /// The longest one attempt may run, in seconds.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     timeout: Option<f64>,
+    /// Its failure does not fail the run.
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     optional: bool,
+}
+
+/// The OpenAPI schema of a [`StepDef`]: an event name, or a step object.
+#[cfg(feature = "openapi")]
+#[derive(utoipa::ToSchema, Serialize)]
+#[schema(as = StepDef)]
+#[allow(dead_code)]
+#[serde(untagged)]
+pub enum StepDefSchema {
+    /// An event name: the step runs after the one before it.
+    Event(String),
+    /// A step object.
+    Object(StepObject),
 }
 
 #[derive(Deserialize)]

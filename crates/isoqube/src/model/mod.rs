@@ -31,6 +31,8 @@ pub use definition_file::{
     HIDDEN_SECRET,
 };
 pub use graph::{resolve_graph, StepDef};
+#[cfg(feature = "openapi")]
+pub use graph::{StepDefSchema, StepObject};
 pub use outcome::*;
 pub use records::*;
 pub use run::*;

@@ -118,7 +118,7 @@ pub async fn compensation_undoes_a_diamond_in_reverse_order(h: Harness) {
         .create_definition(undoable("undo-diamond"))
         .await
         .expect("saved");
-    let vars = json!({"fail_until": {"4": 9}, "undo_work_ms": {"1": 400, "2": 400, "3": 400}});
+    let vars = json!({"fail_until": {"4": 9}, "undo_work_ms": {"1": 1000, "2": 1000, "3": 1000}});
     let id = h.start("undo-diamond", vars).await;
     let run = h.finish(id).await;
     assert_eq!(run.status, RunStatus::Compensated, "{run:#?}");

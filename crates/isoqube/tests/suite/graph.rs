@@ -118,7 +118,7 @@ pub async fn graph_branches_run_in_parallel_and_join_once(h: Harness) {
         .create_definition(diamond("diamond"))
         .await
         .expect("saved");
-    let work = json!({"1": 400, "2": 400, "3": 400});
+    let work = json!({"1": 1000, "2": 1000, "3": 1000});
     let id = h.start("diamond", json!({ "work_ms": work })).await;
     let run = h.finish(id).await;
     assert_eq!(run.status, RunStatus::Succeeded, "{run:#?}");
