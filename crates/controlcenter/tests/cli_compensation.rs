@@ -80,6 +80,16 @@ async fn a_failed_run_is_compensated_and_shown(env: Env) {
             "the undo beneath its step:\n{stdout}"
         );
         assert!(stdout.contains("Compensated"), "{stdout}");
+        // `runs watch` shows the undo as it shows the steps, then the end.
+        let (code, stdout, _) = e.cc(&["runs", "watch", id]);
+        assert_eq!(code, 1, "a compensated run did not succeed: {stdout}");
+        assert!(
+            stdout.contains("undo  1 CcUndo")
+                && stdout.contains("Succeeded  (CcPrepare)")
+                && stdout.contains("step  2 CcShip                           Failed  attempts"),
+            "{stdout}"
+        );
+        assert!(stdout.contains("Compensated"), "{stdout}");
         let listed = e.json(&["runs", "list", "--status", "compensated", "--json"]);
         assert!(
             listed.to_string().contains(id),

@@ -218,20 +218,53 @@ async fn watch(op: &Operator, id: Uuid, timeout: u64, out: &mut dyn Write) -> Ou
     let deadline = tokio::time::Instant::now() + Duration::from_secs(timeout);
     let mut run = op.run(id).await?;
     say!(out, "watching run {} of {}", run.id, run.definition);
-    let mut shown: Vec<StepStatus> = vec![StepStatus::Pending; run.steps.len()];
+    // What was last printed of each step and of its compensation, and of the
+    // run: every change is a line, so parallel branches show as they go.
+    let mut shown: Vec<(StepStatus, Option<StepStatus>)> =
+        vec![(StepStatus::Pending, None); run.steps.len()];
+    let mut run_shown = run.status;
     let mut logs_seen = 0usize;
     loop {
+        if run.status != run_shown {
+            say!(out, "run {}", run.status.as_str());
+            run_shown = run.status;
+        }
         for s in &run.steps {
-            if shown.get(s.index) != Some(&s.status) {
+            let Some(slot) = shown.get_mut(s.index) else {
+                continue;
+            };
+            if slot.0 != s.status {
+                let place = s.place().map(|p| format!("  ({p})")).unwrap_or_default();
+                let attempts = match s.status {
+                    StepStatus::Invoked | StepStatus::Pending | StepStatus::Skipped => {
+                        String::new()
+                    }
+                    _ => format!("  attempts {}", s.attempts),
+                };
                 say!(
                     out,
-                    "step {:>2} {:<32} {}",
+                    "step {:>2} {:<32} {}{attempts}{place}",
                     s.index + 1,
-                    s.event,
+                    s.name(),
                     s.status.as_str()
                 );
-                if let Some(slot) = shown.get_mut(s.index) {
-                    *slot = s.status;
+                slot.0 = s.status;
+            }
+            let undo = s
+                .compensation
+                .as_ref()
+                .filter(|c| !matches!(c.status, StepStatus::Pending | StepStatus::Skipped));
+            if let Some(c) = undo {
+                if slot.1 != Some(c.status) {
+                    say!(
+                        out,
+                        "undo {:>2} {:<32} {}  ({})",
+                        s.index + 1,
+                        c.event,
+                        c.status.as_str(),
+                        s.name()
+                    );
+                    slot.1 = Some(c.status);
                 }
             }
         }
