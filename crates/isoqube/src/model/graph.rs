@@ -66,8 +66,9 @@ pub struct StepObject {
     /// The event that undoes it when the run fails after it.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     compensate: Option<String>,
-    /// The longest one attempt may run, in seconds.
+    /// The longest one attempt may run, in seconds (more than 0, at most 10^9).
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[cfg_attr(feature = "openapi", schema(exclusive_minimum = 0.0, maximum = 1e9))]
     timeout: Option<f64>,
     /// Its failure does not fail the run.
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
@@ -210,7 +211,7 @@ impl<'de> Deserialize<'de> for StepDef {
             StepForm::Object(o) => {
                 let timeout = match o.timeout {
                     None => None,
-                    Some(secs) if secs.is_finite() && secs > 0.0 && secs < 1e9 => {
+                    Some(secs) if secs.is_finite() && secs > 0.0 && secs <= 1e9 => {
                         Some(Duration::from_secs_f64(secs))
                     }
                     Some(secs) => {
