@@ -12,7 +12,7 @@
 use std::collections::BTreeMap;
 use std::fmt::Write;
 
-use isoqube::{RunFilter, RunStatus};
+use isoqube::RunFilter;
 
 use crate::ops::Operator;
 
@@ -64,11 +64,7 @@ impl RunStats {
                     .by_status
                     .entry((run.definition.clone(), run.status.as_str()))
                     .or_default() += 1;
-                let finished = matches!(
-                    run.status,
-                    RunStatus::Succeeded | RunStatus::Failed | RunStatus::Cancelled
-                );
-                if let (true, Some(end)) = (finished, run.finished_at) {
+                if let (true, Some(end)) = (run.status.is_finished(), run.finished_at) {
                     let seconds = (end - run.created_at).num_milliseconds().max(0) as f64 / 1000.0;
                     stats
                         .durations
