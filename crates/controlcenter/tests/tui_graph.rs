@@ -569,14 +569,15 @@ fn step_editor_edits_after_compensate_timeout_optional() {
     assert_eq!(step.timeout, Some(std::time::Duration::from_secs(300)));
     assert!(step.optional);
 
-    let refusal = "invalid definition: step 2 (ship): compensation is not run yet";
+    let refusal =
+        "invalid definition: step 2 (ship) of 'graph' names unknown compensation event 'Orphan'";
     app.apply_outcome(Outcome::Saved {
         name: "graph".into(),
         create: true,
         result: Err(refusal.into()),
     });
     let s = screen(&app, 80, 24);
-    has(&s, "compensation is not run yet");
+    has(&s, "unknown compensation event 'Orphan'");
     has(&s, "New definition");
 
     // Editing again shows the values; blank after is "the step before".
