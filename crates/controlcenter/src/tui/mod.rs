@@ -4,7 +4,7 @@
 //! - [`app`]: the state ([`App`]) and how keys change it; pure, no I/O.
 //! - [`draw`](mod@draw): paints an [`App`]; pure, tested with ratatui's
 //!   `TestBackend`.
-//! - [`form`]: text inputs and the definition form.
+//! - [`form`]: the definition form; [`text_input`]: a text input.
 //! - [`step_editor`]: the form's event picker and step editor.
 //! - [`graph`]: a run's steps laid out as its graph (levels, branch lines).
 //! - `event_loop`: [`run`] owns the terminal and the event loop: keys are read
@@ -23,6 +23,7 @@ mod event_loop;
 pub mod form;
 pub mod graph;
 pub mod step_editor;
+pub mod text_input;
 mod work;
 
 pub use app::{Action, App, Loaded, Need, Outcome, Tab};

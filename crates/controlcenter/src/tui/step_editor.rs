@@ -12,7 +12,7 @@ use isoqube::StepDef;
 use ratatui::crossterm::event::{KeyCode, KeyEvent};
 
 use crate::ops::EventView;
-use crate::tui::form::TextInput;
+use crate::tui::text_input::TextInput;
 
 /// The event picker: the events whose name or description holds what was
 /// typed, one selected.
