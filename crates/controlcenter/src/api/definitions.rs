@@ -10,7 +10,7 @@ use axum::http::{header, StatusCode};
 use axum::response::IntoResponse;
 use axum::Json;
 use isoqube::schedule::{Schedule, Webhook};
-use isoqube::{Definition, Variables};
+use isoqube::{Definition, StepDef, Variables};
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 use tracing::info;
@@ -36,8 +36,11 @@ pub(crate) struct DefinitionBody {
     /// What it is for.
     #[serde(default)]
     description: String,
-    /// Event names, in order: each must be a registered event (else a 422).
-    steps: Vec<String>,
+    /// The steps as a definition shows them: event names (each after the one
+    /// before it) or step objects (`event`, `after`, `name`, `timeout`,
+    /// `optional`); each event must be registered (else a 422).
+    #[schema(value_type = Vec<StepInput>)]
+    steps: Vec<StepDef>,
     /// Variables every run starts with.
     #[serde(default)]
     #[schema(value_type = isoqube::VariablesSchema)]
@@ -63,14 +66,18 @@ pub(crate) struct DefinitionBody {
 #[serde(deny_unknown_fields)]
 #[schema(as = NewDefinitionInput)]
 pub(crate) struct NewDefinitionBody {
-    /// Unique: 1-200 printable characters without leading or trailing spaces
-    /// (else a 422).
+    /// Unique: 1-100 ASCII letters, digits, `-`, `_` or `.`, starting with a
+    /// letter or digit (else a 422).
+    #[schema(pattern = "^[A-Za-z0-9][A-Za-z0-9._-]{0,99}$")]
     name: String,
     /// What it is for.
     #[serde(default)]
     description: String,
-    /// Event names, in order: each must be a registered event (else a 422).
-    steps: Vec<String>,
+    /// The steps as a definition shows them: event names (each after the one
+    /// before it) or step objects (`event`, `after`, `name`, `timeout`,
+    /// `optional`); each event must be registered (else a 422).
+    #[schema(value_type = Vec<StepInput>)]
+    steps: Vec<StepDef>,
     /// Variables every run starts with.
     #[serde(default)]
     #[schema(value_type = isoqube::VariablesSchema)]
@@ -104,6 +111,114 @@ impl From<NewDefinitionBody> for DefinitionBody {
     }
 }
 
+/// One step as a client sends it (documentation only: the model's `StepDef`
+/// reads it): an event name, or an object.
+#[allow(dead_code)]
+#[derive(Deserialize, ToSchema)]
+#[serde(untagged)]
+#[schema(as = StepInput)]
+enum StepInput {
+    /// An event name: the step runs after the one before it.
+    Event(String),
+    /// A step with its options.
+    Step(StepObjectInput),
+}
+
+/// A step object (documentation only).
+#[allow(dead_code)]
+#[derive(Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+#[schema(as = StepObject)]
+struct StepObjectInput {
+    /// The name other steps' `after` use (default: the event).
+    #[serde(default)]
+    name: Option<String>,
+    /// The registered event it publishes.
+    event: String,
+    /// The names of the steps it runs after (default: the step before it;
+    /// `[]`: at the start).
+    #[serde(default)]
+    after: Option<Vec<String>>,
+    /// The event that undoes it when the run compensates.
+    #[serde(default)]
+    compensate: Option<String>,
+    /// Seconds one attempt may take.
+    #[serde(default)]
+    #[schema(exclusive_minimum = 0, maximum = 999999999)]
+    timeout: Option<f64>,
+    /// Its failure does not fail the run.
+    #[serde(default)]
+    optional: bool,
+}
+
+/// A change to some fields of a definition (`PATCH`): a field left out
+/// keeps its value, a field given replaces it whole, `"webhook": null`
+/// removes the webhook. Timestamps are accepted but the server sets them.
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+#[schema(as = DefinitionPatch)]
+pub(crate) struct PatchBody {
+    /// Optional: when given, it must equal the name in the path (else a 422).
+    #[serde(default)]
+    name: Option<String>,
+    /// What it is for.
+    #[serde(default)]
+    description: Option<String>,
+    /// The steps, as in a replace.
+    #[serde(default)]
+    #[schema(value_type = Option<Vec<StepInput>>)]
+    steps: Option<Vec<StepDef>>,
+    /// Variables every run starts with (all of them: the object replaces the stored one).
+    #[serde(default)]
+    #[schema(value_type = Option<isoqube::VariablesSchema>)]
+    variables: Option<Variables>,
+    /// The webhook; `null` removes it; a secret of `"***"` keeps the stored one.
+    #[serde(default, deserialize_with = "present")]
+    #[schema(value_type = Option<WebhookBody>, nullable)]
+    webhook: Option<Option<WebhookBody>>,
+    /// When runs start by themselves (all of them).
+    #[serde(default)]
+    schedules: Option<Vec<Schedule>>,
+    /// Ignored: the server sets it.
+    #[serde(default, rename = "created_at")]
+    _created_at: Option<Value>,
+    /// Ignored: the server sets it.
+    #[serde(default, rename = "modified_at")]
+    _modified_at: Option<Value>,
+}
+
+/// A field that is present (`null` included), for [`PatchBody::webhook`].
+fn present<'de, D, T>(d: D) -> Result<Option<T>, D::Error>
+where
+    D: serde::Deserializer<'de>,
+    T: Deserialize<'de>,
+{
+    T::deserialize(d).map(Some)
+}
+
+/// The stored webhook secret kept when `"***"` (what every answer shows) is sent back.
+fn webhook_of(w: WebhookBody, existing: Option<&Definition>) -> Webhook {
+    let secret = match (w.secret.as_str(), existing.and_then(|d| d.webhook.as_ref())) {
+        (REDACTED, Some(old)) => old.secret.clone(),
+        _ => w.secret,
+    };
+    Webhook { id: w.id, secret }
+}
+
+/// A 422 when a body's `name` is not the path's.
+fn same_name(given: Option<&String>, name: &str) -> ApiResult<()> {
+    match given {
+        Some(given) if given != name => Err(ApiError::new(
+            StatusCode::UNPROCESSABLE_ENTITY,
+            format!(
+                "field `name` ('{given}') differs from the name in the path ('{name}'); \
+                 definitions cannot be renamed"
+            ),
+        )),
+        _ => Ok(()),
+    }
+}
+
 /// A definition's webhook as a client sends it.
 #[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
@@ -118,14 +233,7 @@ struct WebhookBody {
 
 impl DefinitionBody {
     fn into_definition(self, name: String, existing: Option<&Definition>) -> Definition {
-        let webhook = self.webhook.map(|w| {
-            // "***" is what GET shows: keep the stored secret.
-            let secret = match (w.secret.as_str(), existing.and_then(|d| d.webhook.as_ref())) {
-                (REDACTED, Some(old)) => old.secret.clone(),
-                _ => w.secret,
-            };
-            Webhook { id: w.id, secret }
-        });
+        let webhook = self.webhook.map(|w| webhook_of(w, existing));
         let mut def = Definition::new(name, self.steps)
             .with_description(self.description)
             .with_variables(self.variables);
@@ -253,18 +361,8 @@ pub(crate) async fn update_definition(
     Seg(name): Seg,
     Body(body): Body<DefinitionBody>,
 ) -> ApiResult<Json<Definition>> {
-    if let Some(given) = &body.name {
-        if *given != name {
-            // Well-formed but against a rule, like an unknown event: 422.
-            return Err(ApiError::new(
-                StatusCode::UNPROCESSABLE_ENTITY,
-                format!(
-                    "field `name` ('{given}') differs from the name in the path ('{name}'); \
-                     definitions cannot be renamed"
-                ),
-            ));
-        }
-    }
+    // Well-formed but against a rule, like an unknown event: 422.
+    same_name(body.name.as_ref(), &name)?;
     let existing = st.op.definition(&name).await?;
     let def = st
         .op
@@ -295,4 +393,56 @@ pub(crate) async fn delete_definition(
     st.op.delete_definition(&name).await?;
     info!(definition = %name, "definition deleted over the API");
     Ok(StatusCode::NO_CONTENT)
+}
+
+/// Change some fields of a definition: a field left out keeps its value
+/// (`"webhook": null` removes the webhook; a secret of `"***"` keeps it).
+#[utoipa::path(
+    patch,
+    path = "/definitions/{name}",
+    tag = "definitions",
+    params(("name" = String, Path, description = "Definition name")),
+    request_body = PatchBody,
+    responses(
+        (status = 200, description = "Saved", body = Definition),
+        (status = 400, description = "Unreadable body, unknown or mistyped field, or a name in the path that cannot be decoded", body = ErrorBody),
+        NeedsToken,
+        (status = 404, description = "No such definition", body = ErrorBody),
+        BodyRefused,
+        (status = 422, description = "The changed definition breaks a rule (unknown event, bad schedule or webhook, a name that differs from the path); nothing was written", body = ErrorBody),
+        ServerTrouble
+    )
+)]
+pub(crate) async fn patch_definition(
+    State(st): State<AppState>,
+    Seg(name): Seg,
+    Body(body): Body<Value>,
+) -> ApiResult<Json<Definition>> {
+    // Serde would read a struct from an array too; a patch is an object.
+    if !body.is_object() {
+        return Err(ApiError::bad_request("the body must be a JSON object"));
+    }
+    let body: PatchBody =
+        serde_json::from_value(body).map_err(|e| ApiError::bad_request(e.to_string()))?;
+    same_name(body.name.as_ref(), &name)?;
+    let existing = st.op.definition(&name).await?;
+    let mut def = existing.clone();
+    if let Some(d) = body.description {
+        def.description = d;
+    }
+    if let Some(steps) = body.steps {
+        def.steps = steps;
+    }
+    if let Some(v) = body.variables {
+        def.variables = v;
+    }
+    if let Some(hook) = body.webhook {
+        def.webhook = hook.map(|w| webhook_of(w, Some(&existing)));
+    }
+    if let Some(s) = body.schedules {
+        def.schedules = s;
+    }
+    let def = st.op.update_definition(def).await?;
+    info!(definition = %def.name, "definition changed over the API");
+    Ok(Json(redacted(def)))
 }

@@ -77,16 +77,25 @@ pub(super) fn print_definition(out: &mut dyn Write, d: &Definition) -> Outcome {
     Ok(ExitStatus::Ok)
 }
 
-/// One line per run: id, status, definition, progress, age.
+/// One line per run: id, status, definition, progress, age, duration (so
+/// far, while it runs) and the first failed step (numbered from 1).
 pub fn run_line(r: &Run, now: chrono::DateTime<chrono::Utc>) -> String {
+    let duration = crate::text::duration_text(r.finished_at.unwrap_or(now) - r.created_at);
+    let failed = r
+        .steps
+        .iter()
+        .find(|s| s.status == StepStatus::Failed)
+        .map(|s| format!("  failed at step {} {}", s.index + 1, s.name()))
+        .unwrap_or_default();
     format!(
-        "{}  {:<9} {:<24} {:>2}/{:<2} {}",
+        "{}  {:<9} {:<24} {:>2}/{:<2} {:>4} ago  took {:>7}{failed}",
         r.id,
         r.status.as_str(),
         r.definition,
         r.steps_succeeded(),
         r.steps.len(),
-        crate::text::age(now - r.created_at)
+        crate::text::age(now - r.created_at),
+        duration,
     )
 }
 
