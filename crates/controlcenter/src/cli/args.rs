@@ -40,6 +40,9 @@ pub enum Command {
     /// Messages in the error queues: list, requeue, discard.
     #[command(subcommand)]
     Errors(ErrorsCommand),
+    /// Every endpoint's queue and error queue: messages ready, consumers, and
+    /// the net rate (change of ready messages per second over --sample).
+    Queues(QueuesArgs),
     /// The terminal UI.
     Tui,
     /// The effective configuration (file, ISOQUBE_* variables, flags), secrets hidden.
@@ -59,6 +62,16 @@ pub struct ServeArgs {
     /// configuration file: a flag shows in the process list).
     #[arg(long, env = "ISOQUBE_API_TOKEN", hide_env_values = true)]
     pub token: Option<String>,
+}
+
+/// `queues`.
+#[derive(Debug, Clone, Args)]
+pub struct QueuesArgs {
+    /// Seconds between the two looks at each queue the rates come from (0: no rates).
+    #[arg(long, default_value_t = 1.0, value_name = "SECS")]
+    pub sample: f64,
+    #[command(flatten)]
+    pub out: JsonFlag,
 }
 
 /// `config ...`

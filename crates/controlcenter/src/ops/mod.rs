@@ -23,8 +23,10 @@ use uuid::Uuid;
 use crate::text::run_id_prefix;
 
 mod faults;
+mod queues;
 
 pub use faults::{fault_view, ErrorQueueView, FaultView, Requeued};
+pub use queues::{rates_between, EndpointQueues, QueueView, QueuesReport};
 
 /// A service whose heartbeat is older than this is shown as not alive
 /// (services beat every 5 s by default); the stuck rule uses the same bound.
