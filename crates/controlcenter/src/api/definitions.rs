@@ -19,9 +19,10 @@ use utoipa::ToSchema;
 use super::common::{location, ApiResult, ErrorBody, Seg};
 use super::openapi::{BodyRefused, NeedsToken, ServerTrouble};
 use super::{encode_segment, ApiError, AppState, Body};
+use crate::ops::{definition_view, DefinitionView};
 
 /// What a webhook secret looks like in every answer.
-pub(crate) const REDACTED: &str = "***";
+pub(crate) const REDACTED: &str = crate::ops::REDACTED_SECRET;
 
 /// A definition as a client replaces it (`PUT`). Timestamps are accepted (so
 /// a `GET` answer can be sent back) but the server sets them.
@@ -247,15 +248,13 @@ impl DefinitionBody {
 #[derive(Debug, Serialize, ToSchema)]
 pub(crate) struct DefinitionList {
     /// By name, webhook secrets shown as `"***"`.
-    definitions: Vec<Definition>,
+    definitions: Vec<DefinitionView>,
 }
 
-/// A definition as every answer shows it: the webhook secret redacted.
-pub(crate) fn redacted(mut def: Definition) -> Definition {
-    if let Some(hook) = def.webhook.as_mut() {
-        hook.secret = REDACTED.into();
-    }
-    def
+/// A definition as every answer shows it (the CLI's `--json` too): the
+/// webhook secret redacted, with `next_due`.
+pub(crate) fn redacted(def: Definition) -> DefinitionView {
+    definition_view(def, chrono::Utc::now())
 }
 
 /// Every definition, by name.
@@ -289,7 +288,7 @@ pub(crate) async fn list_definitions(
     tag = "definitions",
     request_body = NewDefinitionBody,
     responses(
-        (status = 201, description = "Created", body = Definition,
+        (status = 201, description = "Created", body = DefinitionView,
             headers(("Location" = String, description = "The definition's path"))),
         (status = 400, description = "Unreadable body, unknown, missing or mistyped field", body = ErrorBody),
         NeedsToken,
@@ -325,7 +324,7 @@ pub(crate) async fn create_definition(
     tag = "definitions",
     params(("name" = String, Path, description = "Definition name")),
     responses(
-        (status = 200, description = "The definition (webhook secret shown as \"***\")", body = Definition),
+        (status = 200, description = "The definition (webhook secret shown as \"***\")", body = DefinitionView),
         (status = 400, description = "The name in the path cannot be decoded", body = ErrorBody),
         NeedsToken,
         (status = 404, description = "No such definition", body = ErrorBody),
@@ -335,7 +334,7 @@ pub(crate) async fn create_definition(
 pub(crate) async fn get_definition(
     State(st): State<AppState>,
     Seg(name): Seg,
-) -> ApiResult<Json<Definition>> {
+) -> ApiResult<Json<DefinitionView>> {
     Ok(Json(redacted(st.op.definition(&name).await?)))
 }
 
@@ -347,7 +346,7 @@ pub(crate) async fn get_definition(
     params(("name" = String, Path, description = "Definition name")),
     request_body = DefinitionBody,
     responses(
-        (status = 200, description = "Saved", body = Definition),
+        (status = 200, description = "Saved", body = DefinitionView),
         (status = 400, description = "Unreadable body, unknown or mistyped field, or a name in the path that cannot be decoded", body = ErrorBody),
         NeedsToken,
         (status = 404, description = "No such definition", body = ErrorBody),
@@ -360,7 +359,7 @@ pub(crate) async fn update_definition(
     State(st): State<AppState>,
     Seg(name): Seg,
     Body(body): Body<DefinitionBody>,
-) -> ApiResult<Json<Definition>> {
+) -> ApiResult<Json<DefinitionView>> {
     // Well-formed but against a rule, like an unknown event: 422.
     same_name(body.name.as_ref(), &name)?;
     let existing = st.op.definition(&name).await?;
@@ -404,7 +403,7 @@ pub(crate) async fn delete_definition(
     params(("name" = String, Path, description = "Definition name")),
     request_body = PatchBody,
     responses(
-        (status = 200, description = "Saved", body = Definition),
+        (status = 200, description = "Saved", body = DefinitionView),
         (status = 400, description = "Unreadable body, unknown or mistyped field, or a name in the path that cannot be decoded", body = ErrorBody),
         NeedsToken,
         (status = 404, description = "No such definition", body = ErrorBody),
@@ -417,13 +416,14 @@ pub(crate) async fn patch_definition(
     State(st): State<AppState>,
     Seg(name): Seg,
     Body(body): Body<Value>,
-) -> ApiResult<Json<Definition>> {
+) -> ApiResult<Json<DefinitionView>> {
     // Serde would read a struct from an array too; a patch is an object.
     if !body.is_object() {
         return Err(ApiError::bad_request("the body must be a JSON object"));
     }
-    let body: PatchBody =
-        serde_json::from_value(body).map_err(|e| ApiError::bad_request(e.to_string()))?;
+    // Read again through axum's reader, so a mistyped field is named.
+    let bytes = serde_json::to_vec(&body).map_err(|e| ApiError::bad_request(e.to_string()))?;
+    let Json(body) = Json::<PatchBody>::from_bytes(&bytes).map_err(super::json_rejection)?;
     same_name(body.name.as_ref(), &name)?;
     let existing = st.op.definition(&name).await?;
     let mut def = existing.clone();

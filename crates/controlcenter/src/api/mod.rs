@@ -383,7 +383,7 @@ impl IntoResponse for ApiError {
     }
 }
 
-fn json_rejection(rej: JsonRejection) -> ApiError {
+pub(crate) fn json_rejection(rej: JsonRejection) -> ApiError {
     match rej {
         JsonRejection::JsonDataError(e) => ApiError::bad_request(e.body_text()),
         JsonRejection::JsonSyntaxError(e) => ApiError::bad_request(e.body_text()),
