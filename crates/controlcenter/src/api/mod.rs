@@ -15,6 +15,10 @@
 //! `GET /api/v1/openapi.json` ([`openapi_document`]) lists exactly the routes
 //! served.
 //!
+//! Searching runs (`GET /runs`): `id_prefix`, `definition`, `status`, `var`
+//! (`NAME=VALUE`, repeatable) and `log_text`, answered by the store's query.
+//! Run routes take a run id or any unique start of it.
+//!
 //! Paging: `limit` is 1-1000 (default 50); the answer carries `next_before` and
 //! `next_before_id`, the `created_at` and id of the last record of the page, to
 //! pass as `before` and `before_id` for the next page (`null` on the last page).
@@ -48,14 +52,14 @@
 //!
 //! | Status | When |
 //! |---|---|
-//! | 400 | the request cannot be read: invalid JSON, unknown, missing or mistyped field (the message names it), bad query parameter or `Last-Event-ID`, malformed run id, a webhook body that is not an object or `null`, a run variable name holding a NUL character |
+//! | 400 | the request cannot be read: invalid JSON, unknown, missing or mistyped field (the message names it), bad query parameter or `Last-Event-ID`, malformed run id or one whose start several runs share (the message names them), a webhook body that is not an object or `null`, a run variable name holding a NUL character |
 //! | 401 | missing or wrong bearer token or webhook secret |
-//! | 404 | no such definition, run, webhook or path (or no run `before_id` names) |
+//! | 404 | no such definition, run, webhook or path (the message names the full path; or no run `before_id` names) |
 //! | 405 | wrong method for the path |
 //! | 409 | the name exists already, or the run is in the wrong state (resume a succeeded run, cancel a finished one) |
 //! | 413 | the body is larger than [`ApiSettings::max_body_bytes`] |
 //! | 415 | a body that is not `application/json` |
-//! | 422 | a well-formed definition that breaks a rule (unknown event, empty name, bad schedule or webhook, a variable name holding a NUL character, a replace whose `name` differs from the path); nothing is written |
+//! | 422 | a well-formed definition that breaks a rule (unknown event, a name outside `[A-Za-z0-9][A-Za-z0-9._-]{0,99}`, bad schedule or webhook, a variable name holding a NUL character, a replace whose `name` differs from the path); nothing is written |
 //! | 500 | a stored record does not parse, or the server is misconfigured |
 //! | 503 | the broker or the store is unavailable; nothing is written |
 //!
