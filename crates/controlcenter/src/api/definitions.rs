@@ -59,6 +59,9 @@ pub(crate) struct DefinitionBody {
     /// Ignored: the server sets it.
     #[serde(default, rename = "modified_at")]
     _modified_at: Option<Value>,
+    /// Ignored: the server computes it from the schedules.
+    #[serde(default, rename = "next_due")]
+    _next_due: Option<Value>,
 }
 
 /// A definition as a client creates it (`POST`): [`DefinitionBody`] with a
@@ -95,6 +98,9 @@ pub(crate) struct NewDefinitionBody {
     /// Ignored: the server sets it.
     #[serde(default, rename = "modified_at")]
     _modified_at: Option<Value>,
+    /// Ignored: the server computes it from the schedules.
+    #[serde(default, rename = "next_due")]
+    _next_due: Option<Value>,
 }
 
 impl From<NewDefinitionBody> for DefinitionBody {
@@ -108,6 +114,7 @@ impl From<NewDefinitionBody> for DefinitionBody {
             schedules: b.schedules,
             _created_at: b._created_at,
             _modified_at: b._modified_at,
+            _next_due: b._next_due,
         }
     }
 }
@@ -186,6 +193,9 @@ pub(crate) struct PatchBody {
     /// Ignored: the server sets it.
     #[serde(default, rename = "modified_at")]
     _modified_at: Option<Value>,
+    /// Ignored: the server computes it from the schedules.
+    #[serde(default, rename = "next_due")]
+    _next_due: Option<Value>,
 }
 
 /// A field that is present (`null` included), for [`PatchBody::webhook`].

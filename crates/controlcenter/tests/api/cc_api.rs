@@ -206,21 +206,30 @@ async fn patch_definition(env: &Env) {
         "kept: {def}"
     );
     assert_eq!(def["variables"]["who"], "default", "kept: {def}");
-    // What GET shows, sent back whole by PUT, is accepted (one shape).
+    let r = env
+        .call(
+            "PATCH",
+            "/api/v1/definitions/flow",
+            Some(&json!({
+                "steps": ["ApiPrepare", {"event": "ApiShip", "after": []}],
+                "schedules": [{ "id": "often", "when": { "kind": "interval", "every_secs": 60 } }],
+            })),
+        )
+        .await;
+    assert_eq!(r.status, 200, "{}", r.text());
+    let def = r.json();
+    assert_eq!(def["description"], "patched");
+    // The CLI's shape: `next_due` per schedule (the CLI tests check its side).
+    assert_eq!(def["next_due"][0]["id"], "often", "{def}");
+    assert!(def["next_due"][0]["next_due"].is_string(), "{def}");
+    // What GET shows (graph steps as objects), sent back whole by PUT, is
+    // accepted and changes nothing.
     let shown = env.get("/api/v1/definitions/flow").await.json();
     let r = env
         .call("PUT", "/api/v1/definitions/flow", Some(&shown))
         .await;
     assert_eq!(r.status, 200, "{}", r.text());
-    let r = env
-        .call(
-            "PATCH",
-            "/api/v1/definitions/flow",
-            Some(&json!({ "steps": ["ApiPrepare", {"event": "ApiShip", "after": []}] })),
-        )
-        .await;
-    assert_eq!(r.status, 200, "{}", r.text());
-    assert_eq!(r.json()["description"], "patched");
+    assert_eq!(r.json()["steps"], shown["steps"]);
     for (body, status, needle) in [
         (json!({ "steps": ["Nope"] }), 422, "Nope"),
         (json!({ "name": "other" }), 422, "renamed"),
@@ -244,7 +253,7 @@ async fn patch_definition(env: &Env) {
         .call(
             "PATCH",
             "/api/v1/definitions/flow",
-            Some(&json!({ "steps": ["ApiPrepare", "ApiShip"] })),
+            Some(&json!({ "steps": ["ApiPrepare", "ApiShip"], "schedules": [] })),
         )
         .await;
     assert_eq!(r.status, 200, "{}", r.text());
