@@ -7,7 +7,7 @@
 //! ```toml
 //! [api]                         # controlcenter serve
 //! listen = "127.0.0.1:8090"
-//! token = "change-me"           # bearer token (or ISOQUBE_API_TOKEN)
+//! token = "change-me-16-chars-min" # bearer token, 16+ characters (or ISOQUBE_API_TOKEN)
 //! max_body_bytes = 65536
 //!
 //! [controlcenter]               # every command

@@ -352,6 +352,56 @@ pub fn schedule_lines(def: &Definition, now: DateTime<Utc>) -> Vec<String> {
         .collect()
 }
 
+/// A run's or step's duration, precise where it is short: `850ms`,
+/// `4.2s`, `3m05s`, `2h10m`.
+///
+/// ```
+/// use chrono::Duration;
+/// use controlcenter::text::duration_text;
+/// assert_eq!(duration_text(Duration::milliseconds(850)), "850ms");
+/// assert_eq!(duration_text(Duration::milliseconds(4230)), "4.2s");
+/// assert_eq!(duration_text(Duration::seconds(185)), "3m05s");
+/// assert_eq!(duration_text(Duration::seconds(7800)), "2h10m");
+/// ```
+pub fn duration_text(d: chrono::Duration) -> String {
+    let ms = d.num_milliseconds().max(0);
+    let s = ms / 1000;
+    match ms {
+        0..=999 => format!("{ms}ms"),
+        1000..=59_999 => format!("{}.{}s", s, (ms % 1000) / 100),
+        60_000..=3_599_999 => format!("{}m{:02}s", s / 60, s % 60),
+        _ => format!("{}h{:02}m", s / 3600, (s % 3600) / 60),
+    }
+}
+
+/// A finished step in one line (as `runs start --wait` prints them): its
+/// number from 1, its place in the graph when it has one, its name, status,
+/// duration and, when it did not succeed, its last error.
+///
+/// ```
+/// use isoqube::{Definition, Run, StepStatus, Variables};
+/// let mut run = Run::new(&Definition::new("d", ["Build"]), Variables::new(), "doc");
+/// let t = chrono::Utc::now();
+/// let s = &mut run.steps[0];
+/// (s.status, s.invoked_at, s.completed_at) = (StepStatus::Succeeded, Some(t), Some(t + chrono::Duration::milliseconds(1500)));
+/// assert_eq!(controlcenter::text::finished_step_line(s), "step  1 Build                            Succeeded    1.5s");
+/// ```
+pub fn finished_step_line(s: &isoqube::Step) -> String {
+    let took = s.duration().map_or_else(|| "-".to_string(), duration_text);
+    let place = s.place().map(|p| format!("  ({p})")).unwrap_or_default();
+    let error = match (&s.last_error, s.status) {
+        (Some(e), st) if st != isoqube::StepStatus::Succeeded => format!("  {e}"),
+        _ => String::new(),
+    };
+    format!(
+        "step {:>2} {:<32} {:<9} {:>7}{place}{error}",
+        s.index + 1,
+        s.name(),
+        s.status.as_str(),
+        took
+    )
+}
+
 /// A duration as a short age: `42s`, `5m`, `3h`, `2d`.
 ///
 /// ```

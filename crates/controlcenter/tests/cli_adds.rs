@@ -124,4 +124,199 @@ async fn unreachable_is_one_line(env: Env) {
     Arc::into_inner(env).expect("one owner").stop().await;
 }
 
-on_both_stores!(changed_variables, unreachable_is_one_line);
+/// `runs list` searched by id prefix, variable value, status and log text;
+/// the lines show the duration and the failed step (numbered from 1).
+async fn runs_search(env: Env) {
+    let env = Arc::new(env);
+    let e = env.clone();
+    in_background(move || {
+        e.create_pair();
+        let ok = e.json(&[
+            "runs", "start", "pair", "--var", "who=ann", "--var", "ver=1.10", "--wait", "--json",
+        ]);
+        let bad = e.json_code(
+            1,
+            &[
+                "runs",
+                "start",
+                "pair",
+                "--var",
+                "who=bob",
+                "--var",
+                "fail_always=true",
+                "--wait",
+                "--json",
+            ],
+        );
+        let (ok, bad) = (
+            ok["id"].as_str().expect("id").to_string(),
+            bad["id"].as_str().expect("id").to_string(),
+        );
+        let found = |args: &[&str]| -> Vec<String> {
+            let mut all = vec!["runs", "list", "--json"];
+            all.extend_from_slice(args);
+            let page = e.json(&all);
+            let mut ids: Vec<String> = page["runs"]
+                .as_array()
+                .expect("runs")
+                .iter()
+                .filter_map(|r| r["id"].as_str().map(str::to_string))
+                .collect();
+            ids.sort();
+            ids
+        };
+        assert_eq!(found(&["--var", "who=ann"]), vec![ok.clone()]);
+        assert_eq!(
+            found(&["--var", "who=ann", "--var", "ver=1.10"]),
+            vec![ok.clone()]
+        );
+        assert_eq!(found(&["--var", "fail_always=true"]), vec![bad.clone()]);
+        assert_eq!(
+            found(&["--var", "who=ann", "--status", "Failed"]),
+            Vec::<String>::new()
+        );
+        assert_eq!(found(&["--id", &ok[..8]]), vec![ok.clone()]);
+        assert_eq!(
+            found(&["--id", &bad[..4].to_uppercase(), "--definition", "pair"]),
+            vec![bad.clone()]
+        );
+        // The consumers log "<endpoint> done" when they succeed; log lines
+        // are written in batches, so give them a moment.
+        let mut by_log = Vec::new();
+        for _ in 0..50 {
+            by_log = found(&["--log-text", "CC-SHIP DONE"]);
+            if !by_log.is_empty() {
+                break;
+            }
+            std::thread::sleep(std::time::Duration::from_millis(100));
+        }
+        assert_eq!(by_log, vec![ok.clone()]);
+        // The human list: duration and the failed step, numbered from 1.
+        let (code, stdout, stderr) = e.cc(&["runs", "list", "--var", "who=bob"]);
+        assert_eq!(code, 0, "{stderr}");
+        assert_eq!(stdout.lines().count(), 1, "{stdout}");
+        assert!(stdout.contains("failed at step 1 CcPrepare"), "{stdout}");
+        assert!(stdout.contains(" took "), "{stdout}");
+        let (_, stdout, _) = e.cc(&["runs", "list", "--var", "who=ann"]);
+        assert!(!stdout.contains("failed at"), "{stdout}");
+        for bad_args in [
+            &["--var", "novalue"][..],
+            &["--id", "xyz"][..],
+            &["--var", "=1"][..],
+        ] {
+            let mut all = vec!["runs", "list"];
+            all.extend_from_slice(bad_args);
+            let (code, stdout, stderr) = e.cc(&all);
+            assert_eq!(code, 2, "{bad_args:?}: {stderr}");
+            assert_eq!(stdout, "", "{stdout}");
+        }
+    })
+    .await;
+    Arc::into_inner(env).expect("one owner").stop().await;
+}
+
+/// `runs start --wait` prints the run id at once, then each step as it
+/// finishes (number, event, status, duration), and exits with the run's
+/// outcome (0 succeeded, 1 failed).
+async fn start_wait_streams(env: Env) {
+    let env = Arc::new(env);
+    let e = env.clone();
+    in_background(move || {
+        use std::io::BufRead;
+        e.create_pair();
+        let mut child = e
+            .cmd(true)
+            .args(["runs", "start", "pair", "--var", "sleep_ms=1500", "--wait"])
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::null())
+            .spawn()
+            .expect("start");
+        let mut lines = std::io::BufReader::new(child.stdout.take().expect("stdout")).lines();
+        let first = lines.next().expect("a first line").expect("read");
+        assert!(first.starts_with("started run "), "{first}");
+        assert!(
+            child.try_wait().expect("try_wait").is_none(),
+            "the id comes before the run ends"
+        );
+        let rest: Vec<String> = lines.map_while(Result::ok).collect();
+        let code = child.wait().expect("wait").code();
+        assert_eq!(code, Some(0), "{rest:?}");
+        assert!(
+            rest[0].starts_with("step  1 CcPrepare") && rest[0].contains("Succeeded"),
+            "{rest:?}"
+        );
+        assert!(rest[0].trim_end().ends_with('s'), "a duration: {rest:?}");
+        assert!(
+            rest[1].starts_with("step  2 CcShip") && rest[1].contains("Succeeded"),
+            "{rest:?}"
+        );
+        assert!(
+            rest[2].starts_with("run ") && rest[2].contains("Succeeded in "),
+            "{rest:?}"
+        );
+
+        let (code, stdout, _) = e.cc(&[
+            "runs",
+            "start",
+            "pair",
+            "--var",
+            "fail_always=true",
+            "--wait",
+        ]);
+        assert_eq!(code, 1, "{stdout}");
+        let lines: Vec<&str> = stdout.lines().collect();
+        assert!(
+            lines[1].starts_with("step  1 CcPrepare") && lines[1].contains("Failed"),
+            "{stdout}"
+        );
+        assert!(lines[1].contains("fails on purpose"), "the error: {stdout}");
+        assert!(stdout.contains(" Failed in "), "{stdout}");
+        assert!(
+            lines[2].starts_with("step  2 CcShip") && lines[2].contains("Skipped"),
+            "{stdout}"
+        );
+    })
+    .await;
+    Arc::into_inner(env).expect("one owner").stop().await;
+}
+
+/// Definition names outside the documented set are refused (exit 2, saying
+/// the rule) by `create` and by `apply -f`; nothing is written.
+async fn definition_names(env: Env) {
+    let env = Arc::new(env);
+    let e = env.clone();
+    in_background(move || {
+        for bad in ["two words", "_x", "caf\u{e9}"] {
+            let (code, _, stderr) = e.cc(&["definitions", "create", bad, "--steps", "CcPrepare"]);
+            assert_eq!(code, 2, "{stderr}");
+            assert!(stderr.contains("ASCII letters, digits"), "{stderr}");
+        }
+        let dir = std::env::temp_dir().join(format!("isoqube-cc-names-{}", uuid::Uuid::new_v4()));
+        std::fs::create_dir_all(&dir).expect("dir");
+        let file = dir.join("bad.toml");
+        std::fs::write(&file, "name = \"no/slash\"\nsteps = [\"CcPrepare\"]\n").expect("write");
+        let (code, _, stderr) = e.cc(&["definitions", "apply", "-f", file.to_str().expect("path")]);
+        assert_eq!(code, 2, "{stderr}");
+        assert!(stderr.contains("ASCII letters, digits"), "{stderr}");
+        let listed = e.json(&["definitions", "list", "--json"]);
+        assert_eq!(listed.as_array().map(Vec::len), Some(0), "{listed}");
+        let (code, _, stderr) = e.cc(&[
+            "definitions",
+            "create",
+            "ok.name_1-x",
+            "--steps",
+            "CcPrepare",
+        ]);
+        assert_eq!(code, 0, "{stderr}");
+    })
+    .await;
+    Arc::into_inner(env).expect("one owner").stop().await;
+}
+
+on_both_stores!(
+    changed_variables,
+    unreachable_is_one_line,
+    runs_search,
+    start_wait_streams,
+    definition_names
+);

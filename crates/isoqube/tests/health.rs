@@ -598,6 +598,55 @@ async fn real_store_down() {
     store_down(real_pair().await).await;
 }
 
+/// `/health/ready` is 503 while the store has no record of the instance (a
+/// new or restored database), naming it, and 200 again once its heartbeat has
+/// registered it again.
+async fn record_missing(pair: Pair) {
+    isoqube::telemetry::init_for_tests();
+    let svc = Service::builder("health")
+        .transport_arc(pair.transport.clone())
+        .store_arc(pair.store.clone())
+        .heartbeat_interval(Duration::from_millis(1500))
+        .health_addr(SocketAddr::from(([127, 0, 0, 1], 0)))
+        .start()
+        .await
+        .expect("service starts");
+    let addr = svc.health_addr().expect("health server bound");
+    let reply = wait_status(addr, "/health/ready", 200).await;
+    let body: Value = serde_json::from_str(&reply.body).expect("JSON");
+    assert_eq!(body["checks"]["registered"], "ok", "{body}");
+    // A heartbeat between the loss and the look registers it at once: then
+    // lose it again (a beat is 1.5 s apart, the look takes milliseconds).
+    let mut reply = get(addr, "/health/ready").await;
+    for _ in 0..3 {
+        pair.store
+            .remove_service(svc.instance_id())
+            .await
+            .expect("lose the record");
+        reply = get(addr, "/health/ready").await;
+        if reply.status == 503 {
+            break;
+        }
+    }
+    assert_eq!(reply.status, 503, "{}", reply.body);
+    let body: Value = serde_json::from_str(&reply.body).expect("JSON");
+    let problem = body["checks"]["registered"].as_str().unwrap_or_default();
+    assert!(problem.contains(svc.instance_id()), "{body}");
+    assert_eq!(body["checks"]["store"], "ok", "{body}");
+    wait_status(addr, "/health/ready", 200).await;
+    svc.shutdown().await.expect("shutdown");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn embedded_record_missing() {
+    record_missing(embedded_pair().await).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn real_record_missing() {
+    record_missing(real_pair().await).await;
+}
+
 /// A port already in use fails start-up with an error naming the address.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn health_port_in_use_fails_start() {

@@ -34,13 +34,26 @@ fn a_broken_compose_file_is_refused() {
     let compose = std::fs::read_to_string(root().join("docker-compose.yml")).expect("compose");
     let broken = compose
         .replace("replicas: 2", "replicas: 1")
-        .replace("/health/ready", "/health/live");
+        .replace("/health/ready", "/health/live")
+        .replace("${ISOQUBE_API_PORT:-8080}:8080", "8080:8080")
+        .replace(
+            "rabbitmq-data:/var/lib/rabbitmq",
+            "/tmp/rabbit:/var/lib/rabbitmq",
+        );
     std::fs::write(dir.join("docker-compose.yml"), broken).expect("write");
     std::fs::copy(root().join("Dockerfile"), dir.join("Dockerfile")).expect("copy");
     let (ok, text) = check(&dir);
     assert!(!ok, "{text}");
     assert!(text.contains("linux-pool must run 2 instances"), "{text}");
     assert!(text.contains("/health/ready"), "{text}");
+    assert!(
+        text.contains("api: host port of '8080:8080' must be a variable"),
+        "{text}"
+    );
+    assert!(
+        text.contains("volume '/tmp/rabbit' must be declared"),
+        "{text}"
+    );
 }
 
 #[test]

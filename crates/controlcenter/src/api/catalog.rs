@@ -4,6 +4,7 @@
 //! It may use the [`Operator`](crate::ops::Operator) through the API state.
 
 use axum::extract::State;
+use axum::response::Html;
 use axum::Json;
 use serde::Serialize;
 use serde_json::Value;
@@ -28,18 +29,29 @@ pub(crate) struct ServiceList {
     services: Vec<ServiceView>,
 }
 
-/// This document.
+/// This document (no token needed: it holds no secret).
 #[utoipa::path(
     get,
-    path = "/openapi.json",
+    path = "/api/v1/openapi.json",
     tag = "catalog",
-    responses(
-        (status = 200, description = "The OpenAPI document", body = Object),
-        NeedsToken
-    )
+    security(()),
+    responses((status = 200, description = "The OpenAPI document", body = Object))
 )]
 pub(crate) async fn openapi() -> Json<Value> {
     Json(super::openapi::document())
+}
+
+/// The API reference: every operation of this document as a page to read
+/// (no token needed).
+#[utoipa::path(
+    get,
+    path = "/api/v1/docs",
+    tag = "catalog",
+    security(()),
+    responses((status = 200, description = "The API reference", content_type = "text/html", body = String))
+)]
+pub(crate) async fn reference() -> Html<String> {
+    Html(super::openapi::reference_page())
 }
 
 /// Registered events with their consumers and hosting services.

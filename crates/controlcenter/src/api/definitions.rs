@@ -10,7 +10,7 @@ use axum::http::{header, StatusCode};
 use axum::response::IntoResponse;
 use axum::Json;
 use isoqube::schedule::{Schedule, Webhook};
-use isoqube::{Definition, Variables};
+use isoqube::{Definition, StepDef, Variables};
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 use tracing::info;
@@ -19,9 +19,10 @@ use utoipa::ToSchema;
 use super::common::{location, ApiResult, ErrorBody, Seg};
 use super::openapi::{BodyRefused, NeedsToken, ServerTrouble};
 use super::{encode_segment, ApiError, AppState, Body};
+use crate::ops::{definition_view, DefinitionView};
 
 /// What a webhook secret looks like in every answer.
-pub(crate) const REDACTED: &str = "***";
+pub(crate) const REDACTED: &str = crate::ops::REDACTED_SECRET;
 
 /// A definition as a client replaces it (`PUT`). Timestamps are accepted (so
 /// a `GET` answer can be sent back) but the server sets them.
@@ -59,6 +60,9 @@ pub(crate) struct DefinitionBody {
     /// Ignored: the server sets it.
     #[serde(default, rename = "modified_at")]
     _modified_at: Option<Value>,
+    /// Ignored: the server computes it from the schedules.
+    #[serde(default, rename = "next_due")]
+    _next_due: Option<Value>,
 }
 
 /// A definition as a client creates it (`POST`): [`DefinitionBody`] with a
@@ -67,8 +71,9 @@ pub(crate) struct DefinitionBody {
 #[serde(deny_unknown_fields)]
 #[schema(as = NewDefinitionInput)]
 pub(crate) struct NewDefinitionBody {
-    /// Unique: 1-200 printable characters without leading or trailing spaces
-    /// (else a 422).
+    /// Unique: 1-100 ASCII letters, digits, `-`, `_` or `.`, starting with a
+    /// letter or digit (else a 422).
+    #[schema(pattern = "^[A-Za-z0-9][A-Za-z0-9._-]{0,99}$")]
     name: String,
     /// What it is for.
     #[serde(default)]
@@ -95,6 +100,9 @@ pub(crate) struct NewDefinitionBody {
     /// Ignored: the server sets it.
     #[serde(default, rename = "modified_at")]
     _modified_at: Option<Value>,
+    /// Ignored: the server computes it from the schedules.
+    #[serde(default, rename = "next_due")]
+    _next_due: Option<Value>,
 }
 
 impl From<NewDefinitionBody> for DefinitionBody {
@@ -108,7 +116,79 @@ impl From<NewDefinitionBody> for DefinitionBody {
             schedules: b.schedules,
             _created_at: b._created_at,
             _modified_at: b._modified_at,
+            _next_due: b._next_due,
         }
+    }
+}
+
+/// A change to some fields of a definition (`PATCH`): a field left out
+/// keeps its value, a field given replaces it whole, `"webhook": null`
+/// removes the webhook. Timestamps are accepted but the server sets them.
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+#[schema(as = DefinitionPatch)]
+pub(crate) struct PatchBody {
+    /// Optional: when given, it must equal the name in the path (else a 422).
+    #[serde(default)]
+    name: Option<String>,
+    /// What it is for.
+    #[serde(default)]
+    description: Option<String>,
+    /// The steps, as in a replace.
+    #[serde(default)]
+    #[schema(value_type = Option<Vec<isoqube::StepDefSchema>>)]
+    steps: Option<Vec<StepDef>>,
+    /// Variables every run starts with (all of them: the object replaces the stored one).
+    #[serde(default)]
+    #[schema(value_type = Option<isoqube::VariablesSchema>)]
+    variables: Option<Variables>,
+    /// The webhook; `null` removes it; a secret of `"***"` keeps the stored one.
+    #[serde(default, deserialize_with = "present")]
+    #[schema(value_type = Option<WebhookBody>, nullable)]
+    webhook: Option<Option<WebhookBody>>,
+    /// When runs start by themselves (all of them).
+    #[serde(default)]
+    schedules: Option<Vec<Schedule>>,
+    /// Ignored: the server sets it.
+    #[serde(default, rename = "created_at")]
+    _created_at: Option<Value>,
+    /// Ignored: the server sets it.
+    #[serde(default, rename = "modified_at")]
+    _modified_at: Option<Value>,
+    /// Ignored: the server computes it from the schedules.
+    #[serde(default, rename = "next_due")]
+    _next_due: Option<Value>,
+}
+
+/// A field that is present (`null` included), for [`PatchBody::webhook`].
+fn present<'de, D, T>(d: D) -> Result<Option<T>, D::Error>
+where
+    D: serde::Deserializer<'de>,
+    T: Deserialize<'de>,
+{
+    T::deserialize(d).map(Some)
+}
+
+/// The stored webhook secret kept when `"***"` (what every answer shows) is sent back.
+fn webhook_of(w: WebhookBody, existing: Option<&Definition>) -> Webhook {
+    let secret = match (w.secret.as_str(), existing.and_then(|d| d.webhook.as_ref())) {
+        (REDACTED, Some(old)) => old.secret.clone(),
+        _ => w.secret,
+    };
+    Webhook { id: w.id, secret }
+}
+
+/// A 422 when a body's `name` is not the path's.
+fn same_name(given: Option<&String>, name: &str) -> ApiResult<()> {
+    match given {
+        Some(given) if given != name => Err(ApiError::new(
+            StatusCode::UNPROCESSABLE_ENTITY,
+            format!(
+                "field `name` ('{given}') differs from the name in the path ('{name}'); \
+                 definitions cannot be renamed"
+            ),
+        )),
+        _ => Ok(()),
     }
 }
 
@@ -126,14 +206,7 @@ struct WebhookBody {
 
 impl DefinitionBody {
     fn into_definition(self, name: String, existing: Option<&Definition>) -> Definition {
-        let webhook = self.webhook.map(|w| {
-            // "***" is what GET shows: keep the stored secret.
-            let secret = match (w.secret.as_str(), existing.and_then(|d| d.webhook.as_ref())) {
-                (REDACTED, Some(old)) => old.secret.clone(),
-                _ => w.secret,
-            };
-            Webhook { id: w.id, secret }
-        });
+        let webhook = self.webhook.map(|w| webhook_of(w, existing));
         let mut def = Definition::new(name, self.steps)
             .with_description(self.description)
             .with_variables(self.variables);
@@ -147,15 +220,13 @@ impl DefinitionBody {
 #[derive(Debug, Serialize, ToSchema)]
 pub(crate) struct DefinitionList {
     /// By name, webhook secrets shown as `"***"`.
-    definitions: Vec<Definition>,
+    definitions: Vec<DefinitionView>,
 }
 
-/// A definition as every answer shows it: the webhook secret redacted.
-pub(crate) fn redacted(mut def: Definition) -> Definition {
-    if let Some(hook) = def.webhook.as_mut() {
-        hook.secret = REDACTED.into();
-    }
-    def
+/// A definition as every answer shows it (the CLI's `--json` too): the
+/// webhook secret redacted, with `next_due`.
+pub(crate) fn redacted(def: Definition) -> DefinitionView {
+    definition_view(def, chrono::Utc::now())
 }
 
 /// Every definition, by name.
@@ -189,7 +260,7 @@ pub(crate) async fn list_definitions(
     tag = "definitions",
     request_body = NewDefinitionBody,
     responses(
-        (status = 201, description = "Created", body = Definition,
+        (status = 201, description = "Created", body = DefinitionView,
             headers(("Location" = String, description = "The definition's path"))),
         (status = 400, description = "Unreadable body, unknown, missing or mistyped field", body = ErrorBody),
         NeedsToken,
@@ -225,7 +296,7 @@ pub(crate) async fn create_definition(
     tag = "definitions",
     params(("name" = String, Path, description = "Definition name")),
     responses(
-        (status = 200, description = "The definition (webhook secret shown as \"***\")", body = Definition),
+        (status = 200, description = "The definition (webhook secret shown as \"***\")", body = DefinitionView),
         (status = 400, description = "The name in the path cannot be decoded", body = ErrorBody),
         NeedsToken,
         (status = 404, description = "No such definition", body = ErrorBody),
@@ -235,7 +306,7 @@ pub(crate) async fn create_definition(
 pub(crate) async fn get_definition(
     State(st): State<AppState>,
     Seg(name): Seg,
-) -> ApiResult<Json<Definition>> {
+) -> ApiResult<Json<DefinitionView>> {
     Ok(Json(redacted(st.op.definition(&name).await?)))
 }
 
@@ -247,7 +318,7 @@ pub(crate) async fn get_definition(
     params(("name" = String, Path, description = "Definition name")),
     request_body = DefinitionBody,
     responses(
-        (status = 200, description = "Saved", body = Definition),
+        (status = 200, description = "Saved", body = DefinitionView),
         (status = 400, description = "Unreadable body, unknown or mistyped field, or a name in the path that cannot be decoded", body = ErrorBody),
         NeedsToken,
         (status = 404, description = "No such definition", body = ErrorBody),
@@ -260,19 +331,9 @@ pub(crate) async fn update_definition(
     State(st): State<AppState>,
     Seg(name): Seg,
     Body(body): Body<DefinitionBody>,
-) -> ApiResult<Json<Definition>> {
-    if let Some(given) = &body.name {
-        if *given != name {
-            // Well-formed but against a rule, like an unknown event: 422.
-            return Err(ApiError::new(
-                StatusCode::UNPROCESSABLE_ENTITY,
-                format!(
-                    "field `name` ('{given}') differs from the name in the path ('{name}'); \
-                     definitions cannot be renamed"
-                ),
-            ));
-        }
-    }
+) -> ApiResult<Json<DefinitionView>> {
+    // Well-formed but against a rule, like an unknown event: 422.
+    same_name(body.name.as_ref(), &name)?;
     let existing = st.op.definition(&name).await?;
     let def = st
         .op
@@ -303,4 +364,57 @@ pub(crate) async fn delete_definition(
     st.op.delete_definition(&name).await?;
     info!(definition = %name, "definition deleted over the API");
     Ok(StatusCode::NO_CONTENT)
+}
+
+/// Change some fields of a definition: a field left out keeps its value
+/// (`"webhook": null` removes the webhook; a secret of `"***"` keeps it).
+#[utoipa::path(
+    patch,
+    path = "/definitions/{name}",
+    tag = "definitions",
+    params(("name" = String, Path, description = "Definition name")),
+    request_body = PatchBody,
+    responses(
+        (status = 200, description = "Saved", body = DefinitionView),
+        (status = 400, description = "Unreadable body, unknown or mistyped field, or a name in the path that cannot be decoded", body = ErrorBody),
+        NeedsToken,
+        (status = 404, description = "No such definition", body = ErrorBody),
+        BodyRefused,
+        (status = 422, description = "The changed definition breaks a rule (unknown event, bad schedule or webhook, a name that differs from the path); nothing was written", body = ErrorBody),
+        ServerTrouble
+    )
+)]
+pub(crate) async fn patch_definition(
+    State(st): State<AppState>,
+    Seg(name): Seg,
+    Body(body): Body<Value>,
+) -> ApiResult<Json<DefinitionView>> {
+    // Serde would read a struct from an array too; a patch is an object.
+    if !body.is_object() {
+        return Err(ApiError::bad_request("the body must be a JSON object"));
+    }
+    // Read again through axum's reader, so a mistyped field is named.
+    let bytes = serde_json::to_vec(&body).map_err(|e| ApiError::bad_request(e.to_string()))?;
+    let Json(body) = Json::<PatchBody>::from_bytes(&bytes).map_err(super::json_rejection)?;
+    same_name(body.name.as_ref(), &name)?;
+    let existing = st.op.definition(&name).await?;
+    let mut def = existing.clone();
+    if let Some(d) = body.description {
+        def.description = d;
+    }
+    if let Some(steps) = body.steps {
+        def.steps = steps;
+    }
+    if let Some(v) = body.variables {
+        def.variables = v;
+    }
+    if let Some(hook) = body.webhook {
+        def.webhook = hook.map(|w| webhook_of(w, Some(&existing)));
+    }
+    if let Some(s) = body.schedules {
+        def.schedules = s;
+    }
+    let def = st.op.update_definition(def).await?;
+    info!(definition = %def.name, "definition changed over the API");
+    Ok(Json(redacted(def)))
 }

@@ -15,6 +15,10 @@
 //! `GET /api/v1/openapi.json` ([`openapi_document`]) lists exactly the routes
 //! served.
 //!
+//! Searching runs (`GET /runs`): `id_prefix`, `definition`, `status`, `var`
+//! (`NAME=VALUE`, repeatable) and `log_text`, answered by the store's query.
+//! Run routes take a run id or any unique start of it.
+//!
 //! Paging: `limit` is 1-1000 (default 50); the answer carries `next_before` and
 //! `next_before_id`, the `created_at` and id of the last record of the page, to
 //! pass as `before` and `before_id` for the next page (`null` on the last page).
@@ -32,8 +36,10 @@
 //!
 //! # Security
 //!
-//! Every endpoint but health, metrics and webhooks needs `Authorization: Bearer <token>`
-//! ([`ApiSettings`]; the API refuses to start without a token). A missing or
+//! Every endpoint but health, metrics, webhooks and the API's own description
+//! (`/api/v1/openapi.json`, `/api/v1/docs`: they hold no secret) needs
+//! `Authorization: Bearer <token>` ([`ApiSettings`]; the API refuses to start
+//! without a token, or with one shorter than [`MIN_TOKEN_CHARS`]). A missing or
 //! wrong token gets 401 and a warning in the log, which never contains the
 //! token. Tokens and webhook secrets are compared in constant time
 //! ([`constant_time_eq`]). Webhook secrets never leave the server: definitions
@@ -46,14 +52,14 @@
 //!
 //! | Status | When |
 //! |---|---|
-//! | 400 | the request cannot be read: invalid JSON, unknown, missing or mistyped field (the message names it), bad query parameter or `Last-Event-ID`, malformed run id, a webhook body that is not an object or `null`, a run variable name holding a NUL character |
+//! | 400 | the request cannot be read: invalid JSON, unknown, missing or mistyped field (the message names it), bad query parameter or `Last-Event-ID`, malformed run id or one whose start several runs share (the message names them), a webhook body that is not an object or `null`, a run variable name holding a NUL character |
 //! | 401 | missing or wrong bearer token or webhook secret |
-//! | 404 | no such definition, run, webhook or path (or no run `before_id` names) |
+//! | 404 | no such definition, run, webhook or path (the message names the full path; or no run `before_id` names) |
 //! | 405 | wrong method for the path |
 //! | 409 | the name exists already, or the run is in the wrong state (resume a succeeded run, cancel a finished one) |
 //! | 413 | the body is larger than [`ApiSettings::max_body_bytes`] |
 //! | 415 | a body that is not `application/json` |
-//! | 422 | a well-formed definition that breaks a rule (unknown event, empty name, bad schedule or webhook, a variable name holding a NUL character, a replace whose `name` differs from the path); nothing is written |
+//! | 422 | a well-formed definition that breaks a rule (unknown event, a name outside `[A-Za-z0-9][A-Za-z0-9._-]{0,99}`, bad schedule or webhook, a variable name holding a NUL character, a replace whose `name` differs from the path); nothing is written |
 //! | 500 | a stored record does not parse, or the server is misconfigured |
 //! | 503 | the broker or the store is unavailable; nothing is written |
 //!
@@ -98,18 +104,23 @@ use utoipa_axum::routes;
 
 use crate::ops::Operator;
 
-pub use openapi::document as openapi_document;
+pub use openapi::{document as openapi_document, reference_page};
 
 /// What `started_by` says for runs started over the API.
 pub const STARTED_BY_HTTP: &str = "http";
 
-/// How the API is served: address, bearer token, body limit.
+/// The shortest API token accepted (as for webhook secrets).
+pub const MIN_TOKEN_CHARS: usize = 16;
+
+/// How the API is served: address, bearer token (at least
+/// [`MIN_TOKEN_CHARS`] characters), body limit.
 ///
 /// ```
-/// let s = controlcenter::api::ApiSettings::new("s3cret-token").unwrap();
+/// let s = controlcenter::api::ApiSettings::new("s3cret-token-0123").unwrap();
 /// assert_eq!(s.max_body_bytes, 64 * 1024);
 /// assert!(!format!("{s:?}").contains("s3cret"));
 /// assert!(controlcenter::api::ApiSettings::new("  ").is_err());
+/// assert!(controlcenter::api::ApiSettings::new("short-token").is_err());
 /// ```
 #[derive(Clone)]
 pub struct ApiSettings {
@@ -139,6 +150,13 @@ impl ApiSettings {
             anyhow::bail!(
                 "the HTTP API needs a bearer token: set [api] token in the configuration, \
                  ISOQUBE_API_TOKEN, or --token"
+            );
+        }
+        if token.chars().count() < MIN_TOKEN_CHARS {
+            // Like webhook secrets: a short token is guessed.
+            anyhow::bail!(
+                "the HTTP API token must be at least {MIN_TOKEN_CHARS} characters \
+                 ([api] token, ISOQUBE_API_TOKEN or --token)"
             );
         }
         let defaults = crate::config::ApiSection::default();
@@ -219,7 +237,6 @@ pub(crate) fn parts(
     guard: impl FnOnce(Router<AppState>) -> Router<AppState>,
 ) -> (Router<AppState>, utoipa::openapi::OpenApi) {
     let (api, api_doc) = OpenApiRouter::new()
-        .routes(routes!(catalog::openapi))
         .routes(routes!(catalog::events))
         .routes(routes!(catalog::services))
         .routes(routes!(
@@ -229,6 +246,7 @@ pub(crate) fn parts(
         .routes(routes!(
             definitions::get_definition,
             definitions::update_definition,
+            definitions::patch_definition,
             definitions::delete_definition
         ))
         .routes(routes!(runs::list_runs, runs::start_run))
@@ -240,8 +258,8 @@ pub(crate) fn parts(
         .routes(routes!(runs::cancel))
         .split_for_parts();
     let api = guard(
-        api.fallback(not_found)
-            .method_not_allowed_fallback(method_not_allowed),
+        api.fallback(api_not_found)
+            .method_not_allowed_fallback(api_method_not_allowed),
     );
     let (root, doc) = OpenApiRouter::with_openapi(openapi::ApiDoc::openapi())
         .routes(routes!(health::live))
@@ -249,6 +267,8 @@ pub(crate) fn parts(
         .routes(routes!(health::ready))
         .routes(routes!(health::metrics))
         .routes(routes!(hooks::webhook))
+        .routes(routes!(catalog::openapi))
+        .routes(routes!(catalog::reference))
         .split_for_parts();
     (root.nest(API_PREFIX, api), doc.nest(API_PREFIX, api_doc))
 }
@@ -367,7 +387,7 @@ impl IntoResponse for ApiError {
     }
 }
 
-fn json_rejection(rej: JsonRejection) -> ApiError {
+pub(crate) fn json_rejection(rej: JsonRejection) -> ApiError {
     match rej {
         JsonRejection::JsonDataError(e) => ApiError::bad_request(e.body_text()),
         JsonRejection::JsonSyntaxError(e) => ApiError::bad_request(e.body_text()),
@@ -465,7 +485,7 @@ async fn require_token(State(state): State<AppState>, req: Request, next: Next) 
         .map(|c| c.0.to_string())
         .unwrap_or_default();
     // The path only (no query string) and never the header's value.
-    warn!(method = %req.method(), path = %req.uri().path(), %peer, "API request refused: {problem}");
+    warn!(method = %req.method(), path = %full_path(&req, true), %peer, "API request refused: {problem}");
     unauthorized_because(problem, "send Authorization: Bearer <token>")
 }
 
@@ -490,18 +510,50 @@ pub(crate) fn unauthorized_because(problem: &str, remedy: &str) -> Response {
     resp
 }
 
-async fn not_found(req: Request) -> ApiError {
+/// The path as the client sent it. Inside the nested `/api/v1` router the
+/// request's own URI has the prefix taken off: the nested fallbacks put it
+/// back (`nested`).
+fn full_path(req: &Request, nested: bool) -> String {
+    let path = req.uri().path();
+    if nested {
+        format!("{API_PREFIX}{path}")
+    } else {
+        path.to_string()
+    }
+}
+
+fn no_such_endpoint(req: &Request, nested: bool) -> ApiError {
     ApiError::new(
         StatusCode::NOT_FOUND,
-        format!("no such endpoint: {}", req.uri().path()),
+        format!("no such endpoint: {}", full_path(req, nested)),
     )
 }
 
-async fn method_not_allowed(req: Request) -> ApiError {
+fn wrong_method(req: &Request, nested: bool) -> ApiError {
     ApiError::new(
         StatusCode::METHOD_NOT_ALLOWED,
-        format!("{} is not allowed on {}", req.method(), req.uri().path()),
+        format!(
+            "{} is not allowed on {}",
+            req.method(),
+            full_path(req, nested)
+        ),
     )
+}
+
+async fn not_found(req: Request) -> ApiError {
+    no_such_endpoint(&req, false)
+}
+
+async fn method_not_allowed(req: Request) -> ApiError {
+    wrong_method(&req, false)
+}
+
+async fn api_not_found(req: Request) -> ApiError {
+    no_such_endpoint(&req, true)
+}
+
+async fn api_method_not_allowed(req: Request) -> ApiError {
+    wrong_method(&req, true)
 }
 
 /// Percent-encodes one path segment (for `Location` headers).

@@ -97,3 +97,135 @@ pub fn document() -> Value {
     })
     .clone()
 }
+
+/// The API reference page (`GET /api/v1/docs`): every operation of the
+/// [`document`] with its parameters, body and answers, as plain HTML (no
+/// script, nothing fetched), built once.
+///
+/// ```
+/// let page = controlcenter::api::reference_page();
+/// assert!(page.contains("<h2 id=\"get-api-v1-runs\">GET /api/v1/runs</h2>"));
+/// assert!(page.contains("log_text"));
+/// ```
+pub fn reference_page() -> String {
+    static PAGE: OnceLock<String> = OnceLock::new();
+    PAGE.get_or_init(|| render(&document())).clone()
+}
+
+fn esc(s: &str) -> String {
+    s.replace('&', "&amp;")
+        .replace('<', "&lt;")
+        .replace('>', "&gt;")
+        .replace('"', "&quot;")
+}
+
+/// A schema's name (`#/components/schemas/Run` is `Run`) or type.
+fn schema_name(schema: &Value) -> String {
+    if let Some(r) = schema["$ref"].as_str() {
+        return r.rsplit('/').next().unwrap_or(r).to_string();
+    }
+    if let Some(items) = schema.get("items") {
+        return format!("array of {}", schema_name(items));
+    }
+    match &schema["type"] {
+        Value::String(t) => t.clone(),
+        Value::Array(ts) => ts
+            .iter()
+            .filter_map(Value::as_str)
+            .collect::<Vec<_>>()
+            .join(" or "),
+        _ => "object".into(),
+    }
+}
+
+fn render(doc: &Value) -> String {
+    let info = &doc["info"];
+    let title = esc(info["title"].as_str().unwrap_or("API"));
+    let mut out = format!(
+        "<!doctype html>\n<html><head><meta charset=\"utf-8\"><title>{title}</title>\
+         <style>body{{font-family:sans-serif;max-width:60em;margin:auto}}\
+         code,h2{{font-family:monospace}}td{{vertical-align:top;padding:0 .6em}}</style></head><body>\n\
+         <h1>{title}</h1>\n<p>{}</p>\n<p>The machine-readable form: \
+         <a href=\"/api/v1/openapi.json\">/api/v1/openapi.json</a>.</p>\n",
+        esc(info["description"].as_str().unwrap_or_default())
+    );
+    let Some(paths) = doc["paths"].as_object() else {
+        return out + "</body></html>\n";
+    };
+    for (path, item) in paths {
+        let Some(ops) = item.as_object() else {
+            continue;
+        };
+        for (method, op) in ops {
+            let m = method.to_ascii_uppercase();
+            let anchor: String = format!("{method}{path}")
+                .chars()
+                .map(|c| if c.is_ascii_alphanumeric() { c } else { '-' })
+                .collect();
+            out.push_str(&format!(
+                "<h2 id=\"{}\">{m} {}</h2>\n",
+                esc(anchor.trim_end_matches('-')),
+                esc(path)
+            ));
+            for key in ["summary", "description"] {
+                if let Some(t) = op[key].as_str() {
+                    out.push_str(&format!("<p>{}</p>\n", esc(t).replace("\n\n", "</p><p>")));
+                }
+            }
+            let open = op["security"].as_array().is_some_and(|s| {
+                s.iter()
+                    .any(|r| r.as_object().is_some_and(|o| o.is_empty()))
+            });
+            if open {
+                out.push_str("<p><em>No token needed.</em></p>\n");
+            }
+            if let Some(params) = op["parameters"].as_array() {
+                out.push_str(
+                    "<table><tr><th>parameter</th><th>in</th><th>type</th><th></th></tr>\n",
+                );
+                for p in params {
+                    out.push_str(&format!(
+                        "<tr><td><code>{}</code>{}</td><td>{}</td><td>{}</td><td>{}</td></tr>\n",
+                        esc(p["name"].as_str().unwrap_or_default()),
+                        if p["required"] == true {
+                            " (required)"
+                        } else {
+                            ""
+                        },
+                        esc(p["in"].as_str().unwrap_or_default()),
+                        esc(&schema_name(&p["schema"])),
+                        esc(p["description"].as_str().unwrap_or_default())
+                    ));
+                }
+                out.push_str("</table>\n");
+            }
+            if let Some(content) = op["requestBody"]["content"].as_object() {
+                for (kind, c) in content {
+                    out.push_str(&format!(
+                        "<p>Body: <code>{}</code> ({})</p>\n",
+                        esc(&schema_name(&c["schema"])),
+                        esc(kind)
+                    ));
+                }
+            }
+            if let Some(resps) = op["responses"].as_object() {
+                out.push_str("<table><tr><th>status</th><th>body</th><th></th></tr>\n");
+                for (status, r) in resps {
+                    let body = r["content"]
+                        .as_object()
+                        .and_then(|c| c.values().next())
+                        .map(|c| schema_name(&c["schema"]))
+                        .unwrap_or_default();
+                    out.push_str(&format!(
+                        "<tr><td>{}</td><td><code>{}</code></td><td>{}</td></tr>\n",
+                        esc(status),
+                        esc(&body),
+                        esc(r["description"].as_str().unwrap_or_default())
+                    ));
+                }
+                out.push_str("</table>\n");
+            }
+        }
+    }
+    out + "</body></html>\n"
+}

@@ -61,7 +61,48 @@ pub(crate) struct RunsQuery {
     /// Only runs of this definition.
     #[serde(default)]
     definition: Option<String>,
+    /// Only runs whose id starts with this (hex digits and `-`, any case).
+    #[serde(default)]
+    #[param(value_type = Option<String>, pattern = "^[0-9A-Fa-f-]{1,36}$")]
+    id_prefix: Option<String>,
+    /// Only runs whose variable is this value, as `NAME=VALUE` (repeat the
+    /// parameter: all must hold). The variable is a string equal to VALUE, or
+    /// equals VALUE read as JSON (`n=2` finds 2 and "2").
+    #[serde(default)]
+    #[param(value_type = Option<Vec<VarTerm>>, explode, style = Form)]
+    var: Vec<String>,
+    /// Only runs with a log line whose message contains this text (any case).
+    #[serde(default)]
+    log_text: Option<String>,
 }
+
+impl RunsQuery {
+    /// The query from its pairs: `var` may repeat, nothing else may, and an
+    /// unknown parameter is named.
+    fn from_pairs(pairs: Vec<(String, String)>) -> ApiResult<RunsQuery> {
+        let mut fields = serde_json::Map::new();
+        let mut var = Vec::new();
+        for (k, v) in pairs {
+            if k == "var" {
+                var.push(v);
+            } else if fields.insert(k.clone(), v.into()).is_some() {
+                return Err(ApiError::bad_request(format!(
+                    "query parameter `{k}` is given more than once (a duplicate)"
+                )));
+            }
+        }
+        let mut q: RunsQuery = serde_json::from_value(fields.into())
+            .map_err(|e| ApiError::bad_request(format!("query: {e}")))?;
+        q.var = var;
+        Ok(q)
+    }
+}
+
+/// `NAME=VALUE` of the `var` query parameter (documentation only).
+#[allow(dead_code)]
+#[derive(ToSchema)]
+#[schema(value_type = String, pattern = "^[^=]*[^=\\s][^=]*=")]
+pub(crate) struct VarTerm(String);
 
 /// A page of runs, newest first.
 #[derive(Debug, Serialize, ToSchema)]
@@ -129,12 +170,33 @@ fn parse_filter(q: RunsQuery) -> ApiResult<RunFilter> {
                 .map_err(|e| ApiError::bad_request(format!("query parameter `status`: {e}")))?,
         ),
     };
+    let id_prefix = match q.id_prefix.as_deref() {
+        None => None,
+        Some(p) => Some(crate::text::run_id_prefix(p).ok_or_else(|| {
+            ApiError::bad_request(format!(
+                "query parameter `id_prefix`: '{p}' cannot start a run id (hex digits and `-`)"
+            ))
+        })?),
+    };
+    let mut variables = Vec::with_capacity(q.var.len());
+    for v in &q.var {
+        let (k, val) = crate::text::split_var(v).map_err(|e| {
+            ApiError::bad_request(format!(
+                "query parameter `var`: {}",
+                e.describe(&format!("'{v}'"))
+            ))
+        })?;
+        variables.push((k.to_string(), val.to_string()));
+    }
     Ok(RunFilter {
         status,
         definition: q.definition,
         before,
         before_id,
         limit,
+        id_prefix,
+        variables,
+        log_text: q.log_text.filter(|t| !t.is_empty()),
     })
 }
 
@@ -151,10 +213,28 @@ async fn cursor_time(st: &AppState, id: Uuid) -> ApiResult<DateTime<Utc>> {
     }
 }
 
-/// A run id from the path; a 400 when it is not a UUID.
-pub(crate) fn run_id(id: &str) -> ApiResult<Uuid> {
-    Uuid::parse_str(id.trim())
-        .map_err(|_| ApiError::bad_request(format!("'{id}' is not a run id (a UUID)")))
+/// A run id from the path: the id, or any unique start of it (as the CLI
+/// takes it). 400 when it is not hex digits and `-`, or when several runs'
+/// ids start so (the message names them: send more of the id); 404 when
+/// none does.
+pub(crate) async fn run_id(st: &AppState, id: &str) -> ApiResult<Uuid> {
+    if let Ok(id) = Uuid::parse_str(id.trim()) {
+        return Ok(id);
+    }
+    if !id.trim().chars().all(|c| c.is_ascii_hexdigit() || c == '-') {
+        return Err(ApiError::bad_request(format!(
+            "'{id}' is not a run id (a UUID, or the start of one)"
+        )));
+    }
+    if crate::text::run_id_prefix(id).is_none() {
+        // Only hyphens, or longer than an id: no run's id starts so.
+        return Err(isoqube::Error::not_found("run", id.trim().to_string()).into());
+    }
+    match st.op.run_id(id).await {
+        Ok(id) => Ok(id),
+        Err(isoqube::Error::InvalidState(ambiguous)) => Err(ApiError::bad_request(ambiguous)),
+        Err(e) => Err(e.into()),
+    }
 }
 
 pub(crate) fn run_location(run: &Run) -> ApiResult<HeaderValue> {
@@ -190,10 +270,10 @@ fn created_run(run: &Run) -> ApiResult {
 )]
 pub(crate) async fn list_runs(
     State(st): State<AppState>,
-    query: Result<Query<RunsQuery>, QueryRejection>,
+    query: Result<Query<Vec<(String, String)>>, QueryRejection>,
 ) -> ApiResult<Json<RunPage>> {
-    let Query(q) = query.map_err(query_rejection)?;
-    let mut filter = parse_filter(q)?;
+    let Query(pairs) = query.map_err(query_rejection)?;
+    let mut filter = parse_filter(RunsQuery::from_pairs(pairs)?)?;
     if let (None, Some(id)) = (filter.before, filter.before_id) {
         // `before_id` alone: the runs after that one, so its creation time.
         filter.before = Some(cursor_time(&st, id).await?);
@@ -247,17 +327,17 @@ pub(crate) async fn start_run(
     get,
     path = "/runs/{id}",
     tag = "runs",
-    params(("id" = Uuid, Path, description = "Run id")),
+    params(("id" = String, Path, description = "Run id, or any unique start of it (hex digits and `-`)", pattern = "^[0-9A-Fa-f-]{1,36}$")),
     responses(
         (status = 200, description = "The run", body = Run),
-        (status = 400, description = "Malformed run id", body = ErrorBody),
+        (status = 400, description = "Malformed run id, or a start of one that several runs share (the message names them)", body = ErrorBody),
         NeedsToken,
         (status = 404, description = "No such run", body = ErrorBody),
         ServerTrouble
     )
 )]
 pub(crate) async fn get_run(State(st): State<AppState>, Seg(id): Seg) -> ApiResult<Json<Run>> {
-    Ok(Json(st.op.run(run_id(&id)?).await?))
+    Ok(Json(st.op.run(run_id(&st, &id).await?).await?))
 }
 
 /// Where a run is, as a status code.
@@ -265,11 +345,11 @@ pub(crate) async fn get_run(State(st): State<AppState>, Seg(id): Seg) -> ApiResu
     get,
     path = "/runs/{id}/status",
     tag = "runs",
-    params(("id" = Uuid, Path, description = "Run id")),
+    params(("id" = String, Path, description = "Run id, or any unique start of it (hex digits and `-`)", pattern = "^[0-9A-Fa-f-]{1,36}$")),
     responses(
         (status = 200, description = "Succeeded", body = Run),
         (status = 202, description = "Pending, running or compensating", body = Run),
-        (status = 400, description = "Malformed run id", body = ErrorBody),
+        (status = 400, description = "Malformed run id, or a start of one that several runs share (the message names them)", body = ErrorBody),
         NeedsToken,
         (status = 404, description = "No such run", body = ErrorBody),
         (status = 409, description = "Failed, cancelled, compensated or compensation failed", body = Run),
@@ -277,7 +357,7 @@ pub(crate) async fn get_run(State(st): State<AppState>, Seg(id): Seg) -> ApiResu
     )
 )]
 pub(crate) async fn run_status(State(st): State<AppState>, Seg(id): Seg) -> ApiResult {
-    let run = st.op.run(run_id(&id)?).await?;
+    let run = st.op.run(run_id(&st, &id).await?).await?;
     let status = match run.status {
         RunStatus::Succeeded => StatusCode::OK,
         RunStatus::Pending | RunStatus::Running | RunStatus::Compensating => StatusCode::ACCEPTED,
@@ -314,13 +394,13 @@ fn changed_vars(body: Option<Option<VarsBody>>) -> ApiResult<Variables> {
     post,
     path = "/runs/{id}/rerun",
     tag = "runs",
-    params(("id" = Uuid, Path, description = "Run id")),
+    params(("id" = String, Path, description = "Run id, or any unique start of it (hex digits and `-`)", pattern = "^[0-9A-Fa-f-]{1,36}$")),
     request_body(content = Option<VarsBody>,
         description = "Optional: variables merged over the old run's parameters"),
     responses(
         (status = 201, description = "The new run", body = Run,
             headers(("Location" = String, description = "The new run's path"))),
-        (status = 400, description = "Malformed run id or body, a variable name with a NUL character", body = ErrorBody),
+        (status = 400, description = "Malformed run id (or a start several runs share: named) or body, a variable name with a NUL character", body = ErrorBody),
         NeedsToken,
         (status = 404, description = "No such run", body = ErrorBody),
         BodyRefused,
@@ -333,7 +413,10 @@ pub(crate) async fn rerun(
     OptionalBody(body): OptionalBody<Option<VarsBody>>,
 ) -> ApiResult {
     let vars = changed_vars(body)?;
-    let run = st.op.rerun_as(run_id(&id)?, vars, STARTED_BY_HTTP).await?;
+    let run = st
+        .op
+        .rerun_as(run_id(&st, &id).await?, vars, STARTED_BY_HTTP)
+        .await?;
     info!(run_id = %run.id, rerun_of = %id, "run re-run over the API");
     created_run(&run)
 }
@@ -344,12 +427,12 @@ pub(crate) async fn rerun(
     post,
     path = "/runs/{id}/resume",
     tag = "runs",
-    params(("id" = Uuid, Path, description = "Run id")),
+    params(("id" = String, Path, description = "Run id, or any unique start of it (hex digits and `-`)", pattern = "^[0-9A-Fa-f-]{1,36}$")),
     request_body(content = Option<VarsBody>,
         description = "Optional: variables merged over the run's variables before it goes on"),
     responses(
         (status = 200, description = "The resumed run", body = Run),
-        (status = 400, description = "Malformed run id or body, a variable name with a NUL character", body = ErrorBody),
+        (status = 400, description = "Malformed run id (or a start several runs share: named) or body, a variable name with a NUL character", body = ErrorBody),
         NeedsToken,
         (status = 404, description = "No such run", body = ErrorBody),
         (status = 409, description = "The run is not failed or cancelled", body = ErrorBody),
@@ -363,7 +446,7 @@ pub(crate) async fn resume(
     OptionalBody(body): OptionalBody<Option<VarsBody>>,
 ) -> ApiResult<Json<Run>> {
     let vars = changed_vars(body)?;
-    let run = st.op.resume_with(run_id(&id)?, vars).await?;
+    let run = st.op.resume_with(run_id(&st, &id).await?, vars).await?;
     info!(run_id = %run.id, "run resumed over the API");
     Ok(Json(run))
 }
@@ -386,10 +469,10 @@ pub(crate) struct CancelQuery {
     post,
     path = "/runs/{id}/cancel",
     tag = "runs",
-    params(("id" = Uuid, Path, description = "Run id"), CancelQuery),
+    params(("id" = String, Path, description = "Run id, or any unique start of it (hex digits and `-`)", pattern = "^[0-9A-Fa-f-]{1,36}$"), CancelQuery),
     responses(
         (status = 200, description = "The cancelled (or compensating) run", body = Run),
-        (status = 400, description = "Malformed run id", body = ErrorBody),
+        (status = 400, description = "Malformed run id, a start of one that several runs share (the message names them), or a bad compensate value", body = ErrorBody),
         NeedsToken,
         (status = 404, description = "No such run", body = ErrorBody),
         (status = 409, description = "The run is finished already", body = ErrorBody),
@@ -412,7 +495,7 @@ pub(crate) async fn cancel(
             ))
         }
     };
-    let id = run_id(&id)?;
+    let id = run_id(&st, &id).await?;
     let run = if compensate {
         st.op.cancel_and_compensate(id).await?
     } else {

@@ -221,13 +221,13 @@ fn last_event_id(headers: &HeaderMap) -> ApiResult<Option<u64>> {
     path = "/runs/{id}/events",
     tag = "runs",
     params(
-        ("id" = Uuid, Path, description = "Run id"),
+        ("id" = String, Path, description = "Run id, or any unique start of it (hex digits and `-`)", pattern = "^[0-9A-Fa-f-]{1,36}$"),
         ("Last-Event-ID" = Option<i64>, Header, nullable = false, minimum = 0,
             description = "Resume after this version (the `id` of the last event seen)")
     ),
     responses(
         (status = 200, description = "The event stream", content_type = "text/event-stream", body = RunEvent),
-        (status = 400, description = "Malformed run id or Last-Event-ID", body = ErrorBody),
+        (status = 400, description = "Malformed run id (or a start several runs share: named) or Last-Event-ID", body = ErrorBody),
         NeedsToken,
         (status = 404, description = "No such run", body = ErrorBody),
         ServerTrouble
@@ -238,7 +238,7 @@ pub(crate) async fn run_events(
     Seg(id): Seg,
     headers: HeaderMap,
 ) -> ApiResult {
-    let id = run_id(&id)?;
+    let id = run_id(&st, &id).await?;
     // A reconnecting client sends the last version it saw.
     let last_seen = last_event_id(&headers)?;
     let run = st.op.run(id).await?;

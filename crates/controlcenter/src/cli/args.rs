@@ -40,6 +40,9 @@ pub enum Command {
     /// Messages in the error queues: list, requeue, discard.
     #[command(subcommand)]
     Errors(ErrorsCommand),
+    /// Every endpoint's queue and error queue: messages ready, consumers, and
+    /// the net rate (change of ready messages per second over --sample).
+    Queues(QueuesArgs),
     /// The terminal UI.
     Tui,
     /// The effective configuration (file, ISOQUBE_* variables, flags), secrets hidden.
@@ -59,6 +62,16 @@ pub struct ServeArgs {
     /// configuration file: a flag shows in the process list).
     #[arg(long, env = "ISOQUBE_API_TOKEN", hide_env_values = true)]
     pub token: Option<String>,
+}
+
+/// `queues`.
+#[derive(Debug, Clone, Args)]
+pub struct QueuesArgs {
+    /// Seconds between the two looks at each queue the rates come from (0: no rates).
+    #[arg(long, default_value_t = 1.0, value_name = "SECS")]
+    pub sample: f64,
+    #[command(flatten)]
+    pub out: JsonFlag,
 }
 
 /// `config ...`
@@ -232,6 +245,16 @@ pub enum RunsCommand {
         /// Only runs of this definition.
         #[arg(long)]
         definition: Option<String>,
+        /// Only runs whose id starts with this (any case).
+        #[arg(long = "id", value_name = "PREFIX", conflicts_with = "stuck")]
+        id_prefix: Option<String>,
+        /// Only runs whose variable KEY is VALUE: a string equal to VALUE, or
+        /// equal to VALUE read as JSON (`n=2` finds 2 and "2"); repeatable (all must hold).
+        #[arg(long = "var", value_name = "KEY=VALUE", conflicts_with = "stuck")]
+        vars: Vec<String>,
+        /// Only runs with a log line containing TEXT (any case).
+        #[arg(long, value_name = "TEXT", conflicts_with = "stuck")]
+        log_text: Option<String>,
         /// At most this many.
         #[arg(long, default_value_t = 20)]
         limit: usize,
@@ -378,4 +401,15 @@ pub(super) fn parse_vars(vars: &[String]) -> Result<Variables, Failure> {
         out.insert(k, val);
     }
     Ok(out)
+}
+
+/// Parses repeated `--var KEY=VALUE` search flags: the key and the value as typed.
+pub(super) fn parse_search_vars(vars: &[String]) -> Result<Vec<(String, String)>, Failure> {
+    vars.iter()
+        .map(|v| {
+            crate::text::split_var(v)
+                .map(|(k, val)| (k.to_string(), val.to_string()))
+                .map_err(|e| Failure::bad_input(e.describe(&format!("--var '{v}'"))))
+        })
+        .collect()
 }

@@ -10,7 +10,7 @@ use std::io::Write;
 use super::args::{Cli, Command, ConfigCommand};
 use super::exit::{ExitStatus, Failure, Outcome};
 use super::print::{print_json, say};
-use super::{definitions, errors, runs, serve};
+use super::{definitions, errors, queues, runs, serve};
 use crate::ops::Operator;
 
 /// Runs a parsed command (except `tui` and `serve`, which the binary starts) and returns the
@@ -78,6 +78,7 @@ async fn execute(op: &Operator, command: Command, out: &mut dyn Write) -> Outcom
         Command::Definitions(cmd) => definitions::execute(op, cmd, out).await,
         Command::Runs(cmd) => runs::execute(op, cmd, out).await,
         Command::Errors(cmd) => errors::execute(op, cmd, out).await,
+        Command::Queues(args) => queues::execute(op, &args, out).await,
         Command::Tui | Command::Config(_) | Command::Serve(_) => Err(Failure::bad_input(
             "this command is handled by the binary, not by cli::run",
         )),

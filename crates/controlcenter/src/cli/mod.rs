@@ -5,7 +5,7 @@
 //! - `args`: the clap types ([`Cli`], [`Command`], ...).
 //! - `exit`: exit codes and the mapping of errors to them ([`Failure`]).
 //! - `print`: JSON and the human forms of definitions and runs.
-//! - `definitions`, `runs`, `errors`: one file per command group;
+//! - `definitions`, `runs`, `errors`, `queues`: one file per command group;
 //!   `definition_files`: `definitions apply` and `export`.
 //! - `serve`: the HTTP API with the scheduler.
 //! - `dispatch`: [`dispatch`] and [`run`], which pick the command's file.
@@ -20,14 +20,15 @@ mod dispatch;
 mod errors;
 mod exit;
 mod print;
+mod queues;
 mod runs;
 mod serve;
 
 /// The text formats the flags take, also at their historical paths here.
 pub use crate::text::{parse_flag_var as parse_var, parse_schedule, schedule_lines, schedule_spec};
 pub use args::{
-    Cli, Command, ConfigCommand, DefinitionsCommand, ErrorsCommand, JsonFlag, RunsCommand,
-    ServeArgs, TriggerArgs, WaitArgs,
+    Cli, Command, ConfigCommand, DefinitionsCommand, ErrorsCommand, JsonFlag, QueuesArgs,
+    RunsCommand, ServeArgs, TriggerArgs, WaitArgs,
 };
 pub use dispatch::{dispatch, run};
 pub use exit::{ExitStatus, Failure};

@@ -9,7 +9,6 @@ use std::io::Write;
 
 use isoqube::{Definition, Run, StepStatus};
 use serde::Serialize;
-use serde_json::Value;
 
 use super::exit::{io_failure, ExitStatus, Failure, Outcome};
 use crate::text::schedule_lines;
@@ -31,29 +30,10 @@ pub(super) fn print_json<T: Serialize>(out: &mut dyn Write, value: &T) -> Outcom
     Ok(ExitStatus::Ok)
 }
 
-/// A definition as JSON, with the webhook secret hidden.
-pub(super) fn redacted(def: &Definition) -> Value {
-    let mut v = serde_json::to_value(def).unwrap_or(Value::Null);
-    if let Some(hook) = v.get_mut("webhook").and_then(Value::as_object_mut) {
-        hook.insert("secret".into(), Value::String("***".into()));
-    }
-    if let Some(obj) = v.as_object_mut() {
-        let now = chrono::Utc::now();
-        let next: Vec<Value> = def
-            .schedules
-            .iter()
-            .map(|s| {
-                serde_json::json!({
-                    "id": s.id,
-                    "next_due": s.next_after(now).ok().flatten().filter(|_| s.enabled),
-                })
-            })
-            .collect();
-        if !next.is_empty() {
-            obj.insert("next_due".into(), Value::Array(next));
-        }
-    }
-    v
+/// A definition as JSON: the shape the API answers with
+/// ([`crate::ops::DefinitionView`]).
+pub(super) fn redacted(def: &Definition) -> crate::ops::DefinitionView {
+    crate::ops::definition_view(def.clone(), chrono::Utc::now())
 }
 
 /// A definition as `definitions show` prints it.
@@ -77,16 +57,25 @@ pub(super) fn print_definition(out: &mut dyn Write, d: &Definition) -> Outcome {
     Ok(ExitStatus::Ok)
 }
 
-/// One line per run: id, status, definition, progress, age.
+/// One line per run: id, status, definition, progress, age, duration (so
+/// far, while it runs) and the first failed step (numbered from 1).
 pub fn run_line(r: &Run, now: chrono::DateTime<chrono::Utc>) -> String {
+    let duration = crate::text::duration_text(r.finished_at.unwrap_or(now) - r.created_at);
+    let failed = r
+        .steps
+        .iter()
+        .find(|s| s.status == StepStatus::Failed)
+        .map(|s| format!("  failed at step {} {}", s.index + 1, s.name()))
+        .unwrap_or_default();
     format!(
-        "{}  {:<9} {:<24} {:>2}/{:<2} {}",
+        "{}  {:<9} {:<24} {:>2}/{:<2} {:>4} ago  took {:>7}{failed}",
         r.id,
         r.status.as_str(),
         r.definition,
         r.steps_succeeded(),
         r.steps.len(),
-        crate::text::age(now - r.created_at)
+        crate::text::age(now - r.created_at),
+        duration,
     )
 }
 

@@ -9,7 +9,7 @@ use std::time::Duration;
 use isoqube::{CorruptRun, Run, RunFilter, RunStatus, StepStatus, StuckStep};
 use uuid::Uuid;
 
-use super::args::{parse_vars, RunsCommand, WaitArgs};
+use super::args::{parse_search_vars, parse_vars, RunsCommand, WaitArgs};
 use super::exit::{finished_status, io_failure, ExitStatus, Failure, Outcome};
 use super::print::{print_json, print_run, run_line, say};
 use crate::ops::Operator;
@@ -23,6 +23,10 @@ async fn started(
     verb: &str,
     out: &mut dyn Write,
 ) -> Outcome {
+    if wait.wait && !json {
+        say!(out, "{verb} run {} of {}", run.id, run.definition);
+        return follow(op, run, wait.timeout, out).await;
+    }
     let run = if wait.wait {
         op.control()
             .wait_for_run(run.id, Duration::from_secs(wait.timeout))
@@ -32,8 +36,6 @@ async fn started(
     };
     if json {
         print_json(out, &run)?;
-    } else if wait.wait {
-        print_run(out, &run)?;
     } else {
         say!(out, "{verb} run {} of {}", run.id, run.definition);
     }
@@ -42,6 +44,49 @@ async fn started(
     } else {
         ExitStatus::Ok
     })
+}
+
+/// `--wait` without `--json`: each step as it finishes (number from 1,
+/// place in the graph, event, status, duration), then the run's outcome;
+/// the exit code is the run's.
+async fn follow(op: &Operator, mut run: Run, timeout: u64, out: &mut dyn Write) -> Outcome {
+    out.flush().map_err(io_failure)?;
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(timeout);
+    let mut shown = vec![false; run.steps.len()];
+    loop {
+        for s in &run.steps {
+            let done = !matches!(s.status, StepStatus::Pending | StepStatus::Invoked);
+            if done && !shown.get(s.index).copied().unwrap_or(true) {
+                say!(out, "{}", crate::text::finished_step_line(s));
+                if let Some(slot) = shown.get_mut(s.index) {
+                    *slot = true;
+                }
+            }
+        }
+        out.flush().map_err(io_failure)?;
+        if run.status.is_finished() {
+            let took = run
+                .finished_at
+                .map(|f| format!(" in {}", crate::text::duration_text(f - run.created_at)))
+                .unwrap_or_default();
+            say!(out, "run {} {}{took}", run.id, run.status.as_str());
+            if let Some(e) = &run.error {
+                say!(out, "{e}");
+            }
+            return Ok(finished_status(&run));
+        }
+        let left = deadline.saturating_duration_since(tokio::time::Instant::now());
+        if left.is_zero() {
+            say!(out, "still {} after {timeout}s", run.status.as_str());
+            return Ok(ExitStatus::Timeout);
+        }
+        if let Some(newer) = op
+            .wait_for_change(run.id, run.version, left.min(Duration::from_secs(1)))
+            .await?
+        {
+            run = newer;
+        }
+    }
 }
 
 /// Runs a `runs` subcommand.
@@ -61,6 +106,9 @@ pub(super) async fn execute(op: &Operator, cmd: RunsCommand, out: &mut dyn Write
             status,
             stuck,
             definition,
+            id_prefix,
+            vars,
+            log_text,
             limit,
             out: f,
         } => {
@@ -75,6 +123,17 @@ pub(super) async fn execute(op: &Operator, cmd: RunsCommand, out: &mut dyn Write
                 .runs(&RunFilter {
                     status,
                     definition,
+                    id_prefix: id_prefix
+                        .map(|p| {
+                            crate::text::run_id_prefix(&p).ok_or_else(|| {
+                                Failure::bad_input(format!(
+                                    "--id '{p}' cannot start a run id (hex digits and '-')"
+                                ))
+                            })
+                        })
+                        .transpose()?,
+                    variables: parse_search_vars(&vars)?,
+                    log_text,
                     limit: limit.max(1),
                     ..RunFilter::default()
                 })

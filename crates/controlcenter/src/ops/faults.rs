@@ -437,7 +437,7 @@ fn not_requeueable(run: &Run, index: usize) -> Option<String> {
 }
 
 /// Both transports word a missing queue as "does not exist".
-fn is_missing_queue(e: &Error) -> bool {
+pub(super) fn is_missing_queue(e: &Error) -> bool {
     matches!(e, Error::Transport(text) if text.contains("does not exist"))
 }
 

@@ -23,8 +23,10 @@ use uuid::Uuid;
 use crate::text::run_id_prefix;
 
 mod faults;
+mod queues;
 
 pub use faults::{fault_view, Bulk, ErrorQueueView, FaultView, Requeued};
+pub use queues::{rates_between, EndpointQueues, QueueView, QueuesReport};
 
 /// A service whose heartbeat is older than this is shown as not alive
 /// (services beat every 5 s by default); the stuck rule uses the same bound.
@@ -414,5 +416,56 @@ pub fn service_view(record: ServiceRecord, now: DateTime<Utc>) -> ServiceView {
         alive: u64::try_from(age).unwrap_or(u64::MAX) <= ALIVE_WITHIN.as_secs(),
         heartbeat_age_secs: age,
         record,
+    }
+}
+
+/// What a webhook secret looks like wherever a definition is shown.
+pub const REDACTED_SECRET: &str = "***";
+
+/// When a schedule of a definition is next due.
+#[derive(Debug, Clone, PartialEq, Serialize, utoipa::ToSchema)]
+pub struct NextDue {
+    /// The schedule's id.
+    pub id: String,
+    /// Its next due time; `null` when it is disabled or never due again.
+    pub next_due: Option<DateTime<Utc>>,
+}
+
+/// A definition as the CLI (`--json`) and the API show it, one shape for
+/// both: the stored definition with its webhook secret as `"***"`, and
+/// `next_due` (left out without schedules).
+#[derive(Debug, Clone, PartialEq, Serialize, utoipa::ToSchema)]
+pub struct DefinitionView {
+    /// The definition.
+    #[serde(flatten)]
+    pub definition: Definition,
+    /// When each schedule is next due.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub next_due: Vec<NextDue>,
+}
+
+/// `def` as it is shown at `now` (see [`DefinitionView`]).
+///
+/// ```
+/// let def = isoqube::Definition::new("d", ["A"]);
+/// let v = serde_json::to_value(controlcenter::ops::definition_view(def, chrono::Utc::now())).unwrap();
+/// assert_eq!(v["name"], "d");
+/// assert!(v.get("next_due").is_none());
+/// ```
+pub fn definition_view(mut def: Definition, now: DateTime<Utc>) -> DefinitionView {
+    if let Some(hook) = def.webhook.as_mut() {
+        hook.secret = REDACTED_SECRET.into();
+    }
+    let next_due = def
+        .schedules
+        .iter()
+        .map(|s| NextDue {
+            id: s.id.clone(),
+            next_due: s.next_after(now).ok().flatten().filter(|_| s.enabled),
+        })
+        .collect();
+    DefinitionView {
+        definition: def,
+        next_due,
     }
 }

@@ -22,6 +22,12 @@ pub async fn load(op: &Operator, need: Need) -> Loaded {
     match need {
         Need::Events => Loaded::Events(text(op.events().await)),
         Need::Services => Loaded::Services(text(op.services().await)),
+        // One look per load: the state computes the rates between loads.
+        Need::Queues => Loaded::Queues(text(
+            op.queues(std::time::Duration::ZERO)
+                .await
+                .map(|r| r.endpoints),
+        )),
         Need::Definitions => Loaded::Definitions(text(op.definitions().await)),
         Need::Runs(filter) => Loaded::Runs {
             filter,

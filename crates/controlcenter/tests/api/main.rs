@@ -33,6 +33,7 @@ use serde_json::{json, Value};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
 
+mod cc_api;
 mod compensation;
 mod contract;
 mod corrupt_stuck;
@@ -444,9 +445,14 @@ async fn health_and_auth(env: &Env) {
     }
     for (method, path, needs_token) in documented(&api::openapi_document()) {
         if !needs_token {
-            // Only health, metrics and webhooks answer without the API token.
+            // Only health, metrics, webhooks and the API's description
+            // answer without the API token.
             assert!(
-                path.starts_with("/health") || path.starts_with("/hooks/") || path == "/metrics",
+                path.starts_with("/health")
+                    || path.starts_with("/hooks/")
+                    || path == "/metrics"
+                    || path == "/api/v1/openapi.json"
+                    || path == "/api/v1/docs",
                 "{method} {path} is documented as open"
             );
             continue;
@@ -670,24 +676,32 @@ async fn definitions(env: &Env) {
         "refused updates wrote nothing"
     );
 
-    // Names that need encoding; delete.
+    // Names outside the documented character set are refused (422, naming
+    // the rule), nothing written; delete.
+    for bad in ["two words", "-dash", "a/b", "caf\u{e9}"] {
+        env.post(
+            "/api/v1/definitions",
+            &json!({ "name": bad, "steps": ["ApiShip"] }),
+        )
+        .await
+        .expect_error(422, "ASCII letters, digits");
+    }
     let r = env
         .post(
             "/api/v1/definitions",
-            &json!({ "name": "two words", "steps": ["ApiShip"] }),
+            &json!({ "name": "two.words_ok-1", "steps": ["ApiShip"] }),
         )
         .await;
     assert_eq!(r.status, 201, "{}", r.text());
     assert_eq!(
         r.header("location").as_deref(),
-        Some("/api/v1/definitions/two%20words")
+        Some("/api/v1/definitions/two.words_ok-1")
     );
-    assert_eq!(env.get("/api/v1/definitions/two%20words").await.status, 200);
     let r = env
-        .call("DELETE", "/api/v1/definitions/two%20words", None)
+        .call("DELETE", "/api/v1/definitions/two.words_ok-1", None)
         .await;
     assert_eq!(r.status, 204, "{}", r.text());
-    env.call("DELETE", "/api/v1/definitions/two%20words", None)
+    env.call("DELETE", "/api/v1/definitions/two.words_ok-1", None)
         .await
         .expect_error(404, "not found");
 }
@@ -1125,7 +1139,11 @@ fn the_api_refuses_to_start_without_a_token() {
     let mut section = controlcenter::config::ApiSection::default();
     let err = ApiSettings::from_config(&section).unwrap_err();
     assert!(err.to_string().contains("ISOQUBE_API_TOKEN"));
-    section.token = Some("t0ken".into());
+    // Shorter than 16 characters: refused like a short webhook secret.
+    section.token = Some("t0ken-15-chars!".into());
+    let err = ApiSettings::from_config(&section).unwrap_err();
+    assert!(err.to_string().contains("at least 16 characters"), "{err}");
+    section.token = Some("t0ken-16-chars!!".into());
     section.listen = "127.0.0.1:0".into();
     let s = ApiSettings::from_config(&section).expect("settings");
     assert_eq!(s.listen, "127.0.0.1:0");

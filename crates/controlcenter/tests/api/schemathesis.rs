@@ -180,9 +180,12 @@ values = ["{HOOK_SECRET}"]
 "query.definition" = {{ dictionary = "startable", probability = 0.5 }}
 "query.before_id" = {{ dictionary = "runs", probability = 0.5 }}
 
+# A run route takes any start of a run id; a start that several runs share is
+# a 400 naming them, which no schema can tell from a unique one.
 [[operations]]
 include-path-regex = "^/api/v1/runs/"
 parameters = {{ "path.id" = {{ dictionary = "runs", probability = 0.7 }} }}
+checks.positive_data_acceptance.expected-statuses = ["2xx", "3xx", "400", "401", "403", "404", "409", "429", "5xx"]
 
 [[operations]]
 include-path = "/hooks/{{id}}"
@@ -199,6 +202,10 @@ checks.positive_data_acceptance.expected-statuses = ["2xx", "3xx", "401", "403",
 
 [[operations]]
 include-name = "PUT /api/v1/definitions/{{name}}"
+checks.positive_data_acceptance.expected-statuses = ["2xx", "3xx", "401", "403", "404", "409", "422", "429", "5xx"]
+
+[[operations]]
+include-name = "PATCH /api/v1/definitions/{{name}}"
 checks.positive_data_acceptance.expected-statuses = ["2xx", "3xx", "401", "403", "404", "409", "422", "429", "5xx"]
 "#,
         runs = toml_list(&runs),

@@ -17,7 +17,7 @@ pub const PING_TIMEOUT: Duration = Duration::from_secs(2);
 /// One readiness check's outcome.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Check {
-    /// `transport`, `consumers` or `store`.
+    /// `transport`, `consumers`, `store` or `registered`.
     pub name: &'static str,
     /// `None` when it passed, else what is wrong.
     pub problem: Option<String>,
@@ -85,6 +85,8 @@ pub struct Health {
     pub(crate) transport: Arc<dyn Transport>,
     pub(crate) store: Arc<dyn RunStore>,
     pub(crate) metrics: Arc<Metrics>,
+    /// The instance whose service record must be in the store.
+    pub(crate) service_id: Option<String>,
 }
 
 impl Health {
@@ -98,7 +100,17 @@ impl Health {
             transport,
             store,
             metrics,
+            service_id: None,
         }
+    }
+
+    /// Also checks that the store holds this instance's service record: while
+    /// it is missing (a new or restored database, until the next heartbeat
+    /// registers it again) the control center shows neither the service nor
+    /// its events, so the instance is not ready.
+    pub fn with_service(mut self, instance_id: impl Into<String>) -> Self {
+        self.service_id = Some(instance_id.into());
+        self
     }
 
     /// The metrics it reports.
@@ -107,7 +119,9 @@ impl Health {
     }
 
     /// Runs the readiness checks: transport connected, consumers running (not
-    /// shutting down, each endpoint consuming), store answering within [`PING_TIMEOUT`].
+    /// shutting down, each endpoint consuming), store answering within
+    /// [`PING_TIMEOUT`], and (with [`with_service`](Self::with_service), once
+    /// the store answers) the instance's record in the store (`registered`).
     pub async fn readiness(&self) -> Readiness {
         let transport = if self.transport.is_ready().await {
             None
@@ -134,21 +148,41 @@ impl Health {
                 self.store.kind()
             )),
         };
-        Readiness {
-            checks: vec![
-                Check {
-                    name: "transport",
-                    problem: transport,
-                },
-                Check {
-                    name: "consumers",
-                    problem: consumers,
-                },
-                Check {
-                    name: "store",
-                    problem: store,
-                },
-            ],
+        let mut checks = vec![
+            Check {
+                name: "transport",
+                problem: transport,
+            },
+            Check {
+                name: "consumers",
+                problem: consumers,
+            },
+        ];
+        let store_ok = store.is_none();
+        checks.push(Check {
+            name: "store",
+            problem: store,
+        });
+        if let Some(id) = self.service_id.as_deref().filter(|_| store_ok) {
+            checks.push(Check {
+                name: "registered",
+                problem: self.registration_problem(id).await,
+            });
+        }
+        Readiness { checks }
+    }
+
+    /// What is wrong with this instance's record in the store, if anything.
+    async fn registration_problem(&self, id: &str) -> Option<String> {
+        match tokio::time::timeout(PING_TIMEOUT, self.store.list_services()).await {
+            Ok(Ok(services)) if services.iter().any(|s| s.id == id) => None,
+            Ok(Ok(_)) => Some(format!(
+                "the store has no record of service instance {id} (it registers again at its next heartbeat)"
+            )),
+            Ok(Err(e)) => Some(format!("cannot read the service records: {e}")),
+            Err(_) => Some(format!(
+                "the service records did not come within {PING_TIMEOUT:?}"
+            )),
         }
     }
 }

@@ -102,11 +102,7 @@ impl Definition {
                 self.name
             )));
         }
-        if name.len() > 200 || name.chars().any(char::is_control) {
-            return Err(Error::InvalidDefinition(
-                "the name must be at most 200 printable characters".into(),
-            ));
-        }
+        check_definition_name(name)?;
         if self.steps.is_empty() {
             return Err(Error::InvalidDefinition(format!(
                 "definition '{name}' has no steps"
@@ -120,4 +116,40 @@ impl Definition {
         }
         super::schedule::validate(self)
     }
+}
+
+/// The longest definition name.
+pub const DEFINITION_NAME_MAX: usize = 100;
+
+/// What a definition name may hold, as messages and docs say it.
+pub const DEFINITION_NAME_RULE: &str =
+    "1-100 ASCII letters, digits, '-', '_' or '.', starting with a letter or digit";
+
+/// Checks a definition name against [`DEFINITION_NAME_RULE`]: it is a path
+/// segment in the API, a file name on export and a word in the CLI, so it
+/// needs no quoting anywhere.
+///
+/// ```
+/// use isoqube::model::check_definition_name;
+/// assert!(check_definition_name("nightly-release_2.1").is_ok());
+/// for bad in ["", "a b", "-x", "x/y", "é", "a?b"] {
+///     assert!(check_definition_name(bad).is_err(), "{bad}");
+/// }
+/// ```
+pub fn check_definition_name(name: &str) -> Result<()> {
+    let first_ok = name
+        .chars()
+        .next()
+        .is_some_and(|c| c.is_ascii_alphanumeric());
+    let rest_ok = name
+        .chars()
+        .all(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.'));
+    if name.len() > DEFINITION_NAME_MAX || !first_ok || !rest_ok {
+        let shown: String = name.chars().take(60).collect();
+        return Err(Error::InvalidDefinition(format!(
+            "the name '{}' is not a definition name: use {DEFINITION_NAME_RULE}",
+            shown.escape_debug()
+        )));
+    }
+    Ok(())
 }

@@ -102,9 +102,50 @@ pub struct RunFilter {
     pub before_id: Option<Uuid>,
     /// At most this many (0 means 50).
     pub limit: usize,
+    /// Only runs whose id (hyphenated, lower case) starts with this (the
+    /// short ids lists show).
+    pub id_prefix: Option<String>,
+    /// Only runs whose variables hold every one of these (name, value as
+    /// typed): the variable is a string equal to the text, or equals the text
+    /// read as JSON (so `1.10` finds `"1.10"` and `1.1`, `true` finds `true`
+    /// and `"true"`, `{"a":1}` finds that object).
+    pub variables: Vec<(String, String)>,
+    /// Only runs with a log line whose message contains this text (any case of ASCII letters).
+    pub log_text: Option<String>,
 }
 
 impl RunFilter {
+    /// Whether `run` passes the filter's tests on the run itself (status,
+    /// definition, id prefix, variables; not `log_text` nor the paging
+    /// bounds). The stores ask their queries first and this after, so every
+    /// store keeps exactly the runs the model keeps.
+    ///
+    /// ```
+    /// let run = isoqube::Run::new(&isoqube::Definition::new("d", ["A"]),
+    ///     serde_json::from_str(r#"{"v": "1.10", "n": 2}"#).unwrap(), "doc");
+    /// let f = |k: &str, v: &str| isoqube::RunFilter {
+    ///     variables: vec![(k.into(), v.into())], ..Default::default() };
+    /// assert!(f("v", "1.10").matches(&run));
+    /// assert!(f("n", "2").matches(&run));
+    /// assert!(!f("n", "3").matches(&run));
+    /// ```
+    pub fn matches(&self, run: &Run) -> bool {
+        self.status.is_none_or(|s| run.status == s)
+            && self
+                .definition
+                .as_ref()
+                .is_none_or(|d| run.definition == *d)
+            && self
+                .id_prefix
+                .as_ref()
+                .is_none_or(|p| run.id.to_string().starts_with(&p.to_ascii_lowercase()))
+            && self.variables.iter().all(|(k, want)| {
+                run.variables
+                    .get(k)
+                    .is_some_and(|got| var_matches(got, want))
+            })
+    }
+
     /// The effective page size.
     pub fn page_size(&self) -> usize {
         if self.limit == 0 {
@@ -202,4 +243,14 @@ impl RunPage {
         self.next = (read >= filter.page_size()).then_some(last).flatten();
         self
     }
+}
+
+/// A searched-for variable value read as JSON, when it is JSON.
+pub fn var_json(text: &str) -> Option<serde_json::Value> {
+    serde_json::from_str(text.trim()).ok()
+}
+
+/// See [`RunFilter::variables`].
+fn var_matches(got: &serde_json::Value, text: &str) -> bool {
+    got.as_str() == Some(text) || var_json(text).is_some_and(|v| v == *got)
 }

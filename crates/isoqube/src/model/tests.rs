@@ -444,6 +444,16 @@ fn validation_refuses_bad_definitions() {
     let known: BTreeSet<String> = ["A".to_string()].into_iter().collect();
     assert!(Definition::new("", ["A"]).validate(&known).is_err());
     assert!(Definition::new(" x", ["A"]).validate(&known).is_err());
+    for bad in ["a b", "x/y", "_x", "caf\u{e9}", &"n".repeat(101)] {
+        let e = Definition::new(bad, ["A"]).validate(&known).unwrap_err();
+        assert!(
+            e.to_string().contains("ASCII letters, digits"),
+            "{bad}: {e}"
+        );
+    }
+    assert!(Definition::new("Release_2.1-rc", ["A"])
+        .validate(&known)
+        .is_ok());
     assert!(Definition::new("x", Vec::<String>::new())
         .validate(&known)
         .is_err());

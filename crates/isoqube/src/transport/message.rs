@@ -116,3 +116,12 @@ pub trait DeliveryStream: Send {
     /// Stop receiving; deliveries already handed out can still be settled.
     async fn cancel(&mut self);
 }
+
+/// A queue as the broker tells it at one moment ([`super::Transport::queue_stats`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
+pub struct QueueStats {
+    /// Messages ready (not delivered, or delivered and returned).
+    pub messages: u32,
+    /// Consumers attached, when the transport can tell.
+    pub consumers: Option<u32>,
+}

@@ -20,6 +20,8 @@ pub use amqp::AmqpConfig;
 #[cfg(feature = "amqp")]
 pub use amqp::AmqpTransport;
 pub use memory::InProcessTransport;
-pub use message::{Acker, Delivery, DeliveryStream, OutgoingMessage, Properties, RawMessage};
+pub use message::{
+    Acker, Delivery, DeliveryStream, OutgoingMessage, Properties, QueueStats, RawMessage,
+};
 pub use seam::Transport;
 pub use topology::{Binding, Topology, ERROR_SUFFIX, SKIPPED_SUFFIX};

@@ -5,7 +5,7 @@
 
 use async_trait::async_trait;
 
-use super::message::{DeliveryStream, OutgoingMessage, RawMessage};
+use super::message::{DeliveryStream, OutgoingMessage, QueueStats, RawMessage};
 use super::topology::Topology;
 use crate::error::{Error, Result};
 use crate::wire::address::LOOPBACK_BASE;
@@ -50,6 +50,14 @@ pub trait Transport: Send + Sync + 'static {
     async fn get(&self, queue: &str) -> Result<Option<RawMessage>>;
     /// Messages ready in a queue.
     async fn message_count(&self, queue: &str) -> Result<u32>;
+    /// A queue's depth (messages ready) and consumers, as the broker tells
+    /// them now. The default knows the depth only.
+    async fn queue_stats(&self, queue: &str) -> Result<QueueStats> {
+        Ok(QueueStats {
+            messages: self.message_count(queue).await?,
+            consumers: None,
+        })
+    }
     /// Up to `max` messages at the head of a queue, left in the queue (for the
     /// control center's error-queue view).
     async fn browse(&self, queue: &str, max: usize) -> Result<Vec<RawMessage>> {

@@ -15,7 +15,7 @@ impl App {
             return vec![Need::Events];
         }
         match self.tab {
-            Tab::Services => vec![Need::Events, Need::Services],
+            Tab::Services => vec![Need::Events, Need::Services, Need::Queues],
             Tab::Definitions => vec![Need::Definitions, Need::Events],
             Tab::Runs => match &self.detail {
                 Some(d) => vec![Need::Detail {
@@ -39,6 +39,20 @@ impl App {
                     .min(self.events.items.len().saturating_sub(1));
             }
             Loaded::Services(r) => self.services.set(r),
+            Loaded::Queues(r) => {
+                let now = chrono::Utc::now();
+                let r = r.map(|mut items| {
+                    if let Some(at) = self.queues_at {
+                        let secs = (now - at).num_milliseconds() as f64 / 1000.0;
+                        crate::ops::rates_between(&self.queues.items, &mut items, secs);
+                    }
+                    items
+                });
+                if r.is_ok() {
+                    self.queues_at = Some(now);
+                }
+                self.queues.set(r);
+            }
             Loaded::Definitions(r) => {
                 let keep = self.selected_definition().map(|d| d.name.clone());
                 self.definitions.set(r);

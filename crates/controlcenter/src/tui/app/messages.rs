@@ -8,7 +8,7 @@
 use isoqube::{CorruptRun, Definition, LogRecord, Run, RunStatus, StuckStep, Variables};
 use uuid::Uuid;
 
-use crate::ops::{ErrorQueueView, EventView, FaultView, ServiceView};
+use crate::ops::{EndpointQueues, ErrorQueueView, EventView, FaultView, ServiceView};
 use crate::text::short_id;
 
 /// What the event loop must do after a key.
@@ -87,6 +87,8 @@ pub enum Loaded {
     Events(Result<Vec<EventView>, String>),
     /// Service instances.
     Services(Result<Vec<ServiceView>, String>),
+    /// Every endpoint's queue and error queue, looked at once.
+    Queues(Result<Vec<EndpointQueues>, String>),
     /// Definitions.
     Definitions(Result<Vec<Definition>, String>),
     /// Runs under a filter.
@@ -160,6 +162,8 @@ pub enum Need {
     Events,
     /// Service instances.
     Services,
+    /// Every endpoint's queues.
+    Queues,
     /// Definitions.
     Definitions,
     /// Runs under a filter.

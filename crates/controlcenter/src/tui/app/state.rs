@@ -10,7 +10,7 @@ use isoqube::{CorruptRun, Definition, LogRecord, Run, RunStatus, StuckStep, Vari
 use uuid::Uuid;
 
 use super::messages::Action;
-use crate::ops::{ErrorQueueView, EventView, FaultView, ServiceView};
+use crate::ops::{EndpointQueues, ErrorQueueView, EventView, FaultView, ServiceView};
 use crate::tui::form::{DefinitionForm, TextInput};
 use crate::tui::graph::GraphLayout;
 
@@ -244,6 +244,10 @@ pub struct App {
     pub events: Data<EventView>,
     /// Service instances.
     pub services: Data<ServiceView>,
+    /// Every endpoint's queues, with net rates since the look before.
+    pub queues: Data<EndpointQueues>,
+    /// When the queues were last looked at (for the rates).
+    pub queues_at: Option<DateTime<Utc>>,
     /// Definitions.
     pub definitions: Data<Definition>,
     /// Runs, newest first.
@@ -304,6 +308,8 @@ impl App {
             previous_tab: Tab::Services,
             events: Data::default(),
             services: Data::default(),
+            queues: Data::default(),
+            queues_at: None,
             definitions: Data::default(),
             runs: Data::default(),
             runs_stuck: Vec::new(),

@@ -1,5 +1,6 @@
-//! The services view: events with their consumers, the selected event, and
-//! the service instances with their heartbeat.
+//! The services view: events with their consumers, the selected event, every
+//! endpoint's queues (depth, consumers, net rate between two looks) and the
+//! service instances with their heartbeat.
 //!
 //! It may use the state ([`crate::tui::app`]), the text formats and the shared
 //! widgets.
@@ -14,17 +15,22 @@ use super::widgets::{ellipsize, inner, notice, paragraph_lines, table, HEADER};
 use crate::text::age;
 use crate::tui::app::App;
 
-/// The services view: events, the selected event, service instances.
+/// The services view: events, the selected event, queues, service instances.
 pub(super) fn draw_services(frame: &mut Frame, app: &App, area: Rect) {
     let n_services = app.services.items.len();
     let half = area.height / 2;
     let services_h = (n_services as u16 + 3).min(half).max(4.min(half));
-    let [top, detail, bottom] = Layout::vertical([
+    let queues_h = (app.queues.items.len() as u16 + 3)
+        .min(area.height / 4)
+        .max(3.min(area.height / 4));
+    let [top, detail, queues, bottom] = Layout::vertical([
         Constraint::Fill(1),
         Constraint::Length(4),
+        Constraint::Length(queues_h),
         Constraint::Length(services_h),
     ])
     .areas(area);
+    draw_queues(frame, app, queues);
 
     // Events
     let block = Block::bordered().title(format!(" Events ({}) ", app.events.items.len()));
@@ -191,4 +197,70 @@ pub(super) fn draw_services(frame: &mut Frame, app: &App, area: Rect) {
     );
     let mut state = TableState::default().with_offset(offset);
     frame.render_stateful_widget(t, inside, &mut state);
+}
+
+/// Every endpoint's queue and error queue: messages ready, consumers, and the
+/// net rate (the change of ready messages per second since the look before).
+fn draw_queues(frame: &mut Frame, app: &App, area: Rect) {
+    let block = Block::bordered().title(format!(
+        " Queues ({}; net/s: change of ready messages per second) ",
+        app.queues.items.len()
+    ));
+    let inside = inner(area);
+    frame.render_widget(block, area);
+    if let Some(lines) = notice(
+        app.queues.loaded,
+        &app.queues.error,
+        app.queues.items.is_empty(),
+        "No endpoint recorded yet.",
+    ) {
+        frame.render_widget(paragraph_lines(lines), inside);
+        if app.queues.items.is_empty() {
+            return;
+        }
+    }
+    let cells = |q: &crate::ops::QueueView| {
+        if !q.exists {
+            return ["-".to_string(), "-".to_string(), "none".to_string()];
+        }
+        [
+            q.messages.to_string(),
+            q.consumers.map_or_else(|| "?".into(), |c| c.to_string()),
+            q.net_rate
+                .map_or_else(|| "-".into(), |r| format!("{r:+.1}")),
+        ]
+    };
+    let constraints = [
+        Constraint::Fill(3),
+        Constraint::Length(7),
+        Constraint::Length(5),
+        Constraint::Length(7),
+        Constraint::Length(7),
+        Constraint::Length(5),
+        Constraint::Length(7),
+    ];
+    let rows = app
+        .queues
+        .items
+        .iter()
+        .map(|e| {
+            let [m, c, r] = cells(&e.queue);
+            let [em, ec, er] = cells(&e.error_queue);
+            let style = if e.error_queue.messages > 0 {
+                Style::new().fg(Color::Red)
+            } else {
+                Style::new()
+            };
+            (vec![e.endpoint.clone(), m, c, r, em, ec, er], style)
+        })
+        .collect();
+    let t = table(
+        inside,
+        &constraints,
+        &[
+            "Endpoint", "Ready", "Cons", "Net/s", "Errors", "Cons", "Net/s",
+        ],
+        rows,
+    );
+    frame.render_widget(t, inside);
 }

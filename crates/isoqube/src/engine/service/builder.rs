@@ -268,6 +268,7 @@ impl ServiceBuilder {
                 tokio::spawn(run_endpoint(ep, shutdown_rx.clone(), self.grace))
             })
             .collect();
+        let record_id = record.id.clone();
         let heartbeat = tokio::spawn(heartbeat_loop(
             store.clone(),
             record,
@@ -276,7 +277,7 @@ impl ServiceBuilder {
             shutdown_rx,
         ));
         let control = Control::new(store.clone(), transport.clone())?;
-        let health = Health::new(transport.clone(), store.clone(), metrics);
+        let health = Health::new(transport.clone(), store.clone(), metrics).with_service(record_id);
         let sidecars = sidecars
             .into_iter()
             .map(|s| s.start(health.clone()))

@@ -96,3 +96,37 @@ pub(super) async fn run_logs(
     }
     Ok(out)
 }
+
+/// The ids of the runs with a log line whose message contains `text` (any
+/// case). One pass over the matching lines (no index helps a substring).
+pub(super) async fn runs_with_log_text(store: &MongoStore, text: &str) -> Result<Vec<String>> {
+    let mut cursor = store
+        .logs
+        .find(doc! {"message": {"$regex": regex_literal(text), "$options": "i"}})
+        .projection(doc! {"run_id": 1, "_id": 0})
+        .await
+        .map_err(|e| store.err("search logs", e))?;
+    let mut ids = std::collections::BTreeSet::new();
+    while let Some(d) = cursor
+        .try_next()
+        .await
+        .map_err(|e| store.err("search logs", e))?
+    {
+        if let Ok(id) = d.get_str("run_id") {
+            ids.insert(id.to_string());
+        }
+    }
+    Ok(ids.into_iter().collect())
+}
+
+/// `text` as a regular expression that matches exactly it.
+fn regex_literal(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    for c in text.chars() {
+        if "\\^$.|?*+()[]{}".contains(c) {
+            out.push('\\');
+        }
+        out.push(c);
+    }
+    out
+}

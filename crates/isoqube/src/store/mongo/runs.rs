@@ -58,7 +58,7 @@ use std::sync::{Arc, Weak};
 use std::time::Duration;
 
 use futures_util::stream::TryStreamExt;
-use mongodb::bson::{doc, Bson, Document};
+use mongodb::bson::{self, doc, Bson, Document};
 use uuid::Uuid;
 
 use super::codec::{from_doc, run_doc, split_run_doc, ts, version_i64, OPS_FIELD, RUNS};
@@ -131,6 +131,36 @@ pub(super) async fn list_runs(store: &MongoStore, filter: &RunFilter) -> Result<
     if let Some(def) = &filter.definition {
         query.insert("definition", def.as_str());
     }
+    let mut and: Vec<Document> = Vec::new();
+    if let Some(prefix) = &filter.id_prefix {
+        let prefix = prefix.to_ascii_lowercase();
+        if !crate::store::is_id_prefix(&prefix) {
+            return Ok(RunPage::default());
+        }
+        and.push(doc! {"_id": {"$regex": format!("^{prefix}")}});
+    }
+    for (key, value) in &filter.variables {
+        // A name with a dot or a leading `$` is no field path: such a test
+        // is left to the check after the query.
+        if key.contains('.') || key.starts_with('$') || key.is_empty() {
+            continue;
+        }
+        let mut any: Vec<Bson> = vec![Bson::String(value.clone())];
+        if let Some(v) = crate::model::var_json(value) {
+            any.push(
+                bson::to_bson(&v)
+                    .map_err(|e| Error::Malformed(format!("variable '{key}': {e}")))?,
+            );
+        }
+        and.push(doc! {format!("variables.{key}"): {"$in": any}});
+    }
+    if let Some(text) = &filter.log_text {
+        let ids = super::logs::runs_with_log_text(store, text).await?;
+        and.push(doc! {"_id": {"$in": ids}});
+    }
+    if !and.is_empty() {
+        query.insert("$and", and);
+    }
     match (filter.before, filter.before_id) {
         (Some(before), Some(id)) => {
             let at = ts(before);
@@ -167,7 +197,8 @@ pub(super) async fn list_runs(store: &MongoStore, filter: &RunFilter) -> Result<
             last = run_cursor(id, created).or(last);
         }
         match from_doc::<Run>(RUNS, d, &["created_key", OPS_FIELD]) {
-            Ok(run) => page.runs.push(run),
+            Ok(run) if filter.matches(&run) => page.runs.push(run),
+            Ok(_) => {}
             Err(Error::Corrupt { id, reason, .. }) => page.corrupt.push(CorruptRun { id, reason }),
             Err(e) => return Err(e),
         }

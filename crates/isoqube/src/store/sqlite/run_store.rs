@@ -218,6 +218,40 @@ impl RunStore for SqliteStore {
                 args.push(def.clone());
                 sql.push_str(&format!(" AND definition = ?{}", args.len()));
             }
+            if let Some(prefix) = &filter.id_prefix {
+                let prefix = prefix.to_ascii_lowercase();
+                if !crate::store::is_id_prefix(&prefix) {
+                    return Ok(RunPage::default());
+                }
+                args.push(prefix);
+                let n = args.len();
+                sql.push_str(&format!(" AND substr(id, 1, length(?{n})) = ?{n}"));
+            }
+            for (key, value) in &filter.variables {
+                args.push(key.clone());
+                // No JSON matches an empty JSON text: then only the string test.
+                args.push(crate::model::var_json(value).map_or_else(String::new, |v| v.to_string()));
+                args.push(value.clone());
+                let (k, j, t) = (args.len() - 2, args.len() - 1, args.len());
+                // `json_each` names the key as it is (no path quoting); a
+                // value is compared as JSON text, a string also as text.
+                sql.push_str(&format!(
+                    " AND EXISTS (SELECT 1 FROM json_each(CASE WHEN json_valid(runs.doc) THEN runs.doc ELSE '{{}}' END, '$.variables') v \
+                     WHERE v.key = ?{k} AND ((v.type = 'text' AND v.value = ?{t}) OR \
+                     (CASE v.type WHEN 'true' THEN 'true' WHEN 'false' THEN 'false' \
+                     WHEN 'null' THEN 'null' WHEN 'text' THEN json_quote(v.value) \
+                     ELSE json(v.value) END) = ?{j}))"
+                ));
+            }
+            if let Some(text) = &filter.log_text {
+                args.push(text.to_ascii_lowercase());
+                sql.push_str(&format!(
+                    " AND EXISTS (SELECT 1 FROM logs WHERE logs.run_id = runs.id \
+                     AND instr(lower(CASE WHEN json_valid(logs.doc) \
+                     THEN json_extract(logs.doc, '$.message') END), ?{}) > 0)",
+                    args.len()
+                ));
+            }
             match (filter.before, filter.before_id) {
                 (Some(before), Some(id)) => {
                     args.push(ts(before));
@@ -254,7 +288,8 @@ impl RunStore for SqliteStore {
                 read += 1;
                 last = run_cursor(&id, &created_at).or(last);
                 match from_doc::<Run>("runs", &id, &doc) {
-                    Ok(run) => page.runs.push(run),
+                    Ok(run) if filter.matches(&run) => page.runs.push(run),
+                    Ok(_) => {}
                     Err(Error::Corrupt { id, reason, .. }) => {
                         page.corrupt.push(CorruptRun { id, reason })
                     }

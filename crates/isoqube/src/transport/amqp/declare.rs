@@ -12,7 +12,7 @@ use lapin::options::{
 use lapin::types::{AMQPValue, FieldTable, LongString, ShortString};
 use lapin::ExchangeKind;
 
-use super::super::{Binding, Topology};
+use super::super::{Binding, QueueStats, Topology};
 use super::connection::{Inner, Live};
 use crate::error::{Error, Result};
 
@@ -160,6 +160,11 @@ impl Inner {
 
     /// Messages ready in `queue` (a passive declaration).
     pub(super) async fn message_count(&self, queue: &str) -> Result<u32> {
+        Ok(self.queue_stats(queue).await?.messages)
+    }
+
+    /// Messages ready in `queue` and its consumers (a passive declaration).
+    pub(super) async fn queue_stats(&self, queue: &str) -> Result<QueueStats> {
         let q = self.name(queue)?;
         let live = self.live(self.timeout()).await?;
         let what = format!("counting messages in queue '{q}'");
@@ -176,7 +181,10 @@ impl Inner {
                 .await
             })
             .await?;
-        Ok(declared.message_count())
+        Ok(QueueStats {
+            messages: declared.message_count(),
+            consumers: Some(declared.consumer_count()),
+        })
     }
 
     /// Deletes the declared queues and exchanges (prefixed names); errors on

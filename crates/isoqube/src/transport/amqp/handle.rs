@@ -12,7 +12,7 @@ use async_trait::async_trait;
 use tokio::sync::watch;
 use tracing::info;
 
-use super::super::{DeliveryStream, OutgoingMessage, RawMessage, Topology, Transport};
+use super::super::{DeliveryStream, OutgoingMessage, QueueStats, RawMessage, Topology, Transport};
 use super::config::AmqpConfig;
 use super::connection::Inner;
 use super::supervisor::supervise;
@@ -140,6 +140,10 @@ impl Transport for AmqpTransport {
 
     async fn message_count(&self, queue: &str) -> Result<u32> {
         self.inner.message_count(queue).await
+    }
+
+    async fn queue_stats(&self, queue: &str) -> Result<QueueStats> {
+        self.inner.queue_stats(queue).await
     }
 
     async fn browse(&self, queue: &str, max: usize) -> Result<Vec<RawMessage>> {

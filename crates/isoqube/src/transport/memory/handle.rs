@@ -11,7 +11,9 @@ use std::sync::Arc;
 
 use async_trait::async_trait;
 
-use super::super::{Binding, DeliveryStream, OutgoingMessage, RawMessage, Topology, Transport};
+use super::super::{
+    Binding, DeliveryStream, OutgoingMessage, QueueStats, RawMessage, Topology, Transport,
+};
 use super::broker::{missing_queue, Broker, Dest};
 use super::consume::MemoryStream;
 use crate::error::{Error, Result};
@@ -154,6 +156,15 @@ impl Transport for InProcessTransport {
         let st = self.broker.lock();
         let q = st.queues.get(queue).ok_or_else(|| missing_queue(queue))?;
         Ok(u32::try_from(q.ready.len()).unwrap_or(u32::MAX))
+    }
+
+    async fn queue_stats(&self, queue: &str) -> Result<QueueStats> {
+        let st = self.broker.lock();
+        let q = st.queues.get(queue).ok_or_else(|| missing_queue(queue))?;
+        Ok(QueueStats {
+            messages: u32::try_from(q.ready.len()).unwrap_or(u32::MAX),
+            consumers: Some(u32::try_from(q.turns.len()).unwrap_or(u32::MAX)),
+        })
     }
 
     async fn browse(&self, queue: &str, max: usize) -> Result<Vec<RawMessage>> {

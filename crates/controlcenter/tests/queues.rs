@@ -1,0 +1,187 @@
+//! `controlcenter queues` and `Operator::queues` (issue 19): every endpoint's
+//! queue and error queue with messages ready, consumers and the net rate, on
+//! the embedded pair (in-process transport + SQLite) and the real one
+//! (RabbitMQ + MongoDB); the binary against RabbitMQ with either store.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use controlcenter::Operator;
+use isoqube::testing::{amqp_url, mongo_url};
+use isoqube::transport::{AmqpConfig, AmqpTransport, OutgoingMessage};
+use isoqube::{consumer, event, InProcessTransport, RunStore, Service, StepContext, Transport};
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+
+/// The one event of these tests.
+#[event]
+#[derive(Serialize, Deserialize)]
+pub struct QuPing {}
+
+#[consumer(service = "qu-test")]
+async fn qu_ping(_ev: QuPing, _ctx: StepContext) -> anyhow::Result<()> {
+    Ok(())
+}
+
+struct Pair {
+    transport: Arc<dyn Transport>,
+    store: Arc<dyn RunStore>,
+    /// How the binary reaches the same store and broker (the real pair only).
+    args: Option<Vec<String>>,
+    prefix: String,
+}
+
+async fn embedded() -> Pair {
+    let path = std::env::temp_dir()
+        .join("isoqube-cc-tests")
+        .join(format!("queues-{}.db", uuid::Uuid::new_v4()));
+    Pair {
+        transport: Arc::new(InProcessTransport::new()),
+        store: Arc::new(isoqube::SqliteStore::open(&path).await.expect("store")),
+        args: None,
+        prefix: String::new(),
+    }
+}
+
+async fn real() -> Pair {
+    let id = uuid::Uuid::new_v4().simple().to_string();
+    let prefix = format!("qu-{}.", &id[..8]);
+    let transport = AmqpTransport::connect(AmqpConfig {
+        url: amqp_url(),
+        prefix: prefix.clone(),
+        ..Default::default()
+    })
+    .await
+    .unwrap_or_else(|e| panic!("RabbitMQ must be reachable for these tests: {e}"));
+    let db = format!("isoqube_qu_{}", &id[..12]);
+    let store = isoqube::MongoStore::connect(&mongo_url(), &db)
+        .await
+        .unwrap_or_else(|e| panic!("MongoDB test server unreachable: {e}"));
+    Pair {
+        transport: Arc::new(transport),
+        store: Arc::new(store),
+        args: Some(vec![
+            "--mongo-url".into(),
+            mongo_url(),
+            "--mongo-db".into(),
+            db,
+        ]),
+        prefix,
+    }
+}
+
+fn message(i: usize) -> OutgoingMessage {
+    OutgoingMessage {
+        body: b"{}".to_vec(),
+        message_id: format!("m-{i}"),
+        correlation_id: None,
+        headers: Default::default(),
+        properties: Default::default(),
+    }
+}
+
+async fn scenario(pair: Pair) {
+    let service = Service::builder("qu-test")
+        .transport_arc(pair.transport.clone())
+        .store_arc(pair.store.clone())
+        .services(["qu-test"])
+        .start()
+        .await
+        .expect("service");
+    let op = Operator::new(pair.store.clone(), pair.transport.clone()).expect("operator");
+
+    // No window: depth and consumers, no rate.
+    let report = op.queues(Duration::ZERO).await.expect("queues");
+    let ep = report
+        .endpoints
+        .iter()
+        .find(|e| e.endpoint == "qu-ping")
+        .unwrap_or_else(|| panic!("qu-ping in {report:?}"));
+    assert!(ep.queue.exists && ep.error_queue.exists, "{ep:?}");
+    assert_eq!(ep.queue.queue, "qu-ping");
+    assert_eq!(ep.error_queue.queue, "qu-ping_error");
+    assert_eq!(ep.queue.consumers, Some(1), "the service consumes: {ep:?}");
+    assert_eq!(ep.error_queue.consumers, Some(0), "{ep:?}");
+    assert_eq!((ep.queue.messages, ep.error_queue.messages), (0, 0));
+    assert_eq!((ep.queue.net_rate, report.sampled_secs), (None, 0.0));
+
+    // Messages arriving in the error queue during the window: a positive
+    // net rate, the depth they left.
+    let publisher = pair.transport.clone();
+    let publishing = tokio::spawn(async move {
+        for i in 0..8 {
+            tokio::time::sleep(Duration::from_millis(60)).await;
+            publisher
+                .publish("qu-ping_error", message(i))
+                .await
+                .expect("publish");
+        }
+    });
+    let report = op
+        .queues(Duration::from_millis(1500))
+        .await
+        .expect("queues");
+    publishing.await.expect("publisher");
+    let ep = report
+        .endpoints
+        .iter()
+        .find(|e| e.endpoint == "qu-ping")
+        .expect("qu-ping");
+    assert_eq!(ep.error_queue.messages, 8, "{ep:?}");
+    let rate = ep.error_queue.net_rate.expect("a rate");
+    assert!(rate > 3.0 && rate < 8.0, "8 in ~1.5 s: {rate}");
+    assert_eq!(ep.queue.net_rate, Some(0.0), "{ep:?}");
+    assert!(report.sampled_secs >= 1.5, "{report:?}");
+
+    if let Some(args) = &pair.args {
+        let cc = |extra: &[&str]| {
+            let out = std::process::Command::new(env!("CARGO_BIN_EXE_controlcenter"))
+                .env_remove("ISOQUBE_MONGO_URL")
+                .env_remove("ISOQUBE_STORE_PATH")
+                .env("ISOQUBE_AMQP_URL", amqp_url())
+                .env("ISOQUBE_AMQP_PREFIX", &pair.prefix)
+                .args(args)
+                .args(extra)
+                .output()
+                .expect("run controlcenter");
+            (
+                out.status.code(),
+                String::from_utf8_lossy(&out.stdout).into_owned(),
+                String::from_utf8_lossy(&out.stderr).into_owned(),
+            )
+        };
+        let (code, stdout, stderr) = cc(&["queues", "--json", "--sample", "0"]);
+        assert_eq!(code, Some(0), "{stderr}");
+        let doc: Value = serde_json::from_str(&stdout).expect("JSON");
+        let ep = doc["endpoints"]
+            .as_array()
+            .and_then(|a| a.iter().find(|e| e["endpoint"] == "qu-ping"))
+            .cloned()
+            .unwrap_or_else(|| panic!("qu-ping in {doc}"));
+        assert_eq!(ep["error_queue"]["messages"], 8, "{ep}");
+        assert_eq!(ep["queue"]["consumers"], 1, "{ep}");
+        assert_eq!(ep["queue"]["net_rate"], Value::Null, "{ep}");
+        let (code, stdout, stderr) = cc(&["queues", "--sample", "0.2"]);
+        assert_eq!(code, Some(0), "{stderr}");
+        let error_line = stdout
+            .lines()
+            .find(|l| l.contains("qu-ping_error"))
+            .unwrap_or_else(|| panic!("{stdout}"));
+        let cells: Vec<&str> = error_line.split_whitespace().collect();
+        assert_eq!(cells, ["qu-ping_error", "8", "0", "+0.00"], "{stdout}");
+        assert!(stdout.contains("not the publish rate"), "{stdout}");
+        let (code, _, stderr) = cc(&["queues", "--sample", "-1"]);
+        assert_eq!(code, Some(2), "{stderr}");
+    }
+    service.shutdown().await.expect("shutdown");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn queues_on_the_embedded_pair() {
+    scenario(embedded().await).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn queues_on_rabbitmq_and_mongodb() {
+    scenario(real().await).await;
+}
