@@ -60,6 +60,11 @@ pub struct Publisher {
     /// What the transport's addresses start with (`rabbitmq://host/vhost/`),
     /// for `sourceAddress` and `destinationAddress`.
     address_base: Arc<str>,
+    /// The service name (for the response endpoint's name).
+    service: Arc<str>,
+    /// The temporary endpoint responses to [`Publisher::request`] come to,
+    /// declared on first use and shared by the clones.
+    responses: Arc<tokio::sync::OnceCell<super::request::ResponseEndpoint>>,
 }
 
 impl Publisher {
@@ -89,7 +94,38 @@ impl Publisher {
             host: Host::new(&HostInfo::current(service)),
             routes: Arc::new(routes),
             published: None,
+            service: service.into(),
+            responses: Arc::default(),
         }
+    }
+
+    /// The response endpoint, declared and read from the first request on.
+    pub(crate) async fn response_endpoint(&self) -> Result<&super::request::ResponseEndpoint> {
+        self.responses
+            .get_or_try_init(|| {
+                super::request::ResponseEndpoint::open(&self.transport, &self.service)
+            })
+            .await
+    }
+
+    /// The name of the response endpoint, once a request has declared it.
+    pub fn response_endpoint_name(&self) -> Option<&str> {
+        self.responses.get().map(|e| e.name())
+    }
+
+    /// An envelope of `message_type` with the lineage of `parent`.
+    pub(crate) fn envelope_for(
+        &self,
+        message_type: String,
+        message: Value,
+        parent: &Parent,
+    ) -> Envelope {
+        self.envelope(message_type, message, parent)
+    }
+
+    /// Sends a request envelope; reaching no consumer is an error.
+    pub(crate) async fn send_request(&self, exchange: &str, env: &mut Envelope) -> Result<()> {
+        self.send(exchange, env, true).await
     }
 
     /// A copy that counts every message it gets onto the wire in `published`

@@ -68,6 +68,21 @@ pub trait Transport: Send + Sync + 'static {
             self.kind()
         )))
     }
+    /// Declares a temporary endpoint `name`: an exchange and a queue of that
+    /// name, bound, that go away with their consumer (RabbitMQ: not durable,
+    /// auto-delete, MassTransit's `?temporary=true` endpoints). A request
+    /// client's response endpoint. By default a plain endpoint.
+    async fn declare_temporary(&self, name: &str) -> Result<()> {
+        self.declare(&Topology {
+            exchanges: vec![name.to_string()],
+            queues: vec![name.to_string()],
+            bindings: vec![super::Binding::Queue {
+                source: name.to_string(),
+                queue: name.to_string(),
+            }],
+        })
+        .await
+    }
     /// What every endpoint address on this transport starts with, as
     /// MassTransit writes it (`rabbitmq://host/vhost/` and the name prefix
     /// for RabbitMQ; `loopback://localhost/` in process).

@@ -135,6 +135,55 @@ impl Inner {
         Ok(())
     }
 
+    /// Declares the temporary endpoint `name` (exchange + queue, bound), not
+    /// durable and auto-delete, as MassTransit declares a `?temporary=true`
+    /// endpoint. Not remembered: it is gone after a reconnect, like
+    /// MassTransit's (a request in flight then times out).
+    pub(super) async fn declare_temporary(&self, name: &str) -> Result<()> {
+        let live = self.live(self.timeout()).await?;
+        let n = self.name(name)?;
+        let full = n.to_string();
+        let temporary = |c: lapin::Channel, n: ShortString| async move {
+            c.exchange_declare(
+                n.clone(),
+                ExchangeKind::Fanout,
+                ExchangeDeclareOptions {
+                    durable: false,
+                    auto_delete: true,
+                    ..Default::default()
+                },
+                FieldTable::default(),
+            )
+            .await?;
+            c.queue_declare(
+                n.clone(),
+                QueueDeclareOptions {
+                    durable: false,
+                    auto_delete: true,
+                    ..Default::default()
+                },
+                FieldTable::default(),
+            )
+            .await?;
+            c.queue_bind(
+                n.clone(),
+                n,
+                ShortString::default(),
+                QueueBindOptions::default(),
+                FieldTable::default(),
+            )
+            .await
+        };
+        self.admin(
+            &live,
+            &format!("declaring temporary endpoint '{full}'"),
+            move |c| temporary(c, n),
+        )
+        .await?;
+        live.known_exchanges().insert(full);
+        Ok(())
+    }
+
     fn queue_args(&self) -> FieldTable {
         let mut args = FieldTable::default();
         if self.config.quorum {
