@@ -316,6 +316,7 @@ async fn python_client_interop() {
                 source: fault_exchange.into(),
                 queue: "py-faults".into(),
             }],
+            ..Default::default()
         })
         .await
         .unwrap();
@@ -390,6 +391,7 @@ async fn python_client_interop() {
                 source: "py-responses".into(),
                 queue: "py-responses".into(),
             }],
+            ..Default::default()
         })
         .await
         .unwrap();
@@ -432,6 +434,7 @@ async fn python_client_interop() {
                 source: question.exchange_name(),
                 queue: "py-questions".into(),
             }],
+            ..Default::default()
         })
         .await
         .unwrap();
@@ -490,6 +493,7 @@ async fn python_client_interop() {
                 source: pong.exchange_name(),
                 queue: "py-reader".into(),
             }],
+            ..Default::default()
         })
         .await
         .unwrap();
@@ -504,6 +508,7 @@ async fn python_client_interop() {
         conversation_id: Some(uuid::Uuid::new_v4().to_string()),
         correlation_id: Some(uuid::Uuid::new_v4().to_string()),
         endpoint: Some("interop-src".into()),
+        priority: None,
     };
     let env = publisher
         .publish_event(

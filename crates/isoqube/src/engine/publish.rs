@@ -19,7 +19,7 @@ use crate::event::{Event, EventInfo};
 use crate::model::NextStep;
 use crate::registry::Registry;
 use crate::store::RunStore;
-use crate::transport::{OutgoingMessage, Transport};
+use crate::transport::{OutgoingMessage, Properties, Transport};
 use crate::wire::address::Address;
 use crate::wire::envelope::{
     new_message_id, Envelope, Host, HostInfo, HEADER_DEFINITION, HEADER_RUN_ID, HEADER_STEP,
@@ -199,13 +199,24 @@ impl Publisher {
     /// Publishes `env`; `must_route`: a message that reaches no queue is an
     /// error (run steps) rather than dropped (events nobody subscribes to).
     async fn send(&self, exchange: &str, env: &mut Envelope, must_route: bool) -> Result<()> {
+        self.send_with(exchange, env, must_route, Properties::default())
+            .await
+    }
+
+    async fn send_with(
+        &self,
+        exchange: &str,
+        env: &mut Envelope,
+        must_route: bool,
+        properties: Properties,
+    ) -> Result<()> {
         env.destination_address = Some(self.address(exchange));
         let msg = OutgoingMessage {
             body: env.to_vec(),
             message_id: env.message_id.clone(),
             correlation_id: env.correlation_id.clone(),
             headers: BTreeMap::new(),
-            properties: Default::default(),
+            properties,
         };
         if must_route {
             self.transport.publish(exchange, msg).await?;
@@ -229,7 +240,8 @@ impl Publisher {
     ) -> Result<Envelope> {
         let route = self.step_route(step).await?;
         let mut env = self.step_envelope(&route, run_id, definition, step, parent);
-        self.send(&route.exchange, &mut env, true).await?;
+        self.send_with(&route.exchange, &mut env, true, step_properties(parent))
+            .await?;
         Ok(env)
     }
 
@@ -262,7 +274,7 @@ impl Publisher {
             message_id,
             correlation_id: Some(run),
             headers: BTreeMap::new(),
-            properties: Default::default(),
+            properties: step_properties(parent),
         };
         self.transport.publish(&route.exchange, msg).await?;
         if let Some(c) = &self.published {
@@ -415,6 +427,14 @@ impl Publisher {
     }
 }
 
+/// The AMQP properties of a step message: the run's priority, when it has one.
+fn step_properties(parent: &Parent) -> Properties {
+    Properties {
+        priority: parent.priority.filter(|p| *p > 0),
+        ..Properties::default()
+    }
+}
+
 #[async_trait]
 impl EventPublisher for Publisher {
     async fn publish_value(
@@ -470,6 +490,7 @@ mod tests {
                 conversation_id: Some("c-1".into()),
                 correlation_id: Some("r-1".into()),
                 endpoint: Some("ep \"x\"".into()),
+                priority: Some(3),
             },
         ];
         let run_id = Uuid::new_v4();

@@ -164,10 +164,12 @@ impl Publisher {
         }
         let response = match tokio::time::timeout(timeout, rx).await {
             Ok(Ok(env)) => env,
-            Ok(Err(_)) => return Err(Error::Transport(format!(
+            Ok(Err(_)) => {
+                return Err(Error::Transport(format!(
                 "the response endpoint '{}' stopped before the response to {} ({request_id}) came",
                 endpoint.name, req.name
-            ))),
+            )))
+            }
             Err(_) => {
                 forget();
                 return Err(Error::Timeout(format!(

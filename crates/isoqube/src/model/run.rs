@@ -208,6 +208,11 @@ pub struct Run {
     /// Why the run failed, when it failed outside a step (e.g. first publish refused).
     #[serde(default)]
     pub error: Option<String>,
+    /// Its priority, 0-9 (the definition's, or the start's override); its
+    /// step messages carry it as their AMQP priority. 0 for runs stored
+    /// before priorities existed.
+    #[serde(default)]
+    pub priority: u8,
     /// Bumped on every change, so watchers can tell a new state from an old one.
     #[serde(default)]
     pub version: u64,
@@ -368,6 +373,8 @@ impl Run {
         json::opt_uuid(&mut out, self.rerun_of.as_ref());
         out.push_str(",\"error\":");
         json::opt_str(&mut out, self.error.as_deref());
+        out.push_str(",\"priority\":");
+        json::u64(&mut out, u64::from(self.priority));
         out.push_str(",\"version\":");
         json::u64(&mut out, self.version);
         out.push('}');

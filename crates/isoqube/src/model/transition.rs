@@ -212,6 +212,7 @@ impl Run {
             started_by: started_by.into(),
             rerun_of: None,
             error: None,
+            priority: def.priority,
             version: 0,
         }
     }

@@ -22,4 +22,4 @@ pub use amqp::AmqpTransport;
 pub use memory::InProcessTransport;
 pub use message::{Acker, Delivery, DeliveryStream, OutgoingMessage, Properties, RawMessage};
 pub use seam::Transport;
-pub use topology::{Binding, Topology, ERROR_SUFFIX, SKIPPED_SUFFIX};
+pub use topology::{Binding, Topology, ERROR_SUFFIX, MAX_PRIORITY, SKIPPED_SUFFIX};

@@ -21,6 +21,7 @@ use crate::wire::address::LOOPBACK_BASE;
 ///     exchanges: vec!["ex".into()],
 ///     queues: vec!["q".into()],
 ///     bindings: vec![Binding::Queue { source: "ex".into(), queue: "q".into() }],
+///     ..Default::default()
 /// }).await.unwrap();
 /// let msg = OutgoingMessage { body: b"{}".to_vec(), message_id: "1".into(), correlation_id: None, headers: Default::default(), properties: Default::default() };
 /// t.publish("ex", msg).await.unwrap();
@@ -80,6 +81,7 @@ pub trait Transport: Send + Sync + 'static {
                 source: name.to_string(),
                 queue: name.to_string(),
             }],
+            ..Default::default()
         })
         .await
     }

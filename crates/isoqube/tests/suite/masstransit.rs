@@ -121,6 +121,49 @@ async fn mt_ask(ev: MtAsk, ctx: StepContext) -> anyhow::Result<()> {
     Ok(())
 }
 
+/// The original .NET build server's `Windows2019Build` topic: its namespace,
+/// its `[EntityName("windows-2019-build")]` exchange, System.Text.Json's
+/// camelCase (`TopicBase`: `Timestamp`, `CorrelationId`, `IngestionId`).
+#[event(
+    namespace = "Isoqube.Orchestration.Core.ServiceBus.Topics",
+    exchange = "windows-2019-build"
+)]
+#[derive(Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Windows2019Build {
+    pub timestamp: String,
+    pub correlation_id: String,
+    pub ingestion_id: String,
+}
+
+/// The topic after it (`[EntityName("windows-2022-build")]`).
+#[event(
+    namespace = "Isoqube.Orchestration.Core.ServiceBus.Topics",
+    exchange = "windows-2022-build"
+)]
+#[derive(Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Windows2022Build {
+    pub timestamp: String,
+    pub correlation_id: String,
+    pub ingestion_id: String,
+}
+
+/// Takes the original's `Windows2019BuildConsumer` place: its endpoint is
+/// what MassTransit's kebab-case formatter makes of that class name
+/// (`windows2019-build`), and it hands on to the next topic as the
+/// original's consumers do.
+#[consumer(service = "suite-mt", endpoint = "windows2019-build")]
+async fn windows2019_build(ev: Windows2019Build, ctx: StepContext) -> anyhow::Result<()> {
+    ctx.publish(&Windows2022Build {
+        timestamp: chrono::Utc::now().to_rfc3339(),
+        correlation_id: ev.correlation_id,
+        ingestion_id: ev.ingestion_id,
+    })
+    .await?;
+    Ok(())
+}
+
 fn envelope(message_type: &str, text: &str) -> Vec<u8> {
     Envelope::new(message_type, json!({ "text": text })).to_vec()
 }
@@ -260,6 +303,7 @@ pub async fn fault_moves_with_masstransit_headers(h: Harness) {
                 source: fault_exchange.into(),
                 queue: "dotnet-faults".into(),
             }],
+            ..Default::default()
         })
         .await
         .expect("declare");
@@ -553,6 +597,7 @@ pub async fn request_is_answered(h: Harness) {
                 source: "mt-asker".into(),
                 queue: "mt-asker".into(),
             }],
+            ..Default::default()
         })
         .await
         .expect("declare");
@@ -583,6 +628,101 @@ pub async fn request_is_answered(h: Harness) {
     svc.shutdown().await.unwrap();
 }
 
+/// MassTransit's topology of one receive endpoint `queue` consuming the
+/// message exchange `exchange`: exchange `queue` and queue `queue`, bound,
+/// and `exchange` bound to exchange `queue`.
+fn dotnet_endpoint(queue: &str, exchange: &str) -> isoqube::Topology {
+    use isoqube::transport::Binding;
+    isoqube::Topology {
+        exchanges: vec![exchange.into(), queue.into()],
+        queues: vec![queue.into()],
+        bindings: vec![
+            Binding::Exchange {
+                source: exchange.into(),
+                destination: queue.into(),
+            },
+            Binding::Queue {
+                source: queue.into(),
+                queue: queue.into(),
+            },
+        ],
+        ..Default::default()
+    }
+}
+
+/// Joining a broker where the original .NET build server runs: its
+/// topology (kebab-case `[EntityName]` exchanges, endpoints from
+/// MassTransit's kebab-case endpoint formatter, types in
+/// `Isoqube.Orchestration.Core.ServiceBus.Topics`) is declared first, as
+/// its services declare it; an Isoqube service takes one endpoint's place
+/// without a conflicting declaration, consumes what the .NET side publishes
+/// and publishes the next topic, which the .NET endpoint receives.
+pub async fn original_dotnet_topology(h: Harness) {
+    use isoqube::consumer::endpoint_name_for;
+    // MassTransit's KebabCaseEndpointNameFormatter: `(?<=[a-z0-9])[A-Z]`
+    // gets a `-`, the `Consumer` suffix goes.
+    assert_eq!(
+        endpoint_name_for("Windows2019BuildConsumer"),
+        "windows2019-build"
+    );
+    assert_eq!(
+        endpoint_name_for("LinuxUbundu2004BuildConsumer"),
+        "linux-ubundu2004-build"
+    );
+    let ns = "Isoqube.Orchestration.Core.ServiceBus.Topics";
+    assert_eq!(
+        Windows2019Build::info().message_type(),
+        format!("urn:message:{ns}:Windows2019Build")
+    );
+    // The .NET services' endpoints, declared before Isoqube starts.
+    for (queue, exchange) in [
+        ("windows2019-build", "windows-2019-build"),
+        ("windows2022-build", "windows-2022-build"),
+    ] {
+        h.transport()
+            .declare(&dotnet_endpoint(queue, exchange))
+            .await
+            .expect("the .NET topology");
+    }
+    let svc = h.service(&["windows2019-build"]).await;
+    let correlation = Uuid::new_v4().to_string();
+    let mut env = Envelope::new(
+        format!("urn:message:{ns}:Windows2019Build"),
+        json!({
+            "timestamp": "2024-04-28T07:26:15.2890275Z",
+            "correlationId": correlation,
+            "ingestionId": "ing-7",
+        }),
+    );
+    env.correlation_id = Some(correlation.clone());
+    h.publish_raw("windows-2019-build", &env.to_vec()).await;
+    h.wait_queue("windows2022-build", 1).await;
+    let got = h
+        .transport()
+        .get("windows2022-build")
+        .await
+        .unwrap()
+        .unwrap();
+    let next = Envelope::from_slice(&got.body).expect("an envelope");
+    assert_eq!(
+        next.message_type,
+        [format!("urn:message:{ns}:Windows2022Build")]
+    );
+    assert_eq!(next.message["correlationId"], correlation.as_str());
+    assert_eq!(next.message["ingestionId"], "ing-7");
+    assert!(next.message["timestamp"].is_string());
+    assert_eq!(next.initiator_id.as_deref(), Some(env.message_id.as_str()));
+    assert_eq!(next.correlation_id.as_deref(), Some(correlation.as_str()));
+    assert_eq!(
+        next.source_address,
+        Some(h.transport().address("windows2019-build"))
+    );
+    for q in ["windows2019-build_error", "windows2019-build_skipped"] {
+        assert_eq!(h.transport().message_count(q).await.unwrap(), 0, "{q}");
+    }
+    svc.shutdown().await.unwrap();
+}
+
 /// Instantiates the MassTransit scenarios with `$pair`.
 #[macro_export]
 macro_rules! masstransit_tests {
@@ -592,7 +732,7 @@ macro_rules! masstransit_tests {
             $crate::masstransit_tests!(@each $pair; message_types_match_whole_urn, content_type_picks_the_reader,
                 fault_moves_with_masstransit_headers, redelivery_count_is_honoured,
                 null_field_is_named, request_is_answered, typed_fault_from_masstransit,
-                request_awaits_typed_response);
+                request_awaits_typed_response, original_dotnet_topology);
         }
     };
     (@each $pair:path; $($name:ident),* $(,)?) => {

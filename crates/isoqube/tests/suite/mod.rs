@@ -27,11 +27,14 @@ pub struct Pair {
 
 mod cancel;
 mod graph;
+mod priority;
 #[allow(unused_imports)]
 pub use cancel::*;
 // Not every binary that includes the suite instantiates the scenarios.
 #[allow(unused_imports)]
 pub use graph::*;
+#[allow(unused_imports)]
+pub use priority::*;
 
 // ---------------------------------------------------------------- events
 
@@ -213,6 +216,23 @@ impl Harness {
 
     pub fn transport(&self) -> &Arc<dyn Transport> {
         &self.pair.transport
+    }
+
+    pub fn control(&self) -> &Control {
+        &self.control
+    }
+
+    /// [`Harness::service`] with its endpoint queues declared as priority queues.
+    pub async fn priority_service(&self, endpoints: &[&str]) -> Service {
+        Service::builder("suite")
+            .transport_arc(self.pair.transport.clone())
+            .store_arc(self.pair.store.clone())
+            .endpoints(endpoints.iter().copied())
+            .heartbeat_interval(Duration::from_millis(200))
+            .priorities(true)
+            .start()
+            .await
+            .expect("service starts")
     }
 
     pub async fn service(&self, endpoints: &[&str]) -> Service {
@@ -1156,7 +1176,8 @@ macro_rules! behaviour_tests {
             grace_expiry_counts_the_attempt, instance_killed_mid_step, lost_store_answers, service_registration,
             graph_branches_run_in_parallel_and_join_once, graph_optional_failure_lets_the_run_go_on,
             graph_step_timeout, graph_resume_republishes_every_failed_branch, graph_definitions_are_validated,
-            cancel_tells_the_running_step, cancel_drops_a_stubborn_step_after_the_grace);
+            cancel_tells_the_running_step, cancel_drops_a_stubborn_step_after_the_grace,
+            priority_overtakes_backlog, priority_out_of_range_is_refused);
     };
     (@each $pair:path; $($name:ident),* $(,)?) => {
         $(
