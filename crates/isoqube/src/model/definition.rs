@@ -47,6 +47,7 @@ pub struct Definition {
     /// it. Over priority queues (`ServiceBuilder::priorities`) a run of a
     /// higher priority overtakes a backlog of lower ones.
     #[serde(default)]
+    #[cfg_attr(feature = "openapi", schema(minimum = 0, maximum = 9))]
     pub priority: u8,
     /// When it was first saved.
     #[serde(default = "Utc::now")]

@@ -212,6 +212,7 @@ pub struct Run {
     /// step messages carry it as their AMQP priority. 0 for runs stored
     /// before priorities existed.
     #[serde(default)]
+    #[cfg_attr(feature = "openapi", schema(minimum = 0, maximum = 9))]
     pub priority: u8,
     /// Bumped on every change, so watchers can tell a new state from an old one.
     #[serde(default)]
