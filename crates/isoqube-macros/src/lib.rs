@@ -41,7 +41,9 @@ fn lit_str(nv: &MetaNameValue) -> syn::Result<String> {
 }
 
 /// A string literal or an array of them.
-fn lit_strs(nv: &MetaNameValue) -> syn::Result<Vec<String>> {
+/// The string literals of `key = "..."` or `key = ["...", ...]`, each with
+/// its span (so a bad entry is pointed at).
+fn lit_strs_spanned(nv: &MetaNameValue) -> syn::Result<Vec<(String, Span)>> {
     let mut value = &nv.value;
     while let Expr::Group(group) = value {
         value = &group.expr;
@@ -53,11 +55,28 @@ fn lit_strs(nv: &MetaNameValue) -> syn::Result<Vec<String>> {
             .map(|e| match e {
                 Expr::Lit(ExprLit {
                     lit: Lit::Str(s), ..
-                }) => Ok(s.value()),
+                }) => Ok((s.value(), s.span())),
                 other => Err(Error::new(other.span(), "expected a string literal")),
             })
             .collect(),
-        _ => Ok(vec![lit_str(nv)?]),
+        _ => Ok(vec![(lit_str(nv)?, nv.value.span())]),
+    }
+}
+
+/// An `accepts` entry must be a MassTransit message type URN with a type
+/// name (`urn:message:Ns:Type`); checked here so the error points at it.
+fn check_accepted_urn(urn: &str, span: Span) -> syn::Result<()> {
+    const PREFIX: &str = "urn:message:";
+    let rest = urn
+        .get(..PREFIX.len())
+        .filter(|head| head.eq_ignore_ascii_case(PREFIX))
+        .map(|_| &urn[PREFIX.len()..]);
+    match rest {
+        Some(rest) if !rest.is_empty() && !rest.ends_with(':') && !rest.starts_with('[') => Ok(()),
+        _ => Err(Error::new(
+            span,
+            format!("accepts: '{urn}' is not a MassTransit message type URN; write `urn:message:Namespace:Type`"),
+        )),
     }
 }
 
@@ -112,7 +131,13 @@ fn expand_event(attr: TokenStream, item: TokenStream) -> syn::Result<TokenStream
     let mut accepts: Vec<String> = Vec::new();
     for nv in &args {
         match key_of(nv).as_str() {
-            "accepts" => accepts = lit_strs(nv)?,
+            "accepts" => {
+                accepts = Vec::new();
+                for (urn, span) in lit_strs_spanned(nv)? {
+                    check_accepted_urn(&urn, span)?;
+                    accepts.push(urn);
+                }
+            }
             "name" => name = lit_str(nv)?,
             "description" => description = Some(lit_str(nv)?),
             "namespace" => namespace = Some(lit_str(nv)?),

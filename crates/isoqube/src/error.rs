@@ -72,6 +72,13 @@ pub enum Error {
     /// Configuration is missing or wrong.
     #[error("config: {0}")]
     Config(String),
+    /// A request got no response in time (`Publisher::request`).
+    #[error("timeout: {0}")]
+    Timeout(String),
+    /// The consumer of a request failed for good: its `Fault<T>` came back
+    /// instead of the response (`Publisher::request`).
+    #[error("request faulted: {0}")]
+    Faulted(String),
 }
 
 impl Error {

@@ -42,6 +42,7 @@ pub mod context;
 pub mod engine;
 pub mod error;
 pub mod event;
+pub mod fault;
 #[cfg(feature = "http")]
 pub mod health;
 pub mod host;
@@ -71,6 +72,7 @@ pub use control::Control;
 pub use envelope::Envelope;
 pub use error::{Error, Result};
 pub use event::{Event, EventInfo};
+pub use fault::{ExceptionInfo, Fault};
 /// The attribute, tested here because the proc-macro crate cannot link the
 /// runtime its expansion calls into:
 ///

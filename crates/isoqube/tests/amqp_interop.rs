@@ -16,7 +16,7 @@ use std::time::Duration;
 
 use isoqube::publish::Parent;
 use isoqube::transport::{AmqpConfig, AmqpTransport, Binding};
-use isoqube::{consumer, event, Event, Service, Topology, Transport};
+use isoqube::{consumer, event, Event, Fault, Service, Topology, Transport};
 use serde::{Deserialize, Serialize};
 use serde_json::json;
 
@@ -67,6 +67,53 @@ async fn interop_ask(ev: InteropAsk, ctx: isoqube::StepContext) -> isoqube::Resu
         text: format!("re: {}", ev.text),
     })
     .await
+}
+
+/// Asked by Rust (`Publisher::request`), answered by Python playing a
+/// MassTransit consumer; no Rust consumer of it exists.
+#[event]
+#[derive(Serialize, Deserialize)]
+pub struct InteropQuestion {
+    pub text: String,
+}
+
+/// Python's answer to [`InteropQuestion`].
+#[event]
+#[derive(Debug, Serialize, Deserialize)]
+pub struct InteropReply {
+    pub text: String,
+}
+
+/// `(faultedMessageId, message.text, exceptions[0].message)` of each typed
+/// `Fault<InteropFail>` consumed.
+static FAULTS: Mutex<Vec<(String, String, String)>> = Mutex::new(Vec::new());
+
+#[consumer(service = "interop", endpoint = "interop-fail-faults")]
+async fn interop_fail_faults(fault: Fault<InteropFail>) -> Result<(), std::io::Error> {
+    let why = fault
+        .exceptions
+        .first()
+        .and_then(|x| x.message.clone())
+        .unwrap_or_default();
+    FAULTS.lock().unwrap().push((
+        fault.faulted_message_id.unwrap_or_default(),
+        fault.message.text,
+        why,
+    ));
+    Ok(())
+}
+
+async fn wait_fault(faulted: &str, text: &str, why: &str) {
+    let want = (faulted.to_string(), text.to_string(), why.to_string());
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(20);
+    while !FAULTS.lock().unwrap().contains(&want) {
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "Fault<InteropFail> {want:?} never consumed: {:?}",
+            FAULTS.lock().unwrap()
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
 }
 
 static PINGS: Mutex<Vec<(String, i64)>> = Mutex::new(Vec::new());
@@ -185,7 +232,12 @@ async fn python_client_interop() {
     let svc = Service::builder("interop")
         .transport(transport.clone())
         .store_arc(store.clone())
-        .endpoints(["interop-ping", "interop-fail", "interop-ask"])
+        .endpoints([
+            "interop-ping",
+            "interop-fail",
+            "interop-ask",
+            "interop-fail-faults",
+        ])
         .start()
         .await
         .expect("service starts");
@@ -264,6 +316,7 @@ async fn python_client_interop() {
                 source: fault_exchange.into(),
                 queue: "py-faults".into(),
             }],
+            ..Default::default()
         })
         .await
         .unwrap();
@@ -308,6 +361,26 @@ async fn python_client_interop() {
         "--expect",
         &expect.to_string(),
     ]);
+    // ... and the typed `Fault<InteropFail>` consumer here got it too
+    wait_fault(&failed_id, "boom", "always fails").await;
+
+    // (e2) a Fault<T> as a MassTransit service publishes it reaches the
+    // typed consumer through the fault exchange
+    let python_faulted = uuid::Uuid::new_v4().to_string();
+    run_py(&[
+        "publish-fault",
+        "--exchange",
+        &format!("{prefix}{fault_exchange}"),
+        "--fault-type",
+        &Fault::<InteropFail>::info().message_type(),
+        "--message-type",
+        &fail.message_type(),
+        "--text",
+        "python fault",
+        "--faulted-message-id",
+        &python_faulted,
+    ]);
+    wait_fault(&python_faulted, "python fault", "python consumer failed").await;
 
     // (f) a request: the response goes to the request client's endpoint
     transport
@@ -318,6 +391,7 @@ async fn python_client_interop() {
                 source: "py-responses".into(),
                 queue: "py-responses".into(),
             }],
+            ..Default::default()
         })
         .await
         .unwrap();
@@ -349,6 +423,66 @@ async fn python_client_interop() {
         &expect.to_string(),
     ]);
 
+    // (g) Isoqube sends a request to a MassTransit consumer (Python) and
+    // awaits the typed response on its temporary response endpoint
+    let question = InteropQuestion::info();
+    transport
+        .declare(&Topology {
+            exchanges: vec![question.exchange_name()],
+            queues: vec!["py-questions".into()],
+            bindings: vec![Binding::Queue {
+                source: question.exchange_name(),
+                queue: "py-questions".into(),
+            }],
+            ..Default::default()
+        })
+        .await
+        .unwrap();
+    let queue = format!("{prefix}py-questions");
+    let reply_type = InteropReply::info().message_type();
+    let responder = tokio::task::spawn_blocking(move || {
+        run_py(&["respond", "--queue", &queue, "--response-type", &reply_type])
+    });
+    let asker = isoqube::Publisher::new(
+        Arc::new(transport.clone()),
+        Arc::new(isoqube::Registry::linked().unwrap()),
+        None,
+        "interop-asker",
+    );
+    let reply = asker
+        .request::<InteropQuestion, InteropReply>(
+            &InteropQuestion {
+                text: "who are you".into(),
+            },
+            Duration::from_secs(30),
+        )
+        .await
+        .expect("the Python consumer responds");
+    assert_eq!(reply.text, "re: who are you");
+    let out = responder.await.expect("python ran");
+    let seen: serde_json::Value = serde_json::from_str(&out).expect("JSON report");
+    let request = &seen["request"];
+    assert_eq!(request["messageType"], json!([question.message_type()]));
+    let response_address = request["responseAddress"].as_str().unwrap_or_default();
+    let endpoint = asker.response_endpoint_name().expect("declared");
+    assert_eq!(
+        response_address,
+        format!("{}?temporary=true", transport.address(endpoint))
+    );
+    // Nobody answers within the timeout: a clear timeout error.
+    let silent = asker
+        .request::<InteropQuestion, InteropReply>(
+            &InteropQuestion {
+                text: "anyone?".into(),
+            },
+            Duration::from_millis(500),
+        )
+        .await;
+    assert!(
+        matches!(&silent, Err(isoqube::Error::Timeout(_))),
+        "{silent:?}"
+    );
+
     // (b) Isoqube publishes, Python reads and checks
     let pong = InteropPong::info();
     transport
@@ -359,6 +493,7 @@ async fn python_client_interop() {
                 source: pong.exchange_name(),
                 queue: "py-reader".into(),
             }],
+            ..Default::default()
         })
         .await
         .unwrap();
@@ -373,6 +508,7 @@ async fn python_client_interop() {
         conversation_id: Some(uuid::Uuid::new_v4().to_string()),
         correlation_id: Some(uuid::Uuid::new_v4().to_string()),
         endpoint: Some("interop-src".into()),
+        priority: None,
     };
     let env = publisher
         .publish_event(

@@ -181,6 +181,7 @@ async fn service_topology_is_declared_and_idempotent() {
                 queue: "topo-endpoint".into(),
             },
         ],
+        ..Default::default()
     };
     transport
         .publish(&event_exchange, msg("before"))
@@ -232,6 +233,7 @@ async fn service_topology_is_declared_and_idempotent() {
             source: "qq".into(),
             queue: "qq".into(),
         }],
+        ..Default::default()
     };
     q2.declare(&topo_q).await.expect("quorum queue declared");
     q2.declare(&topo_q).await.expect("idempotent");
@@ -259,6 +261,7 @@ async fn publish_properties_unroutable_and_missing_exchange() {
             source: "ex".into(),
             queue: "q".into(),
         }],
+        ..Default::default()
     })
     .await
     .unwrap();
@@ -363,6 +366,7 @@ async fn prefetch_cancel_and_requeue_on_drop() {
             source: "ex".into(),
             queue: "q".into(),
         }],
+        ..Default::default()
     })
     .await
     .unwrap();
@@ -449,6 +453,7 @@ async fn concurrent_unroutable_publishes_are_told_apart() {
             source: "bound".into(),
             queue: "sink".into(),
         }],
+        ..Default::default()
     })
     .await
     .unwrap();
@@ -503,6 +508,7 @@ async fn a_channel_closed_under_publishes_answers_them_all() {
                 queue: "grave".into(),
             },
         ],
+        ..Default::default()
     })
     .await
     .unwrap();
@@ -552,4 +558,96 @@ async fn a_channel_closed_under_publishes_answers_them_all() {
         .await
         .expect("publishing goes on");
     let _ = ch.close(200, "done".into()).await;
+}
+
+/// `ServiceBuilder::priorities`: the endpoint queue is a priority queue (the
+/// highest priority is taken first); a plain queue of that name, or a
+/// priority queue declared plain, is a clear error naming it; quorum queues
+/// and priorities together are refused.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn priority_queues_are_declared_and_conflicts_named() {
+    isoqube::telemetry::init_for_tests();
+    let store = || async {
+        isoqube::SqliteStore::open(
+            &std::env::temp_dir()
+                .join("isoqube-tests")
+                .join(format!("{}.db", uuid::Uuid::new_v4())),
+        )
+        .await
+        .expect("store")
+    };
+    let start = |transport: AmqpTransport, priorities: bool| async move {
+        Service::builder("topo")
+            .transport(transport)
+            .store(store().await)
+            .endpoints(["topo-endpoint"])
+            .priorities(priorities)
+            .start()
+            .await
+    };
+
+    let prefix = fresh_prefix();
+    let transport = connect(config(&prefix)).await;
+    let svc = start(transport.clone(), true).await.expect("starts");
+    svc.shutdown().await.expect("shutdown");
+    for (id, p) in [("low", 1), ("high", 9), ("mid", 5)] {
+        let mut m = msg(id);
+        m.properties.priority = Some(p);
+        transport.publish("topo-endpoint", m).await.unwrap();
+    }
+    wait_count(&transport, "topo-endpoint", 3).await;
+    let mut got = Vec::new();
+    while let Some(m) = transport.get("topo-endpoint").await.unwrap() {
+        got.push(m.message_id.unwrap_or_default());
+    }
+    assert_eq!(got, ["high", "mid", "low"]);
+    // the same service with the option off: the broker refuses, the error says why
+    let err = start(transport.clone(), false)
+        .await
+        .err()
+        .expect("refused");
+    let text = err.to_string();
+    assert!(
+        text.contains(&format!("queue '{prefix}topo-endpoint'"))
+            && text.contains("different arguments")
+            && text.contains("no extra arguments")
+            && text.contains("x-max-priority"),
+        "{text}"
+    );
+    transport.delete_declared().await.unwrap();
+    transport.close().await.unwrap();
+
+    // a plain queue of today, then a service asking for priorities
+    let prefix = fresh_prefix();
+    let transport = connect(config(&prefix)).await;
+    let svc = start(transport.clone(), false).await.expect("starts");
+    svc.shutdown().await.expect("shutdown");
+    let svc = start(transport.clone(), false)
+        .await
+        .expect("plain again works");
+    svc.shutdown().await.expect("shutdown");
+    let err = start(transport.clone(), true).await.err().expect("refused");
+    let text = err.to_string();
+    assert!(
+        text.contains(&format!("queue '{prefix}topo-endpoint'"))
+            && text.contains("different arguments")
+            && text.contains("x-max-priority=9"),
+        "{text}"
+    );
+    transport.delete_declared().await.unwrap();
+    transport.close().await.unwrap();
+
+    let quorum = connect(AmqpConfig {
+        quorum: true,
+        ..config(&fresh_prefix())
+    })
+    .await;
+    let err = start(quorum.clone(), true).await.err().expect("refused");
+    assert!(matches!(err, Error::Config(_)), "{err:?}");
+    assert!(
+        err.to_string()
+            .contains("quorum queues take no x-max-priority"),
+        "{err}"
+    );
+    quorum.close().await.unwrap();
 }

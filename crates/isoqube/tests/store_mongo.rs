@@ -27,9 +27,28 @@ async fn mongo_fixture() -> Fixture {
                 .expect("mongo peer"),
         ));
     }
+    let (unset_url, unset_db) = (url.clone(), db.clone());
     Fixture {
         store: Arc::new(store),
         peers,
+        unset_field: Box::new(move |collection, key, field| {
+            let (url, db) = (unset_url.clone(), unset_db.clone());
+            Box::pin(async move {
+                let client = mongodb::Client::with_uri_str(&url).await.expect("client");
+                let filter = match collection {
+                    "runs" => doc! { "id": &key },
+                    "definitions" => doc! { "name": &key },
+                    other => panic!("no collection {other}"),
+                };
+                let done = client
+                    .database(&db)
+                    .collection::<Document>(collection)
+                    .update_one(filter, doc! { "$unset": { field: "" } })
+                    .await
+                    .expect("unset a field");
+                assert_eq!(done.modified_count, 1, "{collection} {key} not changed");
+            })
+        }),
         corrupt_run: Box::new(move |id| {
             let (url, db) = (url.clone(), db.clone());
             Box::pin(async move {

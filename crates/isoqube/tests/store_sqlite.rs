@@ -20,9 +20,28 @@ async fn sqlite_fixture() -> Fixture {
                 .expect("sqlite peer"),
         ));
     }
+    let unset_path = path.clone();
     Fixture {
         store: Arc::new(store),
         peers,
+        unset_field: Box::new(move |collection, key, field| {
+            let path = unset_path.clone();
+            Box::pin(async move {
+                let conn = rusqlite::Connection::open(&path).expect("open sqlite file");
+                let sql = match collection {
+                    // rev -1: no cached copy of the run is taken for it.
+                    "runs" => "UPDATE runs SET doc = json_remove(doc, ?1), rev = -1 WHERE id = ?2",
+                    "definitions" => {
+                        "UPDATE definitions SET doc = json_remove(doc, ?1) WHERE name = ?2"
+                    }
+                    other => panic!("no collection {other}"),
+                };
+                let n = conn
+                    .execute(sql, rusqlite::params![format!("$.{field}"), key])
+                    .expect("unset a field");
+                assert_eq!(n, 1, "{collection} {key} not found");
+            })
+        }),
         corrupt_run: Box::new(move |id| {
             let path = path.clone();
             Box::pin(async move {

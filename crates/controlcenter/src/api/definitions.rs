@@ -54,6 +54,10 @@ pub(crate) struct DefinitionBody {
     /// When runs start by themselves.
     #[serde(default)]
     schedules: Vec<Schedule>,
+    /// The priority of its runs, 0 (default) to 9.
+    #[serde(default, deserialize_with = "priority_number")]
+    #[schema(value_type = u8, minimum = 0, maximum = 9)]
+    priority: u8,
     /// Ignored: the server sets it.
     #[serde(default, rename = "created_at")]
     _created_at: Option<Value>,
@@ -94,6 +98,10 @@ pub(crate) struct NewDefinitionBody {
     /// When runs start by themselves.
     #[serde(default)]
     schedules: Vec<Schedule>,
+    /// The priority of its runs, 0 (default) to 9.
+    #[serde(default, deserialize_with = "priority_number")]
+    #[schema(value_type = u8, minimum = 0, maximum = 9)]
+    priority: u8,
     /// Ignored: the server sets it.
     #[serde(default, rename = "created_at")]
     _created_at: Option<Value>,
@@ -105,6 +113,21 @@ pub(crate) struct NewDefinitionBody {
     _next_due: Option<Value>,
 }
 
+/// A priority as JSON writes an integer: `3` or `3.0` (JSON Schema's
+/// `integer` takes both); anything else, or above 255, is refused here and
+/// above 9 by the definition's validation (a 422).
+fn priority_number<'de, D: serde::Deserializer<'de>>(d: D) -> Result<u8, D::Error> {
+    let n = f64::deserialize(d)?;
+    if n.fract() == 0.0 && (0.0..=255.0).contains(&n) {
+        // Integral and in range: the cast is exact.
+        Ok(n as u8)
+    } else {
+        Err(serde::de::Error::custom(format!(
+            "priority {n} is not an integer from 0 to 9"
+        )))
+    }
+}
+
 impl From<NewDefinitionBody> for DefinitionBody {
     fn from(b: NewDefinitionBody) -> Self {
         DefinitionBody {
@@ -114,6 +137,7 @@ impl From<NewDefinitionBody> for DefinitionBody {
             variables: b.variables,
             webhook: b.webhook,
             schedules: b.schedules,
+            priority: b.priority,
             _created_at: b._created_at,
             _modified_at: b._modified_at,
             _next_due: b._next_due,
@@ -209,7 +233,8 @@ impl DefinitionBody {
         let webhook = self.webhook.map(|w| webhook_of(w, existing));
         let mut def = Definition::new(name, self.steps)
             .with_description(self.description)
-            .with_variables(self.variables);
+            .with_variables(self.variables)
+            .with_priority(self.priority);
         def.webhook = webhook;
         def.schedules = self.schedules;
         def

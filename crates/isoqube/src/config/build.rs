@@ -99,6 +99,7 @@ impl Config {
             .heartbeat_interval(Duration::from_secs(self.service.heartbeat_secs))
             .shutdown_grace(Duration::from_secs(self.service.shutdown_grace_secs))
             .record_start_after(Duration::from_millis(self.service.record_start_after_ms))
+            .priorities(self.service.priorities)
     }
 
     /// Installs console logging per `[log]` (plus step logs to the store).

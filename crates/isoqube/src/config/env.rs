@@ -92,6 +92,9 @@ impl Config {
         if let Some(v) = get("ISOQUBE_RECORD_START_AFTER_MS") {
             self.service.record_start_after_ms = parse_num(&v, "ISOQUBE_RECORD_START_AFTER_MS")?;
         }
+        if let Some(v) = get("ISOQUBE_PRIORITIES") {
+            self.service.priorities = parse_bool(&v, "ISOQUBE_PRIORITIES")?;
+        }
         if let Some(v) = get("ISOQUBE_HEALTH_PORT") {
             self.service.health_port = Some(parse_num(&v, "ISOQUBE_HEALTH_PORT")?);
         }

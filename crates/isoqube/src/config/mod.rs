@@ -37,6 +37,7 @@
 //! shutdown_grace_secs = 30
 //! record_start_after_ms = 250   # a quicker step: start and outcome in one write
 //! health_port = 8080            # HTTP /health/* and /metrics (unset: off)
+//! priorities = false            # endpoint queues with x-max-priority 9 (run priorities)
 //!
 //! [log]
 //! level = "info"                # a tracing filter

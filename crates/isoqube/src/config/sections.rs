@@ -132,6 +132,10 @@ pub struct ServiceSection {
     /// Port of the health and metrics HTTP server; unset = none.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub health_port: Option<u16>,
+    /// Declare the endpoint queues as priority queues (`x-max-priority` 9),
+    /// so a run of a higher priority overtakes a backlog; see
+    /// [`ServiceBuilder::priorities`](crate::ServiceBuilder::priorities).
+    pub priorities: bool,
 }
 
 impl Default for ServiceSection {
@@ -144,6 +148,7 @@ impl Default for ServiceSection {
             record_start_after_ms: crate::engine::service::DEFAULT_RECORD_START_AFTER.as_millis()
                 as u64,
             health_port: None,
+            priorities: false,
         }
     }
 }

@@ -108,6 +108,25 @@ impl Control {
 
     /// Starts a run of definition `name` with `params` over its default variables.
     pub async fn start_run(&self, name: &str, params: Variables, started_by: &str) -> Result<Run> {
+        self.start_run_with_priority(name, params, started_by, None)
+            .await
+    }
+
+    /// [`Control::start_run`] at `priority` (0-9) instead of the definition's
+    /// (`None`: the definition's). Over priority queues
+    /// ([`ServiceBuilder::priorities`](crate::ServiceBuilder::priorities)) its
+    /// steps overtake the waiting steps of runs of a lower priority. A
+    /// priority above 9 is refused, nothing written.
+    pub async fn start_run_with_priority(
+        &self,
+        name: &str,
+        params: Variables,
+        started_by: &str,
+        priority: Option<u8>,
+    ) -> Result<Run> {
+        if let Some(p) = priority {
+            crate::model::check_priority(p).map_err(Error::InvalidState)?;
+        }
         let def = self
             .store
             .get_definition(name)
@@ -116,7 +135,10 @@ impl Control {
         // Saving refuses a graph that does not resolve; one stored otherwise
         // (by hand, by an older version) is refused here, nothing written.
         crate::model::resolve_graph(&def.steps)?;
-        let run = Run::new(&def, params, started_by);
+        let mut run = Run::new(&def, params, started_by);
+        if let Some(p) = priority {
+            run.priority = p;
+        }
         self.store.insert_run(&run).await?;
         let first = run.start_steps();
         self.launch(run, first).await
@@ -140,6 +162,8 @@ impl Control {
         params.extend(vars);
         let mut run = Run::new(&def, params, started_by);
         run.rerun_of = Some(old.id);
+        // The same run again: at the priority it ran at.
+        run.priority = old.priority;
         self.store.insert_run(&run).await?;
         let first = run.start_steps();
         self.launch(run, first).await
@@ -324,7 +348,12 @@ impl Control {
     async fn launch_one(&self, run: &Run, next: &NextStep) -> Result<()> {
         match self
             .publisher
-            .publish_step(run.id, &run.definition, next, &Parent::default())
+            .publish_step(
+                run.id,
+                &run.definition,
+                next,
+                &Parent::default().with_priority(Some(run.priority)),
+            )
             .await
         {
             Ok(_) => Ok(()),

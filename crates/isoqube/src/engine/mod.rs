@@ -13,6 +13,7 @@ pub mod control;
 pub mod metrics;
 pub mod publish;
 pub mod readiness;
+mod request;
 pub mod scheduler;
 pub mod service;
 pub mod telemetry;

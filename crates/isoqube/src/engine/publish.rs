@@ -19,7 +19,7 @@ use crate::event::{Event, EventInfo};
 use crate::model::NextStep;
 use crate::registry::Registry;
 use crate::store::RunStore;
-use crate::transport::{OutgoingMessage, Transport};
+use crate::transport::{OutgoingMessage, Properties, Transport};
 use crate::wire::address::Address;
 use crate::wire::envelope::{
     new_message_id, Envelope, Host, HostInfo, HEADER_COMPENSATE, HEADER_DEFINITION, HEADER_RUN_ID,
@@ -61,6 +61,11 @@ pub struct Publisher {
     /// What the transport's addresses start with (`rabbitmq://host/vhost/`),
     /// for `sourceAddress` and `destinationAddress`.
     address_base: Arc<str>,
+    /// The service name (for the response endpoint's name).
+    service: Arc<str>,
+    /// The temporary endpoint responses to [`Publisher::request`] come to,
+    /// declared on first use and shared by the clones.
+    responses: Arc<tokio::sync::OnceCell<super::request::ResponseEndpoint>>,
 }
 
 impl Publisher {
@@ -90,7 +95,38 @@ impl Publisher {
             host: Host::new(&HostInfo::current(service)),
             routes: Arc::new(routes),
             published: None,
+            service: service.into(),
+            responses: Arc::default(),
         }
+    }
+
+    /// The response endpoint, declared and read from the first request on.
+    pub(crate) async fn response_endpoint(&self) -> Result<&super::request::ResponseEndpoint> {
+        self.responses
+            .get_or_try_init(|| {
+                super::request::ResponseEndpoint::open(&self.transport, &self.service)
+            })
+            .await
+    }
+
+    /// The name of the response endpoint, once a request has declared it.
+    pub fn response_endpoint_name(&self) -> Option<&str> {
+        self.responses.get().map(|e| e.name())
+    }
+
+    /// An envelope of `message_type` with the lineage of `parent`.
+    pub(crate) fn envelope_for(
+        &self,
+        message_type: String,
+        message: Value,
+        parent: &Parent,
+    ) -> Envelope {
+        self.envelope(message_type, message, parent)
+    }
+
+    /// Sends a request envelope; reaching no consumer is an error.
+    pub(crate) async fn send_request(&self, exchange: &str, env: &mut Envelope) -> Result<()> {
+        self.send(exchange, env, true).await
     }
 
     /// A copy that counts every message it gets onto the wire in `published`
@@ -164,13 +200,24 @@ impl Publisher {
     /// Publishes `env`; `must_route`: a message that reaches no queue is an
     /// error (run steps) rather than dropped (events nobody subscribes to).
     async fn send(&self, exchange: &str, env: &mut Envelope, must_route: bool) -> Result<()> {
+        self.send_with(exchange, env, must_route, Properties::default())
+            .await
+    }
+
+    async fn send_with(
+        &self,
+        exchange: &str,
+        env: &mut Envelope,
+        must_route: bool,
+        properties: Properties,
+    ) -> Result<()> {
         env.destination_address = Some(self.address(exchange));
         let msg = OutgoingMessage {
             body: env.to_vec(),
             message_id: env.message_id.clone(),
             correlation_id: env.correlation_id.clone(),
             headers: BTreeMap::new(),
-            properties: Default::default(),
+            properties,
         };
         if must_route {
             self.transport.publish(exchange, msg).await?;
@@ -194,7 +241,8 @@ impl Publisher {
     ) -> Result<Envelope> {
         let route = self.step_route(step).await?;
         let mut env = self.step_envelope(&route, run_id, definition, step, parent);
-        self.send(&route.exchange, &mut env, true).await?;
+        self.send_with(&route.exchange, &mut env, true, step_properties(parent))
+            .await?;
         Ok(env)
     }
 
@@ -227,7 +275,7 @@ impl Publisher {
             message_id,
             correlation_id: Some(run),
             headers: BTreeMap::new(),
-            properties: Default::default(),
+            properties: step_properties(parent),
         };
         self.transport.publish(&route.exchange, msg).await?;
         if let Some(c) = &self.published {
@@ -389,6 +437,14 @@ impl Publisher {
     }
 }
 
+/// The AMQP properties of a step message: the run's priority, when it has one.
+fn step_properties(parent: &Parent) -> Properties {
+    Properties {
+        priority: parent.priority.filter(|p| *p > 0),
+        ..Properties::default()
+    }
+}
+
 #[async_trait]
 impl EventPublisher for Publisher {
     async fn publish_value(
@@ -445,6 +501,7 @@ mod tests {
                 conversation_id: Some("c-1".into()),
                 correlation_id: Some("r-1".into()),
                 endpoint: Some("ep \"x\"".into()),
+                priority: Some(3),
             },
         ];
         let run_id = Uuid::new_v4();

@@ -43,6 +43,12 @@ pub struct Definition {
     /// When runs start by themselves.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub schedules: Vec<super::schedule::Schedule>,
+    /// The priority of its runs, 0 (the default) to 9; a start may override
+    /// it. Over priority queues (`ServiceBuilder::priorities`) a run of a
+    /// higher priority overtakes a backlog of lower ones.
+    #[serde(default)]
+    #[cfg_attr(feature = "openapi", schema(minimum = 0, maximum = 9))]
+    pub priority: u8,
     /// When it was first saved.
     #[serde(default = "Utc::now")]
     pub created_at: DateTime<Utc>,
@@ -65,6 +71,7 @@ impl Definition {
             variables: Variables::new(),
             webhook: None,
             schedules: Vec::new(),
+            priority: 0,
             created_at: now,
             modified_at: now,
         }
@@ -73,6 +80,16 @@ impl Definition {
     /// Sets the description.
     pub fn with_description(mut self, description: impl Into<String>) -> Self {
         self.description = description.into();
+        self
+    }
+
+    /// Sets the priority of its runs (0-9; [`Definition::validate`] refuses more).
+    ///
+    /// ```
+    /// assert_eq!(isoqube::Definition::new("x", ["Build"]).with_priority(7).priority, 7);
+    /// ```
+    pub fn with_priority(mut self, priority: u8) -> Self {
+        self.priority = priority;
         self
     }
 
@@ -109,6 +126,8 @@ impl Definition {
             )));
         }
         super::graph::validate_steps(name, &self.steps, known_events)?;
+        check_priority(self.priority)
+            .map_err(|why| Error::InvalidDefinition(format!("definition '{name}': {why}")))?;
         if let Some(var) = super::nul_in_variable_names(&self.variables) {
             return Err(Error::InvalidDefinition(format!(
                 "variable name '{var}' of '{name}' holds a NUL character (no store can keep one)"
@@ -152,4 +171,23 @@ pub fn check_definition_name(name: &str) -> Result<()> {
         )));
     }
     Ok(())
+}
+
+/// The highest priority a run may have (runs go from 0, the default, to 9).
+pub const MAX_RUN_PRIORITY: u8 = 9;
+
+/// Why `priority` is no run priority, if it is not one.
+///
+/// ```
+/// assert!(isoqube::model::check_priority(9).is_ok());
+/// assert_eq!(isoqube::model::check_priority(10).unwrap_err(), "priority 10 is out of range (0-9)");
+/// ```
+pub fn check_priority(priority: u8) -> std::result::Result<(), String> {
+    if priority > MAX_RUN_PRIORITY {
+        Err(format!(
+            "priority {priority} is out of range (0-{MAX_RUN_PRIORITY})"
+        ))
+    } else {
+        Ok(())
+    }
 }

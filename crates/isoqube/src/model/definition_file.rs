@@ -65,6 +65,9 @@ struct DefinitionFile {
     name: String,
     #[serde(default, skip_serializing_if = "String::is_empty")]
     description: String,
+    /// Its runs' priority (0-9); 0 when left out.
+    #[serde(default, skip_serializing_if = "is_zero")]
+    priority: u8,
     steps: Vec<StepDef>,
     #[serde(default, skip_serializing_if = "Variables::is_empty")]
     variables: Variables,
@@ -72,6 +75,10 @@ struct DefinitionFile {
     schedules: Vec<Schedule>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     webhook: Option<Webhook>,
+}
+
+fn is_zero(n: &u8) -> bool {
+    *n == 0
 }
 
 /// Reads a definition file. The definition is not validated here (see
@@ -95,7 +102,8 @@ pub fn parse_definition_file(text: &str, format: FileFormat) -> Result<Definitio
     };
     let mut def = Definition::new(file.name, file.steps)
         .with_description(file.description)
-        .with_variables(file.variables);
+        .with_variables(file.variables)
+        .with_priority(file.priority);
     def.schedules = file.schedules;
     def.webhook = file.webhook;
     Ok(def)
@@ -116,6 +124,7 @@ pub fn export_definition(def: &Definition, format: FileFormat) -> Result<String>
     let file = DefinitionFile {
         name: def.name.clone(),
         description: def.description.clone(),
+        priority: def.priority,
         steps: def.steps.clone(),
         variables: def.variables.clone(),
         schedules: def.schedules.clone(),
@@ -182,6 +191,9 @@ pub fn definition_changes(old: &Definition, new: &Definition) -> Vec<&'static st
     }
     if old.webhook != new.webhook {
         changed.push("webhook");
+    }
+    if old.priority != new.priority {
+        changed.push("priority");
     }
     changed
 }

@@ -219,6 +219,12 @@ pub struct Run {
         serialize_with = "timestamp::option"
     )]
     pub cancelled_at: Option<DateTime<Utc>>,
+    /// Its priority, 0-9 (the definition's, or the start's override); its
+    /// step messages carry it as their AMQP priority. 0 for runs stored
+    /// before priorities existed.
+    #[serde(default)]
+    #[cfg_attr(feature = "openapi", schema(minimum = 0, maximum = 9))]
+    pub priority: u8,
     /// Bumped on every change, so watchers can tell a new state from an old one.
     #[serde(default)]
     pub version: u64,
@@ -389,6 +395,8 @@ impl Run {
             out.push_str(",\"cancelled_at\":");
             timestamp::write(&mut out, at);
         }
+        out.push_str(",\"priority\":");
+        json::u64(&mut out, u64::from(self.priority));
         out.push_str(",\"version\":");
         json::u64(&mut out, self.version);
         out.push('}');

@@ -53,6 +53,7 @@ impl Run {
             rerun_of: None,
             error: None,
             cancelled_at: None,
+            priority: def.priority,
             version: 0,
         }
     }

@@ -24,4 +24,4 @@ pub use message::{
     Acker, Delivery, DeliveryStream, OutgoingMessage, Properties, QueueStats, RawMessage,
 };
 pub use seam::Transport;
-pub use topology::{Binding, Topology, ERROR_SUFFIX, SKIPPED_SUFFIX};
+pub use topology::{Binding, Topology, ERROR_SUFFIX, MAX_PRIORITY, SKIPPED_SUFFIX};

@@ -21,6 +21,7 @@ use crate::wire::address::LOOPBACK_BASE;
 ///     exchanges: vec!["ex".into()],
 ///     queues: vec!["q".into()],
 ///     bindings: vec![Binding::Queue { source: "ex".into(), queue: "q".into() }],
+///     ..Default::default()
 /// }).await.unwrap();
 /// let msg = OutgoingMessage { body: b"{}".to_vec(), message_id: "1".into(), correlation_id: None, headers: Default::default(), properties: Default::default() };
 /// t.publish("ex", msg).await.unwrap();
@@ -75,6 +76,22 @@ pub trait Transport: Send + Sync + 'static {
             "the {} transport cannot take a chosen message",
             self.kind()
         )))
+    }
+    /// Declares a temporary endpoint `name`: an exchange and a queue of that
+    /// name, bound, that go away with their consumer (RabbitMQ: not durable,
+    /// auto-delete, MassTransit's `?temporary=true` endpoints). A request
+    /// client's response endpoint. By default a plain endpoint.
+    async fn declare_temporary(&self, name: &str) -> Result<()> {
+        self.declare(&Topology {
+            exchanges: vec![name.to_string()],
+            queues: vec![name.to_string()],
+            bindings: vec![super::Binding::Queue {
+                source: name.to_string(),
+                queue: name.to_string(),
+            }],
+            ..Default::default()
+        })
+        .await
     }
     /// What every endpoint address on this transport starts with, as
     /// MassTransit writes it (`rabbitmq://host/vhost/` and the name prefix

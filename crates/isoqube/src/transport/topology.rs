@@ -4,6 +4,8 @@
 //!
 //! May use: nothing but `std`: the seam does not know consumers or events.
 
+use std::collections::BTreeMap;
+
 /// A durable fanout exchange bound to another exchange or a queue.
 #[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord)]
 pub enum Binding {
@@ -37,7 +39,16 @@ pub struct Topology {
     pub queues: Vec<String>,
     /// Bindings.
     pub bindings: Vec<Binding>,
+    /// Queues (of `queues`) declared as priority queues, with their highest
+    /// priority (RabbitMQ's `x-max-priority`): a message of a higher priority
+    /// is taken first. The others are plain FIFO queues.
+    pub priority_queues: BTreeMap<String, u8>,
 }
+
+/// The highest run priority (runs go from 0, the default, to 9); the
+/// `x-max-priority` of an endpoint queue of a service configured for
+/// priorities.
+pub const MAX_PRIORITY: u8 = 9;
 
 /// Suffix of an endpoint's error queue.
 pub const ERROR_SUFFIX: &str = "_error";
@@ -87,6 +98,24 @@ impl Topology {
             });
         }
         t
+    }
+
+    /// The same topology with the endpoint queues `endpoints` (not their
+    /// `_error`/`_skipped` queues) declared as priority queues of up to `max`.
+    ///
+    /// ```
+    /// let t = isoqube::Topology::for_names([], [("build".to_string(), "Ns:Build".to_string())])
+    ///     .with_priorities(["build".to_string()], 9);
+    /// assert_eq!(t.priority_queues.get("build"), Some(&9));
+    /// assert!(t.priority_queues.get("build_error").is_none());
+    /// ```
+    pub fn with_priorities(mut self, endpoints: impl IntoIterator<Item = String>, max: u8) -> Self {
+        for q in endpoints {
+            if self.queues.contains(&q) {
+                self.priority_queues.insert(q, max);
+            }
+        }
+        self
     }
 
     fn add_exchange(&mut self, name: String) {

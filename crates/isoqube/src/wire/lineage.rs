@@ -16,6 +16,10 @@ pub struct Parent {
     pub correlation_id: Option<String>,
     /// The endpoint that consumed it (becomes `sourceAddress`).
     pub endpoint: Option<String>,
+    /// The run's priority: the AMQP priority of the step messages sent on its
+    /// behalf (the consumed step message's own, or the run's when an
+    /// operator starts or resumes it). `None` (or 0) sends none.
+    pub priority: Option<u8>,
 }
 
 impl Parent {
@@ -26,7 +30,14 @@ impl Parent {
             conversation_id: env.conversation_id.as_deref().map(str::to_string),
             correlation_id: env.correlation_id.as_deref().map(str::to_string),
             endpoint: Some(endpoint.to_string()),
+            priority: None,
         }
+    }
+
+    /// The same parent, handing on `priority` to the step messages it sends.
+    pub fn with_priority(mut self, priority: Option<u8>) -> Self {
+        self.priority = priority;
+        self
     }
 
     /// The parent facts of a consumed envelope.
@@ -36,6 +47,7 @@ impl Parent {
             conversation_id: env.conversation_id.clone(),
             correlation_id: env.correlation_id.clone(),
             endpoint: Some(endpoint.to_string()),
+            priority: None,
         }
     }
 }

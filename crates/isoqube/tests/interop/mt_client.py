@@ -23,6 +23,16 @@ the command line, so credentials stay out of process listings).
     mt_client.py read-response --queue Q --expect EXPECT_JSON
         Takes one response off Q (a request client's endpoint) and checks its
         requestId, type and message.
+    mt_client.py respond --queue Q --response-type URN
+        Plays a MassTransit consumer answering a request client: takes one
+        request off Q (waiting up to 20 s), checks its requestId and
+        responseAddress as MassTransit's request client writes them, and sends
+        the response (requestId copied, payload {"text": "re: " + text}) to the
+        endpoint of the responseAddress, as RespondAsync does. Prints the request.
+    mt_client.py publish-fault --exchange EX --fault-type URN --message-type URN
+            --text TEXT --faulted-message-id ID
+        Publishes a Fault<T> as MassTransit does when a consumer of T fails
+        (payload from fixtures/fault.json); prints its messageId.
 """
 import argparse
 import datetime
@@ -48,11 +58,11 @@ def connect():
     return pika.BlockingConnection(pika.URLParameters(url))
 
 
-def take(queue):
-    """One message off `queue` (acknowledged), waiting up to 10 s."""
+def take(queue, timeout=10):
+    """One message off `queue` (acknowledged), waiting up to `timeout` s."""
     conn = connect()
     ch = conn.channel()
-    deadline = time.time() + 10
+    deadline = time.time() + timeout
     got = (None, None, None)
     while time.time() < deadline:
         got = ch.basic_get(queue=queue, auto_ack=True)
@@ -247,6 +257,105 @@ def read_response(args):
     return report(problems, {"ok": True})
 
 
+def endpoint_of(address):
+    """The endpoint name of a MassTransit address: the last path segment of
+    rabbitmq://host[:port]/[vhost/]name[?options] (or queue:/exchange:name)."""
+    for short in ("queue:", "exchange:"):
+        if address.startswith(short):
+            return address[len(short):].split("?")[0]
+    path = address.split("://", 1)[1].split("?")[0]
+    return path.rsplit("/", 1)[1]
+
+
+def respond(args):
+    method, props, body = take(args.queue, timeout=20)
+    if method is None:
+        print(f"no request in {args.queue}", file=sys.stderr)
+        return 1
+    request = json.loads(body)
+    problems = []
+    try:
+        uuid.UUID(request.get("requestId") or "")
+    except ValueError:
+        problems.append(f"requestId is not a GUID: {request.get('requestId')!r}")
+    address = request.get("responseAddress") or ""
+    if not address.startswith("rabbitmq://") or "temporary=true" not in address:
+        problems.append(f"responseAddress is not a temporary rabbitmq:// endpoint: {address!r}")
+    if props.content_type != CONTENT_TYPE:
+        problems.append(f"content_type: {props.content_type!r}")
+    if problems:
+        return report(problems, {})
+    with open(os.path.join(FIXTURES, "envelope.json")) as f:
+        response = json.load(f)
+    response.update({
+        "messageId": str(uuid.uuid4()),
+        "requestId": request["requestId"],
+        "correlationId": request.get("correlationId"),
+        "conversationId": request.get("conversationId") or str(uuid.uuid4()),
+        "initiatorId": request["messageId"],
+        "sourceAddress": "rabbitmq://localhost/" + args.queue,
+        "destinationAddress": address,
+        "messageType": [args.response_type],
+        "message": {"text": "re: " + request["message"]["text"]},
+        "sentTime": datetime.datetime.now(datetime.timezone.utc).isoformat(),
+        "headers": {},
+    })
+    conn = connect()
+    ch = conn.channel()
+    ch.confirm_delivery()
+    ch.basic_publish(
+        exchange=endpoint_of(address),
+        routing_key="",
+        body=json.dumps(response).encode(),
+        properties=pika.BasicProperties(
+            content_type=CONTENT_TYPE, delivery_mode=2,
+            message_id=response["messageId"], correlation_id=response["correlationId"],
+        ),
+        mandatory=True,
+    )
+    conn.close()
+    return report([], {"ok": True, "request": request})
+
+
+def publish_fault(args):
+    with open(os.path.join(FIXTURES, "envelope.json")) as f:
+        envelope = json.load(f)
+    with open(os.path.join(FIXTURES, "fault.json")) as f:
+        fault = json.load(f)
+    message_id = str(uuid.uuid4())
+    fault.update({
+        "faultId": str(uuid.uuid4()),
+        "faultedMessageId": args.faulted_message_id,
+        "timestamp": datetime.datetime.now(datetime.timezone.utc).isoformat(),
+        "faultMessageTypes": [args.message_type],
+        "message": {"text": args.text, "n": 42},
+    })
+    fault["exceptions"][0]["message"] = "python consumer failed"
+    envelope.update({
+        "messageId": message_id,
+        "conversationId": str(uuid.uuid4()),
+        "initiatorId": args.faulted_message_id,
+        "destinationAddress": "rabbitmq://localhost/" + args.exchange,
+        # MassTransit lists the closed generic first, then the open one.
+        "messageType": [args.fault_type, "urn:message:MassTransit:Fault"],
+        "message": fault,
+        "sentTime": datetime.datetime.now(datetime.timezone.utc).isoformat(),
+    })
+    conn = connect()
+    ch = conn.channel()
+    ch.confirm_delivery()
+    ch.basic_publish(
+        exchange=args.exchange, routing_key="", body=json.dumps(envelope).encode(),
+        properties=pika.BasicProperties(
+            content_type=CONTENT_TYPE, delivery_mode=2, message_id=message_id,
+        ),
+        mandatory=True,
+    )
+    conn.close()
+    print(message_id)
+    return 0
+
+
 def read(args):
     expect = json.loads(args.expect)
     method, props, body = take(args.queue)
@@ -348,8 +457,18 @@ def main():
     q = sub.add_parser("read-response")
     q.add_argument("--queue", required=True)
     q.add_argument("--expect", required=True)
+    a = sub.add_parser("respond")
+    a.add_argument("--queue", required=True)
+    a.add_argument("--response-type", required=True)
+    pf = sub.add_parser("publish-fault")
+    pf.add_argument("--exchange", required=True)
+    pf.add_argument("--fault-type", required=True)
+    pf.add_argument("--message-type", required=True)
+    pf.add_argument("--text", required=True)
+    pf.add_argument("--faulted-message-id", required=True)
     args = parser.parse_args()
     commands = {
+        "respond": respond, "publish-fault": publish_fault,
         "publish": publish, "read": read, "check-error": check_error,
         "check-skipped": check_skipped, "read-fault": read_fault,
         "read-response": read_response,

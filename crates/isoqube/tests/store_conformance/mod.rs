@@ -25,6 +25,15 @@ pub use compensation::*;
 /// Writes a run document that does not parse, under the given id.
 pub type Corrupt = Box<dyn Fn(Uuid) -> Pin<Box<dyn Future<Output = ()> + Send>> + Send + Sync>;
 
+/// Removes a field from a stored document, as a document written by an
+/// earlier version lacks it: `(collection, key, field)` with collection
+/// `"runs"` (key: the run id) or `"definitions"` (key: the name).
+pub type Unset = Box<
+    dyn Fn(&'static str, String, &'static str) -> Pin<Box<dyn Future<Output = ()> + Send>>
+        + Send
+        + Sync,
+>;
+
 /// A fresh, empty store for one test, and a way to break a document in it.
 pub struct Fixture {
     pub store: Arc<dyn RunStore>,
@@ -32,6 +41,7 @@ pub struct Fixture {
     /// would have): the concurrency cases race across all of them.
     pub peers: Vec<Arc<dyn RunStore>>,
     pub corrupt_run: Corrupt,
+    pub unset_field: Unset,
 }
 
 impl Fixture {
@@ -854,6 +864,66 @@ pub async fn graph_records_round_trip(f: Fixture) {
     assert_eq!(stored.steps[1].deps(), vec![0]);
 }
 
+/// Definitions and runs stored before priorities (no `priority` field)
+/// load at priority 0 and run on; a priority is kept through the store.
+pub async fn priority_is_additive(f: Fixture) {
+    let s = f.store.clone();
+    let def =
+        Definition::new(format!("prio-{}", Uuid::new_v4().simple()), ["A", "B"]).with_priority(6);
+    s.create_definition(&def).await.unwrap();
+    let run = Run::new(&def, Variables::new(), "test");
+    assert_eq!(run.priority, 6);
+    s.insert_run(&run).await.unwrap();
+    let reader = f.handle(1);
+    assert_eq!(
+        reader
+            .get_definition(&def.name)
+            .await
+            .unwrap()
+            .unwrap()
+            .priority,
+        6
+    );
+    assert_eq!(reader.get_run(run.id).await.unwrap().unwrap().priority, 6);
+
+    // Today's documents, as every earlier version wrote them.
+    let old_def = Definition::new(format!("old-{}", Uuid::new_v4().simple()), ["A", "B"]);
+    s.create_definition(&old_def).await.unwrap();
+    let old_run = Run::new(&old_def, Variables::new(), "test");
+    s.insert_run(&old_run).await.unwrap();
+    (f.unset_field)("definitions", old_def.name.clone(), "priority").await;
+    (f.unset_field)("runs", old_run.id.to_string(), "priority").await;
+    let reader = f.handle(2);
+    let got = reader.get_definition(&old_def.name).await.unwrap().unwrap();
+    assert_eq!((got.priority, got.steps.len()), (0, 2));
+    let got = reader.get_run(old_run.id).await.unwrap().unwrap();
+    assert_eq!((got.priority, got.steps.len()), (0, 2));
+    // ... and it runs on: step 1 completes and step 2 is next.
+    let key = StepKey::new(old_run.id, 0, "a", "h");
+    assert!(matches!(
+        reader.claim_step(&key, false).await.unwrap(),
+        ClaimOutcome::Claimed { .. }
+    ));
+    match reader
+        .complete_step(&key, Variables::new(), 1)
+        .await
+        .unwrap()
+    {
+        CompleteOutcome::Advanced { next } => assert_eq!(next[0].index, 1),
+        other => panic!("expected Advanced, got {other:?}"),
+    }
+    let listed = reader
+        .list_runs(&isoqube::RunFilter {
+            definition: Some(old_def.name.clone()),
+            ..Default::default()
+        })
+        .await
+        .unwrap();
+    assert_eq!(listed.runs.len(), 1);
+    assert!(listed.corrupt.is_empty());
+    assert_eq!(listed.runs[0].priority, 0);
+}
+
 /// Schedule ticks: many claimants of one due time, exactly one wins; only a
 /// later due time can be claimed next; the last claimed one is remembered.
 pub async fn schedule_ticks(f: Fixture) {
@@ -1508,7 +1578,8 @@ macro_rules! conformance_tests {
             fail_and_resume,
             cancel_and_abort, concurrent_claims, concurrent_claims_distinct_endpoints,
             concurrent_completes, wait_for_change,
-            services, topics, logs, not_due_steps_are_refused, run_ids_by_prefix, runs_search, corrupt_document, corrupt_run_message_is_dead_lettered, schedule_ticks);
+            services, topics, logs, not_due_steps_are_refused, run_ids_by_prefix, runs_search, corrupt_document, corrupt_run_message_is_dead_lettered, schedule_ticks,
+            priority_is_additive);
     };
     (@each $fixture:path; $($name:ident),* $(,)?) => {
         $(

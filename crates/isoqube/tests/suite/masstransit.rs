@@ -8,7 +8,7 @@ use std::time::Duration;
 
 use isoqube::envelope::Envelope;
 use isoqube::transport::{OutgoingMessage, Properties};
-use isoqube::{consumer, event, Event, StepContext};
+use isoqube::{consumer, event, Event, Fault, StepContext};
 use serde::{Deserialize, Serialize};
 use serde_json::{json, Value};
 use uuid::Uuid;
@@ -64,24 +64,38 @@ async fn mt_fail(_ev: MtFail) -> Result<(), std::io::Error> {
     Err(std::io::Error::other("always fails"))
 }
 
-/// `Fault<MtFail>`, consumed by an Isoqube consumer (the fields it reads).
-#[event(accepts = ["urn:message:MassTransit:Fault[[Suite.Mt:MtFail]]"])]
-#[derive(Serialize, Deserialize)]
-#[serde(rename_all = "camelCase")]
-pub struct MtFailFault {
-    pub faulted_message_id: String,
-    pub message: MtFail,
+/// `(faultedMessageId, message.text, exceptions[0].message)` of each
+/// typed `Fault<MtFail>` consumed.
+static FAULTS: Mutex<Vec<(String, String, String)>> = Mutex::new(Vec::new());
+
+/// A typed consumer of `Fault<MtFail>`: bound to `MassTransit:Fault--Suite.Mt:MtFail--`.
+#[consumer(service = "suite-mt", endpoint = "mt-fail-faults")]
+async fn mt_fail_fault(fault: Fault<MtFail>) -> Result<(), std::io::Error> {
+    let why = fault
+        .exceptions
+        .first()
+        .and_then(|x| x.message.clone())
+        .unwrap_or_default();
+    FAULTS.lock().unwrap().push((
+        fault.faulted_message_id.unwrap_or_default(),
+        fault.message.text,
+        why,
+    ));
+    Ok(())
 }
 
-static FAULTS: Mutex<Vec<(String, String)>> = Mutex::new(Vec::new());
-
-#[consumer(service = "suite-mt", endpoint = "mt-fail-faults")]
-async fn mt_fail_fault(ev: MtFailFault) -> Result<(), std::io::Error> {
-    FAULTS
-        .lock()
-        .unwrap()
-        .push((ev.faulted_message_id, ev.message.text));
-    Ok(())
+/// Whether a typed `Fault<MtFail>` of `message_id` with `text` was consumed.
+pub async fn wait_fault(message_id: &str, text: &str, why: &str) {
+    let want = (message_id.to_string(), text.to_string(), why.to_string());
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(30);
+    while !FAULTS.lock().unwrap().contains(&want) {
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "Fault<MtFail> {want:?} not consumed: {:?}",
+            FAULTS.lock().unwrap()
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
 }
 
 /// A request a MassTransit request client sends.
@@ -93,7 +107,7 @@ pub struct MtAsk {
 
 /// The response to [`MtAsk`].
 #[event]
-#[derive(Serialize, Deserialize)]
+#[derive(Debug, Serialize, Deserialize)]
 pub struct MtAnswer {
     pub text: String,
 }
@@ -102,6 +116,49 @@ pub struct MtAnswer {
 async fn mt_ask(ev: MtAsk, ctx: StepContext) -> anyhow::Result<()> {
     ctx.respond(&MtAnswer {
         text: format!("re: {}", ev.text),
+    })
+    .await?;
+    Ok(())
+}
+
+/// The original .NET build server's `Windows2019Build` topic: its namespace,
+/// its `[EntityName("windows-2019-build")]` exchange, System.Text.Json's
+/// camelCase (`TopicBase`: `Timestamp`, `CorrelationId`, `IngestionId`).
+#[event(
+    namespace = "Isoqube.Orchestration.Core.ServiceBus.Topics",
+    exchange = "windows-2019-build"
+)]
+#[derive(Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Windows2019Build {
+    pub timestamp: String,
+    pub correlation_id: String,
+    pub ingestion_id: String,
+}
+
+/// The topic after it (`[EntityName("windows-2022-build")]`).
+#[event(
+    namespace = "Isoqube.Orchestration.Core.ServiceBus.Topics",
+    exchange = "windows-2022-build"
+)]
+#[derive(Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Windows2022Build {
+    pub timestamp: String,
+    pub correlation_id: String,
+    pub ingestion_id: String,
+}
+
+/// Takes the original's `Windows2019BuildConsumer` place: its endpoint is
+/// what MassTransit's kebab-case formatter makes of that class name
+/// (`windows2019-build`), and it hands on to the next topic as the
+/// original's consumers do.
+#[consumer(service = "suite-mt", endpoint = "windows2019-build")]
+async fn windows2019_build(ev: Windows2019Build, ctx: StepContext) -> anyhow::Result<()> {
+    ctx.publish(&Windows2022Build {
+        timestamp: chrono::Utc::now().to_rfc3339(),
+        correlation_id: ev.correlation_id,
+        ingestion_id: ev.ingestion_id,
     })
     .await?;
     Ok(())
@@ -246,6 +303,7 @@ pub async fn fault_moves_with_masstransit_headers(h: Harness) {
                 source: fault_exchange.into(),
                 queue: "dotnet-faults".into(),
             }],
+            ..Default::default()
         })
         .await
         .expect("declare");
@@ -348,19 +406,121 @@ pub async fn fault_moves_with_masstransit_headers(h: Harness) {
         json!([MtFail::info().message_type()])
     );
     assert_eq!(m["message"], json!({"text": "boom"}));
-    // An Isoqube consumer that accepts `Fault<MtFail>` gets it too.
-    let deadline = tokio::time::Instant::now() + Duration::from_secs(30);
-    while !FAULTS
-        .lock()
-        .unwrap()
-        .contains(&(faulted.message_id.clone(), "boom".to_string()))
-    {
-        assert!(
-            tokio::time::Instant::now() < deadline,
-            "Fault<MtFail> not consumed"
-        );
-        tokio::time::sleep(Duration::from_millis(20)).await;
+    // An Isoqube consumer of the typed `Fault<MtFail>` gets it too.
+    wait_fault(&faulted.message_id, "boom", "always fails").await;
+    svc.shutdown().await.unwrap();
+}
+
+/// A `Fault<MtFail>` as a MassTransit service publishes it (its own
+/// exception type, stack trace, a .NET timestamp with seven decimals) reaches
+/// the typed consumer through the fault exchange.
+pub async fn typed_fault_from_masstransit(h: Harness) {
+    assert_eq!(
+        Fault::<MtFail>::info().exchange_name(),
+        "MassTransit:Fault--Suite.Mt:MtFail--"
+    );
+    let svc = h.service(&["mt-fail-faults"]).await;
+    let faulted_id = Uuid::new_v4().to_string();
+    let mut env = Envelope::new(
+        "urn:message:MassTransit:Fault[[Suite.Mt:MtFail]]",
+        json!({
+            "faultId": Uuid::new_v4().to_string(),
+            "faultedMessageId": faulted_id,
+            "timestamp": "2024-05-01T10:00:00.1234567Z",
+            "exceptions": [{
+                "exceptionType": "System.InvalidOperationException",
+                "innerException": null,
+                "stackTrace": "   at Consumer.Consume(ConsumeContext`1 context)",
+                "message": "dotnet says no",
+                "source": "Dotnet.Service",
+                "data": null
+            }],
+            "host": {"machineName": "win-01", "processName": "Dotnet.Service", "processId": 42,
+                     "assembly": "Dotnet.Service", "assemblyVersion": "1.0.0.0",
+                     "frameworkVersion": "8.0.0", "massTransitVersion": "8.2.0.0",
+                     "operatingSystemVersion": "Microsoft Windows NT 10.0"},
+            "faultMessageTypes": ["urn:message:Suite.Mt:MtFail"],
+            "message": {"text": "from dotnet"}
+        }),
+    );
+    env.message_type
+        .push("urn:message:MassTransit:Fault".to_string());
+    h.publish_raw("MassTransit:Fault--Suite.Mt:MtFail--", &env.to_vec())
+        .await;
+    wait_fault(&faulted_id, "from dotnet", "dotnet says no").await;
+    assert_eq!(
+        h.transport()
+            .message_count("mt-fail-faults_error")
+            .await
+            .unwrap(),
+        0
+    );
+    svc.shutdown().await.unwrap();
+}
+
+/// `Publisher::request` gets the typed response of a consumer that responds;
+/// a consumer that fails for good comes back as `Error::Faulted`, one that
+/// never responds as `Error::Timeout`, and nobody bound is `Unroutable`.
+pub async fn request_awaits_typed_response(h: Harness) {
+    let svc = h.service(&["mt-ask", "mt-fail", "mt-ping"]).await;
+    let publisher = isoqube::Publisher::new(
+        h.transport().clone(),
+        std::sync::Arc::new(isoqube::Registry::linked().unwrap()),
+        None,
+        "suite-asker",
+    );
+    let answer: MtAnswer = publisher
+        .request::<MtAsk, MtAnswer>(
+            &MtAsk {
+                text: "ping".into(),
+            },
+            Duration::from_secs(20),
+        )
+        .await
+        .expect("a response");
+    assert_eq!(answer.text, "re: ping");
+    // Two at once on the one response endpoint: each gets its own.
+    let (ask_a, ask_b) = (MtAsk { text: "a".into() }, MtAsk { text: "b".into() });
+    let (a, b) = tokio::join!(
+        publisher.request::<MtAsk, MtAnswer>(&ask_a, Duration::from_secs(20)),
+        publisher.request::<MtAsk, MtAnswer>(&ask_b, Duration::from_secs(20)),
+    );
+    assert_eq!(
+        (a.unwrap().text, b.unwrap().text),
+        ("re: a".into(), "re: b".into())
+    );
+    let faulted = publisher
+        .request::<MtFail, MtAnswer>(
+            &MtFail {
+                text: "boom".into(),
+            },
+            Duration::from_secs(20),
+        )
+        .await;
+    match faulted {
+        Err(isoqube::Error::Faulted(why)) => assert!(why.contains("always fails"), "{why}"),
+        other => panic!("expected Faulted, got {other:?}"),
     }
+    let started = tokio::time::Instant::now();
+    let silent = publisher
+        .request::<MtPing, MtAnswer>(
+            &MtPing {
+                text: format!("silent-{}", Uuid::new_v4().simple()),
+            },
+            Duration::from_millis(700),
+        )
+        .await;
+    assert!(
+        matches!(&silent, Err(isoqube::Error::Timeout(why)) if why.contains("MtPing")),
+        "{silent:?}"
+    );
+    assert!(started.elapsed() >= Duration::from_millis(700));
+    let name = publisher
+        .response_endpoint_name()
+        .expect("declared")
+        .to_string();
+    assert!(name.contains("_suite-asker_bus_"), "{name}");
+    assert_eq!(h.transport().message_count(&name).await.unwrap(), 0);
     svc.shutdown().await.unwrap();
 }
 
@@ -437,6 +597,7 @@ pub async fn request_is_answered(h: Harness) {
                 source: "mt-asker".into(),
                 queue: "mt-asker".into(),
             }],
+            ..Default::default()
         })
         .await
         .expect("declare");
@@ -467,6 +628,101 @@ pub async fn request_is_answered(h: Harness) {
     svc.shutdown().await.unwrap();
 }
 
+/// MassTransit's topology of one receive endpoint `queue` consuming the
+/// message exchange `exchange`: exchange `queue` and queue `queue`, bound,
+/// and `exchange` bound to exchange `queue`.
+fn dotnet_endpoint(queue: &str, exchange: &str) -> isoqube::Topology {
+    use isoqube::transport::Binding;
+    isoqube::Topology {
+        exchanges: vec![exchange.into(), queue.into()],
+        queues: vec![queue.into()],
+        bindings: vec![
+            Binding::Exchange {
+                source: exchange.into(),
+                destination: queue.into(),
+            },
+            Binding::Queue {
+                source: queue.into(),
+                queue: queue.into(),
+            },
+        ],
+        ..Default::default()
+    }
+}
+
+/// Joining a broker where the original .NET build server runs: its
+/// topology (kebab-case `[EntityName]` exchanges, endpoints from
+/// MassTransit's kebab-case endpoint formatter, types in
+/// `Isoqube.Orchestration.Core.ServiceBus.Topics`) is declared first, as
+/// its services declare it; an Isoqube service takes one endpoint's place
+/// without a conflicting declaration, consumes what the .NET side publishes
+/// and publishes the next topic, which the .NET endpoint receives.
+pub async fn original_dotnet_topology(h: Harness) {
+    use isoqube::consumer::endpoint_name_for;
+    // MassTransit's KebabCaseEndpointNameFormatter: `(?<=[a-z0-9])[A-Z]`
+    // gets a `-`, the `Consumer` suffix goes.
+    assert_eq!(
+        endpoint_name_for("Windows2019BuildConsumer"),
+        "windows2019-build"
+    );
+    assert_eq!(
+        endpoint_name_for("LinuxUbundu2004BuildConsumer"),
+        "linux-ubundu2004-build"
+    );
+    let ns = "Isoqube.Orchestration.Core.ServiceBus.Topics";
+    assert_eq!(
+        Windows2019Build::info().message_type(),
+        format!("urn:message:{ns}:Windows2019Build")
+    );
+    // The .NET services' endpoints, declared before Isoqube starts.
+    for (queue, exchange) in [
+        ("windows2019-build", "windows-2019-build"),
+        ("windows2022-build", "windows-2022-build"),
+    ] {
+        h.transport()
+            .declare(&dotnet_endpoint(queue, exchange))
+            .await
+            .expect("the .NET topology");
+    }
+    let svc = h.service(&["windows2019-build"]).await;
+    let correlation = Uuid::new_v4().to_string();
+    let mut env = Envelope::new(
+        format!("urn:message:{ns}:Windows2019Build"),
+        json!({
+            "timestamp": "2024-04-28T07:26:15.2890275Z",
+            "correlationId": correlation,
+            "ingestionId": "ing-7",
+        }),
+    );
+    env.correlation_id = Some(correlation.clone());
+    h.publish_raw("windows-2019-build", &env.to_vec()).await;
+    h.wait_queue("windows2022-build", 1).await;
+    let got = h
+        .transport()
+        .get("windows2022-build")
+        .await
+        .unwrap()
+        .unwrap();
+    let next = Envelope::from_slice(&got.body).expect("an envelope");
+    assert_eq!(
+        next.message_type,
+        [format!("urn:message:{ns}:Windows2022Build")]
+    );
+    assert_eq!(next.message["correlationId"], correlation.as_str());
+    assert_eq!(next.message["ingestionId"], "ing-7");
+    assert!(next.message["timestamp"].is_string());
+    assert_eq!(next.initiator_id.as_deref(), Some(env.message_id.as_str()));
+    assert_eq!(next.correlation_id.as_deref(), Some(correlation.as_str()));
+    assert_eq!(
+        next.source_address,
+        Some(h.transport().address("windows2019-build"))
+    );
+    for q in ["windows2019-build_error", "windows2019-build_skipped"] {
+        assert_eq!(h.transport().message_count(q).await.unwrap(), 0, "{q}");
+    }
+    svc.shutdown().await.unwrap();
+}
+
 /// Instantiates the MassTransit scenarios with `$pair`.
 #[macro_export]
 macro_rules! masstransit_tests {
@@ -475,7 +731,8 @@ macro_rules! masstransit_tests {
             use super::*;
             $crate::masstransit_tests!(@each $pair; message_types_match_whole_urn, content_type_picks_the_reader,
                 fault_moves_with_masstransit_headers, redelivery_count_is_honoured,
-                null_field_is_named, request_is_answered);
+                null_field_is_named, request_is_answered, typed_fault_from_masstransit,
+                request_awaits_typed_response, original_dotnet_topology);
         }
     };
     (@each $pair:path; $($name:ident),* $(,)?) => {

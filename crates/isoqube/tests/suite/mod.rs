@@ -28,6 +28,7 @@ pub struct Pair {
 mod cancel;
 mod compensation;
 mod graph;
+mod priority;
 #[allow(unused_imports)]
 pub use cancel::*;
 #[allow(unused_imports)]
@@ -35,6 +36,8 @@ pub use compensation::*;
 // Not every binary that includes the suite instantiates the scenarios.
 #[allow(unused_imports)]
 pub use graph::*;
+#[allow(unused_imports)]
+pub use priority::*;
 
 // ---------------------------------------------------------------- events
 
@@ -216,6 +219,23 @@ impl Harness {
 
     pub fn transport(&self) -> &Arc<dyn Transport> {
         &self.pair.transport
+    }
+
+    pub fn control(&self) -> &Control {
+        &self.control
+    }
+
+    /// [`Harness::service`] with its endpoint queues declared as priority queues.
+    pub async fn priority_service(&self, endpoints: &[&str]) -> Service {
+        Service::builder("suite")
+            .transport_arc(self.pair.transport.clone())
+            .store_arc(self.pair.store.clone())
+            .endpoints(endpoints.iter().copied())
+            .heartbeat_interval(Duration::from_millis(200))
+            .priorities(true)
+            .start()
+            .await
+            .expect("service starts")
     }
 
     pub async fn service(&self, endpoints: &[&str]) -> Service {
@@ -1162,7 +1182,9 @@ macro_rules! behaviour_tests {
             cancel_tells_the_running_step, cancel_drops_a_stubborn_step_after_the_grace,
             compensation_undoes_a_diamond_in_reverse_order, compensation_retried_then_succeeds,
             compensation_failed_then_resumed, compensation_after_a_hung_step_times_out,
-            cancel_compensates_only_when_asked);
+            cancel_compensates_only_when_asked,
+            priority_overtakes_backlog, priority_out_of_range_is_refused);
+
     };
     (@each $pair:path; $($name:ident),* $(,)?) => {
         $(

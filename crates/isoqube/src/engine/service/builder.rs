@@ -49,6 +49,7 @@ pub struct ServiceBuilder {
     pub(super) sidecars: Vec<Box<dyn Sidecar>>,
     pub(super) default_retry: RetryPolicy,
     pub(super) concurrency_limit: Option<u16>,
+    pub(super) priorities: bool,
 }
 
 impl ServiceBuilder {
@@ -170,6 +171,23 @@ impl ServiceBuilder {
         self
     }
 
+    /// Declares the endpoint queues as priority queues (RabbitMQ's
+    /// `x-max-priority`, [`MAX_PRIORITY`](crate::transport::MAX_PRIORITY)), so
+    /// the step of a run of a higher priority is taken before a backlog of
+    /// lower ones (default: off, plain queues). A queue declared before
+    /// without the argument must be deleted first (or the option left off):
+    /// the broker refuses to redeclare it, and start-up fails naming it.
+    ///
+    /// ```no_run
+    /// # async fn run() -> isoqube::Result<()> {
+    /// let service = isoqube::Service::builder("linux-pool").priorities(true).start().await?;
+    /// # let _ = service; Ok(()) }
+    /// ```
+    pub fn priorities(mut self, on: bool) -> Self {
+        self.priorities = on;
+        self
+    }
+
     /// Declares the topology, records the service, and starts consuming.
     pub async fn start(self) -> Result<Service> {
         // Step logs reach the store through a tracing layer; a program that set
@@ -192,7 +210,14 @@ impl ServiceBuilder {
             Some(s) => s,
             None => default_store().await?,
         };
-        transport.declare(&registry.topology(&consumers)).await?;
+        let mut topology = registry.topology(&consumers);
+        if self.priorities {
+            topology = topology.with_priorities(
+                consumers.iter().map(|c| c.endpoint_name()),
+                crate::transport::MAX_PRIORITY,
+            );
+        }
+        transport.declare(&topology).await?;
         let topics = registry.topic_records(&consumers);
         store.upsert_topics(&topics).await?;
 

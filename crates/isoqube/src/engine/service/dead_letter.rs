@@ -200,6 +200,9 @@ impl Endpoint {
         else {
             return;
         };
+        // The fault of a request answers it: a request client matches it
+        // by the request id (MassTransit copies it too).
+        env.request_id = faulted.request_id.clone();
         let transport = &self.shared.transport;
         let base = transport.address_base();
         // Where the sender asked faults to go, as a name on this transport.

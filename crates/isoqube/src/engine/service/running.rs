@@ -52,6 +52,7 @@ impl Service {
             sidecars: Vec::new(),
             default_retry: RetryPolicy::None,
             concurrency_limit: None,
+            priorities: false,
         }
     }
 

@@ -38,7 +38,7 @@ impl Endpoint {
             Some(_) => key.compensating(),
             None => key,
         };
-        let parent = Parent::consumed(env, &self.name);
+        let parent = Parent::consumed(env, &self.name).with_priority(msg.properties.priority);
         let definition = env.definition().unwrap_or_default().to_string();
         // Named, so a store call retried after a lost answer knows its own write.
         let key = key.started(chrono::Utc::now()).handled(Uuid::new_v4());

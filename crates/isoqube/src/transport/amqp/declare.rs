@@ -37,6 +37,9 @@ impl Inner {
                 known.bindings.push(b.clone());
             }
         }
+        for (q, max) in &topology.priority_queues {
+            known.priority_queues.insert(q.clone(), *max);
+        }
         Ok(())
     }
 
@@ -68,7 +71,13 @@ impl Inner {
         for q in &topology.queues {
             let name = self.name(q)?;
             let full = name.to_string();
-            let args = self.queue_args();
+            let max_priority = topology.priority_queues.get(q).copied();
+            if max_priority.is_some() && self.config.quorum {
+                return Err(Error::Config(format!(
+                    "queue '{full}': quorum queues take no x-max-priority; turn off priorities or quorum queues"
+                )));
+            }
+            let args = self.queue_args(max_priority);
             self.admin(live, &format!("declaring queue '{full}'"), |c| async move {
                 c.queue_declare(
                     name,
@@ -82,10 +91,12 @@ impl Inner {
             })
             .await
             .map_err(|e| {
-                let wanted = if self.config.quorum {
-                    "a durable quorum queue (x-queue-type=quorum)"
-                } else {
-                    "a durable classic queue with no extra arguments"
+                let wanted = match (self.config.quorum, max_priority) {
+                    (true, _) => "a durable quorum queue (x-queue-type=quorum)".to_string(),
+                    (false, Some(max)) => {
+                        format!("a durable classic priority queue (x-max-priority={max})")
+                    }
+                    (false, None) => "a durable classic queue with no extra arguments".to_string(),
                 };
                 self.conflict(
                     e,
@@ -135,8 +146,64 @@ impl Inner {
         Ok(())
     }
 
-    fn queue_args(&self) -> FieldTable {
+    /// Declares the temporary endpoint `name` (exchange + queue, bound), not
+    /// durable and auto-delete, as MassTransit declares a `?temporary=true`
+    /// endpoint. Not remembered: it is gone after a reconnect, like
+    /// MassTransit's (a request in flight then times out).
+    pub(super) async fn declare_temporary(&self, name: &str) -> Result<()> {
+        let live = self.live(self.timeout()).await?;
+        let n = self.name(name)?;
+        let full = n.to_string();
+        let temporary = |c: lapin::Channel, n: ShortString| async move {
+            c.exchange_declare(
+                n.clone(),
+                ExchangeKind::Fanout,
+                ExchangeDeclareOptions {
+                    durable: false,
+                    auto_delete: true,
+                    ..Default::default()
+                },
+                FieldTable::default(),
+            )
+            .await?;
+            c.queue_declare(
+                n.clone(),
+                QueueDeclareOptions {
+                    durable: false,
+                    auto_delete: true,
+                    ..Default::default()
+                },
+                FieldTable::default(),
+            )
+            .await?;
+            c.queue_bind(
+                n.clone(),
+                n,
+                ShortString::default(),
+                QueueBindOptions::default(),
+                FieldTable::default(),
+            )
+            .await
+        };
+        self.admin(
+            &live,
+            &format!("declaring temporary endpoint '{full}'"),
+            move |c| temporary(c, n),
+        )
+        .await?;
+        live.known_exchanges().insert(full);
+        Ok(())
+    }
+
+    fn queue_args(&self, max_priority: Option<u8>) -> FieldTable {
         let mut args = FieldTable::default();
+        if let Some(max) = max_priority {
+            // A 32-bit int, the type MassTransit's `EnablePriority` writes.
+            args.insert(
+                ShortString::from("x-max-priority"),
+                AMQPValue::LongInt(i32::from(max)),
+            );
+        }
         if self.config.quorum {
             args.insert(
                 ShortString::from("x-queue-type"),

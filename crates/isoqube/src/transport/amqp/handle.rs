@@ -122,6 +122,10 @@ impl Transport for AmqpTransport {
         self.inner.declare(topology).await
     }
 
+    async fn declare_temporary(&self, name: &str) -> Result<()> {
+        self.inner.declare_temporary(name).await
+    }
+
     async fn publish(&self, exchange: &str, message: OutgoingMessage) -> Result<()> {
         self.inner.publish_with(exchange, message, true).await
     }

@@ -30,6 +30,44 @@ pub(super) struct Queue {
     /// a queue hands its messages to its consumers round-robin, so one that
     /// takes a message goes to the back.
     pub(super) turns: VecDeque<u64>,
+    /// Declared as a priority queue of up to this priority (RabbitMQ's
+    /// `x-max-priority`): higher priorities are taken first, FIFO within one.
+    pub(super) max_priority: Option<u8>,
+}
+
+impl Queue {
+    /// The priority `msg` is queued at: its own, capped at the queue's
+    /// highest (as RabbitMQ does); 0 in a plain queue.
+    fn priority_of(&self, msg: &RawMessage) -> u8 {
+        match self.max_priority {
+            Some(max) => msg.properties.priority.unwrap_or(0).min(max),
+            None => 0,
+        }
+    }
+
+    /// Queues a published message: behind every message of its priority or
+    /// higher.
+    pub(super) fn enqueue(&mut self, msg: RawMessage) {
+        if self.max_priority.is_none() {
+            self.ready.push_back(msg);
+            return;
+        }
+        let p = self.priority_of(&msg);
+        let at = self.ready.partition_point(|m| self.priority_of(m) >= p);
+        self.ready.insert(at, msg);
+    }
+
+    /// Puts a message back (a nack with requeue): at the head of its
+    /// priority, before the ones of its priority that came later.
+    pub(super) fn requeue(&mut self, msg: RawMessage) {
+        if self.max_priority.is_none() {
+            self.ready.push_front(msg);
+            return;
+        }
+        let p = self.priority_of(&msg);
+        let at = self.ready.partition_point(|m| self.priority_of(m) > p);
+        self.ready.insert(at, msg);
+    }
 }
 
 /// Everything the broker holds; consumers are numbered.

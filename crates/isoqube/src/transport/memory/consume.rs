@@ -168,7 +168,7 @@ impl Drop for MemoryStream {
             for tag in mine.into_iter().rev() {
                 if let Some((_, mut msg)) = q.unacked.remove(&tag) {
                     msg.redelivered = true;
-                    q.ready.push_front(msg);
+                    q.requeue(msg);
                 }
             }
             q.notify.notify_waiters();
@@ -198,7 +198,7 @@ impl MemoryAcker {
         })?;
         if requeue {
             msg.redelivered = true;
-            q.ready.push_front(msg);
+            q.requeue(msg);
         }
         q.notify.notify_waiters();
         if let Some(n) = st.in_flight.get_mut(&consumer) {

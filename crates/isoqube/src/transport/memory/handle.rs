@@ -65,7 +65,26 @@ impl Transport for InProcessTransport {
             st.exchanges.entry(ex.clone()).or_default();
         }
         for q in &topology.queues {
-            st.queues.entry(q.clone()).or_default();
+            let want = topology.priority_queues.get(q).copied();
+            let queue = match st.queues.entry(q.clone()) {
+                std::collections::hash_map::Entry::Occupied(e) => e.into_mut(),
+                std::collections::hash_map::Entry::Vacant(e) => {
+                    e.insert(Default::default()).max_priority = want;
+                    continue;
+                }
+            };
+            // RabbitMQ refuses to redeclare a queue with other arguments.
+            if queue.max_priority != want {
+                let has = |p: Option<u8>| match p {
+                    Some(max) => format!("x-max-priority={max}"),
+                    None => "no x-max-priority".to_string(),
+                };
+                return Err(Error::Transport(format!(
+                    "queue '{q}' already exists with different arguments: it has {}, declared here with {}",
+                    has(queue.max_priority),
+                    has(want)
+                )));
+            }
         }
         for b in &topology.bindings {
             let (source, dest) = match b {
@@ -132,7 +151,7 @@ impl Transport for InProcessTransport {
         };
         for q in queues {
             if let Some(queue) = st.queues.get_mut(&q) {
-                queue.ready.push_back(raw.clone());
+                queue.enqueue(raw.clone());
                 queue.notify.notify_waiters();
             }
         }

@@ -31,6 +31,7 @@ fn topo() -> Topology {
                 destination: "b".into(),
             },
         ],
+        ..Default::default()
     }
 }
 
@@ -151,4 +152,66 @@ async fn a_consumer_that_stops_waiting_holds_nothing_back() {
         .unwrap();
     assert_eq!(d.message.message_id.as_deref(), Some("1"));
     drop(first);
+}
+
+fn with_priority(id: &str, priority: Option<u8>) -> OutgoingMessage {
+    OutgoingMessage {
+        properties: crate::transport::Properties {
+            priority,
+            ..Default::default()
+        },
+        ..msg(id)
+    }
+}
+
+/// A priority queue hands out the highest priority first (capped at its
+/// highest, FIFO within one), puts a requeued message back at the head of
+/// its priority, and a plain queue stays FIFO; redeclaring a queue with
+/// other arguments is refused, as RabbitMQ refuses it.
+#[tokio::test]
+async fn priority_queues_order_by_priority() {
+    let t = InProcessTransport::new();
+    let plain = topo();
+    let prio = topo().with_priorities(["a".to_string()], 5);
+    t.declare(&prio).await.unwrap();
+    t.declare(&prio).await.unwrap();
+    for (id, p) in [
+        ("p1", Some(1)),
+        ("none", None),
+        ("p9", Some(9)),
+        ("p5", Some(5)),
+        ("p1b", Some(1)),
+    ] {
+        t.publish("event", with_priority(id, p)).await.unwrap();
+    }
+    let order = |q: &'static str| {
+        let t = t.clone();
+        async move {
+            let mut out = Vec::new();
+            while let Some(m) = t.get(q).await.unwrap() {
+                out.push(m.message_id.unwrap_or_default());
+            }
+            out
+        }
+    };
+    // 9 is capped at 5; p9 came before p5, so it stays ahead within 5.
+    assert_eq!(order("a").await, ["p9", "p5", "p1", "p1b", "none"]);
+    assert_eq!(order("b").await, ["p1", "none", "p9", "p5", "p1b"]);
+
+    for (id, p) in [("x5", Some(5)), ("y1", Some(1)), ("z5", Some(5))] {
+        t.publish("event", with_priority(id, p)).await.unwrap();
+    }
+    let mut s = t.consume("a", 1).await.unwrap();
+    let d = s.next().await.unwrap().unwrap();
+    assert_eq!(d.message.message_id.as_deref(), Some("x5"));
+    d.acker.nack(true).await.unwrap();
+    drop(s);
+    assert_eq!(order("a").await, ["x5", "z5", "y1"]);
+
+    let err = t.declare(&plain).await.unwrap_err().to_string();
+    assert!(
+        err.contains("queue 'a' already exists with different arguments")
+            && err.contains("x-max-priority=5"),
+        "{err}"
+    );
 }
