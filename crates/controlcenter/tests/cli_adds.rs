@@ -313,7 +313,30 @@ async fn definition_names(env: Env) {
     Arc::into_inner(env).expect("one owner").stop().await;
 }
 
+/// Issue 18: `runs start --priority` sets the run's priority over the
+/// definition's; out of 0-9 is a usage error and starts nothing.
+async fn start_priority(env: Env) {
+    let env = Arc::new(env);
+    let e = env.clone();
+    in_background(move || {
+        e.create_pair();
+        let run = e.json(&["runs", "start", "pair", "--priority", "7", "--json"]);
+        assert_eq!(run["priority"], 7, "{run}");
+        let plain = e.json(&["runs", "start", "pair", "--json"]);
+        assert_eq!(plain["priority"], 0, "the definition's: {plain}");
+        let (code, _, stderr) = e.cc(&["runs", "start", "pair", "--priority", "10"]);
+        assert_eq!(code, 2, "{stderr}");
+        assert!(stderr.contains("--priority"), "{stderr}");
+        let listed = e.json(&["runs", "list", "--json"]);
+        let n = listed["runs"].as_array().map_or(0, Vec::len);
+        assert_eq!(n, 2, "the refused start wrote nothing: {listed}");
+    })
+    .await;
+    Arc::into_inner(env).expect("one owner").stop().await;
+}
+
 on_both_stores!(
+    start_priority,
     changed_variables,
     unreachable_is_one_line,
     runs_search,

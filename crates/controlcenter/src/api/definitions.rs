@@ -116,7 +116,7 @@ pub(crate) struct NewDefinitionBody {
 /// A priority as JSON writes an integer: `3` or `3.0` (JSON Schema's
 /// `integer` takes both); anything else, or above 255, is refused here and
 /// above 9 by the definition's validation (a 422).
-fn priority_number<'de, D: serde::Deserializer<'de>>(d: D) -> Result<u8, D::Error> {
+pub(crate) fn priority_number<'de, D: serde::Deserializer<'de>>(d: D) -> Result<u8, D::Error> {
     let n = f64::deserialize(d)?;
     if n.fract() == 0.0 && (0.0..=255.0).contains(&n) {
         // Integral and in range: the cast is exact.

@@ -31,6 +31,20 @@ pub(crate) struct StartBody {
     #[serde(default)]
     #[schema(value_type = Option<isoqube::VariablesSchema>)]
     variables: Option<Variables>,
+    /// The run's priority, 0-9 (default: the definition's).
+    #[serde(default, deserialize_with = "optional_priority")]
+    #[schema(value_type = Option<u8>, minimum = 0, maximum = 9)]
+    priority: Option<u8>,
+}
+
+/// A priority as [`super::definitions::priority_number`] reads it, if any.
+fn optional_priority<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Option<u8>, D::Error> {
+    match Option::<serde_json::Value>::deserialize(d)? {
+        None | Some(serde_json::Value::Null) => Ok(None),
+        Some(v) => super::definitions::priority_number(v)
+            .map(Some)
+            .map_err(serde::de::Error::custom),
+    }
 }
 
 /// `GET /runs` query parameters (read as text, so a bad one gets a message
@@ -316,7 +330,7 @@ pub(crate) async fn start_run(
     let vars = storable(body.variables.unwrap_or_default(), "field `variables`")?;
     let run = st
         .op
-        .start_as(&body.definition, vars, STARTED_BY_HTTP)
+        .start_with_priority(&body.definition, vars, STARTED_BY_HTTP, body.priority)
         .await?;
     info!(run_id = %run.id, definition = %run.definition, "run started over the API");
     created_run(&run)

@@ -226,6 +226,10 @@ pub enum RunsCommand {
         /// Run variable KEY=VALUE (JSON value or string); repeatable.
         #[arg(long = "var", value_name = "KEY=VALUE")]
         vars: Vec<String>,
+        /// The run's priority, 0-9 (default: the definition's): on services
+        /// with priority queues, its steps overtake those of lower runs.
+        #[arg(long, value_parser = clap::value_parser!(u8).range(0..=9))]
+        priority: Option<u8>,
         #[command(flatten)]
         wait: WaitArgs,
         #[command(flatten)]

@@ -95,11 +95,14 @@ pub(super) async fn execute(op: &Operator, cmd: RunsCommand, out: &mut dyn Write
         RunsCommand::Start {
             definition,
             vars,
+            priority,
             wait,
             out: f,
         } => {
             let vars = parse_vars(&vars)?;
-            let run = op.start(&definition, vars).await?;
+            let run = op
+                .start_with_priority(&definition, vars, &crate::ops::started_by(), priority)
+                .await?;
             started(op, run, wait, f.json, "started", out).await
         }
         RunsCommand::List {

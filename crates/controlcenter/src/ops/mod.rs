@@ -313,9 +313,24 @@ impl Operator {
         vars: Variables,
         started_by: &str,
     ) -> isoqube::Result<Run> {
+        self.start_with_priority(definition, vars, started_by, None)
+            .await
+    }
+
+    /// [`Operator::start_as`] with the run's priority (0-9) instead of the
+    /// definition's, when given.
+    pub async fn start_with_priority(
+        &self,
+        definition: &str,
+        vars: Variables,
+        started_by: &str,
+        priority: Option<u8>,
+    ) -> isoqube::Result<Run> {
         self.definition(definition).await?;
         self.ensure_transport().await?;
-        self.control.start_run(definition, vars, started_by).await
+        self.control
+            .start_run_with_priority(definition, vars, started_by, priority)
+            .await
     }
 
     /// Starts a new run with the same definition and parameters.
@@ -404,7 +419,7 @@ impl Operator {
     }
 }
 
-fn started_by() -> String {
+pub(crate) fn started_by() -> String {
     let user = std::env::var("USER").unwrap_or_else(|_| "operator".into());
     format!("controlcenter:{user}@{}", isoqube::host_name())
 }
