@@ -278,7 +278,7 @@ impl Control {
                 }
             }
         }
-        stuck.sort_by(|a, b| (b.run.created_at, b.run.id).cmp(&(a.run.created_at, a.run.id)));
+        stuck.sort_by_key(|s| std::cmp::Reverse((s.run.created_at, s.run.id)));
         // Not logged here: a metrics scrape runs this every few seconds; the
         // caller reports them (the metric counts them, the CLI names them).
         Ok((stuck, corrupt))
