@@ -15,8 +15,14 @@ use crate::undo;
 pub type Window = (DateTime<Utc>, DateTime<Utc>);
 
 /// Waits until every run has finished; a run still unfinished at the deadline
-/// fails the scenario (it is stuck), with the logs.
-pub async fn wait_all(control: &Control, ids: &[Uuid], within: Duration, logs: &str) -> Vec<Run> {
+/// fails the scenario (it is stuck), with what `diagnose` says then (the
+/// logs' tails, each process's endpoints).
+pub async fn wait_all(
+    control: &Control,
+    ids: &[Uuid],
+    within: Duration,
+    diagnose: &dyn Fn() -> String,
+) -> Vec<Run> {
     let deadline = Instant::now() + within;
     let mut done = Vec::with_capacity(ids.len());
     for id in ids {
@@ -34,15 +40,17 @@ pub async fn wait_all(control: &Control, ids: &[Uuid], within: Duration, logs: &
                 Err(e) => panic!("run {id}: {e} (lost?)"),
             }
         };
-        assert!(
-            run.status.is_finished(),
-            "run {id} is stuck in {:?}: {:#?}\n{logs}",
-            run.status,
-            run.steps
-                .iter()
-                .map(|s| (&s.event, s.status))
-                .collect::<Vec<_>>()
-        );
+        if !run.status.is_finished() {
+            panic!(
+                "run {id} is stuck in {:?}: {:#?}\n{}",
+                run.status,
+                run.steps
+                    .iter()
+                    .map(|s| (&s.event, s.status))
+                    .collect::<Vec<_>>(),
+                diagnose()
+            );
+        }
         done.push(run);
     }
     done

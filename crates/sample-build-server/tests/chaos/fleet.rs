@@ -77,6 +77,29 @@ impl<'d> Fleet<'d> {
         }
     }
 
+    /// Each process's endpoints as its `/metrics` shows them (consuming or
+    /// not, deliveries in flight): what a stuck run needs to be explained.
+    pub fn endpoints(&self) -> String {
+        let mut out = String::new();
+        for p in &self.procs {
+            let (code, text) = http_status(p.port, "/metrics");
+            out.push_str(&format!(
+                "--- {}-{} (pid {}): /metrics {code}\n",
+                p.service,
+                p.n,
+                p.child.id()
+            ));
+            for line in text.lines().filter(|l| {
+                l.starts_with("isoqube_endpoint_consuming{")
+                    || l.starts_with("isoqube_messages_in_flight{")
+            }) {
+                out.push_str(line);
+                out.push('\n');
+            }
+        }
+        out
+    }
+
     /// SIGKILLs process `index` (modulo the fleet) and starts its service again.
     /// Returns the service and the pid killed.
     pub fn kill_and_restart(&mut self, index: usize) -> (&'static str, u32) {

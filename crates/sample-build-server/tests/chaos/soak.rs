@@ -79,7 +79,8 @@ pub async fn soak(label: &str, store: StoreKind, plan: &Plan) {
     }
 
     let logs = || deployment.logs_of();
-    let runs = wait_all(&control, &ids, Duration::from_secs(240), &logs()).await;
+    let diagnose = || format!("{}{}", logs(), fleet.endpoints());
+    let runs = wait_all(&control, &ids, Duration::from_secs(240), &diagnose).await;
     assert_eq!(runs.len(), plan.runs, "runs lost");
     check_runs(&runs, &compensated, &logs());
     let copies = check_spy(&runs, &compensated, &spy.seen, &fleet.killed, &outages).await;

@@ -188,8 +188,8 @@ pub async fn store_kill(plan: &Plan) {
         tokio::task::block_in_place(|| server.launch());
         outages.push((from, chrono::Utc::now() + chrono::Duration::seconds(10)));
     }
-    let logs = deployment.logs_of();
-    let done = wait_all(&control, &ids, Duration::from_secs(240), &logs).await;
+    let diagnose = || format!("{}{}", deployment.logs_of(), fleet.endpoints());
+    let done = wait_all(&control, &ids, Duration::from_secs(240), &diagnose).await;
     check_runs(&done, &compensated, &deployment.logs_of());
     // No process is killed here; an undo runs again only when its outcome
     // could not be recorded while the store was away (the message is
