@@ -8,14 +8,21 @@ use chrono::{DateTime, Utc};
 use isoqube::{Control, Run, RunStatus, StepStatus};
 use uuid::Uuid;
 
-use crate::spy::Sightings;
+use crate::spy::{Key, Sightings};
+use crate::undo;
 
 /// A time span in which publishing could be cut off by the broker going away.
 pub type Window = (DateTime<Utc>, DateTime<Utc>);
 
 /// Waits until every run has finished; a run still unfinished at the deadline
-/// fails the scenario (it is stuck), with the logs.
-pub async fn wait_all(control: &Control, ids: &[Uuid], within: Duration, logs: &str) -> Vec<Run> {
+/// fails the scenario (it is stuck), with what `diagnose` says then (the
+/// logs' tails, each process's endpoints).
+pub async fn wait_all(
+    control: &Control,
+    ids: &[Uuid],
+    within: Duration,
+    diagnose: &dyn Fn() -> String,
+) -> Vec<Run> {
     let deadline = Instant::now() + within;
     let mut done = Vec::with_capacity(ids.len());
     for id in ids {
@@ -33,54 +40,72 @@ pub async fn wait_all(control: &Control, ids: &[Uuid], within: Duration, logs: &
                 Err(e) => panic!("run {id}: {e} (lost?)"),
             }
         };
-        assert!(
-            run.status.is_finished(),
-            "run {id} is stuck in {:?}: {:#?}\n{logs}",
-            run.status,
-            run.steps
-                .iter()
-                .map(|s| (&s.event, s.status))
-                .collect::<Vec<_>>()
-        );
+        if !run.status.is_finished() {
+            panic!(
+                "run {id} is stuck in {:?}: {:#?}\n{}",
+                run.status,
+                run.steps
+                    .iter()
+                    .map(|s| (&s.event, s.status))
+                    .collect::<Vec<_>>(),
+                diagnose()
+            );
+        }
         done.push(run);
     }
     done
 }
 
-/// Every run succeeded with every step recorded succeeded once, by a handler
-/// that finished it, and the release saw every build's artifact.
-pub fn check_runs(runs: &[Run], logs: &str) {
+/// Every run ended as it was meant to: `Succeeded` with every step recorded
+/// succeeded once, by a handler that finished it, and the release saw every
+/// build's artifact; or, for a run in `compensated` (started with
+/// `fail_step`), `Compensated`: every step before the failing one succeeded
+/// as above, the failing one `Failed`, and each compensation as
+/// [`undo::check_record`] says. A run that succeeded ran no compensation.
+pub fn check_runs(runs: &[Run], compensated: &BTreeSet<Uuid>, logs: &str) {
     for run in runs {
+        let undo = compensated.contains(&run.id);
+        let want = if undo {
+            RunStatus::Compensated
+        } else {
+            RunStatus::Succeeded
+        };
         assert_eq!(
-            run.status,
-            RunStatus::Succeeded,
-            "run {} ended {:?}: {:#?}\n{logs}",
-            run.id,
-            run.status,
-            run.steps
+            run.status, want,
+            "run {} ended {:?}, not {want:?}: {:#?}\n{logs}",
+            run.id, run.status, run.steps
         );
         for (i, step) in run.steps.iter().enumerate() {
+            assert!(
+                step.handlers
+                    .iter()
+                    .all(|h| h.status != StepStatus::Invoked),
+                "run {} step {i} keeps a handler in flight: {step:#?}",
+                run.id
+            );
+            if undo && step.event == undo::FAILING {
+                assert!(
+                    step.status == StepStatus::Failed && step.failed_at.is_some(),
+                    "run {} step {i} ({}) should have failed: {step:#?}",
+                    run.id,
+                    step.event
+                );
+                continue;
+            }
             assert_eq!(
                 step.status,
                 StepStatus::Succeeded,
                 "run {} step {i}",
                 run.id
             );
-            let finished: Vec<_> = step
+            let finished = step
                 .handlers
                 .iter()
                 .filter(|h| h.status == StepStatus::Succeeded)
-                .collect();
+                .count();
             assert!(
-                !finished.is_empty() && step.handled_by.is_some() && step.completed_at.is_some(),
+                finished > 0 && step.handled_by.is_some() && step.completed_at.is_some(),
                 "run {} step {i} has no finished handler: {step:#?}",
-                run.id
-            );
-            assert!(
-                step.handlers
-                    .iter()
-                    .all(|h| h.status != StepStatus::Invoked),
-                "run {} step {i} keeps a handler in flight: {step:#?}",
                 run.id
             );
         }
@@ -90,68 +115,114 @@ pub fn check_runs(runs: &[Run], logs: &str) {
             .filter(|k| k.starts_with("artifact_"))
             .count();
         assert_eq!(artifacts, 3, "run {}: {:?}", run.id, run.variables);
-        assert!(
+        assert_eq!(
             run.variables.contains_key("release_notes"),
-            "run {}",
+            !undo,
+            "run {}: release notes only when the release went out",
             run.id
         );
+        if undo {
+            undo::check_record(run);
+        } else {
+            undo::check_none_ran(run);
+        }
     }
 }
 
-/// Waits (bounded) until the spy has seen every step of every run, then
-/// checks that no step was published twice except by a process that was
-/// SIGKILLed (it may die after the broker confirmed its publish and before it
-/// acknowledged the message it consumed: the redelivery publishes again), or
-/// while the broker was going away (a publish whose confirm was lost is
-/// published again). Returns the number of such explained duplicates.
+/// The explained extra copies [`check_spy`] found.
+#[derive(Debug, Default, Clone, Copy)]
+pub struct Copies {
+    /// Step messages seen more than once.
+    pub steps: usize,
+    /// Compensation messages seen more than once.
+    pub compensations: usize,
+}
+
+/// Waits (bounded) until the spy has seen every step of every run and every
+/// compensation of every compensated run, then checks that no message was
+/// published twice except by a process that was SIGKILLed (it may die after
+/// the broker confirmed its publish and before it acknowledged the message it
+/// consumed: the redelivery publishes again), or while the broker was going
+/// away (a publish whose confirm was lost is published again). A
+/// compensation is keyed apart from its step (same `Isoqube-Step`, plus
+/// `Isoqube-Compensate`) and judged by the same rule; a compensation message
+/// for a run that succeeded, or for a step that names none, fails the check.
 pub async fn check_spy(
     runs: &[Run],
+    compensated: &BTreeSet<Uuid>,
     seen: &Sightings,
     killed: &BTreeSet<u32>,
     outages: &[Window],
-) -> usize {
-    let expected: usize = runs.iter().map(|r| r.steps.len()).sum();
+) -> Copies {
+    let expected: BTreeSet<Key> = runs
+        .iter()
+        .flat_map(|r| {
+            let undo = compensated.contains(&r.id);
+            r.steps.iter().flat_map(move |s| {
+                let comp = (undo && s.compensation.is_some()).then_some((r.id, s.index, true));
+                std::iter::once((r.id, s.index, false)).chain(comp)
+            })
+        })
+        .collect();
     let deadline = Instant::now() + Duration::from_secs(30);
     loop {
         let count = {
             let seen = seen.lock().expect("spy lock");
-            runs.iter()
-                .flat_map(|r| (0..r.steps.len()).map(move |i| (r.id, i)))
-                .filter(|k| seen.contains_key(k))
-                .count()
+            expected.iter().filter(|k| seen.contains_key(k)).count()
         };
-        if count == expected {
+        if count == expected.len() {
             break;
         }
         assert!(
             Instant::now() < deadline,
-            "the spy saw {count} of {expected} step messages"
+            "the spy saw {count} of {} step and compensation messages",
+            expected.len()
         );
         tokio::time::sleep(Duration::from_millis(200)).await;
     }
     let seen = seen.lock().expect("spy lock");
-    let mut explained = 0;
-    for run in runs {
-        for i in 0..run.steps.len() {
-            let copies = &seen[&(run.id, i)];
-            if copies.len() == 1 {
-                continue;
-            }
-            let by_killed = copies
-                .iter()
-                .any(|c| c.pid.is_some_and(|p| killed.contains(&p)));
-            let in_outage = copies.iter().any(|c| {
-                c.sent
-                    .is_some_and(|t| outages.iter().any(|(a, b)| *a <= t && t <= *b))
-            });
-            assert!(
-                by_killed || in_outage,
-                "run {} step {i} was published {} times by live processes outside any outage: {copies:?}",
-                run.id,
-                copies.len()
-            );
-            explained += copies.len() - 1;
+    let ours: BTreeSet<Uuid> = runs.iter().map(|r| r.id).collect();
+    let stray: Vec<_> = seen
+        .keys()
+        .filter(|k| ours.contains(&k.0) && !expected.contains(k))
+        .collect();
+    assert!(
+        stray.is_empty(),
+        "messages no run should have published (run, step, compensation): {stray:?}"
+    );
+    let mut explained = Copies::default();
+    for key @ (run, i, compensation) in &expected {
+        let copies = &seen[key];
+        if copies.len() == 1 {
+            continue;
+        }
+        let by_killed = copies
+            .iter()
+            .any(|c| c.pid.is_some_and(|p| killed.contains(&p)));
+        let in_outage = copies
+            .iter()
+            .any(|c| c.sent.is_some_and(|t| in_window(outages, t)));
+        let what = if *compensation {
+            "compensation of step"
+        } else {
+            "step"
+        };
+        assert!(
+            by_killed || in_outage,
+            "run {run} {what} {i} was published {} times by live processes outside any outage: {copies:?}",
+            copies.len()
+        );
+        let extra = copies.len() - 1;
+        if *compensation {
+            explained.compensations += extra;
+        } else {
+            explained.steps += extra;
         }
     }
     explained
+}
+
+/// Whether `t` is inside one of `windows`.
+pub fn in_window(windows: &[Window], t: DateTime<Utc>) -> bool {
+    windows.iter().any(|(a, b)| *a <= t && t <= *b)
 }

@@ -12,6 +12,8 @@ pub const SERVICES: [&str; 4] = ["default", "deployment", "linux-pool", "linux-p
 
 struct Proc {
     service: &'static str,
+    /// Its number in the deployment: its log is `<service>-<n>.err`.
+    n: usize,
     child: Child,
     port: u16,
 }
@@ -22,6 +24,8 @@ pub struct Fleet<'d> {
     spawned: usize,
     /// Pids of the processes SIGKILLed so far.
     pub killed: BTreeSet<u32>,
+    /// Their log files' stems (`<service>-<n>`), to tell their lines apart.
+    pub killed_logs: BTreeSet<String>,
 }
 
 impl<'d> Fleet<'d> {
@@ -31,6 +35,7 @@ impl<'d> Fleet<'d> {
             procs: Vec::new(),
             spawned: 0,
             killed: BTreeSet::new(),
+            killed_logs: BTreeSet::new(),
         };
         for service in SERVICES {
             fleet.spawn(service);
@@ -40,10 +45,12 @@ impl<'d> Fleet<'d> {
 
     fn spawn(&mut self, service: &'static str) {
         let port = isoqube::testing::free_port();
-        let child = self.deployment.spawn(service, self.spawned, port);
+        let n = self.spawned;
+        let child = self.deployment.spawn(service, n, port);
         self.spawned += 1;
         self.procs.push(Proc {
             service,
+            n,
             child,
             port,
         });
@@ -70,6 +77,29 @@ impl<'d> Fleet<'d> {
         }
     }
 
+    /// Each process's endpoints as its `/metrics` shows them (consuming or
+    /// not, deliveries in flight): what a stuck run needs to be explained.
+    pub fn endpoints(&self) -> String {
+        let mut out = String::new();
+        for p in &self.procs {
+            let (code, text) = http_status(p.port, "/metrics");
+            out.push_str(&format!(
+                "--- {}-{} (pid {}): /metrics {code}\n",
+                p.service,
+                p.n,
+                p.child.id()
+            ));
+            for line in text.lines().filter(|l| {
+                l.starts_with("isoqube_endpoint_consuming{")
+                    || l.starts_with("isoqube_messages_in_flight{")
+            }) {
+                out.push_str(line);
+                out.push('\n');
+            }
+        }
+        out
+    }
+
     /// SIGKILLs process `index` (modulo the fleet) and starts its service again.
     /// Returns the service and the pid killed.
     pub fn kill_and_restart(&mut self, index: usize) -> (&'static str, u32) {
@@ -79,6 +109,7 @@ impl<'d> Fleet<'d> {
         p.child.kill().expect("SIGKILL");
         let _ = p.child.wait();
         self.killed.insert(pid);
+        self.killed_logs.insert(format!("{}-{}", p.service, p.n));
         self.spawn(p.service);
         (p.service, pid)
     }

@@ -2,10 +2,15 @@
 //! (a broker node of the suite's own) and a store shared between them, while
 //! service processes are SIGKILLed at random and restarted, the broker is
 //! restarted once, and the MongoDB-wire server is SIGKILLed right after a
-//! step's write (a server of the scenario's own). Then: every run finished and succeeded, none is lost or
-//! stuck, every step was recorded succeeded exactly once, and no step message
-//! was published twice except where a publisher died before it could
-//! acknowledge (docs/RELIABILITY.md explains that window).
+//! step's write (a server of the scenario's own). Every 4th run is started
+//! with `fail_step = "BroadcastRelease"`, so it fails at its last step and is
+//! compensated under the same kills. Then: every run finished (`Succeeded`,
+//! or `Compensated` when it was meant to fail), none is lost or stuck, every
+//! step and every compensation was recorded succeeded exactly once, the undos
+//! ran in reverse dependency order and did their side effect once, and no
+//! step or compensation message was published twice except where a publisher
+//! died before it could acknowledge or the broker went away
+//! (docs/RELIABILITY.md explains that window).
 //!
 //! `cargo test -p sample-build-server --test chaos` runs the bounded CI mode.
 //! By hand, longer: `... --test chaos -- --runs 300 --kills 60 [--seed N]
@@ -23,6 +28,7 @@ mod rng;
 mod soak;
 mod spy;
 mod store_kill;
+mod undo;
 
 use std::time::{Duration, Instant};
 
@@ -94,6 +100,14 @@ impl Plan {
             return Err("--runs must be at least 1".into());
         }
         Ok(Some(plan))
+    }
+
+    /// Whether the `i`th run of a scenario is started with `fail_step` (to end
+    /// `Compensated`): every 4th, from an offset the seed picks, so a replay
+    /// with `--seed` compensates the same runs.
+    pub fn compensates(&self, i: usize) -> bool {
+        let offset = rng::Rng::new(self.seed ^ 0x00c0_ffee).next() % 4;
+        (i as u64 + offset) % 4 == 0
     }
 }
 

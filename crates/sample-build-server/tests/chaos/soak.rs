@@ -1,7 +1,9 @@
 //! The soak: runs started throughout, service processes SIGKILLed at random
 //! intervals and restarted, the broker (a node of the suite's own) stopped
-//! and started once in the middle.
+//! and started once in the middle. Every 4th run fails at its last step and
+//! is compensated meanwhile.
 
+use std::collections::BTreeSet;
 use std::time::{Duration, Instant};
 
 use isoqube::testing::OwnBroker;
@@ -13,6 +15,7 @@ use crate::deployment::{Deployment, StoreKind};
 use crate::fleet::{Fleet, SERVICES};
 use crate::rng::Rng;
 use crate::spy::Spy;
+use crate::undo;
 use crate::Plan;
 
 pub async fn soak(label: &str, store: StoreKind, plan: &Plan) {
@@ -28,6 +31,7 @@ pub async fn soak(label: &str, store: StoreKind, plan: &Plan) {
 
     let params = || -> Variables { isoqube::context::vars_from(json!({"work_ms": plan.work_ms})) };
     let mut ids = Vec::with_capacity(plan.runs);
+    let mut compensated = BTreeSet::new();
     let mut outages: Vec<Window> = Vec::new();
     let per_kill = plan.runs.div_ceil(plan.kills.max(1) + 1);
     let restart_at = plan.kills / 3;
@@ -35,10 +39,19 @@ pub async fn soak(label: &str, store: StoreKind, plan: &Plan) {
         // Runs start throughout the soak, so kills land on every kind of step.
         for _ in 0..per_kill {
             if ids.len() < plan.runs {
+                let undo = plan.compensates(ids.len());
+                let vars = if undo {
+                    undo::failing_vars(plan.work_ms)
+                } else {
+                    params()
+                };
                 let run = control
-                    .start_run("linux-release", params(), "chaos")
+                    .start_run("linux-release", vars, "chaos")
                     .await
                     .unwrap_or_else(|e| panic!("start a run: {e}"));
+                if undo {
+                    compensated.insert(run.id);
+                }
                 ids.push(run.id);
             }
         }
@@ -66,18 +79,39 @@ pub async fn soak(label: &str, store: StoreKind, plan: &Plan) {
     }
 
     let logs = || deployment.logs_of();
-    let runs = wait_all(&control, &ids, Duration::from_secs(240), &logs()).await;
+    let diagnose = || format!("{}{}", logs(), fleet.endpoints());
+    let runs = wait_all(&control, &ids, Duration::from_secs(240), &diagnose).await;
     assert_eq!(runs.len(), plan.runs, "runs lost");
-    check_runs(&runs, &logs());
-    let duplicates = check_spy(&runs, &spy.seen, &fleet.killed, &outages).await;
+    check_runs(&runs, &compensated, &logs());
+    let copies = check_spy(&runs, &compensated, &spy.seen, &fleet.killed, &outages).await;
+    let repeats = undo::check_side_effects(
+        &runs,
+        &compensated,
+        &deployment.console_logs(),
+        &fleet.killed_logs,
+        &outages,
+    );
     let steps: usize = runs.iter().map(|r| r.steps.len()).sum();
     let attempts: u32 = runs.iter().flat_map(|r| &r.steps).map(|s| s.attempts).sum();
+    let comps = compensated.len() * undo::COMPENSATIONS;
+    let comp_attempts: u32 = runs
+        .iter()
+        .flat_map(|r| &r.steps)
+        .filter_map(|s| s.compensation.as_ref())
+        .map(|c| c.attempts)
+        .sum();
     println!(
-        "chaos[{label}]: {} runs, {steps} steps ({attempts} attempts), {} kills, 1 broker restart: \
-         0 lost, 0 stuck, 0 failed, every step recorded succeeded once; {duplicates} step \
-         messages published again by a killed publisher or across the broker restart; {:.0} s (seed {})",
+        "chaos[{label}]: {} runs ({} compensated), {steps} steps ({attempts} attempts), {comps} \
+         compensations ({comp_attempts} attempts), {} kills, 1 broker restart: 0 lost, 0 stuck, \
+         0 failed, every step and compensation recorded succeeded once, undos in order; \
+         published again by a killed publisher or across the broker restart: {} step and {} \
+         compensation messages; undos repeated after a kill mid-undo or across the restart: \
+         {repeats}; {:.0} s (seed {})",
         runs.len(),
+        compensated.len(),
         fleet.killed.len(),
+        copies.steps,
+        copies.compensations,
         started.elapsed().as_secs_f64(),
         plan.seed
     );

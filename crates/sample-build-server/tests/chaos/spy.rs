@@ -1,13 +1,16 @@
 //! The spy: a durable queue bound to every step exchange of the deployment,
 //! which sees every step message the services and the control publish, so
-//! the checks can tell a step published twice from one published once.
+//! the checks can tell a step published twice from one published once. A
+//! compensation message carries its forward step's index (`Isoqube-Step`)
+//! plus `Isoqube-Compensate`: the spy keys it apart, so an undo is never taken
+//! for a second copy of the step it undoes.
 
 use std::collections::BTreeMap;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use isoqube::transport::{AmqpConfig, AmqpTransport, Binding};
-use isoqube::wire::headers::{HEADER_RUN_ID, HEADER_STEP};
+use isoqube::wire::headers::{HEADER_COMPENSATE, HEADER_RUN_ID, HEADER_STEP};
 use isoqube::{RunStore, Topology, Transport};
 use uuid::Uuid;
 
@@ -22,8 +25,12 @@ pub struct Seen {
     pub sent: Option<chrono::DateTime<chrono::Utc>>,
 }
 
-/// What the spy saw, per run and step.
-pub type Sightings = Arc<Mutex<BTreeMap<(Uuid, usize), Vec<Seen>>>>;
+/// Which message: the run, the step's index, and whether it is the step's
+/// compensation (`Isoqube-Compensate` present) rather than the step itself.
+pub type Key = (Uuid, usize, bool);
+
+/// What the spy saw, per run, step and direction.
+pub type Sightings = Arc<Mutex<BTreeMap<Key, Vec<Seen>>>>;
 
 pub struct Spy {
     pub seen: Sightings,
@@ -94,6 +101,7 @@ async fn consume(transport: AmqpTransport, seen: Sightings) {
             let step = headers[HEADER_STEP]
                 .as_u64()
                 .or_else(|| headers[HEADER_STEP].as_str().and_then(|s| s.parse().ok()));
+            let compensation = headers.get(HEADER_COMPENSATE).is_some();
             if let (Some(run), Some(step)) = (run, step) {
                 let pid = body["host"]["processId"]
                     .as_u64()
@@ -103,7 +111,7 @@ async fn consume(transport: AmqpTransport, seen: Sightings) {
                     .and_then(|s| s.parse::<chrono::DateTime<chrono::Utc>>().ok());
                 seen.lock()
                     .expect("spy lock")
-                    .entry((run, step as usize))
+                    .entry((run, step as usize, compensation))
                     .or_default()
                     .push(Seen { pid, sent });
             }

@@ -106,6 +106,25 @@ impl Deployment {
         Control::new(self.store().await, Arc::new(transport)).expect("control")
     }
 
+    /// Every process's console log (stderr) in full, by file stem
+    /// (`<service>-<n>`).
+    pub fn console_logs(&self) -> Vec<(String, String)> {
+        let mut out = Vec::new();
+        if let Ok(dir) = std::fs::read_dir(&self.logs) {
+            for entry in dir.flatten() {
+                let path = entry.path();
+                if path.extension().is_some_and(|e| e == "err") {
+                    let stem = path
+                        .file_stem()
+                        .map(|s| s.to_string_lossy().into_owned())
+                        .unwrap_or_default();
+                    out.push((stem, std::fs::read_to_string(&path).unwrap_or_default()));
+                }
+            }
+        }
+        out
+    }
+
     pub fn logs_of(&self) -> String {
         let mut out = String::new();
         if let Ok(dir) = std::fs::read_dir(&self.logs) {
