@@ -71,6 +71,10 @@ pub(super) enum Settle {
     Requeue,
 }
 
+/// How long an endpoint with nothing in hand waits for a delivery before it
+/// checks whether its queue holds messages it is not being given.
+const IDLE_CHECK: Duration = Duration::from_secs(15);
+
 pub(super) async fn run_endpoint(
     ep: Arc<Endpoint>,
     mut shutdown: watch::Receiver<bool>,
@@ -98,12 +102,27 @@ pub(super) async fn run_endpoint(
             }
         };
         let mut in_flight = JoinSet::new();
+        let mut idle_until = tokio::time::Instant::now() + IDLE_CHECK;
         let stopping = loop {
             tokio::select! {
                 _ = shutdown.changed() => break true,
                 Some(_) = in_flight.join_next(), if !in_flight.is_empty() => {}
+                // Nothing in hand and nothing delivered for a while: if the
+                // queue holds ready messages, this consumer is not being
+                // fed (seen once after a broker restart, cause unknown: see
+                // docs/RELIABILITY.md), so it consumes again.
+                _ = tokio::time::sleep_until(idle_until), if in_flight.is_empty() => {
+                    idle_until = tokio::time::Instant::now() + IDLE_CHECK;
+                    if let Ok(ready) = ep.shared.transport.message_count(&ep.name).await {
+                        if ready > 0 {
+                            warn!(endpoint = %ep.name, ready, "messages wait in the queue but none was delivered for {IDLE_CHECK:?}; consuming again");
+                            break false;
+                        }
+                    }
+                }
                 next = stream.next() => match next {
                     Some(Ok(delivery)) => {
+                        idle_until = tokio::time::Instant::now() + IDLE_CHECK;
                         let ep = ep.clone();
                         in_flight.spawn(async move { ep.handle(delivery).await });
                     }
