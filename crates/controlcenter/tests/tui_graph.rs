@@ -577,7 +577,7 @@ fn step_editor_edits_after_compensate_timeout_optional() {
         result: Err(refusal.into()),
     });
     let s = screen(&app, 80, 24);
-    has(&s, "unknown compensation event 'Orphan'");
+    has(&s, "names unknown compensation");
     has(&s, "New definition");
 
     // Editing again shows the values; blank after is "the step before".
