@@ -102,7 +102,12 @@ pub(super) async fn run_endpoint(
             }
         };
         let mut in_flight = JoinSet::new();
-        let mut idle_until = tokio::time::Instant::now() + IDLE_CHECK;
+        // A tick per IDLE_CHECK and a count of deliveries: no timer is set
+        // per delivery.
+        let mut idle =
+            tokio::time::interval_at(tokio::time::Instant::now() + IDLE_CHECK, IDLE_CHECK);
+        idle.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        let mut delivered = 0u64;
         let stopping = loop {
             tokio::select! {
                 _ = shutdown.changed() => break true,
@@ -111,18 +116,20 @@ pub(super) async fn run_endpoint(
                 // queue holds ready messages, this consumer is not being
                 // fed (seen once after a broker restart, cause unknown: see
                 // docs/RELIABILITY.md), so it consumes again.
-                _ = tokio::time::sleep_until(idle_until), if in_flight.is_empty() => {
-                    idle_until = tokio::time::Instant::now() + IDLE_CHECK;
-                    if let Ok(ready) = ep.shared.transport.message_count(&ep.name).await {
-                        if ready > 0 {
-                            warn!(endpoint = %ep.name, ready, "messages wait in the queue but none was delivered for {IDLE_CHECK:?}; consuming again");
-                            break false;
+                _ = idle.tick() => {
+                    let quiet = std::mem::take(&mut delivered) == 0 && in_flight.is_empty();
+                    if quiet {
+                        if let Ok(ready) = ep.shared.transport.message_count(&ep.name).await {
+                            if ready > 0 {
+                                warn!(endpoint = %ep.name, ready, "messages wait in the queue but none was delivered for {IDLE_CHECK:?}; consuming again");
+                                break false;
+                            }
                         }
                     }
                 }
                 next = stream.next() => match next {
                     Some(Ok(delivery)) => {
-                        idle_until = tokio::time::Instant::now() + IDLE_CHECK;
+                        delivered += 1;
                         let ep = ep.clone();
                         in_flight.spawn(async move { ep.handle(delivery).await });
                     }
