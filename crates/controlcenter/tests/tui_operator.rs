@@ -159,13 +159,13 @@ async fn picker_filters_as_you_type_and_adds_several(e: Env) {
         t.send("a");
         t.wait_for(&["Pick events"]);
         t.send("ship");
-        let s = t.wait_for(&["Filter: ship", "1 of 2"]);
+        let s = t.wait_for(&["Filter: ship", "1 of 3"]);
         assert!(!s.contains("CcPrepare"), "{s}");
         t.send("\r");
         t.wait_for(&["added: CcShip"]);
         t.send("\x15"); // Ctrl-U clears the filter
         t.send("prep");
-        t.wait_for(&["Filter: prep", "1 of 2"]);
+        t.wait_for(&["Filter: prep", "1 of 3"]);
         t.send("\r");
         t.wait_for(&["Added 2", "added: CcShip, CcPrepare"]);
         t.send("\x1b");
