@@ -123,13 +123,16 @@ impl Publisher {
     /// use std::{sync::Arc, time::Duration};
     /// use isoqube::{Error, InProcessTransport, Publisher, Registry};
     /// #[isoqube::event]
-    /// #[derive(serde::Serialize, serde::Deserialize)]
+    /// #[derive(Debug, serde::Serialize, serde::Deserialize)]
     /// struct Ask { text: String }
     /// let registry = Arc::new(Registry::linked().unwrap());
     /// let publisher = Publisher::new(Arc::new(InProcessTransport::new()), registry, None, "doc");
-    /// // Nobody consumes `Ask` here: refused at once, no timeout to wait for.
-    /// let e = publisher.request::<Ask, Ask>(&Ask { text: "?".into() }, Duration::from_secs(1)).await;
-    /// assert!(matches!(e, Err(Error::Unroutable(_))), "{e:?}");
+    /// // Nobody consumes `Ask` here (not even its exchange is declared):
+    /// // refused at once, no timeout to wait for.
+    /// let asked = std::time::Instant::now();
+    /// let e = publisher.request::<Ask, Ask>(&Ask { text: "?".into() }, Duration::from_secs(5)).await;
+    /// assert!(matches!(e, Err(Error::Unroutable(_) | Error::Transport(_))), "{e:?}");
+    /// assert!(asked.elapsed() < Duration::from_secs(5));
     /// # });
     /// ```
     pub async fn request<Req: Event, Resp: Event>(

@@ -82,8 +82,10 @@ pub struct StepObject {
 #[allow(dead_code)]
 #[serde(untagged)]
 pub enum StepDefSchema {
-    /// An event name: the step runs after the one before it.
-    Event(String),
+    /// An event name: the step runs after the one before it. (Not named
+    /// `Event`: a second item of that name makes rustc spell the `Event`
+    /// trait in full in every error, which the compile-fail tests pin.)
+    EventName(String),
     /// A step object.
     Object(StepObject),
 }
