@@ -14,6 +14,7 @@ pub mod metrics;
 pub mod publish;
 pub mod readiness;
 mod request;
+mod responses;
 pub mod scheduler;
 pub mod service;
 pub mod telemetry;

@@ -65,7 +65,7 @@ pub struct Publisher {
     service: Arc<str>,
     /// The temporary endpoint responses to [`Publisher::request`] come to,
     /// declared on first use and shared by the clones.
-    responses: Arc<tokio::sync::OnceCell<super::request::ResponseEndpoint>>,
+    responses: Arc<tokio::sync::OnceCell<super::responses::ResponseEndpoint>>,
 }
 
 impl Publisher {
@@ -101,10 +101,10 @@ impl Publisher {
     }
 
     /// The response endpoint, declared and read from the first request on.
-    pub(crate) async fn response_endpoint(&self) -> Result<&super::request::ResponseEndpoint> {
+    pub(crate) async fn response_endpoint(&self) -> Result<&super::responses::ResponseEndpoint> {
         self.responses
             .get_or_try_init(|| {
-                super::request::ResponseEndpoint::open(&self.transport, &self.service)
+                super::responses::ResponseEndpoint::open(&self.transport, &self.service)
             })
             .await
     }
