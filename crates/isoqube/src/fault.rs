@@ -13,8 +13,8 @@ use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
-use crate::envelope::HostInfo;
 use crate::event::{Event, EventInfo};
+use crate::wire::envelope::HostInfo;
 use crate::wire::urn::{fault_exchange, fault_urn, MessageUrn};
 
 /// MassTransit's `Fault<T>`: a consumer of `E` failed for good on this message.

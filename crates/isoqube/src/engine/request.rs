@@ -10,9 +10,9 @@ use std::time::Duration;
 use tokio::sync::oneshot;
 
 use super::publish::Publisher;
-use crate::envelope::{new_message_id, Envelope};
 use crate::error::{Error, Result};
 use crate::event::Event;
+use crate::wire::envelope::{new_message_id, Envelope};
 use crate::wire::lineage::Parent;
 use crate::wire::urn::same_type;
 

@@ -12,9 +12,9 @@ use tokio::sync::oneshot;
 use tokio::task::JoinHandle;
 use tracing::debug;
 
-use crate::envelope::{new_message_id, Envelope};
 use crate::error::Result;
 use crate::transport::Transport;
+use crate::wire::envelope::{new_message_id, Envelope};
 
 pub(super) type Pending = Arc<Mutex<HashMap<String, oneshot::Sender<Envelope>>>>;
 

@@ -85,7 +85,7 @@ pub fn fault(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::envelope::HostInfo;
+    use crate::wire::envelope::HostInfo;
 
     #[test]
     fn fault_is_masstransits() {
