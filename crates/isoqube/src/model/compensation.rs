@@ -390,34 +390,6 @@ impl Run {
         })
     }
 
-    /// The endpoint's handler of a compensation, added when its start was
-    /// never recorded.
-    fn compensation_handler<'a>(comp: &'a mut Compensation, key: &StepKey) -> &'a mut StepHandler {
-        let pos = match comp
-            .handlers
-            .iter()
-            .position(|h| h.endpoint == key.endpoint)
-        {
-            Some(pos) => pos,
-            None => {
-                comp.handlers.push(StepHandler {
-                    endpoint: key.endpoint.clone(),
-                    host: key.host.clone(),
-                    status: StepStatus::Invoked,
-                    attempts: 0,
-                    started_at: key.started_at,
-                    finished_at: None,
-                    error: None,
-                    handling: None,
-                });
-                comp.handlers.len() - 1
-            }
-        };
-        let handler = &mut comp.handlers[pos];
-        handler.handling = key.handling;
-        handler
-    }
-
     fn owns_compensation(&self, key: &StepKey, status: StepStatus) -> bool {
         self.steps
             .get(key.step)
@@ -458,7 +430,7 @@ impl Run {
         }
         let status = self.status;
         let comp = self.compensation_mut(key.step)?;
-        let handler = Self::compensation_handler(comp, key);
+        let handler = Self::handler_mut(&mut comp.handlers, key);
         handler.status = StepStatus::Succeeded;
         handler.attempts += attempts;
         handler.finished_at = Some(now);
@@ -514,7 +486,7 @@ impl Run {
         let status = self.status;
         let event = self.steps[key.step].event.clone();
         let comp = self.compensation_mut(key.step)?;
-        let handler = Self::compensation_handler(comp, key);
+        let handler = Self::handler_mut(&mut comp.handlers, key);
         handler.status = StepStatus::Failed;
         handler.attempts += attempts;
         handler.finished_at = Some(now);

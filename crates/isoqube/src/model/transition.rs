@@ -332,17 +332,17 @@ impl Run {
         ClaimOutcome::AlreadyDone { republish }
     }
 
-    /// The endpoint's handler of `step`, added when the start was never recorded;
+    /// The endpoint's handler among `handlers` (a step's or its compensation's),
+    /// added when the start was never recorded;
     /// its start is the key's when the key knows it.
-    fn handler_mut<'a>(step: &'a mut Step, key: &StepKey) -> &'a mut StepHandler {
-        let pos = match step
-            .handlers
-            .iter()
-            .position(|h| h.endpoint == key.endpoint)
-        {
+    pub(super) fn handler_mut<'a>(
+        handlers: &'a mut Vec<StepHandler>,
+        key: &StepKey,
+    ) -> &'a mut StepHandler {
+        let pos = match handlers.iter().position(|h| h.endpoint == key.endpoint) {
             Some(pos) => pos,
             None => {
-                step.handlers.push(StepHandler {
+                handlers.push(StepHandler {
                     endpoint: key.endpoint.clone(),
                     host: key.host.clone(),
                     status: StepStatus::Invoked,
@@ -352,10 +352,10 @@ impl Run {
                     error: None,
                     handling: None,
                 });
-                step.handlers.len() - 1
+                handlers.len() - 1
             }
         };
-        let handler = &mut step.handlers[pos];
+        let handler = &mut handlers[pos];
         if key.started_at.is_some() {
             handler.started_at = key.started_at;
         }
@@ -381,7 +381,7 @@ impl Run {
             return Ok(self.replayed_complete(key));
         }
         let step = self.step_mut(key.step)?;
-        let handler = Self::handler_mut(step, key);
+        let handler = Self::handler_mut(&mut step.handlers, key);
         handler.status = StepStatus::Succeeded;
         handler.attempts += attempts;
         handler.finished_at = Some(now);
@@ -469,7 +469,7 @@ impl Run {
             return Ok(self.replayed_fail(key));
         }
         let step = self.step_mut(key.step)?;
-        let handler = Self::handler_mut(step, key);
+        let handler = Self::handler_mut(&mut step.handlers, key);
         handler.status = StepStatus::Failed;
         handler.attempts += attempts;
         handler.finished_at = Some(now);
