@@ -182,8 +182,13 @@ impl RunStore for SwitchStore {
     ) -> isoqube::Result<(Run, Vec<NextStep>)> {
         self.inner.resume_run(id, vars).await
     }
-    async fn abort_run(&self, id: Uuid, reason: &str) -> isoqube::Result<Run> {
-        self.inner.abort_run(id, reason).await
+    async fn fail_unpublished(
+        &self,
+        id: Uuid,
+        next: &NextStep,
+        reason: &str,
+    ) -> isoqube::Result<FailOutcome> {
+        self.inner.fail_unpublished(id, next, reason).await
     }
     async fn register_service(&self, service: &ServiceRecord) -> isoqube::Result<()> {
         self.inner.register_service(service).await

@@ -128,8 +128,13 @@ impl RunStore for Counting {
     ) -> isoqube::Result<(Run, Vec<NextStep>)> {
         self.call().resume_run(id, vars).await
     }
-    async fn abort_run(&self, id: Uuid, reason: &str) -> isoqube::Result<Run> {
-        self.call().abort_run(id, reason).await
+    async fn fail_unpublished(
+        &self,
+        id: Uuid,
+        next: &NextStep,
+        reason: &str,
+    ) -> isoqube::Result<FailOutcome> {
+        self.call().fail_unpublished(id, next, reason).await
     }
     async fn register_service(&self, service: &ServiceRecord) -> isoqube::Result<()> {
         self.call().register_service(service).await

@@ -138,9 +138,16 @@ impl RunStore for Watched {
     ) -> isoqube::Result<(Run, Vec<NextStep>)> {
         self.inner.resume_run(id, vars).await
     }
-    async fn abort_run(&self, id: Uuid, reason: &str) -> isoqube::Result<Run> {
-        let out = self.inner.abort_run(id, reason).await;
-        self.waiters.finish(id, false);
+    async fn fail_unpublished(
+        &self,
+        id: Uuid,
+        next: &NextStep,
+        reason: &str,
+    ) -> isoqube::Result<FailOutcome> {
+        let out = self.inner.fail_unpublished(id, next, reason).await;
+        if let Ok(FailOutcome::RunFailed) = &out {
+            self.waiters.finish(id, false);
+        }
         out
     }
     async fn register_service(&self, service: &ServiceRecord) -> isoqube::Result<()> {

@@ -12,11 +12,11 @@ use chrono::{DateTime, Utc};
 use tracing::warn;
 use uuid::Uuid;
 
-use crate::engine::publish::Publisher;
+use crate::engine::publish::{unroutable_reason, Publisher};
 use crate::error::{Error, Result};
 use crate::model::{
-    CorruptRun, Definition, NextStep, Run, RunFilter, RunPage, RunStatus, StepStatus, StuckRule,
-    StuckRun, StuckStep, Variables,
+    CorruptRun, Definition, FailOutcome, NextStep, Run, RunFilter, RunPage, RunStatus, StepStatus,
+    StuckRule, StuckRun, StuckStep, Variables,
 };
 use crate::registry::Registry;
 use crate::store::RunStore;
@@ -336,17 +336,39 @@ impl Control {
         Ok(run)
     }
 
-    /// Publishes `next`, the steps a run starts (or resumes) with; when one
-    /// cannot be published, the run is marked failed.
+    /// Publishes `next`, the steps a run starts (or resumes) with. A step that
+    /// cannot be published is recorded as failed (the run then compensates
+    /// what it did, or fails) and its error returned.
     async fn launch(&self, run: Run, next: Vec<NextStep>) -> Result<Run> {
-        for next in &next {
-            self.launch_one(&run, next).await?;
+        let mut queue = next;
+        let mut refused = None;
+        while let Some(next) = queue.pop() {
+            match self.launch_one(&run, &next).await {
+                Ok(()) => {}
+                Err((e, outcome)) => {
+                    // An undo, or the steps after an optional one, are then due.
+                    if let Some(
+                        FailOutcome::Compensate { next } | FailOutcome::Tolerated { next },
+                    ) = outcome
+                    {
+                        queue.extend(next);
+                    }
+                    refused.get_or_insert(e);
+                }
+            }
         }
-        Ok(run)
+        match refused {
+            Some(e) => Err(e),
+            None => Ok(run),
+        }
     }
 
-    async fn launch_one(&self, run: &Run, next: &NextStep) -> Result<()> {
-        match self
+    async fn launch_one(
+        &self,
+        run: &Run,
+        next: &NextStep,
+    ) -> std::result::Result<(), (Error, Option<FailOutcome>)> {
+        let Err(e) = self
             .publisher
             .publish_step(
                 run.id,
@@ -355,18 +377,18 @@ impl Control {
                 &Parent::default().with_priority(Some(run.priority)),
             )
             .await
-        {
-            Ok(_) => Ok(()),
-            Err(e) => {
-                let reason = format!(
-                    "could not publish step {} ({}): {e}",
-                    next.index + 1,
-                    next.event
-                );
-                if let Err(abort) = self.store.abort_run(run.id, &reason).await {
-                    tracing::error!(run_id = %run.id, "{reason}; marking the run failed also failed: {abort}");
-                }
-                Err(e)
+        else {
+            return Ok(());
+        };
+        let reason = match &e {
+            Error::Unroutable(exchange) => unroutable_reason(exchange),
+            other => format!("could not publish it: {other}"),
+        };
+        match self.store.fail_unpublished(run.id, next, &reason).await {
+            Ok(outcome) => Err((e, Some(outcome))),
+            Err(record) => {
+                tracing::error!(run_id = %run.id, step = next.index + 1, "{reason}; recording the step failed also failed: {record}");
+                Err((e, None))
             }
         }
     }

@@ -539,3 +539,10 @@ mod tests {
         }
     }
 }
+
+/// Why a run step's message reached no queue, as the step's error says it.
+pub(crate) fn unroutable_reason(exchange: &str) -> String {
+    format!(
+        "no consumer is bound to its exchange '{exchange}' (is a service hosting its consumer running?)"
+    )
+}

@@ -284,7 +284,7 @@ impl Run {
         ))
     }
 
-    fn compensation_mut(&mut self, index: usize) -> Result<&mut Compensation> {
+    pub(super) fn compensation_mut(&mut self, index: usize) -> Result<&mut Compensation> {
         let id = self.id;
         self.step_mut(index)?.compensation.as_mut().ok_or_else(|| {
             Error::InvalidState(format!(
@@ -484,7 +484,6 @@ impl Run {
             );
         }
         let status = self.status;
-        let event = self.steps[key.step].event.clone();
         let comp = self.compensation_mut(key.step)?;
         let handler = Self::handler_mut(&mut comp.handlers, key);
         handler.status = StepStatus::Failed;
@@ -501,25 +500,39 @@ impl Run {
             comp.failed_at = Some(now);
             comp.invoked_at.get_or_insert(key.started_at.unwrap_or(now));
             comp.handled_by = Some(format!("{}@{}", key.endpoint, key.host));
-            let undo = comp.event.clone();
             if status == RunStatus::Compensating {
-                // Numbered from 1, as every list of steps shown to people is.
-                let what = format!(
-                    "compensating step {} ({event}) with {undo} failed: {error}",
-                    key.step + 1
-                );
-                self.error = Some(match self.failure_reason() {
-                    Some(reason) => format!("{reason}; then {what}"),
-                    None => what,
-                });
-                self.finish(RunStatus::CompensationFailed, now);
-                FailOutcome::CompensationFailed
+                self.undo_failed(key.step, error, now)
             } else {
                 FailOutcome::Recorded
             }
         };
         self.touch(now);
         Ok(outcome)
+    }
+
+    /// The compensation of step `index` failed for good (its consumer ran out
+    /// of retries, or no consumer is bound to its event) while the run
+    /// compensates: the run is `CompensationFailed`, its error naming the undo.
+    pub(super) fn undo_failed(
+        &mut self,
+        index: usize,
+        error: &str,
+        now: DateTime<Utc>,
+    ) -> FailOutcome {
+        let step = &self.steps[index];
+        let undo = step.compensation.as_ref().map_or("", |c| c.event.as_str());
+        // Numbered from 1, as every list of steps shown to people is.
+        let what = format!(
+            "compensating step {} ({}) with {undo} failed: {error}",
+            index + 1,
+            step.event
+        );
+        self.error = Some(match self.failure_reason() {
+            Some(reason) => format!("{reason}; then {what}"),
+            None => what,
+        });
+        self.finish(RunStatus::CompensationFailed, now);
+        FailOutcome::CompensationFailed
     }
 
     /// Resumes a `CompensationFailed` run's compensation: every compensation

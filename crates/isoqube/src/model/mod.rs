@@ -22,6 +22,7 @@ mod stuck;
 #[cfg(test)]
 mod tests;
 mod transition;
+mod unpublished;
 mod variables;
 
 pub use compensation::Compensation;

@@ -486,40 +486,9 @@ impl Run {
                 FailOutcome::Cancelled
             }
             RunStatus::Pending | RunStatus::Running if step.status != StepStatus::Succeeded => {
-                step.status = StepStatus::Failed;
-                step.failed_at = Some(now);
                 step.invoked_at.get_or_insert(key.started_at.unwrap_or(now));
                 step.handled_by = Some(format!("{}@{}", key.endpoint, key.host));
-                if step.optional {
-                    // Recorded, and it holds nothing up: the run goes on.
-                    self.status = RunStatus::Running;
-                    if self.all_settled() {
-                        self.finish(RunStatus::Succeeded, now);
-                        FailOutcome::Finished
-                    } else {
-                        FailOutcome::Tolerated {
-                            next: self.due_after(key.step),
-                        }
-                    }
-                } else {
-                    // Numbered from 1, as every list of steps shown to people is.
-                    self.error = Some(format!(
-                        "step {} ({}) failed: {error}",
-                        key.step + 1,
-                        step.event
-                    ));
-                    if self.compensable() {
-                        let next = self.begin_compensation(now);
-                        if self.status == RunStatus::Compensating {
-                            FailOutcome::Compensate { next }
-                        } else {
-                            FailOutcome::RunFailed
-                        }
-                    } else {
-                        self.finish(RunStatus::Failed, now);
-                        FailOutcome::RunFailed
-                    }
-                }
+                self.step_failed(key.step, error, now)
             }
             RunStatus::Failed | RunStatus::Compensating
                 if matches!(step.status, StepStatus::Invoked | StepStatus::Skipped) =>
@@ -540,5 +509,46 @@ impl Run {
         };
         self.touch(now);
         Ok(outcome)
+    }
+
+    /// Step `index` of a pending or running run failed for good (its consumer
+    /// ran out of retries, or no consumer is bound to its event): records it
+    /// and decides what the run does. An optional step holds nothing up; any
+    /// other fails the run, which compensates what succeeded when its
+    /// definition names compensations.
+    pub(super) fn step_failed(
+        &mut self,
+        index: usize,
+        error: &str,
+        now: DateTime<Utc>,
+    ) -> FailOutcome {
+        let step = &mut self.steps[index];
+        step.status = StepStatus::Failed;
+        step.failed_at = Some(now);
+        if step.optional {
+            self.status = RunStatus::Running;
+            if self.all_settled() {
+                self.finish(RunStatus::Succeeded, now);
+                return FailOutcome::Finished;
+            }
+            return FailOutcome::Tolerated {
+                next: self.due_after(index),
+            };
+        }
+        // Numbered from 1, as every list of steps shown to people is.
+        self.error = Some(format!(
+            "step {} ({}) failed: {error}",
+            index + 1,
+            step.event
+        ));
+        if self.compensable() {
+            let next = self.begin_compensation(now);
+            if self.status == RunStatus::Compensating {
+                return FailOutcome::Compensate { next };
+            }
+            return FailOutcome::RunFailed;
+        }
+        self.finish(RunStatus::Failed, now);
+        FailOutcome::RunFailed
     }
 }

@@ -144,8 +144,14 @@ pub trait RunStore: Send + Sync + 'static {
     /// See [`Run::resume_with`] (`vars` merged over the run's variables,
     /// none to keep them); returns the run and the steps to publish.
     async fn resume_run(&self, id: Uuid, vars: Variables) -> Result<(Run, Vec<NextStep>)>;
-    /// See [`Run::abort`].
-    async fn abort_run(&self, id: Uuid, reason: &str) -> Result<Run>;
+    /// See [`Run::fail_unpublished`]: the message of `next` could not be
+    /// published; the step (or undo) is a failure like any other.
+    async fn fail_unpublished(
+        &self,
+        id: Uuid,
+        next: &NextStep,
+        reason: &str,
+    ) -> Result<FailOutcome>;
 
     /// Records a service instance (replacing an older record with the same id).
     async fn register_service(&self, service: &ServiceRecord) -> Result<()>;

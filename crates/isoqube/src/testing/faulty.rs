@@ -125,7 +125,7 @@ delegate! {
         fn cancel_run(&self, id: Uuid) -> Result<Run>;
         fn cancel_and_compensate(&self, id: Uuid) -> Result<(Run, Vec<NextStep>)>;
         fn resume_run(&self, id: Uuid, vars: Variables) -> Result<(Run, Vec<NextStep>)>;
-        fn abort_run(&self, id: Uuid, reason: &str) -> Result<Run>;
+        fn fail_unpublished(&self, id: Uuid, next: &NextStep, reason: &str) -> Result<FailOutcome>;
         fn register_service(&self, service: &ServiceRecord) -> Result<()>;
         fn heartbeat(&self, service_id: &str, at: DateTime<Utc>) -> Result<()>;
         fn remove_service(&self, service_id: &str) -> Result<()>;

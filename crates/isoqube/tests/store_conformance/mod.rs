@@ -343,8 +343,10 @@ pub async fn runs_insert_get_list(f: Fixture) {
         .unwrap();
     assert!(none.runs.is_empty() && none.next.is_none());
     // Status and definition filters.
-    s.abort_run(runs[1].id, "stopped").await.unwrap();
-    s.abort_run(runs[4].id, "stopped").await.unwrap();
+    for run in [&runs[1], &runs[4]] {
+        let first = run.start_steps().remove(0);
+        s.fail_unpublished(run.id, &first, "stopped").await.unwrap();
+    }
     let failed = s
         .list_runs(&RunFilter {
             status: Some(RunStatus::Failed),
@@ -690,24 +692,45 @@ pub async fn cancel_and_abort(f: Fixture) {
         s.cancel_run(run.id).await,
         Err(Error::InvalidState(_))
     ));
-    assert!(matches!(
-        s.abort_run(run.id, "x").await,
-        Err(Error::InvalidState(_))
-    ));
+    // A cancelled run records no step it could not publish.
+    assert_eq!(
+        s.fail_unpublished(run.id, &run.next_step(1), "x")
+            .await
+            .unwrap(),
+        FailOutcome::Recorded
+    );
     // A cancelled run resumes from its first unfinished step.
     let (_, next) = s.resume_run(run.id, Default::default()).await.unwrap();
     assert_eq!(next.iter().map(|n| n.index).collect::<Vec<_>>(), [0]);
 
-    let other = new_run("aborted");
+    let other = new_run("unpublished");
     s.insert_run(&other).await.unwrap();
-    let aborted = s
-        .abort_run(other.id, "first publish refused")
-        .await
-        .unwrap();
-    assert_eq!(aborted.status, RunStatus::Failed);
-    assert_eq!(aborted.error.as_deref(), Some("first publish refused"));
-    assert!(aborted
-        .steps
+    let first = other.start_steps().remove(0);
+    assert_eq!(
+        s.fail_unpublished(other.id, &first, "no consumer is bound")
+            .await
+            .unwrap(),
+        FailOutcome::RunFailed
+    );
+    // Reported twice (a redelivery published it again): recorded once.
+    assert_eq!(
+        s.fail_unpublished(other.id, &first, "no consumer is bound")
+            .await
+            .unwrap(),
+        FailOutcome::Recorded
+    );
+    let failed = s.get_run(other.id).await.unwrap().unwrap();
+    assert_eq!(failed.status, RunStatus::Failed);
+    assert_eq!(failed.steps[0].status, StepStatus::Failed);
+    assert_eq!(
+        failed.steps[0].last_error.as_deref(),
+        Some("no consumer is bound")
+    );
+    assert!(failed
+        .error
+        .as_deref()
+        .is_some_and(|e| e.contains("no consumer is bound")));
+    assert!(failed.steps[1..]
         .iter()
         .all(|st| st.status == StepStatus::Skipped));
 
@@ -721,7 +744,7 @@ pub async fn cancel_and_abort(f: Fixture) {
         Err(Error::NotFound { kind: "run", .. })
     ));
     assert!(matches!(
-        s.abort_run(ghost, "x").await,
+        s.fail_unpublished(ghost, &first, "x").await,
         Err(Error::NotFound { kind: "run", .. })
     ));
     assert!(matches!(

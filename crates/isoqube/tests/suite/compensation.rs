@@ -318,3 +318,94 @@ pub async fn cancel_compensates_only_when_asked(h: Harness) {
     );
     svc.shutdown().await.unwrap();
 }
+
+/// A step no consumer is bound to is a step failure like any other: it is
+/// recorded `Failed` with the reason, the run compensates what succeeded,
+/// the branch still running when it failed included (undone after it
+/// finishes, before the step it ran after), and an undo nobody consumes
+/// leaves the run `CompensationFailed` naming it.
+pub async fn compensation_after_a_step_nobody_consumes(h: Harness) {
+    // Nobody hosts `graph-join`.
+    let svc = h
+        .service(&["graph-start", "graph-branch", "graph-undo"])
+        .await;
+    let def = Definition::new(
+        "undo-unbound",
+        [
+            StepDef::new("GraphStart")
+                .named("start")
+                .compensate("GraphUndo"),
+            StepDef::new("GraphBranch")
+                .named("slow")
+                .after(["start"])
+                .compensate("GraphUndo"),
+            StepDef::new("GraphBranch")
+                .named("mid")
+                .after(["start"])
+                .compensate("GraphUndo"),
+            StepDef::new("GraphJoin").named("orphan").after(["mid"]),
+            StepDef::new("GraphBranch")
+                .named("last")
+                .after(["slow", "orphan"]),
+        ],
+    );
+    h.control.create_definition(def).await.expect("saved");
+    // `slow` still runs when `orphan` reaches no queue.
+    let id = h
+        .start("undo-unbound", json!({"work_ms": {"1": 1500, "2": 100}}))
+        .await;
+    let run = h.finish(id).await;
+    assert_eq!(run.status, RunStatus::Compensated, "{run:#?}");
+    let orphan = &run.steps[3];
+    assert_eq!(orphan.status, StepStatus::Failed, "{run:#?}");
+    assert!(orphan.failed_at.is_some());
+    let why = orphan.last_error.as_deref().unwrap_or("");
+    assert!(why.contains("no consumer is bound"), "{why}");
+    assert!(
+        run.error
+            .as_deref()
+            .unwrap_or("")
+            .contains("step 4 (GraphJoin) failed"),
+        "{run:#?}"
+    );
+    // The slow branch finished after the failure: recorded, and undone.
+    assert_eq!(run.steps[1].status, StepStatus::Succeeded, "{run:#?}");
+    assert!(run.steps[1].completed_at > orphan.failed_at, "{run:#?}");
+    assert_eq!(run.steps[4].status, StepStatus::Skipped, "{run:#?}");
+    let mut order: Vec<usize> = undone(id).iter().map(|u| u.step).collect();
+    assert_eq!(order.pop(), Some(0), "the start last: {order:?}");
+    order.sort_unstable();
+    assert_eq!(order, [1, 2], "both branches undone once");
+
+    // An undo nobody consumes (nobody hosts `graph-join`).
+    let def = Definition::new(
+        "undo-unbound-undo",
+        [
+            StepDef::new("GraphStart").compensate("GraphJoin"),
+            StepDef::new("GraphBranch"),
+        ],
+    );
+    h.control.create_definition(def).await.expect("saved");
+    let id = h
+        .start("undo-unbound-undo", json!({"fail_until": {"1": 9}}))
+        .await;
+    let run = h.finish(id).await;
+    assert_eq!(run.status, RunStatus::CompensationFailed, "{run:#?}");
+    let failed_undos: Vec<usize> = run
+        .steps
+        .iter()
+        .filter(|s| {
+            s.compensation
+                .as_ref()
+                .is_some_and(|c| c.status == StepStatus::Failed)
+        })
+        .map(|s| s.index)
+        .collect();
+    assert!(!failed_undos.is_empty(), "{run:#?}");
+    let error = run.error.as_deref().unwrap_or("");
+    assert!(
+        error.contains("with GraphJoin failed") && error.contains("no consumer is bound"),
+        "{error}"
+    );
+    svc.shutdown().await.unwrap();
+}

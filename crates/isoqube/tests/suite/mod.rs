@@ -1182,7 +1182,7 @@ macro_rules! behaviour_tests {
             cancel_tells_the_running_step, cancel_drops_a_stubborn_step_after_the_grace,
             compensation_undoes_a_diamond_in_reverse_order, compensation_retried_then_succeeds,
             compensation_failed_then_resumed, compensation_after_a_hung_step_times_out,
-            cancel_compensates_only_when_asked,
+            cancel_compensates_only_when_asked, compensation_after_a_step_nobody_consumes,
             priority_overtakes_backlog, priority_out_of_range_is_refused);
 
     };

@@ -450,20 +450,50 @@ impl Endpoint {
         {
             Ok(()) => Settle::Ack,
             Err(Error::Unroutable(ex)) => {
-                let reason = format!(
-                    "step {} ({}) has no consumer bound to exchange '{ex}'",
-                    next.index + 1,
-                    next.event
-                );
-                error!("{reason}; failing the run");
-                if let Err(e) = self.shared.store.abort_run(run_id, &reason).await {
-                    error!("could not mark the run failed: {e}");
-                }
-                Settle::Ack
+                let reason = crate::engine::publish::unroutable_reason(&ex);
+                Box::pin(self.fail_unpublished(run_id, definition, next, &reason, parent)).await
             }
             Err(e) => {
                 error!("could not publish step {}, requeueing: {e}", next.index + 1);
                 Settle::Requeue
+            }
+        }
+    }
+
+    /// `next` reached no queue: a step failure like any other (recorded, then
+    /// the run compensates, or goes on past an optional step), so what the
+    /// store decides is published in turn.
+    async fn fail_unpublished(
+        &self,
+        run_id: Uuid,
+        definition: &str,
+        next: &NextStep,
+        reason: &str,
+        parent: &Parent,
+    ) -> Settle {
+        let what = match &next.compensates {
+            Some(step) => format!("the undo of {step} ({})", next.event),
+            None => format!("step {} ({})", next.index + 1, next.event),
+        };
+        error!("{what} cannot be published: {reason}; recorded as failed");
+        let outcome = self
+            .store_op("record the unpublished step", || {
+                self.shared.store.fail_unpublished(run_id, next, reason)
+            })
+            .await;
+        match outcome {
+            Ok(FailOutcome::Compensate { next } | FailOutcome::Tolerated { next }) => {
+                self.publish_all(run_id, definition, &next, parent).await
+            }
+            Ok(_) => Settle::Ack,
+            Err(e) if e.is_transient() => {
+                // The redelivery publishes it again, and records it then.
+                error!("store unavailable, requeueing: {e}");
+                Settle::Requeue
+            }
+            Err(e) => {
+                error!("could not record the unpublished step: {e}");
+                Settle::Ack
             }
         }
     }

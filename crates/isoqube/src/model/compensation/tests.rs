@@ -300,3 +300,98 @@ fn an_old_run_document_loads_without_compensation() {
     let back: Run = serde_json::from_str(&json).unwrap();
     assert!(!back.compensable());
 }
+
+#[test]
+fn a_step_nobody_consumes_fails_the_run_and_compensates_what_succeeded() {
+    let mut run = diamond();
+    succeed(&mut run, 0, Variables::new());
+    // B runs while C's message reaches no queue.
+    let b = key(&run, 1, "ep");
+    run.claim(&b, false, Utc::now()).unwrap();
+    let c = run.next_step(2);
+    let out = run
+        .fail_unpublished(&c, "no consumer is bound", Utc::now())
+        .unwrap();
+    // B is in flight: nothing to undo yet, but no forward step runs any more.
+    assert_eq!(out, FailOutcome::Compensate { next: Vec::new() });
+    assert_eq!(run.status, RunStatus::Compensating);
+    assert_eq!(run.steps[2].status, StepStatus::Failed);
+    assert_eq!(
+        run.steps[2].last_error.as_deref(),
+        Some("no consumer is bound")
+    );
+    assert!(run.steps[2].failed_at.is_some());
+    assert_eq!(run.steps[3].status, StepStatus::Skipped);
+    assert!(run.error.as_deref().unwrap().contains("step 3 (C) failed"));
+    // B finishes after the failure: it is undone with the rest, B before A.
+    let CompleteOutcome::Compensate { next } =
+        run.complete(&b, Variables::new(), 1, Utc::now()).unwrap()
+    else {
+        panic!("the branch finishing afterwards starts the undo");
+    };
+    assert_eq!(indices(&next), [1]);
+    let CompleteOutcome::Compensate { next } = undo(&mut run, 1) else {
+        panic!("then A");
+    };
+    assert_eq!(indices(&next), [0]);
+    assert_eq!(undo(&mut run, 0), CompleteOutcome::Compensated);
+    assert_eq!(run.status, RunStatus::Compensated);
+    // A second report of the same refusal changes nothing.
+    let again = run.fail_unpublished(&c, "no consumer is bound", Utc::now());
+    assert_eq!(again.unwrap(), FailOutcome::Recorded);
+}
+
+#[test]
+fn an_undo_nobody_consumes_leaves_the_run_compensation_failed() {
+    let mut run = diamond();
+    succeed(&mut run, 0, Variables::new());
+    let FailOutcome::Compensate { next } = fail(&mut run, 1) else {
+        panic!("the failure compensates");
+    };
+    assert_eq!(indices(&next), [0]);
+    let before = run.version;
+    let out = run
+        .fail_unpublished(&next[0], "no consumer is bound", Utc::now())
+        .unwrap();
+    assert_eq!(out, FailOutcome::CompensationFailed);
+    assert_eq!(run.status, RunStatus::CompensationFailed);
+    assert!(run.version > before);
+    let undo_record = run.steps[0].compensation.as_ref().unwrap();
+    assert_eq!(undo_record.status, StepStatus::Failed);
+    assert_eq!(
+        undo_record.last_error.as_deref(),
+        Some("no consumer is bound")
+    );
+    let error = run.error.as_deref().unwrap();
+    assert!(
+        error.contains("step 2 (B) failed")
+            && error.contains("compensating step 1 (A) with Undo failed"),
+        "{error}"
+    );
+    // Resumed, the undo is due again.
+    let next = run.resume(Utc::now()).unwrap();
+    assert_eq!(indices(&next), [0]);
+}
+
+#[test]
+fn an_optional_step_nobody_consumes_is_tolerated() {
+    let def = Definition::new(
+        "d",
+        [
+            StepDef::new("A").compensate("Undo"),
+            StepDef::new("B").optional(),
+            StepDef::new("C"),
+        ],
+    );
+    let mut run = Run::new(&def, Variables::new(), "test");
+    succeed(&mut run, 0, Variables::new());
+    let out = run
+        .fail_unpublished(&run.next_step(1), "no consumer is bound", Utc::now())
+        .unwrap();
+    let FailOutcome::Tolerated { next } = out else {
+        panic!("optional: the run goes on, {out:?}");
+    };
+    assert_eq!(indices(&next), [2]);
+    assert_eq!(run.status, RunStatus::Running);
+    assert_eq!(run.steps[1].status, StepStatus::Failed);
+}

@@ -220,11 +220,16 @@ impl RunStore for MongoStore {
             .await
     }
 
-    async fn abort_run(&self, id: Uuid, reason: &str) -> Result<Run> {
+    async fn fail_unpublished(
+        &self,
+        id: Uuid,
+        next: &NextStep,
+        reason: &str,
+    ) -> Result<FailOutcome> {
         Ok(self
-            .mutate_run(id, |run| run.abort(reason, Utc::now()))
+            .mutate_run(id, |run| run.fail_unpublished(next, reason, Utc::now()))
             .await?
-            .0)
+            .1)
     }
 
     async fn register_service(&self, service: &ServiceRecord) -> Result<()> {

@@ -369,11 +369,15 @@ impl RunStore for SqliteStore {
         .await
     }
 
-    async fn abort_run(&self, id: Uuid, reason: &str) -> Result<Run> {
-        let reason = reason.to_string();
+    async fn fail_unpublished(
+        &self,
+        id: Uuid,
+        next: &NextStep,
+        reason: &str,
+    ) -> Result<FailOutcome> {
+        let (next, reason) = (next.clone(), reason.to_string());
         self.mutate_run(id, move |run| {
-            run.abort(&reason, Utc::now())?;
-            Ok(run.clone())
+            run.fail_unpublished(&next, &reason, Utc::now())
         })
         .await
     }

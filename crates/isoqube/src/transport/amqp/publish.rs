@@ -93,31 +93,53 @@ impl Inner {
         }
     }
 
-    /// Whether `exchange` (prefixed) exists, checked passively once per connection.
-    async fn ensure_exchange(&self, live: &Live, exchange: &ShortString) -> Result<()> {
+    /// Whether `exchange` (prefixed) exists, checked passively once per
+    /// connection while it does.
+    async fn ensure_exchange(&self, live: &Live, exchange: &ShortString) -> Result<bool> {
         if live.known_exchanges().contains(exchange.as_str()) {
-            return Ok(());
+            return Ok(true);
         }
         let name = exchange.clone();
-        self.admin(
-            live,
-            &format!("publishing to exchange '{exchange}'"),
-            |c| async move {
-                c.exchange_declare(
-                    name,
-                    ExchangeKind::Fanout,
-                    ExchangeDeclareOptions {
-                        passive: true,
-                        ..Default::default()
-                    },
-                    FieldTable::default(),
-                )
-                .await
-            },
-        )
-        .await?;
-        live.known_exchanges().insert(exchange.to_string());
-        Ok(())
+        let exists = self
+            .admin(
+                live,
+                &format!("publishing to exchange '{exchange}'"),
+                |c| async move {
+                    let declared = c
+                        .exchange_declare(
+                            name,
+                            ExchangeKind::Fanout,
+                            ExchangeDeclareOptions {
+                                passive: true,
+                                ..Default::default()
+                            },
+                            FieldTable::default(),
+                        )
+                        .await;
+                    // The broker closes the channel; the next use opens another.
+                    match declared {
+                        Err(e) if matches!(e.kind(), lapin::ErrorKind::ProtocolError(p) if p.get_id() == NOT_FOUND) => {
+                            Ok(false)
+                        }
+                        other => other.map(|()| true),
+                    }
+                },
+            )
+            .await?;
+        if exists {
+            live.known_exchanges().insert(exchange.to_string());
+        }
+        Ok(exists)
+    }
+
+    /// A mandatory message reached no queue; the error carries the name the
+    /// caller used, without the prefix.
+    fn unroutable(&self, exchange: &ShortString) -> Error {
+        let plain = exchange
+            .as_str()
+            .strip_prefix(self.config.prefix.as_str())
+            .unwrap_or(exchange.as_str());
+        Error::Unroutable(plain.to_string())
     }
 
     /// The channel in `slot`, opened (with confirms on) when there is none or it closed.
@@ -164,7 +186,16 @@ impl Inner {
         deadline: Instant,
         mandatory: bool,
     ) -> std::result::Result<(), PublishError> {
-        self.ensure_exchange(live, exchange).await?;
+        if !self.ensure_exchange(live, exchange).await? {
+            // No exchange, so no queue bound to it: a run step reached no consumer.
+            return Err(match mandatory {
+                true => self.unroutable(exchange),
+                false => Error::Transport(format!(
+                    "publishing to exchange '{exchange}': it does not exist"
+                )),
+            }
+            .into());
+        }
         let mut shared = None;
         let fate = if mandatory {
             let routed = self.routed(live).await?;
@@ -207,14 +238,7 @@ impl Inner {
         };
         match fate {
             Fate::Routed => Ok(()),
-            Fate::Unroutable => {
-                // `Unroutable` carries the name the caller used, without the prefix.
-                let plain = exchange
-                    .as_str()
-                    .strip_prefix(self.config.prefix.as_str())
-                    .unwrap_or(exchange.as_str());
-                Err(Error::Unroutable(plain.to_string()).into())
-            }
+            Fate::Unroutable => Err(self.unroutable(exchange).into()),
             Fate::Nacked => Err(Error::Transport(format!(
                 "publishing to '{exchange}': the broker refused the message (nack)"
             ))
