@@ -469,6 +469,13 @@ impl EventPublisher for Publisher {
     }
 }
 
+/// Why a run step's message reached no queue, as the step's error says it.
+pub(crate) fn unroutable_reason(exchange: &str) -> String {
+    format!(
+        "no consumer is bound to its exchange '{exchange}' (is a service hosting its consumer running?)"
+    )
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -538,11 +545,4 @@ mod tests {
             );
         }
     }
-}
-
-/// Why a run step's message reached no queue, as the step's error says it.
-pub(crate) fn unroutable_reason(exchange: &str) -> String {
-    format!(
-        "no consumer is bound to its exchange '{exchange}' (is a service hosting its consumer running?)"
-    )
 }
