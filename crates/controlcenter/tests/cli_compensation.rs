@@ -144,7 +144,47 @@ async fn cancel_compensates_only_when_asked(env: Env) {
         .await;
 }
 
+/// An undo that failed for its input: `runs resume ID --var` corrects what
+/// the undo reads (its variables are those of its step's success, so the
+/// change reaches it) and the run ends `Compensated`.
+async fn resume_with_variables_corrects_a_failed_undo(env: Env) {
+    let env = std::sync::Arc::new(env);
+    let e = env.clone();
+    in_background(move || {
+        create_undoable(&e);
+        let args = ["--var", "fail_on=cc-ship", "--var", "undo_fails=true"];
+        let mut start = vec!["runs", "start", "undo"];
+        start.extend(args);
+        start.extend(["--wait", "--timeout", "60", "--json"]);
+        let run = e.json_code(1, &start);
+        assert_eq!(run["status"], "CompensationFailed", "{run}");
+        let id = run["id"].as_str().expect("id").to_string();
+        let resume = [
+            "runs",
+            "resume",
+            &id,
+            "--var",
+            "undo_fails=false",
+            "--wait",
+            "--timeout",
+            "60",
+            "--json",
+        ];
+        let run = e.json_code(1, &resume);
+        assert_eq!(run["status"], "Compensated", "{run}");
+        let undo = &run["steps"][0]["compensation"];
+        assert_eq!(undo["status"], "Succeeded", "{run}");
+        assert_eq!(undo["variables"]["undo_fails"], false, "{run}");
+    })
+    .await;
+    std::sync::Arc::into_inner(env)
+        .expect("one owner")
+        .stop()
+        .await;
+}
+
 on_both_stores!(
     a_failed_run_is_compensated_and_shown,
-    cancel_compensates_only_when_asked
+    cancel_compensates_only_when_asked,
+    resume_with_variables_corrects_a_failed_undo
 );

@@ -71,6 +71,9 @@ async fn cc_ship(_ev: CcShip, ctx: StepContext) -> anyhow::Result<()> {
 
 #[consumer(service = "cc-test")]
 async fn cc_undo(_ev: CcUndo, ctx: StepContext) -> anyhow::Result<()> {
+    if ctx.var_opt::<bool>("undo_fails") == Some(true) {
+        anyhow::bail!("the undo fails on purpose");
+    }
     ctx.log().info(format_args!(
         "undid {}",
         ctx.compensating().unwrap_or("nothing")

@@ -116,18 +116,35 @@ impl Run {
     }
 
     /// [`Run::resume`] with `vars` merged over the run's variables first, so
-    /// the steps due again (and their messages) see them. Nothing changes
-    /// when the run cannot be resumed.
+    /// the steps due again (and their messages) see them. A
+    /// `CompensationFailed` run's undos carry the variables of their step's
+    /// success, not the run's: `vars` are merged over the snapshot of every
+    /// undo not done yet too, so an operator can correct an undo's input.
+    /// Nothing changes when the run cannot be resumed.
     pub fn resume_with(&mut self, vars: &Variables, now: DateTime<Utc>) -> Result<Vec<NextStep>> {
         if vars.is_empty() {
             return self.resume(now);
         }
-        let before = self.variables.clone();
-        self.variables
-            .extend(vars.iter().map(|(k, v)| (k.clone(), v.clone())));
+        let before = self.clone();
+        let merge =
+            |into: &mut Variables| into.extend(vars.iter().map(|(k, v)| (k.clone(), v.clone())));
+        merge(&mut self.variables);
+        if self.status == RunStatus::CompensationFailed {
+            for step in self.steps.iter_mut().filter(|s| s.needs_compensation()) {
+                // Without a snapshot (an older record) it reads the run's.
+                if let Some(undo) = step.compensation.as_mut() {
+                    if let (false, Some(snapshot)) = (
+                        undo.status == StepStatus::Succeeded,
+                        undo.variables.as_mut(),
+                    ) {
+                        merge(snapshot);
+                    }
+                }
+            }
+        }
         let next = self.resume(now);
         if next.is_err() {
-            self.variables = before;
+            *self = before;
         }
         next
     }

@@ -395,3 +395,31 @@ fn an_optional_step_nobody_consumes_is_tolerated() {
     assert_eq!(run.status, RunStatus::Running);
     assert_eq!(run.steps[1].status, StepStatus::Failed);
 }
+
+#[test]
+fn resuming_a_failed_compensation_with_variables_reaches_the_undo() {
+    let mut run = diamond();
+    succeed(&mut run, 0, vars("vm", 1));
+    let FailOutcome::Compensate { next } = fail(&mut run, 1) else {
+        panic!("the failure compensates");
+    };
+    assert_eq!(next[0].variables.get("vm"), Some(&1.into()));
+    let k = undo_key(&run, 0);
+    run.claim(&k, false, Utc::now()).unwrap();
+    run.fail(&k, "no such vm", 3, Utc::now()).unwrap();
+    assert_eq!(run.status, RunStatus::CompensationFailed);
+    let next = run.resume_with(&vars("vm", 2), Utc::now()).unwrap();
+    assert_eq!(indices(&next), [0]);
+    assert_eq!(
+        next[0].variables.get("vm"),
+        Some(&2.into()),
+        "the undo sees the correction"
+    );
+    assert_eq!(run.variables.get("vm"), Some(&2.into()));
+    // A refused resume changes nothing.
+    let mut done = run.clone();
+    assert_eq!(undo(&mut done, 0), CompleteOutcome::Compensated);
+    let kept = done.clone();
+    assert!(done.resume_with(&vars("vm", 3), Utc::now()).is_err());
+    assert_eq!(done, kept);
+}
