@@ -99,6 +99,9 @@ impl Config {
             .heartbeat_interval(Duration::from_secs(self.service.heartbeat_secs))
             .shutdown_grace(Duration::from_secs(self.service.shutdown_grace_secs))
             .record_start_after(Duration::from_millis(self.service.record_start_after_ms))
+            .default_step_timeout(Some(Duration::from_secs(
+                self.service.default_step_timeout_secs,
+            )))
             .priorities(self.service.priorities)
     }
 

@@ -92,6 +92,10 @@ impl Config {
         if let Some(v) = get("ISOQUBE_RECORD_START_AFTER_MS") {
             self.service.record_start_after_ms = parse_num(&v, "ISOQUBE_RECORD_START_AFTER_MS")?;
         }
+        if let Some(v) = get("ISOQUBE_DEFAULT_STEP_TIMEOUT_SECS") {
+            self.service.default_step_timeout_secs =
+                parse_num(&v, "ISOQUBE_DEFAULT_STEP_TIMEOUT_SECS")?;
+        }
         if let Some(v) = get("ISOQUBE_PRIORITIES") {
             self.service.priorities = parse_bool(&v, "ISOQUBE_PRIORITIES")?;
         }

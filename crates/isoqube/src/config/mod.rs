@@ -36,6 +36,7 @@
 //! heartbeat_secs = 5
 //! shutdown_grace_secs = 30
 //! record_start_after_ms = 250   # a quicker step: start and outcome in one write
+//! default_step_timeout_secs = 3600 # an attempt's limit when its step names no timeout (0: none)
 //! health_port = 8080            # HTTP /health/* and /metrics (unset: off)
 //! priorities = false            # endpoint queues with x-max-priority 9 (run priorities)
 //!

@@ -129,6 +129,10 @@ pub struct ServiceSection {
     /// How long a step runs before its start is recorded (0: before it runs);
     /// see [`ServiceBuilder::record_start_after`].
     pub record_start_after_ms: u64,
+    /// The longest one attempt of a step may run when its definition names
+    /// no `timeout` (0: no limit); see
+    /// [`ServiceBuilder::default_step_timeout`](crate::ServiceBuilder::default_step_timeout).
+    pub default_step_timeout_secs: u64,
     /// Port of the health and metrics HTTP server; unset = none.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub health_port: Option<u16>,
@@ -147,6 +151,7 @@ impl Default for ServiceSection {
             shutdown_grace_secs: 30,
             record_start_after_ms: crate::engine::service::DEFAULT_RECORD_START_AFTER.as_millis()
                 as u64,
+            default_step_timeout_secs: crate::engine::service::DEFAULT_STEP_TIMEOUT.as_secs(),
             health_port: None,
             priorities: false,
         }

@@ -26,6 +26,7 @@ fn defaults_are_the_embedded_pair() {
     assert_eq!(c.transport.kind, TransportKind::InProcess);
     assert_eq!(c.store.kind, StoreKind::Sqlite);
     assert_eq!(c.default_retry(), RetryPolicy::None);
+    assert_eq!(c.service.default_step_timeout_secs, 3600, "an hour");
 }
 
 #[test]
@@ -33,13 +34,18 @@ fn file_then_environment() {
     let p = file(
         "[transport]\nkind = \"amqp\"\nurl = \"amqp://a:pw@rabbit:5672/%2f\"\nprefix = \"x.\"\n\
          [store]\nkind = \"mongodb\"\nurl = \"mongodb://m:27017\"\n\
-         [service]\nconcurrency = 8\nretry = \"interval(2, 100)\"\nhealth_port = 9000\n",
+         [service]\nconcurrency = 8\nretry = \"interval(2, 100)\"\nhealth_port = 9000\n\
+         default_step_timeout_secs = 600\n",
     );
     let c = Config::load_with(
         Some(&p),
         env(&[("ISOQUBE_MONGO_DB", "prod"), ("ISOQUBE_CONCURRENCY", "4")]),
     )
     .expect("load");
+    assert_eq!(c.service.default_step_timeout_secs, 600);
+    let zero = Config::load_with(Some(&p), env(&[("ISOQUBE_DEFAULT_STEP_TIMEOUT_SECS", "0")]))
+        .expect("load");
+    assert_eq!(zero.service.default_step_timeout_secs, 0, "no limit");
     assert_eq!(c.transport.kind, TransportKind::Amqp);
     assert_eq!(c.transport.prefix, "x.");
     assert_eq!(c.store.database, "prod");

@@ -341,6 +341,9 @@ impl Run {
         let step_count = self.steps.len();
         let comp = self.compensation_mut(key.step)?;
         let variables = comp.variables.clone();
+        let deadline = key
+            .budget
+            .and_then(|b| b.deadline(key.started_at.unwrap_or(now), None));
         let attempts = match comp
             .handlers
             .iter_mut()
@@ -360,6 +363,7 @@ impl Run {
                 h.started_at = Some(key.started_at.unwrap_or(now));
                 h.finished_at = None;
                 h.handling = key.handling;
+                h.deadline = deadline;
                 h.attempts
             }
             None => {
@@ -372,6 +376,7 @@ impl Run {
                     finished_at: None,
                     error: None,
                     handling: key.handling,
+                    deadline,
                 });
                 0
             }

@@ -38,7 +38,7 @@ pub use outcome::*;
 pub use records::*;
 pub use run::*;
 pub use status::*;
-pub use step_key::StepKey;
+pub use step_key::{Budget, StepKey};
 pub use stuck::*;
 pub use variables::*;
 

@@ -37,6 +37,16 @@ pub struct StepHandler {
     /// recognises its own earlier write by it, and does not apply it twice.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub handling: Option<Uuid>,
+    /// While it runs: when this handling has used all its time (every
+    /// attempt's timeout and the retries' delays), as its service reckoned it
+    /// when it picked the step up; none when its attempts have no timeout.
+    /// Past it (and a margin) the step is stuck even on a live instance.
+    #[serde(
+        default,
+        skip_serializing_if = "Option::is_none",
+        serialize_with = "timestamp::option"
+    )]
+    pub deadline: Option<DateTime<Utc>>,
 }
 
 /// One event of a run.
@@ -250,6 +260,10 @@ impl StepHandler {
         if let Some(handling) = &self.handling {
             out.push_str(",\"handling\":");
             json::uuid(out, handling);
+        }
+        if let Some(deadline) = &self.deadline {
+            out.push_str(",\"deadline\":");
+            timestamp::write_opt(out, Some(deadline));
         }
         out.push('}');
     }

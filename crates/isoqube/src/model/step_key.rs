@@ -38,6 +38,52 @@ pub struct StepKey {
     /// The handling is of the step's compensation, not of the step.
     #[serde(default)]
     pub compensation: bool,
+    /// The time its service allows this handling, from which its claim
+    /// reckons the handler's deadline (see
+    /// [`StepHandler::deadline`](crate::model::StepHandler::deadline)).
+    #[serde(default)]
+    pub budget: Option<Budget>,
+}
+
+/// The time a service allows one handling of a step: each attempt runs at
+/// most the step's `timeout` (else `default_timeout_ms`), and `attempts`
+/// attempts with `delays_ms` between them in all.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Budget {
+    /// An attempt's limit when the step names no `timeout` (none: no limit).
+    pub default_timeout_ms: Option<u64>,
+    /// The most attempts its retry policy makes.
+    pub attempts: u32,
+    /// The retry policy's delays between them, summed.
+    pub delays_ms: u64,
+}
+
+impl Budget {
+    /// When a handling started at `start` has used all its time, for a step
+    /// whose own timeout is `step_timeout_ms`; none when no timeout applies.
+    ///
+    /// ```
+    /// use isoqube::model::Budget;
+    /// let b = Budget { default_timeout_ms: Some(60_000), attempts: 3, delays_ms: 1_500 };
+    /// let start = chrono::Utc::now();
+    /// let end = b.deadline(start, Some(1_000)).unwrap();
+    /// assert_eq!((end - start).num_milliseconds(), 4_500);
+    /// assert_eq!((b.deadline(start, None).unwrap() - start).num_milliseconds(), 181_500);
+    /// let none = Budget { default_timeout_ms: None, ..b };
+    /// assert_eq!(none.deadline(start, None), None);
+    /// ```
+    pub fn deadline(
+        &self,
+        start: DateTime<Utc>,
+        step_timeout_ms: Option<u64>,
+    ) -> Option<DateTime<Utc>> {
+        let each = step_timeout_ms.or(self.default_timeout_ms)?;
+        let total = each
+            .saturating_mul(u64::from(self.attempts.max(1)))
+            .saturating_add(self.delays_ms);
+        let total = chrono::Duration::milliseconds(i64::try_from(total).unwrap_or(i64::MAX / 2));
+        start.checked_add_signed(total)
+    }
 }
 
 impl StepKey {
@@ -56,6 +102,7 @@ impl StepKey {
             started_at: None,
             handling: None,
             compensation: false,
+            budget: None,
         }
     }
 
@@ -91,6 +138,12 @@ impl StepKey {
     /// ```
     pub fn handled(mut self, handling: Uuid) -> Self {
         self.handling = Some(handling);
+        self
+    }
+
+    /// The same key, with the time its service allows the handling.
+    pub fn within(mut self, budget: Budget) -> Self {
+        self.budget = Some(budget);
         self
     }
 }

@@ -11,10 +11,18 @@
 //! - each of its `Invoked` handlers runs on a service instance (the handler's
 //!   `host` is the instance id, `name@host:pid:suffix`) that is not alive:
 //!   there is no service record for it (it stopped, or its record is gone), or
-//!   its last heartbeat is older than [`StuckRule::alive_within`];
+//!   its last heartbeat is older than [`StuckRule::alive_within`]; or it runs
+//!   on a live instance past its deadline (see below);
 //! - and the latest sign of life of those handlers (the later of the handler's
-//!   start and its instance's last heartbeat) is older than
-//!   [`StuckRule::after`].
+//!   start and its instance's last heartbeat; for a live one, its deadline)
+//!   is older than [`StuckRule::after`].
+//!
+//! A handler's *deadline* is when its handling has used all its time: every
+//! attempt's timeout (the step's `timeout`, else its service's default step
+//! timeout) and the retries' delays, as the service reckoned it when it
+//! picked the step up. A handler on a live instance still running
+//! [`StuckRule::after`] past it is hung (a consumer blocking its thread, say,
+//! which no timeout can interrupt).
 //!
 //! A step `Invoked` with no `Invoked` handler (the handler is unknown, e.g. a
 //! record written by an older version) is stuck once it was invoked longer
@@ -27,9 +35,9 @@
 //! takes it; either way nobody works on the run. Likewise a compensation
 //! that is due, once the run last settled anything that long ago.
 //!
-//! A handler on a live instance is never stuck, however long the step takes:
-//! a long build is not a fault. Steps have no timeout of their own yet, so
-//! [`StuckRule::after`] (5 minutes by default) is the one bound.
+//! A handler on a live instance within its deadline (or with none: no
+//! timeout applies) is never stuck, however long the step takes: a long
+//! build is not a fault.
 
 use std::time::Duration;
 
@@ -87,6 +95,9 @@ pub enum StuckReason {
     HandlerUnknown,
     /// The step is due but no consumer picked its message up.
     NotPickedUp,
+    /// Its handler's instance is alive but the handling runs past its
+    /// deadline (every attempt's timeout and the retries' delays).
+    PastDeadline,
 }
 
 impl StuckReason {
@@ -97,6 +108,9 @@ impl StuckReason {
             StuckReason::HandlerSilent => "handler's service instance sends no heartbeat",
             StuckReason::HandlerUnknown => "no handler recorded",
             StuckReason::NotPickedUp => "due, but its message was never picked up",
+            StuckReason::PastDeadline => {
+                "runs past its timeout on a live instance (the consumer may block its thread)"
+            }
         }
     }
 }
@@ -116,7 +130,7 @@ pub struct StuckStep {
     pub instance: Option<String>,
     /// The last sign of life: the handler's start or its instance's last
     /// heartbeat, whichever is later (the step's invocation when no handler
-    /// is known).
+    /// is known; the handler's deadline when its instance is alive).
     #[serde(serialize_with = "crate::wire::time::one")]
     pub since: DateTime<Utc>,
     /// Why.
@@ -196,14 +210,17 @@ impl Run {
             let mut alive = false;
             for h in handlers.iter().filter(|h| h.status == StepStatus::Invoked) {
                 let seen = last_seen(&h.host);
-                if seen.is_some_and(|t| !older_than(t, rule.alive_within)) {
-                    alive = true;
-                    break;
-                }
                 let started = h.started_at.unwrap_or(step_since);
-                let (since, reason) = match seen {
-                    Some(t) => (t.max(started), StuckReason::HandlerSilent),
-                    None => (started, StuckReason::HandlerGone),
+                let (since, reason) = match (seen, h.deadline) {
+                    (Some(t), deadline) if !older_than(t, rule.alive_within) => match deadline {
+                        Some(d) => (d, StuckReason::PastDeadline),
+                        None => {
+                            alive = true;
+                            break;
+                        }
+                    },
+                    (Some(t), _) => (t.max(started), StuckReason::HandlerSilent),
+                    (None, _) => (started, StuckReason::HandlerGone),
                 };
                 if latest.as_ref().is_none_or(|(t, _, _)| since > *t) {
                     latest = Some((since, h, reason));

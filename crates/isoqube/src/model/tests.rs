@@ -130,6 +130,7 @@ fn hand_written_json_is_serde_jsons() {
                     finished_at: (h > 0).then_some(t),
                     error: (h != 1).then(|| text.to_string()),
                     handling: (h != 2).then(|| Uuid::from_u128(h as u128 + 7)),
+                    deadline: (h == 1).then_some(t),
                 })
                 .collect();
             step.compensation = (j != 0).then(|| {

@@ -197,6 +197,7 @@ impl Run {
             return Ok(self.not_claimed(key));
         };
         let step = self.step_mut(key.step)?;
+        let deadline = key.budget.and_then(|b| b.deadline(now, step.timeout_ms));
         match step
             .handlers
             .iter_mut()
@@ -212,6 +213,7 @@ impl Run {
                 h.started_at = Some(now);
                 h.finished_at = None;
                 h.handling = key.handling;
+                h.deadline = deadline;
             }
             None => step.handlers.push(StepHandler {
                 endpoint: key.endpoint.clone(),
@@ -222,6 +224,7 @@ impl Run {
                 finished_at: None,
                 error: None,
                 handling: key.handling,
+                deadline,
             }),
         }
         if step.status == StepStatus::Pending {
@@ -351,6 +354,7 @@ impl Run {
                     finished_at: None,
                     error: None,
                     handling: None,
+                    deadline: None,
                 });
                 handlers.len() - 1
             }

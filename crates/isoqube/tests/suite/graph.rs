@@ -6,7 +6,7 @@ use std::collections::HashMap;
 use std::sync::{Mutex, OnceLock};
 use std::time::{Duration, Instant};
 
-use isoqube::{consumer, event, Definition, RunStatus, StepContext, StepDef, StepStatus};
+use isoqube::{consumer, event, Definition, RunStatus, Service, StepContext, StepDef, StepStatus};
 use serde::{Deserialize, Serialize};
 use serde_json::{json, Value};
 use uuid::Uuid;
@@ -189,6 +189,37 @@ pub async fn graph_step_timeout(h: Harness) {
     assert_eq!(run.status, RunStatus::Failed, "{run:#?}");
     let error = run.error.clone().unwrap_or_default();
     assert!(error.contains("timeout"), "{error}");
+    svc.shutdown().await.unwrap();
+}
+
+/// A step whose definition names no timeout runs within the service's
+/// default step timeout: a hung attempt is dropped there and retried, then
+/// the run fails; the handler's record carries the deadline its service
+/// reckoned (both attempts' timeouts), which the stuck report reads.
+pub async fn graph_default_step_timeout(h: Harness) {
+    let svc = Service::builder("suite")
+        .transport_arc(h.pair.transport.clone())
+        .store_arc(h.pair.store.clone())
+        .endpoints(ENDPOINTS)
+        .default_step_timeout(Some(Duration::from_millis(400)))
+        .start()
+        .await
+        .expect("service starts");
+    h.define("untimed", &["GraphStart", "GraphBranch"]).await;
+    let id = h.start("untimed", json!({"hang_until": {"1": 9}})).await;
+    let run = h.finish(id).await;
+    assert_eq!(run.status, RunStatus::Failed, "{run:#?}");
+    let step = &run.steps[1];
+    assert_eq!(step.attempts, 2, "{run:#?}");
+    let error = step.last_error.clone().unwrap_or_default();
+    assert!(error.contains("timeout of 400ms"), "{error}");
+    let handler = &step.handlers[0];
+    let (start, deadline) = (handler.started_at.unwrap(), handler.deadline);
+    assert_eq!(
+        deadline,
+        Some(start + chrono::Duration::milliseconds(800)),
+        "two attempts of 400 ms: {run:#?}"
+    );
     svc.shutdown().await.unwrap();
 }
 

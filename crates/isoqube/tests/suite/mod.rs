@@ -202,7 +202,7 @@ async fn notice(ev: Notice) -> Result<(), std::io::Error> {
 const WAIT: Duration = Duration::from_secs(30);
 
 pub struct Harness {
-    pair: Pair,
+    pub pair: Pair,
     control: Control,
 }
 
@@ -1178,7 +1178,7 @@ macro_rules! behaviour_tests {
             resume, rerun, invalid_definitions, malformed_message, bad_run_headers_are_refused, error_queue_browse_and_take, schedules, graceful_shutdown,
             grace_expiry_counts_the_attempt, instance_killed_mid_step, lost_store_answers, service_registration,
             graph_branches_run_in_parallel_and_join_once, graph_optional_failure_lets_the_run_go_on,
-            graph_step_timeout, graph_resume_republishes_every_failed_branch, graph_definitions_are_validated,
+            graph_step_timeout, graph_default_step_timeout, graph_resume_republishes_every_failed_branch, graph_definitions_are_validated,
             cancel_tells_the_running_step, cancel_drops_a_stubborn_step_after_the_grace,
             compensation_undoes_a_diamond_in_reverse_order, compensation_retried_then_succeeds,
             compensation_failed_then_resumed, compensation_after_a_hung_step_times_out,

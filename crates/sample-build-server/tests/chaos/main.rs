@@ -10,7 +10,9 @@
 //! ran in reverse dependency order and did their side effect once, and no
 //! step or compensation message was published twice except where a publisher
 //! died before it could acknowledge or the broker went away
-//! (docs/RELIABILITY.md explains that window).
+//! (docs/RELIABILITY.md explains that window). Every 5th run asks for a step
+//! no process consumes (`unbound-release`, a Windows build with no Windows
+//! pool running): each ends `Compensated`, its Linux builds undone.
 //!
 //! `cargo test -p sample-build-server --test chaos` runs the bounded CI mode.
 //! By hand, longer: `... --test chaos -- --runs 300 --kills 60 [--seed N]
@@ -28,6 +30,7 @@ mod rng;
 mod soak;
 mod spy;
 mod store_kill;
+mod unbound;
 mod undo;
 
 use std::time::{Duration, Instant};
@@ -108,6 +111,13 @@ impl Plan {
     pub fn compensates(&self, i: usize) -> bool {
         let offset = rng::Rng::new(self.seed ^ 0x00c0_ffee).next() % 4;
         (i as u64 + offset) % 4 == 0
+    }
+
+    /// Whether the `i`th run is an `unbound-release` (its Windows step has
+    /// no consumer): every 5th, from an offset the seed picks.
+    pub fn unbound(&self, i: usize) -> bool {
+        let offset = rng::Rng::new(self.seed ^ 0x0b0b).next() % 5;
+        (i as u64 + offset) % 5 == 0
     }
 }
 

@@ -15,8 +15,8 @@ use crate::deployment::{Deployment, StoreKind};
 use crate::fleet::{Fleet, SERVICES};
 use crate::rng::Rng;
 use crate::spy::Spy;
-use crate::undo;
 use crate::Plan;
+use crate::{unbound, undo};
 
 pub async fn soak(label: &str, store: StoreKind, plan: &Plan) {
     let started = Instant::now();
@@ -28,17 +28,26 @@ pub async fn soak(label: &str, store: StoreKind, plan: &Plan) {
     crate::deployment::wait_registered(&control, &deployment, SERVICES.len()).await;
     fleet.wait_ready(Duration::from_secs(60)).await;
     let spy = Spy::start(&broker.url(), &deployment.prefix, control.store()).await;
+    unbound::define(&control).await;
 
     let params = || -> Variables { isoqube::context::vars_from(json!({"work_ms": plan.work_ms})) };
     let mut ids = Vec::with_capacity(plan.runs);
     let mut compensated = BTreeSet::new();
+    let mut unbound_ids = Vec::new();
     let mut outages: Vec<Window> = Vec::new();
     let per_kill = plan.runs.div_ceil(plan.kills.max(1) + 1);
     let restart_at = plan.kills / 3;
     for k in 0..=plan.kills {
         // Runs start throughout the soak, so kills land on every kind of step.
         for _ in 0..per_kill {
-            if ids.len() < plan.runs {
+            let started = ids.len() + unbound_ids.len();
+            if started < plan.runs && plan.unbound(started) {
+                let run = control
+                    .start_run(unbound::NAME, params(), "chaos")
+                    .await
+                    .unwrap_or_else(|e| panic!("start a run: {e}"));
+                unbound_ids.push(run.id);
+            } else if started < plan.runs {
                 let undo = plan.compensates(ids.len());
                 let vars = if undo {
                     undo::failing_vars(plan.work_ms)
@@ -81,12 +90,16 @@ pub async fn soak(label: &str, store: StoreKind, plan: &Plan) {
     let logs = || deployment.logs_of();
     let diagnose = || format!("{}{}", logs(), fleet.endpoints());
     let runs = wait_all(&control, &ids, Duration::from_secs(240), &diagnose).await;
-    assert_eq!(runs.len(), plan.runs, "runs lost");
+    let unbound_runs = wait_all(&control, &unbound_ids, Duration::from_secs(60), &diagnose).await;
+    assert_eq!(runs.len() + unbound_runs.len(), plan.runs, "runs lost");
     check_runs(&runs, &compensated, &logs());
+    unbound::check(&unbound_runs, &logs());
     let copies = check_spy(&runs, &compensated, &spy.seen, &fleet.killed, &outages).await;
+    let undone: BTreeSet<_> = compensated.iter().chain(&unbound_ids).copied().collect();
+    let all: Vec<_> = runs.iter().chain(&unbound_runs).cloned().collect();
     let repeats = undo::check_side_effects(
-        &runs,
-        &compensated,
+        &all,
+        &undone,
         &deployment.console_logs(),
         &fleet.killed_logs,
         &outages,
@@ -101,7 +114,8 @@ pub async fn soak(label: &str, store: StoreKind, plan: &Plan) {
         .map(|c| c.attempts)
         .sum();
     println!(
-        "chaos[{label}]: {} runs ({} compensated), {steps} steps ({attempts} attempts), {comps} \
+        "chaos[{label}]: {} runs ({} compensated) and {} with a step no consumer takes (each \
+         compensated), {steps} steps ({attempts} attempts), {comps} \
          compensations ({comp_attempts} attempts), {} kills, 1 broker restart: 0 lost, 0 stuck, \
          0 failed, every step and compensation recorded succeeded once, undos in order; \
          published again by a killed publisher or across the broker restart: {} step and {} \
@@ -109,6 +123,7 @@ pub async fn soak(label: &str, store: StoreKind, plan: &Plan) {
          {repeats}; {:.0} s (seed {})",
         runs.len(),
         compensated.len(),
+        unbound_runs.len(),
         fleet.killed.len(),
         copies.steps,
         copies.compensations,

@@ -210,7 +210,12 @@ pub fn check_side_effects(
     let mut repeats = 0;
     for run in runs.iter().filter(|r| compensated.contains(&r.id)) {
         for step in &run.steps {
-            let Some(c) = &step.compensation else {
+            // Not undone (not needed, or not reached): what undid it is stray.
+            let Some(c) = step
+                .compensation
+                .as_ref()
+                .filter(|c| c.status == StepStatus::Succeeded)
+            else {
                 continue;
             };
             let lines = found.remove(&(run.id, step.index)).unwrap_or_default();

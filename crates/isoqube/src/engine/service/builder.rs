@@ -16,7 +16,7 @@ use crate::engine::publish::Publisher;
 use crate::engine::readiness::Health;
 use crate::engine::telemetry::spawn_log_writer;
 use crate::error::Result;
-use crate::model::ServiceRecord;
+use crate::model::{Budget, ServiceRecord};
 use crate::registry::{Registry, Selection};
 use crate::retry::RetryPolicy;
 use crate::store::RunStore;
@@ -46,6 +46,7 @@ pub struct ServiceBuilder {
     pub(super) record_start_after: Option<Duration>,
     pub(super) cancel_poll: Duration,
     pub(super) cancel_grace: Duration,
+    pub(super) default_step_timeout: Option<Duration>,
     pub(super) sidecars: Vec<Box<dyn Sidecar>>,
     pub(super) default_retry: RetryPolicy,
     pub(super) concurrency_limit: Option<u16>,
@@ -121,6 +122,23 @@ impl ServiceBuilder {
     /// consumer is dropped and the step recorded cancelled.
     pub fn cancel_grace(mut self, grace: Duration) -> Self {
         self.cancel_grace = grace;
+        self
+    }
+
+    /// The longest one attempt of a step may run when its definition names no
+    /// `timeout` (default [`DEFAULT_STEP_TIMEOUT`], an hour; `None`: no limit).
+    /// Past it the attempt is dropped and fails (`isoqube::StepTimeout`) and
+    /// is retried per the consumer's policy, as for a step's own `timeout`.
+    /// The control center's stuck report flags a step still running past its
+    /// attempts' timeouts and the retries' delays, even on a live instance.
+    ///
+    /// ```
+    /// let b = isoqube::Service::builder("x").default_step_timeout(Some(std::time::Duration::from_secs(600)));
+    /// ```
+    ///
+    /// [`DEFAULT_STEP_TIMEOUT`]: crate::engine::service::DEFAULT_STEP_TIMEOUT
+    pub fn default_step_timeout(mut self, timeout: Option<Duration>) -> Self {
+        self.default_step_timeout = timeout.filter(|t| !t.is_zero());
         self
     }
 
@@ -260,6 +278,7 @@ impl ServiceBuilder {
             record_start_after: self.record_start_after,
             cancel_poll: self.cancel_poll,
             cancel_grace: self.cancel_grace,
+            default_step_timeout: self.default_step_timeout,
             host_headers: super::dead_letter::host_headers(
                 &crate::wire::envelope::HostInfo::current(&self.name),
             ),
@@ -275,6 +294,7 @@ impl ServiceBuilder {
             .zip(metrics.endpoints())
             .map(|(reg, metrics)| {
                 let publisher = shared.publisher.clone().counting(metrics.published_counter());
+                let retry = reg.retry.unwrap_or(self.default_retry);
                 let ep = Arc::new(Endpoint {
                     shared: shared.clone(),
                     reg,
@@ -284,7 +304,8 @@ impl ServiceBuilder {
                     events: Arc::new(publisher.clone()),
                     publisher,
                     metrics: metrics.clone(),
-                    retry: reg.retry.unwrap_or(self.default_retry),
+                    retry,
+                    budget: budget(retry, self.default_step_timeout),
                     concurrency: self
                         .concurrency_limit
                         .map_or(reg.concurrency, |cap| reg.concurrency.min(cap)),
@@ -337,4 +358,16 @@ async fn default_store() -> Result<Arc<dyn RunStore>> {
          SQLite store: the `sqlite` feature is off)"
             .into(),
     ))
+}
+
+/// The time one handling of `retry`'s consumer may take: its attempts, each
+/// within its step's timeout (else `default_timeout`), and the delays between.
+fn budget(retry: RetryPolicy, default_timeout: Option<Duration>) -> Budget {
+    let attempts = retry.max_attempts();
+    let delays: Duration = (1..attempts).map(|a| retry.delay(a)).sum();
+    Budget {
+        default_timeout_ms: default_timeout.map(|t| t.as_millis().try_into().unwrap_or(u64::MAX)),
+        attempts,
+        delays_ms: delays.as_millis().try_into().unwrap_or(u64::MAX),
+    }
 }

@@ -19,7 +19,7 @@ use crate::engine::metrics::EndpointMetrics;
 use crate::engine::publish::Publisher;
 use crate::engine::telemetry::{LogSink, StepScope};
 use crate::event::EventInfo;
-use crate::model::Variables;
+use crate::model::{Budget, Variables};
 use crate::retry::RetryPolicy;
 use crate::store::RunStore;
 use crate::transport::{Delivery, RawMessage, Transport, ERROR_SUFFIX, SKIPPED_SUFFIX};
@@ -39,12 +39,20 @@ pub(super) struct Shared {
     pub(super) record_start_after: Option<Duration>,
     pub(super) cancel_poll: Duration,
     pub(super) cancel_grace: Duration,
+    /// An attempt's limit when the step names no `timeout`.
+    pub(super) default_step_timeout: Option<Duration>,
     /// The eight `MT-Host-*` headers of this service, for moved messages.
     pub(super) host_headers: BTreeMap<String, Value>,
 }
 
 /// See [`ServiceBuilder::record_start_after`].
 pub const DEFAULT_RECORD_START_AFTER: Duration = Duration::from_millis(250);
+
+/// See [`ServiceBuilder::default_step_timeout`]: an hour, longer than any
+/// step a service should hold in one delivery (a longer wait is a wait step or
+/// a timer, not a consumer), short enough that a hung consumer is noticed the
+/// same day.
+pub const DEFAULT_STEP_TIMEOUT: Duration = Duration::from_secs(3600);
 
 pub(super) struct Endpoint {
     pub(super) shared: Arc<Shared>,
@@ -64,6 +72,9 @@ pub(super) struct Endpoint {
     pub(super) retry: RetryPolicy,
     /// The consumer's limit, capped by the service's.
     pub(super) concurrency: u16,
+    /// The time one handling may take (its attempts' timeouts, the retries'
+    /// delays), which a recorded claim turns into the handler's deadline.
+    pub(super) budget: Budget,
 }
 
 pub(super) enum Settle {

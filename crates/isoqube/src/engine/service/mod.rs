@@ -19,7 +19,7 @@ mod sidecar;
 mod step;
 
 pub use builder::ServiceBuilder;
-pub use endpoint::DEFAULT_RECORD_START_AFTER;
+pub use endpoint::{DEFAULT_RECORD_START_AFTER, DEFAULT_STEP_TIMEOUT};
 pub use running::{shutdown_signal, Service};
 pub use sidecar::{RunningSidecar, Sidecar};
 

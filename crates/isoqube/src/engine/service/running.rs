@@ -20,7 +20,9 @@ use crate::registry::Selection;
 use crate::retry::RetryPolicy;
 use crate::store::RunStore;
 
-use super::{RunningSidecar, ServiceBuilder, Shared, DEFAULT_RECORD_START_AFTER};
+use super::{
+    RunningSidecar, ServiceBuilder, Shared, DEFAULT_RECORD_START_AFTER, DEFAULT_STEP_TIMEOUT,
+};
 
 /// A running service: its consumers are taking messages.
 pub struct Service {
@@ -49,6 +51,7 @@ impl Service {
             record_start_after: Some(DEFAULT_RECORD_START_AFTER),
             cancel_poll: Duration::from_secs(1),
             cancel_grace: Duration::from_secs(10),
+            default_step_timeout: Some(DEFAULT_STEP_TIMEOUT),
             sidecars: Vec::new(),
             default_retry: RetryPolicy::None,
             concurrency_limit: None,

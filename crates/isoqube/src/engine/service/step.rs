@@ -41,7 +41,10 @@ impl Endpoint {
         let parent = Parent::consumed(env, &self.name).with_priority(msg.properties.priority);
         let definition = env.definition().unwrap_or_default().to_string();
         // Named, so a store call retried after a lost answer knows its own write.
-        let key = key.started(chrono::Utc::now()).handled(Uuid::new_v4());
+        let key = key
+            .started(chrono::Utc::now())
+            .handled(Uuid::new_v4())
+            .within(self.budget);
         // A first delivery's start is recorded with its outcome when the step is
         // quick (see `ServiceBuilder::record_start_after`); a redelivery's before
         // the consumer runs, so an interrupted handling is visible at once.
@@ -69,7 +72,9 @@ impl Endpoint {
                 variables,
                 attempts,
                 step_count,
-                timeout_ms.map(Duration::from_millis),
+                timeout_ms
+                    .map(Duration::from_millis)
+                    .or(self.shared.default_step_timeout),
                 recorded,
             ),
             Ok((ClaimOutcome::AlreadyDone { republish }, _)) => {

@@ -229,3 +229,35 @@ fn compensations_are_judged_like_steps() {
     assert_eq!(gone[0].reason, StuckReason::HandlerGone);
     assert_eq!(gone[0].instance.as_deref(), Some("svc@h:2:b"));
 }
+
+#[test]
+fn a_live_handler_past_its_deadline_and_the_margin_is_stuck() {
+    let mut run = Run::new(&Definition::new("d", ["A", "B"]), Variables::new(), "test");
+    // Two attempts of four minutes, two minutes between them.
+    let budget = Budget {
+        default_timeout_ms: Some(4 * 60_000),
+        attempts: 2,
+        delays_ms: 2 * 60_000,
+    };
+    let key = StepKey::new(run.id, 0, "a", "svc@h:1:x").within(budget);
+    run.claim(&key, false, t(0)).expect("claim");
+    assert_eq!(run.steps[0].handlers[0].deadline, Some(t(10 * MIN)));
+    let live = |now: DateTime<Utc>| beats(&[("svc@h:1:x", now - chrono::Duration::seconds(5))]);
+    // Within its deadline, and within the margin past it: running.
+    let now = t(10 * MIN);
+    assert!(stuck(&run, now, &live(now)).is_empty());
+    let now = t(15 * MIN);
+    assert!(stuck(&run, now, &live(now)).is_empty());
+    // More than the margin past it: hung, though its instance beats.
+    let now = t(15 * MIN + 1);
+    let found = stuck(&run, now, &live(now));
+    assert_eq!(found.len(), 1, "{found:?}");
+    assert_eq!(found[0].reason, StuckReason::PastDeadline);
+    assert_eq!(found[0].since, t(10 * MIN));
+    assert_eq!(found[0].instance.as_deref(), Some("svc@h:1:x"));
+    // A redelivery picked up elsewhere sets a new deadline: running again.
+    let again = StepKey::new(run.id, 0, "a", "svc@h:2:y").within(budget);
+    run.claim(&again, true, now).expect("claim again");
+    let both = beats(&[("svc@h:1:x", now), ("svc@h:2:y", now)]);
+    assert!(stuck(&run, now, &both).is_empty());
+}
