@@ -27,7 +27,13 @@ pub async fn soak(label: &str, store: StoreKind, plan: &Plan) {
     let control = deployment.control().await;
     crate::deployment::wait_registered(&control, &deployment, SERVICES.len()).await;
     fleet.wait_ready(Duration::from_secs(60)).await;
-    let spy = Spy::start(&broker.url(), &deployment.prefix, control.store()).await;
+    let spy = Spy::start(
+        &broker.url(),
+        &deployment.prefix,
+        control.store(),
+        &[unbound::UNBOUND],
+    )
+    .await;
     unbound::define(&control).await;
 
     let params = || -> Variables { isoqube::context::vars_from(json!({"work_ms": plan.work_ms})) };

@@ -40,8 +40,14 @@ pub struct Spy {
 
 impl Spy {
     /// Binds the spy queue to the exchange of every topic the services
-    /// registered, and starts consuming it.
-    pub async fn start(url: &str, prefix: &str, store: &Arc<dyn RunStore>) -> Spy {
+    /// registered but those of `unwatched` (events whose messages must reach
+    /// no queue), and starts consuming it.
+    pub async fn start(
+        url: &str,
+        prefix: &str,
+        store: &Arc<dyn RunStore>,
+        unwatched: &[&str],
+    ) -> Spy {
         let transport = AmqpTransport::connect(AmqpConfig {
             url: url.to_string(),
             prefix: prefix.to_string(),
@@ -56,7 +62,10 @@ impl Spy {
             queues: vec![QUEUE.to_string()],
             ..Default::default()
         };
-        for t in topics {
+        for t in topics
+            .into_iter()
+            .filter(|t| !unwatched.contains(&t.name.as_str()))
+        {
             topology.exchanges.push(t.exchange.clone());
             topology.bindings.push(Binding::Queue {
                 source: t.exchange,

@@ -9,8 +9,8 @@ use isoqube::{Control, Definition, Run, RunStatus, StepDef, StepStatus};
 
 /// The definition's name.
 pub const NAME: &str = "unbound-release";
-/// The step no process consumes.
-const UNBOUND: &str = "Windows2019Build";
+/// The step no process consumes (and no queue takes: the spy leaves it).
+pub const UNBOUND: &str = "Windows2019Build";
 
 /// Saves `unbound-release`.
 pub async fn define(control: &Control) {
