@@ -7,13 +7,16 @@
 //!
 //! Files by job: [`builder`] (configure and start), [`running`] (a running
 //! service and its shutdown), `endpoint` (one loop per endpoint), `step` (one
-//! run step's handling), `invoke` (retries), `dead_letter` (moving messages
-//! aside) and [`sidecar`] (servers plugged in beside the consumers).
+//! run step's handling, as its phases: claim, run, record, settle),
+//! `publish_next` (what a handling publishes before it acks), `invoke`
+//! (retries), `dead_letter` (moving messages aside) and [`sidecar`] (servers
+//! plugged in beside the consumers).
 
 mod builder;
 mod dead_letter;
 mod endpoint;
 mod invoke;
+mod publish_next;
 mod running;
 mod sidecar;
 mod step;

@@ -1,23 +1,94 @@
-//! Engine layer: one run step's handling, the chain rule: claim the step in the
-//! store, run the consumer (see [`super::invoke`]), record the outcome, publish
-//! the next step, and only then ack; redeliveries and crashes between recording
-//! and publishing are recognised from the stored run.
+//! Engine layer: one run step's handling, the chain rule, as its phases:
+//! [`claim`](Endpoint::claim) the step in the store, [`run`](Endpoint::run_claimed)
+//! the consumer (see [`super::invoke`]), [`record`](Endpoint::record) the
+//! outcome, and [`settle`](Endpoint::settle) the message: publish what the
+//! store named next, and only then ack. Each phase answers with what settles
+//! the delivery ([`Next`]), so "publish next, then ack" is decided in one
+//! place for every path (a success, a failure, a cancellation, a redelivery
+//! of a step already done). Redeliveries and crashes between recording and
+//! publishing are recognised from the stored run.
 
 use std::time::{Duration, Instant};
 
-use futures_util::future::BoxFuture;
 use tracing::{error, info, warn};
 use uuid::Uuid;
 
 use crate::consumer::HandlerError;
 use crate::engine::telemetry::LIFECYCLE;
-use crate::error::{Error, Result};
-use crate::model::{ClaimOutcome, CompleteOutcome, FailOutcome, NextStep, StepKey};
+use crate::model::{
+    ClaimOutcome, CompleteOutcome, FailOutcome, NextStep, RunStatus, StepKey, StepStatus, Variables,
+};
 use crate::transport::{RawMessage, ERROR_SUFFIX};
 use crate::wire::envelope::Incoming;
 use crate::wire::lineage::Parent;
 
 use super::{step_error, Endpoint, Settle};
+
+/// One delivery's handling of a run step: what every phase needs.
+struct Handling<'m> {
+    msg: &'m RawMessage,
+    run_id: Uuid,
+    step: usize,
+    /// Names this handling in the store (its endpoint, instance, start, id
+    /// and time budget).
+    key: StepKey,
+    /// The lineage the messages it publishes carry.
+    parent: Parent,
+    definition: String,
+    /// For a compensation: the name of the step it undoes.
+    compensates: Option<String>,
+    /// When the start is recorded only if the step runs this long (a first
+    /// delivery's; see [`super::ServiceBuilder::record_start_after`]).
+    record_later: Option<Duration>,
+}
+
+/// What settles a delivery, as a phase decided it; [`Endpoint::settle`]
+/// carries it out.
+enum Next {
+    /// Publish these steps (or undos), then ack.
+    Publish(Vec<NextStep>),
+    Ack,
+    /// Nothing was decided (the store is down): the broker delivers it again.
+    Requeue,
+    /// Move the message aside to `<q>_error` with this fault and its attempts.
+    DeadLetter(HandlerError, u32),
+}
+
+/// The claim's answer: run the consumer, or settle at once.
+enum Claim {
+    Run(Claimed),
+    Done(Next),
+}
+
+/// A claimed step: what the consumer runs with.
+struct Claimed {
+    variables: Variables,
+    /// Earlier invocations by this endpoint (deliveries before, resumes).
+    prior: u32,
+    step_count: usize,
+    /// Each attempt's limit: the step's `timeout`, else the service's default.
+    timeout: Option<Duration>,
+    /// The claim is in the store already.
+    recorded: bool,
+}
+
+/// How the consumer ended.
+enum Ran {
+    /// It returned its last result after `attempts` invocations (this
+    /// delivery's), with what it set when it succeeded.
+    Returned {
+        result: Result<(), HandlerError>,
+        attempts: u32,
+        patch: Variables,
+        /// Its run was cancelled while it ran (it was told through the context).
+        cancelled: bool,
+        started: Instant,
+        /// Invocations before this delivery's.
+        prior: u32,
+    },
+    /// Its run was cancelled and it did not stop within the grace: dropped.
+    Dropped,
+}
 
 impl Endpoint {
     pub(super) async fn process_step(
@@ -27,6 +98,24 @@ impl Endpoint {
         run_id: Uuid,
         step: usize,
     ) -> Settle {
+        let h = self.handling(msg, env, run_id, step);
+        let next = match Box::pin(self.claim(&h)).await {
+            Claim::Run(claimed) => {
+                let ran = self.run_claimed(&h, env, claimed).await;
+                Box::pin(self.record(&h, ran)).await
+            }
+            Claim::Done(next) => next,
+        };
+        self.settle(&h, next).await
+    }
+
+    fn handling<'m>(
+        &self,
+        msg: &'m RawMessage,
+        env: &Incoming<'_>,
+        run_id: Uuid,
+        step: usize,
+    ) -> Handling<'m> {
         let compensates = env.compensates().map(str::to_string);
         let key = StepKey::new(
             run_id,
@@ -38,28 +127,37 @@ impl Endpoint {
             Some(_) => key.compensating(),
             None => key,
         };
-        let parent = Parent::consumed(env, &self.name).with_priority(msg.properties.priority);
-        let definition = env.definition().unwrap_or_default().to_string();
-        // Named, so a store call retried after a lost answer knows its own write.
-        let key = key
-            .started(chrono::Utc::now())
-            .handled(Uuid::new_v4())
-            .within(self.budget);
-        // A first delivery's start is recorded with its outcome when the step is
-        // quick (see `ServiceBuilder::record_start_after`); a redelivery's before
-        // the consumer runs, so an interrupted handling is visible at once.
-        let record_later = self.shared.record_start_after.filter(|_| !msg.redelivered);
-        let claim = Box::pin(self.store_op("claim the step", || async {
-            match record_later {
-                Some(_) => self.shared.store.claim_step_unrecorded(&key).await,
-                None => Ok((
-                    self.shared.store.claim_step(&key, msg.redelivered).await?,
-                    true,
-                )),
-            }
-        }))
-        .await;
-        let (variables, prior, step_count, timeout, recorded) = match claim {
+        Handling {
+            msg,
+            run_id,
+            step,
+            // Named, so a store call retried after a lost answer knows its own write.
+            key: key
+                .started(chrono::Utc::now())
+                .handled(Uuid::new_v4())
+                .within(self.budget),
+            parent: Parent::consumed(env, &self.name).with_priority(msg.properties.priority),
+            definition: env.definition().unwrap_or_default().to_string(),
+            compensates,
+            // A first delivery's start is recorded with its outcome when the
+            // step is quick; a redelivery's before the consumer runs, so an
+            // interrupted handling is visible at once.
+            record_later: self.shared.record_start_after.filter(|_| !msg.redelivered),
+        }
+    }
+
+    /// Decides on the stored run whether the consumer runs.
+    async fn claim(&self, h: &Handling<'_>) -> Claim {
+        let store = &self.shared.store;
+        let claim = self
+            .store_op("claim the step", || async {
+                match h.record_later {
+                    Some(_) => store.claim_step_unrecorded(&h.key).await,
+                    None => Ok((store.claim_step(&h.key, h.msg.redelivered).await?, true)),
+                }
+            })
+            .await;
+        let next = match claim {
             Ok((
                 ClaimOutcome::Claimed {
                     variables,
@@ -68,99 +166,113 @@ impl Endpoint {
                     timeout_ms,
                 },
                 recorded,
-            )) => (
-                variables,
-                attempts,
-                step_count,
-                timeout_ms
-                    .map(Duration::from_millis)
-                    .or(self.shared.default_step_timeout),
-                recorded,
-            ),
-            Ok((ClaimOutcome::AlreadyDone { republish }, _)) => {
-                info!("step already done here; not running it again");
-                if republish.is_empty() {
-                    return Settle::Ack;
-                }
-                let next = match self.shared.record_start_after {
-                    None => republish,
-                    // A quick next step records its start with its outcome:
-                    // give it time to show up before concluding it was never
-                    // published, or it would be published (and run) twice.
-                    Some(after) => match self.still_unpublished(&key, after * 2).await {
-                        Ok(next) if next.is_empty() => return Settle::Ack,
-                        Ok(next) => next,
-                        Err(e) if e.is_transient() => {
-                            error!("store unavailable, requeueing: {e}");
-                            return Settle::Requeue;
-                        }
-                        Err(e) => {
-                            // Better a duplicate (recorded once) than a run stuck.
-                            warn!("cannot check the next steps again, publishing them anyway: {e}");
-                            republish
-                        }
-                    },
-                };
-                info!(
-                    next = ?next.iter().map(|n| n.index + 1).collect::<Vec<_>>(),
-                    "the next steps were never picked up; publishing them again"
-                );
-                return Box::pin(self.publish_all(run_id, &definition, &next, &parent)).await;
+            )) => {
+                return Claim::Run(Claimed {
+                    variables,
+                    prior: attempts,
+                    step_count,
+                    timeout: timeout_ms
+                        .map(Duration::from_millis)
+                        .or(self.shared.default_step_timeout),
+                    recorded,
+                })
             }
+            Ok((ClaimOutcome::AlreadyDone { republish }, _)) => self.republish(h, republish).await,
             Ok((ClaimOutcome::InFlight, _)) => {
                 info!("another copy of this step is being handled; dropping this one");
-                return Settle::Ack;
+                Next::Ack
             }
             Ok((ClaimOutcome::Cancelled, _)) => {
                 info!("run cancelled; step not run");
-                return Settle::Ack;
+                Next::Ack
             }
             Ok((ClaimOutcome::NotRunning(status), _)) => {
                 info!("run is {}; step not run", status.as_str());
-                return Settle::Ack;
+                Next::Ack
             }
             Ok((ClaimOutcome::NotDue { waits_for, status }, _)) => {
-                // Numbered from 1, as every list of steps shown to people is.
-                let reason = format!(
-                    "run {run_id}: step {} ({}) is not due: it waits for step {}, which is {:?}",
-                    step + 1,
-                    self.info.name,
-                    waits_for + 1,
-                    status
-                );
-                error!(
-                    "{reason}; step not run, message moved to {}{ERROR_SUFFIX}",
-                    self.name
-                );
-                let err = HandlerError::new("isoqube::StepNotDue", reason, false);
-                return self.dead_letter(ERROR_SUFFIX, msg, Some(&err), 0).await;
+                self.not_due(h, waits_for, status)
             }
             Err(e) if e.is_transient() => {
                 error!("store unavailable, requeueing: {e}");
-                return Settle::Requeue;
+                Next::Requeue
             }
             Err(e) => {
                 // Not transient: a corrupt run record, say, never parses on a
                 // later try, so the message goes aside and the endpoint goes on.
                 error!("cannot handle this step message: {e}");
-                return self
-                    .dead_letter(ERROR_SUFFIX, msg, Some(&step_error(&e)), 0)
-                    .await;
+                Next::DeadLetter(step_error(&e), 0)
             }
         };
+        Claim::Done(next)
+    }
+
+    /// The step is done here already: publish again what it made due and
+    /// nobody picked up (its process died between recording and publishing).
+    async fn republish(&self, h: &Handling<'_>, republish: Vec<NextStep>) -> Next {
+        info!("step already done here; not running it again");
+        if republish.is_empty() {
+            return Next::Ack;
+        }
+        let next = match self.shared.record_start_after {
+            None => republish,
+            // A quick next step records its start with its outcome: give it
+            // time to show up before concluding it was never published, or it
+            // would be published (and run) twice.
+            Some(after) => match self.still_unpublished(&h.key, after * 2).await {
+                Ok(next) if next.is_empty() => return Next::Ack,
+                Ok(next) => next,
+                Err(e) if e.is_transient() => {
+                    error!("store unavailable, requeueing: {e}");
+                    return Next::Requeue;
+                }
+                Err(e) => {
+                    // Better a duplicate (recorded once) than a run stuck.
+                    warn!("cannot check the next steps again, publishing them anyway: {e}");
+                    republish
+                }
+            },
+        };
+        info!(
+            next = ?next.iter().map(|n| n.index + 1).collect::<Vec<_>>(),
+            "the next steps were never picked up; publishing them again"
+        );
+        Next::Publish(next)
+    }
+
+    /// A message for a step that may not run yet never runs: it goes aside.
+    fn not_due(&self, h: &Handling<'_>, waits_for: usize, status: StepStatus) -> Next {
+        // Numbered from 1, as every list of steps shown to people is.
+        let reason = format!(
+            "run {}: step {} ({}) is not due: it waits for step {}, which is {status:?}",
+            h.run_id,
+            h.step + 1,
+            self.info.name,
+            waits_for + 1,
+        );
+        error!(
+            "{reason}; step not run, message moved to {}{ERROR_SUFFIX}",
+            self.name
+        );
+        Next::DeadLetter(HandlerError::new("isoqube::StepNotDue", reason, false), 0)
+    }
+
+    /// Runs the consumer with its retries, recording its start when it runs
+    /// longer than `record_later`, and watching its run for a cancellation.
+    async fn run_claimed(&self, h: &Handling<'_>, env: &Incoming<'_>, c: Claimed) -> Ran {
         let started = Instant::now();
         let (cancel_tx, cancel_rx) = tokio::sync::watch::channel(false);
         let run_step = super::invoke::RunStep {
-            run_id,
-            step,
-            step_count,
-            timeout,
+            run_id: h.run_id,
+            step: h.step,
+            step_count: c.step_count,
+            timeout: c.timeout,
             cancel: cancel_rx,
-            compensates,
+            compensates: h.compensates.clone(),
         };
-        let invoke = Box::pin(self.invoke(env, Some(run_step), variables, prior));
+        let invoke = Box::pin(self.invoke(env, Some(run_step), c.variables, c.prior));
         let handled = async {
-            match record_later.filter(|_| !recorded) {
+            match h.record_later.filter(|_| !c.recorded) {
                 None => invoke.await,
                 Some(after) => {
                     let mut invoke = invoke;
@@ -170,7 +282,7 @@ impl Endpoint {
                             // Still running: let watchers see it. The outcome is
                             // recorded after this, whatever it says.
                             let record = async {
-                                if let Err(e) = self.shared.store.claim_step(&key, false).await {
+                                if let Err(e) = self.shared.store.claim_step(&h.key, false).await {
                                     warn!("could not record the step's start (its outcome will be): {e}");
                                 }
                             };
@@ -180,183 +292,241 @@ impl Endpoint {
                 }
             }
         };
-        let (result, attempts, patch) = tokio::select! {
-            done = handled => done,
-            () = self.watch_cancel(run_id, key.compensation, &cancel_tx) => {
-                // The run was cancelled and the consumer did not stop within
-                // the grace: it is dropped; the step is recorded cancelled.
-                let reason = "the run was cancelled; the step did not stop within the cancel grace";
-                warn!("{reason}; consumer dropped");
-                let recorded = self.store_op("record the cancelled step", || {
-                    self.shared.store.fail_step(&key, reason, 1)
-                }).await;
-                return match recorded {
-                    // Cancelled to be compensated: this step was the last
-                    // in flight, so the compensation starts here.
-                    Ok(FailOutcome::Compensate { next }) => {
-                        Box::pin(self.publish_all(run_id, &definition, &next, &parent)).await
-                    }
-                    Ok(_) => Settle::Ack,
-                    Err(e) => {
-                        error!("could not record the cancelled step: {e}");
-                        Settle::Ack
-                    }
-                };
+        tokio::select! {
+            (result, attempts, patch) = handled => Ran::Returned {
+                result,
+                attempts,
+                patch,
+                cancelled: *cancel_tx.borrow(),
+                started,
+                prior: c.prior,
+            },
+            () = self.watch_cancel(h.run_id, h.key.compensation, &cancel_tx) => Ran::Dropped,
+        }
+    }
+
+    /// Records how the consumer ended; the store answers with what is due next.
+    async fn record(&self, h: &Handling<'_>, ran: Ran) -> Next {
+        match ran {
+            Ran::Dropped => self.record_dropped(h).await,
+            Ran::Returned {
+                cancelled: true,
+                result,
+                attempts,
+                patch,
+                ..
+            } => self.record_cancelled(h, result, attempts, patch).await,
+            Ran::Returned {
+                result: Ok(()),
+                attempts,
+                patch,
+                started,
+                ..
+            } => self.record_success(h, attempts, patch, started).await,
+            Ran::Returned {
+                result: Err(err),
+                attempts,
+                prior,
+                ..
+            } => self.record_failure(h, err, attempts, prior).await,
+        }
+    }
+
+    /// The run was cancelled and the consumer did not stop within the grace:
+    /// it was dropped, and the step is recorded cancelled.
+    async fn record_dropped(&self, h: &Handling<'_>) -> Next {
+        let reason = "the run was cancelled; the step did not stop within the cancel grace";
+        warn!("{reason}; consumer dropped");
+        let recorded = self
+            .store_op("record the cancelled step", || {
+                self.shared.store.fail_step(&h.key, reason, 1)
+            })
+            .await;
+        match recorded {
+            // Cancelled to be compensated: this step was the last in flight,
+            // so the compensation starts here.
+            Ok(FailOutcome::Compensate { next }) => Next::Publish(next),
+            Ok(_) => Next::Ack,
+            Err(e) => {
+                error!("could not record the cancelled step: {e}");
+                Next::Ack
+            }
+        }
+    }
+
+    /// The consumer stopped after its run was cancelled (it saw
+    /// `ctx.cancelled()`): recorded as such, whatever it returned, and not
+    /// dead-lettered.
+    async fn record_cancelled(
+        &self,
+        h: &Handling<'_>,
+        result: Result<(), HandlerError>,
+        attempts: u32,
+        patch: Variables,
+    ) -> Next {
+        info!("step stopped after its run was cancelled");
+        let store = &self.shared.store;
+        let next = match &result {
+            Ok(()) => self
+                .store_op("record the step", || {
+                    store.complete_step(&h.key, patch.clone(), attempts)
+                })
+                .await
+                .map(|outcome| match outcome {
+                    CompleteOutcome::Compensate { next } => next,
+                    _ => Vec::new(),
+                }),
+            Err(err) => {
+                let reason = err.to_string();
+                self.store_op("record the step", || {
+                    store.fail_step(&h.key, &reason, attempts)
+                })
+                .await
+                .map(|outcome| match outcome {
+                    FailOutcome::Compensate { next } => next,
+                    _ => Vec::new(),
+                })
             }
         };
-        if *cancel_tx.borrow() {
-            // Stopped after its run was cancelled (it saw `ctx.cancelled()`):
-            // recorded as such, whatever it returned, and not dead-lettered.
-            info!("step stopped after its run was cancelled");
-            let next = match &result {
-                Ok(()) => self
-                    .store_op("record the step", || {
-                        self.shared
-                            .store
-                            .complete_step(&key, patch.clone(), attempts)
-                    })
-                    .await
-                    .map(|outcome| match outcome {
-                        CompleteOutcome::Compensate { next } => next,
-                        _ => Vec::new(),
-                    }),
-                Err(err) => {
-                    let reason = err.to_string();
-                    self.store_op("record the step", || {
-                        self.shared.store.fail_step(&key, &reason, attempts)
-                    })
-                    .await
-                    .map(|outcome| match outcome {
-                        FailOutcome::Compensate { next } => next,
-                        _ => Vec::new(),
-                    })
-                }
-            };
-            return match next {
-                // Cancelled to be compensated: the compensation starts with
-                // the last step in flight.
-                Ok(next) if !next.is_empty() => {
-                    Box::pin(self.publish_all(run_id, &definition, &next, &parent)).await
-                }
-                Ok(_) => Settle::Ack,
-                Err(e) => {
-                    error!("could not record the cancelled step: {e}");
-                    Settle::Ack
-                }
-            };
-        }
-        match result {
-            Ok(()) => {
-                let outcome = Box::pin(self.store_op("record the step", || {
-                    self.shared
-                        .store
-                        .complete_step(&key, patch.clone(), attempts)
-                }))
-                .await;
-                match outcome {
-                    Ok(CompleteOutcome::Advanced { next }) => {
-                        info!(
-                            target: LIFECYCLE,
-                            elapsed_ms = started.elapsed().as_millis() as u64,
-                            "step succeeded"
-                        );
-                        Box::pin(self.publish_all(run_id, &definition, &next, &parent)).await
-                    }
-                    Ok(CompleteOutcome::Finished) => {
-                        info!(
-                            target: LIFECYCLE,
-                            elapsed_ms = started.elapsed().as_millis() as u64,
-                            "step succeeded; run succeeded"
-                        );
-                        Settle::Ack
-                    }
-                    Ok(CompleteOutcome::Recorded) => {
-                        info!("step succeeded here; the run was already advanced");
-                        Settle::Ack
-                    }
-                    Ok(CompleteOutcome::Cancelled) => {
-                        info!("step finished but the run was cancelled; step marked cancelled");
-                        Settle::Ack
-                    }
-                    Ok(CompleteOutcome::Compensate { next }) => {
-                        info!(
-                            target: LIFECYCLE,
-                            elapsed_ms = started.elapsed().as_millis() as u64,
-                            compensations = ?next.iter().map(|n| n.index + 1).collect::<Vec<_>>(),
-                            "{} succeeded; the run is compensating",
-                            if key.compensation { "compensation" } else { "step" }
-                        );
-                        Box::pin(self.publish_all(run_id, &definition, &next, &parent)).await
-                    }
-                    Ok(CompleteOutcome::Compensated) => {
-                        info!(
-                            target: LIFECYCLE,
-                            elapsed_ms = started.elapsed().as_millis() as u64,
-                            "compensation succeeded; run compensated"
-                        );
-                        Settle::Ack
-                    }
-                    Err(e) if e.is_corrupt() => {
-                        error!("could not record the step: {e}");
-                        self.dead_letter(ERROR_SUFFIX, msg, Some(&step_error(&e)), attempts)
-                            .await
-                    }
-                    Err(e) => {
-                        error!("could not record the step, requeueing: {e}");
-                        Settle::Requeue
-                    }
-                }
+        match next {
+            // Cancelled to be compensated: the compensation starts with the
+            // last step in flight.
+            Ok(next) => Next::Publish(next),
+            Err(e) => {
+                error!("could not record the cancelled step: {e}");
+                Next::Ack
             }
-            Err(err) => {
-                // The step's count, as the run record keeps it (`prior` from
-                // earlier deliveries and resumes), not this delivery's alone.
-                error!(attempts = prior + attempts, "step failed: {err}");
-                if let Settle::Requeue = self
-                    .dead_letter(ERROR_SUFFIX, msg, Some(&err), attempts)
+        }
+    }
+
+    async fn record_success(
+        &self,
+        h: &Handling<'_>,
+        attempts: u32,
+        patch: Variables,
+        started: Instant,
+    ) -> Next {
+        let outcome = self
+            .store_op("record the step", || {
+                self.shared
+                    .store
+                    .complete_step(&h.key, patch.clone(), attempts)
+            })
+            .await;
+        let elapsed_ms = started.elapsed().as_millis() as u64;
+        match outcome {
+            Ok(CompleteOutcome::Advanced { next }) => {
+                info!(target: LIFECYCLE, elapsed_ms, "step succeeded");
+                Next::Publish(next)
+            }
+            Ok(CompleteOutcome::Finished) => {
+                info!(target: LIFECYCLE, elapsed_ms, "step succeeded; run succeeded");
+                Next::Ack
+            }
+            Ok(CompleteOutcome::Recorded) => {
+                info!("step succeeded here; the run was already advanced");
+                Next::Ack
+            }
+            Ok(CompleteOutcome::Cancelled) => {
+                info!("step finished but the run was cancelled; step marked cancelled");
+                Next::Ack
+            }
+            Ok(CompleteOutcome::Compensate { next }) => {
+                info!(
+                    target: LIFECYCLE,
+                    elapsed_ms,
+                    compensations = ?next.iter().map(|n| n.index + 1).collect::<Vec<_>>(),
+                    "{} succeeded; the run is compensating",
+                    if h.key.compensation { "compensation" } else { "step" }
+                );
+                Next::Publish(next)
+            }
+            Ok(CompleteOutcome::Compensated) => {
+                info!(target: LIFECYCLE, elapsed_ms, "compensation succeeded; run compensated");
+                Next::Ack
+            }
+            Err(e) if e.is_corrupt() => {
+                error!("could not record the step: {e}");
+                Next::DeadLetter(step_error(&e), attempts)
+            }
+            Err(e) => {
+                error!("could not record the step, requeueing: {e}");
+                Next::Requeue
+            }
+        }
+    }
+
+    /// The consumer ran out of retries: the message goes to `<q>_error`
+    /// first (so a failure is never recorded for a message that is lost),
+    /// then the failure is recorded and the run goes on, fails or compensates.
+    async fn record_failure(
+        &self,
+        h: &Handling<'_>,
+        err: HandlerError,
+        attempts: u32,
+        prior: u32,
+    ) -> Next {
+        // The step's count, as the run record keeps it (earlier deliveries
+        // and resumes too), not this delivery's alone.
+        error!(attempts = prior + attempts, "step failed: {err}");
+        if let Settle::Requeue = self
+            .dead_letter(ERROR_SUFFIX, h.msg, Some(&err), attempts)
+            .await
+        {
+            return Next::Requeue;
+        }
+        let reason = err.to_string();
+        let recorded = self
+            .store_op("record the failure", || {
+                self.shared.store.fail_step(&h.key, &reason, attempts)
+            })
+            .await;
+        let step = h.step + 1;
+        match recorded {
+            Ok(FailOutcome::RunFailed) => {
+                error!("run failed at step {step}");
+                Next::Ack
+            }
+            Ok(FailOutcome::Tolerated { next }) => {
+                warn!("optional step failed; the run goes on");
+                Next::Publish(next)
+            }
+            Ok(FailOutcome::Finished) => {
+                warn!("optional step failed; run succeeded");
+                Next::Ack
+            }
+            Ok(FailOutcome::Compensate { next }) => {
+                error!(
+                    compensations = ?next.iter().map(|n| n.index + 1).collect::<Vec<_>>(),
+                    "run failed at step {step}; compensating what it did"
+                );
+                Next::Publish(next)
+            }
+            Ok(FailOutcome::CompensationFailed) => {
+                error!("compensation of step {step} failed; the run is CompensationFailed (resume it to try again)");
+                Next::Ack
+            }
+            Ok(_) => Next::Ack,
+            Err(e) => {
+                error!("could not record the failure: {e}");
+                Next::Ack
+            }
+        }
+    }
+
+    /// Carries out what a phase decided: the one place where a handling
+    /// publishes what is due next, and only then acks.
+    async fn settle(&self, h: &Handling<'_>, next: Next) -> Settle {
+        match next {
+            Next::Ack => Settle::Ack,
+            Next::Requeue => Settle::Requeue,
+            Next::Publish(next) if next.is_empty() => Settle::Ack,
+            Next::Publish(next) => {
+                Box::pin(self.publish_all(h.run_id, &h.definition, &next, &h.parent)).await
+            }
+            Next::DeadLetter(err, attempts) => {
+                self.dead_letter(ERROR_SUFFIX, h.msg, Some(&err), attempts)
                     .await
-                {
-                    return Settle::Requeue;
-                }
-                let reason = err.to_string();
-                match self
-                    .store_op("record the failure", || {
-                        self.shared.store.fail_step(&key, &reason, attempts)
-                    })
-                    .await
-                {
-                    Ok(FailOutcome::RunFailed) => {
-                        error!("run failed at step {}", step + 1);
-                        Settle::Ack
-                    }
-                    Ok(FailOutcome::Tolerated { next }) => {
-                        warn!("optional step failed; the run goes on");
-                        Box::pin(self.publish_all(run_id, &definition, &next, &parent)).await
-                    }
-                    Ok(FailOutcome::Finished) => {
-                        warn!("optional step failed; run succeeded");
-                        Settle::Ack
-                    }
-                    Ok(FailOutcome::Compensate { next }) => {
-                        error!(
-                            compensations = ?next.iter().map(|n| n.index + 1).collect::<Vec<_>>(),
-                            "run failed at step {}; compensating what it did",
-                            step + 1
-                        );
-                        Box::pin(self.publish_all(run_id, &definition, &next, &parent)).await
-                    }
-                    Ok(FailOutcome::CompensationFailed) => {
-                        error!(
-                            "compensation of step {} failed; the run is CompensationFailed (resume it to try again)",
-                            step + 1
-                        );
-                        Settle::Ack
-                    }
-                    Ok(_) => Settle::Ack,
-                    Err(e) => {
-                        error!("could not record the failure: {e}");
-                        Settle::Ack
-                    }
-                }
             }
         }
     }
@@ -378,9 +548,9 @@ impl Endpoint {
                 // compensated (told to stop either way; the compensation
                 // itself is what the operator asked for).
                 Ok(Some(run))
-                    if run.status == crate::model::RunStatus::Cancelled
+                    if run.status == RunStatus::Cancelled
                         || (!compensation
-                            && run.status == crate::model::RunStatus::Compensating
+                            && run.status == RunStatus::Compensating
                             && run.cancelled_at.is_some()) =>
                 {
                     break
@@ -392,114 +562,5 @@ impl Endpoint {
         info!("run cancelled while the step runs; telling the consumer (ctx.cancelled())");
         let _ = cancel.send(true);
         tokio::time::sleep(self.shared.cancel_grace).await;
-    }
-
-    /// After `wait`, the step to publish again if the step after `key`'s is
-    /// still not picked up (see `ClaimOutcome::AlreadyDone`), else `None`.
-    /// [`Self::check_unpublished`], boxed: rarely needed, and its state would
-    /// otherwise make every delivery's task larger (copied and allocated
-    /// per delivery).
-    pub(super) fn still_unpublished<'a>(
-        &'a self,
-        key: &'a StepKey,
-        wait: Duration,
-    ) -> BoxFuture<'a, Result<Vec<NextStep>>> {
-        Box::pin(self.check_unpublished(key, wait))
-    }
-
-    pub(super) async fn check_unpublished(
-        &self,
-        key: &StepKey,
-        wait: Duration,
-    ) -> Result<Vec<NextStep>> {
-        tokio::time::sleep(wait).await;
-        let again = self
-            .store_op("check the next step", || {
-                self.shared.store.claim_step(key, true)
-            })
-            .await?;
-        Ok(match again {
-            ClaimOutcome::AlreadyDone { republish } => republish,
-            _ => Vec::new(),
-        })
-    }
-
-    /// Publishes each step of `next`; requeues the consumed message when one
-    /// cannot be published (its redelivery publishes what is still unpicked).
-    pub(super) async fn publish_all(
-        &self,
-        run_id: Uuid,
-        definition: &str,
-        next: &[NextStep],
-        parent: &Parent,
-    ) -> Settle {
-        for step in next {
-            if let Settle::Requeue = self.publish_next(run_id, definition, step, parent).await {
-                return Settle::Requeue;
-            }
-        }
-        Settle::Ack
-    }
-
-    pub(super) async fn publish_next(
-        &self,
-        run_id: Uuid,
-        definition: &str,
-        next: &NextStep,
-        parent: &Parent,
-    ) -> Settle {
-        match self
-            .publisher
-            .send_step(run_id, definition, next, parent)
-            .await
-        {
-            Ok(()) => Settle::Ack,
-            Err(Error::Unroutable(ex)) => {
-                let reason = crate::engine::publish::unroutable_reason(&ex);
-                Box::pin(self.fail_unpublished(run_id, definition, next, &reason, parent)).await
-            }
-            Err(e) => {
-                error!("could not publish step {}, requeueing: {e}", next.index + 1);
-                Settle::Requeue
-            }
-        }
-    }
-
-    /// `next` reached no queue: a step failure like any other (recorded, then
-    /// the run compensates, or goes on past an optional step), so what the
-    /// store decides is published in turn.
-    async fn fail_unpublished(
-        &self,
-        run_id: Uuid,
-        definition: &str,
-        next: &NextStep,
-        reason: &str,
-        parent: &Parent,
-    ) -> Settle {
-        let what = match &next.compensates {
-            Some(step) => format!("the undo of {step} ({})", next.event),
-            None => format!("step {} ({})", next.index + 1, next.event),
-        };
-        error!("{what} cannot be published: {reason}; recorded as failed");
-        let outcome = self
-            .store_op("record the unpublished step", || {
-                self.shared.store.fail_unpublished(run_id, next, reason)
-            })
-            .await;
-        match outcome {
-            Ok(FailOutcome::Compensate { next } | FailOutcome::Tolerated { next }) => {
-                self.publish_all(run_id, definition, &next, parent).await
-            }
-            Ok(_) => Settle::Ack,
-            Err(e) if e.is_transient() => {
-                // The redelivery publishes it again, and records it then.
-                error!("store unavailable, requeueing: {e}");
-                Settle::Requeue
-            }
-            Err(e) => {
-                error!("could not record the unpublished step: {e}");
-                Settle::Ack
-            }
-        }
     }
 }
