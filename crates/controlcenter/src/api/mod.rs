@@ -104,6 +104,7 @@ use utoipa_axum::routes;
 
 use crate::ops::Operator;
 
+pub use health::READY_STORE_WAIT;
 pub use openapi::{document as openapi_document, reference_page};
 
 /// What `started_by` says for runs started over the API.
@@ -250,7 +251,7 @@ pub(crate) fn parts(
             definitions::delete_definition
         ))
         .routes(routes!(runs::list_runs, runs::start_run))
-        .routes(routes!(runs::get_run))
+        .routes(routes!(runs::get_run, runs::delete_run))
         .routes(routes!(runs::run_status))
         .routes(routes!(stream::run_events))
         .routes(routes!(runs::rerun))
@@ -284,6 +285,12 @@ pub async fn serve(
         .with_context(|| format!("cannot listen on {} ([api] listen)", settings.listen))?;
     serve_on(listener, op, settings, shutdown).await
 }
+
+/// How long an API request waits for an unreachable store before its 503:
+/// `serve` connects to MongoDB with this server selection timeout (or the
+/// shorter `--connect-timeout`), so a request fails in about this long, not
+/// in the 5 s a command line waits.
+pub const API_STORE_WAIT: Duration = Duration::from_secs(2);
 
 /// How long open connections (e.g. event streams) get to finish after shutdown.
 pub const SHUTDOWN_GRACE: Duration = Duration::from_secs(5);
