@@ -437,7 +437,7 @@ pub fn parse_time(s: &str) -> Result<chrono::DateTime<chrono::Utc>, String> {
 /// let c = run.steps[0].compensation.as_mut().unwrap();
 /// (c.status, c.invoked_at, c.completed_at) = (StepStatus::Succeeded, Some(t), Some(t + chrono::Duration::milliseconds(200)));
 /// let (s, c) = (&run.steps[0], run.steps[0].compensation.as_ref().unwrap());
-/// assert_eq!(controlcenter::text::finished_undo_line(s, c), "undo  1 Clean                            Succeeded  200ms  (undoes Build)");
+/// assert_eq!(controlcenter::text::finished_undo_line(s, c), "undo  1 Clean                            Succeeded   200ms  (undoes Build)");
 /// ```
 pub fn finished_undo_line(s: &isoqube::Step, c: &isoqube::Compensation) -> String {
     let took = c.duration().map_or_else(|| "-".to_string(), duration_text);
