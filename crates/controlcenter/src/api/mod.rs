@@ -8,8 +8,8 @@
 //! Health (`/health`, `/health/live`, `/health/ready`), the runs' metrics
 //! for Prometheus (`/metrics`: stuck runs) and webhooks (`POST /hooks/{id}`)
 //! at the root; everything else under `/api/v1`:
-//! definitions, runs (with a server-sent event stream per run), events,
-//! services. Each handler's `#[utoipa::path]` attribute says its method,
+//! definitions, runs (with a server-sent event stream per run; a finished
+//! run deleted with `DELETE /runs/{id}`), events, services. Each handler's `#[utoipa::path]` attribute says its method,
 //! path, parameters, body and every answer, and [`router`] is built from those
 //! same attributes (`utoipa_axum::routes!`), so the OpenAPI document served at
 //! `GET /api/v1/openapi.json` ([`openapi_document`]) lists exactly the routes
@@ -56,12 +56,12 @@
 //! | 401 | missing or wrong bearer token or webhook secret |
 //! | 404 | no such definition, run, webhook or path (the message names the full path; or no run `before_id` names) |
 //! | 405 | wrong method for the path |
-//! | 409 | the name exists already, or the run is in the wrong state (resume a succeeded run, cancel a finished one) |
+//! | 409 | the name exists already, or the run is in the wrong state (resume a succeeded run, cancel a finished one, delete one not finished) |
 //! | 413 | the body is larger than [`ApiSettings::max_body_bytes`] |
 //! | 415 | a body that is not `application/json` |
 //! | 422 | a well-formed definition that breaks a rule (unknown event, a name outside `[A-Za-z0-9][A-Za-z0-9._-]{0,99}`, bad schedule or webhook, a variable name holding a NUL character, a replace whose `name` differs from the path); nothing is written |
 //! | 500 | a stored record does not parse, or the server is misconfigured |
-//! | 503 | the broker or the store is unavailable; nothing is written |
+//! | 503 | the broker or the store is unavailable (within [`API_STORE_WAIT`] for MongoDB under `serve`); nothing is written |
 //!
 //! # Layering
 //!
