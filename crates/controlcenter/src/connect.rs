@@ -104,13 +104,20 @@ impl ConnectArgs {
 
     /// Connects to what the configuration and the flags name.
     pub async fn connect(&self) -> anyhow::Result<Operator> {
+        self.connect_waiting(None).await
+    }
+
+    /// [`ConnectArgs::connect`], with calls to an unreachable MongoDB given
+    /// up after `store_wait` (when shorter than `--connect-timeout`): a
+    /// server answering requests (the API) fails them sooner than a command.
+    pub async fn connect_waiting(&self, store_wait: Option<Duration>) -> anyhow::Result<Operator> {
         let config = self.config()?;
         let rule = self.control_center(&config)?.stuck_rule();
         let timeout = Duration::from_secs(self.connect_timeout.max(1));
         let store: Arc<dyn RunStore> = match config.store.kind {
             StoreKind::Mongodb => {
                 let opts = MongoOptions {
-                    server_selection_timeout: timeout,
+                    server_selection_timeout: store_wait.map_or(timeout, |w| w.min(timeout)),
                     app_name: "isoqube-controlcenter".into(),
                     durability: config.store.write_concern,
                     ..Default::default()

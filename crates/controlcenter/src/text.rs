@@ -402,6 +402,59 @@ pub fn finished_step_line(s: &isoqube::Step) -> String {
     )
 }
 
+/// A point in time as an operator types it: RFC 3339
+/// (`2026-01-31T12:00:00Z`) or a day (`2026-01-31`, its start in UTC).
+///
+/// ```
+/// let t = controlcenter::text::parse_time("2026-01-31").unwrap();
+/// assert_eq!(t.to_rfc3339(), "2026-01-31T00:00:00+00:00");
+/// assert!(controlcenter::text::parse_time("2026-01-31T12:00:00+02:00").is_ok());
+/// assert!(controlcenter::text::parse_time("last week").is_err());
+/// ```
+pub fn parse_time(s: &str) -> Result<chrono::DateTime<chrono::Utc>, String> {
+    let s = s.trim();
+    if let Ok(t) = chrono::DateTime::parse_from_rfc3339(s) {
+        return Ok(t.with_timezone(&chrono::Utc));
+    }
+    chrono::NaiveDate::parse_from_str(s, "%Y-%m-%d")
+        .ok()
+        .and_then(|d| d.and_hms_opt(0, 0, 0))
+        .map(|t| t.and_utc())
+        .ok_or_else(|| {
+            format!("'{s}' is not a date (2026-01-31) nor a time (2026-01-31T12:00:00Z)")
+        })
+}
+
+/// A finished undo (a step's compensation) as `runs start --wait` and
+/// `runs watch` print it: the step's number, the undo's event, status,
+/// duration, the step it undoes and its error when it did not succeed.
+///
+/// ```
+/// use isoqube::{Definition, Run, StepDef, StepStatus, Variables};
+/// let def = Definition::new("d", [StepDef::new("Build").compensate("Clean")]);
+/// let mut run = Run::new(&def, Variables::new(), "doc");
+/// let t = chrono::Utc::now();
+/// let c = run.steps[0].compensation.as_mut().unwrap();
+/// (c.status, c.invoked_at, c.completed_at) = (StepStatus::Succeeded, Some(t), Some(t + chrono::Duration::milliseconds(200)));
+/// let (s, c) = (&run.steps[0], run.steps[0].compensation.as_ref().unwrap());
+/// assert_eq!(controlcenter::text::finished_undo_line(s, c), "undo  1 Clean                            Succeeded   200ms  (undoes Build)");
+/// ```
+pub fn finished_undo_line(s: &isoqube::Step, c: &isoqube::Compensation) -> String {
+    let took = c.duration().map_or_else(|| "-".to_string(), duration_text);
+    let error = match (&c.last_error, c.status) {
+        (Some(e), st) if st != isoqube::StepStatus::Succeeded => format!("  {e}"),
+        _ => String::new(),
+    };
+    format!(
+        "undo {:>2} {:<32} {:<9} {:>7}  (undoes {}){error}",
+        s.index + 1,
+        c.event,
+        c.status.as_str(),
+        took,
+        s.name()
+    )
+}
+
 /// A duration as a short age: `42s`, `5m`, `3h`, `2d`.
 ///
 /// ```

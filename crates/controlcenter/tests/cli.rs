@@ -326,7 +326,7 @@ async fn without_a_broker(env: Env) {
         assert_eq!(code, 0);
         assert_eq!(
             serde_json::from_str::<Value>(&stdout).ok(),
-            Some(serde_json::json!({"runs": [], "stuck": [], "corrupt": []})),
+            Some(serde_json::json!({"runs": [], "stuck": [], "corrupt": [], "more": false})),
             "nothing written"
         );
     })

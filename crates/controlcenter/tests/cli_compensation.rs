@@ -85,8 +85,8 @@ async fn a_failed_run_is_compensated_and_shown(env: Env) {
         assert_eq!(code, 1, "a compensated run did not succeed: {stdout}");
         assert!(
             stdout.contains("undo  1 CcUndo")
-                && stdout.contains("Succeeded  (CcPrepare)")
-                && stdout.contains("step  2 CcShip                           Failed  attempts"),
+                && stdout.contains("(undoes CcPrepare)")
+                && stdout.contains("step  2 CcShip                           Failed"),
             "{stdout}"
         );
         assert!(stdout.contains("Compensated"), "{stdout}");

@@ -93,6 +93,9 @@ impl RunStore for Counting {
     async fn list_runs(&self, filter: &RunFilter) -> isoqube::Result<isoqube::RunPage> {
         self.call().list_runs(filter).await
     }
+    async fn delete_run(&self, id: Uuid) -> isoqube::Result<bool> {
+        self.call().delete_run(id).await
+    }
     async fn claim_step(&self, key: &StepKey, redelivered: bool) -> isoqube::Result<ClaimOutcome> {
         self.call().claim_step(key, redelivered).await
     }

@@ -77,8 +77,8 @@ impl Backends {
 
 /// Starts the given services (all when empty) in this process, with the
 /// `[service]` settings of `config`; with `[service] health_port`, serves
-/// `/health/live`, `/health/ready` and `/metrics` on `0.0.0.0:<port>` (0 picks
-/// a free port).
+/// `/health/live`, `/health/ready` and `/metrics` on `<health_listen>:<port>`
+/// (`0.0.0.0` unless set; port 0 picks a free port).
 pub async fn start_services(
     config: &Config,
     backends: &Backends,
@@ -96,8 +96,8 @@ pub async fn start_services(
     if !services.is_empty() {
         builder = builder.services(services.iter().cloned());
     }
-    if let Some(port) = config.service.health_port {
-        builder = builder.health_addr(std::net::SocketAddr::from(([0, 0, 0, 0], port)));
+    if let Some(addr) = config.service.health_addr() {
+        builder = builder.health_addr(addr);
     }
     Ok(builder.start().await?)
 }
@@ -111,6 +111,25 @@ pub async fn seed(control: &Control) -> anyhow::Result<()> {
         }
     }
     Ok(())
+}
+
+/// Seeds the built-in definitions again each time `service` registers itself
+/// again (a heartbeat found its record gone: the store came back empty), so
+/// a new or restored database has the sample's definitions as on first
+/// start. Ends with the service (its heartbeat's end closes the channel).
+pub fn keep_seeded(service: &Service) -> tokio::task::JoinHandle<()> {
+    let mut again = service.registered_again();
+    let control = service.control().clone();
+    tokio::spawn(async move {
+        while again.changed().await.is_ok() {
+            match seed(&control).await {
+                Ok(()) => {
+                    tracing::info!("the store came back empty: built-in definitions seeded again")
+                }
+                Err(e) => tracing::warn!("seeding the built-in definitions again failed: {e:#}"),
+            }
+        }
+    })
 }
 
 /// What `run` does.

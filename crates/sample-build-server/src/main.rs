@@ -61,10 +61,14 @@ enum Command {
         /// Embedded store file (overrides the configuration).
         #[arg(long, value_name = "FILE")]
         store: Option<PathBuf>,
-        /// Serve /health/live, /health/ready and /metrics on 0.0.0.0:PORT (overrides
-        /// [service] health_port and ISOQUBE_HEALTH_PORT).
+        /// Serve /health/live, /health/ready and /metrics on PORT (overrides
+        /// [service] health_port and ISOQUBE_HEALTH_PORT), at --health-listen.
         #[arg(long, value_name = "PORT")]
         health_port: Option<u16>,
+        /// The health server's IP address (overrides [service] health_listen and
+        /// ISOQUBE_HEALTH_LISTEN; default 0.0.0.0, every interface; 127.0.0.1: this host only).
+        #[arg(long, value_name = "IP")]
+        health_listen: Option<std::net::IpAddr>,
     },
     /// The control center's terminal UI with every service in this process (the
     /// embedded mode: the in-process transport reaches only this process).
@@ -167,10 +171,14 @@ async fn main_inner(cli: Cli, config: Config) -> anyhow::Result<ExitCode> {
             services,
             store,
             health_port,
+            health_listen,
         } => {
             let mut config = with_store(config, store);
             if health_port.is_some() {
                 config.service.health_port = health_port;
+            }
+            if let Some(ip) = health_listen {
+                config.service.health_listen = ip;
             }
             // Listening before start-up: SIGTERM while connecting is a clean exit.
             let mut stop = std::pin::pin!(isoqube::service::shutdown_signal());
@@ -187,7 +195,9 @@ async fn main_inner(cli: Cli, config: Config) -> anyhow::Result<ExitCode> {
                     service.shutdown().await?;
                     return Err(e);
                 }
+                let seeding = sample_build_server::keep_seeded(&service);
                 service.run_until(stop).await?;
+                seeding.abort();
                 anyhow::Ok(())
             }
             .await;

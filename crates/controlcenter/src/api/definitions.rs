@@ -117,15 +117,24 @@ pub(crate) struct NewDefinitionBody {
 /// `integer` takes both); anything else, or above 255, is refused here and
 /// above 9 by the definition's validation (a 422).
 pub(crate) fn priority_number<'de, D: serde::Deserializer<'de>>(d: D) -> Result<u8, D::Error> {
-    let n = f64::deserialize(d)?;
+    priority_of(f64::deserialize(d)?)
+}
+
+fn priority_of<E: serde::de::Error>(n: f64) -> Result<u8, E> {
     if n.fract() == 0.0 && (0.0..=255.0).contains(&n) {
         // Integral and in range: the cast is exact.
         Ok(n as u8)
     } else {
-        Err(serde::de::Error::custom(format!(
+        Err(E::custom(format!(
             "priority {n} is not an integer from 0 to 9"
         )))
     }
+}
+
+/// [`priority_number`] for a field that may be left out or `null` (`PATCH`:
+/// either keeps the stored priority).
+fn some_priority<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Option<u8>, D::Error> {
+    Option::<f64>::deserialize(d)?.map(priority_of).transpose()
 }
 
 impl From<NewDefinitionBody> for DefinitionBody {
@@ -173,6 +182,10 @@ pub(crate) struct PatchBody {
     /// When runs start by themselves (all of them).
     #[serde(default)]
     schedules: Option<Vec<Schedule>>,
+    /// The priority of its runs, 0 to 9 (`null`: kept).
+    #[serde(default, deserialize_with = "some_priority")]
+    #[schema(value_type = Option<u8>, minimum = 0, maximum = 9)]
+    priority: Option<u8>,
     /// Ignored: the server sets it.
     #[serde(default, rename = "created_at")]
     _created_at: Option<Value>,
@@ -438,6 +451,9 @@ pub(crate) async fn patch_definition(
     }
     if let Some(s) = body.schedules {
         def.schedules = s;
+    }
+    if let Some(p) = body.priority {
+        def.priority = p;
     }
     let def = st.op.update_definition(def).await?;
     info!(definition = %def.name, "definition changed over the API");

@@ -27,6 +27,9 @@ use utoipa::ToSchema;
 use super::run_metrics::RunStats;
 use super::AppState;
 
+/// How long `/health/ready` waits for the store before answering 503.
+pub const READY_STORE_WAIT: std::time::Duration = std::time::Duration::from_secs(1);
+
 /// A liveness answer.
 #[derive(Debug, Serialize, ToSchema)]
 pub(crate) struct Health {
@@ -81,7 +84,16 @@ pub(crate) async fn live_too() -> Json<Health> {
     )
 )]
 pub(crate) async fn ready(State(st): State<AppState>) -> Response {
-    let store = st.op.store().list_definitions().await.err();
+    // Bounded: a probe wants an answer, and a store that takes longer than
+    // this to list the definitions is not one to send work to.
+    let store = match tokio::time::timeout(READY_STORE_WAIT, st.op.store().list_definitions()).await
+    {
+        Ok(listed) => listed.err().map(|e| e.to_string()),
+        Err(_) => Some(format!(
+            "the store did not answer within {} s",
+            READY_STORE_WAIT.as_secs_f64()
+        )),
+    };
     if let Some(e) = &store {
         // Details go to the log only: this endpoint answers without a token.
         warn!("readiness: the store does not answer: {e}");

@@ -2,7 +2,10 @@
 //! has this id, authenticated by the hook's secret (not the API token): the
 //! secret itself, or an HMAC-SHA256 of the raw body keyed with it (GitHub's
 //! `X-Hub-Signature-256`, or `X-Signature`; `sha256=<hex>`), checked in
-//! constant time. The caller gets the run's id, never the run's data.
+//! constant time. The caller gets the run's id, never the run's data. A
+//! delivery id (`X-GitHub-Delivery`, `Idempotency-Key`) makes a redelivery
+//! start nothing: the run's id is derived from it (see
+//! [`Operator::start_once`](crate::ops::Operator::start_once)).
 //!
 //! It may use the [`Operator`](crate::ops::Operator) through the API state and
 //! the API's shared parts.
@@ -117,7 +120,12 @@ pub(crate) struct HookAccepted {
             description = "Instead of the secret: `sha256=<hex>`, the HMAC-SHA256 of the raw body \
                 keyed with the webhook's secret (as GitHub signs its webhooks)"),
         ("X-Signature" = Option<String>, Header, nullable = false,
-            description = "The same as `X-Hub-Signature-256`, for other senders")
+            description = "The same as `X-Hub-Signature-256`, for other senders"),
+        ("X-GitHub-Delivery" = Option<String>, Header, nullable = false, pattern = "^[!-~]{1,200}$",
+            description = "The delivery's id: the same id again starts nothing and answers 200 \
+                with the run it started (as long as that run is kept)"),
+        ("Idempotency-Key" = Option<String>, Header, nullable = false, pattern = "^[!-~]{1,200}$",
+            description = "The same as `X-GitHub-Delivery`, for other senders")
     ),
     request_body(
         content = Option<isoqube::VariablesSchema>,
@@ -125,9 +133,11 @@ pub(crate) struct HookAccepted {
         description = "The run's variables (an empty body or `null` is none)"
     ),
     responses(
+        (status = 200, description = "A delivery id seen before: the run it started, nothing started", body = HookAccepted,
+            headers(("Location" = String, description = "The run's path"))),
         (status = 202, description = "Run started", body = HookAccepted,
             headers(("Location" = String, description = "The run's path"))),
-        (status = 400, description = "The body is not a JSON object (or `null`), a variable name holds a NUL character, or the id cannot be decoded", body = ErrorBody),
+        (status = 400, description = "The body is not a JSON object (or `null`), a variable name holds a NUL character, the id cannot be decoded, or a delivery id is malformed", body = ErrorBody),
         (status = 401, description = "Missing or wrong secret, wrong or malformed signature", body = ErrorBody),
         (status = 404, description = "No such webhook", body = ErrorBody),
         (status = 413, description = "The body is larger than the limit", body = ErrorBody),
@@ -184,14 +194,27 @@ pub(crate) async fn webhook(
             }
         }
     };
-    let run = st
-        .op
-        .start_as(&def.name, vars, &format!("webhook:{hook_id}"))
-        .await?;
-    info!(run_id = %run.id, definition = %def.name, webhook = %hook_id, "run started by webhook");
+    let (run, started) = match delivery_id(&headers)? {
+        Some(delivery) => {
+            let request = format!("webhook\n{hook_id}\n{delivery}");
+            let by = format!("webhook:{hook_id} delivery {delivery}");
+            st.op.start_once(&request, &def.name, vars, &by).await?
+        }
+        None => {
+            let by = format!("webhook:{hook_id}");
+            (st.op.start_as(&def.name, vars, &by).await?, true)
+        }
+    };
+    let code = if started {
+        info!(run_id = %run.id, definition = %def.name, webhook = %hook_id, "run started by webhook");
+        StatusCode::ACCEPTED
+    } else {
+        info!(run_id = %run.id, webhook = %hook_id, "webhook delivery seen before: its run, nothing started");
+        StatusCode::OK
+    };
     // The caller holds a hook secret, not the API token: it gets the id, not the run.
     Ok((
-        StatusCode::ACCEPTED,
+        code,
         [(header::LOCATION, run_location(&run)?)],
         Json(HookAccepted {
             run_id: run.id,
@@ -200,6 +223,27 @@ pub(crate) async fn webhook(
         }),
     )
         .into_response())
+}
+
+/// The headers naming a delivery, by which a redelivery is known: GitHub's,
+/// then the generic one.
+pub(crate) const DELIVERY_HEADERS: [&str; 2] = ["x-github-delivery", "idempotency-key"];
+
+/// The delivery's id, when the caller sent one: 1-200 visible ASCII characters.
+fn delivery_id(headers: &HeaderMap) -> ApiResult<Option<String>> {
+    let Some((name, value)) = DELIVERY_HEADERS
+        .iter()
+        .find_map(|h| headers.get(*h).map(|v| (*h, v)))
+    else {
+        return Ok(None);
+    };
+    let id = value.to_str().map(str::trim).unwrap_or_default();
+    if id.is_empty() || id.len() > 200 || !id.bytes().all(|b| b.is_ascii_graphic()) {
+        return Err(ApiError::bad_request(format!(
+            "header {name} must be 1-200 visible ASCII characters (a delivery id)"
+        )));
+    }
+    Ok(Some(id.to_string()))
 }
 
 fn kind(v: &Value) -> &'static str {

@@ -8,8 +8,8 @@
 //! Health (`/health`, `/health/live`, `/health/ready`), the runs' metrics
 //! for Prometheus (`/metrics`: stuck runs) and webhooks (`POST /hooks/{id}`)
 //! at the root; everything else under `/api/v1`:
-//! definitions, runs (with a server-sent event stream per run), events,
-//! services. Each handler's `#[utoipa::path]` attribute says its method,
+//! definitions, runs (with a server-sent event stream per run; a finished
+//! run deleted with `DELETE /runs/{id}`), events, services. Each handler's `#[utoipa::path]` attribute says its method,
 //! path, parameters, body and every answer, and [`router`] is built from those
 //! same attributes (`utoipa_axum::routes!`), so the OpenAPI document served at
 //! `GET /api/v1/openapi.json` ([`openapi_document`]) lists exactly the routes
@@ -56,12 +56,12 @@
 //! | 401 | missing or wrong bearer token or webhook secret |
 //! | 404 | no such definition, run, webhook or path (the message names the full path; or no run `before_id` names) |
 //! | 405 | wrong method for the path |
-//! | 409 | the name exists already, or the run is in the wrong state (resume a succeeded run, cancel a finished one) |
+//! | 409 | the name exists already, or the run is in the wrong state (resume a succeeded run, cancel a finished one, delete one not finished) |
 //! | 413 | the body is larger than [`ApiSettings::max_body_bytes`] |
 //! | 415 | a body that is not `application/json` |
 //! | 422 | a well-formed definition that breaks a rule (unknown event, a name outside `[A-Za-z0-9][A-Za-z0-9._-]{0,99}`, bad schedule or webhook, a variable name holding a NUL character, a replace whose `name` differs from the path); nothing is written |
 //! | 500 | a stored record does not parse, or the server is misconfigured |
-//! | 503 | the broker or the store is unavailable; nothing is written |
+//! | 503 | the broker or the store is unavailable (within [`API_STORE_WAIT`] for MongoDB under `serve`); nothing is written |
 //!
 //! # Layering
 //!
@@ -104,6 +104,7 @@ use utoipa_axum::routes;
 
 use crate::ops::Operator;
 
+pub use health::READY_STORE_WAIT;
 pub use openapi::{document as openapi_document, reference_page};
 
 /// What `started_by` says for runs started over the API.
@@ -250,7 +251,7 @@ pub(crate) fn parts(
             definitions::delete_definition
         ))
         .routes(routes!(runs::list_runs, runs::start_run))
-        .routes(routes!(runs::get_run))
+        .routes(routes!(runs::get_run, runs::delete_run))
         .routes(routes!(runs::run_status))
         .routes(routes!(stream::run_events))
         .routes(routes!(runs::rerun))
@@ -284,6 +285,12 @@ pub async fn serve(
         .with_context(|| format!("cannot listen on {} ([api] listen)", settings.listen))?;
     serve_on(listener, op, settings, shutdown).await
 }
+
+/// How long an API request waits for an unreachable store before its 503:
+/// `serve` connects to MongoDB with this server selection timeout (or the
+/// shorter `--connect-timeout`), so a request fails in about this long, not
+/// in the 5 s a command line waits.
+pub const API_STORE_WAIT: Duration = Duration::from_secs(2);
 
 /// How long open connections (e.g. event streams) get to finish after shutdown.
 pub const SHUTDOWN_GRACE: Duration = Duration::from_secs(5);

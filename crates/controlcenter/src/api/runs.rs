@@ -354,6 +354,27 @@ pub(crate) async fn get_run(State(st): State<AppState>, Seg(id): Seg) -> ApiResu
     Ok(Json(st.op.run(run_id(&st, &id).await?).await?))
 }
 
+/// Delete a finished run with its log lines (a run not finished is refused).
+#[utoipa::path(
+    delete,
+    path = "/runs/{id}",
+    tag = "runs",
+    params(("id" = String, Path, description = "Run id, or any unique start of it (hex digits and `-`)", pattern = "^[0-9A-Fa-f-]{1,36}$")),
+    responses(
+        (status = 204, description = "Deleted, with its log lines"),
+        (status = 400, description = "Malformed run id, or a start of one that several runs share (the message names them)", body = ErrorBody),
+        NeedsToken,
+        (status = 404, description = "No such run", body = ErrorBody),
+        (status = 409, description = "The run is not finished (pending, running or compensating): cancel it first", body = ErrorBody),
+        ServerTrouble
+    )
+)]
+pub(crate) async fn delete_run(State(st): State<AppState>, Seg(id): Seg) -> ApiResult<StatusCode> {
+    let run = st.op.delete_run(run_id(&st, &id).await?).await?;
+    info!(run_id = %run.id, "run deleted over the API");
+    Ok(StatusCode::NO_CONTENT)
+}
+
 /// Where a run is, as a status code.
 #[utoipa::path(
     get,

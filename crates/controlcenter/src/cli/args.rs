@@ -114,6 +114,9 @@ pub enum DefinitionsCommand {
         /// Default variable KEY=VALUE (JSON value or string); repeatable.
         #[arg(long = "var", value_name = "KEY=VALUE")]
         vars: Vec<String>,
+        /// The priority of its runs, 0-9 (default 0).
+        #[arg(long, value_parser = clap::value_parser!(u8).range(0..=9))]
+        priority: Option<u8>,
         #[command(flatten)]
         triggers: TriggerArgs,
         #[command(flatten)]
@@ -135,6 +138,9 @@ pub enum DefinitionsCommand {
         /// Remove a default variable; repeatable.
         #[arg(long = "unset", value_name = "KEY")]
         unset: Vec<String>,
+        /// New priority of its runs, 0-9.
+        #[arg(long, value_parser = clap::value_parser!(u8).range(0..=9))]
+        priority: Option<u8>,
         #[command(flatten)]
         triggers: TriggerArgs,
         /// Remove the schedule with this id; repeatable.
@@ -259,9 +265,37 @@ pub enum RunsCommand {
         /// Only runs with a log line containing TEXT (any case).
         #[arg(long, value_name = "TEXT", conflicts_with = "stuck")]
         log_text: Option<String>,
-        /// At most this many.
-        #[arg(long, default_value_t = 20)]
+        /// At most this many (newest first); when there are more, stderr says
+        /// so and how to see them.
+        #[arg(long, default_value_t = 20, conflicts_with = "all")]
         limit: usize,
+        /// Every matching run, however many.
+        #[arg(long, conflicts_with = "stuck")]
+        all: bool,
+        /// Only runs older than this: a run id (or its start; the runs listed
+        /// after it, the next page) or a time (`2026-01-31`, RFC 3339).
+        #[arg(long, value_name = "RUN_ID|TIME", conflicts_with = "stuck")]
+        before: Option<String>,
+        #[command(flatten)]
+        out: JsonFlag,
+    },
+    /// Delete finished runs with their log lines: one, or every run created
+    /// before a time (of a status). A run not finished (pending, running,
+    /// compensating) is never deleted: it is named and the exit code is 2.
+    Delete {
+        /// Run id, or any unique start of it.
+        #[arg(required_unless_present = "before", conflicts_with = "before")]
+        id: Option<String>,
+        /// Every run created before this time (`2026-01-31`, RFC 3339).
+        #[arg(long, value_name = "TIME")]
+        before: Option<String>,
+        /// With --before: only runs with this status (Succeeded, Failed,
+        /// Cancelled, Compensated, CompensationFailed).
+        #[arg(long, requires = "before")]
+        status: Option<String>,
+        /// Confirm the deletion (without it, nothing is deleted).
+        #[arg(long)]
+        yes: bool,
         #[command(flatten)]
         out: JsonFlag,
     },

@@ -11,7 +11,7 @@ use isoqube::{Definition, Error};
 
 use super::args::{parse_vars, DefinitionsCommand, TriggerArgs};
 use super::exit::{ExitStatus, Failure, Outcome};
-use super::print::{print_definition, print_json, redacted, say};
+use super::print::{print_definition, print_json, priority_note, redacted, say};
 use crate::ops::Operator;
 use crate::text::parse_schedule;
 
@@ -50,10 +50,11 @@ pub(super) async fn execute(
             for d in defs {
                 say!(
                     out,
-                    "{:<24} {:>2} steps  {}",
+                    "{:<24} {:>2} steps  {}{}",
                     d.name,
                     d.steps.len(),
-                    d.description
+                    d.description,
+                    priority_note(d.priority)
                 );
             }
             Ok(ExitStatus::Ok)
@@ -70,12 +71,14 @@ pub(super) async fn execute(
             steps,
             description,
             vars,
+            priority,
             triggers,
             out: f,
         } => {
             let mut def = Definition::new(name, steps.iter().map(|s| s.trim().to_string()))
                 .with_description(description)
-                .with_variables(parse_vars(&vars)?);
+                .with_variables(parse_vars(&vars)?)
+                .with_priority(priority.unwrap_or(0));
             triggers.apply(&mut def)?;
             let saved = op.create_definition(def).await?;
             if f.json {
@@ -90,6 +93,7 @@ pub(super) async fn execute(
             description,
             vars,
             unset,
+            priority,
             triggers,
             remove_schedules,
             remove_webhook,
@@ -101,6 +105,9 @@ pub(super) async fn execute(
             }
             if let Some(d) = description {
                 def.description = d;
+            }
+            if let Some(p) = priority {
+                def.priority = p;
             }
             def.variables.extend(parse_vars(&vars)?);
             for k in unset {

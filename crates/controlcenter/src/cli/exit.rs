@@ -26,13 +26,16 @@ pub enum ExitStatus {
     /// A stored record the command needs does not parse (retrying will not
     /// help; the message names the record).
     Corrupt = 6,
+    /// `serve` cannot listen on its address (in use by another process, or
+    /// not this machine's): a setting to change, not an outage to wait out.
+    CannotListen = 7,
 }
 
 /// The exit codes, as `--help` lists them.
 pub(super) const EXIT_CODES: &str =
     "Exit codes: 0 ok; 1 the run failed or was cancelled (--wait, watch); \
 2 bad input; 3 not found; 4 broker or store unavailable; 5 timed out waiting; \
-6 a stored record is corrupt.";
+6 a stored record is corrupt; 7 serve cannot listen on its address (in use).";
 
 /// A failure with the exit status it maps to.
 #[derive(Debug)]

@@ -6,6 +6,7 @@
 //! - `exit`: exit codes and the mapping of errors to them ([`Failure`]).
 //! - `print`: JSON and the human forms of definitions and runs.
 //! - `definitions`, `runs`, `errors`, `queues`: one file per command group;
+//!   `run_lists`: `runs list` and `runs delete`;
 //!   `definition_files`: `definitions apply` and `export`.
 //! - `serve`: the HTTP API with the scheduler.
 //! - `dispatch`: [`dispatch`] and [`run`], which pick the command's file.
@@ -21,6 +22,7 @@ mod errors;
 mod exit;
 mod print;
 mod queues;
+mod run_lists;
 mod runs;
 mod serve;
 

@@ -42,8 +42,14 @@ pub(super) fn print_definition(out: &mut dyn Write, d: &Definition) -> Outcome {
     if !d.description.is_empty() {
         say!(out, "  {}", d.description);
     }
+    say!(out, "  priority {}", d.priority);
     for (i, s) in d.steps.iter().enumerate() {
-        say!(out, "  {:>2}. {}", i + 1, crate::text::step_text(s));
+        let undo = s
+            .compensate
+            .as_deref()
+            .map(|c| format!(", undone by {c}"))
+            .unwrap_or_default();
+        say!(out, "  {:>2}. {}{undo}", i + 1, crate::text::step_text(s));
     }
     for (k, v) in &d.variables {
         say!(out, "  var {k} = {v}");
@@ -57,8 +63,19 @@ pub(super) fn print_definition(out: &mut dyn Write, d: &Definition) -> Outcome {
     Ok(ExitStatus::Ok)
 }
 
+/// A priority as the lists show it: nothing for the default 0 (most runs),
+/// else `  priority N`.
+pub(super) fn priority_note(priority: u8) -> String {
+    if priority == 0 {
+        String::new()
+    } else {
+        format!("  priority {priority}")
+    }
+}
+
 /// One line per run: id, status, definition, progress, age, duration (so
-/// far, while it runs) and the first failed step (numbered from 1).
+/// far, while it runs), its priority when not 0 and the first failed step
+/// (numbered from 1).
 pub fn run_line(r: &Run, now: chrono::DateTime<chrono::Utc>) -> String {
     let duration = crate::text::duration_text(r.finished_at.unwrap_or(now) - r.created_at);
     let failed = r
@@ -68,7 +85,7 @@ pub fn run_line(r: &Run, now: chrono::DateTime<chrono::Utc>) -> String {
         .map(|s| format!("  failed at step {} {}", s.index + 1, s.name()))
         .unwrap_or_default();
     format!(
-        "{}  {:<9} {:<24} {:>2}/{:<2} {:>4} ago  took {:>7}{failed}",
+        "{}  {:<9} {:<24} {:>2}/{:<2} {:>4} ago  took {:>7}{}{failed}",
         r.id,
         r.status.as_str(),
         r.definition,
@@ -76,12 +93,20 @@ pub fn run_line(r: &Run, now: chrono::DateTime<chrono::Utc>) -> String {
         r.steps.len(),
         crate::text::age(now - r.created_at),
         duration,
+        priority_note(r.priority),
     )
 }
 
 /// A run with its steps, as `runs show` prints it.
 pub(super) fn print_run(out: &mut dyn Write, r: &Run) -> Outcome {
-    say!(out, "run {}  {}  {}", r.id, r.definition, r.status.as_str());
+    say!(
+        out,
+        "run {}  {}  {}  priority {}",
+        r.id,
+        r.definition,
+        r.status.as_str(),
+        r.priority
+    );
     say!(
         out,
         "  started {} by {}{}",

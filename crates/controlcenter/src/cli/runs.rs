@@ -1,4 +1,5 @@
-//! `runs ...`: start, list, show, re-run, resume, cancel and watch runs.
+//! `runs ...`: start, show, re-run, resume, cancel and watch runs (and
+//! following one to its end); `list` and `delete` are in `run_lists`.
 //!
 //! It may use the [`Operator`], the text formats ([`crate::text`]) and the
 //! CLI's arguments, exit mapping and output.
@@ -6,14 +7,14 @@
 use std::io::Write;
 use std::time::Duration;
 
-use isoqube::{CorruptRun, Run, RunFilter, RunStatus, StepStatus, StuckStep};
+use isoqube::{Run, RunStatus, StepStatus};
 use uuid::Uuid;
 
-use super::args::{parse_search_vars, parse_vars, RunsCommand, WaitArgs};
+use super::args::{parse_vars, RunsCommand, WaitArgs};
 use super::exit::{finished_status, io_failure, ExitStatus, Failure, Outcome};
-use super::print::{print_json, print_run, run_line, say};
+use super::print::{print_json, print_run, say};
 use crate::ops::Operator;
-use crate::text::{log_line, stuck_line};
+use crate::text::log_line;
 
 async fn started(
     op: &Operator,
@@ -25,7 +26,7 @@ async fn started(
 ) -> Outcome {
     if wait.wait && !json {
         say!(out, "{verb} run {} of {}", run.id, run.definition);
-        return follow(op, run, wait.timeout, out).await;
+        return follow(op, run, wait.timeout, Detail::Outcomes, out).await;
     }
     let run = if wait.wait {
         op.control()
@@ -46,25 +47,61 @@ async fn started(
     })
 }
 
-/// `--wait` without `--json`: each step as it finishes (number from 1,
-/// place in the graph, event, status, duration), then the run's outcome;
-/// the exit code is the run's.
-async fn follow(op: &Operator, mut run: Run, timeout: u64, out: &mut dyn Write) -> Outcome {
+/// What [`follow`] prints besides each step and undo as it finishes and the
+/// run's end: `runs watch` also shows starts, the run's status changes and
+/// the log lines; `--wait` keeps to the outcomes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Detail {
+    /// `--wait`: finished steps and undos, then the end.
+    Outcomes,
+    /// `runs watch`: also starts, status changes and log lines.
+    Everything,
+}
+
+/// What was last printed of each step and of its undo, and of the run.
+struct Shown {
+    steps: Vec<(StepStatus, Option<StepStatus>)>,
+    run: RunStatus,
+    logs: usize,
+}
+
+/// Follows a run until it finishes (or `timeout` passes): each step and each
+/// undo as it finishes (number from 1, place in the graph, status, duration,
+/// error), then the run's outcome once; the exit code is the run's. The
+/// steps and undos of one change are printed before the run's status, so an
+/// undo finishing with the run is never shown after its end.
+async fn follow(
+    op: &Operator,
+    mut run: Run,
+    timeout: u64,
+    detail: Detail,
+    out: &mut dyn Write,
+) -> Outcome {
     out.flush().map_err(io_failure)?;
     let deadline = tokio::time::Instant::now() + Duration::from_secs(timeout);
-    let mut shown = vec![false; run.steps.len()];
+    let mut shown = Shown {
+        steps: vec![(StepStatus::Pending, None); run.steps.len()],
+        run: run.status,
+        logs: 0,
+    };
     loop {
-        for s in &run.steps {
-            let done = !matches!(s.status, StepStatus::Pending | StepStatus::Invoked);
-            if done && !shown.get(s.index).copied().unwrap_or(true) {
-                say!(out, "{}", crate::text::finished_step_line(s));
-                if let Some(slot) = shown.get_mut(s.index) {
-                    *slot = true;
-                }
+        print_changes(&run, &mut shown, detail, out)?;
+        if detail == Detail::Everything {
+            let lines = op.run_logs(run.id, shown.logs).await?;
+            shown.logs += lines.len();
+            for l in &lines {
+                say!(out, "{}", log_line(l));
             }
         }
         out.flush().map_err(io_failure)?;
         if run.status.is_finished() {
+            if detail == Detail::Everything {
+                // Log lines are written in batches: give the last ones a moment.
+                tokio::time::sleep(Duration::from_millis(300)).await;
+                for l in op.run_logs(run.id, shown.logs).await? {
+                    say!(out, "{}", log_line(&l));
+                }
+            }
             let took = run
                 .finished_at
                 .map(|f| format!(" in {}", crate::text::duration_text(f - run.created_at)))
@@ -87,6 +124,67 @@ async fn follow(op: &Operator, mut run: Run, timeout: u64, out: &mut dyn Write) 
             run = newer;
         }
     }
+}
+
+/// Prints what changed in `run` since `shown`: finished steps and undos
+/// (and, with [`Detail::Everything`], starts and a status the run has not
+/// finished in; its end is [`follow`]'s last line).
+fn print_changes(
+    run: &Run,
+    shown: &mut Shown,
+    detail: Detail,
+    out: &mut dyn Write,
+) -> Result<(), Failure> {
+    let everything = detail == Detail::Everything;
+    for s in &run.steps {
+        let Some(slot) = shown.steps.get_mut(s.index) else {
+            continue;
+        };
+        if slot.0 != s.status {
+            match s.status {
+                StepStatus::Pending => {}
+                StepStatus::Invoked if everything => {
+                    say!(
+                        out,
+                        "step {:>2} {:<32} {}",
+                        s.index + 1,
+                        s.name(),
+                        s.status.as_str()
+                    );
+                }
+                StepStatus::Invoked => {}
+                _ => say!(out, "{}", crate::text::finished_step_line(s)),
+            }
+            slot.0 = s.status;
+        }
+        let Some(c) = &s.compensation else {
+            continue;
+        };
+        if slot.1 == Some(c.status) {
+            continue;
+        }
+        match c.status {
+            StepStatus::Pending | StepStatus::Skipped => {}
+            StepStatus::Invoked if everything => {
+                say!(
+                    out,
+                    "undo {:>2} {:<32} {}  ({})",
+                    s.index + 1,
+                    c.event,
+                    c.status.as_str(),
+                    s.name()
+                );
+            }
+            StepStatus::Invoked => {}
+            _ => say!(out, "{}", crate::text::finished_undo_line(s, c)),
+        }
+        slot.1 = Some(c.status);
+    }
+    if everything && run.status != shown.run && !run.status.is_finished() {
+        say!(out, "run {}", run.status.as_str());
+    }
+    shown.run = run.status;
+    Ok(())
 }
 
 /// Runs a `runs` subcommand.
@@ -113,56 +211,31 @@ pub(super) async fn execute(op: &Operator, cmd: RunsCommand, out: &mut dyn Write
             vars,
             log_text,
             limit,
+            all,
+            before,
             out: f,
         } => {
             if stuck {
-                return list_stuck(op, definition.as_deref(), f.json, out).await;
+                return super::run_lists::list_stuck(op, definition.as_deref(), f.json, out).await;
             }
-            let status = status
-                .map(|s| RunStatus::parse(&s))
-                .transpose()
-                .map_err(|e| Failure::bad_input(e.to_string()))?;
-            let page = op
-                .runs(&RunFilter {
-                    status,
-                    definition,
-                    id_prefix: id_prefix
-                        .map(|p| {
-                            crate::text::run_id_prefix(&p).ok_or_else(|| {
-                                Failure::bad_input(format!(
-                                    "--id '{p}' cannot start a run id (hex digits and '-')"
-                                ))
-                            })
-                        })
-                        .transpose()?,
-                    variables: parse_search_vars(&vars)?,
-                    log_text,
-                    limit: limit.max(1),
-                    ..RunFilter::default()
-                })
-                .await?;
-            let stuck = op.stuck_steps(&page.runs).await?;
-            if f.json {
-                return print_json(
-                    out,
-                    &serde_json::json!({"runs": page.runs, "stuck": stuck, "corrupt": page.corrupt}),
-                );
-            }
-            if page.runs.is_empty() {
-                say!(out, "no runs");
-            }
-            let now = chrono::Utc::now();
-            for r in &page.runs {
-                let marker = if stuck.iter().any(|s| s.run_id == r.id) {
-                    "  STUCK"
-                } else {
-                    ""
-                };
-                say!(out, "{}{marker}", run_line(r, now));
-            }
-            report_corrupt(&page.corrupt);
-            Ok(ExitStatus::Ok)
+            let query = super::run_lists::ListQuery {
+                status,
+                definition,
+                id_prefix,
+                vars,
+                log_text,
+                limit: if all { None } else { Some(limit.max(1)) },
+                before,
+            };
+            super::run_lists::list(op, query, f.json, out).await
         }
+        RunsCommand::Delete {
+            id,
+            before,
+            status,
+            yes,
+            out: f,
+        } => super::run_lists::delete(op, id, before, status, yes, f.json, out).await,
         RunsCommand::Show { id, logs, out: f } => {
             let run = op.run(op.run_id(&id).await?).await?;
             let lines = if logs {
@@ -228,136 +301,10 @@ pub(super) async fn execute(op: &Operator, cmd: RunsCommand, out: &mut dyn Write
     }
 }
 
-/// `runs list --stuck`: every stuck run with its stuck steps.
-async fn list_stuck(
-    op: &Operator,
-    definition: Option<&str>,
-    json: bool,
-    out: &mut dyn Write,
-) -> Outcome {
-    let report = op.stuck_runs(definition).await?;
-    if json {
-        let runs: Vec<&Run> = report.runs.iter().map(|s| &s.run).collect();
-        let stuck: Vec<&StuckStep> = report.runs.iter().flat_map(|s| &s.steps).collect();
-        return print_json(
-            out,
-            &serde_json::json!({"runs": runs, "stuck": stuck, "corrupt": report.corrupt}),
-        );
-    }
-    if report.runs.is_empty() {
-        say!(
-            out,
-            "no stuck runs (none has a step with no live handler for more than {}s)",
-            op.stuck_rule().after.as_secs()
-        );
-    }
-    let now = chrono::Utc::now();
-    for s in &report.runs {
-        say!(out, "{}  STUCK", run_line(&s.run, now));
-        for step in &s.steps {
-            say!(out, "    {}", stuck_line(step, now));
-        }
-    }
-    report_corrupt(&report.corrupt);
-    Ok(ExitStatus::Ok)
-}
-
-/// Names the records a list skipped, on stderr (stdout stays the list).
-fn report_corrupt(corrupt: &[CorruptRun]) {
-    if corrupt.is_empty() {
-        return;
-    }
-    let ids: Vec<&str> = corrupt.iter().map(|c| c.id.as_str()).collect();
-    eprintln!(
-        "skipped {} corrupt run record(s): {} (`runs show ID` says what does not parse)",
-        corrupt.len(),
-        ids.join(", ")
-    );
-}
-
-/// Prints step changes and new log lines as they happen, until the run finishes.
+/// `runs watch`: starts, outcomes, status changes and log lines as they
+/// happen, until the run finishes.
 async fn watch(op: &Operator, id: Uuid, timeout: u64, out: &mut dyn Write) -> Outcome {
-    let deadline = tokio::time::Instant::now() + Duration::from_secs(timeout);
-    let mut run = op.run(id).await?;
+    let run = op.run(id).await?;
     say!(out, "watching run {} of {}", run.id, run.definition);
-    // What was last printed of each step and of its compensation, and of the
-    // run: every change is a line, so parallel branches show as they go.
-    let mut shown: Vec<(StepStatus, Option<StepStatus>)> =
-        vec![(StepStatus::Pending, None); run.steps.len()];
-    let mut run_shown = run.status;
-    let mut logs_seen = 0usize;
-    loop {
-        if run.status != run_shown {
-            say!(out, "run {}", run.status.as_str());
-            run_shown = run.status;
-        }
-        for s in &run.steps {
-            let Some(slot) = shown.get_mut(s.index) else {
-                continue;
-            };
-            if slot.0 != s.status {
-                let place = s.place().map(|p| format!("  ({p})")).unwrap_or_default();
-                let attempts = match s.status {
-                    StepStatus::Invoked | StepStatus::Pending | StepStatus::Skipped => {
-                        String::new()
-                    }
-                    _ => format!("  attempts {}", s.attempts),
-                };
-                say!(
-                    out,
-                    "step {:>2} {:<32} {}{attempts}{place}",
-                    s.index + 1,
-                    s.name(),
-                    s.status.as_str()
-                );
-                slot.0 = s.status;
-            }
-            let undo = s
-                .compensation
-                .as_ref()
-                .filter(|c| !matches!(c.status, StepStatus::Pending | StepStatus::Skipped));
-            if let Some(c) = undo {
-                if slot.1 != Some(c.status) {
-                    say!(
-                        out,
-                        "undo {:>2} {:<32} {}  ({})",
-                        s.index + 1,
-                        c.event,
-                        c.status.as_str(),
-                        s.name()
-                    );
-                    slot.1 = Some(c.status);
-                }
-            }
-        }
-        let lines = op.run_logs(id, logs_seen).await?;
-        logs_seen += lines.len();
-        for l in &lines {
-            say!(out, "{}", log_line(l));
-        }
-        out.flush().map_err(io_failure)?;
-        if run.status.is_finished() {
-            // Log lines are written in batches: give the last ones a moment.
-            tokio::time::sleep(Duration::from_millis(300)).await;
-            for l in op.run_logs(id, logs_seen).await? {
-                say!(out, "{}", log_line(&l));
-            }
-            say!(out, "run {} {}", run.id, run.status.as_str());
-            if let Some(e) = &run.error {
-                say!(out, "{e}");
-            }
-            return Ok(finished_status(&run));
-        }
-        let left = deadline.saturating_duration_since(tokio::time::Instant::now());
-        if left.is_zero() {
-            say!(out, "still {} after {timeout}s", run.status.as_str());
-            return Ok(ExitStatus::Timeout);
-        }
-        if let Some(newer) = op
-            .wait_for_change(id, run.version, left.min(Duration::from_secs(1)))
-            .await?
-        {
-            run = newer;
-        }
-    }
+    follow(op, run, timeout, Detail::Everything, out).await
 }

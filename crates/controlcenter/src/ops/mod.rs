@@ -24,9 +24,11 @@ use crate::text::run_id_prefix;
 
 mod faults;
 mod queues;
+mod retention;
 
 pub use faults::{fault_view, Bulk, ErrorQueueView, FaultView, Requeued};
 pub use queues::{rates_between, EndpointQueues, QueueView, QueuesReport};
+pub use retention::RunSelection;
 
 /// A service whose heartbeat is older than this is shown as not alive
 /// (services beat every 5 s by default); the stuck rule uses the same bound.
@@ -41,6 +43,10 @@ pub const NO_BROKER: &str = "no broker configured: pass --amqp-url or set ISOQUB
 
 /// How many messages of one error queue a view reads at most.
 pub const ERROR_PAGE: usize = 100;
+
+/// The namespace of the run ids derived from a request's id
+/// ([`Operator::start_once`]); fixed, so every control center derives the same.
+const REQUEST_NAMESPACE: Uuid = Uuid::from_u128(0x6a1f_3c2e_8d4b_4f0a_9e57_2b6c_d1a0_7e93);
 
 /// The runs an ambiguous short id is shown to start, at most.
 const AMBIGUOUS_SHOWN: usize = 10;
@@ -330,6 +336,25 @@ impl Operator {
         self.ensure_transport().await?;
         self.control
             .start_run_with_priority(definition, vars, started_by, priority)
+            .await
+    }
+
+    /// [`Operator::start_as`] at most once for `request`, a request's own
+    /// id (a webhook delivery id): the run's id is derived from it, so the
+    /// same request again, to any control center, finds that run and starts
+    /// nothing. The flag tells whether this call started the run.
+    pub async fn start_once(
+        &self,
+        request: &str,
+        definition: &str,
+        vars: Variables,
+        started_by: &str,
+    ) -> isoqube::Result<(Run, bool)> {
+        self.definition(definition).await?;
+        self.ensure_transport().await?;
+        let id = Uuid::new_v5(&REQUEST_NAMESPACE, request.as_bytes());
+        self.control
+            .start_run_once(id, definition, vars, started_by)
             .await
     }
 

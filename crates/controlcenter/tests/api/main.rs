@@ -37,6 +37,7 @@ mod cc_api;
 mod compensation;
 mod contract;
 mod corrupt_stuck;
+mod edges;
 mod operator_adds;
 #[path = "../support/records.rs"]
 mod records;

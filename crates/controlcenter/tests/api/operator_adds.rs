@@ -158,7 +158,7 @@ async fn changed_variables_on_rabbitmq_and_mongodb() {
 }
 
 /// The HMAC-SHA256 of `body` keyed with `secret`, as `sha256=<hex>`.
-fn signature(secret: &str, body: &[u8]) -> String {
+pub(super) fn signature(secret: &str, body: &[u8]) -> String {
     use hmac::Mac;
     let mut mac = hmac::Hmac::<sha2::Sha256>::new_from_slice(secret.as_bytes()).expect("key");
     mac.update(body);
@@ -252,13 +252,13 @@ async fn webhook_signatures_on_rabbitmq_and_mongodb() {
 
 /// A TCP forwarder to the MongoDB-wire test server that can be cut: then new
 /// connections are refused and open ones closed, as when the server goes away.
-struct CutProxy {
-    port: u16,
+pub(super) struct CutProxy {
+    pub(super) port: u16,
     tasks: Arc<Mutex<Vec<tokio::task::JoinHandle<()>>>>,
 }
 
 impl CutProxy {
-    async fn to(upstream: String) -> CutProxy {
+    pub(super) async fn to(upstream: String) -> CutProxy {
         let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind");
         let port = listener.local_addr().expect("addr").port();
         let tasks: Arc<Mutex<Vec<tokio::task::JoinHandle<()>>>> = Arc::default();
@@ -278,7 +278,7 @@ impl CutProxy {
         CutProxy { port, tasks }
     }
 
-    fn cut(&self) {
+    pub(super) fn cut(&self) {
         for t in self.tasks.lock().expect("tasks").drain(..) {
             t.abort();
         }

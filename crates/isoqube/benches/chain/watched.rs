@@ -78,6 +78,9 @@ impl RunStore for Watched {
     async fn list_runs(&self, filter: &RunFilter) -> isoqube::Result<isoqube::RunPage> {
         self.inner.list_runs(filter).await
     }
+    async fn delete_run(&self, id: Uuid) -> isoqube::Result<bool> {
+        self.inner.delete_run(id).await
+    }
     async fn claim_step(&self, key: &StepKey, redelivered: bool) -> isoqube::Result<ClaimOutcome> {
         let t = Instant::now();
         let out = self.inner.claim_step(key, redelivered).await;

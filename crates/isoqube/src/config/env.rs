@@ -63,6 +63,9 @@ impl Config {
         if let Some(v) = get("ISOQUBE_STORE_PATH") {
             self.store.path = PathBuf::from(v);
         }
+        if let Some(v) = get("ISOQUBE_RUN_RETENTION_DAYS") {
+            self.store.run_retention_days = parse_num(&v, "ISOQUBE_RUN_RETENTION_DAYS")?;
+        }
         if let Some(v) = get("ISOQUBE_LOG_RETENTION_DAYS") {
             self.store.log_retention_days = parse_num(&v, "ISOQUBE_LOG_RETENTION_DAYS")?;
         }
@@ -101,6 +104,13 @@ impl Config {
         }
         if let Some(v) = get("ISOQUBE_HEALTH_PORT") {
             self.service.health_port = Some(parse_num(&v, "ISOQUBE_HEALTH_PORT")?);
+        }
+        if let Some(v) = get("ISOQUBE_HEALTH_LISTEN") {
+            self.service.health_listen = v.trim().parse().map_err(|_| {
+                Error::Config(format!(
+                    "ISOQUBE_HEALTH_LISTEN='{v}' is not an IP address (e.g. 127.0.0.1, 0.0.0.0, ::)"
+                ))
+            })?;
         }
         if let Some(v) = get("ISOQUBE_LOG").or_else(|| get("RUST_LOG")) {
             self.log.level = v;

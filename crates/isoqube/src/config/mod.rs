@@ -28,6 +28,7 @@
 //! database = "isoqube"
 //! path = "isoqube.db"           # the sqlite file
 //! log_retention_days = 14
+//! run_retention_days = 0       # finished runs older than this are deleted by `controlcenter serve` (0: kept)
 //! write_concern = "majority"    # MongoDB: "majority" (journaled) or "acknowledged" (w: 1)
 //!
 //! [service]
@@ -38,6 +39,7 @@
 //! record_start_after_ms = 250   # a quicker step: start and outcome in one write
 //! default_step_timeout_secs = 3600 # an attempt's limit when its step names no timeout (0: none)
 //! health_port = 8080            # HTTP /health/* and /metrics (unset: off)
+//! health_listen = "0.0.0.0"     # its address: every interface (probes come from elsewhere)
 //! priorities = false            # endpoint queues with x-max-priority 9 (run priorities)
 //!
 //! [log]

@@ -96,6 +96,9 @@ pub struct StoreSection {
     pub path: PathBuf,
     /// How long step logs are kept (MongoDB TTL).
     pub log_retention_days: u64,
+    /// How long a finished run is kept, in days, before `controlcenter
+    /// serve` deletes it with its log lines; 0 (the default): for ever.
+    pub run_retention_days: u64,
     /// MongoDB's write concern: `majority` (journaled, the default: an
     /// acknowledged step survives a server crash) or `acknowledged` (w: 1).
     pub write_concern: crate::store::WriteDurability,
@@ -109,6 +112,7 @@ impl Default for StoreSection {
             database: "isoqube".into(),
             path: PathBuf::from(crate::store::DEFAULT_STORE_PATH),
             log_retention_days: 14,
+            run_retention_days: 0,
             write_concern: crate::store::WriteDurability::Majority,
         }
     }
@@ -136,10 +140,24 @@ pub struct ServiceSection {
     /// Port of the health and metrics HTTP server; unset = none.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub health_port: Option<u16>,
+    /// The address the health server listens on (with `health_port`):
+    /// `0.0.0.0` (every IPv4 interface) by default, because its callers are
+    /// usually elsewhere (an orchestrator's probe, a Prometheus in another
+    /// container) and it serves no secret; `127.0.0.1` keeps it on the host.
+    pub health_listen: std::net::IpAddr,
     /// Declare the endpoint queues as priority queues (`x-max-priority` 9),
     /// so a run of a higher priority overtakes a backlog; see
     /// [`ServiceBuilder::priorities`](crate::ServiceBuilder::priorities).
     pub priorities: bool,
+}
+
+impl ServiceSection {
+    /// Where the health server listens: `health_listen` and `health_port`;
+    /// `None` without a port (no health server).
+    pub fn health_addr(&self) -> Option<std::net::SocketAddr> {
+        self.health_port
+            .map(|port| std::net::SocketAddr::new(self.health_listen, port))
+    }
 }
 
 impl Default for ServiceSection {
@@ -153,6 +171,7 @@ impl Default for ServiceSection {
                 as u64,
             default_step_timeout_secs: crate::engine::service::DEFAULT_STEP_TIMEOUT.as_secs(),
             health_port: None,
+            health_listen: std::net::IpAddr::V4(std::net::Ipv4Addr::UNSPECIFIED),
             priorities: false,
         }
     }

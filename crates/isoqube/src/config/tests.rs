@@ -163,3 +163,34 @@ fn retry_strings() {
     assert!(parse_retry("exponential(5, 900, 100)").is_err());
     assert!(parse_retry("interval(x, 1)").is_err());
 }
+
+#[test]
+fn the_health_server_address_is_configurable() {
+    let c = Config::load_with(None, env(&[("ISOQUBE_HEALTH_PORT", "9000")])).expect("defaults");
+    assert_eq!(
+        c.service.health_addr(),
+        Some(std::net::SocketAddr::from(([0, 0, 0, 0], 9000))),
+        "every interface by default"
+    );
+    let p = file("[service]\nhealth_port = 9001\nhealth_listen = \"127.0.0.1\"\n");
+    let c = Config::load_with(Some(&p), env(&[])).expect("load");
+    assert_eq!(
+        c.service.health_addr(),
+        Some(std::net::SocketAddr::from(([127, 0, 0, 1], 9001)))
+    );
+    let c = Config::load_with(Some(&p), env(&[("ISOQUBE_HEALTH_LISTEN", "::1")])).expect("env");
+    assert_eq!(
+        c.service.health_addr().map(|a| a.to_string()).as_deref(),
+        Some("[::1]:9001")
+    );
+    let e = Config::load_with(None, env(&[("ISOQUBE_HEALTH_LISTEN", "localhost")]))
+        .expect_err("a name is no address");
+    assert!(e.to_string().contains("ISOQUBE_HEALTH_LISTEN"), "{e}");
+    assert_eq!(
+        Config::load_with(None, env(&[]))
+            .expect("no port")
+            .service
+            .health_addr(),
+        None
+    );
+}

@@ -124,6 +124,55 @@ impl Control {
         started_by: &str,
         priority: Option<u8>,
     ) -> Result<Run> {
+        let run = self.new_run(name, params, started_by, priority).await?;
+        self.store.insert_run(&run).await?;
+        let first = run.start_steps();
+        self.launch(run, first).await
+    }
+
+    /// [`Control::start_run`] under the run id `id`, at most once: when a run
+    /// with this id exists (the same request again, e.g. a webhook delivery
+    /// sent twice, by any process), that run is returned and nothing starts.
+    /// The flag tells whether this call started it. A caller derives `id` from
+    /// the request's own id (e.g. a name-based UUID of a delivery id).
+    pub async fn start_run_once(
+        &self,
+        id: uuid::Uuid,
+        name: &str,
+        params: Variables,
+        started_by: &str,
+    ) -> Result<(Run, bool)> {
+        if let Some(run) = self.store.get_run(id).await? {
+            return Ok((run, false));
+        }
+        let mut run = self.new_run(name, params, started_by, None).await?;
+        run.id = id;
+        match self.store.insert_run(&run).await {
+            Ok(()) => {}
+            // Inserted by another process meanwhile: the one conditional
+            // write decided, and that run is the one.
+            Err(Error::Conflict { .. }) => {
+                let run = self
+                    .store
+                    .get_run(id)
+                    .await?
+                    .ok_or_else(|| Error::not_found("run", id.to_string()))?;
+                return Ok((run, false));
+            }
+            Err(e) => return Err(e),
+        }
+        let first = run.start_steps();
+        Ok((self.launch(run, first).await?, true))
+    }
+
+    /// A new run of definition `name`, not stored yet.
+    async fn new_run(
+        &self,
+        name: &str,
+        params: Variables,
+        started_by: &str,
+        priority: Option<u8>,
+    ) -> Result<Run> {
         if let Some(p) = priority {
             crate::model::check_priority(p).map_err(Error::InvalidState)?;
         }
@@ -139,9 +188,7 @@ impl Control {
         if let Some(p) = priority {
             run.priority = p;
         }
-        self.store.insert_run(&run).await?;
-        let first = run.start_steps();
-        self.launch(run, first).await
+        Ok(run)
     }
 
     /// Starts a new run of the same definition with the same parameters.

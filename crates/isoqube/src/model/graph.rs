@@ -306,17 +306,19 @@ pub fn resolve_graph(steps: &[StepDef]) -> Result<Vec<Vec<usize>>> {
         }
         deps.push(these);
     }
-    if !deps.iter().any(Vec::is_empty) {
-        return Err(Error::InvalidDefinition(
-            "no step can start: every step runs after another (give one \"after\": [])".into(),
-        ));
-    }
+    // The cycle first: steps that all wait for one another also leave no
+    // step to start, and the cycle is what the author must break.
     if let Some(cycle) = find_cycle(&deps) {
         let names: Vec<&str> = cycle.iter().map(|&i| steps[i].name()).collect();
         return Err(Error::InvalidDefinition(format!(
             "the steps form a cycle: {}",
             names.join(" -> ")
         )));
+    }
+    if !deps.iter().any(Vec::is_empty) {
+        return Err(Error::InvalidDefinition(
+            "no step can start: every step runs after another (give one \"after\": [])".into(),
+        ));
     }
     Ok(deps)
 }

@@ -173,6 +173,12 @@ pub trait RunStore: Send + Sync + 'static {
     /// The last due time claimed for schedule `key`.
     async fn last_tick(&self, key: &str) -> Result<Option<DateTime<Utc>>>;
 
+    /// Deletes run `id` with its log lines, only when it is finished (one
+    /// conditional write: a run that is pending, running or compensating is
+    /// kept, as is one that starts again meanwhile). True when it was
+    /// deleted; false when there is no such run or it is not finished.
+    async fn delete_run(&self, id: Uuid) -> Result<bool>;
+
     /// Appends step log lines.
     async fn append_logs(&self, logs: &[LogRecord]) -> Result<()>;
     /// A run's log lines in order, skipping the first `skip`.

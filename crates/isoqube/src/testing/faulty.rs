@@ -118,6 +118,7 @@ delegate! {
         fn get_run(&self, id: Uuid) -> Result<Option<Run>>;
         fn list_runs(&self, filter: &RunFilter) -> Result<RunPage>;
         fn run_ids_with_prefix(&self, prefix: &str, limit: usize) -> Result<Vec<Uuid>>;
+        fn delete_run(&self, id: Uuid) -> Result<bool>;
         fn claim_step(&self, key: &StepKey, redelivered: bool) -> Result<ClaimOutcome>;
         fn claim_step_unrecorded(&self, key: &StepKey) -> Result<(ClaimOutcome, bool)>;
         fn complete_step(&self, key: &StepKey, patch: Variables, attempts: u32) -> Result<CompleteOutcome>;

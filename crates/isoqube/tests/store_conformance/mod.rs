@@ -20,7 +20,9 @@ use serde_json::json;
 use uuid::Uuid;
 
 mod compensation;
+mod deletion;
 pub use compensation::*;
+pub use deletion::*;
 
 /// Writes a run document that does not parse, under the given id.
 pub type Corrupt = Box<dyn Fn(Uuid) -> Pin<Box<dyn Future<Output = ()> + Send>> + Send + Sync>;
@@ -68,7 +70,7 @@ fn def3(name: &str) -> Definition {
         .with_variables(vars(json!({"who": "suite", "n": 1})))
 }
 
-fn new_run(name: &str) -> Run {
+pub(crate) fn new_run(name: &str) -> Run {
     Run::new(&def3(name), vars(json!({"n": 2})), "test")
 }
 
@@ -1182,7 +1184,7 @@ pub async fn topics(f: Fixture) {
     assert_eq!(listed[0], topic("Alpha", &["a"]));
 }
 
-fn line(run: Uuid, i: usize) -> LogRecord {
+pub(crate) fn line(run: Uuid, i: usize) -> LogRecord {
     LogRecord {
         run_id: run,
         step: Some(i % 3),
@@ -1602,7 +1604,7 @@ macro_rules! conformance_tests {
             cancel_and_abort, concurrent_claims, concurrent_claims_distinct_endpoints,
             concurrent_completes, wait_for_change,
             services, topics, logs, not_due_steps_are_refused, run_ids_by_prefix, runs_search, corrupt_document, corrupt_run_message_is_dead_lettered, schedule_ticks,
-            priority_is_additive);
+            priority_is_additive, delete_finished_runs_only);
     };
     (@each $fixture:path; $($name:ident),* $(,)?) => {
         $(

@@ -315,12 +315,14 @@ impl ServiceBuilder {
             })
             .collect();
         let record_id = record.id.clone();
+        let (registered_tx, registered_again) = tokio::sync::watch::channel(0u64);
         let heartbeat = tokio::spawn(heartbeat_loop(
             store.clone(),
             record,
             topics,
             self.heartbeat,
             shutdown_rx,
+            registered_tx,
         ));
         let control = Control::new(store.clone(), transport.clone())?;
         let health = Health::new(transport.clone(), store.clone(), metrics).with_service(record_id);
@@ -339,6 +341,7 @@ impl ServiceBuilder {
             control,
             health,
             sidecars,
+            registered_again,
         })
     }
 }

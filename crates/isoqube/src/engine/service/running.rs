@@ -35,6 +35,9 @@ pub struct Service {
     pub(super) control: Control,
     pub(super) health: Health,
     pub(super) sidecars: Vec<Box<dyn RunningSidecar>>,
+    /// How many times a heartbeat found the instance's record gone and
+    /// registered it again (see [`Service::registered_again`]).
+    pub(super) registered_again: watch::Receiver<u64>,
 }
 
 impl Service {
@@ -62,6 +65,14 @@ impl Service {
     /// Operator actions over this service's store and transport.
     pub fn control(&self) -> &Control {
         &self.control
+    }
+
+    /// Changes each time a heartbeat finds this instance's record gone from
+    /// the store (a new or restored database) and registers it again, so an
+    /// application can put back what else it keeps there (the sample seeds
+    /// its built-in definitions again). The value counts the registrations.
+    pub fn registered_again(&self) -> watch::Receiver<u64> {
+        self.registered_again.clone()
     }
 
     /// This instance's id in the services collection.
@@ -186,6 +197,7 @@ pub(super) async fn heartbeat_loop(
     topics: Vec<TopicRecord>,
     every: Duration,
     mut shutdown: watch::Receiver<bool>,
+    registered_again: watch::Sender<u64>,
 ) {
     let id = record.id.clone();
     loop {
@@ -202,7 +214,10 @@ pub(super) async fn heartbeat_loop(
                             store.register_service(&again).await
                         };
                         match registered.await {
-                            Ok(()) => warn!(service = %id, "the store had no record of this service (a new or restored database?); registered it and its events again"),
+                            Ok(()) => {
+                                warn!(service = %id, "the store had no record of this service (a new or restored database?); registered it and its events again");
+                                registered_again.send_modify(|n| *n += 1);
+                            }
                             Err(e) => warn!(service = %id, "the store has no record of this service, and registering it again failed: {e}"),
                         }
                     }

@@ -18,7 +18,7 @@ impl MongoStore {
         let detail = self.secrets.scrub(&e);
         if is_unreachable(&e) {
             tracing::debug!(url = %self.redacted_url, "mongodb {what}: {detail}");
-            return unreachable(&self.redacted_url, what, e.kind.as_ref());
+            return unreachable(&self.redacted_url, &e);
         }
         Error::Store(format!("mongodb {what}: {detail}"))
     }
@@ -34,16 +34,35 @@ pub(super) fn is_unreachable(e: &mongodb::error::Error) -> bool {
 }
 
 /// One line: which server does not answer (hosts only, no credentials) and
-/// what was being done.
-pub(super) fn unreachable(url: &str, what: &str, kind: &ErrorKind) -> Error {
-    let why = match kind {
-        ErrorKind::Io(io) => format!("{}", io.kind()),
-        _ => "no answer".to_string(),
+/// why, as the operator can act on it: a host name that does not resolve, a
+/// refused connection, or no answer in time. What the store was doing is the
+/// caller's business (it is in the debug log), not the operator's.
+pub(super) fn unreachable(url: &str, e: &mongodb::error::Error) -> Error {
+    let hosts = crate::redact::url_hosts(url);
+    // The driver tells the cause only in its text (the topology's last error
+    // per server), so that is what is read.
+    let text = e.to_string();
+    let has = |needles: &[&str]| needles.iter().any(|n| text.contains(n));
+    if has(&[
+        "failed to lookup address",
+        "Name or service not known",
+        "nodename nor servname",
+        "No address associated",
+        "Temporary failure in name resolution",
+        "No such host",
+    ]) {
+        let host = hosts.split(',').next().unwrap_or(&hosts);
+        let host = host.rsplit_once(':').map_or(host, |(h, _)| h);
+        return Error::Store(format!(
+            "MongoDB at {hosts} is unreachable: cannot resolve host {host} (a DNS error)"
+        ));
+    }
+    let why = match e.kind.as_ref() {
+        ErrorKind::Io(io) => io.kind().to_string(),
+        _ if has(&["Connection refused", "connection refused"]) => "connection refused".into(),
+        _ => "no answer in time".into(),
     };
-    Error::Store(format!(
-        "MongoDB at {} is unreachable ({why}; {what})",
-        crate::redact::url_hosts(url)
-    ))
+    Error::Store(format!("MongoDB at {hosts} is unreachable ({why})"))
 }
 
 /// Whether the server refused a write for a key that is taken (code 11000).

@@ -167,6 +167,10 @@ impl RunStore for MongoStore {
         runs::list_runs(self, filter).await
     }
 
+    async fn delete_run(&self, id: Uuid) -> Result<bool> {
+        runs::delete_run(self, id).await
+    }
+
     async fn run_ids_with_prefix(&self, prefix: &str, limit: usize) -> Result<Vec<Uuid>> {
         runs::run_ids_with_prefix(self, prefix, limit).await
     }

@@ -90,6 +90,39 @@ pub(super) async fn insert_run(store: &MongoStore, run: &Run) -> Result<()> {
     }
 }
 
+/// Deletes a finished run (one conditional delete on its status), then its
+/// log lines and their sequence counter: lines left by a failure in between
+/// expire with the log retention.
+pub(super) async fn delete_run(store: &MongoStore, id: Uuid) -> Result<bool> {
+    let finished: Vec<&str> = crate::model::RunStatus::all()
+        .iter()
+        .filter(|s| s.is_finished())
+        .map(|s| s.as_str())
+        .collect();
+    let key = id.to_string();
+    let gone = store
+        .runs
+        .delete_one(doc! {"_id": &key, "status": {"$in": finished}})
+        .await
+        .map_err(|e| store.err("delete run", e))?
+        .deleted_count
+        > 0;
+    if gone {
+        store.cache_remove(id);
+        store
+            .logs
+            .delete_many(doc! {"run_id": &key})
+            .await
+            .map_err(|e| store.err("delete run logs", e))?;
+        store
+            .counters
+            .delete_one(doc! {"_id": format!("logs:{key}")})
+            .await
+            .map_err(|e| store.err("delete run logs", e))?;
+    }
+    Ok(gone)
+}
+
 pub(super) async fn run_ids_with_prefix(
     store: &MongoStore,
     prefix: &str,

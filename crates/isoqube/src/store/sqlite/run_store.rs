@@ -179,6 +179,36 @@ impl RunStore for SqliteStore {
         .await
     }
 
+    async fn delete_run(&self, id: Uuid) -> Result<bool> {
+        let finished: Vec<&'static str> = crate::model::RunStatus::all()
+            .iter()
+            .filter(|s| s.is_finished())
+            .map(|s| s.as_str())
+            .collect();
+        self.with_db(move |db| {
+            let key = id.to_string();
+            let tx = db.conn.savepoint().map_err(db_err)?;
+            // The status column is the run's (every transition writes it),
+            // so the condition is the run as stored, not a copy.
+            let marks = vec!["?"; finished.len()].join(", ");
+            let sql = format!("DELETE FROM runs WHERE id = ? AND status IN ({marks})");
+            let args = std::iter::once(key.as_str()).chain(finished.iter().copied());
+            let n = tx
+                .execute(&sql, rusqlite::params_from_iter(args))
+                .map_err(db_err)?;
+            if n > 0 {
+                tx.execute("DELETE FROM logs WHERE run_id = ?1", [&key])
+                    .map_err(db_err)?;
+            }
+            tx.commit().map_err(db_err)?;
+            if n > 0 {
+                db.runs.take(id);
+            }
+            Ok(n > 0)
+        })
+        .await
+    }
+
     async fn run_ids_with_prefix(&self, prefix: &str, limit: usize) -> Result<Vec<Uuid>> {
         // No id holds other characters; and so neither LIKE's own (`%`, `_`)
         // nor regex syntax reach the query.
