@@ -556,7 +556,11 @@ fn help_view_and_tiny_terminals() {
         app.handle_key(key(KeyCode::Down));
     }
     let s = screen(&app, 80, 24);
-    has(&s, "re-run, resume a failed run");
+    has(&s, "re-run: a new run with the same variables");
+    has(
+        &s,
+        "C                cancel and compensate: undo the steps it did",
+    );
     has(&s, "discard every shown");
     app.handle_key(key(KeyCode::Esc));
     assert_eq!(app.tab, Tab::Runs);
@@ -787,7 +791,8 @@ fn start_prompt_parses_variables_and_shows_mistakes() {
         action,
         Action::Start {
             definition: "release".into(),
-            variables: expected
+            variables: expected,
+            priority: Some(0),
         }
     );
     has(&screen(&app, 80, 24), "starting a run of 'release'");

@@ -104,7 +104,11 @@ pub async fn perform(op: &Operator, action: Action) -> Outcome {
         Action::Start {
             definition,
             variables,
-        } => match text(op.start(&definition, variables).await) {
+            priority,
+        } => match text(
+            op.start_with_priority(&definition, variables, &crate::ops::started_by(), priority)
+                .await,
+        ) {
             Ok(run) => Outcome::Done {
                 result: Ok(format!(
                     "started run {} of '{definition}'",
@@ -130,6 +134,16 @@ pub async fn perform(op: &Operator, action: Action) -> Outcome {
             text(op.cancel(id).await)
                 .map(|_| format!("cancelled run {}", short_id(&id)))
                 .map_err(|e| format!("cannot cancel {}: {e}", short_id(&id))),
+        ),
+        Action::CancelCompensate(id) => done(
+            text(op.cancel_and_compensate(id).await)
+                .map(|run| match run.status {
+                    isoqube::RunStatus::Compensating => {
+                        format!("cancelled run {}; compensating what it did", short_id(&id))
+                    }
+                    _ => format!("cancelled run {} (nothing to compensate)", short_id(&id)),
+                })
+                .map_err(|e| format!("cannot cancel and compensate {}: {e}", short_id(&id))),
         ),
         Action::Requeue {
             endpoint,

@@ -62,9 +62,10 @@ pub(super) fn draw_detail(frame: &mut Frame, app: &App, d: &RunDetail, area: Rec
                     .add_modifier(Modifier::BOLD),
             ),
             Span::raw(format!(
-                "  {} steps done  definition {}",
+                "  {} steps done  definition {}  priority {}",
                 progress(run),
-                run.definition
+                run.definition,
+                run.priority
             )),
         ]),
         Line::from(Span::styled(
