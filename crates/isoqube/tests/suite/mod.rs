@@ -29,6 +29,7 @@ mod cancel;
 mod compensation;
 mod graph;
 mod priority;
+mod step_log;
 #[allow(unused_imports)]
 pub use cancel::*;
 #[allow(unused_imports)]
@@ -38,6 +39,8 @@ pub use compensation::*;
 pub use graph::*;
 #[allow(unused_imports)]
 pub use priority::*;
+#[allow(unused_imports)]
+pub use step_log::*;
 
 // ---------------------------------------------------------------- events
 
@@ -1183,7 +1186,8 @@ macro_rules! behaviour_tests {
             compensation_undoes_a_diamond_in_reverse_order, compensation_retried_then_succeeds,
             compensation_failed_then_resumed, compensation_after_a_hung_step_times_out,
             cancel_compensates_only_when_asked,
-            priority_overtakes_backlog, priority_out_of_range_is_refused);
+            priority_overtakes_backlog, priority_out_of_range_is_refused,
+            redelivered_attempt_says_why);
 
     };
     (@each $pair:path; $($name:ident),* $(,)?) => {

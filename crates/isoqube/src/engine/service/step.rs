@@ -152,6 +152,7 @@ impl Endpoint {
             timeout,
             cancel: cancel_rx,
             compensates,
+            redelivered: msg.redelivered,
         };
         let invoke = Box::pin(self.invoke(env, Some(run_step), variables, prior));
         let handled = async {
