@@ -12,8 +12,8 @@ use chrono::Duration;
 use controlcenter::ops::{EndpointQueues, QueueView};
 use controlcenter::tui::app::{Modal, Outcome, StatusKind, RUN_KEYS};
 use controlcenter::tui::draw::footer_keys;
-use controlcenter::tui::{Action, App, Loaded, Tab};
-use isoqube::RunStatus;
+use controlcenter::tui::{Action, App, Loaded, Need, Tab};
+use isoqube::{RunStatus, StuckReason, StuckStep};
 use ratatui::crossterm::event::{KeyCode, KeyEvent, KeyModifiers};
 use tui_app::*;
 
@@ -360,4 +360,58 @@ fn status_messages_go_on_the_next_key_or_after_a_while() {
     app.handle_key(key(KeyCode::End));
     app.handle_key(key(KeyCode::Char('c')));
     has(&screen(&app, 120, 24), "only pending or running runs");
+}
+
+// ------------------------------------------------------------------ detail
+
+#[test]
+fn a_stuck_runs_detail_names_the_stuck_step() {
+    let mut app = loaded_app();
+    app.tab = Tab::Runs;
+    let run = app.runs.items[0].clone();
+    app.handle_key(key(KeyCode::Enter));
+    assert!(app.needs().contains(&Need::DetailStuck(run.id)));
+    app.apply(Loaded::Detail {
+        id: run.id,
+        run: Ok(Box::new(run.clone())),
+        logs: Ok(vec![]),
+        skip: 0,
+    });
+    lacks(&screen(&app, 80, 24), "STUCK");
+    let stuck = StuckStep {
+        run_id: run.id,
+        step: 1,
+        event: "Deploy".into(),
+        endpoint: Some("deploy".into()),
+        instance: Some("deployment@gone:9:ab".into()),
+        since: t0() - Duration::minutes(12),
+        reason: StuckReason::HandlerGone,
+    };
+    // A look at another run is ignored.
+    app.apply(Loaded::DetailStuck {
+        id: uuid::Uuid::new_v4(),
+        result: Ok(vec![stuck.clone()]),
+    });
+    lacks(&screen(&app, 80, 24), "STUCK");
+    app.apply(Loaded::DetailStuck {
+        id: run.id,
+        result: Ok(vec![stuck]),
+    });
+    for (w, h) in [(80, 24), (120, 35)] {
+        let s = screen(&app, w, h);
+        has(
+            &s,
+            "STUCK (handler's service instance is gone): step 2 (Deploy) stuck:",
+        );
+    }
+    has(
+        &screen(&app, 120, 35),
+        "stuck: deploy on deployment@gone:9:ab, no sign of life",
+    );
+    // Fresh and not stuck any more: the line goes.
+    app.apply(Loaded::DetailStuck {
+        id: run.id,
+        result: Ok(vec![]),
+    });
+    lacks(&screen(&app, 120, 35), "STUCK");
 }

@@ -392,9 +392,20 @@ fn runs_filter_cycles_and_shows_empty_state() {
     let s = screen(&app, 80, 24);
     has(&s, "filter: Pending");
     has(&s, "No Pending runs");
-    for _ in 0..5 {
+    // Every status, the compensation ones too, then all again.
+    for expected in [
+        RunStatus::Running,
+        RunStatus::Succeeded,
+        RunStatus::Failed,
+        RunStatus::Cancelled,
+        RunStatus::Compensating,
+        RunStatus::Compensated,
+        RunStatus::CompensationFailed,
+    ] {
         app.handle_key(key(KeyCode::Char('f')));
+        assert_eq!(app.run_filter, Some(expected));
     }
+    app.handle_key(key(KeyCode::Char('f')));
     assert_eq!(app.run_filter, None);
 }
 

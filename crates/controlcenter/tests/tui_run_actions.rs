@@ -1,7 +1,7 @@
 //! The terminal UI end to end for what issue 26 (items 13, 14) added: a run
 //! started from the definitions view with a priority typed in the start
 //! prompt, its priority in the detail, then cancelled and compensated with
-//! `C` after a y/n. The real `controlcenter tui` runs in a pseudo-terminal;
+//! `C` after a y/n; a stuck run's detail naming its stuck step. The real `controlcenter tui` runs in a pseudo-terminal;
 //! the test process hosts the consumers on RabbitMQ (as in `cli.rs`); the
 //! scenario runs on a SQLite file and on MongoDB.
 
@@ -95,4 +95,60 @@ async fn start_with_priority_then_cancel_and_compensate(e: Env) {
     e.stop().await;
 }
 
-on_both_stores!(start_with_priority_then_cancel_and_compensate);
+/// Issue 26, item 8: a stuck run's detail names its stuck step, handler and
+/// why; a slow run on a live instance's does not.
+async fn a_stuck_runs_detail_says_so(e: Env) {
+    let live_instance = e
+        .service
+        .as_ref()
+        .map(|s| s.instance_id().to_string())
+        .expect("service");
+    let runs = records::stuck_runs(
+        e.store.as_ref(),
+        "pair",
+        ["CcPrepare", "CcShip"],
+        "cc-prepare",
+        &live_instance,
+    )
+    .await;
+    let (gone, live) = (
+        runs.gone.id.simple().to_string(),
+        runs.live.id.simple().to_string(),
+    );
+    let gone_instance = runs.gone_instance.clone();
+    let t = tui(&e, 120, 35);
+    let t = in_background(move || {
+        let mut t = t;
+        t.send("3");
+        t.wait_for(&["Runs (3", &gone[..8], &live[..8]]);
+        for (id, stuck) in [(&gone, true), (&live, false)] {
+            t.send("/");
+            t.send(&id[..8]);
+            t.send("\r");
+            t.send("\r");
+            let s = t.wait_for(&["▶ running: 1 CcPrepare", &format!("Run {}", &id[..8])]);
+            if stuck {
+                t.wait_for(&[
+                    "STUCK (handler's service instance is gone): step 1 (CcPrepare) stuck: \
+                     cc-prepare on",
+                    &gone_instance[..12],
+                ]);
+            } else {
+                assert!(!s.contains("STUCK ("), "{s}");
+            }
+            t.send("\x1b"); // back to the list
+            t.send("\x1b"); // clears the search
+            t.wait_for(&["Runs (3, newest first"]);
+        }
+        t.send("q");
+        t
+    })
+    .await;
+    drop(t);
+    e.stop().await;
+}
+
+on_both_stores!(
+    start_with_priority_then_cancel_and_compensate,
+    a_stuck_runs_detail_says_so
+);

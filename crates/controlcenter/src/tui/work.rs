@@ -40,6 +40,10 @@ pub async fn load(op: &Operator, need: Need) -> Loaded {
             skip,
         },
         Need::Errors => Loaded::Errors(text(op.error_queues().await)),
+        Need::DetailStuck(id) => Loaded::DetailStuck {
+            id,
+            result: text(stuck_of(op, id).await),
+        },
     }
 }
 
@@ -61,6 +65,12 @@ async fn load_runs(
         stuck,
         corrupt: page.corrupt,
     })
+}
+
+/// The stuck steps of run `id` now.
+async fn stuck_of(op: &Operator, id: uuid::Uuid) -> isoqube::Result<Vec<isoqube::StuckStep>> {
+    let run = op.run(id).await?;
+    op.stuck_steps(std::slice::from_ref(&run)).await
 }
 
 /// A bulk action's outcome in one line: how many were done, and the first

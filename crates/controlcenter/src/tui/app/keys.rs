@@ -13,13 +13,16 @@ use crate::text::parse_list;
 use crate::tui::form::{DefinitionForm, FormResult};
 
 /// The run filters `f` cycles through.
-const FILTERS: [Option<RunStatus>; 6] = [
+const FILTERS: [Option<RunStatus>; 9] = [
     None,
     Some(RunStatus::Pending),
     Some(RunStatus::Running),
     Some(RunStatus::Succeeded),
     Some(RunStatus::Failed),
     Some(RunStatus::Cancelled),
+    Some(RunStatus::Compensating),
+    Some(RunStatus::Compensated),
+    Some(RunStatus::CompensationFailed),
 ];
 
 /// The selection after a movement key (`None` for any other key).

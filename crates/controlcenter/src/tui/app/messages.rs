@@ -118,6 +118,13 @@ pub enum Loaded {
     },
     /// Error queues.
     Errors(Result<Vec<ErrorQueueView>, String>),
+    /// The open run's stuck steps (none when it is not stuck).
+    DetailStuck {
+        /// The run.
+        id: Uuid,
+        /// Its stuck steps.
+        result: Result<Vec<StuckStep>, String>,
+    },
 }
 
 /// A load of the runs view: the runs, their stuck steps, and the records
@@ -184,4 +191,6 @@ pub enum Need {
     },
     /// Error queues.
     Errors,
+    /// The open run's stuck steps.
+    DetailStuck(Uuid),
 }

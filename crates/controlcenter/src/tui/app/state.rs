@@ -104,6 +104,8 @@ pub struct RunDetail {
     /// The run shown whole (parameters, variables, every step's error in
     /// full), scrolled this many lines; `None` shows the detail.
     pub whole: Option<u16>,
+    /// Its stuck steps, as last looked at (see [`isoqube::StuckRule`]).
+    pub stuck: Vec<StuckStep>,
 }
 
 impl RunDetail {
@@ -118,6 +120,7 @@ impl RunDetail {
             step_selected: None,
             log_wrap: false,
             whole: None,
+            stuck: Vec::new(),
         }
     }
 
