@@ -9,7 +9,7 @@
 use isoqube::RunStatus;
 use ratatui::layout::{Constraint, Layout, Rect};
 use ratatui::style::{Color, Modifier, Style};
-use ratatui::widgets::{Block, TableState};
+use ratatui::widgets::{Block, Table, TableState};
 use ratatui::Frame;
 
 use super::widgets::{
@@ -81,8 +81,15 @@ pub(super) fn draw_runs(frame: &mut Frame, app: &App, area: Rect) {
     if shown.is_empty() {
         return;
     }
+    let t = runs_table(app, &shown, table_area);
+    let mut state = TableState::default().with_selected(Some(app.run_selected));
+    frame.render_stateful_widget(t, table_area, &mut state);
+}
+
+/// The runs' table in `area`: one row per run, coloured by status.
+fn runs_table<'a>(app: &App, shown: &[&isoqube::Run], area: Rect) -> Table<'a> {
     // The priority and who started a run give way first in a narrow terminal.
-    let narrow = table_area.width < 76;
+    let narrow = area.width < 76;
     // Every status shown whole: the column is as wide as the longest shown
     // (`CompensationFailed` too), never cut.
     let status_w = shown
@@ -148,9 +155,7 @@ pub(super) fn draw_runs(frame: &mut Frame, app: &App, area: Rect) {
             (cells, style)
         })
         .collect();
-    let t = table(table_area, &constraints, &header, rows);
-    let mut state = TableState::default().with_selected(Some(app.run_selected));
-    frame.render_stateful_widget(t, table_area, &mut state);
+    table(area, &constraints, &header, rows)
 }
 
 /// A run's status as its row shows it, with the row's style. A stuck run
