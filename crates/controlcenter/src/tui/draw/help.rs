@@ -32,7 +32,7 @@ const HELP: &[(&str, &[(&str, &str)])] = &[
         &[
             (
                 "n / e",
-                "new / edit (Tab moves between fields, Ctrl-S saves)",
+                "new / edit (Tab: next field, Ctrl-S saves, Esc asks first if edited)",
             ),
             (
                 "steps: a x K J",
