@@ -392,9 +392,20 @@ fn runs_filter_cycles_and_shows_empty_state() {
     let s = screen(&app, 80, 24);
     has(&s, "filter: Pending");
     has(&s, "No Pending runs");
-    for _ in 0..5 {
+    // Every status, the compensation ones too, then all again.
+    for expected in [
+        RunStatus::Running,
+        RunStatus::Succeeded,
+        RunStatus::Failed,
+        RunStatus::Cancelled,
+        RunStatus::Compensating,
+        RunStatus::Compensated,
+        RunStatus::CompensationFailed,
+    ] {
         app.handle_key(key(KeyCode::Char('f')));
+        assert_eq!(app.run_filter, Some(expected));
     }
+    app.handle_key(key(KeyCode::Char('f')));
     assert_eq!(app.run_filter, None);
 }
 
@@ -552,11 +563,15 @@ fn help_view_and_tiny_terminals() {
     has(&s, "Help");
     has(&s, "q / Ctrl-C");
     // The help scrolls to its last lines at 80x24.
-    for _ in 0..10 {
+    for _ in 0..14 {
         app.handle_key(key(KeyCode::Down));
     }
     let s = screen(&app, 80, 24);
-    has(&s, "re-run, resume a failed run");
+    has(&s, "re-run: a new run with the same variables");
+    has(
+        &s,
+        "C                cancel and compensate: undo the steps it did",
+    );
     has(&s, "discard every shown");
     app.handle_key(key(KeyCode::Esc));
     assert_eq!(app.tab, Tab::Runs);
@@ -787,7 +802,8 @@ fn start_prompt_parses_variables_and_shows_mistakes() {
         action,
         Action::Start {
             definition: "release".into(),
-            variables: expected
+            variables: expected,
+            priority: Some(0),
         }
     );
     has(&screen(&app, 80, 24), "starting a run of 'release'");

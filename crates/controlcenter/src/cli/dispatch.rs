@@ -61,15 +61,20 @@ async fn execute(op: &Operator, command: Command, out: &mut dyn Write) -> Outcom
                 say!(out, "no services recorded");
             }
             for s in services {
+                // What needs a look stands out.
+                let state = match s.state() {
+                    "alive" => "alive".to_string(),
+                    other => other.to_uppercase(),
+                };
                 say!(
                     out,
-                    "{:<16} {:<6} {}  host {} pid {}  heartbeat {}s ago  consumers {}",
+                    "{:<16} {:<5} {}  host {} pid {}  {}  consumers {}",
                     s.record.name,
-                    if s.alive { "alive" } else { "GONE" },
+                    state,
                     s.record.id,
                     s.record.host,
                     s.record.pid,
-                    s.heartbeat_age_secs,
+                    s.last_seen(),
                     s.record.consumers.join(",")
                 );
             }

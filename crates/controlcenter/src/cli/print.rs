@@ -7,7 +7,9 @@
 
 use std::io::Write;
 
-use isoqube::{Definition, Run, StepStatus};
+use chrono::{DateTime, Utc};
+use isoqube::model::StepHandler;
+use isoqube::{Definition, Run, StepStatus, StuckStep};
 use serde::Serialize;
 
 use super::exit::{io_failure, ExitStatus, Failure, Outcome};
@@ -97,24 +99,32 @@ pub fn run_line(r: &Run, now: chrono::DateTime<chrono::Utc>) -> String {
     )
 }
 
-/// A run with its steps, as `runs show` prints it.
-pub(super) fn print_run(out: &mut dyn Write, r: &Run) -> Outcome {
+/// A run with its steps, as `runs show` prints it at `now`: a running step
+/// (or undo) with how long it has run and on which handler, and each of
+/// `stuck` (the run's stuck steps) marked beneath its step.
+pub(super) fn print_run(
+    out: &mut dyn Write,
+    r: &Run,
+    stuck: &[StuckStep],
+    now: DateTime<Utc>,
+) -> Outcome {
+    let marker = if stuck.is_empty() { "" } else { "  STUCK" };
     say!(
         out,
-        "run {}  {}  {}  priority {}",
+        "run {}  {}  {}{marker}",
         r.id,
         r.definition,
-        r.status.as_str(),
-        r.priority
+        r.status.as_str()
     );
     say!(
         out,
-        "  started {} by {}{}",
+        "  started {} by {}{}  priority {}",
         r.created_at.format("%Y-%m-%d %H:%M:%S UTC"),
         r.started_by,
         r.rerun_of
             .map(|o| format!(" (re-run of {o})"))
-            .unwrap_or_default()
+            .unwrap_or_default(),
+        r.priority
     );
     for s in &r.steps {
         let duration = s
@@ -123,20 +133,26 @@ pub(super) fn print_run(out: &mut dyn Write, r: &Run) -> Outcome {
             .unwrap_or_else(|| "-".into());
         let place = s.place().map(|p| format!("  ({p})")).unwrap_or_default();
         let optional = if s.optional { "  optional" } else { "" };
+        let handler = match s.status {
+            StepStatus::Invoked => running(&s.handlers, s.invoked_at, now),
+            _ => s.handled_by.clone().unwrap_or_default(),
+        };
         say!(
             out,
-            "  {:>2}. {:<32} {:<9} {:>9}  attempts {}  {}{place}{optional}",
+            "  {:>2}. {:<32} {:<9} {:>9}  attempts {}  {handler}{place}{optional}",
             s.index + 1,
             s.name(),
             s.status.as_str(),
             duration,
             s.attempts,
-            s.handled_by.clone().unwrap_or_default()
         );
         if let Some(e) = &s.last_error {
             if s.status != StepStatus::Succeeded {
                 say!(out, "      error: {e}");
             }
+        }
+        for st in stuck.iter().filter(|st| st.step == s.index) {
+            say!(out, "      STUCK: {}", crate::text::stuck_line(st, now));
         }
         // Its compensation, beneath it, once the run needed it.
         if let Some(c) = s
@@ -148,14 +164,17 @@ pub(super) fn print_run(out: &mut dyn Write, r: &Run) -> Outcome {
                 .duration()
                 .map(|d| format!("{} ms", d.num_milliseconds()))
                 .unwrap_or_else(|| "-".into());
+            let handler = match c.status {
+                StepStatus::Invoked => running(&c.handlers, c.invoked_at, now),
+                _ => c.handled_by.clone().unwrap_or_default(),
+            };
             say!(
                 out,
-                "      undo {:<27} {:<9} {:>9}  attempts {}  {}",
+                "      undo {:<27} {:<9} {:>9}  attempts {}  {handler}",
                 c.event,
                 c.status.as_str(),
                 took,
                 c.attempts,
-                c.handled_by.clone().unwrap_or_default()
             );
             if let (Some(e), StepStatus::Failed) = (&c.last_error, c.status) {
                 say!(out, "      error: {e}");
@@ -169,4 +188,36 @@ pub(super) fn print_run(out: &mut dyn Write, r: &Run) -> Outcome {
         say!(out, "  {e}");
     }
     Ok(ExitStatus::Ok)
+}
+
+/// Where and for how long a step (or an undo) runs: `running 12.3s on
+/// linux-build (instance linux-pool@host:42:ab12)` for each handler working
+/// on it, from its pick-up (the step's invocation when no handler is
+/// recorded yet).
+fn running(
+    handlers: &[StepHandler],
+    invoked_at: Option<DateTime<Utc>>,
+    now: DateTime<Utc>,
+) -> String {
+    let since = |at: Option<DateTime<Utc>>| {
+        at.map(|at| format!(" {}", crate::text::duration_text(now - at)))
+            .unwrap_or_default()
+    };
+    let on: Vec<String> = handlers
+        .iter()
+        .filter(|h| h.status == StepStatus::Invoked)
+        .map(|h| {
+            format!(
+                "running{} on {} (instance {})",
+                since(h.started_at.or(invoked_at)),
+                h.endpoint,
+                h.host
+            )
+        })
+        .collect();
+    if on.is_empty() {
+        format!("running{} (no handler recorded)", since(invoked_at))
+    } else {
+        on.join("; ")
+    }
 }

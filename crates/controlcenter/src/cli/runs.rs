@@ -243,10 +243,14 @@ pub(super) async fn execute(op: &Operator, cmd: RunsCommand, out: &mut dyn Write
             } else {
                 Vec::new()
             };
+            let stuck = op.stuck_steps(std::slice::from_ref(&run)).await?;
             if f.json {
-                return print_json(out, &serde_json::json!({"run": run, "logs": lines}));
+                return print_json(
+                    out,
+                    &serde_json::json!({"run": run, "logs": lines, "stuck": stuck}),
+                );
             }
-            print_run(out, &run)?;
+            print_run(out, &run, &stuck, chrono::Utc::now())?;
             for l in lines {
                 say!(out, "{}", log_line(&l));
             }

@@ -87,6 +87,43 @@ pub struct ServiceView {
     pub alive: bool,
 }
 
+/// An instance alive by [`ALIVE_WITHIN`] whose last heartbeat is older than
+/// this (two beats at the default 5 s) is shown `late`: it may have stopped
+/// (a killed process looks alive until [`ALIVE_WITHIN`] passes).
+pub const LATE_AFTER: Duration = Duration::from_secs(10);
+
+impl ServiceView {
+    /// Its state as the CLI and the TUI show it: `alive`, `late` (alive,
+    /// but no heartbeat for over [`LATE_AFTER`]) or `gone`.
+    ///
+    /// ```
+    /// # use chrono::{Duration, Utc};
+    /// # let record = |ago| isoqube::ServiceRecord { id: "s@h:1:ab".into(), name: "s".into(),
+    /// #     host: "h".into(), pid: 1, events: vec![], consumers: vec![], transport: "amqp".into(),
+    /// #     started_at: Utc::now(), last_seen: Utc::now() - Duration::seconds(ago) };
+    /// use controlcenter::ops::service_view;
+    /// assert_eq!(service_view(record(3), Utc::now()).state(), "alive");
+    /// assert_eq!(service_view(record(14), Utc::now()).state(), "late");
+    /// assert_eq!(service_view(record(60), Utc::now()).state(), "gone");
+    /// ```
+    pub fn state(&self) -> &'static str {
+        let late = u64::try_from(self.heartbeat_age_secs).unwrap_or(0) > LATE_AFTER.as_secs();
+        match (self.alive, late) {
+            (false, _) => "gone",
+            (true, true) => "late",
+            (true, false) => "alive",
+        }
+    }
+
+    /// When it was last heard of: `last seen 14s ago`.
+    pub fn last_seen(&self) -> String {
+        format!(
+            "last seen {} ago",
+            crate::text::age(chrono::Duration::seconds(self.heartbeat_age_secs))
+        )
+    }
+}
+
 /// What the operator can see and do.
 ///
 /// ```

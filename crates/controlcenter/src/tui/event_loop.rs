@@ -74,7 +74,7 @@ pub async fn run(op: Operator) -> anyhow::Result<()> {
                 loading = true;
                 spawn_loads(&op, app.needs(), tx.clone());
             }
-            app.now = chrono::Utc::now();
+            app.tick(chrono::Utc::now());
             terminal.draw(|f| draw(f, &app))?;
             tokio::select! {
                 input = key_rx.recv() => match input {

@@ -94,6 +94,9 @@ pub struct DefinitionForm {
     pub error: Option<String>,
     /// A save is in flight.
     pub saving: bool,
+    /// Esc was pressed with edits made: the form asks whether to drop them
+    /// (`y` drops them, any other key keeps editing).
+    pub discard_asked: bool,
 }
 
 impl Default for DefinitionForm {
@@ -118,6 +121,7 @@ impl DefinitionForm {
             step_edit: None,
             error: None,
             saving: false,
+            discard_asked: false,
         }
     }
 
@@ -142,12 +146,27 @@ impl DefinitionForm {
             step_edit: None,
             error: None,
             saving: false,
+            discard_asked: false,
         }
     }
 
     /// Whether this form creates a new definition.
     pub fn is_new(&self) -> bool {
         self.original.is_none()
+    }
+
+    /// Whether anything was changed since the form opened (Esc then asks
+    /// before dropping it).
+    pub fn has_edits(&self) -> bool {
+        let opened = match &self.original {
+            Some(def) => Self::edit(def),
+            None => Self::create(),
+        };
+        self.name != opened.name
+            || self.description != opened.description
+            || self.steps != opened.steps
+            || self.variables != opened.variables
+            || self.schedules != opened.schedules
     }
 
     /// The definition the form describes, or why it cannot be saved yet.
@@ -169,6 +188,13 @@ impl DefinitionForm {
     pub fn handle_key(&mut self, key: KeyEvent, events: &[EventView]) -> FormResult {
         if self.saving {
             return FormResult::Editing;
+        }
+        if self.discard_asked {
+            self.discard_asked = false;
+            return match key.code {
+                KeyCode::Char('y' | 'Y') => FormResult::Cancel,
+                _ => FormResult::Editing,
+            };
         }
         if let Some(mut picker) = self.picker.take() {
             match picker.handle(key, events) {
@@ -198,6 +224,10 @@ impl DefinitionForm {
         match key.code {
             KeyCode::Char('s') if ctrl => return self.save(),
             KeyCode::F(2) => return self.save(),
+            KeyCode::Esc if self.has_edits() => {
+                self.discard_asked = true;
+                return FormResult::Editing;
+            }
             KeyCode::Esc => return FormResult::Cancel,
             KeyCode::Tab => {
                 self.focus = self.focus.next();

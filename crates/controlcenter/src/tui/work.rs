@@ -40,6 +40,10 @@ pub async fn load(op: &Operator, need: Need) -> Loaded {
             skip,
         },
         Need::Errors => Loaded::Errors(text(op.error_queues().await)),
+        Need::DetailStuck(id) => Loaded::DetailStuck {
+            id,
+            result: text(stuck_of(op, id).await),
+        },
     }
 }
 
@@ -61,6 +65,12 @@ async fn load_runs(
         stuck,
         corrupt: page.corrupt,
     })
+}
+
+/// The stuck steps of run `id` now.
+async fn stuck_of(op: &Operator, id: uuid::Uuid) -> isoqube::Result<Vec<isoqube::StuckStep>> {
+    let run = op.run(id).await?;
+    op.stuck_steps(std::slice::from_ref(&run)).await
 }
 
 /// A bulk action's outcome in one line: how many were done, and the first
@@ -104,7 +114,11 @@ pub async fn perform(op: &Operator, action: Action) -> Outcome {
         Action::Start {
             definition,
             variables,
-        } => match text(op.start(&definition, variables).await) {
+            priority,
+        } => match text(
+            op.start_with_priority(&definition, variables, &crate::ops::started_by(), priority)
+                .await,
+        ) {
             Ok(run) => Outcome::Done {
                 result: Ok(format!(
                     "started run {} of '{definition}'",
@@ -130,6 +144,16 @@ pub async fn perform(op: &Operator, action: Action) -> Outcome {
             text(op.cancel(id).await)
                 .map(|_| format!("cancelled run {}", short_id(&id)))
                 .map_err(|e| format!("cannot cancel {}: {e}", short_id(&id))),
+        ),
+        Action::CancelCompensate(id) => done(
+            text(op.cancel_and_compensate(id).await)
+                .map(|run| match run.status {
+                    isoqube::RunStatus::Compensating => {
+                        format!("cancelled run {}; compensating what it did", short_id(&id))
+                    }
+                    _ => format!("cancelled run {} (nothing to compensate)", short_id(&id)),
+                })
+                .map_err(|e| format!("cannot cancel and compensate {}: {e}", short_id(&id))),
         ),
         Action::Requeue {
             endpoint,

@@ -10,6 +10,7 @@
 //! `config`) use it.
 
 pub mod control;
+mod log_filter;
 pub mod metrics;
 pub mod publish;
 pub mod readiness;

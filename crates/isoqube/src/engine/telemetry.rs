@@ -211,25 +211,18 @@ fn filter_from_env() -> String {
         .unwrap_or_else(|_| "info".to_string())
 }
 
-/// `filter` with the chatty client libraries at `warn` unless it names them.
+/// `filter` with the chatty client libraries quieted unless it names them
+/// (see [`super::log_filter`]).
 fn env_filter(filter: &str) -> EnvFilter {
-    let mut directives = filter.to_string();
-    for noisy in ["lapin", "mongodb"] {
-        if !directives.contains(noisy) {
-            directives.push_str(&format!(",{noisy}=warn"));
-        }
-    }
-    EnvFilter::try_new(&directives).unwrap_or_else(|e| {
-        eprintln!("isoqube: ignoring log filter '{filter}': {e}");
-        EnvFilter::new("info")
-    })
+    super::log_filter::env_filter(filter, "warn", "info")
 }
 
 /// Installs console logging with this filter (`info`, `debug,lapin=warn`, ...),
 /// as text or JSON lines on stderr (coloured only on a terminal without
 /// `NO_COLOR`, see [`colour_on_stderr`]), plus the [`StepLogLayer`]. The chatty client
-/// libraries are kept at `warn` unless the filter names them. Does nothing when
-/// a subscriber is already installed.
+/// libraries are kept quiet unless the filter names them (lapin off, or at
+/// `warn` under `debug`; the MongoDB driver at `warn`). Does nothing when a
+/// subscriber is already installed.
 ///
 /// ```
 /// isoqube::telemetry::init_with("info", false);
@@ -280,8 +273,8 @@ pub fn colour_on_stderr() -> bool {
 pub fn init_for_cli() {
     let filter = std::env::var("ISOQUBE_LOG")
         .or_else(|_| std::env::var("RUST_LOG"))
-        .unwrap_or_else(|_| "warn,lapin=error,mongodb=error".to_string());
-    let filter = EnvFilter::try_new(&filter).unwrap_or_else(|_| EnvFilter::new("warn"));
+        .unwrap_or_else(|_| "warn".to_string());
+    let filter = super::log_filter::env_filter(&filter, "error", "warn");
     let _ = tracing_subscriber::registry()
         .with(filter)
         .with(
@@ -300,10 +293,7 @@ pub fn init_for_cli() {
 /// isoqube::telemetry::init_without_console();
 /// ```
 pub fn init_without_console() {
-    let filter = std::env::var("ISOQUBE_LOG")
-        .or_else(|_| std::env::var("RUST_LOG"))
-        .unwrap_or_else(|_| "info,lapin=warn,mongodb=warn".to_string());
-    let filter = EnvFilter::try_new(&filter).unwrap_or_else(|_| EnvFilter::new("info"));
+    let filter = super::log_filter::env_filter(&filter_from_env(), "warn", "info");
     let _ = tracing_subscriber::registry()
         .with(filter)
         .with(StepLogLayer)

@@ -9,17 +9,20 @@ use ratatui::crossterm::event::{KeyCode, KeyEvent, KeyEventKind, KeyModifiers};
 
 use super::messages::Action;
 use super::state::{App, Confirm, Data, Modal, RunDetail, StartPrompt, Tab};
-use crate::text::{parse_list, short_id};
-use crate::tui::form::{DefinitionForm, FormResult, TextInput};
+use crate::text::parse_list;
+use crate::tui::form::{DefinitionForm, FormResult};
 
 /// The run filters `f` cycles through.
-const FILTERS: [Option<RunStatus>; 6] = [
+const FILTERS: [Option<RunStatus>; 9] = [
     None,
     Some(RunStatus::Pending),
     Some(RunStatus::Running),
     Some(RunStatus::Succeeded),
     Some(RunStatus::Failed),
     Some(RunStatus::Cancelled),
+    Some(RunStatus::Compensating),
+    Some(RunStatus::Compensated),
+    Some(RunStatus::CompensationFailed),
 ];
 
 /// The selection after a movement key (`None` for any other key).
@@ -42,6 +45,9 @@ impl App {
         if key.kind == KeyEventKind::Release {
             return Action::None;
         }
+        // The last message was read, or is of no more use: the key clears
+        // it (what the key does may say something new).
+        self.status = None;
         if key.modifiers.contains(KeyModifiers::CONTROL) && key.code == KeyCode::Char('c') {
             self.quit = true;
             return Action::Quit;
@@ -148,7 +154,7 @@ impl App {
         Action::Refresh
     }
 
-    fn confirm(&mut self, message: String, action: Action) -> Action {
+    pub(super) fn confirm(&mut self, message: String, action: Action) -> Action {
         self.modal = Some(Modal::Confirm(Confirm { message, action }));
         Action::None
     }
@@ -175,24 +181,37 @@ impl App {
             },
             Modal::Start(mut p) => match key.code {
                 KeyCode::Esc => Action::None,
-                KeyCode::Enter => match parse_list(&p.input.text) {
-                    Ok(variables) => {
-                        let action = Action::Start {
-                            definition: p.definition,
-                            variables,
-                        };
-                        self.busy = Some(action.busy_label());
-                        self.status = None;
-                        action
+                KeyCode::Tab | KeyCode::BackTab | KeyCode::Up | KeyCode::Down => {
+                    p.on_priority = !p.on_priority;
+                    self.modal = Some(Modal::Start(p));
+                    Action::None
+                }
+                KeyCode::Enter => {
+                    match parse_list(&p.input.text).and_then(|v| Ok((v, p.chosen_priority()?))) {
+                        Ok((variables, priority)) => {
+                            let action = Action::Start {
+                                definition: p.definition,
+                                variables,
+                                priority: Some(priority),
+                            };
+                            self.busy = Some(action.busy_label());
+                            self.status = None;
+                            action
+                        }
+                        Err(e) => {
+                            p.error = Some(e);
+                            self.modal = Some(Modal::Start(p));
+                            Action::None
+                        }
                     }
-                    Err(e) => {
-                        p.error = Some(e);
-                        self.modal = Some(Modal::Start(p));
-                        Action::None
-                    }
-                },
+                }
                 _ => {
-                    if p.input.handle(key) {
+                    let input = if p.on_priority {
+                        &mut p.priority
+                    } else {
+                        &mut p.input
+                    };
+                    if input.handle(key) {
                         p.error = None;
                     }
                     self.modal = Some(Modal::Start(p));
@@ -252,12 +271,7 @@ impl App {
             },
             KeyCode::Char('s') => {
                 if let Some(def) = self.selected_definition() {
-                    self.modal = Some(Modal::Start(StartPrompt {
-                        definition: def.name.clone(),
-                        defaults: def.variables.clone(),
-                        input: TextInput::new(""),
-                        error: None,
-                    }));
+                    self.modal = Some(Modal::Start(StartPrompt::of(def)));
                 }
                 Action::None
             }
@@ -364,46 +378,7 @@ impl App {
                 _ => {}
             }
         }
-        let Some(run) = self.selected_run() else {
-            return Action::None;
-        };
-        let (id, label, status) = (
-            run.id,
-            format!("{} ({})", short_id(&run.id), run.definition),
-            run.status,
-        );
-        match key.code {
-            KeyCode::Char('r') => self.confirm(
-                format!("Re-run {label} as a new run with the same variables?"),
-                Action::Rerun(id),
-            ),
-            KeyCode::Char('u') => {
-                if matches!(status, RunStatus::Failed | RunStatus::Cancelled) {
-                    self.confirm(
-                        format!("Resume {label} from its failed step?"),
-                        Action::Resume(id),
-                    )
-                } else {
-                    self.error(format!(
-                        "run {label} is {}; only failed or cancelled runs can be resumed",
-                        status.as_str()
-                    ));
-                    Action::None
-                }
-            }
-            KeyCode::Char('c') => {
-                if status.is_finished() {
-                    self.error(format!(
-                        "run {label} is {}; only pending or running runs can be cancelled",
-                        status.as_str()
-                    ));
-                    Action::None
-                } else {
-                    self.confirm(format!("Cancel run {label}?"), Action::Cancel(id))
-                }
-            }
-            _ => Action::None,
-        }
+        self.run_key(key.code).unwrap_or(Action::None)
     }
 
     /// A key while a search is typed (`tab` says which): `None` when the

@@ -18,10 +18,13 @@ impl App {
             Tab::Services => vec![Need::Events, Need::Services, Need::Queues],
             Tab::Definitions => vec![Need::Definitions, Need::Events],
             Tab::Runs => match &self.detail {
-                Some(d) => vec![Need::Detail {
-                    id: d.id,
-                    skip: d.logs.len(),
-                }],
+                Some(d) => vec![
+                    Need::Detail {
+                        id: d.id,
+                        skip: d.logs.len(),
+                    },
+                    Need::DetailStuck(d.id),
+                ],
                 None => vec![Need::Runs(self.run_filter)],
             },
             Tab::Errors => vec![Need::Errors],
@@ -104,6 +107,15 @@ impl App {
                     Err(e) => errors.push(format!("logs: {e}")),
                 }
                 d.error = (!errors.is_empty()).then(|| errors.join("; "));
+            }
+            Loaded::DetailStuck { id, result } => {
+                if let Some(d) = self.detail.as_mut().filter(|d| d.id == id) {
+                    // A failed look keeps the last answer: the detail's own
+                    // load reports the store's trouble.
+                    if let Ok(stuck) = result {
+                        d.stuck = stuck;
+                    }
+                }
             }
             Loaded::Errors(r) => {
                 self.errors.set(r);

@@ -35,6 +35,8 @@ pub enum Action {
         definition: String,
         /// Run parameters.
         variables: Variables,
+        /// The run's priority (0-9); `None`: the definition's.
+        priority: Option<u8>,
     },
     /// Re-run a run.
     Rerun(Uuid),
@@ -42,6 +44,8 @@ pub enum Action {
     Resume(Uuid),
     /// Cancel a pending or running run.
     Cancel(Uuid),
+    /// Cancel a pending or running run and compensate what it did.
+    CancelCompensate(Uuid),
     /// Send an error-queue message back to its endpoint.
     Requeue {
         /// The endpoint.
@@ -72,6 +76,9 @@ impl Action {
             Action::Rerun(id) => format!("re-running {}", short_id(id)),
             Action::Resume(id) => format!("resuming {}", short_id(id)),
             Action::Cancel(id) => format!("cancelling {}", short_id(id)),
+            Action::CancelCompensate(id) => {
+                format!("cancelling {} and compensating it", short_id(id))
+            }
             Action::Requeue { message_id, .. } => format!("requeuing {message_id}"),
             Action::Discard { message_id, .. } => format!("discarding {message_id}"),
             Action::RequeueAll(m) => format!("requeuing {} message(s)", m.len()),
@@ -111,6 +118,13 @@ pub enum Loaded {
     },
     /// Error queues.
     Errors(Result<Vec<ErrorQueueView>, String>),
+    /// The open run's stuck steps (none when it is not stuck).
+    DetailStuck {
+        /// The run.
+        id: Uuid,
+        /// Its stuck steps.
+        result: Result<Vec<StuckStep>, String>,
+    },
 }
 
 /// A load of the runs view: the runs, their stuck steps, and the records
@@ -177,4 +191,6 @@ pub enum Need {
     },
     /// Error queues.
     Errors,
+    /// The open run's stuck steps.
+    DetailStuck(Uuid),
 }

@@ -7,7 +7,8 @@
 //! - `state`: [`App`] and the parts of it (views, data, dialogs, status).
 //! - `messages`: what the state and the event loop tell each other.
 //! - `load`: recording loads and outcomes.
-//! - `keys`: key handling.
+//! - `keys`: key handling; `run_keys`: the keys acting on a run, one table
+//!   ([`RUN_KEYS`]) for their handling, the help and the footer.
 //! - `search`: which runs the runs search lets through.
 //!
 //! Pure: no I/O. It may use the operator's read models ([`crate::ops`]), the
@@ -16,12 +17,14 @@
 mod keys;
 mod load;
 mod messages;
+mod run_keys;
 mod search;
 mod state;
 
 /// A run id as the UI shows it, also at its historical path here.
 pub use crate::text::short_id;
 pub use messages::{Action, Loaded, Need, Outcome, RunsLoaded};
+pub use run_keys::{KeyDef, RunKey, RUN_KEYS};
 pub use search::run_matches;
 pub use state::{
     App, Confirm, Data, Modal, RunDetail, Search, StartPrompt, Status, StatusKind, Tab,

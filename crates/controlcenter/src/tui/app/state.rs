@@ -104,6 +104,8 @@ pub struct RunDetail {
     /// The run shown whole (parameters, variables, every step's error in
     /// full), scrolled this many lines; `None` shows the detail.
     pub whole: Option<u16>,
+    /// Its stuck steps, as last looked at (see [`isoqube::StuckRule`]).
+    pub stuck: Vec<StuckStep>,
 }
 
 impl RunDetail {
@@ -118,6 +120,7 @@ impl RunDetail {
             step_selected: None,
             log_wrap: false,
             whole: None,
+            stuck: Vec::new(),
         }
     }
 
@@ -174,7 +177,8 @@ pub struct Confirm {
     pub action: Action,
 }
 
-/// The start-a-run prompt (variables as `KEY=VALUE,...`).
+/// The start-a-run prompt: variables as `KEY=VALUE,...` and the run's
+/// priority (Tab moves between them).
 #[derive(Debug, Clone, PartialEq)]
 pub struct StartPrompt {
     /// The definition to start.
@@ -183,8 +187,42 @@ pub struct StartPrompt {
     pub defaults: Variables,
     /// The typed variables.
     pub input: TextInput,
+    /// The run's priority, 0-9, filled in with the definition's.
+    pub priority: TextInput,
+    /// The definition's priority (an emptied priority means it).
+    pub default_priority: u8,
+    /// The priority has the keyboard (else the variables).
+    pub on_priority: bool,
     /// Why the input was refused.
     pub error: Option<String>,
+}
+
+impl StartPrompt {
+    /// The prompt for `def`: no variables typed, its priority filled in.
+    pub fn of(def: &Definition) -> Self {
+        StartPrompt {
+            definition: def.name.clone(),
+            defaults: def.variables.clone(),
+            input: TextInput::new(""),
+            priority: TextInput::new(def.priority.to_string()),
+            default_priority: def.priority,
+            on_priority: false,
+            error: None,
+        }
+    }
+
+    /// The typed priority, or why it is none (empty: the definition's).
+    pub fn chosen_priority(&self) -> Result<u8, String> {
+        let text = self.priority.text.trim();
+        if text.is_empty() {
+            return Ok(self.default_priority);
+        }
+        let p = text
+            .parse::<u8>()
+            .map_err(|_| format!("priority '{text}' is not a whole number from 0 to 9"))?;
+        isoqube::model::check_priority(p)?;
+        Ok(p)
+    }
 }
 
 /// The dialog on top of the view, if any.
@@ -214,6 +252,19 @@ pub struct Status {
     pub kind: StatusKind,
     /// The text.
     pub text: String,
+    /// When it was shown ([`App::now`] then).
+    pub at: DateTime<Utc>,
+}
+
+impl StatusKind {
+    /// How long a message of this kind stays (the next key clears it
+    /// sooner): an error longer, as it may need reading twice.
+    pub fn shown_for(self) -> chrono::Duration {
+        match self {
+            StatusKind::Info => chrono::Duration::seconds(5),
+            StatusKind::Error => chrono::Duration::seconds(15),
+        }
+    }
 }
 
 /// A filter typed as the list narrows (`/` starts it, Enter keeps it, Esc
@@ -339,6 +390,7 @@ impl App {
         self.status = Some(Status {
             kind: StatusKind::Info,
             text: text.into(),
+            at: self.now,
         });
     }
 
@@ -347,7 +399,21 @@ impl App {
         self.status = Some(Status {
             kind: StatusKind::Error,
             text: text.into(),
+            at: self.now,
         });
+    }
+
+    /// Moves the clock to `now` (before each draw): a status message shown
+    /// longer than its kind's [`StatusKind::shown_for`] goes.
+    pub fn tick(&mut self, now: DateTime<Utc>) {
+        self.now = now;
+        if self
+            .status
+            .as_ref()
+            .is_some_and(|s| now - s.at >= s.kind.shown_for())
+        {
+            self.status = None;
+        }
     }
 
     /// The error-queue messages the filter lets through, endpoint by endpoint.

@@ -1,5 +1,5 @@
 //! The definitions view: the list and the selected definition's detail
-//! (steps, variables, schedules with their next due time, the webhook's id).
+//! (steps, variables, priority, schedules with their next due time, the webhook's id).
 //!
 //! It may use the state ([`crate::tui::app`]), the text formats and the shared
 //! widgets.
@@ -39,6 +39,10 @@ fn definition_lines(app: &App) -> Vec<Line<'static>> {
             Span::raw(crate::text::steps_line(&d.steps)),
         ]),
         Line::from(vec![Span::styled("Variables: ", HEADER), Span::raw(vars)]),
+        Line::from(vec![
+            Span::styled("Priority: ", HEADER),
+            Span::raw(format!("{} (0-9; a start may choose another)", d.priority)),
+        ]),
     ];
     if let Some(hook) = &d.webhook {
         lines.push(Line::from(vec![
@@ -105,6 +109,7 @@ pub(super) fn draw_definitions(frame: &mut Frame, app: &App, area: Rect) {
         let constraints = [
             Constraint::Fill(2),
             Constraint::Length(5),
+            Constraint::Length(3),
             Constraint::Fill(3),
         ];
         let rows = app
@@ -116,6 +121,7 @@ pub(super) fn draw_definitions(frame: &mut Frame, app: &App, area: Rect) {
                     vec![
                         d.name.clone(),
                         d.steps.len().to_string(),
+                        d.priority.to_string(),
                         d.description.clone(),
                     ],
                     Style::new(),
@@ -125,7 +131,7 @@ pub(super) fn draw_definitions(frame: &mut Frame, app: &App, area: Rect) {
         let t = table(
             table_area,
             &constraints,
-            &["Name", "Steps", "Description"],
+            &["Name", "Steps", "Pri", "Description"],
             rows,
         );
         let mut state = TableState::default().with_selected(Some(app.definition_selected));

@@ -1,6 +1,6 @@
 //! A run's live detail: its head (status, the graph's levels left to right,
-//! the running steps' attempt and elapsed time, the parameters and
-//! variables), the steps in graph order with branch lines, the last errors and
+//! the running steps' attempt and elapsed time, the stuck steps, the
+//! parameters and variables), the steps in graph order with branch lines, the last errors and
 //! the log tail (cut or wrapped, `w`). `v` shows the run whole
 //! (`run_whole`).
 //!
@@ -62,9 +62,10 @@ pub(super) fn draw_detail(frame: &mut Frame, app: &App, d: &RunDetail, area: Rec
                     .add_modifier(Modifier::BOLD),
             ),
             Span::raw(format!(
-                "  {} steps done  definition {}",
+                "  {} steps done  definition {}  priority {}",
                 progress(run),
-                run.definition
+                run.definition,
+                run.priority
             )),
         ]),
         Line::from(Span::styled(
@@ -84,6 +85,18 @@ pub(super) fn draw_detail(frame: &mut Frame, app: &App, d: &RunDetail, area: Rec
     ];
     head_lines.extend(graph_lines(run, &graph, head_w));
     head_lines.extend(running_line(app, run));
+    // Stuck steps, each with why first (the line may be cut), its handler
+    // and since when.
+    head_lines.extend(d.stuck.iter().map(|st| {
+        Line::from(Span::styled(
+            format!(
+                "STUCK ({}): {}",
+                st.reason.as_str(),
+                crate::text::stuck_line(st, app.now)
+            ),
+            Style::new().fg(Color::Red).add_modifier(Modifier::BOLD),
+        ))
+    }));
     head_lines.push(variables_line(run));
     if let Some(e) = &run.error {
         head_lines.push(Line::from(Span::styled(format!("✗ {e}"), Color::Red)));

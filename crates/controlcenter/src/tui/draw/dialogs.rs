@@ -39,15 +39,31 @@ pub(super) fn draw_start(frame: &mut Frame, p: &StartPrompt, body: Rect) {
             .collect::<Vec<_>>()
             .join(",")
     };
+    // The focused input has the cursor and the marker.
+    let field = |focused: bool, text: &str| {
+        let (mark, cursor) = if focused { ("▸ ", "█") } else { ("  ", "") };
+        Line::from(vec![
+            Span::styled(mark, HEADER),
+            Span::raw(format!("{text}{cursor}")),
+        ])
+    };
     let mut lines = vec![
         Line::from(format!("Start a run of '{}'.", p.definition)),
         Line::from(Span::styled(format!("defaults: {defaults}"), DIM)),
         Line::from("Variables (KEY=VALUE,KEY=VALUE; empty for none):"),
-        Line::from(format!("> {}█", p.input.text)),
+        field(!p.on_priority, &p.input.text),
+        Line::from(format!(
+            "Priority (0-9; the definition's is {}):",
+            p.default_priority
+        )),
+        field(p.on_priority, &p.priority.text),
     ];
     if let Some(e) = &p.error {
         lines.push(Line::from(Span::styled(format!("✗ {e}"), Color::Red)));
     }
-    lines.push(Line::from(Span::styled("Enter start   Esc cancel", DIM)));
+    lines.push(Line::from(Span::styled(
+        "Enter start   Tab variables/priority   Esc cancel",
+        DIM,
+    )));
     draw_dialog(frame, body, " Start run ", lines, 70);
 }

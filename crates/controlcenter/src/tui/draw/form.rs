@@ -11,7 +11,7 @@ use ratatui::widgets::{Block, Clear, List, ListItem, ListState, Paragraph, Wrap}
 use ratatui::Frame;
 
 use super::step_editor::{draw_picker, draw_step_editor};
-use super::widgets::{ellipsize, inner, width, DIM, HEADER, SELECTED};
+use super::widgets::{draw_dialog, ellipsize, inner, width, DIM, HEADER, SELECTED};
 use crate::tui::app::App;
 use crate::tui::form::{DefinitionForm, Field, TextInput};
 
@@ -198,5 +198,18 @@ pub(super) fn draw_form(frame: &mut Frame, app: &App, form: &DefinitionForm, are
     }
     if let Some(editor) = &form.step_edit {
         draw_step_editor(frame, form, editor, area);
+    }
+    if form.discard_asked {
+        let lines = vec![
+            Line::from("Discard changes? Your edits to this definition are lost."),
+            Line::from(""),
+            Line::from(vec![
+                Span::styled("y", HEADER),
+                Span::raw(" discard   "),
+                Span::styled("n", HEADER),
+                Span::raw(" keep editing"),
+            ]),
+        ];
+        draw_dialog(frame, area, " Discard changes? y/n ", lines, 60);
     }
 }

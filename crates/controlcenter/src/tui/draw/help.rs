@@ -1,6 +1,7 @@
 //! The help view: the keys of every view.
 //!
-//! It may use only the shared widgets.
+//! It may use the shared widgets and the run keys' table
+//! ([`crate::tui::app::RUN_KEYS`]).
 
 use ratatui::layout::Rect;
 use ratatui::style::Style;
@@ -9,6 +10,7 @@ use ratatui::widgets::{Block, Paragraph, Wrap};
 use ratatui::Frame;
 
 use super::widgets::{inner, HEADER};
+use crate::tui::app::RUN_KEYS;
 
 /// The help text: sections of (keys, what they do).
 const HELP: &[(&str, &[(&str, &str)])] = &[
@@ -30,7 +32,7 @@ const HELP: &[(&str, &[(&str, &str)])] = &[
         &[
             (
                 "n / e",
-                "new / edit (Tab moves between fields, Ctrl-S saves)",
+                "new / edit (Tab: next field, Ctrl-S saves, Esc asks first if edited)",
             ),
             (
                 "steps: a x K J",
@@ -46,7 +48,10 @@ const HELP: &[(&str, &[(&str, &str)])] = &[
                 "ID=every:SECS / cron:EXPR@TZ / at:TIME (+;missed=run-once)",
             ),
             ("d", "delete (asks y/n)"),
-            ("s", "start a run (variables as KEY=VALUE,...)"),
+            (
+                "s",
+                "start a run (variables KEY=VALUE,...; Tab: its priority)",
+            ),
         ],
     ),
     (
@@ -65,7 +70,7 @@ const HELP: &[(&str, &[(&str, &str)])] = &[
                 "in a run: w v",
                 "wrap the log lines / the run whole (variables, errors)",
             ),
-            ("r u c", "re-run, resume a failed run, cancel a running one"),
+            // Then each of RUN_KEYS (see `sections`).
         ],
     ),
     (
@@ -83,18 +88,32 @@ const HELP: &[(&str, &[(&str, &str)])] = &[
     ),
 ];
 
+/// The help's sections: [`HELP`], the runs' with every key of
+/// [`RUN_KEYS`] (the table their handling and the footer read too).
+fn sections() -> Vec<(&'static str, Vec<(&'static str, &'static str)>)> {
+    HELP.iter()
+        .map(|(section, keys)| {
+            let mut keys = keys.to_vec();
+            if *section == "Runs" {
+                keys.extend(RUN_KEYS.iter().map(|k| (k.key, k.help)));
+            }
+            (*section, keys)
+        })
+        .collect()
+}
+
 /// The help view, scrolled `scroll` lines (↑↓).
 pub(super) fn draw_help(frame: &mut Frame, scroll: u16, area: Rect) {
     let block = Block::bordered().title(" Help (↑↓ scroll) ");
     let inside = inner(area);
     frame.render_widget(block, area);
     let mut lines = Vec::new();
-    for (section, keys) in HELP {
-        lines.push(Line::from(Span::styled(*section, HEADER)));
-        for (k, what) in *keys {
+    for (section, keys) in sections() {
+        lines.push(Line::from(Span::styled(section, HEADER)));
+        for (k, what) in keys {
             lines.push(Line::from(vec![
                 Span::styled(format!("  {k:<17}"), Style::new().bold()),
-                Span::raw(*what),
+                Span::raw(what),
             ]));
         }
     }

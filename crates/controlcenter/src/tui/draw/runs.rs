@@ -1,5 +1,6 @@
 //! The runs view: runs newest first under the status filter and the search
-//! (typed after `/`), with their duration and failed step, stuck ones marked,
+//! (typed after `/`), with their priority, duration and failed step, stuck
+//! ones marked,
 //! and the count of records the list skipped (they do not parse).
 //!
 //! It may use the state ([`crate::tui::app`]), the text formats and the shared
@@ -8,7 +9,7 @@
 use isoqube::RunStatus;
 use ratatui::layout::{Constraint, Layout, Rect};
 use ratatui::style::{Color, Modifier, Style};
-use ratatui::widgets::{Block, TableState};
+use ratatui::widgets::{Block, Table, TableState};
 use ratatui::Frame;
 
 use super::widgets::{
@@ -80,68 +81,98 @@ pub(super) fn draw_runs(frame: &mut Frame, app: &App, area: Rect) {
     if shown.is_empty() {
         return;
     }
-    // Who started a run gives way first in a narrow terminal.
-    let narrow = table_area.width < 76;
-    let mut constraints = vec![
-        Constraint::Length(8),
-        Constraint::Length(9),
-        Constraint::Fill(if narrow { 2 } else { 3 }),
-        Constraint::Length(5),
-        Constraint::Length(6),
-        Constraint::Fill(if narrow { 1 } else { 2 }),
-        Constraint::Length(4),
+    let t = runs_table(app, &shown, table_area);
+    let mut state = TableState::default().with_selected(Some(app.run_selected));
+    frame.render_stateful_widget(t, table_area, &mut state);
+}
+
+/// The runs' table in `area`: one row per run, coloured by status.
+fn runs_table<'a>(app: &App, shown: &[&isoqube::Run], area: Rect) -> Table<'a> {
+    // The priority and who started a run give way first in a narrow terminal.
+    let narrow = area.width < 76;
+    // Every status shown whole: the column is as wide as the longest shown
+    // (`CompensationFailed` too), never cut.
+    let status_w = shown
+        .iter()
+        .map(|r| status_text(app, r).0.len())
+        .chain(["Status".len()])
+        .max()
+        .unwrap_or(6);
+    // (header, width, shown in a narrow terminal)
+    let columns = [
+        ("Run", Constraint::Length(8), true),
+        (
+            "Status",
+            Constraint::Length(u16::try_from(status_w).unwrap_or(18)),
+            true,
+        ),
+        (
+            "Definition",
+            Constraint::Fill(if narrow { 2 } else { 3 }),
+            true,
+        ),
+        ("Pri", Constraint::Length(3), false),
+        ("Steps", Constraint::Length(5), true),
+        ("Took", Constraint::Length(6), true),
+        (
+            "Failed step",
+            Constraint::Fill(if narrow { 1 } else { 2 }),
+            true,
+        ),
+        ("Age", Constraint::Length(4), true),
+        ("Started by", Constraint::Fill(2), false),
     ];
-    if !narrow {
-        constraints.push(Constraint::Fill(2));
-    }
+    let shows = |i: usize| !narrow || columns[i].2;
+    let constraints: Vec<Constraint> = (0..columns.len())
+        .filter(|&i| shows(i))
+        .map(|i| columns[i].1)
+        .collect();
+    let header: Vec<&str> = (0..columns.len())
+        .filter(|&i| shows(i))
+        .map(|i| columns[i].0)
+        .collect();
     let rows = shown
         .iter()
         .map(|r| {
-            // A stuck run is running by definition: the marker takes the
-            // status's place, in the colour of a fault.
-            let (status, style) = if app.is_stuck(r.id) {
-                (
-                    "STUCK",
-                    Style::new().fg(Color::Red).add_modifier(Modifier::BOLD),
-                )
-            } else {
-                (
-                    r.status.as_str(),
-                    Style::new().fg(run_status_color(r.status)),
-                )
-            };
-            let mut cells = vec![
+            let (status, style) = status_text(app, r);
+            let cells = [
                 short_id(&r.id),
                 status.to_string(),
                 r.definition.clone(),
+                r.priority.to_string(),
                 progress(r),
                 run_took(r, app.now),
                 failed_step(r),
                 age(app.now - r.created_at),
+                r.started_by.clone(),
             ];
-            if !narrow {
-                cells.push(r.started_by.clone());
-            }
+            let cells = cells
+                .into_iter()
+                .enumerate()
+                .filter(|(i, _)| shows(*i))
+                .map(|(_, c)| c)
+                .collect();
             (cells, style)
         })
         .collect();
-    let t = table(
-        table_area,
-        &constraints,
-        &[
-            "Run",
-            "Status",
-            "Definition",
-            "Steps",
-            "Took",
-            "Failed step",
-            "Age",
-            "Started by",
-        ][..constraints.len()],
-        rows,
-    );
-    let mut state = TableState::default().with_selected(Some(app.run_selected));
-    frame.render_stateful_widget(t, table_area, &mut state);
+    table(area, &constraints, &header, rows)
+}
+
+/// A run's status as its row shows it, with the row's style. A stuck run
+/// is running by definition: the marker takes the status's place, in the
+/// colour of a fault.
+fn status_text(app: &App, r: &isoqube::Run) -> (&'static str, Style) {
+    if app.is_stuck(r.id) {
+        (
+            "STUCK",
+            Style::new().fg(Color::Red).add_modifier(Modifier::BOLD),
+        )
+    } else {
+        (
+            r.status.as_str(),
+            Style::new().fg(run_status_color(r.status)),
+        )
+    }
 }
 
 /// How long the run took, or has been going (a run not finished yet).

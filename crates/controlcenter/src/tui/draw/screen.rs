@@ -18,7 +18,7 @@ use super::help::draw_help;
 use super::runs::draw_runs;
 use super::services::draw_services;
 use super::widgets::{ellipsize, width, DIM, HEADER};
-use crate::tui::app::{App, Modal, StatusKind, Tab};
+use crate::tui::app::{App, Modal, StatusKind, Tab, RUN_KEYS};
 use crate::tui::form::Field;
 
 /// The smallest terminal the UI draws in.
@@ -113,8 +113,13 @@ fn draw_status(frame: &mut Frame, app: &App, area: Rect) {
 pub fn footer_keys(app: &App) -> Vec<(&'static str, &'static str)> {
     let mut keys: Vec<(&str, &str)> = match &app.modal {
         Some(Modal::Confirm(_)) => return vec![("y", "yes"), ("n/Esc", "no")],
-        Some(Modal::Start(_)) => return vec![("Enter", "start"), ("Esc", "cancel")],
+        Some(Modal::Start(_)) => {
+            return vec![("Enter", "start"), ("Tab", "priority"), ("Esc", "cancel")]
+        }
         Some(Modal::Form(f)) => {
+            if f.discard_asked {
+                return vec![("y", "discard changes"), ("n", "keep editing")];
+            }
             if f.picker.is_some() {
                 return vec![
                     ("type", "filter"),
@@ -156,27 +161,23 @@ pub fn footer_keys(app: &App) -> Vec<(&'static str, &'static str)> {
         Tab::Runs if app.detail.as_ref().is_some_and(|d| d.whole.is_some()) => {
             keys.extend([("Esc/v", "back"), ("↑↓ PgUp PgDn", "scroll")])
         }
-        Tab::Runs if app.detail.is_some() => keys.extend([
-            ("Esc", "back"),
-            ("↑↓", "steps"),
-            ("PgUp/PgDn", "logs"),
-            ("w", "wrap logs"),
-            ("v", "whole run"),
-            ("r", "re-run"),
-            ("u", "resume"),
-            ("c", "cancel"),
-        ]),
+        Tab::Runs if app.detail.is_some() => {
+            keys.extend([
+                ("Esc", "back"),
+                ("↑↓", "steps"),
+                ("PgUp/PgDn", "logs"),
+                ("w", "wrap logs"),
+                ("v", "whole run"),
+            ]);
+            keys.extend(RUN_KEYS.iter().map(|k| (k.key, k.footer)));
+        }
         Tab::Runs if app.run_search.editing => {
             return vec![("type", "search"), ("Enter", "keep"), ("Esc", "clear")]
         }
-        Tab::Runs => keys.extend([
-            ("Enter", "open"),
-            ("/", "search"),
-            ("f", "status"),
-            ("r", "re-run"),
-            ("u", "resume"),
-            ("c", "cancel"),
-        ]),
+        Tab::Runs => {
+            keys.extend([("Enter", "open"), ("/", "search"), ("f", "status")]);
+            keys.extend(RUN_KEYS.iter().map(|k| (k.key, k.footer)));
+        }
         Tab::Errors if app.fault_open.is_some() => keys.extend([
             ("Esc", "back"),
             ("↑↓ PgUp PgDn", "scroll"),

@@ -15,17 +15,50 @@ use super::widgets::{ellipsize, inner, notice, paragraph_lines, table, HEADER};
 use crate::text::age;
 use crate::tui::app::App;
 
+/// The selected event's pane: its borders and two lines.
+const DETAIL_H: u16 = 4;
+
+/// The events the events pane shows at least (when there are that many),
+/// whatever the terminal: the queues and the instances scroll first.
+const EVENT_ROWS_MIN: usize = 3;
+
+/// The heights of the queues and the service instances panes in `h` rows
+/// (the events get the rest): each as high as its rows, the queues up to a
+/// quarter and the instances up to half of the view, then both shrunk
+/// (instances first, down to a row each) until the events pane has room for
+/// its header and [`EVENT_ROWS_MIN`] rows.
+fn pane_heights(h: u16, events: usize, queues: usize, services: usize) -> (u16, u16) {
+    let rows = |n: usize| u16::try_from(n).unwrap_or(u16::MAX).saturating_add(3);
+    let mut services_h = rows(services).min(h / 2).max(4.min(h / 2));
+    let mut queues_h = rows(queues).min(h / 4).max(3.min(h / 4));
+    let events_min = rows(events.clamp(1, EVENT_ROWS_MIN));
+    let spare = h.saturating_sub(DETAIL_H + events_min);
+    // Borders, header and one row: the least a pane still shows of itself.
+    let least = 4;
+    while queues_h + services_h > spare {
+        if services_h > least {
+            services_h -= 1;
+        } else if queues_h > least {
+            queues_h -= 1;
+        } else {
+            break;
+        }
+    }
+    (queues_h, services_h)
+}
+
 /// The services view: events, the selected event, queues, service instances.
 pub(super) fn draw_services(frame: &mut Frame, app: &App, area: Rect) {
     let n_services = app.services.items.len();
-    let half = area.height / 2;
-    let services_h = (n_services as u16 + 3).min(half).max(4.min(half));
-    let queues_h = (app.queues.items.len() as u16 + 3)
-        .min(area.height / 4)
-        .max(3.min(area.height / 4));
+    let (queues_h, services_h) = pane_heights(
+        area.height,
+        app.events.items.len(),
+        app.queues.items.len(),
+        n_services,
+    );
     let [top, detail, queues, bottom] = Layout::vertical([
         Constraint::Fill(1),
-        Constraint::Length(4),
+        Constraint::Length(DETAIL_H),
         Constraint::Length(queues_h),
         Constraint::Length(services_h),
     ])
@@ -129,7 +162,13 @@ pub(super) fn draw_services(frame: &mut Frame, app: &App, area: Rect) {
     }
 
     // Services: a fleet longer than the pane scrolls with [ and ].
-    let alive = app.services.items.iter().filter(|s| s.alive).count();
+    let count = |state: &str| {
+        app.services
+            .items
+            .iter()
+            .filter(|s| s.state() == state)
+            .count()
+    };
     let inside = inner(bottom);
     let visible = usize::from(inside.height.saturating_sub(1)).max(1);
     let offset = app.service_offset.min(n_services.saturating_sub(visible));
@@ -142,9 +181,14 @@ pub(super) fn draw_services(frame: &mut Frame, app: &App, area: Rect) {
     } else {
         String::new()
     };
+    let late = match count("late") {
+        0 => String::new(),
+        n => format!(", {n} late"),
+    };
     let block = Block::bordered().title(format!(
-        " Service instances ({alive} alive, {} gone{shown}) ",
-        n_services - alive
+        " Service instances ({} alive{late}, {} gone{shown}) ",
+        count("alive"),
+        count("gone")
     ));
     frame.render_widget(block, bottom);
     if let Some(lines) = notice(
@@ -171,10 +215,11 @@ pub(super) fn draw_services(frame: &mut Frame, app: &App, area: Rect) {
         .items
         .iter()
         .map(|s| {
-            let (state, style) = if s.alive {
-                ("alive", Style::new().fg(Color::Green))
-            } else {
-                ("gone", Style::new().fg(Color::DarkGray))
+            let state = s.state();
+            let style = match state {
+                "alive" => Style::new().fg(Color::Green),
+                "late" => Style::new().fg(Color::Yellow),
+                _ => Style::new().fg(Color::DarkGray),
             };
             (
                 vec![
@@ -182,7 +227,10 @@ pub(super) fn draw_services(frame: &mut Frame, app: &App, area: Rect) {
                     s.record.host.clone(),
                     s.record.pid.to_string(),
                     state.to_string(),
-                    age(chrono::Duration::seconds(s.heartbeat_age_secs)),
+                    format!(
+                        "{} ago",
+                        age(chrono::Duration::seconds(s.heartbeat_age_secs))
+                    ),
                     s.record.consumers.join(", "),
                 ],
                 style,
@@ -192,7 +240,7 @@ pub(super) fn draw_services(frame: &mut Frame, app: &App, area: Rect) {
     let t = table(
         inside,
         &constraints,
-        &["Service", "Host", "PID", "State", "Heartbeat", "Endpoints"],
+        &["Service", "Host", "PID", "State", "Last seen", "Endpoints"],
         rows,
     );
     let mut state = TableState::default().with_offset(offset);

@@ -32,6 +32,25 @@ pub(super) struct RunStep {
     pub cancel: tokio::sync::watch::Receiver<bool>,
     /// For a compensation: the name of the step it undoes.
     pub compensates: Option<String>,
+    /// The broker redelivered the message (an earlier handling of it did not
+    /// finish).
+    pub redelivered: bool,
+}
+
+/// The step log's line for an attempt after the step's first (numbered
+/// `attempt` over all its handlings; `in_this_delivery` counts this
+/// handling's own): why the step runs again, so an operator reading the run's
+/// log needs no broker log to tell a retry from a redelivery or a resume.
+fn started_again(attempt: u32, in_this_delivery: u32, redelivered: bool) -> String {
+    let why = if in_this_delivery > 1 {
+        "a retry: the attempt before failed"
+    } else if redelivered {
+        "redelivered by the broker (the previous handler's process stopped, its channel \
+         closed or its service shut down before it acknowledged)"
+    } else {
+        "the step runs again (the run was resumed, or its message requeued)"
+    };
+    format!("step started, attempt {attempt}: {why}")
 }
 
 impl Endpoint {
@@ -69,7 +88,8 @@ impl Endpoint {
                 compensates: run_step.as_ref().and_then(|r| r.compensates.clone()),
             });
             if prior + attempt > 1 {
-                info!(attempt = prior + attempt, "step started");
+                let redelivered = run_step.as_ref().is_some_and(|r| r.redelivered);
+                info!("{}", started_again(prior + attempt, attempt, redelivered));
             } else {
                 info!(target: LIFECYCLE, attempt = 1, "step started");
             }

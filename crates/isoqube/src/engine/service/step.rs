@@ -269,6 +269,7 @@ impl Endpoint {
             timeout: c.timeout,
             cancel: cancel_rx,
             compensates: h.compensates.clone(),
+            redelivered: h.msg.redelivered,
         };
         let invoke = Box::pin(self.invoke(env, Some(run_step), c.variables, c.prior));
         let handled = async {

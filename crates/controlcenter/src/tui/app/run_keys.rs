@@ -1,0 +1,133 @@
+//! The keys that act on a run (the one selected in the runs list, or the one
+//! open in its detail): one table, [`RUN_KEYS`], drives their handling, the
+//! help and the footer, so a key cannot be handled under one letter and
+//! explained under another.
+//!
+//! It may use the state, the messages and the text formats.
+
+use isoqube::RunStatus;
+use ratatui::crossterm::event::KeyCode;
+
+use super::messages::Action;
+use super::state::App;
+use crate::text::short_id;
+
+/// What a run key does.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum RunKey {
+    /// Start a new run with the same variables.
+    Rerun,
+    /// Resume a failed or cancelled run from its failed step.
+    Resume,
+    /// Cancel a pending or running run.
+    Cancel,
+    /// Cancel a pending or running run and compensate what it did.
+    CancelCompensate,
+}
+
+/// A key as its handler, the help and the footer know it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct KeyDef<T: 'static> {
+    /// The key (one character).
+    pub key: &'static str,
+    /// What it does.
+    pub does: T,
+    /// Its word in the footer.
+    pub footer: &'static str,
+    /// Its line in the help.
+    pub help: &'static str,
+}
+
+impl<T> KeyDef<T> {
+    /// Whether `code` is this key.
+    pub fn is(&self, code: KeyCode) -> bool {
+        let mut buf = [0u8; 4];
+        matches!(code, KeyCode::Char(c) if *c.encode_utf8(&mut buf) == *self.key)
+    }
+}
+
+/// The keys acting on a run, in the runs list and in a run's detail; each
+/// asks y/n first, or says why the run's status does not allow it.
+pub const RUN_KEYS: &[KeyDef<RunKey>] = &[
+    KeyDef {
+        key: "r",
+        does: RunKey::Rerun,
+        footer: "re-run",
+        help: "re-run: a new run with the same variables",
+    },
+    KeyDef {
+        key: "u",
+        does: RunKey::Resume,
+        footer: "resume",
+        help: "resume a failed or cancelled run from its failed step",
+    },
+    KeyDef {
+        key: "c",
+        does: RunKey::Cancel,
+        footer: "cancel",
+        help: "cancel a pending or running run (what it did stays done)",
+    },
+    KeyDef {
+        key: "C",
+        does: RunKey::CancelCompensate,
+        footer: "cancel+undo",
+        help: "cancel and compensate: undo the steps it did, newest first",
+    },
+];
+
+impl App {
+    /// A run key on the selected (or open) run: the confirmation it asks
+    /// for, or why the run's status refuses it; `None` when `code` is no run
+    /// key.
+    pub(super) fn run_key(&mut self, code: KeyCode) -> Option<Action> {
+        let def = RUN_KEYS.iter().find(|d| d.is(code))?;
+        let Some(run) = self.selected_run() else {
+            return Some(Action::None);
+        };
+        let (id, status) = (run.id, run.status);
+        let label = format!("{} ({})", short_id(&run.id), run.definition);
+        let active = matches!(status, RunStatus::Pending | RunStatus::Running);
+        Some(match def.does {
+            RunKey::Rerun => self.confirm(
+                format!("Re-run {label} as a new run with the same variables?"),
+                Action::Rerun(id),
+            ),
+            RunKey::Resume if matches!(status, RunStatus::Failed | RunStatus::Cancelled) => self
+                .confirm(
+                    format!("Resume {label} from its failed step?"),
+                    Action::Resume(id),
+                ),
+            RunKey::Resume => self.refuse(
+                &label,
+                status,
+                "only failed or cancelled runs can be resumed",
+            ),
+            RunKey::Cancel if !status.is_finished() => {
+                self.confirm(format!("Cancel run {label}?"), Action::Cancel(id))
+            }
+            RunKey::Cancel => self.refuse(
+                &label,
+                status,
+                "only pending or running runs can be cancelled",
+            ),
+            RunKey::CancelCompensate if active => self.confirm(
+                format!(
+                    "Cancel run {label} and compensate what it did (undo its succeeded \
+                     steps, newest first)?"
+                ),
+                Action::CancelCompensate(id),
+            ),
+            RunKey::CancelCompensate => self.refuse(
+                &label,
+                status,
+                "only pending or running runs can be cancelled and compensated",
+            ),
+        })
+    }
+
+    /// Says why the run's status refuses a key.
+    fn refuse(&mut self, label: &str, status: RunStatus, why: &str) -> Action {
+        self.error(format!("run {label} is {}; {why}", status.as_str()));
+        Action::None
+    }
+}
