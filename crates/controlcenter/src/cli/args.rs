@@ -344,6 +344,13 @@ pub enum ErrorsCommand {
         /// type or reason hold every word of TEXT (as the TUI's filter).
         #[arg(long = "match", value_name = "TEXT")]
         matching: Option<String>,
+        /// Show at most N messages of each queue (the count is always the
+        /// queue's whole; default 100).
+        #[arg(long, value_name = "N", default_value_t = crate::ops::ERROR_PAGE)]
+        limit: usize,
+        /// Show every message of each queue.
+        #[arg(long, conflicts_with = "limit")]
+        all: bool,
         #[command(flatten)]
         out: JsonFlag,
     },

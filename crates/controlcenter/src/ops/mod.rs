@@ -22,10 +22,13 @@ use uuid::Uuid;
 
 use crate::text::run_id_prefix;
 
+mod fault_actions;
 mod faults;
 mod queues;
+mod requeueable;
 
-pub use faults::{fault_view, Bulk, ErrorQueueView, FaultView, Requeued};
+pub use fault_actions::{Bulk, Done, Requeued};
+pub use faults::{fault_view, ErrorQueueView, FaultView};
 pub use queues::{rates_between, EndpointQueues, QueueView, QueuesReport};
 
 /// A service whose heartbeat is older than this is shown as not alive

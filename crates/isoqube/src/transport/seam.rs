@@ -5,7 +5,7 @@
 
 use async_trait::async_trait;
 
-use super::message::{DeliveryStream, OutgoingMessage, QueueStats, RawMessage};
+use super::message::{DeliveryStream, OutgoingMessage, QueuePass, QueueStats, RawMessage};
 use super::topology::Topology;
 use crate::error::{Error, Result};
 use crate::wire::address::LOOPBACK_BASE;
@@ -74,6 +74,18 @@ pub trait Transport: Send + Sync + 'static {
         let _ = (queue, message_id);
         Err(Error::Transport(format!(
             "the {} transport cannot take a chosen message",
+            self.kind()
+        )))
+    }
+    /// One pass over `queue` (see [`QueuePass`]): the way to act on many
+    /// chosen messages of a queue (the control center's bulk requeue and
+    /// discard) taking each once, whatever their number, and losing none:
+    /// what is not acked goes back when the pass closes (or when its
+    /// connection drops).
+    async fn pass(&self, queue: &str) -> Result<Box<dyn QueuePass>> {
+        let _ = queue;
+        Err(Error::Transport(format!(
+            "the {} transport cannot pass over a queue",
             self.kind()
         )))
     }

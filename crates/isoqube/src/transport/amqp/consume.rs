@@ -255,9 +255,9 @@ impl Drop for AmqpStream {
 }
 
 /// Settles one delivery of an [`AmqpStream`].
-struct AmqpAcker {
-    acker: lapin::Acker,
-    queue: String,
+pub(super) struct AmqpAcker {
+    pub(super) acker: lapin::Acker,
+    pub(super) queue: String,
 }
 
 impl AmqpAcker {

@@ -12,10 +12,12 @@ use std::sync::Arc;
 use async_trait::async_trait;
 
 use super::super::{
-    Binding, DeliveryStream, OutgoingMessage, QueueStats, RawMessage, Topology, Transport,
+    Binding, DeliveryStream, OutgoingMessage, QueuePass, QueueStats, RawMessage, Topology,
+    Transport,
 };
 use super::broker::{missing_queue, Broker, Dest};
 use super::consume::MemoryStream;
+use super::pass::MemoryPass;
 use crate::error::{Error, Result};
 
 /// several services in one process talk to each other through it.
@@ -190,6 +192,10 @@ impl Transport for InProcessTransport {
         let st = self.broker.lock();
         let q = st.queues.get(queue).ok_or_else(|| missing_queue(queue))?;
         Ok(q.ready.iter().take(max).cloned().collect())
+    }
+
+    async fn pass(&self, queue: &str) -> Result<Box<dyn QueuePass>> {
+        Ok(Box::new(MemoryPass::open(&self.broker, queue)?))
     }
 
     async fn take(&self, queue: &str, message_id: &str) -> Result<Option<RawMessage>> {
