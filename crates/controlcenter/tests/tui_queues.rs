@@ -29,8 +29,10 @@ fn screen(app: &App, w: u16, h: u16) -> String {
 fn q(name: &str, messages: u32, consumers: Option<u32>) -> QueueView {
     QueueView {
         queue: name.into(),
+        broker_queue: name.into(),
         exists: true,
         messages,
+        unacked: None,
         consumers,
         net_rate: None,
     }
@@ -41,6 +43,7 @@ fn endpoint(name: &str, ready: u32, errors: u32) -> EndpointQueues {
         endpoint: name.into(),
         queue: q(name, ready, Some(2)),
         error_queue: q(&format!("{name}_error"), errors, Some(0)),
+        skipped_queue: q(&format!("{name}_skipped"), 0, Some(0)),
     }
 }
 

@@ -66,12 +66,37 @@ pub struct ServeArgs {
 
 /// `queues`.
 #[derive(Debug, Clone, Args)]
+#[command(args_conflicts_with_subcommands = true)]
 pub struct QueuesArgs {
     /// Seconds between the two looks at each queue the rates come from (0: no rates).
     #[arg(long, default_value_t = 1.0, value_name = "SECS")]
     pub sample: f64,
+    /// Only the stale queues: those of endpoints no live service hosts any
+    /// more (`queues delete NAME --yes` removes one).
+    #[arg(long)]
+    pub stale: bool,
     #[command(flatten)]
     pub out: JsonFlag,
+    #[command(subcommand)]
+    pub action: Option<QueuesAction>,
+}
+
+/// `queues ...` actions.
+#[derive(Debug, Clone, Subcommand)]
+pub enum QueuesAction {
+    /// Delete a stale queue (its name as `queues` shows it, with or without
+    /// the broker prefix). Refused for a queue of an endpoint a live service
+    /// hosts, one with consumers, and one holding messages unless --force.
+    Delete {
+        /// The queue.
+        name: String,
+        /// Confirm deleting.
+        #[arg(long)]
+        yes: bool,
+        /// Delete it even though it holds messages (they go with it).
+        #[arg(long)]
+        force: bool,
+    },
 }
 
 /// `config ...`

@@ -139,6 +139,10 @@ pub trait QueuePass: Send {
 pub struct QueueStats {
     /// Messages ready (not delivered, or delivered and returned).
     pub messages: u32,
+    /// Messages delivered and not yet acknowledged (in flight), when the
+    /// transport can tell: RabbitMQ tells it only through its management
+    /// plugin's HTTP API, not over AMQP, so the AMQP transport does not.
+    pub unacked: Option<u32>,
     /// Consumers attached, when the transport can tell.
     pub consumers: Option<u32>,
 }

@@ -56,8 +56,24 @@ pub trait Transport: Send + Sync + 'static {
     async fn queue_stats(&self, queue: &str) -> Result<QueueStats> {
         Ok(QueueStats {
             messages: self.message_count(queue).await?,
+            unacked: None,
             consumers: None,
         })
+    }
+    /// Deletes `queue` when nothing consumes it (and, with `if_empty`, when
+    /// it holds no message): the broker refuses otherwise, so a consumer
+    /// that attaches meanwhile keeps its queue. Returns how many messages
+    /// went with it.
+    async fn delete_queue(&self, queue: &str, if_empty: bool) -> Result<u32> {
+        let _ = (queue, if_empty);
+        Err(Error::Transport(format!(
+            "the {} transport cannot delete queues",
+            self.kind()
+        )))
+    }
+    /// `name` as the broker calls it (the AMQP transport's prefix in front).
+    fn broker_name(&self, name: &str) -> String {
+        name.to_string()
     }
     /// Up to `max` messages at the head of a queue, left in the queue (for the
     /// control center's error-queue view).

@@ -157,6 +157,14 @@ impl Transport for AmqpTransport {
         Ok(seen)
     }
 
+    async fn delete_queue(&self, queue: &str, if_empty: bool) -> Result<u32> {
+        self.inner.delete_queue(queue, if_empty).await
+    }
+
+    fn broker_name(&self, name: &str) -> String {
+        AmqpTransport::broker_name(self, name)
+    }
+
     async fn pass(&self, queue: &str) -> Result<Box<dyn QueuePass>> {
         self.inner.pass(queue).await
     }
