@@ -122,7 +122,9 @@ pub trait DeliveryStream: Send {
 /// until it is settled: acked (removed), or left alone to go back to the
 /// queue, in its place, when the pass closes. Messages that arrive during the
 /// pass are not handed out, so a pass ends even when what it acts on comes
-/// back to the same queue (a requeued message that fails again).
+/// back to the same queue (a requeued message that fails again). Leave a
+/// message to keep it: a nack with requeue would put it back at the head,
+/// where this pass would take it again (and miss one at the end).
 #[async_trait]
 pub trait QueuePass: Send {
     /// The next message; `None` once every message the queue held when the
