@@ -143,7 +143,10 @@ impl Operator {
         let endpoint = self.endpoint_named(endpoint).await?;
         match self.one(&endpoint, message_id, Act::Requeue).await? {
             Done::Requeued(r) => Ok(r),
-            Done::Discarded { .. } => Err(Error::InvalidState("requeue discarded".into())),
+            // A requeue pass never discards.
+            Done::Discarded { .. } => Err(Error::InvalidState(format!(
+                "message {message_id} was discarded instead of requeued"
+            ))),
         }
     }
 
@@ -261,7 +264,10 @@ impl Operator {
                 Some(e) => Error::Transport(format!("not reached: {e}")),
                 None => Error::not_found(
                     "message",
-                    format!("{} in {queue} (gone since it was listed)", f.message_id),
+                    format!(
+                        "{} in {queue} (not there, or gone since it was listed)",
+                        f.message_id
+                    ),
                 ),
             };
             b.failed.push((f, why));
