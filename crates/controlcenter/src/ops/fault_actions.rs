@@ -249,9 +249,21 @@ impl Operator {
         b: &mut Bulk,
     ) -> isoqube::Result<()> {
         let queue = format!("{endpoint}{ERROR_SUFFIX}");
-        let pass = self.open_pass(&queue).await?;
         let mut pick = Pick::listed(&listed);
-        let broke = self.sweep(endpoint, pass, &mut pick, act, b).await;
+        let mut broke = None;
+        // A listed message the pass did not meet may be held for a moment by
+        // another look at the queue (a TUI refreshing its error view): look
+        // again, twice, before calling it gone.
+        for pause_ms in [0, 200, 800] {
+            if pause_ms > 0 {
+                tokio::time::sleep(std::time::Duration::from_millis(pause_ms)).await;
+            }
+            let pass = self.open_pass(&queue).await?;
+            broke = self.sweep(endpoint, pass, &mut pick, act, b).await;
+            if broke.is_some() || pick.exhausted() {
+                break;
+            }
+        }
         let Pick::Listed(mut unseen) = pick else {
             return Ok(());
         };
