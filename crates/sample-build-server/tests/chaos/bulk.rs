@@ -7,8 +7,9 @@
 //! end each one is accounted for exactly once: consumed (once), back in the
 //! error queue (a poisoned one, failed again), or discarded (never consumed,
 //! not in the queue); the events sent meanwhile likewise. On RabbitMQ (the
-//! machine's broker, names of its own) and SQLite: the store holds only the
-//! endpoint's record here, so one store is enough.
+//! machine's broker, names of its own), with classic queues and with quorum
+//! queues, and SQLite: the store holds only the endpoint's record here, so
+//! one store is enough.
 
 use std::collections::BTreeMap;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -55,11 +56,17 @@ async fn chaos_bulk(ev: ChaosBulk, _ctx: StepContext) -> anyhow::Result<()> {
     Ok(())
 }
 
-pub async fn bulk(n: usize) {
+pub async fn bulk(n: usize, quorum: bool) {
     let started = Instant::now();
+    let label = if quorum { "bulk, quorum" } else { "bulk" };
+    FAILING.store(true, Ordering::SeqCst);
+    if let Ok(mut seen) = consumed().lock() {
+        seen.clear();
+    }
     let transport = AmqpTransport::connect(AmqpConfig {
         url: amqp_url(),
         prefix: format!("{}.", unique("chaos-bulk")),
+        quorum,
         ..Default::default()
     })
     .await
@@ -177,7 +184,7 @@ pub async fn bulk(n: usize) {
         "the error queue holds the poisoned, once each"
     );
     println!(
-        "chaos[bulk]: {n} faults ({:.1} s to fill); requeued {} and discarded {} in {:.1} s \
+        "chaos[{label}]: {n} faults ({:.1} s to fill); requeued {} and discarded {} in {:.1} s \
          while {extra} more events arrived; 0 lost: {} consumed once, {} failed again, none \
          of the discarded seen; {:.0} s",
         filled.as_secs_f64(),

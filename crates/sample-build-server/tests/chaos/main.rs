@@ -159,7 +159,8 @@ fn main() {
             store_kill::store_kill(&plan).await;
         }
         if plan.bulk > 0 {
-            bulk::bulk(plan.bulk).await;
+            bulk::bulk(plan.bulk, false).await;
+            bulk::bulk(plan.bulk, true).await;
         }
     });
     runtime.shutdown_timeout(Duration::from_secs(5));
