@@ -1,7 +1,8 @@
 //! The `controlcenter` binary and compensation (issue 18): a failed run that
 //! undoes what it did shows each undo beneath its step in `runs show` and
 //! exits as a run that did not succeed; `runs cancel --compensate` undoes
-//! what a running run did, plain `cancel` does not. Like `cli.rs`, the test
+//! what a running run did, plain `cancel` does not; a failed undo's message
+//! is kept and decided on its undo (issue 26). Like `cli.rs`, the test
 //! process hosts the consumers on RabbitMQ and the binary is a separate
 //! process; every scenario runs on a SQLite file and on MongoDB.
 
@@ -144,6 +145,114 @@ async fn cancel_compensates_only_when_asked(env: Env) {
         .await;
 }
 
+/// The error-queue messages of `run`, as `errors list --json` shows them.
+fn faults_of(e: &Env, run: &str) -> Vec<Value> {
+    e.json(&["errors", "list", "--json"])
+        .as_array()
+        .expect("array")
+        .iter()
+        .flat_map(|q| q["messages"].as_array().cloned().unwrap_or_default())
+        .filter(|m| m["run_id"] == Value::String(run.to_string()))
+        .collect()
+}
+
+/// Issue 26 items 4 and 6: a run whose undo fails ends CompensationFailed;
+/// the undo's message is not "succeeded since" (its step succeeded, its undo
+/// did not) and `discard --settled` keeps it; requeueing the failed forward
+/// step's message is refused (the run no longer runs steps), requeueing the
+/// undo's resumes the compensation.
+async fn a_failed_undo_keeps_its_message(env: Env) {
+    let env = std::sync::Arc::new(env);
+    let e = env.clone();
+    in_background(move || {
+        create_undoable(&e);
+        let run = e.json_code(
+            1,
+            &[
+                "runs",
+                "start",
+                "undo",
+                "--var",
+                "fail_on=cc-ship",
+                "--var",
+                "fail_undo=true",
+                "--wait",
+                "--timeout",
+                "60",
+                "--json",
+            ],
+        );
+        assert_eq!(run["status"], "CompensationFailed", "{run}");
+        let id = run["id"].as_str().expect("id").to_string();
+        let faults = faults_of(&e, &id);
+        let undo = faults
+            .iter()
+            .find(|m| m["compensates"] == "CcPrepare")
+            .unwrap_or_else(|| panic!("the undo's message: {faults:?}"))
+            .clone();
+        let step = faults
+            .iter()
+            .find(|m| m["compensates"].is_null())
+            .unwrap_or_else(|| panic!("the step's message: {faults:?}"))
+            .clone();
+        assert_eq!(undo["settled"], false, "{undo}");
+        let (_, stdout, _) = e.cc(&["errors", "list"]);
+        let line = stdout
+            .lines()
+            .find(|l| l.contains(&id) && l.contains("undo of step 1"))
+            .unwrap_or_else(|| panic!("{stdout}"));
+        assert!(!line.contains("succeeded since"), "{line}");
+
+        let (code, _, stderr) = e.cc(&["errors", "discard", "--settled", "--yes"]);
+        assert_eq!(code, 0, "{stderr}");
+        let kept = faults_of(&e, &id);
+        assert_eq!(kept.len(), 2, "nothing of the run discarded: {kept:?}");
+
+        let field = |m: &Value, k: &str| m[k].as_str().expect(k).to_string();
+        let (code, _, stderr) = e.cc(&[
+            "errors",
+            "requeue",
+            &field(&step, "endpoint"),
+            &field(&step, "message_id"),
+        ]);
+        assert_eq!(code, 2, "refused: {stderr}");
+        assert!(stderr.contains("CompensationFailed"), "{stderr}");
+        let (code, stdout, stderr) = e.cc(&[
+            "errors",
+            "requeue",
+            &field(&undo, "endpoint"),
+            &field(&undo, "message_id"),
+        ]);
+        assert_eq!(code, 0, "{stderr}");
+        assert!(
+            stdout.contains(&format!("resumed the compensation of run {id}")),
+            "{stdout}"
+        );
+        // The undo runs again (and fails again: its variables still say so):
+        // its new message replaces the requeued one.
+        let old = field(&undo, "message_id");
+        let deadline = Instant::now() + Duration::from_secs(60);
+        loop {
+            let now = faults_of(&e, &id);
+            let undos: Vec<&Value> = now.iter().filter(|m| !m["compensates"].is_null()).collect();
+            if undos.len() == 1 && undos[0]["message_id"] != Value::String(old.clone()) {
+                break;
+            }
+            assert!(Instant::now() < deadline, "no new undo message: {now:?}");
+            std::thread::sleep(Duration::from_millis(100));
+        }
+        let again = wait_run(&e, &id, "failed again", |r| {
+            r["status"] == "CompensationFailed"
+        });
+        assert_eq!(again["steps"][0]["status"], "Succeeded", "{again}");
+    })
+    .await;
+    std::sync::Arc::into_inner(env)
+        .expect("one owner")
+        .stop()
+        .await;
+}
+
 /// An undo that failed for its input: `runs resume ID --var` corrects what
 /// the undo reads (its variables are those of its step's success, so the
 /// change reaches it) and the run ends `Compensated`.
@@ -152,7 +261,7 @@ async fn resume_with_variables_corrects_a_failed_undo(env: Env) {
     let e = env.clone();
     in_background(move || {
         create_undoable(&e);
-        let args = ["--var", "fail_on=cc-ship", "--var", "undo_fails=true"];
+        let args = ["--var", "fail_on=cc-ship", "--var", "fail_undo=true"];
         let mut start = vec!["runs", "start", "undo"];
         start.extend(args);
         start.extend(["--wait", "--timeout", "60", "--json"]);
@@ -164,7 +273,7 @@ async fn resume_with_variables_corrects_a_failed_undo(env: Env) {
             "resume",
             &id,
             "--var",
-            "undo_fails=false",
+            "fail_undo=false",
             "--wait",
             "--timeout",
             "60",
@@ -174,7 +283,7 @@ async fn resume_with_variables_corrects_a_failed_undo(env: Env) {
         assert_eq!(run["status"], "Compensated", "{run}");
         let undo = &run["steps"][0]["compensation"];
         assert_eq!(undo["status"], "Succeeded", "{run}");
-        assert_eq!(undo["variables"]["undo_fails"], false, "{run}");
+        assert_eq!(undo["variables"]["fail_undo"], false, "{run}");
     })
     .await;
     std::sync::Arc::into_inner(env)
@@ -186,5 +295,6 @@ async fn resume_with_variables_corrects_a_failed_undo(env: Env) {
 on_both_stores!(
     a_failed_run_is_compensated_and_shown,
     cancel_compensates_only_when_asked,
+    a_failed_undo_keeps_its_message,
     resume_with_variables_corrects_a_failed_undo
 );

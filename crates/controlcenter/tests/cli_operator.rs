@@ -349,6 +349,17 @@ async fn bulk_requeue_and_discard(env: Env) {
                 .sum::<usize>()
         };
         assert_eq!(count(&e, &["errors", "list", "--json"]), 3);
+        // Issue 26 item 7: a list cut short says so and how to see the rest.
+        let (code, stdout, stderr) = e.cc(&["errors", "list", "--limit", "2"]);
+        assert_eq!(code, 0, "{stderr}");
+        assert!(
+            stdout.contains("showing 2 of 3: --limit N shows more, --all shows every one"),
+            "{stdout}"
+        );
+        assert_eq!(count(&e, &["errors", "list", "--limit", "2", "--json"]), 2);
+        let (_, stdout, _) = e.cc(&["errors", "list", "--all"]);
+        assert!(!stdout.contains("showing"), "{stdout}");
+        assert!(runs.iter().all(|r| stdout.contains(r.as_str())), "{stdout}");
         let first = &runs[0][..8];
         assert_eq!(
             count(&e, &["errors", "list", "--match", first, "--json"]),

@@ -1,5 +1,8 @@
 //! `controlcenter queues` and `Operator::queues` (issue 19): every endpoint's
-//! queue and error queue with messages ready, consumers and the net rate, on
+//! queue, error queue and skipped queue (issue 26) by their broker names,
+//! with messages ready, unacked (where the transport tells it), consumers
+//! and the net rate; the stale queues of an endpoint no live service hosts,
+//! and deleting them (refused while live, with messages unless forced); on
 //! the embedded pair (in-process transport + SQLite) and the real one
 //! (RabbitMQ + MongoDB); the binary against RabbitMQ with either store.
 
@@ -89,6 +92,22 @@ async fn scenario(pair: Pair) {
         .await
         .expect("service");
     let op = Operator::new(pair.store.clone(), pair.transport.clone()).expect("operator");
+    // The endpoint's consumer attaches just after `start` returns.
+    let deadline = std::time::Instant::now() + Duration::from_secs(10);
+    while pair
+        .transport
+        .queue_stats("qu-ping")
+        .await
+        .ok()
+        .and_then(|s| s.consumers)
+        != Some(1)
+    {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the service never consumed"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
 
     // No window: depth and consumers, no rate.
     let report = op.queues(Duration::ZERO).await.expect("queues");
@@ -100,6 +119,18 @@ async fn scenario(pair: Pair) {
     assert!(ep.queue.exists && ep.error_queue.exists, "{ep:?}");
     assert_eq!(ep.queue.queue, "qu-ping");
     assert_eq!(ep.error_queue.queue, "qu-ping_error");
+    assert_eq!(ep.skipped_queue.queue, "qu-ping_skipped");
+    assert!(ep.skipped_queue.exists, "{ep:?}");
+    assert_eq!(
+        ep.error_queue.broker_queue,
+        format!("{}qu-ping_error", pair.prefix)
+    );
+    // In flight: the in-process broker tells; RabbitMQ over AMQP does not.
+    let unacked = if pair.args.is_some() { None } else { Some(0) };
+    assert_eq!(
+        (ep.queue.unacked, ep.error_queue.unacked),
+        (unacked, unacked)
+    );
     assert_eq!(ep.queue.consumers, Some(1), "the service consumes: {ep:?}");
     assert_eq!(ep.error_queue.consumers, Some(0), "{ep:?}");
     assert_eq!((ep.queue.messages, ep.error_queue.messages), (0, 0));
@@ -168,12 +199,95 @@ async fn scenario(pair: Pair) {
             .find(|l| l.contains("qu-ping_error"))
             .unwrap_or_else(|| panic!("{stdout}"));
         let cells: Vec<&str> = error_line.split_whitespace().collect();
-        assert_eq!(cells, ["qu-ping_error", "8", "0", "+0.00"], "{stdout}");
+        let name = format!("{}qu-ping_error", pair.prefix);
+        assert_eq!(cells, [name.as_str(), "8", "?", "0", "+0.00"], "{stdout}");
+        assert!(
+            stdout.contains(&format!("{}qu-ping_skipped", pair.prefix)),
+            "{stdout}"
+        );
+        assert!(stdout.contains("UNACKED ?"), "{stdout}");
         assert!(stdout.contains("not the publish rate"), "{stdout}");
         let (code, _, stderr) = cc(&["queues", "--sample", "-1"]);
         assert_eq!(code, Some(2), "{stderr}");
     }
+    stale_queues(&pair, &op, service).await;
+}
+
+/// Issue 26 item 12: a live endpoint's queues are not stale and cannot be
+/// deleted; once its service is gone they are listed as stale and can be,
+/// refused while they hold messages unless forced.
+async fn stale_queues(pair: &Pair, op: &Operator, service: Service) {
+    let stale = op.stale_queues().await.expect("stale");
+    assert!(stale.iter().all(|e| e.endpoint != "qu-ping"), "{stale:?}");
+    match op.delete_queue("qu-ping_skipped", false).await {
+        Err(isoqube::Error::InvalidState(why)) => assert!(why.contains("live"), "{why}"),
+        other => panic!("refused while live: {other:?}"),
+    }
     service.shutdown().await.expect("shutdown");
+    let stale = op.stale_queues().await.expect("stale");
+    assert!(stale.iter().any(|e| e.endpoint == "qu-ping"), "{stale:?}");
+    match op.delete_queue("qu-ping_error", false).await {
+        Err(isoqube::Error::InvalidState(why)) => assert!(why.contains("holds 8"), "{why}"),
+        other => panic!("refused with messages: {other:?}"),
+    }
+    assert_eq!(
+        pair.transport.message_count("qu-ping_error").await.ok(),
+        Some(8)
+    );
+    let gone = op
+        .delete_queue(&format!("{}qu-ping_skipped", pair.prefix), false)
+        .await
+        .expect("delete by its broker name");
+    assert_eq!((gone.queue.as_str(), gone.messages), ("qu-ping_skipped", 0));
+    let gone = op
+        .delete_queue("qu-ping_error", true)
+        .await
+        .expect("forced");
+    assert_eq!(gone.messages, 8);
+    assert!(matches!(
+        op.delete_queue("no-such-endpoint", false).await,
+        Err(isoqube::Error::NotFound { .. })
+    ));
+    let ep = op
+        .stale_queues()
+        .await
+        .expect("stale")
+        .into_iter()
+        .find(|e| e.endpoint == "qu-ping")
+        .expect("qu-ping still stale (its queue is there)");
+    assert!(
+        ep.queue.exists && !ep.error_queue.exists && !ep.skipped_queue.exists,
+        "{ep:?}"
+    );
+    if let Some(args) = &pair.args {
+        let cc = |extra: &[&str]| {
+            let out = std::process::Command::new(env!("CARGO_BIN_EXE_controlcenter"))
+                .env_remove("ISOQUBE_MONGO_URL")
+                .env_remove("ISOQUBE_STORE_PATH")
+                .env("ISOQUBE_AMQP_URL", amqp_url())
+                .env("ISOQUBE_AMQP_PREFIX", &pair.prefix)
+                .args(args)
+                .args(extra)
+                .output()
+                .expect("run controlcenter");
+            (
+                out.status.code(),
+                String::from_utf8_lossy(&out.stdout).into_owned(),
+                String::from_utf8_lossy(&out.stderr).into_owned(),
+            )
+        };
+        let (code, stdout, stderr) = cc(&["queues", "--stale"]);
+        assert_eq!(code, Some(0), "{stderr}");
+        assert!(
+            stdout.contains(&format!("{}qu-ping ", pair.prefix)),
+            "{stdout}"
+        );
+        let (code, _, stderr) = cc(&["queues", "delete", "qu-ping"]);
+        assert_eq!(code, Some(2), "needs --yes: {stderr}");
+        let (code, stdout, stderr) = cc(&["queues", "delete", "qu-ping", "--yes"]);
+        assert_eq!(code, Some(0), "{stderr}");
+        assert!(stdout.contains("deleted queue"), "{stdout}");
+    }
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

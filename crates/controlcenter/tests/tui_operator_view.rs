@@ -20,9 +20,11 @@ use tui_app::*;
 /// `n` endpoints' queues, each with a few ready messages.
 fn queues(n: usize) -> Vec<EndpointQueues> {
     let q = |name: String| QueueView {
+        broker_queue: name.clone(),
         queue: name,
         exists: true,
         messages: 3,
+        unacked: Some(0),
         consumers: Some(1),
         net_rate: None,
     };
@@ -31,6 +33,7 @@ fn queues(n: usize) -> Vec<EndpointQueues> {
             endpoint: format!("endpoint-{i}"),
             queue: q(format!("endpoint-{i}")),
             error_queue: q(format!("endpoint-{i}_error")),
+            skipped_queue: q(format!("endpoint-{i}_skipped")),
         })
         .collect()
 }

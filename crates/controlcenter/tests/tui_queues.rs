@@ -29,8 +29,10 @@ fn screen(app: &App, w: u16, h: u16) -> String {
 fn q(name: &str, messages: u32, consumers: Option<u32>) -> QueueView {
     QueueView {
         queue: name.into(),
+        broker_queue: name.into(),
         exists: true,
         messages,
+        unacked: None,
         consumers,
         net_rate: None,
     }
@@ -41,6 +43,7 @@ fn endpoint(name: &str, ready: u32, errors: u32) -> EndpointQueues {
         endpoint: name.into(),
         queue: q(name, ready, Some(2)),
         error_queue: q(&format!("{name}_error"), errors, Some(0)),
+        skipped_queue: q(&format!("{name}_skipped"), 3, Some(0)),
     }
 }
 
@@ -71,6 +74,13 @@ fn services_view_shows_each_endpoints_queues_with_rates() {
             .find(|l| l.contains("linux-build") && l.contains("40"))
             .unwrap_or_else(|| panic!("linux-build's row at {w}x{h}:\n{s}"));
         assert!(line.contains(" 2 "), "consumers: {line}");
+        assert!(
+            line.trim_end()
+                .trim_end_matches('│')
+                .trim_end()
+                .ends_with('3'),
+            "skipped: {line}"
+        );
         assert!(line.contains('+'), "a net rate: {line}");
         let deploy = s
             .lines()

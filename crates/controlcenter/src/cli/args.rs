@@ -66,12 +66,37 @@ pub struct ServeArgs {
 
 /// `queues`.
 #[derive(Debug, Clone, Args)]
+#[command(args_conflicts_with_subcommands = true)]
 pub struct QueuesArgs {
     /// Seconds between the two looks at each queue the rates come from (0: no rates).
     #[arg(long, default_value_t = 1.0, value_name = "SECS")]
     pub sample: f64,
+    /// Only the stale queues: those of endpoints no live service hosts any
+    /// more (`queues delete NAME --yes` removes one).
+    #[arg(long)]
+    pub stale: bool,
     #[command(flatten)]
     pub out: JsonFlag,
+    #[command(subcommand)]
+    pub action: Option<QueuesAction>,
+}
+
+/// `queues ...` actions.
+#[derive(Debug, Clone, Subcommand)]
+pub enum QueuesAction {
+    /// Delete a stale queue (its name as `queues` shows it, with or without
+    /// the broker prefix). Refused for a queue of an endpoint a live service
+    /// hosts, one with consumers, and one holding messages unless --force.
+    Delete {
+        /// The queue.
+        name: String,
+        /// Confirm deleting.
+        #[arg(long)]
+        yes: bool,
+        /// Delete it even though it holds messages (they go with it).
+        #[arg(long)]
+        force: bool,
+    },
 }
 
 /// `config ...`
@@ -378,6 +403,13 @@ pub enum ErrorsCommand {
         /// type or reason hold every word of TEXT (as the TUI's filter).
         #[arg(long = "match", value_name = "TEXT")]
         matching: Option<String>,
+        /// Show at most N messages of each queue (the count is always the
+        /// queue's whole; default 100).
+        #[arg(long, value_name = "N", default_value_t = crate::ops::ERROR_PAGE)]
+        limit: usize,
+        /// Show every message of each queue.
+        #[arg(long, conflicts_with = "limit")]
+        all: bool,
         #[command(flatten)]
         out: JsonFlag,
     },

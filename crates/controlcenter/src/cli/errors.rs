@@ -19,13 +19,22 @@ pub(super) async fn execute(op: &Operator, cmd: ErrorsCommand, out: &mut dyn Wri
         ErrorsCommand::List {
             endpoint,
             matching,
+            limit,
+            all,
             out: f,
         } => {
             let only = match &endpoint {
                 Some(ep) => Some(op.endpoint_named(ep).await?),
                 None => None,
             };
-            let mut queues = op.error_queues().await?;
+            let limit = if all { usize::MAX } else { limit };
+            // A filter looks at every message, so its count is of all that match.
+            let read = if matching.is_some() {
+                usize::MAX
+            } else {
+                limit
+            };
+            let mut queues = op.error_queues_up_to(read).await?;
             if let Some(ep) = &only {
                 queues.retain(|q| &q.endpoint == ep);
                 if queues.is_empty() {
@@ -36,38 +45,13 @@ pub(super) async fn execute(op: &Operator, cmd: ErrorsCommand, out: &mut dyn Wri
                 for q in &mut queues {
                     q.messages.retain(|m| m.matches(text));
                     q.count = u32::try_from(q.messages.len()).unwrap_or(u32::MAX);
+                    q.messages.truncate(limit);
                 }
             }
             if f.json {
                 return print_json(out, &queues);
             }
-            let total: u32 = queues.iter().map(|q| q.count).sum();
-            say!(out, "{total} message(s) in error queues");
-            for q in queues.iter().filter(|q| q.count > 0) {
-                say!(out, "{}_error: {}", q.endpoint, q.count);
-                for m in &q.messages {
-                    say!(
-                        out,
-                        "  {}  {}  {}{}",
-                        m.message_id,
-                        if m.exception_type.is_empty() {
-                            "-"
-                        } else {
-                            &m.exception_type
-                        },
-                        m.reason,
-                        match (&m.run_id, m.index) {
-                            (Some(r), Some(i)) if m.settled => {
-                                format!("  (run {r} step {}: succeeded since)", i + 1)
-                            }
-                            (Some(r), Some(i)) => format!("  (run {r} step {})", i + 1),
-                            (Some(r), None) => format!("  (run {r})"),
-                            _ => String::new(),
-                        }
-                    );
-                }
-            }
-            Ok(ExitStatus::Ok)
+            print_list(out, &queues)
         }
         ErrorsCommand::Requeue {
             all: true,
@@ -145,6 +129,55 @@ pub(super) async fn execute(op: &Operator, cmd: ErrorsCommand, out: &mut dyn Wri
     }
 }
 
+/// `errors list` as text: the total, then each queue with its messages and,
+/// when it holds more than are shown, how many and how to see the rest.
+fn print_list(out: &mut dyn Write, queues: &[crate::ops::ErrorQueueView]) -> Outcome {
+    let total: u32 = queues.iter().map(|q| q.count).sum();
+    say!(out, "{total} message(s) in error queues");
+    for q in queues.iter().filter(|q| q.count > 0) {
+        say!(out, "{}_error: {}", q.endpoint, q.count);
+        for m in &q.messages {
+            say!(
+                out,
+                "  {}  {}  {}{}",
+                m.message_id,
+                if m.exception_type.is_empty() {
+                    "-"
+                } else {
+                    &m.exception_type
+                },
+                m.reason,
+                whose(m)
+            );
+        }
+        if q.not_shown() > 0 {
+            say!(
+                out,
+                "  showing {} of {}: --limit N shows more, --all shows every one",
+                q.messages.len(),
+                q.count
+            );
+        }
+    }
+    Ok(ExitStatus::Ok)
+}
+
+/// The run and step (or undo) a listed message belongs to, and whether it
+/// has succeeded since.
+fn whose(m: &crate::ops::FaultView) -> String {
+    let step = match (&m.compensates, m.index) {
+        (Some(_), Some(i)) => format!("undo of step {}", i + 1),
+        (None, Some(i)) => format!("step {}", i + 1),
+        _ => String::new(),
+    };
+    match (&m.run_id, step.is_empty()) {
+        (Some(r), false) if m.settled => format!("  (run {r} {step}: succeeded since)"),
+        (Some(r), false) => format!("  (run {r} {step})"),
+        (Some(r), true) => format!("  (run {r})"),
+        _ => String::new(),
+    }
+}
+
 /// Every message of `endpoint`'s error queue (of all when `None`) matching
 /// `text` (all when `None`).
 async fn matching_faults(
@@ -176,9 +209,12 @@ fn bulk(out: &mut dyn Write, verb: &str, b: crate::ops::Bulk) -> Outcome {
     for (f, e) in &b.failed {
         eprintln!("  {}_error  {}: not {verb}: {e}", f.endpoint, f.message_id);
     }
-    match b.failed.into_iter().next() {
+    for e in &b.errors {
+        eprintln!("  {e}");
+    }
+    match b.failed.into_iter().map(|(_, e)| e).chain(b.errors).next() {
         None => Ok(ExitStatus::Ok),
-        Some((_, e)) => {
+        Some(e) => {
             let mut failure = Failure::from(e);
             failure.message = format!("some messages were not {verb} (listed above)");
             Err(failure)

@@ -29,8 +29,8 @@ mod serve;
 /// The text formats the flags take, also at their historical paths here.
 pub use crate::text::{parse_flag_var as parse_var, parse_schedule, schedule_lines, schedule_spec};
 pub use args::{
-    Cli, Command, ConfigCommand, DefinitionsCommand, ErrorsCommand, JsonFlag, QueuesArgs,
-    RunsCommand, ServeArgs, TriggerArgs, WaitArgs,
+    Cli, Command, ConfigCommand, DefinitionsCommand, ErrorsCommand, JsonFlag, QueuesAction,
+    QueuesArgs, RunsCommand, ServeArgs, TriggerArgs, WaitArgs,
 };
 pub use dispatch::{dispatch, run};
 pub use exit::{ExitStatus, Failure};

@@ -1,23 +1,22 @@
 //! The error queues as the operator sees them: each endpoint's
 //! `<endpoint>_error` with its messages ([`FaultView`]), found by the
-//! endpoint's name or the queue's, and the actions on them: requeue (which
-//! resumes a failed run from the message's step, or refuses saying why) and
-//! discard, one message, every one whose step has succeeded since, or in bulk
-//! (every message a filter lets through, each outcome said).
+//! endpoint's name or the queue's, each marked when its step (or, for an
+//! undo's message, its undo) has succeeded since. The actions on them are
+//! [`super::fault_actions`]'s.
 //!
 //! It may use what [`super`] may: `isoqube`'s store and transport seams.
 
 use std::collections::hash_map::Entry;
 use std::collections::{BTreeMap, HashMap};
 
-use isoqube::transport::{OutgoingMessage, RawMessage, ERROR_SUFFIX};
+use isoqube::transport::{RawMessage, ERROR_SUFFIX};
 use isoqube::wire::headers;
-use isoqube::{Error, Run, RunStatus, StepStatus};
+use isoqube::{Error, Run, StepStatus};
 use serde::Serialize;
 use serde_json::Value;
 use uuid::Uuid;
 
-use super::{Operator, ERROR_PAGE};
+use super::Operator;
 
 /// A message in an endpoint's error queue.
 #[derive(Debug, Clone, Default, PartialEq, Serialize)]
@@ -36,12 +35,16 @@ pub struct FaultView {
     pub run_id: Option<String>,
     /// The step's index (from 0; people read it from 1), when it is a run step.
     pub index: Option<u64>,
+    /// For the message of an undo (a compensation): the name of the step it
+    /// undoes (`index` is that step's).
+    pub compensates: Option<String>,
     /// The envelope's message type, when the body is an envelope.
     pub message_type: Option<String>,
     /// Body size in bytes.
     pub size: usize,
-    /// Its step has succeeded since (the run was resumed or re-delivered and
-    /// went on): requeueing it would do nothing, discarding it loses nothing.
+    /// Its step (for an undo's message: the undo) has succeeded since (the
+    /// run was resumed or re-delivered and went on): requeueing it would do
+    /// nothing, discarding it loses nothing.
     pub settled: bool,
     /// Every transport header, the fault's included (for reading it whole).
     pub headers: BTreeMap<String, Value>,
@@ -86,51 +89,37 @@ impl FaultView {
     }
 }
 
-/// What a bulk requeue or discard did, message by message.
-#[derive(Debug, Default)]
-pub struct Bulk {
-    /// The messages acted on, each with what came of it.
-    pub done: Vec<(FaultView, String)>,
-    /// The messages refused or failed, each with why.
-    pub failed: Vec<(FaultView, Error)>,
-}
-
-/// What requeueing a message did.
-#[derive(Debug, Clone, PartialEq)]
-pub enum Requeued {
-    /// Published to the endpoint again (not a failed or cancelled run's step).
-    Published {
-        /// The endpoint it went to.
-        endpoint: String,
-    },
-    /// The message's step was where its failed or cancelled run stopped: the
-    /// run was resumed from it (which publishes the step anew) and the
-    /// message removed.
-    Resumed {
-        /// The endpoint whose error queue held it.
-        endpoint: String,
-        /// The resumed run.
-        run: Box<Run>,
-        /// The step's index (from 0).
-        index: usize,
-    },
-}
-
-/// An endpoint's error queue: how many messages, and the first [`ERROR_PAGE`].
+/// An endpoint's error queue: how many messages, and the first of them.
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct ErrorQueueView {
     /// Endpoint name.
     pub endpoint: String,
     /// Messages in `<endpoint>_error`.
     pub count: u32,
-    /// The first messages.
+    /// The first messages (up to the limit asked for: fewer than `count`
+    /// when the queue holds more).
     pub messages: Vec<FaultView>,
+}
+
+impl ErrorQueueView {
+    /// Messages in the queue not in [`Self::messages`].
+    pub fn not_shown(&self) -> usize {
+        usize::try_from(self.count)
+            .unwrap_or(usize::MAX)
+            .saturating_sub(self.messages.len())
+    }
 }
 
 impl Operator {
     /// The error queue of every known endpoint (those the transport does not
-    /// have, e.g. never declared, are left out).
+    /// have, e.g. never declared, are left out), with the first
+    /// [`super::ERROR_PAGE`] messages of each.
     pub async fn error_queues(&self) -> isoqube::Result<Vec<ErrorQueueView>> {
+        self.error_queues_up_to(super::ERROR_PAGE).await
+    }
+
+    /// [`Self::error_queues`] with up to `limit` messages of each queue.
+    pub async fn error_queues_up_to(&self, limit: usize) -> isoqube::Result<Vec<ErrorQueueView>> {
         let mut out = Vec::new();
         for endpoint in self.endpoints().await? {
             let queue = format!("{endpoint}{ERROR_SUFFIX}");
@@ -140,11 +129,11 @@ impl Operator {
                 Err(e) if is_missing_queue(&e) => continue,
                 Err(e) => return Err(e),
             };
-            let mut messages: Vec<FaultView> = if count == 0 {
+            let mut messages: Vec<FaultView> = if count == 0 || limit == 0 {
                 Vec::new()
             } else {
                 self.transport
-                    .browse(&queue, ERROR_PAGE)
+                    .browse(&queue, limit)
                     .await?
                     .iter()
                     .map(|m| fault_view(&endpoint, m))
@@ -184,129 +173,49 @@ impl Operator {
         }
     }
 
-    /// Marks the faults whose step has succeeded since (one store read per run).
+    /// Marks the faults whose step or undo has succeeded since (one store
+    /// read per run).
     async fn mark_settled(&self, faults: &mut [FaultView]) -> isoqube::Result<()> {
-        let mut runs: HashMap<Uuid, Option<Run>> = HashMap::new();
+        let mut runs = HashMap::new();
         for f in faults.iter_mut() {
-            let Some((id, index)) = run_step_of(f) else {
-                continue;
-            };
-            let run = match runs.entry(id) {
-                Entry::Occupied(known) => known.into_mut(),
-                Entry::Vacant(slot) => slot.insert(match self.store.get_run(id).await {
-                    Ok(run) => run,
-                    // A corrupt run record is named by `runs show`; here it
-                    // only means the fault cannot be called settled.
-                    Err(e) if e.is_corrupt() => None,
-                    Err(e) => return Err(e),
-                }),
-            };
-            f.settled = run
-                .as_ref()
-                .and_then(|r| r.steps.get(index))
-                .is_some_and(|s| s.status == StepStatus::Succeeded);
+            f.settled = self.settled(f, &mut runs).await?;
         }
         Ok(())
     }
 
-    /// Sends a message of `<endpoint>_error` back to where it does what it
-    /// says (`endpoint` as [`Self::endpoint_named`] takes it):
-    /// - a step of a failed or cancelled run where that run stopped: the run
-    ///   is resumed from it and the message removed (published as it is, the
-    ///   service would only drop it: the run is not running);
-    /// - a step that has succeeded since, a step after the one its run
-    ///   stopped at, a step of a run that is gone: refused, saying why;
-    /// - anything else: published to the endpoint's queue again (fault headers
-    ///   removed). It is published before it is removed from the error queue,
-    ///   so a failure half-way can duplicate it (the run engine ignores
-    ///   duplicates) but never lose it.
-    pub async fn requeue(&self, endpoint: &str, message_id: &str) -> isoqube::Result<Requeued> {
-        let endpoint = self.endpoint_named(endpoint).await?;
-        let queue = format!("{endpoint}{ERROR_SUFFIX}");
-        let found = self
-            .browse_all(&queue)
-            .await?
-            .into_iter()
-            .find(|m| m.message_id.as_deref() == Some(message_id))
-            .ok_or_else(|| Error::not_found("message", format!("{message_id} in {queue}")))?;
-        if let Some((id, index)) = run_step_of(&fault_view(&endpoint, &found)) {
-            let run = self.store.get_run(id).await?.ok_or_else(|| {
-                Error::InvalidState(format!(
-                    "message {message_id} is step {} of run {id}, which no longer exists; \
-                     discard it",
-                    index + 1
-                ))
-            })?;
-            if let Some(why) = not_requeueable(&run, index) {
-                return Err(Error::InvalidState(format!("message {message_id}: {why}")));
-            }
-            if matches!(run.status, RunStatus::Failed | RunStatus::Cancelled) {
-                let run = self.resume(id).await?;
-                self.transport.take(&queue, message_id).await?;
-                return Ok(Requeued::Resumed {
-                    endpoint,
-                    run: Box::new(run),
-                    index,
-                });
-            }
-        }
-        // Sent again is redelivered, as MassTransit counts it: the count goes
-        // up by one; the fault headers go; the AMQP properties stay.
-        let redelivered = headers::redelivery_count(&found.headers).saturating_add(1);
-        let mut kept: std::collections::BTreeMap<String, serde_json::Value> = found
-            .headers
-            .into_iter()
-            .filter(|(k, _)| !k.starts_with(headers::MT_PREFIX))
-            .collect();
-        kept.insert(
-            headers::MT_REDELIVERY_COUNT.to_string(),
-            serde_json::Value::from(redelivered),
-        );
-        self.transport
-            .publish(
-                &endpoint,
-                OutgoingMessage {
-                    body: found.body,
-                    message_id: message_id.to_string(),
-                    correlation_id: found.correlation_id,
-                    headers: kept,
-                    properties: found.properties,
-                },
-            )
-            .await?;
-        self.transport.take(&queue, message_id).await?;
-        Ok(Requeued::Published { endpoint })
-    }
-
-    /// Deletes every message whose step has succeeded since (see
-    /// [`FaultView::settled`]) from the error queue of `endpoint` (as
-    /// [`Self::endpoint_named`] takes it), or of every endpoint; returns them.
-    pub async fn discard_settled(&self, endpoint: Option<&str>) -> isoqube::Result<Vec<FaultView>> {
-        let endpoints = match endpoint {
-            Some(name) => vec![self.endpoint_named(name).await?],
-            None => self.endpoints().await?.into_iter().collect(),
+    /// Whether the step of `f` (its undo, for an undo's message) has
+    /// succeeded since; `runs` keeps the runs read so far.
+    pub(super) async fn settled(
+        &self,
+        f: &FaultView,
+        runs: &mut HashMap<Uuid, Option<Run>>,
+    ) -> isoqube::Result<bool> {
+        let Some(at) = run_step_of(f) else {
+            return Ok(false);
         };
-        let mut gone = Vec::new();
-        for endpoint in endpoints {
-            let queue = format!("{endpoint}{ERROR_SUFFIX}");
-            let messages = match self.browse_all(&queue).await {
-                Ok(m) => m,
-                Err(Error::NotFound { .. }) => continue,
+        let run = match runs.entry(at.run) {
+            Entry::Occupied(known) => known.into_mut(),
+            Entry::Vacant(slot) => slot.insert(match self.store.get_run(at.run).await {
+                Ok(run) => run,
+                // A corrupt run record is named by `runs show`; here it
+                // only means the fault cannot be called settled.
+                Err(e) if e.is_corrupt() => None,
                 Err(e) => return Err(e),
-            };
-            let mut faults: Vec<FaultView> =
-                messages.iter().map(|m| fault_view(&endpoint, m)).collect();
-            self.mark_settled(&mut faults).await?;
-            for f in faults.into_iter().filter(|f| f.settled) {
-                if self.transport.take(&queue, &f.message_id).await?.is_some() {
-                    gone.push(f);
-                }
-            }
-        }
-        Ok(gone)
+            }),
+        };
+        let Some(step) = run.as_ref().and_then(|r| r.steps.get(at.index)) else {
+            return Ok(false);
+        };
+        Ok(if at.undo {
+            step.compensation
+                .as_ref()
+                .is_some_and(|c| c.status == StepStatus::Succeeded)
+        } else {
+            step.status == StepStatus::Succeeded
+        })
     }
 
-    /// Every message (not only the first [`ERROR_PAGE`]) of the error queue
+    /// Every message (not only the first [`super::ERROR_PAGE`]) of the error queue
     /// of `endpoint` (as [`Self::endpoint_named`] takes it), or of every
     /// endpoint, whose view passes `keep`, settled ones marked.
     pub async fn faults_where(
@@ -339,100 +248,25 @@ impl Operator {
         }
         Ok(out)
     }
-
-    /// Requeues each of `faults` as [`Self::requeue`] does, going on past a
-    /// refusal (a step succeeded since, a run gone) and saying each outcome.
-    pub async fn requeue_each(&self, faults: Vec<FaultView>) -> Bulk {
-        let mut bulk = Bulk::default();
-        for f in faults {
-            match self.requeue(&f.endpoint, &f.message_id).await {
-                Ok(done) => bulk.done.push((f, done.to_string())),
-                Err(e) => bulk.failed.push((f, e)),
-            }
-        }
-        bulk
-    }
-
-    /// Discards each of `faults` as [`Self::discard`] does, going on past one
-    /// already gone and saying each outcome.
-    pub async fn discard_each(&self, faults: Vec<FaultView>) -> Bulk {
-        let mut bulk = Bulk::default();
-        for f in faults {
-            match self.discard(&f.endpoint, &f.message_id).await {
-                Ok(endpoint) => bulk
-                    .done
-                    .push((f, format!("discarded from {endpoint}_error"))),
-                Err(e) => bulk.failed.push((f, e)),
-            }
-        }
-        bulk
-    }
-
-    /// Deletes a message from `<endpoint>_error` (`endpoint` as
-    /// [`Self::endpoint_named`] takes it); returns the endpoint's name.
-    pub async fn discard(&self, endpoint: &str, message_id: &str) -> isoqube::Result<String> {
-        let endpoint = self.endpoint_named(endpoint).await?;
-        let queue = format!("{endpoint}{ERROR_SUFFIX}");
-        let taken = match self.transport.take(&queue, message_id).await {
-            Err(e) if is_missing_queue(&e) => return Err(Error::not_found("queue", queue)),
-            other => other?,
-        };
-        match taken {
-            Some(_) => Ok(endpoint),
-            None => Err(Error::not_found(
-                "message",
-                format!("{message_id} in {queue}"),
-            )),
-        }
-    }
 }
 
-impl std::fmt::Display for Requeued {
-    /// What the operator is told: `requeued to ENDPOINT`, or `resumed run ID
-    /// from step N` (numbered from 1).
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        match self {
-            Requeued::Published { endpoint } => write!(f, "requeued to {endpoint}"),
-            Requeued::Resumed { run, index, .. } => {
-                write!(f, "resumed run {} from step {}", run.id, index + 1)
-            }
-        }
-    }
+/// Where in a run a message belongs.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(super) struct RunStep {
+    /// The run.
+    pub(super) run: Uuid,
+    /// The step's index (from 0).
+    pub(super) index: usize,
+    /// The message is the step's undo, not the step.
+    pub(super) undo: bool,
 }
 
-/// The run and step index a fault belongs to, when it is a run step.
-fn run_step_of(f: &FaultView) -> Option<(Uuid, usize)> {
-    let id = Uuid::parse_str(f.run_id.as_deref()?).ok()?;
-    Some((id, usize::try_from(f.index?).ok()?))
-}
-
-/// Why step `index` of `run` is not to be requeued, if it is not.
-fn not_requeueable(run: &Run, index: usize) -> Option<String> {
-    let n = index + 1;
-    let step = run.steps.get(index)?;
-    if step.status == StepStatus::Succeeded {
-        return Some(format!(
-            "step {n} ({}) of run {} has succeeded since; nothing to requeue \
-             (`errors discard --settled --yes` removes such messages)",
-            step.event, run.id
-        ));
-    }
-    if !matches!(run.status, RunStatus::Failed | RunStatus::Cancelled) {
-        return None;
-    }
-    let from = run
-        .steps
-        .iter()
-        .position(|s| s.status != StepStatus::Succeeded)?;
-    (from != index).then(|| {
-        format!(
-            "run {} is {} at step {}, before this message's step {n}; resume the run \
-             (`runs resume {}`) instead",
-            run.id,
-            run.status.as_str(),
-            from + 1,
-            run.id
-        )
+/// Where a fault belongs, when it is a run step's (or undo's) message.
+pub(super) fn run_step_of(f: &FaultView) -> Option<RunStep> {
+    Some(RunStep {
+        run: Uuid::parse_str(f.run_id.as_deref()?).ok()?,
+        index: usize::try_from(f.index?).ok()?,
+        undo: f.compensates.is_some(),
     })
 }
 
@@ -473,6 +307,8 @@ pub fn fault_view(endpoint: &str, m: &RawMessage) -> FaultView {
         run_id: env_header(isoqube::envelope::HEADER_RUN_ID)
             .and_then(|v| v.as_str().map(str::to_string)),
         index: env_header(isoqube::envelope::HEADER_STEP).and_then(|v| v.as_u64()),
+        compensates: env_header(isoqube::envelope::HEADER_COMPENSATE)
+            .and_then(|v| v.as_str().map(str::to_string)),
         settled: false,
         headers: m.headers.clone(),
         body: String::from_utf8_lossy(&m.body).into_owned(),

@@ -22,13 +22,18 @@ use uuid::Uuid;
 
 use crate::text::run_id_prefix;
 
+mod fault_actions;
 mod faults;
 mod queues;
+mod requeueable;
 mod retention;
+mod stale_queues;
 
-pub use faults::{fault_view, Bulk, ErrorQueueView, FaultView, Requeued};
+pub use fault_actions::{Bulk, Done, Requeued};
+pub use faults::{fault_view, ErrorQueueView, FaultView};
 pub use queues::{rates_between, EndpointQueues, QueueView, QueuesReport};
 pub use retention::RunSelection;
+pub use stale_queues::DeletedQueue;
 
 /// A service whose heartbeat is older than this is shown as not alive
 /// (services beat every 5 s by default); the stuck rule uses the same bound.

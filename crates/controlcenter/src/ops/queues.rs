@@ -1,5 +1,12 @@
-//! The queues view: per known endpoint, its queue and its error queue with
-//! depth (messages ready), consumers and a rate, from the broker.
+//! The queues view: per known endpoint, its queue, its error queue and its
+//! skipped queue (`_skipped`, messages no consumer there understood) with
+//! depth (messages ready), unacked (in flight, when the transport can tell:
+//! RabbitMQ tells it only through its management plugin, which the control
+//! center does not use, so it is unknown on AMQP), consumers and a rate, by
+//! the names the broker shows (with the transport's prefix). And the stale
+//! ones: the queues of endpoints no live service hosts any more, which an
+//! operator may delete ([`Operator::delete_queue`], refused for a queue in
+//! use, of a live endpoint, or holding messages unless forced).
 //!
 //! The rate is measured, not reported: neither transport tells message rates
 //! through the seam (RabbitMQ's passive declaration gives depth and consumers
@@ -14,7 +21,7 @@
 
 use std::time::{Duration, Instant};
 
-use isoqube::transport::{QueueStats, ERROR_SUFFIX};
+use isoqube::transport::{QueueStats, ERROR_SUFFIX, SKIPPED_SUFFIX};
 use isoqube::Error;
 use serde::Serialize;
 
@@ -26,10 +33,15 @@ use super::Operator;
 pub struct QueueView {
     /// The queue's name (without the broker prefix).
     pub queue: String,
+    /// The queue's name on the broker (with the transport's prefix).
+    pub broker_queue: String,
     /// Whether the broker has it (an error queue is declared with its endpoint).
     pub exists: bool,
     /// Messages ready.
     pub messages: u32,
+    /// Messages delivered and not acknowledged yet (in flight); `null` when
+    /// the transport cannot tell (AMQP: see the module docs).
+    pub unacked: Option<u32>,
     /// Consumers attached; `null` when the transport cannot tell.
     pub consumers: Option<u32>,
     /// Net change of `messages` per second over the sample window (see the
@@ -46,6 +58,8 @@ pub struct EndpointQueues {
     pub queue: QueueView,
     /// Its error queue (`<endpoint>_error`).
     pub error_queue: QueueView,
+    /// Its skipped queue (`<endpoint>_skipped`).
+    pub skipped_queue: QueueView,
 }
 
 /// Every endpoint's queues, and how long the sample window was.
@@ -65,7 +79,13 @@ impl Operator {
         let endpoints: Vec<String> = self.endpoints().await?.into_iter().collect();
         let names: Vec<String> = endpoints
             .iter()
-            .flat_map(|e| [e.clone(), format!("{e}{ERROR_SUFFIX}")])
+            .flat_map(|e| {
+                [
+                    e.clone(),
+                    format!("{e}{ERROR_SUFFIX}"),
+                    format!("{e}{SKIPPED_SUFFIX}"),
+                ]
+            })
             .collect();
         let first = self.look(&names).await?;
         let started = Instant::now();
@@ -80,8 +100,10 @@ impl Operator {
             let (before, after) = (first[i], last[i]);
             QueueView {
                 queue: names[i].clone(),
+                broker_queue: self.transport.broker_name(&names[i]),
                 exists: after.is_some(),
                 messages: after.map_or(0, |s| s.messages),
+                unacked: after.and_then(|s| s.unacked),
                 consumers: after.and_then(|s| s.consumers),
                 net_rate: match (before, after) {
                     (Some(b), Some(a)) if secs > 0.0 => {
@@ -98,8 +120,9 @@ impl Operator {
             .enumerate()
             .map(|(i, endpoint)| EndpointQueues {
                 endpoint,
-                queue: view(2 * i),
-                error_queue: view(2 * i + 1),
+                queue: view(3 * i),
+                error_queue: view(3 * i + 1),
+                skipped_queue: view(3 * i + 2),
             })
             .collect();
         Ok(QueuesReport {
@@ -137,8 +160,8 @@ fn net_rate(before: &QueueView, after: &QueueView, secs: f64) -> Option<f64> {
 ///
 /// ```
 /// use controlcenter::ops::{rates_between, EndpointQueues, QueueView};
-/// let q = |messages| QueueView { queue: "q".into(), exists: true, messages, consumers: Some(1), net_rate: None };
-/// let ep = |m| EndpointQueues { endpoint: "q".into(), queue: q(m), error_queue: q(0) };
+/// let q = |messages| QueueView { queue: "q".into(), broker_queue: "q".into(), exists: true, messages, unacked: None, consumers: Some(1), net_rate: None };
+/// let ep = |m| EndpointQueues { endpoint: "q".into(), queue: q(m), error_queue: q(0), skipped_queue: q(0) };
 /// let mut now = vec![ep(10)];
 /// rates_between(&[ep(4)], &mut now, 2.0);
 /// assert_eq!((now[0].queue.net_rate, now[0].error_queue.net_rate), (Some(3.0), Some(0.0)));
@@ -148,6 +171,7 @@ pub fn rates_between(earlier: &[EndpointQueues], now: &mut [EndpointQueues], sec
         if let Some(old) = earlier.iter().find(|o| o.endpoint == e.endpoint) {
             e.queue.net_rate = net_rate(&old.queue, &e.queue, secs);
             e.error_queue.net_rate = net_rate(&old.error_queue, &e.error_queue, secs);
+            e.skipped_queue.net_rate = net_rate(&old.skipped_queue, &e.skipped_queue, secs);
         }
     }
 }

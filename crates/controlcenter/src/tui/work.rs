@@ -77,13 +77,14 @@ async fn stuck_of(op: &Operator, id: uuid::Uuid) -> isoqube::Result<Vec<isoqube:
 /// reason of those that were not (an error when any was not).
 fn bulk(verb: &str, b: crate::ops::Bulk) -> Result<String, String> {
     let done = format!("{verb} {} message(s)", b.done.len());
-    match b.failed.first() {
-        None => Ok(done),
-        Some((f, e)) => Err(format!(
+    match (b.failed.first(), b.errors.first()) {
+        (None, None) => Ok(done),
+        (Some((f, e)), _) => Err(format!(
             "{done}; {} not: {}: {e}",
             b.failed.len(),
             f.message_id
         )),
+        (None, Some(e)) => Err(format!("{done}; {e}")),
     }
 }
 

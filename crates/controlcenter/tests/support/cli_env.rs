@@ -37,7 +37,8 @@ fn seen() -> &'static Mutex<HashSet<String>> {
 
 /// Knobs from the run variables: `sleep_ms`, `fail_always`, `fail_first`
 /// (fail the first attempt of each run, whichever step it is; succeed after a
-/// resume), `fail_on` (an endpoint that always fails).
+/// resume), `fail_on` (an endpoint that always fails); `fail_undo` makes the
+/// undo (`CcUndo`) fail.
 async fn behave(ctx: &StepContext) -> anyhow::Result<()> {
     if ctx.var_opt::<String>("fail_on").as_deref() == Some(ctx.endpoint()) {
         anyhow::bail!("{} fails on purpose", ctx.endpoint());
@@ -71,7 +72,7 @@ async fn cc_ship(_ev: CcShip, ctx: StepContext) -> anyhow::Result<()> {
 
 #[consumer(service = "cc-test")]
 async fn cc_undo(_ev: CcUndo, ctx: StepContext) -> anyhow::Result<()> {
-    if ctx.var_opt::<bool>("undo_fails") == Some(true) {
+    if ctx.var_opt::<bool>("fail_undo") == Some(true) {
         anyhow::bail!("the undo fails on purpose");
     }
     ctx.log().info(format_args!(

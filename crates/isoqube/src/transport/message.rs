@@ -117,11 +117,34 @@ pub trait DeliveryStream: Send {
     async fn cancel(&mut self);
 }
 
+/// One pass over a queue ([`super::Transport::pass`]): each message that was
+/// in the queue when the pass began is handed out once, held (not removed)
+/// until it is settled: acked (removed), or left alone to go back to the
+/// queue, in its place, when the pass closes. Messages that arrive during the
+/// pass are not handed out, so a pass ends even when what it acts on comes
+/// back to the same queue (a requeued message that fails again). Leave a
+/// message to keep it: a nack with requeue would put it back at the head,
+/// where this pass would take it again (and miss one at the end).
+#[async_trait]
+pub trait QueuePass: Send {
+    /// The next message; `None` once every message the queue held when the
+    /// pass began has been handed out (or the queue is empty).
+    async fn next(&mut self) -> Option<Result<Delivery>>;
+    /// Ends the pass: every message handed out and not acked goes back to
+    /// the queue. An error means the broker may not have recorded the acks
+    /// before the pass ended (the messages acked may still be there).
+    async fn close(&mut self) -> Result<()>;
+}
+
 /// A queue as the broker tells it at one moment ([`super::Transport::queue_stats`]).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
 pub struct QueueStats {
     /// Messages ready (not delivered, or delivered and returned).
     pub messages: u32,
+    /// Messages delivered and not yet acknowledged (in flight), when the
+    /// transport can tell: RabbitMQ tells it only through its management
+    /// plugin's HTTP API, not over AMQP, so the AMQP transport does not.
+    pub unacked: Option<u32>,
     /// Consumers attached, when the transport can tell.
     pub consumers: Option<u32>,
 }

@@ -21,7 +21,7 @@ pub use amqp::AmqpConfig;
 pub use amqp::AmqpTransport;
 pub use memory::InProcessTransport;
 pub use message::{
-    Acker, Delivery, DeliveryStream, OutgoingMessage, Properties, QueueStats, RawMessage,
+    Acker, Delivery, DeliveryStream, OutgoingMessage, Properties, QueuePass, QueueStats, RawMessage,
 };
 pub use seam::Transport;
 pub use topology::{Binding, Topology, ERROR_SUFFIX, MAX_PRIORITY, SKIPPED_SUFFIX};

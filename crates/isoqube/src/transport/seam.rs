@@ -5,7 +5,7 @@
 
 use async_trait::async_trait;
 
-use super::message::{DeliveryStream, OutgoingMessage, QueueStats, RawMessage};
+use super::message::{DeliveryStream, OutgoingMessage, QueuePass, QueueStats, RawMessage};
 use super::topology::Topology;
 use crate::error::{Error, Result};
 use crate::wire::address::LOOPBACK_BASE;
@@ -56,8 +56,24 @@ pub trait Transport: Send + Sync + 'static {
     async fn queue_stats(&self, queue: &str) -> Result<QueueStats> {
         Ok(QueueStats {
             messages: self.message_count(queue).await?,
+            unacked: None,
             consumers: None,
         })
+    }
+    /// Deletes `queue` when nothing consumes it (and, with `if_empty`, when
+    /// it holds no message): the broker refuses otherwise, so a consumer
+    /// that attaches meanwhile keeps its queue. Returns how many messages
+    /// went with it.
+    async fn delete_queue(&self, queue: &str, if_empty: bool) -> Result<u32> {
+        let _ = (queue, if_empty);
+        Err(Error::Transport(format!(
+            "the {} transport cannot delete queues",
+            self.kind()
+        )))
+    }
+    /// `name` as the broker calls it (the AMQP transport's prefix in front).
+    fn broker_name(&self, name: &str) -> String {
+        name.to_string()
     }
     /// Up to `max` messages at the head of a queue, left in the queue (for the
     /// control center's error-queue view).
@@ -74,6 +90,18 @@ pub trait Transport: Send + Sync + 'static {
         let _ = (queue, message_id);
         Err(Error::Transport(format!(
             "the {} transport cannot take a chosen message",
+            self.kind()
+        )))
+    }
+    /// One pass over `queue` (see [`QueuePass`]): the way to act on many
+    /// chosen messages of a queue (the control center's bulk requeue and
+    /// discard) taking each once, whatever their number, and losing none:
+    /// what is not acked goes back when the pass closes (or when its
+    /// connection drops).
+    async fn pass(&self, queue: &str) -> Result<Box<dyn QueuePass>> {
+        let _ = queue;
+        Err(Error::Transport(format!(
+            "the {} transport cannot pass over a queue",
             self.kind()
         )))
     }

@@ -14,14 +14,20 @@
 //! no process consumes (`unbound-release`, a Windows build with no Windows
 //! pool running): each ends `Compensated`, its Linux builds undone.
 //!
+//! A scenario of its own ([`bulk`]) fills an error queue with 1,000 messages
+//! and requeues and discards them in bulk while its service consumes and
+//! more faults arrive: every message accounted for once.
+//!
 //! `cargo test -p sample-build-server --test chaos` runs the bounded CI mode.
 //! By hand, longer: `... --test chaos -- --runs 300 --kills 60 [--seed N]
-//! [--store mongo|sqlite|both] [--no-store-kill]`. A failure prints the seed;
-//! `--seed` replays the same choices (the timing still varies).
+//! [--store mongo|sqlite|both] [--no-store-kill] [--bulk N] [--bulk-only]`
+//! (`--bulk 0` leaves the bulk scenario out, `--bulk-only` runs only it).
+//! A failure prints the seed; `--seed` replays the same choices (the timing still varies).
 //!
 //! The harness is our own (`harness = false`): one scenario after another,
 //! never in parallel, each printing its figures.
 
+mod bulk;
 mod checks;
 #[path = "../deployment/mod.rs"]
 mod deployment;
@@ -50,6 +56,8 @@ pub struct Plan {
     pub work_ms: u64,
     /// Gap between kills, in milliseconds (uniform in the range).
     pub gap_ms: (u64, u64),
+    /// Messages in the bulk scenario's error queue (0: no bulk scenario).
+    pub bulk: usize,
 }
 
 impl Plan {
@@ -63,6 +71,7 @@ impl Plan {
             store_kill: true,
             work_ms: 200,
             gap_ms: (700, 2000),
+            bulk: 1000,
         };
         let mut args = std::env::args().skip(1);
         let mut filters = Vec::new();
@@ -77,6 +86,10 @@ impl Plan {
                 "--kills" => plan.kills = value("--kills")? as usize,
                 "--seed" => plan.seed = value("--seed")?,
                 "--work-ms" => plan.work_ms = value("--work-ms")?,
+                "--bulk" => plan.bulk = value("--bulk")? as usize,
+                "--bulk-only" => {
+                    (plan.mongo, plan.sqlite, plan.store_kill) = (false, false, false);
+                }
                 "--store-kill" => plan.store_kill = true,
                 "--no-store-kill" => plan.store_kill = false,
                 "--store" => match args.next().as_deref() {
@@ -154,6 +167,10 @@ fn main() {
         }
         if plan.store_kill && plan.mongo {
             store_kill::store_kill(&plan).await;
+        }
+        if plan.bulk > 0 {
+            bulk::bulk(plan.bulk, false).await;
+            bulk::bulk(plan.bulk, true).await;
         }
     });
     runtime.shutdown_timeout(Duration::from_secs(5));

@@ -248,7 +248,8 @@ pub(super) fn draw_services(frame: &mut Frame, app: &App, area: Rect) {
 }
 
 /// Every endpoint's queue and error queue: messages ready, consumers, and the
-/// net rate (the change of ready messages per second since the look before).
+/// net rate (the change of ready messages per second since the look before);
+/// and its skipped queue's messages.
 fn draw_queues(frame: &mut Frame, app: &App, area: Rect) {
     let block = Block::bordered().title(format!(
         " Queues ({}; net/s: change of ready messages per second) ",
@@ -286,6 +287,7 @@ fn draw_queues(frame: &mut Frame, app: &App, area: Rect) {
         Constraint::Length(7),
         Constraint::Length(5),
         Constraint::Length(7),
+        Constraint::Length(7),
     ];
     let rows = app
         .queues
@@ -299,14 +301,21 @@ fn draw_queues(frame: &mut Frame, app: &App, area: Rect) {
             } else {
                 Style::new()
             };
-            (vec![e.endpoint.clone(), m, c, r, em, ec, er], style)
+            let skipped = match &e.skipped_queue {
+                q if q.exists => q.messages.to_string(),
+                _ => "-".to_string(),
+            };
+            (
+                vec![e.endpoint.clone(), m, c, r, em, ec, er, skipped],
+                style,
+            )
         })
         .collect();
     let t = table(
         inside,
         &constraints,
         &[
-            "Endpoint", "Ready", "Cons", "Net/s", "Errors", "Cons", "Net/s",
+            "Endpoint", "Ready", "Cons", "Net/s", "Errors", "Cons", "Net/s", "Skipped",
         ],
         rows,
     );

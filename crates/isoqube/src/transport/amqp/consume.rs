@@ -24,6 +24,7 @@ use super::super::{Acker, Delivery, DeliveryStream, RawMessage};
 use super::connection::{Inner, Live};
 use super::errors::{LapinFailure, REPLY_SUCCESS};
 use super::headers::raw_message;
+use super::pass::{given_back, ready_now, unconsumed};
 use crate::error::{Error, Result};
 
 impl Inner {
@@ -116,6 +117,9 @@ impl Inner {
             .await
             .map_err(|_| Error::Transport(format!("{what}: opening a channel timed out")))?
             .map_err(|e| self.err(format!("{what}: cannot open a channel"), e))?;
+        // Only a queue nothing consumes tells, by its count, when what this
+        // look held is back.
+        let unconsumed = unconsumed(self, &channel, &q, &what).await?;
         let work = async {
             let mut seen = Vec::new();
             let mut taken = None;
@@ -141,9 +145,24 @@ impl Inner {
             lapin::Result::Ok((seen, taken))
         };
         let out = tokio::time::timeout(self.timeout(), work).await;
-        // Unacknowledged messages return to the queue when the channel closes.
+        let held = match &out {
+            Ok(Ok((seen, _))) => u32::try_from(seen.len()).unwrap_or(u32::MAX),
+            _ => 0,
+        };
+        let ready = if held > 0 && unconsumed {
+            ready_now(&channel, &q, self.timeout())
+                .await
+                .map(|(n, _)| n)
+        } else {
+            None
+        };
+        // Unacknowledged messages return to the queue when the channel closes
+        // (a quorum queue's a moment later: wait until it counts them).
         let _ =
             tokio::time::timeout(self.timeout(), channel.close(REPLY_SUCCESS, "done".into())).await;
+        if let Some(ready) = ready {
+            given_back(&live, &q, ready.saturating_add(held), self.timeout()).await;
+        }
         match out {
             Ok(Ok(v)) => Ok(v),
             Ok(Err(e)) => Err(LapinFailure(e).into_error(&self.secrets, &what)),
@@ -206,6 +225,7 @@ impl DeliveryStream for AmqpStream {
                     acker: Box::new(AmqpAcker {
                         acker: d.acker,
                         queue: self.queue.clone(),
+                        acked: None,
                     }),
                 }))
             }
@@ -255,9 +275,11 @@ impl Drop for AmqpStream {
 }
 
 /// Settles one delivery of an [`AmqpStream`].
-struct AmqpAcker {
-    acker: lapin::Acker,
-    queue: String,
+pub(super) struct AmqpAcker {
+    pub(super) acker: lapin::Acker,
+    pub(super) queue: String,
+    /// Counts the successful acks, for a pass that must know what it holds.
+    pub(super) acked: Option<Arc<std::sync::atomic::AtomicU32>>,
 }
 
 impl AmqpAcker {
@@ -281,7 +303,11 @@ impl AmqpAcker {
 impl Acker for AmqpAcker {
     async fn ack(&self) -> Result<()> {
         let done = self.acker.ack(BasicAckOptions::default()).await;
-        self.settled(done, "ack")
+        self.settled(done, "ack")?;
+        if let Some(n) = &self.acked {
+            n.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+        }
+        Ok(())
     }
 
     async fn nack(&self, requeue: bool) -> Result<()> {

@@ -250,8 +250,29 @@ impl Inner {
             .await?;
         Ok(QueueStats {
             messages: declared.message_count(),
+            unacked: None,
             consumers: Some(declared.consumer_count()),
         })
+    }
+
+    /// Deletes `queue` if unused (and, with `if_empty`, if empty): the
+    /// broker checks both atomically.
+    pub(super) async fn delete_queue(&self, queue: &str, if_empty: bool) -> Result<u32> {
+        let q = self.name(queue)?;
+        let live = self.live(self.timeout()).await?;
+        let what = format!("deleting queue '{q}'");
+        self.admin(&live, &what, |c| async move {
+            c.queue_delete(
+                q,
+                lapin::options::QueueDeleteOptions {
+                    if_unused: true,
+                    if_empty,
+                    nowait: false,
+                },
+            )
+            .await
+        })
+        .await
     }
 
     /// Deletes the declared queues and exchanges (prefixed names); errors on

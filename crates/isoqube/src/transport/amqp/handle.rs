@@ -12,7 +12,9 @@ use async_trait::async_trait;
 use tokio::sync::watch;
 use tracing::info;
 
-use super::super::{DeliveryStream, OutgoingMessage, QueueStats, RawMessage, Topology, Transport};
+use super::super::{
+    DeliveryStream, OutgoingMessage, QueuePass, QueueStats, RawMessage, Topology, Transport,
+};
 use super::config::AmqpConfig;
 use super::connection::Inner;
 use super::supervisor::supervise;
@@ -153,6 +155,18 @@ impl Transport for AmqpTransport {
     async fn browse(&self, queue: &str, max: usize) -> Result<Vec<RawMessage>> {
         let (seen, _) = self.inner.scan(queue, max, None).await?;
         Ok(seen)
+    }
+
+    async fn delete_queue(&self, queue: &str, if_empty: bool) -> Result<u32> {
+        self.inner.delete_queue(queue, if_empty).await
+    }
+
+    fn broker_name(&self, name: &str) -> String {
+        AmqpTransport::broker_name(self, name)
+    }
+
+    async fn pass(&self, queue: &str) -> Result<Box<dyn QueuePass>> {
+        self.inner.pass(queue).await
     }
 
     async fn take(&self, queue: &str, message_id: &str) -> Result<Option<RawMessage>> {

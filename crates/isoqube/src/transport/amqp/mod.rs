@@ -37,6 +37,7 @@
 //! * `declare` — declaring, counting and deleting the topology;
 //! * `publish` — publisher confirms, mandatory returns, retries;
 //! * `consume` — consume streams, acks, `get`, browsing a queue;
+//! * `pass` — one pass over a queue, each message taken once (bulk actions);
 //! * `supervisor` — reconnecting with backoff and declaring again;
 //! * `handle` — [`AmqpTransport`] and its [`Transport`](super::Transport) impl.
 
@@ -55,6 +56,8 @@ mod errors;
 mod handle;
 #[cfg(feature = "amqp")]
 mod headers;
+#[cfg(feature = "amqp")]
+mod pass;
 #[cfg(feature = "amqp")]
 mod publish;
 #[cfg(feature = "amqp")]

@@ -68,6 +68,26 @@ impl Queue {
         let at = self.ready.partition_point(|m| self.priority_of(m) > p);
         self.ready.insert(at, msg);
     }
+
+    /// Puts back every delivery `consumer` has not settled, in the order
+    /// they were handed out, marked redelivered (as a closed AMQP channel
+    /// does).
+    pub(super) fn give_back(&mut self, consumer: u64) {
+        let mut mine: Vec<u64> = self
+            .unacked
+            .iter()
+            .filter(|(_, (c, _))| *c == consumer)
+            .map(|(tag, _)| *tag)
+            .collect();
+        mine.sort_unstable();
+        for tag in mine.into_iter().rev() {
+            if let Some((_, mut msg)) = self.unacked.remove(&tag) {
+                msg.redelivered = true;
+                self.requeue(msg);
+            }
+        }
+        self.notify.notify_waiters();
+    }
 }
 
 /// Everything the broker holds; consumers are numbered.

@@ -158,29 +158,16 @@ impl Drop for MemoryStream {
         st.waiting.remove(&self.consumer);
         if let Some(q) = st.queues.get_mut(&self.queue) {
             q.turns.retain(|&c| c != self.consumer);
-            let mut mine: Vec<u64> = q
-                .unacked
-                .iter()
-                .filter(|(_, (c, _))| *c == self.consumer)
-                .map(|(tag, _)| *tag)
-                .collect();
-            mine.sort_unstable();
-            for tag in mine.into_iter().rev() {
-                if let Some((_, mut msg)) = q.unacked.remove(&tag) {
-                    msg.redelivered = true;
-                    q.requeue(msg);
-                }
-            }
-            q.notify.notify_waiters();
+            q.give_back(self.consumer);
         }
     }
 }
 
 /// Settles one delivery, by its tag.
-struct MemoryAcker {
-    broker: Arc<Broker>,
-    queue: String,
-    tag: u64,
+pub(super) struct MemoryAcker {
+    pub(super) broker: Arc<Broker>,
+    pub(super) queue: String,
+    pub(super) tag: u64,
 }
 
 impl MemoryAcker {

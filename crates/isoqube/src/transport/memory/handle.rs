@@ -12,10 +12,12 @@ use std::sync::Arc;
 use async_trait::async_trait;
 
 use super::super::{
-    Binding, DeliveryStream, OutgoingMessage, QueueStats, RawMessage, Topology, Transport,
+    Binding, DeliveryStream, OutgoingMessage, QueuePass, QueueStats, RawMessage, Topology,
+    Transport,
 };
 use super::broker::{missing_queue, Broker, Dest};
 use super::consume::MemoryStream;
+use super::pass::MemoryPass;
 use crate::error::{Error, Result};
 
 /// several services in one process talk to each other through it.
@@ -182,14 +184,38 @@ impl Transport for InProcessTransport {
         let q = st.queues.get(queue).ok_or_else(|| missing_queue(queue))?;
         Ok(QueueStats {
             messages: u32::try_from(q.ready.len()).unwrap_or(u32::MAX),
+            unacked: Some(u32::try_from(q.unacked.len()).unwrap_or(u32::MAX)),
             consumers: Some(u32::try_from(q.turns.len()).unwrap_or(u32::MAX)),
         })
+    }
+
+    async fn delete_queue(&self, queue: &str, if_empty: bool) -> Result<u32> {
+        let mut st = self.broker.lock();
+        let q = st.queues.get(queue).ok_or_else(|| missing_queue(queue))?;
+        // As RabbitMQ answers `queue.delete` with if-unused / if-empty.
+        if !q.turns.is_empty() || !q.unacked.is_empty() {
+            return Err(Error::Transport(format!("queue '{queue}' in use")));
+        }
+        if if_empty && !q.ready.is_empty() {
+            return Err(Error::Transport(format!("queue '{queue}' not empty")));
+        }
+        let gone = u32::try_from(q.ready.len()).unwrap_or(u32::MAX);
+        st.queues.remove(queue);
+        let dest = Dest::Queue(queue.to_string());
+        for dests in st.exchanges.values_mut() {
+            dests.retain(|d| *d != dest);
+        }
+        Ok(gone)
     }
 
     async fn browse(&self, queue: &str, max: usize) -> Result<Vec<RawMessage>> {
         let st = self.broker.lock();
         let q = st.queues.get(queue).ok_or_else(|| missing_queue(queue))?;
         Ok(q.ready.iter().take(max).cloned().collect())
+    }
+
+    async fn pass(&self, queue: &str) -> Result<Box<dyn QueuePass>> {
+        Ok(Box::new(MemoryPass::open(&self.broker, queue)?))
     }
 
     async fn take(&self, queue: &str, message_id: &str) -> Result<Option<RawMessage>> {

@@ -5,12 +5,14 @@
 //!
 //! Backend layer: may use the transport seam (`super`) and the ground layer
 //! (`crate::error`), nothing above. Its modules: `broker` (the state behind
-//! one lock), `consume` (streams and acks) and `handle`
+//! one lock), `consume` (streams and acks), `pass` (one pass over a
+//! queue) and `handle`
 //! ([`InProcessTransport`] and its [`Transport`](super::Transport) impl).
 
 mod broker;
 mod consume;
 mod handle;
+mod pass;
 
 #[cfg(test)]
 mod tests;
