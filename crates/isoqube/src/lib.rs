@@ -31,7 +31,7 @@
 //!
 //! Module map: [`model`] (records and transitions), [`store`] (where they live),
 //! [`transport`] (how messages move), [`envelope`] (the wire format),
-//! [`service`] (hosting consumers), [`control`] (operator actions), [`health`]
+//! [`mod@service`] (hosting consumers), [`control`] (operator actions), [`health`]
 //! (health checks and Prometheus metrics over HTTP).
 
 #![warn(missing_docs)]

@@ -131,7 +131,7 @@ pub struct ServiceSection {
     /// How long shutdown waits for in-flight steps.
     pub shutdown_grace_secs: u64,
     /// How long a step runs before its start is recorded (0: before it runs);
-    /// see [`ServiceBuilder::record_start_after`].
+    /// see [`ServiceBuilder::record_start_after`](crate::ServiceBuilder::record_start_after).
     pub record_start_after_ms: u64,
     /// The longest one attempt of a step may run when its definition names
     /// no `timeout` (0: no limit); see

@@ -23,7 +23,7 @@ pub struct StepKey {
     /// The host handling it.
     pub host: String,
     /// When this handling started, if known. A step whose start was not
-    /// recorded by [`Run::claim`] gets it from here when its outcome is
+    /// recorded by [`Run::claim`](crate::Run::claim) gets it from here when its outcome is
     /// recorded, so its duration stays right.
     #[serde(default)]
     pub started_at: Option<DateTime<Utc>>,

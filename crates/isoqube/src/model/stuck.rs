@@ -3,41 +3,7 @@
 //! can tell a run nobody works on any more from one that is merely slow.
 //! Uses only the model's records.
 //!
-//! # The rule
-//!
-//! A step (or a compensation) is *stuck* when its run is `Running` (or
-//! `Compensating`), the step is `Invoked`, and nobody can still finish it:
-//!
-//! - each of its `Invoked` handlers runs on a service instance (the handler's
-//!   `host` is the instance id, `name@host:pid:suffix`) that is not alive:
-//!   there is no service record for it (it stopped, or its record is gone), or
-//!   its last heartbeat is older than [`StuckRule::alive_within`]; or it runs
-//!   on a live instance past its deadline (see below);
-//! - and the latest sign of life of those handlers (the later of the handler's
-//!   start and its instance's last heartbeat; for a live one, its deadline)
-//!   is older than [`StuckRule::after`].
-//!
-//! A handler's *deadline* is when its handling has used all its time: every
-//! attempt's timeout (the step's `timeout`, else its service's default step
-//! timeout) and the retries' delays, as the service reckoned it when it
-//! picked the step up. A handler on a live instance still running
-//! [`StuckRule::after`] past it is hung (a consumer blocking its thread, say,
-//! which no timeout can interrupt).
-//!
-//! A step `Invoked` with no `Invoked` handler (the handler is unknown, e.g. a
-//! record written by an older version) is stuck once it was invoked longer
-//! than [`StuckRule::after`] ago.
-//!
-//! A step still `Pending` though it is due (every step it runs after is
-//! settled) is stuck once the last of them settled longer than
-//! [`StuckRule::after`] ago (a start step: once the run is that old)
-//! and no step of the run is `Invoked`: its message was lost, or no consumer
-//! takes it; either way nobody works on the run. Likewise a compensation
-//! that is due, once the run last settled anything that long ago.
-//!
-//! A handler on a live instance within its deadline (or with none: no
-//! timeout applies) is never stuck, however long the step takes: a long
-//! build is not a fault.
+//! The rule itself is documented on [`StuckRule`].
 
 use std::time::Duration;
 
@@ -47,7 +13,43 @@ use uuid::Uuid;
 
 use super::*;
 
-/// The bounds of the rule (see the [module docs](self)).
+/// The bounds of the stuck rule.
+///
+/// # The rule
+///
+/// A step (or a compensation) is *stuck* when its run is `Running` (or
+/// `Compensating`), the step is `Invoked`, and nobody can still finish it:
+///
+/// - each of its `Invoked` handlers runs on a service instance (the handler's
+///   `host` is the instance id, `name@host:pid:suffix`) that is not alive:
+///   there is no service record for it (it stopped, or its record is gone), or
+///   its last heartbeat is older than [`StuckRule::alive_within`]; or it runs
+///   on a live instance past its deadline (see below);
+/// - and the latest sign of life of those handlers (the later of the handler's
+///   start and its instance's last heartbeat; for a live one, its deadline)
+///   is older than [`StuckRule::after`].
+///
+/// A handler's *deadline* is when its handling has used all its time: every
+/// attempt's timeout (the step's `timeout`, else its service's default step
+/// timeout) and the retries' delays, as the service reckoned it when it
+/// picked the step up. A handler on a live instance still running
+/// [`StuckRule::after`] past it is hung (a consumer blocking its thread, say,
+/// which no timeout can interrupt).
+///
+/// A step `Invoked` with no `Invoked` handler (the handler is unknown, e.g. a
+/// record written by an older version) is stuck once it was invoked longer
+/// than [`StuckRule::after`] ago.
+///
+/// A step still `Pending` though it is due (every step it runs after is
+/// settled) is stuck once the last of them settled longer than
+/// [`StuckRule::after`] ago (a start step: once the run is that old)
+/// and no step of the run is `Invoked`: its message was lost, or no consumer
+/// takes it; either way nobody works on the run. Likewise a compensation
+/// that is due, once the run last settled anything that long ago.
+///
+/// A handler on a live instance within its deadline (or with none: no
+/// timeout applies) is never stuck, however long the step takes: a long
+/// build is not a fault.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct StuckRule {
     /// How long a step may go without a sign of life before it is stuck.
@@ -115,7 +117,7 @@ impl StuckReason {
     }
 }
 
-/// A stuck step of a run (see the [module docs](self)).
+/// A stuck step of a run (see [`StuckRule`]).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct StuckStep {
     /// The run.
@@ -147,7 +149,7 @@ pub struct StuckRun {
 }
 
 impl Run {
-    /// The stuck steps of this run at `now` (see the [module docs](self)), given
+    /// The stuck steps of this run at `now` (see [`StuckRule`]), given
     /// each service instance's last heartbeat by instance id (`None`: no
     /// record). Empty unless the run is `Running` or `Compensating`.
     ///

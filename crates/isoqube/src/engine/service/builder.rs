@@ -66,7 +66,7 @@ impl ServiceBuilder {
         self
     }
 
-    /// Uses this store (default: [`SqliteStore`] at `./isoqube.db`).
+    /// Uses this store (default: `SqliteStore` at `./isoqube.db`).
     pub fn store(mut self, store: impl RunStore) -> Self {
         self.store = Some(Arc::new(store));
         self

@@ -45,10 +45,10 @@ pub(super) struct Shared {
     pub(super) host_headers: BTreeMap<String, Value>,
 }
 
-/// See [`ServiceBuilder::record_start_after`].
+/// See [`ServiceBuilder::record_start_after`](super::ServiceBuilder::record_start_after).
 pub const DEFAULT_RECORD_START_AFTER: Duration = Duration::from_millis(250);
 
-/// See [`ServiceBuilder::default_step_timeout`]: an hour, longer than any
+/// See [`ServiceBuilder::default_step_timeout`](super::ServiceBuilder::default_step_timeout): an hour, longer than any
 /// step a service should hold in one delivery (a longer wait is a wait step or
 /// a timer, not a consumer), short enough that a hung consumer is noticed the
 /// same day.

@@ -5,11 +5,11 @@
 //! (skipped otherwise), claim the step in the store, run the consumer with its
 //! retry policy, record the outcome, publish the next step, and only then ack.
 //!
-//! Files by job: [`builder`] (configure and start), [`running`] (a running
+//! Files by job: `builder` (configure and start), `running` (a running
 //! service and its shutdown), `endpoint` (one loop per endpoint), `step` (one
 //! run step's handling, as its phases: claim, run, record, settle),
 //! `publish_next` (what a handling publishes before it acks), `invoke`
-//! (retries), `dead_letter` (moving messages aside) and [`sidecar`] (servers
+//! (retries), `dead_letter` (moving messages aside) and `sidecar` (servers
 //! plugged in beside the consumers).
 
 mod builder;
