@@ -18,3 +18,42 @@ async fn embedded_pair() -> suite::Pair {
 
 behaviour_tests!(embedded_pair);
 masstransit_tests!(embedded_pair);
+
+/// The lists above stay complete by construction: every scenario the suite
+/// defines (`pub async fn NAME(h: Harness)` in `tests/suite/`) is listed in
+/// `behaviour_tests!` or `masstransit_tests!`, so every pair runs it, and
+/// every name listed is defined.
+#[test]
+fn every_scenario_is_listed() {
+    let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/suite");
+    let mut sources = String::new();
+    for entry in std::fs::read_dir(&dir).expect("tests/suite") {
+        let path = entry.expect("an entry").path();
+        if path.extension().is_some_and(|e| e == "rs") {
+            sources += &std::fs::read_to_string(&path).expect("a suite file");
+        }
+    }
+    let defined: std::collections::BTreeSet<&str> = sources
+        .split("pub async fn ")
+        .skip(1)
+        .filter_map(|rest| {
+            let (name, args) = rest.split_once('(')?;
+            args.starts_with("h: Harness)").then_some(name.trim())
+        })
+        .collect();
+    let listed: std::collections::BTreeSet<&str> = sources
+        .split("!(@each $pair;")
+        .skip(1)
+        .flat_map(|rest| {
+            let list = rest.split(')').next().unwrap_or_default();
+            list.split(',').map(str::trim).filter(|n| !n.is_empty())
+        })
+        .collect();
+    assert!(defined.len() > 40, "scenarios found: {defined:?}");
+    let unlisted: Vec<_> = defined.difference(&listed).collect();
+    let undefined: Vec<_> = listed.difference(&defined).collect();
+    assert!(
+        unlisted.is_empty() && undefined.is_empty(),
+        "defined but not listed: {unlisted:?}; listed but not defined: {undefined:?}"
+    );
+}
