@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# The whole test suite, with the services it needs (DESIGN.md §6):
+# The whole test suite, with the services it needs (the README's set-up commands):
 #   - RabbitMQ on 127.0.0.1:5672 (guest/guest): started when it is down, installed
 #     with apt-get when it is missing;
 #   - socat and openssl for the amqps test (installed with apt-get when missing);
