@@ -24,7 +24,7 @@ use super::super::{Acker, Delivery, DeliveryStream, RawMessage};
 use super::connection::{Inner, Live};
 use super::errors::{LapinFailure, REPLY_SUCCESS};
 use super::headers::raw_message;
-use super::pass::{given_back, ready_now, unconsumed};
+use super::queue_counts::{given_back, ready_now, unconsumed};
 use crate::error::{Error, Result};
 
 impl Inner {

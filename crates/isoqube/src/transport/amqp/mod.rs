@@ -61,6 +61,8 @@ mod pass;
 #[cfg(feature = "amqp")]
 mod publish;
 #[cfg(feature = "amqp")]
+mod queue_counts;
+#[cfg(feature = "amqp")]
 mod routed;
 #[cfg(feature = "amqp")]
 mod supervisor;
