@@ -23,35 +23,16 @@ pub(super) async fn execute(op: &Operator, cmd: ErrorsCommand, out: &mut dyn Wri
             all,
             out: f,
         } => {
-            let only = match &endpoint {
-                Some(ep) => Some(op.endpoint_named(ep).await?),
-                None => None,
-            };
             let limit = if all { usize::MAX } else { limit };
-            // A filter looks at every message, so its count is of all that match.
-            let read = if matching.is_some() {
-                usize::MAX
-            } else {
-                limit
-            };
-            let mut queues = op.error_queues_up_to(read).await?;
-            if let Some(ep) = &only {
-                queues.retain(|q| &q.endpoint == ep);
-                if queues.is_empty() {
-                    return Err(Error::not_found("error queue", format!("{ep}_error")).into());
-                }
-            }
-            if let Some(text) = &matching {
-                for q in &mut queues {
-                    q.messages.retain(|m| m.matches(text));
-                    q.count = u32::try_from(q.messages.len()).unwrap_or(u32::MAX);
-                    q.messages.truncate(limit);
-                }
-            }
-            if f.json {
-                return print_json(out, &queues);
-            }
-            print_list(out, &queues)
+            list(
+                op,
+                endpoint.as_deref(),
+                matching.as_deref(),
+                limit,
+                f.json,
+                out,
+            )
+            .await
         }
         ErrorsCommand::Requeue {
             all: true,
@@ -96,23 +77,7 @@ pub(super) async fn execute(op: &Operator, cmd: ErrorsCommand, out: &mut dyn Wri
             endpoint,
             yes,
             ..
-        } => {
-            if !yes {
-                return Err(Failure::bad_input(
-                    "discarding every settled message needs --yes",
-                ));
-            }
-            let gone = op.discard_settled(endpoint.as_deref()).await?;
-            say!(
-                out,
-                "discarded {} message(s) whose step has succeeded since",
-                gone.len()
-            );
-            for f in gone {
-                say!(out, "  {}_error  {}", f.endpoint, f.message_id);
-            }
-            Ok(ExitStatus::Ok)
-        }
+        } => discard_settled(op, endpoint.as_deref(), yes, out).await,
         ErrorsCommand::Discard {
             endpoint: Some(endpoint),
             message_id: Some(message_id),
@@ -127,6 +92,71 @@ pub(super) async fn execute(op: &Operator, cmd: ErrorsCommand, out: &mut dyn Wri
              or --all [ENDPOINT] [--match TEXT] --yes",
         )),
     }
+}
+
+/// `errors list`: each error queue with up to `limit` of its messages (of
+/// those holding `matching`, which then counts all that do).
+async fn list(
+    op: &Operator,
+    endpoint: Option<&str>,
+    matching: Option<&str>,
+    limit: usize,
+    json: bool,
+    out: &mut dyn Write,
+) -> Outcome {
+    let only = match endpoint {
+        Some(ep) => Some(op.endpoint_named(ep).await?),
+        None => None,
+    };
+    // A filter looks at every message, so its count is of all that match.
+    let read = if matching.is_some() {
+        usize::MAX
+    } else {
+        limit
+    };
+    let mut queues = op.error_queues_up_to(read).await?;
+    if let Some(ep) = &only {
+        queues.retain(|q| &q.endpoint == ep);
+        if queues.is_empty() {
+            return Err(Error::not_found("error queue", format!("{ep}_error")).into());
+        }
+    }
+    if let Some(text) = matching {
+        for q in &mut queues {
+            q.messages.retain(|m| m.matches(text));
+            q.count = u32::try_from(q.messages.len()).unwrap_or(u32::MAX);
+            q.messages.truncate(limit);
+        }
+    }
+    if json {
+        return print_json(out, &queues);
+    }
+    print_list(out, &queues)
+}
+
+/// `errors discard --settled`: every message whose step (or undo) has
+/// succeeded since.
+async fn discard_settled(
+    op: &Operator,
+    endpoint: Option<&str>,
+    yes: bool,
+    out: &mut dyn Write,
+) -> Outcome {
+    if !yes {
+        return Err(Failure::bad_input(
+            "discarding every settled message needs --yes",
+        ));
+    }
+    let gone = op.discard_settled(endpoint).await?;
+    say!(
+        out,
+        "discarded {} message(s) whose step has succeeded since",
+        gone.len()
+    );
+    for f in gone {
+        say!(out, "  {}_error  {}", f.endpoint, f.message_id);
+    }
+    Ok(ExitStatus::Ok)
 }
 
 /// `errors list` as text: the total, then each queue with its messages and,

@@ -236,26 +236,7 @@ pub(super) async fn execute(op: &Operator, cmd: RunsCommand, out: &mut dyn Write
             yes,
             out: f,
         } => super::run_lists::delete(op, id, before, status, yes, f.json, out).await,
-        RunsCommand::Show { id, logs, out: f } => {
-            let run = op.run(op.run_id(&id).await?).await?;
-            let lines = if logs {
-                op.run_logs(run.id, 0).await?
-            } else {
-                Vec::new()
-            };
-            let stuck = op.stuck_steps(std::slice::from_ref(&run)).await?;
-            if f.json {
-                return print_json(
-                    out,
-                    &serde_json::json!({"run": run, "logs": lines, "stuck": stuck}),
-                );
-            }
-            print_run(out, &run, &stuck, chrono::Utc::now())?;
-            for l in lines {
-                say!(out, "{}", log_line(&l));
-            }
-            Ok(ExitStatus::Ok)
-        }
+        RunsCommand::Show { id, logs, out: f } => show(op, &id, logs, f.json, out).await,
         RunsCommand::Rerun {
             id,
             vars,
@@ -280,29 +261,61 @@ pub(super) async fn execute(op: &Operator, cmd: RunsCommand, out: &mut dyn Write
             id,
             compensate,
             out: f,
-        } => {
-            let id = op.run_id(&id).await?;
-            let run = if compensate {
-                op.cancel_and_compensate(id).await?
-            } else {
-                op.cancel(id).await?
-            };
-            if f.json {
-                return print_json(out, &run);
-            }
-            match run.status {
-                isoqube::RunStatus::Compensating => say!(
-                    out,
-                    "cancelled run {}; compensating what it did (runs watch {} follows it)",
-                    run.id,
-                    crate::text::short_id(&run.id)
-                ),
-                _ => say!(out, "cancelled run {}", run.id),
-            }
-            Ok(ExitStatus::Ok)
-        }
+        } => cancel(op, &id, compensate, f.json, out).await,
         RunsCommand::Watch { id, timeout } => watch(op, op.run_id(&id).await?, timeout, out).await,
     }
+}
+
+/// `runs show`: the run with its steps (a running one's handler and time, a
+/// stuck one marked), and its log lines with `--logs`.
+async fn show(op: &Operator, id: &str, logs: bool, json: bool, out: &mut dyn Write) -> Outcome {
+    let run = op.run(op.run_id(id).await?).await?;
+    let lines = if logs {
+        op.run_logs(run.id, 0).await?
+    } else {
+        Vec::new()
+    };
+    let stuck = op.stuck_steps(std::slice::from_ref(&run)).await?;
+    if json {
+        return print_json(
+            out,
+            &serde_json::json!({"run": run, "logs": lines, "stuck": stuck}),
+        );
+    }
+    print_run(out, &run, &stuck, chrono::Utc::now())?;
+    for l in lines {
+        say!(out, "{}", log_line(&l));
+    }
+    Ok(ExitStatus::Ok)
+}
+
+/// `runs cancel [--compensate]`.
+async fn cancel(
+    op: &Operator,
+    id: &str,
+    compensate: bool,
+    json: bool,
+    out: &mut dyn Write,
+) -> Outcome {
+    let id = op.run_id(id).await?;
+    let run = if compensate {
+        op.cancel_and_compensate(id).await?
+    } else {
+        op.cancel(id).await?
+    };
+    if json {
+        return print_json(out, &run);
+    }
+    match run.status {
+        isoqube::RunStatus::Compensating => say!(
+            out,
+            "cancelled run {}; compensating what it did (runs watch {} follows it)",
+            run.id,
+            crate::text::short_id(&run.id)
+        ),
+        _ => say!(out, "cancelled run {}", run.id),
+    }
+    Ok(ExitStatus::Ok)
 }
 
 /// `runs watch`: starts, outcomes, status changes and log lines as they

@@ -65,10 +65,24 @@ impl App {
             }
             _ => {}
         }
+        if let Some(action) = self.global_key(key) {
+            return action;
+        }
+        match self.tab {
+            Tab::Services => self.services_key(key),
+            Tab::Definitions => self.definitions_key(key),
+            Tab::Runs => self.runs_key(key),
+            Tab::Errors => self.errors_key(key),
+            Tab::Help => self.help_key(key),
+        }
+    }
+
+    /// The keys every view shares (quit, help, switching views, refresh).
+    fn global_key(&mut self, key: KeyEvent) -> Option<Action> {
         match key.code {
             KeyCode::Char('q') => {
                 self.quit = true;
-                return Action::Quit;
+                return Some(Action::Quit);
             }
             KeyCode::Char('?') | KeyCode::F(1) => {
                 if self.tab == Tab::Help {
@@ -77,11 +91,11 @@ impl App {
                     self.previous_tab = self.tab;
                     self.tab = Tab::Help;
                 }
-                return Action::Refresh;
+                return Some(Action::Refresh);
             }
             KeyCode::Char(c @ '1'..='4') => {
                 let i = usize::from(c as u8 - b'1');
-                return self.switch(Tab::ALL[i]);
+                return Some(self.switch(Tab::ALL[i]));
             }
             KeyCode::Tab => {
                 let i = if self.tab == Tab::Help {
@@ -89,7 +103,7 @@ impl App {
                 } else {
                     (self.tab.index() + 1) % Tab::ALL.len()
                 };
-                return self.switch(Tab::ALL[i]);
+                return Some(self.switch(Tab::ALL[i]));
             }
             KeyCode::BackTab => {
                 let i = if self.tab == Tab::Help {
@@ -97,53 +111,49 @@ impl App {
                 } else {
                     (self.tab.index() + Tab::ALL.len() - 1) % Tab::ALL.len()
                 };
-                return self.switch(Tab::ALL[i]);
+                return Some(self.switch(Tab::ALL[i]));
             }
-            KeyCode::F(5) => return Action::Refresh,
+            KeyCode::F(5) => return Some(Action::Refresh),
             _ => {}
         }
-        match self.tab {
-            Tab::Services => {
-                match key.code {
-                    // The instances pane scrolls on its own keys; the
-                    // arrows belong to the events list.
-                    KeyCode::Char(']') => {
-                        let last = self.services.items.len().saturating_sub(1);
-                        self.service_offset = (self.service_offset + 1).min(last);
-                    }
-                    KeyCode::Char('[') => {
-                        self.service_offset = self.service_offset.saturating_sub(1);
-                    }
-                    code => {
-                        if let Some(i) =
-                            step_index(self.event_selected, self.events.items.len(), code)
-                        {
-                            self.event_selected = i;
-                        }
-                    }
-                }
-                Action::None
+        None
+    }
+
+    fn services_key(&mut self, key: KeyEvent) -> Action {
+        match key.code {
+            // The instances pane scrolls on its own keys; the
+            // arrows belong to the events list.
+            KeyCode::Char(']') => {
+                let last = self.services.items.len().saturating_sub(1);
+                self.service_offset = (self.service_offset + 1).min(last);
             }
-            Tab::Definitions => self.definitions_key(key),
-            Tab::Runs => self.runs_key(key),
-            Tab::Errors => self.errors_key(key),
-            Tab::Help => {
-                match key.code {
-                    KeyCode::Esc | KeyCode::Backspace => {
-                        self.tab = self.previous_tab;
-                        return Action::Refresh;
-                    }
-                    KeyCode::Up | KeyCode::Char('k') => {
-                        self.help_scroll = self.help_scroll.saturating_sub(1)
-                    }
-                    KeyCode::Down | KeyCode::Char('j') => {
-                        self.help_scroll = self.help_scroll.saturating_add(1).min(40)
-                    }
-                    _ => {}
+            KeyCode::Char('[') => {
+                self.service_offset = self.service_offset.saturating_sub(1);
+            }
+            code => {
+                if let Some(i) = step_index(self.event_selected, self.events.items.len(), code) {
+                    self.event_selected = i;
                 }
-                Action::None
             }
         }
+        Action::None
+    }
+
+    fn help_key(&mut self, key: KeyEvent) -> Action {
+        match key.code {
+            KeyCode::Esc | KeyCode::Backspace => {
+                self.tab = self.previous_tab;
+                return Action::Refresh;
+            }
+            KeyCode::Up | KeyCode::Char('k') => {
+                self.help_scroll = self.help_scroll.saturating_sub(1)
+            }
+            KeyCode::Down | KeyCode::Char('j') => {
+                self.help_scroll = self.help_scroll.saturating_add(1).min(40)
+            }
+            _ => {}
+        }
+        Action::None
     }
 
     fn switch(&mut self, tab: Tab) -> Action {
