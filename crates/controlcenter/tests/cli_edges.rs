@@ -238,6 +238,12 @@ async fn runs_are_deleted(env: Env) {
         let done = done["id"].as_str().expect("id").to_string();
         let slow = e.json(&["runs", "start", "pair", "--var", "sleep_ms=10000", "--json"]);
         let slow = slow["id"].as_str().expect("id").to_string();
+        // Picked up (Running), so what the deletes below keep is named so.
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
+        while e.json(&["runs", "show", &slow, "--json"])["run"]["status"] != "Running" {
+            assert!(std::time::Instant::now() < deadline, "{slow} never ran");
+            std::thread::sleep(std::time::Duration::from_millis(100));
+        }
 
         let (code, _, stderr) = e.cc(&["runs", "delete", &done]);
         assert_eq!(code, 2, "{stderr}");

@@ -387,7 +387,8 @@ impl Control {
     /// cannot be published is recorded as failed (the run then compensates
     /// what it did, or fails) and its error returned.
     async fn launch(&self, run: Run, next: Vec<NextStep>) -> Result<Run> {
-        let mut queue = next;
+        // In the order given (a stack, so reversed), then what a refusal made due.
+        let mut queue: Vec<NextStep> = next.into_iter().rev().collect();
         let mut refused = None;
         while let Some(next) = queue.pop() {
             match self.launch_one(&run, &next).await {
@@ -398,7 +399,7 @@ impl Control {
                         FailOutcome::Compensate { next } | FailOutcome::Tolerated { next },
                     ) = outcome
                     {
-                        queue.extend(next);
+                        queue.extend(next.into_iter().rev());
                     }
                     refused.get_or_insert(e);
                 }
