@@ -17,7 +17,7 @@
 
 use std::path::Path;
 
-use isoqube::{Config, Error, Result, StuckRule};
+use isoqube::{model::StuckRule, Config, Error, Result};
 use serde::{Deserialize, Serialize};
 
 /// The sections of the configuration file the control center reads itself.
@@ -131,7 +131,7 @@ impl ApiSection {
 #[serde(default, deny_unknown_fields)]
 pub struct ControlCenterSection {
     /// Seconds a step may stay `Invoked` with no live handler before runs
-    /// list it as stuck (see [`isoqube::StuckRule`]); at least 1.
+    /// list it as stuck (see [`isoqube::model::StuckRule`]); at least 1.
     pub stuck_after_secs: u64,
 }
 

@@ -12,7 +12,7 @@ use std::fmt;
 
 use chrono::{DateTime, Utc};
 use isoqube::schedule::{Missed, Schedule, When};
-use isoqube::{Definition, LogRecord, StuckStep, Variables};
+use isoqube::{model::LogRecord, model::StuckStep, Definition, Variables};
 use serde_json::Value;
 
 /// Why a `KEY=VALUE` was refused; each surface words it around what it was
@@ -386,7 +386,7 @@ pub fn duration_text(d: chrono::Duration) -> String {
 /// (s.status, s.invoked_at, s.completed_at) = (StepStatus::Succeeded, Some(t), Some(t + chrono::Duration::milliseconds(1500)));
 /// assert_eq!(controlcenter::text::finished_step_line(s), "step  1 Build                            Succeeded    1.5s");
 /// ```
-pub fn finished_step_line(s: &isoqube::Step) -> String {
+pub fn finished_step_line(s: &isoqube::model::Step) -> String {
     let took = s.duration().map_or_else(|| "-".to_string(), duration_text);
     let place = s.place().map(|p| format!("  ({p})")).unwrap_or_default();
     let error = match (&s.last_error, s.status) {
@@ -439,7 +439,7 @@ pub fn parse_time(s: &str) -> Result<chrono::DateTime<chrono::Utc>, String> {
 /// let (s, c) = (&run.steps[0], run.steps[0].compensation.as_ref().unwrap());
 /// assert_eq!(controlcenter::text::finished_undo_line(s, c), "undo  1 Clean                            Succeeded   200ms  (undoes Build)");
 /// ```
-pub fn finished_undo_line(s: &isoqube::Step, c: &isoqube::Compensation) -> String {
+pub fn finished_undo_line(s: &isoqube::model::Step, c: &isoqube::model::Compensation) -> String {
     let took = c.duration().map_or_else(|| "-".to_string(), duration_text);
     let error = match (&c.last_error, c.status) {
         (Some(e), st) if st != isoqube::StepStatus::Succeeded => format!("  {e}"),
@@ -476,7 +476,7 @@ pub fn age(d: chrono::Duration) -> String {
 ///
 /// ```
 /// use chrono::{Duration, Utc};
-/// use isoqube::{StuckReason, StuckStep};
+/// use isoqube::{model::StuckReason, model::StuckStep};
 /// let now = Utc::now();
 /// let step = StuckStep {
 ///     run_id: uuid::Uuid::nil(), step: 1, event: "Build".into(),
@@ -510,7 +510,7 @@ pub fn stuck_line(s: &StuckStep, now: DateTime<Utc>) -> String {
 /// A stored log line as the console shows it.
 ///
 /// ```
-/// let line = isoqube::LogRecord {
+/// let line = isoqube::model::LogRecord {
 ///     run_id: uuid::Uuid::nil(), step: Some(2), event: Some("Build".into()),
 ///     level: "INFO".into(), message: "built".into(), service: "pool".into(),
 ///     host: "h".into(), timestamp: chrono::DateTime::UNIX_EPOCH,

@@ -16,8 +16,8 @@ use std::sync::Arc;
 
 use chrono::{Duration, Utc};
 use cli_env::{in_background, out, Env};
+use isoqube::model::ServiceRecord;
 use isoqube::testing::amqp_url;
-use isoqube::ServiceRecord;
 
 /// The line of `stdout` for step `n` (numbered from 1).
 #[track_caller]

@@ -15,8 +15,8 @@ use controlcenter::{ops::Requeued, Operator};
 use isoqube::testing::{amqp_url, mongo_url};
 use isoqube::transport::{AmqpConfig, AmqpTransport, Binding, OutgoingMessage};
 use isoqube::{
-    Definition, Error, InProcessTransport, Run, RunStatus, RunStore, ServiceRecord, StepStatus,
-    Topology, Transport, Variables,
+    model::ServiceRecord, transport::Topology, Definition, Error, InProcessTransport, Run,
+    RunStatus, RunStore, StepStatus, Transport, Variables,
 };
 use serde_json::json;
 use uuid::Uuid;

@@ -7,7 +7,7 @@ use std::sync::Arc;
 
 use controlcenter::Operator;
 use isoqube::transport::{Binding, OutgoingMessage, Properties};
-use isoqube::{InProcessTransport, RunStore, Topology, Transport};
+use isoqube::{transport::Topology, InProcessTransport, RunStore, Transport};
 use serde_json::json;
 
 #[tokio::test]
@@ -30,7 +30,7 @@ async fn requeue_counts_a_redelivery_and_keeps_properties() {
     // The control center requeues only to an endpoint a service names.
     let now = chrono::Utc::now();
     store
-        .register_service(&isoqube::ServiceRecord {
+        .register_service(&isoqube::model::ServiceRecord {
             id: "svc@test:1:a".into(),
             name: "svc".into(),
             host: "test".into(),

@@ -12,7 +12,7 @@ use chrono::Duration;
 use controlcenter::ops::ErrorQueueView;
 use controlcenter::tui::app::{Modal, Outcome};
 use controlcenter::tui::{Action, App, Loaded, Tab};
-use isoqube::{Definition, LogRecord, Run, RunStatus, StepDef, StepStatus, Variables};
+use isoqube::{model::LogRecord, Definition, Run, RunStatus, StepDef, StepStatus, Variables};
 use ratatui::crossterm::event::KeyCode;
 use serde_json::json;
 use tui_app::*;

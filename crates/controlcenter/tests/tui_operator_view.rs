@@ -13,7 +13,7 @@ use controlcenter::ops::{EndpointQueues, QueueView};
 use controlcenter::tui::app::{Modal, Outcome, StatusKind, RUN_KEYS};
 use controlcenter::tui::draw::footer_keys;
 use controlcenter::tui::{Action, App, Loaded, Need, Tab};
-use isoqube::{RunStatus, StuckReason, StuckStep};
+use isoqube::{model::StuckReason, model::StuckStep, RunStatus};
 use ratatui::crossterm::event::{KeyCode, KeyEvent, KeyModifiers};
 use tui_app::*;
 

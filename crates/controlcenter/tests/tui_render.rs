@@ -13,7 +13,9 @@ use controlcenter::tui::app::RunsLoaded;
 use controlcenter::tui::app::{Modal, Outcome, StatusKind};
 use controlcenter::tui::{Action, App, Loaded, Tab};
 use isoqube::schedule::{Missed, Schedule, Webhook, When};
-use isoqube::{CorruptRun, Definition, RunStatus, StuckReason, StuckStep, Variables};
+use isoqube::{
+    model::CorruptRun, model::StuckReason, model::StuckStep, Definition, RunStatus, Variables,
+};
 use ratatui::crossterm::event::KeyCode;
 use serde_json::json;
 use tui_app::*;

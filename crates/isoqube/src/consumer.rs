@@ -20,7 +20,7 @@ pub const DEFAULT_CONCURRENCY: u16 = 16;
 /// Why a consumer invocation failed.
 ///
 /// ```
-/// let e = isoqube::HandlerError::new("MyError", "disk full", true);
+/// let e = isoqube::consumer::HandlerError::new("MyError", "disk full", true);
 /// assert_eq!(e.to_string(), "MyError: disk full");
 /// ```
 #[derive(Debug, Clone, PartialEq, Eq)]

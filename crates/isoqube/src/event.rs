@@ -8,7 +8,7 @@ use serde::{de::DeserializeOwned, Serialize};
 /// Static facts about an event type, produced by `#[event]`.
 ///
 /// ```
-/// use isoqube::EventInfo;
+/// use isoqube::event::EventInfo;
 /// let info = EventInfo {
 ///     name: "LinuxBuild",
 ///     description: "build on linux",

@@ -24,7 +24,7 @@ use crate::wire::urn::{fault_exchange, fault_urn, MessageUrn};
 /// its exchange); faults of the types `E` accepts are taken too.
 ///
 /// ```
-/// use isoqube::{Event, Fault};
+/// use isoqube::{Event, fault::Fault};
 /// #[isoqube::event(namespace = "Builds")]
 /// #[derive(serde::Serialize, serde::Deserialize)]
 /// struct Pushed { commit: String }

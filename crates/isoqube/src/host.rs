@@ -6,7 +6,7 @@ use std::sync::OnceLock;
 /// This machine's host name (from `HOSTNAME` or the kernel), for records and headers.
 ///
 /// ```
-/// assert!(!isoqube::host_name().is_empty());
+/// assert!(!isoqube::host::host_name().is_empty());
 /// ```
 pub fn host_name() -> String {
     host_name_ref().to_string()

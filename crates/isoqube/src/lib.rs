@@ -65,14 +65,14 @@ pub mod schedule {
     pub use crate::model::schedule::*;
 }
 
+// The root holds what a service author and an operator program use; the rest
+// lives in the named modules (records in `model`, wire types in `envelope` and
+// `fault`, seams' helpers in `transport` and `store`).
 pub use config::Config;
-pub use consumer::{ConsumerRegistration, HandlerError};
 pub use context::StepContext;
 pub use control::Control;
-pub use envelope::Envelope;
 pub use error::{Error, Result};
-pub use event::{Event, EventInfo};
-pub use fault::{ExceptionInfo, Fault};
+pub use event::Event;
 /// The attribute, tested here because the proc-macro crate cannot link the
 /// runtime its expansion calls into:
 ///
@@ -151,15 +151,9 @@ pub use isoqube_macros::consumer;
 /// # }
 /// ```
 pub use isoqube_macros::service;
-pub use model::{
-    nul_in_variable_names, Compensation, CorruptRun, Definition, LogRecord, NextStep, Run,
-    RunCursor, RunFilter, RunPage, RunStatus, ServiceRecord, Step, StepDef, StepKey, StepStatus,
-    StuckReason, StuckRule, StuckRun, StuckStep, TopicRecord, Variables,
-};
-#[cfg(feature = "openapi")]
-pub use model::{StepDefSchema, VariableValueSchema, VariablesSchema};
+pub use model::{Definition, Run, RunFilter, RunStatus, StepDef, StepStatus, Variables};
 pub use publish::Publisher;
-pub use registry::{Registry, Selection};
+pub use registry::Registry;
 pub use retry::RetryPolicy;
 pub use service::{Service, ServiceBuilder};
 #[cfg(feature = "mongo")]
@@ -169,9 +163,7 @@ pub use store::RunStore;
 pub use store::SqliteStore;
 #[cfg(feature = "amqp")]
 pub use transport::AmqpTransport;
-pub use transport::{InProcessTransport, Topology, Transport};
-
-pub use host::host_name;
+pub use transport::{InProcessTransport, Transport};
 
 /// What the macros expand to. Not a stable API.
 #[doc(hidden)]

@@ -25,7 +25,7 @@ use crate::transport::Topology;
 /// Which consumers a service hosts.
 ///
 /// ```
-/// let only_linux = isoqube::Selection::Services(vec!["linux-pool".into()]);
+/// let only_linux = isoqube::registry::Selection::Services(vec!["linux-pool".into()]);
 /// # let _ = only_linux;
 /// ```
 #[derive(Debug, Clone, Default, PartialEq, Eq)]

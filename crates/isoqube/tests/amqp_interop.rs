@@ -16,7 +16,7 @@ use std::time::Duration;
 
 use isoqube::publish::Parent;
 use isoqube::transport::{AmqpConfig, AmqpTransport, Binding};
-use isoqube::{consumer, event, Event, Fault, Service, Topology, Transport};
+use isoqube::{consumer, event, fault::Fault, transport::Topology, Event, Service, Transport};
 use serde::{Deserialize, Serialize};
 use serde_json::json;
 

@@ -10,7 +10,7 @@ use std::time::Duration;
 
 use isoqube::transport::amqp::{redact_url, CONTENT_TYPE};
 use isoqube::transport::{AmqpConfig, AmqpTransport, Binding, OutgoingMessage};
-use isoqube::{consumer, event, Error, Event, Service, Topology, Transport};
+use isoqube::{consumer, event, transport::Topology, Error, Event, Service, Transport};
 use lapin::options::{ExchangeDeclareOptions, QueueDeclareOptions};
 use lapin::types::{AMQPValue, FieldTable};
 use lapin::{Connection, ConnectionProperties, ExchangeKind};

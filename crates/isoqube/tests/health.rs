@@ -17,8 +17,9 @@ use chrono::{DateTime, Utc};
 use isoqube::model::{ClaimOutcome, CompleteOutcome, FailOutcome};
 use isoqube::transport::{AmqpConfig, AmqpTransport};
 use isoqube::{
-    consumer, event, Control, Definition, LogRecord, NextStep, Run, RunFilter, RunStatus, RunStore,
-    Service, ServiceRecord, StepContext, StepKey, StepStatus, TopicRecord, Transport, Variables,
+    consumer, event, model::LogRecord, model::NextStep, model::ServiceRecord, model::StepKey,
+    model::TopicRecord, Control, Definition, Run, RunFilter, RunStatus, RunStore, Service,
+    StepContext, StepStatus, Transport, Variables,
 };
 use serde::{Deserialize, Serialize};
 use serde_json::{json, Value};
@@ -144,7 +145,7 @@ impl RunStore for SwitchStore {
     async fn get_run(&self, id: Uuid) -> isoqube::Result<Option<Run>> {
         self.inner.get_run(id).await
     }
-    async fn list_runs(&self, filter: &RunFilter) -> isoqube::Result<isoqube::RunPage> {
+    async fn list_runs(&self, filter: &RunFilter) -> isoqube::Result<isoqube::model::RunPage> {
         self.inner.list_runs(filter).await
     }
     async fn delete_run(&self, id: Uuid) -> isoqube::Result<bool> {

@@ -11,7 +11,7 @@ use std::time::{Duration, Instant};
 
 use isoqube::testing::amqp_url;
 use isoqube::transport::{AmqpConfig, AmqpTransport, Binding, OutgoingMessage};
-use isoqube::{InProcessTransport, Topology, Transport};
+use isoqube::{transport::Topology, InProcessTransport, Transport};
 
 fn message(id: &str) -> OutgoingMessage {
     OutgoingMessage {

@@ -3,7 +3,7 @@
 //! would break every other test.)
 
 use isoqube::event::EventRegistration;
-use isoqube::{consumer, ConsumerRegistration, Registry, StepContext};
+use isoqube::{consumer, consumer::ConsumerRegistration, Registry, StepContext};
 
 mod billing {
     /// An invoice was paid.

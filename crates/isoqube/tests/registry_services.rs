@@ -6,7 +6,7 @@
 
 use isoqube::consumer::ServiceDeclaration;
 use isoqube::event::EventRegistration;
-use isoqube::{consumer, ConsumerRegistration, Registry, Selection};
+use isoqube::{consumer, consumer::ConsumerRegistration, registry::Selection, Registry};
 
 /// Something happened.
 #[isoqube::event]

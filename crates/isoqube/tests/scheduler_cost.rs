@@ -14,8 +14,8 @@ use chrono::{DateTime, Timelike, Utc};
 use isoqube::model::{ClaimOutcome, CompleteOutcome, FailOutcome};
 use isoqube::schedule::{Schedule, Scheduler, When};
 use isoqube::{
-    Control, Definition, InProcessTransport, LogRecord, NextStep, Run, RunFilter, RunStore,
-    ServiceRecord, SqliteStore, StepKey, TopicRecord, Variables,
+    model::LogRecord, model::NextStep, model::ServiceRecord, model::StepKey, model::TopicRecord,
+    Control, Definition, InProcessTransport, Run, RunFilter, RunStore, SqliteStore, Variables,
 };
 use uuid::Uuid;
 
@@ -90,7 +90,7 @@ impl RunStore for Counting {
     async fn get_run(&self, id: Uuid) -> isoqube::Result<Option<Run>> {
         self.call().get_run(id).await
     }
-    async fn list_runs(&self, filter: &RunFilter) -> isoqube::Result<isoqube::RunPage> {
+    async fn list_runs(&self, filter: &RunFilter) -> isoqube::Result<isoqube::model::RunPage> {
         self.call().list_runs(filter).await
     }
     async fn delete_run(&self, id: Uuid) -> isoqube::Result<bool> {

@@ -8,7 +8,7 @@ use std::sync::{Arc, Mutex};
 
 use isoqube::model::{ClaimOutcome, CompleteOutcome, RunStatus, StepStatus};
 use isoqube::store::mongo::MongoOptions;
-use isoqube::{Definition, MongoStore, Run, RunStore, StepKey, Variables};
+use isoqube::{model::StepKey, Definition, MongoStore, Run, RunStore, Variables};
 use mongodb::bson::{doc, Document};
 use mongodb::event::command::CommandEvent;
 use mongodb::event::EventHandler;

@@ -44,7 +44,7 @@ impl<S: Send + Sync> FromRequestParts<S> for Seg {
 /// Run variables as sent, when a store can keep them: a 400 naming the first
 /// name (at any depth) that holds a NUL character.
 pub(crate) fn storable(vars: Variables, field: &str) -> ApiResult<Variables> {
-    match isoqube::nul_in_variable_names(&vars) {
+    match isoqube::model::nul_in_variable_names(&vars) {
         None => Ok(vars),
         Some(name) => Err(ApiError::bad_request(format!(
             "{field}: the name '{name}' holds a NUL character (no store can keep one)"

@@ -41,11 +41,11 @@ pub(crate) struct DefinitionBody {
     /// objects (`after`, `name`, `compensate`, `timeout`, `optional`), as in a
     /// definition file; each event must be registered and the graph must hold
     /// (else a 422).
-    #[schema(value_type = Vec<isoqube::StepDefSchema>)]
+    #[schema(value_type = Vec<isoqube::model::StepDefSchema>)]
     steps: Vec<isoqube::StepDef>,
     /// Variables every run starts with.
     #[serde(default)]
-    #[schema(value_type = isoqube::VariablesSchema)]
+    #[schema(value_type = isoqube::model::VariablesSchema)]
     variables: Variables,
     /// Lets `POST /hooks/{id}` start runs; absent or `null`: no webhook (a
     /// replace without one removes the stored one).
@@ -86,11 +86,11 @@ pub(crate) struct NewDefinitionBody {
     /// objects (`after`, `name`, `compensate`, `timeout`, `optional`), as in a
     /// definition file; each event must be registered and the graph must hold
     /// (else a 422).
-    #[schema(value_type = Vec<isoqube::StepDefSchema>)]
+    #[schema(value_type = Vec<isoqube::model::StepDefSchema>)]
     steps: Vec<isoqube::StepDef>,
     /// Variables every run starts with.
     #[serde(default)]
-    #[schema(value_type = isoqube::VariablesSchema)]
+    #[schema(value_type = isoqube::model::VariablesSchema)]
     variables: Variables,
     /// Lets `POST /hooks/{id}` start runs; absent or `null`: no webhook.
     #[serde(default)]
@@ -169,11 +169,11 @@ pub(crate) struct PatchBody {
     description: Option<String>,
     /// The steps, as in a replace.
     #[serde(default)]
-    #[schema(value_type = Option<Vec<isoqube::StepDefSchema>>)]
+    #[schema(value_type = Option<Vec<isoqube::model::StepDefSchema>>)]
     steps: Option<Vec<StepDef>>,
     /// Variables every run starts with (all of them: the object replaces the stored one).
     #[serde(default)]
-    #[schema(value_type = Option<isoqube::VariablesSchema>)]
+    #[schema(value_type = Option<isoqube::model::VariablesSchema>)]
     variables: Option<Variables>,
     /// The webhook; `null` removes it; a secret of `"***"` keeps the stored one.
     #[serde(default, deserialize_with = "present")]

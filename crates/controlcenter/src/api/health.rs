@@ -3,7 +3,7 @@
 //!
 //! | name | type | what |
 //! | --- | --- | --- |
-//! | `isoqube_runs_stuck` | gauge | running runs with a stuck step (see [`isoqube::StuckRule`]); absent when the store did not answer |
+//! | `isoqube_runs_stuck` | gauge | running runs with a stuck step (see [`isoqube::model::StuckRule`]); absent when the store did not answer |
 //! | `isoqube_runs_stuck_steps` | gauge | their stuck steps; absent when the store did not answer |
 //! | `isoqube_runs_corrupt` | gauge | running run records that do not parse (whether they are stuck cannot be told); absent when the store did not answer |
 //! | `isoqube_runs_stuck_after_seconds` | gauge | the bound: `--stuck-after`, `[controlcenter] stuck_after_secs` |

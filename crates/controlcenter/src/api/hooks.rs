@@ -128,7 +128,7 @@ pub(crate) struct HookAccepted {
             description = "The same as `X-GitHub-Delivery`, for other senders")
     ),
     request_body(
-        content = Option<isoqube::VariablesSchema>,
+        content = Option<isoqube::model::VariablesSchema>,
         content_type = "application/json",
         description = "The run's variables (an empty body or `null` is none)"
     ),

@@ -10,7 +10,7 @@ use axum::http::{header, HeaderValue, StatusCode};
 use axum::response::IntoResponse;
 use axum::Json;
 use chrono::{DateTime, SecondsFormat, Utc};
-use isoqube::{CorruptRun, Run, RunFilter, RunStatus, Variables};
+use isoqube::{model::CorruptRun, Run, RunFilter, RunStatus, Variables};
 use serde::{Deserialize, Serialize};
 use tracing::info;
 use utoipa::{IntoParams, ToSchema};
@@ -29,7 +29,7 @@ pub(crate) struct StartBody {
     definition: String,
     /// Over the definition's variables.
     #[serde(default)]
-    #[schema(value_type = Option<isoqube::VariablesSchema>)]
+    #[schema(value_type = Option<isoqube::model::VariablesSchema>)]
     variables: Option<Variables>,
     /// The run's priority, 0-9 (default: the definition's).
     #[serde(default, deserialize_with = "optional_priority")]
@@ -412,7 +412,7 @@ pub(crate) struct VarsBody {
     /// Merged over the old run's parameters (rerun) or the run's variables
     /// (resume): a name given replaces the value, the others stay.
     #[serde(default)]
-    #[schema(value_type = Option<isoqube::VariablesSchema>)]
+    #[schema(value_type = Option<isoqube::model::VariablesSchema>)]
     variables: Option<Variables>,
 }
 

@@ -9,7 +9,7 @@ use std::io::Write;
 
 use chrono::{DateTime, Utc};
 use isoqube::model::StepHandler;
-use isoqube::{Definition, Run, StepStatus, StuckStep};
+use isoqube::{model::StuckStep, Definition, Run, StepStatus};
 use serde::Serialize;
 
 use super::exit::{io_failure, ExitStatus, Failure, Outcome};

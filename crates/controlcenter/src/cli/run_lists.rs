@@ -7,7 +7,7 @@
 
 use std::io::Write;
 
-use isoqube::{CorruptRun, Run, RunFilter, RunStatus, StuckStep};
+use isoqube::{model::CorruptRun, model::StuckStep, Run, RunFilter, RunStatus};
 
 use super::args::parse_search_vars;
 use super::exit::{ExitStatus, Failure, Outcome};

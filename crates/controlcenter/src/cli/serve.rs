@@ -49,7 +49,7 @@ pub(super) async fn serve(connect: &ConnectArgs, args: &ServeArgs) -> ExitStatus
             return failure.status;
         }
     };
-    let instance = format!("{}-{}", isoqube::host_name(), std::process::id());
+    let instance = format!("{}-{}", isoqube::host::host_name(), std::process::id());
     let scheduler = isoqube::schedule::Scheduler::start(op.control().clone(), instance);
     let retention =
         (retention_days > 0).then(|| tokio::spawn(sweep_runs(op.clone(), retention_days)));

@@ -14,8 +14,8 @@ use chrono::{DateTime, Utc};
 use isoqube::store::RunStore;
 use isoqube::transport::Transport;
 use isoqube::{
-    Control, CorruptRun, Definition, Error, LogRecord, Run, RunFilter, RunPage, ServiceRecord,
-    StuckRule, StuckRun, StuckStep, Variables,
+    model::CorruptRun, model::LogRecord, model::RunPage, model::ServiceRecord, model::StuckRule,
+    model::StuckRun, model::StuckStep, Control, Definition, Error, Run, RunFilter, Variables,
 };
 use serde::Serialize;
 use uuid::Uuid;
@@ -103,7 +103,7 @@ impl ServiceView {
     ///
     /// ```
     /// # use chrono::{Duration, Utc};
-    /// # let record = |ago| isoqube::ServiceRecord { id: "s@h:1:ab".into(), name: "s".into(),
+    /// # let record = |ago| isoqube::model::ServiceRecord { id: "s@h:1:ab".into(), name: "s".into(),
     /// #     host: "h".into(), pid: 1, events: vec![], consumers: vec![], transport: "amqp".into(),
     /// #     started_at: Utc::now(), last_seen: Utc::now() - Duration::seconds(ago) };
     /// use controlcenter::ops::service_view;
@@ -488,7 +488,7 @@ impl Operator {
 
 pub(crate) fn started_by() -> String {
     let user = std::env::var("USER").unwrap_or_else(|_| "operator".into());
-    format!("controlcenter:{user}@{}", isoqube::host_name())
+    format!("controlcenter:{user}@{}", isoqube::host::host_name())
 }
 
 /// A service record with its liveness at `now`.

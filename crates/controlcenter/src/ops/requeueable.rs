@@ -89,7 +89,7 @@ pub(super) fn plan(run: &Run, index: usize, undo: bool) -> Plan {
 }
 
 /// [`plan`] for the undo of `step` (numbered `n`).
-fn plan_undo(run: &Run, step: &isoqube::Step, n: usize) -> Plan {
+fn plan_undo(run: &Run, step: &isoqube::model::Step, n: usize) -> Plan {
     let id = run.id;
     let Some(undo) = step.compensation.as_ref() else {
         return Plan::Refuse(format!(

@@ -8,7 +8,7 @@
 //!
 //! Pure: it reads only `isoqube`'s run types.
 
-use isoqube::{Step, StepStatus};
+use isoqube::{model::Step, StepStatus};
 
 /// What one row of the step table shows.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -68,7 +68,10 @@ async fn load_runs(
 }
 
 /// The stuck steps of run `id` now.
-async fn stuck_of(op: &Operator, id: uuid::Uuid) -> isoqube::Result<Vec<isoqube::StuckStep>> {
+async fn stuck_of(
+    op: &Operator,
+    id: uuid::Uuid,
+) -> isoqube::Result<Vec<isoqube::model::StuckStep>> {
     let run = op.run(id).await?;
     op.stuck_steps(std::slice::from_ref(&run)).await
 }

@@ -172,11 +172,11 @@ async fn runs_search(env: &Env) {
 }
 
 /// A log line of a run (the API's test consumers write none).
-struct LogLine(isoqube::LogRecord);
+struct LogLine(isoqube::model::LogRecord);
 
 impl LogLine {
     fn new(run: &str, message: &str) -> LogLine {
-        LogLine(isoqube::LogRecord {
+        LogLine(isoqube::model::LogRecord {
             run_id: uuid::Uuid::parse_str(run).expect("run id"),
             step: Some(0),
             event: Some("ApiPrepare".into()),

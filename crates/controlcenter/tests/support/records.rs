@@ -7,7 +7,7 @@
 use std::path::PathBuf;
 
 use chrono::{Duration, Utc};
-use isoqube::{Definition, Run, RunStore, ServiceRecord, StepKey, Variables};
+use isoqube::{model::ServiceRecord, model::StepKey, Definition, Run, RunStore, Variables};
 use uuid::Uuid;
 
 /// Where a test's store is, to write past it.

@@ -7,7 +7,9 @@
 use chrono::{DateTime, Duration, TimeZone, Utc};
 use controlcenter::ops::{ConsumerView, ErrorQueueView, EventView, FaultView, ServiceView};
 use controlcenter::tui::{draw, Action, App, Loaded};
-use isoqube::{Definition, LogRecord, Run, RunStatus, ServiceRecord, StepStatus, Variables};
+use isoqube::{
+    model::LogRecord, model::ServiceRecord, Definition, Run, RunStatus, StepStatus, Variables,
+};
 use ratatui::backend::TestBackend;
 use ratatui::crossterm::event::{KeyCode, KeyEvent, KeyModifiers};
 use ratatui::Terminal;

@@ -160,7 +160,7 @@ impl IsoqubeSide {
 pub fn isoqube_envelope_size() -> usize {
     let info = BenchStep2::info();
     let run = Uuid::new_v4().to_string();
-    let mut env = isoqube::Envelope::new(info.message_type(), json!({}));
+    let mut env = isoqube::envelope::Envelope::new(info.message_type(), json!({}));
     env.initiator_id = Some(Uuid::new_v4().to_string());
     env.conversation_id = Some(run.clone());
     env.correlation_id = Some(run.clone());

@@ -11,8 +11,8 @@ use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use isoqube::model::{ClaimOutcome, CompleteOutcome, FailOutcome};
 use isoqube::{
-    Definition, LogRecord, NextStep, Run, RunFilter, RunStore, ServiceRecord, StepKey, TopicRecord,
-    Variables,
+    model::LogRecord, model::NextStep, model::ServiceRecord, model::StepKey, model::TopicRecord,
+    Definition, Run, RunFilter, RunStore, Variables,
 };
 use uuid::Uuid;
 
@@ -75,7 +75,7 @@ impl RunStore for Watched {
     async fn get_run(&self, id: Uuid) -> isoqube::Result<Option<Run>> {
         self.inner.get_run(id).await
     }
-    async fn list_runs(&self, filter: &RunFilter) -> isoqube::Result<isoqube::RunPage> {
+    async fn list_runs(&self, filter: &RunFilter) -> isoqube::Result<isoqube::model::RunPage> {
         self.inner.list_runs(filter).await
     }
     async fn delete_run(&self, id: Uuid) -> isoqube::Result<bool> {

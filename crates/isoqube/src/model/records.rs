@@ -170,7 +170,7 @@ impl RunFilter {
     /// [`RunPage::next`]).
     ///
     /// ```
-    /// use isoqube::{RunCursor, RunFilter};
+    /// use isoqube::{model::RunCursor, RunFilter};
     /// let cursor = RunCursor { created_at: chrono::Utc::now(), id: uuid::Uuid::new_v4() };
     /// let next = RunFilter { limit: 2, ..Default::default() }.at(&cursor);
     /// assert_eq!((next.before, next.before_id), (Some(cursor.created_at), Some(cursor.id)));
@@ -219,7 +219,7 @@ pub struct CorruptRun {
 /// newest first, and the records in the same range that did not.
 ///
 /// ```
-/// let page = isoqube::RunPage::default();
+/// let page = isoqube::model::RunPage::default();
 /// assert!(page.runs.is_empty() && page.corrupt.is_empty() && page.next.is_none());
 /// ```
 #[derive(Debug, Clone, Default, PartialEq)]

@@ -9,7 +9,7 @@ use uuid::Uuid;
 /// Identifies one endpoint's handling of one step, for the store transitions.
 ///
 /// ```
-/// let key = isoqube::StepKey::new(uuid::Uuid::nil(), 0, "build", "host-1");
+/// let key = isoqube::model::StepKey::new(uuid::Uuid::nil(), 0, "build", "host-1");
 /// assert_eq!(key.endpoint, "build");
 /// ```
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -109,7 +109,7 @@ impl StepKey {
     /// The same key, for the step's compensation.
     ///
     /// ```
-    /// let key = isoqube::StepKey::new(uuid::Uuid::nil(), 0, "undo", "host-1").compensating();
+    /// let key = isoqube::model::StepKey::new(uuid::Uuid::nil(), 0, "undo", "host-1").compensating();
     /// assert!(key.compensation);
     /// ```
     pub fn compensating(mut self) -> Self {
@@ -121,7 +121,7 @@ impl StepKey {
     ///
     /// ```
     /// let now = chrono::Utc::now();
-    /// let key = isoqube::StepKey::new(uuid::Uuid::nil(), 0, "build", "host-1").started(now);
+    /// let key = isoqube::model::StepKey::new(uuid::Uuid::nil(), 0, "build", "host-1").started(now);
     /// assert_eq!(key.started_at, Some(now));
     /// ```
     pub fn started(mut self, at: DateTime<Utc>) -> Self {
@@ -133,7 +133,7 @@ impl StepKey {
     ///
     /// ```
     /// let id = uuid::Uuid::new_v4();
-    /// let key = isoqube::StepKey::new(uuid::Uuid::nil(), 0, "build", "host-1").handled(id);
+    /// let key = isoqube::model::StepKey::new(uuid::Uuid::nil(), 0, "build", "host-1").handled(id);
     /// assert_eq!(key.handling, Some(id));
     /// ```
     pub fn handled(mut self, handling: Uuid) -> Self {

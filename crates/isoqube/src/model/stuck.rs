@@ -156,7 +156,7 @@ impl Run {
     /// ```
     /// use std::time::Duration;
     /// use chrono::Utc;
-    /// use isoqube::{Definition, Run, StepKey, StuckRule, Variables};
+    /// use isoqube::{Definition, Run, model::StepKey, model::StuckRule, Variables};
     /// let mut run = Run::new(&Definition::new("d", ["A"]), Variables::new(), "doc");
     /// let start = Utc::now() - chrono::Duration::minutes(10);
     /// run.claim(&StepKey::new(run.id, 0, "a", "svc@h:1:ab"), false, start).unwrap();

@@ -248,7 +248,7 @@ impl Run {
     ///
     /// ```
     /// use isoqube::model::ClaimOutcome;
-    /// use isoqube::{Definition, Run, StepKey, Variables};
+    /// use isoqube::{Definition, Run, model::StepKey, Variables};
     /// let def = Definition::new("d", ["A", "B"]);
     /// let mut run = Run::new(&def, Variables::new(), "doc");
     /// let key = StepKey::new(run.id, 0, "a", "host-1");

@@ -13,9 +13,9 @@ use serde_json::Value;
 /// ```
 /// use serde_json::json;
 /// let vars = |v: serde_json::Value| v.as_object().cloned().unwrap();
-/// assert_eq!(isoqube::nul_in_variable_names(&vars(json!({"a": {"b": [1, {"c": 2}]}}))), None);
+/// assert_eq!(isoqube::model::nul_in_variable_names(&vars(json!({"a": {"b": [1, {"c": 2}]}}))), None);
 /// assert_eq!(
-///     isoqube::nul_in_variable_names(&vars(json!({"a": [0, {"b\u{0}": 1}]}))).as_deref(),
+///     isoqube::model::nul_in_variable_names(&vars(json!({"a": [0, {"b\u{0}": 1}]}))).as_deref(),
 ///     Some("a[1].b\\0")
 /// );
 /// ```

@@ -15,7 +15,7 @@ use crate::wire::address::LOOPBACK_BASE;
 ///
 /// ```
 /// # tokio::runtime::Runtime::new().unwrap().block_on(async {
-/// use isoqube::{InProcessTransport, Transport, Topology, transport::{Binding, OutgoingMessage}};
+/// use isoqube::{InProcessTransport, Transport, transport::Topology, transport::{Binding, OutgoingMessage}};
 /// let t = InProcessTransport::new();
 /// t.declare(&Topology {
 ///     exchanges: vec!["ex".into()],

@@ -28,7 +28,7 @@ pub enum Binding {
 /// What a service declares at start-up: exchanges, queues and bindings.
 ///
 /// ```
-/// let t = isoqube::Topology::default();
+/// let t = isoqube::transport::Topology::default();
 /// assert!(t.exchanges.is_empty());
 /// ```
 #[derive(Debug, Clone, Default, PartialEq)]
@@ -63,7 +63,7 @@ impl Topology {
     /// each). The registry says which names (`Registry::topology`).
     ///
     /// ```
-    /// let t = isoqube::Topology::for_names(
+    /// let t = isoqube::transport::Topology::for_names(
     ///     ["Ns:Built".to_string()],
     ///     [("build".to_string(), "Ns:Build".to_string())],
     /// );
@@ -104,7 +104,7 @@ impl Topology {
     /// `_error`/`_skipped` queues) declared as priority queues of up to `max`.
     ///
     /// ```
-    /// let t = isoqube::Topology::for_names([], [("build".to_string(), "Ns:Build".to_string())])
+    /// let t = isoqube::transport::Topology::for_names([], [("build".to_string(), "Ns:Build".to_string())])
     ///     .with_priorities(["build".to_string()], 9);
     /// assert_eq!(t.priority_queues.get("build"), Some(&9));
     /// assert!(t.priority_queues.get("build_error").is_none());

@@ -135,7 +135,7 @@ impl PartialEq for Host {
 /// A MassTransit envelope.
 ///
 /// ```
-/// use isoqube::Envelope;
+/// use isoqube::envelope::Envelope;
 /// let json = br#"{"messageId":"8d7a0000-0000-0000-0000-000000000001",
 ///   "messageType":["urn:message:Builds:Pushed"],"message":{"commit":"abc"}}"#;
 /// let env = Envelope::from_slice(json).unwrap();

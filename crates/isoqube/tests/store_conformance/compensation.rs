@@ -5,7 +5,7 @@
 use std::sync::Arc;
 
 use isoqube::model::{ClaimOutcome, CompleteOutcome, FailOutcome};
-use isoqube::{Definition, Run, RunStatus, StepDef, StepKey, StepStatus, Variables};
+use isoqube::{model::StepKey, Definition, Run, RunStatus, StepDef, StepStatus, Variables};
 use serde_json::json;
 
 use super::{vars, Fixture};

@@ -2,7 +2,7 @@
 //! with its log lines and nothing else; a run not finished is kept; a handle
 //! that had the run in hand (another process) does not bring it back.
 
-use isoqube::{Error, RunFilter, RunStatus, StepKey};
+use isoqube::{model::StepKey, Error, RunFilter, RunStatus};
 
 use super::{line, new_run, Fixture};
 

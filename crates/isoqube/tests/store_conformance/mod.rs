@@ -13,8 +13,9 @@ use std::time::Duration;
 use chrono::{TimeZone, Utc};
 use isoqube::model::{ClaimOutcome, CompleteOutcome, FailOutcome};
 use isoqube::{
-    CorruptRun, Definition, Error, LogRecord, Run, RunFilter, RunPage, RunStatus, RunStore,
-    ServiceRecord, StepKey, StepStatus, TopicRecord, Variables,
+    model::CorruptRun, model::LogRecord, model::RunPage, model::ServiceRecord, model::StepKey,
+    model::TopicRecord, Definition, Error, Run, RunFilter, RunStatus, RunStore, StepStatus,
+    Variables,
 };
 use serde_json::json;
 use uuid::Uuid;

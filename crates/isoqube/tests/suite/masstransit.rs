@@ -8,7 +8,7 @@ use std::time::Duration;
 
 use isoqube::envelope::Envelope;
 use isoqube::transport::{OutgoingMessage, Properties};
-use isoqube::{consumer, event, Event, Fault, StepContext};
+use isoqube::{consumer, event, fault::Fault, Event, StepContext};
 use serde::{Deserialize, Serialize};
 use serde_json::{json, Value};
 use uuid::Uuid;
@@ -296,7 +296,7 @@ pub async fn fault_moves_with_masstransit_headers(h: Harness) {
     // A MassTransit `IConsumer<Fault<MtFail>>`'s queue, bound to the fault exchange.
     let fault_exchange = "MassTransit:Fault--Suite.Mt:MtFail--";
     h.transport()
-        .declare(&isoqube::Topology {
+        .declare(&isoqube::transport::Topology {
             exchanges: vec![fault_exchange.into()],
             queues: vec!["dotnet-faults".into()],
             bindings: vec![isoqube::transport::Binding::Queue {
@@ -590,7 +590,7 @@ pub async fn request_is_answered(h: Harness) {
     let svc = h.service(&["mt-ask"]).await;
     // The request client's endpoint (MassTransit's temporary bus endpoint).
     h.transport()
-        .declare(&isoqube::Topology {
+        .declare(&isoqube::transport::Topology {
             exchanges: vec!["mt-asker".into()],
             queues: vec!["mt-asker".into()],
             bindings: vec![isoqube::transport::Binding::Queue {
@@ -631,9 +631,9 @@ pub async fn request_is_answered(h: Harness) {
 /// MassTransit's topology of one receive endpoint `queue` consuming the
 /// message exchange `exchange`: exchange `queue` and queue `queue`, bound,
 /// and `exchange` bound to exchange `queue`.
-fn dotnet_endpoint(queue: &str, exchange: &str) -> isoqube::Topology {
+fn dotnet_endpoint(queue: &str, exchange: &str) -> isoqube::transport::Topology {
     use isoqube::transport::Binding;
-    isoqube::Topology {
+    isoqube::transport::Topology {
         exchanges: vec![exchange.into(), queue.into()],
         queues: vec![queue.into()],
         bindings: vec![

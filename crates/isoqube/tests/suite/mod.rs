@@ -12,8 +12,8 @@ use std::time::Duration;
 use isoqube::envelope::Envelope;
 use isoqube::publish::Parent;
 use isoqube::{
-    consumer, event, Control, Definition, Error, Event, RunStatus, RunStore, Service, StepContext,
-    StepKey, StepStatus, Transport, Variables,
+    consumer, event, model::StepKey, Control, Definition, Error, Event, RunStatus, RunStore,
+    Service, StepContext, StepStatus, Transport, Variables,
 };
 use serde::{Deserialize, Serialize};
 use serde_json::{json, Value};

@@ -11,7 +11,7 @@ use std::time::Duration;
 
 use isoqube::transport::{AmqpConfig, AmqpTransport, Binding};
 use isoqube::wire::headers::{HEADER_COMPENSATE, HEADER_RUN_ID, HEADER_STEP};
-use isoqube::{RunStore, Topology, Transport};
+use isoqube::{transport::Topology, RunStore, Transport};
 use uuid::Uuid;
 
 const QUEUE: &str = "chaos-spy";

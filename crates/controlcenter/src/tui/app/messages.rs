@@ -5,7 +5,9 @@
 //! It may use only the operator's read models ([`crate::ops`]) and the text
 //! formats.
 
-use isoqube::{CorruptRun, Definition, LogRecord, Run, RunStatus, StuckStep, Variables};
+use isoqube::{
+    model::CorruptRun, model::LogRecord, model::StuckStep, Definition, Run, RunStatus, Variables,
+};
 use uuid::Uuid;
 
 use crate::ops::{EndpointQueues, ErrorQueueView, EventView, FaultView, ServiceView};

@@ -6,7 +6,9 @@
 //! ([`crate::tui::form`]) and the messages ([`super::messages`]).
 
 use chrono::{DateTime, Utc};
-use isoqube::{CorruptRun, Definition, LogRecord, Run, RunStatus, StuckStep, Variables};
+use isoqube::{
+    model::CorruptRun, model::LogRecord, model::StuckStep, Definition, Run, RunStatus, Variables,
+};
 use uuid::Uuid;
 
 use super::messages::Action;
@@ -104,7 +106,7 @@ pub struct RunDetail {
     /// The run shown whole (parameters, variables, every step's error in
     /// full), scrolled this many lines; `None` shows the detail.
     pub whole: Option<u16>,
-    /// Its stuck steps, as last looked at (see [`isoqube::StuckRule`]).
+    /// Its stuck steps, as last looked at (see [`isoqube::model::StuckRule`]).
     pub stuck: Vec<StuckStep>,
 }
 

@@ -286,7 +286,7 @@ pub(super) fn draw_detail(frame: &mut Frame, app: &App, d: &RunDetail, area: Rec
 
 /// A step's name, with where it sits when it is not simply after the step
 /// before it, and `optional`.
-fn step_label(s: &isoqube::Step) -> String {
+fn step_label(s: &isoqube::model::Step) -> String {
     let mut text = s.name().to_string();
     let mut notes: Vec<String> = s.place().into_iter().collect();
     if s.optional {
@@ -299,7 +299,7 @@ fn step_label(s: &isoqube::Step) -> String {
 }
 
 /// The row of a step's compensation, beneath the step: `↩ undo Event`.
-fn compensation_row(app: &App, c: &isoqube::Compensation) -> (Vec<String>, Style) {
+fn compensation_row(app: &App, c: &isoqube::model::Compensation) -> (Vec<String>, Style) {
     let took = if c.status == StepStatus::Invoked {
         c.invoked_at
             .map(|at| format!("{}…", short_duration(app.now - at)))
@@ -328,7 +328,7 @@ fn compensation_row(app: &App, c: &isoqube::Compensation) -> (Vec<String>, Style
 
 /// How long the step took, or, while it runs, how long its attempt has been
 /// running (`12.3s…`, live: it grows at every redraw).
-fn took(app: &App, s: &isoqube::Step) -> String {
+fn took(app: &App, s: &isoqube::model::Step) -> String {
     if s.status == StepStatus::Invoked {
         return match attempt_started(s) {
             Some(at) => format!("{}…", short_duration(app.now - at)),
@@ -342,7 +342,7 @@ fn took(app: &App, s: &isoqube::Step) -> String {
 
 /// When the running attempt started: its handler's last pick-up, else the
 /// step's first.
-fn attempt_started(s: &isoqube::Step) -> Option<chrono::DateTime<chrono::Utc>> {
+fn attempt_started(s: &isoqube::model::Step) -> Option<chrono::DateTime<chrono::Utc>> {
     s.handlers
         .iter()
         .filter(|h| h.status == StepStatus::Invoked)
