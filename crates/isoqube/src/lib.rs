@@ -51,6 +51,10 @@ pub mod redact;
 pub mod registry;
 pub mod retry;
 pub mod store;
+/// Test support (brokers, a faulty store): off by default, so it is not compiled
+/// into a service's binary; a test enables it with
+/// `isoqube = { version = "...", features = ["test-util"] }` in `[dev-dependencies]`.
+#[cfg(feature = "test-util")]
 pub mod testing;
 pub mod transport;
 pub mod wire;
