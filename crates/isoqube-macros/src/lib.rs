@@ -201,24 +201,27 @@ fn expand_event(attr: TokenStream, item: TokenStream) -> syn::Result<TokenStream
     })
 }
 
-/// The retry policies a consumer can name; the call itself is checked by the
-/// compiler against `isoqube::retry`, this only gives a clear message for a typo.
-fn check_retry(v: &Expr) -> syn::Result<()> {
-    const POLICIES: [&str; 4] = ["none", "immediate", "interval", "exponential"];
-    let name = match v {
-        Expr::Call(call) => match call.func.as_ref() {
-            Expr::Path(p) => p.path.get_ident().map(|i| i.to_string()),
-            _ => None,
-        },
-        _ => None,
+/// The text of `retry = ...` (`exponential(attempts = 3, first = "100ms", max =
+/// "5s")`), which the expansion hands to the runtime's one retry parser in a
+/// constant: a typo fails the build with that parser's message, and the
+/// attribute and the configuration file cannot drift apart. Only the shape
+/// `name(key = value, ...)` is checked here.
+fn retry_text(v: &Expr) -> syn::Result<String> {
+    const SHAPE: &str = "retry is a policy: none(), immediate(attempts = 3), \
+        interval(attempts = 3, every = \"500ms\") or \
+        exponential(attempts = 3, first = \"100ms\", max = \"5s\")";
+    let (func, args) = match v {
+        Expr::Call(call) => (call.func.as_ref(), call.args.iter().collect::<Vec<_>>()),
+        Expr::Path(_) => (v, Vec::new()),
+        _ => return Err(Error::new(v.span(), SHAPE)),
     };
-    match name {
-        Some(n) if POLICIES.contains(&n.as_str()) => Ok(()),
-        _ => Err(Error::new(
-            v.span(),
-            "retry must be one of none(), immediate(n), interval(n, ms), exponential(n, min_ms, max_ms)",
-        )),
+    let name = match func {
+        Expr::Path(p) => p.path.get_ident().map(|i| i.to_string()),
+        _ => None,
     }
+    .ok_or_else(|| Error::new(func.span(), SHAPE))?;
+    let args: Vec<String> = args.iter().map(|a| quote!(#a).to_string()).collect();
+    Ok(format!("{name}({})", args.join(", ")))
 }
 
 fn doc_comment(attrs: &[syn::Attribute]) -> String {
@@ -248,14 +251,16 @@ fn doc_comment(attrs: &[syn::Attribute]) -> String {
 /// function name), `service` (group for hosting a subset; default the one
 /// `service!` declares for the consumer's module or the nearest module above it,
 /// else the crate name), `concurrency` (messages at once, default 16), `retry` (one of
-/// `none()`, `immediate(n)`, `interval(n, ms)`, `exponential(n, min_ms, max_ms)`).
+/// `none()`, `immediate(attempts = 3)`, `interval(attempts = 3, every = "500ms")`,
+/// `exponential(attempts = 3, first = "100ms", max = "5s")`; `attempts` counts the
+/// first invocation; the same words as the configuration's `[service] retry`).
 ///
 /// (Compiled and tested as the doc example of `isoqube::consumer`.)
 ///
 /// ```text
 /// isoqube::service!("linux-pool");
 ///
-/// #[isoqube::consumer(retry = interval(3, 500))]
+/// #[isoqube::consumer(retry = interval(attempts = 3, every = "500ms"))]
 /// async fn linux_build(ev: LinuxBuild, ctx: StepContext) -> anyhow::Result<()> { Ok(()) }
 /// ```
 #[proc_macro_attribute]
@@ -354,8 +359,13 @@ fn expand_consumer(attr: TokenStream, item: TokenStream) -> syn::Result<TokenStr
             }
             "retry" => {
                 let v = &nv.value;
-                check_retry(v)?;
-                retry = quote_spanned!(v.span()=> ::core::option::Option::Some(#v));
+                let text = retry_text(v)?;
+                retry = quote_spanned! {v.span()=>
+                    ::core::option::Option::Some({
+                        const POLICY: ::isoqube::RetryPolicy = ::isoqube::__private::retry(#text);
+                        POLICY
+                    })
+                };
             }
             _ => {
                 return Err(Error::new(
@@ -403,7 +413,7 @@ fn expand_consumer(attr: TokenStream, item: TokenStream) -> syn::Result<TokenStr
                     inherits_service: #inherits_service,
                     event: __isoqube_event,
                     concurrency: #concurrency,
-                    retry: { use ::isoqube::__private::retry::*; #retry },
+                    retry: #retry,
                     handler: __isoqube_handler,
                     module_path: ::core::module_path!(),
                     location: ::core::concat!(::core::file!(), ":", ::core::line!()),

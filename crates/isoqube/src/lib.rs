@@ -16,7 +16,7 @@
 //!
 //! isoqube::service!("builder"); // this module's consumers belong to "builder"
 //!
-//! #[consumer(retry = exponential(3, 100, 2_000))]
+//! #[consumer(retry = exponential(attempts = 3, first = "100ms", max = "2s"))]
 //! async fn build(ev: LinuxBuild, ctx: StepContext) -> anyhow::Result<()> {
 //!     ctx.log().info(format_args!("building {}", ev.commit));
 //!     ctx.set("artifact", format!("app-{}.tar.gz", ev.commit))?;
@@ -108,7 +108,7 @@ pub use isoqube_macros::event;
 ///     commit: String,
 /// }
 ///
-/// #[consumer(service = "linux-pool", retry = interval(3, 500))]
+/// #[consumer(service = "linux-pool", retry = interval(attempts = 3, every = "500ms"))]
 /// async fn linux_build(ev: LinuxBuild, ctx: StepContext) -> anyhow::Result<()> {
 ///     ctx.set("built", &ev.commit)?;
 ///     Ok(())
@@ -175,7 +175,7 @@ pub mod __private {
     pub use crate::consumer::{invoke, ConsumerRegistration, HandlerFuture, ServiceDeclaration};
     pub use crate::event::{EventInfo, EventRegistration};
     pub use crate::registry::default_concurrency;
-    pub use crate::retry;
+    pub use crate::retry::syntax::at_compile_time as retry;
     pub use inventory;
     pub use serde_json::Value;
 

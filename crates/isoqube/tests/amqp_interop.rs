@@ -42,7 +42,7 @@ pub struct InteropFail {
     pub text: String,
 }
 
-#[consumer(service = "interop", endpoint = "interop-fail", retry = immediate(1))]
+#[consumer(service = "interop", endpoint = "interop-fail", retry = immediate(attempts = 2))]
 async fn interop_fail(_ev: InteropFail) -> Result<(), std::io::Error> {
     Err(std::io::Error::other("always fails"))
 }

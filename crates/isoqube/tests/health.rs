@@ -54,7 +54,7 @@ async fn health_first(_ev: HealthFirst, ctx: StepContext) -> anyhow::Result<()> 
     Ok(())
 }
 
-#[consumer(service = "health", retry = immediate(3))]
+#[consumer(service = "health", retry = immediate(attempts = 4))]
 async fn health_flaky(_ev: HealthSecond, ctx: StepContext) -> anyhow::Result<()> {
     if ctx.attempt() == 1 {
         anyhow::bail!("health-flaky fails its first attempt on purpose");

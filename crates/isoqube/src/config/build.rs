@@ -22,9 +22,10 @@ impl Config {
         }
     }
 
-    /// The retry policy of `[service] retry`.
+    /// The retry policy of `[service] retry` (checked when the file was loaded;
+    /// see [`RetryPolicy::parse`] for the words).
     pub fn default_retry(&self) -> RetryPolicy {
-        parse_retry(&self.service.retry).unwrap_or(RetryPolicy::None)
+        RetryPolicy::parse(&self.service.retry).unwrap_or(RetryPolicy::None)
     }
 
     /// The RabbitMQ settings of `[transport]` (whatever its `kind`).
@@ -133,41 +134,5 @@ pub(super) fn with_vhost(url: &str, vhost: &str) -> String {
     match query {
         Some(q) => format!("{base}/{encoded}?{q}"),
         None => format!("{base}/{encoded}"),
-    }
-}
-
-/// Parses `none`, `immediate(n)`, `interval(n, ms)` or `exponential(n, min_ms, max_ms)`.
-///
-/// ```
-/// use isoqube::config::parse_retry;
-/// assert_eq!(parse_retry("interval(3, 500)"), Ok(isoqube::retry::interval(3, 500)));
-/// assert!(parse_retry("sometimes").is_err());
-/// ```
-pub fn parse_retry(s: &str) -> std::result::Result<RetryPolicy, String> {
-    let s = s.trim();
-    let expected = "expected none, immediate(n), interval(n, ms) or exponential(n, min_ms, max_ms)";
-    if s.eq_ignore_ascii_case("none") {
-        return Ok(RetryPolicy::None);
-    }
-    let (name, rest) = s
-        .split_once('(')
-        .ok_or_else(|| format!("'{s}': {expected}"))?;
-    let args = rest
-        .strip_suffix(')')
-        .ok_or_else(|| format!("'{s}': missing ')'"))?;
-    let nums: Vec<u64> = args
-        .split(',')
-        .map(|a| a.trim().parse::<u64>())
-        .collect::<std::result::Result<_, _>>()
-        .map_err(|_| format!("'{s}': arguments must be whole numbers"))?;
-    let count = |n: u64| u32::try_from(n).map_err(|_| format!("'{s}': count too large"));
-    match (name.trim(), nums.as_slice()) {
-        ("immediate", [n]) => Ok(crate::retry::immediate(count(*n)?)),
-        ("interval", [n, ms]) => Ok(crate::retry::interval(count(*n)?, *ms)),
-        ("exponential", [n, min, max]) if min <= max => {
-            Ok(crate::retry::exponential(count(*n)?, *min, *max))
-        }
-        ("exponential", [_, _, _]) => Err(format!("'{s}': min_ms must not exceed max_ms")),
-        _ => Err(format!("'{s}': {expected}")),
     }
 }

@@ -83,7 +83,8 @@ impl Config {
             self.service.concurrency = parse_num(&v, "ISOQUBE_CONCURRENCY")?;
         }
         if let Some(v) = get("ISOQUBE_RETRY") {
-            parse_retry(&v).map_err(|m| Error::Config(format!("ISOQUBE_RETRY: {m}")))?;
+            crate::RetryPolicy::parse(&v)
+                .map_err(|m| Error::Config(format!("ISOQUBE_RETRY = {v:?}: {m}")))?;
             self.service.retry = v;
         }
         if let Some(v) = get("ISOQUBE_HEARTBEAT_SECS") {

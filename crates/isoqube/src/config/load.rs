@@ -143,8 +143,8 @@ impl Config {
 
     /// Checks values the types alone do not.
     pub fn validate(&self) -> Result<()> {
-        parse_retry(&self.service.retry)
-            .map_err(|m| Error::Config(format!("service.retry: {m}")))?;
+        crate::RetryPolicy::parse(&self.service.retry)
+            .map_err(|m| Error::Config(format!("service.retry = {:?}: {m}", self.service.retry)))?;
         if self.service.heartbeat_secs == 0 {
             return Err(Error::Config(
                 "service.heartbeat_secs must be at least 1".into(),

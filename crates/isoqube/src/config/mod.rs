@@ -33,7 +33,7 @@
 //!
 //! [service]
 //! concurrency = 0               # cap per consumer (0: each consumer's own)
-//! retry = "interval(3, 500)"    # for consumers that name none
+//! retry = 'interval(attempts = 3, every = "500ms")' # for consumers that name none (see `isoqube::retry`)
 //! heartbeat_secs = 5
 //! shutdown_grace_secs = 30
 //! record_start_after_ms = 250   # a quicker step: start and outcome in one write
@@ -59,6 +59,5 @@ mod sections;
 #[cfg(test)]
 mod tests;
 
-pub use build::parse_retry;
 pub use load::{Config, DEFAULT_FILE, FILE_ENV};
 pub use sections::*;

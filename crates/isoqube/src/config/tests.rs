@@ -34,7 +34,7 @@ fn file_then_environment() {
     let p = file(
         "[transport]\nkind = \"amqp\"\nurl = \"amqp://a:pw@rabbit:5672/%2f\"\nprefix = \"x.\"\n\
          [store]\nkind = \"mongodb\"\nurl = \"mongodb://m:27017\"\n\
-         [service]\nconcurrency = 8\nretry = \"interval(2, 100)\"\nhealth_port = 9000\n\
+         [service]\nconcurrency = 8\nretry = 'interval(attempts = 3, every = \"100ms\")'\nhealth_port = 9000\n\
          default_step_timeout_secs = 600\n",
     );
     let c = Config::load_with(
@@ -51,7 +51,13 @@ fn file_then_environment() {
     assert_eq!(c.store.database, "prod");
     assert_eq!(c.service.concurrency, 4);
     assert_eq!(c.service.health_port, Some(9000));
-    assert_eq!(c.default_retry(), crate::retry::interval(2, 100));
+    assert_eq!(
+        c.default_retry(),
+        RetryPolicy::Interval {
+            attempts: 3,
+            every: std::time::Duration::from_millis(100)
+        }
+    );
     let shown = c.to_toml_redacted();
     assert!(!shown.contains("pw@"), "{shown}");
     assert!(shown.contains(&p.display().to_string()), "{shown}");
@@ -152,19 +158,6 @@ fn vhost_replaces_the_url_path() {
 }
 
 #[test]
-fn retry_strings() {
-    assert_eq!(parse_retry("none"), Ok(RetryPolicy::None));
-    assert_eq!(parse_retry("immediate(2)"), Ok(crate::retry::immediate(2)));
-    assert_eq!(
-        parse_retry(" exponential(5, 100, 10000) "),
-        Ok(crate::retry::exponential(5, 100, 10_000))
-    );
-    assert!(parse_retry("exponential(5, 100)").is_err());
-    assert!(parse_retry("exponential(5, 900, 100)").is_err());
-    assert!(parse_retry("interval(x, 1)").is_err());
-}
-
-#[test]
 fn the_health_server_address_is_configurable() {
     let c = Config::load_with(None, env(&[("ISOQUBE_HEALTH_PORT", "9000")])).expect("defaults");
     assert_eq!(
@@ -193,4 +186,26 @@ fn the_health_server_address_is_configurable() {
             .health_addr(),
         None
     );
+}
+
+#[test]
+fn the_retry_setting_uses_the_attributes_words_and_refuses_a_typo() {
+    let p =
+        file("[service]\nretry = 'exponential(attempts = 4, first = \"100ms\", max = \"5s\")'\n");
+    let c = Config::load_with(Some(&p), env(&[])).expect("named retry");
+    assert_eq!(c.default_retry().max_attempts(), 4);
+
+    let p = file("[service]\nretry = \"interval(attempts = 3, evry = 1s)\"\n");
+    let e = Config::load_with(Some(&p), env(&[]))
+        .unwrap_err()
+        .to_string();
+    assert!(
+        e.contains("service.retry") && e.contains("unknown argument"),
+        "{e}"
+    );
+
+    let e = Config::load_with(None, env(&[("ISOQUBE_RETRY", "interval(2, 500)")]))
+        .unwrap_err()
+        .to_string();
+    assert!(e.contains("ISOQUBE_RETRY") && e.contains("named"), "{e}");
 }

@@ -9,7 +9,7 @@ async fn ping(_ev: Ping, _ctx: StepContext) -> Result<(), std::io::Error> {
     Ok(())
 }
 
-#[consumer(retry = sometimes(3))]
+#[consumer(retry = 3)]
 async fn pong(_ev: Ping, _ctx: StepContext) -> Result<(), std::io::Error> {
     Ok(())
 }

@@ -48,7 +48,7 @@ fn undone(run: Uuid) -> Vec<Undo> {
 
 /// Knobs by the undone step's index: `undo_work_ms.<i>` sleeps,
 /// `undo_fail_until.<i>` fails while `ctx.attempt()` is at most that.
-#[consumer(service = "suite", retry = immediate(1))]
+#[consumer(service = "suite", retry = immediate(attempts = 2))]
 async fn graph_undo(_ev: GraphUndo, ctx: StepContext) -> anyhow::Result<()> {
     let step = ctx.step().unwrap_or_default();
     let knob = |name: &str| {

@@ -77,17 +77,17 @@ async fn graph_behave(ctx: &StepContext) -> anyhow::Result<()> {
     Ok(())
 }
 
-#[consumer(service = "suite", retry = immediate(1))]
+#[consumer(service = "suite", retry = immediate(attempts = 2))]
 async fn graph_start(_ev: GraphStart, ctx: StepContext) -> anyhow::Result<()> {
     graph_behave(&ctx).await
 }
 
-#[consumer(service = "suite", retry = immediate(1))]
+#[consumer(service = "suite", retry = immediate(attempts = 2))]
 async fn graph_branch(_ev: GraphBranch, ctx: StepContext) -> anyhow::Result<()> {
     graph_behave(&ctx).await
 }
 
-#[consumer(service = "suite", retry = immediate(1))]
+#[consumer(service = "suite", retry = immediate(attempts = 2))]
 async fn graph_join(_ev: GraphJoin, ctx: StepContext) -> anyhow::Result<()> {
     graph_behave(&ctx).await
 }

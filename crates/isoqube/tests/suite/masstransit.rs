@@ -59,7 +59,7 @@ pub struct MtFail {
     pub text: String,
 }
 
-#[consumer(service = "suite-mt", endpoint = "mt-fail", retry = immediate(2))]
+#[consumer(service = "suite-mt", endpoint = "mt-fail", retry = immediate(attempts = 3))]
 async fn mt_fail(_ev: MtFail) -> Result<(), std::io::Error> {
     Err(std::io::Error::other("always fails"))
 }

@@ -160,7 +160,7 @@ async fn alpha(_ev: Alpha, ctx: StepContext) -> anyhow::Result<()> {
     Ok(())
 }
 
-#[consumer(service = "suite", retry = immediate(3))]
+#[consumer(service = "suite", retry = immediate(attempts = 4))]
 async fn beta(_ev: Beta, ctx: StepContext) -> anyhow::Result<()> {
     let from_alpha: String = ctx.var("from_alpha")?;
     behave(&ctx).await?;
@@ -168,7 +168,7 @@ async fn beta(_ev: Beta, ctx: StepContext) -> anyhow::Result<()> {
     Ok(())
 }
 
-#[consumer(service = "suite", endpoint = "gamma-endpoint", retry = interval(1, 10))]
+#[consumer(service = "suite", endpoint = "gamma-endpoint", retry = interval(attempts = 2, every = "10ms"))]
 async fn gamma(_ev: Gamma, ctx: StepContext) -> anyhow::Result<()> {
     behave(&ctx).await?;
     let chain: String = ctx.var("from_beta").unwrap_or_else(|_| "none".into());

@@ -29,7 +29,7 @@ async fn source_ingestion(ev: DefaultSourceIngestion, ctx: StepContext) -> anyho
     Ok(())
 }
 
-#[consumer(endpoint = "default-source-download", retry = interval(2, 200))]
+#[consumer(endpoint = "default-source-download", retry = interval(attempts = 3, every = "200ms"))]
 async fn source_download(ev: DefaultSourceDownload, ctx: StepContext) -> anyhow::Result<()> {
     sim::work(&ctx, DefaultSourceDownload::NAME).await?;
     let run = ctx.run_id().map(|r| r.to_string()).unwrap_or_default();

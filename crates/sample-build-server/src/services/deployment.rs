@@ -9,7 +9,7 @@ use crate::sim;
 
 isoqube::service!("deployment");
 
-#[consumer(endpoint = "deploy-to-vm", retry = exponential(3, 100, 1_000))]
+#[consumer(endpoint = "deploy-to-vm", retry = exponential(attempts = 4, first = "100ms", max = "1s"))]
 async fn deploy_to_vm(ev: DeployToVm, ctx: StepContext) -> anyhow::Result<()> {
     let built = crate::services::artifacts(&ctx, "artifact_");
     anyhow::ensure!(
@@ -24,7 +24,7 @@ async fn deploy_to_vm(ev: DeployToVm, ctx: StepContext) -> anyhow::Result<()> {
     Ok(())
 }
 
-#[consumer(endpoint = "deploy-to-container", retry = exponential(3, 100, 1_000))]
+#[consumer(endpoint = "deploy-to-container", retry = exponential(attempts = 4, first = "100ms", max = "1s"))]
 async fn deploy_to_container(ev: DeployToContainer, ctx: StepContext) -> anyhow::Result<()> {
     sim::work(&ctx, DeployToContainer::NAME).await?;
     let image = format!("registry.local/sample-app:{}", ev.source.commit);
@@ -43,7 +43,7 @@ async fn deployment_completed(_ev: DeploymentCompleted, ctx: StepContext) -> any
     Ok(())
 }
 
-#[consumer(endpoint = "undeploy-from-vm", retry = exponential(3, 100, 1_000))]
+#[consumer(endpoint = "undeploy-from-vm", retry = exponential(attempts = 4, first = "100ms", max = "1s"))]
 async fn undeploy_from_vm(_ev: UndeployFromVm, ctx: StepContext) -> anyhow::Result<()> {
     // The variables as `DeployToVm` left them: the VM it deployed to.
     let vm = ctx.var::<String>("deployed_vm")?;
@@ -53,7 +53,7 @@ async fn undeploy_from_vm(_ev: UndeployFromVm, ctx: StepContext) -> anyhow::Resu
     Ok(())
 }
 
-#[consumer(endpoint = "remove-container-image", retry = exponential(3, 100, 1_000))]
+#[consumer(endpoint = "remove-container-image", retry = exponential(attempts = 4, first = "100ms", max = "1s"))]
 async fn remove_container_image(_ev: RemoveContainerImage, ctx: StepContext) -> anyhow::Result<()> {
     let image = ctx.var::<String>("deployed_image")?;
     sim::work(&ctx, RemoveContainerImage::NAME).await?;

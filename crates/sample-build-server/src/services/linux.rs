@@ -11,7 +11,7 @@ use crate::sim;
 
 isoqube::service!("linux-pool");
 
-#[consumer(endpoint = "linux-ubuntu-2004-build", concurrency = 4, retry = interval(2, 200))]
+#[consumer(endpoint = "linux-ubuntu-2004-build", concurrency = 4, retry = interval(attempts = 3, every = "200ms"))]
 async fn ubuntu_2004(ev: LinuxUbuntu2004Build, ctx: StepContext) -> anyhow::Result<()> {
     build(
         &ev.source,
@@ -23,7 +23,7 @@ async fn ubuntu_2004(ev: LinuxUbuntu2004Build, ctx: StepContext) -> anyhow::Resu
     .await
 }
 
-#[consumer(endpoint = "linux-ubuntu-2204-build", concurrency = 4, retry = interval(2, 200))]
+#[consumer(endpoint = "linux-ubuntu-2204-build", concurrency = 4, retry = interval(attempts = 3, every = "200ms"))]
 async fn ubuntu_2204(ev: LinuxUbuntu2204Build, ctx: StepContext) -> anyhow::Result<()> {
     build(
         &ev.source,
@@ -35,7 +35,7 @@ async fn ubuntu_2204(ev: LinuxUbuntu2204Build, ctx: StepContext) -> anyhow::Resu
     .await
 }
 
-#[consumer(endpoint = "linux-ubuntu-2404-build", concurrency = 4, retry = interval(2, 200))]
+#[consumer(endpoint = "linux-ubuntu-2404-build", concurrency = 4, retry = interval(attempts = 3, every = "200ms"))]
 async fn ubuntu_2404(ev: LinuxUbuntu2404Build, ctx: StepContext) -> anyhow::Result<()> {
     build(
         &ev.source,
@@ -61,7 +61,7 @@ async fn linux_completed(_ev: LinuxBuildCompleted, ctx: StepContext) -> anyhow::
     Ok(())
 }
 
-#[consumer(endpoint = "remove-linux-artifacts", concurrency = 4, retry = interval(2, 200))]
+#[consumer(endpoint = "remove-linux-artifacts", concurrency = 4, retry = interval(attempts = 3, every = "200ms"))]
 async fn remove_linux_artifacts(_ev: RemoveLinuxArtifacts, ctx: StepContext) -> anyhow::Result<()> {
     let platform = match ctx.compensating() {
         Some("LinuxUbuntu2004Build") => "ubuntu-20.04",

@@ -11,7 +11,7 @@ use crate::sim;
 
 isoqube::service!("windows-pool");
 
-#[consumer(endpoint = "windows-2019-build", concurrency = 4, retry = interval(2, 200))]
+#[consumer(endpoint = "windows-2019-build", concurrency = 4, retry = interval(attempts = 3, every = "200ms"))]
 async fn windows_2019(ev: Windows2019Build, ctx: StepContext) -> anyhow::Result<()> {
     build(
         &ev.source,
@@ -23,7 +23,7 @@ async fn windows_2019(ev: Windows2019Build, ctx: StepContext) -> anyhow::Result<
     .await
 }
 
-#[consumer(endpoint = "windows-2022-build", concurrency = 4, retry = interval(2, 200))]
+#[consumer(endpoint = "windows-2022-build", concurrency = 4, retry = interval(attempts = 3, every = "200ms"))]
 async fn windows_2022(ev: Windows2022Build, ctx: StepContext) -> anyhow::Result<()> {
     build(
         &ev.source,
@@ -35,7 +35,7 @@ async fn windows_2022(ev: Windows2022Build, ctx: StepContext) -> anyhow::Result<
     .await
 }
 
-#[consumer(endpoint = "windows-2025-build", concurrency = 4, retry = interval(2, 200))]
+#[consumer(endpoint = "windows-2025-build", concurrency = 4, retry = interval(attempts = 3, every = "200ms"))]
 async fn windows_2025(ev: Windows2025Build, ctx: StepContext) -> anyhow::Result<()> {
     build(
         &ev.source,
@@ -61,7 +61,7 @@ async fn windows_completed(_ev: WindowsBuildCompleted, ctx: StepContext) -> anyh
     Ok(())
 }
 
-#[consumer(endpoint = "remove-windows-artifacts", concurrency = 4, retry = interval(2, 200))]
+#[consumer(endpoint = "remove-windows-artifacts", concurrency = 4, retry = interval(attempts = 3, every = "200ms"))]
 async fn remove_windows_artifacts(
     _ev: RemoveWindowsArtifacts,
     ctx: StepContext,

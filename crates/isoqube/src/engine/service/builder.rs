@@ -167,8 +167,9 @@ impl ServiceBuilder {
     /// The retry policy of consumers that name none (default: no retry).
     ///
     /// ```
-    /// let b = isoqube::Service::builder("x").default_retry(isoqube::retry::interval(3, 500));
+    /// let b = isoqube::Service::builder("x").default_retry("interval(attempts = 3, every = 500ms)".parse()?);
     /// # let _ = b;
+    /// # Ok::<(), isoqube::retry::RetrySyntaxError>(())
     /// ```
     pub fn default_retry(mut self, policy: RetryPolicy) -> Self {
         self.default_retry = policy;
