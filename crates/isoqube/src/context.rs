@@ -76,6 +76,7 @@ struct Inner {
     cancel: Option<tokio::sync::watch::Receiver<bool>>,
     request: Option<Request>,
     compensates: Option<String>,
+    compensates_event: Option<String>,
 }
 
 /// Facts for building a context (used by the runtime).
@@ -95,6 +96,8 @@ pub(crate) struct ContextParts {
     pub request: Option<Request>,
     /// For a compensation: the name of the step it undoes.
     pub compensates: Option<String>,
+    /// For a compensation: the event type of the step it undoes.
+    pub compensates_event: Option<String>,
 }
 
 impl StepContext {
@@ -115,6 +118,7 @@ impl StepContext {
                 cancel: parts.cancel,
                 request: parts.request,
                 compensates: parts.compensates,
+                compensates_event: parts.compensates_event,
             }),
         }
     }
@@ -140,6 +144,7 @@ impl StepContext {
             cancel: None,
             request: None,
             compensates: None,
+            compensates_event: None,
         })
     }
 
@@ -181,12 +186,40 @@ impl StepContext {
     }
 
     /// For a compensation (a step's undo, published when its run failed
-    /// after the step): the name of the step it undoes (its definition
-    /// name, else its event). `None` for a forward step. One compensation
-    /// event can undo several steps (e.g. every build's artifacts); this
-    /// tells them apart, and the variables are the run's as they were when
-    /// that step succeeded.
+    /// after the step): the event type of the step it undoes, comparable with
+    /// an event's `NAME` (`Some(LinuxBuild::NAME)`); `None` for a forward step.
+    /// One compensation event can undo several steps (e.g. every build's
+    /// artifacts); this tells them apart, and the variables are the run's as
+    /// they were when that step succeeded. [`Self::compensating_for`] is the
+    /// typed check; [`Self::compensating_step`] tells apart two steps of one
+    /// event type by their definition names.
     pub fn compensating(&self) -> Option<&str> {
+        // A message from a publisher before the event header names only the
+        // step, whose name is its event unless the definition named it.
+        self.inner
+            .compensates_event
+            .as_deref()
+            .or(self.inner.compensates.as_deref())
+    }
+
+    /// Whether this is the undo of a step of event type `E`.
+    ///
+    /// ```
+    /// # use isoqube::{event, StepContext};
+    /// #[event]
+    /// #[derive(serde::Serialize, serde::Deserialize)]
+    /// struct LinuxBuild {}
+    ///
+    /// let ctx = StepContext::detached("remove-artifacts");
+    /// assert!(!ctx.compensating_for::<LinuxBuild>()); // a forward step
+    /// ```
+    pub fn compensating_for<E: crate::Event>(&self) -> bool {
+        self.compensating() == Some(E::NAME)
+    }
+
+    /// For a compensation: the name of the step it undoes (its definition
+    /// name, else its event type). `None` for a forward step.
+    pub fn compensating_step(&self) -> Option<&str> {
         self.inner.compensates.as_deref()
     }
 

@@ -22,8 +22,8 @@ use crate::store::RunStore;
 use crate::transport::{OutgoingMessage, Properties, Transport};
 use crate::wire::address::Address;
 use crate::wire::envelope::{
-    new_message_id, Envelope, Host, HostInfo, HEADER_COMPENSATE, HEADER_DEFINITION, HEADER_RUN_ID,
-    HEADER_STEP,
+    new_message_id, Envelope, Host, HostInfo, HEADER_COMPENSATE, HEADER_COMPENSATE_EVENT,
+    HEADER_DEFINITION, HEADER_RUN_ID, HEADER_STEP,
 };
 use crate::wire::json;
 pub use crate::wire::lineage::{Parent, Request};
@@ -316,6 +316,10 @@ impl Publisher {
             env.headers
                 .insert(HEADER_COMPENSATE.into(), Value::String(undoes.clone()));
         }
+        if let Some(event) = &step.undoes_event {
+            env.headers
+                .insert(HEADER_COMPENSATE_EVENT.into(), Value::String(event.clone()));
+        }
         env.headers.insert(
             HEADER_DEFINITION.into(),
             Value::String(definition.to_string()),
@@ -373,6 +377,11 @@ impl Publisher {
         if let Some(undoes) = &step.compensates {
             key(&mut out, HEADER_COMPENSATE);
             json::str(&mut out, undoes);
+            out.push(',');
+        }
+        if let Some(event) = &step.undoes_event {
+            key(&mut out, HEADER_COMPENSATE_EVENT);
+            json::str(&mut out, event);
             out.push(',');
         }
         key(&mut out, HEADER_DEFINITION);
@@ -500,6 +509,7 @@ mod tests {
             event: "Ev".into(),
             variables,
             compensates: None,
+            undoes_event: None,
         };
         let parents = [
             Parent::default(),
@@ -514,6 +524,7 @@ mod tests {
         let run_id = Uuid::new_v4();
         let undo = NextStep {
             compensates: Some("deploy \"vm\"".into()),
+            undoes_event: Some("Deploy\"To\"Vm".into()),
             ..step.clone()
         };
         for (parent, step) in parents.iter().flat_map(|p| [(p, &step), (p, &undo)]) {

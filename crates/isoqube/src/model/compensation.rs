@@ -129,6 +129,7 @@ impl Run {
                 .and_then(|c| c.variables.clone())
                 .unwrap_or_else(|| self.variables.clone()),
             compensates: Some(step.name().to_string()),
+            undoes_event: Some(step.event.clone()),
         }
     }
 

@@ -16,6 +16,8 @@ pub struct NextStep {
     /// For a compensation: the name of the step it undoes (`event` is then
     /// the compensation's event).
     pub compensates: Option<String>,
+    /// For a compensation: the event type of the step it undoes.
+    pub undoes_event: Option<String>,
 }
 
 /// What [`Run::claim`] decided for a delivered step message.

@@ -69,6 +69,7 @@ impl Run {
                 .unwrap_or_default(),
             variables: self.variables.clone(),
             compensates: None,
+            undoes_event: None,
         }
     }
 

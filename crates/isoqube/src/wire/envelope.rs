@@ -17,7 +17,8 @@ use crate::error::{Error, Result};
 use crate::host::host_name;
 
 pub use super::headers::{
-    CONTENT_TYPE, HEADER_COMPENSATE, HEADER_DEFINITION, HEADER_RUN_ID, HEADER_STEP,
+    CONTENT_TYPE, HEADER_COMPENSATE, HEADER_COMPENSATE_EVENT, HEADER_DEFINITION, HEADER_RUN_ID,
+    HEADER_STEP,
 };
 
 /// A fresh message id: unique, version-4 shaped, without a system call.
@@ -321,6 +322,8 @@ pub(crate) struct IncomingHeaders<'a> {
     definition: Option<Cow<'a, str>>,
     /// The step a compensation message undoes.
     compensates: Option<Cow<'a, str>>,
+    /// The event type of the step a compensation message undoes.
+    compensates_event: Option<Cow<'a, str>>,
 }
 
 impl<'de: 'a, 'a> Deserialize<'de> for IncomingHeaders<'a> {
@@ -349,6 +352,9 @@ impl<'de: 'a, 'a> Deserialize<'de> for IncomingHeaders<'a> {
                         HEADER_STEP => out.step = Some(map.next_value::<Value>()?),
                         HEADER_COMPENSATE => {
                             out.compensates = map.next_value::<Loose<'de>>()?.text()
+                        }
+                        HEADER_COMPENSATE_EVENT => {
+                            out.compensates_event = map.next_value::<Loose<'de>>()?.text()
                         }
                         _ => {
                             map.next_value::<serde::de::IgnoredAny>()?;
@@ -476,6 +482,11 @@ impl<'a> Incoming<'a> {
     /// For a compensation message: the name of the step it undoes.
     pub(crate) fn compensates(&self) -> Option<&str> {
         self.headers.compensates.as_deref()
+    }
+
+    /// For a compensation message: the event type of the step it undoes.
+    pub(crate) fn compensates_event(&self) -> Option<&str> {
+        self.headers.compensates_event.as_deref()
     }
 }
 

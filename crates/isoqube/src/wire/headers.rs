@@ -12,6 +12,9 @@ pub const HEADER_STEP: &str = "Isoqube-Step";
 /// Envelope header of a compensation message: the name of the step it
 /// undoes (the step header then names that step's index).
 pub const HEADER_COMPENSATE: &str = "Isoqube-Compensate";
+/// Envelope header of a compensation message: the event type of the step it
+/// undoes (what `StepContext::compensating` answers).
+pub const HEADER_COMPENSATE_EVENT: &str = "Isoqube-Compensate-Event";
 /// Envelope header naming the run definition.
 pub const HEADER_DEFINITION: &str = "Isoqube-Definition";
 

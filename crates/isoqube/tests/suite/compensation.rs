@@ -26,6 +26,8 @@ pub struct GraphUndo {}
 struct Undo {
     step: usize,
     undoes: String,
+    /// Whether `ctx.compensating_for::<GraphBranch>()` said so.
+    undoes_a_branch: bool,
     attempt: u32,
     start: Instant,
     end: Instant,
@@ -68,7 +70,11 @@ async fn graph_undo(_ev: GraphUndo, ctx: StepContext) -> anyhow::Result<()> {
         .or_default()
         .push(Undo {
             step,
-            undoes: ctx.compensating().unwrap_or("(not a compensation)").into(),
+            undoes: ctx
+                .compensating_step()
+                .unwrap_or("(not a compensation)")
+                .into(),
+            undoes_a_branch: ctx.compensating_for::<super::graph::GraphBranch>(),
             attempt: ctx.attempt(),
             start,
             end: Instant::now(),
@@ -150,6 +156,9 @@ pub async fn compensation_undoes_a_diamond_in_reverse_order(h: Harness) {
         "the start is undone after every branch: {calls:?}"
     );
     assert_eq!(by(2).undoes, "b2");
+    // The undo is told the undone step's event type (the step is named).
+    assert!(branches.iter().all(|b| b.undoes_a_branch), "{calls:?}");
+    assert!(!by(0).undoes_a_branch, "{calls:?}");
     // Each sees what was there when its step succeeded: the start's undo
     // does not see the branches' variables.
     assert!(by(0).variables.contains_key("by_0"));

@@ -63,11 +63,15 @@ async fn linux_completed(_ev: LinuxBuildCompleted, ctx: StepContext) -> anyhow::
 
 #[consumer(endpoint = "remove-linux-artifacts", concurrency = 4, retry = interval(attempts = 3, every = "200ms"))]
 async fn remove_linux_artifacts(_ev: RemoveLinuxArtifacts, ctx: StepContext) -> anyhow::Result<()> {
-    let platform = match ctx.compensating() {
-        Some("LinuxUbuntu2004Build") => "ubuntu-20.04",
-        Some("LinuxUbuntu2204Build") => "ubuntu-22.04",
-        Some("LinuxUbuntu2404Build") => "ubuntu-24.04",
-        other => anyhow::bail!("not the undo of a Linux build: {other:?}"),
+    // The undone step's event type says which build's artifact goes.
+    let platform = if ctx.compensating_for::<LinuxUbuntu2004Build>() {
+        "ubuntu-20.04"
+    } else if ctx.compensating_for::<LinuxUbuntu2204Build>() {
+        "ubuntu-22.04"
+    } else if ctx.compensating_for::<LinuxUbuntu2404Build>() {
+        "ubuntu-24.04"
+    } else {
+        anyhow::bail!("not the undo of a Linux build: {:?}", ctx.compensating())
     };
     remove_artifact(platform, RemoveLinuxArtifacts::NAME, &ctx).await
 }

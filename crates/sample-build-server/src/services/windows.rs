@@ -66,11 +66,15 @@ async fn remove_windows_artifacts(
     _ev: RemoveWindowsArtifacts,
     ctx: StepContext,
 ) -> anyhow::Result<()> {
-    let platform = match ctx.compensating() {
-        Some("Windows2019Build") => "windows-2019",
-        Some("Windows2022Build") => "windows-2022",
-        Some("Windows2025Build") => "windows-2025",
-        other => anyhow::bail!("not the undo of a Windows build: {other:?}"),
+    // The undone step's event type says which build's artifact goes.
+    let platform = if ctx.compensating_for::<Windows2019Build>() {
+        "windows-2019"
+    } else if ctx.compensating_for::<Windows2022Build>() {
+        "windows-2022"
+    } else if ctx.compensating_for::<Windows2025Build>() {
+        "windows-2025"
+    } else {
+        anyhow::bail!("not the undo of a Windows build: {:?}", ctx.compensating())
     };
     remove_artifact(platform, RemoveWindowsArtifacts::NAME, &ctx).await
 }

@@ -86,6 +86,10 @@ impl Endpoint {
                 cancel: run_step.as_ref().map(|r| r.cancel.clone()),
                 request: Request::of(env),
                 compensates: run_step.as_ref().and_then(|r| r.compensates.clone()),
+                compensates_event: run_step
+                    .as_ref()
+                    .and(env.compensates_event())
+                    .map(str::to_string),
             });
             if prior + attempt > 1 {
                 let redelivered = run_step.as_ref().is_some_and(|r| r.redelivered);
