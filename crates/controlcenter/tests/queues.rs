@@ -85,8 +85,8 @@ fn message(i: usize) -> OutgoingMessage {
 
 async fn scenario(pair: Pair) {
     let service = Service::builder("qu-test")
-        .transport_arc(pair.transport.clone())
-        .store_arc(pair.store.clone())
+        .transport(pair.transport.clone())
+        .store(pair.store.clone())
         .services(["qu-test"])
         .start()
         .await

@@ -45,8 +45,8 @@ async fn survives_losing_records<F: Future<Output = ()>>(
     lose_records: F,
 ) {
     let service = Service::builder("rereg")
-        .transport_arc(transport.clone())
-        .store_arc(store.clone())
+        .transport(transport.clone())
+        .store(store.clone())
         .services(["rereg"])
         .heartbeat_interval(Duration::from_millis(200))
         .start()

@@ -231,7 +231,7 @@ async fn python_client_interop() {
     let store: Arc<dyn isoqube::RunStore> = Arc::new(store);
     let svc = Service::builder("interop")
         .transport(transport.clone())
-        .store_arc(store.clone())
+        .store(store.clone())
         .endpoints([
             "interop-ping",
             "interop-fail",

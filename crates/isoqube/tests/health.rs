@@ -405,8 +405,8 @@ fn ep(name: &str, endpoint: &str) -> String {
 async fn start_service(transport: Arc<dyn Transport>, store: Arc<dyn RunStore>) -> Service {
     isoqube::telemetry::init_for_tests();
     Service::builder("health")
-        .transport_arc(transport)
-        .store_arc(store)
+        .transport(transport)
+        .store(store)
         .heartbeat_interval(Duration::from_millis(200))
         .health_addr(SocketAddr::from(([127, 0, 0, 1], 0)))
         .start()
@@ -613,8 +613,8 @@ async fn real_store_down() {
 async fn record_missing(pair: Pair) {
     isoqube::telemetry::init_for_tests();
     let svc = Service::builder("health")
-        .transport_arc(pair.transport.clone())
-        .store_arc(pair.store.clone())
+        .transport(pair.transport.clone())
+        .store(pair.store.clone())
         .heartbeat_interval(Duration::from_millis(1500))
         .health_addr(SocketAddr::from(([127, 0, 0, 1], 0)))
         .start()
@@ -665,8 +665,8 @@ async fn health_port_in_use_fails_start() {
     let addr = taken.local_addr().expect("addr");
     let pair = embedded_pair().await;
     let err = match Service::builder("health")
-        .transport_arc(pair.transport)
-        .store_arc(pair.store)
+        .transport(pair.transport)
+        .store(pair.store)
         .health_addr(addr)
         .start()
         .await
@@ -682,8 +682,8 @@ async fn health_port_in_use_fails_start() {
 async fn no_health_addr_no_server() {
     let pair = embedded_pair().await;
     let svc = Service::builder("health")
-        .transport_arc(pair.transport)
-        .store_arc(pair.store)
+        .transport(pair.transport)
+        .store(pair.store)
         .start()
         .await
         .expect("starts");

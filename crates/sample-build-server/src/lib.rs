@@ -91,8 +91,8 @@ pub async fn start_services(
     };
     let mut builder = config
         .service_builder(name)
-        .transport_arc(backends.transport.clone())
-        .store_arc(backends.store.clone());
+        .transport(backends.transport.clone())
+        .store(backends.store.clone());
     if !services.is_empty() {
         builder = builder.services(services.iter().cloned());
     }

@@ -168,8 +168,8 @@ impl Env {
         body_limit: usize,
     ) -> Env {
         let service = Service::builder("api-test")
-            .transport_arc(service_transport)
-            .store_arc(store.clone())
+            .transport(service_transport)
+            .store(store.clone())
             .services(["api-test"])
             .start()
             .await

@@ -119,7 +119,7 @@ impl Env {
         .unwrap_or_else(|e| panic!("RabbitMQ must be reachable for these tests: {e}"));
         let service = Service::builder("cc-test")
             .transport(transport)
-            .store_arc(store.clone())
+            .store(store.clone())
             .services(["cc-test"])
             .start()
             .await

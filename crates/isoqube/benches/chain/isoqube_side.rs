@@ -79,8 +79,8 @@ pub async fn isoqube_side(
         timing,
     });
     let service = isoqube::Service::builder("bench")
-        .transport_arc(transport.clone())
-        .store_arc(store.clone())
+        .transport(transport.clone())
+        .store(store.clone())
         .services([format!("bench-c{}", args.concurrency)])
         .start()
         .await

@@ -19,8 +19,8 @@ use crate::model::{
     StuckRule, StuckRun, StuckStep, Variables,
 };
 use crate::registry::Registry;
-use crate::store::RunStore;
-use crate::transport::Transport;
+use crate::store::{IntoStore, RunStore};
+use crate::transport::IntoTransport;
 use crate::wire::lineage::Parent;
 
 /// Operator actions over a store and a transport.
@@ -44,8 +44,10 @@ pub struct Control {
 }
 
 impl Control {
-    /// Operator actions with this binary's registry.
-    pub fn new(store: Arc<dyn RunStore>, transport: Arc<dyn Transport>) -> Result<Self> {
+    /// Operator actions with this binary's registry (the store and the
+    /// transport owned or already shared).
+    pub fn new(store: impl IntoStore, transport: impl IntoTransport) -> Result<Self> {
+        let (store, transport) = (store.into_store(), transport.into_transport());
         let registry = Arc::new(Registry::linked()?);
         let publisher = Publisher::new(
             transport,

@@ -19,7 +19,7 @@ use crate::event::{Event, EventInfo};
 use crate::model::NextStep;
 use crate::registry::Registry;
 use crate::store::RunStore;
-use crate::transport::{OutgoingMessage, Properties, Transport};
+use crate::transport::{IntoTransport, OutgoingMessage, Properties, Transport};
 use crate::wire::address::Address;
 use crate::wire::envelope::{
     new_message_id, Envelope, Host, HostInfo, HEADER_COMPENSATE, HEADER_COMPENSATE_EVENT,
@@ -71,12 +71,14 @@ pub struct Publisher {
 impl Publisher {
     /// A publisher for `transport`; events unknown to `registry` are looked up in
     /// `store`'s topics (the control center does not link the services' events).
+    /// The transport is owned or already shared.
     pub fn new(
-        transport: Arc<dyn Transport>,
+        transport: impl IntoTransport,
         registry: Arc<Registry>,
         store: Option<Arc<dyn RunStore>>,
         service: &str,
     ) -> Self {
+        let transport = transport.into_transport();
         let routes = registry
             .events()
             .map(|info| {

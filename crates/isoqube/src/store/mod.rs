@@ -4,6 +4,7 @@
 //! `complete_step`, ...), each atomic and conditional in the implementation, so
 //! a redelivery or two instances racing on one step cannot record it twice.
 
+use std::sync::Arc;
 use std::time::Duration;
 
 use async_trait::async_trait;
@@ -248,4 +249,31 @@ pub(crate) fn merge_topic(stored: Option<TopicRecord>, new: &TopicRecord) -> Top
         merged.consumers.sort();
     }
     merged
+}
+
+/// What the builders and constructors that take a store accept: a store, or
+/// one already shared (`Arc<T>`, `Arc<dyn RunStore>`), so each takes it with one method.
+/// (`Into<Arc<dyn RunStore>>` cannot say this: the standard library has no
+/// conversion that turns `T` into `Arc<dyn Trait>`.)
+pub trait IntoStore {
+    /// The store, shared.
+    fn into_store(self) -> Arc<dyn RunStore>;
+}
+
+impl<T: RunStore> IntoStore for T {
+    fn into_store(self) -> Arc<dyn RunStore> {
+        Arc::new(self)
+    }
+}
+
+impl IntoStore for Arc<dyn RunStore> {
+    fn into_store(self) -> Arc<dyn RunStore> {
+        self
+    }
+}
+
+impl<T: RunStore> IntoStore for Arc<T> {
+    fn into_store(self) -> Arc<dyn RunStore> {
+        self
+    }
 }

@@ -141,3 +141,30 @@ pub trait Transport: Send + Sync + 'static {
         Ok(())
     }
 }
+
+/// What the builders and constructors that take a transport accept: a
+/// transport, or one already shared (`Arc<T>`, `Arc<dyn Transport>`), so each takes it
+/// with one method. (`Into<Arc<dyn Transport>>` cannot say this: the standard
+/// library has no conversion that turns `T` into `Arc<dyn Trait>`.)
+pub trait IntoTransport {
+    /// The transport, shared.
+    fn into_transport(self) -> std::sync::Arc<dyn Transport>;
+}
+
+impl<T: Transport> IntoTransport for T {
+    fn into_transport(self) -> std::sync::Arc<dyn Transport> {
+        std::sync::Arc::new(self)
+    }
+}
+
+impl IntoTransport for std::sync::Arc<dyn Transport> {
+    fn into_transport(self) -> std::sync::Arc<dyn Transport> {
+        self
+    }
+}
+
+impl<T: Transport> IntoTransport for std::sync::Arc<T> {
+    fn into_transport(self) -> std::sync::Arc<dyn Transport> {
+        self
+    }
+}

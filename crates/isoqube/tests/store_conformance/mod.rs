@@ -1253,8 +1253,8 @@ pub async fn corrupt_run_message_is_dead_lettered(f: Fixture) {
 
     let transport = Arc::new(InProcessTransport::new());
     let svc = isoqube::Service::builder("conformance")
-        .transport_arc(transport.clone())
-        .store_arc(f.store.clone())
+        .transport(transport.clone())
+        .store(f.store.clone())
         .endpoints(["corrupt-probe"])
         .start()
         .await

@@ -48,8 +48,8 @@ async fn stubborn(_ev: Stubborn, ctx: StepContext) -> anyhow::Result<()> {
 
 async fn service(h: &Harness, grace: Duration) -> Service {
     Service::builder("suite")
-        .transport_arc(h.pair.transport.clone())
-        .store_arc(h.pair.store.clone())
+        .transport(h.pair.transport.clone())
+        .store(h.pair.store.clone())
         .endpoints(["patient", "stubborn", "alpha"])
         .heartbeat_interval(Duration::from_millis(200))
         .cancel_poll(Duration::from_millis(100))

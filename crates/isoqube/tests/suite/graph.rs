@@ -198,8 +198,8 @@ pub async fn graph_step_timeout(h: Harness) {
 /// reckoned (both attempts' timeouts), which the stuck report reads.
 pub async fn graph_default_step_timeout(h: Harness) {
     let svc = Service::builder("suite")
-        .transport_arc(h.pair.transport.clone())
-        .store_arc(h.pair.store.clone())
+        .transport(h.pair.transport.clone())
+        .store(h.pair.store.clone())
         .endpoints(ENDPOINTS)
         .default_step_timeout(Some(Duration::from_millis(400)))
         .start()

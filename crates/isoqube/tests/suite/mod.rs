@@ -231,8 +231,8 @@ impl Harness {
     /// [`Harness::service`] with its endpoint queues declared as priority queues.
     pub async fn priority_service(&self, endpoints: &[&str]) -> Service {
         Service::builder("suite")
-            .transport_arc(self.pair.transport.clone())
-            .store_arc(self.pair.store.clone())
+            .transport(self.pair.transport.clone())
+            .store(self.pair.store.clone())
             .endpoints(endpoints.iter().copied())
             .heartbeat_interval(Duration::from_millis(200))
             .priorities(true)
@@ -243,8 +243,8 @@ impl Harness {
 
     pub async fn service(&self, endpoints: &[&str]) -> Service {
         Service::builder("suite")
-            .transport_arc(self.pair.transport.clone())
-            .store_arc(self.pair.store.clone())
+            .transport(self.pair.transport.clone())
+            .store(self.pair.store.clone())
             .endpoints(endpoints.iter().copied())
             .heartbeat_interval(Duration::from_millis(200))
             .start()
@@ -1045,8 +1045,8 @@ pub async fn graceful_shutdown(h: Harness) {
 /// redelivered, and the cut-off attempt counts.
 pub async fn grace_expiry_counts_the_attempt(h: Harness) {
     let hasty = Service::builder("suite")
-        .transport_arc(h.pair.transport.clone())
-        .store_arc(h.pair.store.clone())
+        .transport(h.pair.transport.clone())
+        .store(h.pair.store.clone())
         .endpoints(["alpha"])
         .heartbeat_interval(Duration::from_millis(200))
         .shutdown_grace(Duration::from_millis(100))
@@ -1079,8 +1079,8 @@ pub async fn grace_expiry_counts_the_attempt(h: Harness) {
 pub async fn lost_store_answers(h: Harness) {
     let faulty = isoqube::testing::FaultyStore::new(h.pair.store.clone());
     let svc = Service::builder("suite")
-        .transport_arc(h.pair.transport.clone())
-        .store_arc(faulty.clone())
+        .transport(h.pair.transport.clone())
+        .store(faulty.clone())
         .endpoints(["alpha", "beta"])
         .heartbeat_interval(Duration::from_millis(200))
         .record_start_after(Duration::ZERO)

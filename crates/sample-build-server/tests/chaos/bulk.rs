@@ -77,7 +77,7 @@ pub async fn bulk(n: usize, quorum: bool) {
     let store = Arc::new(SqliteStore::open(&path).await.expect("store"));
     let service = Service::builder("chaos-bulk")
         .transport(transport.clone())
-        .store_arc(store.clone())
+        .store(store.clone())
         .services(["chaos-bulk"])
         .start()
         .await

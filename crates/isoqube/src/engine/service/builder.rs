@@ -19,8 +19,8 @@ use crate::error::Result;
 use crate::model::{Budget, ServiceRecord};
 use crate::registry::{Registry, Selection};
 use crate::retry::RetryPolicy;
-use crate::store::RunStore;
-use crate::transport::{InProcessTransport, Transport};
+use crate::store::{IntoStore, RunStore};
+use crate::transport::{InProcessTransport, IntoTransport, Transport};
 
 use super::{heartbeat_loop, run_endpoint, Endpoint, Service, Shared, Sidecar};
 
@@ -54,27 +54,17 @@ pub struct ServiceBuilder {
 }
 
 impl ServiceBuilder {
-    /// Uses this transport (default: a new [`InProcessTransport`]).
-    pub fn transport(mut self, transport: impl Transport) -> Self {
-        self.transport = Some(Arc::new(transport));
+    /// Uses this transport, owned or already shared (default: a new
+    /// [`InProcessTransport`]).
+    pub fn transport(mut self, transport: impl IntoTransport) -> Self {
+        self.transport = Some(transport.into_transport());
         self
     }
 
-    /// Uses this shared transport.
-    pub fn transport_arc(mut self, transport: Arc<dyn Transport>) -> Self {
-        self.transport = Some(transport);
-        self
-    }
-
-    /// Uses this store (default: `SqliteStore` at `./isoqube.db`).
-    pub fn store(mut self, store: impl RunStore) -> Self {
-        self.store = Some(Arc::new(store));
-        self
-    }
-
-    /// Uses this shared store.
-    pub fn store_arc(mut self, store: Arc<dyn RunStore>) -> Self {
-        self.store = Some(store);
+    /// Uses this store, owned or already shared (default: `SqliteStore` at
+    /// `./isoqube.db`).
+    pub fn store(mut self, store: impl IntoStore) -> Self {
+        self.store = Some(store.into_store());
         self
     }
 
