@@ -1,6 +1,8 @@
 //! Author API: the step context a consumer receives: which run and step it
-//! works on, the run variables (read and write), a logger scoped to the step,
-//! `publish` and `respond` (to a request). It publishes through the small [`EventPublisher`] trait, which
+//! works on, the run variables (read and write), `publish` and `respond` (to a
+//! request). Logging is `tracing`'s macros: the engine runs each consumer in a
+//! `step` span, so a line carries the run and the step on the console and is
+//! copied into the run's stored step log (see `telemetry`). It publishes through the small [`EventPublisher`] trait, which
 //! the engine's publisher implements, so the author API does not depend on the
 //! engine. Uses the ground layer, the model's variables and events.
 
@@ -53,7 +55,7 @@ pub trait EventPublisher: Send + Sync {
 /// ctx.set("artifact", "app-1.0.tar.gz").unwrap();
 /// assert_eq!(ctx.var::<String>("artifact").unwrap(), "app-1.0.tar.gz");
 /// assert!(ctx.var::<String>("missing").is_err());
-/// ctx.log().info("building");
+/// tracing::info!("building");
 /// # });
 /// ```
 #[derive(Clone)]
@@ -162,7 +164,7 @@ impl StepContext {
     /// ```
     /// # async fn build(ctx: isoqube::StepContext) -> anyhow::Result<()> {
     /// tokio::select! {
-    ///     _ = ctx.cancelled() => ctx.log().info("cancelled: stopping the build"),
+    ///     _ = ctx.cancelled() => tracing::info!("cancelled: stopping the build"),
     ///     _ = tokio::time::sleep(std::time::Duration::from_secs(600)) => {}
     /// }
     /// # Ok(()) }
@@ -306,12 +308,6 @@ impl StepContext {
         std::mem::take(&mut *self.lock_patch())
     }
 
-    /// A logger whose lines carry the run id, step and event, on the console and
-    /// in the store's step log.
-    pub fn log(&self) -> StepLog {
-        StepLog { _private: () }
-    }
-
     /// Publishes an extra event, correlated with this message (it does not
     /// advance the run).
     pub async fn publish<E: Event>(&self, event: &E) -> Result<()> {
@@ -358,37 +354,6 @@ impl StepContext {
         publisher
             .respond_value(info, payload, &self.inner.parent, request)
             .await
-    }
-}
-
-/// A logger scoped to the step (see [`StepContext::log`]).
-///
-/// ```
-/// isoqube::StepContext::detached("x").log().warn(format_args!("{} left", 3));
-/// ```
-pub struct StepLog {
-    _private: (),
-}
-
-impl StepLog {
-    /// An INFO line.
-    pub fn info(&self, msg: impl std::fmt::Display) {
-        tracing::info!(target: "isoqube::step", "{msg}");
-    }
-
-    /// A WARN line.
-    pub fn warn(&self, msg: impl std::fmt::Display) {
-        tracing::warn!(target: "isoqube::step", "{msg}");
-    }
-
-    /// An ERROR line.
-    pub fn error(&self, msg: impl std::fmt::Display) {
-        tracing::error!(target: "isoqube::step", "{msg}");
-    }
-
-    /// A DEBUG line.
-    pub fn debug(&self, msg: impl std::fmt::Display) {
-        tracing::debug!(target: "isoqube::step", "{msg}");
     }
 }
 

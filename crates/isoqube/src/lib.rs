@@ -18,7 +18,7 @@
 //!
 //! #[consumer(retry = exponential(attempts = 3, first = "100ms", max = "2s"))]
 //! async fn build(ev: LinuxBuild, ctx: StepContext) -> anyhow::Result<()> {
-//!     ctx.log().info(format_args!("building {}", ev.commit));
+//!     tracing::info!("building {}", ev.commit);
 //!     ctx.set("artifact", format!("app-{}.tar.gz", ev.commit))?;
 //!     Ok(())
 //! }

@@ -56,7 +56,7 @@ async fn behave(ctx: &StepContext) -> anyhow::Result<()> {
             anyhow::bail!("first attempt fails on purpose");
         }
     }
-    ctx.log().info(format_args!("{} done", ctx.endpoint()));
+    tracing::info!("{} done", ctx.endpoint());
     Ok(())
 }
 
@@ -75,10 +75,7 @@ async fn cc_undo(_ev: CcUndo, ctx: StepContext) -> anyhow::Result<()> {
     if ctx.var_opt::<bool>("fail_undo") == Some(true) {
         anyhow::bail!("the undo fails on purpose");
     }
-    ctx.log().info(format_args!(
-        "undid {}",
-        ctx.compensating().unwrap_or("nothing")
-    ));
+    tracing::info!("undid {}", ctx.compensating().unwrap_or("nothing"));
     Ok(())
 }
 

@@ -98,7 +98,7 @@ pub(super) async fn behave(ctx: &StepContext) -> anyhow::Result<()> {
             anyhow::bail!("{ep} fails on purpose (attempt {})", ctx.attempt());
         }
     }
-    ctx.log().info(format_args!("{ep} did its work"));
+    tracing::info!("{ep} did its work");
     Ok(())
 }
 

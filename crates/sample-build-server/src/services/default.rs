@@ -22,8 +22,7 @@ async fn source_ingestion(ev: DefaultSourceIngestion, ctx: StepContext) -> anyho
         ev.source.branch
     };
     sim::work(&ctx, DefaultSourceIngestion::NAME).await?;
-    ctx.log()
-        .info(format_args!("ingesting {repository}@{branch}"));
+    tracing::info!("ingesting {repository}@{branch}");
     ctx.set("repository", &repository)?;
     ctx.set("branch", &branch)?;
     Ok(())
@@ -34,10 +33,7 @@ async fn source_download(ev: DefaultSourceDownload, ctx: StepContext) -> anyhow:
     sim::work(&ctx, DefaultSourceDownload::NAME).await?;
     let run = ctx.run_id().map(|r| r.to_string()).unwrap_or_default();
     let commit = sim::commit_id(&ev.source.repository, &ev.source.branch, &run);
-    ctx.log().info(format_args!(
-        "downloaded {} at commit {commit}",
-        ev.source.repository
-    ));
+    tracing::info!("downloaded {} at commit {commit}", ev.source.repository);
     ctx.set("commit", &commit)?;
     Ok(())
 }
@@ -54,7 +50,7 @@ async fn source_download_complete(
     );
     sim::work(&ctx, DefaultSourceDownloadComplete::NAME).await?;
     let path = format!("/var/isoqube/src/{}", ev.source.commit);
-    ctx.log().info(format_args!("source ready in {path}"));
+    tracing::info!("source ready in {path}");
     ctx.set("source_path", path)?;
     Ok(())
 }
@@ -75,7 +71,7 @@ async fn broadcast_release(ev: BroadcastRelease, ctx: StepContext) -> anyhow::Re
             shipped.join(", ")
         }
     );
-    ctx.log().info(&notes);
+    tracing::info!("{notes}");
     ctx.set("release_notes", notes)?;
     Ok(())
 }

@@ -18,8 +18,7 @@ async fn deploy_to_vm(ev: DeployToVm, ctx: StepContext) -> anyhow::Result<()> {
     );
     sim::work(&ctx, DeployToVm::NAME).await?;
     let vm = format!("vm-{}", &ev.source.commit.get(..6).unwrap_or("000000"));
-    ctx.log()
-        .info(format_args!("deployed {} artifacts to {vm}", built.len()));
+    tracing::info!("deployed {} artifacts to {vm}", built.len());
     ctx.set("deployed_vm", vm)?;
     Ok(())
 }
@@ -28,7 +27,7 @@ async fn deploy_to_vm(ev: DeployToVm, ctx: StepContext) -> anyhow::Result<()> {
 async fn deploy_to_container(ev: DeployToContainer, ctx: StepContext) -> anyhow::Result<()> {
     sim::work(&ctx, DeployToContainer::NAME).await?;
     let image = format!("registry.local/sample-app:{}", ev.source.commit);
-    ctx.log().info(format_args!("pushed {image}"));
+    tracing::info!("pushed {image}");
     ctx.set("deployed_image", image)?;
     Ok(())
 }
@@ -38,8 +37,7 @@ async fn deployment_completed(_ev: DeploymentCompleted, ctx: StepContext) -> any
     let deployed = crate::services::artifacts(&ctx, "deployed_");
     anyhow::ensure!(!deployed.is_empty(), "nothing was deployed");
     sim::work(&ctx, DeploymentCompleted::NAME).await?;
-    ctx.log()
-        .info(format_args!("deployments: {}", deployed.join(", ")));
+    tracing::info!("deployments: {}", deployed.join(", "));
     Ok(())
 }
 
@@ -48,8 +46,7 @@ async fn undeploy_from_vm(_ev: UndeployFromVm, ctx: StepContext) -> anyhow::Resu
     // The variables as `DeployToVm` left them: the VM it deployed to.
     let vm = ctx.var::<String>("deployed_vm")?;
     sim::work(&ctx, UndeployFromVm::NAME).await?;
-    ctx.log()
-        .info(format_args!("undeployed the release from {vm}"));
+    tracing::info!("undeployed the release from {vm}");
     Ok(())
 }
 
@@ -57,6 +54,6 @@ async fn undeploy_from_vm(_ev: UndeployFromVm, ctx: StepContext) -> anyhow::Resu
 async fn remove_container_image(_ev: RemoveContainerImage, ctx: StepContext) -> anyhow::Result<()> {
     let image = ctx.var::<String>("deployed_image")?;
     sim::work(&ctx, RemoveContainerImage::NAME).await?;
-    ctx.log().info(format_args!("deleted {image}"));
+    tracing::info!("deleted {image}");
     Ok(())
 }

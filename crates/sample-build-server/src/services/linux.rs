@@ -52,11 +52,7 @@ async fn linux_completed(_ev: LinuxBuildCompleted, ctx: StepContext) -> anyhow::
     let built = crate::services::artifacts(&ctx, "artifact_ubuntu");
     anyhow::ensure!(!built.is_empty(), "no Linux artifact was built");
     sim::work(&ctx, LinuxBuildCompleted::NAME).await?;
-    ctx.log().info(format_args!(
-        "{} Linux artifacts: {}",
-        built.len(),
-        built.join(", ")
-    ));
+    tracing::info!("{} Linux artifacts: {}", built.len(), built.join(", "));
     ctx.set("linux_artifacts", built)?;
     Ok(())
 }

@@ -31,7 +31,7 @@ pub(crate) async fn remove_artifact(
 ) -> anyhow::Result<()> {
     let artifact = ctx.var::<String>(&format!("artifact_{platform}"))?;
     crate::sim::work(ctx, event).await?;
-    ctx.log().info(format_args!("removed {artifact}"));
+    tracing::info!("removed {artifact}");
     Ok(())
 }
 
@@ -49,14 +49,14 @@ pub(crate) async fn build(
         !source.commit.is_empty(),
         "no commit to build: the source was not downloaded"
     );
-    ctx.log().info(format_args!(
+    tracing::info!(
         "building {} on {platform} (attempt {})",
         source.commit,
         ctx.attempt()
-    ));
+    );
     crate::sim::work(ctx, event).await?;
     let artifact = format!("app-{}-{platform}.{extension}", source.commit);
-    ctx.log().info(format_args!("built {artifact}"));
+    tracing::info!("built {artifact}");
     ctx.set(&format!("artifact_{platform}"), artifact)?;
     Ok(())
 }

@@ -52,11 +52,7 @@ async fn windows_completed(_ev: WindowsBuildCompleted, ctx: StepContext) -> anyh
     let built = crate::services::artifacts(&ctx, "artifact_windows");
     anyhow::ensure!(!built.is_empty(), "no Windows artifact was built");
     sim::work(&ctx, WindowsBuildCompleted::NAME).await?;
-    ctx.log().info(format_args!(
-        "{} Windows artifacts: {}",
-        built.len(),
-        built.join(", ")
-    ));
+    tracing::info!("{} Windows artifacts: {}", built.len(), built.join(", "));
     ctx.set("windows_artifacts", built)?;
     Ok(())
 }
