@@ -34,10 +34,11 @@
 //! one). The `db` module has the details.
 
 use std::path::{Path, PathBuf};
-use std::sync::mpsc;
+use std::sync::{mpsc, Arc};
 
 use crate::error::{Error, Result};
 
+mod cache;
 mod checkpoint;
 mod db;
 mod run_store;
@@ -46,6 +47,7 @@ mod schema;
 mod tests;
 mod writer;
 
+use self::cache::SharedRuns;
 pub use self::db::RUN_CACHE_CAPACITY;
 use self::writer::{spawn_connection_thread, Job};
 
@@ -66,6 +68,8 @@ pub const DEFAULT_PATH: &str = super::DEFAULT_STORE_PATH;
 #[derive(Clone)]
 pub struct SqliteStore {
     jobs: mpsc::Sender<Job>,
+    /// The store thread's run cache, read by a claim that needs no job.
+    runs: Arc<SharedRuns>,
     path: PathBuf,
 }
 
@@ -77,8 +81,9 @@ impl SqliteStore {
         let conn = tokio::task::spawn_blocking(move || schema::open_connection(&p))
             .await
             .map_err(|e| Error::Store(format!("store task failed: {e}")))??;
-        let jobs = spawn_connection_thread(conn, &path)?;
-        Ok(SqliteStore { jobs, path })
+        let runs = Arc::new(SharedRuns::new());
+        let jobs = spawn_connection_thread(conn, &path, runs.clone())?;
+        Ok(SqliteStore { jobs, runs, path })
     }
 
     /// The file it uses.
