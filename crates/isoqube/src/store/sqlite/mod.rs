@@ -14,6 +14,9 @@
 //!   waiting as one group, and the handle's side (send a job, await the answer);
 //! * `db`: what the thread owns (connection, run cache) and a run transition
 //!   on the cached run or a fresh read;
+//! * `cache`: the run cache, shared with the handles, and when a cached run
+//!   is the stored one (a first delivery's claim is then decided by the
+//!   handle, without a job for the thread);
 //! * `run_store`: the [`RunStore`](super::RunStore) operations, each a job for
 //!   the thread;
 //! * `checkpoint`: copying the write-ahead log back into the file, mostly off
