@@ -3,16 +3,15 @@
 
 use std::time::Duration;
 
+use isoqube::schedule::{Missed, Schedule, Scheduler, When};
 use isoqube::{Control, Definition, RunStatus};
 use serde_json::json;
 
 use super::harness::*;
 
-/// Schedules: two schedulers on one store start exactly one run per due time
-/// of an every-second schedule; a missed due time is run once or skipped, as
-/// the schedule says.
-pub async fn schedules(h: Harness) {
-    use isoqube::schedule::{Missed, Schedule, Scheduler, When};
+/// Two schedulers on one store start exactly one run per due time of an
+/// every-second schedule.
+pub async fn schedules_start_one_run_per_due_time(h: Harness) {
     let svc = h.service(&["alpha"]).await;
     let control = || Control::new(h.store().clone(), h.transport().clone()).unwrap();
     let mut def = Definition::new("ticking", ["Alpha"]);
@@ -72,8 +71,14 @@ pub async fn schedules(h: Harness) {
         );
         assert_eq!(h.finish(r.id).await.status, RunStatus::Succeeded);
     }
+    svc.shutdown().await.unwrap();
+}
 
-    // Hourly schedules whose last tick is two hours old: one due time was missed.
+/// A missed due time is run once or skipped, as the schedule says: hourly
+/// schedules whose last tick is two hours old.
+pub async fn missed_due_times_run_once_or_skip(h: Harness) {
+    let svc = h.service(&["alpha"]).await;
+    let control = || Control::new(h.store().clone(), h.transport().clone()).unwrap();
     let hour = 3_600;
     let now = chrono::Utc::now().timestamp();
     let last_boundary = now - now.rem_euclid(hour);
