@@ -18,7 +18,8 @@ use async_trait::async_trait;
 use isoqube::config::{StoreKind, TransportKind};
 use isoqube::store::mongo::MongoOptions;
 use isoqube::transport::{
-    AmqpConfig, AmqpTransport, DeliveryStream, OutgoingMessage, RawMessage, Topology, Transport,
+    AmqpConfig, AmqpTransport, DeliveryStream, OutgoingMessage, RawMessage, Reach, Topology,
+    Transport,
 };
 use isoqube::{Config, Error, MongoStore, RunStore, SqliteStore};
 
@@ -183,6 +184,9 @@ fn refuse<T>() -> isoqube::Result<T> {
 impl Transport for NoBroker {
     fn kind(&self) -> &'static str {
         "none"
+    }
+    fn reach(&self) -> Reach {
+        Reach::Nowhere { why: NO_BROKER }
     }
     async fn declare(&self, _topology: &Topology) -> isoqube::Result<()> {
         refuse()

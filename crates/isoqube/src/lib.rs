@@ -68,7 +68,7 @@ pub mod schedule {
 pub use config::Config;
 pub use consumer::{ConsumerRegistration, HandlerError};
 pub use context::StepContext;
-pub use control::Control;
+pub use control::{Control, Rerun, Resume, StartRun};
 pub use envelope::Envelope;
 pub use error::{Error, Result};
 pub use event::{Event, EventInfo};

@@ -171,7 +171,11 @@ async fn run_with(opts: RunOptions, backends: &Backends) -> anyhow::Result<Run> 
 async fn run_to_end(control: &Control, opts: RunOptions) -> anyhow::Result<Run> {
     seed(control).await?;
     let started = control
-        .start_run(&opts.definition, opts.vars, "sample")
+        .start(
+            isoqube::StartRun::new(opts.definition.as_str())
+                .vars(opts.vars)
+                .started_by("sample"),
+        )
         .await?;
     tracing::info!(run_id = %started.id, definition = %opts.definition, "run started");
     let run = control.wait_for_run(started.id, opts.timeout).await?;

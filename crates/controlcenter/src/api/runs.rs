@@ -10,7 +10,7 @@ use axum::http::{header, HeaderValue, StatusCode};
 use axum::response::IntoResponse;
 use axum::Json;
 use chrono::{DateTime, SecondsFormat, Utc};
-use isoqube::{CorruptRun, Run, RunFilter, RunStatus, Variables};
+use isoqube::{CorruptRun, Rerun, Resume, Run, RunFilter, RunStatus, StartRun, Variables};
 use serde::{Deserialize, Serialize};
 use tracing::info;
 use utoipa::{IntoParams, ToSchema};
@@ -330,7 +330,12 @@ pub(crate) async fn start_run(
     let vars = storable(body.variables.unwrap_or_default(), "field `variables`")?;
     let run = st
         .op
-        .start_with_priority(&body.definition, vars, STARTED_BY_HTTP, body.priority)
+        .start(
+            StartRun::new(body.definition)
+                .vars(vars)
+                .priority_opt(body.priority)
+                .started_by(STARTED_BY_HTTP),
+        )
         .await?;
     info!(run_id = %run.id, definition = %run.definition, "run started over the API");
     created_run(&run)
@@ -450,7 +455,10 @@ pub(crate) async fn rerun(
     let vars = changed_vars(body)?;
     let run = st
         .op
-        .rerun_as(run_id(&st, &id).await?, vars, STARTED_BY_HTTP)
+        .rerun(
+            run_id(&st, &id).await?,
+            Rerun::new().vars(vars).started_by(STARTED_BY_HTTP),
+        )
         .await?;
     info!(run_id = %run.id, rerun_of = %id, "run re-run over the API");
     created_run(&run)
@@ -481,7 +489,10 @@ pub(crate) async fn resume(
     OptionalBody(body): OptionalBody<Option<VarsBody>>,
 ) -> ApiResult<Json<Run>> {
     let vars = changed_vars(body)?;
-    let run = st.op.resume_with(run_id(&st, &id).await?, vars).await?;
+    let run = st
+        .op
+        .resume(run_id(&st, &id).await?, Resume::new().vars(vars))
+        .await?;
     info!(run_id = %run.id, "run resumed over the API");
     Ok(Json(run))
 }

@@ -7,7 +7,7 @@
 use std::io::Write;
 use std::time::Duration;
 
-use isoqube::{Run, RunStatus, StepStatus};
+use isoqube::{Rerun, Resume, Run, RunStatus, StartRun, StepStatus};
 use uuid::Uuid;
 
 use super::args::{parse_vars, RunsCommand, WaitArgs};
@@ -199,7 +199,7 @@ pub(super) async fn execute(op: &Operator, cmd: RunsCommand, out: &mut dyn Write
         } => {
             let vars = parse_vars(&vars)?;
             let run = op
-                .start_with_priority(&definition, vars, &crate::ops::started_by(), priority)
+                .start(StartRun::new(definition).vars(vars).priority_opt(priority))
                 .await?;
             started(op, run, wait, f.json, "started", out).await
         }
@@ -244,7 +244,9 @@ pub(super) async fn execute(op: &Operator, cmd: RunsCommand, out: &mut dyn Write
             out: f,
         } => {
             let vars = parse_vars(&vars)?;
-            let run = op.rerun_with(op.run_id(&id).await?, vars).await?;
+            let run = op
+                .rerun(op.run_id(&id).await?, Rerun::new().vars(vars))
+                .await?;
             started(op, run, wait, f.json, "started", out).await
         }
         RunsCommand::Resume {
@@ -254,7 +256,9 @@ pub(super) async fn execute(op: &Operator, cmd: RunsCommand, out: &mut dyn Write
             out: f,
         } => {
             let vars = parse_vars(&vars)?;
-            let run = op.resume_with(op.run_id(&id).await?, vars).await?;
+            let run = op
+                .resume(op.run_id(&id).await?, Resume::new().vars(vars))
+                .await?;
             started(op, run, wait, f.json, "resumed", out).await
         }
         RunsCommand::Cancel {

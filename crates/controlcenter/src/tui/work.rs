@@ -6,6 +6,8 @@
 //! formats.
 
 use super::app::{Action, Loaded, Need, Outcome, RunsLoaded};
+use isoqube::{Rerun, Resume, StartRun};
+
 use crate::ops::Operator;
 use crate::text::short_id;
 
@@ -117,8 +119,12 @@ pub async fn perform(op: &Operator, action: Action) -> Outcome {
             variables,
             priority,
         } => match text(
-            op.start_with_priority(&definition, variables, &crate::ops::started_by(), priority)
-                .await,
+            op.start(
+                StartRun::new(definition.as_str())
+                    .vars(variables)
+                    .priority_opt(priority),
+            )
+            .await,
         ) {
             Ok(run) => Outcome::Done {
                 result: Ok(format!(
@@ -129,7 +135,7 @@ pub async fn perform(op: &Operator, action: Action) -> Outcome {
             },
             Err(e) => done(Err(format!("cannot start '{definition}': {e}"))),
         },
-        Action::Rerun(id) => match text(op.rerun(id).await) {
+        Action::Rerun(id) => match text(op.rerun(id, Rerun::new()).await) {
             Ok(run) => Outcome::Done {
                 result: Ok(format!("re-ran {} as {}", short_id(&id), short_id(&run.id))),
                 open_run: Some(run.id),
@@ -137,7 +143,7 @@ pub async fn perform(op: &Operator, action: Action) -> Outcome {
             Err(e) => done(Err(format!("cannot re-run {}: {e}", short_id(&id)))),
         },
         Action::Resume(id) => done(
-            text(op.resume(id).await)
+            text(op.resume(id, Resume::new()).await)
                 .map(|_| format!("resumed run {}", short_id(&id)))
                 .map_err(|e| format!("cannot resume {}: {e}", short_id(&id))),
         ),

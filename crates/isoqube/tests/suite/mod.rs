@@ -265,7 +265,7 @@ impl Harness {
             _ => Variables::new(),
         };
         self.control
-            .start_run(def, vars, "test")
+            .start(isoqube::StartRun::new(def).vars(vars).started_by("test"))
             .await
             .expect("run starts")
             .id
@@ -691,10 +691,12 @@ pub async fn resume(h: Harness) {
     let id = h.start("chain", json!({"fail_times": {"beta": 4}})).await;
     assert_eq!(h.finish(id).await.status, RunStatus::Failed);
     assert!(matches!(
-        h.control.resume(Uuid::new_v4()).await,
+        h.control
+            .resume(Uuid::new_v4(), isoqube::Resume::new())
+            .await,
         Err(Error::NotFound { .. })
     ));
-    let resumed = h.control.resume(id).await.unwrap();
+    let resumed = h.control.resume(id, isoqube::Resume::new()).await.unwrap();
     assert_eq!(resumed.status, RunStatus::Running);
     let run = h.finish(id).await;
     assert_eq!(run.status, RunStatus::Succeeded, "{run:#?}");
@@ -707,7 +709,7 @@ pub async fn resume(h: Harness) {
     assert_eq!(run.steps[1].attempts, 5);
     assert_eq!(call_count(id, "gamma-endpoint"), 1);
     assert!(matches!(
-        h.control.resume(id).await,
+        h.control.resume(id, isoqube::Resume::new()).await,
         Err(Error::InvalidState(_))
     ));
     svc.shutdown().await.unwrap();
@@ -719,7 +721,11 @@ pub async fn rerun(h: Harness) {
     h.define("pair", &["Alpha", "Beta"]).await;
     let first = h.start("pair", json!({"customer": "acme"})).await;
     h.finish(first).await;
-    let again = h.control.rerun(first, "test").await.unwrap();
+    let again = h
+        .control
+        .rerun(first, isoqube::Rerun::new().started_by("test"))
+        .await
+        .unwrap();
     assert_ne!(again.id, first);
     assert_eq!(again.rerun_of, Some(first));
     let run = h.finish(again.id).await;
@@ -774,7 +780,7 @@ pub async fn invalid_definitions(h: Harness) {
     );
     let err = h
         .control
-        .start_run("missing", Variables::new(), "test")
+        .start(isoqube::StartRun::new("missing").started_by("test"))
         .await
         .unwrap_err();
     assert!(matches!(err, Error::NotFound { .. }), "{err}");
