@@ -88,6 +88,13 @@ pub(crate) struct RunsQuery {
     /// Only runs with a log line whose message contains this text (any case).
     #[serde(default)]
     log_text: Option<String>,
+    /// A search in the run search grammar (as the TUI's `/` and `runs list
+    /// QUERY`), over all runs, with the other parameters: words that must
+    /// all hold, `status:failed,cancelled`, `def:NAME`, `id:PREFIX`,
+    /// `KEY=VALUE`, `log:TEXT`, `"quoted words"`, plain words (in the id's
+    /// start, definition, status, starter, error, variables, steps).
+    #[serde(default)]
+    q: Option<String>,
 }
 
 impl RunsQuery {
@@ -202,7 +209,7 @@ fn parse_filter(q: RunsQuery) -> ApiResult<RunFilter> {
         })?;
         variables.push((k.to_string(), val.to_string()));
     }
-    Ok(RunFilter {
+    let filter = RunFilter {
         status,
         definition: q.definition,
         before,
@@ -211,7 +218,11 @@ fn parse_filter(q: RunsQuery) -> ApiResult<RunFilter> {
         id_prefix,
         variables,
         log_text: q.log_text.filter(|t| !t.is_empty()),
-    })
+        ..RunFilter::default()
+    };
+    filter
+        .with_query(q.q.as_deref().unwrap_or_default())
+        .map_err(|e| ApiError::bad_request(format!("query parameter `q`: {e}")))
 }
 
 /// The creation time of the run `before_id` names; a 404 naming the

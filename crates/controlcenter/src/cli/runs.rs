@@ -213,6 +213,7 @@ pub(super) async fn execute(op: &Operator, cmd: RunsCommand, out: &mut dyn Write
             limit,
             all,
             before,
+            query,
             out: f,
         } => {
             if stuck {
@@ -224,6 +225,7 @@ pub(super) async fn execute(op: &Operator, cmd: RunsCommand, out: &mut dyn Write
                 id_prefix,
                 vars,
                 log_text,
+                words: query,
                 limit: if all { None } else { Some(limit.max(1)) },
                 before,
             };

@@ -31,9 +31,9 @@ pub async fn load(op: &Operator, need: Need) -> Loaded {
                 .map(|r| r.endpoints),
         )),
         Need::Definitions => Loaded::Definitions(text(op.definitions().await)),
-        Need::Runs(filter) => Loaded::Runs {
+        Need::Runs(filter, query) => Loaded::Runs {
             filter,
-            result: text(load_runs(op, filter).await),
+            result: text(load_runs(op, filter, &query).await),
         },
         Need::Detail { id, skip } => Loaded::Detail {
             id,
@@ -49,18 +49,22 @@ pub async fn load(op: &Operator, need: Need) -> Loaded {
     }
 }
 
-/// The runs view's page, with its stuck steps and skipped records.
+/// The runs view's page under the status filter and the search (searched
+/// by the store over all runs), with its stuck steps and skipped records. A
+/// search still being typed that does not parse yet loads as if empty (the
+/// list shows why).
 async fn load_runs(
     op: &Operator,
     filter: Option<isoqube::RunStatus>,
+    query: &str,
 ) -> isoqube::Result<RunsLoaded> {
-    let page = op
-        .runs(&isoqube::RunFilter {
-            status: filter,
-            limit: RUNS_PAGE,
-            ..Default::default()
-        })
-        .await?;
+    let base = isoqube::RunFilter {
+        status: filter,
+        limit: RUNS_PAGE,
+        ..Default::default()
+    };
+    let filter = base.clone().with_query(query).unwrap_or(base);
+    let page = op.runs(&filter).await?;
     let stuck = op.stuck_steps(&page.runs).await?;
     Ok(RunsLoaded {
         runs: page.runs,

@@ -18,8 +18,8 @@ pub use super::run_requests::{request_run_id, Rerun, Resume, StartRun, DEFAULT_S
 use crate::engine::publish::{unroutable_reason, Publisher};
 use crate::error::{Error, Result};
 use crate::model::{
-    CorruptRun, Definition, FailOutcome, NextStep, Run, RunFilter, RunPage, RunStatus, StepStatus,
-    StuckRule, StuckRun, StuckStep,
+    CorruptRun, Definition, FailOutcome, NextStep, Run, RunCursor, RunFilter, RunPage, RunStatus,
+    StepStatus, StuckRule, StuckRun, StuckStep,
 };
 use crate::registry::Registry;
 use crate::store::RunStore;
@@ -296,8 +296,26 @@ impl Control {
 
     /// Runs, newest first ([`RunStore::list_runs`]); the records that do not
     /// parse are named in the page and in a warning in the log.
+    ///
+    /// A page is filled: where the store's query narrows less than the
+    /// filter (its words, [`RunFilter::text`], are tested on each record
+    /// read), the next pages are read until the page holds `limit` runs or
+    /// no run is left, so a search goes over all runs, not the first page
+    /// read.
     pub async fn list_runs(&self, filter: &RunFilter) -> Result<RunPage> {
-        let page = self.store.list_runs(filter).await?;
+        let mut page = self.store.list_runs(filter).await?;
+        let want = filter.page_size();
+        while page.runs.len() < want && !filter.text.is_empty() {
+            let Some(next) = page.next.take() else { break };
+            let more = self.store.list_runs(&filter.at(&next)).await?;
+            page.runs.extend(more.runs);
+            page.corrupt.extend(more.corrupt);
+            page.next = more.next;
+        }
+        if page.runs.len() > want {
+            page.runs.truncate(want);
+            page.next = page.runs.last().map(RunCursor::of);
+        }
         warn_corrupt(&page.corrupt);
         Ok(page)
     }

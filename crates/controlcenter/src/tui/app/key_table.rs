@@ -340,7 +340,7 @@ pub const RUNS_KEYS: &[KeyDef<RunsKey>] = &[
         &[Char('/')],
         "/",
         "search",
-        "search the loaded runs: id start, definition, status:, def:, KEY=VALUE, text",
+        "search all runs: status:failed,cancelled def:NAME id:PREFIX KEY=VALUE log:TEXT \"quoted words\" words (README: Searching runs)",
         RunsKey::Search,
     ),
     def(&[Esc], "Esc", "", "", RunsKey::ClearSearch),

@@ -429,11 +429,11 @@ impl App {
 
     /// The loaded runs the search lets through, newest first.
     pub fn visible_runs(&self) -> Vec<&Run> {
-        let query = self.run_search.input.text.as_str();
+        let filter = super::search::search_filter(&self.run_search.input.text);
         self.runs
             .items
             .iter()
-            .filter(|r| super::search::run_matches(r, query))
+            .filter(|r| filter.as_ref().is_none_or(|f| f.matches(r)))
             .collect()
     }
 
