@@ -1,8 +1,8 @@
-//! The `controlcenter` binary and compensation (issue 18): a failed run that
+//! The `controlcenter` binary and compensation: a failed run that
 //! undoes what it did shows each undo beneath its step in `runs show` and
 //! exits as a run that did not succeed; `runs cancel --compensate` undoes
 //! what a running run did, plain `cancel` does not; a failed undo's message
-//! is kept and decided on its undo (issue 26). Like `cli.rs`, the test
+//! is kept and decided on its undo. Like `cli.rs`, the test
 //! process hosts the consumers on RabbitMQ and the binary is a separate
 //! process; every scenario runs on a SQLite file and on MongoDB.
 
@@ -156,7 +156,7 @@ fn faults_of(e: &Env, run: &str) -> Vec<Value> {
         .collect()
 }
 
-/// Issue 26 items 4 and 6: a run whose undo fails ends CompensationFailed;
+/// A run whose undo fails ends CompensationFailed;
 /// the undo's message is not "succeeded since" (its step succeeded, its undo
 /// did not) and `discard --settled` keeps it; requeueing the failed forward
 /// step's message is refused (the run no longer runs steps), requeueing the

@@ -1,6 +1,7 @@
-//! The `controlcenter` binary at the edges an operator found (issue 26):
+//! The `controlcenter` binary at the edges an operator found:
 //! priority shown and changed; `definitions show` names each step's undo and
-//! a cycle is named; `--wait` and `watch` print every undo and the end once;
+//! a cycle is named; definition names outside the documented set are
+//! refused; `--wait` and `watch` print every undo and the end once;
 //! a cut `runs list` says so and pages on; `runs delete` and the run
 //! retention of `serve`; a taken API port has an exit code of its own. Like
 //! `cli.rs`, the test process hosts the consumers on RabbitMQ and the binary
@@ -34,7 +35,7 @@ fn create_undoable(e: &Env) {
     assert_eq!(code, 0, "{stdout}{stderr}");
 }
 
-/// Item 14: the priority in every human form, and `--priority` on
+/// The priority in every human form, and `--priority` on
 /// `definitions create` and `update`.
 async fn priority_is_shown_and_changed(env: Env) {
     let env = Arc::new(env);
@@ -84,7 +85,7 @@ async fn priority_is_shown_and_changed(env: Env) {
     Arc::into_inner(env).expect("one owner").stop().await;
 }
 
-/// Item 15: `definitions show` names each step's undo; a two-step cycle is
+/// `definitions show` names each step's undo; a two-step cycle is
 /// refused naming the cycle.
 async fn undo_shown_and_cycle_named(env: Env) {
     let env = Arc::new(env);
@@ -114,7 +115,7 @@ async fn undo_shown_and_cycle_named(env: Env) {
     Arc::into_inner(env).expect("one owner").stop().await;
 }
 
-/// Item 11: `runs start --wait` and `runs watch` print each step and each
+/// `runs start --wait` and `runs watch` print each step and each
 /// undo as it finishes, the undo before the end, and the end exactly once.
 async fn undos_followed_and_the_end_once(env: Env) {
     let env = Arc::new(env);
@@ -178,7 +179,7 @@ async fn undos_followed_and_the_end_once(env: Env) {
     Arc::into_inner(env).expect("one owner").stop().await;
 }
 
-/// Item 7: a `runs list` cut at its limit says so on stderr and how to see
+/// A `runs list` cut at its limit says so on stderr and how to see
 /// the rest; `--before RUN` is the next page, `--all` every run.
 async fn a_cut_list_says_so(env: Env) {
     let env = Arc::new(env);
@@ -219,7 +220,7 @@ async fn a_cut_list_says_so(env: Env) {
     Arc::into_inner(env).expect("one owner").stop().await;
 }
 
-/// Item 16: `runs delete` deletes finished runs with their logs, refuses a
+/// `runs delete` deletes finished runs with their logs, refuses a
 /// running one naming it, and needs `--yes`.
 async fn runs_are_deleted(env: Env) {
     let env = Arc::new(env);
@@ -317,7 +318,7 @@ fn old_run(age: chrono::Duration, status: isoqube::RunStatus) -> isoqube::Run {
     run
 }
 
-/// Item 16: `serve` with `[store] run_retention_days` deletes the runs that
+/// `serve` with `[store] run_retention_days` deletes the runs that
 /// finished longer ago, and keeps newer ones and runs not finished.
 async fn serve_deletes_runs_past_retention(env: Env) {
     use isoqube::RunStatus::{Failed, Running, Succeeded};
@@ -354,7 +355,7 @@ async fn serve_deletes_runs_past_retention(env: Env) {
     env.stop().await;
 }
 
-/// Item 15: an API port another process holds is its own error and exit
+/// An API port another process holds is its own error and exit
 /// code (7), not "broker or store unavailable" (4).
 async fn a_taken_port_is_its_own_error(env: Env) {
     let env = Arc::new(env);
@@ -381,7 +382,7 @@ async fn a_taken_port_is_its_own_error(env: Env) {
     Arc::into_inner(env).expect("one owner").stop().await;
 }
 
-/// Item 9: a MongoDB URL naming a closed port or a host that does not
+/// A MongoDB URL naming a closed port or a host that does not
 /// resolve is one line naming the store and the cause (not what the store
 /// was doing), within `--connect-timeout` and a margin, exit 4.
 #[test]
@@ -424,6 +425,39 @@ fn an_unreachable_store_says_why_in_time() {
     }
 }
 
+/// Definition names outside the documented set are refused (exit 2, saying
+/// the rule) by `create` and by `apply -f`; nothing is written.
+async fn definition_names(env: Env) {
+    let env = Arc::new(env);
+    let e = env.clone();
+    in_background(move || {
+        for bad in ["two words", "_x", "caf\u{e9}"] {
+            let (code, _, stderr) = e.cc(&["definitions", "create", bad, "--steps", "CcPrepare"]);
+            assert_eq!(code, 2, "{stderr}");
+            assert!(stderr.contains("ASCII letters, digits"), "{stderr}");
+        }
+        let dir = std::env::temp_dir().join(format!("isoqube-cc-names-{}", uuid::Uuid::new_v4()));
+        std::fs::create_dir_all(&dir).expect("dir");
+        let file = dir.join("bad.toml");
+        std::fs::write(&file, "name = \"no/slash\"\nsteps = [\"CcPrepare\"]\n").expect("write");
+        let (code, _, stderr) = e.cc(&["definitions", "apply", "-f", file.to_str().expect("path")]);
+        assert_eq!(code, 2, "{stderr}");
+        assert!(stderr.contains("ASCII letters, digits"), "{stderr}");
+        let listed = e.json(&["definitions", "list", "--json"]);
+        assert_eq!(listed.as_array().map(Vec::len), Some(0), "{listed}");
+        let (code, _, stderr) = e.cc(&[
+            "definitions",
+            "create",
+            "ok.name_1-x",
+            "--steps",
+            "CcPrepare",
+        ]);
+        assert_eq!(code, 0, "{stderr}");
+    })
+    .await;
+    Arc::into_inner(env).expect("one owner").stop().await;
+}
+
 on_both_stores!(
     priority_is_shown_and_changed,
     undo_shown_and_cycle_named,
@@ -431,5 +465,6 @@ on_both_stores!(
     a_cut_list_says_so,
     runs_are_deleted,
     serve_deletes_runs_past_retention,
-    a_taken_port_is_its_own_error
+    a_taken_port_is_its_own_error,
+    definition_names
 );

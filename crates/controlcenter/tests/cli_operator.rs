@@ -1,4 +1,4 @@
-//! The `controlcenter` binary where an operator was misled (issue 19): error
+//! The `controlcenter` binary where an operator was misled: error
 //! queues named as `errors list` prints them, run ids as short as the TUI
 //! shows them, a closed pipe, a failed run's message requeued. Like `cli.rs`,
 //! the test process hosts the consumers on RabbitMQ and the binary is a
@@ -53,7 +53,7 @@ fn fault_of(e: &Env, run: &str) -> (String, String) {
     )
 }
 
-/// Item 4: `errors list` prints `<endpoint>_error`, and requeue and discard
+/// `errors list` prints `<endpoint>_error`, and requeue and discard
 /// take that name as well as the endpoint's; an unknown endpoint is not found
 /// (exit 3) in one line, with no client library lines before it.
 async fn error_queues_by_either_name(env: Env) {
@@ -113,7 +113,7 @@ fn into_closed_pipe(e: &Env, args: &[&str]) -> (i32, String) {
     )
 }
 
-/// Item 6: a closed pipe is not an outage: the command ends quietly, exit 0.
+/// A closed pipe is not an outage: the command ends quietly, exit 0.
 async fn closed_pipe_is_quiet(env: Env) {
     let env = Arc::new(env);
     let e = env.clone();
@@ -138,7 +138,7 @@ async fn closed_pipe_is_quiet(env: Env) {
     Arc::into_inner(env).expect("one owner").stop().await;
 }
 
-/// Item 11: any unique start of a run id names the run (the TUI shows 8
+/// Any unique start of a run id names the run (the TUI shows 8
 /// characters); one that starts several lists them and exits 2.
 async fn short_run_ids(env: Env) {
     let twins: Vec<uuid::Uuid> = [
@@ -201,7 +201,7 @@ async fn short_run_ids(env: Env) {
     Arc::into_inner(env).expect("one owner").stop().await;
 }
 
-/// Item 10: the console's "step failed ... attempts=N" counts the attempts
+/// The console's "step failed ... attempts=N" counts the attempts
 /// as the run record does, resumes included.
 async fn attempts_agree(env: Env) {
     let env = Arc::new(env);
@@ -271,7 +271,7 @@ fn finished(e: &Env, id: &str) -> Value {
     }
 }
 
-/// Item 5: requeueing a failed run's message resumes the run from that step;
+/// Requeueing a failed run's message resumes the run from that step;
 /// a message whose step has succeeded since is marked so, refused, and
 /// discarded with the others like it (confirmed with --yes).
 async fn requeue_does_what_it_says(env: Env) {
@@ -349,7 +349,7 @@ async fn bulk_requeue_and_discard(env: Env) {
                 .sum::<usize>()
         };
         assert_eq!(count(&e, &["errors", "list", "--json"]), 3);
-        // Issue 26 item 7: a list cut short says so and how to see the rest.
+        // A list cut short says so and how to see the rest.
         let (code, stdout, stderr) = e.cc(&["errors", "list", "--limit", "2"]);
         assert_eq!(code, 0, "{stderr}");
         assert!(

@@ -1,7 +1,8 @@
-//! What the `controlcenter` binary shows an operator (issue 26, items 8 and
-//! 10): `runs show` of a running step names its handler and how long it has
-//! run, and marks a stuck one; `services` says when each instance was last
-//! seen and which are late; a refused broker login is one line. Like
+//! What the `controlcenter` binary shows an operator: `runs show` of a
+//! running step names its handler and how long it has run, and marks a
+//! stuck one; `services` says when each instance was last seen and which are
+//! late; a refused broker login, and an unreachable broker or store, is one
+//! line. Like
 //! `cli.rs`, the test process hosts the consumers on RabbitMQ and the binary
 //! is a separate process; every scenario runs on a SQLite file and on MongoDB.
 
@@ -30,7 +31,7 @@ fn step_line(stdout: &str, n: usize) -> String {
         .to_string()
 }
 
-/// Item 8: a running step shows how long it has run, on which endpoint and
+/// A running step shows how long it has run, on which endpoint and
 /// instance; a stuck one is marked on the run and beneath the step, in the
 /// text and in `--json`.
 async fn show_names_the_running_handler_and_marks_stuck(env: Env) {
@@ -95,7 +96,7 @@ async fn show_names_the_running_handler_and_marks_stuck(env: Env) {
     Arc::into_inner(env).expect("one owner").stop().await;
 }
 
-/// Item 8: `services` says when each instance was last seen; one whose
+/// `services` says when each instance was last seen; one whose
 /// heartbeat is late (a killed process, until the 20 s rule calls it gone)
 /// is `LATE`, not `alive`.
 async fn services_say_when_last_seen(env: Env) {
@@ -150,7 +151,7 @@ fn with_wrong_password(url: &str) -> String {
     format!("{scheme}://{rest}")
 }
 
-/// Item 10: a refused broker login is the documented one line naming the
+/// A refused broker login is the documented one line naming the
 /// broker (no password), with none of the client library's lines before it;
 /// `ISOQUBE_LOG=debug` shows those.
 async fn wrong_password_is_one_line(env: Env) {
@@ -189,8 +190,61 @@ async fn wrong_password_is_one_line(env: Env) {
     Arc::into_inner(env).expect("one owner").stop().await;
 }
 
+/// An unreachable broker or MongoDB is one line naming it by its address
+/// (no credentials, no driver dump); the driver's detail is at debug level.
+async fn unreachable_is_one_line(env: Env) {
+    let env = Arc::new(env);
+    let e = env.clone();
+    in_background(move || {
+        let broker = cli_env::out(
+            e.cmd(false)
+                .args(["--amqp-url", "amqp://guest:secret@127.0.0.1:1/%2f"])
+                .args(["--connect-timeout", "1", "runs", "list"])
+                .output()
+                .expect("run"),
+        );
+        let store = cli_env::out(
+            e.cmd(true)
+                .env_remove("ISOQUBE_STORE_PATH")
+                .args([
+                    "--mongo-url",
+                    "mongodb://user:secret@127.0.0.1:1/?appName=x",
+                ])
+                .args(["--connect-timeout", "1", "runs", "list"])
+                .output()
+                .expect("run"),
+        );
+        for ((code, stdout, stderr), needle) in [
+            (broker, "RabbitMQ at 127.0.0.1:1 is unreachable"),
+            (store, "MongoDB at 127.0.0.1:1 is unreachable"),
+        ] {
+            assert_eq!(code, 4, "{stderr}");
+            assert_eq!(stdout, "", "{stdout}");
+            assert_eq!(stderr.trim().lines().count(), 1, "one line: {stderr}");
+            assert!(stderr.contains(needle), "{needle:?} in {stderr}");
+            for leak in ["secret", "guest", "user", "Topology", "os error"] {
+                assert!(!stderr.contains(leak), "{leak:?} in {stderr}");
+            }
+        }
+        // The detail is at debug level.
+        let (_, _, stderr) = cli_env::out(
+            e.cmd(true)
+                .env("ISOQUBE_LOG", "debug")
+                .args(["--mongo-url", "mongodb://user:secret@127.0.0.1:1"])
+                .args(["--connect-timeout", "1", "runs", "list"])
+                .output()
+                .expect("run"),
+        );
+        assert!(stderr.contains("Server selection timeout"), "{stderr}");
+        assert!(!stderr.contains("secret"), "{stderr}");
+    })
+    .await;
+    Arc::into_inner(env).expect("one owner").stop().await;
+}
+
 on_both_stores!(
     show_names_the_running_handler_and_marks_stuck,
     services_say_when_last_seen,
-    wrong_password_is_one_line
+    wrong_password_is_one_line,
+    unreachable_is_one_line
 );

@@ -1,4 +1,4 @@
-//! The error queue never loses a message (issue 26), through
+//! The error queue never loses a message, through
 //! [`Operator`] on the embedded pair (in-process transport + SQLite) and the
 //! real one (RabbitMQ + MongoDB): requeueing a message whose step would not
 //! run is refused, saying why, and the message stays (item 6); an undo's
@@ -168,7 +168,7 @@ async fn stored_run(
     run
 }
 
-/// Item 6: a step message of a run in which the step would not run is
+/// A step message of a run in which the step would not run is
 /// refused with the reason, and stays in the error queue; nothing is
 /// published. A running run's message is published.
 async fn requeue_refuses_what_would_not_run(pair: Pair) {
@@ -227,7 +227,7 @@ async fn requeue_refuses_what_would_not_run(pair: Pair) {
     pair.done().await;
 }
 
-/// Item 4: an undo's message is settled only when its undo succeeded: a
+/// An undo's message is settled only when its undo succeeded: a
 /// failed undo of a succeeded step is not, and `discard --settled` keeps it;
 /// a succeeded undo's is, and goes. Requeueing an undo's message is decided
 /// on the undo's record.
@@ -302,7 +302,7 @@ async fn undo_messages_are_settled_by_their_undo(pair: Pair) {
     pair.done().await;
 }
 
-/// Item 5: a thousand messages listed, then more arriving: the bulk requeue
+/// A thousand messages listed, then more arriving: the bulk requeue
 /// and discard act on exactly the listed ones, report them all, and the
 /// broker's counts agree; the late ones stay, and acting again on a stale
 /// list reports each as not found and removes nothing.

@@ -1,5 +1,5 @@
-//! `controlcenter queues` and `Operator::queues` (issue 19): every endpoint's
-//! queue, error queue and skipped queue (issue 26) by their broker names,
+//! `controlcenter queues` and `Operator::queues`: every endpoint's
+//! queue, error queue and skipped queue by their broker names,
 //! with messages ready, unacked (where the transport tells it), consumers
 //! and the net rate; the stale queues of an endpoint no live service hosts,
 //! and deleting them (refused while live, with messages unless forced); on
@@ -213,7 +213,7 @@ async fn scenario(pair: Pair) {
     stale_queues(&pair, &op, service).await;
 }
 
-/// Issue 26 item 12: a live endpoint's queues are not stale and cannot be
+/// A live endpoint's queues are not stale and cannot be
 /// deleted; once its service is gone they are listed as stale and can be,
 /// refused while they hold messages unless forced.
 async fn stale_queues(pair: &Pair, op: &Operator, service: Service) {

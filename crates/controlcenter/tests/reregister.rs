@@ -1,4 +1,4 @@
-//! Issue 19, item 7: a service whose store lost its records (a new database, a
+//! A service whose store lost its records (a new database, a
 //! restored backup) registers itself and its events again, so the control
 //! center shows the service and its events and accepts definitions naming
 //! them. On the embedded pair the records are deleted from the SQLite file;

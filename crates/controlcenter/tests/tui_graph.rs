@@ -1,9 +1,9 @@
-//! Screen tests for what operators reach for first (issues 18 and 19): a run's
+//! Screen tests for what operators reach for first: a run's
 //! detail drawn as its graph (levels, branch lines, running steps live,
 //! variables, whole log lines), the runs search and its columns, the error
 //! queue's filter and bulk actions, and the definition form's step editor and
 //! filtering picker. Drawn with ratatui's `TestBackend` from model values, as
-//! `tui_render.rs`, with which it shares its support.
+//! `tui_render/`, with which it shares its support.
 
 #[path = "support/tui_app.rs"]
 mod tui_app;
@@ -90,7 +90,7 @@ fn open_detail(run: &Run, logs: Vec<LogRecord>) -> App {
 
 // ------------------------------------------------------------------ graph
 
-/// Issue 18: the detail draws the graph, levels left to right with parallel
+/// The detail draws the graph, levels left to right with parallel
 /// steps side by side, and the step table in level order with branch lines;
 /// at 120x35 every one of the 15 steps shows.
 #[test]
@@ -137,7 +137,7 @@ fn run_detail_draws_the_graph_by_levels_with_branch_lines() {
     has(&s, "building on windows-2025");
 }
 
-/// Issue 18: a compensating run shows each needed compensation beneath its
+/// A compensating run shows each needed compensation beneath its
 /// step (status, duration, attempts), and ↓ moves from step to step over
 /// them.
 #[test]
@@ -212,7 +212,7 @@ fn run_detail_shows_compensations_beneath_their_steps() {
     );
 }
 
-/// Issue 19: a running step shows its attempt and how long it has run, and
+/// A running step shows its attempt and how long it has run, and
 /// the time moves on at every redraw; the run's parameters and the variables
 /// its steps added are in the head.
 #[test]
@@ -231,7 +231,7 @@ fn running_step_shows_attempt_and_live_elapsed_and_the_variables_show() {
     lacks(&s, "1m40s");
 }
 
-/// Issue 19, item 9: at 80x24 the 15-step graph scrolls through every step
+/// At 80x24 the 15-step graph scrolls through every step
 /// and still shows log rows.
 #[test]
 fn graph_scrolls_at_80x24_to_every_step() {
@@ -262,7 +262,7 @@ fn graph_scrolls_at_80x24_to_every_step() {
     assert_eq!(seen.len(), 15, "steps reached: {seen:?}");
 }
 
-/// Issue 19: a log line is never cut without a way to read it whole: `w`
+/// A log line is never cut without a way to read it whole: `w`
 /// wraps it, and `v` shows the whole run (every variable, each step's full
 /// error).
 #[test]
@@ -321,7 +321,7 @@ fn runs_app() -> App {
     app
 }
 
-/// Issue 19: the runs list narrows as the search is typed (id start,
+/// The runs list narrows as the search is typed (id start,
 /// definition, status, variable value, text), and shows each run's duration
 /// and failed step numbered from 1.
 #[test]
@@ -410,7 +410,7 @@ fn errors_app() -> App {
     app
 }
 
-/// Issue 19: the error queue filters as you type, and R / D act on every
+/// The error queue filters as you type, and R / D act on every
 /// message shown, after a y/n naming how many.
 #[test]
 fn error_queue_filters_and_acts_in_bulk_after_confirmation() {
@@ -482,7 +482,7 @@ fn form_app() -> App {
     app
 }
 
-/// Issue 19: the event picker filters as you type and stays open to add
+/// The event picker filters as you type and stays open to add
 /// several steps.
 #[test]
 fn picker_filters_as_you_type_and_stays_open() {
@@ -514,7 +514,7 @@ fn picker_filters_as_you_type_and_stays_open() {
     assert_eq!(events, ["Deploy", "Deploy", "Build"]);
 }
 
-/// Issue 18: the step editor sets a step's name, `after`, `compensate`,
+/// The step editor sets a step's name, `after`, `compensate`,
 /// `timeout` and `optional`; a bad timeout is refused in place, and the
 /// model's refusal on save shows in the form.
 #[test]

@@ -1,5 +1,5 @@
-//! The terminal UI end to end where an operator reaches first (issues 18 and
-//! 19), the real `controlcenter tui` in a pseudo-terminal at 80x24 and
+//! The terminal UI end to end where an operator reaches first, the
+//! real `controlcenter tui` in a pseudo-terminal at 80x24 and
 //! 120x35: a 16-step graph run's detail scrolls to every step at 80x24 and
 //! shows all of them at 120x35; the event picker filters as you type and
 //! stays open to add several steps; the error queue filters and discards and
@@ -74,7 +74,7 @@ fn rows_shown(screen: &str) -> Vec<u32> {
         .collect()
 }
 
-/// Issue 19, item 9 and issue 18: the graph run's detail at 120x35 shows all
+/// The graph run's detail at 120x35 shows all
 /// 16 steps and its graph line; at 80x24 it shows steps and log rows and the
 /// arrows reach every step.
 async fn graph_detail_scrolls_at_80x24_and_fits_at_120x35(e: Env) {
@@ -143,7 +143,7 @@ async fn graph_detail_scrolls_at_80x24_and_fits_at_120x35(e: Env) {
     e.stop().await;
 }
 
-/// Issue 19: the event picker filters as you type and stays open to add
+/// The event picker filters as you type and stays open to add
 /// several steps; the definition saved has them in the order chosen.
 async fn picker_filters_as_you_type_and_adds_several(e: Env) {
     let t = tui(&e, 80, 24);
@@ -226,7 +226,7 @@ fn failing_run(e: &Env) -> String {
     run["id"].as_str().expect("id").to_string()
 }
 
-/// Issue 19: the error queue filters as you type; D discards every message
+/// The error queue filters as you type; D discards every message
 /// shown and R requeues every one, each after a y/n naming how many, at
 /// 120x35.
 async fn error_queue_filters_and_acts_in_bulk(e: Env) {

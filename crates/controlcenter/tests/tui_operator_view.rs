@@ -1,5 +1,5 @@
-//! Screen tests for what an operator found missing in the terminal UI
-//! (issue 26, items 13 and 14): the events table at 80x24 with a full fleet,
+//! Screen tests for what an operator found missing in the terminal UI:
+//! the events table at 80x24 with a full fleet,
 //! run statuses shown whole, Esc asking before it drops a form's edits,
 //! cancel-and-compensate, a start's priority, status messages that go, the
 //! priority of runs and definitions, and instances whose heartbeat is late.

@@ -1,4 +1,4 @@
-//! The services view's queues pane (issue 19), drawn on ratatui's
+//! The services view's queues pane, drawn on ratatui's
 //! `TestBackend` at 80x24 and 120x35 from an [`App`] fed two looks at the
 //! queues: depth, consumers and the net rate between the looks, the error
 //! queue's beside it; a view that needs the queues asks for them.

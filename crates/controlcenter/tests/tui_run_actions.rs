@@ -1,7 +1,8 @@
-//! The terminal UI end to end for what issue 26 (items 13, 14) added: a run
+//! The terminal UI end to end for a run's actions: a run
 //! started from the definitions view with a priority typed in the start
 //! prompt, its priority in the detail, then cancelled and compensated with
-//! `C` after a y/n; a stuck run's detail naming its stuck step. The real `controlcenter tui` runs in a pseudo-terminal;
+//! `C` after a y/n; a stuck run's detail naming its stuck step. The real
+//! `controlcenter tui` runs in a pseudo-terminal;
 //! the test process hosts the consumers on RabbitMQ (as in `cli.rs`); the
 //! scenario runs on a SQLite file and on MongoDB.
 
@@ -95,7 +96,7 @@ async fn start_with_priority_then_cancel_and_compensate(e: Env) {
     e.stop().await;
 }
 
-/// Issue 26, item 8: a stuck run's detail names its stuck step, handler and
+/// A stuck run's detail names its stuck step, handler and
 /// why; a slow run on a live instance's does not.
 async fn a_stuck_runs_detail_says_so(e: Env) {
     let live_instance = e

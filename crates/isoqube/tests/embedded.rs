@@ -19,10 +19,10 @@ async fn embedded_pair() -> suite::Pair {
 behaviour_tests!(embedded_pair);
 masstransit_tests!(embedded_pair);
 
-/// The lists above stay complete by construction: every scenario the suite
-/// defines (`pub async fn NAME(h: Harness)` in `tests/suite/`) is listed in
-/// `behaviour_tests!` or `masstransit_tests!`, so every pair runs it, and
-/// every name listed is defined.
+/// The lists stay complete by construction: every scenario the suite defines
+/// (`pub async fn NAME(h: Harness)` in `tests/suite/`) is listed in
+/// `behaviour_tests!` or `masstransit_tests!`, and every name listed is
+/// defined. [`every_pair_runs_the_lists`] checks each pair instantiates them.
 #[test]
 fn every_scenario_is_listed() {
     let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/suite");
@@ -56,4 +56,27 @@ fn every_scenario_is_listed() {
         unlisted.is_empty() && undefined.is_empty(),
         "defined but not listed: {unlisted:?}; listed but not defined: {undefined:?}"
     );
+}
+
+/// Each pair's binary instantiates the lists, so the real pair (and the
+/// in-process + MongoDB one) runs every scenario the embedded pair runs. The
+/// MassTransit scenarios are about the transport, so the in-process + MongoDB
+/// pair, whose transport the embedded pair already covers, skips them.
+#[test]
+fn every_pair_runs_the_lists() {
+    let tests = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests");
+    let expected: [(&str, &[&str]); 3] = [
+        ("embedded.rs", &["behaviour_tests!(", "masstransit_tests!("]),
+        ("real.rs", &["behaviour_tests!(", "masstransit_tests!("]),
+        ("mongo_behaviour.rs", &["behaviour_tests!("]),
+    ];
+    for (binary, lists) in expected {
+        let text = std::fs::read_to_string(tests.join(binary)).expect("a test binary");
+        for list in lists {
+            assert!(
+                text.lines().any(|l| l.starts_with(list)),
+                "{binary} does not instantiate {list}"
+            );
+        }
+    }
 }

@@ -1,4 +1,4 @@
-//! `Transport::pass` (issue 26), the same scenario on the in-process
+//! `Transport::pass`, the same scenario on the in-process
 //! transport and on RabbitMQ: each message the queue held when the pass began
 //! is handed out once, what arrives during it is not; the acked ones are
 //! gone, the others back in their places once it closes, and a pass dropped

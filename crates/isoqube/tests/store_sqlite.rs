@@ -57,3 +57,49 @@ async fn sqlite_fixture() -> Fixture {
 }
 
 conformance_tests!(sqlite_fixture);
+
+/// The list stays complete by construction: every case the conformance suite
+/// defines (`pub async fn NAME(f: Fixture)` in `tests/store_conformance/`) is
+/// listed in `conformance_tests!`, every name listed is defined, and both
+/// stores' binaries instantiate the list.
+#[test]
+fn every_case_is_listed() {
+    let tests = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests");
+    let mut sources = String::new();
+    for entry in std::fs::read_dir(tests.join("store_conformance")).expect("the suite's folder") {
+        let path = entry.expect("an entry").path();
+        if path.extension().is_some_and(|e| e == "rs") {
+            sources += &std::fs::read_to_string(&path).expect("a suite file");
+        }
+    }
+    let defined: std::collections::BTreeSet<&str> = sources
+        .split("pub async fn ")
+        .skip(1)
+        .filter_map(|rest| {
+            let (name, args) = rest.split_once('(')?;
+            args.starts_with("f: Fixture)").then_some(name.trim())
+        })
+        .collect();
+    let listed: std::collections::BTreeSet<&str> = sources
+        .split("!(@each $fixture;")
+        .skip(1)
+        .flat_map(|rest| {
+            let list = rest.split(')').next().unwrap_or_default();
+            list.split(',').map(str::trim).filter(|n| !n.is_empty())
+        })
+        .collect();
+    assert!(defined.len() > 20, "cases found: {defined:?}");
+    let unlisted: Vec<_> = defined.difference(&listed).collect();
+    let undefined: Vec<_> = listed.difference(&defined).collect();
+    assert!(
+        unlisted.is_empty() && undefined.is_empty(),
+        "defined but not listed: {unlisted:?}; listed but not defined: {undefined:?}"
+    );
+    for binary in ["store_sqlite.rs", "store_mongo.rs"] {
+        let text = std::fs::read_to_string(tests.join(binary)).expect("a test binary");
+        assert!(
+            text.lines().any(|l| l.starts_with("conformance_tests!(")),
+            "{binary} does not instantiate conformance_tests!"
+        );
+    }
+}

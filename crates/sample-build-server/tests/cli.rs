@@ -222,7 +222,7 @@ fn failed_step_in_summary(stdout: &str) -> String {
         .to_string()
 }
 
-/// Issue 19, items 1 and 2: the console and the summary number a failed step
+/// The console and the summary number a failed step
 /// alike (from 1), the console goes to stderr and the summary alone to stdout,
 /// and neither carries colour escapes when it is not a terminal.
 fn console_and_summary_agree(pair: Pair) {
@@ -272,7 +272,7 @@ fn console_and_summary_agree(pair: Pair) {
     );
 }
 
-/// Issue 19, item 2, on a terminal: `run` in a pseudo-terminal (util-linux
+/// On a terminal: `run` in a pseudo-terminal (util-linux
 /// `script`) colours its console lines, and not with `NO_COLOR` set.
 fn colour_only_on_a_terminal_without_no_color(pair: Pair) {
     let which = Command::new("script").arg("--version").output();
@@ -355,7 +355,7 @@ fn console_and_summary_agree_on_the_real_pair() {
     console_and_summary_agree(Pair::Real);
 }
 
-/// Issue 19, item 12: a mistyped flag shows the usage `--help` shows (the
+/// A mistyped flag shows the usage `--help` shows (the
 /// definition optional), whatever came before it.
 #[test]
 fn a_usage_error_shows_the_usage_of_help() {

@@ -1,4 +1,4 @@
-//! Issue 26, item 10: the console of a service whose step reaches no queue.
+//! The console of a service whose step reaches no queue.
 //! The sample's services run as separate processes over RabbitMQ without
 //! `windows-pool`, as the README's serve example once left it out; a
 //! `full-release` run publishes Windows builds nobody consumes. Each process's

@@ -1,4 +1,4 @@
-//! Issue 26, item 15: when the store comes back empty (a new or restored
+//! When the store comes back empty (a new or restored
 //! database), the sample's services register themselves again at a heartbeat
 //! and seed the built-in definitions again, as `serve` does on first start.
 //! On the embedded pair (in-process + SQLite) and the real pair (RabbitMQ +

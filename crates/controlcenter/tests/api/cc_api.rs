@@ -1,4 +1,4 @@
-//! Issue 19, the API's part on both pairs: runs searched by id prefix,
+//! The API on both pairs: runs searched by id prefix,
 //! variable value and log text (query parameters); a unique start of a run id
 //! in the run routes; PATCH of a definition; 404/405 naming the full path;
 //! the OpenAPI document and the reference page readable without the token.

@@ -1,4 +1,4 @@
-//! Compensation over the API (issue 18): the event stream of a run that
+//! Compensation over the API: the event stream of a run that
 //! fails after a step with a compensation carries `compensation` events
 //! before the run's own, the run ends `Compensated`; `cancel?compensate=true`
 //! undoes what a running run did, and a bad `compensate` value is a 400.

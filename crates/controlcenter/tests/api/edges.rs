@@ -1,4 +1,4 @@
-//! The API at the edges an operator found (issue 26), on both pairs: `PATCH`
+//! The API at the edges an operator found, on both pairs: `PATCH`
 //! takes the priority `GET` shows; `DELETE /api/v1/runs/{id}` deletes a
 //! finished run and refuses one not finished; a webhook delivery sent twice
 //! (`X-GitHub-Delivery`, `Idempotency-Key`) starts one run; a MongoDB gone
@@ -7,7 +7,7 @@
 
 use super::*;
 
-/// Item 14: `PATCH {"priority": N}` changes it (0-9), as `GET` shows it.
+/// `PATCH {"priority": N}` changes it (0-9), as `GET` shows it.
 async fn patch_priority(env: &Env) {
     let r = env
         .call(
@@ -48,7 +48,7 @@ async fn patch_priority(env: &Env) {
     assert_eq!(r.status, 200, "{}", r.text());
 }
 
-/// Item 16: a finished run is deleted (204, then 404); one not finished is a
+/// A finished run is deleted (204, then 404); one not finished is a
 /// 409 naming its status, and stays.
 async fn delete_runs(env: &Env) {
     let done = env.start_run("flow", json!({})).await;
@@ -72,13 +72,13 @@ async fn delete_runs(env: &Env) {
     answers_are_documented(env.addr);
 }
 
-/// Item 17: the same delivery id again (from any API process: the run id is
+/// The same delivery id again (from any API process: the run id is
 /// derived from it) answers 200 with the first run and starts nothing; a
 /// malformed one is a 400; without one, each call starts a run.
 async fn webhook_deliveries(env: &Env) {
     let before = count(env).await;
     let body = br#"{"who": "delivered"}"#;
-    let sig = super::operator_adds::signature(HOOK_SECRET, body);
+    let sig = super::webhooks::signature(HOOK_SECRET, body);
     let delivery = uuid::Uuid::new_v4().to_string();
     let send = |header: &'static str, value: String| {
         let sig = sig.clone();
@@ -173,14 +173,14 @@ async fn edges_on_rabbitmq_and_mongodb() {
     env.stop().await;
 }
 
-/// Item 9: the store goes away under a running API connected as `serve`
+/// The store goes away under a running API connected as `serve`
 /// connects (calls wait [`api::API_STORE_WAIT`] for a server): a request's
 /// 503 comes within that bound (and a margin), `/health/ready`'s within
 /// [`api::READY_STORE_WAIT`], naming the store by its address and not what
 /// the store was doing.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn store_outage_answers_in_bounded_time_on_mongodb() {
-    use super::operator_adds::CutProxy;
+    use super::store_outage::CutProxy;
     let upstream = isoqube::redact::url_hosts(&mongo_url());
     let proxy = CutProxy::to(upstream).await;
     let url = format!("mongodb://127.0.0.1:{}/?directConnection=true", proxy.port);

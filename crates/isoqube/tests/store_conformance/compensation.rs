@@ -8,7 +8,7 @@ use isoqube::model::{ClaimOutcome, CompleteOutcome, FailOutcome};
 use isoqube::{Definition, Run, RunStatus, StepDef, StepKey, StepStatus, Variables};
 use serde_json::json;
 
-use super::{vars, Fixture};
+use super::fixture::{vars, Fixture};
 
 /// A -> (B, C) -> D, each undone by `Undo`.
 fn undoable() -> Definition {

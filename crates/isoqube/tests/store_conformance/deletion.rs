@@ -4,7 +4,8 @@
 
 use isoqube::{Error, RunFilter, RunStatus, StepKey};
 
-use super::{line, new_run, Fixture};
+use super::fixture::{new_run, Fixture};
+use super::services_topics_logs::line;
 
 pub async fn delete_finished_runs_only(f: Fixture) {
     let s = f.store.clone();

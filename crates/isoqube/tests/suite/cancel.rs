@@ -11,7 +11,8 @@ use serde::{Deserialize, Serialize};
 use serde_json::json;
 use uuid::Uuid;
 
-use super::Harness;
+use super::fixtures::*;
+use super::harness::Harness;
 
 /// A long step that stops when its run is cancelled.
 #[event]
@@ -130,5 +131,27 @@ pub async fn cancel_drops_a_stubborn_step_after_the_grace(h: Harness) {
     assert_eq!(resumed.status, RunStatus::Running);
     assert_eq!(resumed.steps[0].status, StepStatus::Pending);
     h.control.cancel(id).await.expect("cancelled again");
+    svc.shutdown().await.unwrap();
+}
+
+/// Cancel while a step runs: no further step, the running step is marked
+/// cancelled when it returns, later steps skipped.
+pub async fn cancel(h: Harness) {
+    let svc = h.service(&["alpha", "beta"]).await;
+    h.define("pair", &["Alpha", "Beta"]).await;
+    let id = h.start("pair", json!({"sleep_ms": {"alpha": 400}})).await;
+    h.wait_step(id, 0, StepStatus::Invoked).await;
+    let cancelled = h.control.cancel(id).await.unwrap();
+    assert_eq!(cancelled.status, RunStatus::Cancelled);
+    h.wait_step(id, 0, StepStatus::Cancelled).await;
+    let run = h.control.get_run(id).await.unwrap();
+    assert!(run.steps[0].cancelled_at.is_some());
+    assert_eq!(run.steps[1].status, StepStatus::Skipped);
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    assert_eq!(call_count(id, "beta"), 0);
+    assert!(matches!(
+        h.control.cancel(id).await,
+        Err(Error::InvalidState(_))
+    ));
     svc.shutdown().await.unwrap();
 }

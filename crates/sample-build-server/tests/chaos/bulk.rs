@@ -1,5 +1,5 @@
 //! Bulk requeue and discard of a big error queue while a service consumes
-//! (issue 26): a consumer that fails every message fills its error queue with
+//!: a consumer that fails every message fills its error queue with
 //! `--bulk` messages (1,000 by default); then, while more events arrive and
 //! every 10th message fails again (so new faults land in the same error queue
 //! during the passes), the control center requeues the first 60 % listed and

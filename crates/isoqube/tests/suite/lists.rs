@@ -1,0 +1,32 @@
+//! The lists that instantiate the scenarios per pair. `embedded.rs` checks
+//! that they name every scenario defined under `tests/suite/`, and that each
+//! pair's binary instantiates them.
+
+/// Instantiates every scenario as a test, with `$pair` (an async fn returning a
+/// `Pair`) providing the transport and the store.
+#[macro_export]
+macro_rules! behaviour_tests {
+    ($pair:path) => {
+        $crate::behaviour_tests!(@each $pair;
+            chain_rule, fan_out, competing_consumers, idempotent_redelivery, step_not_due_is_refused, step_start_recorded,
+            crash_between_record_and_publish, retry_then_succeed, retry_exhausted, cancel,
+            resume, rerun, invalid_definitions, malformed_message, bad_run_headers_are_refused, error_queue_browse_and_take, schedules, graceful_shutdown,
+            grace_expiry_counts_the_attempt, instance_killed_mid_step, redelivered_attempt_says_why, lost_store_answers, service_registration,
+            graph_branches_run_in_parallel_and_join_once, graph_optional_failure_lets_the_run_go_on,
+            graph_step_timeout, graph_default_step_timeout, graph_resume_republishes_every_failed_branch, graph_definitions_are_validated,
+            cancel_tells_the_running_step, cancel_drops_a_stubborn_step_after_the_grace,
+            compensation_undoes_a_diamond_in_reverse_order, compensation_retried_then_succeeds,
+            compensation_failed_then_resumed, compensation_after_a_hung_step_times_out,
+            cancel_compensates_only_when_asked, compensation_after_a_step_nobody_consumes,
+            priority_overtakes_backlog, priority_out_of_range_is_refused);
+
+    };
+    (@each $pair:path; $($name:ident),* $(,)?) => {
+        $(
+            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+            async fn $name() {
+                suite::$name(suite::Harness::new($pair().await)).await;
+            }
+        )*
+    };
+}

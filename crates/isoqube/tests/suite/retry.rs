@@ -1,0 +1,142 @@
+//! A failing step: retried until it succeeds or its retries run out (then the
+//! run fails and the message goes to the error queue), and a failed run taken
+//! up again by resume (from its failed step) or re-run (a new run).
+
+use isoqube::envelope::Envelope;
+use isoqube::{Error, RunStatus, StepStatus};
+use serde_json::{json, Value};
+use uuid::Uuid;
+
+use super::fixtures::*;
+use super::harness::*;
+
+/// A consumer failing twice with three retries allowed succeeds on attempt 3.
+pub async fn retry_then_succeed(h: Harness) {
+    let svc = h.service(&["alpha", "beta"]).await;
+    h.define("pair", &["Alpha", "Beta"]).await;
+    let id = h.start("pair", json!({"fail_times": {"beta": 2}})).await;
+    let run = h.finish(id).await;
+    assert_eq!(run.status, RunStatus::Succeeded, "{run:#?}");
+    assert_eq!(run.steps[1].attempts, 3);
+    assert_eq!(call_count(id, "beta"), 3);
+    assert!(run.steps[1].last_error.is_none());
+    assert_eq!(h.transport().message_count("beta_error").await.unwrap(), 0);
+    svc.shutdown().await.unwrap();
+}
+
+/// Retries run out: step and run failed, error recorded, later steps skipped,
+/// the message in the error queue with the fault headers.
+pub async fn retry_exhausted(h: Harness) {
+    let svc = h.service(&["alpha", "beta", "gamma-endpoint"]).await;
+    h.define("chain", &["Alpha", "Beta", "Gamma"]).await;
+    let id = h.start("chain", json!({"fail_times": {"beta": 99}})).await;
+    let run = h.finish(id).await;
+    assert_eq!(run.status, RunStatus::Failed);
+    let step = &run.steps[1];
+    assert_eq!(step.status, StepStatus::Failed);
+    assert_eq!(step.attempts, 4, "1 attempt + 3 retries");
+    assert!(step.failed_at.is_some());
+    assert!(
+        step.last_error
+            .as_deref()
+            .is_some_and(|e| e.contains("beta fails on purpose")),
+        "{step:#?}"
+    );
+    assert!(
+        run.error
+            .as_deref()
+            .is_some_and(|e| e.contains("step 2 (Beta)")),
+        "the run's error names the step as people count: {:?}",
+        run.error
+    );
+    assert_eq!(run.steps[2].status, StepStatus::Skipped);
+    assert_eq!(call_count(id, "gamma-endpoint"), 0);
+    h.wait_queue("beta_error", 1).await;
+    let faulted = h
+        .transport()
+        .get("beta_error")
+        .await
+        .unwrap()
+        .expect("message in error queue");
+    let env = Envelope::from_slice(&faulted.body).expect("the original envelope");
+    assert_eq!(env.run_step(), Some((id, 1)));
+    let header = |k: &str| faulted.headers.get(k).cloned().unwrap_or(Value::Null);
+    assert_eq!(header("MT-Reason"), "fault");
+    assert!(header("MT-Fault-Message")
+        .as_str()
+        .is_some_and(|m| m.contains("fails on purpose")));
+    assert!(header("MT-Fault-ExceptionType")
+        .as_str()
+        .is_some_and(|t| t.contains("anyhow")));
+    assert_eq!(header("MT-Fault-RetryCount").as_u64(), Some(3));
+    assert_eq!(
+        header("MT-Fault-InputAddress"),
+        h.transport().address("beta").as_str()
+    );
+    for k in [
+        "MT-Fault-Timestamp",
+        "MT-Fault-StackTrace",
+        "MT-Host-MachineName",
+    ] {
+        assert!(header(k).is_string(), "{k} missing");
+    }
+    svc.shutdown().await.unwrap();
+}
+
+/// Resume continues a failed run from its failed step, not from the start.
+pub async fn resume(h: Harness) {
+    let svc = h.service(&["alpha", "beta", "gamma-endpoint"]).await;
+    h.define("chain", &["Alpha", "Beta", "Gamma"]).await;
+    let id = h.start("chain", json!({"fail_times": {"beta": 4}})).await;
+    assert_eq!(h.finish(id).await.status, RunStatus::Failed);
+    assert!(matches!(
+        h.control
+            .resume(Uuid::new_v4(), isoqube::Resume::new())
+            .await,
+        Err(Error::NotFound { .. })
+    ));
+    let resumed = h.control.resume(id, isoqube::Resume::new()).await.unwrap();
+    assert_eq!(resumed.status, RunStatus::Running);
+    let run = h.finish(id).await;
+    assert_eq!(run.status, RunStatus::Succeeded, "{run:#?}");
+    assert_eq!(
+        call_count(id, "alpha"),
+        1,
+        "succeeded steps are not run again"
+    );
+    assert_eq!(call_count(id, "beta"), 5);
+    assert_eq!(run.steps[1].attempts, 5);
+    assert_eq!(call_count(id, "gamma-endpoint"), 1);
+    assert!(matches!(
+        h.control.resume(id, isoqube::Resume::new()).await,
+        Err(Error::InvalidState(_))
+    ));
+    svc.shutdown().await.unwrap();
+}
+
+/// Re-run makes a new run of the same definition with the same parameters.
+pub async fn rerun(h: Harness) {
+    let svc = h.service(&["alpha", "beta"]).await;
+    h.define("pair", &["Alpha", "Beta"]).await;
+    let first = h.start("pair", json!({"customer": "acme"})).await;
+    h.finish(first).await;
+    let again = h
+        .control
+        .rerun(first, isoqube::Rerun::new().started_by("test"))
+        .await
+        .unwrap();
+    assert_ne!(again.id, first);
+    assert_eq!(again.rerun_of, Some(first));
+    let run = h.finish(again.id).await;
+    assert_eq!(run.status, RunStatus::Succeeded);
+    assert_eq!(run.params["customer"], "acme");
+    assert_eq!(call_count(again.id, "alpha"), 1);
+    assert_eq!(call_count(first, "alpha"), 1);
+    let listed = h.store().list_runs(&Default::default()).await.unwrap().runs;
+    assert_eq!(
+        listed.iter().map(|r| r.id).collect::<Vec<_>>(),
+        vec![again.id, first],
+        "newest first"
+    );
+    svc.shutdown().await.unwrap();
+}
