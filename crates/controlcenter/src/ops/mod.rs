@@ -29,12 +29,14 @@ mod queues;
 mod requeueable;
 mod retention;
 mod stale_queues;
+mod watch;
 
 pub use fault_actions::{Bulk, Done, Requeued};
 pub use faults::{fault_view, ErrorQueueView, FaultView};
 pub use queues::{rates_between, EndpointQueues, QueueView, QueuesReport};
 pub use retention::RunSelection;
 pub use stale_queues::DeletedQueue;
+pub use watch::{step_changes, RunChange, StepChange, WatchFrom};
 
 /// A service whose heartbeat is older than this is shown as not alive
 /// (services beat every 5 s by default); the stuck rule uses the same bound.

@@ -164,14 +164,15 @@ impl Control {
 
     /// A new run as `start` asks, not stored yet.
     async fn new_run(&self, start: &StartRun) -> Result<Run> {
-        if let Some(p) = start.priority {
-            crate::model::check_priority(p).map_err(Error::InvalidState)?;
-        }
+        // The definition first: an unknown one is named whatever else is wrong.
         let def = self
             .store
             .get_definition(&start.definition)
             .await?
             .ok_or_else(|| Error::not_found("definition", start.definition.clone()))?;
+        if let Some(p) = start.priority {
+            crate::model::check_priority(p).map_err(Error::InvalidState)?;
+        }
         // Saving refuses a graph that does not resolve; one stored otherwise
         // (by hand, by an older version) is refused here, nothing written.
         crate::model::resolve_graph(&def.steps)?;
