@@ -4,7 +4,7 @@
 //! (applying the model's [`StuckRule`]). The control center, the CLI and the
 //! sample all go through [`Control`], which needs only the store and the
 //! transport, and which refuses work a transport cannot deliver
-//! ([`Reach`](crate::transport::Reach)), whoever asks.
+//! ([`Reach`]), whoever asks.
 
 use std::collections::{BTreeSet, HashMap};
 use std::sync::Arc;
