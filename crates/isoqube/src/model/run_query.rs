@@ -159,3 +159,63 @@ pub(super) fn run_has_word(run: &super::Run, word: &str) -> bool {
             .iter()
             .any(|s| has(s.name()) || has(&s.event) || s.last_error.as_deref().is_some_and(has))
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::model::{Definition, Run};
+
+    fn parse(q: &str) -> Result<RunFilter> {
+        RunFilter::default().with_query(q)
+    }
+
+    #[test]
+    fn bad_words_are_refused_naming_them() {
+        for (q, named) in [
+            ("status:nope", "status:nope"),
+            ("def:a def:b", "def:b"),
+            ("id:xyz", "id:xyz"),
+            ("log:", "log:"),
+            ("log:\"disk full", "not closed"),
+        ] {
+            let e = parse(q).expect_err(q).to_string();
+            assert!(e.contains(named), "{q}: {e}");
+        }
+        // The same one-value test twice is one test.
+        assert_eq!(
+            parse("def:a d:a").expect("parses").definition.as_deref(),
+            Some("a")
+        );
+    }
+
+    #[test]
+    fn plain_words_match_the_run_in_any_case() {
+        let def = Definition::new("Nightly", ["Build"]);
+        let mut vars = crate::model::Variables::new();
+        vars.insert("Branch".into(), "Hotfix-42".into());
+        let mut run = Run::new(&def, vars, "ops");
+        run.steps[0].last_error = Some("Registry refused".into());
+        let id = run.id.to_string();
+        for hit in [
+            "night",
+            "BRANCH",
+            "hotfix",
+            "\"registry refused\"",
+            &id[..6],
+            "pending",
+        ] {
+            assert!(parse(hit).expect(hit).matches(&run), "{hit}");
+        }
+        for miss in [
+            "weekly",
+            "registry accepted",
+            "Branch=Hotfix",
+            "status:failed,cancelled",
+        ] {
+            assert!(!parse(miss).expect(miss).matches(&run), "{miss}");
+        }
+        assert!(parse("Branch=Hotfix-42 s:pending,failed")
+            .expect("parses")
+            .matches(&run));
+    }
+}
