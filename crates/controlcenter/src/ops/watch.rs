@@ -228,3 +228,84 @@ impl Operator {
         })
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use isoqube::{Definition, Run};
+
+    fn run() -> Run {
+        let def = Definition::new("d", ["Build", "Ship"]);
+        Run::new(&def, Default::default(), "test")
+    }
+
+    #[test]
+    fn a_fresh_run_has_no_change_and_a_moved_step_one() {
+        let before = run();
+        assert!(step_changes(None, &before).is_empty());
+        assert!(step_changes(Some(&before), &before).is_empty());
+        let mut after = before.clone();
+        after.steps[1].status = StepStatus::Invoked;
+        let changes = step_changes(Some(&before), &after);
+        let [RunChange::Step(c)] = changes.as_slice() else {
+            panic!("one step change: {changes:?}");
+        };
+        assert_eq!(
+            (c.index, c.status, c.step.as_str()),
+            (1, StepStatus::Invoked, "Ship")
+        );
+        // From nothing seen, every step that moved is a change.
+        assert_eq!(step_changes(None, &after), changes);
+        // A retry (attempts alone) is a change too; followers decide what to print.
+        let mut retried = after.clone();
+        retried.steps[1].attempts += 1;
+        assert_eq!(step_changes(Some(&after), &retried).len(), 1);
+    }
+
+    #[tokio::test]
+    async fn the_watch_of_a_finished_run_is_its_snapshot_then_ends() {
+        use futures_util::StreamExt;
+        let path = std::env::temp_dir().join(format!("cc-watch-{}.db", Uuid::new_v4()));
+        let store = std::sync::Arc::new(isoqube::SqliteStore::open(&path).await.expect("store"));
+        let op = Operator::new(
+            store.clone(),
+            std::sync::Arc::new(isoqube::InProcessTransport::new()),
+        )
+        .expect("operator");
+        let mut r = run();
+        r.status = isoqube::RunStatus::Failed;
+        r.steps[0].status = StepStatus::Failed;
+        isoqube::RunStore::insert_run(store.as_ref(), &r)
+            .await
+            .expect("stored");
+        let all: Vec<RunChange> = op
+            .watch(r.id, WatchFrom::default())
+            .map(|c| c.expect("no error"))
+            .collect()
+            .await;
+        assert!(
+            matches!(&all[0], RunChange::Step(c) if c.index == 0 && c.status == StepStatus::Failed),
+            "{all:?}"
+        );
+        assert!(
+            matches!(&all[1], RunChange::Snapshot(s) if s.id == r.id),
+            "{all:?}"
+        );
+        assert_eq!(all.len(), 2, "{all:?}");
+        // A follower that saw this version gets nothing more.
+        let seen = WatchFrom {
+            seen: Some(r.version),
+            ..WatchFrom::default()
+        };
+        assert_eq!(op.watch(r.id, seen).count().await, 0);
+        // An unknown run is the stream's one error.
+        let missing: Vec<_> = op
+            .watch(Uuid::new_v4(), WatchFrom::default())
+            .collect()
+            .await;
+        assert!(
+            matches!(missing.as_slice(), [Err(isoqube::Error::NotFound { .. })]),
+            "{missing:?}"
+        );
+    }
+}
