@@ -142,8 +142,20 @@ async fn tui_creates_a_definition_starts_a_run_and_shows_it_succeed() {
             assert!(Instant::now() < deadline, "the TUI did not exit after q");
             std::thread::sleep(Duration::from_millis(50));
         };
-        std::thread::sleep(Duration::from_millis(200));
-        let out = String::from_utf8_lossy(&tui.output()).to_string();
+        // The script prints the exit code and the terminal's settings after
+        // the TUI exits; the reader thread may not have them yet.
+        let out = loop {
+            let out = String::from_utf8_lossy(&tui.output()).to_string();
+            let printed = out.split("TUI-EXIT=").nth(1).unwrap_or_default();
+            if printed.contains("icanon") {
+                break out;
+            }
+            assert!(
+                Instant::now() < deadline,
+                "no terminal settings printed: {out}"
+            );
+            std::thread::sleep(Duration::from_millis(50));
+        };
         assert!(status.success(), "script exited {status:?}: {out}");
         let tail = out
             .split("TUI-EXIT=")

@@ -17,30 +17,12 @@ mod cli_env;
 #[path = "support/pty.rs"]
 mod pty;
 
+#[path = "support/tui_env.rs"]
+mod tui_env;
+
 use cli_env::{in_background, Env};
 
-use pty::Tui;
-use records::StoreAt;
-
-/// The TUI against `e`'s broker prefix and store, in a `w`x`h` terminal.
-fn tui(e: &Env, w: usize, h: usize) -> Tui {
-    let mut args = Vec::new();
-    let mut env = vec![
-        ("ISOQUBE_AMQP_URL".to_string(), isoqube::testing::amqp_url()),
-        ("ISOQUBE_AMQP_PREFIX".to_string(), e.prefix.clone()),
-    ];
-    match &e.store_args {
-        StoreAt::Sqlite(path) => {
-            args.push("--store".to_string());
-            args.push(path.to_string_lossy().into_owned());
-        }
-        StoreAt::Mongo { url, db } => {
-            env.push(("ISOQUBE_MONGO_URL".into(), url.clone()));
-            env.push(("ISOQUBE_MONGO_DB".into(), db.clone()));
-        }
-    }
-    Tui::start_with(&args, &env, w, h)
-}
+use tui_env::tui;
 
 /// A 16-step graph of the test events: a start, six steps in parallel, a
 /// join, two in parallel, a join, then a chain of five.

@@ -57,6 +57,8 @@ fn services_view_shows_each_endpoints_queues_with_rates() {
         endpoint("deploy", 0, 1),
     ])));
     // The second look, a moment later: the backlog grew, the errors did not.
+    // The rate divides by the wall-clock time between the looks, so that
+    // time has to pass.
     std::thread::sleep(std::time::Duration::from_millis(200));
     app.apply(Loaded::Queues(Ok(vec![
         endpoint("linux-build", 40, 0),

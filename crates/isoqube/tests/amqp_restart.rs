@@ -55,6 +55,8 @@ async fn broker_restart_mid_run() {
         assert!(Instant::now() < deadline, "is_ready stayed true");
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
+    // The broker stays away a while: riding that out is the behaviour under
+    // test.
     tokio::time::sleep(Duration::from_secs(1)).await;
     tokio::task::block_in_place(|| guard.start_app());
 

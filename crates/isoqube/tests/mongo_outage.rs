@@ -134,6 +134,7 @@ async fn run_survives_store_outage() {
     assert!(store.ping().await.is_err(), "the server is down");
     let e = store.get_run(id).await.unwrap_err();
     assert!(e.is_transient(), "{e}");
+    // The outage lasts a while: riding it out is the behaviour under test.
     tokio::time::sleep(Duration::from_secs(4)).await;
     let again = server.start();
     assert_eq!(again, url, "same port");

@@ -91,21 +91,10 @@ async fn scenario(deployment: Deployment) {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn unroutable_steps_log_short_lines_of_ours_on_mongodb() {
-    let db = format!(
-        "isoqube_noise_{}",
-        &uuid::Uuid::new_v4().simple().to_string()[..12]
-    );
-    scenario(Deployment::new(StoreKind::Mongo {
-        url: isoqube::testing::mongo_url(),
-        db,
-    }))
-    .await;
+    scenario(Deployment::new(StoreKind::fresh_mongo("isoqube_noise"))).await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn unroutable_steps_log_short_lines_of_ours_on_a_shared_sqlite_file() {
-    let path = std::env::temp_dir()
-        .join("isoqube-sample-tests")
-        .join(format!("{}.db", uuid::Uuid::new_v4()));
-    scenario(Deployment::new(StoreKind::Sqlite(path))).await;
+    scenario(Deployment::new(StoreKind::fresh_sqlite_file())).await;
 }

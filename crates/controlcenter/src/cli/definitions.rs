@@ -39,26 +39,7 @@ pub(super) async fn execute(
     out: &mut dyn Write,
 ) -> Outcome {
     match cmd {
-        DefinitionsCommand::List(f) => {
-            let defs = op.definitions().await?;
-            if f.json {
-                return print_json(out, &defs.iter().map(redacted).collect::<Vec<_>>());
-            }
-            if defs.is_empty() {
-                say!(out, "no definitions");
-            }
-            for d in defs {
-                say!(
-                    out,
-                    "{:<24} {:>2} steps  {}{}",
-                    d.name,
-                    d.steps.len(),
-                    d.description,
-                    priority_note(d.priority)
-                );
-            }
-            Ok(ExitStatus::Ok)
-        }
+        DefinitionsCommand::List(f) => list(op, f.json, out).await,
         DefinitionsCommand::Show { name, out: f } => {
             let d = op.definition(&name).await?;
             if f.json {
@@ -81,11 +62,7 @@ pub(super) async fn execute(
                 .with_priority(priority.unwrap_or(0));
             triggers.apply(&mut def)?;
             let saved = op.create_definition(def).await?;
-            if f.json {
-                return print_json(out, &redacted(&saved));
-            }
-            say!(out, "created definition {}", saved.name);
-            Ok(ExitStatus::Ok)
+            print_saved(out, &saved, "created", f.json)
         }
         DefinitionsCommand::Update {
             name,
@@ -100,36 +77,19 @@ pub(super) async fn execute(
             out: f,
         } => {
             let mut def = op.definition(&name).await?;
-            if let Some(steps) = steps {
-                def.steps = steps.iter().map(|s| s.trim().into()).collect();
-            }
-            if let Some(d) = description {
-                def.description = d;
-            }
-            if let Some(p) = priority {
-                def.priority = p;
-            }
-            def.variables.extend(parse_vars(&vars)?);
-            for k in unset {
-                def.variables.remove(&k);
-            }
-            for id in &remove_schedules {
-                let before = def.schedules.len();
-                def.schedules.retain(|s| &s.id != id);
-                if def.schedules.len() == before {
-                    return Err(Error::not_found("schedule", id.clone()).into());
-                }
-            }
-            if remove_webhook {
-                def.webhook = None;
-            }
+            let changes = Changes {
+                steps,
+                description,
+                vars,
+                unset,
+                priority,
+                remove_schedules,
+                remove_webhook,
+            };
+            changes.apply(&mut def)?;
             triggers.apply(&mut def)?;
             let saved = op.update_definition(def).await?;
-            if f.json {
-                return print_json(out, &redacted(&saved));
-            }
-            say!(out, "updated definition {}", saved.name);
-            Ok(ExitStatus::Ok)
+            print_saved(out, &saved, "updated", f.json)
         }
         DefinitionsCommand::Apply {
             file,
@@ -152,5 +112,80 @@ pub(super) async fn execute(
             say!(out, "deleted definition {name}");
             Ok(ExitStatus::Ok)
         }
+    }
+}
+
+/// `definitions list`: one line a definition (name, steps, description,
+/// priority), or JSON with the secrets redacted.
+async fn list(op: &Operator, json: bool, out: &mut dyn Write) -> Outcome {
+    let defs = op.definitions().await?;
+    if json {
+        return print_json(out, &defs.iter().map(redacted).collect::<Vec<_>>());
+    }
+    if defs.is_empty() {
+        say!(out, "no definitions");
+    }
+    for d in defs {
+        say!(
+            out,
+            "{:<24} {:>2} steps  {}{}",
+            d.name,
+            d.steps.len(),
+            d.description,
+            priority_note(d.priority)
+        );
+    }
+    Ok(ExitStatus::Ok)
+}
+
+/// A saved definition: `created definition NAME` (or `updated`), or its JSON
+/// with the secrets redacted.
+fn print_saved(out: &mut dyn Write, saved: &Definition, verb: &str, json: bool) -> Outcome {
+    if json {
+        return print_json(out, &redacted(saved));
+    }
+    say!(out, "{verb} definition {}", saved.name);
+    Ok(ExitStatus::Ok)
+}
+
+/// What `definitions update` changes besides the triggers.
+struct Changes {
+    steps: Option<Vec<String>>,
+    description: Option<String>,
+    vars: Vec<String>,
+    unset: Vec<String>,
+    priority: Option<u8>,
+    remove_schedules: Vec<String>,
+    remove_webhook: bool,
+}
+
+impl Changes {
+    /// Applies the changes to `def`; a schedule to remove that is not there
+    /// is not found.
+    fn apply(self, def: &mut Definition) -> std::result::Result<(), Failure> {
+        if let Some(steps) = self.steps {
+            def.steps = steps.iter().map(|s| s.trim().into()).collect();
+        }
+        if let Some(d) = self.description {
+            def.description = d;
+        }
+        if let Some(p) = self.priority {
+            def.priority = p;
+        }
+        def.variables.extend(parse_vars(&self.vars)?);
+        for k in self.unset {
+            def.variables.remove(&k);
+        }
+        for id in &self.remove_schedules {
+            let before = def.schedules.len();
+            def.schedules.retain(|s| &s.id != id);
+            if def.schedules.len() == before {
+                return Err(Error::not_found("schedule", id.clone()).into());
+            }
+        }
+        if self.remove_webhook {
+            def.webhook = None;
+        }
+        Ok(())
     }
 }

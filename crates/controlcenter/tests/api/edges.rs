@@ -180,32 +180,7 @@ async fn edges_on_rabbitmq_and_mongodb() {
 /// the store was doing.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn store_outage_answers_in_bounded_time_on_mongodb() {
-    use super::store_outage::CutProxy;
-    let upstream = isoqube::redact::url_hosts(&mongo_url());
-    let proxy = CutProxy::to(upstream).await;
-    let url = format!("mongodb://127.0.0.1:{}/?directConnection=true", proxy.port);
-    let db = format!(
-        "isoqube_api_{}",
-        &uuid::Uuid::new_v4().simple().to_string()[..12]
-    );
-    let opts = isoqube::store::mongo::MongoOptions {
-        server_selection_timeout: api::API_STORE_WAIT,
-        ..Default::default()
-    };
-    let store: Arc<dyn RunStore> = Arc::new(
-        MongoStore::connect_with(&url, &db, opts)
-            .await
-            .unwrap_or_else(|e| panic!("MongoDB test server unreachable: {e}")),
-    );
-    let transport: Arc<dyn Transport> = Arc::new(InProcessTransport::new());
-    let env = Env::start(
-        store,
-        StoreAt::Mongo { url, db },
-        transport.clone(),
-        transport,
-        BODY_LIMIT,
-    )
-    .await;
+    let (env, proxy) = super::store_outage::behind_proxy(api::API_STORE_WAIT).await;
     assert_eq!(env.get("/api/v1/runs").await.status, 200);
     assert_eq!(
         env.post("/api/v1/definitions", &flow_def()).await.status,

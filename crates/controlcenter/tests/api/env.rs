@@ -222,6 +222,13 @@ impl Env {
         panic!("run {id} did not finish within 30 s");
     }
 
+    /// This environment with the `flow` definition created.
+    pub(crate) async fn with_flow(self) -> Env {
+        let r = self.post("/api/v1/definitions", &flow_def()).await;
+        assert_eq!(r.status, 201, "{}", r.text());
+        self
+    }
+
     pub(crate) async fn start_run(&self, definition: &str, vars: Value) -> String {
         let r = self
             .post(

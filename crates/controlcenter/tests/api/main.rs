@@ -64,29 +64,42 @@ use records::StoreAt;
 use runs::*;
 use webhooks::*;
 
-/// The API's main scenario, in order: each part builds on what the one
-/// before it wrote (the `flow` definition, its runs).
-async fn scenario(env: &Env) {
-    health_and_auth(env).await;
-    definitions(env).await;
-    runs(env).await;
-    webhooks(env).await;
-    openapi(env).await;
+/// Each scenario (an async fn taking `&Env`) as a test of its own on each
+/// pair, on a fresh API; `with SETUP` prepares it first (`Env::with_flow`).
+macro_rules! on_both_pairs {
+    ($($scenario:ident $(with $setup:ident)?),* $(,)?) => {
+        mod embedded {
+            use super::*;
+            $(
+                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+                async fn $scenario() {
+                    let env = Env::embedded(BODY_LIMIT).await $(.$setup().await)?;
+                    super::$scenario(&env).await;
+                    env.stop().await;
+                }
+            )*
+        }
+        mod rabbitmq_and_mongodb {
+            use super::*;
+            $(
+                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+                async fn $scenario() {
+                    let env = Env::real(BODY_LIMIT).await $(.$setup().await)?;
+                    super::$scenario(&env).await;
+                    env.stop().await;
+                }
+            )*
+        }
+    };
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn api_on_the_embedded_pair() {
-    let env = Env::embedded(BODY_LIMIT).await;
-    scenario(&env).await;
-    env.stop().await;
-}
-
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn api_on_rabbitmq_and_mongodb() {
-    let env = Env::real(BODY_LIMIT).await;
-    scenario(&env).await;
-    env.stop().await;
-}
+on_both_pairs!(
+    health_and_auth,
+    definitions,
+    runs with with_flow,
+    webhooks with with_flow,
+    openapi,
+);
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn schemathesis_on_the_embedded_pair() {

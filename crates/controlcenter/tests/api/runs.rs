@@ -322,22 +322,14 @@ async fn changed_variables(env: &Env) {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn changed_variables_on_the_embedded_pair() {
-    let env = Env::embedded(BODY_LIMIT).await;
-    assert_eq!(
-        env.post("/api/v1/definitions", &flow_def()).await.status,
-        201
-    );
+    let env = Env::embedded(BODY_LIMIT).await.with_flow().await;
     changed_variables(&env).await;
     env.stop().await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn changed_variables_on_rabbitmq_and_mongodb() {
-    let env = Env::real(BODY_LIMIT).await;
-    assert_eq!(
-        env.post("/api/v1/definitions", &flow_def()).await.status,
-        201
-    );
+    let env = Env::real(BODY_LIMIT).await.with_flow().await;
     changed_variables(&env).await;
     env.stop().await;
 }

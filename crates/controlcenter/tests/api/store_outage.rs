@@ -38,10 +38,9 @@ impl CutProxy {
     }
 }
 
-/// The store goes away under a running API: its 503 says in one line which
-/// store (by address, no driver dump) does not answer.
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn unreachable_store_is_one_line_on_mongodb() {
+/// The API over the MongoDB test server through a [`CutProxy`], the store
+/// waiting `wait` for a server before it gives up.
+pub(super) async fn behind_proxy(wait: Duration) -> (Env, CutProxy) {
     let upstream = isoqube::redact::url_hosts(&mongo_url());
     let proxy = CutProxy::to(upstream).await;
     let url = format!("mongodb://127.0.0.1:{}/?directConnection=true", proxy.port);
@@ -50,7 +49,7 @@ async fn unreachable_store_is_one_line_on_mongodb() {
         &uuid::Uuid::new_v4().simple().to_string()[..12]
     );
     let opts = isoqube::store::mongo::MongoOptions {
-        server_selection_timeout: Duration::from_secs(1),
+        server_selection_timeout: wait,
         ..Default::default()
     };
     let store: Arc<dyn RunStore> = Arc::new(
@@ -67,6 +66,14 @@ async fn unreachable_store_is_one_line_on_mongodb() {
         BODY_LIMIT,
     )
     .await;
+    (env, proxy)
+}
+
+/// The store goes away under a running API: its 503 says in one line which
+/// store (by address, no driver dump) does not answer.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn unreachable_store_is_one_line_on_mongodb() {
+    let (env, proxy) = behind_proxy(Duration::from_secs(1)).await;
     assert_eq!(env.get("/api/v1/runs").await.status, 200);
     proxy.cut();
     for path in ["/api/v1/runs", "/api/v1/definitions"] {

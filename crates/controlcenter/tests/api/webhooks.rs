@@ -183,22 +183,14 @@ async fn webhook_signatures(env: &Env) {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn webhook_signatures_on_the_embedded_pair() {
-    let env = Env::embedded(BODY_LIMIT).await;
-    assert_eq!(
-        env.post("/api/v1/definitions", &flow_def()).await.status,
-        201
-    );
+    let env = Env::embedded(BODY_LIMIT).await.with_flow().await;
     webhook_signatures(&env).await;
     env.stop().await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn webhook_signatures_on_rabbitmq_and_mongodb() {
-    let env = Env::real(BODY_LIMIT).await;
-    assert_eq!(
-        env.post("/api/v1/definitions", &flow_def()).await.status,
-        201
-    );
+    let env = Env::real(BODY_LIMIT).await.with_flow().await;
     webhook_signatures(&env).await;
     env.stop().await;
 }

@@ -313,17 +313,26 @@ impl Metrics {
     /// The Prometheus text exposition (format 0.0.4); `ready` fills `isoqube_ready`.
     pub fn render(&self, ready: bool) -> String {
         let mut out = String::with_capacity(4096);
-        family(&mut out, "isoqube_up", "gauge", "1 while the service runs.");
+        self.render_service(&mut out, ready);
+        self.render_counters(&mut out);
+        self.render_gauges(&mut out);
+        self.render_step_durations(&mut out);
+        out
+    }
+
+    /// `isoqube_up`, `isoqube_ready` and `isoqube_service_info`.
+    fn render_service(&self, out: &mut String, ready: bool) {
+        family(out, "isoqube_up", "gauge", "1 while the service runs.");
         out.push_str("isoqube_up 1\n");
         family(
-            &mut out,
+            out,
             "isoqube_ready",
             "gauge",
             "1 when the service is ready (transport, consumers, store).",
         );
         let _ = writeln!(out, "isoqube_ready {}", u8::from(ready));
         family(
-            &mut out,
+            out,
             "isoqube_service_info",
             "gauge",
             "The service name and instance id.",
@@ -334,6 +343,10 @@ impl Metrics {
             escape(&self.service),
             escape(&self.instance)
         );
+    }
+
+    /// The per-endpoint counters.
+    fn render_counters(&self, out: &mut String) {
         let counters: [(&str, &str, CounterOf); 5] = [
             (
                 "isoqube_messages_consumed_total",
@@ -362,7 +375,7 @@ impl Metrics {
             ),
         ];
         for (name, help, get) in counters {
-            family(&mut out, name, "counter", help);
+            family(out, name, "counter", help);
             for ep in &self.endpoints {
                 let _ = writeln!(
                     out,
@@ -372,8 +385,12 @@ impl Metrics {
                 );
             }
         }
+    }
+
+    /// The per-endpoint gauges: in flight, consuming.
+    fn render_gauges(&self, out: &mut String) {
         family(
-            &mut out,
+            out,
             "isoqube_messages_in_flight",
             "gauge",
             "Deliveries being handled now.",
@@ -387,7 +404,7 @@ impl Metrics {
             );
         }
         family(
-            &mut out,
+            out,
             "isoqube_endpoint_consuming",
             "gauge",
             "1 while the endpoint holds a consume stream.",
@@ -400,9 +417,13 @@ impl Metrics {
                 u8::from(ep.is_consuming())
             );
         }
+    }
+
+    /// The per-endpoint histogram of time spent in the consumer.
+    fn render_step_durations(&self, out: &mut String) {
         let name = "isoqube_step_duration_seconds";
         family(
-            &mut out,
+            out,
             name,
             "histogram",
             "Time a message spent in its consumer, retries included.",
@@ -430,7 +451,6 @@ impl Metrics {
             );
             let _ = writeln!(out, "{name}_count{{endpoint=\"{label}\"}} {count}");
         }
-        out
     }
 }
 

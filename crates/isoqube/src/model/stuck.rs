@@ -179,82 +179,14 @@ impl Run {
         if !matches!(self.status, RunStatus::Running | RunStatus::Compensating) {
             return Vec::new();
         }
-        let older_than =
-            |t: DateTime<Utc>, bound: Duration| (now - t).to_std().is_ok_and(|age| age > bound);
-        let mut out = Vec::new();
-        let compensations = self.steps.iter().filter_map(|s| {
-            let c = s.compensation.as_ref()?;
-            Some((
-                s.index,
-                c.event.as_str(),
-                c.status,
-                c.invoked_at,
-                &c.handlers,
-            ))
-        });
-        let running = self
-            .steps
-            .iter()
-            .map(|s| {
-                (
-                    s.index,
-                    s.event.as_str(),
-                    s.status,
-                    s.invoked_at,
-                    &s.handlers,
-                )
+        let mut out: Vec<StuckStep> = self
+            .invoked()
+            .filter_map(|(index, event, invoked_at, handlers)| {
+                let step_since = invoked_at.unwrap_or(self.modified_at);
+                self.stuck_invoked(index, event, step_since, handlers, &last_seen, rule, now)
             })
-            .chain(compensations)
-            .filter(|(_, _, status, _, _)| *status == StepStatus::Invoked);
-        for (index, event, _, invoked_at, handlers) in running {
-            let step_since = invoked_at.unwrap_or(self.modified_at);
-            let mut latest: Option<(DateTime<Utc>, &StepHandler, StuckReason)> = None;
-            let mut alive = false;
-            for h in handlers.iter().filter(|h| h.status == StepStatus::Invoked) {
-                let seen = last_seen(&h.host);
-                let started = h.started_at.unwrap_or(step_since);
-                let (since, reason) = match (seen, h.deadline) {
-                    (Some(t), deadline) if !older_than(t, rule.alive_within) => match deadline {
-                        Some(d) => (d, StuckReason::PastDeadline),
-                        None => {
-                            alive = true;
-                            break;
-                        }
-                    },
-                    (Some(t), _) => (t.max(started), StuckReason::HandlerSilent),
-                    (None, _) => (started, StuckReason::HandlerGone),
-                };
-                if latest.as_ref().is_none_or(|(t, _, _)| since > *t) {
-                    latest = Some((since, h, reason));
-                }
-            }
-            if alive {
-                continue;
-            }
-            let stuck = match latest {
-                Some((since, h, reason)) => StuckStep {
-                    run_id: self.id,
-                    step: index,
-                    event: event.to_string(),
-                    endpoint: Some(h.endpoint.clone()),
-                    instance: Some(h.host.clone()),
-                    since,
-                    reason,
-                },
-                None => StuckStep {
-                    run_id: self.id,
-                    step: index,
-                    event: event.to_string(),
-                    endpoint: None,
-                    instance: None,
-                    since: step_since,
-                    reason: StuckReason::HandlerUnknown,
-                },
-            };
-            if older_than(stuck.since, rule.after) {
-                out.push(stuck);
-            }
-        }
+            .filter(|stuck| older_than(now, stuck.since, rule.after))
+            .collect();
         let any_running = self.steps.iter().any(|s| {
             s.status == StepStatus::Invoked
                 || s.compensation
@@ -262,13 +194,98 @@ impl Run {
                     .is_some_and(|c| c.status == StepStatus::Invoked)
         });
         if !any_running {
-            let too_old = |t| older_than(t, rule.after);
+            let too_old = |t| older_than(now, t, rule.after);
             match self.status {
                 RunStatus::Compensating => out.extend(self.unpicked_compensations(too_old)),
                 _ => out.extend(self.unpicked_steps(too_old)),
             }
         }
         out
+    }
+
+    /// Every step and compensation invoked now: its step's index, its event,
+    /// when it was invoked and its handlers.
+    fn invoked(
+        &self,
+    ) -> impl Iterator<Item = (usize, &str, Option<DateTime<Utc>>, &[StepHandler])> {
+        let compensations = self.steps.iter().filter_map(|s| {
+            let c = s.compensation.as_ref()?;
+            Some((
+                s.index,
+                c.event.as_str(),
+                c.status,
+                c.invoked_at,
+                c.handlers.as_slice(),
+            ))
+        });
+        self.steps
+            .iter()
+            .map(|s| {
+                (
+                    s.index,
+                    s.event.as_str(),
+                    s.status,
+                    s.invoked_at,
+                    s.handlers.as_slice(),
+                )
+            })
+            .chain(compensations)
+            .filter(|(_, _, status, _, _)| *status == StepStatus::Invoked)
+            .map(|(index, event, _, invoked_at, handlers)| (index, event, invoked_at, handlers))
+    }
+
+    /// An invoked step or compensation as stuck since when and why: `None`
+    /// while one of its handlers is alive and has no deadline; else the
+    /// handler with the latest sign of life names it (or none does:
+    /// `HandlerUnknown`, since the step was invoked). Whether it is stuck
+    /// long enough is the caller's to decide.
+    #[allow(clippy::too_many_arguments)]
+    fn stuck_invoked(
+        &self,
+        index: usize,
+        event: &str,
+        step_since: DateTime<Utc>,
+        handlers: &[StepHandler],
+        last_seen: &impl Fn(&str) -> Option<DateTime<Utc>>,
+        rule: &StuckRule,
+        now: DateTime<Utc>,
+    ) -> Option<StuckStep> {
+        let mut latest: Option<(DateTime<Utc>, &StepHandler, StuckReason)> = None;
+        for h in handlers.iter().filter(|h| h.status == StepStatus::Invoked) {
+            let seen = last_seen(&h.host);
+            let started = h.started_at.unwrap_or(step_since);
+            let (since, reason) = match (seen, h.deadline) {
+                (Some(t), deadline) if !older_than(now, t, rule.alive_within) => match deadline {
+                    Some(d) => (d, StuckReason::PastDeadline),
+                    None => return None,
+                },
+                (Some(t), _) => (t.max(started), StuckReason::HandlerSilent),
+                (None, _) => (started, StuckReason::HandlerGone),
+            };
+            if latest.as_ref().is_none_or(|(t, _, _)| since > *t) {
+                latest = Some((since, h, reason));
+            }
+        }
+        Some(match latest {
+            Some((since, h, reason)) => StuckStep {
+                run_id: self.id,
+                step: index,
+                event: event.to_string(),
+                endpoint: Some(h.endpoint.clone()),
+                instance: Some(h.host.clone()),
+                since,
+                reason,
+            },
+            None => StuckStep {
+                run_id: self.id,
+                step: index,
+                event: event.to_string(),
+                endpoint: None,
+                instance: None,
+                since: step_since,
+                reason: StuckReason::HandlerUnknown,
+            },
+        })
     }
 
     /// The compensations due since a moment `too_old` accepts: due since the
@@ -334,6 +351,11 @@ impl Run {
             })
             .collect()
     }
+}
+
+/// Whether `t` lies more than `bound` before `now`.
+fn older_than(now: DateTime<Utc>, t: DateTime<Utc>, bound: Duration) -> bool {
+    (now - t).to_std().is_ok_and(|age| age > bound)
 }
 
 #[cfg(test)]

@@ -37,6 +37,12 @@ impl<V> RunCache<V> {
         self.entries.get(&id).map(|(_, v)| v)
     }
 
+    /// Run `id`'s entry, to change in place.
+    #[cfg_attr(not(feature = "sqlite"), allow(dead_code))]
+    pub(crate) fn get_mut(&mut self, id: Uuid) -> Option<&mut V> {
+        self.entries.get_mut(&id).map(|(_, v)| v)
+    }
+
     /// Forgets every entry (what they hold may not be what is stored).
     #[cfg_attr(not(feature = "sqlite"), allow(dead_code))]
     pub(crate) fn clear(&mut self) {

@@ -24,6 +24,7 @@ pub async fn wait_for_change(f: Fixture) {
         let s = s.clone();
         let key = StepKey::new(run.id, 0, "ep", "h");
         tokio::spawn(async move {
+            // The change comes while the other side waits: that is the case.
             tokio::time::sleep(Duration::from_millis(300)).await;
             s.claim_step(&key, false).await
         })

@@ -140,8 +140,12 @@ pub async fn idempotent_redelivery(h: Harness) {
         .publish_step(id, "pair", &run.next_step(0), &Parent::default())
         .await
         .unwrap();
-    h.wait_queue("alpha", 0).await;
-    tokio::time::sleep(Duration::from_millis(300)).await;
+    // Three copies of step 0 handled: the first ran, the other two did not
+    // and published nothing.
+    h.wait_settled(&svc, "alpha", 3).await;
+    h.wait_settled(&svc, "beta", 1).await;
+    let alpha = svc.metrics().endpoint("alpha").expect("alpha");
+    assert_eq!(alpha.published(), 1, "the next step was published again");
     assert_eq!(call_count(id, "alpha"), 1);
     assert_eq!(call_count(id, "beta"), 1);
     let after = h.control.get_run(id).await.unwrap();

@@ -132,6 +132,30 @@ impl Harness {
         }
     }
 
+    /// Waits until `endpoint` of `svc` has taken `n` deliveries and handles
+    /// none of them any more: each is settled, and what its handling
+    /// publishes is published (a step publishes before it acks). Seen twice
+    /// in a row, as the two counts are not read at one instant.
+    pub async fn wait_settled(&self, svc: &Service, endpoint: &str, n: u64) {
+        let ep = svc
+            .metrics()
+            .endpoint(endpoint)
+            .expect("an endpoint of the service");
+        let deadline = tokio::time::Instant::now() + WAIT;
+        let mut seen = 0;
+        while seen < 2 {
+            let settled = ep.consumed() >= n && ep.in_flight() == 0;
+            seen = if settled { seen + 1 } else { 0 };
+            assert!(
+                tokio::time::Instant::now() < deadline,
+                "{endpoint} took {} of {n} deliveries, {} in flight",
+                ep.consumed(),
+                ep.in_flight()
+            );
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+    }
+
     pub async fn publish_raw(&self, exchange: &str, body: &[u8]) {
         let msg = isoqube::transport::OutgoingMessage {
             body: body.to_vec(),

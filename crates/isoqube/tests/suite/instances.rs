@@ -158,11 +158,14 @@ pub async fn service_registration(h: Harness) {
         .unwrap()
         .schema
         .contains(&"sleep_ms: Value".to_string()));
-    tokio::time::sleep(Duration::from_millis(600)).await;
-    let later = h.store().list_services().await.unwrap();
-    assert!(
-        later[0].last_seen > first_seen,
-        "heartbeat updates last_seen"
-    );
+    // The heartbeat (every 200 ms here) moves last_seen.
+    let deadline = tokio::time::Instant::now() + WAIT;
+    while h.store().list_services().await.unwrap()[0].last_seen <= first_seen {
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "the heartbeat did not update last_seen"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
     svc.shutdown().await.unwrap();
 }

@@ -10,7 +10,8 @@ macro_rules! behaviour_tests {
         $crate::behaviour_tests!(@each $pair;
             chain_rule, fan_out, competing_consumers, idempotent_redelivery, step_not_due_is_refused, step_start_recorded,
             crash_between_record_and_publish, retry_then_succeed, retry_exhausted, cancel,
-            resume, rerun, invalid_definitions, malformed_message, bad_run_headers_are_refused, error_queue_browse_and_take, schedules, graceful_shutdown,
+            resume, rerun, invalid_definitions, malformed_message, bad_run_headers_are_refused, error_queue_browse_and_take, schedules_start_one_run_per_due_time,
+            missed_due_times_run_once_or_skip, graceful_shutdown,
             grace_expiry_counts_the_attempt, instance_killed_mid_step, redelivered_attempt_says_why, lost_store_answers, service_registration,
             graph_branches_run_in_parallel_and_join_once, graph_optional_failure_lets_the_run_go_on,
             graph_step_timeout, graph_default_step_timeout, graph_resume_republishes_every_failed_branch, graph_definitions_are_validated,

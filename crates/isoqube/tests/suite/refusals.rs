@@ -2,8 +2,6 @@
 //! malformed messages and unusable run headers (to `<q>_error`, the consumer
 //! keeps working), and the error queue read and taken from one message at a time.
 
-use std::time::Duration;
-
 use isoqube::envelope::Envelope;
 use isoqube::{Definition, Error, Event, RunStatus};
 use serde_json::{json, Value};
@@ -152,7 +150,9 @@ pub async fn bad_run_headers_are_refused(h: Harness) {
         reasons[1].contains("Isoqube-Step -1 is not a step index"),
         "{reasons:?}"
     );
-    tokio::time::sleep(Duration::from_millis(200)).await;
+    // Both deliveries are settled (moved to `<q>_error`), so the consumer
+    // had its chance to run and did not.
+    h.wait_settled(&svc, "alpha", 2).await;
     assert_eq!(call_count(Uuid::nil(), "alpha"), before, "the consumer ran");
     svc.shutdown().await.unwrap();
 }

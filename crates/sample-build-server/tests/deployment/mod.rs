@@ -18,6 +18,26 @@ pub enum StoreKind {
     Sqlite(PathBuf),
 }
 
+impl StoreKind {
+    /// A fresh database `<prefix>_<random>` on the MongoDB test server.
+    pub fn fresh_mongo(prefix: &str) -> StoreKind {
+        let id = uuid::Uuid::new_v4().simple().to_string();
+        StoreKind::Mongo {
+            url: isoqube::testing::mongo_url(),
+            db: format!("{prefix}_{}", &id[..12]),
+        }
+    }
+
+    /// A fresh SQLite file the deployment's processes share.
+    pub fn fresh_sqlite_file() -> StoreKind {
+        StoreKind::Sqlite(
+            std::env::temp_dir()
+                .join("isoqube-sample-tests")
+                .join(format!("{}.db", uuid::Uuid::new_v4())),
+        )
+    }
+}
+
 pub struct Deployment {
     pub prefix: String,
     pub store: StoreKind,

@@ -1,7 +1,7 @@
 //! A run's live detail: its head (status, the graph's levels left to right,
 //! the running steps' attempt and elapsed time, the stuck steps, the
-//! parameters and variables), the steps in graph order with branch lines, the last errors and
-//! the log tail (cut or wrapped, `w`). `v` shows the run whole
+//! parameters and variables), the steps in graph order with branch lines,
+//! the last errors and the log tail (cut or wrapped, `w`). `v` shows the run whole
 //! (`run_whole`).
 //!
 //! It may use the state ([`crate::tui::app`], [`crate::tui::graph`]), the text
@@ -26,16 +26,7 @@ use isoqube::StepStatus;
 /// A run's detail; the log pane shows the tail unless scrolled back.
 pub(super) fn draw_detail(frame: &mut Frame, app: &App, d: &RunDetail, area: Rect) {
     let Some(run) = &d.run else {
-        let block = Block::bordered().title(format!(" Run {} ", d.id));
-        let inside = inner(area);
-        frame.render_widget(block, area);
-        let mut lines = Vec::new();
-        if let Some(e) = &d.error {
-            lines.push(Line::from(Span::styled(format!("✗ {e}"), Color::Red)));
-        } else {
-            lines.push(Line::from("Loading…"));
-        }
-        frame.render_widget(paragraph_lines(lines), inside);
+        draw_not_loaded(frame, d, area);
         return;
     };
     if let Some(scroll) = d.whole {
@@ -43,70 +34,8 @@ pub(super) fn draw_detail(frame: &mut Frame, app: &App, d: &RunDetail, area: Rec
         return;
     }
     let graph = GraphLayout::of(&run.steps);
-    let head_w = usize::from(inner(area).width);
-    let errors: Vec<String> = run
-        .steps
-        .iter()
-        .filter_map(|s| {
-            s.last_error
-                .as_ref()
-                .map(|e| format!("step {} {}: {e}", s.index + 1, s.event))
-        })
-        .collect();
-    let mut head_lines = vec![
-        Line::from(vec![
-            Span::styled(
-                run.status.as_str(),
-                Style::new()
-                    .fg(run_status_color(run.status))
-                    .add_modifier(Modifier::BOLD),
-            ),
-            Span::raw(format!(
-                "  {} steps done  definition {}  priority {}",
-                progress(run),
-                run.definition,
-                run.priority
-            )),
-        ]),
-        Line::from(Span::styled(
-            format!(
-                "created {} ({} ago)  finished {}  by {}",
-                time(Some(run.created_at)),
-                age(app.now - run.created_at),
-                time(run.finished_at),
-                if run.started_by.is_empty() {
-                    "?"
-                } else {
-                    &run.started_by
-                }
-            ),
-            DIM,
-        )),
-    ];
-    head_lines.extend(graph_lines(run, &graph, head_w));
-    head_lines.extend(running_line(app, run));
-    // Stuck steps, each with why first (the line may be cut), its handler
-    // and since when.
-    head_lines.extend(d.stuck.iter().map(|st| {
-        Line::from(Span::styled(
-            format!(
-                "STUCK ({}): {}",
-                st.reason.as_str(),
-                crate::text::stuck_line(st, app.now)
-            ),
-            Style::new().fg(Color::Red).add_modifier(Modifier::BOLD),
-        ))
-    }));
-    head_lines.push(variables_line(run));
-    if let Some(e) = &run.error {
-        head_lines.push(Line::from(Span::styled(format!("✗ {e}"), Color::Red)));
-    }
-    if let Some(e) = &d.error {
-        head_lines.push(Line::from(Span::styled(
-            format!("✗ could not refresh: {e}"),
-            Color::Red,
-        )));
-    }
+    let errors = step_errors(run);
+    let head_lines = head_lines(app, d, run, &graph, usize::from(inner(area).width));
     let head_h = head_lines.len() as u16 + 2;
     let (steps_h, errors_h) = pane_heights(
         area.height.saturating_sub(head_h),
@@ -120,12 +49,119 @@ pub(super) fn draw_detail(frame: &mut Frame, app: &App, d: &RunDetail, area: Rec
         Constraint::Fill(1),
     ])
     .areas(area);
+    draw_head(frame, run, head_lines, head);
+    draw_steps(frame, app, d, run, &graph, steps);
+    if errors_h > 0 {
+        draw_last_errors(frame, &errors, errs);
+    }
+    draw_logs(frame, d, logs);
+}
 
+/// The detail of a run not loaded yet, or that could not be.
+fn draw_not_loaded(frame: &mut Frame, d: &RunDetail, area: Rect) {
+    let block = Block::bordered().title(format!(" Run {} ", d.id));
+    let inside = inner(area);
+    frame.render_widget(block, area);
+    let line = match &d.error {
+        Some(e) => Line::from(Span::styled(format!("✗ {e}"), Color::Red)),
+        None => Line::from("Loading…"),
+    };
+    frame.render_widget(paragraph_lines(vec![line]), inside);
+}
+
+/// Each step's last error, named by its number and event, in step order.
+fn step_errors(run: &isoqube::Run) -> Vec<String> {
+    run.steps
+        .iter()
+        .filter_map(|s| {
+            s.last_error
+                .as_ref()
+                .map(|e| format!("step {} {}: {e}", s.index + 1, s.event))
+        })
+        .collect()
+}
+
+/// The head's lines: status and progress, when and by whom, the graph's
+/// levels, the running and stuck steps, the variables and the errors.
+fn head_lines(
+    app: &App,
+    d: &RunDetail,
+    run: &isoqube::Run,
+    graph: &GraphLayout,
+    head_w: usize,
+) -> Vec<Line<'static>> {
+    let mut lines = vec![status_line(run), created_line(app, run)];
+    lines.extend(graph_lines(run, graph, head_w));
+    lines.extend(running_line(app, run));
+    // Stuck steps, each with why first (the line may be cut), its handler
+    // and since when.
+    lines.extend(d.stuck.iter().map(|st| {
+        Line::from(Span::styled(
+            format!(
+                "STUCK ({}): {}",
+                st.reason.as_str(),
+                crate::text::stuck_line(st, app.now)
+            ),
+            Style::new().fg(Color::Red).add_modifier(Modifier::BOLD),
+        ))
+    }));
+    lines.push(variables_line(run));
+    if let Some(e) = &run.error {
+        lines.push(Line::from(Span::styled(format!("✗ {e}"), Color::Red)));
+    }
+    if let Some(e) = &d.error {
+        lines.push(Line::from(Span::styled(
+            format!("✗ could not refresh: {e}"),
+            Color::Red,
+        )));
+    }
+    lines
+}
+
+/// `Running  2/3 steps done  definition build  priority 0`.
+fn status_line(run: &isoqube::Run) -> Line<'static> {
+    Line::from(vec![
+        Span::styled(
+            run.status.as_str(),
+            Style::new()
+                .fg(run_status_color(run.status))
+                .add_modifier(Modifier::BOLD),
+        ),
+        Span::raw(format!(
+            "  {} steps done  definition {}  priority {}",
+            progress(run),
+            run.definition,
+            run.priority
+        )),
+    ])
+}
+
+/// When the run was created and finished, and who started it.
+fn created_line(app: &App, run: &isoqube::Run) -> Line<'static> {
+    Line::from(Span::styled(
+        format!(
+            "created {} ({} ago)  finished {}  by {}",
+            time(Some(run.created_at)),
+            age(app.now - run.created_at),
+            time(run.finished_at),
+            if run.started_by.is_empty() {
+                "?"
+            } else {
+                &run.started_by
+            }
+        ),
+        DIM,
+    ))
+}
+
+/// The head pane; a line wider than the pane is cut with an ellipsis, in
+/// the style of its first span.
+fn draw_head(frame: &mut Frame, run: &isoqube::Run, lines: Vec<Line<'static>>, area: Rect) {
     let block = Block::bordered().title(format!(" Run {} ", run.id));
-    let inside = inner(head);
-    frame.render_widget(block, head);
+    let inside = inner(area);
+    frame.render_widget(block, area);
     let w = usize::from(inside.width);
-    let head_lines: Vec<Line> = head_lines
+    let lines: Vec<Line> = lines
         .into_iter()
         .map(|l| {
             let text: String = l.spans.iter().map(|s| s.content.as_ref()).collect();
@@ -139,31 +175,27 @@ pub(super) fn draw_detail(frame: &mut Frame, app: &App, d: &RunDetail, area: Rec
             }
         })
         .collect();
-    frame.render_widget(Paragraph::new(head_lines), inside);
+    frame.render_widget(Paragraph::new(lines), inside);
+}
 
-    let inside = inner(steps);
+/// The steps table in graph order, the selected step kept in view.
+fn draw_steps(
+    frame: &mut Frame,
+    app: &App,
+    d: &RunDetail,
+    run: &isoqube::Run,
+    graph: &GraphLayout,
+    area: Rect,
+) {
+    let inside = inner(area);
     // Rows under the table's header; the selected step is kept in view.
     let visible = usize::from(inside.height.saturating_sub(1)).max(1);
     let selected = graph.row_of(d.current_step()).unwrap_or(0);
     let offset = (selected + 1).saturating_sub(visible);
-    let n_rows = graph.rows.len();
-    let title = if n_rows > visible {
-        // Rows, not steps, once compensations sit beneath their steps.
-        let what = if n_rows == run.steps.len() {
-            "Steps"
-        } else {
-            "Rows"
-        };
-        format!(
-            " {what} {}-{} of {} (↑↓) ",
-            offset + 1,
-            (offset + visible).min(n_rows),
-            n_rows
-        )
-    } else {
-        " Steps ".to_string()
-    };
-    frame.render_widget(Block::bordered().title(title), steps);
+    frame.render_widget(
+        Block::bordered().title(steps_title(run, graph, offset, visible)),
+        area,
+    );
     let constraints = [
         Constraint::Length(4),
         Constraint::Fill(3),
@@ -179,35 +211,10 @@ pub(super) fn draw_detail(frame: &mut Frame, app: &App, d: &RunDetail, area: Rec
         .iter()
         .map(|row| {
             let s = &run.steps[row.step];
-            if let (RowKind::Compensation, Some(c)) = (row.kind, s.compensation.as_ref()) {
-                return compensation_row(app, c);
+            match (row.kind, s.compensation.as_ref()) {
+                (RowKind::Compensation, Some(c)) => compensation_row(app, c),
+                _ => step_row(app, s, row.branch),
             }
-            let done = s.completed_at.or(s.failed_at).or(s.cancelled_at);
-            let handler = s
-                .handled_by
-                .clone()
-                .or_else(|| {
-                    s.handlers
-                        .last()
-                        .map(|h| format!("{}@{}", h.endpoint, h.host))
-                })
-                .unwrap_or_else(|| "-".into());
-            (
-                vec![
-                    // The branch line: parallel steps of one level are
-                    // bracketed `┬ ├ └`.
-                    format!("{}{:>3}", row.branch, s.index + 1),
-                    // Graph steps show what they wait for: `Ship (after 4, 5)`.
-                    step_label(s),
-                    s.status.as_str().to_string(),
-                    time(s.invoked_at),
-                    time(done),
-                    took(app, s),
-                    s.attempts.to_string(),
-                    handler,
-                ],
-                Style::new().fg(step_status_color(s.status)),
-            )
         })
         .collect();
     let t = table(
@@ -222,30 +229,84 @@ pub(super) fn draw_detail(frame: &mut Frame, app: &App, d: &RunDetail, area: Rec
         .with_offset(offset)
         .with_selected(Some(selected));
     frame.render_stateful_widget(t, inside, &mut state);
+}
 
-    if errors_h > 0 {
-        let block = Block::bordered().title(" Last errors ");
-        let inside = inner(errs);
-        frame.render_widget(block, errs);
-        let w = usize::from(inside.width);
-        let lines: Vec<Line> = errors
-            .iter()
-            .rev()
-            .take(usize::from(errors_h.saturating_sub(2)))
-            .rev()
-            .map(|e| Line::from(Span::styled(ellipsize(e, w), Color::Red)))
-            .collect();
-        frame.render_widget(Paragraph::new(lines), inside);
+/// ` Steps `, or which rows show when not all fit.
+fn steps_title(run: &isoqube::Run, graph: &GraphLayout, offset: usize, visible: usize) -> String {
+    let n_rows = graph.rows.len();
+    if n_rows <= visible {
+        return " Steps ".to_string();
     }
+    // Rows, not steps, once compensations sit beneath their steps.
+    let what = if n_rows == run.steps.len() {
+        "Steps"
+    } else {
+        "Rows"
+    };
+    format!(
+        " {what} {}-{} of {} (↑↓) ",
+        offset + 1,
+        (offset + visible).min(n_rows),
+        n_rows
+    )
+}
 
+/// A step's row: branch and number, label, status, times, attempts, handler.
+fn step_row(app: &App, s: &isoqube::Step, branch: char) -> (Vec<String>, Style) {
+    let done = s.completed_at.or(s.failed_at).or(s.cancelled_at);
+    let handler = s
+        .handled_by
+        .clone()
+        .or_else(|| {
+            s.handlers
+                .last()
+                .map(|h| format!("{}@{}", h.endpoint, h.host))
+        })
+        .unwrap_or_else(|| "-".into());
+    (
+        vec![
+            // The branch line: parallel steps of one level are
+            // bracketed `┬ ├ └`.
+            format!("{branch}{:>3}", s.index + 1),
+            // Graph steps show what they wait for: `Ship (after 4, 5)`.
+            step_label(s),
+            s.status.as_str().to_string(),
+            time(s.invoked_at),
+            time(done),
+            took(app, s),
+            s.attempts.to_string(),
+            handler,
+        ],
+        Style::new().fg(step_status_color(s.status)),
+    )
+}
+
+/// The last errors that fit, newest at the bottom.
+fn draw_last_errors(frame: &mut Frame, errors: &[String], area: Rect) {
+    let block = Block::bordered().title(" Last errors ");
+    let inside = inner(area);
+    frame.render_widget(block, area);
+    let w = usize::from(inside.width);
+    let lines: Vec<Line> = errors
+        .iter()
+        .rev()
+        .take(usize::from(area.height.saturating_sub(2)))
+        .rev()
+        .map(|e| Line::from(Span::styled(ellipsize(e, w), Color::Red)))
+        .collect();
+    frame.render_widget(Paragraph::new(lines), inside);
+}
+
+/// The log pane: the tail, or as far back as scrolled, cut or wrapped.
+fn draw_logs(frame: &mut Frame, d: &RunDetail, area: Rect) {
     let follow = if d.log_scroll == 0 {
         "following".to_string()
     } else {
         format!("{} lines back, End follows", d.log_scroll)
     };
     let block = Block::bordered().title(format!(" Logs ({}; {follow}) ", d.logs.len()));
-    let inside = inner(logs);
-    frame.render_widget(block, logs);
+    let inside = inner(area);
+    frame.render_widget(block, area);
     if d.logs.is_empty() {
         frame.render_widget(
             Paragraph::new(Span::styled("No log lines yet.", DIM)),

@@ -24,8 +24,15 @@ pub(super) fn draw_errors(frame: &mut Frame, app: &App, area: Rect) {
         draw_message(frame, app, f, scroll, area);
         return;
     }
-    let total: u32 = app.errors.items.iter().map(|q| q.count).sum();
     let [list, detail] = Layout::vertical([Constraint::Fill(1), Constraint::Length(7)]).areas(area);
+    draw_fault_list(frame, app, &faults, list);
+    draw_selected(frame, app, faults.get(app.fault_selected).copied(), detail);
+}
+
+/// The messages' pane: its title, the filter line when one is typed, a
+/// notice when there is nothing to show, and the table.
+fn draw_fault_list(frame: &mut Frame, app: &App, faults: &[&FaultView], area: Rect) {
+    let total: u32 = app.errors.items.iter().map(|q| q.count).sum();
     let shown = if app.fault_search.is_active() {
         format!("; {} shown", faults.len())
     } else {
@@ -35,8 +42,8 @@ pub(super) fn draw_errors(frame: &mut Frame, app: &App, area: Rect) {
         " Error queues ({} endpoints, {total} messages{shown}) ",
         app.errors.items.len()
     ));
-    let mut inside = inner(list);
-    frame.render_widget(block, list);
+    let mut inside = inner(area);
+    frame.render_widget(block, area);
     if app.fault_search.editing || app.fault_search.is_active() {
         let [line, rest] =
             Layout::vertical([Constraint::Length(1), Constraint::Fill(1)]).areas(inside);
@@ -51,18 +58,11 @@ pub(super) fn draw_errors(frame: &mut Frame, app: &App, area: Rect) {
         inside = rest;
     }
     let mut table_area = inside;
-    let empty_text = if app.errors.items.is_empty() {
-        "No error queues: no consumer endpoint is known yet."
-    } else if app.fault_search.is_active() {
-        "No message matches the filter (Esc clears it)."
-    } else {
-        "Every error queue is empty."
-    };
     if let Some(lines) = notice(
         app.errors.loaded,
         &app.errors.error,
         faults.is_empty(),
-        empty_text,
+        empty_text(app),
     ) {
         let h = (lines.len() as u16 + 1).min(inside.height);
         let [msg, rest] =
@@ -71,100 +71,78 @@ pub(super) fn draw_errors(frame: &mut Frame, app: &App, area: Rect) {
         table_area = rest;
     }
     if !faults.is_empty() {
-        // What tells messages apart: their run, step and event, age and
-        // reason (message ids of one process share their first characters).
-        let constraints = [
-            Constraint::Length(8),
-            Constraint::Fill(2),
-            Constraint::Length(4),
-            Constraint::Fill(2),
-            Constraint::Fill(4),
-        ];
-        let rows = faults
-            .iter()
-            .map(|f| {
-                let run = f
-                    .run_id
-                    .as_deref()
-                    .map(|r| r.get(..8).unwrap_or(r).to_string())
-                    .unwrap_or_else(|| "-".into());
-                let mut reason = if f.reason.is_empty() {
-                    "(no reason)".to_string()
-                } else {
-                    f.reason.clone()
-                };
-                if f.settled {
-                    reason = format!("✓ succeeded since · {reason}");
-                }
-                let style = if f.settled { DIM } else { Style::new() };
-                (
-                    vec![
-                        run,
-                        step_of(f),
-                        fault_age(app, f),
-                        f.endpoint.clone(),
-                        reason,
-                    ],
-                    style,
-                )
-            })
-            .collect();
-        let t = table(
-            table_area,
-            &constraints,
-            &["Run", "Step", "Age", "Endpoint", "Fault reason"],
-            rows,
-        );
-        let mut state = TableState::default().with_selected(Some(app.fault_selected));
-        frame.render_stateful_widget(t, table_area, &mut state);
+        draw_fault_table(frame, app, faults, table_area);
     }
-    let truncated: Vec<String> = app
-        .errors
-        .items
-        .iter()
-        .filter(|q| q.count as usize > q.messages.len())
-        .map(|q| format!("{} shows {} of {}", q.endpoint, q.messages.len(), q.count))
-        .collect();
+}
 
-    let block = Block::bordered().title(" Selected message ");
-    let inside = inner(detail);
-    frame.render_widget(block, detail);
-    let mut lines = Vec::new();
-    if let Some(f) = faults.get(app.fault_selected) {
-        lines.push(Line::from(vec![
-            Span::styled("Reason: ", HEADER),
-            Span::raw(f.reason.clone()),
-        ]));
-        lines.push(Line::from(vec![
-            Span::styled("Id: ", HEADER),
-            Span::raw(format!(
-                "{}  run {}  (Enter opens it whole)",
-                f.message_id,
-                f.run_id.as_deref().unwrap_or("-")
-            )),
-        ]));
-        lines.push(Line::from(vec![
-            Span::styled("Type: ", HEADER),
-            Span::raw(format!(
-                "{}  at {}  {} bytes",
-                if f.exception_type.is_empty() {
-                    "-"
-                } else {
-                    &f.exception_type
-                },
-                if f.timestamp.is_empty() {
-                    "-"
-                } else {
-                    &f.timestamp
-                },
-                f.size
-            )),
-        ]));
-        lines.push(Line::from(vec![
-            Span::styled("Message: ", HEADER),
-            Span::raw(f.message_type.clone().unwrap_or_else(|| "-".into())),
-        ]));
+/// Why the list is empty: no endpoint known, nothing through the filter,
+/// or nothing there.
+fn empty_text(app: &App) -> &'static str {
+    if app.errors.items.is_empty() {
+        "No error queues: no consumer endpoint is known yet."
+    } else if app.fault_search.is_active() {
+        "No message matches the filter (Esc clears it)."
+    } else {
+        "Every error queue is empty."
     }
+}
+
+/// What tells messages apart: their run, step and event, age and reason
+/// (message ids of one process share their first characters).
+fn draw_fault_table(frame: &mut Frame, app: &App, faults: &[&FaultView], area: Rect) {
+    let constraints = [
+        Constraint::Length(8),
+        Constraint::Fill(2),
+        Constraint::Length(4),
+        Constraint::Fill(2),
+        Constraint::Fill(4),
+    ];
+    let rows = faults.iter().map(|f| fault_row(app, f)).collect();
+    let t = table(
+        area,
+        &constraints,
+        &["Run", "Step", "Age", "Endpoint", "Fault reason"],
+        rows,
+    );
+    let mut state = TableState::default().with_selected(Some(app.fault_selected));
+    frame.render_stateful_widget(t, area, &mut state);
+}
+
+/// One message's row; one whose step has succeeded since is dimmed.
+fn fault_row(app: &App, f: &FaultView) -> (Vec<String>, Style) {
+    let run = f
+        .run_id
+        .as_deref()
+        .map(|r| r.get(..8).unwrap_or(r).to_string())
+        .unwrap_or_else(|| "-".into());
+    let mut reason = if f.reason.is_empty() {
+        "(no reason)".to_string()
+    } else {
+        f.reason.clone()
+    };
+    if f.settled {
+        reason = format!("✓ succeeded since · {reason}");
+    }
+    let style = if f.settled { DIM } else { Style::new() };
+    (
+        vec![
+            run,
+            step_of(f),
+            fault_age(app, f),
+            f.endpoint.clone(),
+            reason,
+        ],
+        style,
+    )
+}
+
+/// The selected message's fault, the counts per endpoint, and which queues
+/// show only part of their messages; each line cut to the pane.
+fn draw_selected(frame: &mut Frame, app: &App, selected: Option<&FaultView>, area: Rect) {
+    let block = Block::bordered().title(" Selected message ");
+    let inside = inner(area);
+    frame.render_widget(block, area);
+    let mut lines = selected.map(fault_lines).unwrap_or_default();
     if !app.errors.items.is_empty() {
         let per: Vec<String> = app
             .errors
@@ -177,6 +155,13 @@ pub(super) fn draw_errors(frame: &mut Frame, app: &App, area: Rect) {
             Span::raw(per.join(", ")),
         ]));
     }
+    let truncated: Vec<String> = app
+        .errors
+        .items
+        .iter()
+        .filter(|q| q.count as usize > q.messages.len())
+        .map(|q| format!("{} shows {} of {}", q.endpoint, q.messages.len(), q.count))
+        .collect();
     if !truncated.is_empty() {
         lines.push(Line::from(Span::styled(truncated.join("; "), DIM)));
     }
@@ -189,6 +174,44 @@ pub(super) fn draw_errors(frame: &mut Frame, app: &App, area: Rect) {
         })
         .collect();
     frame.render_widget(Paragraph::new(lines), inside);
+}
+
+/// A message's reason, ids, exception type, time, size and message type.
+fn fault_lines(f: &FaultView) -> Vec<Line<'static>> {
+    let or_dash = |s: &str| {
+        if s.is_empty() {
+            "-".to_string()
+        } else {
+            s.to_string()
+        }
+    };
+    vec![
+        Line::from(vec![
+            Span::styled("Reason: ", HEADER),
+            Span::raw(f.reason.clone()),
+        ]),
+        Line::from(vec![
+            Span::styled("Id: ", HEADER),
+            Span::raw(format!(
+                "{}  run {}  (Enter opens it whole)",
+                f.message_id,
+                f.run_id.as_deref().unwrap_or("-")
+            )),
+        ]),
+        Line::from(vec![
+            Span::styled("Type: ", HEADER),
+            Span::raw(format!(
+                "{}  at {}  {} bytes",
+                or_dash(&f.exception_type),
+                or_dash(&f.timestamp),
+                f.size
+            )),
+        ]),
+        Line::from(vec![
+            Span::styled("Message: ", HEADER),
+            Span::raw(f.message_type.clone().unwrap_or_else(|| "-".into())),
+        ]),
+    ]
 }
 
 /// `#N Event`: the step numbered from 1 and the event (the message type's

@@ -65,10 +65,16 @@ pub(super) fn draw_services(frame: &mut Frame, app: &App, area: Rect) {
     .areas(area);
     draw_queues(frame, app, queues);
 
-    // Events
+    draw_events(frame, app, top);
+    draw_selected_event(frame, app, detail);
+    draw_instances(frame, app, bottom);
+}
+
+/// The events with their consumers (and the services hosting them).
+fn draw_events(frame: &mut Frame, app: &App, area: Rect) {
     let block = Block::bordered().title(format!(" Events ({}) ", app.events.items.len()));
-    let inside = inner(top);
-    frame.render_widget(block, top);
+    let inside = inner(area);
+    frame.render_widget(block, area);
     let mut table_area = inside;
     if let Some(lines) = notice(
         app.events.loaded,
@@ -123,11 +129,13 @@ pub(super) fn draw_services(frame: &mut Frame, app: &App, area: Rect) {
         let mut state = TableState::default().with_selected(Some(app.event_selected));
         frame.render_stateful_widget(t, table_area, &mut state);
     }
+}
 
-    // Selected event: description and every consumer.
+/// The selected event: its description and every consumer.
+fn draw_selected_event(frame: &mut Frame, app: &App, area: Rect) {
     let block = Block::bordered().title(" Selected event ");
-    let inside = inner(detail);
-    frame.render_widget(block, detail);
+    let inside = inner(area);
+    frame.render_widget(block, area);
     if let Some(e) = app.events.items.get(app.event_selected) {
         let w = usize::from(inside.width);
         let desc = if e.description.is_empty() {
@@ -160,8 +168,12 @@ pub(super) fn draw_services(frame: &mut Frame, app: &App, area: Rect) {
         ];
         frame.render_widget(Paragraph::new(lines), inside);
     }
+}
 
-    // Services: a fleet longer than the pane scrolls with [ and ].
+/// The service instances and their heartbeats; a fleet longer than the
+/// pane scrolls with [ and ].
+fn draw_instances(frame: &mut Frame, app: &App, area: Rect) {
+    let n_services = app.services.items.len();
     let count = |state: &str| {
         app.services
             .items
@@ -169,7 +181,7 @@ pub(super) fn draw_services(frame: &mut Frame, app: &App, area: Rect) {
             .filter(|s| s.state() == state)
             .count()
     };
-    let inside = inner(bottom);
+    let inside = inner(area);
     let visible = usize::from(inside.height.saturating_sub(1)).max(1);
     let offset = app.service_offset.min(n_services.saturating_sub(visible));
     let shown = if n_services > visible {
@@ -190,7 +202,7 @@ pub(super) fn draw_services(frame: &mut Frame, app: &App, area: Rect) {
         count("alive"),
         count("gone")
     ));
-    frame.render_widget(block, bottom);
+    frame.render_widget(block, area);
     if let Some(lines) = notice(
         app.services.loaded,
         &app.services.error,

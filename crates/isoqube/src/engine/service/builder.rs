@@ -306,6 +306,7 @@ impl ServiceBuilder {
                     metrics: metrics.clone(),
                     retry,
                     budget: budget(retry, self.default_step_timeout),
+                    in_hand: Default::default(),
                     concurrency: self
                         .concurrency_limit
                         .map_or(reg.concurrency, |cap| reg.concurrency.min(cap)),

@@ -75,6 +75,8 @@ pub(super) struct Endpoint {
     /// The time one handling may take (its attempts' timeouts, the retries'
     /// delays), which a recorded claim turns into the handler's deadline.
     pub(super) budget: Budget,
+    /// The run steps it is handling now.
+    pub(super) in_hand: super::in_hand::InHand,
 }
 
 pub(super) enum Settle {

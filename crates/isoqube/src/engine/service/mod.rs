@@ -8,6 +8,7 @@
 //! Files by job: `builder` (configure and start), `running` (a running
 //! service and its shutdown), `endpoint` (one loop per endpoint), `step` (one
 //! run step's handling, as its phases: claim, run, record, settle),
+//! `in_hand` (the steps an endpoint is handling, so a second copy waits until the first is settled),
 //! `publish_next` (what a handling publishes before it acks), `invoke`
 //! (retries), `dead_letter` (moving messages aside) and `sidecar` (servers
 //! plugged in beside the consumers).
@@ -15,6 +16,7 @@
 mod builder;
 mod dead_letter;
 mod endpoint;
+mod in_hand;
 mod invoke;
 mod publish_next;
 mod running;

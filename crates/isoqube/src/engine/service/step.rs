@@ -99,6 +99,10 @@ impl Endpoint {
         step: usize,
     ) -> Settle {
         let h = self.handling(msg, env, run_id, step);
+        let (_held, waited) = self.in_hand.hold(run_id, step, h.key.compensation).await;
+        if waited {
+            info!("another copy of this step was being handled here; this one came after it");
+        }
         let next = match Box::pin(self.claim(&h)).await {
             Claim::Run(claimed) => {
                 let ran = self.run_claimed(&h, env, claimed).await;

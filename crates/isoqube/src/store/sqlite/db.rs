@@ -27,9 +27,10 @@
 //! wrong outcome. A rolled-back transaction empties the cache, since the runs
 //! it holds were never stored. A claim decided without writing (see
 //! `RunStore::claim_step_unrecorded`) reads the row's `rev` to compare, unless
-//! no other connection has committed to the file since this one last looked
-//! (`PRAGMA data_version`, checked once per transaction): then every cached
-//! run is the stored one and the claim is decided without touching the table. Every process sharing a file must write `rev`
+//! the cached run is known to be the stored one (no other connection has
+//! committed since it was last checked: the `cache` module says how that is
+//! known); then the claim is decided without touching the table, and even
+//! without the store thread. Every process sharing a file must write `rev`
 //! (this version of Isoqube or a later one): a build from before the column
 //! writes the document alone, which a cache here would not notice. (A trigger
 //! that reset `rev` on such writes made every run write open a statement
@@ -42,32 +43,24 @@ use uuid::Uuid;
 
 use super::checkpoint::Checkpoints;
 use crate::error::{Error, Result};
+use std::sync::{Arc, MutexGuard};
+
+use super::cache::{CachedRun, Runs, SharedRuns};
 use crate::model::{ClaimOutcome, KeptSteps, Run, RunStatus, StepKey};
-use crate::store::run_cache::RunCache;
 
 /// What the connection's thread owns.
 pub(super) struct Db {
     pub(super) conn: Connection,
-    pub(super) runs: RunCache<CachedRun>,
+    /// The run cache, shared with the store's handles.
+    pub(super) runs: Arc<SharedRuns>,
     /// `PRAGMA data_version` when the current transaction began, and at the
     /// one before: equal, no other connection committed in between.
     data_version: Option<i64>,
-    /// No other connection wrote to the file since this one last looked, so
-    /// every cached run is the stored one (see [`Db::begin`]).
-    alone: bool,
     pub(super) checkpoints: Checkpoints,
 }
 
 /// Runs whose last document the store keeps (see the module docs), at most.
 pub const RUN_CACHE_CAPACITY: usize = 2048;
-
-/// A run as this store last wrote it (its `version` is the row's `rev`) and
-/// the JSON of each of its steps (empty when the run was read, not written): a
-/// transition serialises again only the steps it changed.
-pub(super) struct CachedRun {
-    pub(super) run: Run,
-    pub(super) steps: KeptSteps,
-}
 
 /// A run's version as stored in `rev` (SQLite has no unsigned integers).
 pub(super) fn rev(run: &Run) -> Result<i64> {
@@ -77,14 +70,18 @@ pub(super) fn rev(run: &Run) -> Result<i64> {
 
 impl Db {
     /// The store thread's state for `conn`, with an empty run cache.
-    pub(super) fn new(conn: Connection, checkpoints: Checkpoints) -> Self {
+    pub(super) fn new(conn: Connection, checkpoints: Checkpoints, runs: Arc<SharedRuns>) -> Self {
         Db {
             conn,
-            runs: RunCache::new(RUN_CACHE_CAPACITY),
+            runs,
             data_version: None,
-            alone: false,
             checkpoints,
         }
+    }
+
+    /// The run cache (held only briefly: the store's handles read it too).
+    pub(super) fn runs(&self) -> MutexGuard<'_, Runs> {
+        self.runs.lock()
     }
 
     /// Runs a transaction statement, prepared once (`execute_batch` parses
@@ -96,19 +93,27 @@ impl Db {
     /// Begins the group's write transaction and finds out whether another
     /// connection (another process, or another store handle on the file)
     /// committed since this one last looked: `PRAGMA data_version` changes
-    /// only then. If none did, the cached runs are the stored ones and a claim
-    /// is decided on them without reading the row.
+    /// only then. If one did, cached runs may be stale until checked (see
+    /// the `cache` module).
     pub(super) fn begin(&mut self) -> rusqlite::Result<()> {
-        self.alone = false;
         self.transaction("BEGIN IMMEDIATE")?;
         let now: Option<i64> = self
             .conn
             .prepare_cached("PRAGMA data_version")
             .and_then(|mut st| st.query_row([], |r| r.get(0)))
             .ok();
-        self.alone = now.is_some() && now == self.data_version;
+        let alone = now.is_some() && now == self.data_version;
         self.data_version = now;
+        self.runs().opened(alone);
         Ok(())
+    }
+
+    /// Ends the group's transaction with `sql` (`COMMIT` or `ROLLBACK`); the
+    /// cache stops vouching for runs first, since other connections may
+    /// commit once it has ended.
+    pub(super) fn end(&self, sql: &str) -> rusqlite::Result<()> {
+        self.runs().closing();
+        self.transaction(sql)
     }
 
     /// Applies a transition to one run (inside the thread's write
@@ -121,14 +126,17 @@ impl Db {
         mut f: impl FnMut(&mut Run) -> Result<T>,
     ) -> Result<T> {
         let key = id.to_string();
-        if let Some(CachedRun { mut run, mut steps }) = self.runs.take(id) {
+        let cached = self.runs().take(id);
+        if let Some(CachedRun {
+            mut run, mut steps, ..
+        }) = cached
+        {
             let seen = rev(&run)?;
             let status = run.status;
             if let Ok(out) = f(&mut run) {
                 let doc = run.to_json_keeping(&mut steps);
                 if self.write_run(&key, &run, &doc, status, Some(seen))? {
-                    let finished = run.status.is_finished();
-                    self.runs.put(id, CachedRun { run, steps }, finished);
+                    self.runs().wrote(run, steps);
                     return Ok(out);
                 }
             }
@@ -145,8 +153,7 @@ impl Db {
         let mut steps = KeptSteps::default();
         let doc = run.to_json_keeping(&mut steps);
         self.write_run(&key, &run, &doc, status, None)?;
-        let finished = run.status.is_finished();
-        self.runs.put(id, CachedRun { run, steps }, finished);
+        self.runs().wrote(run, steps);
         Ok(out)
     }
 
@@ -199,20 +206,23 @@ impl Db {
     /// no document), else the stored document, parsed and cached.
     pub(super) fn peek_claim(&mut self, key: &StepKey) -> Result<Option<ClaimOutcome>> {
         let id = key.run_id;
-        if self.alone {
-            if let Some(cached) = self.runs.get(id) {
-                return cached.run.peek_claim(key, false);
-            }
+        if let Some(cached) = self.runs().current(id) {
+            return cached.run.peek_claim(key, false);
         }
         let k = id.to_string();
-        if let Some(cached) = self.runs.get(id) {
+        let cached_rev = self.runs().get(id).map(|c| rev(&c.run)).transpose()?;
+        if let Some(cached_rev) = cached_rev {
             let stored: Option<i64> = self
                 .conn
                 .prepare_cached("SELECT rev FROM runs WHERE id = ?1")
                 .and_then(|mut st| st.query_row([&k], |r| r.get(0)).optional())
                 .map_err(db_err)?;
-            if stored == Some(rev(&cached.run)?) {
-                return cached.run.peek_claim(key, false);
+            if stored == Some(cached_rev) {
+                let mut runs = self.runs();
+                runs.confirm(id);
+                if let Some(cached) = runs.get(id) {
+                    return cached.run.peek_claim(key, false);
+                }
             }
         }
         let doc = self
@@ -220,9 +230,7 @@ impl Db {
             .ok_or_else(|| Error::not_found("run", k.clone()))?;
         let run: Run = from_doc("runs", &k, &doc)?;
         let out = run.peek_claim(key, false);
-        let finished = run.status.is_finished();
-        let steps = KeptSteps::default();
-        self.runs.put(id, CachedRun { run, steps }, finished);
+        self.runs().read(run, KeptSteps::default());
         out
     }
 }

@@ -14,6 +14,9 @@
 //!   waiting as one group, and the handle's side (send a job, await the answer);
 //! * `db`: what the thread owns (connection, run cache) and a run transition
 //!   on the cached run or a fresh read;
+//! * `cache`: the run cache, shared with the handles, and when a cached run
+//!   is the stored one (a first delivery's claim is then decided by the
+//!   handle, without a job for the thread);
 //! * `run_store`: the [`RunStore`](super::RunStore) operations, each a job for
 //!   the thread;
 //! * `checkpoint`: copying the write-ahead log back into the file, mostly off
@@ -34,10 +37,11 @@
 //! one). The `db` module has the details.
 
 use std::path::{Path, PathBuf};
-use std::sync::mpsc;
+use std::sync::{mpsc, Arc};
 
 use crate::error::{Error, Result};
 
+mod cache;
 mod checkpoint;
 mod db;
 mod run_store;
@@ -46,6 +50,7 @@ mod schema;
 mod tests;
 mod writer;
 
+use self::cache::SharedRuns;
 pub use self::db::RUN_CACHE_CAPACITY;
 use self::writer::{spawn_connection_thread, Job};
 
@@ -66,6 +71,8 @@ pub const DEFAULT_PATH: &str = super::DEFAULT_STORE_PATH;
 #[derive(Clone)]
 pub struct SqliteStore {
     jobs: mpsc::Sender<Job>,
+    /// The store thread's run cache, read by a claim that needs no job.
+    runs: Arc<SharedRuns>,
     path: PathBuf,
 }
 
@@ -77,8 +84,9 @@ impl SqliteStore {
         let conn = tokio::task::spawn_blocking(move || schema::open_connection(&p))
             .await
             .map_err(|e| Error::Store(format!("store task failed: {e}")))??;
-        let jobs = spawn_connection_thread(conn, &path)?;
-        Ok(SqliteStore { jobs, path })
+        let runs = Arc::new(SharedRuns::new());
+        let jobs = spawn_connection_thread(conn, &path, runs.clone())?;
+        Ok(SqliteStore { jobs, runs, path })
     }
 
     /// The file it uses.

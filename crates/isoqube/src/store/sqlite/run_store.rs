@@ -13,7 +13,7 @@ use rusqlite::{params, OptionalExtension};
 use serde::de::DeserializeOwned;
 use uuid::Uuid;
 
-use super::db::{db_err, from_doc, rev, to_doc, ts, CachedRun};
+use super::db::{db_err, from_doc, rev, to_doc, ts};
 use super::SqliteStore;
 use crate::error::{Error, Result};
 use crate::model::{
@@ -160,8 +160,7 @@ impl RunStore for SqliteStore {
             if n == 0 {
                 return Err(Error::conflict("run", run.id.to_string()));
             }
-            let (id, finished) = (run.id, run.status.is_finished());
-            db.runs.put(id, CachedRun { run, steps }, finished);
+            db.runs().wrote(run, steps);
             Ok(())
         })
         .await
@@ -202,7 +201,7 @@ impl RunStore for SqliteStore {
             }
             tx.commit().map_err(db_err)?;
             if n > 0 {
-                db.runs.take(id);
+                db.runs().take(id);
             }
             Ok(n > 0)
         })
@@ -358,6 +357,11 @@ impl RunStore for SqliteStore {
     }
 
     async fn claim_step_unrecorded(&self, key: &StepKey) -> Result<(ClaimOutcome, bool)> {
+        // Decided here when the cached run is the committed one: a quick
+        // step then costs the store thread one job, its outcome.
+        if let Some(claimed) = self.runs.vouched_claim(key) {
+            return Ok((claimed, false));
+        }
         let key = key.clone();
         self.with_db(move |db| match db.peek_claim(&key)? {
             Some(claimed) => Ok((claimed, false)),

@@ -129,3 +129,34 @@ async fn a_file_without_the_rev_column_is_upgraded() {
     again.ping().await.expect("ping");
     let _ = std::fs::remove_file(&path);
 }
+
+/// A claim decided without reading the row trusts the cached run only while
+/// no other connection has written since that copy was checked: a write by
+/// another handle seen by one group must not be forgotten by the next.
+#[tokio::test]
+async fn a_claim_after_another_handles_cancel_sees_the_cancel() {
+    let path = temp_path();
+    let a = SqliteStore::open(&path).await.expect("open a");
+    let b = SqliteStore::open(&path).await.expect("open b");
+    let run = run_of(3);
+    let id = run.id;
+    a.insert_run(&run).await.expect("insert");
+    let k0 = StepKey::new(id, 0, "ep0", "h");
+    assert!(matches!(
+        a.claim_step_unrecorded(&k0).await.expect("claim 0"),
+        (ClaimOutcome::Claimed { .. }, false)
+    ));
+    a.complete_step(&k0, Variables::new(), 1)
+        .await
+        .expect("complete 0");
+    // Another process cancels the run while step 1's message waits.
+    b.cancel_run(id).await.expect("cancel on b");
+    // a does something else first: that group sees b's write...
+    a.ping().await.expect("ping");
+    a.insert_run(&run_of(1)).await.expect("another run");
+    // ... and the next one must not trust a's copy of the run from before it.
+    let k1 = StepKey::new(id, 1, "ep1", "h");
+    let (claim, _) = a.claim_step_unrecorded(&k1).await.expect("claim 1");
+    assert_eq!(claim, ClaimOutcome::Cancelled);
+    let _ = std::fs::remove_file(&path);
+}

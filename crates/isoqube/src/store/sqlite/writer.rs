@@ -8,11 +8,12 @@
 
 use std::panic::AssertUnwindSafe;
 use std::path::Path;
-use std::sync::mpsc;
+use std::sync::{mpsc, Arc};
 
 use rusqlite::Connection;
 use tokio::sync::oneshot;
 
+use super::cache::SharedRuns;
 use super::checkpoint::Checkpoints;
 use super::db::Db;
 use super::SqliteStore;
@@ -35,7 +36,11 @@ const GROUP_COMMIT: usize = 64;
 /// step transitions instead of one each, and no caller is told "done" before its
 /// change is committed. Callers never contend for the connection. The thread
 /// ends, closing the connection, once every handle is dropped.
-pub(super) fn spawn_connection_thread(conn: Connection, path: &Path) -> Result<mpsc::Sender<Job>> {
+pub(super) fn spawn_connection_thread(
+    conn: Connection,
+    path: &Path,
+    runs: Arc<SharedRuns>,
+) -> Result<mpsc::Sender<Job>> {
     let (tx, rx) = mpsc::channel::<Job>();
     let checkpoints = Checkpoints::start(&conn, path).map_err(|e| {
         Error::Store(format!(
@@ -43,7 +48,7 @@ pub(super) fn spawn_connection_thread(conn: Connection, path: &Path) -> Result<m
             path.display()
         ))
     })?;
-    let mut db = Db::new(conn, checkpoints);
+    let mut db = Db::new(conn, checkpoints, runs);
     std::thread::Builder::new()
         .name("isoqube-sqlite".into())
         .spawn(move || {
@@ -88,7 +93,11 @@ fn run_group(db: &mut Db, batch: &mut Vec<Job>) {
             // An error (I/O, disk full...) rolled the whole transaction back: the
             // jobs so far lost their writes. Go on in a fresh transaction.
             let lost = "sqlite: the transaction was rolled back by an error".to_string();
-            db.runs.clear();
+            {
+                let mut runs = db.runs();
+                runs.closing();
+                runs.clear();
+            }
             settled.extend(pending.drain(..).map(|r| (r, Some(lost.clone()))));
             if let Err(e) = db.begin() {
                 let msg = format!("sqlite: cannot begin a transaction: {e}");
@@ -98,11 +107,11 @@ fn run_group(db: &mut Db, batch: &mut Vec<Job>) {
         }
     }
     if !db.conn.is_autocommit() {
-        let failed = match db.transaction("COMMIT") {
+        let failed = match db.end("COMMIT") {
             Ok(()) => None,
             Err(e) => {
                 let _ = db.conn.execute_batch("ROLLBACK");
-                db.runs.clear();
+                db.runs().clear();
                 Some(format!("sqlite: cannot commit: {e}"))
             }
         };

@@ -46,101 +46,121 @@ impl Inner {
     /// Declares `topology` on `live` (also after a reconnect).
     pub(super) async fn declare_on(&self, live: &Live, topology: &Topology) -> Result<()> {
         for ex in &topology.exchanges {
-            let name = self.name(ex)?;
-            let full = name.to_string();
-            self.admin(
-                live,
-                &format!("declaring exchange '{full}'"),
-                |c| async move {
-                    c.exchange_declare(
-                        name,
-                        ExchangeKind::Fanout,
-                        ExchangeDeclareOptions {
-                            durable: true,
-                            ..Default::default()
-                        },
-                        FieldTable::default(),
-                    )
-                    .await
-                },
-            )
-            .await
-            .map_err(|e| self.conflict(e, "exchange", &full, "is not a durable fanout exchange"))?;
-            live.known_exchanges().insert(full);
+            self.declare_exchange(live, ex).await?;
         }
         for q in &topology.queues {
-            let name = self.name(q)?;
-            let full = name.to_string();
             let max_priority = topology.priority_queues.get(q).copied();
-            if max_priority.is_some() && self.config.quorum {
-                return Err(Error::Config(format!(
-                    "queue '{full}': quorum queues take no x-max-priority; turn off priorities or quorum queues"
-                )));
-            }
-            let args = self.queue_args(max_priority);
-            self.admin(live, &format!("declaring queue '{full}'"), |c| async move {
-                c.queue_declare(
+            self.declare_queue(live, q, max_priority).await?;
+        }
+        for b in &topology.bindings {
+            self.declare_binding(live, b).await?;
+        }
+        Ok(())
+    }
+
+    /// A durable fanout exchange; one declared otherwise is a conflict that
+    /// says so.
+    async fn declare_exchange(&self, live: &Live, ex: &str) -> Result<()> {
+        let name = self.name(ex)?;
+        let full = name.to_string();
+        self.admin(
+            live,
+            &format!("declaring exchange '{full}'"),
+            |c| async move {
+                c.exchange_declare(
                     name,
-                    QueueDeclareOptions {
+                    ExchangeKind::Fanout,
+                    ExchangeDeclareOptions {
                         durable: true,
                         ..Default::default()
                     },
-                    args,
+                    FieldTable::default(),
                 )
                 .await
-            })
-            .await
-            .map_err(|e| {
-                let wanted = match (self.config.quorum, max_priority) {
-                    (true, _) => "a durable quorum queue (x-queue-type=quorum)".to_string(),
-                    (false, Some(max)) => {
-                        format!("a durable classic priority queue (x-max-priority={max})")
-                    }
-                    (false, None) => "a durable classic queue with no extra arguments".to_string(),
-                };
-                self.conflict(
-                    e,
-                    "queue",
-                    &full,
-                    &format!("its arguments conflict with the ones declared here ({wanted})"),
-                )
-            })?;
+            },
+        )
+        .await
+        .map_err(|e| self.conflict(e, "exchange", &full, "is not a durable fanout exchange"))?;
+        live.known_exchanges().insert(full);
+        Ok(())
+    }
+
+    /// A durable queue (quorum, or classic with its priorities); one declared
+    /// with other arguments is a conflict naming the ones wanted.
+    async fn declare_queue(&self, live: &Live, q: &str, max_priority: Option<u8>) -> Result<()> {
+        let name = self.name(q)?;
+        let full = name.to_string();
+        if max_priority.is_some() && self.config.quorum {
+            return Err(Error::Config(format!(
+                "queue '{full}': quorum queues take no x-max-priority; turn off priorities or quorum queues"
+            )));
         }
-        for b in &topology.bindings {
-            match b {
-                Binding::Exchange {
-                    source,
-                    destination,
-                } => {
-                    let (s, d) = (self.name(source)?, self.name(destination)?);
-                    let what = format!("binding exchange '{s}' to exchange '{d}'");
-                    self.admin(live, &what, |c| async move {
-                        c.exchange_bind(
-                            d,
-                            s,
-                            ShortString::default(),
-                            ExchangeBindOptions::default(),
-                            FieldTable::default(),
-                        )
-                        .await
-                    })
-                    .await?;
+        let args = self.queue_args(max_priority);
+        self.admin(live, &format!("declaring queue '{full}'"), |c| async move {
+            c.queue_declare(
+                name,
+                QueueDeclareOptions {
+                    durable: true,
+                    ..Default::default()
+                },
+                args,
+            )
+            .await
+        })
+        .await
+        .map_err(|e| {
+            let wanted = match (self.config.quorum, max_priority) {
+                (true, _) => "a durable quorum queue (x-queue-type=quorum)".to_string(),
+                (false, Some(max)) => {
+                    format!("a durable classic priority queue (x-max-priority={max})")
                 }
-                Binding::Queue { source, queue } => {
-                    let (s, q) = (self.name(source)?, self.name(queue)?);
-                    let what = format!("binding exchange '{s}' to queue '{q}'");
-                    self.admin(live, &what, |c| async move {
-                        c.queue_bind(
-                            q,
-                            s,
-                            ShortString::default(),
-                            QueueBindOptions::default(),
-                            FieldTable::default(),
-                        )
-                        .await
-                    })
-                    .await?;
-                }
+                (false, None) => "a durable classic queue with no extra arguments".to_string(),
+            };
+            self.conflict(
+                e,
+                "queue",
+                &full,
+                &format!("its arguments conflict with the ones declared here ({wanted})"),
+            )
+        })?;
+        Ok(())
+    }
+
+    /// An exchange bound to an exchange or to a queue.
+    async fn declare_binding(&self, live: &Live, b: &Binding) -> Result<()> {
+        match b {
+            Binding::Exchange {
+                source,
+                destination,
+            } => {
+                let (s, d) = (self.name(source)?, self.name(destination)?);
+                let what = format!("binding exchange '{s}' to exchange '{d}'");
+                self.admin(live, &what, |c| async move {
+                    c.exchange_bind(
+                        d,
+                        s,
+                        ShortString::default(),
+                        ExchangeBindOptions::default(),
+                        FieldTable::default(),
+                    )
+                    .await
+                })
+                .await?;
+            }
+            Binding::Queue { source, queue } => {
+                let (s, q) = (self.name(source)?, self.name(queue)?);
+                let what = format!("binding exchange '{s}' to queue '{q}'");
+                self.admin(live, &what, |c| async move {
+                    c.queue_bind(
+                        q,
+                        s,
+                        ShortString::default(),
+                        QueueBindOptions::default(),
+                        FieldTable::default(),
+                    )
+                    .await
+                })
+                .await?;
             }
         }
         Ok(())
