@@ -18,7 +18,8 @@ use async_trait::async_trait;
 use isoqube::config::{StoreKind, TransportKind};
 use isoqube::store::mongo::MongoOptions;
 use isoqube::transport::{
-    AmqpConfig, AmqpTransport, DeliveryStream, OutgoingMessage, RawMessage, Topology, Transport,
+    AmqpConfig, AmqpTransport, DeliveryStream, OutgoingMessage, RawMessage, Reach, Topology,
+    Transport,
 };
 use isoqube::{Config, Error, MongoStore, RunStore, SqliteStore};
 
@@ -184,6 +185,9 @@ impl Transport for NoBroker {
     fn kind(&self) -> &'static str {
         "none"
     }
+    fn reach(&self) -> Reach {
+        Reach::Nowhere { why: NO_BROKER }
+    }
     async fn declare(&self, _topology: &Topology) -> isoqube::Result<()> {
         refuse()
     }
@@ -205,5 +209,33 @@ impl Transport for NoBroker {
     }
     async fn is_ready(&self) -> bool {
         false
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::Arc;
+
+    use isoqube::{Control, RunFilter, RunStore, SqliteStore, StartRun};
+
+    use super::NoBroker;
+    use crate::ops::NO_BROKER;
+
+    /// A library caller of `Control` is refused as the control center is,
+    /// before anything is written (the transport's `reach`, not its name).
+    #[tokio::test]
+    async fn control_refuses_work_a_transport_cannot_deliver() {
+        let path = std::env::temp_dir().join(format!("cc-nobroker-{}.db", uuid::Uuid::new_v4()));
+        let store = Arc::new(SqliteStore::open(&path).await.expect("store"));
+        let control = Control::new(store.clone(), Arc::new(NoBroker)).expect("control");
+        let def = isoqube::Definition::new("d", ["Build"]);
+        store.create_definition(&def).await.expect("definition");
+        let err = control
+            .start(StartRun::new("d"))
+            .await
+            .expect_err("refused");
+        assert!(err.to_string().contains(NO_BROKER), "{err}");
+        let listed = store.list_runs(&RunFilter::default()).await.expect("list");
+        assert!(listed.runs.is_empty(), "nothing written: {:?}", listed.runs);
     }
 }

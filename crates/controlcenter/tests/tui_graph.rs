@@ -354,10 +354,11 @@ fn runs_search_narrows_as_you_type_and_shows_duration_and_failed_step() {
     );
     app.handle_key(key(KeyCode::Esc));
 
-    let cases: [(&str, usize); 7] = [
+    let cases: [(&str, usize); 8] = [
         ("status:failed", 2),
         ("def:release", 3),
-        ("branch=hotfix", 1),
+        ("branch=hotfix-42", 1),
+        ("branch=hotfix", 0),
         ("registry refused", 1),
         ("status:succeeded release", 1),
         ("no-such-thing", 0),

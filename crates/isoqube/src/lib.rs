@@ -74,7 +74,7 @@ pub mod schedule {
 // `fault`, seams' helpers in `transport` and `store`).
 pub use config::Config;
 pub use context::StepContext;
-pub use control::Control;
+pub use control::{Control, Rerun, Resume, StartRun};
 pub use error::{Error, Result};
 pub use event::Event;
 /// The attribute, tested here because the proc-macro crate cannot link the

@@ -442,7 +442,7 @@ async fn live_ready_metrics(pair: Pair) {
         .await
         .expect("definition saved");
     let id = control
-        .start_run("health-chain", Variables::new(), "test")
+        .start(isoqube::StartRun::new("health-chain").started_by("test"))
         .await
         .expect("run starts")
         .id;
@@ -515,13 +515,15 @@ async fn live_ready_metrics(pair: Pair) {
 
     // Readiness fails as soon as shutdown begins, while a step is still draining.
     let slow = control
-        .start_run(
-            "health-chain",
-            json!({"sleep_ms": {"health-first": 2000}})
-                .as_object()
-                .cloned()
-                .unwrap_or_default(),
-            "test",
+        .start(
+            isoqube::StartRun::new("health-chain")
+                .vars(
+                    json!({"sleep_ms": {"health-first": 2000}})
+                        .as_object()
+                        .cloned()
+                        .unwrap_or_default(),
+                )
+                .started_by("test"),
         )
         .await
         .expect("run starts")

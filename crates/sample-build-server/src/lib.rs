@@ -159,25 +159,56 @@ pub async fn run_once(opts: RunOptions) -> anyhow::Result<Run> {
 
 async fn run_with(opts: RunOptions, backends: &Backends) -> anyhow::Result<Run> {
     let service = start_services(&opts.config, backends, &[]).await?;
-    let control = service.control().clone();
-    let outcome = run_to_end(&control, opts).await;
+    // The sample reaches its runs through the operators' door, as the
+    // control center does.
+    let op = controlcenter::Operator::new(backends.store.clone(), backends.transport.clone())?;
+    let outcome = run_to_end(&op, opts).await;
     service.shutdown().await?;
     let run = outcome?;
-    Ok(control.get_run(run.id).await?)
+    Ok(op.run(run.id).await?)
 }
 
 /// Seeds the definitions, starts the run and waits for it (cancelling it when
 /// it does not finish in time); returns the run as the wait left it.
-async fn run_to_end(control: &Control, opts: RunOptions) -> anyhow::Result<Run> {
-    seed(control).await?;
-    let started = control
-        .start_run(&opts.definition, opts.vars, "sample")
+async fn run_to_end(op: &controlcenter::Operator, opts: RunOptions) -> anyhow::Result<Run> {
+    seed(op.control()).await?;
+    let started = op
+        .start(
+            isoqube::StartRun::new(opts.definition.as_str())
+                .vars(opts.vars)
+                .started_by("sample"),
+        )
         .await?;
     tracing::info!(run_id = %started.id, definition = %opts.definition, "run started");
-    let run = control.wait_for_run(started.id, opts.timeout).await?;
+    let run = follow(op, started, opts.timeout).await?;
     if !run.status.is_finished() {
         tracing::warn!(run_id = %run.id, "run still {} after {:?}; cancelling it", run.status.as_str(), opts.timeout);
-        let _ = control.cancel(run.id).await;
+        let _ = op.cancel(run.id).await;
+    }
+    Ok(run)
+}
+
+/// Follows `run` through [`controlcenter::Operator::watch`] until it
+/// finishes or `timeout` passes; returns it as last seen.
+async fn follow(
+    op: &controlcenter::Operator,
+    mut run: Run,
+    timeout: Duration,
+) -> anyhow::Result<Run> {
+    use futures_util::StreamExt;
+    let changes = op.watch(run.id, controlcenter::ops::WatchFrom::default());
+    futures_util::pin_mut!(changes);
+    let deadline = tokio::time::Instant::now() + timeout;
+    while !run.status.is_finished() {
+        let left = deadline.saturating_duration_since(tokio::time::Instant::now());
+        match tokio::time::timeout(left, changes.next()).await {
+            Ok(Some(change)) => {
+                if let Some(now) = change?.run() {
+                    run = now.clone();
+                }
+            }
+            Ok(None) | Err(_) => break,
+        }
     }
     Ok(run)
 }

@@ -28,7 +28,11 @@ async fn scenario(deployment: Deployment) {
     let mut vars = Variables::new();
     vars.insert("work_ms".into(), serde_json::json!(1));
     let run = control
-        .start_run("full-release", vars, "log-noise-test")
+        .start(
+            isoqube::StartRun::new("full-release")
+                .vars(vars)
+                .started_by("log-noise-test"),
+        )
         .await
         .expect("start");
     // The run ends (failed or compensated, whatever the engine makes of an

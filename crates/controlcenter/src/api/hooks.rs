@@ -17,7 +17,7 @@ use axum::http::{header, HeaderMap, StatusCode};
 use axum::response::IntoResponse;
 use axum::Json;
 use hmac::{Hmac, Mac};
-use isoqube::{RunStatus, Variables};
+use isoqube::{RunStatus, StartRun, Variables};
 use serde::Serialize;
 use serde_json::Value;
 use tracing::{info, warn};
@@ -198,11 +198,13 @@ pub(crate) async fn webhook(
         Some(delivery) => {
             let request = format!("webhook\n{hook_id}\n{delivery}");
             let by = format!("webhook:{hook_id} delivery {delivery}");
-            st.op.start_once(&request, &def.name, vars, &by).await?
+            let start = StartRun::new(def.name.as_str()).vars(vars).started_by(by);
+            st.op.start_once(&request, start).await?
         }
         None => {
             let by = format!("webhook:{hook_id}");
-            (st.op.start_as(&def.name, vars, &by).await?, true)
+            let start = StartRun::new(def.name.as_str()).vars(vars).started_by(by);
+            (st.op.start(start).await?, true)
         }
     };
     let code = if started {

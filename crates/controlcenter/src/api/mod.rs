@@ -77,6 +77,7 @@ mod definitions;
 mod health;
 mod hooks;
 mod openapi;
+mod queues;
 mod run_metrics;
 mod runs;
 mod stream;
@@ -257,6 +258,15 @@ pub(crate) fn parts(
         .routes(routes!(runs::rerun))
         .routes(routes!(runs::resume))
         .routes(routes!(runs::cancel))
+        .routes(routes!(queues::list_error_queues))
+        .routes(routes!(queues::list_faults))
+        .routes(routes!(queues::get_fault, queues::discard_fault))
+        .routes(routes!(queues::requeue_fault))
+        .routes(routes!(queues::requeue_faults))
+        .routes(routes!(queues::discard_faults))
+        .routes(routes!(queues::queues_report))
+        .routes(routes!(queues::stale_queues))
+        .routes(routes!(queues::delete_queue))
         .split_for_parts();
     let api = guard(
         api.fallback(api_not_found)

@@ -12,7 +12,7 @@
 use std::collections::BTreeMap;
 use std::fmt::Write;
 
-use isoqube::RunFilter;
+use isoqube::{Run, RunFilter};
 
 use crate::ops::Operator;
 
@@ -53,33 +53,26 @@ impl RunStats {
     /// `isoqube_runs_corrupt` already, among the running ones).
     pub(crate) async fn read(op: &Operator) -> isoqube::Result<RunStats> {
         let mut stats = RunStats::default();
-        let mut filter = RunFilter {
+        let filter = RunFilter {
             limit: 1000,
             ..RunFilter::default()
         };
-        loop {
-            let page = op.store().list_runs(&filter).await?;
-            for run in &page.runs {
-                *stats
-                    .by_status
-                    .entry((run.definition.clone(), run.status.as_str()))
-                    .or_default() += 1;
-                if let (true, Some(end)) = (run.status.is_finished(), run.finished_at) {
-                    let seconds = (end - run.created_at).num_milliseconds().max(0) as f64 / 1000.0;
-                    stats
-                        .durations
-                        .entry(run.definition.clone())
-                        .or_default()
-                        .observe(seconds);
-                }
-            }
-            // The cursor moves past every page it names, so this ends.
-            match page.next {
-                Some(next) => filter = filter.at(&next),
-                None => break,
-            }
-        }
+        op.each_run(&filter, |run| stats.count(run)).await?;
         Ok(stats)
+    }
+
+    fn count(&mut self, run: &Run) {
+        *self
+            .by_status
+            .entry((run.definition.clone(), run.status.as_str()))
+            .or_default() += 1;
+        if let (true, Some(end)) = (run.status.is_finished(), run.finished_at) {
+            let seconds = (end - run.created_at).num_milliseconds().max(0) as f64 / 1000.0;
+            self.durations
+                .entry(run.definition.clone())
+                .or_default()
+                .observe(seconds);
+        }
     }
 
     /// The two families in the Prometheus text format.

@@ -10,7 +10,7 @@ use axum::http::{header, HeaderValue, StatusCode};
 use axum::response::IntoResponse;
 use axum::Json;
 use chrono::{DateTime, SecondsFormat, Utc};
-use isoqube::{model::CorruptRun, Run, RunFilter, RunStatus, Variables};
+use isoqube::{model::CorruptRun, Rerun, Resume, Run, RunFilter, RunStatus, StartRun, Variables};
 use serde::{Deserialize, Serialize};
 use tracing::info;
 use utoipa::{IntoParams, ToSchema};
@@ -88,6 +88,13 @@ pub(crate) struct RunsQuery {
     /// Only runs with a log line whose message contains this text (any case).
     #[serde(default)]
     log_text: Option<String>,
+    /// A search in the run search grammar (as the TUI's `/` and `runs list
+    /// QUERY`), over all runs, with the other parameters: words that must
+    /// all hold, `status:failed,cancelled`, `def:NAME`, `id:PREFIX`,
+    /// `KEY=VALUE`, `log:TEXT`, `"quoted words"`, plain words (in the id's
+    /// start, definition, status, starter, error, variables, steps).
+    #[serde(default)]
+    q: Option<String>,
 }
 
 impl RunsQuery {
@@ -202,7 +209,7 @@ fn parse_filter(q: RunsQuery) -> ApiResult<RunFilter> {
         })?;
         variables.push((k.to_string(), val.to_string()));
     }
-    Ok(RunFilter {
+    let filter = RunFilter {
         status,
         definition: q.definition,
         before,
@@ -211,7 +218,11 @@ fn parse_filter(q: RunsQuery) -> ApiResult<RunFilter> {
         id_prefix,
         variables,
         log_text: q.log_text.filter(|t| !t.is_empty()),
-    })
+        ..RunFilter::default()
+    };
+    filter
+        .with_query(q.q.as_deref().unwrap_or_default())
+        .map_err(|e| ApiError::bad_request(format!("query parameter `q`: {e}")))
 }
 
 /// The creation time of the run `before_id` names; a 404 naming the
@@ -330,7 +341,12 @@ pub(crate) async fn start_run(
     let vars = storable(body.variables.unwrap_or_default(), "field `variables`")?;
     let run = st
         .op
-        .start_with_priority(&body.definition, vars, STARTED_BY_HTTP, body.priority)
+        .start(
+            StartRun::new(body.definition)
+                .vars(vars)
+                .priority_opt(body.priority)
+                .started_by(STARTED_BY_HTTP),
+        )
         .await?;
     info!(run_id = %run.id, definition = %run.definition, "run started over the API");
     created_run(&run)
@@ -450,7 +466,10 @@ pub(crate) async fn rerun(
     let vars = changed_vars(body)?;
     let run = st
         .op
-        .rerun_as(run_id(&st, &id).await?, vars, STARTED_BY_HTTP)
+        .rerun(
+            run_id(&st, &id).await?,
+            Rerun::new().vars(vars).started_by(STARTED_BY_HTTP),
+        )
         .await?;
     info!(run_id = %run.id, rerun_of = %id, "run re-run over the API");
     created_run(&run)
@@ -481,7 +500,10 @@ pub(crate) async fn resume(
     OptionalBody(body): OptionalBody<Option<VarsBody>>,
 ) -> ApiResult<Json<Run>> {
     let vars = changed_vars(body)?;
-    let run = st.op.resume_with(run_id(&st, &id).await?, vars).await?;
+    let run = st
+        .op
+        .resume(run_id(&st, &id).await?, Resume::new().vars(vars))
+        .await?;
     info!(run_id = %run.id, "run resumed over the API");
     Ok(Json(run))
 }

@@ -5,7 +5,6 @@
 //! It may use the [`Operator`](crate::ops::Operator) through the API state and
 //! the API's shared parts.
 
-use std::collections::VecDeque;
 use std::convert::Infallible;
 use std::time::Duration;
 
@@ -13,6 +12,7 @@ use axum::extract::State;
 use axum::http::HeaderMap;
 use axum::response::sse::{Event as SseEvent, KeepAlive, Sse};
 use axum::response::IntoResponse;
+use futures_util::StreamExt;
 use isoqube::{Run, StepStatus};
 use serde::Serialize;
 use serde_json::json;
@@ -25,23 +25,11 @@ use super::common::{ApiResult, ErrorBody, Seg};
 use super::openapi::{NeedsToken, ServerTrouble};
 use super::runs::run_id;
 use super::{ApiError, AppState};
+use crate::ops::{RunChange, StepChange, WatchFrom};
 
 /// How long one wait for a run change lasts before looking again (the stream
 /// sends keep-alive comments meanwhile).
 const WATCH_SLICE: Duration = Duration::from_secs(10);
-
-/// Where the event stream of one run is.
-struct Watch {
-    op: crate::ops::Operator,
-    id: Uuid,
-    version: u64,
-    first: Option<Run>,
-    done: bool,
-    /// The run as last sent (to tell which compensations changed).
-    last: Option<Run>,
-    /// Events of one change not sent yet.
-    queued: VecDeque<SseEvent>,
-}
 
 /// The data of a `compensation` event: a step's compensation changed.
 #[derive(Debug, Serialize, utoipa::ToSchema)]
@@ -62,50 +50,30 @@ pub(crate) struct CompensationChange {
     error: Option<String>,
 }
 
-/// The `compensation` events of `run` since `last` (every compensation under
-/// way or done, when nothing was sent before).
-fn compensation_events(last: Option<&Run>, run: &Run) -> Vec<SseEvent> {
-    run.steps
-        .iter()
-        .filter_map(|s| {
-            let c = s.compensation.as_ref()?;
-            let before = last
-                .and_then(|l| l.steps.get(s.index))
-                .and_then(|l| l.compensation.as_ref())
-                .map(|l| (l.status, l.attempts));
-            let changed = match before {
-                Some(b) => b != (c.status, c.attempts),
-                None => !matches!(c.status, StepStatus::Pending | StepStatus::Skipped),
-            };
-            changed.then(|| {
-                let data = CompensationChange {
-                    run_id: run.id,
-                    index: s.index,
-                    step: s.name().to_string(),
-                    event: c.event.clone(),
-                    status: c.status,
-                    attempts: c.attempts,
-                    error: c.last_error.clone(),
-                };
-                let data = serde_json::to_string(&data).unwrap_or_default();
-                SseEvent::default().event("compensation").data(data)
-            })
-        })
-        .collect()
+impl From<StepChange> for CompensationChange {
+    fn from(c: StepChange) -> Self {
+        CompensationChange {
+            run_id: c.run_id,
+            index: c.index,
+            step: c.step,
+            event: c.event,
+            status: c.status,
+            attempts: c.attempts,
+            error: c.error,
+        }
+    }
 }
 
-impl Watch {
-    /// Queues the events of `run` (its compensations', then its own) and
-    /// returns the first.
-    fn send(&mut self, run: Run) -> SseEvent {
-        self.queued
-            .extend(compensation_events(self.last.as_ref(), &run));
-        self.queued.push_back(run_event(&run));
-        self.done = run.status.is_finished();
-        self.last = Some(run);
-        self.queued
-            .pop_front()
-            .unwrap_or_else(|| SseEvent::default().comment(""))
+/// The event of one change, if the stream sends it (a step's own change is
+/// in the `run` event that follows it).
+fn sse_event(change: RunChange) -> Option<SseEvent> {
+    match change {
+        RunChange::Snapshot(run) | RunChange::Updated(run) => Some(run_event(&run)),
+        RunChange::Compensation(c) => {
+            let data = serde_json::to_string(&CompensationChange::from(c)).unwrap_or_default();
+            Some(SseEvent::default().event("compensation").data(data))
+        }
+        RunChange::Step(_) | RunChange::Logs(_) => None,
     }
 }
 
@@ -239,53 +207,25 @@ pub(crate) async fn run_events(
     headers: HeaderMap,
 ) -> ApiResult {
     let id = run_id(&st, &id).await?;
-    // A reconnecting client sends the last version it saw.
-    let last_seen = last_event_id(&headers)?;
-    let run = st.op.run(id).await?;
-    // A client that saw this version (or claims a later one) has seen
-    // everything: it gets later changes only, and nothing at all once the
-    // run is finished (the stream ends at once instead of waiting for ever).
-    let finished = run.status.is_finished();
-    let (version, first) = match last_seen {
-        Some(v) if v >= run.version => (run.version, None),
-        _ => (run.version, Some(run)),
+    // A reconnecting client sends the last version it saw: it gets later
+    // changes only (nothing at all once the run is finished).
+    let seen = last_event_id(&headers)?;
+    // Answered here, not in the stream: an unknown run is a 404.
+    st.op.run(id).await?;
+    let from = WatchFrom {
+        seen,
+        logs: false,
+        slice: WATCH_SLICE,
     };
-    let watch = Watch {
-        op: st.op.clone(),
-        id,
-        version,
-        done: first.is_none() && finished,
-        first,
-        last: None,
-        queued: VecDeque::new(),
-    };
-    let stream = futures_util::stream::unfold(watch, |mut w| async move {
-        if let Some(event) = w.queued.pop_front() {
-            return Some((Ok::<_, Infallible>(event), w));
-        }
-        if w.done {
-            return None;
-        }
-        if let Some(run) = w.first.take() {
-            let event = w.send(run);
-            return Some((Ok(event), w));
-        }
-        loop {
-            match w.op.wait_for_change(w.id, w.version, WATCH_SLICE).await {
-                Ok(Some(run)) if run.version > w.version => {
-                    w.version = run.version;
-                    let event = w.send(run);
-                    return Some((Ok(event), w));
-                }
-                Ok(_) => continue,
-                Err(e) => {
-                    warn!(run_id = %w.id, "run event stream ends: {e}");
-                    w.done = true;
-                    let data = json!({ "error": e.to_string() }).to_string();
-                    return Some((Ok(SseEvent::default().event("error").data(data)), w));
-                }
+    let stream = st.op.watch(id, from).filter_map(move |change| {
+        std::future::ready(match change {
+            Ok(change) => sse_event(change).map(Ok::<_, Infallible>),
+            Err(e) => {
+                warn!(run_id = %id, "run event stream ends: {e}");
+                let data = json!({ "error": e.to_string() }).to_string();
+                Some(Ok(SseEvent::default().event("error").data(data)))
             }
-        }
+        })
     });
     Ok(Sse::new(stream)
         .keep_alive(KeepAlive::new().interval(Duration::from_secs(15)))

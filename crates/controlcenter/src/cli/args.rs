@@ -297,6 +297,12 @@ pub enum RunsCommand {
         /// Every matching run, however many.
         #[arg(long, conflicts_with = "stuck")]
         all: bool,
+        /// A search (the TUI's `/` grammar, with the flags): words that must
+        /// all hold: `status:failed,cancelled`, `def:NAME`, `id:PREFIX`,
+        /// `KEY=VALUE`, `log:TEXT`, `"quoted words"`, plain words (found in
+        /// the id's start, definition, status, starter, error, variables, steps).
+        #[arg(value_name = "QUERY", conflicts_with = "stuck")]
+        query: Vec<String>,
         /// Only runs older than this: a run id (or its start; the runs listed
         /// after it, the next page) or a time (`2026-01-31`, RFC 3339).
         #[arg(long, value_name = "RUN_ID|TIME", conflicts_with = "stuck")]

@@ -29,6 +29,8 @@ pub(super) struct ListQuery {
     pub limit: Option<usize>,
     /// `--before`: a run id (the runs after it) or a time.
     pub before: Option<String>,
+    /// The search words (the run search grammar).
+    pub words: Vec<String>,
 }
 
 /// The runs listed and whether more match past them.
@@ -66,7 +68,9 @@ impl ListQuery {
             variables: parse_search_vars(&self.vars)?,
             log_text: self.log_text,
             ..RunFilter::default()
-        };
+        }
+        .with_query(&self.words.join(" "))
+        .map_err(|e| Failure::bad_input(e.to_string()))?;
         if let Some(before) = self.before {
             match crate::text::parse_time(&before) {
                 Ok(t) => filter.before = Some(t),

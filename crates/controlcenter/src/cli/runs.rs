@@ -7,13 +7,14 @@
 use std::io::Write;
 use std::time::Duration;
 
-use isoqube::{Run, RunStatus, StepStatus};
+use futures_util::StreamExt;
+use isoqube::{Rerun, Resume, Run, StartRun};
 use uuid::Uuid;
 
 use super::args::{parse_vars, RunsCommand, WaitArgs};
 use super::exit::{finished_status, io_failure, ExitStatus, Failure, Outcome};
 use super::print::{print_json, print_run, say};
-use crate::ops::Operator;
+use crate::ops::{Operator, RunChange, WatchFrom};
 use crate::text::log_line;
 
 async fn started(
@@ -58,133 +59,156 @@ enum Detail {
     Everything,
 }
 
-/// What was last printed of each step and of its undo, and of the run.
-struct Shown {
-    steps: Vec<(StepStatus, Option<StepStatus>)>,
-    run: RunStatus,
-    logs: usize,
-}
-
-/// Follows a run until it finishes (or `timeout` passes): each step and each
-/// undo as it finishes (number from 1, place in the graph, status, duration,
-/// error), then the run's outcome once; the exit code is the run's. The
-/// steps and undos of one change are printed before the run's status, so an
-/// undo finishing with the run is never shown after its end.
+/// Follows a run until it finishes (or `timeout` passes), formatting
+/// [`Operator::watch`]'s changes: each step and each undo as it finishes
+/// (number from 1, place in the graph, status, duration, error), then the
+/// run's outcome once; the exit code is the run's. The steps and undos of
+/// one change are printed before the run's status, so an undo finishing
+/// with the run is never shown after its end.
 async fn follow(
     op: &Operator,
-    mut run: Run,
+    run: Run,
     timeout: u64,
     detail: Detail,
     out: &mut dyn Write,
 ) -> Outcome {
     out.flush().map_err(io_failure)?;
     let deadline = tokio::time::Instant::now() + Duration::from_secs(timeout);
-    let mut shown = Shown {
-        steps: vec![(StepStatus::Pending, None); run.steps.len()],
-        run: run.status,
-        logs: 0,
+    let everything = detail == Detail::Everything;
+    let from = WatchFrom {
+        seen: None,
+        logs: everything,
+        slice: Duration::from_secs(1),
     };
+    let changes = op.watch(run.id, from);
+    futures_util::pin_mut!(changes);
+    let (mut pending, mut status, mut logs) = (Vec::new(), run.status, 0);
+    let mut printed = std::collections::HashMap::new();
     loop {
-        print_changes(&run, &mut shown, detail, out)?;
-        if detail == Detail::Everything {
-            let lines = op.run_logs(run.id, shown.logs).await?;
-            shown.logs += lines.len();
-            for l in &lines {
-                say!(out, "{}", log_line(l));
+        let left = deadline.saturating_duration_since(tokio::time::Instant::now());
+        let Ok(next) = tokio::time::timeout(left, changes.next()).await else {
+            say!(out, "still {} after {timeout}s", status.as_str());
+            return Ok(ExitStatus::Timeout);
+        };
+        let Some(change) = next else {
+            return Err(Failure::from(isoqube::Error::InvalidState(format!(
+                "run {} is no longer there",
+                run.id
+            ))));
+        };
+        let run = match change? {
+            RunChange::Logs(lines) => {
+                logs += lines.len();
+                for l in &lines {
+                    say!(out, "{}", log_line(l));
+                }
+                out.flush().map_err(io_failure)?;
+                continue;
+            }
+            c @ (RunChange::Step(_) | RunChange::Compensation(_)) => {
+                pending.push(c);
+                continue;
+            }
+            RunChange::Snapshot(run) | RunChange::Updated(run) => run,
+        };
+        for c in pending.drain(..) {
+            let Some((key, status)) = step_status(&c) else {
+                continue;
+            };
+            // A retry (attempts alone) or a status already printed: nothing new.
+            if printed.insert(key, status) == Some(status) {
+                continue;
+            }
+            if let Some(line) = change_line(&run, &c, everything) {
+                say!(out, "{line}");
             }
         }
+        if everything && run.status != status && !run.status.is_finished() {
+            say!(out, "run {}", run.status.as_str());
+        }
+        status = run.status;
         out.flush().map_err(io_failure)?;
         if run.status.is_finished() {
-            if detail == Detail::Everything {
-                // Log lines are written in batches: give the last ones a moment.
-                tokio::time::sleep(Duration::from_millis(300)).await;
-                for l in op.run_logs(run.id, shown.logs).await? {
-                    say!(out, "{}", log_line(&l));
-                }
-            }
-            let took = run
-                .finished_at
-                .map(|f| format!(" in {}", crate::text::duration_text(f - run.created_at)))
-                .unwrap_or_default();
-            say!(out, "run {} {}{took}", run.id, run.status.as_str());
-            if let Some(e) = &run.error {
-                say!(out, "{e}");
-            }
-            return Ok(finished_status(&run));
-        }
-        let left = deadline.saturating_duration_since(tokio::time::Instant::now());
-        if left.is_zero() {
-            say!(out, "still {} after {timeout}s", run.status.as_str());
-            return Ok(ExitStatus::Timeout);
-        }
-        if let Some(newer) = op
-            .wait_for_change(run.id, run.version, left.min(Duration::from_secs(1)))
-            .await?
-        {
-            run = newer;
+            return finish(op, &run, everything, logs, out).await;
         }
     }
 }
 
-/// Prints what changed in `run` since `shown`: finished steps and undos
-/// (and, with [`Detail::Everything`], starts and a status the run has not
-/// finished in; its end is [`follow`]'s last line).
-fn print_changes(
-    run: &Run,
-    shown: &mut Shown,
-    detail: Detail,
-    out: &mut dyn Write,
-) -> Result<(), Failure> {
-    let everything = detail == Detail::Everything;
-    for s in &run.steps {
-        let Some(slot) = shown.steps.get_mut(s.index) else {
-            continue;
-        };
-        if slot.0 != s.status {
-            match s.status {
-                StepStatus::Pending => {}
-                StepStatus::Invoked if everything => {
-                    say!(
-                        out,
-                        "step {:>2} {:<32} {}",
-                        s.index + 1,
-                        s.name(),
-                        s.status.as_str()
-                    );
-                }
-                StepStatus::Invoked => {}
-                _ => say!(out, "{}", crate::text::finished_step_line(s)),
-            }
-            slot.0 = s.status;
-        }
-        let Some(c) = &s.compensation else {
-            continue;
-        };
-        if slot.1 == Some(c.status) {
-            continue;
-        }
-        match c.status {
-            StepStatus::Pending | StepStatus::Skipped => {}
-            StepStatus::Invoked if everything => {
-                say!(
-                    out,
-                    "undo {:>2} {:<32} {}  ({})",
-                    s.index + 1,
-                    c.event,
-                    c.status.as_str(),
-                    s.name()
-                );
-            }
-            StepStatus::Invoked => {}
-            _ => say!(out, "{}", crate::text::finished_undo_line(s, c)),
-        }
-        slot.1 = Some(c.status);
+/// The line a follower prints for a step's or an undo's change (`run` is
+/// the run after it), the same for `runs watch` and `--wait`: a finished
+/// one as [`crate::text::finished_step_line`] /
+/// [`crate::text::finished_undo_line`]; a start only
+/// with `starts` (`runs watch`); nothing for a step back to pending or an
+/// undo skipped.
+pub fn change_line(
+    run: &isoqube::Run,
+    change: &crate::ops::RunChange,
+    starts: bool,
+) -> Option<String> {
+    use crate::ops::RunChange;
+    use isoqube::StepStatus;
+    let (c, undo) = match change {
+        RunChange::Step(c) => (c, false),
+        RunChange::Compensation(c) => (c, true),
+        _ => return None,
+    };
+    let s = run.steps.get(c.index)?;
+    match (undo, c.status) {
+        (_, StepStatus::Pending) | (true, StepStatus::Skipped) => None,
+        (false, StepStatus::Invoked) => starts.then(|| {
+            format!(
+                "step {:>2} {:<32} {}",
+                c.index + 1,
+                c.step,
+                c.status.as_str()
+            )
+        }),
+        (true, StepStatus::Invoked) => starts.then(|| {
+            format!(
+                "undo {:>2} {:<32} {}  ({})",
+                c.index + 1,
+                c.event,
+                c.status.as_str(),
+                c.step
+            )
+        }),
+        (false, _) => Some(crate::text::finished_step_line(s)),
+        (true, _) => s
+            .compensation
+            .as_ref()
+            .map(|u| crate::text::finished_undo_line(s, u)),
     }
-    if everything && run.status != shown.run && !run.status.is_finished() {
-        say!(out, "run {}", run.status.as_str());
+}
+
+/// Which step (or undo) a change is of, and its status.
+fn step_status(change: &RunChange) -> Option<((usize, bool), isoqube::StepStatus)> {
+    match change {
+        RunChange::Step(c) => Some(((c.index, false), c.status)),
+        RunChange::Compensation(c) => Some(((c.index, true), c.status)),
+        _ => None,
     }
-    shown.run = run.status;
-    Ok(())
+}
+
+/// The run's end: its last log lines (with `logs`, after the `seen` ones),
+/// then its outcome once.
+async fn finish(op: &Operator, run: &Run, logs: bool, seen: usize, out: &mut dyn Write) -> Outcome {
+    if logs {
+        // Log lines are written in batches: give the last ones a moment.
+        tokio::time::sleep(Duration::from_millis(300)).await;
+        for l in op.run_logs(run.id, seen).await? {
+            say!(out, "{}", log_line(&l));
+        }
+    }
+    let took = run
+        .finished_at
+        .map(|f| format!(" in {}", crate::text::duration_text(f - run.created_at)))
+        .unwrap_or_default();
+    say!(out, "run {} {}{took}", run.id, run.status.as_str());
+    if let Some(e) = &run.error {
+        say!(out, "{e}");
+    }
+    out.flush().map_err(io_failure)?;
+    Ok(finished_status(run))
 }
 
 /// Runs a `runs` subcommand.
@@ -199,7 +223,7 @@ pub(super) async fn execute(op: &Operator, cmd: RunsCommand, out: &mut dyn Write
         } => {
             let vars = parse_vars(&vars)?;
             let run = op
-                .start_with_priority(&definition, vars, &crate::ops::started_by(), priority)
+                .start(StartRun::new(definition).vars(vars).priority_opt(priority))
                 .await?;
             started(op, run, wait, f.json, "started", out).await
         }
@@ -213,6 +237,7 @@ pub(super) async fn execute(op: &Operator, cmd: RunsCommand, out: &mut dyn Write
             limit,
             all,
             before,
+            query,
             out: f,
         } => {
             if stuck {
@@ -224,6 +249,7 @@ pub(super) async fn execute(op: &Operator, cmd: RunsCommand, out: &mut dyn Write
                 id_prefix,
                 vars,
                 log_text,
+                words: query,
                 limit: if all { None } else { Some(limit.max(1)) },
                 before,
             };
@@ -244,7 +270,9 @@ pub(super) async fn execute(op: &Operator, cmd: RunsCommand, out: &mut dyn Write
             out: f,
         } => {
             let vars = parse_vars(&vars)?;
-            let run = op.rerun_with(op.run_id(&id).await?, vars).await?;
+            let run = op
+                .rerun(op.run_id(&id).await?, Rerun::new().vars(vars))
+                .await?;
             started(op, run, wait, f.json, "started", out).await
         }
         RunsCommand::Resume {
@@ -254,7 +282,9 @@ pub(super) async fn execute(op: &Operator, cmd: RunsCommand, out: &mut dyn Write
             out: f,
         } => {
             let vars = parse_vars(&vars)?;
-            let run = op.resume_with(op.run_id(&id).await?, vars).await?;
+            let run = op
+                .resume(op.run_id(&id).await?, Resume::new().vars(vars))
+                .await?;
             started(op, run, wait, f.json, "resumed", out).await
         }
         RunsCommand::Cancel {

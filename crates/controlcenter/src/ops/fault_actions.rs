@@ -404,7 +404,7 @@ impl Operator {
                 Plan::Resume => {
                     return Ok(Requeued::Resumed {
                         endpoint: endpoint.to_string(),
-                        run: Box::new(self.resume(at.run).await?),
+                        run: Box::new(self.resume(at.run, isoqube::Resume::new()).await?),
                         index: at.index,
                         undo: at.undo,
                     })

@@ -19,7 +19,7 @@ use uuid::Uuid;
 use super::Operator;
 
 /// A message in an endpoint's error queue.
-#[derive(Debug, Clone, Default, PartialEq, Serialize)]
+#[derive(Debug, Clone, Default, PartialEq, Serialize, utoipa::ToSchema)]
 pub struct FaultView {
     /// The endpoint whose `<endpoint>_error` queue holds it.
     pub endpoint: String,
@@ -47,6 +47,7 @@ pub struct FaultView {
     /// nothing, discarding it loses nothing.
     pub settled: bool,
     /// Every transport header, the fault's included (for reading it whole).
+    #[schema(value_type = Object)]
     pub headers: BTreeMap<String, Value>,
     /// The body as text (invalid UTF-8 replaced).
     pub body: String,
@@ -90,7 +91,7 @@ impl FaultView {
 }
 
 /// An endpoint's error queue: how many messages, and the first of them.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, utoipa::ToSchema)]
 pub struct ErrorQueueView {
     /// Endpoint name.
     pub endpoint: String,

@@ -11,11 +11,12 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use chrono::{DateTime, Utc};
+use isoqube::control::{request_run_id, Rerun, Resume, StartRun};
 use isoqube::store::RunStore;
 use isoqube::transport::Transport;
 use isoqube::{
     model::CorruptRun, model::LogRecord, model::RunPage, model::ServiceRecord, model::StuckRule,
-    model::StuckRun, model::StuckStep, Control, Definition, Error, Run, RunFilter, Variables,
+    model::StuckRun, model::StuckStep, Control, Definition, Error, Run, RunFilter,
 };
 use serde::Serialize;
 use uuid::Uuid;
@@ -28,12 +29,14 @@ mod queues;
 mod requeueable;
 mod retention;
 mod stale_queues;
+mod watch;
 
 pub use fault_actions::{Bulk, Done, Requeued};
 pub use faults::{fault_view, ErrorQueueView, FaultView};
 pub use queues::{rates_between, EndpointQueues, QueueView, QueuesReport};
 pub use retention::RunSelection;
 pub use stale_queues::DeletedQueue;
+pub use watch::{step_changes, RunChange, StepChange, WatchFrom};
 
 /// A service whose heartbeat is older than this is shown as not alive
 /// (services beat every 5 s by default); the stuck rule uses the same bound.
@@ -48,10 +51,6 @@ pub const NO_BROKER: &str = "no broker configured: pass --amqp-url or set ISOQUB
 
 /// How many messages of one error queue a view reads at most.
 pub const ERROR_PAGE: usize = 100;
-
-/// The namespace of the run ids derived from a request's id
-/// ([`Operator::start_once`]); fixed, so every control center derives the same.
-const REQUEST_NAMESPACE: Uuid = Uuid::from_u128(0x6a1f_3c2e_8d4b_4f0a_9e57_2b6c_d1a0_7e93);
 
 /// The runs an ambiguous short id is shown to start, at most.
 const AMBIGUOUS_SHOWN: usize = 10;
@@ -293,6 +292,27 @@ impl Operator {
         self.control.list_runs(filter).await
     }
 
+    /// Visits every run `filter` selects, newest first, page by page (all
+    /// of them, not one page; `filter.limit` is the page size). The records
+    /// that do not parse are skipped and not logged: a metrics scrape reads
+    /// this every few seconds, and counts them its own way.
+    pub async fn each_run(
+        &self,
+        filter: &RunFilter,
+        mut visit: impl FnMut(&Run),
+    ) -> isoqube::Result<()> {
+        let mut filter = filter.clone();
+        loop {
+            let page = self.store.list_runs(&filter).await?;
+            page.runs.iter().for_each(&mut visit);
+            // The cursor moves past every page it names, so this ends.
+            match page.next {
+                Some(next) => filter = filter.at(&next),
+                None => return Ok(()),
+            }
+        }
+    }
+
     /// The stuck steps of `runs` now, by [`Operator::stuck_rule`].
     pub async fn stuck_steps(&self, runs: &[Run]) -> isoqube::Result<Vec<StuckStep>> {
         self.control.stuck_steps(runs, &self.stuck_rule).await
@@ -349,105 +369,38 @@ impl Operator {
         self.store.run_logs(id, skip).await
     }
 
-    /// Starts a run of `definition` with `vars` over its defaults.
-    pub async fn start(&self, definition: &str, vars: Variables) -> isoqube::Result<Run> {
-        self.start_as(definition, vars, &started_by()).await
+    /// Starts a run (see [`StartRun`]); who started it is this operator
+    /// (`controlcenter:USER@HOST`) unless the request says. Refused, nothing
+    /// written, without a broker ([`NO_BROKER`]) or an unknown definition.
+    pub async fn start(&self, start: StartRun) -> isoqube::Result<Run> {
+        self.control.start(self.signed(start)).await
     }
 
-    /// [`Operator::start`], recording `started_by` (e.g. `http`) as who started it.
-    pub async fn start_as(
-        &self,
-        definition: &str,
-        vars: Variables,
-        started_by: &str,
-    ) -> isoqube::Result<Run> {
-        self.start_with_priority(definition, vars, started_by, None)
-            .await
-    }
-
-    /// [`Operator::start_as`] with the run's priority (0-9) instead of the
-    /// definition's, when given.
-    pub async fn start_with_priority(
-        &self,
-        definition: &str,
-        vars: Variables,
-        started_by: &str,
-        priority: Option<u8>,
-    ) -> isoqube::Result<Run> {
-        self.definition(definition).await?;
-        self.ensure_transport().await?;
-        self.control
-            .start_run_with_priority(definition, vars, started_by, priority)
-            .await
-    }
-
-    /// [`Operator::start_as`] at most once for `request`, a request's own
+    /// [`Operator::start`] at most once for `request`, a request's own
     /// id (a webhook delivery id): the run's id is derived from it, so the
     /// same request again, to any control center, finds that run and starts
     /// nothing. The flag tells whether this call started the run.
-    pub async fn start_once(
-        &self,
-        request: &str,
-        definition: &str,
-        vars: Variables,
-        started_by: &str,
-    ) -> isoqube::Result<(Run, bool)> {
-        self.definition(definition).await?;
-        self.ensure_transport().await?;
-        let id = Uuid::new_v5(&REQUEST_NAMESPACE, request.as_bytes());
-        self.control
-            .start_run_once(id, definition, vars, started_by)
-            .await
+    pub async fn start_once(&self, request: &str, start: StartRun) -> isoqube::Result<(Run, bool)> {
+        let id = request_run_id(request);
+        self.control.start_once(id, self.signed(start)).await
     }
 
-    /// Starts a new run with the same definition and parameters.
-    pub async fn rerun(&self, id: Uuid) -> isoqube::Result<Run> {
-        self.rerun_with(id, Variables::new()).await
+    /// Starts a new run with the same definition and parameters, `again.vars`
+    /// merged over them (see [`Rerun`]).
+    pub async fn rerun(&self, id: Uuid, mut again: Rerun) -> isoqube::Result<Run> {
+        again.started_by.get_or_insert_with(started_by);
+        self.control.rerun(id, again).await
     }
 
-    /// [`Operator::rerun`] with `vars` merged over the old run's parameters.
-    pub async fn rerun_with(&self, id: Uuid, vars: Variables) -> isoqube::Result<Run> {
-        self.rerun_as(id, vars, &started_by()).await
+    /// Continues a failed or cancelled run from its failed steps (see [`Resume`]).
+    pub async fn resume(&self, id: Uuid, resume: Resume) -> isoqube::Result<Run> {
+        self.control.resume(id, resume).await
     }
 
-    /// [`Operator::rerun`] with `vars` merged over the old run's parameters,
-    /// recording `started_by` as who started the new run.
-    pub async fn rerun_as(
-        &self,
-        id: Uuid,
-        vars: Variables,
-        started_by: &str,
-    ) -> isoqube::Result<Run> {
-        self.run(id).await?;
-        self.ensure_transport().await?;
-        self.control.rerun_with(id, vars, started_by).await
-    }
-
-    /// Continues a failed or cancelled run from its failed step.
-    pub async fn resume(&self, id: Uuid) -> isoqube::Result<Run> {
-        self.resume_with(id, Variables::new()).await
-    }
-
-    /// [`Operator::resume`] with `vars` merged over the run's variables first.
-    pub async fn resume_with(&self, id: Uuid, vars: Variables) -> isoqube::Result<Run> {
-        self.run(id).await?;
-        self.ensure_transport().await?;
-        self.control.resume_with(id, vars).await
-    }
-
-    /// Refuses to start work the transport cannot deliver, before anything is
-    /// written.
-    async fn ensure_transport(&self) -> isoqube::Result<()> {
-        if self.transport.kind() == "none" {
-            return Err(Error::Transport(NO_BROKER.into()));
-        }
-        if !self.transport.is_ready().await {
-            return Err(Error::Transport(format!(
-                "the {} transport is not connected; try again when it is",
-                self.transport.kind()
-            )));
-        }
-        Ok(())
+    /// `start`, naming this operator as who started it unless it says.
+    fn signed(&self, mut start: StartRun) -> StartRun {
+        start.started_by.get_or_insert_with(started_by);
+        start
     }
 
     /// Cancels a pending, running or compensating run.

@@ -6,6 +6,8 @@
 //! formats.
 
 use super::app::{Action, Loaded, Need, Outcome, RunsLoaded};
+use isoqube::{Rerun, Resume, StartRun};
+
 use crate::ops::Operator;
 use crate::text::short_id;
 
@@ -29,9 +31,9 @@ pub async fn load(op: &Operator, need: Need) -> Loaded {
                 .map(|r| r.endpoints),
         )),
         Need::Definitions => Loaded::Definitions(text(op.definitions().await)),
-        Need::Runs(filter) => Loaded::Runs {
+        Need::Runs(filter, query) => Loaded::Runs {
             filter,
-            result: text(load_runs(op, filter).await),
+            result: text(load_runs(op, filter, &query).await),
         },
         Need::Detail { id, skip } => Loaded::Detail {
             id,
@@ -47,18 +49,22 @@ pub async fn load(op: &Operator, need: Need) -> Loaded {
     }
 }
 
-/// The runs view's page, with its stuck steps and skipped records.
+/// The runs view's page under the status filter and the search (searched
+/// by the store over all runs), with its stuck steps and skipped records. A
+/// search still being typed that does not parse yet loads as if empty (the
+/// list shows why).
 async fn load_runs(
     op: &Operator,
     filter: Option<isoqube::RunStatus>,
+    query: &str,
 ) -> isoqube::Result<RunsLoaded> {
-    let page = op
-        .runs(&isoqube::RunFilter {
-            status: filter,
-            limit: RUNS_PAGE,
-            ..Default::default()
-        })
-        .await?;
+    let base = isoqube::RunFilter {
+        status: filter,
+        limit: RUNS_PAGE,
+        ..Default::default()
+    };
+    let filter = base.clone().with_query(query).unwrap_or(base);
+    let page = op.runs(&filter).await?;
     let stuck = op.stuck_steps(&page.runs).await?;
     Ok(RunsLoaded {
         runs: page.runs,
@@ -120,8 +126,12 @@ pub async fn perform(op: &Operator, action: Action) -> Outcome {
             variables,
             priority,
         } => match text(
-            op.start_with_priority(&definition, variables, &crate::ops::started_by(), priority)
-                .await,
+            op.start(
+                StartRun::new(definition.as_str())
+                    .vars(variables)
+                    .priority_opt(priority),
+            )
+            .await,
         ) {
             Ok(run) => Outcome::Done {
                 result: Ok(format!(
@@ -132,7 +142,7 @@ pub async fn perform(op: &Operator, action: Action) -> Outcome {
             },
             Err(e) => done(Err(format!("cannot start '{definition}': {e}"))),
         },
-        Action::Rerun(id) => match text(op.rerun(id).await) {
+        Action::Rerun(id) => match text(op.rerun(id, Rerun::new()).await) {
             Ok(run) => Outcome::Done {
                 result: Ok(format!("re-ran {} as {}", short_id(&id), short_id(&run.id))),
                 open_run: Some(run.id),
@@ -140,7 +150,7 @@ pub async fn perform(op: &Operator, action: Action) -> Outcome {
             Err(e) => done(Err(format!("cannot re-run {}: {e}", short_id(&id)))),
         },
         Action::Resume(id) => done(
-            text(op.resume(id).await)
+            text(op.resume(id, Resume::new()).await)
                 .map(|_| format!("resumed run {}", short_id(&id)))
                 .map_err(|e| format!("cannot resume {}: {e}", short_id(&id))),
         ),

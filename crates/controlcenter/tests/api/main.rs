@@ -41,6 +41,7 @@ mod corrupt_stuck;
 mod definitions;
 mod edges;
 mod env;
+mod error_queues;
 mod health;
 mod metrics;
 mod openapi;

@@ -1,6 +1,6 @@
 //! Isoqube's side: the runtime on the chosen transport and store (wrapped in
 //! [`Watched`]), hosting the consumer group of the asked concurrency, with a
-//! definition of the K events; runs are started through `Control::start_run`.
+//! definition of the K events; runs are started through `Control::start`.
 //! Also the size of the step envelope it sends, which the raw sides pad to.
 //! Uses only Isoqube's public API.
 
@@ -10,7 +10,7 @@ use isoqube::store::mongo::MongoOptions;
 use isoqube::transport::{AmqpConfig, AmqpTransport};
 use isoqube::{
     Control, Definition, Event, InProcessTransport, MongoStore, RunStore, SqliteStore, StepDef,
-    Transport, Variables,
+    Transport,
 };
 use serde_json::{json, Value};
 use uuid::Uuid;
@@ -124,7 +124,7 @@ impl IsoqubeSide {
             let def = def.clone();
             async move {
                 control
-                    .start_run(&def, Variables::new(), "bench")
+                    .start(isoqube::StartRun::new(def).started_by("bench"))
                     .await
                     .expect("run starts")
                     .id

@@ -12,8 +12,8 @@
 //!
 //! * **isoqube**: K no-op events (`BenchStep1..K`), one consumer each (concurrency C,
 //!   so prefetch C per queue), a definition of the K events, N runs started through
-//!   [`Control::start_run`] with at most C runs in flight. The store records every
-//!   step (claim + complete). A run's latency is from just before `start_run` to
+//!   [`Control::start`] with at most C runs in flight. The store records every
+//!   step (claim + complete). A run's latency is from just before `start` to
 //!   the moment the store recorded the run `Succeeded` (the last `complete_step`
 //!   returned; seen through a thin delegating store wrapper, so there is no
 //!   polling).

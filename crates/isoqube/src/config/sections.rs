@@ -124,7 +124,7 @@ impl Default for StoreSection {
 pub struct ServiceSection {
     /// Cap on every consumer's concurrency and prefetch; 0 = no cap.
     pub concurrency: u16,
-    /// Retry policy for consumers that name none, e.g. `interval(3, 500)`.
+    /// Retry policy for consumers that name none, e.g. `interval(attempts = 4, every = "500ms")`.
     pub retry: String,
     /// Heartbeat period.
     pub heartbeat_secs: u64,

@@ -1,8 +1,10 @@
-//! Operator actions: validate and save definitions; start, re-run, resume,
-//! cancel and wait for runs; list runs (naming the records that do not parse)
-//! and find the stuck ones (applying the model's [`StuckRule`]). The control
-//! center, the CLI and the sample all go through [`Control`], which needs only
-//! the store and the transport.
+//! Operator actions: validate and save definitions; start ([`StartRun`]),
+//! re-run ([`Rerun`]), resume ([`Resume`]), cancel and wait for runs; list
+//! runs (naming the records that do not parse) and find the stuck ones
+//! (applying the model's [`StuckRule`]). The control center, the CLI and the
+//! sample all go through [`Control`], which needs only the store and the
+//! transport, and which refuses work a transport cannot deliver
+//! ([`Reach`]), whoever asks.
 
 use std::collections::{BTreeSet, HashMap};
 use std::sync::Arc;
@@ -12,15 +14,16 @@ use chrono::{DateTime, Utc};
 use tracing::warn;
 use uuid::Uuid;
 
+pub use super::run_requests::{request_run_id, Rerun, Resume, StartRun, DEFAULT_STARTED_BY};
 use crate::engine::publish::{unroutable_reason, Publisher};
 use crate::error::{Error, Result};
 use crate::model::{
-    CorruptRun, Definition, FailOutcome, NextStep, Run, RunFilter, RunPage, RunStatus, StepStatus,
-    StuckRule, StuckRun, StuckStep, Variables,
+    CorruptRun, Definition, FailOutcome, NextStep, Run, RunCursor, RunFilter, RunPage, RunStatus,
+    StepStatus, StuckRule, StuckRun, StuckStep,
 };
 use crate::registry::Registry;
 use crate::store::{IntoStore, RunStore};
-use crate::transport::IntoTransport;
+use crate::transport::{IntoTransport, Reach};
 use crate::wire::lineage::Parent;
 
 /// Operator actions over a store and a transport.
@@ -108,46 +111,40 @@ impl Control {
         }
     }
 
-    /// Starts a run of definition `name` with `params` over its default variables.
-    pub async fn start_run(&self, name: &str, params: Variables, started_by: &str) -> Result<Run> {
-        self.start_run_with_priority(name, params, started_by, None)
-            .await
-    }
-
-    /// [`Control::start_run`] at `priority` (0-9) instead of the definition's
-    /// (`None`: the definition's). Over priority queues
-    /// ([`ServiceBuilder::priorities`](crate::ServiceBuilder::priorities)) its
-    /// steps overtake the waiting steps of runs of a lower priority. A
-    /// priority above 9 is refused, nothing written.
-    pub async fn start_run_with_priority(
-        &self,
-        name: &str,
-        params: Variables,
-        started_by: &str,
-        priority: Option<u8>,
-    ) -> Result<Run> {
-        let run = self.new_run(name, params, started_by, priority).await?;
+    /// Starts a run (see [`StartRun`]): refused, nothing written, when the
+    /// definition is not there, the priority is above 9, or the transport
+    /// cannot deliver ([`Reach::Nowhere`], or not connected now).
+    ///
+    /// ```
+    /// # tokio::runtime::Runtime::new().unwrap().block_on(async {
+    /// # use std::sync::Arc;
+    /// use isoqube::control::StartRun;
+    /// # let path = std::env::temp_dir().join(format!("isoqube-start-doc-{}.db", std::process::id()));
+    /// # let store = Arc::new(isoqube::SqliteStore::open(&path).await.unwrap());
+    /// # let control = isoqube::Control::new(store, Arc::new(isoqube::InProcessTransport::new())).unwrap();
+    /// let err = control.start(StartRun::new("no-such").priority(3)).await.unwrap_err();
+    /// assert!(err.to_string().contains("no-such"));
+    /// # });
+    /// ```
+    pub async fn start(&self, start: StartRun) -> Result<Run> {
+        let run = self.new_run(&start).await?;
+        self.ensure_deliverable().await?;
         self.store.insert_run(&run).await?;
         let first = run.start_steps();
         self.launch(run, first).await
     }
 
-    /// [`Control::start_run`] under the run id `id`, at most once: when a run
+    /// [`Control::start`] under the run id `id`, at most once: when a run
     /// with this id exists (the same request again, e.g. a webhook delivery
     /// sent twice, by any process), that run is returned and nothing starts.
     /// The flag tells whether this call started it. A caller derives `id` from
-    /// the request's own id (e.g. a name-based UUID of a delivery id).
-    pub async fn start_run_once(
-        &self,
-        id: uuid::Uuid,
-        name: &str,
-        params: Variables,
-        started_by: &str,
-    ) -> Result<(Run, bool)> {
+    /// the request's own id ([`request_run_id`]).
+    pub async fn start_once(&self, id: Uuid, start: StartRun) -> Result<(Run, bool)> {
+        let mut run = self.new_run(&start).await?;
+        self.ensure_deliverable().await?;
         if let Some(run) = self.store.get_run(id).await? {
             return Ok((run, false));
         }
-        let mut run = self.new_run(name, params, started_by, None).await?;
         run.id = id;
         match self.store.insert_run(&run).await {
             Ok(()) => {}
@@ -167,48 +164,61 @@ impl Control {
         Ok((self.launch(run, first).await?, true))
     }
 
-    /// A new run of definition `name`, not stored yet.
-    async fn new_run(
-        &self,
-        name: &str,
-        params: Variables,
-        started_by: &str,
-        priority: Option<u8>,
-    ) -> Result<Run> {
-        if let Some(p) = priority {
-            crate::model::check_priority(p).map_err(Error::InvalidState)?;
-        }
+    /// A new run as `start` asks, not stored yet.
+    async fn new_run(&self, start: &StartRun) -> Result<Run> {
+        // The definition first: an unknown one is named whatever else is wrong.
         let def = self
             .store
-            .get_definition(name)
+            .get_definition(&start.definition)
             .await?
-            .ok_or_else(|| Error::not_found("definition", name))?;
+            .ok_or_else(|| Error::not_found("definition", start.definition.clone()))?;
+        if let Some(p) = start.priority {
+            crate::model::check_priority(p).map_err(Error::InvalidState)?;
+        }
         // Saving refuses a graph that does not resolve; one stored otherwise
         // (by hand, by an older version) is refused here, nothing written.
         crate::model::resolve_graph(&def.steps)?;
-        let mut run = Run::new(&def, params, started_by);
-        if let Some(p) = priority {
+        let mut run = Run::new(
+            &def,
+            start.vars.clone(),
+            start.started_by_or(DEFAULT_STARTED_BY),
+        );
+        if let Some(p) = start.priority {
             run.priority = p;
         }
         Ok(run)
     }
 
-    /// Starts a new run of the same definition with the same parameters.
-    pub async fn rerun(&self, id: Uuid, started_by: &str) -> Result<Run> {
-        self.rerun_with(id, Variables::new(), started_by).await
+    /// Refuses to start work the transport cannot deliver, before anything
+    /// is written: one that never delivers ([`Reach::Nowhere`], with its
+    /// reason) or one not connected now.
+    async fn ensure_deliverable(&self) -> Result<()> {
+        let transport = self.publisher.transport();
+        if let Reach::Nowhere { why } = transport.reach() {
+            return Err(Error::Transport(why.into()));
+        }
+        if !transport.is_ready().await {
+            return Err(Error::Transport(format!(
+                "the {} transport is not connected; try again when it is",
+                transport.kind()
+            )));
+        }
+        Ok(())
     }
 
-    /// [`Control::rerun`] with `vars` merged over the old run's parameters
-    /// (the new run's parameters are the merge).
-    pub async fn rerun_with(&self, id: Uuid, vars: Variables, started_by: &str) -> Result<Run> {
+    /// Starts a new run of the same definition with the old run's
+    /// parameters, `again.vars` merged over them (see [`Rerun`]).
+    pub async fn rerun(&self, id: Uuid, again: Rerun) -> Result<Run> {
         let old = self.get_run(id).await?;
+        self.ensure_deliverable().await?;
         let def = match self.store.get_definition(&old.definition).await? {
             Some(def) => def,
             None => Definition::new(old.definition.clone(), old.step_defs())
                 .with_description(old.description.clone()),
         };
         let mut params = old.params.clone();
-        params.extend(vars);
+        params.extend(again.vars);
+        let started_by = again.started_by.as_deref().unwrap_or(DEFAULT_STARTED_BY);
         let mut run = Run::new(&def, params, started_by);
         run.rerun_of = Some(old.id);
         // The same run again: at the priority it ran at.
@@ -218,21 +228,16 @@ impl Control {
         self.launch(run, first).await
     }
 
-    /// Continues a failed or cancelled run: publishes every step that is due
-    /// again, on every branch.
+    /// Continues a failed or cancelled run (see [`Resume`]): publishes
+    /// every step that is due again, on every branch.
     ///
     /// Refused while a step of the run is still running on a live service
     /// instance (a cancelled run's step winding down): resuming then would
     /// run it twice. A step whose handler's instance is gone does not hold
     /// resume up.
-    pub async fn resume(&self, id: Uuid) -> Result<Run> {
-        self.resume_with(id, Variables::new()).await
-    }
-
-    /// [`Control::resume`] with `vars` merged over the run's variables first
-    /// (e.g. a corrected value the failed step needs).
-    pub async fn resume_with(&self, id: Uuid, vars: Variables) -> Result<Run> {
+    pub async fn resume(&self, id: Uuid, resume: Resume) -> Result<Run> {
         let current = self.get_run(id).await?;
+        self.ensure_deliverable().await?;
         // What runs: the steps, and the compensations (a compensation in
         // flight when another failed the run's compensation).
         let running: Vec<(&crate::model::Step, &crate::model::StepHandler, &str)> = current
@@ -266,7 +271,7 @@ impl Control {
                 )));
             }
         }
-        let (run, next) = self.store.resume_run(id, vars).await?;
+        let (run, next) = self.store.resume_run(id, resume.vars).await?;
         self.launch(run, next).await
     }
 
@@ -294,8 +299,26 @@ impl Control {
 
     /// Runs, newest first ([`RunStore::list_runs`]); the records that do not
     /// parse are named in the page and in a warning in the log.
+    ///
+    /// A page is filled: where the store's query narrows less than the
+    /// filter (its words, [`RunFilter::text`], are tested on each record
+    /// read), the next pages are read until the page holds `limit` runs or
+    /// no run is left, so a search goes over all runs, not the first page
+    /// read.
     pub async fn list_runs(&self, filter: &RunFilter) -> Result<RunPage> {
-        let page = self.store.list_runs(filter).await?;
+        let mut page = self.store.list_runs(filter).await?;
+        let want = filter.page_size();
+        while page.runs.len() < want && !filter.text.is_empty() {
+            let Some(next) = page.next.take() else { break };
+            let more = self.store.list_runs(&filter.at(&next)).await?;
+            page.runs.extend(more.runs);
+            page.corrupt.extend(more.corrupt);
+            page.next = more.next;
+        }
+        if page.runs.len() > want {
+            page.runs.truncate(want);
+            page.next = page.runs.last().map(RunCursor::of);
+        }
         warn_corrupt(&page.corrupt);
         Ok(page)
     }

@@ -16,6 +16,7 @@ pub mod publish;
 pub mod readiness;
 mod request;
 mod responses;
+mod run_requests;
 pub mod scheduler;
 pub mod service;
 pub mod telemetry;

@@ -258,7 +258,11 @@ impl Plan {
             let mut vars = current.variables.clone();
             vars.insert("scheduled_at".into(), due.to_rfc3339().into());
             match control
-                .start_run(name, vars, &format!("schedule:{id}@{instance}"))
+                .start(
+                    crate::StartRun::new(name)
+                        .vars(vars)
+                        .started_by(format!("schedule:{id}@{instance}")),
+                )
                 .await
             {
                 Ok(run) => {

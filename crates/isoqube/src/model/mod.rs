@@ -15,6 +15,7 @@ mod outcome;
 mod records;
 mod replay;
 mod run;
+mod run_query;
 pub mod schedule;
 mod status;
 mod step_key;

@@ -112,11 +112,19 @@ pub struct RunFilter {
     pub variables: Vec<(String, String)>,
     /// Only runs with a log line whose message contains this text (any case of ASCII letters).
     pub log_text: Option<String>,
+    /// Only runs with one of these statuses (none: any), beside `status`.
+    pub statuses: Vec<RunStatus>,
+    /// Only runs holding every one of these words (lower case): the id
+    /// starts with it, or the definition, status, who started it, the
+    /// error, a variable's name or value, a step's name, event or error
+    /// contains it. The search grammar's plain words
+    /// ([`RunFilter::with_query`]).
+    pub text: Vec<String>,
 }
 
 impl RunFilter {
-    /// Whether `run` passes the filter's tests on the run itself (status,
-    /// definition, id prefix, variables; not `log_text` nor the paging
+    /// Whether `run` passes the filter's tests on the run itself (statuses,
+    /// definition, id prefix, variables, words; not `log_text` nor the paging
     /// bounds). The stores ask their queries first and this after, so every
     /// store keeps exactly the runs the model keeps.
     ///
@@ -131,6 +139,11 @@ impl RunFilter {
     /// ```
     pub fn matches(&self, run: &Run) -> bool {
         self.status.is_none_or(|s| run.status == s)
+            && (self.statuses.is_empty() || self.statuses.contains(&run.status))
+            && self
+                .text
+                .iter()
+                .all(|w| super::run_query::run_has_word(run, w))
             && self
                 .definition
                 .as_ref()

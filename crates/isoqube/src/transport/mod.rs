@@ -23,5 +23,5 @@ pub use memory::InProcessTransport;
 pub use message::{
     Acker, Delivery, DeliveryStream, OutgoingMessage, Properties, QueuePass, QueueStats, RawMessage,
 };
-pub use seam::{IntoTransport, Transport};
+pub use seam::{IntoTransport, Reach, Transport};
 pub use topology::{Binding, Topology, ERROR_SUFFIX, MAX_PRIORITY, SKIPPED_SUFFIX};

@@ -10,6 +10,18 @@ use super::topology::Topology;
 use crate::error::{Error, Result};
 use crate::wire::address::LOOPBACK_BASE;
 
+/// Whether a transport moves messages at all ([`Transport::reach`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Reach {
+    /// It delivers messages (when [`Transport::is_ready`]).
+    Delivers,
+    /// It never delivers: every run it would start would stay pending.
+    Nowhere {
+        /// Why, and what to do instead (shown to whoever tried).
+        why: &'static str,
+    },
+}
+
 /// The transport seam. Implementations: [`InProcessTransport`](super::InProcessTransport)
 /// (embedded default) and [`AmqpTransport`](super::AmqpTransport) for RabbitMQ.
 ///
@@ -135,6 +147,13 @@ pub trait Transport: Send + Sync + 'static {
     /// Whether it can move messages right now.
     async fn is_ready(&self) -> bool {
         true
+    }
+    /// Whether it moves messages at all: [`Reach::Nowhere`] for a stand-in
+    /// that only lets a store be read (a control center started without a
+    /// broker). [`Control`](crate::Control) refuses to start work over it
+    /// before writing anything, with its reason.
+    fn reach(&self) -> Reach {
+        Reach::Delivers
     }
     /// Closes connections cleanly.
     async fn close(&self) -> Result<()> {

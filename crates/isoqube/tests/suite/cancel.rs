@@ -114,12 +114,20 @@ pub async fn cancel_drops_a_stubborn_step_after_the_grace(h: Harness) {
     let id = h.start("stubborn", json!({})).await;
     h.wait_step(id, 0, StepStatus::Invoked).await;
     h.control.cancel(id).await.expect("cancelled");
-    let refused = h.control.resume(id).await.unwrap_err();
+    let refused = h
+        .control
+        .resume(id, isoqube::Resume::new())
+        .await
+        .unwrap_err();
     assert!(matches!(refused, Error::InvalidState(_)), "{refused}");
     assert!(refused.to_string().contains("still running"), "{refused}");
     step_becomes(&h, id, 0, StepStatus::Cancelled, Duration::from_secs(10)).await;
     // Resumed, the step runs again (quick this time) and the run finishes.
-    let resumed = h.control.resume(id).await.expect("resumed once stopped");
+    let resumed = h
+        .control
+        .resume(id, isoqube::Resume::new())
+        .await
+        .expect("resumed once stopped");
     assert_eq!(resumed.status, RunStatus::Running);
     assert_eq!(resumed.steps[0].status, StepStatus::Pending);
     h.control.cancel(id).await.expect("cancelled again");

@@ -246,7 +246,11 @@ pub async fn compensation_failed_then_resumed(h: Harness) {
         run.steps[1].compensation.as_ref().unwrap().status,
         StepStatus::Succeeded
     );
-    let resumed = h.control.resume(id).await.expect("resumed");
+    let resumed = h
+        .control
+        .resume(id, isoqube::Resume::new())
+        .await
+        .expect("resumed");
     assert_eq!(resumed.status, RunStatus::Compensating);
     let run = h.finish(id).await;
     assert_eq!(run.status, RunStatus::Compensated, "{run:#?}");

@@ -252,7 +252,11 @@ pub async fn graph_resume_republishes_every_failed_branch(h: Harness) {
     while failed(&h.control.get_run(id).await.unwrap()) < 2 && Instant::now() < deadline {
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
-    let resumed = h.control.resume(id).await.expect("resumed");
+    let resumed = h
+        .control
+        .resume(id, isoqube::Resume::new())
+        .await
+        .expect("resumed");
     assert_eq!(resumed.steps[1].status, StepStatus::Pending);
     assert_eq!(resumed.steps[3].status, StepStatus::Pending);
     assert_eq!(resumed.steps[2].status, StepStatus::Succeeded, "kept");

@@ -77,7 +77,7 @@ impl Harness {
             _ => Variables::new(),
         };
         self.control
-            .start_run(def, vars, "test")
+            .start(isoqube::StartRun::new(def).vars(vars).started_by("test"))
             .await
             .expect("run starts")
             .id

@@ -52,7 +52,7 @@ pub async fn priority_overtakes_backlog(h: Harness) {
     h.wait_queue("ranked", 10).await;
     let high = h
         .control()
-        .start_run_with_priority(&def, Default::default(), "test", Some(9))
+        .start(isoqube::StartRun::new(def).started_by("test").priority(9))
         .await
         .expect("run starts")
         .id;
@@ -103,7 +103,7 @@ pub async fn priority_out_of_range_is_refused(h: Harness) {
     let before = h.store().list_runs(&of_def).await.unwrap().runs.len();
     let e = h
         .control()
-        .start_run_with_priority(&def, Default::default(), "test", Some(10))
+        .start(isoqube::StartRun::new(def).started_by("test").priority(10))
         .await
         .unwrap_err();
     assert!(e.is_invalid_input(), "{e}");

@@ -3,7 +3,7 @@
 //! keeps working), and the error queue read and taken from one message at a time.
 
 use isoqube::envelope::Envelope;
-use isoqube::{Definition, Error, Event, RunStatus, Variables};
+use isoqube::{Definition, Error, Event, RunStatus};
 use serde_json::{json, Value};
 use uuid::Uuid;
 
@@ -48,7 +48,7 @@ pub async fn invalid_definitions(h: Harness) {
     );
     let err = h
         .control
-        .start_run("missing", Variables::new(), "test")
+        .start(isoqube::StartRun::new("missing").started_by("test"))
         .await
         .unwrap_err();
     assert!(matches!(err, Error::NotFound { .. }), "{err}");

@@ -90,10 +90,12 @@ pub async fn resume(h: Harness) {
     let id = h.start("chain", json!({"fail_times": {"beta": 4}})).await;
     assert_eq!(h.finish(id).await.status, RunStatus::Failed);
     assert!(matches!(
-        h.control.resume(Uuid::new_v4()).await,
+        h.control
+            .resume(Uuid::new_v4(), isoqube::Resume::new())
+            .await,
         Err(Error::NotFound { .. })
     ));
-    let resumed = h.control.resume(id).await.unwrap();
+    let resumed = h.control.resume(id, isoqube::Resume::new()).await.unwrap();
     assert_eq!(resumed.status, RunStatus::Running);
     let run = h.finish(id).await;
     assert_eq!(run.status, RunStatus::Succeeded, "{run:#?}");
@@ -106,7 +108,7 @@ pub async fn resume(h: Harness) {
     assert_eq!(run.steps[1].attempts, 5);
     assert_eq!(call_count(id, "gamma-endpoint"), 1);
     assert!(matches!(
-        h.control.resume(id).await,
+        h.control.resume(id, isoqube::Resume::new()).await,
         Err(Error::InvalidState(_))
     ));
     svc.shutdown().await.unwrap();
@@ -118,7 +120,11 @@ pub async fn rerun(h: Harness) {
     h.define("pair", &["Alpha", "Beta"]).await;
     let first = h.start("pair", json!({"customer": "acme"})).await;
     h.finish(first).await;
-    let again = h.control.rerun(first, "test").await.unwrap();
+    let again = h
+        .control
+        .rerun(first, isoqube::Rerun::new().started_by("test"))
+        .await
+        .unwrap();
     assert_ne!(again.id, first);
     assert_eq!(again.rerun_of, Some(first));
     let run = h.finish(again.id).await;

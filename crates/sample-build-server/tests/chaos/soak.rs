@@ -49,7 +49,11 @@ pub async fn soak(label: &str, store: StoreKind, plan: &Plan) {
             let started = ids.len() + unbound_ids.len();
             if started < plan.runs && plan.unbound(started) {
                 let run = control
-                    .start_run(unbound::NAME, params(), "chaos")
+                    .start(
+                        isoqube::StartRun::new(unbound::NAME)
+                            .vars(params())
+                            .started_by("chaos"),
+                    )
                     .await
                     .unwrap_or_else(|e| panic!("start a run: {e}"));
                 unbound_ids.push(run.id);
@@ -61,7 +65,11 @@ pub async fn soak(label: &str, store: StoreKind, plan: &Plan) {
                     params()
                 };
                 let run = control
-                    .start_run("linux-release", vars, "chaos")
+                    .start(
+                        isoqube::StartRun::new("linux-release")
+                            .vars(vars)
+                            .started_by("chaos"),
+                    )
                     .await
                     .unwrap_or_else(|e| panic!("start a run: {e}"));
                 if undo {

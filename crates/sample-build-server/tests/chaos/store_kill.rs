@@ -134,7 +134,11 @@ pub async fn store_kill(plan: &Plan) {
             isoqube::context::vars_from(json!({"work_ms": plan.work_ms}))
         };
         let run = control
-            .start_run("linux-release", params, "chaos")
+            .start(
+                isoqube::StartRun::new("linux-release")
+                    .vars(params)
+                    .started_by("chaos"),
+            )
             .await
             .unwrap_or_else(|e| panic!("start a run: {e}"));
         if undo {

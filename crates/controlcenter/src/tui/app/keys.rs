@@ -2,11 +2,21 @@
 //! [`Action`] the event loop must carry out (asking y/n first for anything that
 //! changes a run, a definition or a queue).
 //!
-//! It may use the state, the messages, the form and the text formats.
+//! Which key does what is looked up in the tables of [`super::key_table`]
+//! (the help and the footer read them too); this file says what each does.
+//!
+//! It may use the state, the messages, the key tables, the form and the text
+//! formats.
 
 use isoqube::RunStatus;
 use ratatui::crossterm::event::{KeyCode, KeyEvent, KeyEventKind, KeyModifiers};
 
+use super::key_table::{
+    find, DefinitionsKey, ErrorsKey, GlobalKey, Move, RunDetailKey, RunsKey, SearchKey,
+    ServicesKey, StartKey, TextKey, CONFIRM_KEYS, DEFINITIONS_KEYS, ERRORS_KEYS, FAULT_OPEN_KEYS,
+    FAULT_SEARCH_KEYS, GLOBAL_KEYS, HELP_KEYS, MOVE_KEYS, RUNS_KEYS, RUN_DETAIL_KEYS,
+    RUN_SEARCH_KEYS, RUN_WHOLE_KEYS, SERVICES_KEYS, START_KEYS,
+};
 use super::messages::Action;
 use super::state::{App, Confirm, Data, Modal, RunDetail, StartPrompt, Tab};
 use crate::text::parse_list;
@@ -25,18 +35,36 @@ const FILTERS: [Option<RunStatus>; 9] = [
     Some(RunStatus::CompensationFailed),
 ];
 
+/// How far the help scrolls (past its last line it shows nothing more).
+const HELP_SCROLL_MAX: u16 = 60;
+
 /// The selection after a movement key (`None` for any other key).
 fn step_index(selected: usize, len: usize, key: KeyCode) -> Option<usize> {
+    find(MOVE_KEYS, key).map(|m| moved(selected, len, m))
+}
+
+/// The selection of a list of `len` after `m`.
+fn moved(selected: usize, len: usize, m: Move) -> usize {
     let last = len.saturating_sub(1);
-    Some(match key {
-        KeyCode::Up | KeyCode::Char('k') => selected.saturating_sub(1),
-        KeyCode::Down | KeyCode::Char('j') => (selected + 1).min(last),
-        KeyCode::PageUp => selected.saturating_sub(10),
-        KeyCode::PageDown => (selected + 10).min(last),
-        KeyCode::Home | KeyCode::Char('g') => 0,
-        KeyCode::End | KeyCode::Char('G') => last,
-        _ => return None,
-    })
+    match m {
+        Move::Up => selected.saturating_sub(1),
+        Move::Down => (selected + 1).min(last),
+        Move::PageUp => selected.saturating_sub(10),
+        Move::PageDown => (selected + 10).min(last),
+        Move::First => 0,
+        Move::Last => last,
+    }
+}
+
+/// A text's scroll offset after `m` (no end: the view stops at its last line).
+fn scrolled(offset: u16, m: Move) -> u16 {
+    match m {
+        Move::Up => offset.saturating_sub(1),
+        Move::Down => offset.saturating_add(1),
+        Move::PageUp => offset.saturating_sub(10),
+        Move::PageDown => offset.saturating_add(10),
+        Move::First | Move::Last => 0,
+    }
 }
 
 impl App {
@@ -79,79 +107,68 @@ impl App {
 
     /// The keys every view shares (quit, help, switching views, refresh).
     fn global_key(&mut self, key: KeyEvent) -> Option<Action> {
-        match key.code {
-            KeyCode::Char('q') => {
+        let back_from_help = (self.tab == Tab::Help).then_some(self.previous_tab.index());
+        let n = Tab::ALL.len();
+        Some(match find(GLOBAL_KEYS, key.code)? {
+            GlobalKey::Quit => {
                 self.quit = true;
-                return Some(Action::Quit);
+                Action::Quit
             }
-            KeyCode::Char('?') | KeyCode::F(1) => {
+            GlobalKey::Help => {
                 if self.tab == Tab::Help {
                     self.tab = self.previous_tab;
                 } else {
                     self.previous_tab = self.tab;
                     self.tab = Tab::Help;
                 }
-                return Some(Action::Refresh);
+                Action::Refresh
             }
-            KeyCode::Char(c @ '1'..='4') => {
-                let i = usize::from(c as u8 - b'1');
-                return Some(self.switch(Tab::ALL[i]));
-            }
-            KeyCode::Tab => {
-                let i = if self.tab == Tab::Help {
-                    self.previous_tab.index()
-                } else {
-                    (self.tab.index() + 1) % Tab::ALL.len()
+            GlobalKey::View => {
+                let KeyCode::Char(c @ '1'..='4') = key.code else {
+                    return None;
                 };
-                return Some(self.switch(Tab::ALL[i]));
+                self.switch(Tab::ALL[usize::from(c as u8 - b'1')])
             }
-            KeyCode::BackTab => {
-                let i = if self.tab == Tab::Help {
-                    self.previous_tab.index()
-                } else {
-                    (self.tab.index() + Tab::ALL.len() - 1) % Tab::ALL.len()
-                };
-                return Some(self.switch(Tab::ALL[i]));
+            GlobalKey::NextView => {
+                let i = back_from_help.unwrap_or((self.tab.index() + 1) % n);
+                self.switch(Tab::ALL[i])
             }
-            KeyCode::F(5) => return Some(Action::Refresh),
-            _ => {}
-        }
-        None
+            GlobalKey::PreviousView => {
+                let i = back_from_help.unwrap_or((self.tab.index() + n - 1) % n);
+                self.switch(Tab::ALL[i])
+            }
+            GlobalKey::Refresh => Action::Refresh,
+        })
     }
 
     fn services_key(&mut self, key: KeyEvent) -> Action {
-        match key.code {
-            // The instances pane scrolls on its own keys; the
-            // arrows belong to the events list.
-            KeyCode::Char(']') => {
+        match find(SERVICES_KEYS, key.code) {
+            Some(ServicesKey::InstancesDown) => {
                 let last = self.services.items.len().saturating_sub(1);
                 self.service_offset = (self.service_offset + 1).min(last);
             }
-            KeyCode::Char('[') => {
+            Some(ServicesKey::InstancesUp) => {
                 self.service_offset = self.service_offset.saturating_sub(1);
             }
-            code => {
-                if let Some(i) = step_index(self.event_selected, self.events.items.len(), code) {
-                    self.event_selected = i;
-                }
+            Some(ServicesKey::Select(m)) => {
+                self.event_selected = moved(self.event_selected, self.events.items.len(), m);
             }
+            None => {}
         }
         Action::None
     }
 
     fn help_key(&mut self, key: KeyEvent) -> Action {
-        match key.code {
-            KeyCode::Esc | KeyCode::Backspace => {
+        match find(HELP_KEYS, key.code) {
+            Some(TextKey::Back) => {
                 self.tab = self.previous_tab;
                 return Action::Refresh;
             }
-            KeyCode::Up | KeyCode::Char('k') => {
-                self.help_scroll = self.help_scroll.saturating_sub(1)
+            Some(TextKey::Scroll(Move::Down)) => {
+                self.help_scroll = self.help_scroll.saturating_add(1).min(HELP_SCROLL_MAX)
             }
-            KeyCode::Down | KeyCode::Char('j') => {
-                self.help_scroll = self.help_scroll.saturating_add(1).min(40)
-            }
-            _ => {}
+            Some(TextKey::Scroll(m)) => self.help_scroll = scrolled(self.help_scroll, m),
+            None => {}
         }
         Action::None
     }
@@ -174,29 +191,29 @@ impl App {
             return Action::None;
         };
         match modal {
-            Modal::Confirm(c) => match key.code {
-                KeyCode::Char('y') | KeyCode::Char('Y') | KeyCode::Enter => {
+            Modal::Confirm(c) => match find(CONFIRM_KEYS, key.code) {
+                Some(true) => {
                     self.busy = Some(c.action.busy_label());
                     self.status = None;
                     c.action
                 }
-                KeyCode::Char('n') | KeyCode::Char('N') | KeyCode::Esc => {
+                Some(false) => {
                     self.info("cancelled");
                     Action::None
                 }
-                _ => {
+                None => {
                     self.modal = Some(Modal::Confirm(c));
                     Action::None
                 }
             },
-            Modal::Start(mut p) => match key.code {
-                KeyCode::Esc => Action::None,
-                KeyCode::Tab | KeyCode::BackTab | KeyCode::Up | KeyCode::Down => {
+            Modal::Start(mut p) => match find(START_KEYS, key.code) {
+                Some(StartKey::Cancel) => Action::None,
+                Some(StartKey::Switch) => {
                     p.on_priority = !p.on_priority;
                     self.modal = Some(Modal::Start(p));
                     Action::None
                 }
-                KeyCode::Enter => {
+                Some(StartKey::Start) => {
                     match parse_list(&p.input.text).and_then(|v| Ok((v, p.chosen_priority()?))) {
                         Ok((variables, priority)) => {
                             let action = Action::Start {
@@ -215,7 +232,7 @@ impl App {
                         }
                     }
                 }
-                _ => {
+                None => {
                     let input = if p.on_priority {
                         &mut p.priority
                     } else {
@@ -256,12 +273,12 @@ impl App {
             self.definition_selected = i;
             return Action::None;
         }
-        match key.code {
-            KeyCode::Char('n') | KeyCode::Insert => {
+        match find(DEFINITIONS_KEYS, key.code) {
+            Some(DefinitionsKey::New) => {
                 self.modal = Some(Modal::Form(Box::default()));
                 Action::Refresh
             }
-            KeyCode::Char('e') | KeyCode::Enter => {
+            Some(DefinitionsKey::Edit) => {
                 if let Some(def) = self.selected_definition() {
                     self.modal = Some(Modal::Form(Box::new(DefinitionForm::edit(def))));
                     Action::Refresh
@@ -269,7 +286,7 @@ impl App {
                     Action::None
                 }
             }
-            KeyCode::Char('d') | KeyCode::Delete => match self.selected_definition() {
+            Some(DefinitionsKey::Delete) => match self.selected_definition() {
                 Some(def) => {
                     let name = def.name.clone();
                     self.confirm(
@@ -279,132 +296,115 @@ impl App {
                 }
                 None => Action::None,
             },
-            KeyCode::Char('s') => {
+            Some(DefinitionsKey::Start) => {
                 if let Some(def) = self.selected_definition() {
                     self.modal = Some(Modal::Start(StartPrompt::of(def)));
                 }
                 Action::None
             }
-            _ => Action::None,
+            None => Action::None,
         }
     }
 
     fn runs_key(&mut self, key: KeyEvent) -> Action {
-        if let Some(d) = &mut self.detail {
-            if let Some(scroll) = &mut d.whole {
-                // The run shown whole scrolls; Esc or v goes back.
-                match key.code {
-                    KeyCode::Esc | KeyCode::Backspace | KeyCode::Left | KeyCode::Char('v') => {
-                        d.whole = None
-                    }
-                    KeyCode::Up | KeyCode::Char('k') => *scroll = scroll.saturating_sub(1),
-                    KeyCode::Down | KeyCode::Char('j') => *scroll = scroll.saturating_add(1),
-                    KeyCode::PageUp => *scroll = scroll.saturating_sub(10),
-                    KeyCode::PageDown => *scroll = scroll.saturating_add(10),
-                    KeyCode::Home | KeyCode::Char('g') => *scroll = 0,
-                    _ => {}
-                }
-                return Action::None;
+        let Some(d) = &mut self.detail else {
+            return self.runs_list_key(key);
+        };
+        if let Some(scroll) = &mut d.whole {
+            // The run shown whole scrolls; Esc or v goes back.
+            match find(RUN_WHOLE_KEYS, key.code) {
+                Some(TextKey::Back) => d.whole = None,
+                Some(TextKey::Scroll(m)) => *scroll = scrolled(*scroll, m),
+                None => {}
             }
-            match key.code {
-                KeyCode::Char('v') => {
-                    d.whole = Some(0);
-                    return Action::None;
-                }
-                KeyCode::Char('w') => {
-                    d.log_wrap = !d.log_wrap;
-                    return Action::None;
-                }
-                KeyCode::Esc | KeyCode::Backspace | KeyCode::Left => {
-                    self.detail = None;
-                    return Action::Refresh;
-                }
-                // The arrows move through the steps (the table scrolls with
-                // them); the page keys scroll the log.
-                KeyCode::Up | KeyCode::Char('k') => {
-                    d.move_step(-1);
-                    return Action::None;
-                }
-                KeyCode::Down | KeyCode::Char('j') => {
-                    d.move_step(1);
-                    return Action::None;
-                }
-                KeyCode::Home | KeyCode::Char('g') => {
-                    d.log_scroll = d.logs.len().saturating_sub(1);
-                    return Action::None;
-                }
-                KeyCode::PageUp => {
-                    d.log_scroll = (d.log_scroll + 10).min(d.logs.len().saturating_sub(1));
-                    return Action::None;
-                }
-                KeyCode::PageDown => {
-                    d.log_scroll = d.log_scroll.saturating_sub(10);
-                    return Action::None;
-                }
-                KeyCode::End | KeyCode::Char('G') => {
-                    d.log_scroll = 0;
-                    return Action::None;
-                }
-                _ => {}
+            return Action::None;
+        }
+        let last_log = d.logs.len().saturating_sub(1);
+        // The arrows move through the steps (the table scrolls with them);
+        // the page keys scroll the log.
+        match find(RUN_DETAIL_KEYS, key.code) {
+            Some(RunDetailKey::Whole) => d.whole = Some(0),
+            Some(RunDetailKey::Wrap) => d.log_wrap = !d.log_wrap,
+            Some(RunDetailKey::Back) => {
+                self.detail = None;
+                return Action::Refresh;
             }
-        } else {
-            if self.run_search.editing {
-                if let Some(action) = self.search_key(key, Tab::Runs) {
-                    return action;
-                }
-            }
-            let shown = self.visible_runs().len();
-            if let Some(i) = step_index(self.run_selected, shown, key.code) {
-                self.run_selected = i;
-                return Action::None;
-            }
-            match key.code {
-                KeyCode::Char('/') => {
-                    self.run_search.editing = true;
-                    return Action::None;
-                }
-                KeyCode::Esc if self.run_search.is_active() => {
-                    self.run_search = Default::default();
-                    self.run_selected = 0;
-                    return Action::None;
-                }
-                KeyCode::Enter | KeyCode::Right => {
-                    if let Some(run) = self.visible_runs().get(self.run_selected) {
-                        self.detail = Some(RunDetail::new(run.id));
-                        return Action::Refresh;
-                    }
-                    return Action::None;
-                }
-                KeyCode::Char('f') => {
-                    let i = FILTERS
-                        .iter()
-                        .position(|f| *f == self.run_filter)
-                        .unwrap_or(0);
-                    self.run_filter = FILTERS[(i + 1) % FILTERS.len()];
-                    self.runs = Data::default();
-                    self.run_selected = 0;
-                    return Action::Refresh;
-                }
-                _ => {}
+            Some(RunDetailKey::StepUp) => d.move_step(-1),
+            Some(RunDetailKey::StepDown) => d.move_step(1),
+            Some(RunDetailKey::LogFirst) => d.log_scroll = last_log,
+            Some(RunDetailKey::LogUp) => d.log_scroll = (d.log_scroll + 10).min(last_log),
+            Some(RunDetailKey::LogDown) => d.log_scroll = d.log_scroll.saturating_sub(10),
+            Some(RunDetailKey::LogLast) => d.log_scroll = 0,
+            None => return self.run_key(key.code).unwrap_or(Action::None),
+        }
+        Action::None
+    }
+
+    /// A key in the runs list (no run open).
+    fn runs_list_key(&mut self, key: KeyEvent) -> Action {
+        if self.run_search.editing {
+            if let Some(action) = self.search_key(key, Tab::Runs) {
+                return action;
             }
         }
-        self.run_key(key.code).unwrap_or(Action::None)
+        let shown = self.visible_runs().len();
+        if let Some(i) = step_index(self.run_selected, shown, key.code) {
+            self.run_selected = i;
+            return Action::None;
+        }
+        match find(RUNS_KEYS, key.code) {
+            Some(RunsKey::Search) => {
+                self.run_search.editing = true;
+                Action::None
+            }
+            Some(RunsKey::ClearSearch) if self.run_search.is_active() => {
+                self.run_search = Default::default();
+                self.run_selected = 0;
+                Action::None
+            }
+            Some(RunsKey::Open) => match self.visible_runs().get(self.run_selected) {
+                Some(run) => {
+                    self.detail = Some(RunDetail::new(run.id));
+                    Action::Refresh
+                }
+                None => Action::None,
+            },
+            Some(RunsKey::Status) => {
+                let i = FILTERS
+                    .iter()
+                    .position(|f| *f == self.run_filter)
+                    .unwrap_or(0);
+                self.run_filter = FILTERS[(i + 1) % FILTERS.len()];
+                self.runs = Data::default();
+                self.run_selected = 0;
+                Action::Refresh
+            }
+            Some(RunsKey::ClearSearch) | None => self.run_key(key.code).unwrap_or(Action::None),
+        }
     }
 
     /// A key while a search is typed (`tab` says which): `None` when the
     /// key is not the search's (the arrows still move the selection).
     fn search_key(&mut self, key: KeyEvent, tab: Tab) -> Option<Action> {
-        let (search, selected) = match tab {
-            Tab::Runs => (&mut self.run_search, &mut self.run_selected),
-            _ => (&mut self.fault_search, &mut self.fault_selected),
+        let (search, selected, table) = match tab {
+            Tab::Runs => (
+                &mut self.run_search,
+                &mut self.run_selected,
+                RUN_SEARCH_KEYS,
+            ),
+            _ => (
+                &mut self.fault_search,
+                &mut self.fault_selected,
+                FAULT_SEARCH_KEYS,
+            ),
         };
-        match key.code {
-            KeyCode::Enter => search.editing = false,
-            KeyCode::Esc => {
+        match find(table, key.code) {
+            Some(SearchKey::Keep) => search.editing = false,
+            Some(SearchKey::Clear) => {
                 *search = Default::default();
                 *selected = 0;
             }
-            _ => {
+            None => {
                 if !search.input.handle(key) {
                     return None;
                 }
@@ -415,79 +415,84 @@ impl App {
     }
 
     fn errors_key(&mut self, key: KeyEvent) -> Action {
-        if self.fault_open.is_none() {
-            if self.fault_search.editing {
-                if let Some(action) = self.search_key(key, Tab::Errors) {
-                    return action;
-                }
-            }
-            match key.code {
-                KeyCode::Char('/') => {
-                    self.fault_search.editing = true;
-                    return Action::None;
-                }
-                KeyCode::Esc if self.fault_search.is_active() => {
-                    self.fault_search = Default::default();
-                    self.fault_selected = 0;
-                    return Action::None;
-                }
-                KeyCode::Char('R') => return self.bulk_confirm(true),
-                KeyCode::Char('D') => return self.bulk_confirm(false),
-                _ => {}
+        if self.fault_open.is_none() && self.fault_search.editing {
+            if let Some(action) = self.search_key(key, Tab::Errors) {
+                return action;
             }
         }
-        if let Some(scroll) = &mut self.fault_open {
+        let table = match self.fault_open {
+            Some(_) => FAULT_OPEN_KEYS,
+            None => ERRORS_KEYS,
+        };
+        let Some(does) = find(table, key.code) else {
+            return Action::None;
+        };
+        match (does, &mut self.fault_open) {
             // An open message scrolls; r and d act on it as in the list.
-            match key.code {
-                KeyCode::Esc | KeyCode::Backspace | KeyCode::Left | KeyCode::Enter => {
-                    self.fault_open = None;
-                    return Action::None;
-                }
-                KeyCode::Up | KeyCode::Char('k') => *scroll = scroll.saturating_sub(1),
-                KeyCode::Down | KeyCode::Char('j') => *scroll = scroll.saturating_add(1),
-                KeyCode::PageUp => *scroll = scroll.saturating_sub(10),
-                KeyCode::PageDown => *scroll = scroll.saturating_add(10),
-                KeyCode::Home => *scroll = 0,
-                _ => {}
-            }
-        }
-        let faults = self.faults();
-        if self.fault_open.is_none() {
-            if let Some(i) = step_index(self.fault_selected, faults.len(), key.code) {
-                self.fault_selected = i;
+            (ErrorsKey::Open, Some(_)) => {
+                self.fault_open = None;
                 return Action::None;
             }
+            (ErrorsKey::Select(m), Some(scroll)) => {
+                *scroll = scrolled(*scroll, m);
+                return Action::None;
+            }
+            (ErrorsKey::Search, None) => {
+                self.fault_search.editing = true;
+                return Action::None;
+            }
+            (ErrorsKey::ClearSearch, None) if self.fault_search.is_active() => {
+                self.fault_search = Default::default();
+                self.fault_selected = 0;
+                return Action::None;
+            }
+            (ErrorsKey::RequeueAll, None) => return self.bulk_confirm(true),
+            (ErrorsKey::DiscardAll, None) => return self.bulk_confirm(false),
+            _ => {}
+        }
+        self.fault_key(does)
+    }
+
+    /// A key acting on the selected (or open) message.
+    fn fault_key(&mut self, does: ErrorsKey) -> Action {
+        let faults = self.faults();
+        if let ErrorsKey::Select(m) = does {
+            self.fault_selected = moved(self.fault_selected, faults.len(), m);
+            return Action::None;
         }
         let Some(f) = faults.get(self.fault_selected) else {
             return Action::None;
         };
-        if matches!(key.code, KeyCode::Enter | KeyCode::Right) && self.fault_open.is_none() {
-            self.fault_open = Some(0);
-            return Action::None;
-        }
         let (endpoint, message_id) = (f.endpoint.clone(), f.message_id.clone());
-        if matches!(key.code, KeyCode::Char('r' | 'd') | KeyCode::Delete) {
-            // After the action the list changes under the selection: back to it.
-            self.fault_open = None;
-        }
-        match key.code {
-            KeyCode::Char('r') => self.confirm(
-                format!(
-                    "Requeue message {message_id} to '{endpoint}'? \
-                     (A failed run's message resumes the run from its step.)"
-                ),
-                Action::Requeue {
-                    endpoint,
-                    message_id,
-                },
-            ),
-            KeyCode::Char('d') | KeyCode::Delete => self.confirm(
-                format!("Discard message {message_id} from '{endpoint}_error' for good?"),
-                Action::Discard {
-                    endpoint,
-                    message_id,
-                },
-            ),
+        match does {
+            ErrorsKey::Open => {
+                self.fault_open = Some(0);
+                Action::None
+            }
+            ErrorsKey::Requeue => {
+                // After the action the list changes under the selection: back to it.
+                self.fault_open = None;
+                self.confirm(
+                    format!(
+                        "Requeue message {message_id} to '{endpoint}'? \
+                         (A failed run's message resumes the run from its step.)"
+                    ),
+                    Action::Requeue {
+                        endpoint,
+                        message_id,
+                    },
+                )
+            }
+            ErrorsKey::Discard => {
+                self.fault_open = None;
+                self.confirm(
+                    format!("Discard message {message_id} from '{endpoint}_error' for good?"),
+                    Action::Discard {
+                        endpoint,
+                        message_id,
+                    },
+                )
+            }
             _ => Action::None,
         }
     }

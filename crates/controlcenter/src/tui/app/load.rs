@@ -25,7 +25,10 @@ impl App {
                     },
                     Need::DetailStuck(d.id),
                 ],
-                None => vec![Need::Runs(self.run_filter)],
+                None => vec![Need::Runs(
+                    self.run_filter,
+                    self.run_search.input.text.trim().to_string(),
+                )],
             },
             Tab::Errors => vec![Need::Errors],
             Tab::Help => Vec::new(),

@@ -182,8 +182,8 @@ pub enum Need {
     Queues,
     /// Definitions.
     Definitions,
-    /// Runs under a filter.
-    Runs(Option<RunStatus>),
+    /// Runs under a status filter and a search (the run search grammar).
+    Runs(Option<RunStatus>, String),
     /// A run with its log lines from `skip` on.
     Detail {
         /// The run.

@@ -7,13 +7,16 @@
 //! - `state`: [`App`] and the parts of it (views, data, dialogs, status).
 //! - `messages`: what the state and the event loop tell each other.
 //! - `load`: recording loads and outcomes.
-//! - `keys`: key handling; `run_keys`: the keys acting on a run, one table
-//!   ([`RUN_KEYS`]) for their handling, the help and the footer.
+//! - `key_table`: every key, one table per view ([`KeyDef`]), read by the
+//!   key handling, the help and the footer.
+//! - `keys`: key handling; `run_keys`: what the keys acting on a run
+//!   ([`RUN_KEYS`]) do.
 //! - `search`: which runs the runs search lets through.
 //!
 //! Pure: no I/O. It may use the operator's read models ([`crate::ops`]), the
 //! form ([`super::form`]) and the text formats ([`crate::text`]).
 
+mod key_table;
 mod keys;
 mod load;
 mod messages;
@@ -23,8 +26,9 @@ mod state;
 
 /// A run id as the UI shows it, also at its historical path here.
 pub use crate::text::short_id;
+pub use key_table::*;
 pub use messages::{Action, Loaded, Need, Outcome, RunsLoaded};
-pub use run_keys::{KeyDef, RunKey, RUN_KEYS};
+pub use run_keys::{RunKey, RUN_KEYS};
 pub use search::run_matches;
 pub use state::{
     App, Confirm, Data, Modal, RunDetail, Search, StartPrompt, Status, StatusKind, Tab,

@@ -1,13 +1,13 @@
 //! The keys that act on a run (the one selected in the runs list, or the one
-//! open in its detail): one table, [`RUN_KEYS`], drives their handling, the
-//! help and the footer, so a key cannot be handled under one letter and
-//! explained under another.
+//! open in its detail): one table, [`RUN_KEYS`] (of [`super::key_table`]'s
+//! kind), drives their handling, the help and the footer.
 //!
 //! It may use the state, the messages and the text formats.
 
 use isoqube::RunStatus;
 use ratatui::crossterm::event::KeyCode;
 
+use super::key_table::{def, KeyDef};
 use super::messages::Action;
 use super::state::App;
 use crate::text::short_id;
@@ -25,54 +25,37 @@ pub enum RunKey {
     CancelCompensate,
 }
 
-/// A key as its handler, the help and the footer know it.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct KeyDef<T: 'static> {
-    /// The key (one character).
-    pub key: &'static str,
-    /// What it does.
-    pub does: T,
-    /// Its word in the footer.
-    pub footer: &'static str,
-    /// Its line in the help.
-    pub help: &'static str,
-}
-
-impl<T> KeyDef<T> {
-    /// Whether `code` is this key.
-    pub fn is(&self, code: KeyCode) -> bool {
-        let mut buf = [0u8; 4];
-        matches!(code, KeyCode::Char(c) if *c.encode_utf8(&mut buf) == *self.key)
-    }
-}
-
 /// The keys acting on a run, in the runs list and in a run's detail; each
 /// asks y/n first, or says why the run's status does not allow it.
 pub const RUN_KEYS: &[KeyDef<RunKey>] = &[
-    KeyDef {
-        key: "r",
-        does: RunKey::Rerun,
-        footer: "re-run",
-        help: "re-run: a new run with the same variables",
-    },
-    KeyDef {
-        key: "u",
-        does: RunKey::Resume,
-        footer: "resume",
-        help: "resume a failed or cancelled run from its failed step",
-    },
-    KeyDef {
-        key: "c",
-        does: RunKey::Cancel,
-        footer: "cancel",
-        help: "cancel a pending or running run (what it did stays done)",
-    },
-    KeyDef {
-        key: "C",
-        does: RunKey::CancelCompensate,
-        footer: "cancel+undo",
-        help: "cancel and compensate: undo the steps it did, newest first",
-    },
+    def(
+        &[KeyCode::Char('r')],
+        "r",
+        "re-run",
+        "re-run: a new run with the same variables",
+        RunKey::Rerun,
+    ),
+    def(
+        &[KeyCode::Char('u')],
+        "u",
+        "resume",
+        "resume a failed or cancelled run from its failed step",
+        RunKey::Resume,
+    ),
+    def(
+        &[KeyCode::Char('c')],
+        "c",
+        "cancel",
+        "cancel a pending or running run (what it did stays done)",
+        RunKey::Cancel,
+    ),
+    def(
+        &[KeyCode::Char('C')],
+        "C",
+        "cancel+undo",
+        "cancel and compensate: undo the steps it did, newest first",
+        RunKey::CancelCompensate,
+    ),
 ];
 
 impl App {
@@ -80,14 +63,14 @@ impl App {
     /// for, or why the run's status refuses it; `None` when `code` is no run
     /// key.
     pub(super) fn run_key(&mut self, code: KeyCode) -> Option<Action> {
-        let def = RUN_KEYS.iter().find(|d| d.is(code))?;
+        let does = super::key_table::find(RUN_KEYS, code)?;
         let Some(run) = self.selected_run() else {
             return Some(Action::None);
         };
         let (id, status) = (run.id, run.status);
         let label = format!("{} ({})", short_id(&run.id), run.definition);
         let active = matches!(status, RunStatus::Pending | RunStatus::Running);
-        Some(match def.does {
+        Some(match does {
             RunKey::Rerun => self.confirm(
                 format!("Re-run {label} as a new run with the same variables?"),
                 Action::Rerun(id),

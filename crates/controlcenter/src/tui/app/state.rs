@@ -326,8 +326,9 @@ pub struct App {
     pub fault_open: Option<u16>,
     /// Only runs with this status (asked of the store).
     pub run_filter: Option<RunStatus>,
-    /// The runs search typed after `/` (matched here, over the loaded runs:
-    /// see [`super::search`]).
+    /// The runs search typed after `/` (the run search grammar: the store
+    /// searches all runs with it, and the loaded list narrows with it at
+    /// once; see `search.rs`).
     pub run_search: Search,
     /// The error-queue filter typed after `/` (see [`FaultView::matches`]).
     pub fault_search: Search,
@@ -429,13 +430,14 @@ impl App {
             .collect()
     }
 
-    /// The loaded runs the search lets through, newest first.
+    /// The loaded runs the search lets through, newest first (the store's
+    /// test, so what it will load once the search is sent).
     pub fn visible_runs(&self) -> Vec<&Run> {
-        let query = self.run_search.input.text.as_str();
+        let filter = super::search::search_filter(&self.run_search.input.text);
         self.runs
             .items
             .iter()
-            .filter(|r| super::search::run_matches(r, query))
+            .filter(|r| filter.as_ref().is_none_or(|f| f.matches(r)))
             .collect()
     }
 

@@ -18,7 +18,11 @@ use super::help::draw_help;
 use super::runs::draw_runs;
 use super::services::draw_services;
 use super::widgets::{ellipsize, width, DIM, HEADER};
-use crate::tui::app::{App, Modal, StatusKind, Tab, RUN_KEYS};
+use crate::tui::app::{
+    footer_of, App, Modal, StatusKind, Tab, CONFIRM_KEYS, DEFINITIONS_KEYS, ERRORS_KEYS,
+    FAULT_OPEN_KEYS, FAULT_SEARCH_KEYS, GLOBAL_KEYS, HELP_KEYS, RUNS_KEYS, RUN_DETAIL_KEYS,
+    RUN_KEYS, RUN_SEARCH_KEYS, RUN_WHOLE_KEYS, SERVICES_KEYS, START_KEYS,
+};
 use crate::tui::form::Field;
 
 /// The smallest terminal the UI draws in.
@@ -112,10 +116,8 @@ fn draw_status(frame: &mut Frame, app: &App, area: Rect) {
 /// The keys of the current context, as `(key, what)` pairs.
 pub fn footer_keys(app: &App) -> Vec<(&'static str, &'static str)> {
     let mut keys: Vec<(&str, &str)> = match &app.modal {
-        Some(Modal::Confirm(_)) => return vec![("y", "yes"), ("n/Esc", "no")],
-        Some(Modal::Start(_)) => {
-            return vec![("Enter", "start"), ("Tab", "priority"), ("Esc", "cancel")]
-        }
+        Some(Modal::Confirm(_)) => return footer_of(CONFIRM_KEYS).collect(),
+        Some(Modal::Start(_)) => return footer_of(START_KEYS).collect(),
         Some(Modal::Form(f)) => {
             if f.discard_asked {
                 return vec![("y", "discard changes"), ("n", "keep editing")];
@@ -151,53 +153,26 @@ pub fn footer_keys(app: &App) -> Vec<(&'static str, &'static str)> {
         None => Vec::new(),
     };
     match app.tab {
-        Tab::Services => keys.extend([("↑↓", "select"), ("[ ]", "scroll instances")]),
-        Tab::Definitions => keys.extend([
-            ("n", "new"),
-            ("e", "edit"),
-            ("d", "delete"),
-            ("s", "start run"),
-        ]),
+        Tab::Services => keys.extend(footer_of(SERVICES_KEYS)),
+        Tab::Definitions => keys.extend(footer_of(DEFINITIONS_KEYS)),
         Tab::Runs if app.detail.as_ref().is_some_and(|d| d.whole.is_some()) => {
-            keys.extend([("Esc/v", "back"), ("↑↓ PgUp PgDn", "scroll")])
+            keys.extend(footer_of(RUN_WHOLE_KEYS))
         }
         Tab::Runs if app.detail.is_some() => {
-            keys.extend([
-                ("Esc", "back"),
-                ("↑↓", "steps"),
-                ("PgUp/PgDn", "logs"),
-                ("w", "wrap logs"),
-                ("v", "whole run"),
-            ]);
-            keys.extend(RUN_KEYS.iter().map(|k| (k.key, k.footer)));
+            keys.extend(footer_of(RUN_DETAIL_KEYS));
+            keys.extend(footer_of(RUN_KEYS));
         }
-        Tab::Runs if app.run_search.editing => {
-            return vec![("type", "search"), ("Enter", "keep"), ("Esc", "clear")]
-        }
+        Tab::Runs if app.run_search.editing => return footer_of(RUN_SEARCH_KEYS).collect(),
         Tab::Runs => {
-            keys.extend([("Enter", "open"), ("/", "search"), ("f", "status")]);
-            keys.extend(RUN_KEYS.iter().map(|k| (k.key, k.footer)));
+            keys.extend(footer_of(RUNS_KEYS));
+            keys.extend(footer_of(RUN_KEYS));
         }
-        Tab::Errors if app.fault_open.is_some() => keys.extend([
-            ("Esc", "back"),
-            ("↑↓ PgUp PgDn", "scroll"),
-            ("r", "requeue"),
-            ("d", "discard"),
-        ]),
-        Tab::Errors if app.fault_search.editing => {
-            return vec![("type", "filter"), ("Enter", "keep"), ("Esc", "clear")]
-        }
-        Tab::Errors => keys.extend([
-            ("↑↓", "select"),
-            ("Enter", "open"),
-            ("/", "filter"),
-            ("r", "requeue"),
-            ("d", "discard"),
-            ("R/D", "all shown"),
-        ]),
-        Tab::Help => keys.push(("Esc", "back")),
+        Tab::Errors if app.fault_open.is_some() => keys.extend(footer_of(FAULT_OPEN_KEYS)),
+        Tab::Errors if app.fault_search.editing => return footer_of(FAULT_SEARCH_KEYS).collect(),
+        Tab::Errors => keys.extend(footer_of(ERRORS_KEYS)),
+        Tab::Help => keys.extend(footer_of(HELP_KEYS)),
     }
-    keys.extend([("1-4", "views"), ("?", "help"), ("q", "quit")]);
+    keys.extend(footer_of(GLOBAL_KEYS));
     keys
 }
 

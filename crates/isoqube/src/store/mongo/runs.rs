@@ -165,6 +165,10 @@ pub(super) async fn list_runs(store: &MongoStore, filter: &RunFilter) -> Result<
         query.insert("definition", def.as_str());
     }
     let mut and: Vec<Document> = Vec::new();
+    if !filter.statuses.is_empty() {
+        let any: Vec<&str> = filter.statuses.iter().map(|s| s.as_str()).collect();
+        and.push(doc! {"status": {"$in": any}});
+    }
     if let Some(prefix) = &filter.id_prefix {
         let prefix = prefix.to_ascii_lowercase();
         if !crate::store::is_id_prefix(&prefix) {

@@ -243,6 +243,24 @@ impl RunStore for SqliteStore {
                 args.push(st.as_str().to_string());
                 sql.push_str(&format!(" AND status = ?{}", args.len()));
             }
+            if !filter.statuses.is_empty() {
+                let mut marks = Vec::new();
+                for st in &filter.statuses {
+                    args.push(st.as_str().to_string());
+                    marks.push(format!("?{}", args.len()));
+                }
+                sql.push_str(&format!(" AND status IN ({})", marks.join(", ")));
+            }
+            for word in &filter.text {
+                // A narrowing only (the model's test after decides): the
+                // word is in the record's JSON text when it is in any of
+                // its fields, unless JSON escapes it.
+                if !word.is_ascii() || word.chars().any(|c| c == '"' || c == '\\' || c.is_control()) {
+                    continue;
+                }
+                args.push(word.to_lowercase());
+                sql.push_str(&format!(" AND instr(lower(doc), ?{}) > 0", args.len()));
+            }
             if let Some(def) = &filter.definition {
                 args.push(def.clone());
                 sql.push_str(&format!(" AND definition = ?{}", args.len()));
