@@ -1,15 +1,13 @@
 //! The TUI's keys, defined once: one table per view (and dialog) of
 //! [`KeyDef`]s, each naming the key codes, how the help and the footer show
 //! it, and what it does (an enum per view). [`App::handle_key`](super::App::handle_key)
-//! looks keys up here, the help view lists [`help_sections`] and the footer
+//! looks keys up here, the help view lists [`help_sections`](super::help_sections) and the footer
 //! ([`crate::tui::draw::footer_keys`]) reads the same tables, so a key cannot
 //! be handled under one letter and explained under another.
 //!
 //! Pure data; it may use only the terminal's key codes.
 
 use ratatui::crossterm::event::KeyCode;
-
-use super::run_keys::{RunKey, RUN_KEYS};
 
 /// A key as its handler, the help and the footer know it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -326,7 +324,7 @@ pub enum RunsKey {
     Status,
 }
 
-/// The runs list (the movement keys select; [`RUN_KEYS`] act on the run).
+/// The runs list (the movement keys select; `RUN_KEYS` act on the run).
 pub const RUNS_KEYS: &[KeyDef<RunsKey>] = &[
     def_as(
         &[Enter, Right],
@@ -376,7 +374,7 @@ pub enum RunDetailKey {
     Whole,
 }
 
-/// An open run ([`RUN_KEYS`] act on it).
+/// An open run (`RUN_KEYS` act on it).
 pub const RUN_DETAIL_KEYS: &[KeyDef<RunDetailKey>] = &[
     def(
         &[Esc, Backspace, Left],
@@ -623,29 +621,6 @@ pub const START_KEYS: &[KeyDef<StartKey>] = &[
     ),
     def(&[Esc], "Esc", "cancel", "", StartKey::Cancel),
 ];
-
-/// One section of the help: its title and its lines (key, what it does).
-pub type HelpSection = (&'static str, Vec<(&'static str, &'static str)>);
-
-/// The help's sections, from the tables above (and the form's own lines).
-pub fn help_sections() -> Vec<HelpSection> {
-    let everywhere = help_of(GLOBAL_KEYS).chain(help_of(MOVE_KEYS)).collect();
-    let definitions = help_of(&DEFINITIONS_KEYS[..1])
-        .chain(FORM_HELP.iter().copied())
-        .chain(help_of(&DEFINITIONS_KEYS[1..]))
-        .collect();
-    let runs = help_of(RUNS_KEYS)
-        .chain(help_of(RUN_DETAIL_KEYS))
-        .chain(help_of::<RunKey>(RUN_KEYS))
-        .collect();
-    vec![
-        ("Everywhere", everywhere),
-        ("Services & events", help_of(SERVICES_KEYS).collect()),
-        ("Definitions", definitions),
-        ("Runs", runs),
-        ("Error queue", help_of(ERRORS_KEYS).collect()),
-    ]
-}
 
 #[cfg(test)]
 #[path = "key_table_tests.rs"]

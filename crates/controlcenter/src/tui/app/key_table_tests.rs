@@ -1,6 +1,7 @@
 //! The key tables' own checks: each key once per view, the help complete.
 
 use super::*;
+use crate::tui::app::{help_sections, RUN_KEYS};
 
 /// The codes of `tables` together, each once: a code twice would be
 /// handled by the first entry only, whatever the second one says.

@@ -16,6 +16,7 @@
 //! Pure: no I/O. It may use the operator's read models ([`crate::ops`]), the
 //! form ([`super::form`]) and the text formats ([`crate::text`]).
 
+mod help;
 mod key_table;
 mod keys;
 mod load;
@@ -26,6 +27,7 @@ mod state;
 
 /// A run id as the UI shows it, also at its historical path here.
 pub use crate::text::short_id;
+pub use help::{help_sections, HelpSection};
 pub use key_table::*;
 pub use messages::{Action, Loaded, Need, Outcome, RunsLoaded};
 pub use run_keys::{RunKey, RUN_KEYS};

@@ -26,9 +26,11 @@ use std::sync::{Mutex, MutexGuard};
 
 use uuid::Uuid;
 
-use super::db::RUN_CACHE_CAPACITY;
 use crate::model::{ClaimOutcome, KeptSteps, Run, StepKey};
 use crate::store::run_cache::RunCache;
+
+/// Runs whose last document the store keeps (see the module docs), at most.
+pub const RUN_CACHE_CAPACITY: usize = 2048;
 
 /// A run as this store last wrote it (its `version` is the row's `rev`) and
 /// the JSON of each of its steps (empty when the run was read, not written): a

@@ -14,7 +14,7 @@
 //! file) can change the run in between.
 //!
 //! The store keeps, for each run in flight, the run as it last wrote it (and
-//! the JSON of its steps; at most [`RUN_CACHE_CAPACITY`] runs, oldest dropped
+//! the JSON of its steps; at most [`RUN_CACHE_CAPACITY`](super::RUN_CACHE_CAPACITY) runs, oldest dropped
 //! first, a finished run dropped). Each row carries the `version` of the run
 //! it holds in a `rev` column. A transition first applies the rule to the
 //! cached run and writes the result with
@@ -58,9 +58,6 @@ pub(super) struct Db {
     data_version: Option<i64>,
     pub(super) checkpoints: Checkpoints,
 }
-
-/// Runs whose last document the store keeps (see the module docs), at most.
-pub const RUN_CACHE_CAPACITY: usize = 2048;
 
 /// A run's version as stored in `rev` (SQLite has no unsigned integers).
 pub(super) fn rev(run: &Run) -> Result<i64> {

@@ -51,7 +51,7 @@ mod tests;
 mod writer;
 
 use self::cache::SharedRuns;
-pub use self::db::RUN_CACHE_CAPACITY;
+pub use self::cache::RUN_CACHE_CAPACITY;
 use self::writer::{spawn_connection_thread, Job};
 
 /// The default file of the embedded store.
