@@ -64,14 +64,10 @@ pub async fn soak(label: &str, store: StoreKind, plan: &Plan) {
                 } else {
                     params()
                 };
-                let run = control
-                    .start(
-                        isoqube::StartRun::new("linux-release")
-                            .vars(vars)
-                            .started_by("chaos"),
-                    )
-                    .await
-                    .unwrap_or_else(|e| panic!("start a run: {e}"));
+                let start = isoqube::StartRun::new("linux-release")
+                    .vars(vars)
+                    .started_by("chaos");
+                let run = start_when_connected(&control, start).await;
                 if undo {
                     compensated.insert(run.id);
                 }
@@ -147,4 +143,25 @@ pub async fn soak(label: &str, store: StoreKind, plan: &Plan) {
     fleet.stop();
     spy.stop().await;
     drop(broker);
+}
+
+/// Starts a run as an operator would while the broker restarts: `Control`
+/// refuses to start one over a transport not connected now (nothing written),
+/// so the start is tried again, under one run id (`start_once`), so a retry
+/// after a lost answer cannot start it twice.
+async fn start_when_connected(
+    control: &isoqube::Control,
+    start: isoqube::StartRun,
+) -> isoqube::Run {
+    let id = uuid::Uuid::new_v4();
+    let deadline = Instant::now() + Duration::from_secs(120);
+    loop {
+        match control.start_once(id, start.clone()).await {
+            Ok((run, _)) => return run,
+            Err(e) if e.is_transient() && Instant::now() < deadline => {
+                tokio::time::sleep(Duration::from_millis(250)).await;
+            }
+            Err(e) => panic!("start a run: {e}"),
+        }
+    }
 }
