@@ -236,114 +236,10 @@ impl RunStore for SqliteStore {
 
     async fn list_runs(&self, filter: &RunFilter) -> Result<RunPage> {
         let filter = filter.clone();
-        self.with(move |conn| {
-            let mut sql = String::from("SELECT id, created_at, doc FROM runs WHERE 1=1");
-            let mut args: Vec<String> = Vec::new();
-            if let Some(st) = filter.status {
-                args.push(st.as_str().to_string());
-                sql.push_str(&format!(" AND status = ?{}", args.len()));
-            }
-            if !filter.statuses.is_empty() {
-                let mut marks = Vec::new();
-                for st in &filter.statuses {
-                    args.push(st.as_str().to_string());
-                    marks.push(format!("?{}", args.len()));
-                }
-                sql.push_str(&format!(" AND status IN ({})", marks.join(", ")));
-            }
-            for word in &filter.text {
-                // A narrowing only (the model's test after decides): the
-                // word is in the record's JSON text when it is in any of
-                // its fields, unless JSON escapes it.
-                if !word.is_ascii() || word.chars().any(|c| c == '"' || c == '\\' || c.is_control()) {
-                    continue;
-                }
-                args.push(word.to_lowercase());
-                sql.push_str(&format!(" AND instr(lower(doc), ?{}) > 0", args.len()));
-            }
-            if let Some(def) = &filter.definition {
-                args.push(def.clone());
-                sql.push_str(&format!(" AND definition = ?{}", args.len()));
-            }
-            if let Some(prefix) = &filter.id_prefix {
-                let prefix = prefix.to_ascii_lowercase();
-                if !crate::store::is_id_prefix(&prefix) {
-                    return Ok(RunPage::default());
-                }
-                args.push(prefix);
-                let n = args.len();
-                sql.push_str(&format!(" AND substr(id, 1, length(?{n})) = ?{n}"));
-            }
-            for (key, value) in &filter.variables {
-                args.push(key.clone());
-                // No JSON matches an empty JSON text: then only the string test.
-                args.push(crate::model::var_json(value).map_or_else(String::new, |v| v.to_string()));
-                args.push(value.clone());
-                let (k, j, t) = (args.len() - 2, args.len() - 1, args.len());
-                // `json_each` names the key as it is (no path quoting); a
-                // value is compared as JSON text, a string also as text.
-                sql.push_str(&format!(
-                    " AND EXISTS (SELECT 1 FROM json_each(CASE WHEN json_valid(runs.doc) THEN runs.doc ELSE '{{}}' END, '$.variables') v \
-                     WHERE v.key = ?{k} AND ((v.type = 'text' AND v.value = ?{t}) OR \
-                     (CASE v.type WHEN 'true' THEN 'true' WHEN 'false' THEN 'false' \
-                     WHEN 'null' THEN 'null' WHEN 'text' THEN json_quote(v.value) \
-                     ELSE json(v.value) END) = ?{j}))"
-                ));
-            }
-            if let Some(text) = &filter.log_text {
-                args.push(text.to_ascii_lowercase());
-                sql.push_str(&format!(
-                    " AND EXISTS (SELECT 1 FROM logs WHERE logs.run_id = runs.id \
-                     AND instr(lower(CASE WHEN json_valid(logs.doc) \
-                     THEN json_extract(logs.doc, '$.message') END), ?{}) > 0)",
-                    args.len()
-                ));
-            }
-            match (filter.before, filter.before_id) {
-                (Some(before), Some(id)) => {
-                    args.push(ts(before));
-                    args.push(id.to_string());
-                    let (t, i) = (args.len() - 1, args.len());
-                    sql.push_str(&format!(
-                        " AND (created_at < ?{t} OR (created_at = ?{t} AND id < ?{i}))"
-                    ));
-                }
-                (Some(before), None) => {
-                    args.push(ts(before));
-                    sql.push_str(&format!(" AND created_at < ?{}", args.len()));
-                }
-                (None, _) => {}
-            }
-            sql.push_str(&format!(
-                " ORDER BY created_at DESC, id DESC LIMIT {}",
-                filter.page_size()
-            ));
-            let mut stmt = conn.prepare(&sql).map_err(db_err)?;
-            let rows = stmt
-                .query_map(rusqlite::params_from_iter(args.iter()), |r| {
-                    Ok((
-                        r.get::<_, String>(0)?,
-                        r.get::<_, String>(1)?,
-                        r.get::<_, String>(2)?,
-                    ))
-                })
-                .map_err(db_err)?;
-            let mut page = RunPage::default();
-            let (mut read, mut last) = (0, None);
-            for row in rows {
-                let (id, created_at, doc) = row.map_err(db_err)?;
-                read += 1;
-                last = run_cursor(&id, &created_at).or(last);
-                match from_doc::<Run>("runs", &id, &doc) {
-                    Ok(run) if filter.matches(&run) => page.runs.push(run),
-                    Ok(_) => {}
-                    Err(Error::Corrupt { id, reason, .. }) => {
-                        page.corrupt.push(CorruptRun { id, reason })
-                    }
-                    Err(e) => return Err(e),
-                }
-            }
-            Ok(page.finish(read, last, &filter))
+        self.with(move |conn| match runs_query(&filter) {
+            Some((sql, args)) => read_page(conn, &sql, &args, &filter),
+            // An id prefix no id has: no run, and no query.
+            None => Ok(RunPage::default()),
         })
         .await
     }
@@ -587,4 +483,130 @@ impl RunStore for SqliteStore {
         })
         .await
     }
+}
+
+/// The query of one page of runs as `filter` asks, and its arguments (`None`
+/// when no run can match: an id prefix no id has). The stores' own test of
+/// each run ([`RunFilter::matches`]) decides; this narrows what is read.
+fn runs_query(filter: &RunFilter) -> Option<(String, Vec<String>)> {
+    let mut sql = String::from("SELECT id, created_at, doc FROM runs WHERE 1=1");
+    let mut args: Vec<String> = Vec::new();
+    if let Some(st) = filter.status {
+        args.push(st.as_str().to_string());
+        sql.push_str(&format!(" AND status = ?{}", args.len()));
+    }
+    if !filter.statuses.is_empty() {
+        let mut marks = Vec::new();
+        for st in &filter.statuses {
+            args.push(st.as_str().to_string());
+            marks.push(format!("?{}", args.len()));
+        }
+        sql.push_str(&format!(" AND status IN ({})", marks.join(", ")));
+    }
+    for word in &filter.text {
+        // A narrowing only (the model's test after decides): the
+        // word is in the record's JSON text when it is in any of
+        // its fields, unless JSON escapes it.
+        if !word.is_ascii()
+            || word
+                .chars()
+                .any(|c| c == '"' || c == '\\' || c.is_control())
+        {
+            continue;
+        }
+        args.push(word.to_lowercase());
+        sql.push_str(&format!(" AND instr(lower(doc), ?{}) > 0", args.len()));
+    }
+    if let Some(def) = &filter.definition {
+        args.push(def.clone());
+        sql.push_str(&format!(" AND definition = ?{}", args.len()));
+    }
+    if let Some(prefix) = &filter.id_prefix {
+        let prefix = prefix.to_ascii_lowercase();
+        if !crate::store::is_id_prefix(&prefix) {
+            return None;
+        }
+        args.push(prefix);
+        let n = args.len();
+        sql.push_str(&format!(" AND substr(id, 1, length(?{n})) = ?{n}"));
+    }
+    for (key, value) in &filter.variables {
+        args.push(key.clone());
+        // No JSON matches an empty JSON text: then only the string test.
+        args.push(crate::model::var_json(value).map_or_else(String::new, |v| v.to_string()));
+        args.push(value.clone());
+        let (k, j, t) = (args.len() - 2, args.len() - 1, args.len());
+        // `json_each` names the key as it is (no path quoting); a
+        // value is compared as JSON text, a string also as text.
+        sql.push_str(&format!(
+            " AND EXISTS (SELECT 1 FROM json_each(CASE WHEN json_valid(runs.doc) THEN runs.doc ELSE '{{}}' END, '$.variables') v \
+             WHERE v.key = ?{k} AND ((v.type = 'text' AND v.value = ?{t}) OR \
+             (CASE v.type WHEN 'true' THEN 'true' WHEN 'false' THEN 'false' \
+             WHEN 'null' THEN 'null' WHEN 'text' THEN json_quote(v.value) \
+             ELSE json(v.value) END) = ?{j}))"
+        ));
+    }
+    if let Some(text) = &filter.log_text {
+        args.push(text.to_ascii_lowercase());
+        sql.push_str(&format!(
+            " AND EXISTS (SELECT 1 FROM logs WHERE logs.run_id = runs.id \
+             AND instr(lower(CASE WHEN json_valid(logs.doc) \
+             THEN json_extract(logs.doc, '$.message') END), ?{}) > 0)",
+            args.len()
+        ));
+    }
+    match (filter.before, filter.before_id) {
+        (Some(before), Some(id)) => {
+            args.push(ts(before));
+            args.push(id.to_string());
+            let (t, i) = (args.len() - 1, args.len());
+            sql.push_str(&format!(
+                " AND (created_at < ?{t} OR (created_at = ?{t} AND id < ?{i}))"
+            ));
+        }
+        (Some(before), None) => {
+            args.push(ts(before));
+            sql.push_str(&format!(" AND created_at < ?{}", args.len()));
+        }
+        (None, _) => {}
+    }
+    sql.push_str(&format!(
+        " ORDER BY created_at DESC, id DESC LIMIT {}",
+        filter.page_size()
+    ));
+    Some((sql, args))
+}
+
+/// Reads the page `sql` selects: the runs `filter` matches, the corrupt
+/// records reported as such, and where the next page starts.
+fn read_page(
+    conn: &rusqlite::Connection,
+    sql: &str,
+    args: &[String],
+    filter: &RunFilter,
+) -> Result<RunPage> {
+    let mut stmt = conn.prepare(sql).map_err(db_err)?;
+    let rows = stmt
+        .query_map(rusqlite::params_from_iter(args.iter()), |r| {
+            Ok((
+                r.get::<_, String>(0)?,
+                r.get::<_, String>(1)?,
+                r.get::<_, String>(2)?,
+            ))
+        })
+        .map_err(db_err)?;
+    let mut page = RunPage::default();
+    let (mut read, mut last) = (0, None);
+    for row in rows {
+        let (id, created_at, doc) = row.map_err(db_err)?;
+        read += 1;
+        last = run_cursor(&id, &created_at).or(last);
+        match from_doc::<Run>("runs", &id, &doc) {
+            Ok(run) if filter.matches(&run) => page.runs.push(run),
+            Ok(_) => {}
+            Err(Error::Corrupt { id, reason, .. }) => page.corrupt.push(CorruptRun { id, reason }),
+            Err(e) => return Err(e),
+        }
+    }
+    Ok(page.finish(read, last, filter))
 }
