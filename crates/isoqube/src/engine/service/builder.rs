@@ -2,6 +2,8 @@
 //! declare their topology, record the service and its topics, start one loop
 //! per endpoint, the heartbeat and any sidecar.
 
+use crate::consumer::ConsumerRegistration;
+use crate::engine::metrics::EndpointMetrics;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -219,36 +221,12 @@ impl ServiceBuilder {
             Some(s) => s,
             None => default_store().await?,
         };
-        let mut topology = registry.topology(&consumers);
-        if self.priorities {
-            topology = topology.with_priorities(
-                consumers.iter().map(|c| c.endpoint_name()),
-                crate::transport::MAX_PRIORITY,
-            );
-        }
-        transport.declare(&topology).await?;
+        declare_topology(&*transport, &registry, &consumers, self.priorities).await?;
         let topics = registry.topic_records(&consumers);
         store.upsert_topics(&topics).await?;
 
-        let host = crate::host::host_name();
-        let pid = std::process::id();
-        let instance_id = format!(
-            "{}@{host}:{pid}:{}",
-            self.name,
-            &Uuid::new_v4().simple().to_string()[..8]
-        );
-        let now = Utc::now();
-        let record = ServiceRecord {
-            id: instance_id.clone(),
-            name: self.name.clone(),
-            host: host.clone(),
-            pid,
-            events: registry.events().map(|e| e.name.to_string()).collect(),
-            consumers: consumers.iter().map(|c| c.endpoint_name()).collect(),
-            transport: transport.kind().to_string(),
-            started_at: now,
-            last_seen: now,
-        };
+        let record = service_record(&self.name, &registry, &consumers, transport.kind());
+        let instance_id = record.id.clone();
         store.register_service(&record).await?;
 
         let (sink, log_writer) = spawn_log_writer(store.clone());
@@ -284,24 +262,10 @@ impl ServiceBuilder {
             .iter()
             .zip(metrics.endpoints())
             .map(|(reg, metrics)| {
-                let publisher = shared.publisher.clone().counting(metrics.published_counter());
                 let retry = reg.retry.unwrap_or(self.default_retry);
-                let ep = Arc::new(Endpoint {
-                    shared: shared.clone(),
-                    reg,
-                    name: reg.endpoint_name(),
-                    info: reg.event_info(),
-                    types: reg.event_info().accepted_types(),
-                    events: Arc::new(publisher.clone()),
-                    publisher,
-                    metrics: metrics.clone(),
-                    retry,
-                    budget: budget(retry, self.default_step_timeout),
-                    in_hand: Default::default(),
-                    concurrency: self
-                        .concurrency_limit
-                        .map_or(reg.concurrency, |cap| reg.concurrency.min(cap)),
-                });
+                let limit = self.concurrency_limit;
+                let timeout = self.default_step_timeout;
+                let ep = endpoint(&shared, reg, metrics, retry, timeout, limit);
                 info!(service = %self.name, endpoint = %ep.name, event = ep.info.name, concurrency = ep.concurrency, "consuming");
                 tokio::spawn(run_endpoint(ep, shutdown_rx.clone(), self.grace))
             })
@@ -365,4 +329,77 @@ fn budget(retry: RetryPolicy, default_timeout: Option<Duration>) -> Budget {
         attempts,
         delays_ms: delays.as_millis().try_into().unwrap_or(u64::MAX),
     }
+}
+
+/// The record of this service instance, as the store lists it.
+fn service_record(
+    name: &str,
+    registry: &Registry,
+    consumers: &[&'static ConsumerRegistration],
+    transport: &str,
+) -> ServiceRecord {
+    let host = crate::host::host_name();
+    let pid = std::process::id();
+    let now = Utc::now();
+    ServiceRecord {
+        id: format!(
+            "{name}@{host}:{pid}:{}",
+            &Uuid::new_v4().simple().to_string()[..8]
+        ),
+        name: name.to_string(),
+        host,
+        pid,
+        events: registry.events().map(|e| e.name.to_string()).collect(),
+        consumers: consumers.iter().map(|c| c.endpoint_name()).collect(),
+        transport: transport.to_string(),
+        started_at: now,
+        last_seen: now,
+    }
+}
+
+/// One consumer's endpoint: its publisher counting into its metrics, its
+/// retry policy and time budget, its concurrency capped by the service's.
+fn endpoint(
+    shared: &Arc<Shared>,
+    reg: &'static ConsumerRegistration,
+    metrics: &Arc<EndpointMetrics>,
+    retry: RetryPolicy,
+    default_step_timeout: Option<Duration>,
+    concurrency_limit: Option<u16>,
+) -> Arc<Endpoint> {
+    let publisher = shared
+        .publisher
+        .clone()
+        .counting(metrics.published_counter());
+    Arc::new(Endpoint {
+        shared: shared.clone(),
+        reg,
+        name: reg.endpoint_name(),
+        info: reg.event_info(),
+        types: reg.event_info().accepted_types(),
+        events: Arc::new(publisher.clone()),
+        publisher,
+        metrics: metrics.clone(),
+        retry,
+        budget: budget(retry, default_step_timeout),
+        in_hand: Default::default(),
+        concurrency: concurrency_limit.map_or(reg.concurrency, |cap| reg.concurrency.min(cap)),
+    })
+}
+
+/// Declares the consumers' exchanges and queues (with priorities when asked).
+async fn declare_topology(
+    transport: &dyn Transport,
+    registry: &Registry,
+    consumers: &[&'static ConsumerRegistration],
+    priorities: bool,
+) -> Result<()> {
+    let mut topology = registry.topology(consumers);
+    if priorities {
+        topology = topology.with_priorities(
+            consumers.iter().map(|c| c.endpoint_name()),
+            crate::transport::MAX_PRIORITY,
+        );
+    }
+    transport.declare(&topology).await
 }
