@@ -5,6 +5,7 @@
 //! May use: the crate's errors and `rusqlite`.
 
 use std::path::Path;
+use std::time::{Duration, Instant};
 
 use rusqlite::Connection;
 
@@ -42,27 +43,46 @@ pub(super) fn open_connection(p: &Path) -> Result<Connection> {
         .map_err(|e| Error::Store(format!("cannot open {}: {e}", p.display())))?;
     conn.busy_timeout(std::time::Duration::from_secs(10))
         .map_err(db_err)?;
-    conn.pragma_update(None, "journal_mode", "WAL")
-        .map_err(db_err)?;
-    conn.pragma_update(None, "synchronous", "NORMAL")
-        .map_err(db_err)?;
+    // Switching a new file to WAL takes an exclusive lock without waiting on
+    // the busy handler, so processes opening one new file at once can be
+    // refused here: that refusal is retried, anything else is an error.
+    let deadline = Instant::now() + Duration::from_secs(10);
+    loop {
+        match set_up(&conn) {
+            Err(e) if is_busy(&e) && Instant::now() < deadline => {
+                std::thread::sleep(Duration::from_millis(20));
+            }
+            Err(e) => return Err(Error::Store(format!("cannot prepare {}: {e}", p.display()))),
+            Ok(()) => return Ok(conn),
+        }
+    }
+}
+
+/// The file's settings and tables, made idempotently.
+fn set_up(conn: &Connection) -> rusqlite::Result<()> {
+    conn.pragma_update(None, "journal_mode", "WAL")?;
+    conn.pragma_update(None, "synchronous", "NORMAL")?;
     // Statement journals (the undo of a savepoint inside the group's
     // transaction) in memory rather than in a temporary file created
     // and deleted per savepoint; they are never needed after a crash.
-    conn.pragma_update(None, "temp_store", "MEMORY")
-        .map_err(db_err)?;
+    conn.pragma_update(None, "temp_store", "MEMORY")?;
     // Checkpoints are `checkpoint`'s. The WAL file is truncated back
     // to 64 MB when it ever grew past that.
-    conn.pragma_update(None, "journal_size_limit", 64 * 1024 * 1024)
-        .map_err(db_err)?;
-    let prepare = |e: rusqlite::Error| Error::Store(format!("cannot prepare {}: {e}", p.display()));
-    conn.execute_batch(SCHEMA).map_err(prepare)?;
+    conn.pragma_update(None, "journal_size_limit", 64 * 1024 * 1024)?;
+    conn.execute_batch(SCHEMA)?;
     let has_rev = conn
         .prepare("SELECT 1 FROM pragma_table_info('runs') WHERE name = 'rev'")
-        .and_then(|mut st| st.exists([]))
-        .map_err(prepare)?;
+        .and_then(|mut st| st.exists([]))?;
     if !has_rev {
-        conn.execute_batch(ADD_REV).map_err(prepare)?;
+        conn.execute_batch(ADD_REV)?;
     }
-    Ok(conn)
+    Ok(())
+}
+
+/// Whether SQLite refused for another connection's lock.
+fn is_busy(e: &rusqlite::Error) -> bool {
+    matches!(
+        e.sqlite_error_code(),
+        Some(rusqlite::ErrorCode::DatabaseBusy | rusqlite::ErrorCode::DatabaseLocked)
+    )
 }

@@ -1,5 +1,6 @@
 //! Unit tests of the embedded store: stale cached runs across two handles on
-//! one file, and the upgrade of a file made before the `rev` column.
+//! one file, the upgrade of a file made before the `rev` column, and many
+//! openers of one new file at once.
 
 use std::path::PathBuf;
 
@@ -159,4 +160,27 @@ async fn a_claim_after_another_handles_cancel_sees_the_cancel() {
     let (claim, _) = a.claim_step_unrecorded(&k1).await.expect("claim 1");
     assert_eq!(claim, ClaimOutcome::Cancelled);
     let _ = std::fs::remove_file(&path);
+}
+
+/// Services started together open one new file at once; each must get the
+/// store (a busy refusal while another sets the file up is waited out).
+#[test]
+fn many_processes_open_one_new_file_at_once() {
+    for _ in 0..20 {
+        let path = temp_path();
+        let barrier = std::sync::Arc::new(std::sync::Barrier::new(8));
+        let openers: Vec<_> = (0..8)
+            .map(|_| {
+                let (path, barrier) = (path.clone(), barrier.clone());
+                std::thread::spawn(move || {
+                    barrier.wait();
+                    super::schema::open_connection(&path).map(|_| ())
+                })
+            })
+            .collect();
+        for opener in openers {
+            let opened = opener.join().expect("opener thread");
+            assert!(opened.is_ok(), "open failed: {opened:?}");
+        }
+    }
 }
