@@ -131,6 +131,23 @@ impl RunStore for Counting {
     ) -> isoqube::Result<(Run, Vec<NextStep>)> {
         self.call().resume_run(id, vars).await
     }
+    async fn signal_run(
+        &self,
+        id: Uuid,
+        signal: &isoqube::model::Signal,
+    ) -> isoqube::Result<(Run, isoqube::model::SignalOutcome)> {
+        self.call().signal_run(id, signal).await
+    }
+    async fn runs_to_wake(
+        &self,
+        now: chrono::DateTime<chrono::Utc>,
+        limit: usize,
+    ) -> isoqube::Result<Vec<Uuid>> {
+        self.call().runs_to_wake(now, limit).await
+    }
+    async fn fire_timers(&self, id: Uuid) -> isoqube::Result<(Run, Vec<NextStep>)> {
+        self.call().fire_timers(id).await
+    }
     async fn fail_unpublished(
         &self,
         id: Uuid,

@@ -220,6 +220,7 @@ fn mark(status: StepStatus) -> &'static str {
         StepStatus::Failed => "FAILED",
         StepStatus::Cancelled => "cancelled",
         StepStatus::Skipped => "skipped",
+        StepStatus::Waiting => "waiting",
         StepStatus::Pending => "pending",
         StepStatus::Invoked => "running",
     }

@@ -1,14 +1,14 @@
 //! The parts of the definition form that work on one step: the event picker
 //! ([`EventPicker`]: filters as you type, stays open to add several steps)
 //! and the step editor ([`StepEditor`]: a step's name, `after`, `compensate`,
-//! `timeout` and `optional`). Plain state changed by key events.
+//! `timeout`, `optional`, and whether it waits for its event, matched by what). Plain state changed by key events.
 //!
 //! It may use the operator's read models ([`crate::ops`]), the text input of
 //! [`super::form`] and `isoqube`'s definition types.
 
 use std::time::Duration;
 
-use isoqube::StepDef;
+use isoqube::{model::WaitDef, StepDef};
 use ratatui::crossterm::event::{KeyCode, KeyEvent};
 
 use crate::ops::EventView;
@@ -104,17 +104,28 @@ pub enum StepField {
     Timeout,
     /// Its failure does not fail the run.
     Optional,
+    /// It waits for its event (a signal) instead of publishing it.
+    Wait,
+    /// For a wait: the run variable a signal without the run's id is matched by.
+    Correlate,
 }
 
 impl StepField {
     /// The fields, in order.
-    pub const ALL: [StepField; 5] = [
+    pub const ALL: [StepField; 7] = [
         StepField::Name,
         StepField::After,
         StepField::Compensate,
         StepField::Timeout,
         StepField::Optional,
+        StepField::Wait,
+        StepField::Correlate,
     ];
+
+    /// A field toggled by space, not typed in.
+    pub fn is_toggle(self) -> bool {
+        matches!(self, StepField::Optional | StepField::Wait)
+    }
 }
 
 /// The editor of one step of the form.
@@ -131,10 +142,15 @@ pub struct StepEditor {
     pub after: TextInput,
     /// `compensate` input: an event name, or blank.
     pub compensate: TextInput,
-    /// `timeout` input: `30`, `30s`, `5m`, `1h`, or blank.
+    /// `timeout` input: `30`, `30s`, `5m`, `1h`, `48h`, or blank; for a
+    /// wait, required (`never` for no deadline).
     pub timeout: TextInput,
     /// `optional`.
     pub optional: bool,
+    /// Whether the step waits for its event.
+    pub wait: bool,
+    /// `correlate` input (a wait's): a run variable's name, or blank.
+    pub correlate: TextInput,
     /// The focused field.
     pub focus: StepField,
     /// Why the last Enter was refused.
@@ -165,8 +181,20 @@ impl StepEditor {
                 Some(a) => a.join(", "),
             }),
             compensate: TextInput::new(step.compensate.clone().unwrap_or_default()),
-            timeout: TextInput::new(step.timeout.map(seconds_text).unwrap_or_default()),
+            timeout: TextInput::new(match &step.wait {
+                Some(w) => w
+                    .timeout
+                    .map_or_else(|| "never".into(), isoqube::model::span_text),
+                None => step.timeout.map(seconds_text).unwrap_or_default(),
+            }),
             optional: step.optional,
+            wait: step.wait.is_some(),
+            correlate: TextInput::new(
+                step.wait
+                    .as_ref()
+                    .and_then(|w| w.correlate.clone())
+                    .unwrap_or_default(),
+            ),
             focus: StepField::After,
             error: None,
         }
@@ -199,12 +227,17 @@ impl StepEditor {
                     StepField::After => &mut self.after,
                     StepField::Compensate => &mut self.compensate,
                     StepField::Timeout => &mut self.timeout,
-                    StepField::Optional => {
+                    StepField::Correlate => &mut self.correlate,
+                    StepField::Optional | StepField::Wait => {
+                        let flag = match self.focus {
+                            StepField::Optional => &mut self.optional,
+                            _ => &mut self.wait,
+                        };
                         if matches!(key.code, KeyCode::Char(' ' | 'x' | 'y' | 'n')) {
-                            self.optional = match key.code {
+                            *flag = match key.code {
                                 KeyCode::Char('y') => true,
                                 KeyCode::Char('n') => false,
-                                _ => !self.optional,
+                                _ => !*flag,
                             };
                         }
                         return StepKey::Editing;
@@ -237,16 +270,35 @@ impl StepEditor {
                 Some(names)
             }
         };
+        let timeout = text(&self.timeout);
+        let wait = match (self.wait, timeout.as_deref()) {
+            (false, _) => None,
+            (true, None) => {
+                return Err("a wait needs a timeout (such as 48h), or never".into());
+            }
+            (true, Some("never")) => Some(WaitDef {
+                correlate: text(&self.correlate),
+                timeout: None,
+            }),
+            (true, Some(t)) => Some(WaitDef {
+                correlate: text(&self.correlate),
+                timeout: Some(parse_timeout(t)?),
+            }),
+        };
+        if wait.is_none() && text(&self.correlate).is_some() {
+            return Err("correlate is for a wait: turn Wait on, or clear it".into());
+        }
         Ok(StepDef {
             name: text(&self.name),
             event: self.event.clone(),
             after,
             compensate: text(&self.compensate),
-            timeout: match text(&self.timeout) {
-                None => None,
-                Some(t) => Some(parse_timeout(&t)?),
+            timeout: match (&wait, timeout) {
+                (None, Some(t)) => Some(parse_timeout(&t)?),
+                _ => None,
             },
             optional: self.optional,
+            wait,
         })
     }
 }
@@ -262,6 +314,11 @@ impl StepEditor {
 /// ```
 pub fn parse_timeout(text: &str) -> Result<Duration, String> {
     let t = text.trim();
+    if let Ok(span) = isoqube::model::parse_span(t) {
+        if !span.is_zero() {
+            return Ok(span);
+        }
+    }
     let (num, unit) = match t.char_indices().last() {
         Some((i, 's')) => (&t[..i], 1.0),
         Some((i, 'm')) => (&t[..i], 60.0),

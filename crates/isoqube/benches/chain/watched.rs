@@ -141,6 +141,23 @@ impl RunStore for Watched {
     ) -> isoqube::Result<(Run, Vec<NextStep>)> {
         self.inner.resume_run(id, vars).await
     }
+    async fn signal_run(
+        &self,
+        id: Uuid,
+        signal: &isoqube::model::Signal,
+    ) -> isoqube::Result<(Run, isoqube::model::SignalOutcome)> {
+        self.inner.signal_run(id, signal).await
+    }
+    async fn runs_to_wake(
+        &self,
+        now: chrono::DateTime<chrono::Utc>,
+        limit: usize,
+    ) -> isoqube::Result<Vec<Uuid>> {
+        self.inner.runs_to_wake(now, limit).await
+    }
+    async fn fire_timers(&self, id: Uuid) -> isoqube::Result<(Run, Vec<NextStep>)> {
+        self.inner.fire_timers(id).await
+    }
     async fn fail_unpublished(
         &self,
         id: Uuid,

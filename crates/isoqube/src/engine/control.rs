@@ -192,7 +192,7 @@ impl Control {
     /// Refuses to start work the transport cannot deliver, before anything
     /// is written: one that never delivers ([`Reach::Nowhere`], with its
     /// reason) or one not connected now.
-    async fn ensure_deliverable(&self) -> Result<()> {
+    pub(crate) async fn ensure_deliverable(&self) -> Result<()> {
         let transport = self.publisher.transport();
         if let Reach::Nowhere { why } = transport.reach() {
             return Err(Error::Transport(why.into()));
@@ -411,7 +411,7 @@ impl Control {
     /// Publishes `next`, the steps a run starts (or resumes) with. A step that
     /// cannot be published is recorded as failed (the run then compensates
     /// what it did, or fails) and its error returned.
-    async fn launch(&self, run: Run, next: Vec<NextStep>) -> Result<Run> {
+    pub(crate) async fn launch(&self, run: Run, next: Vec<NextStep>) -> Result<Run> {
         // In the order given (a stack, so reversed), then what a refusal made due.
         let mut queue: Vec<NextStep> = next.into_iter().rev().collect();
         let mut refused = None;

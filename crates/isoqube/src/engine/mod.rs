@@ -2,7 +2,7 @@
 //! through it), the operator's control actions, the step log writer and tracing
 //! set-up, the metrics and readiness checks, and the service that hosts
 //! consumers (builder, endpoint loop, one step's handling, retries,
-//! dead-lettering).
+//! dead-lettering), and the waits (signals to runs, the store's timers fired).
 //!
 //! The engine uses everything below it (ground, model, author API, the
 //! `Transport` and `RunStore` seams and their backends); nothing below it
@@ -20,3 +20,4 @@ mod run_requests;
 pub mod scheduler;
 pub mod service;
 pub mod telemetry;
+pub mod waits;

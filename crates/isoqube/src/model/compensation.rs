@@ -244,10 +244,12 @@ impl Run {
     pub(super) fn begin_compensation(&mut self, now: DateTime<Utc>) -> Vec<NextStep> {
         self.status = RunStatus::Compensating;
         for step in &mut self.steps {
-            if step.status == StepStatus::Pending {
+            // A wait not over yet is given up: nothing it did needs undoing.
+            if matches!(step.status, StepStatus::Pending | StepStatus::Waiting) {
                 step.status = StepStatus::Skipped;
             }
         }
+        self.wake_at = None;
         self.advance_compensation(now)
     }
 

@@ -15,6 +15,8 @@ use serde::{Deserialize, Deserializer, Serialize, Serializer};
 
 use crate::error::{Error, Result};
 
+use super::wait::{parse_span, span_text, WaitDef};
+
 /// One step of a definition: its event, and where it sits in the graph.
 ///
 /// In JSON (and TOML) a step is either an event name (`"Build"`: after the
@@ -46,6 +48,9 @@ pub struct StepDef {
     pub timeout: Option<Duration>,
     /// Its failure is recorded but does not fail the run; its dependants run.
     pub optional: bool,
+    /// A wait step: it publishes nothing and waits for `event` (a signal);
+    /// `timeout` is then unused, the wait's own is.
+    pub wait: Option<WaitDef>,
 }
 
 /// The object form of a step, as read and written (public only for the
@@ -58,18 +63,27 @@ pub struct StepObject {
     /// The step's name, when the event alone does not name it.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     name: Option<String>,
-    /// The event published for it.
-    event: String,
+    /// The event published for it (absent for a wait step, which names its event in `wait_for`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    event: Option<String>,
+    /// A wait step: the event it waits for (a signal) instead of publishing one.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    wait_for: Option<String>,
+    /// For a wait step: the run variable a signal without the run's id is
+    /// matched by (the event's field of that name, or its camelCase form).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    correlate: Option<String>,
     /// The names of the steps it waits for (absent: the step before it; `[]`: at the start).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     after: Option<Vec<String>>,
     /// The event that undoes it when the run fails after it.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     compensate: Option<String>,
-    /// The longest one attempt may run, in seconds (more than 0, at most 10^9).
+    /// The longest one attempt may run: seconds (more than 0, at most 10^9)
+    /// or a duration (`"10m"`, `"48h"`); for a wait step, how long it waits
+    /// once due (required; `"never"` for no deadline).
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    #[cfg_attr(feature = "openapi", schema(exclusive_minimum = 0.0, maximum = 1e9))]
-    timeout: Option<f64>,
+    timeout: Option<TimeoutForm>,
     /// Its failure does not fail the run.
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     optional: bool,
@@ -88,6 +102,18 @@ pub enum StepDefSchema {
     EventName(String),
     /// A step object.
     Object(StepObject),
+}
+
+/// A timeout as written: seconds, or a duration's text.
+#[derive(Serialize, Deserialize)]
+#[serde(untagged)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[doc(hidden)]
+pub enum TimeoutForm {
+    /// Seconds.
+    Seconds(f64),
+    /// `"10m"`, `"48h"`, `"1h30m"`, or `"never"` (a wait step only).
+    Text(String),
 }
 
 #[derive(Deserialize)]
@@ -136,6 +162,12 @@ impl StepDef {
         self
     }
 
+    /// The same step as a wait: it waits for its event instead of publishing it.
+    pub fn waiting(mut self, wait: WaitDef) -> Self {
+        self.wait = Some(wait);
+        self
+    }
+
     /// The name other steps' `after` use: its name, else its event.
     pub fn name(&self) -> &str {
         self.name.as_deref().unwrap_or(&self.event)
@@ -148,6 +180,7 @@ impl StepDef {
             && self.compensate.is_none()
             && self.timeout.is_none()
             && !self.optional
+            && self.wait.is_none()
     }
 }
 
@@ -173,6 +206,9 @@ impl PartialEq<&str> for StepDef {
 impl fmt::Display for StepDef {
     /// `Build`, or `jammy=Build` when named; `(optional)` when it is.
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        if self.wait.is_some() {
+            f.write_str("wait for ")?;
+        }
         match &self.name {
             Some(name) if *name != self.event => write!(f, "{name}={}", self.event)?,
             _ => f.write_str(&self.event)?,
@@ -189,12 +225,28 @@ impl Serialize for StepDef {
         if self.is_plain() {
             return s.serialize_str(&self.event);
         }
+        let (event, wait_for, timeout) = match &self.wait {
+            None => (
+                Some(self.event.clone()),
+                None,
+                self.timeout.map(|t| TimeoutForm::Seconds(t.as_secs_f64())),
+            ),
+            Some(wait) => (
+                None,
+                Some(self.event.clone()),
+                Some(TimeoutForm::Text(
+                    wait.timeout.map_or_else(|| "never".to_string(), span_text),
+                )),
+            ),
+        };
         StepObject {
             name: self.name.clone(),
-            event: self.event.clone(),
+            event,
+            wait_for,
+            correlate: self.wait.as_ref().and_then(|w| w.correlate.clone()),
             after: self.after.clone(),
             compensate: self.compensate.clone(),
-            timeout: self.timeout.map(|t| t.as_secs_f64()),
+            timeout,
             optional: self.optional,
         }
         .serialize(s)
@@ -205,33 +257,87 @@ impl<'de> Deserialize<'de> for StepDef {
     fn deserialize<D: Deserializer<'de>>(d: D) -> std::result::Result<Self, D::Error> {
         let form = StepForm::deserialize(d).map_err(|_| {
             serde::de::Error::custom(
-                "a step is an event name or an object {name?, event, after?, compensate?, timeout?, optional?}",
+                "a step is an event name or an object {name?, event | wait_for, after?, compensate?, timeout?, optional?, correlate?}",
             )
         })?;
-        Ok(match form {
-            StepForm::Event(event) => StepDef::new(event),
-            StepForm::Object(o) => {
-                let timeout = match o.timeout {
-                    None => None,
-                    Some(secs) if secs.is_finite() && secs > 0.0 && secs <= 1e9 => {
-                        Some(Duration::from_secs_f64(secs))
-                    }
-                    Some(secs) => {
-                        return Err(serde::de::Error::custom(format!(
-                            "step '{}': timeout {secs} is not a positive number of seconds",
-                            o.name.as_deref().unwrap_or(&o.event)
-                        )))
-                    }
-                };
-                StepDef {
-                    name: o.name,
-                    event: o.event,
-                    after: o.after,
-                    compensate: o.compensate,
-                    timeout,
-                    optional: o.optional,
-                }
+        match form {
+            StepForm::Event(event) => Ok(StepDef::new(event)),
+            StepForm::Object(o) => o.into_step().map_err(serde::de::Error::custom),
+        }
+    }
+}
+
+impl StepObject {
+    /// The step it describes, or why it describes none.
+    fn into_step(self) -> std::result::Result<StepDef, String> {
+        let label = self
+            .name
+            .clone()
+            .or_else(|| self.event.clone())
+            .or_else(|| self.wait_for.clone())
+            .unwrap_or_default();
+        let timeout = match self.timeout {
+            None => None,
+            Some(TimeoutForm::Seconds(secs)) if secs.is_finite() && secs > 0.0 && secs <= 1e9 => {
+                Some(Some(Duration::from_secs_f64(secs)))
             }
+            Some(TimeoutForm::Seconds(secs)) => {
+                return Err(format!(
+                    "step '{label}': timeout {secs} is not a positive number of seconds"
+                ))
+            }
+            Some(TimeoutForm::Text(t)) if t.trim() == "never" => Some(None),
+            Some(TimeoutForm::Text(t)) => match parse_span(&t) {
+                Ok(d) if !d.is_zero() => Some(Some(d)),
+                _ => {
+                    return Err(format!(
+                        "step '{label}': timeout '{t}' is not a duration (\"90s\", \"10m\", \"48h\") or \"never\""
+                    ))
+                }
+            },
+        };
+        let (event, wait) = match (self.event, self.wait_for) {
+            (Some(event), None) => {
+                if self.correlate.is_some() {
+                    return Err(format!("step '{label}': correlate is for a wait step (wait_for)"));
+                }
+                let Some(timeout) = timeout.map_or(Some(None), |t| t.map(Some)) else {
+                    return Err(format!("step '{label}': timeout \"never\" is for a wait step (wait_for)"));
+                };
+                return Ok(StepDef {
+                    name: self.name,
+                    event,
+                    after: self.after,
+                    compensate: self.compensate,
+                    timeout,
+                    optional: self.optional,
+                    wait: None,
+                });
+            }
+            (None, Some(event)) => {
+                let Some(timeout) = timeout else {
+                    return Err(format!(
+                        "wait step '{label}' needs a timeout (such as \"48h\", or \"never\")"
+                    ));
+                };
+                let correlate = self.correlate.filter(|c| !c.trim().is_empty());
+                (event, WaitDef { correlate, timeout })
+            }
+            (Some(_), Some(_)) => {
+                return Err(format!(
+                    "step '{label}' has both event and wait_for: a step publishes an event or waits for one"
+                ))
+            }
+            (None, None) => return Err(format!("step '{label}' names no event (event or wait_for)")),
+        };
+        Ok(StepDef {
+            name: self.name,
+            event,
+            after: self.after,
+            compensate: self.compensate,
+            timeout: None,
+            optional: self.optional,
+            wait: Some(wait),
         })
     }
 }
@@ -381,6 +487,10 @@ impl super::Run {
                 compensate: s.compensation.as_ref().map(|c| c.event.clone()),
                 timeout: s.timeout_ms.map(Duration::from_millis),
                 optional: s.optional,
+                wait: s.wait.as_ref().map(|w| WaitDef {
+                    correlate: w.correlate.clone(),
+                    timeout: w.timeout_ms.map(Duration::from_millis),
+                }),
             })
             .collect()
     }

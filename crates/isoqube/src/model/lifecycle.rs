@@ -22,6 +22,12 @@ impl Run {
             )));
         }
         self.cancelled_at = Some(now);
+        for step in self.steps.iter_mut() {
+            if step.status == StepStatus::Waiting {
+                step.status = StepStatus::Cancelled;
+                step.cancelled_at = Some(now);
+            }
+        }
         self.finish(RunStatus::Cancelled, now);
         self.touch(now);
         Ok(())
@@ -87,12 +93,13 @@ impl Run {
         self.cancelled_at = None;
         self.error = None;
         self.touch(now);
-        Ok(self
+        let due: Vec<NextStep> = self
             .steps
             .iter()
             .filter(|s| s.status == StepStatus::Pending && self.not_due(s.index).is_none())
             .map(|s| self.next_step(s.index))
-            .collect())
+            .collect();
+        Ok(self.arrive(due, now))
     }
 
     /// Marks a run failed for a reason outside any step (its first message could not

@@ -25,6 +25,7 @@ mod tests;
 mod transition;
 mod unpublished;
 mod variables;
+mod wait;
 
 pub use compensation::Compensation;
 pub use definition::*;
@@ -42,6 +43,9 @@ pub use status::*;
 pub use step_key::{Budget, StepKey};
 pub use stuck::*;
 pub use variables::*;
+pub use wait::{
+    camel_case, field_of, parse_span, span_text, Signal, SignalOutcome, StepWait, WaitDef,
+};
 
 /// The run variables: a JSON object.
 pub type Variables = serde_json::Map<String, serde_json::Value>;

@@ -96,6 +96,9 @@ pub struct Step {
     /// The step that undoes it, when its definition names one.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub compensation: Option<Compensation>,
+    /// A wait step's terms and deadline ([`super::wait`]).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub wait: Option<StepWait>,
 }
 
 impl Step {
@@ -124,6 +127,14 @@ impl Step {
             handled_by: None,
             handlers: Vec::new(),
             compensation: def.compensate.clone().map(Compensation::new),
+            wait: def.wait.as_ref().map(|w| StepWait {
+                correlate: w.correlate.clone(),
+                timeout_ms: w
+                    .timeout
+                    .map(|t| t.as_millis().min(u128::from(u64::MAX)) as u64),
+                until: None,
+                signal: None,
+            }),
         }
     }
 
@@ -238,6 +249,18 @@ pub struct Run {
     /// Bumped on every change, so watchers can tell a new state from an old one.
     #[serde(default)]
     pub version: u64,
+    /// Signals that came before the wait step they are for was due: each
+    /// completes its wait the moment it is ([`super::wait`]).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub signals: Vec<Signal>,
+    /// The earliest deadline of a waiting step: when a timer looks at the run
+    /// again ([`Run::fire_timers`]). The stores index it.
+    #[serde(
+        default,
+        skip_serializing_if = "Option::is_none",
+        serialize_with = "timestamp::option"
+    )]
+    pub wake_at: Option<DateTime<Utc>>,
 }
 
 impl StepHandler {
@@ -326,6 +349,10 @@ impl Step {
             out.push_str(",\"compensation\":");
             out.push_str(&serde_json::to_string(c).unwrap_or_else(|_| "null".into()));
         }
+        if let Some(w) = &self.wait {
+            out.push_str(",\"wait\":");
+            out.push_str(&serde_json::to_string(w).unwrap_or_else(|_| "null".into()));
+        }
         out.push('}');
     }
 }
@@ -413,6 +440,14 @@ impl Run {
         json::u64(&mut out, u64::from(self.priority));
         out.push_str(",\"version\":");
         json::u64(&mut out, self.version);
+        if !self.signals.is_empty() {
+            out.push_str(",\"signals\":");
+            out.push_str(&serde_json::to_string(&self.signals).unwrap_or_else(|_| "[]".into()));
+        }
+        if let Some(at) = &self.wake_at {
+            out.push_str(",\"wake_at\":");
+            timestamp::write(&mut out, at);
+        }
         out.push('}');
         out
     }

@@ -115,6 +115,9 @@ pub enum StepStatus {
     Cancelled,
     /// The run ended before the step was reached.
     Skipped,
+    /// A wait step that is due: it waits for its event (a signal), until its
+    /// deadline.
+    Waiting,
 }
 
 impl StepStatus {
@@ -127,6 +130,7 @@ impl StepStatus {
             StepStatus::Failed => "Failed",
             StepStatus::Cancelled => "Cancelled",
             StepStatus::Skipped => "Skipped",
+            StepStatus::Waiting => "Waiting",
         }
     }
 }

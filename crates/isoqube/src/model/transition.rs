@@ -55,7 +55,19 @@ impl Run {
             cancelled_at: None,
             priority: def.priority,
             version: 0,
+            signals: Vec::new(),
+            wake_at: None,
         }
+        .with_waits_begun(now)
+    }
+
+    /// A new run whose first steps include waits: they wait from the start.
+    fn with_waits_begun(mut self, now: DateTime<Utc>) -> Self {
+        if self.steps.iter().any(Step::is_wait) {
+            let first = self.start_steps();
+            self.arrive(first, now);
+        }
+        self
     }
 
     /// The message to publish for step `index`.
@@ -77,7 +89,7 @@ impl Run {
     pub fn start_steps(&self) -> Vec<NextStep> {
         self.steps
             .iter()
-            .filter(|s| s.after_steps().next().is_none())
+            .filter(|s| s.status == StepStatus::Pending && s.after_steps().next().is_none())
             .map(|s| self.next_step(s.index))
             .collect()
     }
@@ -129,8 +141,9 @@ impl Run {
     pub(super) fn finish(&mut self, status: RunStatus, now: DateTime<Utc>) {
         self.status = status;
         self.finished_at = Some(now);
+        self.wake_at = None;
         for step in &mut self.steps {
-            if step.status == StepStatus::Pending {
+            if matches!(step.status, StepStatus::Pending | StepStatus::Waiting) {
                 step.status = StepStatus::Skipped;
             }
             // Not needed, or not reached: shown as such, not as waiting.
@@ -419,8 +432,12 @@ impl Run {
                     self.finish(RunStatus::Succeeded, now);
                     CompleteOutcome::Finished
                 } else {
-                    CompleteOutcome::Advanced {
-                        next: self.due_after(key.step),
+                    let due = self.due_after(key.step);
+                    let next = self.arrive(due, now);
+                    if self.status == RunStatus::Succeeded {
+                        CompleteOutcome::Finished
+                    } else {
+                        CompleteOutcome::Advanced { next }
                     }
                 }
             }
@@ -536,9 +553,12 @@ impl Run {
                 self.finish(RunStatus::Succeeded, now);
                 return FailOutcome::Finished;
             }
-            return FailOutcome::Tolerated {
-                next: self.due_after(index),
-            };
+            let due = self.due_after(index);
+            let next = self.arrive(due, now);
+            if self.status == RunStatus::Succeeded {
+                return FailOutcome::Finished;
+            }
+            return FailOutcome::Tolerated { next };
         }
         // Numbered from 1, as every list of steps shown to people is.
         self.error = Some(format!(

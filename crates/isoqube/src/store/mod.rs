@@ -14,7 +14,7 @@ use uuid::Uuid;
 use crate::error::Result;
 use crate::model::{
     ClaimOutcome, CompleteOutcome, Definition, FailOutcome, LogRecord, NextStep, Run, RunFilter,
-    RunPage, ServiceRecord, StepKey, TopicRecord, Variables,
+    RunPage, ServiceRecord, Signal, SignalOutcome, StepKey, TopicRecord, Variables,
 };
 
 #[cfg(feature = "mongo")]
@@ -145,6 +145,17 @@ pub trait RunStore: Send + Sync + 'static {
     /// See [`Run::resume_with`] (`vars` merged over the run's variables,
     /// none to keep them); returns the run and the steps to publish.
     async fn resume_run(&self, id: Uuid, vars: Variables) -> Result<(Run, Vec<NextStep>)>;
+    /// See [`Run::signal`]: `signal` reaches run `id`; returns the run as
+    /// written and what the signal did.
+    async fn signal_run(&self, id: Uuid, signal: &Signal) -> Result<(Run, SignalOutcome)>;
+    /// The ids of at most `limit` runs whose [`Run::wake_at`] is not after
+    /// `now`, earliest first: one index query, whatever the number of
+    /// runs waiting.
+    async fn runs_to_wake(&self, now: DateTime<Utc>, limit: usize) -> Result<Vec<Uuid>>;
+    /// See [`Run::fire_timers`], at the store's now: one conditional write,
+    /// so of two processes firing one run's timer, one changes it and the
+    /// other finds nothing due. Returns the run and the steps to publish.
+    async fn fire_timers(&self, id: Uuid) -> Result<(Run, Vec<NextStep>)>;
     /// See [`Run::fail_unpublished`]: the message of `next` could not be
     /// published; the step (or undo) is a failure like any other.
     async fn fail_unpublished(

@@ -15,7 +15,7 @@ use uuid::Uuid;
 use crate::error::{Error, Result};
 use crate::model::{
     ClaimOutcome, CompleteOutcome, Definition, FailOutcome, LogRecord, NextStep, Run, RunFilter,
-    RunPage, ServiceRecord, StepKey, TopicRecord, Variables,
+    RunPage, ServiceRecord, Signal, SignalOutcome, StepKey, TopicRecord, Variables,
 };
 use crate::store::RunStore;
 
@@ -127,6 +127,9 @@ delegate! {
         fn cancel_and_compensate(&self, id: Uuid) -> Result<(Run, Vec<NextStep>)>;
         fn resume_run(&self, id: Uuid, vars: Variables) -> Result<(Run, Vec<NextStep>)>;
         fn fail_unpublished(&self, id: Uuid, next: &NextStep, reason: &str) -> Result<FailOutcome>;
+        fn signal_run(&self, id: Uuid, signal: &Signal) -> Result<(Run, SignalOutcome)>;
+        fn runs_to_wake(&self, now: DateTime<Utc>, limit: usize) -> Result<Vec<Uuid>>;
+        fn fire_timers(&self, id: Uuid) -> Result<(Run, Vec<NextStep>)>;
         fn register_service(&self, service: &ServiceRecord) -> Result<()>;
         fn heartbeat(&self, service_id: &str, at: DateTime<Utc>) -> Result<()>;
         fn remove_service(&self, service_id: &str) -> Result<()>;

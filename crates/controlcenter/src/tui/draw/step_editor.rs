@@ -1,6 +1,6 @@
 //! What opens over the definition form for one step: the event picker (the
 //! filter typed, the events it lets through, the steps added so far) and the
-//! step editor (name, `after`, `compensate`, `timeout`, `optional`).
+//! step editor (name, `after`, `compensate`, `timeout`, `optional`, wait, `correlate`).
 //!
 //! It may use the form's state ([`crate::tui::form`],
 //! [`crate::tui::step_editor`]) and the shared widgets.
@@ -90,7 +90,7 @@ pub(super) fn draw_step_editor(
     e: &StepEditor,
     area: Rect,
 ) {
-    let rect = centered(area, 72, 13);
+    let rect = centered(area, 72, 15);
     frame.render_widget(Clear, rect);
     let block = Block::bordered()
         .title(format!(
@@ -113,6 +113,16 @@ pub(super) fn draw_step_editor(
                 "Optional",
                 if e.optional { "[x] yes" } else { "[ ] no" }.into(),
             ),
+            StepField::Wait => (
+                "Wait",
+                if e.wait {
+                    "[x] waits for its event (a signal)"
+                } else {
+                    "[ ] no: publishes its event"
+                }
+                .into(),
+            ),
+            StepField::Correlate => ("Correlate", e.correlate.text.clone()),
         };
         let focused = e.focus == field;
         let label = if focused {
@@ -123,7 +133,7 @@ pub(super) fn draw_step_editor(
         } else {
             Span::styled(format!("  {label:<11}"), HEADER)
         };
-        let cursor = if focused && field != StepField::Optional {
+        let cursor = if focused && !field.is_toggle() {
             "█"
         } else {
             ""
@@ -158,8 +168,17 @@ pub(super) fn draw_step_editor(
             names.join(", ")
         ),
         StepField::Compensate => "the event that undoes this step, or blank".to_string(),
+        StepField::Timeout if e.wait => {
+            "how long it waits once due: 10m, 48h, 2d; never: no deadline".to_string()
+        }
         StepField::Timeout => "per attempt: 30 (seconds), 30s, 5m, 1h; blank: none".to_string(),
         StepField::Optional => "space toggles: its failure does not fail the run".to_string(),
+        StepField::Wait => {
+            "space toggles: it waits for its event (runs signal, the API, a publish)".to_string()
+        }
+        StepField::Correlate => {
+            "a wait's: the run variable a signal without the run id is matched by".to_string()
+        }
     };
     lines.push(Line::from(""));
     lines.push(Line::from(Span::styled(hint, DIM)));

@@ -100,6 +100,7 @@ pub(super) fn step_status_color(s: StepStatus) -> Color {
         StepStatus::Succeeded => Color::Green,
         StepStatus::Failed => Color::Red,
         StepStatus::Cancelled => Color::Magenta,
+        StepStatus::Waiting => Color::Yellow,
     }
 }
 

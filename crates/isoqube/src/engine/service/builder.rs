@@ -277,10 +277,14 @@ impl ServiceBuilder {
             record,
             topics,
             self.heartbeat,
-            shutdown_rx,
+            shutdown_rx.clone(),
             registered_tx,
         ));
         let control = Control::new(store.clone(), transport.clone())?;
+        let timers = tokio::spawn(crate::engine::waits::timer_loop(
+            control.clone(),
+            shutdown_rx,
+        ));
         let health = Health::new(transport.clone(), store.clone(), metrics).with_service(record_id);
         let sidecars = sidecars
             .into_iter()
@@ -293,6 +297,7 @@ impl ServiceBuilder {
             shutdown_tx,
             endpoints,
             heartbeat,
+            timers,
             log_writer,
             control,
             health,

@@ -31,6 +31,8 @@ pub struct Service {
     pub(super) shutdown_tx: watch::Sender<bool>,
     pub(super) endpoints: Vec<JoinHandle<()>>,
     pub(super) heartbeat: JoinHandle<()>,
+    /// Fires the store's due timers ([`crate::engine::waits`]).
+    pub(super) timers: JoinHandle<()>,
     pub(super) log_writer: JoinHandle<()>,
     pub(super) control: Control,
     pub(super) health: Health,
@@ -121,6 +123,7 @@ impl Service {
             }
         }
         let _ = (&mut self.heartbeat).await;
+        let _ = (&mut self.timers).await;
         let shared = self.shared.take();
         if let Some(shared) = &shared {
             if let Err(e) = shared.store.remove_service(&self.instance_id).await {
@@ -144,6 +147,7 @@ impl Service {
             ep.abort();
         }
         self.heartbeat.abort();
+        self.timers.abort();
     }
 }
 

@@ -83,14 +83,22 @@ pub(super) fn from_doc<T: DeserializeOwned>(
         .map_err(|e| Error::corrupt(collection, id, format!("does not parse: {e}")))
 }
 
-/// A run as its document: its serde shape, `_id` and `created_key`.
+/// A run as its document: its serde shape, `_id`, `created_key`, and
+/// `wake_ms` while a timer is to look at it again.
 pub(super) fn run_doc(run: &Run) -> Result<Document> {
     let id = run.id.to_string();
     let mut d = to_doc("run", &id, run)?;
     d.insert("_id", id);
     d.insert("created_key", ts(run.created_at));
+    if let Some(at) = run.wake_at {
+        d.insert(WAKE_FIELD, at.timestamp_millis());
+    }
     Ok(d)
 }
+
+/// [`Run::wake_at`] in ms since the epoch, indexed (sparse): the runs whose
+/// timers are due are one index range.
+pub(super) const WAKE_FIELD: &str = "wake_ms";
 
 /// A run document as the run and the tokens of the last transitions written
 /// to it.
@@ -99,7 +107,7 @@ pub(super) fn split_run_doc(mut doc: Document) -> Result<(Run, Vec<Bson>)> {
         Some(Bson::Array(ops)) => ops,
         _ => Vec::new(),
     };
-    Ok((from_doc(RUNS, doc, &["created_key"])?, ops))
+    Ok((from_doc(RUNS, doc, &["created_key", WAKE_FIELD])?, ops))
 }
 
 /// A run version as stored (BSON has no unsigned integers).

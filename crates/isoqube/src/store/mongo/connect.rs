@@ -21,7 +21,7 @@ use mongodb::event::EventHandler;
 use mongodb::options::{Acknowledgment, ClientOptions, IndexOptions, WriteConcern};
 use mongodb::{Client, IndexModel};
 
-use super::codec::{COUNTERS, DEFINITIONS, LOGS, RUNS, SERVICES, TOPICS};
+use super::codec::{COUNTERS, DEFINITIONS, LOGS, RUNS, SERVICES, TOPICS, WAKE_FIELD};
 use super::errors::command_code;
 use super::options::{
     validate_database_name, MongoOptions, WriteDurability, DATABASE_ENV, DEFAULT_DATABASE,
@@ -193,6 +193,19 @@ impl MongoStore {
                     false,
                 ),
             ])
+            .await
+            .map_err(|e| self.err("create runs indexes", e))?;
+        let wake = IndexModel::builder()
+            .keys(doc! {WAKE_FIELD: 1})
+            .options(
+                IndexOptions::builder()
+                    .name("runs_by_wake".to_string())
+                    .sparse(true)
+                    .build(),
+            )
+            .build();
+        self.runs
+            .create_index(wake)
             .await
             .map_err(|e| self.err("create runs indexes", e))?;
         self.logs

@@ -63,7 +63,7 @@ use super::RunStore;
 use crate::error::Result;
 use crate::model::{
     ClaimOutcome, CompleteOutcome, Definition, FailOutcome, LogRecord, NextStep, Run, RunFilter,
-    RunPage, ServiceRecord, StepKey, TopicRecord, Variables,
+    RunPage, ServiceRecord, Signal, SignalOutcome, StepKey, TopicRecord, Variables,
 };
 use crate::redact::Secrets;
 
@@ -221,6 +221,20 @@ impl RunStore for MongoStore {
 
     async fn resume_run(&self, id: Uuid, vars: Variables) -> Result<(Run, Vec<NextStep>)> {
         self.mutate_run(id, |run| run.resume_with(&vars, Utc::now()))
+            .await
+    }
+
+    async fn signal_run(&self, id: Uuid, signal: &Signal) -> Result<(Run, SignalOutcome)> {
+        self.mutate_run(id, |run| run.signal(signal, Utc::now()))
+            .await
+    }
+
+    async fn runs_to_wake(&self, now: DateTime<Utc>, limit: usize) -> Result<Vec<Uuid>> {
+        runs::runs_to_wake(self, now, limit).await
+    }
+
+    async fn fire_timers(&self, id: Uuid) -> Result<(Run, Vec<NextStep>)> {
+        self.mutate_run(id, |run| Ok(run.fire_timers(Utc::now())))
             .await
     }
 

@@ -61,7 +61,9 @@ use futures_util::stream::TryStreamExt;
 use mongodb::bson::{self, doc, Bson, Document};
 use uuid::Uuid;
 
-use super::codec::{from_doc, run_doc, split_run_doc, ts, version_i64, OPS_FIELD, RUNS};
+use super::codec::{
+    from_doc, run_doc, split_run_doc, ts, version_i64, OPS_FIELD, RUNS, WAKE_FIELD,
+};
 use super::errors::is_duplicate_key;
 use super::MongoStore;
 use crate::error::{Error, Result};
@@ -121,6 +123,33 @@ pub(super) async fn delete_run(store: &MongoStore, id: Uuid) -> Result<bool> {
             .map_err(|e| store.err("delete run logs", e))?;
     }
     Ok(gone)
+}
+
+/// See [`RunStore::runs_to_wake`]: a range of the sparse `wake_ms` index.
+pub(super) async fn runs_to_wake(
+    store: &MongoStore,
+    now: chrono::DateTime<chrono::Utc>,
+    limit: usize,
+) -> Result<Vec<Uuid>> {
+    let mut cursor = store
+        .runs
+        .find(doc! {WAKE_FIELD: {"$lte": now.timestamp_millis()}})
+        .projection(doc! {"_id": 1})
+        .sort(doc! {WAKE_FIELD: 1})
+        .limit(i64::try_from(limit).unwrap_or(i64::MAX))
+        .await
+        .map_err(|e| store.err("find runs to wake", e))?;
+    let mut ids = Vec::new();
+    while let Some(d) = cursor
+        .try_next()
+        .await
+        .map_err(|e| store.err("find runs to wake", e))?
+    {
+        if let Some(id) = d.get_str("_id").ok().and_then(|s| Uuid::parse_str(s).ok()) {
+            ids.push(id);
+        }
+    }
+    Ok(ids)
 }
 
 pub(super) async fn run_ids_with_prefix(
@@ -233,7 +262,7 @@ pub(super) async fn list_runs(store: &MongoStore, filter: &RunFilter) -> Result<
         if let (Ok(id), Ok(created)) = (d.get_str("_id"), d.get_str("created_key")) {
             last = run_cursor(id, created).or(last);
         }
-        match from_doc::<Run>(RUNS, d, &["created_key", OPS_FIELD]) {
+        match from_doc::<Run>(RUNS, d, &["created_key", WAKE_FIELD, OPS_FIELD]) {
             Ok(run) if filter.matches(&run) => page.runs.push(run),
             Ok(_) => {}
             Err(Error::Corrupt { id, reason, .. }) => page.corrupt.push(CorruptRun { id, reason }),

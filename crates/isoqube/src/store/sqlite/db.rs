@@ -129,10 +129,10 @@ impl Db {
         }) = cached
         {
             let seen = rev(&run)?;
-            let status = run.status;
+            let was = (run.status, run.wake_at);
             if let Ok(out) = f(&mut run) {
                 let doc = run.to_json_keeping(&mut steps);
-                if self.write_run(&key, &run, &doc, status, Some(seen))? {
+                if self.write_run(&key, &run, &doc, was, Some(seen))? {
                     self.runs().wrote(run, steps);
                     return Ok(out);
                 }
@@ -145,24 +145,24 @@ impl Db {
             .stored_doc(&key)?
             .ok_or_else(|| Error::not_found("run", key.clone()))?;
         let mut run: Run = from_doc("runs", &key, &doc)?;
-        let status = run.status;
+        let was = (run.status, run.wake_at);
         let out = f(&mut run)?;
         let mut steps = KeptSteps::default();
         let doc = run.to_json_keeping(&mut steps);
-        self.write_run(&key, &run, &doc, status, None)?;
+        self.write_run(&key, &run, &doc, was, None)?;
         self.runs().wrote(run, steps);
         Ok(out)
     }
 
     /// Writes `run` as `doc`, only over revision `seen` when given; says whether
-    /// a row was written. The status column (and its index) is written only
-    /// when the status changed from `was`.
+    /// a row was written. The status and wake columns (and their indexes) are
+    /// written only when they changed from `was`.
     fn write_run(
         &self,
         key: &str,
         run: &Run,
         doc: &str,
-        was: RunStatus,
+        (was, was_wake): (RunStatus, Option<DateTime<Utc>>),
         seen: Option<i64>,
     ) -> Result<bool> {
         let rev = rev(run)?;
@@ -188,6 +188,12 @@ impl Db {
                 .and_then(|mut st| st.execute(params![key, doc, rev, status])),
         }
         .map_err(db_err)?;
+        if n == 1 && run.wake_at != was_wake {
+            self.conn
+                .prepare_cached("UPDATE runs SET wake_ms = ?2 WHERE id = ?1")
+                .and_then(|mut st| st.execute(params![key, wake_ms(run)]))
+                .map_err(db_err)?;
+        }
         Ok(n == 1)
     }
 
@@ -235,6 +241,11 @@ impl Db {
 /// A driver error as a store error.
 pub(super) fn db_err(e: rusqlite::Error) -> Error {
     Error::Store(format!("sqlite: {e}"))
+}
+
+/// [`Run::wake_at`] as stored in the indexed `wake_ms` column.
+pub(super) fn wake_ms(run: &Run) -> Option<i64> {
+    run.wake_at.map(|t| t.timestamp_millis())
 }
 
 /// `created_at` as stored for ordering: RFC 3339, fixed microseconds, `Z`.

@@ -13,12 +13,13 @@ use rusqlite::{params, OptionalExtension};
 use serde::de::DeserializeOwned;
 use uuid::Uuid;
 
-use super::db::{db_err, from_doc, rev, to_doc, ts};
+use super::db::{db_err, from_doc, rev, to_doc, ts, wake_ms};
 use super::SqliteStore;
 use crate::error::{Error, Result};
 use crate::model::{
     ClaimOutcome, CompleteOutcome, CorruptRun, Definition, FailOutcome, KeptSteps, LogRecord,
-    NextStep, Run, RunFilter, RunPage, ServiceRecord, StepKey, TopicRecord, Variables,
+    NextStep, Run, RunFilter, RunPage, ServiceRecord, Signal, SignalOutcome, StepKey, TopicRecord,
+    Variables,
 };
 use crate::store::{merge_topic, run_cursor, RunStore};
 
@@ -147,15 +148,16 @@ impl RunStore for SqliteStore {
             run.definition.clone(),
             doc,
             rev(run)?,
+            wake_ms(run),
         );
         let run = run.clone();
         self.with_db(move |db| {
             let n = db
                 .conn
                 .prepare_cached(
-                    "INSERT OR IGNORE INTO runs (id, created_at, status, definition, doc, rev) VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+                    "INSERT OR IGNORE INTO runs (id, created_at, status, definition, doc, rev, wake_ms) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
                 )
-                .and_then(|mut st| st.execute(params![run.id.to_string(), row.0, row.1, row.2, row.3, row.4]))
+                .and_then(|mut st| st.execute(params![run.id.to_string(), row.0, row.1, row.2, row.3, row.4, row.5]))
                 .map_err(db_err)?;
             if n == 0 {
                 return Err(Error::conflict("run", run.id.to_string()));
@@ -312,6 +314,44 @@ impl RunStore for SqliteStore {
     async fn resume_run(&self, id: Uuid, vars: Variables) -> Result<(Run, Vec<NextStep>)> {
         self.mutate_run(id, move |run| {
             let next = run.resume_with(&vars, Utc::now())?;
+            Ok((run.clone(), next))
+        })
+        .await
+    }
+
+    async fn signal_run(&self, id: Uuid, signal: &Signal) -> Result<(Run, SignalOutcome)> {
+        let signal = signal.clone();
+        self.mutate_run(id, move |run| {
+            let out = run.signal(&signal, Utc::now())?;
+            Ok((run.clone(), out))
+        })
+        .await
+    }
+
+    async fn runs_to_wake(&self, now: DateTime<Utc>, limit: usize) -> Result<Vec<Uuid>> {
+        let (now, limit) = (
+            now.timestamp_millis(),
+            i64::try_from(limit).unwrap_or(i64::MAX),
+        );
+        self.with(move |conn| {
+            let mut st = conn
+                .prepare_cached(
+                    "SELECT id FROM runs WHERE wake_ms IS NOT NULL AND wake_ms <= ?1 ORDER BY wake_ms LIMIT ?2",
+                )
+                .map_err(db_err)?;
+            let ids = st
+                .query_map(params![now, limit], |r| r.get::<_, String>(0))
+                .map_err(db_err)?
+                .collect::<rusqlite::Result<Vec<String>>>()
+                .map_err(db_err)?;
+            Ok(ids.iter().filter_map(|id| Uuid::parse_str(id).ok()).collect())
+        })
+        .await
+    }
+
+    async fn fire_timers(&self, id: Uuid) -> Result<(Run, Vec<NextStep>)> {
+        self.mutate_run(id, |run| {
+            let next = run.fire_timers(Utc::now());
             Ok((run.clone(), next))
         })
         .await

@@ -16,7 +16,8 @@ const SCHEMA: &str = "
 CREATE TABLE IF NOT EXISTS definitions (name TEXT PRIMARY KEY, doc TEXT NOT NULL);
 CREATE TABLE IF NOT EXISTS runs (
     id TEXT PRIMARY KEY, created_at TEXT NOT NULL, status TEXT NOT NULL,
-    definition TEXT NOT NULL, doc TEXT NOT NULL, rev INTEGER NOT NULL DEFAULT -1);
+    definition TEXT NOT NULL, doc TEXT NOT NULL, rev INTEGER NOT NULL DEFAULT -1,
+    wake_ms INTEGER);
 CREATE INDEX IF NOT EXISTS runs_by_created ON runs(created_at DESC);
 CREATE INDEX IF NOT EXISTS runs_by_status ON runs(status, created_at DESC);
 CREATE INDEX IF NOT EXISTS runs_by_definition ON runs(definition, created_at DESC);
@@ -31,6 +32,13 @@ CREATE TABLE IF NOT EXISTS schedule_ticks (key TEXT PRIMARY KEY, due_ms INTEGER 
 /// Added to a `runs` table made before the `rev` column (an older file): its
 /// rows get -1, which no cached run matches.
 const ADD_REV: &str = "ALTER TABLE runs ADD COLUMN rev INTEGER NOT NULL DEFAULT -1";
+
+/// Added to a `runs` table made before waits (an older file): when a timer
+/// looks at the run again ([`crate::model::Run::wake_at`], in ms since the
+/// epoch), indexed for the runs whose time has come.
+const ADD_WAKE: &str = "ALTER TABLE runs ADD COLUMN wake_ms INTEGER";
+const WAKE_INDEX: &str =
+    "CREATE INDEX IF NOT EXISTS runs_by_wake ON runs(wake_ms) WHERE wake_ms IS NOT NULL";
 
 /// Opens (creating it and its directory if needed) the file at `p`, set up
 /// for the store thread, with the tables in place. Blocking.
@@ -70,12 +78,17 @@ fn set_up(conn: &Connection) -> rusqlite::Result<()> {
     // to 64 MB when it ever grew past that.
     conn.pragma_update(None, "journal_size_limit", 64 * 1024 * 1024)?;
     conn.execute_batch(SCHEMA)?;
-    let has_rev = conn
-        .prepare("SELECT 1 FROM pragma_table_info('runs') WHERE name = 'rev'")
-        .and_then(|mut st| st.exists([]))?;
-    if !has_rev {
+    let has = |column: &str| {
+        conn.prepare("SELECT 1 FROM pragma_table_info('runs') WHERE name = ?1")
+            .and_then(|mut st| st.exists([column]))
+    };
+    if !has("rev")? {
         conn.execute_batch(ADD_REV)?;
     }
+    if !has("wake_ms")? {
+        conn.execute_batch(ADD_WAKE)?;
+    }
+    conn.execute_batch(WAKE_INDEX)?;
     Ok(())
 }
 
