@@ -169,11 +169,7 @@ pub fn signal_data(json: Option<&str>, vars: Variables) -> Result<Variables> {
         None => Variables::new(),
         Some(text) => match serde_json::from_str::<serde_json::Value>(text) {
             Ok(serde_json::Value::Object(map)) => map,
-            Ok(_) => {
-                return Err(Error::Malformed(
-                    "a signal's data is a JSON object".into(),
-                ))
-            }
+            Ok(_) => return Err(Error::Malformed("a signal's data is a JSON object".into())),
             Err(e) => {
                 return Err(Error::Malformed(format!(
                     "a signal's data is not JSON: {e}"

@@ -23,8 +23,8 @@ pub struct GraphUndo {}
 
 /// One compensation's run: which step it undid, when, and what it saw.
 #[derive(Debug, Clone)]
-struct Undo {
-    step: usize,
+pub(super) struct Undo {
+    pub(super) step: usize,
     undoes: String,
     /// Whether `ctx.compensating_for::<GraphBranch>()` said so.
     undoes_a_branch: bool,
@@ -39,7 +39,7 @@ fn undos() -> &'static Mutex<HashMap<Uuid, Vec<Undo>>> {
     UNDOS.get_or_init(Default::default)
 }
 
-fn undone(run: Uuid) -> Vec<Undo> {
+pub(super) fn undone(run: Uuid) -> Vec<Undo> {
     undos()
         .lock()
         .unwrap()

@@ -19,7 +19,11 @@ macro_rules! behaviour_tests {
             compensation_undoes_a_diamond_in_reverse_order, compensation_retried_then_succeeds,
             compensation_failed_then_resumed, compensation_after_a_hung_step_times_out,
             cancel_compensates_only_when_asked, compensation_after_a_step_nobody_consumes,
-            priority_overtakes_backlog, priority_out_of_range_is_refused);
+            priority_overtakes_backlog, priority_out_of_range_is_refused,
+            wait_signal_completes_the_step, wait_early_signal_is_kept_until_due,
+            wait_signal_nothing_waits_for_is_refused, wait_correlated_by_key,
+            wait_timeout_compensates, wait_optional_timeout_goes_on,
+            wait_deadline_passed_while_down_fires_on_start);
 
     };
     (@each $pair:path; $($name:ident),* $(,)?) => {

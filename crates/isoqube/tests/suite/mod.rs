@@ -22,6 +22,7 @@ mod refusals;
 mod retry;
 mod schedules;
 mod step_log;
+mod waits;
 
 // Not every binary that includes the suite instantiates every scenario.
 #[allow(unused_imports)]
@@ -49,3 +50,5 @@ pub use retry::*;
 pub use schedules::*;
 #[allow(unused_imports)]
 pub use step_log::*;
+#[allow(unused_imports)]
+pub use waits::*;
