@@ -31,6 +31,20 @@ pub trait EventPublisher: Send + Sync {
         parent: &Parent,
     ) -> Result<()>;
 
+    /// Publishes `payload` as the event `info`, a signal to run `run`; one
+    /// no service takes is an error.
+    async fn signal_value(
+        &self,
+        info: &'static EventInfo,
+        payload: Value,
+        run: Uuid,
+    ) -> Result<()> {
+        let _ = (info, payload, run);
+        Err(Error::InvalidState(
+            "this publisher cannot send signals".into(),
+        ))
+    }
+
     /// Sends `payload` as the event `info` to `request`'s response address,
     /// with its request id; a response that reaches nobody is an error.
     async fn respond_value(
@@ -306,6 +320,23 @@ impl StepContext {
     /// The variables set by this attempt.
     pub(crate) fn take_patch(&self) -> Variables {
         std::mem::take(&mut *self.lock_patch())
+    }
+
+    /// Signals run `run` with `event`: it completes the run's step that waits
+    /// for that event (or is kept for it, if the step is not due yet). Taken
+    /// by any service's signal endpoint; an error when none takes it (no
+    /// stored definition waits for the event).
+    pub async fn signal<E: Event>(&self, run: Uuid, event: &E) -> Result<()> {
+        let publisher = self
+            .inner
+            .publisher
+            .as_ref()
+            .ok_or_else(|| Error::InvalidState("a detached context cannot signal".into()))?;
+        let info = E::info();
+        let payload = serde_json::to_value(event).map_err(|e| {
+            Error::Malformed(format!("event {} does not serialise: {e}", info.name))
+        })?;
+        publisher.signal_value(info, payload, run).await
     }
 
     /// Publishes an extra event, correlated with this message (it does not

@@ -59,7 +59,7 @@ pub mod testing;
 pub mod transport;
 pub mod wire;
 
-pub use engine::{control, publish, service, telemetry};
+pub use engine::{control, publish, service, telemetry, waits};
 pub use wire::envelope;
 
 /// Runs that start by themselves: the schedule data (the model's) and the

@@ -70,6 +70,16 @@ impl Control {
         &self.store
     }
 
+    /// The transport.
+    pub(crate) fn transport(&self) -> &Arc<dyn crate::transport::Transport> {
+        self.publisher.transport()
+    }
+
+    /// This binary's registry.
+    pub(crate) fn registry(&self) -> &Registry {
+        &self.registry
+    }
+
     /// Events linked into this binary plus those services recorded in the store.
     pub async fn known_events(&self) -> Result<BTreeSet<String>> {
         let mut known = self.registry.event_names();
@@ -84,6 +94,7 @@ impl Control {
         def.created_at = now;
         def.modified_at = now;
         self.store.create_definition(&def).await?;
+        self.bind_waits(&def.steps).await;
         Ok(def)
     }
 
@@ -98,6 +109,7 @@ impl Control {
         def.created_at = existing.created_at;
         def.modified_at = Utc::now();
         self.store.update_definition(&def).await?;
+        self.bind_waits(&def.steps).await;
         Ok(def)
     }
 

@@ -409,6 +409,29 @@ impl Publisher {
         self.publish_info(info, payload, parent).await
     }
 
+    /// Publishes `event` as a signal to run `run` (its `correlationId`): it
+    /// completes the run's wait for it ([`crate::engine::waits`]). A signal no
+    /// service takes (no stored definition waits for the event) is
+    /// [`Error::Unroutable`], not dropped.
+    pub async fn signal<E: Event>(&self, run: Uuid, event: &E) -> Result<Envelope> {
+        let info = E::info();
+        let payload = serde_json::to_value(event).map_err(|e| {
+            Error::Malformed(format!("event {} does not serialise: {e}", info.name))
+        })?;
+        self.signal_info(info, payload, run).await
+    }
+
+    async fn signal_info(&self, info: &EventInfo, payload: Value, run: Uuid) -> Result<Envelope> {
+        let parent = Parent {
+            correlation_id: Some(run.to_string()),
+            ..Parent::default()
+        };
+        let mut env = self.envelope(info.message_type(), payload, &parent);
+        env.correlation_id = parent.correlation_id.clone();
+        self.send(&info.exchange_name(), &mut env, true).await?;
+        Ok(env)
+    }
+
     /// Sends the response to `request`: the event `info` with the request's
     /// id, to its response address (a name on this transport: the address
     /// without this transport's prefix, else as `wire::address` parses it).
@@ -465,6 +488,15 @@ impl EventPublisher for Publisher {
         parent: &Parent,
     ) -> Result<()> {
         self.publish_info(info, payload, parent).await.map(|_| ())
+    }
+
+    async fn signal_value(
+        &self,
+        info: &'static EventInfo,
+        payload: Value,
+        run: Uuid,
+    ) -> Result<()> {
+        self.signal_info(info, payload, run).await.map(|_| ())
     }
 
     async fn respond_value(

@@ -19,6 +19,7 @@ use tracing::{debug, warn};
 use uuid::Uuid;
 
 use crate::engine::control::Control;
+use crate::engine::service::REBIND_EVERY;
 use crate::error::{Error, Result};
 use crate::model::{field_of, Run, RunFilter, RunStatus, Signal, SignalOutcome, Variables};
 
@@ -145,11 +146,19 @@ impl Control {
     }
 }
 
-/// Fires due timers every [`TIMER_TICK`] until `stop` says so.
+/// Fires due timers every [`TIMER_TICK`] until `stop` says so; binds the
+/// waits of definitions saved since, every [`REBIND_EVERY`].
 pub(crate) async fn timer_loop(control: Control, mut stop: watch::Receiver<bool>) {
     let mut tick = tokio::time::interval(TIMER_TICK);
     tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    let mut bound = tokio::time::Instant::now();
     loop {
+        if bound.elapsed() >= REBIND_EVERY {
+            bound = tokio::time::Instant::now();
+            if let Err(e) = control.declare_signal_endpoint().await {
+                debug!("could not bind the waits of the definitions now: {e}");
+            }
+        }
         tokio::select! {
             _ = tick.tick() => {}
             _ = stop.changed() => {}

@@ -100,6 +100,38 @@ impl Topology {
         t
     }
 
+    /// One endpoint `q` (its exchange and queue, `_error` and `_skipped`)
+    /// that takes the events of every exchange of `event_exchanges`.
+    ///
+    /// ```
+    /// let t = isoqube::transport::Topology::endpoint("signals", ["Ns:Paid".to_string(), "Ns:Approved".to_string()]);
+    /// assert_eq!(t.queues, ["signals", "signals_error", "signals_skipped"]);
+    /// assert_eq!(t.bindings.len(), 5);
+    /// ```
+    pub fn endpoint(q: &str, event_exchanges: impl IntoIterator<Item = String>) -> Self {
+        let mut t = Topology::for_names([], []);
+        for name in [
+            q.to_string(),
+            format!("{q}{ERROR_SUFFIX}"),
+            format!("{q}{SKIPPED_SUFFIX}"),
+        ] {
+            t.add_exchange(name.clone());
+            t.add_queue(name.clone());
+            t.add_binding(Binding::Queue {
+                source: name.clone(),
+                queue: name,
+            });
+        }
+        for event_exchange in event_exchanges {
+            t.add_exchange(event_exchange.clone());
+            t.add_binding(Binding::Exchange {
+                source: event_exchange,
+                destination: q.to_string(),
+            });
+        }
+        t
+    }
+
     /// The same topology with the endpoint queues `endpoints` (not their
     /// `_error`/`_skipped` queues) declared as priority queues of up to `max`.
     ///

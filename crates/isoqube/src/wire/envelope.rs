@@ -474,6 +474,12 @@ impl<'a> Incoming<'a> {
         Ok(Some((run_id, step)))
     }
 
+    /// The run id header, if any (and a string): a signal names its run by it
+    /// or by its correlation id.
+    pub(crate) fn run_id_header(&self) -> Option<&str> {
+        self.headers.run_id.as_deref()
+    }
+
     /// The run definition header, if any.
     pub(crate) fn definition(&self) -> Option<&str> {
         self.headers.definition.as_deref()

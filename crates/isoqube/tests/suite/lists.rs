@@ -23,7 +23,8 @@ macro_rules! behaviour_tests {
             wait_signal_completes_the_step, wait_early_signal_is_kept_until_due,
             wait_signal_nothing_waits_for_is_refused, wait_correlated_by_key,
             wait_timeout_compensates, wait_optional_timeout_goes_on,
-            wait_deadline_passed_while_down_fires_on_start);
+            wait_deadline_passed_while_down_fires_on_start, wait_signal_published_on_the_broker,
+            wait_signal_nothing_waits_for_is_skipped_with_a_reason);
 
     };
     (@each $pair:path; $($name:ident),* $(,)?) => {

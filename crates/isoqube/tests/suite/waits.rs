@@ -222,3 +222,85 @@ pub async fn wait_deadline_passed_while_down_fires_on_start(h: Harness) {
     );
     assert_eq!(undone(id).len(), 1, "fired once, undone once");
 }
+
+/// A MassTransit peer's envelope of `Approval` for run `run` (none: no
+/// correlationId), published on the event's exchange.
+async fn publish_approval(h: &Harness, run: Option<Uuid>, message: serde_json::Value) -> Uuid {
+    use isoqube::Event;
+    let id = Uuid::new_v4();
+    let mut body = json!({
+        "messageId": id,
+        "messageType": [Approval::info().message_type()],
+        "message": message,
+    });
+    if let Some(run) = run {
+        body["correlationId"] = json!(run);
+    }
+    let bytes = serde_json::to_vec(&body).expect("json");
+    h.publish_raw(&Approval::info().exchange_name(), &bytes)
+        .await;
+    id
+}
+
+pub async fn wait_signal_published_on_the_broker(h: Harness) {
+    let _svc = h.service(&ENDPOINTS).await;
+    define(&h, "broker-approved", wait(Some(Duration::from_secs(3600)))).await;
+    let id = h.start("broker-approved", json!({})).await;
+    h.wait_step(id, 1, StepStatus::Waiting).await;
+    publish_approval(&h, Some(id), json!({"orderId": "A-1", "approvedBy": "bob"})).await;
+    let run = h.finish(id).await;
+    assert_eq!(run.status, RunStatus::Succeeded, "{run:#?}");
+    assert_eq!(run.variables.get("approvedBy"), Some(&json!("bob")));
+    assert_eq!(run.steps[1].handled_by.as_deref(), Some("signal@broker"));
+    // from code: the publisher's signal (what `ctx.signal` sends)
+    let second = h.start("broker-approved", json!({})).await;
+    h.wait_step(second, 1, StepStatus::Waiting).await;
+    h.publisher()
+        .signal(
+            second,
+            &Approval {
+                order_id: "B-2".into(),
+            },
+        )
+        .await
+        .expect("a service takes the signal");
+    let run = h.finish(second).await;
+    assert_eq!(run.status, RunStatus::Succeeded, "{run:#?}");
+    assert_eq!(run.variables.get("order_id"), Some(&json!("B-2")));
+}
+
+pub async fn wait_signal_nothing_waits_for_is_skipped_with_a_reason(h: Harness) {
+    let svc = h.service(&ENDPOINTS).await;
+    define(&h, "skipping", wait(Some(Duration::from_secs(3600)))).await;
+    let skipped = format!("{}_skipped", isoqube::service::SIGNAL_ENDPOINT);
+    let before = h
+        .transport()
+        .message_count(&skipped)
+        .await
+        .expect("skipped queue");
+    // a run that does not exist, and a run that waits for nothing (finished)
+    publish_approval(&h, Some(Uuid::new_v4()), json!({})).await;
+    h.define("plain", &["Alpha"]).await;
+    let done = h.start("plain", json!({})).await;
+    h.finish(done).await;
+    publish_approval(&h, Some(done), json!({})).await;
+    // no run named, and no wait correlates by a key
+    publish_approval(&h, None, json!({"orderId": "A-1"})).await;
+    h.wait_queue(&skipped, before + 3).await;
+    let moved = h.transport().browse(&skipped, 100).await.expect("browse");
+    let reasons: Vec<String> = moved
+        .iter()
+        .filter_map(|m| m.headers.get(isoqube::service::HEADER_REASON))
+        .filter_map(|v| v.as_str().map(str::to_string))
+        .collect();
+    assert!(reasons.iter().any(|r| r.contains("no run")), "{reasons:?}");
+    assert!(
+        reasons.iter().any(|r| r.contains("Succeeded")),
+        "{reasons:?}"
+    );
+    assert!(
+        reasons.iter().any(|r| r.contains("correlate")),
+        "{reasons:?}"
+    );
+    drop(svc);
+}

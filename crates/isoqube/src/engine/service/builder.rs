@@ -16,7 +16,7 @@ use crate::engine::control::Control;
 use crate::engine::metrics::Metrics;
 use crate::engine::publish::Publisher;
 use crate::engine::readiness::Health;
-use crate::engine::telemetry::spawn_log_writer;
+use crate::engine::telemetry::{spawn_log_writer, LogSink};
 use crate::error::Result;
 use crate::model::{Budget, ServiceRecord};
 use crate::registry::{Registry, Selection};
@@ -24,6 +24,9 @@ use crate::retry::RetryPolicy;
 use crate::store::{IntoStore, RunStore};
 use crate::transport::{InProcessTransport, IntoTransport, Transport};
 
+use tokio::task::JoinHandle;
+
+use super::signals::{SignalEndpoint, SIGNAL_ENDPOINT};
 use super::{heartbeat_loop, run_endpoint, Endpoint, Service, Shared, Sidecar};
 
 /// Configures and starts a [`Service`].
@@ -199,46 +202,24 @@ impl ServiceBuilder {
         self
     }
 
-    /// Declares the topology, records the service, and starts consuming.
-    pub async fn start(self) -> Result<Service> {
-        // Step logs reach the store through a tracing layer; a program that set
-        // up no logging at all still gets them (and no console output).
-        if !tracing::dispatcher::has_been_set() {
-            crate::engine::telemetry::init_without_console();
-        }
-        let registry = Arc::new(Registry::linked()?);
-        let consumers = registry.select(&self.selection)?;
-        // Bind first, so a port in use fails start-up before anything is declared.
-        let mut sidecars = self.sidecars;
-        for sidecar in &mut sidecars {
-            sidecar.prepare().await?;
-        }
-        let transport = match self.transport {
-            Some(t) => t,
-            None => Arc::new(InProcessTransport::new()),
-        };
-        let store = match self.store {
-            Some(s) => s,
-            None => default_store().await?,
-        };
-        declare_topology(&*transport, &registry, &consumers, self.priorities).await?;
-        let topics = registry.topic_records(&consumers);
-        store.upsert_topics(&topics).await?;
-
-        let record = service_record(&self.name, &registry, &consumers, transport.kind());
-        let instance_id = record.id.clone();
-        store.register_service(&record).await?;
-
-        let (sink, log_writer) = spawn_log_writer(store.clone());
+    /// What every endpoint of the service shares.
+    fn shared(
+        &self,
+        registry: &Arc<Registry>,
+        instance_id: &str,
+        transport: &Arc<dyn Transport>,
+        store: &Arc<dyn RunStore>,
+        sink: LogSink,
+    ) -> Arc<Shared> {
         let publisher = Publisher::new(
             transport.clone(),
             registry.clone(),
             Some(store.clone()),
             &self.name,
         );
-        let shared = Arc::new(Shared {
+        Arc::new(Shared {
             name: self.name.clone().into(),
-            instance: instance_id.clone(),
+            instance: instance_id.to_string(),
             transport: transport.clone(),
             store: store.clone(),
             publisher,
@@ -251,25 +232,83 @@ impl ServiceBuilder {
             host_headers: super::dead_letter::host_headers(
                 &crate::wire::envelope::HostInfo::current(&self.name),
             ),
-        });
-        let metrics = Arc::new(Metrics::new(
-            self.name.clone(),
-            instance_id.clone(),
-            consumers.iter().map(|c| c.endpoint_name()),
-        ));
-        let (shutdown_tx, shutdown_rx) = watch::channel(false);
-        let endpoints = consumers
+        })
+    }
+
+    /// One task per consumer endpoint, each taking its queue's deliveries.
+    fn spawn_endpoints(
+        &self,
+        shared: &Arc<Shared>,
+        consumers: &[&'static ConsumerRegistration],
+        metrics: &Metrics,
+        shutdown: &watch::Receiver<bool>,
+    ) -> Vec<JoinHandle<()>> {
+        consumers
             .iter()
             .zip(metrics.endpoints())
             .map(|(reg, metrics)| {
                 let retry = reg.retry.unwrap_or(self.default_retry);
                 let limit = self.concurrency_limit;
                 let timeout = self.default_step_timeout;
-                let ep = endpoint(&shared, reg, metrics, retry, timeout, limit);
+                let ep = endpoint(shared, reg, metrics, retry, timeout, limit);
                 info!(service = %self.name, endpoint = %ep.name, event = ep.info.name, concurrency = ep.concurrency, "consuming");
-                tokio::spawn(run_endpoint(ep, shutdown_rx.clone(), self.grace))
+                tokio::spawn(run_endpoint(ep, shutdown.clone(), self.grace))
             })
-            .collect();
+            .collect()
+    }
+
+    /// Declares the topology, records the service, and starts consuming.
+    pub async fn start(mut self) -> Result<Service> {
+        // Step logs reach the store through a tracing layer; a program that set
+        // up no logging at all still gets them (and no console output).
+        if !tracing::dispatcher::has_been_set() {
+            crate::engine::telemetry::init_without_console();
+        }
+        let registry = Arc::new(Registry::linked()?);
+        let consumers = registry.select(&self.selection)?;
+        // Bind first, so a port in use fails start-up before anything is declared.
+        let mut sidecars = std::mem::take(&mut self.sidecars);
+        for sidecar in &mut sidecars {
+            sidecar.prepare().await?;
+        }
+        let transport = match self.transport.take() {
+            Some(t) => t,
+            None => Arc::new(InProcessTransport::new()),
+        };
+        let store = match self.store.take() {
+            Some(s) => s,
+            None => default_store().await?,
+        };
+        declare_topology(&*transport, &registry, &consumers, self.priorities).await?;
+        let topics = registry.topic_records(&consumers);
+        store.upsert_topics(&topics).await?;
+
+        let record = service_record(&self.name, &registry, &consumers, transport.kind());
+        let instance_id = record.id.clone();
+        store.register_service(&record).await?;
+
+        let (sink, log_writer) = spawn_log_writer(store.clone());
+        let shared = self.shared(&registry, &instance_id, &transport, &store, sink);
+        let control = Control::new(store.clone(), transport.clone())?;
+        control.declare_signal_endpoint().await?;
+        let metrics = Arc::new(Metrics::new(
+            self.name.clone(),
+            instance_id.clone(),
+            consumers
+                .iter()
+                .map(|c| c.endpoint_name())
+                .chain([SIGNAL_ENDPOINT.to_string()]),
+        ));
+        let (shutdown_tx, shutdown_rx) = watch::channel(false);
+        let endpoints = self.spawn_endpoints(&shared, &consumers, &metrics, &shutdown_rx);
+        let signals = Arc::new(SignalEndpoint {
+            shared: shared.clone(),
+            control: control.clone(),
+            registry: registry.clone(),
+            metrics: metrics.endpoints()[consumers.len()].clone(),
+        });
+        let signals = tokio::spawn(run_endpoint(signals, shutdown_rx.clone(), self.grace));
+        let endpoints: Vec<_> = endpoints.into_iter().chain([signals]).collect();
         let record_id = record.id.clone();
         let (registered_tx, registered_again) = tokio::sync::watch::channel(0u64);
         let heartbeat = tokio::spawn(heartbeat_loop(
@@ -280,7 +319,6 @@ impl ServiceBuilder {
             shutdown_rx.clone(),
             registered_tx,
         ));
-        let control = Control::new(store.clone(), transport.clone())?;
         let timers = tokio::spawn(crate::engine::waits::timer_loop(
             control.clone(),
             shutdown_rx,

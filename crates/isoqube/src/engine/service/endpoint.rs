@@ -88,8 +88,41 @@ pub(super) enum Settle {
 /// checks whether its queue holds messages it is not being given.
 const IDLE_CHECK: Duration = Duration::from_secs(15);
 
-pub(super) async fn run_endpoint(
-    ep: Arc<Endpoint>,
+/// A queue a service consumes: a consumer's endpoint, or the signal
+/// endpoint ([`super::signals`]). [`run_endpoint`] drives either.
+pub(super) trait Consuming: Send + Sync + 'static {
+    /// The queue.
+    fn queue(&self) -> &str;
+    /// How many deliveries it handles at once (the prefetch).
+    fn prefetch(&self) -> u16;
+    /// The transport it consumes from.
+    fn transport(&self) -> &Arc<dyn Transport>;
+    /// Its metrics.
+    fn metrics(&self) -> &Arc<EndpointMetrics>;
+    /// Handles one delivery and settles it.
+    fn handle(&self, delivery: Delivery) -> impl std::future::Future<Output = ()> + Send;
+}
+
+impl Consuming for Endpoint {
+    fn queue(&self) -> &str {
+        &self.name
+    }
+    fn prefetch(&self) -> u16 {
+        self.concurrency
+    }
+    fn transport(&self) -> &Arc<dyn Transport> {
+        &self.shared.transport
+    }
+    fn metrics(&self) -> &Arc<EndpointMetrics> {
+        &self.metrics
+    }
+    fn handle(&self, delivery: Delivery) -> impl std::future::Future<Output = ()> + Send {
+        Endpoint::handle(self, delivery)
+    }
+}
+
+pub(super) async fn run_endpoint<E: Consuming>(
+    ep: Arc<E>,
     mut shutdown: watch::Receiver<bool>,
     grace: Duration,
 ) {
@@ -98,14 +131,14 @@ pub(super) async fn run_endpoint(
         if *shutdown.borrow() {
             return;
         }
-        let mut stream = match ep.shared.transport.consume(&ep.name, ep.concurrency).await {
+        let mut stream = match ep.transport().consume(ep.queue(), ep.prefetch()).await {
             Ok(s) => {
                 backoff = Duration::from_millis(100);
-                ep.metrics.set_consuming(true);
+                ep.metrics().set_consuming(true);
                 s
             }
             Err(e) => {
-                warn!(endpoint = %ep.name, "cannot consume, retrying in {backoff:?}: {e}");
+                warn!(endpoint = %ep.queue(), "cannot consume, retrying in {backoff:?}: {e}");
                 tokio::select! {
                     _ = shutdown.changed() => return,
                     _ = tokio::time::sleep(backoff) => {}
@@ -132,9 +165,9 @@ pub(super) async fn run_endpoint(
                 _ = idle.tick() => {
                     let quiet = std::mem::take(&mut delivered) == 0 && in_flight.is_empty();
                     if quiet {
-                        if let Ok(ready) = ep.shared.transport.message_count(&ep.name).await {
+                        if let Ok(ready) = ep.transport().message_count(ep.queue()).await {
                             if ready > 0 {
-                                warn!(endpoint = %ep.name, ready, "messages wait in the queue but none was delivered for {IDLE_CHECK:?}; consuming again");
+                                warn!(endpoint = %ep.queue(), ready, "messages wait in the queue but none was delivered for {IDLE_CHECK:?}; consuming again");
                                 break false;
                             }
                         }
@@ -147,17 +180,17 @@ pub(super) async fn run_endpoint(
                         in_flight.spawn(async move { ep.handle(delivery).await });
                     }
                     Some(Err(e)) => {
-                        warn!(endpoint = %ep.name, "delivery failed, consuming again: {e}");
+                        warn!(endpoint = %ep.queue(), "delivery failed, consuming again: {e}");
                         break false;
                     }
                     None => {
-                        warn!(endpoint = %ep.name, "consumer closed by the transport, consuming again");
+                        warn!(endpoint = %ep.queue(), "consumer closed by the transport, consuming again");
                         break false;
                     }
                 },
             }
         };
-        ep.metrics.set_consuming(false);
+        ep.metrics().set_consuming(false);
         if stopping {
             stream.cancel().await;
             let drained = tokio::time::timeout(grace, async {
@@ -165,7 +198,7 @@ pub(super) async fn run_endpoint(
             })
             .await;
             if drained.is_err() {
-                warn!(endpoint = %ep.name, "{} steps still running after {grace:?}; they will be redelivered", in_flight.len());
+                warn!(endpoint = %ep.queue(), "{} steps still running after {grace:?}; they will be redelivered", in_flight.len());
                 in_flight.abort_all();
             }
             return;

@@ -10,8 +10,9 @@
 //! run step's handling, as its phases: claim, run, record, settle),
 //! `in_hand` (the steps an endpoint is handling, so a second copy waits until the first is settled),
 //! `publish_next` (what a handling publishes before it acks), `invoke`
-//! (retries), `dead_letter` (moving messages aside) and `sidecar` (servers
-//! plugged in beside the consumers).
+//! (retries), `dead_letter` (moving messages aside), `signals` (the signal
+//! endpoint: events runs wait for) and `sidecar` (servers plugged in beside
+//! the consumers).
 
 mod builder;
 mod dead_letter;
@@ -21,12 +22,14 @@ mod invoke;
 mod publish_next;
 mod running;
 mod sidecar;
+mod signals;
 mod step;
 
 pub use builder::ServiceBuilder;
 pub use endpoint::{DEFAULT_RECORD_START_AFTER, DEFAULT_STEP_TIMEOUT};
 pub use running::{shutdown_signal, Service};
 pub use sidecar::{RunningSidecar, Sidecar};
+pub use signals::{HEADER_REASON, REBIND_EVERY, SIGNAL_ENDPOINT};
 
 use dead_letter::step_error;
 use endpoint::{run_endpoint, Endpoint, Settle, Shared};
