@@ -707,6 +707,12 @@ async fn no_health_addr_no_server() {
         .await
         .expect("starts");
     assert!(svc.health_addr().is_none());
-    assert_eq!(svc.metrics().endpoints().len(), 2);
+    // its two consumers' endpoints, and the signal endpoint every service has
+    let names: Vec<&str> = svc.metrics().endpoints().iter().map(|e| e.name()).collect();
+    assert_eq!(names.len(), 3, "{names:?}");
+    assert!(
+        names.contains(&isoqube::service::SIGNAL_ENDPOINT),
+        "{names:?}"
+    );
     svc.shutdown().await.expect("shutdown");
 }
