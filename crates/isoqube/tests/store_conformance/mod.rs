@@ -18,6 +18,7 @@ mod races;
 mod records;
 mod search;
 mod services_topics_logs;
+mod timers;
 mod transitions;
 mod watching;
 
@@ -29,5 +30,6 @@ pub use races::*;
 pub use records::*;
 pub use search::*;
 pub use services_topics_logs::*;
+pub use timers::*;
 pub use transitions::*;
 pub use watching::*;
