@@ -151,6 +151,9 @@ pub struct StepEditor {
     pub wait: bool,
     /// `correlate` input (a wait's): a run variable's name, or blank.
     pub correlate: TextInput,
+    /// The step's `delay` / `not_before`, kept as they were (edited in the
+    /// definition's TOML or JSON).
+    pub hold: Option<isoqube::model::HoldDef>,
     /// The focused field.
     pub focus: StepField,
     /// Why the last Enter was refused.
@@ -188,6 +191,7 @@ impl StepEditor {
                 None => step.timeout.map(seconds_text).unwrap_or_default(),
             }),
             optional: step.optional,
+            hold: step.hold.clone(),
             wait: step.wait.is_some(),
             correlate: TextInput::new(
                 step.wait
@@ -299,6 +303,7 @@ impl StepEditor {
             },
             optional: self.optional,
             wait,
+            hold: self.hold.clone(),
         })
     }
 }

@@ -198,6 +198,9 @@ impl Control {
         if let Some(p) = start.priority {
             run.priority = p;
         }
+        if let Some(at) = start.at.filter(|at| *at > Utc::now()) {
+            run.delay_start(at);
+        }
         Ok(run)
     }
 

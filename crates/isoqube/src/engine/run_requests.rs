@@ -36,6 +36,10 @@ pub struct StartRun {
     /// Who starts it (`None`: [`DEFAULT_STARTED_BY`], or the caller's own
     /// default, e.g. the control center's `controlcenter:USER@HOST`).
     pub started_by: Option<String>,
+    /// When its first steps are published (`None`, or a time past: now).
+    /// The run is stored at once, `Pending`; the store's timer starts it
+    /// ([`crate::model::Run::delay_start`]), whichever service is up then.
+    pub at: Option<chrono::DateTime<chrono::Utc>>,
 }
 
 impl StartRun {
@@ -74,6 +78,20 @@ impl StartRun {
     /// Recording `who` as who started it.
     pub fn started_by(mut self, who: impl Into<String>) -> Self {
         self.started_by = Some(who.into());
+        self
+    }
+
+    /// Started at `at` rather than now (a delayed start).
+    pub fn at(mut self, at: chrono::DateTime<chrono::Utc>) -> Self {
+        self.at = Some(at);
+        self
+    }
+
+    /// Started `delay` from now.
+    pub fn after(mut self, delay: std::time::Duration) -> Self {
+        self.at = chrono::Duration::from_std(delay)
+            .ok()
+            .and_then(|d| chrono::Utc::now().checked_add_signed(d));
         self
     }
 

@@ -15,6 +15,7 @@ use serde::{Deserialize, Deserializer, Serialize, Serializer};
 
 use crate::error::{Error, Result};
 
+use super::hold::{parse_time_of_day, HoldDef};
 use super::wait::{parse_span, span_text, WaitDef};
 
 /// One step of a definition: its event, and where it sits in the graph.
@@ -51,6 +52,9 @@ pub struct StepDef {
     /// A wait step: it publishes nothing and waits for `event` (a signal);
     /// `timeout` is then unused, the wait's own is.
     pub wait: Option<WaitDef>,
+    /// Its message is published a while after it is due (`delay`,
+    /// `not_before`), not at once.
+    pub hold: Option<HoldDef>,
 }
 
 /// The object form of a step, as read and written (public only for the
@@ -87,6 +91,14 @@ pub struct StepObject {
     /// Its failure does not fail the run.
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     optional: bool,
+    /// Its message is published this long after it is due: seconds, or a
+    /// duration (`"10m"`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    delay: Option<TimeoutForm>,
+    /// Its message is published at the next time of day (`"02:00"`, or
+    /// `"02:00 Europe/Berlin"`; UTC without a zone), after any delay.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    not_before: Option<String>,
 }
 
 /// The OpenAPI schema of a [`StepDef`]: an event name, or a step object.
@@ -168,6 +180,19 @@ impl StepDef {
         self
     }
 
+    /// The same step, published `delay` after it is due.
+    pub fn delayed(mut self, delay: Duration) -> Self {
+        self.hold.get_or_insert_with(HoldDef::default).delay = Some(delay);
+        self
+    }
+
+    /// The same step, published at the next `time` of day once due
+    /// (`"02:00"`, `"02:00 Europe/Berlin"`).
+    pub fn not_before(mut self, time: impl Into<String>) -> Self {
+        self.hold.get_or_insert_with(HoldDef::default).not_before = Some(time.into());
+        self
+    }
+
     /// The name other steps' `after` use: its name, else its event.
     pub fn name(&self) -> &str {
         self.name.as_deref().unwrap_or(&self.event)
@@ -181,6 +206,7 @@ impl StepDef {
             && self.timeout.is_none()
             && !self.optional
             && self.wait.is_none()
+            && self.hold.is_none()
     }
 }
 
@@ -248,6 +274,12 @@ impl Serialize for StepDef {
             compensate: self.compensate.clone(),
             timeout,
             optional: self.optional,
+            delay: self
+                .hold
+                .as_ref()
+                .and_then(|h| h.delay)
+                .map(|d| TimeoutForm::Text(span_text(d))),
+            not_before: self.hold.as_ref().and_then(|h| h.not_before.clone()),
         }
         .serialize(s)
     }
@@ -276,6 +308,7 @@ impl StepObject {
             .or_else(|| self.event.clone())
             .or_else(|| self.wait_for.clone())
             .unwrap_or_default();
+        let hold = self.hold(&label)?;
         let timeout = match self.timeout {
             None => None,
             Some(TimeoutForm::Seconds(secs)) if secs.is_finite() && secs > 0.0 && secs <= 1e9 => {
@@ -312,9 +345,15 @@ impl StepObject {
                     timeout,
                     optional: self.optional,
                     wait: None,
+                    hold,
                 });
             }
             (None, Some(event)) => {
+                if hold.is_some() {
+                    return Err(format!(
+                        "wait step '{label}' cannot have delay or not_before: it waits for its event"
+                    ));
+                }
                 let Some(timeout) = timeout else {
                     return Err(format!(
                         "wait step '{label}' needs a timeout (such as \"48h\", or \"never\")"
@@ -338,7 +377,40 @@ impl StepObject {
             timeout: None,
             optional: self.optional,
             wait: Some(wait),
+            hold: None,
         })
+    }
+
+    /// The hold `delay` and `not_before` describe, if any.
+    fn hold(&self, label: &str) -> std::result::Result<Option<HoldDef>, String> {
+        let delay = match &self.delay {
+            None => None,
+            Some(TimeoutForm::Seconds(secs)) if secs.is_finite() && *secs > 0.0 && *secs <= 1e9 => {
+                Some(Duration::from_secs_f64(*secs))
+            }
+            Some(TimeoutForm::Text(t)) => match parse_span(t) {
+                Ok(d) if !d.is_zero() => Some(d),
+                _ => {
+                    return Err(format!(
+                        "step '{label}': delay '{t}' is not a duration (\"90s\", \"10m\")"
+                    ))
+                }
+            },
+            Some(TimeoutForm::Seconds(secs)) => {
+                return Err(format!(
+                    "step '{label}': delay {secs} is not a positive number of seconds"
+                ))
+            }
+        };
+        if let Some(at) = &self.not_before {
+            parse_time_of_day(at).map_err(|e| format!("step '{label}': {e}"))?;
+        }
+        Ok(
+            (delay.is_some() || self.not_before.is_some()).then(|| HoldDef {
+                delay,
+                not_before: self.not_before.clone(),
+            }),
+        )
     }
 }
 
@@ -491,6 +563,10 @@ impl super::Run {
                     correlate: w.correlate.clone(),
                     timeout: w.timeout_ms.map(Duration::from_millis),
                 }),
+                hold: s.hold.as_ref().map(|h| HoldDef {
+                    delay: h.delay_ms.map(Duration::from_millis),
+                    not_before: h.not_before.clone(),
+                }),
             })
             .collect()
     }
@@ -532,6 +608,15 @@ pub(super) fn validate_steps(
             if !known_events.contains(undo) {
                 return Err(unknown(undo, "compensation event "));
             }
+        }
+        if let Some(at) = step.hold.as_ref().and_then(|h| h.not_before.as_deref()) {
+            parse_time_of_day(at)
+                .map_err(|e| Error::InvalidDefinition(format!("{label} of '{def_name}': {e}")))?;
+        }
+        if step.wait.is_some() && step.hold.is_some() {
+            return Err(Error::InvalidDefinition(format!(
+                "{label} of '{def_name}' waits for its event: it cannot have delay or not_before"
+            )));
         }
     }
     resolve_graph(steps).map_err(|e| match e {

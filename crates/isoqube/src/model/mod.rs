@@ -10,6 +10,7 @@ mod compensation;
 mod definition;
 mod definition_file;
 mod graph;
+mod hold;
 mod lifecycle;
 mod outcome;
 mod records;
@@ -36,6 +37,7 @@ pub use definition_file::{
 pub use graph::{resolve_graph, StepDef};
 #[cfg(feature = "openapi")]
 pub use graph::{StepDefSchema, StepObject};
+pub use hold::{parse_time_of_day, HoldDef, StepHold, TimeOfDay};
 pub use outcome::*;
 pub use records::*;
 pub use run::*;

@@ -99,6 +99,9 @@ pub struct Step {
     /// A wait step's terms and deadline ([`super::wait`]).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub wait: Option<StepWait>,
+    /// A held step's delay and release time ([`super::hold`]).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub hold: Option<StepHold>,
 }
 
 impl Step {
@@ -135,6 +138,7 @@ impl Step {
                 until: None,
                 signal: None,
             }),
+            hold: def.hold.as_ref().map(StepHold::of),
         }
     }
 
@@ -261,6 +265,14 @@ pub struct Run {
         serialize_with = "timestamp::option"
     )]
     pub wake_at: Option<DateTime<Utc>>,
+    /// A delayed start ([`Run::delay_start`]): when its first steps are
+    /// published. Cleared once they are.
+    #[serde(
+        default,
+        skip_serializing_if = "Option::is_none",
+        serialize_with = "timestamp::option"
+    )]
+    pub start_at: Option<DateTime<Utc>>,
 }
 
 impl StepHandler {
@@ -352,6 +364,10 @@ impl Step {
         if let Some(w) = &self.wait {
             out.push_str(",\"wait\":");
             out.push_str(&serde_json::to_string(w).unwrap_or_else(|_| "null".into()));
+        }
+        if let Some(h) = &self.hold {
+            out.push_str(",\"hold\":");
+            out.push_str(&serde_json::to_string(h).unwrap_or_else(|_| "null".into()));
         }
         out.push('}');
     }
@@ -446,6 +462,10 @@ impl Run {
         }
         if let Some(at) = &self.wake_at {
             out.push_str(",\"wake_at\":");
+            timestamp::write(&mut out, at);
+        }
+        if let Some(at) = &self.start_at {
+            out.push_str(",\"start_at\":");
             timestamp::write(&mut out, at);
         }
         out.push('}');

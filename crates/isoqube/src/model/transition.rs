@@ -57,13 +57,14 @@ impl Run {
             version: 0,
             signals: Vec::new(),
             wake_at: None,
+            start_at: None,
         }
         .with_waits_begun(now)
     }
 
     /// A new run whose first steps include waits: they wait from the start.
     fn with_waits_begun(mut self, now: DateTime<Utc>) -> Self {
-        if self.steps.iter().any(Step::is_wait) {
+        if self.steps.iter().any(Step::holds_back) {
             let first = self.start_steps();
             self.arrive(first, now);
         }
@@ -85,8 +86,13 @@ impl Run {
         }
     }
 
-    /// The steps a run starts with: those that run after no other.
+    /// The steps a run starts with: those that run after no other (none
+    /// while its start is delayed).
     pub fn start_steps(&self) -> Vec<NextStep> {
+        if self.start_at.is_some() {
+            // A delayed start: its timer publishes them ([`Run::fire_timers`]).
+            return Vec::new();
+        }
         self.steps
             .iter()
             .filter(|s| s.status == StepStatus::Pending && s.after_steps().next().is_none())
@@ -316,6 +322,13 @@ impl Run {
     /// before it succeeded).
     pub fn not_due(&self, index: usize) -> Option<ClaimOutcome> {
         let step = self.steps.get(index)?;
+        // Due, but waiting (for its event, or its time): not to run yet.
+        if step.status == StepStatus::Waiting {
+            return Some(ClaimOutcome::NotDue {
+                waits_for: index,
+                status: StepStatus::Waiting,
+            });
+        }
         let waits = step
             .after_steps()
             .filter_map(|d| self.steps.get(d))

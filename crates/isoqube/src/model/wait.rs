@@ -195,14 +195,18 @@ impl Run {
     /// that makes due arrives in turn). Every transition that makes steps
     /// due passes them through here. May finish the run (`Succeeded`).
     pub(super) fn arrive(&mut self, due: Vec<NextStep>, now: DateTime<Utc>) -> Vec<NextStep> {
-        if due.iter().all(|n| !self.steps[n.index].is_wait()) {
+        if due.iter().all(|n| !self.steps[n.index].holds_back()) {
             return due;
         }
         let mut publish = Vec::with_capacity(due.len());
         let mut queue: Vec<NextStep> = due.into_iter().rev().collect();
         while let Some(next) = queue.pop() {
-            if !self.steps[next.index].is_wait() {
+            if !self.steps[next.index].holds_back() {
                 publish.push(next);
+                continue;
+            }
+            if !self.steps[next.index].is_wait() {
+                self.begin_hold(next.index, now);
                 continue;
             }
             self.begin_wait(next.index, now);
@@ -235,7 +239,7 @@ impl Run {
                 .and_then(|d| now.checked_add_signed(d));
             wait.signal = None;
         }
-        if self.status == RunStatus::Pending {
+        if self.status == RunStatus::Pending && self.start_at.is_none() {
             self.status = RunStatus::Running;
         }
     }
@@ -358,15 +362,22 @@ impl Run {
     /// (by two processes) finds nothing left to do the second time.
     pub fn fire_timers(&mut self, now: DateTime<Utc>) -> Vec<NextStep> {
         let mut publish = Vec::new();
+        if self.status == RunStatus::Pending && self.start_at.is_some_and(|t| t <= now) {
+            publish.extend(self.start_now(now));
+            self.touch(now);
+        }
         loop {
-            let expired = self.steps.iter().find(|s| {
-                s.status == StepStatus::Waiting
-                    && s.wait
-                        .as_ref()
-                        .and_then(|w| w.until)
-                        .is_some_and(|t| t <= now)
-            });
+            let expired = self
+                .steps
+                .iter()
+                .find(|s| s.waiting_until().is_some_and(|t| t <= now));
             let Some(step) = expired else { break };
+            if !step.is_wait() {
+                let index = step.index;
+                publish.push(self.release_hold(index));
+                self.touch(now);
+                continue;
+            }
             let (index, event) = (step.index, step.event.clone());
             let waited = step
                 .wait
@@ -394,10 +405,11 @@ impl Run {
     /// The earliest deadline among the waiting steps: when a timer must look
     /// at the run again.
     pub fn next_wake(&self) -> Option<DateTime<Utc>> {
+        let start = self.start_at.filter(|_| self.status == RunStatus::Pending);
         self.steps
             .iter()
-            .filter(|s| s.status == StepStatus::Waiting)
-            .filter_map(|s| s.wait.as_ref().and_then(|w| w.until))
+            .filter_map(Step::waiting_until)
+            .chain(start)
             .min()
     }
 

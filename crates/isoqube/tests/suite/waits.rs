@@ -304,3 +304,59 @@ pub async fn wait_signal_nothing_waits_for_is_skipped_with_a_reason(h: Harness) 
     );
     drop(svc);
 }
+
+pub async fn wait_delay_step_fires_on_time(h: Harness) {
+    let _svc = h.service(&ENDPOINTS).await;
+    let def = Definition::new(
+        "delayed-beta",
+        [
+            StepDef::new("Alpha"),
+            StepDef::new("Beta").delayed(Duration::from_millis(1500)),
+        ],
+    );
+    h.control.create_definition(def).await.expect("saved");
+    let id = h.start("delayed-beta", json!({})).await;
+    h.wait_step(id, 1, StepStatus::Waiting).await;
+    let held = h.control.get_run(id).await.expect("run");
+    let release = held.steps[1]
+        .hold
+        .as_ref()
+        .and_then(|h| h.until)
+        .expect("a release time");
+    assert_eq!(call_count(id, "beta"), 0);
+    let run = h.finish(id).await;
+    assert_eq!(run.status, RunStatus::Succeeded, "{run:#?}");
+    let started = run.steps[1].invoked_at.expect("Beta ran");
+    assert!(
+        started >= release,
+        "not before its time: {started} < {release}"
+    );
+    assert!(
+        started - release < chrono::Duration::seconds(2),
+        "within a tick or two: {started} vs {release}"
+    );
+    assert_eq!(call_count(id, "beta"), 1);
+}
+
+pub async fn wait_delayed_start_fires_on_time(h: Harness) {
+    let svc = h.service(&ENDPOINTS).await;
+    h.define("later", &["Alpha", "Beta"]).await;
+    let at = chrono::Utc::now() + chrono::Duration::milliseconds(2500);
+    let run = h
+        .control
+        .start(isoqube::StartRun::new("later").at(at).started_by("test"))
+        .await
+        .expect("stored");
+    assert_eq!(run.status, RunStatus::Pending);
+    assert_eq!(run.start_at, Some(at));
+    // every service goes down before its time; one comes back after it
+    svc.shutdown().await.expect("shutdown");
+    tokio::time::sleep(Duration::from_millis(3000)).await;
+    assert_eq!(call_count(run.id, "alpha"), 0, "nothing ran with nobody up");
+    let _svc = h.service(&ENDPOINTS).await;
+    let done = h.finish(run.id).await;
+    assert_eq!(done.status, RunStatus::Succeeded, "{done:#?}");
+    let first = done.steps[0].invoked_at.expect("Alpha ran");
+    assert!(first >= at, "not before its time: {first} < {at}");
+    assert_eq!(call_count(run.id, "alpha"), 1, "started once");
+}
