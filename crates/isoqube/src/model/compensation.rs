@@ -347,18 +347,22 @@ impl Run {
         let deadline = key
             .budget
             .and_then(|b| b.deadline(key.started_at.unwrap_or(now), None));
-        let attempts = match comp
+        let (attempts, lost) = match comp
             .handlers
             .iter_mut()
             .find(|h| h.endpoint == key.endpoint)
         {
-            Some(h) if h.status == StepStatus::Invoked && Self::owns(h, key) => h.attempts,
+            Some(h) if h.status == StepStatus::Invoked && Self::owns(h, key) => {
+                (h.attempts, h.lost)
+            }
             Some(h) if h.status == StepStatus::Invoked && !redelivered => {
                 return Ok(ClaimOutcome::InFlight)
             }
             Some(h) => {
                 if h.status == StepStatus::Invoked {
+                    // Started, no outcome: that attempt was lost.
                     h.attempts += 1;
+                    h.lost += 1;
                     comp.attempts += 1;
                 }
                 h.status = StepStatus::Invoked;
@@ -367,7 +371,7 @@ impl Run {
                 h.finished_at = None;
                 h.handling = key.handling;
                 h.deadline = deadline;
-                h.attempts
+                (h.attempts, h.lost)
             }
             None => {
                 comp.handlers.push(StepHandler {
@@ -380,8 +384,9 @@ impl Run {
                     error: None,
                     handling: key.handling,
                     deadline,
+                    lost: 0,
                 });
-                0
+                (0, 0)
             }
         };
         if comp.status == StepStatus::Pending {
@@ -395,6 +400,7 @@ impl Run {
             attempts,
             step_count,
             timeout_ms: None,
+            lost,
         })
     }
 

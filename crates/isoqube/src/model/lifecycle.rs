@@ -77,6 +77,8 @@ impl Run {
                 h.status = StepStatus::Pending;
                 h.started_at = None;
                 h.finished_at = None;
+                // A resumed step's attempts start a fresh budget.
+                h.lost = 0;
             }
         }
         for c in self

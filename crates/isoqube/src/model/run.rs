@@ -47,6 +47,16 @@ pub struct StepHandler {
         serialize_with = "timestamp::option"
     )]
     pub deadline: Option<DateTime<Utc>>,
+    /// Attempts in a row whose process stopped before it recorded an outcome
+    /// (killed mid-step, its channel closed): each counts against the
+    /// retry budget, so a message that kills its process every time is
+    /// not redelivered for ever. Zero again once an attempt ends.
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub lost: u32,
+}
+
+fn is_zero(n: &u32) -> bool {
+    *n == 0
 }
 
 /// One event of a run.
@@ -299,6 +309,10 @@ impl StepHandler {
         if let Some(deadline) = &self.deadline {
             out.push_str(",\"deadline\":");
             timestamp::write_opt(out, Some(deadline));
+        }
+        if self.lost > 0 {
+            out.push_str(",\"lost\":");
+            json::u64(out, u64::from(self.lost));
         }
         out.push('}');
     }

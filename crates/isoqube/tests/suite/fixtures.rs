@@ -120,6 +120,18 @@ pub(super) fn callers(run: Uuid, endpoint: &str) -> Vec<String> {
         .unwrap_or_default()
 }
 
+/// A step that never ends by itself (a test takes its process down).
+#[event]
+#[derive(Serialize, Deserialize)]
+pub struct Crasher {}
+
+#[consumer(service = "suite")]
+async fn crasher(_ev: Crasher, ctx: StepContext) -> anyhow::Result<()> {
+    record_call(&ctx);
+    tokio::time::sleep(Duration::from_secs(600)).await;
+    Ok(())
+}
+
 #[consumer(service = "suite")]
 async fn alpha(_ev: Alpha, ctx: StepContext) -> anyhow::Result<()> {
     behave(&ctx).await?;

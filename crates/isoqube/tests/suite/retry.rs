@@ -140,3 +140,45 @@ pub async fn rerun(h: Harness) {
     );
     svc.shutdown().await.unwrap();
 }
+
+/// A step whose every attempt takes its process down with it (here: the
+/// service aborted mid-step, as a kill would) is not redelivered for ever:
+/// the attempts lost count, and after three in a row (the floor, its consumer
+/// has no retries) it goes to `_error` with the reason and the run fails.
+pub async fn a_step_that_kills_its_process_every_time_ends_in_error(h: Harness) {
+    h.define("crash-loop", &["Crasher"]).await;
+    let first = h.service(&["crasher"]).await;
+    let id = h.start("crash-loop", json!({})).await;
+    let mut svc = Some(first);
+    for round in 1..=3u32 {
+        let service = match svc.take() {
+            Some(s) => s,
+            None => h.service(&["crasher"]).await,
+        };
+        let deadline = tokio::time::Instant::now() + WAIT;
+        loop {
+            let run = h.control().get_run(id).await.expect("run");
+            let started = run.steps[0]
+                .handlers
+                .first()
+                .is_some_and(|h| h.status == StepStatus::Invoked && h.attempts == round - 1);
+            if started && call_count(id, "crasher") == round as usize {
+                break;
+            }
+            assert!(
+                tokio::time::Instant::now() < deadline,
+                "round {round}: {run:#?}"
+            );
+            tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+        }
+        service.abort();
+    }
+    let svc = h.service(&["crasher"]).await;
+    let run = h.finish(id).await;
+    assert_eq!(run.status, RunStatus::Failed, "{run:#?}");
+    let error = run.steps[0].last_error.clone().unwrap_or_default();
+    assert!(error.contains("not run again"), "{error}");
+    assert_eq!(call_count(id, "crasher"), 3, "not run a fourth time");
+    h.wait_queue("crasher_error", 1).await;
+    svc.shutdown().await.unwrap();
+}

@@ -35,6 +35,9 @@ pub(super) struct RunStep {
     /// The broker redelivered the message (an earlier handling of it did not
     /// finish).
     pub redelivered: bool,
+    /// Attempts lost with their process before this delivery: they used
+    /// that much of the retry budget.
+    pub lost: u32,
 }
 
 /// The step log's line for an attempt after the step's first (numbered
@@ -67,7 +70,8 @@ impl Endpoint {
     ) -> (Result<(), HandlerError>, u32, Variables) {
         let timeout = run_step.as_ref().and_then(|r| r.timeout);
         let policy = self.retry;
-        let max = policy.max_attempts();
+        let lost = run_step.as_ref().map_or(0, |r| r.lost);
+        let max = policy.max_attempts().saturating_sub(lost).max(1);
         let started = Instant::now();
         let mut attempt = 0;
         let outcome = loop {

@@ -42,6 +42,17 @@ struct Handling<'m> {
     record_later: Option<Duration>,
 }
 
+/// Attempts lost with their process in a row that end a step (it goes to
+/// `<q>_error`, failed): its retry policy's attempts, and at least
+/// [`LOST_ATTEMPTS_FLOOR`], so one process killed during a step without
+/// retries (a deploy, a node lost) does not fail its run.
+fn lost_limit(retry: crate::retry::RetryPolicy) -> u32 {
+    retry.max_attempts().max(LOST_ATTEMPTS_FLOOR)
+}
+
+/// See [`lost_limit`].
+pub const LOST_ATTEMPTS_FLOOR: u32 = 3;
+
 /// What settles a delivery, as a phase decided it; [`Endpoint::settle`]
 /// carries it out.
 enum Next {
@@ -65,6 +76,9 @@ struct Claimed {
     variables: Variables,
     /// Earlier invocations by this endpoint (deliveries before, resumes).
     prior: u32,
+    /// Of those, the ones in a row lost with their process: they count
+    /// against the retry budget.
+    lost: u32,
     step_count: usize,
     /// Each attempt's limit: the step's `timeout`, else the service's default.
     timeout: Option<Duration>,
@@ -104,6 +118,9 @@ impl Endpoint {
             info!("another copy of this step was being handled here; this one came after it");
         }
         let next = match Box::pin(self.claim(&h)).await {
+            Claim::Run(claimed) if claimed.lost >= lost_limit(self.retry) => {
+                Box::pin(self.record(&h, self.budget_lost(&claimed))).await
+            }
             Claim::Run(claimed) => {
                 let ran = self.run_claimed(&h, env, claimed).await;
                 Box::pin(self.record(&h, ran)).await
@@ -168,12 +185,14 @@ impl Endpoint {
                     attempts,
                     step_count,
                     timeout_ms,
+                    lost,
                 },
                 recorded,
             )) => {
                 return Claim::Run(Claimed {
                     variables,
                     prior: attempts,
+                    lost,
                     step_count,
                     timeout: timeout_ms
                         .map(Duration::from_millis)
@@ -261,6 +280,25 @@ impl Endpoint {
         Next::DeadLetter(HandlerError::new("isoqube::StepNotDue", reason, false), 0)
     }
 
+    /// The step's retry budget went to attempts lost with their process
+    /// (each delivery killed it, say): it is not run again, and fails as a
+    /// consumer that ran out of retries does.
+    fn budget_lost(&self, c: &Claimed) -> Ran {
+        let reason = format!(
+            "not run again: its last {} attempts stopped with their process (killed mid-step, or its channel closed) before recording an outcome; {} such attempts in a row end a step",
+            c.lost,
+            lost_limit(self.retry)
+        );
+        Ran::Returned {
+            result: Err(HandlerError::new("isoqube::AttemptsLost", reason, false)),
+            attempts: 0,
+            patch: Variables::new(),
+            cancelled: false,
+            started: Instant::now(),
+            prior: c.prior,
+        }
+    }
+
     /// Runs the consumer with its retries, recording its start when it runs
     /// longer than `record_later`, and watching its run for a cancellation.
     async fn run_claimed(&self, h: &Handling<'_>, env: &Incoming<'_>, c: Claimed) -> Ran {
@@ -274,6 +312,7 @@ impl Endpoint {
             cancel: cancel_rx,
             compensates: h.compensates.clone(),
             redelivered: h.msg.redelivered,
+            lost: c.lost,
         };
         let invoke = Box::pin(self.invoke(env, Some(run_step), c.variables, c.prior));
         let handled = async {
