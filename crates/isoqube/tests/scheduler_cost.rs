@@ -131,6 +131,15 @@ impl RunStore for Counting {
     ) -> isoqube::Result<(Run, Vec<NextStep>)> {
         self.call().resume_run(id, vars).await
     }
+    async fn retry_step_later(
+        &self,
+        key: &isoqube::model::StepKey,
+        error: &str,
+        attempts: u32,
+        at: chrono::DateTime<chrono::Utc>,
+    ) -> isoqube::Result<Option<isoqube::model::FailOutcome>> {
+        self.call().retry_step_later(key, error, attempts, at).await
+    }
     async fn signal_run(
         &self,
         id: Uuid,

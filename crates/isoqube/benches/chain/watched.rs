@@ -141,6 +141,15 @@ impl RunStore for Watched {
     ) -> isoqube::Result<(Run, Vec<NextStep>)> {
         self.inner.resume_run(id, vars).await
     }
+    async fn retry_step_later(
+        &self,
+        key: &isoqube::model::StepKey,
+        error: &str,
+        attempts: u32,
+        at: chrono::DateTime<chrono::Utc>,
+    ) -> isoqube::Result<Option<isoqube::model::FailOutcome>> {
+        self.inner.retry_step_later(key, error, attempts, at).await
+    }
     async fn signal_run(
         &self,
         id: Uuid,

@@ -385,6 +385,7 @@ impl Run {
                     handling: key.handling,
                     deadline,
                     lost: 0,
+                    retried: 0,
                 });
                 (0, 0)
             }
@@ -401,6 +402,7 @@ impl Run {
             step_count,
             timeout_ms: None,
             lost,
+            used: lost,
         })
     }
 

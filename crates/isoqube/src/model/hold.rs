@@ -2,6 +2,8 @@
 //! "10m"`, `not_before = "02:00"`): it is `Waiting` until then, and its
 //! message is published when the store's timer fires. A run may start later
 //! ([`Run::delay_start`]): its first steps are published when its time comes.
+//! A failed attempt whose retry is far off waits the same way
+//! ([`Run::retry_later`]), its message acknowledged meanwhile.
 //! Both are the run's [`Run::wake_at`], so the same index and the same
 //! firing ([`Run::fire_timers`]) serve them and the waits' deadlines.
 //!
@@ -140,10 +142,13 @@ impl Step {
         self.wait.is_some() || self.hold.is_some()
     }
 
-    /// Its deadline while `Waiting`: a wait's, or when a hold ends.
+    /// Its deadline while `Waiting`: a retry's, a wait's, or when a hold ends.
     pub(super) fn waiting_until(&self) -> Option<DateTime<Utc>> {
         if self.status != StepStatus::Waiting {
             return None;
+        }
+        if self.retry_at.is_some() {
+            return self.retry_at;
         }
         match (&self.wait, &self.hold) {
             (Some(w), _) => w.until,
@@ -166,10 +171,68 @@ impl Run {
         }
     }
 
-    /// Held step `index` whose time has come: pending again, to publish.
+    /// Held step `index` whose time has come (or whose retry is due):
+    /// pending again, to publish.
     pub(super) fn release_hold(&mut self, index: usize) -> NextStep {
         self.steps[index].status = StepStatus::Pending;
+        self.steps[index].retry_at = None;
         self.next_step(index)
+    }
+
+    /// The consumer failed `attempts` times, the last with `error`, and its
+    /// next attempt is due at `at`, too far off to hold the message: the
+    /// step waits (`Waiting`, [`Step::retry_at`]) and the store's timer
+    /// publishes it again then; the attempts count against its retry policy
+    /// when it runs ([`StepHandler::retried`]). `None` when the retry is
+    /// scheduled; otherwise the run is no longer running (cancelled, or
+    /// failed by another branch) and this is recorded as [`Run::fail`]
+    /// records a failure, with its outcome.
+    pub fn retry_later(
+        &mut self,
+        key: &StepKey,
+        error: &str,
+        attempts: u32,
+        at: DateTime<Utc>,
+        now: DateTime<Utc>,
+    ) -> Result<Option<FailOutcome>> {
+        let running = matches!(self.status, RunStatus::Pending | RunStatus::Running);
+        let step = self.step_mut(key.step)?;
+        let replayed = step.status == StepStatus::Waiting
+            && step.retry_at == Some(at)
+            && step
+                .handlers
+                .iter()
+                .any(|h| h.endpoint == key.endpoint && Self::owns(h, key));
+        if replayed {
+            return Ok(None);
+        }
+        if key.compensation || !running || step.status == StepStatus::Succeeded {
+            return self.fail(key, error, attempts, now).map(Some);
+        }
+        let retried = step
+            .handlers
+            .iter()
+            .find(|h| h.endpoint == key.endpoint)
+            .map_or(0, |h| h.retried);
+        let handler = Self::handler_mut(&mut step.handlers, key);
+        handler.status = StepStatus::Pending;
+        handler.attempts += attempts;
+        handler.retried = retried + attempts;
+        handler.finished_at = Some(now);
+        handler.error = Some(error.to_string());
+        handler.host = key.host.clone();
+        handler.deadline = None;
+        step.attempts += attempts;
+        step.last_error = Some(error.to_string());
+        step.invoked_at.get_or_insert(key.started_at.unwrap_or(now));
+        step.status = StepStatus::Waiting;
+        step.retry_at = Some(at);
+        if self.status == RunStatus::Pending {
+            self.status = RunStatus::Running;
+        }
+        self.refresh_wake();
+        self.touch(now);
+        Ok(None)
     }
 
     /// Starts the run at `at` instead of now: nothing is published until

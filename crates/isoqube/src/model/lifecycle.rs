@@ -66,6 +66,7 @@ impl Run {
         }
         for step in self.steps.iter_mut().filter(|s| !s.settled()) {
             step.status = StepStatus::Pending;
+            step.retry_at = None;
             step.invoked_at = None;
             step.completed_at = None;
             step.failed_at = None;
@@ -79,6 +80,7 @@ impl Run {
                 h.finished_at = None;
                 // A resumed step's attempts start a fresh budget.
                 h.lost = 0;
+                h.retried = 0;
             }
         }
         for c in self

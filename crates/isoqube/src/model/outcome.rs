@@ -34,9 +34,11 @@ pub enum ClaimOutcome {
         /// The longest one attempt may run (the step's `timeout`), in ms.
         timeout_ms: Option<u64>,
         /// Of `attempts`, how many in a row were lost with their process
-        /// (this one's predecessor included): they count against the
-        /// retry budget ([`StepHandler::lost`]).
+        /// (this one's predecessor included) ([`StepHandler::lost`]).
         lost: u32,
+        /// Of `attempts`, how many the current retry budget has used: lost
+        /// ones and those retried later ([`StepHandler::retried`]).
+        used: u32,
     },
     /// This endpoint already finished the step: do not run it again. When the
     /// endpoint advanced the run but the next step was never picked up (a crash

@@ -53,6 +53,11 @@ pub struct StepHandler {
     /// not redelivered for ever. Zero again once an attempt ends.
     #[serde(default, skip_serializing_if = "is_zero")]
     pub lost: u32,
+    /// Attempts of its current budget that failed and were retried later
+    /// ([`Run::retry_later`]): they count against its retry policy when the
+    /// retry runs. Zero again once an attempt ends the step.
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub retried: u32,
 }
 
 fn is_zero(n: &u32) -> bool {
@@ -112,6 +117,14 @@ pub struct Step {
     /// A held step's delay and release time ([`super::hold`]).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub hold: Option<StepHold>,
+    /// While a failed attempt waits to be retried ([`Run::retry_later`]):
+    /// when its message is published again.
+    #[serde(
+        default,
+        skip_serializing_if = "Option::is_none",
+        serialize_with = "timestamp::option"
+    )]
+    pub retry_at: Option<DateTime<Utc>>,
 }
 
 impl Step {
@@ -149,6 +162,7 @@ impl Step {
                 signal: None,
             }),
             hold: def.hold.as_ref().map(StepHold::of),
+            retry_at: None,
         }
     }
 
@@ -314,6 +328,10 @@ impl StepHandler {
             out.push_str(",\"lost\":");
             json::u64(out, u64::from(self.lost));
         }
+        if self.retried > 0 {
+            out.push_str(",\"retried\":");
+            json::u64(out, u64::from(self.retried));
+        }
         out.push('}');
     }
 }
@@ -382,6 +400,10 @@ impl Step {
         if let Some(h) = &self.hold {
             out.push_str(",\"hold\":");
             out.push_str(&serde_json::to_string(h).unwrap_or_else(|_| "null".into()));
+        }
+        if let Some(at) = &self.retry_at {
+            out.push_str(",\"retry_at\":");
+            timestamp::write(out, at);
         }
         out.push('}');
     }

@@ -132,6 +132,7 @@ fn hand_written_json_is_serde_jsons() {
                     handling: (h != 2).then(|| Uuid::from_u128(h as u128 + 7)),
                     deadline: (h == 1).then_some(t),
                     lost: (h % 2) as u32,
+                    retried: (h % 3) as u32,
                 })
                 .collect();
             step.compensation = (j != 0).then(|| {

@@ -248,6 +248,7 @@ impl Run {
                 handling: key.handling,
                 deadline,
                 lost: 0,
+                retried: 0,
             }),
         }
         if step.status == StepStatus::Pending {
@@ -299,27 +300,31 @@ impl Run {
         {
             return Ok(None);
         }
-        let (attempts, lost) = match step.handlers.iter().find(|h| h.endpoint == key.endpoint) {
-            // This very handling's claim is recorded (a retried call): the
-            // attempt it counted is this one.
-            Some(h) if h.status == StepStatus::Invoked && Self::owns(h, key) => {
-                (h.attempts, h.lost)
-            }
-            Some(h) if h.status == StepStatus::Succeeded => return Ok(None),
-            Some(h) if h.status == StepStatus::Invoked && !redelivered => return Ok(None),
-            // Its start is recorded but no outcome: the delivery that started it
-            // was lost (the process was killed, or its shutdown grace ran out).
-            // That attempt counts, so the retry policy and `ctx.attempt()` see it.
-            Some(h) if h.status == StepStatus::Invoked => (h.attempts + 1, h.lost + 1),
-            Some(h) => (h.attempts, h.lost),
-            None => (0, 0),
-        };
+        let (attempts, lost, retried) =
+            match step.handlers.iter().find(|h| h.endpoint == key.endpoint) {
+                // This very handling's claim is recorded (a retried call): the
+                // attempt it counted is this one.
+                Some(h) if h.status == StepStatus::Invoked && Self::owns(h, key) => {
+                    (h.attempts, h.lost, h.retried)
+                }
+                Some(h) if h.status == StepStatus::Succeeded => return Ok(None),
+                Some(h) if h.status == StepStatus::Invoked && !redelivered => return Ok(None),
+                // Its start is recorded but no outcome: the delivery that started it
+                // was lost (the process was killed, or its shutdown grace ran out).
+                // That attempt counts, so the retry policy and `ctx.attempt()` see it.
+                Some(h) if h.status == StepStatus::Invoked => {
+                    (h.attempts + 1, h.lost + 1, h.retried)
+                }
+                Some(h) => (h.attempts, h.lost, h.retried),
+                None => (0, 0, 0),
+            };
         Ok(Some(ClaimOutcome::Claimed {
             variables: self.variables.clone(),
             attempts,
             step_count: self.steps.len(),
             timeout_ms: step.timeout_ms,
             lost,
+            used: lost + retried,
         }))
     }
 
@@ -389,6 +394,7 @@ impl Run {
                     handling: None,
                     deadline: None,
                     lost: 0,
+                    retried: 0,
                 });
                 handlers.len() - 1
             }
@@ -398,8 +404,10 @@ impl Run {
             handler.started_at = key.started_at;
         }
         handler.handling = key.handling;
-        // An outcome is recorded: the attempts lost before it are behind it.
+        // An outcome is recorded: the attempts lost or retried before it
+        // are behind it.
         handler.lost = 0;
+        handler.retried = 0;
         handler
     }
 

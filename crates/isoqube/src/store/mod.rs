@@ -145,6 +145,14 @@ pub trait RunStore: Send + Sync + 'static {
     /// See [`Run::resume_with`] (`vars` merged over the run's variables,
     /// none to keep them); returns the run and the steps to publish.
     async fn resume_run(&self, id: Uuid, vars: Variables) -> Result<(Run, Vec<NextStep>)>;
+    /// See [`Run::retry_later`]: the step's next attempt is due at `at`.
+    async fn retry_step_later(
+        &self,
+        key: &StepKey,
+        error: &str,
+        attempts: u32,
+        at: DateTime<Utc>,
+    ) -> Result<Option<FailOutcome>>;
     /// See [`Run::signal`]: `signal` reaches run `id`; returns the run as
     /// written and what the signal did.
     async fn signal_run(&self, id: Uuid, signal: &Signal) -> Result<(Run, SignalOutcome)>;

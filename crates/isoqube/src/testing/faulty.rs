@@ -128,6 +128,7 @@ delegate! {
         fn resume_run(&self, id: Uuid, vars: Variables) -> Result<(Run, Vec<NextStep>)>;
         fn fail_unpublished(&self, id: Uuid, next: &NextStep, reason: &str) -> Result<FailOutcome>;
         fn signal_run(&self, id: Uuid, signal: &Signal) -> Result<(Run, SignalOutcome)>;
+        fn retry_step_later(&self, key: &StepKey, error: &str, attempts: u32, at: DateTime<Utc>) -> Result<Option<FailOutcome>>;
         fn runs_to_wake(&self, now: DateTime<Utc>, limit: usize) -> Result<Vec<Uuid>>;
         fn fire_timers(&self, id: Uuid) -> Result<(Run, Vec<NextStep>)>;
         fn register_service(&self, service: &ServiceRecord) -> Result<()>;

@@ -120,6 +120,16 @@ pub(super) fn callers(run: Uuid, endpoint: &str) -> Vec<String> {
         .unwrap_or_default()
 }
 
+/// A step retried a second later (a durable retry, when its service says so).
+#[event]
+#[derive(Serialize, Deserialize)]
+pub struct Tardy {}
+
+#[consumer(service = "suite", retry = interval(attempts = 3, every = "1s"))]
+async fn tardy(_ev: Tardy, ctx: StepContext) -> anyhow::Result<()> {
+    behave(&ctx).await
+}
+
 /// A step that never ends by itself (a test takes its process down).
 #[event]
 #[derive(Serialize, Deserialize)]

@@ -25,7 +25,8 @@ macro_rules! behaviour_tests {
             wait_timeout_compensates, wait_optional_timeout_goes_on,
             wait_deadline_passed_while_down_fires_on_start, wait_signal_published_on_the_broker,
             wait_signal_nothing_waits_for_is_skipped_with_a_reason, wait_delay_step_fires_on_time,
-            wait_delayed_start_fires_on_time, a_step_that_kills_its_process_every_time_ends_in_error);
+            wait_delayed_start_fires_on_time, a_step_that_kills_its_process_every_time_ends_in_error,
+            a_far_off_retry_survives_a_restart, far_off_retries_run_out_as_retries_do);
 
     };
     (@each $pair:path; $($name:ident),* $(,)?) => {

@@ -182,3 +182,67 @@ pub async fn a_step_that_kills_its_process_every_time_ends_in_error(h: Harness) 
     h.wait_queue("crasher_error", 1).await;
     svc.shutdown().await.unwrap();
 }
+
+/// A service whose retries further off than 300 ms are the store's.
+async fn durable_retries(h: &Harness) -> isoqube::Service {
+    isoqube::Service::builder("suite")
+        .transport(h.pair.transport.clone())
+        .store(h.pair.store.clone())
+        .endpoints(["alpha", "tardy"])
+        .durable_retries_after(std::time::Duration::from_millis(300))
+        .start()
+        .await
+        .expect("service starts")
+}
+
+/// A retry a second off is not held in memory: the failed attempt is
+/// recorded, the step waits for its retry in the store, the message is
+/// acknowledged; with every service down past its time, the next one up
+/// runs it, and the attempts count as one budget.
+pub async fn a_far_off_retry_survives_a_restart(h: Harness) {
+    h.define("later-retry", &["Alpha", "Tardy"]).await;
+    let svc = durable_retries(&h).await;
+    let id = h
+        .start("later-retry", json!({"fail_times": {"tardy": 1}}))
+        .await;
+    h.wait_step(id, 1, StepStatus::Waiting).await;
+    let run = h.control().get_run(id).await.expect("run");
+    let retry_at = run.steps[1].retry_at.expect("a retry time");
+    assert_eq!(run.steps[1].attempts, 1, "{run:#?}");
+    assert_eq!(run.wake_at, Some(retry_at));
+    assert_eq!(
+        h.transport().message_count("tardy").await.unwrap(),
+        0,
+        "acked"
+    );
+    svc.shutdown().await.unwrap();
+    while chrono::Utc::now() < retry_at + chrono::Duration::milliseconds(200) {
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+    assert_eq!(call_count(id, "tardy"), 1, "nobody was up to retry it");
+    let svc = durable_retries(&h).await;
+    let run = h.finish(id).await;
+    assert_eq!(run.status, RunStatus::Succeeded, "{run:#?}");
+    assert_eq!(run.steps[1].attempts, 2);
+    assert_eq!(
+        attempts_seen().lock().unwrap()[&(id, "tardy".to_string())],
+        vec![1, 2]
+    );
+    svc.shutdown().await.unwrap();
+}
+
+/// Durable retries spend the retry policy's budget: a step failing every
+/// time fails after its attempts (3), then the run fails as usual.
+pub async fn far_off_retries_run_out_as_retries_do(h: Harness) {
+    h.define("later-fail", &["Alpha", "Tardy"]).await;
+    let svc = durable_retries(&h).await;
+    let id = h
+        .start("later-fail", json!({"fail_times": {"tardy": 99}}))
+        .await;
+    let run = h.finish(id).await;
+    assert_eq!(run.status, RunStatus::Failed, "{run:#?}");
+    assert_eq!(run.steps[1].attempts, 3, "{run:#?}");
+    assert_eq!(call_count(id, "tardy"), 3);
+    h.wait_queue("tardy_error", 1).await;
+    svc.shutdown().await.unwrap();
+}

@@ -52,6 +52,7 @@ pub struct ServiceBuilder {
     pub(super) cancel_poll: Duration,
     pub(super) cancel_grace: Duration,
     pub(super) default_step_timeout: Option<Duration>,
+    pub(super) durable_retry_after: Duration,
     pub(super) sidecars: Vec<Box<dyn Sidecar>>,
     pub(super) default_retry: RetryPolicy,
     pub(super) concurrency_limit: Option<u16>,
@@ -171,6 +172,25 @@ impl ServiceBuilder {
         self
     }
 
+    /// Retries due further off than `after` (default
+    /// [`DEFAULT_DURABLE_RETRY_AFTER`](super::DEFAULT_DURABLE_RETRY_AFTER), 5 s)
+    /// are not waited for in memory with the message unacknowledged: the
+    /// failed attempt is recorded, the step waits for its retry in the store
+    /// (`Waiting`, with its `retry_at`), the message is acknowledged, and the
+    /// store's timer publishes it again when the retry is due, whichever
+    /// service is up then. So a `retry = exponential(...)` with minutes of
+    /// backoff survives restarts and holds no prefetch slot. Compensations'
+    /// retries always wait in memory.
+    ///
+    /// ```
+    /// let b = isoqube::Service::builder("x").durable_retries_after(std::time::Duration::from_secs(30));
+    /// # let _ = b;
+    /// ```
+    pub fn durable_retries_after(mut self, after: Duration) -> Self {
+        self.durable_retry_after = after;
+        self
+    }
+
     /// Caps every consumer's concurrency (and so its prefetch), e.g. for a small
     /// machine; a consumer's own lower limit still applies. Zero is ignored.
     pub fn concurrency_limit(mut self, limit: u16) -> Self {
@@ -229,6 +249,7 @@ impl ServiceBuilder {
             cancel_poll: self.cancel_poll,
             cancel_grace: self.cancel_grace,
             default_step_timeout: self.default_step_timeout,
+            durable_retry_after: self.durable_retry_after,
             host_headers: super::dead_letter::host_headers(
                 &crate::wire::envelope::HostInfo::current(&self.name),
             ),

@@ -41,6 +41,8 @@ pub(super) struct Shared {
     pub(super) cancel_grace: Duration,
     /// An attempt's limit when the step names no `timeout`.
     pub(super) default_step_timeout: Option<Duration>,
+    /// A retry further off than this is run by the store's timer.
+    pub(super) durable_retry_after: Duration,
     /// The eight `MT-Host-*` headers of this service, for moved messages.
     pub(super) host_headers: BTreeMap<String, Value>,
 }
@@ -53,6 +55,11 @@ pub const DEFAULT_RECORD_START_AFTER: Duration = Duration::from_millis(250);
 /// a timer, not a consumer), short enough that a hung consumer is noticed the
 /// same day.
 pub const DEFAULT_STEP_TIMEOUT: Duration = Duration::from_secs(3600);
+
+/// See [`ServiceBuilder::durable_retries_after`](super::ServiceBuilder::durable_retries_after):
+/// a retry due within 5 s waits in memory, its message unacknowledged; a later
+/// one is run by the store's timer, its message acknowledged meanwhile.
+pub const DEFAULT_DURABLE_RETRY_AFTER: Duration = Duration::from_secs(5);
 
 pub(super) struct Endpoint {
     pub(super) shared: Arc<Shared>,
@@ -297,7 +304,7 @@ impl Endpoint {
     }
 
     pub(super) async fn process_plain(&self, msg: &RawMessage, env: &Incoming<'_>) -> Settle {
-        let (result, attempts, _) = self.invoke(env, None, Variables::new(), 0).await;
+        let (result, attempts, _, _) = self.invoke(env, None, Variables::new(), 0).await;
         match result {
             Ok(()) => Settle::Ack,
             Err(e) => {

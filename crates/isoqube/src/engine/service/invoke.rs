@@ -35,9 +35,13 @@ pub(super) struct RunStep {
     /// The broker redelivered the message (an earlier handling of it did not
     /// finish).
     pub redelivered: bool,
-    /// Attempts lost with their process before this delivery: they used
-    /// that much of the retry budget.
-    pub lost: u32,
+    /// Attempts of the current retry budget used before this delivery
+    /// (lost with their process, or retried later).
+    pub used: u32,
+    /// A retry further off than this is not waited for in memory: the
+    /// invocation ends and says when ([`Endpoint::invoke`]). `None`: every
+    /// retry waits in memory (a compensation's).
+    pub durable_after: Option<Duration>,
 }
 
 /// The step log's line for an attempt after the step's first (numbered
@@ -58,7 +62,9 @@ fn started_again(attempt: u32, in_this_delivery: u32, redelivered: bool) -> Stri
 
 impl Endpoint {
     /// Runs the consumer with its retry policy; returns the outcome, the number of
-    /// invocations and the variables the successful attempt set. An attempt
+    /// invocations, the variables the successful attempt set, and, when it
+    /// failed with a retry due further off than the step's `durable_after`,
+    /// how far off (the caller has the store's timer run it). An attempt
     /// that runs past `timeout` is dropped (its future is not polled again)
     /// and counts as a failed, retryable attempt.
     pub(super) async fn invoke(
@@ -67,11 +73,12 @@ impl Endpoint {
         run_step: Option<RunStep>,
         variables: Variables,
         prior: u32,
-    ) -> (Result<(), HandlerError>, u32, Variables) {
+    ) -> (Result<(), HandlerError>, u32, Variables, Option<Duration>) {
         let timeout = run_step.as_ref().and_then(|r| r.timeout);
         let policy = self.retry;
-        let lost = run_step.as_ref().map_or(0, |r| r.lost);
-        let max = policy.max_attempts().saturating_sub(lost).max(1);
+        let used = run_step.as_ref().map_or(0, |r| r.used);
+        let durable_after = run_step.as_ref().and_then(|r| r.durable_after);
+        let max = policy.max_attempts().saturating_sub(used).max(1);
         let started = Instant::now();
         let mut attempt = 0;
         let outcome = loop {
@@ -129,14 +136,17 @@ impl Endpoint {
                 self.metrics.record_failed_attempt();
             }
             match result {
-                Ok(()) => break (Ok(()), attempt, ctx.take_patch()),
+                Ok(()) => break (Ok(()), attempt, ctx.take_patch(), None),
                 // A cancelled run's step is not tried again.
                 Err(e) if !e.retryable || attempt >= max || ctx.is_cancelled() => {
-                    break (Err(e), attempt, Variables::new())
+                    break (Err(e), attempt, Variables::new(), None)
                 }
                 Err(e) => {
                     self.metrics.record_retry();
-                    let delay = policy.delay(attempt);
+                    let delay = policy.delay(used + attempt);
+                    if durable_after.is_some_and(|after| delay > after) {
+                        break (Err(e), attempt, Variables::new(), Some(delay));
+                    }
                     warn!(
                         attempt = prior + attempt,
                         "attempt failed, retrying in {delay:?}: {e}"

@@ -57,6 +57,7 @@ impl Service {
             cancel_poll: Duration::from_secs(1),
             cancel_grace: Duration::from_secs(10),
             default_step_timeout: Some(DEFAULT_STEP_TIMEOUT),
+            durable_retry_after: super::DEFAULT_DURABLE_RETRY_AFTER,
             sidecars: Vec::new(),
             default_retry: RetryPolicy::None,
             concurrency_limit: None,

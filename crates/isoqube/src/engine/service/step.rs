@@ -76,9 +76,11 @@ struct Claimed {
     variables: Variables,
     /// Earlier invocations by this endpoint (deliveries before, resumes).
     prior: u32,
-    /// Of those, the ones in a row lost with their process: they count
-    /// against the retry budget.
+    /// Of those, the ones in a row lost with their process.
     lost: u32,
+    /// Of those, the ones the current retry budget has used (lost ones,
+    /// and those retried later): they count against the retry policy.
+    used: u32,
     step_count: usize,
     /// Each attempt's limit: the step's `timeout`, else the service's default.
     timeout: Option<Duration>,
@@ -99,6 +101,9 @@ enum Ran {
         started: Instant,
         /// Invocations before this delivery's.
         prior: u32,
+        /// It failed and its next attempt is this far off: the store's timer
+        /// runs it ([`ServiceBuilder::durable_retries_after`](super::ServiceBuilder::durable_retries_after)).
+        retry_in: Option<Duration>,
     },
     /// Its run was cancelled and it did not stop within the grace: dropped.
     Dropped,
@@ -186,6 +191,7 @@ impl Endpoint {
                     step_count,
                     timeout_ms,
                     lost,
+                    used,
                 },
                 recorded,
             )) => {
@@ -193,6 +199,7 @@ impl Endpoint {
                     variables,
                     prior: attempts,
                     lost,
+                    used,
                     step_count,
                     timeout: timeout_ms
                         .map(Duration::from_millis)
@@ -296,6 +303,7 @@ impl Endpoint {
             cancelled: false,
             started: Instant::now(),
             prior: c.prior,
+            retry_in: None,
         }
     }
 
@@ -312,7 +320,8 @@ impl Endpoint {
             cancel: cancel_rx,
             compensates: h.compensates.clone(),
             redelivered: h.msg.redelivered,
-            lost: c.lost,
+            used: c.used,
+            durable_after: (!h.key.compensation).then_some(self.shared.durable_retry_after),
         };
         let invoke = Box::pin(self.invoke(env, Some(run_step), c.variables, c.prior));
         let handled = async {
@@ -337,13 +346,14 @@ impl Endpoint {
             }
         };
         tokio::select! {
-            (result, attempts, patch) = handled => Ran::Returned {
+            (result, attempts, patch, retry_in) = handled => Ran::Returned {
                 result,
                 attempts,
                 patch,
                 cancelled: *cancel_tx.borrow(),
                 started,
                 prior: c.prior,
+                retry_in,
             },
             () = self.watch_cancel(h.run_id, h.key.compensation, &cancel_tx) => Ran::Dropped,
         }
@@ -370,9 +380,57 @@ impl Endpoint {
             Ran::Returned {
                 result: Err(err),
                 attempts,
+                retry_in: Some(delay),
+                ..
+            } => self.record_retry_later(h, err, attempts, delay).await,
+            Ran::Returned {
+                result: Err(err),
+                attempts,
                 prior,
                 ..
             } => self.record_failure(h, err, attempts, prior).await,
+        }
+    }
+
+    /// The attempt failed and its retry is too far off to hold the message:
+    /// the store records the step waiting for it (its timer publishes the
+    /// message again then), and the message is acked.
+    async fn record_retry_later(
+        &self,
+        h: &Handling<'_>,
+        err: HandlerError,
+        attempts: u32,
+        delay: Duration,
+    ) -> Next {
+        let at = chrono::Duration::from_std(delay)
+            .ok()
+            .and_then(|d| chrono::Utc::now().checked_add_signed(d))
+            .unwrap_or(chrono::DateTime::<chrono::Utc>::MAX_UTC);
+        let reason = err.to_string();
+        let recorded = self
+            .store_op("record the retry", || {
+                self.shared
+                    .store
+                    .retry_step_later(&h.key, &reason, attempts, at)
+            })
+            .await;
+        match recorded {
+            Ok(None) => {
+                warn!(retry_at = %at, "attempt failed, retried in {delay:?} by the store's timer (the message is acknowledged meanwhile): {err}");
+                Next::Ack
+            }
+            Ok(Some(FailOutcome::Compensate { next } | FailOutcome::Tolerated { next })) => {
+                Next::Publish(next)
+            }
+            Ok(Some(_)) => Next::Ack,
+            Err(e) if e.is_transient() => {
+                error!("could not record the retry, requeueing: {e}");
+                Next::Requeue
+            }
+            Err(e) => {
+                error!("could not record the retry: {e}");
+                Next::DeadLetter(err, attempts)
+            }
         }
     }
 

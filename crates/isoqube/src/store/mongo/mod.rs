@@ -224,6 +224,21 @@ impl RunStore for MongoStore {
             .await
     }
 
+    async fn retry_step_later(
+        &self,
+        key: &StepKey,
+        error: &str,
+        attempts: u32,
+        at: DateTime<Utc>,
+    ) -> Result<Option<FailOutcome>> {
+        Ok(self
+            .mutate_run(key.run_id, |run| {
+                run.retry_later(key, error, attempts, at, Utc::now())
+            })
+            .await?
+            .1)
+    }
+
     async fn signal_run(&self, id: Uuid, signal: &Signal) -> Result<(Run, SignalOutcome)> {
         self.mutate_run(id, |run| run.signal(signal, Utc::now()))
             .await

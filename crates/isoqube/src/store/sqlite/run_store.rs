@@ -319,6 +319,20 @@ impl RunStore for SqliteStore {
         .await
     }
 
+    async fn retry_step_later(
+        &self,
+        key: &StepKey,
+        error: &str,
+        attempts: u32,
+        at: DateTime<Utc>,
+    ) -> Result<Option<FailOutcome>> {
+        let (key, error) = (key.clone(), error.to_string());
+        self.mutate_run(key.run_id, move |run| {
+            run.retry_later(&key, &error, attempts, at, Utc::now())
+        })
+        .await
+    }
+
     async fn signal_run(&self, id: Uuid, signal: &Signal) -> Result<(Run, SignalOutcome)> {
         let signal = signal.clone();
         self.mutate_run(id, move |run| {
