@@ -1,5 +1,6 @@
 //! `runs ...`: start, show, re-run, resume, cancel and watch runs (and
-//! following one to its end); `list` and `delete` are in `run_lists`.
+//! following one to its end); `list` and `delete` are in `run_lists`,
+//! `signal` in `signals`.
 //!
 //! It may use the [`Operator`], the text formats ([`crate::text`]) and the
 //! CLI's arguments, exit mapping and output.
@@ -286,6 +287,26 @@ pub(super) async fn execute(op: &Operator, cmd: RunsCommand, out: &mut dyn Write
                 .resume(op.run_id(&id).await?, Resume::new().vars(vars))
                 .await?;
             started(op, run, wait, f.json, "resumed", out).await
+        }
+        RunsCommand::Signal {
+            id,
+            event,
+            matching,
+            data,
+            vars,
+            out: f,
+        } => {
+            use super::signals::{signal, Addressee};
+            let to = match (matching, id, event) {
+                (Some(event), _, _) => Addressee::Matching { event },
+                (None, Some(id), Some(event)) => Addressee::Run { id, event },
+                _ => {
+                    return Err(super::exit::Failure::bad_input(
+                        "runs signal takes a run id and an event, or --match EVENT",
+                    ))
+                }
+            };
+            signal(op, to, data, &vars, f.json, out).await
         }
         RunsCommand::Cancel {
             id,

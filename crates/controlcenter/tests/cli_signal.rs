@@ -1,0 +1,135 @@
+//! The `controlcenter` binary and runs that wait: `runs signal ID EVENT`
+//! completes a waiting step (its data merged into the run's variables),
+//! `runs signal --match EVENT` finds the run by its correlate key, and a
+//! signal nothing waits for is refused with the reason (exit 2).
+//! Like `cli.rs`, the test process hosts the consumers on RabbitMQ and the
+//! binary is a separate process; every scenario runs on a SQLite file and on
+//! MongoDB.
+
+#[path = "support/records.rs"]
+mod records;
+
+#[path = "support/cli_env.rs"]
+#[macro_use]
+mod cli_env;
+
+use std::sync::Arc;
+
+use cli_env::{in_background, Env};
+use serde_json::Value;
+
+fn step_status(run: &Value, index: usize) -> &str {
+    run["steps"][index]["status"].as_str().unwrap_or("")
+}
+
+/// `runs signal ID EVENT --var K=V` on a waiting run: it says which step
+/// it completed and the run goes on with the data among its variables;
+/// an event the run does not wait for, bad data and an unknown run are
+/// refused, each with its reason and exit code.
+async fn signal_by_id(env: Env) {
+    let env = Arc::new(env);
+    let e = env.clone();
+    in_background(move || {
+        e.create_approval();
+        let run = e.json(&[
+            "runs",
+            "start",
+            "approval",
+            "--var",
+            "order_id=o-1",
+            "--json",
+        ]);
+        let id = run["id"].as_str().expect("id").to_string();
+        e.run_until(&id, "waited", |r| step_status(r, 1) == "Waiting");
+
+        let (code, stdout, stderr) = e.cc(&["runs", "signal", &id[..8], "CcShip"]);
+        assert_eq!((code, stdout.as_str()), (2, ""), "{stderr}");
+        assert!(stderr.contains("CcShip"), "the reason names it: {stderr}");
+        let (code, _, stderr) = e.cc(&["runs", "signal", &id, "CcApproval", "--data", "[1]"]);
+        assert_eq!(code, 2, "{stderr}");
+        assert!(stderr.contains("JSON object"), "{stderr}");
+        let unknown = uuid::Uuid::new_v4().to_string();
+        let (code, _, stderr) = e.cc(&["runs", "signal", &unknown, "CcApproval"]);
+        assert_eq!(code, 3, "{stderr}");
+
+        let (code, stdout, stderr) = e.cc(&[
+            "runs",
+            "signal",
+            &id[..8],
+            "CcApproval",
+            "--data",
+            r#"{"approved_by": "bob", "ticket": 7}"#,
+            "--var",
+            "approved_by=ann",
+        ]);
+        assert_eq!(code, 0, "{stderr}");
+        assert!(
+            stdout.contains(&format!(
+                "run {id} of approval: completed step 2 (CcApproval)"
+            )),
+            "{stdout}"
+        );
+        let done = e.run_until(&id, "succeeded", |r| r["status"] == "Succeeded");
+        assert_eq!(done["variables"]["approved_by"], "ann", "{done:#}");
+        assert_eq!(done["variables"]["ticket"], 7, "{done:#}");
+        // The wait is done: a new signal finds nothing waiting.
+        let (code, _, stderr) = e.cc(&["runs", "signal", &id, "CcApproval"]);
+        assert_eq!(code, 2, "{stderr}");
+    })
+    .await;
+    Arc::into_inner(env).expect("one owner").stop().await;
+}
+
+/// `runs signal --match EVENT --data JSON`: the run whose `order_id` the
+/// data names is reached (`--json` says what it did), the other one is
+/// not; data no run matches is refused naming what was looked for.
+async fn signal_by_key(env: Env) {
+    let env = Arc::new(env);
+    let e = env.clone();
+    in_background(move || {
+        e.create_approval();
+        let mut ids = Vec::new();
+        for order in ["o-2", "o-3"] {
+            let var = format!("order_id={order}");
+            let run = e.json(&["runs", "start", "approval", "--var", &var, "--json"]);
+            ids.push(run["id"].as_str().expect("id").to_string());
+        }
+        for id in &ids {
+            e.run_until(id, "waited", |r| step_status(r, 1) == "Waiting");
+        }
+        let reached = e.json(&[
+            "runs",
+            "signal",
+            "--match",
+            "CcApproval",
+            "--data",
+            r#"{"orderId": "o-3"}"#,
+            "--json",
+        ]);
+        let reached = reached.as_array().expect("a list");
+        assert_eq!(reached.len(), 1, "{reached:?}");
+        assert_eq!(reached[0]["run_id"], ids[1].as_str(), "{reached:?}");
+        assert_eq!(reached[0]["effect"], "completed", "{reached:?}");
+        assert_eq!(reached[0]["step"], 1, "{reached:?}");
+        e.run_until(&ids[1], "succeeded", |r| r["status"] == "Succeeded");
+        let other = e.json(&["runs", "show", &ids[0], "--json"])["run"].clone();
+        assert_eq!(step_status(&other, 1), "Waiting", "{other:#}");
+
+        let (code, stdout, stderr) = e.cc(&[
+            "runs",
+            "signal",
+            "--match",
+            "CcApproval",
+            "--var",
+            "order_id=o-404",
+        ]);
+        assert_eq!((code, stdout.as_str()), (2, ""), "{stderr}");
+        assert!(stderr.contains("order_id = o-404"), "{stderr}");
+        let (code, _, stderr) = e.cc(&["runs", "signal", &ids[0]]);
+        assert_eq!(code, 2, "an id without an event: {stderr}");
+    })
+    .await;
+    Arc::into_inner(env).expect("one owner").stop().await;
+}
+
+on_both_stores!(signal_by_id, signal_by_key);
