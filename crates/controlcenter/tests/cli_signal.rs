@@ -1,7 +1,8 @@
 //! The `controlcenter` binary and runs that wait: `runs signal ID EVENT`
 //! completes a waiting step (its data merged into the run's variables),
 //! `runs signal --match EVENT` finds the run by its correlate key, and a
-//! signal nothing waits for is refused with the reason (exit 2).
+//! signal nothing waits for is refused with the reason (exit 2); `runs
+//! show`, `runs watch` and `definitions show` say what a step waits for.
 //! Like `cli.rs`, the test process hosts the consumers on RabbitMQ and the
 //! binary is a separate process; every scenario runs on a SQLite file and on
 //! MongoDB.
@@ -41,6 +42,26 @@ async fn signal_by_id(env: Env) {
         ]);
         let id = run["id"].as_str().expect("id").to_string();
         e.run_until(&id, "waited", |r| step_status(r, 1) == "Waiting");
+        // What it waits for and until when, wherever the run shows.
+        let (code, stdout, stderr) = e.cc(&["runs", "show", &id]);
+        assert_eq!(code, 0, "{stderr}");
+        assert!(
+            stdout.contains("      waits for CcApproval until ") && stdout.contains(" UTC (in 47h5"),
+            "{stdout}"
+        );
+        let (code, stdout, stderr) = e.cc(&["runs", "watch", &id, "--timeout", "1"]);
+        assert_eq!(code, 5, "still running after 1 s: {stderr}");
+        assert!(
+            stdout
+                .lines()
+                .any(|l| l.starts_with("step  2 CcApproval") && l.contains("waits for CcApproval until")),
+            "{stdout}"
+        );
+        let (_, stdout, _) = e.cc(&["definitions", "show", "approval"]);
+        assert!(
+            stdout.contains("2. wait for CcApproval (2d, by order_id)"),
+            "{stdout}"
+        );
 
         let (code, stdout, stderr) = e.cc(&["runs", "signal", &id[..8], "CcShip"]);
         assert_eq!((code, stdout.as_str()), (2, ""), "{stderr}");

@@ -138,7 +138,8 @@ async fn follow(
 /// The line a follower prints for a step's or an undo's change (`run` is
 /// the run after it), the same for `runs watch` and `--wait`: a finished
 /// one as [`crate::text::finished_step_line`] /
-/// [`crate::text::finished_undo_line`]; a start only
+/// [`crate::text::finished_undo_line`]; a step that waits as
+/// [`crate::text::wait_line`] says; a start only
 /// with `starts` (`runs watch`); nothing for a step back to pending or an
 /// undo skipped.
 pub fn change_line(
@@ -173,6 +174,13 @@ pub fn change_line(
                 c.step
             )
         }),
+        (false, StepStatus::Waiting) => Some(format!(
+            "step {:>2} {:<32} {}",
+            c.index + 1,
+            c.step,
+            crate::text::wait_line(s, chrono::Utc::now())
+                .unwrap_or_else(|| c.status.as_str().to_string())
+        )),
         (false, _) => Some(crate::text::finished_step_line(s)),
         (true, _) => s
             .compensation
