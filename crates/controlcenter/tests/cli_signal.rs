@@ -46,7 +46,8 @@ async fn signal_by_id(env: Env) {
         let (code, stdout, stderr) = e.cc(&["runs", "show", &id]);
         assert_eq!(code, 0, "{stderr}");
         assert!(
-            stdout.contains("      waits for CcApproval until ") && stdout.contains(" UTC (in 47h5"),
+            stdout.contains("      waits for CcApproval until ")
+                && stdout.contains(" UTC (in 47h5"),
             "{stdout}"
         );
         let (code, stdout, stderr) = e.cc(&["runs", "watch", &id, "--timeout", "1"]);
@@ -54,7 +55,8 @@ async fn signal_by_id(env: Env) {
         assert!(
             stdout
                 .lines()
-                .any(|l| l.starts_with("step  2 CcApproval") && l.contains("waits for CcApproval until")),
+                .any(|l| l.starts_with("step  2 CcApproval")
+                    && l.contains("waits for CcApproval until")),
             "{stdout}"
         );
         let (_, stdout, _) = e.cc(&["definitions", "show", "approval"]);

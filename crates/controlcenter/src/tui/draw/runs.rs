@@ -168,7 +168,9 @@ fn status_text(app: &App, r: &isoqube::Run) -> (&'static str, Style) {
             Style::new().fg(Color::Red).add_modifier(Modifier::BOLD),
         )
     } else if r.status == RunStatus::Running
-        && r.steps.iter().any(|s| s.status == isoqube::StepStatus::Waiting)
+        && r.steps
+            .iter()
+            .any(|s| s.status == isoqube::StepStatus::Waiting)
     {
         // Running, but only waiting for the outside world (its own status
         // stays Running): said, in the waiting step's colour.
