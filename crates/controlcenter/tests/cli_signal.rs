@@ -1,6 +1,7 @@
 //! The `controlcenter` binary and runs that wait: `runs signal ID EVENT`
 //! completes a waiting step (its data merged into the run's variables),
-//! `runs signal --match EVENT` finds the run by its correlate key, and a
+//! `runs signal --match EVENT` finds the run by its correlate key (`runs
+//! list --status waiting` and `status:waiting` find the one still waiting), and a
 //! signal nothing waits for is refused with the reason (exit 2); `runs
 //! show`, `runs watch` and `definitions show` say what a step waits for.
 //! Like `cli.rs`, the test process hosts the consumers on RabbitMQ and the
@@ -137,6 +138,20 @@ async fn signal_by_key(env: Env) {
         e.run_until(&ids[1], "succeeded", |r| r["status"] == "Succeeded");
         let other = e.json(&["runs", "show", &ids[0], "--json"])["run"].clone();
         assert_eq!(step_status(&other, 1), "Waiting", "{other:#}");
+        // Found as waiting (its own status is Running), the other one not.
+        for how in [&["--status", "waiting"][..], &["status:waiting"][..]] {
+            let mut args = vec!["runs", "list", "--definition", "approval", "--json"];
+            args.extend_from_slice(how);
+            let page = e.json(&args);
+            let found: Vec<&str> = page["runs"]
+                .as_array()
+                .expect("runs")
+                .iter()
+                .filter_map(|r| r["id"].as_str())
+                .collect();
+            assert_eq!(found, [ids[0].as_str()], "{how:?}: {page:#}");
+            assert_eq!(page["runs"][0]["status"], "Running", "{page:#}");
+        }
 
         let (code, stdout, stderr) = e.cc(&[
             "runs",

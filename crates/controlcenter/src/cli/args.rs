@@ -269,7 +269,8 @@ pub enum RunsCommand {
     /// Runs, newest first (stuck ones marked STUCK; corrupt records named on stderr).
     List {
         /// Only runs with this status (Pending, Running, Succeeded, Failed, Cancelled,
-        /// Compensating, Compensated, CompensationFailed).
+        /// Compensating, Compensated, CompensationFailed), or Waiting: running
+        /// runs with a step waiting for a signal.
         #[arg(long, conflicts_with = "stuck")]
         status: Option<String>,
         /// Only stuck runs: a step `Invoked` whose handler's service instance
@@ -298,7 +299,8 @@ pub enum RunsCommand {
         #[arg(long, conflicts_with = "stuck")]
         all: bool,
         /// A search (the TUI's `/` grammar, with the flags): words that must
-        /// all hold: `status:failed,cancelled`, `def:NAME`, `id:PREFIX`,
+        /// all hold: `status:failed,cancelled` (`status:waiting`: a step
+        /// waits for a signal), `def:NAME`, `id:PREFIX`,
         /// `KEY=VALUE`, `log:TEXT`, `"quoted words"`, plain words (found in
         /// the id's start, definition, status, starter, error, variables, steps).
         #[arg(value_name = "QUERY", conflicts_with = "stuck")]

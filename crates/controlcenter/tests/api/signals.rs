@@ -2,7 +2,8 @@
 //! waiting step (its data merged into the run's variables) and answers
 //! what it did, `POST /signals` finds the run by its correlate key, and a
 //! signal nothing waits for is a 409 saying what was looked for (an
-//! unknown run 404, a bad body 400). Every answer is one the document
+//! unknown run 404, a bad body 400); `status=waiting` lists the runs still
+//! waiting. Every answer is one the document
 //! declares.
 
 use super::*;
@@ -95,6 +96,19 @@ async fn signals(env: &Env) {
     assert_eq!(reached[0]["effect"], "completed", "{reached}");
     let (code, run) = env.wait(&two).await;
     assert_eq!(code, 200, "{run}");
+    // Neither waits now; a third one does, and is the one found waiting.
+    let three = env.start_run("approval", json!({"order_id": "o-3"})).await;
+    waiting(env, &three, 1).await;
+    for query in ["status=waiting", "status=Waiting", "q=status%3Awaiting"] {
+        let r = env.get(&format!("/api/v1/runs?{query}")).await;
+        assert_eq!(r.status, 200, "{}", r.text());
+        let page = r.json();
+        let found: Vec<&str> = page["runs"]
+            .as_array()
+            .map(|rs| rs.iter().filter_map(|r| r["id"].as_str()).collect())
+            .unwrap_or_default();
+        assert_eq!(found, [three.as_str()], "{query}: {page}");
+    }
     env.post(
         "/api/v1/signals",
         &json!({"event": "ApiApproval", "data": {"order_id": "o-404"}}),

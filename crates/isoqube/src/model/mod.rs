@@ -39,6 +39,7 @@ pub use graph::{StepDefSchema, StepObject};
 pub use outcome::*;
 pub use records::*;
 pub use run::*;
+pub use run_query::WAITING;
 pub use status::*;
 pub use step_key::{Budget, StepKey};
 pub use stuck::*;
