@@ -3,7 +3,8 @@
 //! what it did, `POST /signals` finds the run by its correlate key, and a
 //! signal nothing waits for is a 409 saying what was looked for (an
 //! unknown run 404, a bad body 400); `status=waiting` lists the runs still
-//! waiting. Every answer is one the document
+//! waiting, and `/metrics` counts them (`isoqube_runs_waiting`). Every answer
+//! is one the document
 //! declares.
 
 use super::*;
@@ -109,6 +110,28 @@ async fn signals(env: &Env) {
             .unwrap_or_default();
         assert_eq!(found, [three.as_str()], "{query}: {page}");
     }
+    // Counted as waiting when scraped, and no longer once signalled.
+    let waiting_now = || async {
+        let text = http(env.addr, "GET", "/metrics", &[], None).await.text();
+        assert!(
+            text.contains("# TYPE isoqube_runs_waiting gauge\n"),
+            "{text}"
+        );
+        text.lines()
+            .find_map(|l| l.strip_prefix("isoqube_runs_waiting "))
+            .and_then(|v| v.parse::<u64>().ok())
+            .unwrap_or_else(|| panic!("no isoqube_runs_waiting in:\n{text}"))
+    };
+    assert_eq!(waiting_now().await, 1);
+    let r = env
+        .post(
+            &format!("/api/v1/runs/{three}/signal"),
+            &json!({"event": "ApiApproval"}),
+        )
+        .await;
+    assert_eq!(r.status, 200, "{}", r.text());
+    assert_eq!(env.wait(&three).await.0, 200);
+    assert_eq!(waiting_now().await, 0);
     env.post(
         "/api/v1/signals",
         &json!({"event": "ApiApproval", "data": {"order_id": "o-404"}}),
