@@ -20,6 +20,12 @@ use std::sync::Arc;
 use cli_env::{in_background, Env};
 use serde_json::Value;
 
+/// What an approver sends: no consumer; the `approval` definition's wait
+/// step waits for it.
+#[isoqube::event]
+#[derive(serde::Serialize, serde::Deserialize)]
+pub struct CcApproval {}
+
 fn step_status(run: &Value, index: usize) -> &str {
     run["steps"][index]["status"].as_str().unwrap_or("")
 }

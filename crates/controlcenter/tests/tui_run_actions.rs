@@ -25,6 +25,12 @@ use std::time::{Duration, Instant};
 use cli_env::{in_background, Env};
 use tui_env::tui;
 
+/// What an approver sends: no consumer; the `approval` definition's wait
+/// step waits for it.
+#[isoqube::event]
+#[derive(serde::Serialize, serde::Deserialize)]
+pub struct CcApproval {}
+
 /// Starts `pair` from the TUI with priority 7 and a first step that runs
 /// long, then `C`, `y`: the run is cancelled and compensating (its step in
 /// flight is told to stop), and has priority 7.

@@ -30,12 +30,6 @@ pub struct CcShip {}
 #[derive(Serialize, Deserialize)]
 pub struct CcUndo {}
 
-/// What an approver sends: no consumer; a wait step waits for it (see
-/// [`Env::create_approval`]).
-#[event]
-#[derive(Serialize, Deserialize)]
-pub struct CcApproval {}
-
 fn seen() -> &'static Mutex<HashSet<String>> {
     static SEEN: OnceLock<Mutex<HashSet<String>>> = OnceLock::new();
     SEEN.get_or_init(Default::default)
@@ -179,6 +173,8 @@ impl Env {
 
     /// Creates the definition `approval`: CcPrepare, a wait for CcApproval
     /// (48 h, matched by the run variable `order_id` without a run id), CcShip.
+    /// The test binary defines the event `CcApproval` (an event of this
+    /// module would be in every binary's event lists).
     pub fn create_approval(&self) {
         let path = std::env::temp_dir()
             .join("isoqube-cc-tests")
