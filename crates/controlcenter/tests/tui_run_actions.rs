@@ -1,7 +1,8 @@
 //! The terminal UI end to end for a run's actions: a run
 //! started from the definitions view with a priority typed in the start
 //! prompt, its priority in the detail, then cancelled and compensated with
-//! `C` after a y/n; a stuck run's detail naming its stuck step. The real
+//! `C` after a y/n; a stuck run's detail naming its stuck step; a waiting
+//! step signalled with `a`. The real
 //! `controlcenter tui` runs in a pseudo-terminal;
 //! the test process hosts the consumers on RabbitMQ (as in `cli.rs`); the
 //! scenario runs on a SQLite file and on MongoDB.
@@ -23,6 +24,12 @@ use std::time::{Duration, Instant};
 
 use cli_env::{in_background, Env};
 use tui_env::tui;
+
+/// What an approver sends: no consumer; the `approval` definition's wait
+/// step waits for it.
+#[isoqube::event]
+#[derive(serde::Serialize, serde::Deserialize)]
+pub struct CcApproval {}
 
 /// Starts `pair` from the TUI with priority 7 and a first step that runs
 /// long, then `C`, `y`: the run is cancelled and compensating (its step in
@@ -131,7 +138,49 @@ async fn a_stuck_runs_detail_says_so(e: Env) {
     e.stop().await;
 }
 
+/// A run waiting for `CcApproval`: the list shows it `Waiting`, its detail
+/// what it waits for; `a` asks for the data and sends the signal, and the
+/// run goes on with the data among its variables.
+async fn a_waiting_step_is_signalled(e: Env) {
+    e.create_approval();
+    let run = e.json(&[
+        "runs",
+        "start",
+        "approval",
+        "--var",
+        "order_id=o-7",
+        "--json",
+    ]);
+    let id = run["id"].as_str().expect("id").to_string();
+    e.run_until(&id, "waited", |r| r["steps"][1]["status"] == "Waiting");
+    let short = uuid::Uuid::parse_str(&id)
+        .expect("a run id")
+        .simple()
+        .to_string();
+    let t = tui(&e, 120, 35);
+    let t = in_background(move || {
+        let mut t = t;
+        t.send("3");
+        t.wait_for(&["Runs (1", &short[..8], "Waiting"]);
+        t.send("\r");
+        t.wait_for(&["⏸ 2 CcApproval waits for CcApproval until", "(in 47h5"]);
+        t.send("a");
+        t.wait_for(&["Signal CcApproval to step 2 of run", "Data (a JSON object"]);
+        t.send("approved_by=tui");
+        t.send("\r");
+        t.wait_for(&["completed step 2 (CcApproval); the run goes on"]);
+        t.send("q");
+        t
+    })
+    .await;
+    drop(t);
+    let done = e.run_until(&id, "succeeded", |r| r["status"] == "Succeeded");
+    assert_eq!(done["variables"]["approved_by"], "tui", "{done:#}");
+    e.stop().await;
+}
+
 on_both_stores!(
     start_with_priority_then_cancel_and_compensate,
-    a_stuck_runs_detail_says_so
+    a_stuck_runs_detail_says_so,
+    a_waiting_step_is_signalled
 );

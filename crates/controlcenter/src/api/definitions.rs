@@ -42,7 +42,7 @@ pub(crate) struct DefinitionBody {
     /// definition file; each event must be registered and the graph must hold
     /// (else a 422).
     #[schema(value_type = Vec<isoqube::model::StepDefSchema>)]
-    steps: Vec<isoqube::StepDef>,
+    steps: Vec<Value>,
     /// Variables every run starts with.
     #[serde(default)]
     #[schema(value_type = isoqube::model::VariablesSchema)]
@@ -87,7 +87,7 @@ pub(crate) struct NewDefinitionBody {
     /// definition file; each event must be registered and the graph must hold
     /// (else a 422).
     #[schema(value_type = Vec<isoqube::model::StepDefSchema>)]
-    steps: Vec<isoqube::StepDef>,
+    steps: Vec<Value>,
     /// Variables every run starts with.
     #[serde(default)]
     #[schema(value_type = isoqube::model::VariablesSchema)]
@@ -170,7 +170,7 @@ pub(crate) struct PatchBody {
     /// The steps, as in a replace.
     #[serde(default)]
     #[schema(value_type = Option<Vec<isoqube::model::StepDefSchema>>)]
-    steps: Option<Vec<StepDef>>,
+    steps: Option<Vec<Value>>,
     /// Variables every run starts with (all of them: the object replaces the stored one).
     #[serde(default)]
     #[schema(value_type = Option<isoqube::model::VariablesSchema>)]
@@ -242,16 +242,40 @@ struct WebhookBody {
 }
 
 impl DefinitionBody {
-    fn into_definition(self, name: String, existing: Option<&Definition>) -> Definition {
+    fn into_definition(self, name: String, existing: Option<&Definition>) -> ApiResult<Definition> {
         let webhook = self.webhook.map(|w| webhook_of(w, existing));
-        let mut def = Definition::new(name, self.steps)
+        let mut def = Definition::new(name, steps_of(self.steps)?)
             .with_description(self.description)
             .with_variables(self.variables)
             .with_priority(self.priority);
         def.webhook = webhook;
         def.schedules = self.schedules;
-        def
+        Ok(def)
     }
+}
+
+/// The steps as sent, read here rather than with the body: a step of the
+/// wrong shape is a 400, but one that fits the schema and breaks a rule no
+/// JSON Schema states (a wait step without a timeout, `correlate` on a step
+/// that publishes, a timeout that is no duration) is a 422 naming it, as
+/// the definition's other rules are.
+fn steps_of(steps: Vec<Value>) -> ApiResult<Vec<StepDef>> {
+    steps
+        .into_iter()
+        .enumerate()
+        .map(|(i, step)| {
+            StepDef::deserialize(step).map_err(|e| {
+                let why = e.to_string();
+                // StepDef's own answer to a step that is neither form.
+                let status = if why.starts_with("a step is an event name or an object") {
+                    StatusCode::BAD_REQUEST
+                } else {
+                    StatusCode::UNPROCESSABLE_ENTITY
+                };
+                ApiError::new(status, format!("steps[{i}]: {why}"))
+            })
+        })
+        .collect()
 }
 
 /// `GET /definitions`.
@@ -304,7 +328,7 @@ pub(crate) async fn list_definitions(
         NeedsToken,
         (status = 409, description = "A definition with this name exists", body = ErrorBody),
         BodyRefused,
-        (status = 422, description = "The definition breaks a rule (unknown event, empty name, bad schedule or webhook); nothing was written", body = ErrorBody),
+        (status = 422, description = "The definition breaks a rule (unknown event, a wait step without a timeout, empty name, bad schedule or webhook); nothing was written", body = ErrorBody),
         ServerTrouble
     )
 )]
@@ -316,7 +340,7 @@ pub(crate) async fn create_definition(
     let loc = location(&format!("/api/v1/definitions/{}", encode_segment(&name)))?;
     let def = st
         .op
-        .create_definition(DefinitionBody::from(body).into_definition(name, None))
+        .create_definition(DefinitionBody::from(body).into_definition(name, None)?)
         .await?;
     info!(definition = %def.name, "definition created over the API");
     Ok((
@@ -361,7 +385,7 @@ pub(crate) async fn get_definition(
         NeedsToken,
         (status = 404, description = "No such definition", body = ErrorBody),
         BodyRefused,
-        (status = 422, description = "The definition breaks a rule (unknown event, bad schedule or webhook, a name that differs from the path); nothing was written", body = ErrorBody),
+        (status = 422, description = "The definition breaks a rule (unknown event, a wait step without a timeout, bad schedule or webhook, a name that differs from the path); nothing was written", body = ErrorBody),
         ServerTrouble
     )
 )]
@@ -375,7 +399,7 @@ pub(crate) async fn update_definition(
     let existing = st.op.definition(&name).await?;
     let def = st
         .op
-        .update_definition(body.into_definition(name, Some(&existing)))
+        .update_definition(body.into_definition(name, Some(&existing))?)
         .await?;
     info!(definition = %def.name, "definition updated over the API");
     Ok(Json(redacted(def)))
@@ -418,7 +442,7 @@ pub(crate) async fn delete_definition(
         NeedsToken,
         (status = 404, description = "No such definition", body = ErrorBody),
         BodyRefused,
-        (status = 422, description = "The changed definition breaks a rule (unknown event, bad schedule or webhook, a name that differs from the path); nothing was written", body = ErrorBody),
+        (status = 422, description = "The changed definition breaks a rule (unknown event, a wait step without a timeout, bad schedule or webhook, a name that differs from the path); nothing was written", body = ErrorBody),
         ServerTrouble
     )
 )]
@@ -441,7 +465,7 @@ pub(crate) async fn patch_definition(
         def.description = d;
     }
     if let Some(steps) = body.steps {
-        def.steps = steps;
+        def.steps = steps_of(steps)?;
     }
     if let Some(v) = body.variables {
         def.variables = v;

@@ -10,6 +10,7 @@
 //! | `isoqube_controlcenter_store_up` | gauge | 1 when the store answered this scrape, else 0 |
 //! | `isoqube_runs_total{definition,status}` | gauge | runs per definition and status (see [`super::run_metrics`]); absent when the store did not answer |
 //! | `isoqube_run_duration_seconds{definition}` | histogram | durations of the finished runs per definition; absent when the store did not answer |
+//! | `isoqube_runs_waiting` | gauge | pending and running runs with a step waiting for a signal; absent when the store did not answer |
 //!
 //! The metrics are counts only (no names, no ids), so they answer without a
 //! token, like the services' own `/metrics`.
@@ -125,7 +126,8 @@ pub(crate) async fn ready(State(st): State<AppState>) -> Response {
             `isoqube_runs_stuck_after_seconds`, `isoqube_controlcenter_store_up`, \
             `isoqube_runs_total{definition,status}` (runs per definition and status), \
             `isoqube_run_duration_seconds{definition}` (histogram of the finished runs' \
-            durations); the store's metrics are absent when the store did not answer",
+            durations), `isoqube_runs_waiting` (runs with a step waiting for a signal); \
+            the store's metrics are absent when the store did not answer",
             body = String, content_type = "text/plain; version=0.0.4; charset=utf-8")
     )
 )]

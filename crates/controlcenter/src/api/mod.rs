@@ -56,10 +56,10 @@
 //! | 401 | missing or wrong bearer token or webhook secret |
 //! | 404 | no such definition, run, webhook or path (the message names the full path; or no run `before_id` names) |
 //! | 405 | wrong method for the path |
-//! | 409 | the name exists already, or the run is in the wrong state (resume a succeeded run, cancel a finished one, delete one not finished) |
+//! | 409 | the name exists already, or the run is in the wrong state (resume a succeeded run, cancel a finished one, delete one not finished, signal a run nothing of which waits for the event) |
 //! | 413 | the body is larger than [`ApiSettings::max_body_bytes`] |
 //! | 415 | a body that is not `application/json` |
-//! | 422 | a well-formed definition that breaks a rule (unknown event, a name outside `[A-Za-z0-9][A-Za-z0-9._-]{0,99}`, bad schedule or webhook, a variable name holding a NUL character, a replace whose `name` differs from the path); nothing is written |
+//! | 422 | a well-formed definition that breaks a rule (unknown event, a step object whose fields do not go together (a wait step without a timeout), a name outside `[A-Za-z0-9][A-Za-z0-9._-]{0,99}`, bad schedule or webhook, a variable name holding a NUL character, a replace whose `name` differs from the path); nothing is written |
 //! | 500 | a stored record does not parse, or the server is misconfigured |
 //! | 503 | the broker or the store is unavailable (within [`API_STORE_WAIT`] for MongoDB under `serve`); nothing is written |
 //!
@@ -68,7 +68,8 @@
 //! The API is a surface like the terminal UI: it may use the [`Operator`] and
 //! `isoqube`'s configuration, never the CLI or the terminal UI. Its handlers
 //! are by resource: `health`, `catalog` (the document, events, services),
-//! `definitions`, `runs`, `stream` (a run's events), `hooks`; what they share
+//! `definitions`, `runs`, `signals` (events to runs that wait), `stream` (a
+//! run's events), `hooks`; what they share
 //! is in `common` and here (state, errors, extractors, the token check).
 
 mod catalog;
@@ -80,6 +81,7 @@ mod openapi;
 mod queues;
 mod run_metrics;
 mod runs;
+mod signals;
 mod stream;
 
 use std::fmt;
@@ -257,6 +259,8 @@ pub(crate) fn parts(
         .routes(routes!(stream::run_events))
         .routes(routes!(runs::rerun))
         .routes(routes!(runs::resume))
+        .routes(routes!(signals::signal_run))
+        .routes(routes!(signals::signal_matching))
         .routes(routes!(runs::cancel))
         .routes(routes!(queues::list_error_queues))
         .routes(routes!(queues::list_faults))

@@ -6,6 +6,7 @@
 //! | --- | --- | --- |
 //! | `isoqube_runs_total{definition,status}` | gauge | runs of each definition in each status (a gauge: a run moves from `Running` to its outcome) |
 //! | `isoqube_run_duration_seconds{definition}` | histogram | creation to finish of the finished runs (succeeded, failed, cancelled) |
+//! | `isoqube_runs_waiting` | gauge | pending and running runs with a step waiting for a signal (an approval, an outside event) |
 //!
 //! It may use the store through the [`Operator`] only.
 
@@ -41,11 +42,14 @@ impl Durations {
     }
 }
 
-/// Counts by (definition, status) and durations by definition.
+/// Counts by (definition, status), durations by definition, and the runs
+/// waiting for a signal.
 #[derive(Debug, Default)]
 pub(crate) struct RunStats {
     by_status: BTreeMap<(String, &'static str), u64>,
     durations: BTreeMap<String, Durations>,
+    /// Runs with a step waiting for a signal ([`Run::is_waiting`]).
+    waiting: u64,
 }
 
 impl RunStats {
@@ -62,6 +66,7 @@ impl RunStats {
     }
 
     fn count(&mut self, run: &Run) {
+        self.waiting += u64::from(run.is_waiting());
         *self
             .by_status
             .entry((run.definition.clone(), run.status.as_str()))
@@ -75,8 +80,15 @@ impl RunStats {
         }
     }
 
-    /// The two families in the Prometheus text format.
+    /// The families in the Prometheus text format.
     pub(crate) fn write(&self, out: &mut String) {
+        let name = "isoqube_runs_waiting";
+        let _ = writeln!(
+            out,
+            "# HELP {name} Pending and running runs with a step waiting for a signal.\n\
+             # TYPE {name} gauge\n{name} {}",
+            self.waiting
+        );
         let name = "isoqube_runs_total";
         let _ = writeln!(
             out,
@@ -135,6 +147,7 @@ mod tests {
         d.observe(7.0);
         d.observe(100_000.0);
         stats.by_status.insert(("a\"b".to_string(), "Failed"), 2);
+        stats.waiting = 3;
         let mut out = String::new();
         stats.write(&mut out);
         for line in [
@@ -144,6 +157,7 @@ mod tests {
             "isoqube_run_duration_seconds_bucket{definition=\"a\\\"b\",le=\"21600\"} 2\n",
             "isoqube_run_duration_seconds_bucket{definition=\"a\\\"b\",le=\"+Inf\"} 3\n",
             "isoqube_run_duration_seconds_count{definition=\"a\\\"b\"} 3\n",
+            "# TYPE isoqube_runs_waiting gauge\nisoqube_runs_waiting 3\n",
         ] {
             assert!(out.contains(line), "{line:?} in:\n{out}");
         }

@@ -20,6 +20,25 @@ use super::common::{location, storable, ApiResult, ErrorBody, Seg};
 use super::openapi::{BodyRefused, NeedsToken, ServerTrouble};
 use super::{query_rejection, ApiError, AppState, Body, OptionalBody, STARTED_BY_HTTP};
 
+/// The `status` parameter of `GET /runs`: a run status, or `Waiting` (the
+/// run is `Running` with a step waiting for a signal). Only described (the
+/// handler reads the text with `RunStatus::parse`); its names are
+/// `RunStatus`'s, which a test checks.
+#[allow(dead_code)]
+#[derive(ToSchema)]
+#[schema(as = RunStatusFilter)]
+pub(crate) enum StatusParam {
+    Pending,
+    Running,
+    Succeeded,
+    Failed,
+    Cancelled,
+    Compensating,
+    Compensated,
+    CompensationFailed,
+    Waiting,
+}
+
 /// `POST /runs`.
 #[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
@@ -68,9 +87,10 @@ pub(crate) struct RunsQuery {
     #[serde(default)]
     #[param(value_type = Option<Uuid>)]
     before_id: Option<String>,
-    /// Only runs in this status (any case).
+    /// Only runs in this status (any case), or `Waiting`: running runs with
+    /// a step waiting for a signal.
     #[serde(default)]
-    #[param(value_type = Option<RunStatus>)]
+    #[param(inline, value_type = Option<StatusParam>)]
     status: Option<String>,
     /// Only runs of this definition.
     #[serde(default)]
@@ -184,11 +204,15 @@ fn parse_filter(q: RunsQuery) -> ApiResult<RunFilter> {
             ))
         })?),
     };
-    let status = match q.status.as_deref() {
-        None => None,
-        Some(s) => Some(
-            RunStatus::parse(s)
-                .map_err(|e| ApiError::bad_request(format!("query parameter `status`: {e}")))?,
+    let (status, waiting) = match q.status.as_deref() {
+        None => (None, false),
+        Some(s) if s.trim().eq_ignore_ascii_case(isoqube::model::WAITING) => (None, true),
+        Some(s) => (
+            Some(
+                RunStatus::parse(s)
+                    .map_err(|e| ApiError::bad_request(format!("query parameter `status`: {e}")))?,
+            ),
+            false,
         ),
     };
     let id_prefix = match q.id_prefix.as_deref() {
@@ -211,6 +235,7 @@ fn parse_filter(q: RunsQuery) -> ApiResult<RunFilter> {
     }
     let filter = RunFilter {
         status,
+        waiting,
         definition: q.definition,
         before,
         before_id,

@@ -34,7 +34,7 @@ pub enum Command {
     /// List, show, create, update or delete definitions.
     #[command(subcommand)]
     Definitions(DefinitionsCommand),
-    /// Start, list, show, re-run, resume, cancel or watch runs.
+    /// Start, list, show, re-run, resume, signal, cancel or watch runs.
     #[command(subcommand)]
     Runs(RunsCommand),
     /// Messages in the error queues: list, requeue, discard.
@@ -269,7 +269,8 @@ pub enum RunsCommand {
     /// Runs, newest first (stuck ones marked STUCK; corrupt records named on stderr).
     List {
         /// Only runs with this status (Pending, Running, Succeeded, Failed, Cancelled,
-        /// Compensating, Compensated, CompensationFailed).
+        /// Compensating, Compensated, CompensationFailed), or Waiting: running
+        /// runs with a step waiting for a signal.
         #[arg(long, conflicts_with = "stuck")]
         status: Option<String>,
         /// Only stuck runs: a step `Invoked` whose handler's service instance
@@ -298,7 +299,8 @@ pub enum RunsCommand {
         #[arg(long, conflicts_with = "stuck")]
         all: bool,
         /// A search (the TUI's `/` grammar, with the flags): words that must
-        /// all hold: `status:failed,cancelled`, `def:NAME`, `id:PREFIX`,
+        /// all hold: `status:failed,cancelled` (`status:waiting`: a step
+        /// waits for a signal), `def:NAME`, `id:PREFIX`,
         /// `KEY=VALUE`, `log:TEXT`, `"quoted words"`, plain words (found in
         /// the id's start, definition, status, starter, error, variables, steps).
         #[arg(value_name = "QUERY", conflicts_with = "stuck")]
@@ -362,6 +364,34 @@ pub enum RunsCommand {
         vars: Vec<String>,
         #[command(flatten)]
         wait: WaitArgs,
+        #[command(flatten)]
+        out: JsonFlag,
+    },
+    /// Deliver an event to a run that waits for it (a wait step completes,
+    /// its data merged into the run's variables; one not due yet keeps it),
+    /// or with --match to every run waiting for it by a correlate key the
+    /// data matches. Refused (exit 2, with the reason) when nothing waits.
+    #[command(
+        override_usage = "controlcenter runs signal ID EVENT [--data JSON] [--var K=V]...\n       \
+                          controlcenter runs signal --match EVENT [--data JSON] [--var K=V]..."
+    )]
+    Signal {
+        /// Run id, or any unique start of it (not with --match).
+        #[arg(value_name = "ID", required_unless_present = "matching")]
+        id: Option<String>,
+        /// The event the run waits for (as its wait step names it).
+        #[arg(value_name = "EVENT", required_unless_present = "matching")]
+        event: Option<String>,
+        /// No run id: deliver EVENT to every pending or running run that waits
+        /// for it by a correlate key whose value the data holds.
+        #[arg(long = "match", value_name = "EVENT", conflicts_with_all = ["id", "event"])]
+        matching: Option<String>,
+        /// The signal's data: a JSON object, merged into the run's variables.
+        #[arg(long, value_name = "JSON")]
+        data: Option<String>,
+        /// Data KEY=VALUE (JSON value or string), over --data; repeatable.
+        #[arg(long = "var", value_name = "KEY=VALUE")]
+        vars: Vec<String>,
         #[command(flatten)]
         out: JsonFlag,
     },

@@ -6,7 +6,7 @@
 //! - `exit`: exit codes and the mapping of errors to them ([`Failure`]).
 //! - `print`: JSON and the human forms of definitions and runs.
 //! - `definitions`, `runs`, `errors`, `queues`: one file per command group;
-//!   `run_lists`: `runs list` and `runs delete`;
+//!   `run_lists`: `runs list` and `runs delete`; `signals`: `runs signal`;
 //!   `definition_files`: `definitions apply` and `export`.
 //! - `serve`: the HTTP API with the scheduler.
 //! - `dispatch`: [`dispatch`] and [`run`], which pick the command's file.
@@ -25,6 +25,7 @@ mod queues;
 mod run_lists;
 mod runs;
 mod serve;
+mod signals;
 
 /// The text formats the flags take, also at their historical paths here.
 pub use crate::text::{parse_flag_var as parse_var, parse_schedule, schedule_lines, schedule_spec};

@@ -100,7 +100,8 @@ pub fn run_line(r: &Run, now: chrono::DateTime<chrono::Utc>) -> String {
 }
 
 /// A run with its steps, as `runs show` prints it at `now`: a running step
-/// (or undo) with how long it has run and on which handler, and each of
+/// (or undo) with how long it has run and on which handler, a waiting one
+/// with what it waits for and until when, and each of
 /// `stuck` (the run's stuck steps) marked beneath its step.
 pub(super) fn print_run(
     out: &mut dyn Write,
@@ -150,6 +151,9 @@ pub(super) fn print_run(
             if s.status != StepStatus::Succeeded {
                 say!(out, "      error: {e}");
             }
+        }
+        if let Some(wait) = crate::text::wait_line(s, now) {
+            say!(out, "      {wait}");
         }
         for st in stuck.iter().filter(|st| st.step == s.index) {
             say!(out, "      STUCK: {}", crate::text::stuck_line(st, now));

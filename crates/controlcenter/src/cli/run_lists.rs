@@ -61,8 +61,14 @@ impl ListQuery {
                 })
             })
             .transpose()?;
+        // `waiting`: a step waits for a signal (the run's own status is Running).
+        let (status, waiting) = match self.status {
+            Some(s) if s.trim().eq_ignore_ascii_case(isoqube::model::WAITING) => (None, true),
+            other => (parse_status(other)?, false),
+        };
         let mut filter = RunFilter {
-            status: parse_status(self.status)?,
+            status,
+            waiting,
             definition: self.definition,
             id_prefix,
             variables: parse_search_vars(&self.vars)?,

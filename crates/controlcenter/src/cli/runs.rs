@@ -1,5 +1,6 @@
 //! `runs ...`: start, show, re-run, resume, cancel and watch runs (and
-//! following one to its end); `list` and `delete` are in `run_lists`.
+//! following one to its end); `list` and `delete` are in `run_lists`,
+//! `signal` in `signals`.
 //!
 //! It may use the [`Operator`], the text formats ([`crate::text`]) and the
 //! CLI's arguments, exit mapping and output.
@@ -137,7 +138,8 @@ async fn follow(
 /// The line a follower prints for a step's or an undo's change (`run` is
 /// the run after it), the same for `runs watch` and `--wait`: a finished
 /// one as [`crate::text::finished_step_line`] /
-/// [`crate::text::finished_undo_line`]; a start only
+/// [`crate::text::finished_undo_line`]; a step that waits as
+/// [`crate::text::wait_line`] says; a start only
 /// with `starts` (`runs watch`); nothing for a step back to pending or an
 /// undo skipped.
 pub fn change_line(
@@ -172,6 +174,13 @@ pub fn change_line(
                 c.step
             )
         }),
+        (false, StepStatus::Waiting) => Some(format!(
+            "step {:>2} {:<32} {}",
+            c.index + 1,
+            c.step,
+            crate::text::wait_line(s, chrono::Utc::now())
+                .unwrap_or_else(|| c.status.as_str().to_string())
+        )),
         (false, _) => Some(crate::text::finished_step_line(s)),
         (true, _) => s
             .compensation
@@ -286,6 +295,26 @@ pub(super) async fn execute(op: &Operator, cmd: RunsCommand, out: &mut dyn Write
                 .resume(op.run_id(&id).await?, Resume::new().vars(vars))
                 .await?;
             started(op, run, wait, f.json, "resumed", out).await
+        }
+        RunsCommand::Signal {
+            id,
+            event,
+            matching,
+            data,
+            vars,
+            out: f,
+        } => {
+            use super::signals::{signal, Addressee};
+            let to = match (matching, id, event) {
+                (Some(event), _, _) => Addressee::Matching { event },
+                (None, Some(id), Some(event)) => Addressee::Run { id, event },
+                _ => {
+                    return Err(super::exit::Failure::bad_input(
+                        "runs signal takes a run id and an event, or --match EVENT",
+                    ))
+                }
+            };
+            signal(op, to, data, &vars, f.json, out).await
         }
         RunsCommand::Cancel {
             id,

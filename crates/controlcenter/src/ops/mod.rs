@@ -28,6 +28,7 @@ mod faults;
 mod queues;
 mod requeueable;
 mod retention;
+mod signals;
 mod stale_queues;
 mod watch;
 
@@ -35,6 +36,7 @@ pub use fault_actions::{Bulk, Done, Requeued};
 pub use faults::{fault_view, ErrorQueueView, FaultView};
 pub use queues::{rates_between, EndpointQueues, QueueView, QueuesReport};
 pub use retention::RunSelection;
+pub use signals::{SignalEffect, Signalled};
 pub use stale_queues::DeletedQueue;
 pub use watch::{step_changes, RunChange, StepChange, WatchFrom};
 

@@ -1,5 +1,5 @@
 //! The one-line forms the screens and the console print: a finished step or
-//! undo, a stuck step, a log line, a definition's steps.
+//! undo, a stuck step, a waiting step, a log line, a definition's steps.
 
 use chrono::{DateTime, Utc};
 use isoqube::{model::LogRecord, model::StuckStep};
@@ -124,17 +124,33 @@ pub fn log_line(l: &LogRecord) -> String {
     )
 }
 
-/// One definition step as people read it: `Build`, `jammy=Build`, with where
-/// it sits in the graph when it is not simply after the step before it.
+/// One definition step as people read it: `Build`, `jammy=Build`, `wait for
+/// Approval (10m)` (the timeout as a definition file writes it), with where it sits in the graph when it is not simply
+/// after the step before it.
 ///
 /// ```
 /// use isoqube::StepDef;
 /// let s = StepDef::new("Build").named("jammy").after(["fetch"]).optional();
 /// assert_eq!(controlcenter::text::step_text(&s), "jammy=Build (optional), after fetch");
 /// assert_eq!(controlcenter::text::step_text(&StepDef::new("A").after(Vec::<String>::new())), "A, at the start");
+/// let wait = |timeout, correlate: Option<&str>| StepDef::new("Approval").waiting(isoqube::model::WaitDef {
+///     correlate: correlate.map(str::to_string), timeout,
+/// });
+/// let ten_minutes = Some(std::time::Duration::from_secs(600));
+/// assert_eq!(controlcenter::text::step_text(&wait(ten_minutes, None)), "wait for Approval (10m)");
+/// assert_eq!(controlcenter::text::step_text(&wait(None, Some("order_id"))), "wait for Approval (no deadline, by order_id)");
 /// ```
 pub fn step_text(s: &isoqube::StepDef) -> String {
     let mut text = s.to_string();
+    if let Some(w) = &s.wait {
+        let mut terms = vec![w
+            .timeout
+            .map_or_else(|| "no deadline".to_string(), isoqube::model::span_text)];
+        if let Some(key) = &w.correlate {
+            terms.push(format!("by {key}"));
+        }
+        text.push_str(&format!(" ({})", terms.join(", ")));
+    }
     match &s.after {
         Some(after) if after.is_empty() => text.push_str(", at the start"),
         Some(after) => {
@@ -147,6 +163,50 @@ pub fn step_text(s: &isoqube::StepDef) -> String {
         text.push_str(&format!(", timeout {}s", t.as_secs_f64()));
     }
     text
+}
+
+/// What a waiting step waits for, and until when, at `now`:
+/// `waits for Approval until 2026-12-08 14:00:00 UTC (in 47h59m)`, `...
+/// (overdue 3.0s)` once its deadline has passed and its timer not fired
+/// yet, or `waits for Approval, no deadline`; `None` for a step that does
+/// not wait now.
+///
+/// ```
+/// use chrono::{Duration, TimeZone, Utc};
+/// use isoqube::{model::WaitDef, Definition, Run, StepDef, StepStatus, Variables};
+/// let wait = StepDef::new("Approval").waiting(WaitDef { correlate: None, timeout: None });
+/// let mut run = Run::new(&Definition::new("d", [wait]), Variables::new(), "doc");
+/// let now = Utc.with_ymd_and_hms(2026, 12, 6, 14, 0, 30).unwrap();
+/// run.steps[0].status = StepStatus::Pending;
+/// assert_eq!(controlcenter::text::wait_line(&run.steps[0], now), None);
+/// run.steps[0].status = StepStatus::Waiting;
+/// assert_eq!(controlcenter::text::wait_line(&run.steps[0], now).unwrap(), "waits for Approval, no deadline");
+/// run.steps[0].wait.as_mut().unwrap().until = Some(now + Duration::hours(48) - Duration::seconds(30));
+/// assert_eq!(
+///     controlcenter::text::wait_line(&run.steps[0], now).unwrap(),
+///     "waits for Approval until 2026-12-08 14:00:00 UTC (in 47h59m)",
+/// );
+/// ```
+pub fn wait_line(s: &isoqube::model::Step, now: DateTime<Utc>) -> Option<String> {
+    if s.status != isoqube::StepStatus::Waiting {
+        return None;
+    }
+    let until = s.wait.as_ref().and_then(|w| w.until);
+    Some(match until {
+        None => format!("waits for {}, no deadline", s.event),
+        Some(t) => {
+            let left = if t >= now {
+                format!("in {}", duration_text(t - now))
+            } else {
+                format!("overdue {}", duration_text(now - t))
+            };
+            format!(
+                "waits for {} until {} ({left})",
+                s.event,
+                t.format("%Y-%m-%d %H:%M:%S UTC")
+            )
+        }
+    })
 }
 
 /// A definition's steps on one line: `A → B → C` for a chain, the steps

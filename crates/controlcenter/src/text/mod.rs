@@ -20,7 +20,7 @@ mod vars;
 
 pub use ids::{run_id_prefix, short_id};
 pub use lines::{
-    finished_step_line, finished_undo_line, log_line, step_text, steps_line, stuck_line,
+    finished_step_line, finished_undo_line, log_line, step_text, steps_line, stuck_line, wait_line,
 };
 pub use schedules::{parse_schedule, parse_schedule_lines, schedule_lines, schedule_spec};
 pub use times::{age, duration_text, parse_time};

@@ -159,6 +159,15 @@ pub async fn perform(op: &Operator, action: Action) -> Outcome {
                 .map(|_| format!("cancelled run {}", short_id(&id)))
                 .map_err(|e| format!("cannot cancel {}: {e}", short_id(&id))),
         ),
+        Action::Signal {
+            run_id,
+            event,
+            data,
+        } => done(
+            text(op.signal(run_id, &event, data, "tui").await)
+                .map(|done| done.line())
+                .map_err(|e| format!("cannot signal {}: {e}", short_id(&run_id))),
+        ),
         Action::CancelCompensate(id) => done(
             text(op.cancel_and_compensate(id).await)
                 .map(|run| match run.status {

@@ -51,6 +51,7 @@ mod records;
 mod runs;
 mod schemathesis;
 mod serve;
+mod signals;
 mod store_outage;
 mod webhooks;
 

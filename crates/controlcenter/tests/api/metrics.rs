@@ -23,6 +23,7 @@ async fn run_metrics(env: &Env) {
         "isoqube_run_duration_seconds_bucket{definition=\"flow\",le=\"+Inf\"} 2\n",
         "isoqube_run_duration_seconds_count{definition=\"flow\"} 2\n",
         "isoqube_controlcenter_store_up 1\n",
+        "isoqube_runs_waiting 0\n",
     ] {
         assert!(text.contains(line), "{line:?} in:\n{text}");
     }

@@ -9,6 +9,18 @@ pub(crate) async fn openapi(env: &Env) {
     let doc = r.json();
     assert_eq!(doc, api::openapi_document(), "the served document");
     assert!(doc["openapi"].as_str().is_some_and(|v| v.starts_with("3.")));
+    // `GET /runs?status=` takes every run status and `Waiting`.
+    let schemas = &doc["components"]["schemas"];
+    let mut statuses = schemas["RunStatus"]["enum"].clone();
+    if let Some(all) = statuses.as_array_mut() {
+        all.push(json!("Waiting"));
+    }
+    let param = doc["paths"]["/api/v1/runs"]["get"]["parameters"]
+        .as_array()
+        .and_then(|ps| ps.iter().find(|p| p["name"] == "status"))
+        .cloned()
+        .unwrap_or_default();
+    assert_eq!(param["schema"]["enum"], statuses, "{param}");
     // Every documented operation is served: the router answers it itself, not
     // with its fallbacks (404 "no such endpoint", 405).
     let ops = documented(&doc);

@@ -175,6 +175,7 @@ values = ["{HOOK_SECRET}"]
 [parameters]
 "body.steps[*]" = {{ dictionary = "events", probability = 0.8 }}
 "body.definition" = {{ dictionary = "startable", probability = 0.7 }}
+"body.event" = {{ dictionary = "events", probability = 0.5 }}
 "body.name" = {{ dictionary = "definitions", probability = 0.3 }}
 "path.name" = {{ dictionary = "definitions", probability = 0.6 }}
 "query.definition" = {{ dictionary = "startable", probability = 0.5 }}
@@ -186,6 +187,12 @@ values = ["{HOOK_SECRET}"]
 include-path-regex = "^/api/v1/runs/"
 parameters = {{ "path.id" = {{ dictionary = "runs", probability = 0.7 }} }}
 checks.positive_data_acceptance.expected-statuses = ["2xx", "3xx", "400", "401", "403", "404", "409", "429", "5xx"]
+
+# A signal to no waiting run is the documented 409 (nothing waits for it), and a
+# blank event (which the schema cannot refuse) a 400.
+[[operations]]
+include-name = "POST /api/v1/signals"
+checks.positive_data_acceptance.expected-statuses = ["2xx", "3xx", "400", "401", "403", "409", "429", "5xx"]
 
 [[operations]]
 include-path = "/hooks/{{id}}"

@@ -171,6 +171,45 @@ impl Env {
         assert_eq!(code, 0, "{stderr}");
     }
 
+    /// Creates the definition `approval`: CcPrepare, a wait for CcApproval
+    /// (48 h, matched by the run variable `order_id` without a run id), CcShip.
+    /// The test binary defines the event `CcApproval` (an event of this
+    /// module would be in every binary's event lists).
+    pub fn create_approval(&self) {
+        let path = std::env::temp_dir()
+            .join("isoqube-cc-tests")
+            .join(format!("{}approval.json", self.prefix));
+        let def = serde_json::json!({
+            "name": "approval",
+            "steps": [
+                "CcPrepare",
+                { "wait_for": "CcApproval", "timeout": "48h", "correlate": "order_id" },
+                "CcShip",
+            ],
+        });
+        std::fs::create_dir_all(path.parent().expect("a directory")).expect("dir");
+        std::fs::write(&path, def.to_string()).expect("write the definition");
+        let file = path.to_str().expect("a UTF-8 path");
+        let (code, _, stderr) = self.cc(&["definitions", "apply", "-f", file]);
+        assert_eq!(code, 0, "{stderr}");
+    }
+
+    /// `runs show ID --json`'s run, polled until `done` holds of it (30 s at most).
+    pub fn run_until(&self, id: &str, what: &str, done: impl Fn(&Value) -> bool) -> Value {
+        let deadline = std::time::Instant::now() + Duration::from_secs(30);
+        loop {
+            let run = self.json(&["runs", "show", id, "--json"])["run"].clone();
+            if done(&run) {
+                return run;
+            }
+            assert!(
+                std::time::Instant::now() < deadline,
+                "run {id} never {what}: {run:#}"
+            );
+            std::thread::sleep(Duration::from_millis(100));
+        }
+    }
+
     pub fn json(&self, args: &[&str]) -> Value {
         self.json_code(0, args)
     }

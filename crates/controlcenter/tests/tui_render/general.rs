@@ -13,7 +13,7 @@ fn help_view_and_tiny_terminals() {
     has(&s, "Help");
     has(&s, "q / Ctrl-C");
     // The help scrolls to its last lines at 80x24.
-    for _ in 0..14 {
+    for _ in 0..15 {
         app.handle_key(key(KeyCode::Down));
     }
     let s = screen(&app, 80, 24);

@@ -27,3 +27,4 @@ mod error_queue;
 mod general;
 mod runs;
 mod services;
+mod waits;

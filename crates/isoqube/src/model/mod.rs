@@ -41,6 +41,7 @@ pub use hold::{parse_time_of_day, HoldDef, StepHold, TimeOfDay};
 pub use outcome::*;
 pub use records::*;
 pub use run::*;
+pub use run_query::WAITING;
 pub use status::*;
 pub use step_key::{Budget, StepKey};
 pub use stuck::*;

@@ -120,6 +120,10 @@ pub struct RunFilter {
     /// contains it. The search grammar's plain words
     /// ([`RunFilter::with_query`]).
     pub text: Vec<String>,
+    /// Only runs with a step `Waiting` for a signal ([`Run::is_waiting`]:
+    /// their own status stays `Pending` or `Running`): the search's
+    /// `status:waiting`. With `statuses`, either holds.
+    pub waiting: bool,
 }
 
 impl RunFilter {
@@ -139,7 +143,7 @@ impl RunFilter {
     /// ```
     pub fn matches(&self, run: &Run) -> bool {
         self.status.is_none_or(|s| run.status == s)
-            && (self.statuses.is_empty() || self.statuses.contains(&run.status))
+            && self.statuses_hold(run)
             && self
                 .text
                 .iter()
@@ -157,6 +161,14 @@ impl RunFilter {
                     .get(k)
                     .is_some_and(|got| var_matches(got, want))
             })
+    }
+
+    /// `statuses` and `waiting`, the search's `status:` words: one of them
+    /// holds (or none is asked for).
+    fn statuses_hold(&self, run: &Run) -> bool {
+        (self.statuses.is_empty() && !self.waiting)
+            || self.statuses.contains(&run.status)
+            || (self.waiting && run.is_waiting())
     }
 
     /// The effective page size.

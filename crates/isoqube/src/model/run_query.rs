@@ -7,7 +7,7 @@
 //!
 //! | word | finds the runs |
 //! |---|---|
-//! | `status:failed` (`s:`) | with that status; `status:failed,cancelled` or two `status:` words: either |
+//! | `status:failed` (`s:`) | with that status; `status:failed,cancelled` or two `status:` words: either; `status:waiting`: with a step waiting for a signal (the run is `Running`) |
 //! | `def:NAME` (`d:`) | of that definition (its exact name) |
 //! | `id:PREFIX` | whose id starts so (hex digits and `-`) |
 //! | `KEY=VALUE` | whose variable `KEY` is `VALUE` (as `--var`: the text, or the text read as JSON) |
@@ -18,8 +18,30 @@
 //!
 //! Pure: it uses only the model's records and statuses.
 
-use super::{RunFilter, RunStatus};
+use super::{Run, RunFilter, RunStatus, StepStatus};
 use crate::error::{Error, Result};
+
+/// The word of `status:` (and of the surfaces' status options) that finds
+/// runs with a waiting step ([`RunFilter::waiting`]).
+pub const WAITING: &str = "waiting";
+
+impl Run {
+    /// Whether a step of this pending or running run waits for a signal
+    /// (`status:waiting` finds it; its own status stays `Running`).
+    ///
+    /// ```
+    /// use isoqube::{model::WaitDef, Definition, Run, StepDef, Variables};
+    /// let wait = StepDef::new("Approval").waiting(WaitDef { correlate: None, timeout: None });
+    /// let mut run = Run::new(&Definition::new("d", [wait]), Variables::new(), "doc");
+    /// run.status = isoqube::RunStatus::Running;
+    /// assert!(run.is_waiting());
+    /// assert!(!Run::new(&Definition::new("d", ["A"]), Variables::new(), "doc").is_waiting());
+    /// ```
+    pub fn is_waiting(&self) -> bool {
+        matches!(self.status, RunStatus::Pending | RunStatus::Running)
+            && self.steps.iter().any(|s| s.status == StepStatus::Waiting)
+    }
+}
 
 impl RunFilter {
     /// `self` narrowed by every word of `query` (see the module's table);
@@ -45,6 +67,32 @@ impl RunFilter {
         Ok(self)
     }
 
+    /// Adds one status a `status:` word names (`waiting` too): a run with
+    /// any of them passes.
+    ///
+    /// ```
+    /// let mut f = isoqube::RunFilter::default();
+    /// f.add_status("Waiting").unwrap();
+    /// f.add_status("failed").unwrap();
+    /// assert!(f.waiting);
+    /// assert_eq!(f.statuses, [isoqube::RunStatus::Failed]);
+    /// assert!(f.add_status("bogus").is_err());
+    /// ```
+    pub fn add_status(&mut self, text: &str) -> Result<()> {
+        let text = text.trim();
+        if text.eq_ignore_ascii_case(WAITING) {
+            self.waiting = true;
+            return Ok(());
+        }
+        let status = RunStatus::parse(text).map_err(|e| {
+            Error::InvalidState(format!("{e} (or {WAITING}: a step waits for a signal)"))
+        })?;
+        if !self.statuses.contains(&status) {
+            self.statuses.push(status);
+        }
+        Ok(())
+    }
+
     fn add_word(&mut self, word: &str) -> Result<()> {
         let bad = |why: String| Error::InvalidState(format!("search word '{word}': {why}"));
         let (key, value) = match word.split_once(':') {
@@ -54,10 +102,7 @@ impl RunFilter {
         match key.as_str() {
             "status" | "s" => {
                 for s in value.split(',').filter(|s| !s.trim().is_empty()) {
-                    let status = RunStatus::parse(s.trim()).map_err(|e| bad(e.to_string()))?;
-                    if !self.statuses.contains(&status) {
-                        self.statuses.push(status);
-                    }
+                    self.add_status(s).map_err(|e| bad(e.to_string()))?;
                 }
             }
             "def" | "d" => set_once(&mut self.definition, value, "definition").map_err(bad)?,

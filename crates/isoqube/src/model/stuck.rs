@@ -50,6 +50,11 @@ use super::*;
 /// A handler on a live instance within its deadline (or with none: no
 /// timeout applies) is never stuck, however long the step takes: a long
 /// build is not a fault.
+///
+/// A step `Waiting` for a signal is never stuck before its deadline (nor
+/// at all without one): a run waiting days for an approval is not a fault.
+/// Once its deadline passed longer than [`StuckRule::after`] ago and it
+/// still waits, no service fired its timer (none is up): it is stuck.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct StuckRule {
     /// How long a step may go without a sign of life before it is stuck.
@@ -100,6 +105,9 @@ pub enum StuckReason {
     /// Its handler's instance is alive but the handling runs past its
     /// deadline (every attempt's timeout and the retries' delays).
     PastDeadline,
+    /// A wait step still waits long past its deadline: no service fired
+    /// its timer.
+    TimerNotFired,
 }
 
 impl StuckReason {
@@ -112,6 +120,9 @@ impl StuckReason {
             StuckReason::NotPickedUp => "due, but its message was never picked up",
             StuckReason::PastDeadline => {
                 "runs past its timeout on a live instance (the consumer may block its thread)"
+            }
+            StuckReason::TimerNotFired => {
+                "waits past its deadline: no service fired its timer (is one running?)"
             }
         }
     }
@@ -187,6 +198,9 @@ impl Run {
             })
             .filter(|stuck| older_than(now, stuck.since, rule.after))
             .collect();
+        if self.status == RunStatus::Running {
+            out.extend(self.overdue_waits(|t| older_than(now, t, rule.after)));
+        }
         let any_running = self.steps.iter().any(|s| {
             s.status == StepStatus::Invoked
                 || s.compensation
@@ -320,6 +334,28 @@ impl Run {
                 instance: None,
                 since,
                 reason: StuckReason::NotPickedUp,
+            })
+            .collect()
+    }
+
+    /// The `Waiting` steps whose deadline lies at a moment `too_old`
+    /// accepts: their timer should have fired long ago. A wait without a
+    /// deadline, or before it, is never stuck.
+    fn overdue_waits(&self, too_old: impl Fn(DateTime<Utc>) -> bool) -> Vec<StuckStep> {
+        self.steps
+            .iter()
+            .filter(|s| s.status == StepStatus::Waiting)
+            .filter_map(|s| {
+                let until = s.wait.as_ref()?.until?;
+                too_old(until).then(|| StuckStep {
+                    run_id: self.id,
+                    step: s.index,
+                    event: s.event.clone(),
+                    endpoint: None,
+                    instance: None,
+                    since: until,
+                    reason: StuckReason::TimerNotFired,
+                })
             })
             .collect()
     }

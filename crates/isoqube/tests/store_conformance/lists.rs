@@ -13,7 +13,7 @@ macro_rules! conformance_tests {
             fail_and_resume,
             cancel_and_abort, concurrent_claims, concurrent_claims_distinct_endpoints,
             concurrent_completes, wait_for_change,
-            services, topics, logs, not_due_steps_are_refused, run_ids_by_prefix, runs_search, corrupt_document, corrupt_run_message_is_dead_lettered, schedule_ticks,
+            services, topics, logs, not_due_steps_are_refused, run_ids_by_prefix, runs_search, runs_waiting, corrupt_document, corrupt_run_message_is_dead_lettered, schedule_ticks,
             priority_is_additive, delete_finished_runs_only, timers_due_are_found_by_the_index,
             timer_raced_by_every_handle_fires_once, signal_raced_by_every_handle_completes_once);
     };

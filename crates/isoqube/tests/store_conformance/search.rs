@@ -207,3 +207,81 @@ pub async fn runs_search(f: Fixture) {
         "newest first, none twice"
     );
 }
+
+/// `status:waiting` ([`RunFilter::waiting`]): the pending and running runs
+/// with a step waiting for a signal, alone or with other statuses (either
+/// holds) and the search's other words; the same runs as the model keeps,
+/// a page full of them.
+pub async fn runs_waiting(f: Fixture) {
+    use isoqube::{model::WaitDef, Definition, StepDef, StepStatus};
+    let s = &f.store;
+    let wait = || {
+        StepDef::new("Approval").waiting(WaitDef {
+            correlate: None,
+            timeout: None,
+        })
+    };
+    let waits_first = Definition::new("gate", [wait(), StepDef::new("B")]);
+    let waits_later = Definition::new("gate", [StepDef::new("A"), wait()]);
+    let mut runs = [
+        Run::new(&waits_first, vars(json!({"who": "ann"})), "test"),
+        Run::new(&waits_first, vars(json!({"who": "bob"})), "test"),
+        Run::new(&waits_later, vars(json!({"who": "ann"})), "test"),
+        new_run("plain"),
+        Run::new(&waits_first, vars(json!({"who": "cy"})), "test"),
+    ];
+    runs[1].status = RunStatus::Running;
+    for (i, r) in runs.iter().enumerate() {
+        let waits = r.steps.iter().any(|s| s.status == StepStatus::Waiting);
+        assert_eq!(waits, ![2, 3].contains(&i), "the fixture: run {i}");
+        s.insert_run(r).await.unwrap();
+    }
+    s.cancel_run(runs[4].id).await.unwrap();
+    runs[4] = s.get_run(runs[4].id).await.unwrap().unwrap();
+    let find = |f: RunFilter| {
+        let s = s.clone();
+        async move {
+            let mut ids: Vec<Uuid> = s
+                .list_runs(&f)
+                .await
+                .unwrap()
+                .runs
+                .iter()
+                .map(|r| r.id)
+                .collect();
+            ids.sort();
+            ids
+        }
+    };
+    let ids = |ix: &[usize]| {
+        let mut v: Vec<Uuid> = ix.iter().map(|&i| runs[i].id).collect();
+        v.sort();
+        v
+    };
+    let query = |q: &str| RunFilter::default().with_query(q).unwrap();
+    let waiting = query("status:waiting");
+    assert!(waiting.waiting);
+    assert_eq!(find(waiting.clone()).await, ids(&[0, 1]));
+    for (i, r) in runs.iter().enumerate() {
+        assert_eq!(
+            waiting.matches(r),
+            [0, 1].contains(&i),
+            "the model: run {i}"
+        );
+    }
+    assert_eq!(
+        find(query("status:waiting,cancelled")).await,
+        ids(&[0, 1, 4]),
+        "either"
+    );
+    assert_eq!(find(query("status:waiting who=ann")).await, ids(&[0]));
+    assert_eq!(find(query("s:Waiting def:plain")).await, ids(&[]));
+    // A page of one holds a waiting run: the store found it, not only kept it.
+    let one = RunFilter {
+        limit: 1,
+        ..waiting.clone()
+    };
+    let page = s.list_runs(&one).await.unwrap();
+    assert_eq!(page.runs.len(), 1, "{page:?}");
+    assert!(page.runs[0].is_waiting());
+}

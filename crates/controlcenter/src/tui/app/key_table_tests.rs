@@ -36,6 +36,7 @@ fn every_view_defines_each_key_once() {
     assert_each_once("help", &[codes(HELP_KEYS)]);
     assert_each_once("confirm", &[codes(CONFIRM_KEYS)]);
     assert_each_once("start", &[codes(START_KEYS)]);
+    assert_each_once("signal", &[codes(crate::tui::app::SIGNAL_KEYS)]);
 }
 
 #[test]

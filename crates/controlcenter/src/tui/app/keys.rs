@@ -245,6 +245,7 @@ impl App {
                     Action::None
                 }
             },
+            Modal::Signal(p) => self.signal_key(p, key),
             Modal::Form(mut form) => match form.handle_key(key, &self.events.items) {
                 FormResult::Editing => {
                     self.modal = Some(Modal::Form(form));

@@ -46,6 +46,15 @@ pub enum Action {
     Resume(Uuid),
     /// Cancel a pending or running run.
     Cancel(Uuid),
+    /// Deliver the event a run's step waits for.
+    Signal {
+        /// The run.
+        run_id: Uuid,
+        /// The event.
+        event: String,
+        /// Its data, merged into the run's variables.
+        data: Variables,
+    },
     /// Cancel a pending or running run and compensate what it did.
     CancelCompensate(Uuid),
     /// Send an error-queue message back to its endpoint.
@@ -78,6 +87,9 @@ impl Action {
             Action::Rerun(id) => format!("re-running {}", short_id(id)),
             Action::Resume(id) => format!("resuming {}", short_id(id)),
             Action::Cancel(id) => format!("cancelling {}", short_id(id)),
+            Action::Signal { run_id, event, .. } => {
+                format!("signalling {event} to {}", short_id(run_id))
+            }
             Action::CancelCompensate(id) => {
                 format!("cancelling {} and compensating it", short_id(id))
             }

@@ -12,6 +12,7 @@
 //! - `keys`: key handling; `run_keys`: what the keys acting on a run
 //!   ([`RUN_KEYS`]) do.
 //! - `search`: which runs the runs search lets through.
+//! - `signal_prompt`: the prompt that signals a run's waiting step.
 //!
 //! Pure: no I/O. It may use the operator's read models ([`crate::ops`]), the
 //! form ([`super::form`]) and the text formats ([`crate::text`]).
@@ -23,6 +24,7 @@ mod load;
 mod messages;
 mod run_keys;
 mod search;
+mod signal_prompt;
 mod state;
 
 /// A run id as the UI shows it, also at its historical path here.
@@ -32,6 +34,7 @@ pub use key_table::*;
 pub use messages::{Action, Loaded, Need, Outcome, RunsLoaded};
 pub use run_keys::{RunKey, RUN_KEYS};
 pub use search::run_matches;
+pub use signal_prompt::{SignalKey, SignalPrompt, SIGNAL_KEYS};
 pub use state::{
     App, Confirm, Data, Modal, RunDetail, Search, StartPrompt, Status, StatusKind, Tab,
 };

@@ -23,10 +23,13 @@ pub enum RunKey {
     Cancel,
     /// Cancel a pending or running run and compensate what it did.
     CancelCompensate,
+    /// Signal a waiting step: the event it waits for, with data.
+    Signal,
 }
 
 /// The keys acting on a run, in the runs list and in a run's detail; each
-/// asks y/n first, or says why the run's status does not allow it.
+/// asks y/n first (a signal asks for its data), or says why the run's status
+/// does not allow it.
 pub const RUN_KEYS: &[KeyDef<RunKey>] = &[
     def(
         &[KeyCode::Char('r')],
@@ -56,6 +59,13 @@ pub const RUN_KEYS: &[KeyDef<RunKey>] = &[
         "cancel and compensate: undo the steps it did, newest first",
         RunKey::CancelCompensate,
     ),
+    def(
+        &[KeyCode::Char('a')],
+        "a",
+        "signal",
+        "signal a waiting step (data: JSON or KEY=VALUE,...)",
+        RunKey::Signal,
+    ),
 ];
 
 impl App {
@@ -64,6 +74,9 @@ impl App {
     /// key.
     pub(super) fn run_key(&mut self, code: KeyCode) -> Option<Action> {
         let does = super::key_table::find(RUN_KEYS, code)?;
+        if does == RunKey::Signal {
+            return Some(self.signal_prompt());
+        }
         let Some(run) = self.selected_run() else {
             return Some(Action::None);
         };
@@ -105,6 +118,7 @@ impl App {
                 status,
                 "only pending or running runs can be cancelled and compensated",
             ),
+            RunKey::Signal => Action::None,
         })
     }
 

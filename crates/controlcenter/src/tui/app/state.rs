@@ -234,6 +234,8 @@ pub enum Modal {
     Confirm(Confirm),
     /// The start-a-run prompt.
     Start(StartPrompt),
+    /// The prompt signalling a waiting step.
+    Signal(super::signal_prompt::SignalPrompt),
     /// The definition form.
     Form(Box<DefinitionForm>),
 }

@@ -93,6 +93,7 @@ fn head_lines(
     let mut lines = vec![status_line(run), created_line(app, run)];
     lines.extend(graph_lines(run, graph, head_w));
     lines.extend(running_line(app, run));
+    lines.extend(waiting_lines(app, run));
     // Stuck steps, each with why first (the line may be cut), its handler
     // and since when.
     lines.extend(d.stuck.iter().map(|st| {
@@ -263,6 +264,8 @@ fn step_row(app: &App, s: &isoqube::model::Step, branch: char) -> (Vec<String>, 
                 .map(|h| format!("{}@{}", h.endpoint, h.host))
         })
         .unwrap_or_else(|| "-".into());
+    // A waiting step has no handler: what it waits for takes its place.
+    let handler = crate::text::wait_line(s, app.now).unwrap_or(handler);
     (
         vec![
             // The branch line: parallel steps of one level are
@@ -484,6 +487,21 @@ fn running_line(app: &App, run: &isoqube::Run) -> Option<Line<'static>> {
             Color::Cyan,
         ))
     })
+}
+
+/// The waiting steps, each with what it waits for and until when (`s`
+/// signals the selected one).
+fn waiting_lines(app: &App, run: &isoqube::Run) -> Vec<Line<'static>> {
+    run.steps
+        .iter()
+        .filter_map(|s| {
+            let wait = crate::text::wait_line(s, app.now)?;
+            Some(Line::from(Span::styled(
+                format!("⏸ {} {} {wait}", s.index + 1, s.name()),
+                step_status_color(StepStatus::Waiting),
+            )))
+        })
+        .collect()
 }
 
 /// The run's parameters and the variables consumers added (`v` shows them

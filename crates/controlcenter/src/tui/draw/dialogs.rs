@@ -1,5 +1,5 @@
-//! The small dialogs over a view: the y/n confirmation and the start-a-run
-//! prompt.
+//! The small dialogs over a view: the y/n confirmation, the start-a-run
+//! prompt and the signal prompt.
 //!
 //! It may use the state ([`crate::tui::app`]), the text formats and the shared
 //! widgets.
@@ -11,7 +11,7 @@ use ratatui::Frame;
 
 use super::widgets::{draw_dialog, DIM, HEADER};
 use crate::text::show_value;
-use crate::tui::app::{Confirm, StartPrompt};
+use crate::tui::app::{Confirm, SignalPrompt, StartPrompt};
 
 /// The y/n question guarding an action.
 pub(super) fn draw_confirm(frame: &mut Frame, c: &Confirm, body: Rect) {
@@ -66,4 +66,28 @@ pub(super) fn draw_start(frame: &mut Frame, p: &StartPrompt, body: Rect) {
         DIM,
     )));
     draw_dialog(frame, body, " Start run ", lines, 70);
+}
+
+/// The signal prompt: the run, its waiting step and what it waits for, the
+/// data typed.
+pub(super) fn draw_signal(frame: &mut Frame, p: &SignalPrompt, body: Rect) {
+    let mut lines = vec![
+        Line::from(format!(
+            "Signal {} to step {} of run {}.",
+            p.event,
+            p.step + 1,
+            p.label
+        )),
+        Line::from(Span::styled(p.wait.clone(), DIM)),
+        Line::from("Data (a JSON object, or KEY=VALUE,KEY=VALUE; empty for none):"),
+        Line::from(vec![
+            Span::styled("▸ ", HEADER),
+            Span::raw(format!("{}█", p.input.text)),
+        ]),
+    ];
+    if let Some(e) = &p.error {
+        lines.push(Line::from(Span::styled(format!("✗ {e}"), Color::Red)));
+    }
+    lines.push(Line::from(Span::styled("Enter send   Esc cancel", DIM)));
+    draw_dialog(frame, body, " Signal ", lines, 70);
 }

@@ -160,12 +160,25 @@ fn runs_table<'a>(app: &App, shown: &[&isoqube::Run], area: Rect) -> Table<'a> {
 
 /// A run's status as its row shows it, with the row's style. A stuck run
 /// is running by definition: the marker takes the status's place, in the
-/// colour of a fault.
+/// colour of a fault; a running run with a waiting step shows `Waiting`.
 fn status_text(app: &App, r: &isoqube::Run) -> (&'static str, Style) {
     if app.is_stuck(r.id) {
         (
             "STUCK",
             Style::new().fg(Color::Red).add_modifier(Modifier::BOLD),
+        )
+    } else if r.status == RunStatus::Running
+        && r.steps
+            .iter()
+            .any(|s| s.status == isoqube::StepStatus::Waiting)
+    {
+        // Running, but only waiting for the outside world (its own status
+        // stays Running): said, in the waiting step's colour.
+        (
+            "Waiting",
+            Style::new().fg(super::widgets::step_status_color(
+                isoqube::StepStatus::Waiting,
+            )),
         )
     } else {
         (

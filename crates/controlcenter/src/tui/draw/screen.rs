@@ -11,7 +11,7 @@ use ratatui::Frame;
 
 use super::definitions::draw_definitions;
 use super::detail::draw_detail;
-use super::dialogs::{draw_confirm, draw_start};
+use super::dialogs::{draw_confirm, draw_signal, draw_start};
 use super::errors::draw_errors;
 use super::form::draw_form;
 use super::help::draw_help;
@@ -21,7 +21,7 @@ use super::widgets::{ellipsize, width, DIM, HEADER};
 use crate::tui::app::{
     footer_of, App, Modal, StatusKind, Tab, CONFIRM_KEYS, DEFINITIONS_KEYS, ERRORS_KEYS,
     FAULT_OPEN_KEYS, FAULT_SEARCH_KEYS, GLOBAL_KEYS, HELP_KEYS, RUNS_KEYS, RUN_DETAIL_KEYS,
-    RUN_KEYS, RUN_SEARCH_KEYS, RUN_WHOLE_KEYS, SERVICES_KEYS, START_KEYS,
+    RUN_KEYS, RUN_SEARCH_KEYS, RUN_WHOLE_KEYS, SERVICES_KEYS, SIGNAL_KEYS, START_KEYS,
 };
 use crate::tui::form::Field;
 
@@ -63,6 +63,7 @@ pub fn draw(frame: &mut Frame, app: &App) {
         Some(Modal::Form(form)) => draw_form(frame, app, form, body),
         Some(Modal::Confirm(c)) => draw_confirm(frame, c, body),
         Some(Modal::Start(p)) => draw_start(frame, p, body),
+        Some(Modal::Signal(p)) => draw_signal(frame, p, body),
         None => {}
     }
     draw_status(frame, app, status);
@@ -118,6 +119,7 @@ pub fn footer_keys(app: &App) -> Vec<(&'static str, &'static str)> {
     let mut keys: Vec<(&str, &str)> = match &app.modal {
         Some(Modal::Confirm(_)) => return footer_of(CONFIRM_KEYS).collect(),
         Some(Modal::Start(_)) => return footer_of(START_KEYS).collect(),
+        Some(Modal::Signal(_)) => return footer_of(SIGNAL_KEYS).collect(),
         Some(Modal::Form(f)) => {
             if f.discard_asked {
                 return vec![("y", "discard changes"), ("n", "keep editing")];

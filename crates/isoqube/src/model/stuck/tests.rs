@@ -261,3 +261,54 @@ fn a_live_handler_past_its_deadline_and_the_margin_is_stuck() {
     let both = beats(&[("svc@h:1:x", now), ("svc@h:2:y", now)]);
     assert!(stuck(&run, now, &both).is_empty());
 }
+
+/// A run waiting for a signal: never stuck before its deadline (nor ever
+/// without one), however long it waits; stuck once its deadline passed
+/// longer than the bound ago and it still waits (no timer fired it).
+#[test]
+fn a_waiting_step_is_stuck_only_past_its_deadline_and_the_bound() {
+    let none = beats(&[]);
+    let def = |timeout| {
+        Definition::new(
+            "d",
+            [
+                StepDef::new("Approval").waiting(WaitDef {
+                    correlate: None,
+                    timeout,
+                }),
+                StepDef::new("B"),
+            ],
+        )
+    };
+    let mut forever = Run::new(&def(None), Variables::new(), "test");
+    forever.status = RunStatus::Running;
+    forever.created_at = t(0);
+    assert_eq!(forever.steps[0].status, StepStatus::Waiting);
+    assert!(stuck(&forever, t(100_000 * MIN), &none).is_empty());
+
+    let mut two_days = Run::new(
+        &def(Some(Duration::from_secs(48 * 3600))),
+        Variables::new(),
+        "test",
+    );
+    two_days.status = RunStatus::Running;
+    two_days.created_at = t(0);
+    let until = t(48 * 60 * MIN);
+    if let Some(w) = two_days.steps[0].wait.as_mut() {
+        w.until = Some(until);
+    }
+    for now in [
+        t(10 * MIN),
+        t(47 * 60 * MIN),
+        until,
+        until + chrono::Duration::minutes(5),
+    ] {
+        assert!(stuck(&two_days, now, &none).is_empty(), "at {now}");
+    }
+    let found = stuck(&two_days, until + chrono::Duration::minutes(6), &none);
+    assert_eq!(found.len(), 1, "{found:?}");
+    assert_eq!(
+        (found[0].step, found[0].reason, found[0].since),
+        (0, StuckReason::TimerNotFired, until)
+    );
+}

@@ -194,9 +194,17 @@ pub(super) async fn list_runs(store: &MongoStore, filter: &RunFilter) -> Result<
         query.insert("definition", def.as_str());
     }
     let mut and: Vec<Document> = Vec::new();
-    if !filter.statuses.is_empty() {
-        let any: Vec<&str> = filter.statuses.iter().map(|s| s.as_str()).collect();
-        and.push(doc! {"status": {"$in": any}});
+    if !filter.statuses.is_empty() || filter.waiting {
+        let listed: Vec<&str> = filter.statuses.iter().map(|s| s.as_str()).collect();
+        let mut any = vec![doc! {"status": {"$in": listed}}];
+        if filter.waiting {
+            // `Run::is_waiting`: a pending or running run with a step waiting.
+            any.push(doc! {
+                "status": {"$in": ["Pending", "Running"]},
+                "steps.status": "Waiting",
+            });
+        }
+        and.push(doc! {"$or": any});
     }
     if let Some(prefix) = &filter.id_prefix {
         let prefix = prefix.to_ascii_lowercase();

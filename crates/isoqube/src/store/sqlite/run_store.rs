@@ -549,13 +549,26 @@ fn runs_query(filter: &RunFilter) -> Option<(String, Vec<String>)> {
         args.push(st.as_str().to_string());
         sql.push_str(&format!(" AND status = ?{}", args.len()));
     }
-    if !filter.statuses.is_empty() {
+    if !filter.statuses.is_empty() || filter.waiting {
         let mut marks = Vec::new();
         for st in &filter.statuses {
             args.push(st.as_str().to_string());
             marks.push(format!("?{}", args.len()));
         }
-        sql.push_str(&format!(" AND status IN ({})", marks.join(", ")));
+        let mut any = Vec::new();
+        if !marks.is_empty() {
+            any.push(format!("status IN ({})", marks.join(", ")));
+        }
+        if filter.waiting {
+            // `Run::is_waiting`: only pending and running runs' steps are read.
+            any.push(
+                "(status IN ('Pending', 'Running') AND EXISTS (SELECT 1 FROM \
+                 json_each(CASE WHEN json_valid(runs.doc) THEN runs.doc ELSE '{}' END, '$.steps') s \
+                 WHERE json_extract(s.value, '$.status') = 'Waiting'))"
+                    .to_string(),
+            );
+        }
+        sql.push_str(&format!(" AND ({})", any.join(" OR ")));
     }
     for word in &filter.text {
         // A narrowing only (the model's test after decides): the
