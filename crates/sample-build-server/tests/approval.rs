@@ -136,3 +136,24 @@ fn real_pair_auto_approved_release_succeeds() {
 fn real_pair_timed_out_approval_undoes_the_builds() {
     timed_out_approval_undoes_the_builds(real());
 }
+
+#[test]
+fn an_approval_timeout_for_a_definition_without_approval_is_refused() {
+    let out = embedded()
+        .args(["run", "linux-release", "--approval-timeout", "2s"])
+        .output()
+        .expect("run the binary");
+    let stderr = text(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "{stderr}");
+    assert!(
+        stderr.contains("definition 'linux-release' waits for no ApproveRelease"),
+        "{stderr}"
+    );
+    let out = embedded()
+        .args(["run", "production-release", "--approval-timeout", "soon"])
+        .output()
+        .expect("run the binary");
+    let stderr = text(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "{stderr}");
+    assert!(stderr.contains("'soon' is not a duration"), "{stderr}");
+}
