@@ -6,7 +6,7 @@ use isoqube::model::{parse_definition_file, FileFormat};
 use isoqube::Definition;
 
 /// The files, by name.
-const FILES: [(&str, &str); 4] = [
+const FILES: [(&str, &str); 5] = [
     (
         "linux-release.toml",
         include_str!("../definitions/linux-release.toml"),
@@ -18,6 +18,10 @@ const FILES: [(&str, &str); 4] = [
     (
         "full-release.toml",
         include_str!("../definitions/full-release.toml"),
+    ),
+    (
+        "production-release.toml",
+        include_str!("../definitions/production-release.toml"),
     ),
     (
         "quick-check.toml",
@@ -53,7 +57,10 @@ mod tests {
 
     #[test]
     fn every_file_parses_validates_and_runs_its_builds_in_parallel() {
-        let known = crate::events::ALL.iter().map(|s| s.to_string()).collect();
+        let known = (crate::events::ALL.iter())
+            .chain(crate::events::AWAITED)
+            .map(|s| s.to_string())
+            .collect();
         assert_eq!(builtin().len(), FILES.len(), "every file parses");
         for def in builtin() {
             def.validate(&known)
@@ -82,5 +89,28 @@ mod tests {
                 ("DeployToContainer", "RemoveContainerImage"),
             ]
         );
+    }
+
+    #[test]
+    fn the_production_release_waits_a_day_for_approval_before_deploying() {
+        let prod = builtin()
+            .into_iter()
+            .find(|d| d.name == "production-release")
+            .expect("production-release");
+        let at = |name: &str| prod.steps.iter().position(|s| s.name() == name);
+        let approve = at("ApproveRelease").expect("the approval step");
+        let wait = prod.steps[approve].wait.as_ref().expect("a wait step");
+        assert_eq!(
+            wait.timeout,
+            Some(std::time::Duration::from_secs(24 * 3600))
+        );
+        let graph = isoqube::model::resolve_graph(&prod.steps).expect("graph");
+        assert_eq!(
+            graph[approve],
+            vec![at("LinuxBuildCompleted").expect("builds")]
+        );
+        for deploy in ["DeployToVm", "DeployToContainer"] {
+            assert_eq!(graph[at(deploy).expect(deploy)], vec![approve], "{deploy}");
+        }
     }
 }

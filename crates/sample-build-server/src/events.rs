@@ -76,3 +76,17 @@ pipeline_events! {
     /// Undo `DeployToContainer`: delete the pushed image (a compensation).
     RemoveContainerImage => "remove-container-image";
 }
+
+/// A person approved a release: what `production-release` waits for. A
+/// signal, not a step: no consumer runs it, it completes the wait step
+/// (`controlcenter runs signal ID ApproveRelease`, or `run --auto-approve`).
+#[event(exchange = "approve-release", namespace = "Isoqube.Sample")]
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[serde(default)]
+pub struct ApproveRelease {
+    /// Who approved it (merged into the run's variables).
+    pub approved_by: String,
+}
+
+/// The events the built-in definitions wait for (signals: no consumer).
+pub const AWAITED: &[&str] = &[ApproveRelease::NAME];

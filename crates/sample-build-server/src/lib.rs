@@ -2,6 +2,7 @@
 //! services (`default`, `linux-pool`, `windows-pool`, `deployment`), built on
 //! Isoqube. The binary only parses arguments; everything else is here.
 
+pub mod approval;
 pub mod definitions;
 pub mod events;
 pub mod services;
@@ -140,8 +141,11 @@ pub struct RunOptions {
     pub definition: String,
     /// Run parameters.
     pub vars: Variables,
-    /// Give up waiting after this long.
+    /// Give up waiting after this long (plus, once the run waits for its
+    /// approval, as long as the approval may take).
     pub timeout: Duration,
+    /// What to do about a release approval.
+    pub approval: approval::Approval,
 }
 
 /// Hosts every service in this process (on the embedded defaults unless the
@@ -172,15 +176,14 @@ async fn run_with(opts: RunOptions, backends: &Backends) -> anyhow::Result<Run> 
 /// it does not finish in time); returns the run as the wait left it.
 async fn run_to_end(op: &controlcenter::Operator, opts: RunOptions) -> anyhow::Result<Run> {
     seed(op.control()).await?;
-    let started = op
-        .start(
-            isoqube::StartRun::new(opts.definition.as_str())
-                .vars(opts.vars)
-                .started_by("sample"),
-        )
-        .await?;
+    let start = isoqube::StartRun::new(opts.definition.as_str())
+        .vars(opts.vars)
+        .started_by("sample");
+    let started = approval::start(op, start, opts.approval.timeout).await?;
     tracing::info!(run_id = %started.id, definition = %opts.definition, "run started");
-    let run = follow(op, started, opts.timeout).await?;
+    let embedded = opts.config.transport.kind == isoqube::config::TransportKind::InProcess;
+    let approver = approval::Approver::new(opts.approval, embedded);
+    let run = follow(op, started, opts.timeout, approver).await?;
     if !run.status.is_finished() {
         tracing::warn!(run_id = %run.id, "run still {} after {:?}; cancelling it", run.status.as_str(), opts.timeout);
         let _ = op.cancel(run.id).await;
@@ -189,17 +192,23 @@ async fn run_to_end(op: &controlcenter::Operator, opts: RunOptions) -> anyhow::R
 }
 
 /// Follows `run` through [`controlcenter::Operator::watch`] until it
-/// finishes or `timeout` passes; returns it as last seen.
+/// finishes or `timeout` passes (counted again from its approval wait's
+/// deadline once it waits for one); returns it as last seen.
 async fn follow(
     op: &controlcenter::Operator,
     mut run: Run,
     timeout: Duration,
+    mut approver: approval::Approver,
 ) -> anyhow::Result<Run> {
     use futures_util::StreamExt;
     let changes = op.watch(run.id, controlcenter::ops::WatchFrom::default());
     futures_util::pin_mut!(changes);
-    let deadline = tokio::time::Instant::now() + timeout;
+    let mut deadline = tokio::time::Instant::now() + timeout;
     while !run.status.is_finished() {
+        if let Some(until) = approver.seen(op, &run).await? {
+            let wait = (until - chrono::Utc::now()).to_std().unwrap_or_default();
+            deadline = deadline.max(tokio::time::Instant::now() + wait + timeout);
+        }
         let left = deadline.saturating_duration_since(tokio::time::Instant::now());
         match tokio::time::timeout(left, changes.next()).await {
             Ok(Some(change)) => {

@@ -7,6 +7,7 @@ use std::time::Duration;
 use clap::{Parser, Subcommand};
 use isoqube::config::StoreKind;
 use isoqube::{Config, RunStatus, Variables};
+use sample_build_server::approval::Approval;
 use sample_build_server::{parse_var, Backends, RunOptions};
 
 #[derive(Parser)]
@@ -48,9 +49,18 @@ enum Command {
         /// Embedded store file (overrides the configuration).
         #[arg(long, value_name = "FILE")]
         store: Option<PathBuf>,
-        /// Give up after this many seconds.
+        /// Give up after this many seconds (counted again from the approval's
+        /// deadline once the run waits for an approval).
         #[arg(long, default_value_t = 120)]
         timeout: u64,
+        /// Approve the release from this process once the run waits for it
+        /// (production-release's ApproveRelease step).
+        #[arg(long)]
+        auto_approve: bool,
+        /// For this run, the approval wait's timeout instead of the definition's
+        /// (e.g. 2s, 10m, 48h): past it the builds are undone.
+        #[arg(long, value_name = "SPAN", value_parser = parse_span)]
+        approval_timeout: Option<Duration>,
     },
     /// Host services until SIGINT/SIGTERM (RabbitMQ / MongoDB as configured, e.g. by
     /// ISOQUBE_AMQP_URL / ISOQUBE_MONGO_URL; the embedded pair otherwise).
@@ -132,6 +142,11 @@ fn run_vars(
     Ok(out)
 }
 
+/// A duration's text (`--approval-timeout`), as a definition's `timeout` reads it.
+fn parse_span(text: &str) -> Result<Duration, String> {
+    isoqube::model::parse_span(text).map_err(|e| e.to_string())
+}
+
 /// The configuration with a `--store` flag applied.
 fn with_store(mut config: Config, store: Option<PathBuf>) -> Config {
     if let Some(path) = store {
@@ -151,6 +166,8 @@ async fn main_inner(cli: Cli, config: Config) -> anyhow::Result<ExitCode> {
             fail_rate,
             store,
             timeout,
+            auto_approve,
+            approval_timeout,
         } => {
             let vars = run_vars(&vars, work_ms, fail_step, fail_rate)?;
             let run = sample_build_server::run_once(RunOptions {
@@ -158,6 +175,10 @@ async fn main_inner(cli: Cli, config: Config) -> anyhow::Result<ExitCode> {
                 definition,
                 vars,
                 timeout: Duration::from_secs(timeout),
+                approval: Approval {
+                    auto: auto_approve,
+                    timeout: approval_timeout,
+                },
             })
             .await?;
             println!("{}", sample_build_server::summary(&run));
