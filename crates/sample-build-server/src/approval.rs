@@ -8,7 +8,7 @@
 
 use std::time::Duration;
 
-use anyhow::{anyhow, bail, Context as _};
+use anyhow::anyhow;
 use chrono::{DateTime, Utc};
 use isoqube::model::Signal;
 use isoqube::{Run, StartRun, StepStatus, Variables};
@@ -27,47 +27,26 @@ pub struct Approval {
     pub timeout: Option<Duration>,
 }
 
-/// Starts `start`. With `timeout`, the definition's `ApproveRelease` waits
-/// take it for this run only: a timeout belongs to the definition, and a
-/// run copies its steps (their waits included) when it starts, so the
-/// definition is saved with `timeout`, the run started, and the definition
-/// saved back as it was, on every path. Refused when the definition waits
-/// for no approval (the option would do nothing).
+/// Starts `start`; with `timeout`, its `ApproveRelease` wait times out
+/// after it in this run instead of the definition's time
+/// ([`StartRun::wait_timeout`]). Refused, nothing started, when the
+/// definition waits for no approval (the option would do nothing).
 pub async fn start(
     op: &controlcenter::Operator,
     start: StartRun,
     timeout: Option<Duration>,
 ) -> anyhow::Result<Run> {
-    let Some(timeout) = timeout else {
-        return Ok(op.start(start).await?);
+    let start = match timeout {
+        Some(timeout) => start.wait_timeout(ApproveRelease::NAME, timeout),
+        None => start,
     };
-    let control = op.control();
-    let original = control
-        .store()
-        .get_definition(&start.definition)
-        .await?
-        .ok_or_else(|| anyhow!("no definition named '{}'", start.definition))?;
-    let mut shortened = original.clone();
-    let mut found = false;
-    for step in &mut shortened.steps {
-        if let (true, Some(wait)) = (step.event == ApproveRelease::NAME, step.wait.as_mut()) {
-            wait.timeout = Some(timeout);
-            found = true;
-        }
-    }
-    if !found {
-        bail!(
-            "--approval-timeout: definition '{}' waits for no {} (production-release does)",
-            original.name,
+    op.start(start).await.map_err(|e| match e {
+        isoqube::Error::InvalidState(why) if timeout.is_some() => anyhow!(
+            "--approval-timeout: {why} (production-release waits for {})",
             ApproveRelease::NAME
-        );
-    }
-    control.update_definition(shortened).await?;
-    let started = op.start(start).await;
-    let restored = control.update_definition(original).await;
-    let run = started?;
-    restored.context("saving the definition back with its own approval timeout")?;
-    Ok(run)
+        ),
+        other => other.into(),
+    })
 }
 
 /// Watches a run's states for its approval wait: approves it once (with

@@ -198,6 +198,9 @@ impl Control {
         if let Some(p) = start.priority {
             run.priority = p;
         }
+        for (step, timeout) in &start.wait_timeouts {
+            run.set_wait_timeout(step, *timeout)?;
+        }
         if let Some(at) = start.at.filter(|at| *at > Utc::now()) {
             run.delay_start(at);
         }

@@ -40,6 +40,10 @@ pub struct StartRun {
     /// The run is stored at once, `Pending`; the store's timer starts it
     /// ([`crate::model::Run::delay_start`]), whichever service is up then.
     pub at: Option<chrono::DateTime<chrono::Utc>>,
+    /// For this run, the timeout of the wait steps named (by step name or
+    /// awaited event) instead of their definition's; naming no wait step of
+    /// the definition is refused, nothing written.
+    pub wait_timeouts: Vec<(String, std::time::Duration)>,
 }
 
 impl StartRun {
@@ -84,6 +88,13 @@ impl StartRun {
     /// Started at `at` rather than now (a delayed start).
     pub fn at(mut self, at: chrono::DateTime<chrono::Utc>) -> Self {
         self.at = Some(at);
+        self
+    }
+
+    /// With the wait step `step` (its name, or the event it waits for)
+    /// timing out after `timeout` in this run, not its definition's.
+    pub fn wait_timeout(mut self, step: impl Into<String>, timeout: std::time::Duration) -> Self {
+        self.wait_timeouts.push((step.into(), timeout));
         self
     }
 

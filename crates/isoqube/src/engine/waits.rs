@@ -11,11 +11,13 @@
 //! conditional write: of several processes that see one run due, one changes
 //! it, the others find nothing left to do.
 
+use std::collections::HashSet;
 use std::time::Duration;
 
 use chrono::Utc;
+use futures_util::stream::{self, StreamExt};
 use tokio::sync::watch;
-use tracing::{debug, warn};
+use tracing::{debug, error, warn};
 use uuid::Uuid;
 
 use crate::engine::control::Control;
@@ -27,8 +29,11 @@ use crate::model::{field_of, Run, RunFilter, RunStatus, Signal, SignalOutcome, V
 /// within this (and the store's round trip) of its time.
 pub const TIMER_TICK: Duration = Duration::from_millis(250);
 
-/// At most this many runs are woken per tick; more wait for the next tick.
+/// Runs read per index query; a full batch is followed by another at once.
 const WAKE_BATCH: usize = 500;
+
+/// Runs fired at once (each is a store write, then its publishes).
+const FIRE_AT_ONCE: usize = 32;
 
 impl Control {
     /// Delivers `signal` to run `id` (see [`Run::signal`]) and publishes what
@@ -131,18 +136,42 @@ impl Control {
     /// Does nothing while the transport cannot deliver (what a timer makes
     /// due would fail as unpublishable): the timers wait in the store.
     pub async fn fire_due_timers(&self) -> Result<usize> {
+        self.fire_due(&mut HashSet::new()).await
+    }
+
+    /// [`Self::fire_due_timers`], leaving out the runs of `corrupt` and
+    /// adding to it the runs whose record does not parse (reported once:
+    /// retrying cannot help).
+    async fn fire_due(&self, corrupt: &mut HashSet<Uuid>) -> Result<usize> {
         if self.ensure_deliverable().await.is_err() {
             return Ok(0);
         }
-        let due = self.store().runs_to_wake(Utc::now(), WAKE_BATCH).await?;
         let mut fired = 0;
-        for id in due {
-            match self.fire_timers(id).await {
-                Ok(_) => fired += 1,
-                Err(e) => warn!(run_id = %id, "could not fire the run's timer: {e}"),
+        loop {
+            let due = self.store().runs_to_wake(Utc::now(), WAKE_BATCH).await?;
+            let full = due.len() == WAKE_BATCH;
+            let results: Vec<(Uuid, Result<Run>)> = stream::iter(due)
+                .filter(|id| std::future::ready(!corrupt.contains(id)))
+                .map(|id| async move { (id, self.fire_timers(id).await) })
+                .buffer_unordered(FIRE_AT_ONCE)
+                .collect()
+                .await;
+            let before = fired;
+            for (id, result) in results {
+                match result {
+                    Ok(_) => fired += 1,
+                    Err(e @ Error::Corrupt { .. }) => {
+                        error!(run_id = %id, "its timer cannot fire: {e}");
+                        corrupt.insert(id);
+                    }
+                    Err(e) => warn!(run_id = %id, "could not fire the run's timer: {e}"),
+                }
+            }
+            // A full batch: more are due now (10,000 in one second, say).
+            if !full || fired == before {
+                return Ok(fired);
             }
         }
-        Ok(fired)
     }
 }
 
@@ -152,6 +181,7 @@ pub(crate) async fn timer_loop(control: Control, mut stop: watch::Receiver<bool>
     let mut tick = tokio::time::interval(TIMER_TICK);
     tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     let mut bound = tokio::time::Instant::now();
+    let mut corrupt = HashSet::new();
     loop {
         if bound.elapsed() >= REBIND_EVERY {
             bound = tokio::time::Instant::now();
@@ -166,7 +196,7 @@ pub(crate) async fn timer_loop(control: Control, mut stop: watch::Receiver<bool>
         if *stop.borrow() {
             return;
         }
-        if let Err(e) = control.fire_due_timers().await {
+        if let Err(e) = control.fire_due(&mut corrupt).await {
             warn!("could not look for due timers: {e}");
         }
     }

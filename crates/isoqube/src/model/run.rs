@@ -111,10 +111,10 @@ pub struct Step {
     /// The step that undoes it, when its definition names one.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub compensation: Option<Compensation>,
-    /// A wait step's terms and deadline ([`super::wait`]).
+    /// A wait step's terms and deadline ([`StepWait`]).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub wait: Option<StepWait>,
-    /// A held step's delay and release time ([`super::hold`]).
+    /// A held step's delay and release time ([`StepHold`]).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub hold: Option<StepHold>,
     /// While a failed attempt waits to be retried ([`Run::retry_later`]):
@@ -278,7 +278,7 @@ pub struct Run {
     #[serde(default)]
     pub version: u64,
     /// Signals that came before the wait step they are for was due: each
-    /// completes its wait the moment it is ([`super::wait`]).
+    /// completes its wait the moment it is ([`Run::signal`]).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub signals: Vec<Signal>,
     /// The earliest deadline of a waiting step: when a timer looks at the run

@@ -402,6 +402,38 @@ impl Run {
         publish
     }
 
+    /// Gives the wait steps named `step` (by name or awaited event) this
+    /// run's own `timeout`; a wait already begun counts it from its start.
+    /// [`Error::InvalidState`] when no wait step has that name.
+    pub fn set_wait_timeout(&mut self, step: &str, timeout: Duration) -> Result<()> {
+        let ms = timeout.as_millis().min(u128::from(u64::MAX)) as u64;
+        let mut found = false;
+        for s in self
+            .steps
+            .iter_mut()
+            .filter(|s| s.name() == step || s.event == step)
+        {
+            let (Some(wait), began) = (s.wait.as_mut(), s.invoked_at) else {
+                continue;
+            };
+            wait.timeout_ms = Some(ms);
+            if s.status == StepStatus::Waiting {
+                wait.until = began
+                    .zip(chrono::Duration::from_std(timeout).ok())
+                    .and_then(|(t, d)| t.checked_add_signed(d));
+            }
+            found = true;
+        }
+        if !found {
+            return Err(Error::InvalidState(format!(
+                "definition '{}' has no wait step '{step}'",
+                self.definition
+            )));
+        }
+        self.refresh_wake();
+        Ok(())
+    }
+
     /// The earliest deadline among the waiting steps: when a timer must look
     /// at the run again.
     pub fn next_wake(&self) -> Option<DateTime<Utc>> {
