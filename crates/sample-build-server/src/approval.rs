@@ -8,7 +8,7 @@
 
 use std::time::Duration;
 
-use anyhow::anyhow;
+use anyhow::{anyhow, bail};
 use chrono::{DateTime, Utc};
 use isoqube::model::Signal;
 use isoqube::{Run, StartRun, StepStatus, Variables};
@@ -36,17 +36,26 @@ pub async fn start(
     start: StartRun,
     timeout: Option<Duration>,
 ) -> anyhow::Result<Run> {
-    let start = match timeout {
-        Some(timeout) => start.wait_timeout(ApproveRelease::NAME, timeout),
-        None => start,
+    let Some(timeout) = timeout else {
+        return Ok(op.start(start).await?);
     };
-    op.start(start).await.map_err(|e| match e {
-        isoqube::Error::InvalidState(why) if timeout.is_some() => anyhow!(
-            "--approval-timeout: {why} (production-release waits for {})",
+    let def = op
+        .control()
+        .store()
+        .get_definition(&start.definition)
+        .await?
+        .ok_or_else(|| anyhow!("no definition named '{}'", start.definition))?;
+    let approves = |s: &isoqube::StepDef| s.event == ApproveRelease::NAME && s.wait.is_some();
+    if !def.steps.iter().any(approves) {
+        bail!(
+            "--approval-timeout: definition '{}' waits for no {} (production-release does)",
+            def.name,
             ApproveRelease::NAME
-        ),
-        other => other.into(),
-    })
+        );
+    }
+    Ok(op
+        .start(start.wait_timeout(ApproveRelease::NAME, timeout))
+        .await?)
 }
 
 /// Watches a run's states for its approval wait: approves it once (with
