@@ -38,6 +38,7 @@ mod spy;
 mod store_kill;
 mod unbound;
 mod undo;
+mod waits;
 
 use std::time::{Duration, Instant};
 
@@ -164,6 +165,12 @@ fn main() {
                 .join("isoqube-chaos")
                 .join(format!("{}.db", uuid::Uuid::new_v4()));
             soak::soak("sqlite", StoreKind::Sqlite(path), &plan).await;
+        }
+        if plan.sqlite {
+            let path = std::env::temp_dir()
+                .join("isoqube-chaos")
+                .join(format!("waits-{}.db", uuid::Uuid::new_v4()));
+            waits::waits("waits, sqlite", StoreKind::Sqlite(path), &plan).await;
         }
         if plan.store_kill && plan.mongo {
             store_kill::store_kill(&plan).await;
