@@ -90,6 +90,7 @@ impl Control {
     /// Validates and saves a new definition; nothing is written when it is refused.
     pub async fn create_definition(&self, mut def: Definition) -> Result<Definition> {
         def.validate(&self.known_events().await?)?;
+        self.check_correlation(&def).await?;
         let now = Utc::now();
         def.created_at = now;
         def.modified_at = now;
@@ -106,6 +107,7 @@ impl Control {
             .await?
             .ok_or_else(|| Error::not_found("definition", def.name.clone()))?;
         def.validate(&self.known_events().await?)?;
+        self.check_correlation(&def).await?;
         def.created_at = existing.created_at;
         def.modified_at = Utc::now();
         self.store.update_definition(&def).await?;

@@ -23,7 +23,9 @@ use uuid::Uuid;
 use crate::engine::control::Control;
 use crate::engine::service::REBIND_EVERY;
 use crate::error::{Error, Result};
-use crate::model::{field_of, Run, RunFilter, RunStatus, Signal, SignalOutcome, Variables};
+use crate::model::{
+    camel_case, field_of, Run, RunFilter, RunStatus, Signal, SignalOutcome, Variables,
+};
 
 /// How often a service looks for timers whose time has come: a timer fires
 /// within this (and the store's round trip) of its time.
@@ -107,6 +109,47 @@ impl Control {
             }));
         }
         Ok(reached)
+    }
+
+    /// Refuses a wait whose `correlate` key no field of its event can match
+    /// (by the event's schema hint: its fields as this binary or a service
+    /// registered them; an event without one is not checked).
+    pub(crate) async fn check_correlation(&self, def: &crate::model::Definition) -> Result<()> {
+        let keyed = def
+            .steps
+            .iter()
+            .enumerate()
+            .filter_map(|(i, s)| Some((i, s, s.wait.as_ref()?.correlate.as_deref()?)));
+        let mut topics = None;
+        for (i, step, key) in keyed {
+            let fields: Vec<String> = match self.registry().event(&step.event) {
+                Some(info) => info.fields.iter().map(|f| field_name(f)).collect(),
+                None => {
+                    if topics.is_none() {
+                        topics = Some(self.store().list_topics().await?);
+                    }
+                    topics
+                        .iter()
+                        .flatten()
+                        .filter(|t| t.name == step.event)
+                        .flat_map(|t| t.schema.iter().map(|f| field_name(f)))
+                        .collect()
+                }
+            };
+            let matches = |f: &String| f == key || camel_case(f) == camel_case(key);
+            if !fields.is_empty() && !fields.iter().any(matches) {
+                return Err(Error::InvalidDefinition(format!(
+                    "step {} ({}) of '{}' is matched by correlate = \"{key}\", but event {} has no field {key} (or {}); its fields: {}",
+                    i + 1,
+                    step.name(),
+                    def.name,
+                    step.event,
+                    camel_case(key),
+                    fields.join(", ")
+                )));
+            }
+        }
+        Ok(())
     }
 
     /// (definition, key) of every wait for `event` that names a correlate key.
@@ -200,6 +243,16 @@ pub(crate) async fn timer_loop(control: Control, mut stop: watch::Receiver<bool>
             warn!("could not look for due timers: {e}");
         }
     }
+}
+
+/// A field's name in a schema hint (`order_id: String`).
+fn field_name(field: &str) -> String {
+    field
+        .split(':')
+        .next()
+        .unwrap_or_default()
+        .trim()
+        .to_string()
 }
 
 /// The data of a signal from `--var K=V` pairs and a JSON object.

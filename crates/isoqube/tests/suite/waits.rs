@@ -144,6 +144,19 @@ pub async fn wait_correlated_by_key(h: Harness) {
         timeout: Some(Duration::from_secs(3600)),
     });
     define(&h, "keyed", keyed).await;
+    // a key no field of the event can match is refused on save
+    let wrong = StepDef::new("Approval").waiting(WaitDef {
+        correlate: Some("invoice".into()),
+        timeout: None,
+    });
+    let refused = h
+        .control
+        .create_definition(Definition::new("wrong-key", [StepDef::new("Alpha"), wrong]))
+        .await;
+    assert!(
+        matches!(&refused, Err(Error::InvalidDefinition(why)) if why.contains("no field invoice") && why.contains("order_id")),
+        "{refused:?}"
+    );
     let a = h.start("keyed", json!({"order_id": "A-1"})).await;
     let b = h.start("keyed", json!({"order_id": "B-2"})).await;
     h.wait_step(a, 1, StepStatus::Waiting).await;
