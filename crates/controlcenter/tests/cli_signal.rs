@@ -176,4 +176,35 @@ async fn signal_by_key(env: Env) {
     Arc::into_inner(env).expect("one owner").stop().await;
 }
 
-on_both_stores!(signal_by_id, signal_by_key);
+/// `runs start NAME --in 2s`: stored at once, `Pending` with its start
+/// time, nothing run before it; the services' timer starts it then.
+/// `--at` takes an RFC 3339 time; anything else is refused.
+async fn delayed_start(env: Env) {
+    let env = Arc::new(env);
+    let e = env.clone();
+    in_background(move || {
+        e.create_approval();
+        let run = e.json(&["runs", "start", "approval", "--in", "2s", "--json"]);
+        assert_eq!(run["status"], "Pending", "{run:#}");
+        let at: chrono::DateTime<chrono::Utc> = run["start_at"]
+            .as_str()
+            .and_then(|t| t.parse().ok())
+            .expect("a start time");
+        let id = run["id"].as_str().expect("id").to_string();
+        let started = e.run_until(&id, "started", |r| step_status(r, 1) == "Waiting");
+        let first: chrono::DateTime<chrono::Utc> = started["steps"][0]["invoked_at"]
+            .as_str()
+            .and_then(|t| t.parse().ok())
+            .expect("step 1 ran");
+        assert!(first >= at, "not before its time: {first} < {at}");
+        let (code, _, stderr) = e.cc(&["runs", "start", "approval", "--at", "tomorrow"]);
+        assert_eq!(code, 2, "{stderr}");
+        assert!(stderr.contains("RFC 3339"), "{stderr}");
+        let (code, _, stderr) = e.cc(&["runs", "cancel", &id]);
+        assert_eq!(code, 0, "{stderr}");
+    })
+    .await;
+    Arc::into_inner(env).expect("one owner").stop().await;
+}
+
+on_both_stores!(signal_by_id, signal_by_key, delayed_start);

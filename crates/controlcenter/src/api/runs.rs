@@ -54,6 +54,10 @@ pub(crate) struct StartBody {
     #[serde(default, deserialize_with = "optional_priority")]
     #[schema(value_type = Option<u8>, minimum = 0, maximum = 9)]
     priority: Option<u8>,
+    /// Start it later, at this time (RFC 3339): stored now, `Pending`, its
+    /// first steps published then. A time past starts it now.
+    #[serde(default)]
+    at: Option<chrono::DateTime<chrono::Utc>>,
 }
 
 /// A priority as [`super::definitions::priority_number`] reads it, if any.
@@ -366,12 +370,13 @@ pub(crate) async fn start_run(
     let vars = storable(body.variables.unwrap_or_default(), "field `variables`")?;
     let run = st
         .op
-        .start(
-            StartRun::new(body.definition)
+        .start(StartRun {
+            at: body.at,
+            ..StartRun::new(body.definition)
                 .vars(vars)
                 .priority_opt(body.priority)
-                .started_by(STARTED_BY_HTTP),
-        )
+                .started_by(STARTED_BY_HTTP)
+        })
         .await?;
     info!(run_id = %run.id, definition = %run.definition, "run started over the API");
     created_run(&run)

@@ -261,6 +261,14 @@ pub enum RunsCommand {
         /// with priority queues, its steps overtake those of lower runs.
         #[arg(long, value_parser = clap::value_parser!(u8).range(0..=9))]
         priority: Option<u8>,
+        /// Start it later, at TIME (RFC 3339, e.g. 2026-12-08T14:00:00Z): stored
+        /// now, Pending; its first steps are published then by whichever
+        /// service is up (the store's timer).
+        #[arg(long, value_name = "TIME", value_parser = parse_at, conflicts_with = "in_")]
+        at: Option<chrono::DateTime<chrono::Utc>>,
+        /// Start it later, SPAN from now (10m, 2h, 1h30m).
+        #[arg(long = "in", id = "in_", value_name = "SPAN", value_parser = parse_in)]
+        in_: Option<std::time::Duration>,
         #[command(flatten)]
         wait: WaitArgs,
         #[command(flatten)]
@@ -500,6 +508,18 @@ pub enum ErrorsCommand {
 }
 
 /// Parses repeated `--var KEY=VALUE` flags.
+/// `--at TIME`: an RFC 3339 time.
+fn parse_at(text: &str) -> Result<chrono::DateTime<chrono::Utc>, String> {
+    chrono::DateTime::parse_from_rfc3339(text.trim())
+        .map(|t| t.with_timezone(&chrono::Utc))
+        .map_err(|e| format!("'{text}' is not an RFC 3339 time (2026-12-08T14:00:00Z): {e}"))
+}
+
+/// `--in SPAN`: a duration as a definition writes one.
+fn parse_in(text: &str) -> Result<std::time::Duration, String> {
+    isoqube::model::parse_span(text).map_err(|e| e.to_string())
+}
+
 pub(super) fn parse_vars(vars: &[String]) -> Result<Variables, Failure> {
     let mut out = Variables::new();
     for v in vars {

@@ -227,13 +227,23 @@ pub(super) async fn execute(op: &Operator, cmd: RunsCommand, out: &mut dyn Write
             definition,
             vars,
             priority,
+            at,
+            in_,
             wait,
             out: f,
         } => {
             let vars = parse_vars(&vars)?;
-            let run = op
-                .start(StartRun::new(definition).vars(vars).priority_opt(priority))
-                .await?;
+            let mut start = StartRun::new(definition).vars(vars).priority_opt(priority);
+            if let Some(at) = at {
+                start = start.at(at);
+            }
+            if let Some(delay) = in_ {
+                start = start.after(delay);
+            }
+            let run = op.start(start).await?;
+            if let Some(at) = run.start_at.filter(|_| !f.json) {
+                say!(out, "run {} starts at {}", run.id, at.to_rfc3339());
+            }
             started(op, run, wait, f.json, "started", out).await
         }
         RunsCommand::List {

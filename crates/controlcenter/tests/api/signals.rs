@@ -3,7 +3,8 @@
 //! what it did, `POST /signals` finds the run by its correlate key, and a
 //! signal nothing waits for is a 409 saying what was looked for (an
 //! unknown run 404, a bad body 400); `status=waiting` lists the runs still
-//! waiting, and `/metrics` counts them (`isoqube_runs_waiting`). Every answer
+//! waiting, and `/metrics` counts them (`isoqube_runs_waiting`); a run
+//! started with `at` starts then. Every answer
 //! is one the document
 //! declares.
 
@@ -141,7 +142,37 @@ async fn signals(env: &Env) {
     env.post("/api/v1/signals", &json!({"event": "ApiApproval"}))
         .await
         .expect_error(400, "data");
+    delayed_start(env).await;
     answers_are_documented(env.addr);
+}
+
+/// `POST /runs` with `at`: the run is stored `Pending` with its start time,
+/// and starts then (the first step waits, being the approval's turn).
+async fn delayed_start(env: &Env) {
+    let at = chrono::Utc::now() + chrono::Duration::milliseconds(1500);
+    let r = env
+        .post(
+            "/api/v1/runs",
+            &json!({"definition": "approval", "variables": {"order_id": "o-9"}, "at": at.to_rfc3339()}),
+        )
+        .await;
+    assert_eq!(r.status, 201, "{}", r.text());
+    let run = r.json();
+    assert_eq!(run["status"], "Pending", "{run}");
+    let id = run["id"].as_str().expect("id").to_string();
+    waiting(env, &id, 1).await;
+    let run = env.get(&format!("/api/v1/runs/{id}")).await.json();
+    let first: chrono::DateTime<chrono::Utc> = run["steps"][0]["invoked_at"]
+        .as_str()
+        .and_then(|t| t.parse().ok())
+        .expect("the first step ran");
+    assert!(first >= at, "not before its time: {first} < {at}");
+    env.post(
+        "/api/v1/runs",
+        &json!({"definition": "approval", "at": "tomorrow"}),
+    )
+    .await
+    .expect_error(400, "at");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
