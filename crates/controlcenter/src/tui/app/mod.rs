@@ -24,6 +24,7 @@ mod load;
 mod messages;
 mod run_keys;
 mod search;
+mod signal_keys;
 mod signal_prompt;
 mod state;
 

@@ -3,16 +3,15 @@
 //! the signal's data, as a JSON object or `KEY=VALUE,...`, and sends the
 //! event the step waits for. Its keys are one table, [`SIGNAL_KEYS`].
 //!
-//! It may use the state, the messages, the key tables and the text formats.
+//! The prompt's state and its keys; what `a` and the prompt's keys do to the
+//! app is in `signal_keys`. It may use the key tables and the text formats.
 
-use isoqube::{StepStatus, Variables};
-use ratatui::crossterm::event::{KeyCode, KeyEvent};
+use isoqube::Variables;
+use ratatui::crossterm::event::KeyCode;
 use uuid::Uuid;
 
-use super::key_table::{def, find, KeyDef};
-use super::messages::Action;
-use super::state::{App, Modal};
-use crate::text::{parse_list, short_id};
+use super::key_table::{def, KeyDef};
+use crate::text::parse_list;
 use crate::tui::text_input::TextInput;
 
 /// The keys of the signal prompt (every other key types).
@@ -58,72 +57,5 @@ impl SignalPrompt {
                 .map_err(|e| e.to_string());
         }
         parse_list(text)
-    }
-}
-
-impl App {
-    /// The prompt for the selected run's waiting step, or why there is none.
-    pub(super) fn signal_prompt(&mut self) -> Action {
-        let Some(run) = self.selected_run() else {
-            return Action::None;
-        };
-        let selected = self.detail.as_ref().map(|d| d.current_step());
-        let waiting = |i: &usize| {
-            run.steps
-                .get(*i)
-                .is_some_and(|s| s.status == StepStatus::Waiting)
-        };
-        let step = selected
-            .filter(waiting)
-            .or_else(|| (0..run.steps.len()).find(waiting));
-        let label = format!("{} ({})", short_id(&run.id), run.definition);
-        let Some(step) = step else {
-            let why = format!("no step of run {label} waits for a signal");
-            self.error(why);
-            return Action::None;
-        };
-        let s = &run.steps[step];
-        let prompt = SignalPrompt {
-            run_id: run.id,
-            label,
-            step,
-            event: s.event.clone(),
-            wait: crate::text::wait_line(s, self.now).unwrap_or_default(),
-            input: TextInput::new(""),
-            error: None,
-        };
-        self.modal = Some(Modal::Signal(prompt));
-        Action::None
-    }
-
-    /// A key in the signal prompt.
-    pub(super) fn signal_key(&mut self, mut p: SignalPrompt, key: KeyEvent) -> Action {
-        match find(SIGNAL_KEYS, key.code) {
-            Some(SignalKey::Cancel) => Action::None,
-            Some(SignalKey::Send) => match p.data() {
-                Ok(data) => {
-                    let action = Action::Signal {
-                        run_id: p.run_id,
-                        event: p.event,
-                        data,
-                    };
-                    self.busy = Some(action.busy_label());
-                    self.status = None;
-                    action
-                }
-                Err(e) => {
-                    p.error = Some(e);
-                    self.modal = Some(Modal::Signal(p));
-                    Action::None
-                }
-            },
-            None => {
-                if p.input.handle(key) {
-                    p.error = None;
-                }
-                self.modal = Some(Modal::Signal(p));
-                Action::None
-            }
-        }
     }
 }
