@@ -220,6 +220,22 @@ async fn finish(op: &Operator, run: &Run, logs: bool, seen: usize, out: &mut dyn
     Ok(finished_status(run))
 }
 
+/// `runs start`: starts the run (now, or later: then it says when) and
+/// follows it as `--wait` asks.
+async fn start_run(
+    op: &Operator,
+    start: StartRun,
+    wait: WaitArgs,
+    json: bool,
+    out: &mut dyn Write,
+) -> Outcome {
+    let run = op.start(start).await?;
+    if let Some(at) = run.start_at.filter(|_| !json) {
+        say!(out, "run {} starts at {}", run.id, at.to_rfc3339());
+    }
+    started(op, run, wait, json, "started", out).await
+}
+
 /// Runs a `runs` subcommand.
 pub(super) async fn execute(op: &Operator, cmd: RunsCommand, out: &mut dyn Write) -> Outcome {
     match cmd {
@@ -232,19 +248,11 @@ pub(super) async fn execute(op: &Operator, cmd: RunsCommand, out: &mut dyn Write
             wait,
             out: f,
         } => {
-            let vars = parse_vars(&vars)?;
-            let mut start = StartRun::new(definition).vars(vars).priority_opt(priority);
-            if let Some(at) = at {
-                start = start.at(at);
-            }
-            if let Some(delay) = in_ {
-                start = start.after(delay);
-            }
-            let run = op.start(start).await?;
-            if let Some(at) = run.start_at.filter(|_| !f.json) {
-                say!(out, "run {} starts at {}", run.id, at.to_rfc3339());
-            }
-            started(op, run, wait, f.json, "started", out).await
+            let mut start = StartRun::new(definition)
+                .vars(parse_vars(&vars)?)
+                .priority_opt(priority);
+            start.at = at.or_else(|| in_.and_then(|d| StartRun::default().after(d).at));
+            start_run(op, start, wait, f.json, out).await
         }
         RunsCommand::List {
             status,

@@ -347,7 +347,38 @@ impl Run {
         let deadline = key
             .budget
             .and_then(|b| b.deadline(key.started_at.unwrap_or(now), None));
-        let (attempts, lost) = match comp
+        let Some((attempts, lost)) =
+            Self::claim_undo_handler(comp, key, redelivered, deadline, now)
+        else {
+            return Ok(ClaimOutcome::InFlight);
+        };
+        if comp.status == StepStatus::Pending {
+            comp.status = StepStatus::Invoked;
+            comp.invoked_at = Some(key.started_at.unwrap_or(now));
+        }
+        let variables = variables.unwrap_or_else(|| self.variables.clone());
+        self.touch(now);
+        Ok(ClaimOutcome::Claimed {
+            variables,
+            attempts,
+            step_count,
+            timeout_ms: None,
+            lost,
+            used: lost,
+        })
+    }
+
+    /// The undo's handler of `key.endpoint` claimed (added, or taken over
+    /// after a lost attempt): its (attempts, lost); `None` when another
+    /// copy is handling it now.
+    fn claim_undo_handler(
+        comp: &mut Compensation,
+        key: &StepKey,
+        redelivered: bool,
+        deadline: Option<DateTime<Utc>>,
+        now: DateTime<Utc>,
+    ) -> Option<(u32, u32)> {
+        let claimed = match comp
             .handlers
             .iter_mut()
             .find(|h| h.endpoint == key.endpoint)
@@ -355,9 +386,7 @@ impl Run {
             Some(h) if h.status == StepStatus::Invoked && Self::owns(h, key) => {
                 (h.attempts, h.lost)
             }
-            Some(h) if h.status == StepStatus::Invoked && !redelivered => {
-                return Ok(ClaimOutcome::InFlight)
-            }
+            Some(h) if h.status == StepStatus::Invoked && !redelivered => return None,
             Some(h) => {
                 if h.status == StepStatus::Invoked {
                     // Started, no outcome: that attempt was lost.
@@ -390,20 +419,7 @@ impl Run {
                 (0, 0)
             }
         };
-        if comp.status == StepStatus::Pending {
-            comp.status = StepStatus::Invoked;
-            comp.invoked_at = Some(key.started_at.unwrap_or(now));
-        }
-        let variables = variables.unwrap_or_else(|| self.variables.clone());
-        self.touch(now);
-        Ok(ClaimOutcome::Claimed {
-            variables,
-            attempts,
-            step_count,
-            timeout_ms: None,
-            lost,
-            used: lost,
-        })
+        Some(claimed)
     }
 
     fn owns_compensation(&self, key: &StepKey, status: StepStatus) -> bool {

@@ -152,6 +152,21 @@ pub(super) fn draw_step_editor(
         };
         lines.push(Line::from(vec![label, Span::raw(" "), Span::raw(value)]));
     }
+    let hint = field_hint(form, e);
+    lines.push(Line::from(""));
+    lines.push(Line::from(Span::styled(hint, DIM)));
+    if let Some(err) = &e.error {
+        lines.push(Line::from(Span::styled(format!("✗ {err}"), Color::Red)));
+    }
+    lines.push(Line::from(Span::styled(
+        "Tab/↑↓ field; the model checks names and events on save (Ctrl-S)",
+        DIM,
+    )));
+    frame.render_widget(Paragraph::new(lines).wrap(Wrap { trim: false }), inside);
+}
+
+/// What the focused field takes, under the fields.
+fn field_hint(form: &DefinitionForm, e: &StepEditor) -> String {
     let names: Vec<&str> = form
         .steps
         .iter()
@@ -159,7 +174,7 @@ pub(super) fn draw_step_editor(
         .filter(|(i, _)| *i != e.index)
         .map(|(_, s)| s.name())
         .collect();
-    let hint = match e.focus {
+    match e.focus {
         StepField::Name => {
             "blank: the event's name; needed when an event is in two steps".to_string()
         }
@@ -179,15 +194,5 @@ pub(super) fn draw_step_editor(
         StepField::Correlate => {
             "a wait's: the run variable a signal without the run id is matched by".to_string()
         }
-    };
-    lines.push(Line::from(""));
-    lines.push(Line::from(Span::styled(hint, DIM)));
-    if let Some(err) = &e.error {
-        lines.push(Line::from(Span::styled(format!("✗ {err}"), Color::Red)));
     }
-    lines.push(Line::from(Span::styled(
-        "Tab/↑↓ field; the model checks names and events on save (Ctrl-S)",
-        DIM,
-    )));
-    frame.render_widget(Paragraph::new(lines).wrap(Wrap { trim: false }), inside);
 }
