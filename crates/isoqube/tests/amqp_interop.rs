@@ -5,7 +5,8 @@
 //! consumers handle or refuse as MassTransit would, checks what lands in
 //! `_error` and `_skipped` and the `Fault<T>` Isoqube publishes, and reads a
 //! message Isoqube published, checking every envelope field and AMQP
-//! property. The test creates the virtualenv
+//! property, and approves a waiting run (a signal with the run as its
+//! correlation id). The test creates the virtualenv
 //! (`target/pyenv`, `pika==1.3.2`) when it is missing; it needs `python3` with
 //! `venv` and network access to PyPI the first time. The broker must be reachable.
 
@@ -193,6 +194,58 @@ fn python() -> PathBuf {
 
 fn script() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/interop/mt_client.py")
+}
+
+/// What the Python peer sends to approve a run: no consumer; a run waits for it.
+#[event]
+#[derive(Serialize, Deserialize)]
+pub struct InteropApproval {
+    pub text: String,
+    pub n: i64,
+}
+
+/// A run waiting for [`InteropApproval`] from its start is approved by the
+/// Python client's envelope and succeeds with the message's fields.
+async fn approved_by_python(
+    prefix: &str,
+    store: Arc<dyn isoqube::RunStore>,
+    transport: AmqpTransport,
+) {
+    use isoqube::model::WaitDef;
+    let control = isoqube::Control::new(store, transport).expect("control");
+    let wait = isoqube::StepDef::new("InteropApproval").waiting(WaitDef {
+        correlate: None,
+        timeout: Some(Duration::from_secs(3600)),
+    });
+    control
+        .create_definition(isoqube::Definition::new("interop-approval", [wait]))
+        .await
+        .expect("saved");
+    let run = control
+        .start(isoqube::StartRun::new("interop-approval"))
+        .await
+        .expect("started");
+    assert_eq!(run.steps[0].status, isoqube::StepStatus::Waiting);
+    let info = InteropApproval::info();
+    let text = format!("approved by python {prefix}");
+    run_py(&[
+        "publish",
+        "--exchange",
+        &format!("{prefix}{}", info.exchange_name()),
+        "--message-type",
+        &info.message_type(),
+        "--text",
+        &text,
+        "--correlation-id",
+        &run.id.to_string(),
+    ]);
+    let done = control
+        .wait_for_run(run.id, Duration::from_secs(30))
+        .await
+        .expect("the run");
+    assert_eq!(done.status, isoqube::RunStatus::Succeeded, "{done:#?}");
+    assert_eq!(done.variables.get("text"), Some(&json!(text)));
+    assert_eq!(done.variables.get("n"), Some(&json!(42)));
 }
 
 fn run_py(args: &[&str]) -> String {
@@ -538,6 +591,10 @@ async fn python_client_interop() {
     let report: serde_json::Value = serde_json::from_str(&out).expect("JSON report");
     assert_eq!(report["ok"], true);
     assert_eq!(report["messageId"], env.message_id.as_str());
+
+    // (h) a MassTransit peer's event completes a run's wait: correlationId =
+    // the run id, the message's fields merged into the run's variables
+    approved_by_python(&prefix, store.clone(), transport.clone()).await;
 
     svc.shutdown().await.unwrap();
     transport.delete_declared().await.unwrap();
