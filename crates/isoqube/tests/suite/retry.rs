@@ -143,17 +143,27 @@ pub async fn rerun(h: Harness) {
 
 /// A step whose every attempt takes its process down with it (here: the
 /// service aborted mid-step, as a kill would) is not redelivered for ever:
-/// the attempts lost count, and after three in a row (the floor, its consumer
-/// has no retries) it goes to `_error` with the reason and the run fails.
+/// the attempts lost count, and after three in a row (the service's
+/// `lost_attempts_limit`) it goes to `_error` with the reason and the run fails.
 pub async fn a_step_that_kills_its_process_every_time_ends_in_error(h: Harness) {
     h.define("crash-loop", &["Crasher"]).await;
-    let first = h.service(&["crasher"]).await;
+    let crasher = || async {
+        isoqube::Service::builder("suite")
+            .transport(h.pair.transport.clone())
+            .store(h.pair.store.clone())
+            .endpoints(["crasher"])
+            .lost_attempts_limit(3)
+            .start()
+            .await
+            .expect("service starts")
+    };
+    let first = crasher().await;
     let id = h.start("crash-loop", json!({})).await;
     let mut svc = Some(first);
     for round in 1..=3u32 {
         let service = match svc.take() {
             Some(s) => s,
-            None => h.service(&["crasher"]).await,
+            None => crasher().await,
         };
         let deadline = tokio::time::Instant::now() + WAIT;
         loop {
@@ -173,7 +183,7 @@ pub async fn a_step_that_kills_its_process_every_time_ends_in_error(h: Harness) 
         }
         service.abort();
     }
-    let svc = h.service(&["crasher"]).await;
+    let svc = crasher().await;
     let run = h.finish(id).await;
     assert_eq!(run.status, RunStatus::Failed, "{run:#?}");
     let error = run.steps[0].last_error.clone().unwrap_or_default();

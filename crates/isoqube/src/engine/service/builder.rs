@@ -53,6 +53,7 @@ pub struct ServiceBuilder {
     pub(super) cancel_grace: Duration,
     pub(super) default_step_timeout: Option<Duration>,
     pub(super) durable_retry_after: Duration,
+    pub(super) lost_limit: u32,
     pub(super) sidecars: Vec<Box<dyn Sidecar>>,
     pub(super) default_retry: RetryPolicy,
     pub(super) concurrency_limit: Option<u16>,
@@ -191,6 +192,24 @@ impl ServiceBuilder {
         self
     }
 
+    /// A step whose last `limit` attempts in a row each stopped with their
+    /// process before recording an outcome (killed mid-step, its channel
+    /// closed) is not run again: its message goes to `<q>_error` with the
+    /// reason and the step fails as when its retries run out, so a message
+    /// that kills its process every time is not redelivered for ever
+    /// (default [`DEFAULT_LOST_ATTEMPTS_LIMIT`](super::DEFAULT_LOST_ATTEMPTS_LIMIT),
+    /// 10; at least 1). Lost attempts also use up the retry policy's attempts
+    /// of the deliveries after them.
+    ///
+    /// ```
+    /// let b = isoqube::Service::builder("x").lost_attempts_limit(5);
+    /// # let _ = b;
+    /// ```
+    pub fn lost_attempts_limit(mut self, limit: u32) -> Self {
+        self.lost_limit = limit.max(1);
+        self
+    }
+
     /// Caps every consumer's concurrency (and so its prefetch), e.g. for a small
     /// machine; a consumer's own lower limit still applies. Zero is ignored.
     pub fn concurrency_limit(mut self, limit: u16) -> Self {
@@ -250,6 +269,7 @@ impl ServiceBuilder {
             cancel_grace: self.cancel_grace,
             default_step_timeout: self.default_step_timeout,
             durable_retry_after: self.durable_retry_after,
+            lost_limit: self.lost_limit,
             host_headers: super::dead_letter::host_headers(
                 &crate::wire::envelope::HostInfo::current(&self.name),
             ),

@@ -43,6 +43,8 @@ pub(super) struct Shared {
     pub(super) default_step_timeout: Option<Duration>,
     /// A retry further off than this is run by the store's timer.
     pub(super) durable_retry_after: Duration,
+    /// Attempts lost with their process in a row that end a step.
+    pub(super) lost_limit: u32,
     /// The eight `MT-Host-*` headers of this service, for moved messages.
     pub(super) host_headers: BTreeMap<String, Value>,
 }
@@ -60,6 +62,12 @@ pub const DEFAULT_STEP_TIMEOUT: Duration = Duration::from_secs(3600);
 /// a retry due within 5 s waits in memory, its message unacknowledged; a later
 /// one is run by the store's timer, its message acknowledged meanwhile.
 pub const DEFAULT_DURABLE_RETRY_AFTER: Duration = Duration::from_secs(5);
+
+/// See [`ServiceBuilder::lost_attempts_limit`](super::ServiceBuilder::lost_attempts_limit):
+/// like RabbitMQ's delivery limit on quorum queues, high enough that processes
+/// killed by something else (deploys, a node lost, a chaos test) do not end a
+/// step, low enough that a message that kills its process every time ends.
+pub const DEFAULT_LOST_ATTEMPTS_LIMIT: u32 = 10;
 
 pub(super) struct Endpoint {
     pub(super) shared: Arc<Shared>,

@@ -26,7 +26,10 @@ mod signals;
 mod step;
 
 pub use builder::ServiceBuilder;
-pub use endpoint::{DEFAULT_DURABLE_RETRY_AFTER, DEFAULT_RECORD_START_AFTER, DEFAULT_STEP_TIMEOUT};
+pub use endpoint::{
+    DEFAULT_DURABLE_RETRY_AFTER, DEFAULT_LOST_ATTEMPTS_LIMIT, DEFAULT_RECORD_START_AFTER,
+    DEFAULT_STEP_TIMEOUT,
+};
 pub use running::{shutdown_signal, Service};
 pub use sidecar::{RunningSidecar, Sidecar};
 pub use signals::{HEADER_REASON, REBIND_EVERY, SIGNAL_ENDPOINT};

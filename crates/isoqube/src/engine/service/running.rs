@@ -58,6 +58,7 @@ impl Service {
             cancel_grace: Duration::from_secs(10),
             default_step_timeout: Some(DEFAULT_STEP_TIMEOUT),
             durable_retry_after: super::DEFAULT_DURABLE_RETRY_AFTER,
+            lost_limit: super::DEFAULT_LOST_ATTEMPTS_LIMIT,
             sidecars: Vec::new(),
             default_retry: RetryPolicy::None,
             concurrency_limit: None,

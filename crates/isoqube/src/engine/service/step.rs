@@ -42,17 +42,6 @@ struct Handling<'m> {
     record_later: Option<Duration>,
 }
 
-/// Attempts lost with their process in a row that end a step (it goes to
-/// `<q>_error`, failed): its retry policy's attempts, and at least
-/// [`LOST_ATTEMPTS_FLOOR`], so one process killed during a step without
-/// retries (a deploy, a node lost) does not fail its run.
-fn lost_limit(retry: crate::retry::RetryPolicy) -> u32 {
-    retry.max_attempts().max(LOST_ATTEMPTS_FLOOR)
-}
-
-/// See [`lost_limit`].
-pub const LOST_ATTEMPTS_FLOOR: u32 = 3;
-
 /// What settles a delivery, as a phase decided it; [`Endpoint::settle`]
 /// carries it out.
 enum Next {
@@ -123,7 +112,7 @@ impl Endpoint {
             info!("another copy of this step was being handled here; this one came after it");
         }
         let next = match Box::pin(self.claim(&h)).await {
-            Claim::Run(claimed) if claimed.lost >= lost_limit(self.retry) => {
+            Claim::Run(claimed) if claimed.lost >= self.shared.lost_limit => {
                 Box::pin(self.record(&h, self.budget_lost(&claimed))).await
             }
             Claim::Run(claimed) => {
@@ -293,8 +282,7 @@ impl Endpoint {
     fn budget_lost(&self, c: &Claimed) -> Ran {
         let reason = format!(
             "not run again: its last {} attempts stopped with their process (killed mid-step, or its channel closed) before recording an outcome; {} such attempts in a row end a step",
-            c.lost,
-            lost_limit(self.retry)
+            c.lost, self.shared.lost_limit
         );
         Ran::Returned {
             result: Err(HandlerError::new("isoqube::AttemptsLost", reason, false)),
