@@ -225,7 +225,7 @@ pub async fn a_far_off_retry_survives_a_restart(h: Harness) {
         0,
         "acked"
     );
-    svc.abort();
+    svc.shutdown().await.unwrap();
     while chrono::Utc::now() < retry_at + chrono::Duration::milliseconds(200) {
         tokio::time::sleep(std::time::Duration::from_millis(50)).await;
     }

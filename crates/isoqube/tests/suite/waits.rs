@@ -216,8 +216,10 @@ pub async fn wait_deadline_passed_while_down_fires_on_start(h: Harness) {
     define(&h, "down", wait(Some(Duration::from_secs(2)))).await;
     let id = h.start("down", json!({})).await;
     h.wait_step(id, 1, StepStatus::Waiting).await;
-    // killed, as by SIGKILL: nothing settles, nothing says goodbye
-    svc.abort();
+    // Shut down, not aborted: an aborted service on a shared AMQP connection
+    // leaves its consumers registered at the broker, where a message can go
+    // and stay (a real kill closes the connection; the chaos suite does that).
+    svc.shutdown().await.expect("shutdown");
     tokio::time::sleep(Duration::from_millis(2500)).await;
     let still = h.control.get_run(id).await.expect("run");
     assert_eq!(
@@ -363,8 +365,8 @@ pub async fn wait_delayed_start_fires_on_time(h: Harness) {
         .expect("stored");
     assert_eq!(run.status, RunStatus::Pending);
     assert_eq!(run.start_at, Some(at));
-    // every service is killed before its time; one comes back after it
-    svc.abort();
+    // every service goes down before its time; one comes back after it
+    svc.shutdown().await.expect("shutdown");
     tokio::time::sleep(Duration::from_millis(3000)).await;
     assert_eq!(call_count(run.id, "alpha"), 0, "nothing ran with nobody up");
     let _svc = h.service(&ENDPOINTS).await;
