@@ -236,6 +236,42 @@ async fn start_run(
     started(op, run, wait, json, "started", out).await
 }
 
+/// `runs list`: the stuck runs, or a page of runs as the flags and words ask.
+async fn list(op: &Operator, cmd: RunsCommand, out: &mut dyn Write) -> Outcome {
+    let RunsCommand::List {
+        status,
+        stuck,
+        definition,
+        id_prefix,
+        vars,
+        log_text,
+        limit,
+        all,
+        before,
+        query,
+        out: f,
+    } = cmd
+    else {
+        unreachable!("execute passes a `runs list` only")
+    };
+    {
+        if stuck {
+            return super::run_lists::list_stuck(op, definition.as_deref(), f.json, out).await;
+        }
+        let query = super::run_lists::ListQuery {
+            status,
+            definition,
+            id_prefix,
+            vars,
+            log_text,
+            words: query,
+            limit: if all { None } else { Some(limit.max(1)) },
+            before,
+        };
+        super::run_lists::list(op, query, f.json, out).await
+    }
+}
+
 /// Runs a `runs` subcommand.
 pub(super) async fn execute(op: &Operator, cmd: RunsCommand, out: &mut dyn Write) -> Outcome {
     match cmd {
@@ -254,34 +290,7 @@ pub(super) async fn execute(op: &Operator, cmd: RunsCommand, out: &mut dyn Write
             start.at = at.or_else(|| in_.and_then(|d| StartRun::default().after(d).at));
             start_run(op, start, wait, f.json, out).await
         }
-        RunsCommand::List {
-            status,
-            stuck,
-            definition,
-            id_prefix,
-            vars,
-            log_text,
-            limit,
-            all,
-            before,
-            query,
-            out: f,
-        } => {
-            if stuck {
-                return super::run_lists::list_stuck(op, definition.as_deref(), f.json, out).await;
-            }
-            let query = super::run_lists::ListQuery {
-                status,
-                definition,
-                id_prefix,
-                vars,
-                log_text,
-                words: query,
-                limit: if all { None } else { Some(limit.max(1)) },
-                before,
-            };
-            super::run_lists::list(op, query, f.json, out).await
-        }
+        cmd @ RunsCommand::List { .. } => list(op, cmd, out).await,
         RunsCommand::Delete {
             id,
             before,

@@ -114,6 +114,21 @@ pub(super) fn moved_headers(
     headers
 }
 
+/// `msg` as it is moved aside, with `headers`: moved as MassTransit moves
+/// it, with its body, ids and the properties it came with.
+pub(super) fn moved_message(msg: &RawMessage, headers: BTreeMap<String, Value>) -> OutgoingMessage {
+    OutgoingMessage {
+        body: msg.body.clone(),
+        message_id: msg
+            .message_id
+            .clone()
+            .unwrap_or_else(|| Uuid::new_v4().to_string()),
+        correlation_id: msg.correlation_id.clone(),
+        headers,
+        properties: msg.properties.clone(),
+    }
+}
+
 impl Endpoint {
     /// Moves a message to `<q>_error` or `<q>_skipped` with MassTransit's headers.
     /// [`Self::move_to`], boxed: the exception path, whose state would
@@ -149,17 +164,7 @@ impl Endpoint {
             .map(|e| (e, &site, attempts.saturating_sub(1)));
         let timestamp = Utc::now().to_rfc3339_opts(SecondsFormat::Micros, true);
         let headers = moved_headers(&msg.headers, &self.shared.host_headers, fault, &timestamp);
-        let out = OutgoingMessage {
-            body: msg.body.clone(),
-            message_id: msg
-                .message_id
-                .clone()
-                .unwrap_or_else(|| Uuid::new_v4().to_string()),
-            correlation_id: msg.correlation_id.clone(),
-            headers,
-            // Moved as MassTransit moves it: with the properties it came with.
-            properties: msg.properties.clone(),
-        };
+        let out = moved_message(msg, headers);
         let queue = format!("{}{suffix}", self.name);
         match self.shared.transport.publish(&queue, out).await {
             Ok(()) => {

@@ -24,16 +24,14 @@ use serde_json::Value;
 use tracing::{debug, warn};
 use uuid::Uuid;
 
-use super::dead_letter::moved_headers;
+use super::dead_letter::{moved_headers, moved_message};
 use super::endpoint::{Consuming, Settle, Shared};
 use crate::engine::control::Control;
 use crate::engine::metrics::EndpointMetrics;
 use crate::error::{Error, Result};
 use crate::model::{Signal, Variables};
 use crate::registry::Registry;
-use crate::transport::{
-    Delivery, OutgoingMessage, RawMessage, Topology, Transport, ERROR_SUFFIX, SKIPPED_SUFFIX,
-};
+use crate::transport::{Delivery, RawMessage, Topology, Transport, ERROR_SUFFIX, SKIPPED_SUFFIX};
 use crate::wire::content::{reader, Reader};
 use crate::wire::envelope::Incoming;
 
@@ -168,16 +166,7 @@ impl SignalEndpoint {
         let timestamp = Utc::now().to_rfc3339_opts(SecondsFormat::Micros, true);
         let mut headers = moved_headers(&msg.headers, &self.shared.host_headers, None, &timestamp);
         headers.insert(HEADER_REASON.into(), Value::String(why.to_string()));
-        let out = OutgoingMessage {
-            body: msg.body.clone(),
-            message_id: msg
-                .message_id
-                .clone()
-                .unwrap_or_else(|| Uuid::new_v4().to_string()),
-            correlation_id: msg.correlation_id.clone(),
-            headers,
-            properties: msg.properties.clone(),
-        };
+        let out = moved_message(msg, headers);
         let queue = format!("{SIGNAL_ENDPOINT}{suffix}");
         match self.shared.transport.publish(&queue, out).await {
             Ok(()) => {
